@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh (stdlib only).
+
+Subcommands:
+  ports N                  print N free loopback TCP ports, one a line
+  wait-port PORT [SECS]    wait until 127.0.0.1:PORT accepts a connection
+  cputicks PID...          print the summed utime+stime (clock ticks) of PIDs
+  rss PID...               print the summed VmRSS (kB) of PIDs
+  children PID             print the direct children of PID, one a line
+  split PORT N             send N keep-alive GETs, print the body counts (JSON)
+  record ...               parse one wrk output and append a JSON line (see below)
+  report JSONL OUT.json    print the median table and write the JSON summary
+"""
+import http.client
+import json
+import os
+import socket
+import statistics
+import sys
+import time
+
+
+def cmd_ports(n):
+    socks, ports = [], []
+    for _ in range(int(n)):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)  # keep bound until all are chosen: no duplicates
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    print("\n".join(str(p) for p in ports))
+
+
+def cmd_wait_port(port, secs="10"):
+    deadline = time.monotonic() + float(secs)
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=0.5):
+                return 0
+        except OSError:
+            time.sleep(0.05)
+    print(f"benchlib: port {port} not accepting after {secs}s", file=sys.stderr)
+    return 1
+
+
+def _stat_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    # comm may hold spaces and parens: split after the last ')'.
+    rest = data[data.rindex(")") + 2:].split()
+    # rest[0] is field 3 (state); utime is field 14, stime field 15.
+    return int(rest[11]) + int(rest[12])
+
+
+def cmd_cputicks(*pids):
+    print(sum(_stat_ticks(p) for p in pids))
+
+
+def cmd_rss(*pids):
+    total = 0
+    for p in pids:
+        with open(f"/proc/{p}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    print(total)
+
+
+def cmd_children(pid):
+    out = []
+    task_dir = f"/proc/{pid}/task"
+    for tid in os.listdir(task_dir):
+        try:
+            with open(f"{task_dir}/{tid}/children") as f:
+                out += f.read().split()
+        except OSError:
+            pass
+    if not out:  # no CONFIG_PROC_CHILDREN: scan every process's parent
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        data = f.read()
+                except OSError:
+                    continue
+                if data[data.rindex(")") + 2:].split()[1] == str(pid):
+                    out.append(d)
+    print("\n".join(out))
+
+
+def cmd_split(port, n):
+    counts = {}
+    conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=5)
+    for _ in range(int(n)):
+        try:
+            conn.request("GET", "/")
+            r = conn.getresponse()
+            body = r.read().decode(errors="replace").strip()
+            key = body if r.status == 200 else f"status {r.status}"
+        except (OSError, http.client.HTTPException) as e:
+            key = f"error {type(e).__name__}"
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=5)
+        counts[key] = counts.get(key, 0) + 1
+    conn.close()
+    print(json.dumps(counts, sort_keys=True))
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _to_ms(tok):
+    for u in ("us", "ms", "s", "m"):
+        if tok.endswith(u):
+            try:
+                return float(tok[: -len(u)]) * _UNITS[u]
+            except ValueError:
+                continue
+    raise ValueError(f"bad latency {tok!r}")
+
+
+def parse_wrk(text):
+    res = {"rps": None, "p99_ms": None, "requests": None, "non2xx": 0,
+           "sock_connect": 0, "sock_read": 0, "sock_write": 0, "sock_timeout": 0}
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("Requests/sec:"):
+            res["rps"] = float(s.split()[1])
+        elif s.startswith("99%"):
+            res["p99_ms"] = _to_ms(s.split()[1])
+        elif "requests in" in s:
+            res["requests"] = int(s.split()[0])
+        elif s.startswith("Non-2xx or 3xx responses:"):
+            res["non2xx"] = int(s.split(":")[1])
+        elif s.startswith("Socket errors:"):
+            # Socket errors: connect 0, read 0, write 0, timeout 0
+            for part in s.split(":", 1)[1].split(","):
+                k, v = part.split()
+                res["sock_" + k] = int(v)
+    return res
+
+
+def cmd_record(jsonl, rnd, proxy, wrk_file, ticks0, ticks1, t0, t1, clk_tck, rss_kb):
+    with open(wrk_file) as f:
+        w = parse_wrk(f.read())
+    wall = float(t1) - float(t0)
+    cpu = (int(ticks1) - int(ticks0)) / float(clk_tck)
+    busy = cpu / wall if wall > 0 else 0.0
+    rec = {"round": int(rnd), "proxy": proxy, **w, "wall_s": round(wall, 3),
+           "cpu_s": round(cpu, 3), "busy": round(busy, 4), "rss_kb": int(rss_kb)}
+    rec["rps_per_core"] = (w["rps"] / busy) if (w["rps"] and busy > 0) else None
+    with open(jsonl, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    errs = rec["non2xx"] + rec["sock_connect"] + rec["sock_read"] + rec["sock_write"] + rec["sock_timeout"]
+    print(f"  round {rnd} {proxy:8s} {w['rps'] or 0:10.0f} req/s  p99 {w['p99_ms'] or 0:7.2f} ms  "
+          f"busy {busy:5.2f}  rss {int(rss_kb)/1024:6.1f} MiB  "
+          f"per-core {rec['rps_per_core'] or 0:10.0f}" + (f"  ERRORS {errs}" if errs else ""))
+
+
+def _median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def cmd_report(jsonl, out):
+    with open(jsonl) as f:
+        recs = [json.loads(l) for l in f if l.strip()]
+    proxies = []
+    for r in recs:
+        if r["proxy"] not in proxies:
+            proxies.append(r["proxy"])
+    by = {(r["round"], r["proxy"]): r for r in recs}
+    rounds = sorted({r["round"] for r in recs})
+
+    summary = {}
+    for p in proxies:
+        rs = [r for r in recs if r["proxy"] == p]
+        summary[p] = {
+            "rounds": len(rs),
+            "rps": _median([r["rps"] for r in rs]),
+            "p99_ms": _median([r["p99_ms"] for r in rs]),
+            "rss_kb": _median([r["rss_kb"] for r in rs]),
+            "busy": _median([r["busy"] for r in rs]),
+            "rps_per_core": _median([r["rps_per_core"] for r in rs]),
+            "non2xx_total": sum(r["non2xx"] for r in rs),
+            "socket_errors_total": sum(r["sock_connect"] + r["sock_read"] + r["sock_write"]
+                                       + r["sock_timeout"] for r in rs),
+        }
+
+    ratios = {}
+    for other in proxies:
+        if other == "bgproxy" or "bgproxy" not in proxies:
+            continue
+        for key in ("rps", "rps_per_core"):
+            same_round = []
+            for rnd in rounds:
+                a, b = by.get((rnd, "bgproxy")), by.get((rnd, other))
+                if a and b and a.get(key) and b.get(key):
+                    same_round.append(a[key] / b[key])
+            ratios[f"bgproxy/{other}"] = ratios.get(f"bgproxy/{other}", {})
+            ratios[f"bgproxy/{other}"][key] = {
+                "median": _median(same_round),
+                "per_round": [round(x, 4) for x in same_round],
+            }
+
+    def fmt(v, spec):
+        return format(v, spec) if v is not None else "-"
+
+    print()
+    print(f"{'proxy':10s} {'req/s':>10s} {'p99 ms':>8s} {'RSS MiB':>8s} {'busy':>6s} "
+          f"{'req/s/core':>11s} {'non2xx':>7s} {'sockerr':>7s}   (medians over rounds)")
+    for p in proxies:
+        s = summary[p]
+        rss = s["rss_kb"] / 1024 if s["rss_kb"] is not None else None
+        print(f"{p:10s} {fmt(s['rps'], '10.0f')} {fmt(s['p99_ms'], '8.2f')} {fmt(rss, '8.1f')} "
+              f"{fmt(s['busy'], '6.2f')} {fmt(s['rps_per_core'], '11.0f')} "
+              f"{s['non2xx_total']:7d} {s['socket_errors_total']:7d}")
+    print()
+    for name, r in ratios.items():
+        print(f"{name:18s} req/s {fmt(r['rps']['median'], '.3f')} "
+              f"(rounds: {', '.join(format(x, '.3f') for x in r['rps']['per_round'])})   "
+              f"per-core {fmt(r['rps_per_core']['median'], '.3f')} "
+              f"(rounds: {', '.join(format(x, '.3f') for x in r['rps_per_core']['per_round'])})")
+
+    doc = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+           "summary": summary, "ratios": ratios, "runs": recs}
+    meta = os.environ.get("BENCH_META")
+    if meta:
+        doc["meta"] = json.loads(meta)
+    tmp = out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, out)
+    print(f"\nwrote {out}")
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    cmd, args = argv[1], argv[2:]
+    fn = {"ports": cmd_ports, "wait-port": cmd_wait_port, "cputicks": cmd_cputicks,
+          "rss": cmd_rss, "children": cmd_children, "split": cmd_split,
+          "record": cmd_record, "report": cmd_report}.get(cmd)
+    if fn is None:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return fn(*args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,153 @@
+/*
+ * config.h - the validated configuration.
+ *
+ * config_load() turns a libconfig file into a freshly allocated struct
+ * config, or collects every error as "FILE:LINE: message" lines.  It has no
+ * side effects (no sockets, no files written, nothing global), so -t, start
+ * and reload share it.  A struct config is immutable once loaded and may be
+ * read by any thread.
+ */
+#ifndef BGPROXY_CONFIG_H
+#define BGPROXY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CONFIG_MAX_LISTENERS 64
+#define CONFIG_MAX_SERVERS   256
+#define CONFIG_MAX_CERTS     64
+#define CONFIG_MAX_CIDRS     64
+#define CONFIG_POOLS         2      /* blue, green */
+
+enum pool_id { POOL_BLUE = 0, POOL_GREEN = 1 };
+
+struct config_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[128];               /* as written in the file, e.g. "127.0.0.1:8080", "[::1]:80" */
+};
+
+struct config_cert {
+	char *cert;                   /* path, resolved relative to the config file's directory */
+	char *key;
+	int line;                     /* line of the certificate entry, for later errors */
+};
+
+struct config_listener {
+	struct config_addr addr;
+	int tls;                      /* a tls group is present */
+	struct config_cert certs[CONFIG_MAX_CERTS];
+	size_t ncerts;
+	int min_tls13;                /* min_version = "TLSv1.3" */
+	int line;
+};
+
+struct config_server {
+	struct config_addr addr;
+	int weight;                   /* 1..256 [1] */
+	int line;
+};
+
+struct config_health {
+	int enabled;                  /* a health group is present */
+	char *path;                   /* ["/healthz"] */
+	int interval_ms;              /* 100..3600000 [1000] */
+	int timeout_ms;               /* 10..60000 [500], < interval_ms */
+	int rise;                     /* 1..100 [2] */
+	int fall;                     /* 1..100 [3] */
+};
+
+struct config_pool {
+	const char *name;             /* "blue" or "green" (static) */
+	struct config_server servers[CONFIG_MAX_SERVERS];
+	size_t nservers;
+	struct config_health health;
+};
+
+struct config_cidr {
+	int family;                   /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	int prefix;
+};
+
+struct config {
+	char *path;                   /* the file loaded */
+	int workers;                  /* 1..64 [1] */
+	char *state_file;             /* NULL: state not kept */
+
+	struct config_listener listeners[CONFIG_MAX_LISTENERS];
+	size_t nlisteners;            /* at least 1 */
+
+	char *admin_socket;           /* ["/run/bgproxy/admin.sock"] */
+	unsigned admin_mode;          /* parsed from an octal string ["0600"] */
+	char *admin_audit_log;        /* NULL: no audit log ["/var/log/bgproxy/audit.log"] */
+
+	int metrics_enabled;          /* a metrics group with an address is present */
+	struct config_addr metrics_addr;
+
+	struct config_pool pools[CONFIG_POOLS];
+
+	/* split */
+	enum pool_id stable;          /* ["blue"] */
+	int candidate_bp;             /* candidate_percent x 100, 0..10000 [0] */
+	char *cookie;                 /* "" disables ["bgp"] */
+	char *header;                 /* "" disables [""] */
+	char *override_header;        /* ["X-Bgproxy-Pool"] */
+	struct config_cidr override_from[CONFIG_MAX_CIDRS];
+	size_t noverride_from;        /* [127.0.0.0/8, ::1/128] */
+	int retry_candidate_failures; /* [1] */
+	int expose_header;            /* [0] */
+
+	/* guard */
+	int guard_interval_ms;        /* 10..60000 [250] */
+	int guard_window_s;           /* 1..3600 [10] */
+	int guard_min_requests;       /* 0..1000000 [20] */
+	double guard_max_error_rate;  /* 0..1 [0.05] */
+	int guard_max_p99_ms;         /* 0..600000, 0 = off [0] */
+	double guard_min_healthy_fraction; /* 0..1 [0.5] */
+	double guard_max_error_delta; /* 0..1, 0 = off [0] */
+	double guard_max_p99_ratio;   /* 0..1000, 0 = off [0] */
+	int guard_bake_s;             /* 0..604800 [0] */
+	int guard_dry_run;            /* [0] */
+
+	/* rollout */
+	int rollout_steps_bp[32];     /* percentages x 100, strictly increasing, last = 10000 [1,5,10,25,50,100] */
+	size_t rollout_nsteps;
+	int rollout_hold_s;           /* 0..86400 [60] */
+	int rollout_min_requests;     /* 0..100000000 [0] */
+
+	/* timeouts, all in ms */
+	int t_client_header_ms;       /* [10000] */
+	int t_client_idle_ms;         /* [60000] */
+	int t_upstream_connect_ms;    /* [2000] */
+	int t_upstream_response_ms;   /* [30000] */
+	int t_shutdown_ms;            /* [10000] */
+
+	/* limits */
+	int max_connections;          /* 1..1000000 [10000] */
+	int max_header_bytes;         /* 1024..1048576 [16384] */
+	int max_headers;              /* 1..256 [100] */
+
+	/* log */
+	int log_level;                /* LOG_* of log.h: 0 error, 1 warn, 2 info, 3 debug ["info"] */
+	char *log_access;             /* path, "stderr" or "off" ["stderr"] */
+};
+
+/*
+ * Load and validate path.  On success returns a new struct config (free it
+ * with config_free) and leaves *errs NULL.  On failure returns NULL and sets
+ * *errs to a malloc'd string of one or more "FILE:LINE: message\n" lines
+ * (caller frees).  Collects every error it can before failing.
+ */
+struct config *config_load(const char *path, char **errs);
+
+void config_free(struct config *c);
+
+/* Parse "host:port", "[v6]:port" or "*:port" into a; returns 0 or -1 (err filled). */
+int config_parse_addr(const char *s, struct config_addr *a, char *err, size_t errlen);
+
+/* 1 if the address sa matches any of the CIDRs. */
+int config_cidr_match(const struct config_cidr *c, size_t n, const struct sockaddr *sa);
+
+#endif

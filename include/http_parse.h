@@ -1,0 +1,161 @@
+/*
+ * http_parse.h - strict, incremental HTTP/1.x message-head parser and
+ * chunked-body scanner.
+ *
+ * Never touches libevent, never allocates, never logs: bytes in, a parsed
+ * head or "need more" or an error out.  That keeps it fuzzable and unit
+ * testable.  All pointers in the results point into the caller's buffer
+ * and are valid as long as that buffer is.
+ *
+ * "Incremental" means: the caller hands the whole head-so-far every time
+ * more bytes arrive; the parser answers HTTP_PARSE_INCOMPLETE until the
+ * head is complete.  A valid head split at any byte boundary gives the
+ * same result as the head handed over in one piece.
+ */
+#ifndef BGPROXY_HTTP_PARSE_H
+#define BGPROXY_HTTP_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_MAX_HEADERS_HARD 256   /* capacity of struct http_msg.hdr */
+
+/* return values of http_parse_request / http_parse_response (>0: head length) */
+#define HTTP_PARSE_INCOMPLETE 0
+#define HTTP_PARSE_ERROR      (-1)  /* see msg->error / msg->status */
+
+/* well-known header names, so the proxy never compares strings twice */
+enum http_hdr_id {
+	HDR_OTHER = 0,
+	HDR_HOST,
+	HDR_CONTENT_LENGTH,
+	HDR_TRANSFER_ENCODING,
+	HDR_CONNECTION,
+	HDR_KEEP_ALIVE,
+	HDR_PROXY_CONNECTION,
+	HDR_TE,
+	HDR_TRAILER,
+	HDR_UPGRADE,
+	HDR_EXPECT,
+	HDR_COOKIE,
+	HDR_X_FORWARDED_FOR,
+	HDR_X_FORWARDED_PROTO,
+	HDR_X_REQUEST_ID,
+	HDR_HTTP2_SETTINGS,
+	HDR_PROXY_AUTHENTICATE,
+	HDR_PROXY_AUTHORIZATION,
+};
+
+/* http_header.flags */
+#define HTTP_HDR_HOP 0x1   /* hop-by-hop: a fixed hop-by-hop name or named in Connection */
+
+struct http_header {
+	const char *name;       /* not NUL-terminated */
+	size_t name_len;
+	const char *value;      /* leading/trailing OWS stripped */
+	size_t value_len;
+	const char *line;       /* start of the raw line ("Name: value") */
+	size_t line_len;        /* raw line length including its CRLF */
+	uint8_t id;             /* enum http_hdr_id */
+	uint8_t flags;          /* HTTP_HDR_* */
+};
+
+enum http_target_form {
+	HTTP_TARGET_ORIGIN = 0,   /* "/path?query" */
+	HTTP_TARGET_ABSOLUTE,     /* "http://authority/path" */
+	HTTP_TARGET_AUTHORITY,    /* "host:port" (CONNECT only) */
+	HTTP_TARGET_ASTERISK,     /* "*" (OPTIONS only) */
+};
+
+/* http_msg.flags */
+#define HTTP_F_CHUNKED        0x001  /* Transfer-Encoding: chunked (the only one accepted) */
+#define HTTP_F_CONTENT_LENGTH 0x002  /* a valid Content-Length is present (see content_length) */
+#define HTTP_F_CONN_CLOSE     0x004  /* Connection: close */
+#define HTTP_F_CONN_KEEPALIVE 0x008  /* Connection: keep-alive */
+#define HTTP_F_CONN_UPGRADE   0x010  /* Connection: upgrade */
+#define HTTP_F_UPGRADE_WS     0x020  /* Upgrade: websocket (and Connection: upgrade) */
+#define HTTP_F_EXPECT_CONTINUE 0x040 /* Expect: 100-continue */
+#define HTTP_F_EXPECT_OTHER   0x080  /* an Expect other than 100-continue */
+#define HTTP_F_HAS_UPGRADE    0x100  /* an Upgrade header is present (any protocol) */
+
+enum http_method {
+	HTTP_M_OTHER = 0, HTTP_M_GET, HTTP_M_HEAD, HTTP_M_POST, HTTP_M_PUT,
+	HTTP_M_DELETE, HTTP_M_OPTIONS, HTTP_M_TRACE, HTTP_M_CONNECT, HTTP_M_PATCH,
+};
+
+struct http_msg {
+	/* request line (requests only) */
+	const char *method;  size_t method_len;  uint8_t method_id; /* enum http_method */
+	const char *target;  size_t target_len;  uint8_t target_form;
+	const char *path;    size_t path_len;    /* origin-form part; for absolute-form the part after the authority ("/" if empty) */
+	const char *authority; size_t authority_len; /* absolute-form only */
+	/* status line (responses only) */
+	int status;
+	/* both */
+	int version_minor;              /* HTTP/1.<version_minor>, 0 or 1 */
+	uint64_t content_length;        /* valid when HTTP_F_CONTENT_LENGTH */
+	unsigned flags;                 /* HTTP_F_* */
+	const char *host; size_t host_len;   /* the Host value (requests), NULL if none */
+	size_t nhdr;
+	struct http_header hdr[HTTP_MAX_HEADERS_HARD];
+	size_t head_len;                /* bytes of the head, final CRLF included */
+	size_t leading_crlf;            /* empty lines skipped before the request line */
+	/* on HTTP_PARSE_ERROR */
+	int error_status;               /* 400, 431 (too large / too many headers), 501 (unsupported TE), 505 (version) */
+	const char *error;              /* static string saying what was wrong */
+};
+
+struct http_limits {
+	size_t max_header_bytes;  /* whole head incl. request line; over it: 431 */
+	size_t max_headers;       /* header count; over it: 431; capped at HTTP_MAX_HEADERS_HARD */
+};
+
+/*
+ * Parse a request head from buf[0..len).  Returns the head length (>0) when
+ * complete, HTTP_PARSE_INCOMPLETE when more bytes are needed (and the head
+ * so far is not already over the limits), or HTTP_PARSE_ERROR with
+ * m->error_status and m->error filled in.  Up to two leading empty lines
+ * (CRLF) are skipped (RFC 9112 2.2) and counted in m->leading_crlf and the
+ * returned length.
+ */
+int http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
+    struct http_msg *m);
+
+/* Same for a response head (status line instead of request line). 1xx
+ * responses are returned like any other; the caller loops. */
+int http_parse_response(const char *buf, size_t len, const struct http_limits *lim,
+    struct http_msg *m);
+
+/* Incremental chunked-body scanner.  The bytes are forwarded verbatim by
+ * the caller; the scanner only validates framing and finds the end. */
+struct http_chunked {
+	int state;               /* private */
+	uint64_t remaining;      /* private: data bytes left in the current chunk */
+	size_t line_bytes;       /* private: bytes in the current size/trailer line */
+	size_t trailer_bytes;    /* private */
+	unsigned ndigits;        /* private */
+	int done;                /* set once the last chunk and trailer section are complete */
+	const char *error;       /* set on error */
+};
+
+void http_chunked_init(struct http_chunked *c);
+
+/*
+ * Scan buf[0..len).  Returns the number of bytes that belong to the body
+ * (<= len; fewer than len only when the body ended inside buf, then c->done
+ * is set), or -1 on a framing error (c->error says what).  Chunk sizes are
+ * plain hex digits only (no "0x", no sign, no whitespace), at most 16
+ * digits; extensions are ";" token ["=" (token | quoted-string)] and a size
+ * line is at most 4096 bytes; every line ends in CRLF (a bare LF or CR is an
+ * error); trailer fields follow the header-field rules, at most 16384 bytes
+ * of trailers in all.
+ */
+long http_chunked_scan(struct http_chunked *c, const char *buf, size_t len);
+
+/* Status text for a code ("OK", "Bad Request", ...); "Unknown" otherwise. */
+const char *http_status_text(int status);
+
+/* Case-insensitive comparison of a length-delimited string with a C string. */
+int http_token_eq(const char *s, size_t n, const char *lit);
+
+#endif

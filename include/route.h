@@ -1,0 +1,53 @@
+/*
+ * route.h - which pool a request goes to.  Pure: no I/O, no globals.
+ *
+ * A client key (the stickiness cookie or the configured header) is hashed
+ * with a fixed, unseeded hash to a bucket 0..9999; the candidate pool gets
+ * the request when bucket < candidate_bp (percent x 100).  Because the hash
+ * never changes, every bgproxy of a fleet and every restart puts a key in
+ * the same bucket, and raising the percentage only ever moves clients from
+ * stable to candidate (never back).
+ */
+#ifndef BGPROXY_ROUTE_H
+#define BGPROXY_ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ROUTE_BUCKETS 10000
+#define ROUTE_KEY_LEN 22          /* length of keys route_new_key() makes */
+
+/* Bucket 0..9999 of a key. */
+uint32_t route_bucket(const char *key, size_t len);
+
+/* 1 when the bucket belongs to the candidate at candidate_bp (0..10000). */
+static inline int
+route_bucket_is_candidate(uint32_t bucket, int candidate_bp)
+{
+	return bucket < (uint32_t)candidate_bp;
+}
+
+/*
+ * Find cookie `name` in a Cookie header value.  Returns 1 and sets *val and *vlen
+ * to its (unquoted) value, or 0 when absent.
+ */
+int route_cookie_find(const char *hdr, size_t len, const char *name, size_t name_len,
+    const char **val, size_t *vlen);
+
+/* A key is usable when it is 1..128 cookie-octets (RFC 6265). */
+int route_key_valid(const char *key, size_t len);
+
+/* Write a fresh ROUTE_KEY_LEN-char key made of base64url characters from
+ * two random 64-bit words; out must hold ROUTE_KEY_LEN bytes (no NUL). */
+void route_new_key(char *out, uint64_t r1, uint64_t r2);
+
+/* Parse an override header value ("blue" / "green", any case).  Returns the
+ * pool id (0 blue, 1 green) or -1. */
+int route_parse_pool(const char *v, size_t n);
+
+/* xoshiro256** - fast per-thread PRNG for keys, request ids, random routing. */
+struct route_rng { uint64_t s[4]; };
+void route_rng_seed(struct route_rng *r, uint64_t seed);
+uint64_t route_rng_next(struct route_rng *r);
+
+#endif

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Install what is missing, build, run the whole suite: unit tests, the
+# integration scenarios against the real binaries, the smuggling replay from
+# ../shared/tests when present, and short fuzzing runs under ASan/UBSan.
+# Ends with one line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+scripts/build.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+failures=()
+logdir=$(mktemp -d /tmp/bgproxy-test.XXXXXX)
+
+# Each suite prints its own "N passed, N failed" last line; add them up.
+run_suite() {
+	local name=$1; shift
+	local log="$logdir/$name.log"
+	echo "== $name"
+	"$@" >"$log" 2>&1
+	local rc=$?
+	grep -E '^(ok|FAIL|PASS|SKIP) ' "$log" | sed 's/^/   /' | grep -E 'FAIL' || true
+	local line
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "   $name: no summary line (exit $rc); log:"
+		tail -n 30 "$log" | sed 's/^/   | /'
+		failed=$((failed + 1)); failures+=("$name")
+		return
+	fi
+	local p f
+	p=$(echo "$line" | awk '{print $1}')
+	f=$(echo "$line" | awk '{print $3}')
+	passed=$((passed + p)); failed=$((failed + f))
+	echo "   $line"
+	if [ "$f" != 0 ] || [ "$rc" != 0 ]; then
+		failures+=("$name")
+		[ "$f" = 0 ] && failed=$((failed + 1))
+		tail -n 40 "$log" | sed 's/^/   | /'
+	fi
+}
+
+for t in build/tests/test_*; do
+	[ -x "$t" ] || continue
+	run_suite "unit-$(basename "$t")" "$t"
+done
+
+run_suite integration python3 tests/integration/run.py --build build
+
+if [ -f ../shared/tests/smuggle_replay.py ]; then
+	run_suite smuggle python3 tests/integration/smuggle.py --build build --shared ../shared/tests
+fi
+
+if [ "${BGPROXY_FUZZ:-1}" = 1 ] && command -v clang >/dev/null; then
+	run_suite fuzz scripts/fuzz.sh "${BGPROXY_FUZZ_SECONDS:-30}"
+fi
+
+echo
+[ "${#failures[@]}" -gt 0 ] && echo "failed suites: ${failures[*]} (logs in $logdir)"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

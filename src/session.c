@@ -1,0 +1,1193 @@
+/*
+ * session.c - one client connection: read a request head, pick a pool and
+ * a server, forward the request, stream the response back, repeat while
+ * keep-alive allows; or tunnel bytes both ways after an Upgrade.
+ *
+ * States (session_set_state is the only writer of s->state):
+ *   SS_HEAD      waiting for a request head (header or idle timer armed)
+ *   SS_UPSTREAM  a request is with a server: its body may still be
+ *                streaming up, the response head or body coming down
+ *   SS_TUNNEL    after 101 Switching Protocols: bytes both ways
+ *   SS_CLOSING   last response queued: flush it, then close
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event_struct.h>
+
+#include "balance.h"
+#include "proxy.h"
+
+#define SESSION_MAGIC 0x5e55101bU
+#define SESSION_CLOSE_LINGER_MS 5000
+
+enum session_state { SS_HEAD, SS_UPSTREAM, SS_TUNNEL, SS_CLOSING };
+static const char *session_state_names[] = { "head", "upstream", "tunnel", "closing" };
+
+enum body_kind { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_UNTIL_CLOSE };
+enum resp_phase { RESP_HEAD, RESP_BODY, RESP_DONE };
+
+struct session {
+	uint32_t magic;
+	enum session_state state;
+	struct worker *w;
+	struct bufferevent *cbev;
+	struct upconn *up;
+	struct event timer;           /* header / idle / linger timer */
+	struct session *prev, *next;  /* worker's list */
+	int tls;
+	char peer[INET6_ADDRSTRLEN];
+	size_t peer_len;
+	int in_head_loop;             /* inside session_read_heads: no recursion */
+	int client_eof;               /* client closed its sending side */
+	int had_bytes;                /* bytes of a new head have arrived */
+
+	/* the current request */
+	int req_minor;                /* HTTP/1.<req_minor> */
+	uint8_t req_method;
+	enum body_kind req_body;
+	uint64_t req_left;
+	struct http_chunked req_chunk;
+	int req_done;                 /* whole request (head + body) sent upstream */
+	int req_upgrade;              /* websocket upgrade requested */
+	int keepalive;                /* client connection may carry another request */
+	int attempts;
+	enum pool_id pool;
+	struct server *srv;
+	char *rhead;                  /* the rewritten head, kept for a retry */
+	size_t rhead_len, rhead_cap;
+	char key[ROUTE_KEY_LEN];
+	int set_cookie;               /* answer with Set-Cookie: key */
+	char method[16];
+	char path[256];
+	char reqid[33];
+	uint64_t t_start;
+
+	/* the current response */
+	enum resp_phase resp_phase;
+	int resp_status;
+	enum body_kind resp_body;
+	uint64_t resp_left;
+	struct http_chunked resp_chunk;
+	int resp_reusable;            /* upstream may be reused after it */
+	uint64_t resp_bytes;
+	int resp_started;             /* a response byte went to the client */
+	int up_eof;                   /* the server closed the current connection */
+};
+
+static void session_client_readcb(struct bufferevent *, void *);
+static void session_client_writecb(struct bufferevent *, void *);
+static void session_client_eventcb(struct bufferevent *, short, void *);
+static void session_up_readcb(struct bufferevent *, void *);
+static void session_up_writecb(struct bufferevent *, void *);
+static void session_up_eventcb(struct bufferevent *, short, void *);
+static void session_read_heads(struct session *s);
+static void session_close(struct session *s, const char *reason);
+
+#define SESSION_CHECK(s) do { \
+	if ((s)->magic != SESSION_MAGIC) { \
+		log_error("%s:%d: bad session magic", __FILE__, __LINE__); \
+		abort(); \
+	} \
+} while (0)
+
+uint64_t
+proxy_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void
+session_set_state(struct session *s, enum session_state to)
+{
+	if (s->state == to)
+		return;
+	log_debug("session %p: %s -> %s", (void *)s, session_state_names[s->state],
+	    session_state_names[to]);
+	s->state = to;
+}
+
+static void
+session_timer_ms(struct session *s, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(&s->timer, &tv);
+}
+
+/* ---- access log ---------------------------------------------------------- */
+
+static void
+session_access_log(struct session *s)
+{
+	struct worker *w = s->w;
+	char line[1536];
+	char esc[768];
+	struct timespec ts;
+	struct tm tm;
+	size_t n, e;
+	double dur_ms;
+
+	if (!log_access_enabled())
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	dur_ms = (double)(proxy_now_us() - s->t_start) / 1000.0;
+	n = (size_t)snprintf(line, sizeof(line),
+	    "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"client\":\"%s\",\"method\":\"",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    ts.tv_nsec / 1000000, s->peer);
+	e = log_json_escape(esc, sizeof(esc), s->method, strlen(s->method));
+	memcpy(line + n, esc, e);
+	n += e;
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"path\":\"");
+	e = log_json_escape(esc, sizeof(esc), s->path, strlen(s->path));
+	memcpy(line + n, esc, e);
+	n += e;
+	n += (size_t)snprintf(line + n, sizeof(line) - n,
+	    "\",\"status\":%d,\"bytes\":%llu,\"pool\":%s%s%s,\"server\":%s%s%s,"
+	    "\"duration_ms\":%.3f,\"request_id\":\"%s\",\"tls\":%s}\n",
+	    s->resp_status, (unsigned long long)s->resp_bytes,
+	    s->srv ? "\"" : "", s->srv ? rt.pools[s->pool].name : "null", s->srv ? "\"" : "",
+	    s->srv ? "\"" : "", s->srv ? s->srv->cfg->addr.text : "null", s->srv ? "\"" : "",
+	    dur_ms, s->reqid, s->tls ? "true" : "false");
+	if (n > sizeof(line))
+		n = sizeof(line);
+	log_buf_append(&w->alog, line, n);
+}
+
+/* ---- replies of our own -------------------------------------------------- */
+
+/*
+ * Answer the current request with an error of our own.  The connection
+ * stays open only when the request was read completely and nothing of a
+ * response went out yet.
+ */
+static void
+session_reply(struct session *s, int status, const char *why)
+{
+	struct evbuffer *out = bufferevent_get_output(s->cbev);
+	int keep = s->keepalive && s->req_done && !s->resp_started && !s->w->draining &&
+	    status >= 500;
+
+	if (s->resp_started) {
+		session_close(s, why);
+		return;
+	}
+	log_debug("reply %d to %s: %s", status, s->peer, why);
+	http_reply_error(out, status, !keep, NULL);
+	s->resp_status = status;
+	s->resp_bytes = 0;
+	s->resp_started = 1;
+	if (s->method[0] == '\0')
+		snprintf(s->method, sizeof(s->method), "-");
+	session_access_log(s);
+	if (!keep)
+		s->keepalive = 0;
+}
+
+static void session_reset_request(struct session *s);
+
+/*
+ * After a reply of our own: close once it is flushed, or wait for the next
+ * request.  Inside the head loop nothing is freed here (the loop goes on or
+ * closes when it ends), so callers there may still use s.
+ */
+static void
+session_after_reply(struct session *s)
+{
+	if (!s->keepalive) {
+		session_set_state(s, SS_CLOSING);
+		bufferevent_disable(s->cbev, EV_READ);
+		session_timer_ms(s, SESSION_CLOSE_LINGER_MS);
+		if (!s->in_head_loop && evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0)
+			session_close(s, "closed after reply");
+		return;
+	}
+	session_reset_request(s);
+	session_set_state(s, SS_HEAD);
+	session_timer_ms(s, rt.cfg->t_client_idle_ms);
+	bufferevent_enable(s->cbev, EV_READ);
+	if (!s->in_head_loop && evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
+		session_read_heads(s);
+}
+
+/* ---- request head -------------------------------------------------------- */
+
+static void
+session_reset_request(struct session *s)
+{
+	s->req_body = BODY_NONE;
+	s->req_left = 0;
+	s->req_done = 0;
+	s->req_upgrade = 0;
+	s->attempts = 0;
+	s->srv = NULL;
+	s->set_cookie = 0;
+	s->method[0] = '\0';
+	s->path[0] = '\0';
+	s->reqid[0] = '\0';
+	s->resp_phase = RESP_HEAD;
+	s->resp_status = 0;
+	s->resp_body = BODY_NONE;
+	s->resp_left = 0;
+	s->resp_reusable = 0;
+	s->resp_bytes = 0;
+	s->resp_started = 0;
+	s->had_bytes = 0;
+	s->up_eof = 0;
+}
+
+static int
+session_rhead_reserve(struct session *s, size_t need)
+{
+	char *p;
+	size_t cap;
+
+	if (need <= s->rhead_cap)
+		return 0;
+	cap = (need + 1023) & ~(size_t)1023;
+	p = realloc(s->rhead, cap);
+	if (p == NULL)
+		return -1;
+	s->rhead = p;
+	s->rhead_cap = cap;
+	return 0;
+}
+
+#define APPEND(p, str, n) do { memcpy((p), (str), (n)); (p) += (n); } while (0)
+#define APPEND_LIT(p, lit) APPEND(p, lit, sizeof(lit) - 1)
+
+static void
+session_make_reqid(struct session *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t a = route_rng_next(&s->w->rng), b = route_rng_next(&s->w->rng);
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		s->reqid[i] = hex[a & 15];
+		a >>= 4;
+		s->reqid[16 + i] = hex[b & 15];
+		b >>= 4;
+	}
+	s->reqid[32] = '\0';
+}
+
+/*
+ * Build the head sent upstream: the request line in origin form, the
+ * client's end-to-end headers, and ours (X-Forwarded-*, X-Request-Id,
+ * Connection for HTTP/1.0 and upgrades).
+ */
+static int
+session_build_request(struct session *s, const struct http_msg *m)
+{
+	const struct http_header *xff[16];
+	size_t nxff = 0, i, need;
+	char *p;
+	int have_reqid = 0;
+
+	need = m->head_len + s->peer_len + 256;
+	for (i = 0; i < m->nhdr; i++)
+		if (m->hdr[i].id == HDR_X_FORWARDED_FOR)
+			need += 2;
+	if (session_rhead_reserve(s, need) == -1)
+		return -1;
+	p = s->rhead;
+	APPEND(p, m->method, m->method_len);
+	*p++ = ' ';
+	APPEND(p, m->path, m->path_len);
+	if (m->version_minor == 1)
+		APPEND_LIT(p, " HTTP/1.1\r\n");
+	else
+		APPEND_LIT(p, " HTTP/1.0\r\n");
+	if (m->target_form == HTTP_TARGET_ABSOLUTE) {
+		/* RFC 9112 3.2.2: the authority of an absolute-form target wins */
+		APPEND_LIT(p, "Host: ");
+		APPEND(p, m->authority, m->authority_len);
+		APPEND_LIT(p, "\r\n");
+	}
+	for (i = 0; i < m->nhdr; i++) {
+		const struct http_header *h = &m->hdr[i];
+
+		if (h->flags & HTTP_HDR_HOP)
+			continue;
+		switch (h->id) {
+		case HDR_X_FORWARDED_FOR:
+			if (nxff < 16)
+				xff[nxff++] = h;
+			continue;
+		case HDR_X_FORWARDED_PROTO:
+			continue;
+		case HDR_HOST:
+			if (m->target_form == HTTP_TARGET_ABSOLUTE)
+				continue;
+			break;
+		case HDR_X_REQUEST_ID:
+			if (h->value_len > 0 && h->value_len < sizeof(s->reqid) &&
+			    !have_reqid) {
+				memcpy(s->reqid, h->value, h->value_len);
+				s->reqid[h->value_len] = '\0';
+				have_reqid = 1;
+			}
+			break;
+		default:
+			break;
+		}
+		APPEND(p, h->line, h->line_len);
+	}
+	APPEND_LIT(p, "X-Forwarded-For: ");
+	for (i = 0; i < nxff; i++) {
+		APPEND(p, xff[i]->value, xff[i]->value_len);
+		APPEND_LIT(p, ", ");
+	}
+	APPEND(p, s->peer, s->peer_len);
+	if (s->tls)
+		APPEND_LIT(p, "\r\nX-Forwarded-Proto: https\r\n");
+	else
+		APPEND_LIT(p, "\r\nX-Forwarded-Proto: http\r\n");
+	if (!have_reqid) {
+		session_make_reqid(s);
+		APPEND_LIT(p, "X-Request-Id: ");
+		APPEND(p, s->reqid, 32);
+		APPEND_LIT(p, "\r\n");
+	}
+	if (s->req_upgrade)
+		APPEND_LIT(p, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
+	else if (m->version_minor == 0)
+		APPEND_LIT(p, "Connection: keep-alive\r\n");
+	APPEND_LIT(p, "\r\n");
+	s->rhead_len = (size_t)(p - s->rhead);
+	return 0;
+}
+
+/*
+ * Choose the pool: the override header from a trusted address, else the
+ * sticky key's bucket, else (no key configured) a coin weighted by the
+ * split.  A client without a key gets a new one and a Set-Cookie.
+ */
+static enum pool_id
+session_route(struct session *s, const struct http_msg *m, const struct sockaddr *peer)
+{
+	const struct config *c = rt.cfg;
+	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
+	enum pool_id stable = SPLIT_STABLE(split);
+	int bp = SPLIT_BP(split);
+	const char *key = NULL, *hval = NULL;
+	size_t klen = 0, hlen = 0, i, cookie_len = strlen(c->cookie);
+	size_t header_len = strlen(c->header), ovr_len = strlen(c->override_header);
+	int ovr = -1;
+
+	for (i = 0; i < m->nhdr; i++) {
+		const struct http_header *h = &m->hdr[i];
+		const char *v;
+		size_t vl;
+
+		if (h->id == HDR_COOKIE && cookie_len > 0 && key == NULL) {
+			if (route_cookie_find(h->value, h->value_len, c->cookie, cookie_len,
+			    &v, &vl) && route_key_valid(v, vl)) {
+				key = v;
+				klen = vl;
+			}
+		} else if (h->id == HDR_OTHER) {
+			if (ovr_len > 0 && h->name_len == ovr_len &&
+			    http_token_eq(h->name, h->name_len, c->override_header))
+				ovr = route_parse_pool(h->value, h->value_len);
+			else if (header_len > 0 && h->name_len == header_len && hval == NULL &&
+			    http_token_eq(h->name, h->name_len, c->header) && h->value_len > 0) {
+				hval = h->value;
+				hlen = h->value_len;
+			}
+		}
+	}
+	if (ovr != -1 && c->noverride_from > 0 &&
+	    config_cidr_match(c->override_from, c->noverride_from, peer))
+		return (enum pool_id)ovr;
+	if (key == NULL && hval != NULL) {
+		key = hval;
+		klen = hlen;
+	}
+	if (key == NULL && cookie_len > 0) {
+		route_new_key(s->key, route_rng_next(&s->w->rng), route_rng_next(&s->w->rng));
+		key = s->key;
+		klen = ROUTE_KEY_LEN;
+		s->set_cookie = 1;
+	}
+	if (key == NULL)
+		return (route_rng_next(&s->w->rng) % ROUTE_BUCKETS) < (uint64_t)bp ?
+		    !stable : stable;
+	return route_bucket_is_candidate(route_bucket(key, klen), bp) ? !stable : stable;
+}
+
+/* A server of the pool that may take a new request, round-robin. */
+static struct server *
+session_pick_server(struct worker *w, enum pool_id pool)
+{
+	struct pool *p = &rt.pools[pool];
+	unsigned char usable[CONFIG_MAX_SERVERS];
+	size_t i;
+	int k;
+
+	for (i = 0; i < p->nservers; i++)
+		usable[i] = atomic_load_explicit(&p->servers[i].state, memory_order_relaxed) ==
+		    SRV_UP;
+	k = balance_pick(w->rr_current[pool], p->weights, usable, p->nservers);
+	return k == -1 ? NULL : &p->servers[k];
+}
+
+static void
+session_attach_upstream(struct session *s, struct upconn *u)
+{
+	struct timeval tv = { rt.cfg->t_upstream_response_ms / 1000,
+		(rt.cfg->t_upstream_response_ms % 1000) * 1000 };
+	struct timeval ctv = { rt.cfg->t_upstream_connect_ms / 1000,
+		(rt.cfg->t_upstream_connect_ms % 1000) * 1000 };
+
+	s->up = u;
+	u->owner = s;
+	bufferevent_setcb(u->bev, session_up_readcb, session_up_writecb, session_up_eventcb, s);
+	bufferevent_setwatermark(u->bev, EV_WRITE, PROXY_BUF_HIGH / 2, 0);
+	/* before the connection is up, the write timeout is the connect timeout */
+	bufferevent_set_timeouts(u->bev, &tv, u->connected || u->reused ? NULL : &ctv);
+	bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+}
+
+/* Send the request head (again, for a retry) on a new or pooled connection. */
+static int
+session_send_upstream(struct session *s, int fresh)
+{
+	char err[256];
+	struct upconn *u;
+
+	u = upstream_get(s->w, s->srv, fresh, err, sizeof(err));
+	if (u == NULL) {
+		log_warn("server %s: %s", s->srv->cfg->addr.text, err);
+		return -1;
+	}
+	s->attempts++;
+	session_attach_upstream(s, u);
+	evbuffer_add(bufferevent_get_output(u->bev), s->rhead, s->rhead_len);
+	return 0;
+}
+
+static void session_pump_request(struct session *s);
+
+/*
+ * A complete request head is at the front of the client's input: check it,
+ * route it, forward it.  Returns 0 to go on, -1 when the session is closed
+ * or closing.
+ */
+static int
+session_request(struct session *s, const struct http_msg *m, size_t head_len)
+{
+	struct evbuffer *in = bufferevent_get_input(s->cbev);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	size_t n;
+
+	s->t_start = proxy_now_us();
+	s->req_minor = m->version_minor;
+	s->req_method = m->method_id;
+	n = m->method_len < sizeof(s->method) - 1 ? m->method_len : sizeof(s->method) - 1;
+	memcpy(s->method, m->method, n);
+	s->method[n] = '\0';
+	n = m->target_len < sizeof(s->path) - 1 ? m->target_len : sizeof(s->path) - 1;
+	memcpy(s->path, m->target, n);
+	s->path[n] = '\0';
+	s->keepalive = !s->w->draining && !s->client_eof &&
+	    (m->version_minor == 1 ? !(m->flags & HTTP_F_CONN_CLOSE) :
+	    !!(m->flags & HTTP_F_CONN_KEEPALIVE));
+	if (m->flags & HTTP_F_CHUNKED) {
+		s->req_body = BODY_CHUNKED;
+		http_chunked_init(&s->req_chunk);
+	} else if ((m->flags & HTTP_F_CONTENT_LENGTH) && m->content_length > 0) {
+		s->req_body = BODY_LENGTH;
+		s->req_left = m->content_length;
+	} else {
+		s->req_body = BODY_NONE;
+	}
+	s->req_upgrade = (m->flags & HTTP_F_UPGRADE_WS) && m->method_id == HTTP_M_GET &&
+	    m->version_minor == 1;
+
+	if (m->method_id == HTTP_M_CONNECT || m->target_form == HTTP_TARGET_AUTHORITY) {
+		evbuffer_drain(in, head_len);
+		s->keepalive = 0;
+		session_reply(s, 405, "CONNECT is not supported");
+		return -1;
+	}
+	if (m->flags & HTTP_F_EXPECT_OTHER) {
+		evbuffer_drain(in, head_len);
+		s->keepalive = 0;
+		session_reply(s, 417, "only 100-continue is supported");
+		return -1;
+	}
+	getpeername(bufferevent_getfd(s->cbev), (struct sockaddr *)&ss, &sl);
+	s->pool = session_route(s, m, (struct sockaddr *)&ss);
+	s->srv = session_pick_server(s->w, s->pool);
+	if (s->srv == NULL) {
+		s->pool = !s->pool;
+		s->srv = session_pick_server(s->w, s->pool);
+	}
+	if (session_build_request(s, m) == -1) {
+		evbuffer_drain(in, head_len);
+		s->keepalive = 0;
+		s->srv = NULL;
+		session_reply(s, 503, "out of memory");
+		return -1;
+	}
+	evbuffer_drain(in, head_len);
+	if (s->srv == NULL) {
+		s->req_done = s->req_body == BODY_NONE;
+		session_reply(s, 503, "no server is up");
+		session_after_reply(s);
+		return s->state == SS_HEAD ? 0 : -1;
+	}
+	evtimer_del(&s->timer);
+	if (session_send_upstream(s, 0) == -1) {
+		s->keepalive = 0;
+		session_reply(s, 502, "cannot connect");
+		return -1;
+	}
+	session_set_state(s, SS_UPSTREAM);
+	if (s->req_body == BODY_NONE)
+		s->req_done = 1;
+	else
+		session_pump_request(s);
+	/* with the request sent, stop reading: pipelined requests wait their turn */
+	if (s->req_done)
+		bufferevent_disable(s->cbev, EV_READ);
+	return 0;
+}
+
+/* Parse and handle every complete request head in the client's input. */
+static void
+session_read_heads(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->cbev);
+	struct http_limits lim = { (size_t)rt.cfg->max_header_bytes, (size_t)rt.cfg->max_headers };
+	struct http_msg *m = &s->w->msg;
+	size_t len, want;
+	const char *p;
+	int r;
+
+	s->in_head_loop = 1;
+	while (s->state == SS_HEAD && (len = evbuffer_get_length(in)) > 0) {
+		if (!s->had_bytes) {
+			s->had_bytes = 1;
+			session_timer_ms(s, rt.cfg->t_client_header_ms);
+		}
+		want = len < lim.max_header_bytes + 8 ? len : lim.max_header_bytes + 8;
+		p = (const char *)evbuffer_pullup(in, (ssize_t)want);
+		r = http_parse_request(p, want, &lim, m);
+		if (r == HTTP_PARSE_INCOMPLETE)
+			break;
+		if (r == HTTP_PARSE_ERROR) {
+			s->keepalive = 0;
+			log_debug("request from %s refused: %s", s->peer, m->error);
+			session_reply(s, m->error_status, m->error);
+			break;
+		}
+		if (session_request(s, m, (size_t)r) == -1)
+			break;
+	}
+	s->in_head_loop = 0;
+	if (s->state == SS_HEAD && s->resp_started)
+		session_after_reply(s);
+	else if (s->state == SS_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0)
+		session_close(s, "closed after reply");
+}
+
+/* ---- bodies -------------------------------------------------------------- */
+
+/*
+ * Move framed body bytes from src to dst: at most *left bytes of a
+ * Content-Length body, or up to the end of a chunked body (validated by
+ * the scanner, forwarded verbatim).  Stops when dst is above the high
+ * watermark.  Returns 1 when the body is complete, 0 when more is to come,
+ * -1 on a framing error.
+ */
+static int
+session_move_body(struct evbuffer *src, struct evbuffer *dst, enum body_kind kind,
+    uint64_t *left, struct http_chunked *ch, uint64_t *moved, size_t high)
+{
+	struct evbuffer_iovec v[8];
+	size_t avail, n;
+	int nv, i;
+	long r;
+
+	while ((avail = evbuffer_get_length(src)) > 0) {
+		if (evbuffer_get_length(dst) >= high)
+			return 0;
+		switch (kind) {
+		case BODY_LENGTH:
+			n = avail < *left ? avail : (size_t)*left;
+			evbuffer_remove_buffer(src, dst, n);
+			*left -= n;
+			*moved += n;
+			if (*left == 0)
+				return 1;
+			break;
+		case BODY_UNTIL_CLOSE:
+			*moved += avail;
+			evbuffer_add_buffer(dst, src);
+			break;
+		case BODY_CHUNKED:
+			nv = evbuffer_peek(src, (ssize_t)(avail < 65536 ? avail : 65536), NULL, v, 8);
+			if (nv > 8)
+				nv = 8;
+			n = 0;
+			for (i = 0; i < nv && !ch->done; i++) {
+				r = http_chunked_scan(ch, v[i].iov_base, v[i].iov_len);
+				if (r < 0)
+					return -1;
+				n += (size_t)r;
+			}
+			evbuffer_remove_buffer(src, dst, n);
+			*moved += n;
+			if (ch->done)
+				return 1;
+			break;
+		case BODY_NONE:
+			return 1;
+		}
+	}
+	return kind == BODY_NONE;
+}
+
+static void
+session_pump_request(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->cbev);
+	struct evbuffer *out = bufferevent_get_output(s->up->bev);
+	uint64_t moved = 0;
+	int r;
+
+	r = session_move_body(in, out, s->req_body, &s->req_left, &s->req_chunk, &moved,
+	    PROXY_BUF_HIGH);
+	if (r == -1) {
+		/* the server saw part of a bad body: that connection is done */
+		upstream_free(s->up);
+		s->up = NULL;
+		s->keepalive = 0;
+		session_reply(s, 400, s->req_chunk.error);
+		session_after_reply(s);
+		return;
+	}
+	if (r == 1) {
+		s->req_done = 1;
+		bufferevent_disable(s->cbev, EV_READ);
+		return;
+	}
+	if (evbuffer_get_length(out) >= PROXY_BUF_HIGH)
+		bufferevent_disable(s->cbev, EV_READ);   /* upstream write cb resumes */
+	else
+		bufferevent_enable(s->cbev, EV_READ);
+}
+
+/* ---- response ------------------------------------------------------------ */
+
+static void session_response_done(struct session *s);
+
+/* Build and queue the response head for the client. */
+static void
+session_send_response_head(struct session *s, const struct http_msg *m, const char *raw)
+{
+	struct worker *w = s->w;
+	char *p = w->scratch;
+	const char *line_end;
+	size_t i;
+
+	/* status line: our version, the server's code and reason */
+	line_end = memchr(raw, '\r', m->head_len);
+	APPEND_LIT(p, "HTTP/1.1");
+	APPEND(p, raw + 8, (size_t)(line_end - raw) - 8);
+	APPEND_LIT(p, "\r\n");
+	for (i = 0; i < m->nhdr; i++) {
+		const struct http_header *h = &m->hdr[i];
+
+		if (h->flags & HTTP_HDR_HOP)
+			continue;
+		APPEND(p, h->line, h->line_len);
+	}
+	if (m->status == 101) {
+		APPEND_LIT(p, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
+	} else {
+		if (s->set_cookie) {
+			APPEND_LIT(p, "Set-Cookie: ");
+			APPEND(p, rt.cfg->cookie, strlen(rt.cfg->cookie));
+			*p++ = '=';
+			APPEND(p, s->key, ROUTE_KEY_LEN);
+			APPEND_LIT(p, "; Path=/; HttpOnly; SameSite=Lax\r\n");
+		}
+		if (!s->keepalive)
+			APPEND_LIT(p, "Connection: close\r\n");
+		else if (s->req_minor == 0)
+			APPEND_LIT(p, "Connection: keep-alive\r\n");
+	}
+	if (rt.cfg->expose_header) {
+		APPEND_LIT(p, "X-Bgproxy-Pool: ");
+		APPEND(p, rt.pools[s->pool].name, strlen(rt.pools[s->pool].name));
+		APPEND_LIT(p, "\r\n");
+	}
+	APPEND_LIT(p, "\r\n");
+	evbuffer_add(bufferevent_get_output(s->cbev), w->scratch, (size_t)(p - w->scratch));
+	s->resp_started = 1;
+}
+
+static void
+session_start_tunnel(struct session *s)
+{
+	session_set_state(s, SS_TUNNEL);
+	s->keepalive = 0;
+	s->resp_phase = RESP_DONE;
+	session_access_log(s);
+	bufferevent_set_timeouts(s->up->bev, NULL, NULL);
+	bufferevent_enable(s->cbev, EV_READ);
+	bufferevent_enable(s->up->bev, EV_READ);
+}
+
+/* Decide the framing of a response and send its head.  Returns 0 or -1. */
+static int
+session_response_head(struct session *s, const struct http_msg *m, const char *raw)
+{
+	int upstream_keep = m->version_minor == 1 ? !(m->flags & HTTP_F_CONN_CLOSE) :
+	    !!(m->flags & HTTP_F_CONN_KEEPALIVE);
+
+	s->resp_status = m->status;
+	if (m->status == 101) {
+		if (!s->req_upgrade) {
+			session_reply(s, 502, "unexpected 101 from server");
+			return -1;
+		}
+		session_send_response_head(s, m, raw);
+		session_start_tunnel(s);
+		return 0;
+	}
+	if (s->req_method == HTTP_M_HEAD || m->status == 204 || m->status == 304) {
+		s->resp_body = BODY_NONE;
+	} else if (m->flags & HTTP_F_CHUNKED) {
+		s->resp_body = BODY_CHUNKED;
+		http_chunked_init(&s->resp_chunk);
+	} else if (m->flags & HTTP_F_CONTENT_LENGTH) {
+		s->resp_body = m->content_length > 0 ? BODY_LENGTH : BODY_NONE;
+		s->resp_left = m->content_length;
+	} else {
+		s->resp_body = BODY_UNTIL_CLOSE;
+		upstream_keep = 0;
+		s->keepalive = 0;        /* only a close can end such a body */
+	}
+	if (s->req_minor == 0 && s->resp_body == BODY_CHUNKED)
+		s->keepalive = 0;
+	s->resp_reusable = upstream_keep;
+	session_send_response_head(s, m, raw);
+	s->resp_phase = RESP_BODY;
+	return 0;
+}
+
+static void
+session_pump_response(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->up->bev);
+	struct evbuffer *out = bufferevent_get_output(s->cbev);
+	int r;
+
+	/* once the server closed, what it sent is all there is: move it all */
+	r = session_move_body(in, out, s->resp_body, &s->resp_left, &s->resp_chunk,
+	    &s->resp_bytes, s->up_eof ? SIZE_MAX : PROXY_BUF_HIGH);
+	if (r == -1) {
+		session_close(s, "bad chunked response body");
+		return;
+	}
+	if (r == 1) {
+		session_response_done(s);
+		return;
+	}
+	if (evbuffer_get_length(out) >= PROXY_BUF_HIGH)
+		bufferevent_disable(s->up->bev, EV_READ);  /* client write cb resumes */
+}
+
+/* Read response heads (skipping 1xx interim ones) and body bytes. */
+static void
+session_read_response(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->up->bev);
+	struct http_limits lim = { PROXY_RESP_HEAD_MAX, HTTP_MAX_HEADERS_HARD };
+	struct http_msg *m = &s->w->msg;
+	size_t len, want;
+	const char *p;
+	int r;
+
+	while (s->resp_phase == RESP_HEAD && (len = evbuffer_get_length(in)) > 0) {
+		want = len < PROXY_RESP_HEAD_MAX + 1 ? len : PROXY_RESP_HEAD_MAX + 1;
+		p = (const char *)evbuffer_pullup(in, (ssize_t)want);
+		r = http_parse_response(p, want, &lim, m);
+		if (r == HTTP_PARSE_INCOMPLETE)
+			return;
+		if (r == HTTP_PARSE_ERROR) {
+			log_warn("bad response from %s: %s", s->srv->cfg->addr.text, m->error);
+			s->keepalive = 0;
+			session_reply(s, 502, "bad response from server");
+			if (s->state != SS_CLOSING)
+				session_close(s, "bad response");
+			return;
+		}
+		if (m->status >= 100 && m->status < 200 && m->status != 101) {
+			/* interim: pass on to HTTP/1.1 clients, wait for the final one */
+			if (s->req_minor == 1)
+				evbuffer_add(bufferevent_get_output(s->cbev), p, (size_t)r);
+			evbuffer_drain(in, (size_t)r);
+			continue;
+		}
+		if (session_response_head(s, m, p) == -1) {
+			evbuffer_drain(in, (size_t)r);
+			if (s->state != SS_CLOSING)
+				session_close(s, "bad response");
+			return;
+		}
+		evbuffer_drain(in, (size_t)r);
+	}
+	if (s->state == SS_TUNNEL) {
+		evbuffer_add_buffer(bufferevent_get_output(s->cbev), in);
+		return;
+	}
+	if (s->resp_phase == RESP_BODY)
+		session_pump_response(s);
+}
+
+/* The response is complete: give the server connection back, log, and
+ * take the next request or close. */
+static void
+session_response_done(struct session *s)
+{
+	struct upconn *u = s->up;
+
+	s->resp_phase = RESP_DONE;
+	s->up = NULL;
+	if (s->resp_reusable && s->req_done && evbuffer_get_length(bufferevent_get_input(u->bev)) == 0)
+		upstream_release(u);
+	else
+		upstream_free(u);
+	if (!s->req_done)
+		s->keepalive = 0;
+	session_access_log(s);
+	if (s->client_eof)
+		s->keepalive = 0;
+	session_after_reply(s);
+}
+
+/*
+ * The server connection failed (kind: "connect", "reset", "timeout",
+ * "closed").  Before any response byte reached the client a request
+ * without a body on a reused connection is retried once on a new one:
+ * the server may have closed it while idle.
+ */
+static void
+session_up_failed(struct session *s, const char *kind, int status)
+{
+	int was_reused = s->up->reused;
+
+	upstream_free(s->up);
+	s->up = NULL;
+	if (s->resp_started || s->resp_phase != RESP_HEAD) {
+		if (s->resp_phase == RESP_BODY && s->resp_body == BODY_UNTIL_CLOSE &&
+		    strcmp(kind, "closed") == 0) {
+			session_response_done(s);
+			return;
+		}
+		session_close(s, kind);
+		return;
+	}
+	if (was_reused && s->req_body == BODY_NONE && s->attempts < 3 && s->req_done) {
+		log_debug("retrying on a new connection to %s after %s", s->srv->cfg->addr.text,
+		    kind);
+		if (session_send_upstream(s, 1) == 0)
+			return;
+	}
+	log_info("server %s (%s): %s", s->srv->cfg->addr.text, rt.pools[s->pool].name, kind);
+	if (!s->req_done)
+		s->keepalive = 0;
+	session_reply(s, status, kind);
+	session_after_reply(s);
+}
+
+/* ---- callbacks ----------------------------------------------------------- */
+
+static void
+session_client_readcb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	SESSION_CHECK(s);
+	switch (s->state) {
+	case SS_HEAD:
+		session_read_heads(s);
+		break;
+	case SS_UPSTREAM:
+		if (!s->req_done)
+			session_pump_request(s);
+		else
+			bufferevent_disable(s->cbev, EV_READ);
+		break;
+	case SS_TUNNEL:
+		evbuffer_add_buffer(bufferevent_get_output(s->up->bev), bufferevent_get_input(bev));
+		if (evbuffer_get_length(bufferevent_get_output(s->up->bev)) >= PROXY_BUF_HIGH)
+			bufferevent_disable(s->cbev, EV_READ);
+		break;
+	case SS_CLOSING:
+		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+		break;
+	}
+}
+
+static void
+session_client_writecb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	size_t out = evbuffer_get_length(bufferevent_get_output(bev));
+
+	SESSION_CHECK(s);
+	if (s->state == SS_CLOSING) {
+		if (out == 0)
+			session_close(s, "done");
+		return;
+	}
+	if (s->up != NULL && (s->state == SS_TUNNEL || s->resp_phase == RESP_BODY) &&
+	    out < PROXY_BUF_HIGH) {
+		bufferevent_enable(s->up->bev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_input(s->up->bev)) > 0)
+			session_up_readcb(s->up->bev, s);
+	}
+}
+
+static void
+session_client_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	SESSION_CHECK(s);
+	if ((what & BEV_EVENT_EOF) && s->state == SS_UPSTREAM && s->req_done) {
+		/* a half-close after a complete request: answer, then close */
+		s->client_eof = 1;
+		s->keepalive = 0;
+		bufferevent_disable(s->cbev, EV_READ);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		session_close(s, "client write timeout");
+	else if (what & BEV_EVENT_EOF)
+		session_close(s, "client closed");
+	else
+		session_close(s, "client error");
+}
+
+static void
+session_up_readcb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	SESSION_CHECK(s);
+	if (s->state == SS_TUNNEL) {
+		evbuffer_add_buffer(bufferevent_get_output(s->cbev), bufferevent_get_input(bev));
+		if (evbuffer_get_length(bufferevent_get_output(s->cbev)) >= PROXY_BUF_HIGH)
+			bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	session_read_response(s);
+}
+
+static void
+session_up_writecb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	SESSION_CHECK(s);
+	if (s->state == SS_UPSTREAM && !s->req_done) {
+		session_pump_request(s);
+	} else if (s->state == SS_TUNNEL) {
+		bufferevent_enable(s->cbev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
+			session_client_readcb(s->cbev, s);
+	}
+}
+
+static void
+session_up_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	struct timeval tv = { rt.cfg->t_upstream_response_ms / 1000,
+		(rt.cfg->t_upstream_response_ms % 1000) * 1000 };
+
+	SESSION_CHECK(s);
+	if (what & BEV_EVENT_CONNECTED) {
+		s->up->connected = 1;
+		bufferevent_set_timeouts(bev, &tv, NULL);
+		return;
+	}
+	if (s->state == SS_TUNNEL) {
+		/* flush what the server sent, then close */
+		evbuffer_add_buffer(bufferevent_get_output(s->cbev), bufferevent_get_input(bev));
+		upstream_free(s->up);
+		s->up = NULL;
+		session_set_state(s, SS_CLOSING);
+		session_timer_ms(s, SESSION_CLOSE_LINGER_MS);
+		if (evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0)
+			session_close(s, "tunnel closed by server");
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* bytes that arrived with the FIN still count */
+		s->up_eof = 1;
+		if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+			session_read_response(s);
+		if (s->up == NULL || s->state != SS_UPSTREAM)
+			return;
+		session_up_failed(s, "closed", 502);
+	} else if (what & BEV_EVENT_TIMEOUT) {
+		if (!s->up->connected && !s->up->reused)
+			session_up_failed(s, "connect timeout", 504);
+		else
+			session_up_failed(s, "timeout", 504);
+	} else if (!s->up->connected && !s->up->reused) {
+		session_up_failed(s, "connect", 502);
+	} else {
+		session_up_failed(s, "reset", 502);
+	}
+}
+
+static void
+session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	SESSION_CHECK(s);
+	if (s->state == SS_HEAD && s->had_bytes) {
+		s->keepalive = 0;
+		session_reply(s, 408, "request head not received in time");
+		session_after_reply(s);
+		return;
+	}
+	session_close(s, s->state == SS_HEAD ? "idle timeout" : "linger timeout");
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+void
+session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen, int tls)
+{
+	struct session *s;
+	struct timeval wtv = { rt.cfg->t_client_idle_ms / 1000,
+		(rt.cfg->t_client_idle_ms % 1000) * 1000 };
+	int one = 1;
+
+	(void)salen;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		evutil_closesocket(fd);
+		worker_session_gone(w);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	s->magic = SESSION_MAGIC;
+	s->w = w;
+	s->tls = tls;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, s->peer, sizeof(s->peer));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, s->peer, sizeof(s->peer));
+	else
+		snprintf(s->peer, sizeof(s->peer), "unknown");
+	s->peer_len = strlen(s->peer);
+	s->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->cbev == NULL) {
+		evutil_closesocket(fd);
+		free(s);
+		worker_session_gone(w);
+		return;
+	}
+	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
+	bufferevent_setcb(s->cbev, session_client_readcb, session_client_writecb,
+	    session_client_eventcb, s);
+	bufferevent_setwatermark(s->cbev, EV_WRITE, PROXY_BUF_HIGH / 2, 0);
+	bufferevent_set_timeouts(s->cbev, NULL, &wtv);
+	bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
+	s->next = w->sessions;
+	if (w->sessions != NULL)
+		w->sessions->prev = s;
+	w->sessions = s;
+	w->nsessions++;
+	session_reset_request(s);
+	session_set_state(s, SS_HEAD);
+	session_timer_ms(s, rt.cfg->t_client_header_ms);
+	s->had_bytes = 1;       /* the first request is bounded by client_header_ms from accept */
+}
+
+static void
+session_close(struct session *s, const char *reason)
+{
+	struct worker *w = s->w;
+
+	SESSION_CHECK(s);
+	log_debug("session %p from %s closed: %s", (void *)s, s->peer, reason);
+	if (s->up != NULL) {
+		upstream_free(s->up);
+		s->up = NULL;
+	}
+	evtimer_del(&s->timer);
+	bufferevent_free(s->cbev);
+	s->cbev = NULL;
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	free(s->rhead);
+	s->rhead = NULL;
+	s->magic = 0;
+	free(s);
+	worker_session_gone(w);
+}
+
+/*
+ * Graceful stop: an idle connection closes now; a busy one finishes its
+ * current request and then closes (its response says Connection: close
+ * when the head is not yet sent).
+ */
+void
+session_drain_all(struct worker *w)
+{
+	struct session *s, *next;
+
+	for (s = w->sessions; s != NULL; s = next) {
+		next = s->next;
+		SESSION_CHECK(s);
+		s->keepalive = 0;
+		if (s->state == SS_HEAD && !s->resp_started &&
+		    evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0)
+			session_close(s, "shutdown");
+	}
+}
+
+/* After the shutdown deadline: whatever is still open is closed now. */
+void
+session_close_all(struct worker *w)
+{
+	while (w->sessions != NULL)
+		session_close(w->sessions, "shutdown deadline");
+}

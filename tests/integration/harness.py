@@ -1,0 +1,222 @@
+"""Integration-test harness: start the real bgproxy and bgdemo binaries on
+free loopback ports, talk HTTP to them with stdlib clients, stop everything
+by PID.  Python standard library only."""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BUILD = os.environ.get("BGPROXY_BUILD", "build")
+_procs = []
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=5.0, proc=None):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited with %s" % proc.returncode)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("port %d not listening after %.1fs" % (port, timeout))
+
+
+def _spawn(args, log):
+    f = open(log, "wb")
+    p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    _procs.append(p)
+    return p
+
+
+def stop_all():
+    for p in _procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    del _procs[:]
+
+
+class Demo:
+    """One bgdemo upstream."""
+
+    def __init__(self, name, tmp):
+        self.name = name
+        pf = os.path.join(tmp, "%s-%d.port" % (name, id(self)))
+        self.log = os.path.join(tmp, "%s-%d.log" % (name, id(self)))
+        self.proc = _spawn([os.path.join(BUILD, "bgdemo"), "--port", "0", "--name", name,
+                            "--port-file", pf], self.log)
+        end = time.time() + 5
+        while not os.path.exists(pf):
+            if time.time() > end or self.proc.poll() is not None:
+                raise RuntimeError("bgdemo %s did not start" % name)
+            time.sleep(0.01)
+        self.port = int(open(pf).read().strip())
+        self.addr = "127.0.0.1:%d" % self.port
+
+    def ctl(self, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        c.request("GET", "/__ctl/" + path)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return body
+
+    def stats(self):
+        return json.loads(self.ctl("stats"))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+
+
+def config_text(port, blue, green, split=None, extra="", listen_extra=""):
+    """A bgproxy config: blue/green are lists of 'host:port' strings."""
+    def servers(lst):
+        return ", ".join('{ address = "%s"; }' % a for a in lst)
+    sp = {"stable": '"blue"', "candidate_percent": "0.0"}
+    for k, v in (split or {}).items():
+        if isinstance(v, list):
+            sp[k] = "[ " + ", ".join(json.dumps(x) for x in v) + " ]"
+        elif isinstance(v, str):
+            sp[k] = json.dumps(v)
+        elif isinstance(v, bool):
+            sp[k] = "true" if v else "false"
+        else:
+            sp[k] = str(v)
+    split_s = " ".join("%s = %s;" % kv for kv in sp.items())
+    return ("workers = 1;\n"
+            'listen = ( { address = "127.0.0.1:%d"; } %s);\n'
+            "pools = {\n  blue = { servers = ( %s ); };\n  green = { servers = ( %s ); };\n};\n"
+            "split = { %s };\n"
+            'log = { level = "info"; access = "stderr"; };\n%s\n') % (
+                port, listen_extra, servers(blue), servers(green), split_s, extra)
+
+
+class Proxy:
+    """The real bgproxy binary with a config written to a temp dir."""
+
+    def __init__(self, tmp, text, port, wait=True):
+        self.tmp = tmp
+        self.port = port
+        self.conf = os.path.join(tmp, "bgproxy-%d.conf" % port)
+        with open(self.conf, "w") as f:
+            f.write(text)
+        self.log = os.path.join(tmp, "bgproxy-%d.log" % port)
+        self.proc = _spawn([os.path.join(BUILD, "bgproxy"), "-c", self.conf], self.log)
+        if wait:
+            wait_port(port, proc=self.proc)
+
+    def output(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def access_lines(self):
+        out = []
+        for line in self.output().splitlines():
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return -9
+        return self.proc.returncode
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def get(port, path="/", headers=None, method="GET", body=None, conn=None, timeout=10):
+    """One request; returns (status, headers dict lower-case, body bytes, conn)."""
+    own = conn is None
+    if own:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    data = r.read()
+    hdrs = {}
+    for k, v in r.getheaders():
+        k = k.lower()
+        hdrs[k] = hdrs[k] + "\n" + v if k in hdrs else v
+    st = r.status
+    if own:
+        conn.close()
+    return st, hdrs, data
+
+
+def raw(port, data, timeout=3.0, half_close=False):
+    """Send raw bytes, read until the peer closes or goes quiet; return bytes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    if half_close:
+        s.shutdown(socket.SHUT_WR)
+    out = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    except socket.timeout:
+        pass
+    s.close()
+    return out
+
+
+def statuses(resp_bytes):
+    """Status codes of the responses in a raw byte stream (heads only)."""
+    return [int(m) for m in re.findall(rb"(?:^|\n)HTTP/1\.[01] (\d{3}) ", resp_bytes)]
+
+
+class Env:
+    """Per-test environment: temp dir, demo upstreams, a proxy."""
+
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="bgp-it-")
+        self.demos = []
+        self.proxies = []
+
+    def demo(self, name):
+        d = Demo(name, self.tmp)
+        self.demos.append(d)
+        return d
+
+    def proxy(self, blue, green, split=None, extra="", port=None, wait=True, listen_extra=""):
+        port = port or free_port()
+        p = Proxy(self.tmp, config_text(port, [d.addr for d in blue], [d.addr for d in green],
+                                        split, extra, listen_extra), port, wait)
+        self.proxies.append(p)
+        return p
+
+    def close(self):
+        for p in self.proxies:
+            p.stop(timeout=5)
+        for d in self.demos:
+            d.stop()
+        stop_all()

@@ -1,0 +1,197 @@
+"""HTTP behaviour through the proxy: bodies both ways, keep-alive reuse of
+upstream connections, HEAD/204/304, HTTP/1.0, 100-continue, forwarded and
+hop-by-hop headers, pipelining, WebSocket."""
+import base64
+import hashlib
+import http.client
+import os
+import socket
+import struct
+
+from harness import get, raw, statuses
+
+
+def _env(env, pct=0, **split):
+    blue, green = env.demo("blue"), env.demo("green")
+    split["candidate_percent"] = pct
+    return blue, green, env.proxy([blue], [green], split)
+
+
+def test_3mb_bodies_content_length(env):
+    blue, green, p = _env(env)
+    body = os.urandom(3 * 1024 * 1024)
+    st, h, data = get(p.port, "/echo", method="POST", body=body,
+                      headers={"Content-Type": "application/octet-stream"}, timeout=30)
+    assert st == 200 and data == body
+
+
+def test_3mb_bodies_chunked(env):
+    blue, green, p = _env(env)
+    body = os.urandom(3 * 1024 * 1024)
+    c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=30)
+
+    def gen():
+        for i in range(0, len(body), 100000):
+            yield body[i:i + 100000]
+    c.request("POST", "/echo?chunked=1", body=gen(), encode_chunked=True,
+              headers={"Transfer-Encoding": "chunked"})
+    r = c.getresponse()
+    data = r.read()
+    assert r.status == 200 and data == body
+    assert r.getheader("Transfer-Encoding") == "chunked"
+    c.close()
+
+
+def test_big_download_patterns(env):
+    blue, green, p = _env(env)
+    n = 3 * 1000 * 1000
+    want = bytes((ord("a") + i % 26) for i in range(n))
+    for q in ("", "&chunked=1", "&close=1"):
+        st, h, data = get(p.port, "/big?n=%d%s" % (n, q), timeout=30)
+        assert st == 200 and len(data) == n and data == want, q
+
+
+def test_upstream_keepalive_reuse(env):
+    blue, green, p = _env(env)
+    conns = set()
+    for _ in range(30):          # a new client connection each time
+        st, h, body = get(p.port)
+        conns.add(h["x-conn"])
+    assert len(conns) == 1, conns
+    assert blue.stats()["connections"] <= 2   # ours and the stats request itself
+
+
+def test_client_keepalive_many_requests(env):
+    blue, green, p = _env(env)
+    c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=5)
+    for _ in range(100):
+        st, h, body = get(p.port, conn=c)
+        assert st == 200 and body == b"blue\n"
+    c.close()
+
+
+def test_head_204_304(env):
+    blue, green, p = _env(env)
+    out = raw(p.port, b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"
+                      b"GET /status?code=204 HTTP/1.1\r\nHost: a\r\n\r\n"
+                      b"GET /status?code=304 HTTP/1.1\r\nHost: a\r\n\r\n"
+                      b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert statuses(out) == [200, 204, 304, 200], out
+    assert out.endswith(b"blue\n")
+    assert out.count(b"blue\n") == 1
+
+
+def test_http10_client(env):
+    blue, green, p = _env(env)
+    out = raw(p.port, b"GET / HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"blue\n"), out
+    out = raw(p.port, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n")
+    assert statuses(out) == [200, 200], out
+    assert b"Connection: keep-alive" in out
+
+
+def test_expect_100_continue(env):
+    blue, green, p = _env(env)
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+    first = s.recv(4096)
+    assert first.startswith(b"HTTP/1.1 100"), first
+    s.sendall(b"hello")
+    data = b""
+    while not data.endswith(b"hello"):
+        b = s.recv(4096)
+        assert b
+        data += b
+    assert b" 200 " in data.split(b"\r\n")[0]
+    s.close()
+
+
+def test_forwarded_and_hop_headers(env):
+    blue, green, p = _env(env)
+    st, h, body = get(p.port, "/headers", headers={
+        "Connection": "X-Secret, keep-alive", "X-Secret": "1", "Keep-Alive": "300",
+        "Proxy-Connection": "keep-alive", "TE": "trailers", "X-Forwarded-For": "10.1.2.3",
+        "X-Keep": "yes"})
+    text = body.decode().lower()
+    assert "x-secret" not in text and "keep-alive:" not in text and "proxy-connection" not in text
+    assert "\nte:" not in text
+    assert "x-keep: yes" in text
+    assert "x-forwarded-for: 10.1.2.3, 127.0.0.1" in text
+    assert "x-forwarded-proto: http" in text
+    assert "x-request-id: " in text
+    st, h, body = get(p.port, "/headers", headers={"X-Request-Id": "abc123"})
+    assert body.decode().lower().count("x-request-id: abc123") == 1
+
+
+def test_pipelined_requests(env):
+    blue, green, p = _env(env)
+    req = b"".join(b"GET /p%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(10))
+    out = raw(p.port, req + b"GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert statuses(out) == [200] * 11
+
+
+def test_absolute_form(env):
+    blue, green, p = _env(env)
+    out = raw(p.port, b"GET http://example.test/headers HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
+    assert statuses(out) == [200]
+    assert b"GET /headers HTTP/1.1" in out and b"Host: example.test" in out
+    assert b"Host: other" not in out
+
+
+def _ws_frame(payload, opcode=1):
+    mask = os.urandom(4)
+    n = len(payload)
+    if n < 126:
+        hdr = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+    elif n < 65536:
+        hdr = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+    return hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _ws_read(s):
+    def exact(n):
+        d = b""
+        while len(d) < n:
+            b = s.recv(n - len(d))
+            assert b, "closed"
+            d += b
+        return d
+    b0, b1 = exact(2)
+    n = b1 & 0x7f
+    if n == 126:
+        n = struct.unpack("!H", exact(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", exact(8))[0]
+    return b0 & 0x0f, exact(n)
+
+
+def test_websocket_echo(env):
+    blue, green, p = _env(env)
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    key = base64.b64encode(os.urandom(16))
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(1)
+        assert b
+        head += b
+    assert head.startswith(b"HTTP/1.1 101"), head
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    assert b"Sec-WebSocket-Accept: " + accept in head
+    for msg in (b"hello", b"x" * 300, os.urandom(100000)):
+        s.sendall(_ws_frame(msg, 2))
+        op, data = _ws_read(s)
+        assert op == 2 and data == msg
+    s.close()
+
+
+def test_h2c_upgrade_not_forwarded(env):
+    blue, green, p = _env(env)
+    st, h, body = get(p.port, "/headers", headers={
+        "Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c", "HTTP2-Settings": "AAMAAABkAARAAAAAAAIAAAAA"})
+    assert st == 200
+    t = body.decode().lower()
+    assert "upgrade" not in t and "http2-settings" not in t

@@ -1,0 +1,157 @@
+"""Process life cycle: -t, -V, configuration errors, SIGTERM drain, access
+log, max_connections, SIGUSR1 reopen."""
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import harness
+from harness import get, free_port, config_text
+
+
+def _bin():
+    return os.path.join(harness.BUILD, "bgproxy")
+
+
+def test_version(env):
+    out = subprocess.run([_bin(), "-V"], capture_output=True, text=True, timeout=5)
+    assert out.returncode == 0
+    assert out.stdout.startswith("bgproxy ")
+    assert "libevent" in out.stdout and "OpenSSL" in out.stdout and "libconfig" in out.stdout
+
+
+def test_check_config_ok_and_errors(env):
+    good = os.path.join(env.tmp, "good.conf")
+    open(good, "w").write(config_text(free_port(), ["127.0.0.1:1"], ["127.0.0.1:2"]))
+    out = subprocess.run([_bin(), "-t", "-c", good], capture_output=True, text=True, timeout=5)
+    assert out.returncode == 0 and "configuration OK" in out.stdout
+    bad = os.path.join(env.tmp, "bad.conf")
+    open(bad, "w").write(config_text(free_port(), ["127.0.0.1:1"], ["127.0.0.1:2"],
+                                     extra="timeouts = { client_idle_ms = -5; bogus = 1; };\nstate_file = 5;"))
+    out = subprocess.run([_bin(), "-t", "-c", bad], capture_output=True, text=True, timeout=5)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) >= 3, out.stderr
+    for ln in lines:
+        assert ln.startswith(bad + ":"), ln
+    assert "bogus" in out.stderr and "state_file" in out.stderr and "client_idle_ms" in out.stderr
+    # the example config is valid
+    ex = os.path.join(os.path.dirname(harness.BUILD), "config", "bgproxy.conf")
+    if not os.path.exists(ex):
+        ex = "config/bgproxy.conf"
+    out = subprocess.run([_bin(), "-t", "-c", ex], capture_output=True, text=True, timeout=5)
+    assert out.returncode == 0, out.stderr
+
+
+def test_start_with_bad_config_exits_1(env):
+    bad = os.path.join(env.tmp, "syntax.conf")
+    open(bad, "w").write("workers = ;\n")
+    out = subprocess.run([_bin(), "-c", bad], capture_output=True, text=True, timeout=5)
+    assert out.returncode == 1 and out.stderr.startswith(bad + ":1:")
+
+
+def test_sigterm_drain_loses_nothing(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    p = env.proxy([blue], [green])
+    results = []
+
+    def worker():
+        try:
+            st, h, body = get(p.port, "/slow?ms=800", timeout=10)
+            results.append(st)
+        except Exception as e:  # noqa
+            results.append(repr(e))
+    ts = [threading.Thread(target=worker) for _ in range(20)]
+    for t in ts:
+        t.start()
+    time.sleep(0.3)
+    p.signal(signal.SIGTERM)
+    for t in ts:
+        t.join(15)
+    assert results == [200] * 20, results
+    assert p.proc.wait(10) == 0
+    # no longer accepting
+    try:
+        socket.create_connection(("127.0.0.1", p.port), timeout=1).close()
+        assert False, "still listening"
+    except OSError:
+        pass
+
+
+def test_sigterm_idle_keepalive_closed(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    p = env.proxy([blue], [green])
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    time.sleep(0.2)
+    t0 = time.time()
+    p.signal(signal.SIGTERM)
+    assert p.proc.wait(5) == 0
+    assert time.time() - t0 < 2
+    s.close()
+
+
+def test_access_log_json(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    p = env.proxy([blue], [green])
+    get(p.port, "/some/path?q=1", headers={"X-Request-Id": "rid-42"})
+    get(p.port, "/x", method="HEAD")
+    time.sleep(0.4)    # the access log is flushed every 100 ms
+    lines = p.access_lines()
+    assert len(lines) >= 2, p.output()
+    a = [l for l in lines if l["request_id"] == "rid-42"][0]
+    for k in ("time", "client", "method", "path", "status", "bytes", "pool", "server",
+              "duration_ms", "request_id"):
+        assert k in a, k
+    assert a["method"] == "GET" and a["path"] == "/some/path?q=1" and a["status"] == 200
+    assert a["pool"] == "blue" and a["server"] == blue.addr and a["client"] == "127.0.0.1"
+    assert a["bytes"] == 5
+
+
+def test_access_log_file_and_reopen(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    path = os.path.join(env.tmp, "access.log")
+    p = env.proxy([blue], [green], extra='')
+    p.stop()
+    port = free_port()
+    text = config_text(port, [blue.addr], [green.addr]).replace('access = "stderr"', 'access = "%s"' % path)
+    q = harness.Proxy(env.tmp, text, port)
+    env.proxies.append(q)
+    get(port)
+    time.sleep(0.3)
+    assert os.path.getsize(path) > 0
+    os.rename(path, path + ".1")
+    q.signal(signal.SIGUSR1)
+    time.sleep(0.3)
+    get(port)
+    time.sleep(0.3)
+    assert os.path.exists(path) and os.path.getsize(path) > 0
+
+
+def test_max_connections_pauses_accept(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    p = env.proxy([blue], [green], extra="limits = { max_connections = 5; };")
+    held = [socket.create_connection(("127.0.0.1", p.port), timeout=5) for _ in range(5)]
+    for s in held:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    # the 6th waits in the backlog and is served once a slot frees up
+    result = []
+
+    def late():
+        result.append(get(p.port, timeout=10)[0])
+    t = threading.Thread(target=late)
+    t.start()
+    time.sleep(0.5)
+    assert result == []
+    cpu0 = sum(int(x) for x in open("/proc/%d/stat" % p.proc.pid).read().split(")")[1].split()[11:13])
+    time.sleep(0.5)
+    cpu1 = sum(int(x) for x in open("/proc/%d/stat" % p.proc.pid).read().split(")")[1].split()[11:13])
+    assert cpu1 - cpu0 < 20, "proxy spins while at max_connections"
+    held[0].close()
+    t.join(5)
+    assert result == [200]
+    for s in held[1:]:
+        s.close()

@@ -1,0 +1,554 @@
+/*
+ * test_config.c - config_load: the example file, defaults, every error kind
+ * with its exact "FILE:LINE: message", addresses and CIDR matching.
+ *
+ * Run from the repository root, or set BGPROXY_SRCDIR to it.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "config.h"
+#include "test.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* Three lines that make a file valid; error tests put their lines first. */
+#define MINIMAL \
+	"listen = ( { address = \"127.0.0.1:8080\"; } );\n" MIN_POOLS
+#define MIN_POOLS \
+	"pools = { blue = { servers = ( { address = \"127.0.0.1:9001\"; } ); };\n" \
+	"          green = { servers = ( { address = \"127.0.0.1:9002\"; } ); }; };\n"
+
+static char tmp_path[64];
+
+/* Write text to a fresh temporary file named in tmp_path. */
+static void write_tmp(const char *text)
+{
+	strcpy(tmp_path, "/tmp/bgproxy-test-XXXXXX");
+	int fd = mkstemp(tmp_path);
+	if (fd == -1 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		perror("test_config: temporary file");
+	if (fd != -1)
+		close(fd);
+}
+
+static struct config *load_text(const char *text, char **errs)
+{
+	write_tmp(text);
+	struct config *c = config_load(tmp_path, errs);
+	unlink(tmp_path);
+	return c;
+}
+
+/* The errors of text, with the temporary file name replaced by "F". */
+static char *errors_of(const char *text)
+{
+	static char out[8192];
+	char *errs = NULL, *p;
+	struct config *c = load_text(text, &errs);
+	size_t plen = strlen(tmp_path), n = 0;
+
+	config_free(c);
+	if (errs == NULL)
+		return "(no error)";
+	for (p = errs; *p && n + 2 < sizeof out; ) {
+		if (strncmp(p, tmp_path, plen) == 0) {
+			out[n++] = 'F';
+			p += plen;
+		} else {
+			out[n++] = *p++;
+		}
+	}
+	out[n] = '\0';
+	free(errs);
+	return out;
+}
+
+TEST(example_loads)
+{
+	const char *dir = getenv("BGPROXY_SRCDIR");
+	char path[1024], *errs = NULL;
+
+	snprintf(path, sizeof path, "%s%sconfig/bgproxy.conf", dir ? dir : "", dir ? "/" : "");
+	struct config *c = config_load(path, &errs);
+	CHECK(c != NULL);
+	CHECK(errs == NULL);
+	if (errs)
+		printf("  %s", errs);
+	if (c == NULL)
+		return;
+	CHECK_EQ_INT(c->nlisteners, 1);
+	CHECK_STR(c->listeners[0].addr.text, "127.0.0.1:8080");
+	CHECK_EQ_INT(c->metrics_enabled, 1);
+	CHECK_STR(c->metrics_addr.text, "127.0.0.1:9100");
+	CHECK_STR(c->admin_socket, "/tmp/bgproxy-demo.sock");
+	CHECK_EQ_INT(c->admin_mode, 0600);
+	CHECK_EQ_INT(c->pools[POOL_BLUE].health.enabled, 1);
+	CHECK_EQ_INT(c->pools[POOL_GREEN].nservers, 1);
+	config_free(c);
+}
+
+TEST(minimal_defaults)
+{
+	char *errs = NULL;
+	struct config *c = load_text(MINIMAL, &errs);
+	static const int steps[] = { 100, 500, 1000, 2500, 5000, 10000 };
+
+	CHECK(c != NULL);
+	if (c == NULL) {
+		printf("  %s", errs);
+		free(errs);
+		return;
+	}
+	CHECK_EQ_INT(c->workers, 1);
+	CHECK(c->state_file == NULL);
+	CHECK_STR(c->admin_socket, "/run/bgproxy/admin.sock");
+	CHECK_EQ_INT(c->admin_mode, 0600);
+	CHECK_STR(c->admin_audit_log, "/var/log/bgproxy/audit.log");
+	CHECK_EQ_INT(c->metrics_enabled, 0);
+	CHECK_STR(c->pools[POOL_BLUE].name, "blue");
+	CHECK_EQ_INT(c->pools[POOL_BLUE].servers[0].weight, 1);
+	CHECK_EQ_INT(c->pools[POOL_BLUE].health.enabled, 0);
+	CHECK_STR(c->pools[POOL_GREEN].health.path, "/healthz");
+	CHECK_EQ_INT(c->pools[POOL_GREEN].health.interval_ms, 1000);
+	CHECK_EQ_INT(c->pools[POOL_GREEN].health.timeout_ms, 500);
+	CHECK_EQ_INT(c->pools[POOL_GREEN].health.rise, 2);
+	CHECK_EQ_INT(c->pools[POOL_GREEN].health.fall, 3);
+	CHECK_EQ_INT(c->stable, POOL_BLUE);
+	CHECK_EQ_INT(c->candidate_bp, 0);
+	CHECK_STR(c->cookie, "bgp");
+	CHECK_STR(c->header, "");
+	CHECK_STR(c->override_header, "X-Bgproxy-Pool");
+	CHECK_EQ_INT(c->noverride_from, 2);
+	CHECK_EQ_INT(c->retry_candidate_failures, 1);
+	CHECK_EQ_INT(c->expose_header, 0);
+	CHECK_EQ_INT(c->guard_interval_ms, 250);
+	CHECK_EQ_INT(c->guard_window_s, 10);
+	CHECK_EQ_INT(c->guard_min_requests, 20);
+	CHECK(c->guard_max_error_rate == 0.05);
+	CHECK_EQ_INT(c->guard_max_p99_ms, 0);
+	CHECK(c->guard_min_healthy_fraction == 0.5);
+	CHECK(c->guard_max_error_delta == 0.0);
+	CHECK(c->guard_max_p99_ratio == 0.0);
+	CHECK_EQ_INT(c->guard_bake_s, 0);
+	CHECK_EQ_INT(c->guard_dry_run, 0);
+	CHECK_EQ_INT(c->rollout_nsteps, 6);
+	CHECK(memcmp(c->rollout_steps_bp, steps, sizeof steps) == 0);
+	CHECK_EQ_INT(c->rollout_hold_s, 60);
+	CHECK_EQ_INT(c->rollout_min_requests, 0);
+	CHECK_EQ_INT(c->t_client_header_ms, 10000);
+	CHECK_EQ_INT(c->t_client_idle_ms, 60000);
+	CHECK_EQ_INT(c->t_upstream_connect_ms, 2000);
+	CHECK_EQ_INT(c->t_upstream_response_ms, 30000);
+	CHECK_EQ_INT(c->t_shutdown_ms, 10000);
+	CHECK_EQ_INT(c->max_connections, 10000);
+	CHECK_EQ_INT(c->max_header_bytes, 16384);
+	CHECK_EQ_INT(c->max_headers, 100);
+	CHECK_EQ_INT(c->log_level, 2);
+	CHECK_STR(c->log_access, "stderr");
+	config_free(c);
+}
+
+TEST(values_are_read)
+{
+	char *errs = NULL;
+	struct config *c = load_text(
+	    "workers = 4; state_file = \"/tmp/s\";\n"
+	    "admin = { mode = \"660\"; audit_log = \"off\"; };\n"
+	    "split = { stable = \"green\"; candidate_percent = 12.5; cookie = \"\";\n"
+	    "  header = \"X-User-Id\"; override_from = []; expose_header = true; };\n"
+	    "rollout = { steps = ( 0.5, 12.25, 100 ); };\n"
+	    "log = { level = \"debug\"; };\n"
+	    "guard = { max_error_rate = 1; };\n" MINIMAL, &errs);
+
+	CHECK(c != NULL);
+	if (c == NULL) {
+		printf("  %s", errs);
+		free(errs);
+		return;
+	}
+	CHECK_EQ_INT(c->workers, 4);
+	CHECK_STR(c->state_file, "/tmp/s");
+	CHECK_EQ_INT(c->admin_mode, 0660);
+	CHECK(c->admin_audit_log == NULL);
+	CHECK_EQ_INT(c->stable, POOL_GREEN);
+	CHECK_EQ_INT(c->candidate_bp, 1250);
+	CHECK_STR(c->cookie, "");
+	CHECK_STR(c->header, "X-User-Id");
+	CHECK_EQ_INT(c->noverride_from, 0);
+	CHECK_EQ_INT(c->expose_header, 1);
+	CHECK_EQ_INT(c->rollout_nsteps, 3);
+	CHECK_EQ_INT(c->rollout_steps_bp[0], 50);
+	CHECK_EQ_INT(c->rollout_steps_bp[1], 1225);
+	CHECK_EQ_INT(c->rollout_steps_bp[2], 10000);
+	CHECK_EQ_INT(c->log_level, 3);
+	CHECK(c->guard_max_error_rate == 1.0);
+	config_free(c);
+}
+
+TEST(percent_int_and_float_agree)
+{
+	char *e1 = NULL, *e2 = NULL;
+	struct config *a = load_text("split = { candidate_percent = 20; };\n" MINIMAL, &e1);
+	struct config *b = load_text("split = { candidate_percent = 20.0; };\n" MINIMAL, &e2);
+
+	CHECK(a != NULL && b != NULL);
+	if (a && b) {
+		CHECK_EQ_INT(a->candidate_bp, 2000);
+		CHECK_EQ_INT(b->candidate_bp, 2000);
+	}
+	config_free(a);
+	config_free(b);
+	free(e1);
+	free(e2);
+}
+
+TEST(error_unknown_top_key)
+{
+	CHECK_STR(errors_of("workers = 2;\nfoo = 1;\n" MINIMAL),
+	    "F:2: unknown key \"foo\" at the top level; allowed: admin, guard, limits, listen, log, "
+	    "metrics, pools, rollout, split, state_file, timeouts, workers\n");
+}
+
+TEST(error_unknown_nested_key)
+{
+	CHECK_STR(errors_of("timeouts = {\n  client_idle_ms = 5;\n  foo = 1;\n};\n" MINIMAL),
+	    "F:3: unknown key \"foo\" in \"timeouts\"; allowed: client_header_ms, client_idle_ms, "
+	    "shutdown_ms, upstream_connect_ms, upstream_response_ms\n");
+	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:1\";\n  port = 2; } );\n"
+	    "pools = { blue = { servers = ( { address = \"127.0.0.1:9001\"; } ); };\n"
+	    "  green = { servers = ( { address = \"127.0.0.1:9002\"; wait = 1; } ); }; };\n"),
+	    "F:2: unknown key \"port\" in \"listen[0]\"; allowed: address, tls\n"
+	    "F:4: unknown key \"wait\" in \"pools.green.servers[0]\"; allowed: address, weight\n");
+}
+
+TEST(error_wrong_type)
+{
+	CHECK_STR(errors_of("workers = \"4\";\n" MINIMAL),
+	    "F:1: \"workers\" must be an integer, got a string\n");
+	CHECK_STR(errors_of("split = { expose_header = 1; };\n" MINIMAL),
+	    "F:1: \"split.expose_header\" must be a boolean (true or false), got an integer\n");
+	CHECK_STR(errors_of("limits = 5;\n" MINIMAL),
+	    "F:1: \"limits\" must be a group { ... }, got an integer\n");
+}
+
+TEST(error_out_of_range)
+{
+	CHECK_STR(errors_of("workers = 0;\n" MINIMAL),
+	    "F:1: \"workers\" must be 1..64, got 0\n");
+	CHECK_STR(errors_of("\nguard = { max_error_rate = 1.5; };\n" MINIMAL),
+	    "F:2: \"guard.max_error_rate\" must be 0..1, got 1.5\n");
+	CHECK_STR(errors_of("split = { candidate_percent = 100.001; };\n" MINIMAL),
+	    "F:1: \"split.candidate_percent\" must be 0..100 with at most two decimals, "
+	    "got 100.001\n");
+	CHECK_STR(errors_of("split = { candidate_percent = 10.125; };\n" MINIMAL),
+	    "F:1: \"split.candidate_percent\" must be 0..100 with at most two decimals, "
+	    "got 10.125\n");
+}
+
+TEST(error_admin_mode)
+{
+	CHECK_STR(errors_of("admin = { mode = 0600; };\n" MINIMAL),
+	    "F:1: \"admin.mode\" must be a string of octal digits such as \"0600\" "
+	    "(libconfig reads 0600 as decimal), got an integer\n");
+	CHECK_STR(errors_of("admin = { mode = \"0680\"; };\n" MINIMAL),
+	    "F:1: \"admin.mode\" must be a string of octal digits \"0000\"..\"0777\", "
+	    "got \"0680\"\n");
+	CHECK_STR(errors_of("admin = { mode = \"1777\"; };\n" MINIMAL),
+	    "F:1: \"admin.mode\" must be a string of octal digits \"0000\"..\"0777\", "
+	    "got \"1777\"\n");
+}
+
+TEST(error_addresses)
+{
+	CHECK_STR(errors_of("listen = ( { address = \"example.com:80\"; } );\n"
+	    "pools = { blue = { servers = ( { address = \"127.0.0.1:9001\"; } ); };\n"
+	    "  green = { servers = ( { address = \"::1:80\"; } ); }; };\n"),
+	    "F:1: \"listen[0].address\": bad address \"example.com:80\"; allowed: IPV4:PORT, "
+	    "[IPV6]:PORT, *:PORT or localhost:PORT with a numeric IP\n"
+	    "F:3: \"pools.green.servers[0].address\": bad address \"::1:80\"; allowed: IPV4:PORT, "
+	    "[IPV6]:PORT, *:PORT or localhost:PORT with a numeric IP\n");
+	CHECK_STR(errors_of("listen = ( { address = \"*:65536\"; } );\n"
+	    "pools = { blue = { servers = ( { address = \"127.0.0.1:0\"; } ); };\n"
+	    "  green = { servers = ( { address = \"[::1]:x\"; } ); }; };\n"),
+	    "F:1: \"listen[0].address\": port must be 1..65535, got \"65536\"\n"
+	    "F:2: \"pools.blue.servers[0].address\": port must be 1..65535, got \"0\"\n"
+	    "F:3: \"pools.green.servers[0].address\": port must be 1..65535, got \"x\"\n");
+}
+
+TEST(error_duplicates)
+{
+	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:80\"; },\n"
+	    "  { address = \"localhost:80\"; } );\n"
+	    "pools = { blue = { servers = ( { address = \"[::1]:1\"; },\n"
+	    "  { address = \"[0::1]:1\"; } ); };\n"
+	    "  green = { servers = ( { address = \"127.0.0.1:9002\"; } ); }; };\n"),
+	    "F:2: duplicate listener address \"localhost:80\" (first at line 1)\n"
+	    "F:4: duplicate server address \"[0::1]:1\" in pool \"blue\" (first at line 3)\n");
+}
+
+TEST(error_pools)
+{
+	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:80\"; } );\n"
+	    "pools = {\n  blue = { servers = (); };\n"
+	    "  green = { servers = ( { address = \"127.0.0.1:9002\"; } ); };\n"
+	    "  red = { };\n};\n"),
+	    "F:3: \"pools.blue.servers\" must list at least one server\n"
+	    "F:5: unknown key \"red\" in \"pools\"; allowed: blue, green\n");
+	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:80\"; } );\n"
+	    "pools = {\n  blue = { servers = ( { address = \"127.0.0.1:9001\"; } ); };\n};\n"),
+	    "F:2: missing required key \"green\" in \"pools\"\n");
+	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:80\"; } );\n"
+	    "pools = {\n  blue = { health = { }; };\n"
+	    "  green = { servers = ( { address = \"127.0.0.1:9002\"; } );\n"
+	    "    health = { interval_ms = 200; timeout_ms = 200; }; }; };\n"),
+	    "F:3: missing required key \"servers\" in \"pools.blue\"\n"
+	    "F:5: \"pools.green.health.timeout_ms\" (200) must be less than interval_ms (200)\n");
+	CHECK_STR(errors_of("workers = 1;\n"),
+	    "F:1: missing required key \"listen\" at the top level\n"
+	    "F:1: missing required key \"pools\" at the top level\n");
+}
+
+TEST(error_cidr)
+{
+	CHECK_STR(errors_of("split = {\n  override_from = [ \"10.0.0.0/8\", \"10.0.0.0/33\",\n"
+	    "    \"::1/129\", \"bad\", \"10.0.0.0/\" ]; };\n" MINIMAL),
+	    "F:2: \"split.override_from[1]\" must be a CIDR such as \"10.0.0.0/8\", \"::1/128\" "
+	    "or a bare IP, got \"10.0.0.0/33\"\n"
+	    "F:3: \"split.override_from[2]\" must be a CIDR such as \"10.0.0.0/8\", \"::1/128\" "
+	    "or a bare IP, got \"::1/129\"\n"
+	    "F:3: \"split.override_from[3]\" must be a CIDR such as \"10.0.0.0/8\", \"::1/128\" "
+	    "or a bare IP, got \"bad\"\n"
+	    "F:3: \"split.override_from[4]\" must be a CIDR such as \"10.0.0.0/8\", \"::1/128\" "
+	    "or a bare IP, got \"10.0.0.0/\"\n");
+}
+
+TEST(error_rollout_steps)
+{
+	CHECK_STR(errors_of("rollout = { steps = [ 1, 5, 5, 100 ]; };\n" MINIMAL),
+	    "F:1: \"rollout.steps[2]\" must be above the step before it (5), got 5; "
+	    "steps are strictly increasing\n");
+	CHECK_STR(errors_of("rollout = { steps = [ 1, 5, 50 ]; };\n" MINIMAL),
+	    "F:1: \"rollout.steps\" must end with 100, got 50\n");
+	CHECK_STR(errors_of("rollout = { steps = [ 1.125, 100.0 ]; };\n" MINIMAL),
+	    "F:1: \"rollout.steps[0]\" must be above 0 and at most 100 with at most two "
+	    "decimals, got 1.125\n");
+	CHECK_STR(errors_of("rollout = { steps = [ 0, 100 ]; };\n" MINIMAL),
+	    "F:1: \"rollout.steps[0]\" must be above 0 and at most 100 with at most two "
+	    "decimals, got 0\n");
+	CHECK_STR(errors_of("rollout = { steps = [ ]; };\n" MINIMAL),
+	    "F:1: \"rollout.steps\" must list 1..32 steps, got 0\n");
+}
+
+TEST(error_strings)
+{
+	CHECK_STR(errors_of("split = { cookie = \"a b\"; };\n" MINIMAL),
+	    "F:1: \"split.cookie\" must be \"\" or a token (letters, digits and "
+	    "!#$%&'*+-.^_`|~), got \"a b\"\n");
+	CHECK_STR(errors_of("log = { level = \"loud\"; };\n" MINIMAL),
+	    "F:1: \"log.level\" must be one of \"error\", \"warn\", \"info\", \"debug\", "
+	    "got \"loud\"\n");
+	CHECK_STR(errors_of(MINIMAL "pools = 1;\n"),
+	    "F:4: syntax error: duplicate setting name\n");
+}
+
+TEST(error_syntax)
+{
+	CHECK_STR(errors_of("workers = 1;\n\ntimeouts = { client_idle_ms = ; };\n" MINIMAL),
+	    "F:3: syntax error: syntax error\n");
+}
+
+TEST(error_missing_file)
+{
+	char *errs = NULL;
+	struct config *c = config_load("/nonexistent/bgproxy.conf", &errs);
+
+	CHECK(c == NULL);
+	CHECK_STR(errs, "/nonexistent/bgproxy.conf:1: cannot read the configuration: "
+	    "No such file or directory\n");
+	free(errs);
+}
+
+TEST(errors_all_reported)
+{
+	CHECK_STR(errors_of("workers = 65;\nfoo = 1;\nlimits = { max_headers = 0; };\n"
+	    "admin = { mode = 600; };\n" MINIMAL),
+	    "F:1: \"workers\" must be 1..64, got 65\n"
+	    "F:2: unknown key \"foo\" at the top level; allowed: admin, guard, limits, listen, log, "
+	    "metrics, pools, rollout, split, state_file, timeouts, workers\n"
+	    "F:3: \"limits.max_headers\" must be 1..256, got 0\n"
+	    "F:4: \"admin.mode\" must be a string of octal digits such as \"0600\" "
+	    "(libconfig reads 0600 as decimal), got an integer\n");
+}
+
+TEST(tls_certificates)
+{
+	char dir[] = "/tmp/bgproxy-tls-XXXXXX", cert[128], conf[128], *errs = NULL;
+	FILE *f;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(cert, sizeof cert, "%s/site.pem", dir);
+	snprintf(conf, sizeof conf, "%s/b.conf", dir);
+	f = fopen(cert, "w");
+	fputs("x\n", f);
+	fclose(f);
+	f = fopen(conf, "w");
+	fputs("listen = ( { address = \"[::]:8443\";\n"
+	    "  tls = { certificates = ( { cert = \"site.pem\";\n"
+	    "    key = \"site.key\"; } ); min_version = \"TLSv1.3\"; }; } );\n"
+	    MIN_POOLS, f);
+	fclose(f);
+	struct config *c = config_load(conf, &errs);
+	CHECK(c == NULL);
+	char want[512];
+	snprintf(want, sizeof want, "%s:3: key file \"site.key\" cannot be read: "
+	    "No such file or directory\n", conf);
+	CHECK_STR(errs, want);
+	free(errs);
+	errs = NULL;
+	snprintf(cert, sizeof cert, "%s/site.key", dir);
+	f = fopen(cert, "w");
+	fclose(f);
+	c = config_load(conf, &errs);
+	CHECK(c != NULL);
+	if (c != NULL) {
+		CHECK_EQ_INT(c->listeners[0].tls, 1);
+		CHECK_EQ_INT(c->listeners[0].min_tls13, 1);
+		CHECK_EQ_INT(c->listeners[0].ncerts, 1);
+		snprintf(want, sizeof want, "%s/site.pem", dir);
+		CHECK_STR(c->listeners[0].certs[0].cert, want);
+		CHECK_EQ_INT(c->listeners[0].certs[0].line, 2);
+		CHECK_EQ_INT(c->listeners[0].addr.ss.ss_family, AF_INET6);
+	}
+	config_free(c);
+	free(errs);
+	unlink(cert);
+	snprintf(cert, sizeof cert, "%s/site.pem", dir);
+	unlink(cert);
+	unlink(conf);
+	rmdir(dir);
+}
+
+TEST(parse_addr_forms)
+{
+	struct config_addr a;
+	char err[256];
+
+	CHECK_EQ_INT(config_parse_addr("*:80", &a, err, sizeof err), 0);
+	CHECK_EQ_INT(a.ss.ss_family, AF_INET);
+	CHECK_EQ_INT(((struct sockaddr_in *)&a.ss)->sin_addr.s_addr, htonl(INADDR_ANY));
+	CHECK_EQ_INT(ntohs(((struct sockaddr_in *)&a.ss)->sin_port), 80);
+	CHECK_EQ_INT(a.len, sizeof(struct sockaddr_in));
+	CHECK_STR(a.text, "*:80");
+	CHECK_EQ_INT(config_parse_addr("localhost:8080", &a, err, sizeof err), 0);
+	CHECK_EQ_INT(((struct sockaddr_in *)&a.ss)->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	CHECK_EQ_INT(config_parse_addr("[::1]:65535", &a, err, sizeof err), 0);
+	CHECK_EQ_INT(a.ss.ss_family, AF_INET6);
+	CHECK_EQ_INT(a.len, sizeof(struct sockaddr_in6));
+	CHECK_EQ_INT(ntohs(((struct sockaddr_in6 *)&a.ss)->sin6_port), 65535);
+	CHECK_EQ_INT(config_parse_addr("10.1.2.3:1", &a, err, sizeof err), 0);
+	CHECK_EQ_INT(config_parse_addr("10.1.2.3", &a, err, sizeof err), -1);
+	CHECK_EQ_INT(config_parse_addr(":80", &a, err, sizeof err), -1);
+	CHECK_EQ_INT(config_parse_addr("[]:80", &a, err, sizeof err), -1);
+	CHECK_EQ_INT(config_parse_addr("[::1]80", &a, err, sizeof err), -1);
+	CHECK_EQ_INT(config_parse_addr("[1.2.3.4]:80", &a, err, sizeof err), -1);
+	CHECK_EQ_INT(config_parse_addr("1.2.3.4:+80", &a, err, sizeof err), -1);
+	CHECK_EQ_INT(config_parse_addr("1.2.3.4:080000", &a, err, sizeof err), -1);
+	CHECK_EQ_INT(config_parse_addr("01.2.3.4:80", &a, err, sizeof err), -1);
+}
+
+static struct sockaddr_storage sa_of(const char *ip)
+{
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof ss);
+	if (strchr(ip, ':')) {
+		ss.ss_family = AF_INET6;
+		inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr);
+	} else {
+		ss.ss_family = AF_INET;
+		inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr);
+	}
+	return ss;
+}
+
+static int match(const struct config_cidr *c, size_t n, const char *ip)
+{
+	struct sockaddr_storage ss = sa_of(ip);
+
+	return config_cidr_match(c, n, (struct sockaddr *)&ss);
+}
+
+TEST(cidr_match)
+{
+	char *errs = NULL;
+	struct config *c = load_text("split = { override_from = [ \"10.0.0.0/8\", "
+	    "\"192.168.1.7\", \"2001:db8::/32\", \"::1\", \"172.16.0.0/12\" ]; };\n" MINIMAL, &errs);
+
+	CHECK(c != NULL);
+	if (c == NULL) {
+		free(errs);
+		return;
+	}
+	CHECK_EQ_INT(c->noverride_from, 5);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "10.255.0.1"), 1);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "11.0.0.1"), 0);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "192.168.1.7"), 1);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "192.168.1.8"), 0);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "172.31.255.255"), 1);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "172.32.0.0"), 0);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "2001:db8:ffff::1"), 1);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "2001:db9::1"), 0);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "::1"), 1);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "::2"), 0);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "::ffff:10.1.1.1"), 1);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "::ffff:11.1.1.1"), 0);
+	CHECK_EQ_INT(match(c->override_from, 0, "10.1.1.1"), 0);
+	config_free(c);
+}
+
+TEST(default_override_from)
+{
+	char *errs = NULL;
+	struct config *c = load_text(MINIMAL, &errs);
+
+	CHECK(c != NULL);
+	if (c == NULL) {
+		free(errs);
+		return;
+	}
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "127.1.2.3"), 1);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "::1"), 1);
+	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "10.0.0.1"), 0);
+	config_free(c);
+}
+
+int main(void)
+{
+	RUN(example_loads);
+	RUN(minimal_defaults);
+	RUN(values_are_read);
+	RUN(percent_int_and_float_agree);
+	RUN(error_unknown_top_key);
+	RUN(error_unknown_nested_key);
+	RUN(error_wrong_type);
+	RUN(error_out_of_range);
+	RUN(error_admin_mode);
+	RUN(error_addresses);
+	RUN(error_duplicates);
+	RUN(error_pools);
+	RUN(error_cidr);
+	RUN(error_rollout_steps);
+	RUN(error_strings);
+	RUN(error_syntax);
+	RUN(error_missing_file);
+	RUN(errors_all_reported);
+	RUN(tls_certificates);
+	RUN(parse_addr_forms);
+	RUN(cidr_match);
+	RUN(default_override_from);
+	return test_summary();
+}
