@@ -19,6 +19,7 @@
 #include <event2/listener.h>
 
 #include "config.h"
+#include "conn.h"
 #include "http_parse.h"
 #include "log.h"
 #include "route.h"
@@ -122,13 +123,12 @@ void upstream_free(struct upconn *u);
 void upstream_free_idle(struct worker *w);
 
 struct upconn {
-	struct bufferevent *bev;
+	struct conn c;
 	struct worker *w;
 	struct server *srv;
 	struct session *owner;        /* NULL while idle */
 	struct upconn *next;          /* idle list link */
 	int reused;                   /* served a request before */
-	int connected;
 };
 
 /* http_reply.c */

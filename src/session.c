@@ -23,6 +23,7 @@
 #include <event2/event_struct.h>
 
 #include "balance.h"
+#include "conn.h"
 #include "proxy.h"
 
 #define SESSION_MAGIC 0x5e55101bU
@@ -38,11 +39,12 @@ struct session {
 	uint32_t magic;
 	enum session_state state;
 	struct worker *w;
-	struct bufferevent *cbev;
+	struct conn cc;               /* the client connection */
 	struct upconn *up;
 	struct event timer;           /* header / idle / linger timer */
 	struct session *prev, *next;  /* worker's list */
 	int tls;
+	struct sockaddr_storage peer_sa;
 	char peer[INET6_ADDRSTRLEN];
 	size_t peer_len;
 	int in_head_loop;             /* inside session_read_heads: no recursion */
@@ -82,14 +84,15 @@ struct session {
 	int up_eof;                   /* the server closed the current connection */
 };
 
-static void session_client_readcb(struct bufferevent *, void *);
-static void session_client_writecb(struct bufferevent *, void *);
-static void session_client_eventcb(struct bufferevent *, short, void *);
-static void session_up_readcb(struct bufferevent *, void *);
-static void session_up_writecb(struct bufferevent *, void *);
-static void session_up_eventcb(struct bufferevent *, short, void *);
+static void session_client_readcb(struct conn *, void *);
+static void session_client_writecb(struct conn *, void *);
+static void session_client_eventcb(struct conn *, short, void *);
+static void session_up_readcb(struct conn *, void *);
+static void session_up_writecb(struct conn *, void *);
+static void session_up_eventcb(struct conn *, short, void *);
 static void session_read_heads(struct session *s);
 static void session_close(struct session *s, const char *reason);
+static void session_tunnel_move(struct conn *from, struct conn *to);
 
 #define SESSION_CHECK(s) do { \
 	if ((s)->magic != SESSION_MAGIC) { \
@@ -176,7 +179,7 @@ session_access_log(struct session *s)
 static void
 session_reply(struct session *s, int status, const char *why)
 {
-	struct evbuffer *out = bufferevent_get_output(s->cbev);
+	struct evbuffer *out = s->cc.out;
 	int keep = s->keepalive && s->req_done && !s->resp_started && !s->w->draining &&
 	    status >= 500;
 
@@ -186,6 +189,7 @@ session_reply(struct session *s, int status, const char *why)
 	}
 	log_debug("reply %d to %s: %s", status, s->peer, why);
 	http_reply_error(out, status, !keep, NULL);
+	conn_flush(&s->cc);
 	s->resp_status = status;
 	s->resp_bytes = 0;
 	s->resp_started = 1;
@@ -208,17 +212,17 @@ session_after_reply(struct session *s)
 {
 	if (!s->keepalive) {
 		session_set_state(s, SS_CLOSING);
-		bufferevent_disable(s->cbev, EV_READ);
+		conn_read_disable(&s->cc);
 		session_timer_ms(s, SESSION_CLOSE_LINGER_MS);
-		if (!s->in_head_loop && evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0)
+		if (!s->in_head_loop && evbuffer_get_length(s->cc.out) == 0)
 			session_close(s, "closed after reply");
 		return;
 	}
 	session_reset_request(s);
 	session_set_state(s, SS_HEAD);
 	session_timer_ms(s, rt.cfg->t_client_idle_ms);
-	bufferevent_enable(s->cbev, EV_READ);
-	if (!s->in_head_loop && evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
+	conn_read_enable(&s->cc);
+	if (!s->in_head_loop && evbuffer_get_length(s->cc.in) > 0)
 		session_read_heads(s);
 }
 
@@ -448,18 +452,10 @@ session_pick_server(struct worker *w, enum pool_id pool)
 static void
 session_attach_upstream(struct session *s, struct upconn *u)
 {
-	struct timeval tv = { rt.cfg->t_upstream_response_ms / 1000,
-		(rt.cfg->t_upstream_response_ms % 1000) * 1000 };
-	struct timeval ctv = { rt.cfg->t_upstream_connect_ms / 1000,
-		(rt.cfg->t_upstream_connect_ms % 1000) * 1000 };
-
 	s->up = u;
 	u->owner = s;
-	bufferevent_setcb(u->bev, session_up_readcb, session_up_writecb, session_up_eventcb, s);
-	bufferevent_setwatermark(u->bev, EV_WRITE, PROXY_BUF_HIGH / 2, 0);
-	/* before the connection is up, the write timeout is the connect timeout */
-	bufferevent_set_timeouts(u->bev, &tv, u->connected || u->reused ? NULL : &ctv);
-	bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+	conn_setcb(&u->c, session_up_readcb, session_up_writecb, session_up_eventcb, s);
+	conn_read_enable(&u->c);
 }
 
 /* Send the request head (again, for a retry) on a new or pooled connection. */
@@ -476,7 +472,7 @@ session_send_upstream(struct session *s, int fresh)
 	}
 	s->attempts++;
 	session_attach_upstream(s, u);
-	evbuffer_add(bufferevent_get_output(u->bev), s->rhead, s->rhead_len);
+	evbuffer_add(u->c.out, s->rhead, s->rhead_len);
 	return 0;
 }
 
@@ -490,9 +486,7 @@ static void session_pump_request(struct session *s);
 static int
 session_request(struct session *s, const struct http_msg *m, size_t head_len)
 {
-	struct evbuffer *in = bufferevent_get_input(s->cbev);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	struct evbuffer *in = s->cc.in;
 	size_t n;
 
 	s->t_start = proxy_now_us();
@@ -531,8 +525,7 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 		session_reply(s, 417, "only 100-continue is supported");
 		return -1;
 	}
-	getpeername(bufferevent_getfd(s->cbev), (struct sockaddr *)&ss, &sl);
-	s->pool = session_route(s, m, (struct sockaddr *)&ss);
+	s->pool = session_route(s, m, (struct sockaddr *)&s->peer_sa);
 	s->srv = session_pick_server(s->w, s->pool);
 	if (s->srv == NULL) {
 		s->pool = !s->pool;
@@ -559,13 +552,15 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 		return -1;
 	}
 	session_set_state(s, SS_UPSTREAM);
-	if (s->req_body == BODY_NONE)
+	if (s->req_body == BODY_NONE) {
 		s->req_done = 1;
-	else
+		conn_flush(&s->up->c);
+	} else {
 		session_pump_request(s);
+	}
 	/* with the request sent, stop reading: pipelined requests wait their turn */
 	if (s->req_done)
-		bufferevent_disable(s->cbev, EV_READ);
+		conn_read_disable(&s->cc);
 	return 0;
 }
 
@@ -573,7 +568,7 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 static void
 session_read_heads(struct session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->cbev);
+	struct evbuffer *in = s->cc.in;
 	struct http_limits lim = { (size_t)rt.cfg->max_header_bytes, (size_t)rt.cfg->max_headers };
 	struct http_msg *m = &s->w->msg;
 	size_t len, want;
@@ -604,7 +599,7 @@ session_read_heads(struct session *s)
 	if (s->state == SS_HEAD && s->resp_started)
 		session_after_reply(s);
 	else if (s->state == SS_CLOSING &&
-	    evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0)
+	    evbuffer_get_length(s->cc.out) == 0)
 		session_close(s, "closed after reply");
 }
 
@@ -668,13 +663,14 @@ session_move_body(struct evbuffer *src, struct evbuffer *dst, enum body_kind kin
 static void
 session_pump_request(struct session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->cbev);
-	struct evbuffer *out = bufferevent_get_output(s->up->bev);
+	struct evbuffer *in = s->cc.in;
+	struct evbuffer *out = s->up->c.out;
 	uint64_t moved = 0;
 	int r;
 
 	r = session_move_body(in, out, s->req_body, &s->req_left, &s->req_chunk, &moved,
 	    PROXY_BUF_HIGH);
+	conn_flush(&s->up->c);
 	if (r == -1) {
 		/* the server saw part of a bad body: that connection is done */
 		upstream_free(s->up);
@@ -686,13 +682,13 @@ session_pump_request(struct session *s)
 	}
 	if (r == 1) {
 		s->req_done = 1;
-		bufferevent_disable(s->cbev, EV_READ);
+		conn_read_disable(&s->cc);
 		return;
 	}
 	if (evbuffer_get_length(out) >= PROXY_BUF_HIGH)
-		bufferevent_disable(s->cbev, EV_READ);   /* upstream write cb resumes */
+		conn_read_disable(&s->cc);   /* upstream write cb resumes */
 	else
-		bufferevent_enable(s->cbev, EV_READ);
+		conn_read_enable(&s->cc);
 }
 
 /* ---- response ------------------------------------------------------------ */
@@ -741,7 +737,7 @@ session_send_response_head(struct session *s, const struct http_msg *m, const ch
 		APPEND_LIT(p, "\r\n");
 	}
 	APPEND_LIT(p, "\r\n");
-	evbuffer_add(bufferevent_get_output(s->cbev), w->scratch, (size_t)(p - w->scratch));
+	evbuffer_add(s->cc.out, w->scratch, (size_t)(p - w->scratch));
 	s->resp_started = 1;
 }
 
@@ -752,9 +748,10 @@ session_start_tunnel(struct session *s)
 	s->keepalive = 0;
 	s->resp_phase = RESP_DONE;
 	session_access_log(s);
-	bufferevent_set_timeouts(s->up->bev, NULL, NULL);
-	bufferevent_enable(s->cbev, EV_READ);
-	bufferevent_enable(s->up->bev, EV_READ);
+	/* tunnels are long-lived: no response timeout on either side */
+	conn_set_timeouts(&s->up->c, NULL, NULL);
+	conn_read_enable(&s->cc);
+	conn_read_enable(&s->up->c);
 }
 
 /* Decide the framing of a response and send its head.  Returns 0 or -1. */
@@ -798,13 +795,14 @@ session_response_head(struct session *s, const struct http_msg *m, const char *r
 static void
 session_pump_response(struct session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->up->bev);
-	struct evbuffer *out = bufferevent_get_output(s->cbev);
+	struct evbuffer *in = s->up->c.in;
+	struct evbuffer *out = s->cc.out;
 	int r;
 
 	/* once the server closed, what it sent is all there is: move it all */
 	r = session_move_body(in, out, s->resp_body, &s->resp_left, &s->resp_chunk,
 	    &s->resp_bytes, s->up_eof ? SIZE_MAX : PROXY_BUF_HIGH);
+	conn_flush(&s->cc);
 	if (r == -1) {
 		session_close(s, "bad chunked response body");
 		return;
@@ -814,14 +812,14 @@ session_pump_response(struct session *s)
 		return;
 	}
 	if (evbuffer_get_length(out) >= PROXY_BUF_HIGH)
-		bufferevent_disable(s->up->bev, EV_READ);  /* client write cb resumes */
+		conn_read_disable(&s->up->c);  /* client write cb resumes */
 }
 
 /* Read response heads (skipping 1xx interim ones) and body bytes. */
 static void
 session_read_response(struct session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->up->bev);
+	struct evbuffer *in = s->up->c.in;
 	struct http_limits lim = { PROXY_RESP_HEAD_MAX, HTTP_MAX_HEADERS_HARD };
 	struct http_msg *m = &s->w->msg;
 	size_t len, want;
@@ -844,8 +842,10 @@ session_read_response(struct session *s)
 		}
 		if (m->status >= 100 && m->status < 200 && m->status != 101) {
 			/* interim: pass on to HTTP/1.1 clients, wait for the final one */
-			if (s->req_minor == 1)
-				evbuffer_add(bufferevent_get_output(s->cbev), p, (size_t)r);
+			if (s->req_minor == 1) {
+				evbuffer_add(s->cc.out, p, (size_t)r);
+				conn_flush(&s->cc);
+			}
 			evbuffer_drain(in, (size_t)r);
 			continue;
 		}
@@ -858,7 +858,7 @@ session_read_response(struct session *s)
 		evbuffer_drain(in, (size_t)r);
 	}
 	if (s->state == SS_TUNNEL) {
-		evbuffer_add_buffer(bufferevent_get_output(s->cbev), in);
+		session_tunnel_move(&s->up->c, &s->cc);
 		return;
 	}
 	if (s->resp_phase == RESP_BODY)
@@ -874,7 +874,7 @@ session_response_done(struct session *s)
 
 	s->resp_phase = RESP_DONE;
 	s->up = NULL;
-	if (s->resp_reusable && s->req_done && evbuffer_get_length(bufferevent_get_input(u->bev)) == 0)
+	if (s->resp_reusable && s->req_done && evbuffer_get_length(u->c.in) == 0)
 		upstream_release(u);
 	else
 		upstream_free(u);
@@ -923,12 +923,21 @@ session_up_failed(struct session *s, const char *kind, int status)
 
 /* ---- callbacks ----------------------------------------------------------- */
 
+/* Tunnel: move what one side sent to the other, pausing at the watermark. */
 static void
-session_client_readcb(struct bufferevent *bev, void *arg)
+session_tunnel_move(struct conn *from, struct conn *to)
+{
+	evbuffer_add_buffer(to->out, from->in);
+	conn_flush(to);
+	if (evbuffer_get_length(to->out) >= PROXY_BUF_HIGH)
+		conn_read_disable(from);
+}
+
+static void
+session_client_readcb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
 	SESSION_CHECK(s);
 	switch (s->state) {
 	case SS_HEAD:
@@ -937,25 +946,23 @@ session_client_readcb(struct bufferevent *bev, void *arg)
 	case SS_UPSTREAM:
 		if (!s->req_done)
 			session_pump_request(s);
-		else
-			bufferevent_disable(s->cbev, EV_READ);
+		else if (evbuffer_get_length(c->in) >= PROXY_BUF_HIGH)
+			conn_read_disable(c);    /* pipelined bytes wait, bounded */
 		break;
 	case SS_TUNNEL:
-		evbuffer_add_buffer(bufferevent_get_output(s->up->bev), bufferevent_get_input(bev));
-		if (evbuffer_get_length(bufferevent_get_output(s->up->bev)) >= PROXY_BUF_HIGH)
-			bufferevent_disable(s->cbev, EV_READ);
+		session_tunnel_move(c, &s->up->c);
 		break;
 	case SS_CLOSING:
-		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+		evbuffer_drain(c->in, evbuffer_get_length(c->in));
 		break;
 	}
 }
 
 static void
-session_client_writecb(struct bufferevent *bev, void *arg)
+session_client_writecb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
-	size_t out = evbuffer_get_length(bufferevent_get_output(bev));
+	size_t out = evbuffer_get_length(c->out);
 
 	SESSION_CHECK(s);
 	if (s->state == SS_CLOSING) {
@@ -965,103 +972,100 @@ session_client_writecb(struct bufferevent *bev, void *arg)
 	}
 	if (s->up != NULL && (s->state == SS_TUNNEL || s->resp_phase == RESP_BODY) &&
 	    out < PROXY_BUF_HIGH) {
-		bufferevent_enable(s->up->bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_input(s->up->bev)) > 0)
-			session_up_readcb(s->up->bev, s);
+		conn_read_enable(&s->up->c);
+		if (evbuffer_get_length(s->up->c.in) > 0)
+			session_up_readcb(&s->up->c, s);
 	}
 }
 
 static void
-session_client_eventcb(struct bufferevent *bev, short what, void *arg)
+session_client_eventcb(struct conn *c, short what, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
 	SESSION_CHECK(s);
-	if ((what & BEV_EVENT_EOF) && s->state == SS_UPSTREAM && s->req_done) {
+	if ((what & CONN_EV_EOF) && s->state == SS_UPSTREAM && s->req_done) {
 		/* a half-close after a complete request: answer, then close */
 		s->client_eof = 1;
 		s->keepalive = 0;
-		bufferevent_disable(s->cbev, EV_READ);
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT)
+	if ((what & CONN_EV_EOF) && s->state == SS_TUNNEL && s->up != NULL) {
+		/* pass the half-close on; the server's close ends the tunnel */
+		conn_flush(&s->up->c);
+		conn_shutdown_write(&s->up->c);
+		return;
+	}
+	if (what & CONN_EV_TIMEOUT)
 		session_close(s, "client write timeout");
-	else if (what & BEV_EVENT_EOF)
+	else if (what & CONN_EV_EOF)
 		session_close(s, "client closed");
 	else
 		session_close(s, "client error");
+	(void)c;
 }
 
 static void
-session_up_readcb(struct bufferevent *bev, void *arg)
+session_up_readcb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 
 	SESSION_CHECK(s);
 	if (s->state == SS_TUNNEL) {
-		evbuffer_add_buffer(bufferevent_get_output(s->cbev), bufferevent_get_input(bev));
-		if (evbuffer_get_length(bufferevent_get_output(s->cbev)) >= PROXY_BUF_HIGH)
-			bufferevent_disable(bev, EV_READ);
+		session_tunnel_move(c, &s->cc);
 		return;
 	}
 	session_read_response(s);
 }
 
 static void
-session_up_writecb(struct bufferevent *bev, void *arg)
+session_up_writecb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
 	SESSION_CHECK(s);
 	if (s->state == SS_UPSTREAM && !s->req_done) {
 		session_pump_request(s);
 	} else if (s->state == SS_TUNNEL) {
-		bufferevent_enable(s->cbev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
-			session_client_readcb(s->cbev, s);
+		conn_read_enable(&s->cc);
+		if (evbuffer_get_length(s->cc.in) > 0)
+			session_client_readcb(&s->cc, s);
 	}
+	(void)c;
 }
 
 static void
-session_up_eventcb(struct bufferevent *bev, short what, void *arg)
+session_up_eventcb(struct conn *c, short what, void *arg)
 {
 	struct session *s = arg;
-	struct timeval tv = { rt.cfg->t_upstream_response_ms / 1000,
-		(rt.cfg->t_upstream_response_ms % 1000) * 1000 };
 
 	SESSION_CHECK(s);
-	if (what & BEV_EVENT_CONNECTED) {
-		s->up->connected = 1;
-		bufferevent_set_timeouts(bev, &tv, NULL);
-		return;
-	}
 	if (s->state == SS_TUNNEL) {
 		/* flush what the server sent, then close */
-		evbuffer_add_buffer(bufferevent_get_output(s->cbev), bufferevent_get_input(bev));
+		evbuffer_add_buffer(s->cc.out, c->in);
 		upstream_free(s->up);
 		s->up = NULL;
 		session_set_state(s, SS_CLOSING);
 		session_timer_ms(s, SESSION_CLOSE_LINGER_MS);
-		if (evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0)
+		conn_flush(&s->cc);
+		if (evbuffer_get_length(s->cc.out) == 0)
 			session_close(s, "tunnel closed by server");
 		return;
 	}
-	if (what & BEV_EVENT_EOF) {
+	if (what & CONN_EV_EOF) {
 		/* bytes that arrived with the FIN still count */
 		s->up_eof = 1;
-		if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		if (evbuffer_get_length(c->in) > 0)
 			session_read_response(s);
 		if (s->up == NULL || s->state != SS_UPSTREAM)
 			return;
 		session_up_failed(s, "closed", 502);
-	} else if (what & BEV_EVENT_TIMEOUT) {
-		if (!s->up->connected && !s->up->reused)
+	} else if (what & CONN_EV_TIMEOUT) {
+		if (c->connecting)
 			session_up_failed(s, "connect timeout", 504);
 		else
 			session_up_failed(s, "timeout", 504);
-	} else if (!s->up->connected && !s->up->reused) {
+	} else if (c->connecting) {
 		session_up_failed(s, "connect", 502);
 	} else {
 		session_up_failed(s, "reset", 502);
@@ -1095,7 +1099,6 @@ session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int sa
 		(rt.cfg->t_client_idle_ms % 1000) * 1000 };
 	int one = 1;
 
-	(void)salen;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		evutil_closesocket(fd);
@@ -1105,6 +1108,8 @@ session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int sa
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->magic = SESSION_MAGIC;
 	s->w = w;
+	if (salen > 0 && (size_t)salen <= sizeof(s->peer_sa))
+		memcpy(&s->peer_sa, sa, (size_t)salen);
 	s->tls = tls;
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, s->peer, sizeof(s->peer));
@@ -1113,19 +1118,17 @@ session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int sa
 	else
 		snprintf(s->peer, sizeof(s->peer), "unknown");
 	s->peer_len = strlen(s->peer);
-	s->cbev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->cbev == NULL) {
+	if (conn_init(&s->cc, w->base, fd) == -1) {
 		evutil_closesocket(fd);
 		free(s);
 		worker_session_gone(w);
 		return;
 	}
 	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
-	bufferevent_setcb(s->cbev, session_client_readcb, session_client_writecb,
-	    session_client_eventcb, s);
-	bufferevent_setwatermark(s->cbev, EV_WRITE, PROXY_BUF_HIGH / 2, 0);
-	bufferevent_set_timeouts(s->cbev, NULL, &wtv);
-	bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
+	conn_setcb(&s->cc, session_client_readcb, session_client_writecb, session_client_eventcb, s);
+	s->cc.wlowat = PROXY_BUF_HIGH / 2;
+	conn_set_timeouts(&s->cc, NULL, &wtv);
+	conn_read_enable(&s->cc);
 	s->next = w->sessions;
 	if (w->sessions != NULL)
 		w->sessions->prev = s;
@@ -1149,8 +1152,7 @@ session_close(struct session *s, const char *reason)
 		s->up = NULL;
 	}
 	evtimer_del(&s->timer);
-	bufferevent_free(s->cbev);
-	s->cbev = NULL;
+	conn_release(&s->cc);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -1179,7 +1181,7 @@ session_drain_all(struct worker *w)
 		SESSION_CHECK(s);
 		s->keepalive = 0;
 		if (s->state == SS_HEAD && !s->resp_started &&
-		    evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0)
+		    evbuffer_get_length(s->cc.in) == 0)
 			session_close(s, "shutdown");
 	}
 }

@@ -13,10 +13,11 @@
 
 #include <event2/buffer.h>
 
+#include "conn.h"
+
 #include "proxy.h"
 
 #define UPSTREAM_IDLE_MAX 512         /* idle connections kept per server per worker */
-#define UPSTREAM_IDLE_TIMEOUT_S 30    /* close connections idle longer than this */
 
 static void
 upstream_idle_unlink(struct upconn *u)
@@ -39,24 +40,24 @@ upstream_free(struct upconn *u)
 {
 	if (u->owner == NULL)
 		upstream_idle_unlink(u);
-	bufferevent_free(u->bev);
-	u->bev = NULL;
+	conn_release(&u->c);
 	free(u);
 }
 
 /* An idle connection that becomes readable was closed by the server (or
  * sent bytes it should not have): either way it cannot be reused. */
 static void
-upstream_idle_readcb(struct bufferevent *bev, void *arg)
+upstream_idle_readcb(struct conn *c, void *arg)
 {
-	(void)bev;
+	(void)c;
 	upstream_free(arg);
 }
 
+/* closed by the server, an error, or idle for longer than the read timeout */
 static void
-upstream_idle_eventcb(struct bufferevent *bev, short what, void *arg)
+upstream_idle_eventcb(struct conn *c, short what, void *arg)
 {
-	(void)bev;
+	(void)c;
 	(void)what;
 	upstream_free(arg);
 }
@@ -65,20 +66,17 @@ void
 upstream_release(struct upconn *u)
 {
 	struct upidle *idle = &u->w->idle[u->srv->pool][u->srv->index];
-	struct timeval tv = { UPSTREAM_IDLE_TIMEOUT_S, 0 };
 
 	u->owner = NULL;
 	if (idle->n >= UPSTREAM_IDLE_MAX || u->w->draining ||
 	    atomic_load_explicit(&u->srv->state, memory_order_relaxed) == SRV_DISABLED) {
-		bufferevent_free(u->bev);
-		u->bev = NULL;
+		conn_release(&u->c);
 		free(u);
 		return;
 	}
 	u->reused = 1;
-	bufferevent_setcb(u->bev, upstream_idle_readcb, NULL, upstream_idle_eventcb, u);
-	bufferevent_set_timeouts(u->bev, &tv, NULL);
-	bufferevent_enable(u->bev, EV_READ);
+	/* the read timeout (upstream_response_ms) doubles as the idle timeout */
+	conn_setcb(&u->c, upstream_idle_readcb, NULL, upstream_idle_eventcb, u);
 	u->next = idle->head;
 	idle->head = u;
 	idle->n++;
@@ -88,39 +86,29 @@ static struct upconn *
 upstream_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 {
 	const struct config_addr *a = &srv->cfg->addr;
+	const struct config *cfg = rt.cfg;
+	struct timeval rto = { cfg->t_upstream_response_ms / 1000,
+		(cfg->t_upstream_response_ms % 1000) * 1000 };
+	struct timeval cto = { cfg->t_upstream_connect_ms / 1000,
+		(cfg->t_upstream_connect_ms % 1000) * 1000 };
 	struct upconn *u;
-	evutil_socket_t fd;
-	int one = 1;
 
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return NULL;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	u = calloc(1, sizeof(*u));
 	if (u == NULL) {
-		close(fd);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	u->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (u->bev == NULL) {
-		close(fd);
+	if (conn_connect(&u->c, w->base, (const struct sockaddr *)&a->ss, a->len, &cto) == -1) {
+		snprintf(err, errlen, "cannot connect to %s: %s", a->text, strerror(errno));
 		free(u);
-		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	/* the response timeout bounds both waiting for bytes and for the
+	 * server to take ours */
+	conn_set_timeouts(&u->c, &rto, &rto);
+	u->c.wlowat = PROXY_BUF_HIGH / 2;
 	u->w = w;
 	u->srv = srv;
-	/* errors, ECONNREFUSED included, arrive through the event callback */
-	if (bufferevent_socket_connect(u->bev, (const struct sockaddr *)&a->ss, (int)a->len) == -1) {
-		snprintf(err, errlen, "connect to %s failed", a->text);
-		bufferevent_free(u->bev);
-		u->bev = NULL;
-		free(u);
-		return NULL;
-	}
 	return u;
 }
 

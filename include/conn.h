@@ -1,0 +1,96 @@
+/*
+ * conn.h - a thin buffered socket for the data path.
+ *
+ * Why not libevent's bufferevent_socket: per read it asks the kernel how
+ * many bytes are waiting (ioctl FIONREAD) and reads at most 4 KiB, and
+ * every write adds and removes the write event (two epoll_ctl calls).  Here
+ * the read event stays registered, a read takes up to 64 KiB into the
+ * input evbuffer, and output is written at once with writev; the write
+ * event is only used when the kernel's send buffer is full.  That halves
+ * the system calls per proxied request.  (Measured with bench/: see
+ * docs/performance.md.)
+ *
+ * A conn belongs to one event_base (one worker thread).  Callbacks are
+ * never called from inside conn_flush() or conn_connect(): only from the
+ * conn's own events, so a caller never sees its own state change under it.
+ */
+#ifndef BGPROXY_CONN_H
+#define BGPROXY_CONN_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+struct evbuffer;
+
+/* what: for the event callback */
+#define CONN_EV_READING   0x01   /* timeout while reading */
+#define CONN_EV_WRITING   0x02   /* timeout while writing (or connecting) */
+#define CONN_EV_EOF       0x10
+#define CONN_EV_ERROR     0x20
+#define CONN_EV_TIMEOUT   0x40
+
+struct conn;
+typedef void (*conn_cb)(struct conn *c, void *arg);
+typedef void (*conn_event_cb)(struct conn *c, short what, void *arg);
+
+struct conn {
+	evutil_socket_t fd;
+	struct event_base *base;
+	struct event rev;            /* persistent read event, with the read timeout */
+	struct event wev;            /* write / connect event, only while needed */
+	struct evbuffer *in;
+	struct evbuffer *out;
+	conn_cb readcb;              /* new bytes in `in` */
+	conn_cb writecb;             /* `out` drained to <= wlowat by an event-driven write */
+	conn_event_cb eventcb;       /* CONN_EV_* */
+	void *arg;
+	size_t wlowat;
+	struct timeval rto, wto;     /* zero: no timeout */
+	struct timeval cto;          /* connect timeout */
+	size_t rsize;                /* bytes asked for by the next read */
+	int err;                     /* errno of a failed connect/read/write */
+	unsigned reading : 1;        /* rev is added */
+	unsigned want_read : 1;      /* the owner wants reading (kept across a pause) */
+	unsigned writing : 1;        /* wev is added */
+	unsigned connecting : 1;     /* connect() in progress */
+	unsigned eof : 1;            /* the peer closed its sending side */
+	unsigned failed : 1;         /* an error is pending delivery */
+};
+
+/* Set up c on an open non-blocking socket (connected or accepted).
+ * Returns 0, or -1 when out of memory (fd is then not closed). */
+int conn_init(struct conn *c, struct event_base *base, evutil_socket_t fd);
+
+/* Start a non-blocking connect of a new socket to sa, bounded by cto (NULL:
+ * none).  Returns 0 or -1 with errno when no socket could be made.  A
+ * failure arrives as CONN_EV_ERROR|CONN_EV_WRITING, a connect timeout as
+ * CONN_EV_TIMEOUT|CONN_EV_WRITING with c->connecting still set; success is
+ * silent (reading starts if enabled, pending output is written). */
+int conn_connect(struct conn *c, struct event_base *base, const struct sockaddr *sa,
+    socklen_t salen, const struct timeval *cto);
+
+/* Close the socket and free the buffers; c itself is the caller's. */
+void conn_release(struct conn *c);
+
+void conn_setcb(struct conn *c, conn_cb readcb, conn_cb writecb, conn_event_cb eventcb,
+    void *arg);
+
+/* Timeouts: rd applies while reading is enabled and no byte arrives, wr while
+ * output is waiting for the socket (and for a connect).  NULL: none. */
+void conn_set_timeouts(struct conn *c, const struct timeval *rd, const struct timeval *wr);
+
+void conn_read_enable(struct conn *c);
+void conn_read_disable(struct conn *c);
+
+/* Write what is in `out` now, as far as the socket takes it; the rest goes
+ * when the socket is writable.  Never calls a callback. */
+void conn_flush(struct conn *c);
+
+/* Half-close: no more output from us (after flushing). */
+void conn_shutdown_write(struct conn *c);
+
+#endif
