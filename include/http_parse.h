@@ -134,6 +134,8 @@ struct http_chunked {
 	size_t line_bytes;       /* private: bytes in the current size/trailer line */
 	size_t trailer_bytes;    /* private */
 	unsigned ndigits;        /* private */
+	char tname[24];          /* private: current trailer name, lower case */
+	size_t tname_len;        /* private */
 	int done;                /* set once the last chunk and trailer section are complete */
 	const char *error;       /* set on error */
 };
@@ -148,7 +150,7 @@ void http_chunked_init(struct http_chunked *c);
  * digits; extensions are ";" token ["=" (token | quoted-string)] and a size
  * line is at most 4096 bytes; every line ends in CRLF (a bare LF or CR is an
  * error); trailer fields follow the header-field rules, at most 16384 bytes
- * of trailers in all.
+ * of trailers in all, and never Content-Length, Transfer-Encoding or Host.
  */
 long http_chunked_scan(struct http_chunked *c, const char *buf, size_t len);
 

@@ -11,7 +11,7 @@ fi
 ninja -C build-fuzz >/dev/null || { echo "fuzz build failed"; echo "0 passed, 1 failed"; exit 1; }
 passed=0; failed=0
 for h in build-fuzz/tests/fuzz_*; do
-	[ -x "$h" ] || continue
+	[ -f "$h" ] && [ -x "$h" ] || continue
 	name=$(basename "$h")
 	corpus=$(mktemp -d)
 	seeds="tests/fuzz/corpus/${name#fuzz_}"

@@ -43,7 +43,7 @@ run_suite() {
 }
 
 for t in build/tests/test_*; do
-	[ -x "$t" ] || continue
+	[ -f "$t" ] && [ -x "$t" ] || continue
 	run_suite "unit-$(basename "$t")" "$t"
 done
 

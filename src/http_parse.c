@@ -862,6 +862,17 @@ static inline int http_ck_size_byte(struct http_chunked *c, unsigned char ch)
 	return CK_ERROR;
 }
 
+static int http_ck_trailer_forbidden(const struct http_chunked *c)
+{
+	static const char *const names[] = { "content-length", "transfer-encoding", "host" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (c->tname_len == strlen(names[i]) && memcmp(c->tname, names[i], c->tname_len) == 0)
+			return 1;
+	return 0;
+}
+
 /* one byte of the trailer section; returns the next state or CK_ERROR */
 static inline int http_ck_trailer_byte(struct http_chunked *c, unsigned char ch)
 {
@@ -869,11 +880,23 @@ static inline int http_ck_trailer_byte(struct http_chunked *c, unsigned char ch)
 	case CK_TR_START:
 		if (ch == '\r')
 			return CK_FINAL_LF;
-		return IS(ch, C_TCHAR) ? CK_TR_NAME : CK_ERROR;
+		c->tname_len = 0;
+		/* FALLTHROUGH: the first byte of a name */
+		__attribute__((fallthrough));
 	case CK_TR_NAME:
-		if (IS(ch, C_TCHAR))
+		if (IS(ch, C_TCHAR)) {
+			if (c->tname_len < sizeof(c->tname))
+				c->tname[c->tname_len] = (char)(ch | 0x20);
+			c->tname_len++;
 			return CK_TR_NAME;
-		return ch == ':' ? CK_TR_VALUE : CK_ERROR;
+		}
+		if (ch != ':')
+			return CK_ERROR;
+		/* a framing field in the trailers could be merged into the head by
+		 * a later hop: refused like the head would refuse it */
+		if (http_ck_trailer_forbidden(c))
+			return CK_ERROR;
+		return CK_TR_VALUE;
 	case CK_TR_VALUE:
 		if (IS(ch, C_VALUE))
 			return CK_TR_VALUE;
@@ -906,6 +929,8 @@ static const char *http_ck_why(int s, unsigned char ch)
 		return "missing CRLF after chunk data";
 	case CK_TR_START:
 	case CK_TR_NAME:
+		if (ch == ':')
+			return "framing field in trailer";
 		return IS_OWS(ch) ? "whitespace in trailer name" : "invalid trailer field";
 	case CK_TR_VALUE:
 		return "invalid character in trailer value";
