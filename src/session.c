@@ -82,6 +82,7 @@ struct session {
 	uint64_t resp_bytes;
 	int resp_started;             /* a response byte went to the client */
 	int up_eof;                   /* the server closed the current connection */
+	int linger;                   /* closing: the client may still be sending */
 };
 
 static void session_client_readcb(struct conn *, void *);
@@ -207,15 +208,37 @@ static void session_reset_request(struct session *s);
  * request.  Inside the head loop nothing is freed here (the loop goes on or
  * closes when it ends), so callers there may still use s.
  */
+/*
+ * SS_CLOSING and the output is flushed.  When the client may still be
+ * sending (we answered before reading its whole request), closing now
+ * would make the kernel answer its bytes with a reset that can destroy
+ * the response before the client reads it: half-close instead, read and
+ * discard until the client closes or the linger timer fires.
+ */
+static void
+session_closing_flushed(struct session *s, const char *reason)
+{
+	if (!s->linger) {
+		session_close(s, reason);
+		return;
+	}
+	s->linger = 0;
+	conn_shutdown_write(&s->cc);
+	evbuffer_drain(s->cc.in, evbuffer_get_length(s->cc.in));
+	conn_read_enable(&s->cc);
+	session_timer_ms(s, SESSION_CLOSE_LINGER_MS);
+}
+
 static void
 session_after_reply(struct session *s)
 {
 	if (!s->keepalive) {
 		session_set_state(s, SS_CLOSING);
+		s->linger = !s->req_done || evbuffer_get_length(s->cc.in) > 0;
 		conn_read_disable(&s->cc);
 		session_timer_ms(s, SESSION_CLOSE_LINGER_MS);
 		if (!s->in_head_loop && evbuffer_get_length(s->cc.out) == 0)
-			session_close(s, "closed after reply");
+			session_closing_flushed(s, "closed after reply");
 		return;
 	}
 	session_reset_request(s);
@@ -600,7 +623,7 @@ session_read_heads(struct session *s)
 		session_after_reply(s);
 	else if (s->state == SS_CLOSING &&
 	    evbuffer_get_length(s->cc.out) == 0)
-		session_close(s, "closed after reply");
+		session_closing_flushed(s, "closed after reply");
 }
 
 /* ---- bodies -------------------------------------------------------------- */
@@ -967,7 +990,7 @@ session_client_writecb(struct conn *c, void *arg)
 	SESSION_CHECK(s);
 	if (s->state == SS_CLOSING) {
 		if (out == 0)
-			session_close(s, "done");
+			session_closing_flushed(s, "done");
 		return;
 	}
 	if (s->up != NULL && (s->state == SS_TUNNEL || s->resp_phase == RESP_BODY) &&

@@ -155,3 +155,55 @@ def test_max_connections_pauses_accept(env):
     assert result == [200]
     for s in held[1:]:
         s.close()
+
+
+def test_workers_share_the_load(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    port = free_port()
+    text = config_text(port, [blue.addr], [green.addr], {"candidate_percent": 50}).replace(
+        "workers = 1;", "workers = 3;")
+    p = harness.Proxy(env.tmp, text, port)
+    env.proxies.append(p)
+    errors = []
+
+    def client(n):
+        try:
+            for _ in range(n):
+                st, h, body = get(port)
+                if st != 200 or body not in (b"blue\n", b"green\n"):
+                    errors.append((st, body))
+        except Exception as e:  # noqa
+            errors.append(repr(e))
+    ts = [threading.Thread(target=client, args=(60,)) for _ in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert errors == []
+    threads = os.listdir("/proc/%d/task" % p.proc.pid)
+    assert len(threads) >= 4, threads       # main + 3 workers
+    assert p.stop() == 0
+
+
+def test_error_reply_survives_unread_body(env):
+    """431 while the client is still sending: the client must still read
+    the answer (lingering close, no reset)."""
+    blue, green = env.demo("blue"), env.demo("green")
+    p = env.proxy([blue], [green])
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 40000 + b"\r\n")
+    try:
+        s.sendall(b"b" * 200000)
+    except OSError:
+        pass
+    out = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    except OSError:
+        pass
+    assert out.startswith(b"HTTP/1.1 431"), out[:80]
+    s.close()
