@@ -1188,7 +1188,8 @@ static void config_parse(struct loader *ld, struct config *c)
 		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
 			ld_err_at(ld, ld->path, 1, "cannot read the configuration");
 		else
-			ld_err_at(ld, config_error_file(&cf), (unsigned)config_error_line(&cf),
+			ld_err_at(ld, config_error_file(&cf),
+			    config_error_line(&cf) > 0 ? (unsigned)config_error_line(&cf) : 1,
 			    "syntax error: %s", config_error_text(&cf));
 	} else {
 		config_group(ld, config_root_setting(&cf), "", config_keys, NKEYS(config_keys),
