@@ -232,6 +232,9 @@ session_closing_flushed(struct session *s, const char *reason)
 static void
 session_after_reply(struct session *s)
 {
+	/* after a half-close, pipelined requests already read are still served */
+	if (s->client_eof && evbuffer_get_length(s->cc.in) == 0)
+		s->keepalive = 0;
 	if (!s->keepalive) {
 		session_set_state(s, SS_CLOSING);
 		s->linger = !s->req_done || evbuffer_get_length(s->cc.in) > 0;
@@ -521,7 +524,7 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 	n = m->target_len < sizeof(s->path) - 1 ? m->target_len : sizeof(s->path) - 1;
 	memcpy(s->path, m->target, n);
 	s->path[n] = '\0';
-	s->keepalive = !s->w->draining && !s->client_eof &&
+	s->keepalive = !s->w->draining &&
 	    (m->version_minor == 1 ? !(m->flags & HTTP_F_CONN_CLOSE) :
 	    !!(m->flags & HTTP_F_CONN_KEEPALIVE));
 	if (m->flags & HTTP_F_CHUNKED) {
@@ -581,9 +584,9 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 	} else {
 		session_pump_request(s);
 	}
-	/* with the request sent, stop reading: pipelined requests wait their turn */
-	if (s->req_done)
-		conn_read_disable(&s->cc);
+	/* reading goes on (no epoll_ctl per request): pipelined requests wait
+	 * in the input, bounded by the read callback, and a client that goes
+	 * away is noticed */
 	return 0;
 }
 
@@ -705,7 +708,6 @@ session_pump_request(struct session *s)
 	}
 	if (r == 1) {
 		s->req_done = 1;
-		conn_read_disable(&s->cc);
 		return;
 	}
 	if (evbuffer_get_length(out) >= PROXY_BUF_HIGH)
@@ -904,8 +906,6 @@ session_response_done(struct session *s)
 	if (!s->req_done)
 		s->keepalive = 0;
 	session_access_log(s);
-	if (s->client_eof)
-		s->keepalive = 0;
 	session_after_reply(s);
 }
 
@@ -1010,7 +1010,6 @@ session_client_eventcb(struct conn *c, short what, void *arg)
 	if ((what & CONN_EV_EOF) && s->state == SS_UPSTREAM && s->req_done) {
 		/* a half-close after a complete request: answer, then close */
 		s->client_eof = 1;
-		s->keepalive = 0;
 		return;
 	}
 	if ((what & CONN_EV_EOF) && s->state == SS_TUNNEL && s->up != NULL) {

@@ -195,3 +195,10 @@ def test_h2c_upgrade_not_forwarded(env):
     assert st == 200
     t = body.decode().lower()
     assert "upgrade" not in t and "http2-settings" not in t
+
+
+def test_half_close_after_pipelined_requests(env):
+    blue, green, p = _env(env)
+    req = b"".join(b"GET /slow?ms=50 HTTP/1.1\r\nHost: a\r\n\r\n" for _ in range(3))
+    out = raw(p.port, req, half_close=True)
+    assert statuses(out) == [200, 200, 200], out
