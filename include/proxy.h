@@ -38,7 +38,23 @@ struct server {
 	enum pool_id pool;
 	int index;                    /* in its pool */
 	_Atomic int state;            /* enum server_state */
+	_Atomic int fails;            /* consecutive connect failures and timeouts */
+	_Atomic uint64_t down_until;  /* passive mark: no new requests before this (monotonic us) */
 };
+
+/* Passive marking: this many consecutive connect failures or timeouts take a
+ * server out of rotation for the cooldown; then it gets requests again and
+ * the first success clears the count. */
+#define SERVER_PASSIVE_FALL 3
+#define SERVER_PASSIVE_COOLDOWN_US (10ULL * 1000000)
+
+/* May the server take a new request at monotonic time now (us)? */
+static inline int
+server_usable(struct server *srv, uint64_t now)
+{
+	return atomic_load_explicit(&srv->state, memory_order_relaxed) == SRV_UP &&
+	    atomic_load_explicit(&srv->down_until, memory_order_relaxed) <= now;
+}
 
 struct pool {
 	const char *name;

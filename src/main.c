@@ -61,6 +61,8 @@ main_build_pools(const struct config *c)
 			pl->servers[i].pool = (enum pool_id)p;
 			pl->servers[i].index = (int)i;
 			atomic_init(&pl->servers[i].state, SRV_UP);
+			atomic_init(&pl->servers[i].fails, 0);
+			atomic_init(&pl->servers[i].down_until, 0);
 			pl->weights[i] = c->pools[p].servers[i].weight;
 		}
 	}

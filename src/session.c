@@ -461,7 +461,7 @@ session_route(struct session *s, const struct http_msg *m, const struct sockaddr
 
 /* A server of the pool that may take a new request, round-robin. */
 static struct server *
-session_pick_server(struct worker *w, enum pool_id pool)
+session_pick_server(struct worker *w, enum pool_id pool, uint64_t now)
 {
 	struct pool *p = &rt.pools[pool];
 	unsigned char usable[CONFIG_MAX_SERVERS];
@@ -469,8 +469,7 @@ session_pick_server(struct worker *w, enum pool_id pool)
 	int k;
 
 	for (i = 0; i < p->nservers; i++)
-		usable[i] = atomic_load_explicit(&p->servers[i].state, memory_order_relaxed) ==
-		    SRV_UP;
+		usable[i] = server_usable(&p->servers[i], now);
 	k = balance_pick(w->rr_current[pool], p->weights, usable, p->nservers);
 	return k == -1 ? NULL : &p->servers[k];
 }
@@ -552,10 +551,11 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 		return -1;
 	}
 	s->pool = session_route(s, m, (struct sockaddr *)&s->peer_sa);
-	s->srv = session_pick_server(s->w, s->pool);
+	s->srv = session_pick_server(s->w, s->pool, s->t_start);
 	if (s->srv == NULL) {
+		/* failover: a pool with no server up sends to the other pool */
 		s->pool = !s->pool;
-		s->srv = session_pick_server(s->w, s->pool);
+		s->srv = session_pick_server(s->w, s->pool, s->t_start);
 	}
 	if (session_build_request(s, m) == -1) {
 		evbuffer_drain(in, head_len);
@@ -787,6 +787,8 @@ session_response_head(struct session *s, const struct http_msg *m, const char *r
 	    !!(m->flags & HTTP_F_CONN_KEEPALIVE);
 
 	s->resp_status = m->status;
+	if (atomic_load_explicit(&s->srv->fails, memory_order_relaxed) != 0)
+		atomic_store_explicit(&s->srv->fails, 0, memory_order_relaxed);
 	if (m->status == 101) {
 		if (!s->req_upgrade) {
 			session_reply(s, 502, "unexpected 101 from server");
@@ -909,6 +911,22 @@ session_response_done(struct session *s)
 	session_after_reply(s);
 }
 
+/* Count a connect failure or timeout; the SERVER_PASSIVE_FALL-th in a row
+ * takes the server out for the cooldown. */
+static void
+session_server_failed(struct server *srv, const char *kind)
+{
+	if (atomic_fetch_add_explicit(&srv->fails, 1, memory_order_relaxed) + 1 !=
+	    SERVER_PASSIVE_FALL)
+		return;
+	atomic_store_explicit(&srv->down_until, proxy_now_us() + SERVER_PASSIVE_COOLDOWN_US,
+	    memory_order_relaxed);
+	atomic_store_explicit(&srv->fails, 0, memory_order_relaxed);
+	log_warn("server %s (%s) out of rotation for %llu s after %d failures in a row (last: %s)",
+	    srv->cfg->addr.text, rt.pools[srv->pool].name,
+	    SERVER_PASSIVE_COOLDOWN_US / 1000000, SERVER_PASSIVE_FALL, kind);
+}
+
 /*
  * The server connection failed (kind: "connect", "reset", "timeout",
  * "closed").  Before any response byte reached the client a request
@@ -938,6 +956,8 @@ session_up_failed(struct session *s, const char *kind, int status)
 			return;
 	}
 	log_info("server %s (%s): %s", s->srv->cfg->addr.text, rt.pools[s->pool].name, kind);
+	if (status == 504 || strncmp(kind, "connect", 7) == 0)
+		session_server_failed(s->srv, kind);
 	if (!s->req_done)
 		s->keepalive = 0;
 	session_reply(s, status, kind);

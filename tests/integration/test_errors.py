@@ -141,3 +141,31 @@ def test_server_closes_mid_response(env):
     assert st == 502
     blue.ctl("reset")
     assert get(p.port)[0] == 200
+
+
+def test_failover_when_pool_has_no_server_up(env):
+    from harness import Proxy, config_text
+    green = env.demo("green")
+    dead = free_port()
+    port = free_port()
+    q = Proxy(env.tmp, config_text(port, ["127.0.0.1:%d" % dead], [green.addr]), port)
+    env.proxies.append(q)
+    # three connect failures in a row take the blue server out of rotation
+    assert [get(port)[0] for _ in range(3)] == [502, 502, 502]
+    for _ in range(5):
+        st, h, body = get(port)
+        assert st == 200 and body == b"green\n"
+    assert "out of rotation" in q.output()
+
+
+def test_503_when_no_server_is_up(env):
+    from harness import Proxy, config_text
+    port = free_port()
+    q = Proxy(env.tmp, config_text(port, ["127.0.0.1:%d" % free_port()],
+                                   ["127.0.0.1:%d" % free_port()]), port)
+    env.proxies.append(q)
+    got = [get(port)[0] for _ in range(6)]
+    assert got == [502] * 6, got
+    st, h, body = get(port)
+    assert st == 503 and body.startswith(b"503 Service Unavailable")
+    assert h.get("content-type") == "text/plain"
