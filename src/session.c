@@ -773,6 +773,9 @@ session_start_tunnel(struct session *s)
 	s->keepalive = 0;
 	s->resp_phase = RESP_DONE;
 	session_access_log(s);
+	/* what the client sent after its upgrade request goes up now */
+	if (evbuffer_get_length(s->cc.in) > 0)
+		session_tunnel_move(&s->cc, &s->up->c);
 	/* tunnels are long-lived: no response timeout on either side */
 	conn_set_timeouts(&s->up->c, NULL, NULL);
 	conn_read_enable(&s->cc);
@@ -901,7 +904,9 @@ session_response_done(struct session *s)
 
 	s->resp_phase = RESP_DONE;
 	s->up = NULL;
-	if (s->resp_reusable && s->req_done && evbuffer_get_length(u->c.in) == 0)
+	if (u == NULL)
+		;       /* an until-close body: the server already closed */
+	else if (s->resp_reusable && s->req_done && evbuffer_get_length(u->c.in) == 0)
 		upstream_release(u);
 	else
 		upstream_free(u);
@@ -909,6 +914,13 @@ session_response_done(struct session *s)
 		s->keepalive = 0;
 	session_access_log(s);
 	session_after_reply(s);
+}
+
+static int
+session_method_idempotent(int m)
+{
+	return m == HTTP_M_GET || m == HTTP_M_HEAD || m == HTTP_M_OPTIONS || m == HTTP_M_TRACE ||
+	    m == HTTP_M_PUT || m == HTTP_M_DELETE;
 }
 
 /* Count a connect failure or timeout; the SERVER_PASSIVE_FALL-th in a row
@@ -949,7 +961,12 @@ session_up_failed(struct session *s, const char *kind, int status)
 		session_close(s, kind);
 		return;
 	}
-	if (was_reused && s->req_body == BODY_NONE && s->attempts < 3 && s->req_done) {
+	/* a reused connection the server closed while idle: the request never
+	 * reached it, so an idempotent one without a body goes again on a new
+	 * connection */
+	if (was_reused && s->req_body == BODY_NONE && s->attempts < 3 && s->req_done &&
+	    (strcmp(kind, "closed") == 0 || strcmp(kind, "reset") == 0) &&
+	    session_method_idempotent(s->req_method)) {
 		log_debug("retrying on a new connection to %s after %s", s->srv->cfg->addr.text,
 		    kind);
 		if (session_send_upstream(s, 1) == 0)

@@ -137,6 +137,7 @@ class Proxy:
         self.proc.send_signal(sig)
 
     def stop(self, timeout=15):
+        """SIGTERM and wait; returns the exit status (negative: a signal)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -215,8 +216,17 @@ class Env:
         return p
 
     def close(self):
+        """Stop everything; returns a list of problems (a proxy that died
+        by a signal or did not exit 0 on SIGTERM)."""
+        problems = []
         for p in self.proxies:
-            p.stop(timeout=5)
+            already = p.proc.poll()
+            rc = p.stop(timeout=5)
+            if already is not None and already < 0:
+                problems.append("bgproxy on port %d died by signal %d" % (p.port, -already))
+            elif already is None and rc != 0:
+                problems.append("bgproxy on port %d exited %s on SIGTERM" % (p.port, rc))
         for d in self.demos:
             d.stop()
         stop_all()
+        return problems

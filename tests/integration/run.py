@@ -33,19 +33,25 @@ def main():
                 continue
             env = harness.Env()
             t0 = time.time()
+            err = None
             try:
                 getattr(mod, name)(env)
+            except Exception:
+                err = traceback.format_exc()
+            # a proxy that crashed or did not stop cleanly fails the test too
+            problems = env.close()
+            if problems and err is None:
+                err = "\n".join(problems) + "\n"
+            if err is None:
                 passed += 1
                 print("ok %s (%.1fs)" % (full, time.time() - t0), flush=True)
-            except Exception:
+            else:
                 failed += 1
                 print("FAIL %s (%.1fs)" % (full, time.time() - t0), flush=True)
-                traceback.print_exc(file=sys.stdout)
+                sys.stdout.write(err)
                 for p in env.proxies:
                     print("--- bgproxy output (last 30 lines):")
                     print("\n".join(p.output().splitlines()[-30:]))
-            finally:
-                env.close()
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

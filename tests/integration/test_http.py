@@ -202,3 +202,23 @@ def test_half_close_after_pipelined_requests(env):
     req = b"".join(b"GET /slow?ms=50 HTTP/1.1\r\nHost: a\r\n\r\n" for _ in range(3))
     out = raw(p.port, req, half_close=True)
     assert statuses(out) == [200, 200, 200], out
+
+
+def test_websocket_frame_sent_with_upgrade_request(env):
+    """A client that sends its first frame right behind the upgrade request
+    (before the 101 arrives) must get it echoed."""
+    blue, green, p = _env(env)
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    key = base64.b64encode(os.urandom(16))
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+              + _ws_frame(b"early", 1))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(1)
+        assert b
+        head += b
+    assert head.startswith(b"HTTP/1.1 101"), head
+    op, data = _ws_read(s)
+    assert op == 1 and data == b"early"
+    s.close()
