@@ -49,6 +49,22 @@ done
 
 run_suite integration python3 tests/integration/run.py --build build
 
+# The same scenarios against binaries built with AddressSanitizer and UBSan:
+# a memory error, a leak at exit or undefined behaviour fails the test.
+if [ "${BGPROXY_ASAN:-1}" = 1 ]; then
+	if [ ! -f build-asan/build.ninja ]; then
+		meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+	fi
+	if ninja -C build-asan >"$logdir/asan-build.log" 2>&1; then
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			run_suite integration-asan python3 tests/integration/run.py --build build-asan
+	else
+		echo "== integration-asan: build failed"; tail -n 30 "$logdir/asan-build.log"
+		failed=$((failed + 1)); failures+=("asan-build")
+	fi
+fi
+
 if [ -f ../shared/tests/smuggle_replay.py ]; then
 	run_suite smuggle python3 tests/integration/smuggle.py --build build --shared ../shared/tests
 fi

@@ -129,7 +129,8 @@ static void buf_trim(struct buf *b, bool drop_data)
 
 static char *put_mem(char *o, const void *s, size_t n)
 {
-	memcpy(o, s, n);
+	if (n > 0)              /* s may be NULL for an empty value */
+		memcpy(o, s, n);
 	return o + n;
 }
 
