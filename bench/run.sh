@@ -127,6 +127,7 @@ pools = {
 };
 split = { stable = "blue"; candidate_percent = 10.0; cookie = ""; };
 log = { level = "warn"; access = "off"; };
+admin = { socket = "$tmp/admin.sock"; audit_log = "$tmp/audit.log"; };
 EOF
 
 cat >"$tmp/haproxy.cfg" <<EOF

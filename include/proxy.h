@@ -23,6 +23,7 @@
 #include "http_parse.h"
 #include "log.h"
 #include "route.h"
+#include "stats.h"
 
 /* a server's state; the health checker and the admin socket change it
  * (later releases); workers only read it */
@@ -114,6 +115,8 @@ struct worker {
 	struct route_rng rng;
 	int rr_current[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	struct upidle idle[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+	struct stats_worker *stats;   /* this worker's counters and windows */
+	_Atomic int done;             /* the event loop has ended */
 	struct http_msg msg;          /* parse scratch, valid during one callback */
 	char scratch[PROXY_RESP_HEAD_MAX + 8192]; /* head building scratch */
 };
@@ -123,6 +126,7 @@ int worker_start_all(char *err, size_t errlen);
 void worker_drain_all(void);
 void worker_join_all(void);
 void worker_free_all(void);
+int worker_all_done(void);
 void worker_session_gone(struct worker *w);
 
 /* session.c */
@@ -130,6 +134,7 @@ void session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, i
     int tls);
 void session_drain_all(struct worker *w);
 void session_close_all(struct worker *w);
+void session_close_disabled(struct worker *w);
 
 /* upstream.c */
 struct upconn *upstream_get(struct worker *w, struct server *srv, int fresh, char *err,
@@ -137,6 +142,7 @@ struct upconn *upstream_get(struct worker *w, struct server *srv, int fresh, cha
 void upstream_release(struct upconn *u);
 void upstream_free(struct upconn *u);
 void upstream_free_idle(struct worker *w);
+void upstream_free_disabled(struct worker *w);
 
 struct upconn {
 	struct conn c;

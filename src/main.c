@@ -17,7 +17,11 @@
 #include <libconfig.h>
 #include <openssl/crypto.h>
 
+#include "admin.h"
+#include "metrics.h"
 #include "proxy.h"
+#include "reload.h"
+#include "state.h"
 
 #ifndef BGPROXY_VERSION
 #define BGPROXY_VERSION "0.0.0"
@@ -66,7 +70,6 @@ main_build_pools(const struct config *c)
 			pl->weights[i] = c->pools[p].servers[i].weight;
 		}
 	}
-	atomic_store(&rt.split, SPLIT_WORD(c->stable, c->candidate_bp));
 }
 
 /* What this release cannot do yet is refused loudly, never ignored. */
@@ -86,53 +89,118 @@ main_check_supported(const struct config *c)
 	return 0;
 }
 
+/* ---- the control thread ---------------------------------------------------- */
+
+static struct event_base *main_base;
+static struct event *main_stop_poll;
+
+static void
+main_stop_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (worker_all_done())
+		event_base_loopexit(main_base, NULL);
+}
+
+static void
+main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct timeval poll = { 0, 20000 };
+	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
+	char err[4096];
+
+	(void)what;
+	(void)arg;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		if (atomic_load(&rt.draining))
+			return;
+		log_info("%s: stopping gracefully (up to %d ms)", strsignal((int)sig),
+		    rt.cfg->t_shutdown_ms);
+		worker_drain_all();
+		evtimer_add(main_stop_poll, &poll);
+		break;
+	case SIGHUP:
+		if (reload_run(&sys, err, sizeof(err)) == -1)
+			log_error("SIGHUP: reload refused, the running configuration stays:\n%s", err);
+		break;
+	case SIGUSR1:
+		if (log_access_open(rt.cfg->log_access, err, sizeof(err)) == -1)
+			log_error("%s", err);
+		else if (admin_audit_reopen(rt.cfg->admin_audit_log, err, sizeof(err)) == -1)
+			log_error("%s", err);
+		else
+			log_info("log files reopened");
+		break;
+	}
+}
+
 static int
 main_run(void)
 {
-	char err[512];
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	struct event *sev[4];
+	char err[1024];
 	sigset_t set;
-	int sig;
+	size_t i;
+	int rc = 1;
 
 	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	/* blocked before the workers start, so they inherit the mask */
+	for (i = 0; i < 4; i++)
+		sigaddset(&set, sigs[i]);
+	/* workers inherit a mask that blocks them: signals reach this thread only */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (worker_start_all(err, sizeof(err)) == -1) {
-		log_error("%s", err);
+	main_base = event_base_new();
+	if (main_base == NULL) {
+		log_error("cannot create the control event base");
 		return 1;
 	}
-	log_info("bgproxy %s started: %zu listener(s), %d worker(s), stable %s, %s %.2f%%",
-	    BGPROXY_VERSION, rt.cfg->nlisteners, rt.nworkers,
-	    rt.pools[rt.cfg->stable].name, rt.pools[!rt.cfg->stable].name,
-	    rt.cfg->candidate_bp / 100.0);
-	for (;;) {
-		if (sigwait(&set, &sig) != 0)
-			continue;
-		if (sig == SIGTERM || sig == SIGINT) {
-			log_info("%s: stopping gracefully (up to %d ms)", strsignal(sig),
-			    rt.cfg->t_shutdown_ms);
-			break;
-		}
-		if (sig == SIGUSR1) {
-			if (log_access_open(rt.cfg->log_access, err, sizeof(err)) == -1)
-				log_error("%s", err);
-			else
-				log_info("access log reopened");
-		} else if (sig == SIGHUP) {
-			log_warn("SIGHUP: configuration reload is not supported by this build yet; "
-			    "the running configuration stays");
-		}
+	if (state_init(rt.cfg, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		goto out;
 	}
-	worker_drain_all();
+	if (worker_start_all(err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (admin_start(main_base, rt.cfg, err, sizeof(err)) == -1 ||
+	    metrics_start(main_base, rt.cfg, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		worker_drain_all();
+		worker_join_all();
+		goto out;
+	}
+	for (i = 0; i < 4; i++) {
+		sev[i] = evsignal_new(main_base, sigs[i], main_signal_cb, NULL);
+		evsignal_add(sev[i], NULL);
+	}
+	main_stop_poll = event_new(main_base, -1, EV_PERSIST, main_stop_poll_cb, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	log_info("bgproxy %s started: %zu listener(s), %d worker(s), admin %s%s%s",
+	    BGPROXY_VERSION, rt.cfg->nlisteners, rt.nworkers, rt.cfg->admin_socket,
+	    rt.cfg->metrics_enabled ? ", metrics " : "",
+	    rt.cfg->metrics_enabled ? rt.cfg->metrics_addr.text : "");
+
+	event_base_dispatch(main_base);
+
 	worker_join_all();
-	worker_free_all();
+	admin_stop();
+	metrics_stop();
+	for (i = 0; i < 4; i++)
+		event_free(sev[i]);
+	event_free(main_stop_poll);
 	log_info("stopped");
-	return 0;
+	rc = 0;
+out:
+	worker_free_all();
+	event_base_free(main_base);
+	main_base = NULL;
+	return rc;
 }
 
 int

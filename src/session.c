@@ -83,6 +83,9 @@ struct session {
 	int resp_started;             /* a response byte went to the client */
 	int up_eof;                   /* the server closed the current connection */
 	int linger;                   /* closing: the client may still be sending */
+	int err_kind;                 /* enum stats_err of a failed attempt, or -1 */
+	int overridden;               /* routed by the override header: not in the window */
+	int active_counted;           /* counted in the server's active requests */
 };
 
 static void session_client_readcb(struct conn *, void *);
@@ -131,6 +134,7 @@ session_timer_ms(struct session *s, int ms)
 
 /* ---- access log ---------------------------------------------------------- */
 
+/* The end of a request: counters, the window, the access log. */
 static void
 session_access_log(struct session *s)
 {
@@ -141,12 +145,21 @@ session_access_log(struct session *s)
 	struct tm tm;
 	size_t n, e;
 	double dur_ms;
+	uint64_t now = proxy_now_us(), dur = now - s->t_start;
 
+	if (s->srv != NULL) {
+		stats_record(w->stats, s->pool, s->srv->index, s->resp_status, s->err_kind,
+		    !s->overridden, now / 1000000, dur);
+		if (s->active_counted) {
+			STATS_ADD(w->stats->srv_active[s->pool][s->srv->index], -1);
+			s->active_counted = 0;
+		}
+	}
 	if (!log_access_enabled())
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	dur_ms = (double)(proxy_now_us() - s->t_start) / 1000.0;
+	dur_ms = (double)dur / 1000.0;
 	n = (size_t)snprintf(line, sizeof(line),
 	    "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"client\":\"%s\",\"method\":\"",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
@@ -276,6 +289,8 @@ session_reset_request(struct session *s)
 	s->resp_started = 0;
 	s->had_bytes = 0;
 	s->up_eof = 0;
+	s->err_kind = -1;
+	s->overridden = 0;
 }
 
 static int
@@ -441,8 +456,10 @@ session_route(struct session *s, const struct http_msg *m, const struct sockaddr
 		}
 	}
 	if (ovr != -1 && c->noverride_from > 0 &&
-	    config_cidr_match(c->override_from, c->noverride_from, peer))
+	    config_cidr_match(c->override_from, c->noverride_from, peer)) {
+		s->overridden = 1;
 		return (enum pool_id)ovr;
+	}
 	if (key == NULL && hval != NULL) {
 		key = hval;
 		klen = hlen;
@@ -495,7 +512,12 @@ session_send_upstream(struct session *s, int fresh)
 		log_warn("server %s: %s", s->srv->cfg->addr.text, err);
 		return -1;
 	}
-	s->attempts++;
+	if (s->attempts++ == 0) {
+		STATS_ADD(s->w->stats->srv_active[s->pool][s->srv->index], 1);
+		s->active_counted = 1;
+	} else {
+		STATS_INC(s->w->stats->retries);
+	}
 	session_attach_upstream(s, u);
 	evbuffer_add(u->c.out, s->rhead, s->rhead_len);
 	return 0;
@@ -973,6 +995,12 @@ session_up_failed(struct session *s, const char *kind, int status)
 			return;
 	}
 	log_info("server %s (%s): %s", s->srv->cfg->addr.text, rt.pools[s->pool].name, kind);
+	if (strcmp(kind, "connect") == 0)
+		s->err_kind = STATS_ERR_CONNECT;
+	else if (status == 504)
+		s->err_kind = STATS_ERR_TIMEOUT;
+	else
+		s->err_kind = STATS_ERR_RESET;
 	if (status == 504 || strncmp(kind, "connect", 7) == 0)
 		session_server_failed(s->srv, kind);
 	if (!s->req_done)
@@ -1206,6 +1234,8 @@ session_close(struct session *s, const char *reason)
 
 	SESSION_CHECK(s);
 	log_debug("session %p from %s closed: %s", (void *)s, s->peer, reason);
+	if (s->active_counted)
+		STATS_ADD(w->stats->srv_active[s->pool][s->srv->index], -1);
 	if (s->up != NULL) {
 		upstream_free(s->up);
 		s->up = NULL;
@@ -1251,4 +1281,20 @@ session_close_all(struct worker *w)
 {
 	while (w->sessions != NULL)
 		session_close(w->sessions, "shutdown deadline");
+}
+
+/* Sessions busy with a server an operator disabled are cut now, and idle
+ * connections to it are closed (called from the worker tick). */
+void
+session_close_disabled(struct worker *w)
+{
+	struct session *s, *next;
+
+	for (s = w->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->up != NULL && atomic_load_explicit(&s->up->srv->state,
+		    memory_order_relaxed) == SRV_DISABLED)
+			session_close(s, "server disabled");
+	}
+	upstream_free_disabled(w);
 }

@@ -138,3 +138,20 @@ upstream_free_idle(struct worker *w)
 			while (w->idle[p][i].head != NULL)
 				upstream_free(w->idle[p][i].head);
 }
+
+/* Close idle connections to servers an operator disabled. */
+void
+upstream_free_disabled(struct worker *w)
+{
+	size_t p, i;
+
+	for (p = 0; p < CONFIG_POOLS; p++) {
+		for (i = 0; i < rt.pools[p].nservers; i++) {
+			if (atomic_load_explicit(&rt.pools[p].servers[i].state,
+			    memory_order_relaxed) != SRV_DISABLED)
+				continue;
+			while (w->idle[p][i].head != NULL)
+				upstream_free(w->idle[p][i].head);
+		}
+	}
+}

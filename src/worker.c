@@ -95,6 +95,8 @@ worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 	log_buf_flush(&w->alog);
 	if (w->accept_paused)
 		worker_resume_accept(w);
+	/* "server ... disable" from the admin socket: out now */
+	session_close_disabled(w);
 }
 
 static void
@@ -146,6 +148,7 @@ worker_main(void *arg)
 	session_close_all(w);
 	upstream_free_idle(w);
 	log_buf_flush(&w->alog);
+	atomic_store(&w->done, 1);
 	return NULL;
 }
 
@@ -158,6 +161,12 @@ worker_init(struct worker *w, int id, char *err, size_t errlen)
 
 	w->id = id;
 	w->notify_fd = -1;
+	w->stats = calloc(1, sizeof(*w->stats));
+	if (w->stats == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	stats_worker_init(w->stats, rt.cfg->guard_window_s);
 	w->base = event_base_new();
 	if (w->base == NULL) {
 		snprintf(err, errlen, "cannot create event base");
@@ -233,6 +242,17 @@ worker_drain_all(void)
 			log_warn("worker %d: eventfd write: %s", i, strerror(errno));
 }
 
+int
+worker_all_done(void)
+{
+	int i;
+
+	for (i = 0; i < rt.nworkers; i++)
+		if (!atomic_load(&rt.workers[i].done))
+			return 0;
+	return 1;
+}
+
 void
 worker_join_all(void)
 {
@@ -263,6 +283,8 @@ worker_free_all(void)
 			close(w->notify_fd);
 		if (w->base != NULL)
 			event_base_free(w->base);
+		free(w->stats);
+		w->stats = NULL;
 	}
 	free(rt.workers);
 	rt.workers = NULL;

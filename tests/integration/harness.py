@@ -85,8 +85,16 @@ class Demo:
             self.proc.wait(5)
 
 
-def config_text(port, blue, green, split=None, extra="", listen_extra=""):
-    """A bgproxy config: blue/green are lists of 'host:port' strings."""
+def admin_paths(port):
+    """Admin socket and audit log of the proxy listening on port."""
+    d = os.path.join(tempfile.gettempdir(), "bgp-admin")
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, "%d.sock" % port), os.path.join(d, "%d.audit" % port)
+
+
+def config_text(port, blue, green, split=None, extra="", listen_extra="", admin=True):
+    """A bgproxy config: blue/green are lists of 'host:port' strings.  The
+    admin socket and audit log go to admin_paths(port)."""
     def servers(lst):
         return ", ".join('{ address = "%s"; }' % a for a in lst)
     sp = {"stable": '"blue"', "candidate_percent": "0.0"}
@@ -104,8 +112,10 @@ def config_text(port, blue, green, split=None, extra="", listen_extra=""):
             'listen = ( { address = "127.0.0.1:%d"; } %s);\n'
             "pools = {\n  blue = { servers = ( %s ); };\n  green = { servers = ( %s ); };\n};\n"
             "split = { %s };\n"
-            'log = { level = "info"; access = "stderr"; };\n%s\n') % (
-                port, listen_extra, servers(blue), servers(green), split_s, extra)
+            'log = { level = "info"; access = "stderr"; };\n%s%s\n') % (
+                port, listen_extra, servers(blue), servers(green), split_s,
+                ('admin = { socket = "%s"; audit_log = "%s"; };\n' % admin_paths(port)) if admin else "",
+                extra)
 
 
 class Proxy:

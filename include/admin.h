@@ -1,0 +1,45 @@
+/*
+ * admin.h - the admin socket: a Unix stream socket speaking the line
+ * protocol of contract section 3, peer credentials, the audit log.  Runs on
+ * the control thread's event_base.
+ */
+#ifndef BGPROXY_ADMIN_H
+#define BGPROXY_ADMIN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "state.h"
+
+struct event_base;
+struct evbuffer;
+
+#define ADMIN_LINE_MAX 4096
+#define ADMIN_MAX_CLIENTS 64
+
+/* Create the socket (admin.mode) and the audit log.  0 or -1 with err. */
+int admin_start(struct event_base *base, const struct config *cfg, char *err, size_t errlen);
+
+/* Close the socket (unlinks it) and every admin connection. */
+void admin_stop(void);
+
+/* Reopen the audit log (SIGUSR1, reload). */
+int admin_audit_reopen(const char *path, char *err, size_t errlen);
+
+/* One command's context, filled by admin.c, used by the handlers. */
+struct admin_ctx {
+	struct actor who;
+	int json;                 /* answer with one JSON line */
+	struct evbuffer *body;    /* the lines (or JSON) after OK */
+	char err[1024];           /* ERR reason */
+};
+
+/* Run one command line; returns 0 (OK) or -1 (ERR, reason in c->err).
+ * *changes_state tells whether the command is one that is audited. */
+int admin_cmd_run(struct admin_ctx *c, char *line, int *changes_state);
+
+/* The help text generated from the command table. */
+void admin_cmd_help(struct evbuffer *out);
+
+#endif

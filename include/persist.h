@@ -1,0 +1,99 @@
+/*
+ * persist.h - the state file that survives a restart (CONTRACT.md section 6).
+ *
+ * A small line-based text file a human can read and a checksum that catches
+ * a torn or hand-edited file:
+ *
+ *   # bgproxy state; written by bgproxy, do not edit while it runs
+ *   version 1
+ *   stable blue
+ *   candidate_percent 5.00
+ *   mode manual
+ *   last_revert "error_rate 0.62 > 0.05 over 10s, n=143"     (or: last_revert -)
+ *   rollout green steps 1,5,10,25,50,100 step 1 hold 60 paused 0   (or: rollout -)
+ *   checksum 3a1f09c2
+ *
+ * The checksum is the CRC-32 (IEEE 802.3, as zlib and `gzip` compute it) of
+ * every byte before the checksum line, as 8 lower-case hex digits.
+ *
+ * Every function is thread-safe and keeps no global state; none logs: errors
+ * come back in err (always NUL-terminated when errlen > 0).
+ */
+#ifndef BGPROXY_PERSIST_H
+#define BGPROXY_PERSIST_H
+
+#include <stddef.h>
+
+#define PERSIST_MAX_STEPS 32
+#define PERSIST_MAX_FILE  65536         /* a larger file is corrupt by definition */
+
+enum persist_mode {
+	PERSIST_IDLE = 0,               /* candidate at 0%, nothing going on */
+	PERSIST_MANUAL,                 /* an operator's `set weight` */
+	PERSIST_RUNNING,                /* a rollout stepping on its timer */
+	PERSIST_PAUSED,                 /* a rollout held by `rollout pause` */
+	PERSIST_BAKING,                 /* candidate at 100%, waiting for promote */
+	PERSIST_REVERTED                /* everything back on stable; stays so */
+};
+
+struct persist_state {
+	int stable;                     /* 0 blue, 1 green */
+	int candidate_bp;               /* candidate share x 100, 0..10000 */
+	int mode;                       /* enum persist_mode */
+	char last_revert[512];          /* "" = none; no control characters */
+	int has_rollout;
+	int rollout_pool;               /* 0/1 */
+	int steps_bp[PERSIST_MAX_STEPS]; /* strictly increasing, 1..10000, last 10000 */
+	size_t nsteps;                  /* 1..PERSIST_MAX_STEPS with a rollout */
+	int step;                       /* index into steps_bp */
+	int hold_s;                     /* 0..86400 */
+	int paused;                     /* 1 exactly when mode is PERSIST_PAUSED */
+};
+
+/*
+ * Consistency rules, checked by persist_save, persist_format and persist_parse:
+ * idle and reverted have candidate_bp 0; running and paused need a rollout;
+ * idle has none; with a rollout, paused == (mode == PERSIST_PAUSED).  Without
+ * a rollout the rollout_* / steps / step / hold_s / paused fields are ignored
+ * on write and zero after a parse.
+ */
+
+/*
+ * Write st to path atomically: a temporary file in the same directory
+ * (path + ".tmp.<pid>"), write, fsync, rename over path, fsync the directory.
+ * Returns 0 or -1 with err filled; the old file is then untouched, except when
+ * only the final directory fsync failed (err says so: the new file is in place
+ * but may not survive a power cut).  Two threads must not save the same path at
+ * once (they would share the temporary name); state.c is the only writer.
+ */
+int persist_save(const char *path, const struct persist_state *st, char *err, size_t errlen);
+
+/*
+ * Read path.  Returns 0 and fills st; 1 when the file does not exist (st
+ * untouched); -1 when it exists but is unreadable or corrupt (st untouched,
+ * err says why and where, prefixed with the path).
+ */
+int persist_load(const char *path, struct persist_state *st, char *err, size_t errlen);
+
+/*
+ * Parse a state file's bytes (what persist_load uses; exposed for tests and
+ * fuzzing).  buf need not be NUL-terminated.  Returns 0 and fills st, or -1
+ * with err ("line 4: unknown mode \"foo\"") and st untouched.
+ */
+int persist_parse(const char *buf, size_t len, struct persist_state *st, char *err, size_t errlen);
+
+/*
+ * Format st into buf (what persist_save writes), NUL-terminated.  Returns the
+ * length without the NUL, or -1 if it does not fit in cap or st breaks a rule
+ * above (a file we could not read back must never be written).
+ */
+int persist_format(const struct persist_state *st, char *buf, size_t cap);
+
+/*
+ * Move a corrupt file aside to "<path>.corrupt.<UTC YYYYmmddTHHMMSSZ>" (adding
+ * ".1", ".2"... if taken, never overwriting); writes the new name into aside.
+ * Returns 0 or -1 with err.
+ */
+int persist_set_aside(const char *path, char *aside, size_t asidelen, char *err, size_t errlen);
+
+#endif

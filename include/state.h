@@ -1,0 +1,91 @@
+/*
+ * state.h - the split: the one place it changes.
+ *
+ * Only the control thread calls these functions.  Every change is
+ * validated, applied with one atomic store of rt.split (workers read it
+ * without a lock), persisted to the state file, and recorded as an event
+ * with who did it.  The functions that refuse a change return -1 with the
+ * reason in err and change nothing.
+ */
+#ifndef BGPROXY_STATE_H
+#define BGPROXY_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+enum split_mode {
+	MODE_IDLE = 0,    /* the candidate has 0% */
+	MODE_MANUAL,      /* an operator's set weight gives the candidate traffic */
+	MODE_RUNNING,     /* a rollout steps through its percentages */
+	MODE_PAUSED,      /* a rollout holds its step */
+	MODE_BAKING,      /* the candidate has 100% (switch or last step), waiting for promote */
+	MODE_REVERTED,    /* everything went back to stable; stays until an operator acts */
+};
+
+extern const char *const state_mode_names[];
+
+/* who changed something, for events and the audit log */
+enum actor_kind { ACTOR_OPERATOR = 0, ACTOR_ROLLOUT, ACTOR_GUARD, ACTOR_SYSTEM };
+struct actor {
+	enum actor_kind kind;
+	uid_t uid;
+	pid_t pid;
+};
+
+#define STATE_MAX_STEPS 32
+
+struct split_state {
+	enum pool_id stable;
+	int candidate_bp;             /* 0..10000 */
+	enum split_mode mode;
+	char last_revert[512];        /* "" = none */
+	/* rollout (driven by later releases; restored and shown now) */
+	int has_rollout;
+	enum pool_id rollout_pool;
+	int steps_bp[STATE_MAX_STEPS];
+	size_t nsteps;
+	int step;
+	int hold_s;
+};
+
+/* The current split (control thread). */
+const struct split_state *state_get(void);
+
+/*
+ * At start: with a state file, a valid one wins over the configuration; a
+ * corrupt one is set aside and the proxy starts with 100% to split.stable.
+ * Publishes the split.  Returns 0, or -1 when the state file cannot be
+ * written at all (err).  Messages about the file go to the log.
+ */
+int state_init(const struct config *cfg, char *err, size_t errlen);
+
+/* After a reload: the state file path may have changed. */
+void state_config_changed(const struct config *cfg);
+
+/* Operator commands.  0 on success (msg says what happened) or -1 (err). */
+int state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *msg, size_t len);
+int state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len);
+int state_revert(const char *reason, const struct actor *who, char *msg, size_t len);
+int state_promote(const struct actor *who, char *msg, size_t len);
+
+/* Reverts since start (guard and operator), for the metrics. */
+uint64_t state_reverts(void);
+
+/* Record an event (server state changes and others) in the ring and the log. */
+void state_event(const struct actor *who, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Events, oldest first: calls fn for each of the last STATE_EVENTS. */
+#define STATE_EVENTS 100
+void state_events_each(void (*fn)(const char *line, void *arg), void *arg);
+
+/* "blue 95.00%, green 5.00%" style description of a split. */
+void state_describe(const struct split_state *s, char *buf, size_t len);
+
+/* Format the actor ("operator uid 0 pid 123", "guard", "rollout timer"). */
+void state_actor_text(const struct actor *who, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * stats.h - counters and sliding windows, per worker thread.
+ *
+ * Each worker owns one struct stats_worker and is its only writer: updates
+ * are relaxed atomic load+store pairs (no locked instruction, no lock).  The
+ * control thread reads every worker's block with relaxed loads and adds
+ * them up: totals for the Prometheus metrics, and a sliding window over the
+ * last window_s seconds for `status` and the guard.  A reader may see a
+ * slot that is being recycled; the figures are statistics, not accounts.
+ *
+ * Records, decides nothing.
+ */
+#ifndef BGPROXY_STATS_H
+#define BGPROXY_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* request duration histogram buckets for Prometheus, upper bounds in seconds */
+#define STATS_PROM_BUCKETS 14
+extern const double stats_prom_bounds[STATS_PROM_BUCKETS]; /* 0.0005 .. 10; +Inf implicit */
+
+/* latency buckets of the window: logarithmic, 18 per power of two (each at
+ * most 4.0% wide), from 0.05 ms to ~230 s (values outside are clamped to the
+ * end buckets) */
+#define STATS_LAT_BUCKETS 400
+
+#define STATS_WIN_SLOTS 64     /* ring of slots, each slot_s seconds wide */
+
+enum stats_err { STATS_ERR_CONNECT = 0, STATS_ERR_TIMEOUT, STATS_ERR_RESET, STATS_ERR_KINDS };
+
+typedef _Atomic uint64_t stats_ctr;
+
+struct stats_slot {
+	stats_ctr stamp;                     /* slot index (time / slot_s) this slot holds */
+	stats_ctr requests;
+	stats_ctr errors;                    /* 5xx from the server + upstream errors */
+	stats_ctr err_kind[STATS_ERR_KINDS];
+	stats_ctr status_5xx;
+	_Atomic uint32_t lat[STATS_LAT_BUCKETS];
+};
+
+struct stats_worker {
+	/* totals since start */
+	stats_ctr requests[CONFIG_POOLS][6];             /* by class: index status/100 (1..5) */
+	stats_ctr upstream_errors[CONFIG_POOLS][STATS_ERR_KINDS];
+	stats_ctr dur_bucket[CONFIG_POOLS][STATS_PROM_BUCKETS]; /* non-cumulative counts */
+	stats_ctr dur_count[CONFIG_POOLS];
+	stats_ctr dur_sum_us[CONFIG_POOLS];
+	stats_ctr retries;
+	stats_ctr tls_handshakes;
+	stats_ctr tls_handshake_errors;
+	stats_ctr srv_requests[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+	stats_ctr srv_errors[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+	_Atomic int64_t srv_active[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+	/* sliding window, per pool (override-routed requests are left out) */
+	unsigned slot_s;                                  /* seconds per slot, >= 1 */
+	struct stats_slot win[CONFIG_POOLS][STATS_WIN_SLOTS];
+};
+
+/* Single-writer increment: a plain load and store, no locked instruction. */
+#define STATS_ADD(ctr, n) atomic_store_explicit(&(ctr), \
+	atomic_load_explicit(&(ctr), memory_order_relaxed) + (n), memory_order_relaxed)
+#define STATS_INC(ctr) STATS_ADD(ctr, 1)
+#define STATS_GET(ctr) atomic_load_explicit(&(ctr), memory_order_relaxed)
+
+/* Zero w and set its slot width so STATS_WIN_SLOTS slots cover window_s
+ * with room to spare (slot_s = ceil(window_s / (STATS_WIN_SLOTS - 4))). */
+void stats_worker_init(struct stats_worker *w, int window_s);
+
+/*
+ * Record one finished request in the worker's block (worker thread only).
+ * status: the status sent to the client (0 if none was sent);
+ * err_kind: an enum stats_err for an upstream failure, or -1;
+ * in_window: 0 for override-routed requests (kept out of the window);
+ * now_s: monotonic seconds; dur_us: duration.
+ */
+void stats_record(struct stats_worker *w, int pool, int server, int status, int err_kind,
+    int in_window, uint64_t now_s, uint64_t dur_us);
+
+/* The window summed over workers, for one pool. */
+struct stats_window {
+	uint64_t requests;
+	uint64_t errors;
+	uint64_t err_kind[STATS_ERR_KINDS];
+	uint64_t status_5xx;
+	uint32_t lat[STATS_LAT_BUCKETS];
+};
+
+/* Sum the last window_s seconds (the current partial slot included) of
+ * pool over n worker blocks at monotonic time now_s. */
+void stats_window_sum(struct stats_worker *const *w, size_t n, int pool, int window_s,
+    uint64_t now_s, struct stats_window *out);
+
+/* p-quantile (0..1) of the window's latency in ms (0 when no request). */
+double stats_window_quantile_ms(const struct stats_window *win, double p);
+
+/* Error rate errors/requests (0 when no request). */
+double stats_window_error_rate(const struct stats_window *win);
+
+/* Latency bucket of a duration, and a bucket's representative value (its
+ * midpoint, within 2% of any duration the bucket holds) in ms; exposed for
+ * tests. */
+int stats_lat_bucket(uint64_t dur_us);
+double stats_lat_bucket_ms(int bucket);
+
+#endif

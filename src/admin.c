@@ -1,0 +1,368 @@
+/*
+ * admin.c - the admin socket: Unix stream socket, line framing (at most
+ * ADMIN_LINE_MAX bytes, no NUL), peer credentials, the audit log.
+ *
+ * A slow, idle or hostile admin client can hold at most one of
+ * ADMIN_MAX_CLIENTS slots for ADMIN_IDLE_S seconds and never blocks the
+ * workers: this runs on the control thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "admin.h"
+#include "log.h"
+#include "proxy.h"
+
+#define ADMIN_IDLE_S 30
+#define ADMIN_OUT_MAX (4 * 1024 * 1024)   /* stop reading commands while more is queued */
+
+struct admin_client {
+	struct bufferevent *bev;
+	struct admin_client *prev, *next;
+	uid_t uid;
+	pid_t pid;
+	int closing;                  /* answer queued, close when flushed */
+};
+
+static struct evconnlistener *admin_listener;
+static struct admin_client *admin_clients;
+static int admin_nclients;
+static char admin_path[108];
+static int admin_audit_fd = -1;
+
+/* ---- audit log ------------------------------------------------------------- */
+
+int
+admin_audit_reopen(const char *path, char *err, size_t errlen)
+{
+	int fd;
+
+	if (path == NULL) {
+		if (admin_audit_fd != -1)
+			close(admin_audit_fd);
+		admin_audit_fd = -1;
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		snprintf(err, errlen, "cannot open audit log \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	if (admin_audit_fd != -1)
+		close(admin_audit_fd);
+	admin_audit_fd = fd;
+	return 0;
+}
+
+static void
+admin_split_json(char *buf, size_t len, const struct split_state *s)
+{
+	int blue = s->stable == POOL_BLUE ? 10000 - s->candidate_bp : s->candidate_bp;
+
+	snprintf(buf, len, "{\"stable\":\"%s\",\"state\":\"%s\",\"blue\":%.2f,\"green\":%.2f}",
+	    s->stable == POOL_BLUE ? "blue" : "green", state_mode_names[s->mode], blue / 100.0,
+	    (10000 - blue) / 100.0);
+}
+
+/* One JSON line per state-changing command, refused ones included. */
+static void
+admin_audit(const struct admin_client *cl, const char *cmd, const char *result,
+    const struct split_state *before, const struct split_state *after)
+{
+	char line[16384], ecmd[4096], eres[4096], sb[256], sa[256];
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+	int len;
+
+	if (admin_audit_fd == -1)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = log_json_escape(ecmd, sizeof(ecmd) - 1, cmd, strlen(cmd));
+	ecmd[n] = '\0';
+	n = log_json_escape(eres, sizeof(eres) - 1, result, strlen(result));
+	eres[n] = '\0';
+	admin_split_json(sb, sizeof(sb), before);
+	admin_split_json(sa, sizeof(sa), after);
+	len = snprintf(line, sizeof(line), "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
+	    "\"uid\":%d,\"pid\":%d,\"command\":\"%s\",\"result\":\"%s\",\"old\":%s,\"new\":%s}\n",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    ts.tv_nsec / 1000000, (int)cl->uid, (int)cl->pid, ecmd, eres, sb, sa);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		len = (int)strlen(line);
+	if (write(admin_audit_fd, line, (size_t)len) == -1)
+		log_error("audit log write failed: %s", strerror(errno));
+}
+
+/* Record an action taken by bgproxy itself (guard, rollout timer). */
+
+/* ---- clients --------------------------------------------------------------- */
+
+static void
+admin_client_free(struct admin_client *cl)
+{
+	if (cl->prev != NULL)
+		cl->prev->next = cl->next;
+	else
+		admin_clients = cl->next;
+	if (cl->next != NULL)
+		cl->next->prev = cl->prev;
+	bufferevent_free(cl->bev);
+	cl->bev = NULL;
+	free(cl);
+	admin_nclients--;
+}
+
+static void
+admin_reply(struct admin_client *cl, int ok, struct admin_ctx *c)
+{
+	struct evbuffer *out = bufferevent_get_output(cl->bev);
+
+	if (ok) {
+		evbuffer_add(out, "OK\n", 3);
+		evbuffer_add_buffer(out, c->body);
+		if (c->json)
+			evbuffer_add(out, "\n", 1);
+	} else {
+		evbuffer_add_printf(out, "ERR %s\n", c->err);
+		if (c->json) {
+			char esc[2048];
+			size_t n = log_json_escape(esc, sizeof(esc), c->err, strlen(c->err));
+
+			evbuffer_add_printf(out, "{\"ok\":false,\"error\":\"%.*s\"}\n", (int)n, esc);
+		}
+	}
+	evbuffer_add(out, "\n", 1);
+}
+
+static void
+admin_run_line(struct admin_client *cl, char *line, size_t len)
+{
+	struct admin_ctx c;
+	struct split_state before = *state_get();
+	char copy[ADMIN_LINE_MAX + 1];
+	int changes, ok;
+
+	memset(&c, 0, sizeof(c));
+	c.who.kind = ACTOR_OPERATOR;
+	c.who.uid = cl->uid;
+	c.who.pid = cl->pid;
+	c.body = evbuffer_new();
+	if (c.body == NULL)
+		return;
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	memcpy(copy, line, len);      /* len <= ADMIN_LINE_MAX */
+	copy[len] = '\0';
+	if (memchr(line, '\0', len) != NULL) {
+		snprintf(c.err, sizeof(c.err), "NUL byte in command");
+		ok = 0;
+		changes = 0;
+	} else {
+		ok = admin_cmd_run(&c, line, &changes) == 0;
+	}
+	admin_reply(cl, ok, &c);
+	if (changes) {
+		char res[sizeof(c.err) + 8];
+
+		snprintf(res, sizeof(res), "%s%s", ok ? "OK" : "ERR ", ok ? "" : c.err);
+		admin_audit(cl, copy, res, &before, state_get());
+	}
+	if (!ok)
+		log_info("admin (uid %d pid %d): \"%s\" refused: %s", (int)cl->uid, (int)cl->pid,
+		    copy, c.err);
+	evbuffer_free(c.body);
+}
+
+static void
+admin_readcb(struct bufferevent *bev, void *arg)
+{
+	struct admin_client *cl = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr eol;
+	char line[ADMIN_LINE_MAX + 2];
+	size_t len;
+
+	while (!cl->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) > ADMIN_OUT_MAX)
+			return;         /* the write callback reads on */
+		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			if (evbuffer_get_length(in) > ADMIN_LINE_MAX) {
+				evbuffer_add_printf(bufferevent_get_output(bev),
+				    "ERR line too long (at most %d bytes)\n\n", ADMIN_LINE_MAX);
+				cl->closing = 1;
+				bufferevent_disable(bev, EV_READ);
+			}
+			return;
+		}
+		len = (size_t)eol.pos;
+		if (len > ADMIN_LINE_MAX) {
+			evbuffer_drain(in, len + 1);
+			evbuffer_add_printf(bufferevent_get_output(bev),
+			    "ERR line too long (at most %d bytes)\n\n", ADMIN_LINE_MAX);
+			continue;
+		}
+		evbuffer_remove(in, line, len + 1);
+		line[len] = '\0';
+		admin_run_line(cl, line, len);
+	}
+}
+
+static void
+admin_writecb(struct bufferevent *bev, void *arg)
+{
+	struct admin_client *cl = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && cl->closing) {
+		admin_client_free(cl);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		admin_readcb(bev, cl);
+}
+
+static void
+admin_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct admin_client *cl = arg;
+
+	if ((what & BEV_EVENT_EOF) && evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+		/* the client finished sending (socat): answer, then close */
+		cl->closing = 1;
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	admin_client_free(cl);
+}
+
+static void
+admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
+{
+	struct event_base *base = evconnlistener_get_base(l);
+	struct admin_client *cl;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	struct timeval idle = { ADMIN_IDLE_S, 0 };
+
+	(void)sa;
+	(void)salen;
+	(void)arg;
+	if (admin_nclients >= ADMIN_MAX_CLIENTS) {
+		static const char busy[] = "ERR too many admin connections\n\n";
+
+		/* best effort: the client is turned away either way */
+		(void)!write(fd, busy, sizeof(busy) - 1);
+		close(fd);
+		return;
+	}
+	cl = calloc(1, sizeof(*cl));
+	if (cl == NULL) {
+		close(fd);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+		cl->uid = cred.uid;
+		cl->pid = cred.pid;
+	} else {
+		cl->uid = (uid_t)-1;
+		cl->pid = -1;
+	}
+	cl->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (cl->bev == NULL) {
+		close(fd);
+		free(cl);
+		return;
+	}
+	bufferevent_setcb(cl->bev, admin_readcb, admin_writecb, admin_eventcb, cl);
+	bufferevent_set_timeouts(cl->bev, &idle, &idle);
+	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+	cl->next = admin_clients;
+	if (admin_clients != NULL)
+		admin_clients->prev = cl;
+	admin_clients = cl;
+	admin_nclients++;
+}
+
+static int
+admin_parse_mode(unsigned mode)
+{
+	return (int)(mode & 0777);
+}
+
+int
+admin_start(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	mode_t old;
+	evutil_socket_t fd;
+
+	if (admin_audit_reopen(cfg->admin_audit_log, err, errlen) == -1)
+		return -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", cfg->admin_socket);
+	/* a socket left by a crashed run is replaced; anything else is not ours */
+	if (lstat(cfg->admin_socket, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "admin socket path %s exists and is not a socket",
+			    cfg->admin_socket);
+			return -1;
+		}
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd != -1 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			close(fd);
+			snprintf(err, errlen, "admin socket %s is in use by another process",
+			    cfg->admin_socket);
+			return -1;
+		}
+		if (fd != -1)
+			close(fd);
+		unlink(cfg->admin_socket);
+	}
+	/* created with the configured mode from the start: no window where a
+	 * wider mode lets someone connect */
+	old = umask((mode_t)(~admin_parse_mode(cfg->admin_mode) & 0777));
+	admin_listener = evconnlistener_new_bind(base, admin_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16, (struct sockaddr *)&sun,
+	    (int)sizeof(sun));
+	umask(old);
+	if (admin_listener == NULL) {
+		snprintf(err, errlen, "cannot create admin socket %s: %s", cfg->admin_socket,
+		    strerror(errno));
+		return -1;
+	}
+	chmod(cfg->admin_socket, (mode_t)admin_parse_mode(cfg->admin_mode));
+	snprintf(admin_path, sizeof(admin_path), "%s", cfg->admin_socket);
+	return 0;
+}
+
+void
+admin_stop(void)
+{
+	while (admin_clients != NULL)
+		admin_client_free(admin_clients);
+	if (admin_listener != NULL) {
+		evconnlistener_free(admin_listener);
+		admin_listener = NULL;
+		unlink(admin_path);
+	}
+	if (admin_audit_fd != -1)
+		close(admin_audit_fd);
+	admin_audit_fd = -1;
+}

@@ -1,0 +1,325 @@
+/*
+ * metrics.c - the Prometheus and /healthz listener.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "http_parse.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "state.h"
+#include "stats.h"
+
+#define METRICS_IDLE_S 30
+#define METRICS_MAX_CLIENTS 32
+
+struct metrics_client {
+	struct bufferevent *bev;
+	struct metrics_client *prev, *next;
+	struct http_msg msg;          /* parse scratch */
+};
+
+static struct evconnlistener *metrics_listener;
+static struct metrics_client *metrics_clients;
+static int metrics_nclients;
+
+static const char *const metrics_err_kinds[STATS_ERR_KINDS] = { "connect", "timeout", "reset" };
+
+static uint64_t
+metrics_sum(size_t off)
+{
+	uint64_t t = 0;
+	int i;
+
+	for (i = 0; i < rt.nworkers; i++)
+		t += atomic_load_explicit((stats_ctr *)((char *)rt.workers[i].stats + off),
+		    memory_order_relaxed);
+	return t;
+}
+
+#define SUM(field) metrics_sum(offsetof(struct stats_worker, field))
+
+static void
+metrics_head(struct evbuffer *b, const char *name, const char *type, const char *help)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+metrics_requests(struct evbuffer *b)
+{
+	int p, k;
+
+	metrics_head(b, "bgproxy_requests_total", "counter",
+	    "Requests answered, by pool and status class.");
+	for (p = 0; p < CONFIG_POOLS; p++)
+		for (k = 1; k <= 5; k++)
+			evbuffer_add_printf(b, "bgproxy_requests_total{pool=\"%s\",class=\"%dxx\"} %llu\n",
+			    rt.pools[p].name, k, (unsigned long long)SUM(requests[p][k]));
+	metrics_head(b, "bgproxy_upstream_errors_total", "counter",
+	    "Failed attempts to get a response from a server, by pool and kind.");
+	for (p = 0; p < CONFIG_POOLS; p++)
+		for (k = 0; k < STATS_ERR_KINDS; k++)
+			evbuffer_add_printf(b, "bgproxy_upstream_errors_total{pool=\"%s\",kind=\"%s\"} "
+			    "%llu\n", rt.pools[p].name, metrics_err_kinds[k],
+			    (unsigned long long)SUM(upstream_errors[p][k]));
+}
+
+static void
+metrics_durations(struct evbuffer *b)
+{
+	int p, k;
+
+	metrics_head(b, "bgproxy_request_duration_seconds", "histogram",
+	    "Time from the request head to the end of the response, by pool.");
+	for (p = 0; p < CONFIG_POOLS; p++) {
+		uint64_t cum = 0;
+
+		for (k = 0; k < STATS_PROM_BUCKETS; k++) {
+			cum += SUM(dur_bucket[p][k]);
+			evbuffer_add_printf(b, "bgproxy_request_duration_seconds_bucket{pool=\"%s\","
+			    "le=\"%g\"} %llu\n", rt.pools[p].name, stats_prom_bounds[k],
+			    (unsigned long long)cum);
+		}
+		evbuffer_add_printf(b, "bgproxy_request_duration_seconds_bucket{pool=\"%s\","
+		    "le=\"+Inf\"} %llu\n", rt.pools[p].name, (unsigned long long)SUM(dur_count[p]));
+		evbuffer_add_printf(b, "bgproxy_request_duration_seconds_sum{pool=\"%s\"} %.6f\n",
+		    rt.pools[p].name, SUM(dur_sum_us[p]) / 1e6);
+		evbuffer_add_printf(b, "bgproxy_request_duration_seconds_count{pool=\"%s\"} %llu\n",
+		    rt.pools[p].name, (unsigned long long)SUM(dur_count[p]));
+	}
+}
+
+static void
+metrics_pools(struct evbuffer *b)
+{
+	const struct split_state *s = state_get();
+	uint64_t now = proxy_now_us();
+	int p;
+	size_t i;
+
+	metrics_head(b, "bgproxy_pool_weight_percent", "gauge", "Share of new requests, percent.");
+	for (p = 0; p < CONFIG_POOLS; p++)
+		evbuffer_add_printf(b, "bgproxy_pool_weight_percent{pool=\"%s\"} %.2f\n",
+		    rt.pools[p].name, (p == (int)s->stable ? 10000 - s->candidate_bp :
+		    s->candidate_bp) / 100.0);
+	metrics_head(b, "bgproxy_pool_stable", "gauge", "1 for the stable pool.");
+	for (p = 0; p < CONFIG_POOLS; p++)
+		evbuffer_add_printf(b, "bgproxy_pool_stable{pool=\"%s\"} %d\n", rt.pools[p].name,
+		    p == (int)s->stable);
+	metrics_head(b, "bgproxy_server_up", "gauge",
+	    "1 when the server takes new requests (up, not passively marked down).");
+	for (p = 0; p < CONFIG_POOLS; p++)
+		for (i = 0; i < rt.pools[p].nservers; i++)
+			evbuffer_add_printf(b, "bgproxy_server_up{pool=\"%s\",server=\"%s\"} %d\n",
+			    rt.pools[p].name, rt.pools[p].servers[i].cfg->addr.text,
+			    server_usable(&rt.pools[p].servers[i], now));
+	metrics_head(b, "bgproxy_server_requests_total", "counter", "Requests sent, by server.");
+	for (p = 0; p < CONFIG_POOLS; p++)
+		for (i = 0; i < rt.pools[p].nservers; i++)
+			evbuffer_add_printf(b, "bgproxy_server_requests_total{pool=\"%s\",server=\"%s\"} "
+			    "%llu\n", rt.pools[p].name, rt.pools[p].servers[i].cfg->addr.text,
+			    (unsigned long long)SUM(srv_requests[p][i]));
+}
+
+static void
+metrics_misc(struct evbuffer *b)
+{
+	const struct split_state *s = state_get();
+
+	metrics_head(b, "bgproxy_reverts_total", "counter",
+	    "Reverts to the stable pool, by the guard or an operator.");
+	evbuffer_add_printf(b, "bgproxy_reverts_total %llu\n", (unsigned long long)state_reverts());
+	metrics_head(b, "bgproxy_rollout_step", "gauge",
+	    "Index of the current rollout step; -1 without a rollout.");
+	evbuffer_add_printf(b, "bgproxy_rollout_step %d\n", s->has_rollout ? s->step : -1);
+	metrics_head(b, "bgproxy_connections_active", "gauge", "Open client connections.");
+	evbuffer_add_printf(b, "bgproxy_connections_active %ld\n", atomic_load(&rt.conns_active));
+	metrics_head(b, "bgproxy_tls_handshakes_total", "counter", "Completed TLS handshakes.");
+	evbuffer_add_printf(b, "bgproxy_tls_handshakes_total %llu\n",
+	    (unsigned long long)SUM(tls_handshakes));
+	metrics_head(b, "bgproxy_tls_handshake_errors_total", "counter", "Failed TLS handshakes.");
+	evbuffer_add_printf(b, "bgproxy_tls_handshake_errors_total %llu\n",
+	    (unsigned long long)SUM(tls_handshake_errors));
+	metrics_head(b, "bgproxy_retries_total", "counter",
+	    "Requests sent again after a failed attempt.");
+	evbuffer_add_printf(b, "bgproxy_retries_total %llu\n", (unsigned long long)SUM(retries));
+}
+
+void
+metrics_render(struct evbuffer *out)
+{
+	metrics_requests(out);
+	metrics_durations(out);
+	metrics_pools(out);
+	metrics_misc(out);
+}
+
+/* ---- the listener ---------------------------------------------------------- */
+
+static void
+metrics_reply(struct bufferevent *bev, int status, const char *ctype, struct evbuffer *body,
+    int close_conn)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\n%s\r\n", status, http_status_text(status), ctype,
+	    evbuffer_get_length(body), close_conn ? "Connection: close\r\n" : "");
+	evbuffer_add_buffer(out, body);
+}
+
+static void
+metrics_free(struct metrics_client *mc)
+{
+	if (mc->prev != NULL)
+		mc->prev->next = mc->next;
+	else
+		metrics_clients = mc->next;
+	if (mc->next != NULL)
+		mc->next->prev = mc->prev;
+	bufferevent_free(mc->bev);
+	mc->bev = NULL;
+	free(mc);
+	metrics_nclients--;
+}
+
+static void
+metrics_readcb(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct http_limits lim = { 16384, 100 };
+	struct metrics_client *mc = arg;
+	struct http_msg *m = &mc->msg;
+	struct evbuffer *body;
+	size_t len;
+	const char *p;
+	int r, keep;
+
+	while ((len = evbuffer_get_length(in)) > 0) {
+		if (len > 16400)
+			len = 16400;
+		p = (const char *)evbuffer_pullup(in, (ssize_t)len);
+		r = http_parse_request(p, len, &lim, m);
+		if (r == HTTP_PARSE_INCOMPLETE)
+			return;
+		body = evbuffer_new();
+		if (body == NULL)
+			return;
+		if (r == HTTP_PARSE_ERROR) {
+			evbuffer_add_printf(body, "%s\n", m->error);
+			metrics_reply(bev, m->error_status, "text/plain", body, 1);
+			evbuffer_free(body);
+			bufferevent_disable(bev, EV_READ);
+			evbuffer_drain(in, evbuffer_get_length(in));
+			return;
+		}
+		keep = m->version_minor == 1 && !(m->flags & HTTP_F_CONN_CLOSE) &&
+		    !(m->flags & (HTTP_F_CHUNKED | HTTP_F_CONTENT_LENGTH));
+		if (m->method_id != HTTP_M_GET && m->method_id != HTTP_M_HEAD) {
+			evbuffer_add_printf(body, "only GET\n");
+			metrics_reply(bev, 405, "text/plain", body, !keep);
+		} else if (http_token_eq(m->path, m->path_len, "/metrics")) {
+			metrics_render(body);
+			metrics_reply(bev, 200, "text/plain; version=0.0.4; charset=utf-8", body, !keep);
+		} else if (http_token_eq(m->path, m->path_len, "/healthz")) {
+			int ok = !atomic_load(&rt.draining);
+
+			evbuffer_add_printf(body, ok ? "ok\n" : "stopping\n");
+			metrics_reply(bev, ok ? 200 : 503, "text/plain", body, !keep);
+		} else {
+			evbuffer_add_printf(body, "not found; try /metrics or /healthz\n");
+			metrics_reply(bev, 404, "text/plain", body, !keep);
+		}
+		evbuffer_free(body);
+		evbuffer_drain(in, (size_t)r);
+		if (!keep) {
+			bufferevent_disable(bev, EV_READ);
+			evbuffer_drain(in, evbuffer_get_length(in));
+			return;
+		}
+	}
+}
+
+static void
+metrics_writecb(struct bufferevent *bev, void *arg)
+{
+	if (!(bufferevent_get_enabled(bev) & EV_READ) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		metrics_free(arg);
+}
+
+static void
+metrics_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	metrics_free(arg);
+}
+
+static void
+metrics_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
+{
+	struct metrics_client *mc;
+	struct timeval idle = { METRICS_IDLE_S, 0 };
+
+	(void)sa;
+	(void)salen;
+	(void)arg;
+	if (metrics_nclients >= METRICS_MAX_CLIENTS) {
+		evutil_closesocket(fd);
+		return;
+	}
+	mc = calloc(1, sizeof(*mc));
+	if (mc == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	mc->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
+	if (mc->bev == NULL) {
+		evutil_closesocket(fd);
+		free(mc);
+		return;
+	}
+	mc->next = metrics_clients;
+	if (metrics_clients != NULL)
+		metrics_clients->prev = mc;
+	metrics_clients = mc;
+	metrics_nclients++;
+	bufferevent_setcb(mc->bev, metrics_readcb, metrics_writecb, metrics_eventcb, mc);
+	bufferevent_set_timeouts(mc->bev, &idle, &idle);
+	bufferevent_enable(mc->bev, EV_READ | EV_WRITE);
+}
+
+int
+metrics_start(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->metrics_enabled)
+		return 0;
+	metrics_listener = evconnlistener_new_bind(base, metrics_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, 64,
+	    (const struct sockaddr *)&cfg->metrics_addr.ss, (int)cfg->metrics_addr.len);
+	if (metrics_listener == NULL) {
+		snprintf(err, errlen, "cannot listen for metrics on %s: %s", cfg->metrics_addr.text,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void
+metrics_stop(void)
+{
+	while (metrics_clients != NULL)
+		metrics_free(metrics_clients);
+	if (metrics_listener != NULL)
+		evconnlistener_free(metrics_listener);
+	metrics_listener = NULL;
+}

@@ -1,0 +1,957 @@
+/*
+ * persist.c - the state file: format, strict parse, atomic save, set aside.
+ *
+ * The parser is strict on purpose: the file is only ever written by
+ * persist_format, so anything else is damage (a torn write, a full disk, a
+ * hand edit) and the caller must fall back to the configuration rather than
+ * guess.  The checksum is verified before any field is looked at, so a
+ * flipped byte reads as "checksum mismatch", not as a puzzling field error.
+ *
+ * No globals (the CRC table is constant), no logging, no allocation except
+ * the read buffer of persist_load.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             /* strerror_r returning char *, renameat2 */
+#endif
+
+#include "persist.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PERSIST_HEADER "# bgproxy state; written by bgproxy, do not edit while it runs"
+#define PERSIST_FMT_MAX 4096    /* the largest valid state formats to < 2 KiB */
+
+static const char *const persist_pools[] = { "blue", "green" };
+static const char *const persist_modes[] = {
+	"idle", "manual", "running", "paused", "baking", "reverted"
+};
+
+/* CRC-32, IEEE 802.3 reflected polynomial 0xedb88320: the one zlib, gzip and
+ * Python's zlib.crc32 compute, so an operator can check a file by hand. */
+static const uint32_t persist_crc_table[256] = {
+	0x00000000U, 0x77073096U, 0xee0e612cU, 0x990951baU, 0x076dc419U, 0x706af48fU,
+	0xe963a535U, 0x9e6495a3U, 0x0edb8832U, 0x79dcb8a4U, 0xe0d5e91eU, 0x97d2d988U,
+	0x09b64c2bU, 0x7eb17cbdU, 0xe7b82d07U, 0x90bf1d91U, 0x1db71064U, 0x6ab020f2U,
+	0xf3b97148U, 0x84be41deU, 0x1adad47dU, 0x6ddde4ebU, 0xf4d4b551U, 0x83d385c7U,
+	0x136c9856U, 0x646ba8c0U, 0xfd62f97aU, 0x8a65c9ecU, 0x14015c4fU, 0x63066cd9U,
+	0xfa0f3d63U, 0x8d080df5U, 0x3b6e20c8U, 0x4c69105eU, 0xd56041e4U, 0xa2677172U,
+	0x3c03e4d1U, 0x4b04d447U, 0xd20d85fdU, 0xa50ab56bU, 0x35b5a8faU, 0x42b2986cU,
+	0xdbbbc9d6U, 0xacbcf940U, 0x32d86ce3U, 0x45df5c75U, 0xdcd60dcfU, 0xabd13d59U,
+	0x26d930acU, 0x51de003aU, 0xc8d75180U, 0xbfd06116U, 0x21b4f4b5U, 0x56b3c423U,
+	0xcfba9599U, 0xb8bda50fU, 0x2802b89eU, 0x5f058808U, 0xc60cd9b2U, 0xb10be924U,
+	0x2f6f7c87U, 0x58684c11U, 0xc1611dabU, 0xb6662d3dU, 0x76dc4190U, 0x01db7106U,
+	0x98d220bcU, 0xefd5102aU, 0x71b18589U, 0x06b6b51fU, 0x9fbfe4a5U, 0xe8b8d433U,
+	0x7807c9a2U, 0x0f00f934U, 0x9609a88eU, 0xe10e9818U, 0x7f6a0dbbU, 0x086d3d2dU,
+	0x91646c97U, 0xe6635c01U, 0x6b6b51f4U, 0x1c6c6162U, 0x856530d8U, 0xf262004eU,
+	0x6c0695edU, 0x1b01a57bU, 0x8208f4c1U, 0xf50fc457U, 0x65b0d9c6U, 0x12b7e950U,
+	0x8bbeb8eaU, 0xfcb9887cU, 0x62dd1ddfU, 0x15da2d49U, 0x8cd37cf3U, 0xfbd44c65U,
+	0x4db26158U, 0x3ab551ceU, 0xa3bc0074U, 0xd4bb30e2U, 0x4adfa541U, 0x3dd895d7U,
+	0xa4d1c46dU, 0xd3d6f4fbU, 0x4369e96aU, 0x346ed9fcU, 0xad678846U, 0xda60b8d0U,
+	0x44042d73U, 0x33031de5U, 0xaa0a4c5fU, 0xdd0d7cc9U, 0x5005713cU, 0x270241aaU,
+	0xbe0b1010U, 0xc90c2086U, 0x5768b525U, 0x206f85b3U, 0xb966d409U, 0xce61e49fU,
+	0x5edef90eU, 0x29d9c998U, 0xb0d09822U, 0xc7d7a8b4U, 0x59b33d17U, 0x2eb40d81U,
+	0xb7bd5c3bU, 0xc0ba6cadU, 0xedb88320U, 0x9abfb3b6U, 0x03b6e20cU, 0x74b1d29aU,
+	0xead54739U, 0x9dd277afU, 0x04db2615U, 0x73dc1683U, 0xe3630b12U, 0x94643b84U,
+	0x0d6d6a3eU, 0x7a6a5aa8U, 0xe40ecf0bU, 0x9309ff9dU, 0x0a00ae27U, 0x7d079eb1U,
+	0xf00f9344U, 0x8708a3d2U, 0x1e01f268U, 0x6906c2feU, 0xf762575dU, 0x806567cbU,
+	0x196c3671U, 0x6e6b06e7U, 0xfed41b76U, 0x89d32be0U, 0x10da7a5aU, 0x67dd4accU,
+	0xf9b9df6fU, 0x8ebeeff9U, 0x17b7be43U, 0x60b08ed5U, 0xd6d6a3e8U, 0xa1d1937eU,
+	0x38d8c2c4U, 0x4fdff252U, 0xd1bb67f1U, 0xa6bc5767U, 0x3fb506ddU, 0x48b2364bU,
+	0xd80d2bdaU, 0xaf0a1b4cU, 0x36034af6U, 0x41047a60U, 0xdf60efc3U, 0xa867df55U,
+	0x316e8eefU, 0x4669be79U, 0xcb61b38cU, 0xbc66831aU, 0x256fd2a0U, 0x5268e236U,
+	0xcc0c7795U, 0xbb0b4703U, 0x220216b9U, 0x5505262fU, 0xc5ba3bbeU, 0xb2bd0b28U,
+	0x2bb45a92U, 0x5cb36a04U, 0xc2d7ffa7U, 0xb5d0cf31U, 0x2cd99e8bU, 0x5bdeae1dU,
+	0x9b64c2b0U, 0xec63f226U, 0x756aa39cU, 0x026d930aU, 0x9c0906a9U, 0xeb0e363fU,
+	0x72076785U, 0x05005713U, 0x95bf4a82U, 0xe2b87a14U, 0x7bb12baeU, 0x0cb61b38U,
+	0x92d28e9bU, 0xe5d5be0dU, 0x7cdcefb7U, 0x0bdbdf21U, 0x86d3d2d4U, 0xf1d4e242U,
+	0x68ddb3f8U, 0x1fda836eU, 0x81be16cdU, 0xf6b9265bU, 0x6fb077e1U, 0x18b74777U,
+	0x88085ae6U, 0xff0f6a70U, 0x66063bcaU, 0x11010b5cU, 0x8f659effU, 0xf862ae69U,
+	0x616bffd3U, 0x166ccf45U, 0xa00ae278U, 0xd70dd2eeU, 0x4e048354U, 0x3903b3c2U,
+	0xa7672661U, 0xd06016f7U, 0x4969474dU, 0x3e6e77dbU, 0xaed16a4aU, 0xd9d65adcU,
+	0x40df0b66U, 0x37d83bf0U, 0xa9bcae53U, 0xdebb9ec5U, 0x47b2cf7fU, 0x30b5ffe9U,
+	0xbdbdf21cU, 0xcabac28aU, 0x53b39330U, 0x24b4a3a6U, 0xbad03605U, 0xcdd70693U,
+	0x54de5729U, 0x23d967bfU, 0xb3667a2eU, 0xc4614ab8U, 0x5d681b02U, 0x2a6f2b94U,
+	0xb40bbe37U, 0xc30c8ea1U, 0x5a05df1bU, 0x2d02ef8dU,
+};
+
+static uint32_t
+persist_crc32(const char *buf, size_t len)
+{
+	uint32_t c = 0xffffffffU;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		c = persist_crc_table[(c ^ (unsigned char)buf[i]) & 0xff] ^ (c >> 8);
+	return c ^ 0xffffffffU;
+}
+
+static int persist_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Fill err (when there is one) and return -1, so callers can `return persist_errf(...)`. */
+static int
+persist_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+persist_is_ctl(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+/* ------------------------------------------------------------------ */
+/* Consistency: one function, so format, save and parse agree.         */
+
+static int
+persist_check_rollout(const struct persist_state *st, char *why, size_t whylen)
+{
+	size_t i;
+
+	if (st->rollout_pool != 0 && st->rollout_pool != 1)
+		return persist_errf(why, whylen, "rollout pool %d is not 0 or 1", st->rollout_pool);
+	if (st->nsteps < 1 || st->nsteps > PERSIST_MAX_STEPS)
+		return persist_errf(why, whylen, "%zu rollout steps, want 1..%d", st->nsteps,
+		    PERSIST_MAX_STEPS);
+	for (i = 0; i < st->nsteps; i++) {
+		int prev = i ? st->steps_bp[i - 1] : 0;
+
+		if (st->steps_bp[i] <= prev || st->steps_bp[i] > 10000)
+			return persist_errf(why, whylen, "rollout steps must increase strictly "
+			    "within 0.01..100");
+	}
+	if (st->steps_bp[st->nsteps - 1] != 10000)
+		return persist_errf(why, whylen, "the last rollout step must be 100");
+	if (st->step < 0 || (size_t)st->step >= st->nsteps)
+		return persist_errf(why, whylen, "step index %d out of range (%zu steps)",
+		    st->step, st->nsteps);
+	if (st->hold_s < 0 || st->hold_s > 86400)
+		return persist_errf(why, whylen, "hold %d out of range 0..86400", st->hold_s);
+	if (st->paused != (st->mode == PERSIST_PAUSED))
+		return persist_errf(why, whylen, "rollout paused %d with mode %s", st->paused,
+		    persist_modes[st->mode]);
+	if (st->mode == PERSIST_IDLE)
+		return persist_errf(why, whylen, "mode idle with a rollout");
+	return 0;
+}
+
+/* Returns 0 when st may be written and read back, else -1 with why. */
+static int
+persist_check(const struct persist_state *st, char *why, size_t whylen)
+{
+	size_t i, n = strnlen(st->last_revert, sizeof st->last_revert);
+
+	if (st->stable != 0 && st->stable != 1)
+		return persist_errf(why, whylen, "stable pool %d is not 0 or 1", st->stable);
+	if (st->candidate_bp < 0 || st->candidate_bp > 10000)
+		return persist_errf(why, whylen, "candidate share %d out of range 0..10000",
+		    st->candidate_bp);
+	if (st->mode < PERSIST_IDLE || st->mode > PERSIST_REVERTED)
+		return persist_errf(why, whylen, "unknown mode %d", st->mode);
+	if (n == sizeof st->last_revert)
+		return persist_errf(why, whylen, "last_revert is not NUL-terminated");
+	for (i = 0; i < n; i++)
+		if (persist_is_ctl((unsigned char)st->last_revert[i]))
+			return persist_errf(why, whylen, "last_revert has a control character");
+	if ((st->mode == PERSIST_IDLE || st->mode == PERSIST_REVERTED) && st->candidate_bp != 0)
+		return persist_errf(why, whylen, "mode %s with the candidate at %d.%02d%%",
+		    persist_modes[st->mode], st->candidate_bp / 100, st->candidate_bp % 100);
+	if (st->has_rollout != 0 && st->has_rollout != 1)
+		return persist_errf(why, whylen, "has_rollout %d is not 0 or 1", st->has_rollout);
+	if (!st->has_rollout && (st->mode == PERSIST_RUNNING || st->mode == PERSIST_PAUSED))
+		return persist_errf(why, whylen, "mode %s without a rollout",
+		    persist_modes[st->mode]);
+	return st->has_rollout ? persist_check_rollout(st, why, whylen) : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Formatting                                                          */
+
+struct persist_out {
+	char *buf;
+	size_t cap, len;
+	int full;               /* something did not fit */
+};
+
+static void persist_put(struct persist_out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+persist_put(struct persist_out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->cap - o->len) {
+		o->full = 1;
+		return;
+	}
+	o->len += (size_t)n;
+}
+
+/* A step as short as it reads naturally: 100, 2.5, 0.25. */
+static void
+persist_put_step(struct persist_out *o, int bp)
+{
+	if (bp % 100 == 0)
+		persist_put(o, "%d", bp / 100);
+	else if (bp % 10 == 0)
+		persist_put(o, "%d.%d", bp / 100, bp % 100 / 10);
+	else
+		persist_put(o, "%d.%02d", bp / 100, bp % 100);
+}
+
+static void
+persist_put_revert(struct persist_out *o, const char *s)
+{
+	if (*s == '\0') {
+		persist_put(o, "last_revert -\n");
+		return;
+	}
+	persist_put(o, "last_revert \"");
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			persist_put(o, "\\%c", *s);
+		else
+			persist_put(o, "%c", *s);
+	}
+	persist_put(o, "\"\n");
+}
+
+static void
+persist_put_rollout(struct persist_out *o, const struct persist_state *st)
+{
+	size_t i;
+
+	if (!st->has_rollout) {
+		persist_put(o, "rollout -\n");
+		return;
+	}
+	persist_put(o, "rollout %s steps ", persist_pools[st->rollout_pool]);
+	for (i = 0; i < st->nsteps; i++) {
+		if (i > 0)
+			persist_put(o, ",");
+		persist_put_step(o, st->steps_bp[i]);
+	}
+	persist_put(o, " step %d hold %d paused %d\n", st->step, st->hold_s, st->paused);
+}
+
+int
+persist_format(const struct persist_state *st, char *buf, size_t cap)
+{
+	struct persist_out o = { buf, cap, 0, 0 };
+
+	if (cap == 0 || cap > INT_MAX || persist_check(st, NULL, 0) == -1)
+		return -1;
+	persist_put(&o, "%s\nversion 1\nstable %s\ncandidate_percent %d.%02d\nmode %s\n",
+	    PERSIST_HEADER, persist_pools[st->stable], st->candidate_bp / 100,
+	    st->candidate_bp % 100, persist_modes[st->mode]);
+	persist_put_revert(&o, st->last_revert);
+	persist_put_rollout(&o, st);
+	if (!o.full)
+		persist_put(&o, "checksum %08x\n", (unsigned)persist_crc32(o.buf, o.len));
+	return o.full ? -1 : (int)o.len;
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsing: a cursor over one line [p, e).                             */
+
+struct persist_lex {
+	const char *p, *e;      /* the rest of the current line, without '\n' */
+	int line;
+	char *err;
+	size_t errlen;
+};
+
+/* Quote bytes for an error message: printable as is, others as \xNN, cut at 40. */
+static void
+persist_quote(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n && i < 40 && o + 5 < outlen; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (persist_is_ctl(c) || c >= 0x80 || c == '"' || c == '\\')
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	if (i < n && o + 4 < outlen)
+		o += (size_t)snprintf(out + o, outlen - o, "...");
+	out[o] = '\0';
+}
+
+/* "line N: <what> \"<token>\"<tail>" and -1, for the token [s, s+n). */
+static int
+persist_bad(struct persist_lex *lx, const char *what, const char *s, size_t n, const char *tail)
+{
+	char q[208];
+
+	persist_quote(s, n, q, sizeof q);
+	persist_errf(lx->err, lx->errlen, "line %d: %s \"%s\"%s", lx->line, what, q, tail);
+	return -1;
+}
+
+/* The next word: up to a space or the end of the line. */
+static size_t
+persist_word(const struct persist_lex *lx)
+{
+	const char *q = lx->p;
+
+	while (q < lx->e && *q != ' ')
+		q++;
+	return (size_t)(q - lx->p);
+}
+
+/* Consume exactly lit (e.g. " step ") or fail naming what was expected. */
+static int
+persist_expect(struct persist_lex *lx, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(lx->e - lx->p) >= n && memcmp(lx->p, lit, n) == 0) {
+		lx->p += n;
+		return 0;
+	}
+	return persist_errf(lx->err, lx->errlen, "line %d: expected \"%s\"", lx->line, lit);
+}
+
+/* Index of the word in names[] and consume it, or -1 with "unknown <what>". */
+static int
+persist_name(struct persist_lex *lx, const char *const *names, size_t nnames, const char *what)
+{
+	size_t i, n = persist_word(lx);
+
+	for (i = 0; i < nnames; i++) {
+		if (strlen(names[i]) == n && memcmp(names[i], lx->p, n) == 0) {
+			lx->p += n;
+			return (int)i;
+		}
+	}
+	return persist_bad(lx, what, lx->p, n, "");
+}
+
+/* Digits without a leading zero (except "0"), value <= max; advances lx->p. */
+static int
+persist_uint(struct persist_lex *lx, long max, long *v)
+{
+	const char *s = lx->p;
+	long x = 0;
+
+	while (lx->p < lx->e && *lx->p >= '0' && *lx->p <= '9') {
+		x = x * 10 + (*lx->p - '0');
+		lx->p++;
+		if (x > max)
+			return -1;
+	}
+	if (lx->p == s || (s[0] == '0' && lx->p - s > 1))
+		return -1;
+	*v = x;
+	return 0;
+}
+
+/*
+ * A percentage 0..100 with exactly two decimals (exact2) or with none, one
+ * or two (steps); stored as basis points.  Advances lx->p; -1 on any fault.
+ */
+static int
+persist_pct(struct persist_lex *lx, int exact2, int *bp)
+{
+	long ip, frac = 0;
+	int nd = 0;
+
+	if (persist_uint(lx, 100, &ip) == -1)
+		return -1;
+	if (lx->p < lx->e && *lx->p == '.') {
+		lx->p++;
+		while (nd < 3 && lx->p < lx->e && *lx->p >= '0' && *lx->p <= '9') {
+			frac = frac * 10 + (*lx->p++ - '0');
+			nd++;
+		}
+		if (nd == 0 || nd == 3)
+			return -1;
+	}
+	if (exact2 && nd != 2)
+		return -1;
+	*bp = (int)(ip * 100 + (nd == 1 ? frac * 10 : frac));
+	return *bp > 10000 ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* One function per line, in file order; each consumes its whole line. */
+
+typedef int (*persist_line_fn)(struct persist_lex *, struct persist_state *);
+
+static int
+persist_l_header(struct persist_lex *lx, struct persist_state *st)
+{
+	(void)st;
+	if ((size_t)(lx->e - lx->p) != strlen(PERSIST_HEADER) ||
+	    memcmp(lx->p, PERSIST_HEADER, strlen(PERSIST_HEADER)) != 0)
+		return persist_bad(lx, "not a bgproxy state file: first line is",
+		    lx->p, (size_t)(lx->e - lx->p), "");
+	lx->p = lx->e;
+	return 0;
+}
+
+static int
+persist_l_version(struct persist_lex *lx, struct persist_state *st)
+{
+	(void)st;
+	if (lx->e - lx->p != 1 || *lx->p != '1')
+		return persist_bad(lx, "unsupported version", lx->p, (size_t)(lx->e - lx->p),
+		    " (this bgproxy reads version 1)");
+	lx->p = lx->e;
+	return 0;
+}
+
+static int
+persist_l_stable(struct persist_lex *lx, struct persist_state *st)
+{
+	st->stable = persist_name(lx, persist_pools, 2, "unknown pool");
+	return st->stable == -1 ? -1 : 0;
+}
+
+static int
+persist_l_percent(struct persist_lex *lx, struct persist_state *st)
+{
+	const char *s = lx->p;
+
+	if (persist_pct(lx, 1, &st->candidate_bp) == -1 || lx->p != lx->e)
+		return persist_bad(lx, "bad candidate_percent", s, (size_t)(lx->e - s),
+		    " (want 0.00..100.00 with exactly two decimals)");
+	return 0;
+}
+
+static int
+persist_l_mode(struct persist_lex *lx, struct persist_state *st)
+{
+	st->mode = persist_name(lx, persist_modes, 6, "unknown mode");
+	return st->mode == -1 ? -1 : 0;
+}
+
+/* "-" or a double-quoted string with only \" and \\ escapes. */
+static int
+persist_l_revert(struct persist_lex *lx, struct persist_state *st)
+{
+	size_t n = 0;
+
+	if (lx->e - lx->p == 1 && *lx->p == '-') {
+		lx->p = lx->e;
+		return 0;
+	}
+	if (persist_expect(lx, "\"") == -1)
+		return -1;
+	while (lx->p < lx->e && *lx->p != '"') {
+		unsigned char c = (unsigned char)*lx->p++;
+
+		if (c == '\\') {
+			if (lx->p == lx->e || (*lx->p != '"' && *lx->p != '\\'))
+				return persist_bad(lx, "bad escape in last_revert", lx->p - 1,
+				    lx->p < lx->e ? 2 : 1, " (only \\\" and \\\\)");
+			c = (unsigned char)*lx->p++;
+		} else if (persist_is_ctl(c)) {
+			return persist_bad(lx, "control character in last_revert", lx->p - 1, 1, "");
+		}
+		if (n == sizeof st->last_revert - 1)
+			return persist_errf(lx->err, lx->errlen, "line %d: last_revert longer "
+			    "than %zu bytes", lx->line, sizeof st->last_revert - 1);
+		st->last_revert[n++] = (char)c;
+	}
+	if (lx->p == lx->e)
+		return persist_errf(lx->err, lx->errlen, "line %d: unterminated last_revert "
+		    "string", lx->line);
+	lx->p++;
+	st->last_revert[n] = '\0';
+	if (n == 0)
+		return persist_errf(lx->err, lx->errlen, "line %d: empty last_revert "
+		    "(no reason is written -)", lx->line);
+	return 0;
+}
+
+static int
+persist_steps(struct persist_lex *lx, struct persist_state *st)
+{
+	const char *s = lx->p;
+	size_t n = persist_word(lx);
+	int bp;
+
+	st->nsteps = 0;
+	for (;;) {
+		if (st->nsteps == PERSIST_MAX_STEPS || persist_pct(lx, 0, &bp) == -1 ||
+		    bp <= (st->nsteps ? st->steps_bp[st->nsteps - 1] : 0))
+			break;
+		st->steps_bp[st->nsteps++] = bp;
+		if (lx->p == s + n && bp == 10000)
+			return 0;
+		if (lx->p == s + n || *lx->p != ',')
+			break;
+		lx->p++;
+	}
+	return persist_bad(lx, "bad steps", s, n, " (want at most 32 strictly increasing "
+	    "percentages, up to two decimals, ending at 100)");
+}
+
+static int
+persist_l_rollout(struct persist_lex *lx, struct persist_state *st)
+{
+	const char *s;
+	long v;
+
+	if (lx->e - lx->p == 1 && *lx->p == '-') {
+		lx->p = lx->e;
+		return 0;
+	}
+	st->has_rollout = 1;
+	if ((st->rollout_pool = persist_name(lx, persist_pools, 2, "unknown pool")) == -1 ||
+	    persist_expect(lx, " steps ") == -1 || persist_steps(lx, st) == -1 ||
+	    persist_expect(lx, " step ") == -1)
+		return -1;
+	s = lx->p;
+	if (persist_uint(lx, PERSIST_MAX_STEPS, &v) == -1 || (size_t)v >= st->nsteps)
+		return persist_bad(lx, "step index", s, persist_word(lx) + (size_t)(lx->p - s),
+		    " out of range");
+	st->step = (int)v;
+	if (persist_expect(lx, " hold ") == -1)
+		return -1;
+	s = lx->p;
+	if (persist_uint(lx, 86400, &v) == -1)
+		return persist_bad(lx, "bad hold", s, persist_word(lx) + (size_t)(lx->p - s),
+		    " (want 0..86400 seconds)");
+	st->hold_s = (int)v;
+	if (persist_expect(lx, " paused ") == -1)
+		return -1;
+	s = lx->p;
+	if (persist_uint(lx, 1, &v) == -1)
+		return persist_bad(lx, "bad paused", s, persist_word(lx) + (size_t)(lx->p - s),
+		    " (want 0 or 1)");
+	st->paused = (int)v;
+	return 0;
+}
+
+static const struct {
+	const char *key;        /* NULL: the line has no key (the header) */
+	persist_line_fn fn;
+} persist_lines[] = {
+	{ NULL, persist_l_header },
+	{ "version", persist_l_version },
+	{ "stable", persist_l_stable },
+	{ "candidate_percent", persist_l_percent },
+	{ "mode", persist_l_mode },
+	{ "last_revert", persist_l_revert },
+	{ "rollout", persist_l_rollout },
+};
+#define PERSIST_NLINES (sizeof persist_lines / sizeof persist_lines[0])
+
+/* Match "key " at the start of the line; explain an unknown or misplaced key. */
+static int
+persist_key(struct persist_lex *lx, size_t idx)
+{
+	const char *key = persist_lines[idx].key;
+	size_t i, n = persist_word(lx), kn = strlen(key);
+	char tail[64];
+
+	if (n == kn && memcmp(lx->p, key, kn) == 0 && lx->p + n < lx->e) {
+		lx->p += n + 1;
+		return 0;
+	}
+	if (n == kn && memcmp(lx->p, key, kn) == 0)
+		return persist_errf(lx->err, lx->errlen, "line %d: %s has no value",
+		    lx->line, key);
+	for (i = 1; i < PERSIST_NLINES; i++)
+		if (strlen(persist_lines[i].key) == n && memcmp(lx->p, persist_lines[i].key, n) == 0)
+			break;
+	snprintf(tail, sizeof tail, " (expected \"%s\")", key);
+	return persist_bad(lx, i < PERSIST_NLINES ? "out of order key" : "unknown key",
+	    lx->p, n, tail);
+}
+
+/* Parse the checksummed content [buf, buf+len), every line ending in '\n'. */
+static int
+persist_content(const char *buf, size_t len, struct persist_state *st, char *err, size_t errlen)
+{
+	struct persist_lex lx = { buf, buf, 0, err, errlen };
+	const char *end = buf + len;
+	size_t i;
+
+	for (i = 0; i < PERSIST_NLINES; i++) {
+		if (lx.e == end && i > 0)
+			return persist_errf(err, errlen, "truncated: no %s line",
+			    persist_lines[i].key);
+		lx.p = i == 0 ? buf : lx.e + 1;
+		lx.e = memchr(lx.p, '\n', (size_t)(end - lx.p));
+		if (lx.e == NULL)   /* cannot happen: the checksum line follows */
+			return persist_errf(err, errlen, "truncated: no %s line",
+			    persist_lines[i].key ? persist_lines[i].key : "header");
+		lx.line = (int)i + 1;
+		if (persist_lines[i].key != NULL && persist_key(&lx, i) == -1)
+			return -1;
+		if (persist_lines[i].fn(&lx, st) == -1)
+			return -1;
+		if (lx.p != lx.e)
+			return persist_bad(&lx, "unexpected", lx.p, (size_t)(lx.e - lx.p),
+			    " at the end of the line");
+	}
+	if (lx.e + 1 != end) {
+		lx.line++;
+		lx.p = lx.e + 1;
+		lx.e = memchr(lx.p, '\n', (size_t)(end - lx.p));
+		return persist_bad(&lx, "unknown key", lx.p, persist_word(&lx),
+		    " (the checksum line must follow rollout)");
+	}
+	return 0;
+}
+
+/* Bytes no line may hold; found first, with their line, because a NUL or a
+ * CRLF conversion is the likeliest damage and deserves a plain message. */
+static int
+persist_scan(const char *buf, size_t len, char *err, size_t errlen)
+{
+	size_t i;
+	int line = 1;
+
+	for (i = 0; i < len; i++) {
+		if (buf[i] == '\n')
+			line++;
+		else if (buf[i] == '\0')
+			return persist_errf(err, errlen, "line %d: NUL byte", line);
+		else if (buf[i] == '\r')
+			return persist_errf(err, errlen, "line %d: carriage return (CRLF line "
+			    "endings are not allowed)", line);
+	}
+	return 0;
+}
+
+static int
+persist_line_of(const char *buf, const char *at)
+{
+	int line = 1;
+
+	for (; buf < at; buf++)
+		line += *buf == '\n';
+	return line;
+}
+
+/*
+ * Find the checksum line, which must be the last line, and verify it.
+ * Returns the length of the checksummed content, or -1 with err.
+ */
+static long
+persist_verify(const char *buf, size_t len, char *err, size_t errlen)
+{
+	const char *end = buf + len, *ls = end - 1, *h;
+	char q[64];
+	uint32_t want = 0, got;
+	int i;
+
+	while (ls > buf && ls[-1] != '\n')
+		ls--;
+	if (end[-1] != '\n' || (size_t)(end - ls) < 9 || memcmp(ls, "checksum ", 9) != 0) {
+		for (h = buf; h < end; h = (const char *)memchr(h, '\n', (size_t)(end - h)) + 1) {
+			if ((size_t)(end - h) >= 9 && memcmp(h, "checksum ", 9) == 0 &&
+			    memchr(h, '\n', (size_t)(end - h)) != NULL && h != ls)
+				return persist_errf(err, errlen, "line %d: trailing data after the "
+				    "checksum line", persist_line_of(buf, h) + 1);
+			if (memchr(h, '\n', (size_t)(end - h)) == NULL)
+				break;
+		}
+		if (end[-1] != '\n' && (size_t)(end - ls) >= 8 && memcmp(ls, "checksum", 8) == 0)
+			return persist_errf(err, errlen, "truncated: the checksum line has no "
+			    "newline");
+		return persist_errf(err, errlen, "truncated: no checksum line");
+	}
+	h = ls + 9;
+	for (i = 0; i < 8 && h + i < end - 1; i++) {
+		char c = h[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			break;
+		want = want << 4 | (uint32_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+	}
+	if (i != 8 || h + 8 != end - 1) {
+		persist_quote(h, (size_t)(end - 1 - h), q, sizeof q);
+		return persist_errf(err, errlen, "line %d: bad checksum \"%s\" (want 8 "
+		    "lower-case hex digits)", persist_line_of(buf, ls), q);
+	}
+	got = persist_crc32(buf, (size_t)(ls - buf));
+	if (got != want)
+		return persist_errf(err, errlen, "checksum mismatch (file says %08x, content "
+		    "gives %08x)", (unsigned)want, (unsigned)got);
+	return (long)(ls - buf);
+}
+
+int
+persist_parse(const char *buf, size_t len, struct persist_state *st, char *err, size_t errlen)
+{
+	struct persist_state tmp;
+	char why[256];
+	long n;
+
+	if (len == 0)
+		return persist_errf(err, errlen, "empty file");
+	if (len > PERSIST_MAX_FILE)
+		return persist_errf(err, errlen, "file too large (%zu bytes, at most %d)",
+		    len, PERSIST_MAX_FILE);
+	if (persist_scan(buf, len, err, errlen) == -1 ||
+	    (n = persist_verify(buf, len, err, errlen)) == -1)
+		return -1;
+	memset(&tmp, 0, sizeof tmp);
+	if (persist_content(buf, (size_t)n, &tmp, err, errlen) == -1)
+		return -1;
+	if (persist_check(&tmp, why, sizeof why) == -1)
+		return persist_errf(err, errlen, "inconsistent state: %s", why);
+	*st = tmp;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Files                                                               */
+
+static int
+persist_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Create tmp afresh, write it whole, fsync, close; on failure nothing remains. */
+static int
+persist_write_tmp(const char *tmp, const char *buf, size_t len, char *err, size_t errlen)
+{
+	char eb[128];
+	const char *step = "create";
+	int fd, eno;
+
+	if (unlink(tmp) == -1 && errno != ENOENT) {
+		eno = errno;
+		return persist_errf(err, errlen, "cannot remove stale %s: %s", tmp,
+		    strerror_r(eno, eb, sizeof eb));
+	}
+	fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		eno = errno;
+		return persist_errf(err, errlen, "cannot create %s: %s", tmp,
+		    strerror_r(eno, eb, sizeof eb));
+	}
+	if (persist_write_all(fd, buf, len) == -1)
+		step = "write";
+	else if (fsync(fd) == -1)
+		step = "fsync";
+	else
+		step = NULL;
+	eno = errno;
+	if (close(fd) == -1 && step == NULL) {
+		eno = errno;
+		step = "close";
+	}
+	fd = -1;
+	if (step == NULL)
+		return 0;
+	unlink(tmp);
+	return persist_errf(err, errlen, "cannot %s %s: %s", step, tmp,
+	    strerror_r(eno, eb, sizeof eb));
+}
+
+/* fsync the directory holding path, so the rename itself survives a crash. */
+static int
+persist_sync_dir(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], eb[128];
+	const char *slash = strrchr(path, '/');
+	int fd, eno;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == path)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || fsync(fd) == -1) {
+		eno = errno;
+		if (fd != -1)
+			close(fd);
+		return persist_errf(err, errlen, "%s written, but cannot fsync directory %s: %s "
+		    "(the change may not survive a power cut)", path, dir,
+		    strerror_r(eno, eb, sizeof eb));
+	}
+	close(fd);
+	return 0;
+}
+
+int
+persist_save(const char *path, const struct persist_state *st, char *err, size_t errlen)
+{
+	char buf[PERSIST_FMT_MAX], tmp[PATH_MAX], why[256], eb[128];
+	int n, eno;
+
+	if (persist_check(st, why, sizeof why) == -1)
+		return persist_errf(err, errlen, "refusing to write an invalid state to %s: %s",
+		    path, why);
+	n = persist_format(st, buf, sizeof buf);
+	if (n == -1)
+		return persist_errf(err, errlen, "state for %s does not fit in %d bytes",
+		    path, PERSIST_FMT_MAX);
+	n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof tmp)
+		return persist_errf(err, errlen, "state file path too long: %s", path);
+	if (persist_write_tmp(tmp, buf, strlen(buf), err, errlen) == -1)
+		return -1;
+	if (rename(tmp, path) == -1) {
+		eno = errno;
+		unlink(tmp);
+		return persist_errf(err, errlen, "cannot rename %s to %s: %s", tmp, path,
+		    strerror_r(eno, eb, sizeof eb));
+	}
+	return persist_sync_dir(path, err, errlen);
+}
+
+/* Read at most PERSIST_MAX_FILE + 1 bytes, so a file that grew is still caught. */
+static ssize_t
+persist_read_fd(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	while (len < cap) {
+		ssize_t n = read(fd, buf + len, cap - len);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
+int
+persist_load(const char *path, struct persist_state *st, char *err, size_t errlen)
+{
+	char eb[128], perr[384];
+	struct stat sb;
+	char *buf;
+	ssize_t n;
+	int fd, eno, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT)
+		return 1;
+	if (fd == -1 || fstat(fd, &sb) == -1) {
+		eno = errno;
+		if (fd != -1)
+			close(fd);
+		return persist_errf(err, errlen, "%s: cannot read: %s", path,
+		    strerror_r(eno, eb, sizeof eb));
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(fd);
+		return persist_errf(err, errlen, "%s: not a regular file", path);
+	}
+	buf = malloc(PERSIST_MAX_FILE + 1);
+	if (buf == NULL) {
+		close(fd);
+		return persist_errf(err, errlen, "%s: out of memory", path);
+	}
+	n = persist_read_fd(fd, buf, PERSIST_MAX_FILE + 1);
+	eno = errno;
+	close(fd);
+	fd = -1;
+	if (n == -1)
+		rc = persist_errf(err, errlen, "%s: cannot read: %s", path,
+		    strerror_r(eno, eb, sizeof eb));
+	else if ((rc = persist_parse(buf, (size_t)n, st, perr, sizeof perr)) == -1)
+		persist_errf(err, errlen, "%s: %s", path, perr);
+	free(buf);
+	buf = NULL;
+	return rc;
+}
+
+/*
+ * Rename without ever replacing an existing name.  RENAME_NOREPLACE makes
+ * that atomic; on file systems without it, check first (a race there only
+ * matters if two processes set the same file aside in the same second).
+ */
+static int
+persist_rename_noreplace(const char *from, const char *to)
+{
+	struct stat sb;
+
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (lstat(to, &sb) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	if (errno != ENOENT)
+		return -1;
+	return rename(from, to);
+}
+
+int
+persist_set_aside(const char *path, char *aside, size_t asidelen, char *err, size_t errlen)
+{
+	char stamp[32], name[PATH_MAX], eb[128];
+	struct tm tm;
+	time_t now = time(NULL);
+	int i, n, eno;
+
+	if (gmtime_r(&now, &tm) == NULL || strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm) == 0)
+		return persist_errf(err, errlen, "cannot format the time");
+	for (i = 0; i < 1000; i++) {
+		if (i == 0)
+			n = snprintf(name, sizeof name, "%s.corrupt.%s", path, stamp);
+		else
+			n = snprintf(name, sizeof name, "%s.corrupt.%s.%d", path, stamp, i);
+		if (n < 0 || (size_t)n >= sizeof name || (size_t)n >= asidelen)
+			return persist_errf(err, errlen, "name for setting %s aside is too long",
+			    path);
+		if (persist_rename_noreplace(path, name) == 0) {
+			memcpy(aside, name, (size_t)n + 1);
+			return 0;
+		}
+		if (errno != EEXIST) {
+			eno = errno;
+			return persist_errf(err, errlen, "cannot move %s aside to %s: %s", path, name,
+			    strerror_r(eno, eb, sizeof eb));
+		}
+	}
+	return persist_errf(err, errlen, "cannot move %s aside: %s.corrupt.%s.1..999 all exist",
+	    path, path, stamp);
+}

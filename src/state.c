@@ -1,0 +1,286 @@
+/*
+ * state.c - the split: validate, apply atomically, persist, record the event.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "persist.h"
+#include "proxy.h"
+#include "state.h"
+
+const char *const state_mode_names[] = {
+	"idle", "manual", "running", "paused", "baking", "reverted",
+};
+
+static struct split_state state_cur;
+static const char *state_path;        /* borrowed from the running config */
+static char state_events[STATE_EVENTS][640];
+static unsigned state_nevents;        /* total recorded; ring index = n % STATE_EVENTS */
+static uint64_t state_nreverts;
+
+uint64_t
+state_reverts(void)
+{
+	return state_nreverts;
+}
+
+static const char *
+state_pool_name(enum pool_id p)
+{
+	return p == POOL_BLUE ? "blue" : "green";
+}
+
+const struct split_state *
+state_get(void)
+{
+	return &state_cur;
+}
+
+void
+state_describe(const struct split_state *s, char *buf, size_t len)
+{
+	int stable_bp = 10000 - s->candidate_bp;
+
+	snprintf(buf, len, "%s %d.%02d%%, %s %d.%02d%%", state_pool_name(s->stable),
+	    stable_bp / 100, stable_bp % 100, state_pool_name(!s->stable),
+	    s->candidate_bp / 100, s->candidate_bp % 100);
+}
+
+void
+state_actor_text(const struct actor *who, char *buf, size_t len)
+{
+	switch (who->kind) {
+	case ACTOR_OPERATOR:
+		snprintf(buf, len, "operator uid %d pid %d", (int)who->uid, (int)who->pid);
+		break;
+	case ACTOR_ROLLOUT:
+		snprintf(buf, len, "rollout timer");
+		break;
+	case ACTOR_GUARD:
+		snprintf(buf, len, "guard");
+		break;
+	case ACTOR_SYSTEM:
+		snprintf(buf, len, "bgproxy");
+		break;
+	}
+}
+
+void
+state_event(const struct actor *who, const char *fmt, ...)
+{
+	char what[512], actor[64];
+	char *line = state_events[state_nevents % STATE_EVENTS];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	state_actor_text(who, actor, sizeof(actor));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(line, sizeof(state_events[0]), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s by %s",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    ts.tv_nsec / 1000000, what, actor);
+	state_nevents++;
+	log_info("event: %s by %s", what, actor);
+}
+
+void
+state_events_each(void (*fn)(const char *line, void *arg), void *arg)
+{
+	unsigned first = state_nevents > STATE_EVENTS ? state_nevents - STATE_EVENTS : 0;
+	unsigned i;
+
+	for (i = first; i < state_nevents; i++)
+		fn(state_events[i % STATE_EVENTS], arg);
+}
+
+static void
+state_to_persist(const struct split_state *s, struct persist_state *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->stable = s->stable;
+	p->candidate_bp = s->candidate_bp;
+	p->mode = (int)s->mode;
+	snprintf(p->last_revert, sizeof(p->last_revert), "%s", s->last_revert);
+	p->has_rollout = s->has_rollout;
+	p->rollout_pool = s->rollout_pool;
+	memcpy(p->steps_bp, s->steps_bp, sizeof(p->steps_bp));
+	p->nsteps = s->nsteps;
+	p->step = s->step;
+	p->hold_s = s->hold_s;
+	p->paused = s->mode == MODE_PAUSED;
+}
+
+static void
+state_from_persist(const struct persist_state *p, struct split_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->stable = p->stable ? POOL_GREEN : POOL_BLUE;
+	s->candidate_bp = p->candidate_bp;
+	s->mode = (enum split_mode)p->mode;
+	snprintf(s->last_revert, sizeof(s->last_revert), "%s", p->last_revert);
+	s->has_rollout = p->has_rollout;
+	s->rollout_pool = p->rollout_pool ? POOL_GREEN : POOL_BLUE;
+	memcpy(s->steps_bp, p->steps_bp, sizeof(s->steps_bp));
+	s->nsteps = p->nsteps;
+	s->step = p->step;
+	s->hold_s = p->hold_s;
+}
+
+/* Publish to the workers, then persist.  A failed write is logged loudly
+ * but does not undo the change: traffic must follow the operator. */
+static void
+state_commit(const struct split_state *next)
+{
+	struct persist_state p;
+	char err[512];
+
+	state_cur = *next;
+	atomic_store_explicit(&rt.split, SPLIT_WORD(state_cur.stable, state_cur.candidate_bp),
+	    memory_order_release);
+	if (state_path == NULL)
+		return;
+	state_to_persist(&state_cur, &p);
+	if (persist_save(state_path, &p, err, sizeof(err)) == -1)
+		log_error("state file %s not written: %s", state_path, err);
+}
+
+int
+state_init(const struct config *cfg, char *err, size_t errlen)
+{
+	struct split_state s;
+	struct persist_state p;
+	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
+	char aside[1024], perr[512], desc[128];
+	int r;
+
+	memset(&s, 0, sizeof(s));
+	s.stable = cfg->stable;
+	s.candidate_bp = cfg->candidate_bp;
+	s.mode = s.candidate_bp > 0 ? MODE_MANUAL : MODE_IDLE;
+	state_path = cfg->state_file;
+	if (state_path != NULL) {
+		r = persist_load(state_path, &p, perr, sizeof(perr));
+		if (r == 0) {
+			state_from_persist(&p, &s);
+			state_describe(&s, desc, sizeof(desc));
+			log_info("state restored from %s: %s, %s", state_path, desc,
+			    state_mode_names[s.mode]);
+		} else if (r == -1) {
+			if (persist_set_aside(state_path, aside, sizeof(aside), err, errlen) == -1)
+				return -1;
+			log_error("STATE FILE %s IS CORRUPT (%s): kept aside as %s; starting with "
+			    "100%% to %s", state_path, perr, aside, state_pool_name(cfg->stable));
+			memset(&s, 0, sizeof(s));
+			s.stable = cfg->stable;
+			s.mode = MODE_IDLE;
+		}
+	}
+	state_commit(&s);
+	state_describe(&s, desc, sizeof(desc));
+	state_event(&sys, "start: %s, %s", desc, state_mode_names[s.mode]);
+	return 0;
+}
+
+void
+state_config_changed(const struct config *cfg)
+{
+	state_path = cfg->state_file;
+}
+
+int
+state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *msg, size_t len)
+{
+	struct split_state n = state_cur;
+	char before[128], after[128];
+
+	if (bp < 0 || bp > 10000) {
+		snprintf(msg, len, "weight must be 0..100 with at most two decimals");
+		return -1;
+	}
+	n.candidate_bp = pool == n.stable ? 10000 - bp : bp;
+	n.mode = n.candidate_bp > 0 ? MODE_MANUAL : MODE_IDLE;
+	n.has_rollout = 0;
+	state_describe(&state_cur, before, sizeof(before));
+	state_describe(&n, after, sizeof(after));
+	state_commit(&n);
+	state_event(who, "weight %s -> %s, state %s", before, after, state_mode_names[n.mode]);
+	snprintf(msg, len, "%s", after);
+	return 0;
+}
+
+int
+state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len)
+{
+	struct split_state n = state_cur;
+	char before[128], after[128];
+
+	n.has_rollout = 0;
+	if (pool == n.stable) {
+		n.candidate_bp = 0;
+		n.mode = MODE_IDLE;
+	} else {
+		/* the old stable stays the revert target until promote */
+		n.candidate_bp = 10000;
+		n.mode = MODE_BAKING;
+	}
+	state_describe(&state_cur, before, sizeof(before));
+	state_describe(&n, after, sizeof(after));
+	state_commit(&n);
+	state_event(who, "switch to %s: %s -> %s, state %s", state_pool_name(pool), before, after,
+	    state_mode_names[n.mode]);
+	snprintf(msg, len, "%s (stable stays %s until promote)", after,
+	    state_pool_name(n.stable));
+	return 0;
+}
+
+int
+state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
+{
+	struct split_state n = state_cur;
+	char before[128], after[128];
+
+	n.candidate_bp = 0;
+	n.mode = MODE_REVERTED;
+	snprintf(n.last_revert, sizeof(n.last_revert), "%s", reason);
+	state_describe(&state_cur, before, sizeof(before));
+	state_describe(&n, after, sizeof(after));
+	state_commit(&n);
+	state_nreverts++;
+	state_event(who, "revert: %s -> %s: %s", before, after, reason);
+	snprintf(msg, len, "%s", after);
+	return 0;
+}
+
+int
+state_promote(const struct actor *who, char *msg, size_t len)
+{
+	struct split_state n = state_cur;
+	enum pool_id cand = !state_cur.stable;
+
+	if (state_cur.mode == MODE_REVERTED) {
+		snprintf(msg, len, "cannot promote %s: it was reverted (%s); give it traffic again "
+		    "with set weight, switch or rollout start first", state_pool_name(cand),
+		    state_cur.last_revert);
+		return -1;
+	}
+	if (state_cur.candidate_bp == 0) {
+		snprintf(msg, len, "cannot promote %s: it has no traffic (state %s)",
+		    state_pool_name(cand), state_mode_names[state_cur.mode]);
+		return -1;
+	}
+	n.stable = cand;
+	n.candidate_bp = 0;
+	n.mode = MODE_IDLE;
+	n.has_rollout = 0;
+	state_commit(&n);
+	state_event(who, "promote: %s is now the stable pool with 100%%", state_pool_name(cand));
+	snprintf(msg, len, "%s is stable with 100%%", state_pool_name(cand));
+	return 0;
+}
