@@ -16,6 +16,10 @@ struct evbuffer;
 int metrics_start(struct event_base *base, const struct config *cfg, char *err, size_t errlen);
 void metrics_stop(void);
 
+/* After a reload: listen on the new address (the old one is closed only
+ * when the new one works).  0 or -1 with err; nothing changed on error. */
+int metrics_restart(const struct config *cfg, char *err, size_t errlen);
+
 /* Render every metric into out (exposed for tests). */
 void metrics_render(struct evbuffer *out);
 

@@ -4,8 +4,12 @@
  *
  * Threading: every worker thread owns an event_base, its listeners, its
  * sessions and its idle upstream connections; nothing of those is touched
- * by another thread.  What all workers read (servers, the split word, the
- * config) is either immutable while they run or an atomic.
+ * by another thread.  What all workers read is either an atomic (the split
+ * word, server states) or published through an atomic pointer and never
+ * changed afterwards (the configuration, the pool membership): a reload
+ * publishes new ones and frees the old ones only after every worker has
+ * passed its next tick (see reload.c).  Servers themselves live for the
+ * whole process in a registry of slots, so a session may keep a pointer.
  */
 #ifndef BGPROXY_PROXY_H
 #define BGPROXY_PROXY_H
@@ -35,9 +39,10 @@ enum server_state {
 };
 
 struct server {
-	const struct config_server *cfg;
 	enum pool_id pool;
-	int index;                    /* in its pool */
+	int index;                    /* slot in rt.servers[pool]: fixed for the process */
+	struct config_addr addr;      /* a copy: outlives the configuration it came from */
+	_Atomic int removed;          /* no longer in the configuration: no new requests */
 	_Atomic int state;            /* enum server_state */
 	_Atomic int fails;            /* consecutive connect failures and timeouts */
 	_Atomic uint64_t down_until;  /* passive mark: no new requests before this (monotonic us) */
@@ -54,15 +59,22 @@ static inline int
 server_usable(struct server *srv, uint64_t now)
 {
 	return atomic_load_explicit(&srv->state, memory_order_relaxed) == SRV_UP &&
-	    atomic_load_explicit(&srv->down_until, memory_order_relaxed) <= now;
+	    atomic_load_explicit(&srv->down_until, memory_order_relaxed) <= now &&
+	    !atomic_load_explicit(&srv->removed, memory_order_relaxed);
 }
 
+/* A pool's members in configuration order; immutable once published. */
 struct pool {
-	const char *name;
-	struct server servers[CONFIG_MAX_SERVERS];
+	struct server *servers[CONFIG_MAX_SERVERS];
 	int weights[CONFIG_MAX_SERVERS];
 	size_t nservers;
 };
+
+struct poolset {
+	struct pool pools[CONFIG_POOLS];
+};
+
+extern const char *const pool_names[CONFIG_POOLS];     /* "blue", "green" */
 
 /*
  * The split in one atomic word so a request reads it without a lock:
@@ -74,8 +86,10 @@ struct pool {
 #define SPLIT_BP(w)            ((int)((w) & 0x3fff))
 
 struct runtime {
-	struct config *cfg;
-	struct pool pools[CONFIG_POOLS];
+	struct config *_Atomic cfg;                /* the running configuration */
+	struct poolset *_Atomic ps;                /* the running pool membership */
+	struct server servers[CONFIG_POOLS][CONFIG_MAX_SERVERS];  /* registry, by slot */
+	int nslots[CONFIG_POOLS];
 	_Atomic uint32_t split;
 	_Atomic long conns_active;    /* client connections, all workers */
 	_Atomic int draining;         /* SIGTERM seen */
@@ -97,16 +111,36 @@ struct upidle {
 	int n;
 };
 
+/* one listening socket of a worker */
+struct wlistener {
+	struct evconnlistener *l;
+	struct config_addr addr;
+	int tls;
+};
+
+/* listeners a reload adds (sockets already bound by the control thread) and
+ * removes, handed to one worker */
+struct lis_change {
+	size_t nadd, nrem;
+	struct wlistener add[CONFIG_MAX_LISTENERS];   /* l unset; fd in add_fd */
+	evutil_socket_t add_fd[CONFIG_MAX_LISTENERS];
+	struct config_addr rem[CONFIG_MAX_LISTENERS];
+};
+
 struct worker {
 	int id;
 	pthread_t thread;
 	struct event_base *base;
-	struct evconnlistener *listeners[CONFIG_MAX_LISTENERS];
-	size_t nlisteners;
+	struct wlistener lis[CONFIG_MAX_LISTENERS];
+	size_t nlis;
 	int accept_paused;            /* listeners disabled by max_connections or EMFILE */
 	struct event *tick;           /* 100 ms housekeeping */
-	struct event *notify_ev;      /* eventfd: the main thread asks us to drain */
+	struct event *notify_ev;      /* eventfd: drain or a listener change */
 	int notify_fd;
+	pthread_mutex_t chg_lock;     /* guards chg, set by the control thread */
+	struct lis_change *chg;
+	_Atomic uint64_t epoch;       /* ticks passed: a reload frees old data after one */
+	struct poolset *rr_ps;        /* the membership rr_current belongs to */
 	int draining;
 	struct event *drain_deadline;
 	struct session *sessions;     /* all live sessions, for drain */
@@ -127,6 +161,8 @@ void worker_drain_all(void);
 void worker_join_all(void);
 void worker_free_all(void);
 int worker_all_done(void);
+/* Hand a listener change to worker w (control thread; takes ownership). */
+void worker_post_change(struct worker *w, struct lis_change *chg);
 void worker_session_gone(struct worker *w);
 
 /* session.c */

@@ -16,4 +16,13 @@
  * (or another reason) in msg; then nothing changed. */
 int reload_run(const struct actor *who, char *msg, size_t len);
 
+/* The timer that frees replaced configurations once every worker ticked. */
+struct event_base;
+int reload_init(struct event_base *base);
+void reload_shutdown(void);
+
+/* Refuse what this build cannot run (TLS listeners); FILE:LINE in err. */
+struct config;
+int reload_check_supported(const struct config *c, char *err, size_t errlen);
+
 #endif

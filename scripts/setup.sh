@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libconfig-dev
-      python3 curl openssl socat)
+      python3 curl openssl socat prometheus)
 if [ "${BGPROXY_FUZZ:-1}" = 1 ]; then
 	pkgs+=(libclang-rt-14-dev libfuzzer-14-dev)
 fi

@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 
 #include "admin.h"
+#include "pools.h"
 #include "proxy.h"
 #include "reload.h"
 #include "state.h"
@@ -150,8 +151,8 @@ admin_servers_up(enum pool_id p, uint64_t now)
 	int up = 0;
 	size_t i;
 
-	for (i = 0; i < rt.pools[p].nservers; i++)
-		up += server_usable(&rt.pools[p].servers[i], now);
+	for (i = 0; i < pools_current()->pools[p].nservers; i++)
+		up += server_usable(pools_current()->pools[p].servers[i], now);
 	return up;
 }
 
@@ -162,7 +163,7 @@ admin_status_pool_json(struct evbuffer *b, enum pool_id p, uint64_t now_us)
 {
 	struct stats_worker *ws[64];
 	struct stats_window win;
-	struct pool *pl = &rt.pools[p];
+	struct pool *pl = &pools_current()->pools[p];
 	size_t i;
 	int n = rt.nworkers < 64 ? rt.nworkers : 64, k;
 
@@ -170,17 +171,17 @@ admin_status_pool_json(struct evbuffer *b, enum pool_id p, uint64_t now_us)
 		ws[k] = rt.workers[k].stats;
 	stats_window_sum(ws, (size_t)n, p, rt.cfg->guard_window_s, now_us / 1000000, &win);
 	evbuffer_add_printf(b, "\"%s\":{\"servers_up\":%d,\"servers\":%zu,\"requests\":%llu,"
-	    "\"error_rate\":%.4f,\"p99_ms\":%.1f,\"server_list\":[", pl->name,
+	    "\"error_rate\":%.4f,\"p99_ms\":%.1f,\"server_list\":[", pool_names[p],
 	    admin_servers_up(p, now_us), pl->nservers, (unsigned long long)win.requests,
 	    stats_window_error_rate(&win), stats_window_quantile_ms(&win, 0.99));
 	for (i = 0; i < pl->nservers; i++) {
-		struct server *srv = &pl->servers[i];
+		struct server *srv = pl->servers[i];
 		long long active;
 		unsigned long long req, errs;
 
 		admin_server_figures(srv, &active, &req, &errs);
 		evbuffer_add_printf(b, "%s{\"address\":", i ? "," : "");
-		admin_json_str(b, srv->cfg->addr.text);
+		admin_json_str(b, srv->addr.text);
 		evbuffer_add_printf(b, ",\"state\":\"%s\",\"active\":%lld,\"requests\":%llu,"
 		    "\"errors\":%llu}", admin_server_state(srv, now_us), active, req, errs);
 	}
@@ -196,11 +197,11 @@ admin_status_json(struct evbuffer *b)
 
 	evbuffer_add_printf(b, "{\"stable\":\"%s\",\"state\":\"%s\","
 	    "\"weights\":{\"blue\":%.2f,\"green\":%.2f},\"rollout\":",
-	    rt.pools[s->stable].name, state_mode_names[s->mode],
+	    pool_names[s->stable], state_mode_names[s->mode],
 	    (s->stable == POOL_BLUE ? 10000 - s->candidate_bp : s->candidate_bp) / 100.0,
 	    (s->stable == POOL_GREEN ? 10000 - s->candidate_bp : s->candidate_bp) / 100.0);
 	if (s->has_rollout) {
-		evbuffer_add_printf(b, "{\"pool\":\"%s\",\"steps\":[", rt.pools[s->rollout_pool].name);
+		evbuffer_add_printf(b, "{\"pool\":\"%s\",\"steps\":[", pool_names[s->rollout_pool]);
 		for (i = 0; i < s->nsteps; i++)
 			evbuffer_add_printf(b, "%s%g", i ? "," : "", s->steps_bp[i] / 100.0);
 		evbuffer_add_printf(b, "],\"step\":%d,\"hold_s\":%d,\"paused\":%s}", s->step,
@@ -233,11 +234,11 @@ admin_status_text(struct evbuffer *b)
 	for (k = 0; k < n; k++)
 		ws[k] = rt.workers[k].stats;
 	state_describe(s, desc, sizeof(desc));
-	evbuffer_add_printf(b, "stable %s\nstate %s\nweights %s\n", rt.pools[s->stable].name,
+	evbuffer_add_printf(b, "stable %s\nstate %s\nweights %s\n", pool_names[s->stable],
 	    state_mode_names[s->mode], desc);
 	if (s->has_rollout)
 		evbuffer_add_printf(b, "rollout %s step %d of %zu hold %d s\n",
-		    rt.pools[s->rollout_pool].name, s->step + 1, s->nsteps, s->hold_s);
+		    pool_names[s->rollout_pool], s->step + 1, s->nsteps, s->hold_s);
 	else
 		evbuffer_add_printf(b, "rollout -\n");
 	evbuffer_add_printf(b, "last_revert %s\n", s->last_revert[0] ? s->last_revert : "-");
@@ -246,8 +247,8 @@ admin_status_text(struct evbuffer *b)
 
 		stats_window_sum(ws, (size_t)n, p, rt.cfg->guard_window_s, now / 1000000, &win);
 		evbuffer_add_printf(b, "pool %s servers %d/%zu up requests/%ds %llu error_rate %.4f "
-		    "p99_ms %.1f\n", rt.pools[p].name, admin_servers_up(p, now),
-		    rt.pools[p].nservers, rt.cfg->guard_window_s, (unsigned long long)win.requests,
+		    "p99_ms %.1f\n", pool_names[p], admin_servers_up(p, now),
+		    pools_current()->pools[p].nservers, rt.cfg->guard_window_s, (unsigned long long)win.requests,
 		    stats_window_error_rate(&win), stats_window_quantile_ms(&win, 0.99));
 	}
 }
@@ -358,26 +359,26 @@ admin_cmd_server(struct admin_ctx *c, int argc, char **argv)
 	else
 		return admin_err(c, "unknown server action \"%s\"; use drain, disable or enable",
 		    argv[2]);
-	pl = &rt.pools[pool];
+	pl = &pools_current()->pools[pool];
 	for (i = 0; i < pl->nservers; i++)
-		if (strcmp(pl->servers[i].cfg->addr.text, argv[1]) == 0)
-			srv = &pl->servers[i];
+		if (strcmp(pl->servers[i]->addr.text, argv[1]) == 0)
+			srv = pl->servers[i];
 	if (srv == NULL) {
 		char list[1024] = "";
 		size_t off = 0;
 
 		for (i = 0; i < pl->nservers && off < sizeof(list) - 64; i++)
 			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
-			    pl->servers[i].cfg->addr.text);
+			    pl->servers[i]->addr.text);
 		return admin_err(c, "no server %s in pool %s; its servers are %s", argv[1],
-		    pl->name, list);
+		    pool_names[pool], list);
 	}
 	from = atomic_exchange(&srv->state, to);
 	if (to == SRV_UP)
 		atomic_store(&srv->down_until, 0);
-	state_event(&c->who, "server %s %s: %s -> %s", pl->name, srv->cfg->addr.text,
+	state_event(&c->who, "server %s %s: %s -> %s", pool_names[pool], srv->addr.text,
 	    admin_srv_state_names[from], admin_srv_state_names[to]);
-	snprintf(msg, sizeof(msg), "server %s %s %s", pl->name, srv->cfg->addr.text,
+	snprintf(msg, sizeof(msg), "server %s %s %s", pool_names[pool], srv->addr.text,
 	    admin_srv_state_names[to]);
 	return admin_done(c, msg);
 }
@@ -394,22 +395,22 @@ admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 	if (c->json)
 		evbuffer_add_printf(c->body, "{\"servers\":[");
 	for (p = 0; p < CONFIG_POOLS; p++) {
-		for (i = 0; i < rt.pools[p].nservers; i++) {
-			struct server *srv = &rt.pools[p].servers[i];
+		for (i = 0; i < pools_current()->pools[p].nservers; i++) {
+			struct server *srv = pools_current()->pools[p].servers[i];
 			long long active;
 			unsigned long long req, errs;
 
 			admin_server_figures(srv, &active, &req, &errs);
 			if (c->json) {
 				evbuffer_add_printf(c->body, "%s{\"pool\":\"%s\",\"address\":",
-				    first ? "" : ",", rt.pools[p].name);
-				admin_json_str(c->body, srv->cfg->addr.text);
+				    first ? "" : ",", pool_names[p]);
+				admin_json_str(c->body, srv->addr.text);
 				evbuffer_add_printf(c->body, ",\"state\":\"%s\",\"active\":%lld,"
 				    "\"requests\":%llu,\"errors\":%llu}", admin_server_state(srv, now),
 				    active, req, errs);
 			} else {
 				evbuffer_add_printf(c->body, "%s %s %s active %lld requests %llu "
-				    "errors %llu\n", rt.pools[p].name, srv->cfg->addr.text,
+				    "errors %llu\n", pool_names[p], srv->addr.text,
 				    admin_server_state(srv, now), active, req, errs);
 			}
 			first = 0;

@@ -215,6 +215,8 @@ bgctl_options(int argc, char **argv, struct bgctl_opts *o)
 	o->o_status = !o->o_json && argc - optind == 1 && strcmp(argv[optind], "status") == 0;
 	if (bgctl_join(o, argv + optind, argc - optind, err, sizeof(err)) == -1) {
 		fprintf(stderr, "bgctl: %s\n", err);
+		free(o->o_line);
+		o->o_line = NULL;
 		return BGCTL_EXIT_ERR;
 	}
 	o->o_timeout_ms = bgctl_timeout_ms();
@@ -912,7 +914,8 @@ bgctl_render_head(const struct bgctl_json *root)
 	    bgctl_safe(bgctl_json_str(bgctl_json_get(root, "state")), state, sizeof(state)));
 	bgctl_rollout_text(bgctl_json_get(root, "rollout"), rollout, sizeof(rollout));
 	/* the rollout goes on its own line when the head would pass 80 columns */
-	printf("%s%srollout %s\n", head, (size_t)n + 10 + strlen(rollout) > 80 ? "\n" : "  ", rollout);
+	printf("%s%srollout %s\n", head,
+	    (size_t)n + 10 + strlen(rollout) > 80 ? "\n" : "  ", rollout);
 	printf("last revert: %s\n", bgctl_safe(bgctl_json_str(bgctl_json_get(root,
 	    "last_revert")), why, sizeof(why)));
 }

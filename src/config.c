@@ -1179,6 +1179,59 @@ static int config_open_check(struct loader *ld, const char *path)
 	return -1;
 }
 
+/*
+ * libconfig 1.5 exit()s from inside its scanner when an @include names a
+ * directory or an unreadable file, taking the process with it.  Check every
+ * @include (a line starting with it, as libconfig's scanner sees it) before
+ * libconfig reads anything, and report those as FILE:LINE errors.
+ */
+static void config_check_includes(struct loader *ld, const char *path, int depth)
+{
+	char line[4096], target[4096], buf[128];
+	struct stat st;
+	unsigned lineno = 0;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (f == NULL)
+		return;         /* reported by the caller or by libconfig */
+	while (fgets(line, sizeof line, f) != NULL) {
+		const char *p = line, *q;
+		size_t n;
+
+		lineno++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncmp(p, "@include", 8) != 0)
+			continue;
+		p += 8;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '"' || (q = strchr(p + 1, '"')) == NULL)
+			continue;       /* libconfig reports the syntax */
+		n = (size_t)(q - p - 1);
+		if (n >= sizeof target)
+			n = sizeof target - 1;
+		memcpy(target, p + 1, n);
+		target[n] = '\0';
+		if (stat(target, &st) == -1) {
+			ld_err_at(ld, path, lineno, "@include \"%s\": %s", target,
+			    strerror_r(errno, buf, sizeof buf));
+		} else if (!S_ISREG(st.st_mode)) {
+			ld_err_at(ld, path, lineno, "@include \"%s\": not a regular file", target);
+		} else if (access(target, R_OK) == -1) {
+			ld_err_at(ld, path, lineno, "@include \"%s\": %s", target,
+			    strerror_r(errno, buf, sizeof buf));
+		} else if (depth >= 10) {
+			ld_err_at(ld, path, lineno, "@include \"%s\": includes nested too deeply "
+			    "(at most 10)", target);
+		} else {
+			config_check_includes(ld, target, depth + 1);
+		}
+	}
+	fclose(f);
+}
+
 static void config_parse(struct loader *ld, struct config *c)
 {
 	config_t cf;
@@ -1213,8 +1266,11 @@ struct config *config_load(const char *path, char **errs)
 	}
 	c->path = ld_strdup(&ld, path);
 	config_defaults(&ld, c);
-	if (config_open_check(&ld, path) == 0)
-		config_parse(&ld, c);
+	if (config_open_check(&ld, path) == 0) {
+		config_check_includes(&ld, path, 0);
+		if (ld.nerrs == 0)
+			config_parse(&ld, c);
+	}
 	if (ld.nerrs == 0 && !ld.oom)
 		return c;
 	config_free(c);

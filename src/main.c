@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "metrics.h"
+#include "pools.h"
 #include "proxy.h"
 #include "reload.h"
 #include "state.h"
@@ -46,47 +47,6 @@ main_versions(void)
 	printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
 	printf("libconfig %d.%d.%d\n", LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR,
 	    LIBCONFIG_VER_REVISION);
-}
-
-/* Servers and pools of the data path, from the configuration. */
-static void
-main_build_pools(const struct config *c)
-{
-	int p;
-	size_t i;
-
-	for (p = 0; p < CONFIG_POOLS; p++) {
-		struct pool *pl = &rt.pools[p];
-
-		pl->name = p == POOL_BLUE ? "blue" : "green";
-		pl->nservers = c->pools[p].nservers;
-		for (i = 0; i < pl->nservers; i++) {
-			pl->servers[i].cfg = &c->pools[p].servers[i];
-			pl->servers[i].pool = (enum pool_id)p;
-			pl->servers[i].index = (int)i;
-			atomic_init(&pl->servers[i].state, SRV_UP);
-			atomic_init(&pl->servers[i].fails, 0);
-			atomic_init(&pl->servers[i].down_until, 0);
-			pl->weights[i] = c->pools[p].servers[i].weight;
-		}
-	}
-}
-
-/* What this release cannot do yet is refused loudly, never ignored. */
-static int
-main_check_supported(const struct config *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->nlisteners; i++) {
-		if (c->listeners[i].tls) {
-			fprintf(stderr, "%s:%d: TLS listeners are not supported by this build yet "
-			    "(TLS termination lands in a later release)\n", c->path,
-			    c->listeners[i].line);
-			return -1;
-		}
-	}
-	return 0;
 }
 
 /* ---- the control thread ---------------------------------------------------- */
@@ -169,7 +129,8 @@ main_run(void)
 		goto out;
 	}
 	if (admin_start(main_base, rt.cfg, err, sizeof(err)) == -1 ||
-	    metrics_start(main_base, rt.cfg, err, sizeof(err)) == -1) {
+	    metrics_start(main_base, rt.cfg, err, sizeof(err)) == -1 ||
+	    reload_init(main_base) == -1) {
 		log_error("%s", err);
 		worker_drain_all();
 		worker_join_all();
@@ -191,6 +152,7 @@ main_run(void)
 	worker_join_all();
 	admin_stop();
 	metrics_stop();
+	reload_shutdown();
 	for (i = 0; i < 4; i++)
 		event_free(sev[i]);
 	event_free(main_stop_poll);
@@ -210,6 +172,7 @@ main(int argc, char **argv)
 	char *errs = NULL;
 	char err[512];
 	int test_only = 0, ch, rc;
+	struct poolset *ps;
 
 	while ((ch = getopt(argc, argv, "c:tVh")) != -1) {
 		switch (ch) {
@@ -240,7 +203,8 @@ main(int argc, char **argv)
 		free(errs);
 		return 1;
 	}
-	if (main_check_supported(rt.cfg) == -1) {
+	if (reload_check_supported(rt.cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
 		config_free(rt.cfg);
 		return 1;
 	}
@@ -255,8 +219,15 @@ main(int argc, char **argv)
 		config_free(rt.cfg);
 		return 1;
 	}
-	main_build_pools(rt.cfg);
+	ps = pools_build(rt.cfg, err, sizeof(err));
+	if (ps == NULL) {
+		fprintf(stderr, "%s\n", err);
+		config_free(rt.cfg);
+		return 1;
+	}
+	pools_publish(ps);
 	rc = main_run();
+	free(pools_current());
 	config_free(rt.cfg);
 	rt.cfg = NULL;
 	return rc;

@@ -12,6 +12,7 @@
 
 #include "http_parse.h"
 #include "metrics.h"
+#include "pools.h"
 #include "proxy.h"
 #include "state.h"
 #include "stats.h"
@@ -61,13 +62,13 @@ metrics_requests(struct evbuffer *b)
 	for (p = 0; p < CONFIG_POOLS; p++)
 		for (k = 1; k <= 5; k++)
 			evbuffer_add_printf(b, "bgproxy_requests_total{pool=\"%s\",class=\"%dxx\"} %llu\n",
-			    rt.pools[p].name, k, (unsigned long long)SUM(requests[p][k]));
+			    pool_names[p], k, (unsigned long long)SUM(requests[p][k]));
 	metrics_head(b, "bgproxy_upstream_errors_total", "counter",
 	    "Failed attempts to get a response from a server, by pool and kind.");
 	for (p = 0; p < CONFIG_POOLS; p++)
 		for (k = 0; k < STATS_ERR_KINDS; k++)
 			evbuffer_add_printf(b, "bgproxy_upstream_errors_total{pool=\"%s\",kind=\"%s\"} "
-			    "%llu\n", rt.pools[p].name, metrics_err_kinds[k],
+			    "%llu\n", pool_names[p], metrics_err_kinds[k],
 			    (unsigned long long)SUM(upstream_errors[p][k]));
 }
 
@@ -84,15 +85,15 @@ metrics_durations(struct evbuffer *b)
 		for (k = 0; k < STATS_PROM_BUCKETS; k++) {
 			cum += SUM(dur_bucket[p][k]);
 			evbuffer_add_printf(b, "bgproxy_request_duration_seconds_bucket{pool=\"%s\","
-			    "le=\"%g\"} %llu\n", rt.pools[p].name, stats_prom_bounds[k],
+			    "le=\"%g\"} %llu\n", pool_names[p], stats_prom_bounds[k],
 			    (unsigned long long)cum);
 		}
 		evbuffer_add_printf(b, "bgproxy_request_duration_seconds_bucket{pool=\"%s\","
-		    "le=\"+Inf\"} %llu\n", rt.pools[p].name, (unsigned long long)SUM(dur_count[p]));
+		    "le=\"+Inf\"} %llu\n", pool_names[p], (unsigned long long)SUM(dur_count[p]));
 		evbuffer_add_printf(b, "bgproxy_request_duration_seconds_sum{pool=\"%s\"} %.6f\n",
-		    rt.pools[p].name, SUM(dur_sum_us[p]) / 1e6);
+		    pool_names[p], SUM(dur_sum_us[p]) / 1e6);
 		evbuffer_add_printf(b, "bgproxy_request_duration_seconds_count{pool=\"%s\"} %llu\n",
-		    rt.pools[p].name, (unsigned long long)SUM(dur_count[p]));
+		    pool_names[p], (unsigned long long)SUM(dur_count[p]));
 	}
 }
 
@@ -107,24 +108,24 @@ metrics_pools(struct evbuffer *b)
 	metrics_head(b, "bgproxy_pool_weight_percent", "gauge", "Share of new requests, percent.");
 	for (p = 0; p < CONFIG_POOLS; p++)
 		evbuffer_add_printf(b, "bgproxy_pool_weight_percent{pool=\"%s\"} %.2f\n",
-		    rt.pools[p].name, (p == (int)s->stable ? 10000 - s->candidate_bp :
+		    pool_names[p], (p == (int)s->stable ? 10000 - s->candidate_bp :
 		    s->candidate_bp) / 100.0);
 	metrics_head(b, "bgproxy_pool_stable", "gauge", "1 for the stable pool.");
 	for (p = 0; p < CONFIG_POOLS; p++)
-		evbuffer_add_printf(b, "bgproxy_pool_stable{pool=\"%s\"} %d\n", rt.pools[p].name,
+		evbuffer_add_printf(b, "bgproxy_pool_stable{pool=\"%s\"} %d\n", pool_names[p],
 		    p == (int)s->stable);
 	metrics_head(b, "bgproxy_server_up", "gauge",
 	    "1 when the server takes new requests (up, not passively marked down).");
 	for (p = 0; p < CONFIG_POOLS; p++)
-		for (i = 0; i < rt.pools[p].nservers; i++)
+		for (i = 0; i < pools_current()->pools[p].nservers; i++)
 			evbuffer_add_printf(b, "bgproxy_server_up{pool=\"%s\",server=\"%s\"} %d\n",
-			    rt.pools[p].name, rt.pools[p].servers[i].cfg->addr.text,
-			    server_usable(&rt.pools[p].servers[i], now));
+			    pool_names[p], pools_current()->pools[p].servers[i]->addr.text,
+			    server_usable(pools_current()->pools[p].servers[i], now));
 	metrics_head(b, "bgproxy_server_requests_total", "counter", "Requests sent, by server.");
 	for (p = 0; p < CONFIG_POOLS; p++)
-		for (i = 0; i < rt.pools[p].nservers; i++)
+		for (i = 0; i < pools_current()->pools[p].nservers; i++)
 			evbuffer_add_printf(b, "bgproxy_server_requests_total{pool=\"%s\",server=\"%s\"} "
-			    "%llu\n", rt.pools[p].name, rt.pools[p].servers[i].cfg->addr.text,
+			    "%llu\n", pool_names[p], pools_current()->pools[p].servers[i]->addr.text,
 			    (unsigned long long)SUM(srv_requests[p][i]));
 }
 
@@ -298,19 +299,54 @@ metrics_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	bufferevent_enable(mc->bev, EV_READ | EV_WRITE);
 }
 
+static struct event_base *metrics_base;
+static struct config_addr metrics_addr;     /* where metrics_listener listens */
+
+static struct evconnlistener *
+metrics_listen(const struct config *cfg, char *err, size_t errlen)
+{
+	struct evconnlistener *l;
+
+	l = evconnlistener_new_bind(metrics_base, metrics_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, 64,
+	    (const struct sockaddr *)&cfg->metrics_addr.ss, (int)cfg->metrics_addr.len);
+	if (l == NULL)
+		snprintf(err, errlen, "cannot listen for metrics on %s: %s", cfg->metrics_addr.text,
+		    strerror(errno));
+	return l;
+}
+
 int
 metrics_start(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
 {
+	metrics_base = base;
 	if (!cfg->metrics_enabled)
 		return 0;
-	metrics_listener = evconnlistener_new_bind(base, metrics_accept_cb, NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, 64,
-	    (const struct sockaddr *)&cfg->metrics_addr.ss, (int)cfg->metrics_addr.len);
-	if (metrics_listener == NULL) {
-		snprintf(err, errlen, "cannot listen for metrics on %s: %s", cfg->metrics_addr.text,
-		    strerror(errno));
+	metrics_listener = metrics_listen(cfg, err, errlen);
+	if (metrics_listener == NULL)
 		return -1;
+	metrics_addr = cfg->metrics_addr;
+	return 0;
+}
+
+int
+metrics_restart(const struct config *cfg, char *err, size_t errlen)
+{
+	struct evconnlistener *l = NULL;
+
+	if (metrics_listener != NULL && cfg->metrics_enabled &&
+	    metrics_addr.len == cfg->metrics_addr.len &&
+	    memcmp(&metrics_addr.ss, &cfg->metrics_addr.ss, metrics_addr.len) == 0)
+		return 0;               /* unchanged: scrapes in progress go on */
+	if (cfg->metrics_enabled) {
+		l = metrics_listen(cfg, err, errlen);
+		if (l == NULL)
+			return -1;
 	}
+	if (metrics_listener != NULL)
+		evconnlistener_free(metrics_listener);
+	metrics_listener = l;
+	metrics_addr = cfg->metrics_addr;
 	return 0;
 }
 

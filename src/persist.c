@@ -599,12 +599,9 @@ persist_content(const char *buf, size_t len, struct persist_state *st, char *err
 	size_t i;
 
 	for (i = 0; i < PERSIST_NLINES; i++) {
-		if (lx.e == end && i > 0)
-			return persist_errf(err, errlen, "truncated: no %s line",
-			    persist_lines[i].key);
 		lx.p = i == 0 ? buf : lx.e + 1;
 		lx.e = memchr(lx.p, '\n', (size_t)(end - lx.p));
-		if (lx.e == NULL)   /* cannot happen: the checksum line follows */
+		if (lx.e == NULL)   /* the content ends early: every content line ends in '\n' */
 			return persist_errf(err, errlen, "truncated: no %s line",
 			    persist_lines[i].key ? persist_lines[i].key : "header");
 		lx.line = (int)i + 1;
@@ -663,7 +660,7 @@ persist_line_of(const char *buf, const char *at)
 static long
 persist_verify(const char *buf, size_t len, char *err, size_t errlen)
 {
-	const char *end = buf + len, *ls = end - 1, *h;
+	const char *end = buf + len, *ls = end - 1, *h, *nl;
 	char q[64];
 	uint32_t want = 0, got;
 	int i;
@@ -671,14 +668,10 @@ persist_verify(const char *buf, size_t len, char *err, size_t errlen)
 	while (ls > buf && ls[-1] != '\n')
 		ls--;
 	if (end[-1] != '\n' || (size_t)(end - ls) < 9 || memcmp(ls, "checksum ", 9) != 0) {
-		for (h = buf; h < end; h = (const char *)memchr(h, '\n', (size_t)(end - h)) + 1) {
-			if ((size_t)(end - h) >= 9 && memcmp(h, "checksum ", 9) == 0 &&
-			    memchr(h, '\n', (size_t)(end - h)) != NULL && h != ls)
+		for (h = buf; (nl = memchr(h, '\n', (size_t)(end - h))) != NULL; h = nl + 1)
+			if (nl - h >= 9 && memcmp(h, "checksum ", 9) == 0)
 				return persist_errf(err, errlen, "line %d: trailing data after the "
 				    "checksum line", persist_line_of(buf, h) + 1);
-			if (memchr(h, '\n', (size_t)(end - h)) == NULL)
-				break;
-		}
 		if (end[-1] != '\n' && (size_t)(end - ls) >= 8 && memcmp(ls, "checksum", 8) == 0)
 			return persist_errf(err, errlen, "truncated: the checksum line has no "
 			    "newline");
@@ -868,7 +861,8 @@ persist_load(const char *path, struct persist_state *st, char *err, size_t errle
 	ssize_t n;
 	int fd, eno, rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted at path must not hang the start */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd == -1 && errno == ENOENT)
 		return 1;
 	if (fd == -1 || fstat(fd, &sb) == -1) {

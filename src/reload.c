@@ -2,6 +2,8 @@
  * reload.c - re-read the configuration without risking the running process.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
+#include "metrics.h"
+#include "pools.h"
 #include "proxy.h"
 #include "reload.h"
 
@@ -98,13 +103,340 @@ reload_check_in_child(const char *path, char *msg, size_t len)
 	return -1;
 }
 
+/* ---- freeing what a reload replaced -------------------------------------- */
+
+struct retired {
+	void *ptr;
+	void (*free_fn)(void *);
+	uint64_t *epochs;           /* each worker's epoch when it was retired */
+	struct retired *next;
+};
+
+static struct retired *reload_retired;
+static struct event *reload_reap_ev;
+
+static void
+reload_free_config(void *p)
+{
+	config_free(p);
+}
+
+/* Free ptr once every worker has ticked since now. */
+static void
+reload_retire(void *ptr, void (*free_fn)(void *))
+{
+	struct retired *r = calloc(1, sizeof(*r));
+	int i;
+
+	if (r != NULL)
+		r->epochs = calloc((size_t)rt.nworkers, sizeof(uint64_t));
+	if (r == NULL || r->epochs == NULL) {
+		/* without memory to track it, keeping it is the safe choice */
+		log_error("reload: out of memory; keeping the old configuration in memory");
+		free(r);
+		return;
+	}
+	r->ptr = ptr;
+	r->free_fn = free_fn;
+	for (i = 0; i < rt.nworkers; i++)
+		r->epochs[i] = atomic_load_explicit(&rt.workers[i].epoch, memory_order_acquire);
+	r->next = reload_retired;
+	reload_retired = r;
+}
+
+static void
+reload_reap(int force)
+{
+	struct retired **pp = &reload_retired, *r;
+	int i, quiet;
+
+	while ((r = *pp) != NULL) {
+		quiet = 1;
+		for (i = 0; i < rt.nworkers && !force; i++)
+			if (!atomic_load(&rt.workers[i].done) &&
+			    atomic_load_explicit(&rt.workers[i].epoch, memory_order_acquire) <=
+			    r->epochs[i])
+				quiet = 0;
+		if (!quiet) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		r->free_fn(r->ptr);
+		free(r->epochs);
+		free(r);
+	}
+}
+
+static void
+reload_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	reload_reap(0);
+}
+
+int
+reload_init(struct event_base *base)
+{
+	struct timeval tv = { 0, 100000 };
+
+	reload_reap_ev = event_new(base, -1, EV_PERSIST, reload_reap_cb, NULL);
+	if (reload_reap_ev == NULL)
+		return -1;
+	event_add(reload_reap_ev, &tv);
+	return 0;
+}
+
+void
+reload_shutdown(void)
+{
+	if (reload_reap_ev != NULL)
+		event_free(reload_reap_ev);
+	reload_reap_ev = NULL;
+	reload_reap(1);
+}
+
+/* ---- checks ------------------------------------------------------------------ */
+
+int
+reload_check_supported(const struct config *c, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		if (c->listeners[i].tls) {
+			snprintf(err, errlen, "%s:%d: TLS listeners are not supported by this build "
+			    "yet (TLS termination lands in a later release)", c->path,
+			    c->listeners[i].line);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* What a running process cannot take over without a restart. */
+static int
+reload_check_restart_only(const struct config *old, const struct config *c, char *err,
+    size_t errlen)
+{
+	if (c->workers != old->workers) {
+		snprintf(err, errlen, "%s: workers cannot change on reload (%d -> %d); restart "
+		    "bgproxy to apply it", c->path, old->workers, c->workers);
+		return -1;
+	}
+	if (strcmp(c->admin_socket, old->admin_socket) != 0 || c->admin_mode != old->admin_mode) {
+		snprintf(err, errlen, "%s: admin.socket and admin.mode cannot change on reload; "
+		    "restart bgproxy to apply them", c->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- listeners ------------------------------------------------------------- */
+
+static int
+reload_same_addr(const struct config_addr *a, const struct config_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+static int
+reload_has_listener(const struct config *c, const struct config_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (reload_same_addr(&c->listeners[i].addr, a))
+			return 1;
+	return 0;
+}
+
+static evutil_socket_t
+reload_bind(const struct config_addr *a, char *err, size_t errlen)
+{
+	evutil_socket_t fd;
+	int one = 1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1 || listen(fd, 1024) == -1) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+reload_free_changes(struct lis_change **chg, int n)
+{
+	int i;
+	size_t k;
+
+	for (i = 0; i < n; i++) {
+		if (chg[i] == NULL)
+			continue;
+		for (k = 0; k < chg[i]->nadd; k++)
+			close(chg[i]->add_fd[k]);
+		free(chg[i]);
+		chg[i] = NULL;
+	}
+}
+
+/* One change per worker: new listeners bound now (so a busy port fails the
+ * reload before anything changed), old ones to close.  Counts in *nadd and *nrem. */
+static int
+reload_listener_changes(const struct config *old, const struct config *c,
+    struct lis_change **chg, size_t *nadd, size_t *nrem, char *err, size_t errlen)
+{
+	char e[256];
+	size_t i;
+	int w;
+
+	*nadd = *nrem = 0;
+	for (w = 0; w < rt.nworkers; w++) {
+		chg[w] = calloc(1, sizeof(**chg));
+		if (chg[w] == NULL) {
+			snprintf(err, errlen, "out of memory");
+			reload_free_changes(chg, rt.nworkers);
+			return -1;
+		}
+	}
+	for (i = 0; i < c->nlisteners; i++) {
+		const struct config_listener *cl = &c->listeners[i];
+
+		if (reload_has_listener(old, &cl->addr))
+			continue;
+		for (w = 0; w < rt.nworkers; w++) {
+			struct lis_change *x = chg[w];
+			evutil_socket_t fd = reload_bind(&cl->addr, e, sizeof(e));
+
+			if (fd == -1) {
+				snprintf(err, errlen, "%s:%d: cannot listen on %s: %s", c->path, cl->line,
+				    cl->addr.text, e);
+				reload_free_changes(chg, rt.nworkers);
+				return -1;
+			}
+			x->add[x->nadd].addr = cl->addr;
+			x->add[x->nadd].tls = cl->tls;
+			x->add_fd[x->nadd] = fd;
+			x->nadd++;
+		}
+		(*nadd)++;
+	}
+	for (i = 0; i < old->nlisteners; i++) {
+		if (reload_has_listener(c, &old->listeners[i].addr))
+			continue;
+		for (w = 0; w < rt.nworkers; w++)
+			chg[w]->rem[chg[w]->nrem++] = old->listeners[i].addr;
+		(*nrem)++;
+	}
+	return 0;
+}
+
+/* ---- reload ------------------------------------------------------------------ */
+
+static void
+reload_count_servers(const struct poolset *a, const struct poolset *b, int *added, int *removed)
+{
+	int p;
+	size_t i, k;
+
+	*added = *removed = 0;
+	for (p = 0; p < CONFIG_POOLS; p++) {
+		for (i = 0; i < b->pools[p].nservers; i++) {
+			int found = 0;
+
+			for (k = 0; k < a->pools[p].nservers; k++)
+				found |= a->pools[p].servers[k] == b->pools[p].servers[i];
+			*added += !found;
+		}
+		for (i = 0; i < a->pools[p].nservers; i++) {
+			int found = 0;
+
+			for (k = 0; k < b->pools[p].nservers; k++)
+				found |= b->pools[p].servers[k] == a->pools[p].servers[i];
+			*removed += !found;
+		}
+	}
+}
+
+/* Logs and audit log follow the new file names; failures are reported but
+ * do not undo the reload (traffic already follows the new configuration). */
+static void
+reload_reopen_logs(const struct config *old, const struct config *c)
+{
+	char err[512];
+
+	log_level_cur = c->log_level;
+	if (strcmp(old->log_access, c->log_access) != 0 &&
+	    log_access_open(c->log_access, err, sizeof(err)) == -1)
+		log_error("reload: %s", err);
+	if ((old->admin_audit_log == NULL) != (c->admin_audit_log == NULL) ||
+	    (c->admin_audit_log != NULL && strcmp(old->admin_audit_log, c->admin_audit_log) != 0)) {
+		if (admin_audit_reopen(c->admin_audit_log, err, sizeof(err)) == -1)
+			log_error("reload: %s", err);
+	}
+}
+
 int
 reload_run(const struct actor *who, char *msg, size_t len)
 {
-	(void)who;
-	if (reload_check_in_child(rt.cfg->path, msg, len) == -1)
+	struct config *old = rt.cfg, *c;
+	struct poolset *ps, *old_ps = pools_current();
+	struct lis_change *chg[CONFIG_MAX_LISTENERS > 64 ? CONFIG_MAX_LISTENERS : 64];
+	size_t nadd, nrem;
+	char *errs = NULL;
+	int added, removed, i;
+
+	if (reload_check_in_child(old->path, msg, len) == -1)
 		return -1;
-	snprintf(msg, len, "%s is valid, but applying a new configuration to a running proxy "
-	    "is not supported by this build yet; restart to apply it", rt.cfg->path);
+	c = config_load(old->path, &errs);
+	if (c == NULL) {
+		snprintf(msg, len, "%s", errs != NULL ? errs : "configuration not loaded");
+		free(errs);
+		return -1;
+	}
+	if (reload_check_supported(c, msg, len) == -1 ||
+	    reload_check_restart_only(old, c, msg, len) == -1)
+		goto fail;
+	ps = pools_build(c, msg, len);
+	if (ps == NULL)
+		goto fail;
+	if (reload_listener_changes(old, c, chg, &nadd, &nrem, msg, len) == -1) {
+		free(ps);
+		goto fail;
+	}
+	if (metrics_restart(c, msg, len) == -1) {
+		reload_free_changes(chg, rt.nworkers);
+		free(ps);
+		goto fail;
+	}
+
+	/* commit: nothing below can fail */
+	pools_publish(ps);
+	atomic_store_explicit(&rt.cfg, c, memory_order_release);
+	reload_retire(old_ps, free);
+	for (i = 0; i < rt.nworkers; i++) {
+		worker_post_change(&rt.workers[i], chg[i]);
+		chg[i] = NULL;
+	}
+	reload_reopen_logs(old, c);
+	state_config_changed(c);
+	reload_count_servers(old_ps, ps, &added, &removed);
+	snprintf(msg, len, "reloaded %s: %d server(s) added, %d removed; %zu listener(s) added, "
+	    "%zu removed", c->path, added, removed, nadd, nrem);
+	state_event(who, "%s", msg);
+	reload_retire(old, reload_free_config);
+	return 0;
+fail:
+	config_free(c);
 	return -1;
 }

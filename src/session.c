@@ -175,8 +175,8 @@ session_access_log(struct session *s)
 	    "\",\"status\":%d,\"bytes\":%llu,\"pool\":%s%s%s,\"server\":%s%s%s,"
 	    "\"duration_ms\":%.3f,\"request_id\":\"%s\",\"tls\":%s}\n",
 	    s->resp_status, (unsigned long long)s->resp_bytes,
-	    s->srv ? "\"" : "", s->srv ? rt.pools[s->pool].name : "null", s->srv ? "\"" : "",
-	    s->srv ? "\"" : "", s->srv ? s->srv->cfg->addr.text : "null", s->srv ? "\"" : "",
+	    s->srv ? "\"" : "", s->srv ? pool_names[s->pool] : "null", s->srv ? "\"" : "",
+	    s->srv ? "\"" : "", s->srv ? s->srv->addr.text : "null", s->srv ? "\"" : "",
 	    dur_ms, s->reqid, s->tls ? "true" : "false");
 	if (n > sizeof(line))
 		n = sizeof(line);
@@ -480,15 +480,21 @@ session_route(struct session *s, const struct http_msg *m, const struct sockaddr
 static struct server *
 session_pick_server(struct worker *w, enum pool_id pool, uint64_t now)
 {
-	struct pool *p = &rt.pools[pool];
+	struct poolset *ps = atomic_load_explicit(&rt.ps, memory_order_acquire);
+	struct pool *p = &ps->pools[pool];
 	unsigned char usable[CONFIG_MAX_SERVERS];
 	size_t i;
 	int k;
 
+	if (w->rr_ps != ps) {
+		/* a reload changed the membership: positions mean other servers */
+		memset(w->rr_current, 0, sizeof(w->rr_current));
+		w->rr_ps = ps;
+	}
 	for (i = 0; i < p->nservers; i++)
-		usable[i] = server_usable(&p->servers[i], now);
+		usable[i] = server_usable(p->servers[i], now);
 	k = balance_pick(w->rr_current[pool], p->weights, usable, p->nservers);
-	return k == -1 ? NULL : &p->servers[k];
+	return k == -1 ? NULL : p->servers[k];
 }
 
 static void
@@ -509,7 +515,7 @@ session_send_upstream(struct session *s, int fresh)
 
 	u = upstream_get(s->w, s->srv, fresh, err, sizeof(err));
 	if (u == NULL) {
-		log_warn("server %s: %s", s->srv->cfg->addr.text, err);
+		log_warn("server %s: %s", s->srv->addr.text, err);
 		return -1;
 	}
 	if (s->attempts++ == 0) {
@@ -780,7 +786,7 @@ session_send_response_head(struct session *s, const struct http_msg *m, const ch
 	}
 	if (rt.cfg->expose_header) {
 		APPEND_LIT(p, "X-Bgproxy-Pool: ");
-		APPEND(p, rt.pools[s->pool].name, strlen(rt.pools[s->pool].name));
+		APPEND(p, pool_names[s->pool], strlen(pool_names[s->pool]));
 		APPEND_LIT(p, "\r\n");
 	}
 	APPEND_LIT(p, "\r\n");
@@ -885,7 +891,7 @@ session_read_response(struct session *s)
 		if (r == HTTP_PARSE_INCOMPLETE)
 			return;
 		if (r == HTTP_PARSE_ERROR) {
-			log_warn("bad response from %s: %s", s->srv->cfg->addr.text, m->error);
+			log_warn("bad response from %s: %s", s->srv->addr.text, m->error);
 			s->keepalive = 0;
 			session_reply(s, 502, "bad response from server");
 			if (s->state != SS_CLOSING)
@@ -957,7 +963,7 @@ session_server_failed(struct server *srv, const char *kind)
 	    memory_order_relaxed);
 	atomic_store_explicit(&srv->fails, 0, memory_order_relaxed);
 	log_warn("server %s (%s) out of rotation for %llu s after %d failures in a row (last: %s)",
-	    srv->cfg->addr.text, rt.pools[srv->pool].name,
+	    srv->addr.text, pool_names[srv->pool],
 	    SERVER_PASSIVE_COOLDOWN_US / 1000000, SERVER_PASSIVE_FALL, kind);
 }
 
@@ -989,12 +995,12 @@ session_up_failed(struct session *s, const char *kind, int status)
 	if (was_reused && s->req_body == BODY_NONE && s->attempts < 3 && s->req_done &&
 	    (strcmp(kind, "closed") == 0 || strcmp(kind, "reset") == 0) &&
 	    session_method_idempotent(s->req_method)) {
-		log_debug("retrying on a new connection to %s after %s", s->srv->cfg->addr.text,
+		log_debug("retrying on a new connection to %s after %s", s->srv->addr.text,
 		    kind);
 		if (session_send_upstream(s, 1) == 0)
 			return;
 	}
-	log_info("server %s (%s): %s", s->srv->cfg->addr.text, rt.pools[s->pool].name, kind);
+	log_info("server %s (%s): %s", s->srv->addr.text, pool_names[s->pool], kind);
 	if (strcmp(kind, "connect") == 0)
 		s->err_kind = STATS_ERR_CONNECT;
 	else if (status == 504)

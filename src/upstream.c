@@ -69,7 +69,8 @@ upstream_release(struct upconn *u)
 
 	u->owner = NULL;
 	if (idle->n >= UPSTREAM_IDLE_MAX || u->w->draining ||
-	    atomic_load_explicit(&u->srv->state, memory_order_relaxed) == SRV_DISABLED) {
+	    atomic_load_explicit(&u->srv->state, memory_order_relaxed) == SRV_DISABLED ||
+	    atomic_load_explicit(&u->srv->removed, memory_order_relaxed)) {
 		conn_release(&u->c);
 		free(u);
 		return;
@@ -85,7 +86,7 @@ upstream_release(struct upconn *u)
 static struct upconn *
 upstream_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 {
-	const struct config_addr *a = &srv->cfg->addr;
+	const struct config_addr *a = &srv->addr;
 	const struct config *cfg = rt.cfg;
 	struct timeval rto = { cfg->t_upstream_response_ms / 1000,
 		(cfg->t_upstream_response_ms % 1000) * 1000 };
@@ -139,16 +140,18 @@ upstream_free_idle(struct worker *w)
 				upstream_free(w->idle[p][i].head);
 }
 
-/* Close idle connections to servers an operator disabled. */
+/* Close idle connections to servers an operator disabled or a reload removed. */
 void
 upstream_free_disabled(struct worker *w)
 {
-	size_t p, i;
+	int p, i;
 
 	for (p = 0; p < CONFIG_POOLS; p++) {
-		for (i = 0; i < rt.pools[p].nservers; i++) {
-			if (atomic_load_explicit(&rt.pools[p].servers[i].state,
-			    memory_order_relaxed) != SRV_DISABLED)
+		for (i = 0; i < rt.nslots[p]; i++) {
+			struct server *srv = &rt.servers[p][i];
+
+			if (atomic_load_explicit(&srv->state, memory_order_relaxed) != SRV_DISABLED &&
+			    !atomic_load_explicit(&srv->removed, memory_order_relaxed))
 				continue;
 			while (w->idle[p][i].head != NULL)
 				upstream_free(w->idle[p][i].head);

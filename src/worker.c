@@ -2,7 +2,8 @@
  * worker.c - event-loop threads.  Each worker binds every listener with
  * SO_REUSEPORT (the kernel spreads connections), accepts, pauses accepting
  * at limits.max_connections or on EMFILE instead of spinning, flushes its
- * access-log buffer, and drains on request from the main thread.
+ * access-log buffer, applies listener changes from a reload, and drains on
+ * request from the control thread.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 #include "proxy.h"
 
 #define WORKER_TICK_MS 100
+#define WORKER_LISTEN_FLAGS (LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | \
+	LEV_OPT_REUSEABLE_PORT)
 
 static void
 worker_pause_accept(struct worker *w)
@@ -25,8 +28,8 @@ worker_pause_accept(struct worker *w)
 
 	if (w->accept_paused)
 		return;
-	for (i = 0; i < w->nlisteners; i++)
-		evconnlistener_disable(w->listeners[i]);
+	for (i = 0; i < w->nlis; i++)
+		evconnlistener_disable(w->lis[i].l);
 	w->accept_paused = 1;
 }
 
@@ -39,8 +42,8 @@ worker_resume_accept(struct worker *w)
 		return;
 	if (atomic_load(&rt.conns_active) >= rt.cfg->max_connections)
 		return;
-	for (i = 0; i < w->nlisteners; i++)
-		evconnlistener_enable(w->listeners[i]);
+	for (i = 0; i < w->nlis; i++)
+		evconnlistener_enable(w->lis[i].l);
 	w->accept_paused = 0;
 }
 
@@ -49,15 +52,15 @@ worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *
     void *arg)
 {
 	struct worker *w = arg;
-	const struct config_listener *cl = NULL;
+	int tls = 0;
 	size_t i;
 
-	for (i = 0; i < w->nlisteners; i++)
-		if (w->listeners[i] == l)
-			cl = &rt.cfg->listeners[i];
+	for (i = 0; i < w->nlis; i++)
+		if (w->lis[i].l == l)
+			tls = w->lis[i].tls;
 	if (atomic_fetch_add(&rt.conns_active, 1) + 1 >= rt.cfg->max_connections)
 		worker_pause_accept(w);
-	session_accept(w, fd, sa, salen, cl != NULL && cl->tls);
+	session_accept(w, fd, sa, salen, tls);
 }
 
 static void
@@ -72,6 +75,44 @@ worker_accept_error_cb(struct evconnlistener *l, void *arg)
 	log_warn("accept: %s; pausing accept for %d ms", evutil_socket_error_to_string(e),
 	    WORKER_TICK_MS);
 	worker_pause_accept(w);
+}
+
+/* Add a listener on an already bound and listening socket (takes fd). */
+static int
+worker_add_listener(struct worker *w, const struct wlistener *tmpl, evutil_socket_t fd)
+{
+	struct wlistener *wl;
+
+	if (w->nlis == CONFIG_MAX_LISTENERS) {
+		evutil_closesocket(fd);
+		return -1;
+	}
+	wl = &w->lis[w->nlis];
+	*wl = *tmpl;
+	wl->l = evconnlistener_new(w->base, worker_accept_cb, w, WORKER_LISTEN_FLAGS, -1, fd);
+	if (wl->l == NULL) {
+		evutil_closesocket(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(wl->l, worker_accept_error_cb);
+	if (w->accept_paused)
+		evconnlistener_disable(wl->l);
+	w->nlis++;
+	return 0;
+}
+
+static void
+worker_remove_listener(struct worker *w, const struct config_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < w->nlis; i++) {
+		if (w->lis[i].addr.len == a->len && memcmp(&w->lis[i].addr.ss, &a->ss, a->len) == 0) {
+			evconnlistener_free(w->lis[i].l);
+			w->lis[i] = w->lis[--w->nlis];
+			return;
+		}
+	}
 }
 
 void
@@ -95,8 +136,11 @@ worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 	log_buf_flush(&w->alog);
 	if (w->accept_paused)
 		worker_resume_accept(w);
-	/* "server ... disable" from the admin socket: out now */
+	/* "server ... disable", or a server a reload removed: out now */
 	session_close_disabled(w);
+	/* nothing of this worker's from before this point is still in use:
+	 * a reload may now free what it replaced */
+	atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
 }
 
 static void
@@ -112,24 +156,17 @@ worker_drain_deadline_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-worker_notify_cb(evutil_socket_t fd, short what, void *arg)
+worker_start_drain(struct worker *w)
 {
-	struct worker *w = arg;
 	struct timeval tv = { rt.cfg->t_shutdown_ms / 1000, (rt.cfg->t_shutdown_ms % 1000) * 1000 };
-	uint64_t v;
 	size_t i;
 
-	(void)what;
-	if (read(fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
-		log_warn("worker %d: eventfd read: %s", w->id, strerror(errno));
-	if (w->draining || !atomic_load(&rt.draining))
-		return;
 	w->draining = 1;
-	for (i = 0; i < w->nlisteners; i++) {
-		evconnlistener_free(w->listeners[i]);
-		w->listeners[i] = NULL;
+	for (i = 0; i < w->nlis; i++) {
+		evconnlistener_free(w->lis[i].l);
+		w->lis[i].l = NULL;
 	}
-	w->nlisteners = 0;
+	w->nlis = 0;
 	upstream_free_idle(w);
 	w->drain_deadline = evtimer_new(w->base, worker_drain_deadline_cb, w);
 	evtimer_add(w->drain_deadline, &tv);
@@ -138,13 +175,79 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(w->base, NULL);
 }
 
+static void
+worker_apply_change(struct worker *w)
+{
+	struct lis_change *chg;
+	size_t i;
+
+	pthread_mutex_lock(&w->chg_lock);
+	chg = w->chg;
+	w->chg = NULL;
+	pthread_mutex_unlock(&w->chg_lock);
+	if (chg == NULL)
+		return;
+	for (i = 0; i < chg->nrem; i++)
+		worker_remove_listener(w, &chg->rem[i]);
+	for (i = 0; i < chg->nadd; i++) {
+		if (w->draining)
+			evutil_closesocket(chg->add_fd[i]);
+		else if (worker_add_listener(w, &chg->add[i], chg->add_fd[i]) == -1)
+			log_error("worker %d: cannot add listener %s", w->id, chg->add[i].addr.text);
+	}
+	free(chg);
+}
+
+static void
+worker_notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	uint64_t v;
+
+	(void)what;
+	if (read(fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+		log_warn("worker %d: eventfd read: %s", w->id, strerror(errno));
+	worker_apply_change(w);
+	if (!w->draining && atomic_load(&rt.draining))
+		worker_start_drain(w);
+}
+
+static void
+worker_notify(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->notify_fd, &one, sizeof(one)) == -1)
+		log_warn("worker %d: eventfd write: %s", w->id, strerror(errno));
+}
+
+void
+worker_post_change(struct worker *w, struct lis_change *chg)
+{
+	struct lis_change *old;
+
+	pthread_mutex_lock(&w->chg_lock);
+	old = w->chg;
+	w->chg = chg;
+	pthread_mutex_unlock(&w->chg_lock);
+	if (old != NULL) {
+		/* not applied yet: its sockets would leak */
+		size_t i;
+
+		for (i = 0; i < old->nadd; i++)
+			evutil_closesocket(old->add_fd[i]);
+		free(old);
+	}
+	worker_notify(w);
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
 
 	event_base_dispatch(w->base);
-	/* what is left after the deadline is closed by freeing the base's users */
+	/* what is left after the deadline is closed now */
 	session_close_all(w);
 	upstream_free_idle(w);
 	log_buf_flush(&w->alog);
@@ -161,6 +264,7 @@ worker_init(struct worker *w, int id, char *err, size_t errlen)
 
 	w->id = id;
 	w->notify_fd = -1;
+	pthread_mutex_init(&w->chg_lock, NULL);
 	w->stats = calloc(1, sizeof(*w->stats));
 	if (w->stats == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -177,18 +281,19 @@ worker_init(struct worker *w, int id, char *err, size_t errlen)
 	    ((uint64_t)getpid() << 40) ^ (uint64_t)(id + 1) * 0x9e3779b97f4a7c15ULL);
 	for (i = 0; i < rt.cfg->nlisteners; i++) {
 		const struct config_listener *cl = &rt.cfg->listeners[i];
+		struct wlistener *wl = &w->lis[i];
 
-		w->listeners[i] = evconnlistener_new_bind(w->base, worker_accept_cb, w,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE |
-		    LEV_OPT_REUSEABLE_PORT, 1024, (const struct sockaddr *)&cl->addr.ss,
-		    (int)cl->addr.len);
-		if (w->listeners[i] == NULL) {
+		wl->addr = cl->addr;
+		wl->tls = cl->tls;
+		wl->l = evconnlistener_new_bind(w->base, worker_accept_cb, w, WORKER_LISTEN_FLAGS,
+		    1024, (const struct sockaddr *)&cl->addr.ss, (int)cl->addr.len);
+		if (wl->l == NULL) {
 			snprintf(err, errlen, "%s:%d: cannot listen on %s: %s", rt.cfg->path, cl->line,
 			    cl->addr.text, strerror(errno));
 			return -1;
 		}
-		evconnlistener_set_error_cb(w->listeners[i], worker_accept_error_cb);
-		w->nlisteners++;
+		evconnlistener_set_error_cb(wl->l, worker_accept_error_cb);
+		w->nlis++;
 	}
 	w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->notify_fd == -1) {
@@ -224,6 +329,7 @@ worker_start_all(char *err, size_t errlen)
 	for (i = 0; i < rt.nworkers; i++) {
 		if (pthread_create(&rt.workers[i].thread, NULL, worker_main, &rt.workers[i]) != 0) {
 			snprintf(err, errlen, "cannot start worker thread %d", i);
+			rt.nworkers = i;        /* join only what runs */
 			return -1;
 		}
 	}
@@ -233,13 +339,11 @@ worker_start_all(char *err, size_t errlen)
 void
 worker_drain_all(void)
 {
-	uint64_t one = 1;
 	int i;
 
 	atomic_store(&rt.draining, 1);
 	for (i = 0; i < rt.nworkers; i++)
-		if (write(rt.workers[i].notify_fd, &one, sizeof(one)) == -1)
-			log_warn("worker %d: eventfd write: %s", i, strerror(errno));
+		worker_notify(&rt.workers[i]);
 }
 
 int
@@ -268,11 +372,21 @@ worker_free_all(void)
 	int i;
 	size_t j;
 
-	for (i = 0; i < rt.nworkers; i++) {
+	if (rt.workers == NULL)
+		return;
+	for (i = 0; i < rt.cfg->workers; i++) {
 		struct worker *w = &rt.workers[i];
 
-		for (j = 0; j < w->nlisteners; j++)
-			evconnlistener_free(w->listeners[j]);
+		for (j = 0; j < w->nlis; j++)
+			if (w->lis[j].l != NULL)
+				evconnlistener_free(w->lis[j].l);
+		w->nlis = 0;
+		if (w->chg != NULL) {
+			for (j = 0; j < w->chg->nadd; j++)
+				evutil_closesocket(w->chg->add_fd[j]);
+			free(w->chg);
+			w->chg = NULL;
+		}
 		if (w->tick != NULL)
 			event_free(w->tick);
 		if (w->notify_ev != NULL)
@@ -283,6 +397,7 @@ worker_free_all(void)
 			close(w->notify_fd);
 		if (w->base != NULL)
 			event_base_free(w->base);
+		pthread_mutex_destroy(&w->chg_lock);
 		free(w->stats);
 		w->stats = NULL;
 	}

@@ -159,6 +159,7 @@ class Proxy:
         return self.proc.returncode
 
     def kill9(self):
+        self.killed = True
         self.proc.kill()
         self.proc.wait()
 
@@ -230,6 +231,8 @@ class Env:
         by a signal or did not exit 0 on SIGTERM)."""
         problems = []
         for p in self.proxies:
+            if getattr(p, "killed", False):
+                continue
             already = p.proc.poll()
             rc = p.stop(timeout=5)
             if already is not None and already < 0:

@@ -175,6 +175,11 @@ def test_status_unreadable_json_is_printed_raw(env):
     assert rc == 0, rc
     assert out == '{"stable": "blue", "weights": {"blue": 1e999}\n', out
     assert "warning" in err, err
+    # strict on purpose: a lone surrogate is not text (the fake re-reads the file)
+    with open(os.path.join(env.tmp, "fake.status.json"), "w") as f:
+        f.write('{"stable": "\\ud800"}')
+    rc, out, err = _ctl(["status"], sock=s)
+    assert rc == 0 and out == '{"stable": "\\ud800"}\n' and "warning" in err, (rc, out, err)
 
 
 def test_bad_commands_are_refused_locally(env):

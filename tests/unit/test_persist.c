@@ -511,6 +511,10 @@ TEST(test_load_missing_and_corrupt)
 	write_file(path, EXAMPLE, strlen(EXAMPLE));
 	CHECK_EQ_INT(persist_load(path, &st, err, sizeof err), 0);
 	CHECK_EQ_INT(st.mode, PERSIST_RUNNING);
+	CHECK_EQ_INT(unlink(path), 0);
+	CHECK_EQ_INT(mkfifo(path, 0600), 0);    /* must not block waiting for a writer */
+	CHECK_EQ_INT(persist_load(path, &st, err, sizeof err), -1);
+	CHECK(strstr(err, "not a regular file") != NULL);
 	tmpdir_clean();
 }
 

@@ -1,0 +1,480 @@
+"""The control plane: admin socket commands and errors, bgctl, audit log,
+socket mode, state file across kill -9, corrupt state, reload, metrics."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import threading
+import time
+
+import harness
+from harness import get, free_port, config_text, admin_paths
+
+
+def admin(port, line, raw=False, timeout=5):
+    """Send one line to the proxy's admin socket; returns (ok, first, rest)."""
+    sock, _ = admin_paths(port)
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(sock)
+    s.sendall(line if isinstance(line, bytes) else line.encode() + b"\n")
+    data = b""
+    while not data.endswith(b"\n\n"):
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    if raw:
+        return data
+    text = data.decode()
+    first, _, rest = text.partition("\n")
+    return first == "OK", first, rest.rstrip("\n")
+
+
+def bgctl(port, *args, env=None):
+    sock, _ = admin_paths(port)
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([os.path.join(harness.BUILD, "bgctl"), "-s", sock] + list(args),
+                          capture_output=True, text=True, timeout=15, env=e)
+
+
+def _pool(body):
+    return body.decode().strip()
+
+
+class Traffic:
+    """Requests in a loop on fresh connections until stopped; records failures."""
+
+    def __init__(self, port, path="/"):
+        self.port, self.path = port, path
+        self.ok = 0
+        self.failed = []
+        self.stop_flag = False
+        self.t = threading.Thread(target=self.run)
+        self.t.start()
+
+    def run(self):
+        while not self.stop_flag:
+            try:
+                st, h, body = get(self.port, self.path, timeout=5)
+                if st == 200:
+                    self.ok += 1
+                else:
+                    self.failed.append(st)
+            except Exception as e:  # noqa
+                self.failed.append(repr(e))
+
+    def stop(self):
+        self.stop_flag = True
+        self.t.join(10)
+
+
+def _env(env, **split):
+    blue, green = env.demo("blue"), env.demo("green")
+    return blue, green, env.proxy([blue], [green], split)
+
+
+def test_help_lists_every_command(env):
+    blue, green, p = _env(env)
+    ok, first, rest = admin(p.port, "help")
+    assert ok
+    for c in ("status", "set weight POOL PERCENT", "switch POOL", "rollout start", "rollout pause",
+              "rollout resume", "rollout next", "rollout abort", "promote", "revert",
+              "server POOL ADDRESS drain|disable|enable", "show events", "show servers",
+              "reload", "help"):
+        assert c in rest, c
+
+
+def test_set_weight_takes_effect_at_next_request(env):
+    blue, green, p = _env(env)
+    c = {"Cookie": "bgp=somebody"}
+    assert _pool(get(p.port, headers=c)[2]) == "blue"
+    ok, first, rest = admin(p.port, "set weight green 100")
+    assert ok and "green 100.00%" in rest
+    assert _pool(get(p.port, headers=c)[2]) == "green"
+    ok, first, rest = admin(p.port, "set weight blue 100")
+    assert ok
+    assert _pool(get(p.port, headers=c)[2]) == "blue"
+    # a share in between: about that share of fresh clients
+    assert admin(p.port, "set weight green 30")[0]
+    got = [_pool(get(p.port)[2]) for _ in range(600)]
+    assert 0.23 < got.count("green") / 600 < 0.37
+
+
+def test_errors_change_nothing(env):
+    blue, green, p = _env(env)
+    assert admin(p.port, "set weight green 5")[0]
+    before = admin(p.port, "json status")[2]
+    cases = {
+        "set weight green 101": 'weight must be 0..100 with at most two decimals, got "101"',
+        "set weight green -1": 'got "-1"',
+        "set weight green 5.555": 'got "5.555"',
+        "set weight green abc": 'got "abc"',
+        "set weight green": "usage: set weight POOL PERCENT",
+        "set weight red 5": 'unknown pool "red"; pools are blue and green',
+        "switch purple": 'unknown pool "purple"',
+        "switch": "usage: switch POOL",
+        "server blue 10.9.9.9:1 drain": "no server 10.9.9.9:1 in pool blue",
+        "server blue %s explode" % blue.addr: 'unknown server action "explode"',
+        "server blue": "usage: server POOL ADDRESS drain|disable|enable",
+        "bogus": 'unknown command "bogus"',
+        "status extra": "usage: status",
+        "rollout start green": "not available in this release",
+        "": "empty command",
+    }
+    for line, want in cases.items():
+        ok, first, rest = admin(p.port, line)
+        assert not ok and first.startswith("ERR ") and want in first, (line, first)
+    assert admin(p.port, "json status")[2] == before
+    # json prefix on an error: ERR then one JSON line
+    ok, first, rest = admin(p.port, "json set weight green 200")
+    assert not ok and json.loads(rest) == {"ok": False, "error": first[4:]}
+
+
+def test_json_status_shape(env):
+    blue, green, p = _env(env)
+    assert admin(p.port, "set weight green 5")[0]
+    for _ in range(20):
+        get(p.port)
+    ok, first, rest = admin(p.port, "json status")
+    st = json.loads(rest)
+    assert st["stable"] == "blue" and st["state"] == "manual"
+    assert st["weights"] == {"blue": 95.0, "green": 5.0}
+    assert st["rollout"] is None and st["last_revert"] is None
+    b = st["pools"]["blue"]
+    assert b["servers_up"] == 1 and b["servers"] == 1
+    assert st["pools"]["blue"]["requests"] + st["pools"]["green"]["requests"] == 20
+    for k in ("error_rate", "p99_ms"):
+        assert isinstance(b[k], (int, float))
+    assert b["server_list"][0]["address"] == blue.addr
+
+
+def test_switch_revert_promote(env):
+    blue, green, p = _env(env)
+    ok, first, rest = admin(p.port, "promote")
+    assert not ok and "no traffic" in first
+    assert admin(p.port, "switch green")[0]
+    st = json.loads(admin(p.port, "json status")[2])
+    assert st["state"] == "baking" and st["stable"] == "blue" and st["weights"]["green"] == 100
+    assert _pool(get(p.port)[2]) == "green"
+    assert admin(p.port, "revert")[0]
+    st = json.loads(admin(p.port, "json status")[2])
+    assert st["state"] == "reverted" and st["weights"]["blue"] == 100
+    assert "operator" in st["last_revert"]
+    assert _pool(get(p.port)[2]) == "blue"
+    ok, first, rest = admin(p.port, "promote")
+    assert not ok and "reverted" in first
+    assert admin(p.port, "set weight green 50")[0]
+    assert admin(p.port, "promote")[0]
+    st = json.loads(admin(p.port, "json status")[2])
+    assert st["stable"] == "green" and st["state"] == "idle" and st["weights"]["green"] == 100
+    ok, first, rest = admin(p.port, "show events")
+    assert "switch to green" in rest and "revert" in rest and "promote" in rest
+    assert "operator uid %d" % os.getuid() in rest
+
+
+def test_server_drain_disable_enable(env):
+    b1, b2, green = env.demo("blue"), env.demo("blue"), env.demo("green")
+    p = env.proxy([b1, b2], [green])
+    assert admin(p.port, "server blue %s drain" % b1.addr)[0]
+    ok, first, rest = admin(p.port, "show servers")
+    assert "blue %s draining" % b1.addr in rest
+    for _ in range(10):
+        assert get(p.port)[1]["x-server"].endswith(str(b2.port))
+    # a request in flight on a draining server finishes
+    assert admin(p.port, "server blue %s enable" % b1.addr)[0]
+    assert admin(p.port, "server blue %s disable" % b2.addr)[0]
+    res = []
+    t = threading.Thread(target=lambda: res.append(get(p.port, "/slow?ms=1500")[0]))
+    # make sure the slow request goes to b1, then drain b1 while it runs
+    t.start()
+    time.sleep(0.3)
+    assert admin(p.port, "server blue %s drain" % b1.addr)[0]
+    t.join(5)
+    assert res == [200]
+    # disable cuts a request in flight
+    assert admin(p.port, "server blue %s enable" % b2.addr)[0]
+    assert admin(p.port, "server blue %s enable" % b1.addr)[0]
+    res2 = []
+
+    def slow():
+        try:
+            res2.append(get(p.port, "/slow?ms=3000", timeout=6)[0])
+        except Exception as e:  # noqa
+            res2.append("cut")
+    ts = [threading.Thread(target=slow) for _ in range(2)]
+    for t in ts:
+        t.start()
+    time.sleep(0.4)
+    assert admin(p.port, "server blue %s disable" % b1.addr)[0]
+    for t in ts:
+        t.join(8)
+    assert sorted(map(str, res2)) == ["200", "cut"], res2
+    ok, first, rest = admin(p.port, "json show servers")
+    srv = {s["address"]: s for s in json.loads(rest)["servers"]}
+    assert srv[b1.addr]["state"] == "disabled" and srv[b2.addr]["state"] == "up"
+
+
+def test_audit_log_and_socket_mode(env):
+    blue, green, p = _env(env)
+    sock, audit = admin_paths(p.port)
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+    assert admin(p.port, "set weight green 7.5")[0]
+    assert not admin(p.port, "set weight green 700")[0]
+    assert admin(p.port, "status")[0]          # not state-changing: not audited
+    lines = [json.loads(l) for l in open(audit)]
+    assert len(lines) == 2, lines
+    a, b = lines
+    assert a["uid"] == os.getuid() and a["pid"] > 0 and a["command"] == "set weight green 7.5"
+    assert a["result"] == "OK"
+    assert a["old"]["green"] == 0 and a["new"]["green"] == 7.5 and a["new"]["blue"] == 92.5
+    assert b["result"].startswith("ERR weight must be") and b["old"] == b["new"]
+    assert re.match(r"\d{4}-\d\d-\d\dT", a["time"])
+
+
+def test_socket_mode_from_config(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    p = env.proxy([blue], [green], extra="")
+    p.stop()
+    port = free_port()
+    sock, audit = admin_paths(port)
+    text = config_text(port, [blue.addr], [green.addr], admin=False) + \
+        'admin = { socket = "%s"; mode = "0660"; audit_log = "%s"; };\n' % (sock, audit)
+    q = harness.Proxy(env.tmp, text, port)
+    env.proxies.append(q)
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o660
+
+
+def test_protocol_limits(env):
+    blue, green, p = _env(env)
+    out = admin(p.port, b"x" * 5000 + b"\n", raw=True)
+    assert out.startswith(b"ERR line too long")
+    out = admin(p.port, b"sta\x00tus\n", raw=True)
+    assert out.startswith(b"ERR NUL byte")
+    # several commands on one connection, each answer ends with an empty line
+    sock, _ = admin_paths(p.port)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.sendall(b"status\nshow servers\nhelp\n")
+    data = b""
+    s.settimeout(5)
+    while data.count(b"\n\n") < 3:
+        data += s.recv(65536)
+    assert data.count(b"OK\n") == 3
+    s.close()
+
+
+def test_many_and_idle_admin_clients_do_not_hurt_traffic(env):
+    blue, green, p = _env(env)
+    sock, _ = admin_paths(p.port)
+    tr = Traffic(p.port)
+    idle = []
+    for _ in range(80):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock)
+        s.sendall(b"stat")          # a partial line, never finished
+        idle.append(s)
+    time.sleep(0.5)
+    # beyond the limit: turned away with a message
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.settimeout(3)
+    assert s.recv(100).startswith(b"ERR too many")
+    s.close()
+    for s in idle[:40]:
+        s.close()
+    time.sleep(0.3)
+    assert admin(p.port, "status")[0]
+    for s in idle[40:]:
+        s.close()
+    time.sleep(0.3)
+    tr.stop()
+    assert tr.failed == [] and tr.ok > 20
+
+
+def test_state_survives_kill9(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    port = free_port()
+    state = os.path.join(env.tmp, "state")
+    extra = 'state_file = "%s";' % state
+    p = env.proxy([blue], [green], port=port, extra=extra)
+    assert admin(port, "set weight green 25")[0]
+    keys = ["k%d" % i for i in range(200)]
+    before = {k: _pool(get(port, headers={"Cookie": "bgp=" + k})[2]) for k in keys}
+    p.kill9()
+    p2 = env.proxy([blue], [green], port=port, extra=extra)
+    st = json.loads(admin(port, "json status")[2])
+    assert st["weights"] == {"blue": 75.0, "green": 25.0} and st["state"] == "manual"
+    after = {k: _pool(get(port, headers={"Cookie": "bgp=" + k})[2]) for k in keys}
+    assert before == after
+    # a reverted candidate stays reverted across a restart
+    assert admin(port, "revert")[0]
+    p2.kill9()
+    env.proxy([blue], [green], port=port, extra=extra)
+    st = json.loads(admin(port, "json status")[2])
+    assert st["state"] == "reverted" and st["weights"]["green"] == 0
+
+
+def test_corrupt_state_file_fails_safe(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    state = os.path.join(env.tmp, "state")
+    with open(state, "w") as f:
+        f.write("version 1\nstable green\ncandidate_percent 99.00\ngarbage\n")
+    p = env.proxy([blue], [green], {"candidate_percent": 40}, extra='state_file = "%s";' % state)
+    st = json.loads(admin(p.port, "json status")[2])
+    assert st["stable"] == "blue" and st["weights"]["blue"] == 100
+    aside = [f for f in os.listdir(env.tmp) if f.startswith("state.corrupt.")]
+    assert len(aside) == 1
+    assert "CORRUPT" in p.output()
+    assert all(_pool(get(p.port)[2]) == "blue" for _ in range(20))
+
+
+def _write_conf(p, text):
+    with open(p.conf, "w") as f:
+        f.write(text)
+
+
+def test_reload_broken_files_keep_serving(env):
+    blue, green, p = _env(env)
+    good = open(p.conf).read()
+    tr = Traffic(p.port)
+    d = os.path.join(env.tmp, "adir")
+    os.mkdir(d)
+    broken = {
+        "syntax": good + "workers = ;\n",
+        "unknown key": good + "frobnicate = 1;\n",
+        "include dir": good + '@include "%s"\n' % d,
+        "missing certificate": good.replace(
+            "listen = ( { address", 'listen = ( { address = "127.0.0.1:%d"; tls = { certificates = '
+            '( { cert = "/nonexistent/x.pem"; key = "/nonexistent/x.key"; } ); }; }, { address'
+            % free_port()),
+    }
+    for name, text in broken.items():
+        _write_conf(p, text)
+        ok, first, rest = admin(p.port, "reload")
+        assert not ok and first.startswith("ERR " + p.conf + ":"), (name, first)
+        # SIGHUP with the same file: logged, nothing changes
+        p.signal(signal.SIGHUP)
+        time.sleep(0.2)
+    tr.stop()
+    assert tr.failed == [] and tr.ok > 20, (tr.failed[:5], tr.ok)
+    assert "certificate" in p.output() or "cert" in p.output()
+    _write_conf(p, good)
+    assert admin(p.port, "reload")[0]
+
+
+def test_reload_adds_and_removes_servers_under_traffic(env):
+    b1, b2, green = env.demo("blue"), env.demo("blue"), env.demo("green")
+    p = env.proxy([b1], [green])
+    tr = Traffic(p.port)
+    time.sleep(0.3)
+    _write_conf(p, open(p.conf).read().replace(b1.addr, b2.addr))
+    ok, first, rest = admin(p.port, "reload")
+    assert ok and "1 server(s) added, 1 removed" in rest, rest
+    time.sleep(0.5)
+    n_b2 = b2.stats()["requests"]
+    tr.stop()
+    assert tr.failed == [] and tr.ok > 20, (tr.failed[:5], tr.ok)
+    assert n_b2 > 0
+    assert get(p.port)[1]["x-server"].endswith(str(b2.port))
+    ok, first, rest = admin(p.port, "show servers")
+    assert b1.addr not in rest and b2.addr in rest
+
+
+def test_reload_listeners_keep_connections(env):
+    blue, green, p = _env(env)
+    c = __import__("http.client").client.HTTPConnection("127.0.0.1", p.port, timeout=5)
+    assert get(p.port, conn=c)[0] == 200
+    port2 = free_port()
+    text = open(p.conf).read().replace('listen = ( { address = "127.0.0.1:%d"; } ' % p.port,
+                                       'listen = ( { address = "127.0.0.1:%d"; }, '
+                                       '{ address = "127.0.0.1:%d"; } ' % (p.port, port2))
+    _write_conf(p, text)
+    p.signal(signal.SIGHUP)
+    harness.wait_port(port2)
+    assert get(port2)[0] == 200
+    assert get(p.port, conn=c)[0] == 200       # the kept listener's connection goes on
+    # and away again
+    _write_conf(p, text.replace(', { address = "127.0.0.1:%d"; } ' % port2, ' '))
+    assert admin(p.port, "reload")[0]
+    time.sleep(0.3)
+    try:
+        socket.create_connection(("127.0.0.1", port2), timeout=1).close()
+        assert False, "removed listener still accepts"
+    except OSError:
+        pass
+    assert get(p.port, conn=c)[0] == 200
+    c.close()
+
+
+def _metrics(port):
+    st, h, body = get(port, "/metrics")
+    assert st == 200 and h["content-type"].startswith("text/plain; version=0.0.4")
+    out = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return body, out
+
+
+def test_metrics_consistent_with_traffic(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    mport = free_port()
+    p = env.proxy([blue], [green], {"candidate_percent": 0},
+                  extra='metrics = { address = "127.0.0.1:%d"; };' % mport)
+    for _ in range(30):
+        get(p.port)
+    get(p.port, "/status?code=404")
+    get(p.port, "/status?code=503")
+    get(p.port, headers={"X-Bgproxy-Pool": "green"})
+    time.sleep(0.2)
+    body, m = _metrics(mport)
+    assert m['bgproxy_requests_total{pool="blue",class="2xx"}'] == 30
+    assert m['bgproxy_requests_total{pool="blue",class="4xx"}'] == 1
+    assert m['bgproxy_requests_total{pool="blue",class="5xx"}'] == 1
+    assert m['bgproxy_requests_total{pool="green",class="2xx"}'] == 1
+    assert m['bgproxy_request_duration_seconds_count{pool="blue"}'] == 32
+    assert m['bgproxy_request_duration_seconds_bucket{pool="blue",le="+Inf"}'] == 32
+    assert m['bgproxy_pool_weight_percent{pool="blue"}'] == 100
+    assert m['bgproxy_pool_stable{pool="blue"}'] == 1 and m['bgproxy_pool_stable{pool="green"}'] == 0
+    assert m['bgproxy_server_up{pool="blue",server="%s"}' % blue.addr] == 1
+    for name in ("bgproxy_reverts_total", "bgproxy_rollout_step", "bgproxy_connections_active",
+                 "bgproxy_tls_handshakes_total", "bgproxy_tls_handshake_errors_total",
+                 "bgproxy_retries_total"):
+        assert name in m, name
+    assert 'bgproxy_upstream_errors_total{pool="blue",kind="connect"}' in m
+    assert admin(p.port, "set weight green 12.5")[0]
+    assert admin(p.port, "revert")[0]
+    body, m = _metrics(mport)
+    assert m['bgproxy_pool_weight_percent{pool="green"}'] == 0 and m["bgproxy_reverts_total"] == 1
+    st, h, b = get(mport, "/healthz")
+    assert st == 200
+    if shutil.which("promtool"):
+        r = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
+        assert r.returncode == 0, r.stderr + r.stdout
+
+
+def test_bgctl_against_the_proxy(env):
+    blue, green, p = _env(env)
+    r = bgctl(p.port, "set", "weight", "green", "10")
+    assert r.returncode == 0 and "green 10.00%" in r.stdout
+    r = bgctl(p.port, "status")
+    assert r.returncode == 0 and "blue" in r.stdout and "10.00%" in r.stdout
+    r = bgctl(p.port, "--json", "status")
+    assert r.returncode == 0 and json.loads(r.stdout)["weights"]["green"] == 10.0
+    r = bgctl(p.port, "set", "weight", "green", "1000")
+    assert r.returncode == 1 and "weight must be" in r.stderr
+    sock, _ = admin_paths(p.port)
+    r = subprocess.run([os.path.join(harness.BUILD, "bgctl"), "status"], capture_output=True,
+                       text=True, timeout=10, env=dict(os.environ, BGPROXY_SOCKET=sock))
+    assert r.returncode == 0
+    r = subprocess.run([os.path.join(harness.BUILD, "bgctl"), "-s", sock + ".nope", "status"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2
