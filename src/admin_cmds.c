@@ -13,22 +13,12 @@
 #include <event2/buffer.h>
 
 #include "admin.h"
+#include "admin_parse.h"
 #include "pools.h"
 #include "proxy.h"
 #include "reload.h"
 #include "state.h"
 #include "stats.h"
-
-#define ADMIN_MAX_WORDS 16
-
-struct admin_cmd {
-	const char *words;        /* the command's fixed words */
-	const char *args;         /* argument synopsis for help and usage errors */
-	int min_args, max_args;
-	int changes_state;        /* audited */
-	const char *help;
-	int (*fn)(struct admin_ctx *c, int argc, char **argv);
-};
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -73,40 +63,13 @@ admin_done(struct admin_ctx *c, const char *msg)
 }
 
 static int
-admin_parse_pool(struct admin_ctx *c, const char *s, enum pool_id *out)
+admin_pool_arg(struct admin_ctx *c, const char *s, enum pool_id *out)
 {
-	if (strcmp(s, "blue") == 0)
-		*out = POOL_BLUE;
-	else if (strcmp(s, "green") == 0)
-		*out = POOL_GREEN;
-	else
+	int p = admin_parse_pool(s);
+
+	if (p == -1)
 		return admin_err(c, "unknown pool \"%s\"; pools are blue and green", s);
-	return 0;
-}
-
-/* "0".."100" with at most two decimals -> basis points. */
-static int
-admin_parse_percent(const char *s, int *bp)
-{
-	long whole = 0, frac = 0;
-	int nd = 0, nf = 0;
-	const char *p = s;
-
-	for (; isdigit((unsigned char)*p) && nd < 4; p++, nd++)
-		whole = whole * 10 + (*p - '0');
-	if (nd == 0)
-		return -1;
-	if (*p == '.') {
-		for (p++; isdigit((unsigned char)*p) && nf < 3; p++, nf++)
-			frac = frac * 10 + (*p - '0');
-		if (nf == 0 || nf > 2)
-			return -1;
-		if (nf == 1)
-			frac *= 10;
-	}
-	if (*p != '\0' || whole > 100 || (whole == 100 && frac > 0))
-		return -1;
-	*bp = (int)(whole * 100 + frac);
+	*out = (enum pool_id)p;
 	return 0;
 }
 
@@ -275,7 +238,7 @@ admin_cmd_set_weight(struct admin_ctx *c, int argc, char **argv)
 	int bp;
 
 	(void)argc;
-	if (admin_parse_pool(c, argv[0], &pool) == -1)
+	if (admin_pool_arg(c, argv[0], &pool) == -1)
 		return -1;
 	if (admin_parse_percent(argv[1], &bp) == -1)
 		return admin_err(c, "weight must be 0..100 with at most two decimals, got \"%s\"",
@@ -292,7 +255,7 @@ admin_cmd_switch(struct admin_ctx *c, int argc, char **argv)
 	char msg[256];
 
 	(void)argc;
-	if (admin_parse_pool(c, argv[0], &pool) == -1)
+	if (admin_pool_arg(c, argv[0], &pool) == -1)
 		return -1;
 	if (state_switch(pool, &c->who, msg, sizeof(msg)) == -1)
 		return admin_err(c, "%s", msg);
@@ -348,7 +311,7 @@ admin_cmd_server(struct admin_ctx *c, int argc, char **argv)
 	char msg[256];
 
 	(void)argc;
-	if (admin_parse_pool(c, argv[0], &pool) == -1)
+	if (admin_pool_arg(c, argv[0], &pool) == -1)
 		return -1;
 	if (strcmp(argv[2], "drain") == 0)
 		to = SRV_DRAINING;
@@ -469,55 +432,51 @@ admin_cmd_reload(struct admin_ctx *c, int argc, char **argv)
 	return admin_done(c, msg);
 }
 
+typedef int (*admin_handler)(struct admin_ctx *c, int argc, char **argv);
+
 static int admin_cmd_help_fn(struct admin_ctx *c, int argc, char **argv);
 
-static const struct admin_cmd admin_cmds[] = {
-	{ "status", "", 0, 0, 0, "pools, shares, state, rollout, last revert, window figures",
-	  admin_cmd_status },
-	{ "set weight", "POOL PERCENT", 2, 2, 1,
-	  "POOL gets PERCENT (0..100, two decimals), the other pool the rest", admin_cmd_set_weight },
-	{ "switch", "POOL", 1, 1, 1, "POOL gets 100% now; the old stable stays the revert target",
-	  admin_cmd_switch },
-	{ "rollout start", "POOL [steps A,B,C] [hold SECONDS]", 1, 5, 1,
-	  "progressive canary (not in this release)", admin_cmd_rollout },
-	{ "rollout pause", "", 0, 0, 1, "hold the current step (not in this release)",
-	  admin_cmd_rollout },
-	{ "rollout resume", "", 0, 0, 1, "go on (not in this release)", admin_cmd_rollout },
-	{ "rollout next", "", 0, 0, 1, "advance one step now (not in this release)",
-	  admin_cmd_rollout },
-	{ "rollout abort", "", 0, 0, 1, "same as revert", admin_cmd_revert },
-	{ "promote", "", 0, 0, 1, "the candidate gets 100% and becomes the stable pool",
-	  admin_cmd_promote },
-	{ "revert", "", 0, 0, 1, "all traffic to the stable pool now (state reverted)",
-	  admin_cmd_revert },
-	{ "server", "POOL ADDRESS drain|disable|enable", 3, 3, 1,
-	  "drain: no new requests; disable: out now; enable: back in", admin_cmd_server },
-	{ "show events", "", 0, 0, 0, "the last 100 decisions, oldest first",
-	  admin_cmd_show_events },
-	{ "show servers", "", 0, 0, 0, "each server: pool, address, state, active, requests, errors",
-	  admin_cmd_show_servers },
-	{ "reload", "", 0, 0, 1, "re-read the configuration file", admin_cmd_reload },
-	{ "help", "", 0, 0, 0, "this list", admin_cmd_help_fn },
+/* the handler of each command of admin_cmd_table, by id */
+static const admin_handler admin_handlers[ACMD_COUNT] = {
+	[ACMD_STATUS] = admin_cmd_status,
+	[ACMD_SET_WEIGHT] = admin_cmd_set_weight,
+	[ACMD_SWITCH] = admin_cmd_switch,
+	[ACMD_ROLLOUT_START] = admin_cmd_rollout,
+	[ACMD_ROLLOUT_PAUSE] = admin_cmd_rollout,
+	[ACMD_ROLLOUT_RESUME] = admin_cmd_rollout,
+	[ACMD_ROLLOUT_NEXT] = admin_cmd_rollout,
+	[ACMD_ROLLOUT_ABORT] = admin_cmd_revert,
+	[ACMD_PROMOTE] = admin_cmd_promote,
+	[ACMD_REVERT] = admin_cmd_revert,
+	[ACMD_SERVER] = admin_cmd_server,
+	[ACMD_SHOW_EVENTS] = admin_cmd_show_events,
+	[ACMD_SHOW_SERVERS] = admin_cmd_show_servers,
+	[ACMD_RELOAD] = admin_cmd_reload,
+	[ACMD_HELP] = admin_cmd_help_fn,
 };
 
-#define ADMIN_NCMDS (sizeof(admin_cmds) / sizeof(admin_cmds[0]))
+static void
+admin_synopsis(const struct admin_cmd_spec *spec, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s", spec->words, spec->args[0] ? " " : "", spec->args);
+}
 
 void
 admin_cmd_help(struct evbuffer *out)
 {
-	size_t i;
 	char syn[128];
+	size_t i;
 
-	for (i = 0; i < ADMIN_NCMDS; i++) {
-		snprintf(syn, sizeof(syn), "%s%s%s", admin_cmds[i].words,
-		    admin_cmds[i].args[0] ? " " : "", admin_cmds[i].args);
-		evbuffer_add_printf(out, "%-45s %s\n", syn, admin_cmds[i].help);
+	for (i = 0; i < ACMD_COUNT; i++) {
+		admin_synopsis(&admin_cmd_table[i], syn, sizeof(syn));
+		evbuffer_add_printf(out, "%-45s %s\n", syn, admin_cmd_table[i].help);
 	}
 }
 
 static int
 admin_cmd_help_fn(struct admin_ctx *c, int argc, char **argv)
 {
+	char syn[128];
 	size_t i;
 
 	(void)argc;
@@ -527,89 +486,28 @@ admin_cmd_help_fn(struct admin_ctx *c, int argc, char **argv)
 		return 0;
 	}
 	evbuffer_add_printf(c->body, "{\"commands\":[");
-	for (i = 0; i < ADMIN_NCMDS; i++) {
-		char syn[128];
-
-		snprintf(syn, sizeof(syn), "%s%s%s", admin_cmds[i].words,
-		    admin_cmds[i].args[0] ? " " : "", admin_cmds[i].args);
+	for (i = 0; i < ACMD_COUNT; i++) {
+		admin_synopsis(&admin_cmd_table[i], syn, sizeof(syn));
 		evbuffer_add_printf(c->body, "%s{\"command\":", i ? "," : "");
 		admin_json_str(c->body, syn);
 		evbuffer_add_printf(c->body, ",\"help\":");
-		admin_json_str(c->body, admin_cmds[i].help);
+		admin_json_str(c->body, admin_cmd_table[i].help);
 		evbuffer_add_printf(c->body, "}");
 	}
 	evbuffer_add_printf(c->body, "]}");
 	return 0;
 }
 
-/* ---- dispatch -------------------------------------------------------------- */
-
-static int
-admin_split_words(char *line, char **w, int max)
-{
-	int n = 0;
-	char *p = line;
-
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t')
-			*p++ = '\0';
-		if (*p == '\0')
-			break;
-		if (n == max)
-			return -1;
-		w[n++] = p;
-		while (*p != '\0' && *p != ' ' && *p != '\t')
-			p++;
-	}
-	return n;
-}
-
-/* How many words of cmd->words match the start of w (0 = no match). */
-static int
-admin_match(const struct admin_cmd *cmd, char **w, int n)
-{
-	char words[64], *save = NULL, *t;
-	int k = 0;
-
-	snprintf(words, sizeof(words), "%s", cmd->words);
-	for (t = strtok_r(words, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save)) {
-		if (k >= n || strcmp(w[k], t) != 0)
-			return 0;
-		k++;
-	}
-	return k;
-}
-
 int
 admin_cmd_run(struct admin_ctx *c, char *line, int *changes_state)
 {
-	char *w[ADMIN_MAX_WORDS];
-	const struct admin_cmd *cmd = NULL;
-	int n, k = 0, kk;
-	size_t i;
+	struct admin_parsed ap;
+	int r;
 
-	*changes_state = 0;
-	n = admin_split_words(line, w, ADMIN_MAX_WORDS);
-	if (n == -1)
-		return admin_err(c, "too many words (at most %d)", ADMIN_MAX_WORDS);
-	if (n > 0 && strcmp(w[0], "json") == 0) {
-		c->json = 1;
-		memmove(w, w + 1, (size_t)(n - 1) * sizeof(w[0]));
-		n--;
-	}
-	if (n == 0)
-		return admin_err(c, "empty command; try help");
-	for (i = 0; i < ADMIN_NCMDS; i++) {
-		kk = admin_match(&admin_cmds[i], w, n);
-		if (kk > k) {
-			k = kk;
-			cmd = &admin_cmds[i];
-		}
-	}
-	if (cmd == NULL)
-		return admin_err(c, "unknown command \"%s\"; try help", w[0]);
-	*changes_state = cmd->changes_state;
-	if (n - k < cmd->min_args || n - k > cmd->max_args)
-		return admin_err(c, "usage: %s%s%s", cmd->words, cmd->args[0] ? " " : "", cmd->args);
-	return cmd->fn(c, n - k, w + k);
+	r = admin_parse_line(line, &ap, c->err, sizeof(c->err));
+	c->json = ap.json;
+	*changes_state = ap.cmd != NULL && ap.cmd->changes_state;
+	if (r == -1)
+		return -1;
+	return admin_handlers[ap.cmd->id](c, ap.argc, ap.argv);
 }

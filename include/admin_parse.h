@@ -1,0 +1,65 @@
+/*
+ * admin_parse.h - the admin command table and the parsing of a command
+ * line against it.  Pure: no I/O, no global state besides the constant
+ * table, so it is unit-tested and fuzzed on its own.  The handlers live in
+ * admin_cmds.c, chosen by the command id.
+ */
+#ifndef BGPROXY_ADMIN_PARSE_H
+#define BGPROXY_ADMIN_PARSE_H
+
+#include <stddef.h>
+
+enum admin_cmd_id {
+	ACMD_STATUS = 0,
+	ACMD_SET_WEIGHT,
+	ACMD_SWITCH,
+	ACMD_ROLLOUT_START,
+	ACMD_ROLLOUT_PAUSE,
+	ACMD_ROLLOUT_RESUME,
+	ACMD_ROLLOUT_NEXT,
+	ACMD_ROLLOUT_ABORT,
+	ACMD_PROMOTE,
+	ACMD_REVERT,
+	ACMD_SERVER,
+	ACMD_SHOW_EVENTS,
+	ACMD_SHOW_SERVERS,
+	ACMD_RELOAD,
+	ACMD_HELP,
+	ACMD_COUNT
+};
+
+struct admin_cmd_spec {
+	enum admin_cmd_id id;
+	const char *words;        /* the command's fixed words */
+	const char *args;         /* argument synopsis for help and usage errors */
+	int min_args, max_args;
+	int changes_state;        /* audited */
+	const char *help;
+};
+
+extern const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT];
+
+#define ADMIN_MAX_WORDS 16
+
+struct admin_parsed {
+	const struct admin_cmd_spec *cmd;   /* set once a command matched */
+	int json;                           /* the line began with "json " */
+	int argc;
+	char *argv[ADMIN_MAX_WORDS];        /* point into the line */
+};
+
+/*
+ * Split line (modified in place: separators become NULs) into words, strip
+ * a leading "json", match the longest command and check its argument
+ * count.  Returns 0, or -1 with a message in err (out->cmd is set when the
+ * command matched but its arguments did not, so callers can audit it).
+ */
+int admin_parse_line(char *line, struct admin_parsed *out, char *err, size_t errlen);
+
+/* "0".."100" with at most two decimals -> basis points; 0 or -1. */
+int admin_parse_percent(const char *s, int *bp);
+
+/* "blue" -> 0, "green" -> 1, anything else -1. */
+int admin_parse_pool(const char *s);
+
+#endif

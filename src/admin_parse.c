@@ -1,0 +1,155 @@
+/*
+ * admin_parse.c - the admin command table; a line into a command and its
+ * arguments.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "admin_parse.h"
+
+const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT] = {
+	{ ACMD_STATUS, "status", "", 0, 0, 0,
+	  "pools, shares, state, rollout, last revert, window figures" },
+	{ ACMD_SET_WEIGHT, "set weight", "POOL PERCENT", 2, 2, 1,
+	  "POOL gets PERCENT (0..100, two decimals), the other pool the rest" },
+	{ ACMD_SWITCH, "switch", "POOL", 1, 1, 1,
+	  "POOL gets 100% now; the old stable stays the revert target" },
+	{ ACMD_ROLLOUT_START, "rollout start", "POOL [steps A,B,C] [hold SECONDS]", 1, 5, 1,
+	  "progressive canary (not in this release)" },
+	{ ACMD_ROLLOUT_PAUSE, "rollout pause", "", 0, 0, 1,
+	  "hold the current step (not in this release)" },
+	{ ACMD_ROLLOUT_RESUME, "rollout resume", "", 0, 0, 1, "go on (not in this release)" },
+	{ ACMD_ROLLOUT_NEXT, "rollout next", "", 0, 0, 1,
+	  "advance one step now (not in this release)" },
+	{ ACMD_ROLLOUT_ABORT, "rollout abort", "", 0, 0, 1, "same as revert" },
+	{ ACMD_PROMOTE, "promote", "", 0, 0, 1,
+	  "the candidate gets 100% and becomes the stable pool" },
+	{ ACMD_REVERT, "revert", "", 0, 0, 1,
+	  "all traffic to the stable pool now (state reverted)" },
+	{ ACMD_SERVER, "server", "POOL ADDRESS drain|disable|enable", 3, 3, 1,
+	  "drain: no new requests; disable: out now; enable: back in" },
+	{ ACMD_SHOW_EVENTS, "show events", "", 0, 0, 0, "the last 100 decisions, oldest first" },
+	{ ACMD_SHOW_SERVERS, "show servers", "", 0, 0, 0,
+	  "each server: pool, address, state, active, requests, errors" },
+	{ ACMD_RELOAD, "reload", "", 0, 0, 1, "re-read the configuration file" },
+	{ ACMD_HELP, "help", "", 0, 0, 0, "this list" },
+};
+
+static int
+admin_split_words(char *line, char **w, int max)
+{
+	int n = 0;
+	char *p = line;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t')
+			*p++ = '\0';
+		if (*p == '\0')
+			break;
+		if (n == max)
+			return -1;
+		w[n++] = p;
+		while (*p != '\0' && *p != ' ' && *p != '\t')
+			p++;
+	}
+	return n;
+}
+
+/* How many words of spec->words match the start of w (0 = no match). */
+static int
+admin_match(const struct admin_cmd_spec *spec, char *const *w, int n)
+{
+	const char *t = spec->words;
+	int k = 0;
+
+	while (*t != '\0') {
+		size_t len = strcspn(t, " ");
+
+		if (k >= n || strlen(w[k]) != len || strncmp(w[k], t, len) != 0)
+			return 0;
+		k++;
+		t += len;
+		while (*t == ' ')
+			t++;
+	}
+	return k;
+}
+
+int
+admin_parse_line(char *line, struct admin_parsed *out, char *err, size_t errlen)
+{
+	char *w[ADMIN_MAX_WORDS];
+	int n, k = 0, kk;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	n = admin_split_words(line, w, ADMIN_MAX_WORDS);
+	if (n == -1) {
+		snprintf(err, errlen, "too many words (at most %d)", ADMIN_MAX_WORDS);
+		return -1;
+	}
+	if (n > 0 && strcmp(w[0], "json") == 0) {
+		out->json = 1;
+		memmove(w, w + 1, (size_t)(n - 1) * sizeof(w[0]));
+		n--;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "empty command; try help");
+		return -1;
+	}
+	for (i = 0; i < ACMD_COUNT; i++) {
+		kk = admin_match(&admin_cmd_table[i], w, n);
+		if (kk > k) {
+			k = kk;
+			out->cmd = &admin_cmd_table[i];
+		}
+	}
+	if (out->cmd == NULL) {
+		snprintf(err, errlen, "unknown command \"%.64s\"; try help", w[0]);
+		return -1;
+	}
+	if (n - k < out->cmd->min_args || n - k > out->cmd->max_args) {
+		snprintf(err, errlen, "usage: %s%s%s", out->cmd->words, out->cmd->args[0] ? " " : "",
+		    out->cmd->args);
+		return -1;
+	}
+	out->argc = n - k;
+	memcpy(out->argv, w + k, (size_t)out->argc * sizeof(w[0]));
+	return 0;
+}
+
+int
+admin_parse_percent(const char *s, int *bp)
+{
+	long whole = 0, frac = 0;
+	int nd = 0, nf = 0;
+	const char *p = s;
+
+	for (; isdigit((unsigned char)*p) && nd < 4; p++, nd++)
+		whole = whole * 10 + (*p - '0');
+	if (nd == 0)
+		return -1;
+	if (*p == '.') {
+		for (p++; isdigit((unsigned char)*p) && nf < 3; p++, nf++)
+			frac = frac * 10 + (*p - '0');
+		if (nf == 0 || nf > 2)
+			return -1;
+		if (nf == 1)
+			frac *= 10;
+	}
+	if (*p != '\0' || whole > 100 || (whole == 100 && frac > 0))
+		return -1;
+	*bp = (int)(whole * 100 + frac);
+	return 0;
+}
+
+int
+admin_parse_pool(const char *s)
+{
+	if (strcmp(s, "blue") == 0)
+		return 0;
+	if (strcmp(s, "green") == 0)
+		return 1;
+	return -1;
+}

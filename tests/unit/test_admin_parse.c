@@ -1,0 +1,123 @@
+/* Unit tests for admin_parse.c: the command table and line parsing. */
+#include <stdio.h>
+#include <string.h>
+
+#include "admin_parse.h"
+#include "test.h"
+
+static int
+parse(const char *text, struct admin_parsed *ap, char *err, size_t errlen)
+{
+	static char line[8192];
+
+	snprintf(line, sizeof(line), "%s", text);
+	return admin_parse_line(line, ap, err, errlen);
+}
+
+TEST(test_every_command_parses)
+{
+	static const char *lines[] = {
+		"status", "set weight green 5", "switch blue", "rollout start green",
+		"rollout start green steps 1,5,100 hold 30", "rollout pause", "rollout resume",
+		"rollout next", "rollout abort", "promote", "revert",
+		"server blue 127.0.0.1:9001 drain", "show events", "show servers", "reload", "help",
+	};
+	static const enum admin_cmd_id ids[] = {
+		ACMD_STATUS, ACMD_SET_WEIGHT, ACMD_SWITCH, ACMD_ROLLOUT_START, ACMD_ROLLOUT_START,
+		ACMD_ROLLOUT_PAUSE, ACMD_ROLLOUT_RESUME, ACMD_ROLLOUT_NEXT, ACMD_ROLLOUT_ABORT,
+		ACMD_PROMOTE, ACMD_REVERT, ACMD_SERVER, ACMD_SHOW_EVENTS, ACMD_SHOW_SERVERS,
+		ACMD_RELOAD, ACMD_HELP,
+	};
+	struct admin_parsed ap;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		CHECK_EQ_INT(parse(lines[i], &ap, err, sizeof(err)), 0);
+		CHECK(ap.cmd != NULL && ap.cmd->id == ids[i]);
+	}
+}
+
+TEST(test_table_ids_match_positions)
+{
+	size_t i;
+
+	for (i = 0; i < ACMD_COUNT; i++)
+		CHECK_EQ_INT(admin_cmd_table[i].id, i);
+}
+
+TEST(test_arguments_and_json)
+{
+	struct admin_parsed ap;
+	char err[256];
+
+	CHECK_EQ_INT(parse("  json   set\tweight  green   12.5  ", &ap, err, sizeof(err)), 0);
+	CHECK(ap.json);
+	CHECK_EQ_INT(ap.argc, 2);
+	CHECK_STR(ap.argv[0], "green");
+	CHECK_STR(ap.argv[1], "12.5");
+}
+
+TEST(test_errors)
+{
+	struct admin_parsed ap;
+	char err[256];
+
+	CHECK_EQ_INT(parse("", &ap, err, sizeof(err)), -1);
+	CHECK_STR(err, "empty command; try help");
+	CHECK_EQ_INT(parse("json", &ap, err, sizeof(err)), -1);
+	CHECK_EQ_INT(parse("frobnicate now", &ap, err, sizeof(err)), -1);
+	CHECK_STR(err, "unknown command \"frobnicate\"; try help");
+	CHECK(ap.cmd == NULL);
+	CHECK_EQ_INT(parse("set weight green", &ap, err, sizeof(err)), -1);
+	CHECK_STR(err, "usage: set weight POOL PERCENT");
+	CHECK(ap.cmd != NULL && ap.cmd->changes_state);
+	CHECK_EQ_INT(parse("status now", &ap, err, sizeof(err)), -1);
+	CHECK_STR(err, "usage: status");
+	CHECK_EQ_INT(parse("show", &ap, err, sizeof(err)), -1);
+	CHECK_EQ_INT(parse("set weights green 5", &ap, err, sizeof(err)), -1);
+	CHECK_EQ_INT(parse("a b c d e f g h i j k l m n o p q", &ap, err, sizeof(err)), -1);
+	CHECK_STR(err, "too many words (at most 16)");
+}
+
+TEST(test_percent)
+{
+	static const struct { const char *s; int bp; } good[] = {
+		{ "0", 0 }, { "5", 500 }, { "5.5", 550 }, { "5.55", 555 }, { "100", 10000 },
+		{ "100.0", 10000 }, { "100.00", 10000 }, { "0.01", 1 }, { "007", 700 },
+	};
+	static const char *bad[] = {
+		"", "-1", "+1", "101", "100.01", "5.555", "5.", ".5", "abc", "1e2", "5 ", " 5",
+		"0x10", "1000", "50%",
+	};
+	size_t i;
+	int bp;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		bp = -1;
+		CHECK_EQ_INT(admin_parse_percent(good[i].s, &bp), 0);
+		CHECK_EQ_INT(bp, good[i].bp);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_EQ_INT(admin_parse_percent(bad[i], &bp), -1);
+}
+
+TEST(test_pool)
+{
+	CHECK_EQ_INT(admin_parse_pool("blue"), 0);
+	CHECK_EQ_INT(admin_parse_pool("green"), 1);
+	CHECK_EQ_INT(admin_parse_pool("Blue"), -1);
+	CHECK_EQ_INT(admin_parse_pool(""), -1);
+}
+
+int
+main(void)
+{
+	RUN(test_every_command_parses);
+	RUN(test_table_ids_match_positions);
+	RUN(test_arguments_and_json);
+	RUN(test_errors);
+	RUN(test_percent);
+	RUN(test_pool);
+	return test_summary();
+}
