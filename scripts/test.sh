@@ -19,7 +19,8 @@ run_suite() {
 	local name=$1; shift
 	local log="$logdir/$name.log"
 	echo "== $name"
-	"$@" >"$log" 2>&1
+	# no suite may hang CI: each is bounded
+	timeout -k 10 "${BGPROXY_SUITE_TIMEOUT:-1800}" "$@" >"$log" 2>&1
 	local rc=$?
 	grep -E '^(ok|FAIL|PASS|SKIP) ' "$log" | sed 's/^/   /' | grep -E 'FAIL' || true
 	local line

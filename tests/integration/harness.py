@@ -206,6 +206,40 @@ def statuses(resp_bytes):
     return [int(m) for m in re.findall(rb"(?:^|\n)HTTP/1\.[01] (\d{3}) ", resp_bytes)]
 
 
+class Traffic:
+    """Requests in a loop on fresh connections until stopped, for at most
+    max_s seconds; counts successes and records failures.  The Env stops it
+    too, so a failing test never leaves it running."""
+
+    def __init__(self, env, port, path="/", max_s=60):
+        import threading
+        self.port, self.path = port, path
+        self.ok = 0
+        self.failed = []
+        self.stop_flag = False
+        self.deadline = time.time() + max_s
+        self.t = threading.Thread(target=self.run, daemon=True)
+        env.traffic.append(self)
+        self.t.start()
+
+    def run(self):
+        while not self.stop_flag and time.time() < self.deadline:
+            try:
+                st, h, body = get(self.port, self.path, timeout=5)
+                if st == 200:
+                    self.ok += 1
+                else:
+                    self.failed.append(st)
+            except Exception as e:  # noqa
+                if len(self.failed) < 1000:
+                    self.failed.append(repr(e))
+                time.sleep(0.01)
+
+    def stop(self):
+        self.stop_flag = True
+        self.t.join(10)
+
+
 class Env:
     """Per-test environment: temp dir, demo upstreams, a proxy."""
 
@@ -213,6 +247,7 @@ class Env:
         self.tmp = tempfile.mkdtemp(prefix="bgp-it-")
         self.demos = []
         self.proxies = []
+        self.traffic = []
 
     def demo(self, name):
         d = Demo(name, self.tmp)
@@ -230,6 +265,8 @@ class Env:
         """Stop everything; returns a list of problems (a proxy that died
         by a signal or did not exit 0 on SIGTERM)."""
         problems = []
+        for t in self.traffic:
+            t.stop()
         for p in self.proxies:
             if getattr(p, "killed", False):
                 continue

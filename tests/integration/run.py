@@ -6,12 +6,20 @@ Usage: run.py [--build DIR] [-k SUBSTRING]"""
 import argparse
 import importlib
 import os
+import signal
 import sys
 import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+
+
+TEST_TIMEOUT_S = 180
+
+
+def _alarm(signum, frame):
+    raise TimeoutError("test took longer than %d s" % TEST_TIMEOUT_S)
 
 
 def main():
@@ -34,10 +42,14 @@ def main():
             env = harness.Env()
             t0 = time.time()
             err = None
+            signal.signal(signal.SIGALRM, _alarm)
+            signal.alarm(TEST_TIMEOUT_S)
             try:
                 getattr(mod, name)(env)
             except Exception:
                 err = traceback.format_exc()
+            finally:
+                signal.alarm(0)
             # a proxy that crashed or did not stop cleanly fails the test too
             problems = env.close()
             if problems and err is None:

@@ -12,7 +12,7 @@ import threading
 import time
 
 import harness
-from harness import get, free_port, config_text, admin_paths
+from harness import get, free_port, config_text, admin_paths, Traffic
 
 
 def admin(port, line, raw=False, timeout=5):
@@ -46,33 +46,6 @@ def bgctl(port, *args, env=None):
 
 def _pool(body):
     return body.decode().strip()
-
-
-class Traffic:
-    """Requests in a loop on fresh connections until stopped; records failures."""
-
-    def __init__(self, port, path="/"):
-        self.port, self.path = port, path
-        self.ok = 0
-        self.failed = []
-        self.stop_flag = False
-        self.t = threading.Thread(target=self.run)
-        self.t.start()
-
-    def run(self):
-        while not self.stop_flag:
-            try:
-                st, h, body = get(self.port, self.path, timeout=5)
-                if st == 200:
-                    self.ok += 1
-                else:
-                    self.failed.append(st)
-            except Exception as e:  # noqa
-                self.failed.append(repr(e))
-
-    def stop(self):
-        self.stop_flag = True
-        self.t.join(10)
 
 
 def _env(env, **split):
@@ -273,9 +246,9 @@ def test_protocol_limits(env):
 def test_many_and_idle_admin_clients_do_not_hurt_traffic(env):
     blue, green, p = _env(env)
     sock, _ = admin_paths(p.port)
-    tr = Traffic(p.port)
+    tr = Traffic(env, p.port)
     idle = []
-    for _ in range(80):
+    for _ in range(64):             # the limit of open admin connections
         s = socket.socket(socket.AF_UNIX)
         s.connect(sock)
         s.sendall(b"stat")          # a partial line, never finished
@@ -343,7 +316,7 @@ def _write_conf(p, text):
 def test_reload_broken_files_keep_serving(env):
     blue, green, p = _env(env)
     good = open(p.conf).read()
-    tr = Traffic(p.port)
+    tr = Traffic(env, p.port)
     d = os.path.join(env.tmp, "adir")
     os.mkdir(d)
     broken = {
@@ -372,7 +345,7 @@ def test_reload_broken_files_keep_serving(env):
 def test_reload_adds_and_removes_servers_under_traffic(env):
     b1, b2, green = env.demo("blue"), env.demo("blue"), env.demo("green")
     p = env.proxy([b1], [green])
-    tr = Traffic(p.port)
+    tr = Traffic(env, p.port)
     time.sleep(0.3)
     _write_conf(p, open(p.conf).read().replace(b1.addr, b2.addr))
     ok, first, rest = admin(p.port, "reload")
