@@ -27,6 +27,11 @@ void admin_stop(void);
 /* Reopen the audit log (SIGUSR1, reload). */
 int admin_audit_reopen(const char *path, char *err, size_t errlen);
 
+/* Append an action of bgproxy itself (e.g. the guard's revert) to the
+ * audit log, with bgproxy's own uid and pid. */
+void admin_audit_actor(const struct actor *who, const char *what, const char *result,
+    const struct split_state *before, const struct split_state *after);
+
 /* One command's context, filled by admin.c, used by the handlers. */
 struct admin_ctx {
 	struct actor who;

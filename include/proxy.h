@@ -29,11 +29,11 @@
 #include "route.h"
 #include "stats.h"
 
-/* a server's state; the health checker and the admin socket change it
- * (later releases); workers only read it */
+/* a server's operator state, set from the admin socket; workers only read
+ * it.  Health (health_down) and passive marks (down_until) are apart. */
 enum server_state {
 	SRV_UP = 0,       /* takes new requests */
-	SRV_DOWN,         /* failed health checks: no new requests */
+	SRV_DOWN,         /* unused as an operator state; "down" is shown from health */
 	SRV_DRAINING,     /* operator drain: no new requests, in-flight finish */
 	SRV_DISABLED,     /* operator disable: out now */
 };
@@ -43,7 +43,8 @@ struct server {
 	int index;                    /* slot in rt.servers[pool]: fixed for the process */
 	struct config_addr addr;      /* a copy: outlives the configuration it came from */
 	_Atomic int removed;          /* no longer in the configuration: no new requests */
-	_Atomic int state;            /* enum server_state */
+	_Atomic int state;            /* enum server_state: the operator's say (up, draining, disabled) */
+	_Atomic int health_down;      /* failing active health checks (health.c) */
 	_Atomic int fails;            /* consecutive connect failures and timeouts */
 	_Atomic uint64_t down_until;  /* passive mark: no new requests before this (monotonic us) */
 };
@@ -59,6 +60,7 @@ static inline int
 server_usable(struct server *srv, uint64_t now)
 {
 	return atomic_load_explicit(&srv->state, memory_order_relaxed) == SRV_UP &&
+	    !atomic_load_explicit(&srv->health_down, memory_order_relaxed) &&
 	    atomic_load_explicit(&srv->down_until, memory_order_relaxed) <= now &&
 	    !atomic_load_explicit(&srv->removed, memory_order_relaxed);
 }
@@ -93,12 +95,17 @@ struct runtime {
 	_Atomic uint32_t split;
 	_Atomic long conns_active;    /* client connections, all workers */
 	_Atomic int draining;         /* SIGTERM seen */
+	/* the last revert, for closing long-lived connections to that pool */
+	_Atomic unsigned revert_seq;
+	_Atomic int revert_pool;
+	_Atomic uint64_t revert_at_us;  /* close them from this time on (after a grace) */
 	int nworkers;
 	struct worker *workers;
 };
 
 extern struct runtime rt;
 
+#define PROXY_REVERT_GRACE_US 1000000ULL  /* tunnels to a reverted pool live this long */
 #define PROXY_BUF_HIGH (256 * 1024)   /* output above this: stop reading the other side */
 #define PROXY_RESP_HEAD_MAX 65536     /* response head limit */
 
@@ -141,6 +148,7 @@ struct worker {
 	struct lis_change *chg;
 	_Atomic uint64_t epoch;       /* ticks passed: a reload frees old data after one */
 	struct poolset *rr_ps;        /* the membership rr_current belongs to */
+	unsigned revert_seen;         /* rt.revert_seq already acted on */
 	int draining;
 	struct event *drain_deadline;
 	struct session *sessions;     /* all live sessions, for drain */
@@ -171,6 +179,7 @@ void session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, i
 void session_drain_all(struct worker *w);
 void session_close_all(struct worker *w);
 void session_close_disabled(struct worker *w);
+void session_close_reverted(struct worker *w, int pool);
 
 /* upstream.c */
 struct upconn *upstream_get(struct worker *w, struct server *srv, int fresh, char *err,
@@ -179,6 +188,7 @@ void upstream_release(struct upconn *u);
 void upstream_free(struct upconn *u);
 void upstream_free_idle(struct worker *w);
 void upstream_free_disabled(struct worker *w);
+void upstream_free_pool(struct worker *w, int pool);
 
 struct upconn {
 	struct conn c;

@@ -28,7 +28,7 @@ enum split_mode {
 extern const char *const state_mode_names[];
 
 /* who changed something, for events and the audit log */
-enum actor_kind { ACTOR_OPERATOR = 0, ACTOR_ROLLOUT, ACTOR_GUARD, ACTOR_SYSTEM };
+enum actor_kind { ACTOR_OPERATOR = 0, ACTOR_ROLLOUT, ACTOR_GUARD, ACTOR_SYSTEM, ACTOR_HEALTH };
 struct actor {
 	enum actor_kind kind;
 	uid_t uid;
@@ -70,6 +70,17 @@ int state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *m
 int state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len);
 int state_revert(const char *reason, const struct actor *who, char *msg, size_t len);
 int state_promote(const struct actor *who, char *msg, size_t len);
+
+/* Rollouts (rollout.c does the stepping; this applies and persists it). */
+int state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int hold_s,
+    const struct actor *who, char *msg, size_t len);
+int state_rollout_pause(const struct actor *who, char *msg, size_t len);
+int state_rollout_resume(const struct actor *who, char *msg, size_t len);
+int state_rollout_next(const struct actor *who, char *msg, size_t len);
+int state_step_left_s(void);
+
+/* Called every guard interval: rollout steps, bake_s promotion. */
+void state_tick(void);
 
 /* Reverts since start (guard and operator), for the metrics. */
 uint64_t state_reverts(void);

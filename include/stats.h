@@ -50,6 +50,7 @@ struct stats_worker {
 	stats_ctr dur_bucket[CONFIG_POOLS][STATS_PROM_BUCKETS]; /* non-cumulative counts */
 	stats_ctr dur_count[CONFIG_POOLS];
 	stats_ctr dur_sum_us[CONFIG_POOLS];
+	stats_ctr routed[CONFIG_POOLS];                  /* requests counted in the window */
 	stats_ctr retries;
 	stats_ctr tls_handshakes;
 	stats_ctr tls_handshake_errors;
@@ -94,6 +95,10 @@ struct stats_window {
  * pool over n worker blocks at monotonic time now_s. */
 void stats_window_sum(struct stats_worker *const *w, size_t n, int pool, int window_s,
     uint64_t now_s, struct stats_window *out);
+
+/* Requests routed to pool by the split (not by the override header) since
+ * start, summed over workers: the rollout counts a step's requests with it. */
+uint64_t stats_routed_total(struct stats_worker *const *w, size_t n, int pool);
 
 /* p-quantile (0..1) of the window's latency in ms (0 when no request). */
 double stats_window_quantile_ms(const struct stats_window *win, double p);

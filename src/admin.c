@@ -107,7 +107,21 @@ admin_audit(const struct admin_client *cl, const char *cmd, const char *result,
 		log_error("audit log write failed: %s", strerror(errno));
 }
 
-/* Record an action taken by bgproxy itself (guard, rollout timer). */
+/* An action bgproxy took itself (the guard's revert): audited too. */
+void
+admin_audit_actor(const struct actor *who, const char *what, const char *result,
+    const struct split_state *before, const struct split_state *after)
+{
+	struct admin_client cl;
+	char actor[64], cmd[600];
+
+	memset(&cl, 0, sizeof(cl));
+	cl.uid = getuid();
+	cl.pid = getpid();
+	state_actor_text(who, actor, sizeof(actor));
+	snprintf(cmd, sizeof(cmd), "%s (by %s)", what, actor);
+	admin_audit(&cl, cmd, result, before, after);
+}
 
 /* ---- clients --------------------------------------------------------------- */
 

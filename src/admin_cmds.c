@@ -14,11 +14,13 @@
 
 #include "admin.h"
 #include "admin_parse.h"
+#include "rollout.h"
 #include "pools.h"
 #include "proxy.h"
 #include "reload.h"
 #include "state.h"
 #include "stats.h"
+#include "watch.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -78,7 +80,8 @@ admin_server_state(struct server *srv, uint64_t now)
 {
 	switch (atomic_load(&srv->state)) {
 	case SRV_UP:
-		return atomic_load(&srv->down_until) > now ? "down" : "up";
+		return atomic_load(&srv->down_until) > now || atomic_load(&srv->health_down) ?
+		    "down" : "up";
 	case SRV_DOWN:
 		return "down";
 	case SRV_DRAINING:
@@ -167,8 +170,9 @@ admin_status_json(struct evbuffer *b)
 		evbuffer_add_printf(b, "{\"pool\":\"%s\",\"steps\":[", pool_names[s->rollout_pool]);
 		for (i = 0; i < s->nsteps; i++)
 			evbuffer_add_printf(b, "%s%g", i ? "," : "", s->steps_bp[i] / 100.0);
-		evbuffer_add_printf(b, "],\"step\":%d,\"hold_s\":%d,\"paused\":%s}", s->step,
-		    s->hold_s, s->mode == MODE_PAUSED ? "true" : "false");
+		evbuffer_add_printf(b, "],\"step\":%d,\"hold_s\":%d,\"paused\":%s,"
+		    "\"step_left_s\":%d}", s->step, s->hold_s, s->mode == MODE_PAUSED ? "true" : "false",
+		    state_step_left_s());
 	} else {
 		evbuffer_add_printf(b, "null");
 	}
@@ -200,8 +204,9 @@ admin_status_text(struct evbuffer *b)
 	evbuffer_add_printf(b, "stable %s\nstate %s\nweights %s\n", pool_names[s->stable],
 	    state_mode_names[s->mode], desc);
 	if (s->has_rollout)
-		evbuffer_add_printf(b, "rollout %s step %d of %zu hold %d s\n",
-		    pool_names[s->rollout_pool], s->step + 1, s->nsteps, s->hold_s);
+		evbuffer_add_printf(b, "rollout %s step %d of %zu (%d.%02d%%) hold %d s, %d s left\n",
+		    pool_names[s->rollout_pool], s->step + 1, s->nsteps, s->steps_bp[s->step] / 100,
+		    s->steps_bp[s->step] % 100, s->hold_s, state_step_left_s());
 	else
 		evbuffer_add_printf(b, "rollout -\n");
 	evbuffer_add_printf(b, "last_revert %s\n", s->last_revert[0] ? s->last_revert : "-");
@@ -269,9 +274,12 @@ admin_cmd_revert(struct admin_ctx *c, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
+	enum pool_id cand = !state_get()->stable;
+
 	snprintf(reason, sizeof(reason), "operator revert (uid %d)", (int)c->who.uid);
 	if (state_revert(reason, &c->who, msg, sizeof(msg)) == -1)
 		return admin_err(c, "%s", msg);
+	watch_announce_revert(cand);
 	return admin_done(c, msg);
 }
 
@@ -288,12 +296,57 @@ admin_cmd_promote(struct admin_ctx *c, int argc, char **argv)
 }
 
 static int
-admin_cmd_rollout(struct admin_ctx *c, int argc, char **argv)
+admin_cmd_rollout_start(struct admin_ctx *c, int argc, char **argv)
+{
+	enum pool_id pool = POOL_BLUE;
+	int steps[ROLLOUT_MAX_STEPS], hold = rt.cfg->rollout_hold_s;
+	size_t nsteps = rt.cfg->rollout_nsteps, i;
+	char msg[512];
+
+	if (admin_pool_arg(c, argv[0], &pool) == -1)
+		return -1;
+	for (i = 0; i < nsteps && i < ROLLOUT_MAX_STEPS; i++)
+		steps[i] = rt.cfg->rollout_steps_bp[i];
+	if (rollout_parse_args(argc - 1, argv + 1, steps, &nsteps, &hold, c->err,
+	    sizeof(c->err)) == -1)
+		return -1;
+	if (state_rollout_start(pool, steps, nsteps, hold, &c->who, msg, sizeof(msg)) == -1)
+		return admin_err(c, "%s", msg);
+	return admin_done(c, msg);
+}
+
+static int
+admin_cmd_rollout_gate(struct admin_ctx *c, int (*fn)(const struct actor *, char *, size_t))
+{
+	char msg[512];
+
+	if (fn(&c->who, msg, sizeof(msg)) == -1)
+		return admin_err(c, "%s", msg);
+	return admin_done(c, msg);
+}
+
+static int
+admin_cmd_rollout_pause(struct admin_ctx *c, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	return admin_err(c, "rollouts are not available in this release (they come with the "
-	    "guard); use set weight, switch, promote and revert");
+	return admin_cmd_rollout_gate(c, state_rollout_pause);
+}
+
+static int
+admin_cmd_rollout_resume(struct admin_ctx *c, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return admin_cmd_rollout_gate(c, state_rollout_resume);
+}
+
+static int
+admin_cmd_rollout_next(struct admin_ctx *c, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return admin_cmd_rollout_gate(c, state_rollout_next);
 }
 
 /* ---- servers --------------------------------------------------------------- */
@@ -441,10 +494,10 @@ static const admin_handler admin_handlers[ACMD_COUNT] = {
 	[ACMD_STATUS] = admin_cmd_status,
 	[ACMD_SET_WEIGHT] = admin_cmd_set_weight,
 	[ACMD_SWITCH] = admin_cmd_switch,
-	[ACMD_ROLLOUT_START] = admin_cmd_rollout,
-	[ACMD_ROLLOUT_PAUSE] = admin_cmd_rollout,
-	[ACMD_ROLLOUT_RESUME] = admin_cmd_rollout,
-	[ACMD_ROLLOUT_NEXT] = admin_cmd_rollout,
+	[ACMD_ROLLOUT_START] = admin_cmd_rollout_start,
+	[ACMD_ROLLOUT_PAUSE] = admin_cmd_rollout_pause,
+	[ACMD_ROLLOUT_RESUME] = admin_cmd_rollout_resume,
+	[ACMD_ROLLOUT_NEXT] = admin_cmd_rollout_next,
 	[ACMD_ROLLOUT_ABORT] = admin_cmd_revert,
 	[ACMD_PROMOTE] = admin_cmd_promote,
 	[ACMD_REVERT] = admin_cmd_revert,

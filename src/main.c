@@ -18,11 +18,13 @@
 #include <openssl/crypto.h>
 
 #include "admin.h"
+#include "health.h"
 #include "metrics.h"
 #include "pools.h"
 #include "proxy.h"
 #include "reload.h"
 #include "state.h"
+#include "watch.h"
 
 #ifndef BGPROXY_VERSION
 #define BGPROXY_VERSION "0.0.0"
@@ -130,7 +132,9 @@ main_run(void)
 	}
 	if (admin_start(main_base, rt.cfg, err, sizeof(err)) == -1 ||
 	    metrics_start(main_base, rt.cfg, err, sizeof(err)) == -1 ||
-	    reload_init(main_base) == -1) {
+	    reload_init(main_base) == -1 ||
+	    health_start(main_base, err, sizeof(err)) == -1 ||
+	    watch_start(main_base, err, sizeof(err)) == -1) {
 		log_error("%s", err);
 		worker_drain_all();
 		worker_join_all();
@@ -150,6 +154,8 @@ main_run(void)
 	event_base_dispatch(main_base);
 
 	worker_join_all();
+	watch_stop();
+	health_stop();
 	admin_stop();
 	metrics_stop();
 	reload_shutdown();

@@ -39,6 +39,7 @@ pools_slot(enum pool_id p, const struct config_addr *addr)
 	srv->addr = *addr;
 	atomic_init(&srv->removed, 1);  /* until published */
 	atomic_init(&srv->state, SRV_UP);
+	atomic_init(&srv->health_down, 0);
 	atomic_init(&srv->fails, 0);
 	atomic_init(&srv->down_until, 0);
 	rt.nslots[p]++;

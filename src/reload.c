@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "health.h"
 #include "metrics.h"
 #include "pools.h"
 #include "proxy.h"
@@ -430,6 +431,7 @@ reload_run(const struct actor *who, char *msg, size_t len)
 	}
 	reload_reopen_logs(old, c);
 	state_config_changed(c);
+	health_sync();
 	reload_count_servers(old_ps, ps, &added, &removed);
 	snprintf(msg, len, "reloaded %s: %d server(s) added, %d removed; %zu listener(s) added, "
 	    "%zu removed", c->path, added, removed, nadd, nrem);

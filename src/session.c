@@ -86,6 +86,7 @@ struct session {
 	int err_kind;                 /* enum stats_err of a failed attempt, or -1 */
 	int overridden;               /* routed by the override header: not in the window */
 	int active_counted;           /* counted in the server's active requests */
+	int retried_stable;           /* already sent again to the stable pool */
 };
 
 static void session_client_readcb(struct conn *, void *);
@@ -96,6 +97,7 @@ static void session_up_writecb(struct conn *, void *);
 static void session_up_eventcb(struct conn *, short, void *);
 static void session_read_heads(struct session *s);
 static void session_close(struct session *s, const char *reason);
+static int session_retry_on_stable(struct session *s, int status);
 static void session_tunnel_move(struct conn *from, struct conn *to);
 
 #define SESSION_CHECK(s) do { \
@@ -291,6 +293,7 @@ session_reset_request(struct session *s)
 	s->up_eof = 0;
 	s->err_kind = -1;
 	s->overridden = 0;
+	s->retried_stable = 0;
 }
 
 static int
@@ -501,6 +504,7 @@ static void
 session_attach_upstream(struct session *s, struct upconn *u)
 {
 	s->up = u;
+	s->up_eof = 0;
 	u->owner = s;
 	conn_setcb(&u->c, session_up_readcb, session_up_writecb, session_up_eventcb, s);
 	conn_read_enable(&u->c);
@@ -810,7 +814,8 @@ session_start_tunnel(struct session *s)
 	conn_read_enable(&s->up->c);
 }
 
-/* Decide the framing of a response and send its head.  Returns 0 or -1. */
+/* Decide the framing of a response and send its head.  Returns 0, -1 on
+ * a bad response, or 1 when the request went elsewhere (retry). */
 static int
 session_response_head(struct session *s, const struct http_msg *m, const char *raw)
 {
@@ -820,6 +825,18 @@ session_response_head(struct session *s, const struct http_msg *m, const char *r
 	s->resp_status = m->status;
 	if (atomic_load_explicit(&s->srv->fails, memory_order_relaxed) != 0)
 		atomic_store_explicit(&s->srv->fails, 0, memory_order_relaxed);
+	if (m->status >= 502 && m->status <= 504) {
+		/* the candidate's gateway errors are retried on stable: this
+		 * connection's answer is dropped with the connection */
+		struct upconn *u = s->up;
+
+		s->up = NULL;
+		if (session_retry_on_stable(s, m->status)) {
+			upstream_free(u);
+			return 1;
+		}
+		s->up = u;
+	}
 	if (m->status == 101) {
 		if (!s->req_upgrade) {
 			session_reply(s, 502, "unexpected 101 from server");
@@ -907,11 +924,14 @@ session_read_response(struct session *s)
 			evbuffer_drain(in, (size_t)r);
 			continue;
 		}
-		if (session_response_head(s, m, p) == -1) {
+		switch (session_response_head(s, m, p)) {
+		case -1:
 			evbuffer_drain(in, (size_t)r);
 			if (s->state != SS_CLOSING)
 				session_close(s, "bad response");
 			return;
+		case 1:
+			return;         /* retried elsewhere: `in` is gone with its connection */
 		}
 		evbuffer_drain(in, (size_t)r);
 	}
@@ -949,6 +969,48 @@ session_method_idempotent(int m)
 {
 	return m == HTTP_M_GET || m == HTTP_M_HEAD || m == HTTP_M_OPTIONS || m == HTTP_M_TRACE ||
 	    m == HTTP_M_PUT || m == HTTP_M_DELETE;
+}
+
+/*
+ * retry_candidate_failures: a request without a body, of an idempotent
+ * method, whose attempt on the candidate failed before any response byte
+ * reached the client goes once to the stable pool.  The failed attempt is
+ * recorded for the guard first (status: the 502/503/504 the candidate sent,
+ * or 0 with s->err_kind for a connect error, reset or timeout).  Returns 1
+ * when the request was sent again.
+ */
+static int
+session_retry_on_stable(struct session *s, int status)
+{
+	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
+	enum pool_id stable = SPLIT_STABLE(split);
+	struct server *srv;
+	uint64_t now = proxy_now_us();
+
+	if (!rt.cfg->retry_candidate_failures || s->pool == stable || s->retried_stable ||
+	    s->overridden || s->req_body != BODY_NONE || !s->req_done || s->resp_started ||
+	    !session_method_idempotent(s->req_method))
+		return 0;
+	srv = session_pick_server(s->w, stable, now);
+	if (srv == NULL)
+		return 0;
+	stats_record(s->w->stats, s->pool, s->srv->index, status, s->err_kind, 1, now / 1000000,
+	    now - s->t_start);
+	if (s->active_counted)
+		STATS_ADD(s->w->stats->srv_active[s->pool][s->srv->index], -1);
+	s->active_counted = 0;
+	log_info("retrying %s %s on %s after %s failed", s->method, s->path, pool_names[stable],
+	    pool_names[s->pool]);
+	s->retried_stable = 1;
+	s->err_kind = -1;
+	s->pool = stable;
+	s->srv = srv;
+	s->attempts = 0;
+	STATS_INC(s->w->stats->retries);
+	if (session_send_upstream(s, 0) == -1)
+		return 0;
+	conn_flush(&s->up->c);
+	return 1;
 }
 
 /* Count a connect failure or timeout; the SERVER_PASSIVE_FALL-th in a row
@@ -997,8 +1059,10 @@ session_up_failed(struct session *s, const char *kind, int status)
 	    session_method_idempotent(s->req_method)) {
 		log_debug("retrying on a new connection to %s after %s", s->srv->addr.text,
 		    kind);
-		if (session_send_upstream(s, 1) == 0)
+		if (session_send_upstream(s, 1) == 0) {
+			conn_flush(&s->up->c);
 			return;
+		}
 	}
 	log_info("server %s (%s): %s", s->srv->addr.text, pool_names[s->pool], kind);
 	if (strcmp(kind, "connect") == 0)
@@ -1009,6 +1073,8 @@ session_up_failed(struct session *s, const char *kind, int status)
 		s->err_kind = STATS_ERR_RESET;
 	if (status == 504 || strncmp(kind, "connect", 7) == 0)
 		session_server_failed(s->srv, kind);
+	if (session_retry_on_stable(s, 0))
+		return;
 	if (!s->req_done)
 		s->keepalive = 0;
 	session_reply(s, status, kind);
@@ -1146,12 +1212,14 @@ session_up_eventcb(struct conn *c, short what, void *arg)
 		return;
 	}
 	if (what & CONN_EV_EOF) {
+		struct upconn *u = s->up;
+
 		/* bytes that arrived with the FIN still count */
 		s->up_eof = 1;
 		if (evbuffer_get_length(c->in) > 0)
 			session_read_response(s);
-		if (s->up == NULL || s->state != SS_UPSTREAM)
-			return;
+		if (s->up != u || s->state != SS_UPSTREAM)
+			return;         /* done, closed, or retried on another connection */
 		session_up_failed(s, "closed", 502);
 	} else if (what & CONN_EV_TIMEOUT) {
 		if (c->connecting)
@@ -1303,4 +1371,17 @@ session_close_disabled(struct worker *w)
 			session_close(s, "server disabled");
 	}
 	upstream_free_disabled(w);
+}
+
+/* After a revert: tunnels to the reverted pool end. */
+void
+session_close_reverted(struct worker *w, int pool)
+{
+	struct session *s, *next;
+
+	for (s = w->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == SS_TUNNEL && (int)s->pool == pool)
+			session_close(s, "tunnel to a reverted pool");
+	}
 }

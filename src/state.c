@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "persist.h"
+#include "rollout.h"
 #include "proxy.h"
 #include "state.h"
 
@@ -16,6 +17,8 @@ const char *const state_mode_names[] = {
 };
 
 static struct split_state state_cur;
+static struct rollout state_ro;       /* the rollout engine's own view */
+static uint64_t state_bake_start_ms;  /* baking after a switch (no rollout) */
 static const char *state_path;        /* borrowed from the running config */
 static char state_events[STATE_EVENTS][640];
 static unsigned state_nevents;        /* total recorded; ring index = n % STATE_EVENTS */
@@ -64,6 +67,9 @@ state_actor_text(const struct actor *who, char *buf, size_t len)
 		break;
 	case ACTOR_SYSTEM:
 		snprintf(buf, len, "bgproxy");
+		break;
+	case ACTOR_HEALTH:
+		snprintf(buf, len, "health check");
 		break;
 	}
 }
@@ -151,6 +157,43 @@ state_commit(const struct split_state *next)
 		log_error("state file %s not written: %s", state_path, err);
 }
 
+static uint64_t
+state_now_ms(void)
+{
+	return proxy_now_us() / 1000;
+}
+
+/* Requests the split sent to pool since start, all workers. */
+static uint64_t
+state_cand_requests(enum pool_id pool)
+{
+	struct stats_worker *ws[64];
+	int i, n = rt.nworkers < 64 ? rt.nworkers : 64;
+
+	if (rt.workers == NULL)
+		return 0;
+	for (i = 0; i < n; i++)
+		ws[i] = rt.workers[i].stats;
+	return stats_routed_total(ws, (size_t)n, pool);
+}
+
+/* The split's rollout fields and mode from the engine. */
+static void
+state_from_rollout(struct split_state *n)
+{
+	n->has_rollout = state_ro.phase != RO_NONE;
+	if (!n->has_rollout)
+		return;
+	n->rollout_pool = state_ro.pool ? POOL_GREEN : POOL_BLUE;
+	memcpy(n->steps_bp, state_ro.steps_bp, sizeof(n->steps_bp));
+	n->nsteps = state_ro.nsteps;
+	n->step = state_ro.step;
+	n->hold_s = state_ro.hold_s;
+	n->candidate_bp = rollout_bp(&state_ro);
+	n->mode = state_ro.phase == RO_PAUSED ? MODE_PAUSED :
+	    state_ro.phase == RO_BAKING ? MODE_BAKING : MODE_RUNNING;
+}
+
 int
 state_init(const struct config *cfg, char *err, size_t errlen)
 {
@@ -182,6 +225,13 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 			s.mode = MODE_IDLE;
 		}
 	}
+	if (s.has_rollout && s.mode != MODE_REVERTED) {
+		/* a rollout resumes at its step; the hold timer starts again */
+		rollout_restore(&state_ro, s.rollout_pool, s.steps_bp, s.nsteps, s.step, s.hold_s,
+		    s.mode == MODE_PAUSED, s.mode == MODE_BAKING, cfg->rollout_min_requests,
+		    cfg->guard_bake_s, state_now_ms(), state_cand_requests(s.rollout_pool));
+	}
+	state_bake_start_ms = state_now_ms();
 	state_commit(&s);
 	state_describe(&s, desc, sizeof(desc));
 	state_event(&sys, "start: %s, %s", desc, state_mode_names[s.mode]);
@@ -207,6 +257,7 @@ state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *msg, 
 	n.candidate_bp = pool == n.stable ? 10000 - bp : bp;
 	n.mode = n.candidate_bp > 0 ? MODE_MANUAL : MODE_IDLE;
 	n.has_rollout = 0;
+	rollout_clear(&state_ro);
 	state_describe(&state_cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);
@@ -222,6 +273,8 @@ state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len)
 	char before[128], after[128];
 
 	n.has_rollout = 0;
+	rollout_clear(&state_ro);
+	state_bake_start_ms = state_now_ms();
 	if (pool == n.stable) {
 		n.candidate_bp = 0;
 		n.mode = MODE_IDLE;
@@ -248,6 +301,8 @@ state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
 
 	n.candidate_bp = 0;
 	n.mode = MODE_REVERTED;
+	/* the rollout's position stays in the state for the record, stopped */
+	rollout_clear(&state_ro);
 	snprintf(n.last_revert, sizeof(n.last_revert), "%s", reason);
 	state_describe(&state_cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
@@ -279,8 +334,111 @@ state_promote(const struct actor *who, char *msg, size_t len)
 	n.candidate_bp = 0;
 	n.mode = MODE_IDLE;
 	n.has_rollout = 0;
+	rollout_clear(&state_ro);
 	state_commit(&n);
 	state_event(who, "promote: %s is now the stable pool with 100%%", state_pool_name(cand));
 	snprintf(msg, len, "%s is stable with 100%%", state_pool_name(cand));
 	return 0;
+}
+
+/* ---- rollouts ---------------------------------------------------------------- */
+
+int
+state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int hold_s,
+    const struct actor *who, char *msg, size_t len)
+{
+	struct split_state n = state_cur;
+	char after[128];
+
+	if (pool == state_cur.stable) {
+		snprintf(msg, len, "%s is the stable pool; a rollout moves traffic to the other one "
+		    "(%s)", state_pool_name(pool), state_pool_name(!pool));
+		return -1;
+	}
+	if (state_ro.phase != RO_NONE) {
+		snprintf(msg, len, "a rollout of %s is in progress (step %d of %zu, %s); abort or "
+		    "promote it first", state_pool_name(state_ro.pool ? POOL_GREEN : POOL_BLUE),
+		    state_ro.step + 1, state_ro.nsteps, state_mode_names[state_cur.mode]);
+		return -1;
+	}
+	rollout_start(&state_ro, pool, steps_bp, nsteps, hold_s, rt.cfg->rollout_min_requests,
+	    rt.cfg->guard_bake_s, state_now_ms(), state_cand_requests(pool));
+	state_from_rollout(&n);
+	state_commit(&n);
+	state_describe(&n, after, sizeof(after));
+	state_event(who, "rollout of %s started: step 1 of %zu, %s, hold %d s",
+	    state_pool_name(pool), nsteps, after, hold_s);
+	snprintf(msg, len, "rollout of %s started: %s", state_pool_name(pool), after);
+	return 0;
+}
+
+static int
+state_rollout_gate(int r, const struct actor *who, const char *what, char *msg, size_t len)
+{
+	struct split_state n = state_cur;
+	char after[128];
+
+	if (r == -1)
+		return -1;
+	state_from_rollout(&n);
+	state_commit(&n);
+	state_describe(&n, after, sizeof(after));
+	state_event(who, "rollout %s: step %d of %zu, %s, state %s", what, n.step + 1, n.nsteps,
+	    after, state_mode_names[n.mode]);
+	snprintf(msg, len, "step %d of %zu, %s, state %s", n.step + 1, n.nsteps, after,
+	    state_mode_names[n.mode]);
+	return 0;
+}
+
+int
+state_rollout_pause(const struct actor *who, char *msg, size_t len)
+{
+	return state_rollout_gate(rollout_pause(&state_ro, msg, len), who, "paused", msg, len);
+}
+
+int
+state_rollout_resume(const struct actor *who, char *msg, size_t len)
+{
+	return state_rollout_gate(rollout_resume(&state_ro, state_now_ms(),
+	    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE), msg, len), who, "resumed",
+	    msg, len);
+}
+
+int
+state_rollout_next(const struct actor *who, char *msg, size_t len)
+{
+	int failed = 0;
+
+	rollout_next(&state_ro, state_now_ms(),
+	    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE), msg, len, &failed);
+	return state_rollout_gate(failed ? -1 : 0, who, "advanced", msg, len);
+}
+
+int
+state_step_left_s(void)
+{
+	return rollout_step_left_s(&state_ro, state_now_ms());
+}
+
+/* The rollout timer: advance steps, and promote after guard.bake_s. */
+void
+state_tick(void)
+{
+	struct actor timer = { ACTOR_ROLLOUT, 0, 0 };
+	uint64_t now = state_now_ms();
+	char msg[256];
+	enum rollout_action a;
+
+	if (state_ro.phase != RO_NONE) {
+		a = rollout_tick(&state_ro, now,
+		    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE));
+		if (a == RA_SET)
+			state_rollout_gate(0, &timer, "step", msg, sizeof(msg));
+		else if (a == RA_PROMOTE)
+			state_promote(&timer, msg, sizeof(msg));
+		return;
+	}
+	if (state_cur.mode == MODE_BAKING && rt.cfg->guard_bake_s > 0 &&
+	    now - state_bake_start_ms >= (uint64_t)rt.cfg->guard_bake_s * 1000)
+		state_promote(&timer, msg, sizeof(msg));
 }

@@ -180,8 +180,19 @@ void stats_record(struct stats_worker *w, int pool, int server, int status, int 
 		if (is_err)
 			STATS_INC(w->srv_errors[pool][server]);
 	}
-	if (in_window)
+	if (in_window) {
+		STATS_INC(w->routed[pool]);
 		stats_record_window(w, pool, is_err, status, err_kind, now_s, dur_us);
+	}
+}
+
+uint64_t stats_routed_total(struct stats_worker *const *w, size_t n, int pool)
+{
+	uint64_t t = 0;
+
+	for (size_t i = 0; i < n; i++)
+		t += STATS_GET(w[i]->routed[pool]);
+	return t;
 }
 
 /* Add one worker's slot to out if it still holds stamp. */

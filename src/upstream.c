@@ -158,3 +158,14 @@ upstream_free_disabled(struct worker *w)
 		}
 	}
 }
+
+/* Close every idle connection to the servers of pool (after a revert). */
+void
+upstream_free_pool(struct worker *w, int pool)
+{
+	size_t i;
+
+	for (i = 0; i < CONFIG_MAX_SERVERS; i++)
+		while (w->idle[pool][i].head != NULL)
+			upstream_free(w->idle[pool][i].head);
+}

@@ -126,6 +126,22 @@ worker_session_gone(struct worker *w)
 		event_base_loopexit(w->base, NULL);
 }
 
+/* After a revert and its grace period: no WebSocket tunnel and no idle
+ * server connection stays with the reverted pool. */
+static void
+worker_after_revert(struct worker *w)
+{
+	unsigned seq = atomic_load(&rt.revert_seq);
+	int pool;
+
+	if (seq == w->revert_seen || proxy_now_us() < atomic_load(&rt.revert_at_us))
+		return;
+	w->revert_seen = seq;
+	pool = atomic_load(&rt.revert_pool);
+	session_close_reverted(w, pool);
+	upstream_free_pool(w, pool);
+}
+
 static void
 worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -138,6 +154,7 @@ worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 		worker_resume_accept(w);
 	/* "server ... disable", or a server a reload removed: out now */
 	session_close_disabled(w);
+	worker_after_revert(w);
 	/* nothing of this worker's from before this point is still in use:
 	 * a reload may now free what it replaced */
 	atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);

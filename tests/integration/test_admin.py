@@ -98,7 +98,10 @@ def test_errors_change_nothing(env):
         "server blue": "usage: server POOL ADDRESS drain|disable|enable",
         "bogus": 'unknown command "bogus"',
         "status extra": "usage: status",
-        "rollout start green": "not available in this release",
+        "rollout start blue": "blue is the stable pool",
+        "rollout start green steps 5,1,100": "steps must be increasing",
+        "rollout start green hold -3": "hold must be 0..86400",
+        "rollout pause": "no rollout",
         "": "empty command",
     }
     for line, want in cases.items():

@@ -1,0 +1,53 @@
+/*
+ * guard.h - automatic revert: window figures + health + policy -> hold or
+ * revert with a reason that carries the evidence.  Pure: no I/O, no
+ * globals; the control thread calls it every guard.interval_ms.
+ */
+#ifndef BGPROXY_GUARD_H
+#define BGPROXY_GUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* one pool's figures over the guard window */
+struct guard_figs {
+	uint64_t requests;        /* requests in the window (override-routed left out) */
+	uint64_t errors;          /* 5xx from the server + connect errors, resets, timeouts */
+	double p99_ms;            /* 0 when no request */
+};
+
+struct guard_input {
+	const char *cand_name;    /* "green", for the reason text */
+	const char *stable_name;
+	struct guard_figs cand;
+	struct guard_figs stable;
+	int servers;              /* the candidate's servers */
+	int healthy;              /* of those, passing health checks (and not passively marked) */
+	int window_s;
+};
+
+struct guard_policy {
+	int min_requests;             /* rate and latency checks need this many requests */
+	double max_error_rate;        /* trip when cand errors/requests > this */
+	int max_p99_ms;               /* 0 = off; trip when cand p99 > this */
+	double min_healthy_fraction;  /* trip when healthy/servers < this (any request count) */
+	double max_error_delta;       /* 0 = off; cand rate - stable rate > this, both >= min_requests */
+	double max_p99_ratio;         /* 0 = off; cand p99 > this x stable p99, both >= min_requests */
+};
+
+enum guard_verdict { GUARD_HOLD = 0, GUARD_REVERT = 1 };
+
+/*
+ * Decide.  On GUARD_REVERT, reason gets the first failed check with its
+ * evidence, in these exact shapes:
+ *   "healthy 0/2 < 0.5"
+ *   "error_rate 0.62 > 0.05 over 10s, n=143"
+ *   "p99 812ms > 500ms over 10s, n=143"
+ *   "error_delta 0.08 > 0.02 (green 0.09, blue 0.01) over 10s"
+ *   "p99_ratio 3.10 > 2.00 (green 31ms, blue 10ms) over 10s"
+ * Checks run in that order.  On GUARD_HOLD reason is "".
+ */
+enum guard_verdict guard_evaluate(const struct guard_input *in, const struct guard_policy *pol,
+    char *reason, size_t len);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * watch.h - the guard's timer on the control thread: every
+ * guard.interval_ms it merges the workers' windows, asks guard.c, reverts
+ * (or, with dry_run, records what it would have done), then lets the
+ * rollout timer advance.
+ */
+#ifndef BGPROXY_WATCH_H
+#define BGPROXY_WATCH_H
+
+#include <stddef.h>
+
+struct event_base;
+
+int watch_start(struct event_base *base, char *err, size_t errlen);
+void watch_stop(void);
+
+/* The revert of an operator or the guard: tunnels and idle server
+ * connections of the reverted pool are closed after a short grace. */
+void watch_announce_revert(int pool);
+
+#endif

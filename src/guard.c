@@ -1,0 +1,195 @@
+/*
+ * guard.c - automatic revert: window figures + health + policy -> hold or
+ * revert with the evidence.  Pure: no I/O, no globals, no allocation.
+ *
+ * Every threshold compares with "strictly greater" (or "strictly less" for
+ * health), so a figure exactly at its limit holds.  Floating point must not
+ * blur that boundary: 5 errors in 100 requests against 0.05 has to hold.
+ * A single IEEE division is correctly rounded, hence monotonic, and maps an
+ * exact quotient onto the same double as the configured literal; so each
+ * check computes its figure with at most one division of exact integers and
+ * never subtracts or multiplies rounded values before comparing.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "guard.h"
+
+/* below this, products of two counts are exact in a double (2^52 < 2^53) */
+#define GUARD_EXACT_COUNT (UINT64_C(1) << 26)
+
+typedef int (*guard_check_fn)(const struct guard_input *, const struct guard_policy *,
+    char *, size_t);
+
+#ifdef __GNUC__
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+guard_say(char *reason, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (reason == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(reason, len, fmt, ap);
+	va_end(ap);
+}
+
+/* rate and latency figures mean nothing over too few requests, and never over none */
+static int
+guard_enough(const struct guard_figs *f, const struct guard_policy *pol)
+{
+	uint64_t min = pol->min_requests > 0 ? (uint64_t)pol->min_requests : 0;
+
+	return f->requests > 0 && f->requests >= min;
+}
+
+static double
+guard_rate(const struct guard_figs *f)
+{
+	return f->requests ? (double)f->errors / (double)f->requests : 0.0;
+}
+
+static const char *
+guard_name(const char *name, const char *fallback)
+{
+	return name ? name : fallback;
+}
+
+/* whatever the request count: a pool with too few live servers is failing */
+static int
+guard_check_health(const struct guard_input *in, const struct guard_policy *pol,
+    char *reason, size_t len)
+{
+	int healthy = in->healthy > 0 ? in->healthy : 0;
+
+	if (in->servers <= 0)
+		return 0;
+	if (!((double)healthy / (double)in->servers < pol->min_healthy_fraction))
+		return 0;
+	guard_say(reason, len, "healthy %d/%d < %g", healthy, in->servers,
+	    pol->min_healthy_fraction);
+	return 1;
+}
+
+static int
+guard_check_error_rate(const struct guard_input *in, const struct guard_policy *pol,
+    char *reason, size_t len)
+{
+	double rate;
+
+	if (!guard_enough(&in->cand, pol))
+		return 0;
+	rate = guard_rate(&in->cand);
+	if (!(rate > pol->max_error_rate))
+		return 0;
+	guard_say(reason, len, "error_rate %.2f > %g over %ds, n=%" PRIu64, rate,
+	    pol->max_error_rate, in->window_s, in->cand.requests);
+	return 1;
+}
+
+static int
+guard_check_p99(const struct guard_input *in, const struct guard_policy *pol,
+    char *reason, size_t len)
+{
+	if (pol->max_p99_ms <= 0 || !guard_enough(&in->cand, pol))
+		return 0;
+	if (!(in->cand.p99_ms > (double)pol->max_p99_ms))
+		return 0;
+	guard_say(reason, len, "p99 %.0fms > %dms over %ds, n=%" PRIu64, in->cand.p99_ms,
+	    pol->max_p99_ms, in->window_s, in->cand.requests);
+	return 1;
+}
+
+/*
+ * cand_rate - stable_rate as one exact fraction
+ * (ce*sn - se*cn) / (cn*sn), divided once, so that 0.07 - 0.05 against 0.02
+ * holds.  Counts too large for exact products (never seen in a window)
+ * fall back to plain subtraction.
+ */
+static double
+guard_delta(const struct guard_figs *c, const struct guard_figs *s)
+{
+	uint64_t pos, neg;
+
+	if (c->requests >= GUARD_EXACT_COUNT || s->requests >= GUARD_EXACT_COUNT ||
+	    c->errors >= GUARD_EXACT_COUNT || s->errors >= GUARD_EXACT_COUNT)
+		return guard_rate(c) - guard_rate(s);
+	pos = c->errors * s->requests;
+	neg = s->errors * c->requests;
+	if (pos >= neg)
+		return (double)(pos - neg) / (double)(c->requests * s->requests);
+	return -((double)(neg - pos) / (double)(c->requests * s->requests));
+}
+
+/* relative: a bad day for every pool is not the canary's fault */
+static int
+guard_check_error_delta(const struct guard_input *in, const struct guard_policy *pol,
+    char *reason, size_t len)
+{
+	double delta;
+
+	if (pol->max_error_delta <= 0 || !guard_enough(&in->cand, pol) ||
+	    !guard_enough(&in->stable, pol))
+		return 0;
+	delta = guard_delta(&in->cand, &in->stable);
+	if (!(delta > pol->max_error_delta))
+		return 0;
+	guard_say(reason, len, "error_delta %.2f > %g (%s %.2f, %s %.2f) over %ds", delta,
+	    pol->max_error_delta, guard_name(in->cand_name, "candidate"), guard_rate(&in->cand),
+	    guard_name(in->stable_name, "stable"), guard_rate(&in->stable), in->window_s);
+	return 1;
+}
+
+static int
+guard_check_p99_ratio(const struct guard_input *in, const struct guard_policy *pol,
+    char *reason, size_t len)
+{
+	double ratio;
+
+	if (pol->max_p99_ratio <= 0 || !guard_enough(&in->cand, pol) ||
+	    !guard_enough(&in->stable, pol))
+		return 0;
+	/* a stable p99 of 0 gives no scale to compare with */
+	if (!(in->stable.p99_ms > 0))
+		return 0;
+	ratio = in->cand.p99_ms / in->stable.p99_ms;
+	if (!(ratio > pol->max_p99_ratio))
+		return 0;
+	guard_say(reason, len, "p99_ratio %.2f > %.2f (%s %.0fms, %s %.0fms) over %ds", ratio,
+	    pol->max_p99_ratio, guard_name(in->cand_name, "candidate"), in->cand.p99_ms,
+	    guard_name(in->stable_name, "stable"), in->stable.p99_ms, in->window_s);
+	return 1;
+}
+
+/* the documented order: the first failing check is the one reported */
+static const guard_check_fn guard_checks[] = {
+	guard_check_health,
+	guard_check_error_rate,
+	guard_check_p99,
+	guard_check_error_delta,
+	guard_check_p99_ratio,
+};
+
+/*
+ * Decide for one interval.  Takes borrowed input and policy, writes at most
+ * len bytes (always NUL-terminated when len > 0) to reason: the first
+ * failed check's evidence on GUARD_REVERT, "" on GUARD_HOLD.  Any thread.
+ */
+enum guard_verdict
+guard_evaluate(const struct guard_input *in, const struct guard_policy *pol,
+    char *reason, size_t len)
+{
+	size_t i;
+
+	if (reason != NULL && len > 0)
+		reason[0] = '\0';
+	if (in == NULL || pol == NULL)
+		return GUARD_HOLD;
+	for (i = 0; i < sizeof(guard_checks) / sizeof(guard_checks[0]); i++)
+		if (guard_checks[i](in, pol, reason, len))
+			return GUARD_REVERT;
+	return GUARD_HOLD;
+}

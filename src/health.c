@@ -1,0 +1,274 @@
+/*
+ * health.c - active health checks on timers; rise/fall hysteresis; reports
+ * state changes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "health.h"
+#include "pools.h"
+#include "proxy.h"
+#include "state.h"
+
+#define HEALTH_MAGIC 0x4ea17400U
+
+struct hcheck {
+	uint32_t magic;
+	struct server *srv;
+	struct bufferevent *bev;     /* the check in progress, or NULL */
+	struct event timer;          /* next check, or the running check's deadline */
+	int running;
+	int passes, fails;           /* in a row */
+	int seen;                    /* still in the configuration (during a sync) */
+	struct hcheck *next;
+};
+
+static struct event_base *health_base;
+static struct hcheck *health_checks;
+
+static const struct config_health *
+health_cfg(const struct hcheck *h)
+{
+	return &rt.cfg->pools[h->srv->pool].health;
+}
+
+static void health_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static void
+health_schedule(struct hcheck *h, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(&h->timer, &tv);
+}
+
+/* One result: count it, flip the state when rise/fall says so. */
+static void
+health_result(struct hcheck *h, int ok, const char *why)
+{
+	const struct config_health *hc = health_cfg(h);
+	struct actor who = { ACTOR_HEALTH, 0, 0 };
+	int down = atomic_load(&h->srv->health_down);
+
+	if (h->bev != NULL) {
+		bufferevent_free(h->bev);
+		h->bev = NULL;
+	}
+	h->running = 0;
+	if (ok) {
+		h->passes++;
+		h->fails = 0;
+		if (down && h->passes >= hc->rise) {
+			atomic_store(&h->srv->health_down, 0);
+			state_event(&who, "server %s %s: down -> up (%d check(s) passed)",
+			    pool_names[h->srv->pool], h->srv->addr.text, h->passes);
+		}
+	} else {
+		h->fails++;
+		h->passes = 0;
+		if (!down && h->fails >= hc->fall) {
+			atomic_store(&h->srv->health_down, 1);
+			state_event(&who, "server %s %s: up -> down (%d check(s) failed, last: %s)",
+			    pool_names[h->srv->pool], h->srv->addr.text, h->fails, why);
+		} else {
+			log_debug("health check of %s failed: %s", h->srv->addr.text, why);
+		}
+	}
+	health_schedule(h, hc->interval_ms);
+}
+
+static void
+health_readcb(struct bufferevent *bev, void *arg)
+{
+	struct hcheck *h = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char *line;
+	size_t n;
+	int status;
+
+	line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+	if (line == NULL) {
+		if (evbuffer_get_length(in) > 1024)
+			health_result(h, 0, "status line too long");
+		return;
+	}
+	if (n < 12 || strncmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
+	    sscanf(line + 9, "%3d", &status) != 1) {
+		free(line);
+		health_result(h, 0, "not an HTTP response");
+		return;
+	}
+	free(line);
+	if (status >= 200 && status < 400) {
+		health_result(h, 1, NULL);
+	} else {
+		char why[32];
+
+		snprintf(why, sizeof(why), "status %d", status);
+		health_result(h, 0, why);
+	}
+}
+
+static void
+health_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct hcheck *h = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (what & BEV_EVENT_EOF)
+		health_result(h, 0, "closed before answering");
+	else
+		health_result(h, 0, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void
+health_begin(struct hcheck *h)
+{
+	const struct config_health *hc = health_cfg(h);
+	const struct config_addr *a = &h->srv->addr;
+
+	h->bev = bufferevent_socket_new(health_base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (h->bev == NULL) {
+		health_schedule(h, hc->interval_ms);
+		return;
+	}
+	h->running = 1;
+	bufferevent_setcb(h->bev, health_readcb, NULL, health_eventcb, h);
+	bufferevent_enable(h->bev, EV_READ | EV_WRITE);
+	evbuffer_add_printf(bufferevent_get_output(h->bev),
+	    "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: bgproxy-health\r\n"
+	    "Connection: close\r\n\r\n", hc->path, a->text);
+	/* the whole check, connect included, must finish within timeout_ms */
+	health_schedule(h, hc->timeout_ms);
+	if (bufferevent_socket_connect(h->bev, (const struct sockaddr *)&a->ss, (int)a->len) == -1)
+		health_result(h, 0, "connect failed");
+}
+
+static void
+health_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hcheck *h = arg;
+
+	(void)fd;
+	(void)what;
+	if (h->running)
+		health_result(h, 0, "timeout");
+	else
+		health_begin(h);
+}
+
+static void
+health_free(struct hcheck *h)
+{
+	evtimer_del(&h->timer);
+	if (h->bev != NULL)
+		bufferevent_free(h->bev);
+	h->bev = NULL;
+	h->magic = 0;
+	free(h);
+}
+
+static struct hcheck *
+health_find(struct server *srv)
+{
+	struct hcheck *h;
+
+	for (h = health_checks; h != NULL; h = h->next)
+		if (h->srv == srv)
+			return h;
+	return NULL;
+}
+
+void
+health_sync(void)
+{
+	struct poolset *ps = pools_current();
+	struct hcheck *h, **pp;
+	int p;
+	size_t i;
+
+	for (h = health_checks; h != NULL; h = h->next)
+		h->seen = 0;
+	for (p = 0; p < CONFIG_POOLS; p++) {
+		const struct config_health *hc = &rt.cfg->pools[p].health;
+		size_t n = ps->pools[p].nservers;
+
+		for (i = 0; i < n; i++) {
+			struct server *srv = ps->pools[p].servers[i];
+
+			if (!hc->enabled) {
+				/* without checks a server is never down by health */
+				atomic_store(&srv->health_down, 0);
+				continue;
+			}
+			h = health_find(srv);
+			if (h != NULL) {
+				h->seen = 1;
+				continue;
+			}
+			h = calloc(1, sizeof(*h));
+			if (h == NULL)
+				continue;
+			h->magic = HEALTH_MAGIC;
+			h->srv = srv;
+			h->seen = 1;
+			evtimer_assign(&h->timer, health_base, health_timer_cb, h);
+			h->next = health_checks;
+			health_checks = h;
+			/* spread the pool's checks evenly over one interval */
+			health_schedule(h, (int)((long)hc->interval_ms * (long)i / (long)n));
+		}
+	}
+	for (pp = &health_checks; (h = *pp) != NULL;) {
+		if (h->seen) {
+			pp = &h->next;
+			continue;
+		}
+		*pp = h->next;
+		atomic_store(&h->srv->health_down, 0);
+		health_free(h);
+	}
+}
+
+int
+health_start(struct event_base *base, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	health_base = base;
+	health_sync();
+	return 0;
+}
+
+void
+health_stop(void)
+{
+	while (health_checks != NULL) {
+		struct hcheck *h = health_checks;
+
+		health_checks = h->next;
+		health_free(h);
+	}
+}
+
+int
+health_healthy(int pool, int *servers)
+{
+	struct pool *pl = &pools_current()->pools[pool];
+	int up = 0;
+	size_t i;
+
+	for (i = 0; i < pl->nservers; i++)
+		up += !atomic_load(&pl->servers[i]->health_down);
+	*servers = (int)pl->nservers;
+	return up;
+}

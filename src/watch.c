@@ -1,0 +1,142 @@
+/*
+ * watch.c - the guard on a timer; the rollout timer rides along.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "admin.h"
+#include "guard.h"
+#include "health.h"
+#include "pools.h"
+#include "proxy.h"
+#include "state.h"
+#include "stats.h"
+#include "watch.h"
+
+static struct event *watch_ev;
+static char watch_dry_last[512];      /* the last dry-run verdict recorded */
+
+static void
+watch_figs(enum pool_id p, uint64_t now_us, struct guard_figs *f)
+{
+	struct stats_worker *ws[64];
+	struct stats_window win;
+	int i, n = rt.nworkers < 64 ? rt.nworkers : 64;
+
+	for (i = 0; i < n; i++)
+		ws[i] = rt.workers[i].stats;
+	stats_window_sum(ws, (size_t)n, p, rt.cfg->guard_window_s, now_us / 1000000, &win);
+	f->requests = win.requests;
+	f->errors = win.errors;
+	f->p99_ms = stats_window_quantile_ms(&win, 0.99);
+}
+
+/* Candidate servers that pass health checks and are not passively marked. */
+static int
+watch_healthy(enum pool_id p, uint64_t now_us, int *servers)
+{
+	struct pool *pl = &pools_current()->pools[p];
+	int up = 0;
+	size_t i;
+
+	for (i = 0; i < pl->nservers; i++)
+		up += !atomic_load(&pl->servers[i]->health_down) &&
+		    atomic_load(&pl->servers[i]->down_until) <= now_us;
+	*servers = (int)pl->nservers;
+	return up;
+}
+
+static void
+watch_guard(void)
+{
+	const struct split_state *s = state_get();
+	const struct config *c = rt.cfg;
+	enum pool_id cand = !s->stable;
+	struct guard_input in;
+	struct guard_policy pol = {
+		c->guard_min_requests, c->guard_max_error_rate, c->guard_max_p99_ms,
+		c->guard_min_healthy_fraction, c->guard_max_error_delta, c->guard_max_p99_ratio,
+	};
+	struct actor guard = { ACTOR_GUARD, 0, 0 };
+	uint64_t now = proxy_now_us();
+	char reason[512], msg[512];
+
+	/* the guard watches whenever the candidate carries traffic */
+	if (s->candidate_bp == 0 || s->mode == MODE_REVERTED || s->mode == MODE_IDLE) {
+		watch_dry_last[0] = '\0';
+		return;
+	}
+	memset(&in, 0, sizeof(in));
+	in.cand_name = pool_names[cand];
+	in.stable_name = pool_names[s->stable];
+	watch_figs(cand, now, &in.cand);
+	watch_figs(s->stable, now, &in.stable);
+	in.healthy = watch_healthy(cand, now, &in.servers);
+	in.window_s = c->guard_window_s;
+	if (guard_evaluate(&in, &pol, reason, sizeof(reason)) == GUARD_HOLD) {
+		watch_dry_last[0] = '\0';
+		return;
+	}
+	if (c->guard_dry_run) {
+		/* record each distinct verdict once, not every interval */
+		if (strcmp(reason, watch_dry_last) != 0) {
+			snprintf(watch_dry_last, sizeof(watch_dry_last), "%s", reason);
+			state_event(&guard, "dry run: would revert %s: %s", pool_names[cand], reason);
+		}
+		return;
+	}
+	struct split_state before = *s;
+
+	if (state_revert(reason, &guard, msg, sizeof(msg)) == 0) {
+		log_warn("guard reverted %s: %s", pool_names[cand], reason);
+		admin_audit_actor(&guard, "revert", reason, &before, state_get());
+		watch_announce_revert(cand);
+	}
+}
+
+static void
+watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = { rt.cfg->guard_interval_ms / 1000,
+		(rt.cfg->guard_interval_ms % 1000) * 1000 };
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	watch_guard();
+	state_tick();
+	/* the interval is read each time: a reload may change it */
+	evtimer_add(watch_ev, &tv);
+}
+
+void
+watch_announce_revert(int pool)
+{
+	atomic_store(&rt.revert_pool, pool);
+	atomic_store(&rt.revert_at_us, proxy_now_us() + PROXY_REVERT_GRACE_US);
+	atomic_fetch_add(&rt.revert_seq, 1);
+}
+
+int
+watch_start(struct event_base *base, char *err, size_t errlen)
+{
+	struct timeval tv = { 0, 1000 };
+
+	watch_ev = evtimer_new(base, watch_cb, NULL);
+	if (watch_ev == NULL) {
+		snprintf(err, errlen, "cannot create the guard timer");
+		return -1;
+	}
+	evtimer_add(watch_ev, &tv);
+	return 0;
+}
+
+void
+watch_stop(void)
+{
+	if (watch_ev != NULL)
+		event_free(watch_ev);
+	watch_ev = NULL;
+}
