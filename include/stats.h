@@ -35,7 +35,7 @@ enum stats_err { STATS_ERR_CONNECT = 0, STATS_ERR_TIMEOUT, STATS_ERR_RESET, STAT
 typedef _Atomic uint64_t stats_ctr;
 
 struct stats_slot {
-	stats_ctr stamp;                     /* slot index (time / slot_s) this slot holds */
+	stats_ctr stamp;                     /* epoch << 40 | slot index (time / slot_s) */
 	stats_ctr requests;
 	stats_ctr errors;                    /* 5xx from the server + upstream errors */
 	stats_ctr err_kind[STATS_ERR_KINDS];
@@ -81,6 +81,12 @@ void stats_worker_init(struct stats_worker *w, int window_s);
  */
 void stats_record(struct stats_worker *w, int pool, int server, int status, int err_kind,
     int in_window, uint64_t now_s, uint64_t dur_us);
+
+/* Start the windows afresh (every pool, every worker): requests recorded
+ * before this call no longer count, from the next request on.  The
+ * control thread calls it when the candidate starts getting traffic, so
+ * what it did before a revert cannot trip the guard again at once. */
+void stats_new_epoch(void);
 
 /* The window summed over workers, for one pool. */
 struct stats_window {

@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "guard.h"
 
@@ -74,6 +75,23 @@ guard_check_health(const struct guard_input *in, const struct guard_policy *pol,
 	return 1;
 }
 
+/* Two decimals, or as many more (up to 6) as it takes for the printed
+ * value to show that it is above the limit: "0.0504 > 0.05", never
+ * "0.05 > 0.05". */
+static int
+guard_digits(double value, double limit)
+{
+	char buf[64];
+	int d;
+
+	for (d = 2; d < 6; d++) {
+		snprintf(buf, sizeof(buf), "%.*f", d, value);
+		if (strtod(buf, NULL) > limit)
+			break;
+	}
+	return d;
+}
+
 static int
 guard_check_error_rate(const struct guard_input *in, const struct guard_policy *pol,
     char *reason, size_t len)
@@ -85,8 +103,9 @@ guard_check_error_rate(const struct guard_input *in, const struct guard_policy *
 	rate = guard_rate(&in->cand);
 	if (!(rate > pol->max_error_rate))
 		return 0;
-	guard_say(reason, len, "error_rate %.2f > %g over %ds, n=%" PRIu64, rate,
-	    pol->max_error_rate, in->window_s, in->cand.requests);
+	guard_say(reason, len, "error_rate %.*f > %g over %ds, n=%" PRIu64,
+	    guard_digits(rate, pol->max_error_rate), rate, pol->max_error_rate, in->window_s,
+	    in->cand.requests);
 	return 1;
 }
 
@@ -137,7 +156,8 @@ guard_check_error_delta(const struct guard_input *in, const struct guard_policy 
 	delta = guard_delta(&in->cand, &in->stable);
 	if (!(delta > pol->max_error_delta))
 		return 0;
-	guard_say(reason, len, "error_delta %.2f > %g (%s %.2f, %s %.2f) over %ds", delta,
+	guard_say(reason, len, "error_delta %.*f > %g (%s %.2f, %s %.2f) over %ds",
+	    guard_digits(delta, pol->max_error_delta), delta,
 	    pol->max_error_delta, guard_name(in->cand_name, "candidate"), guard_rate(&in->cand),
 	    guard_name(in->stable_name, "stable"), guard_rate(&in->stable), in->window_s);
 	return 1;

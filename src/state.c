@@ -147,6 +147,13 @@ state_commit(const struct split_state *next)
 	struct persist_state p;
 	char err[512];
 
+	/* when the candidate starts to get traffic again (after idle or a
+	 * revert, or a new candidate after promote), what it did before must
+	 * not trip the guard at once */
+	if (next->candidate_bp > 0 && (state_cur.candidate_bp == 0 ||
+	    state_cur.mode == MODE_REVERTED || next->stable != state_cur.stable))
+		stats_new_epoch();
+
 	state_cur = *next;
 	atomic_store_explicit(&rt.split, SPLIT_WORD(state_cur.stable, state_cur.candidate_bp),
 	    memory_order_release);

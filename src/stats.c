@@ -131,15 +131,31 @@ static void stats_slot_reset(struct stats_slot *sl, uint64_t stamp)
 	atomic_store_explicit(&sl->stamp, stamp, memory_order_release);
 }
 
+/* Bumped when the window must start afresh (see stats.h); part of every
+ * slot's stamp, so older slots stop counting at once, mid-second too. */
+static _Atomic uint32_t stats_epoch;
+
+void stats_new_epoch(void)
+{
+	atomic_fetch_add_explicit(&stats_epoch, 1, memory_order_release);
+}
+
+static inline uint64_t stats_stamp(uint64_t idx)
+{
+	return ((uint64_t)atomic_load_explicit(&stats_epoch, memory_order_acquire) << 40) |
+	    (idx & (((uint64_t)1 << 40) - 1));
+}
+
 static void stats_record_window(struct stats_worker *w, int pool, int is_err, int status,
     int err_kind, uint64_t now_s, uint64_t dur_us)
 {
 	/* windows up to a minute have 1 s slots: skip a 64-bit division then */
 	uint64_t idx = w->slot_s == 1 ? now_s : now_s / w->slot_s;
+	uint64_t stamp = stats_stamp(idx);
 	struct stats_slot *sl = &w->win[pool][idx % STATS_WIN_SLOTS];
 
-	if (STATS_GET(sl->stamp) != idx)
-		stats_slot_reset(sl, idx);
+	if (STATS_GET(sl->stamp) != stamp)
+		stats_slot_reset(sl, stamp);
 	STATS_INC(sl->requests);
 	if (is_err)
 		STATS_INC(sl->errors);
@@ -230,7 +246,7 @@ void stats_window_sum(struct stats_worker *const *w, size_t n, int pool, int win
 		if (count > cur + 1)
 			count = cur + 1;
 		for (uint64_t st = cur + 1 - count; st <= cur; st++)
-			stats_slot_add(&w[i]->win[pool][st % STATS_WIN_SLOTS], st, out);
+			stats_slot_add(&w[i]->win[pool][st % STATS_WIN_SLOTS], stats_stamp(st), out);
 	}
 }
 

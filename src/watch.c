@@ -19,7 +19,7 @@ static struct event *watch_ev;
 static char watch_dry_last[512];      /* the last dry-run verdict recorded */
 
 static void
-watch_figs(enum pool_id p, uint64_t now_us, struct guard_figs *f)
+watch_figs(enum pool_id p, uint64_t now_us, int window_s, struct guard_figs *f)
 {
 	struct stats_worker *ws[64];
 	struct stats_window win;
@@ -27,7 +27,7 @@ watch_figs(enum pool_id p, uint64_t now_us, struct guard_figs *f)
 
 	for (i = 0; i < n; i++)
 		ws[i] = rt.workers[i].stats;
-	stats_window_sum(ws, (size_t)n, p, rt.cfg->guard_window_s, now_us / 1000000, &win);
+	stats_window_sum(ws, (size_t)n, p, window_s, now_us / 1000000, &win);
 	f->requests = win.requests;
 	f->errors = win.errors;
 	f->p99_ms = stats_window_quantile_ms(&win, 0.99);
@@ -71,10 +71,10 @@ watch_guard(void)
 	memset(&in, 0, sizeof(in));
 	in.cand_name = pool_names[cand];
 	in.stable_name = pool_names[s->stable];
-	watch_figs(cand, now, &in.cand);
-	watch_figs(s->stable, now, &in.stable);
-	in.healthy = watch_healthy(cand, now, &in.servers);
 	in.window_s = c->guard_window_s;
+	watch_figs(cand, now, in.window_s, &in.cand);
+	watch_figs(s->stable, now, in.window_s, &in.stable);
+	in.healthy = watch_healthy(cand, now, &in.servers);
 	if (guard_evaluate(&in, &pol, reason, sizeof(reason)) == GUARD_HOLD) {
 		watch_dry_last[0] = '\0';
 		return;

@@ -187,6 +187,7 @@ def test_canary_as_bad_as_stable_does_not_trip_delta(env):
         get(p.port)
         if _status(p.port)["state"] == "reverted":
             break
+    assert _wait(lambda: _status(p.port)["state"] == "reverted", timeout=3)
     r = _status(p.port)["last_revert"]
     assert r.startswith("error_delta ") and "(green " in r and ", blue " in r, r
 

@@ -46,6 +46,22 @@ eval(const struct guard_input *in, const struct guard_policy *pol)
 	return guard_evaluate(in, pol, reason, sizeof(reason));
 }
 
+/* the printed rate always shows it is above the limit */
+TEST(test_rate_printed_above_limit)
+{
+	struct guard_input in = base_input();
+	struct guard_policy pol = off_policy();
+
+	pol.max_error_rate = 0.05;
+	in.cand.requests = 1000;
+	in.cand.errors = 51;
+	CHECK_EQ_INT(eval(&in, &pol), GUARD_REVERT);
+	CHECK_STR(reason, "error_rate 0.051 > 0.05 over 10s, n=1000");
+	in.cand.errors = 620;
+	CHECK_EQ_INT(eval(&in, &pol), GUARD_REVERT);
+	CHECK_STR(reason, "error_rate 0.62 > 0.05 over 10s, n=1000");
+}
+
 TEST(test_all_good_holds)
 {
 	struct guard_input in = base_input();
@@ -456,6 +472,7 @@ int
 main(void)
 {
 	RUN(test_all_good_holds);
+	RUN(test_rate_printed_above_limit);
 	RUN(test_health_trips_with_zero_requests);
 	RUN(test_health_fraction_format);
 	RUN(test_health_at_fraction_holds);

@@ -410,6 +410,30 @@ TEST(prom_every_bound)
 	free(w);
 }
 
+/* stats_new_epoch: what came before stops counting at once, mid-slot too */
+TEST(new_epoch_starts_afresh)
+{
+	struct stats_worker *w = new_worker(10);
+	struct stats_window win;
+	int i;
+
+	for (i = 0; i < 10; i++)
+		stats_record(w, 1, 0, 500, -1, 1, 1000, 5 * MS);
+	sum1(w, 1, 10, 1000, &win);
+	CHECK_EQ_INT(win.requests, 10);
+	CHECK_EQ_INT(win.errors, 10);
+	stats_new_epoch();
+	sum1(w, 1, 10, 1000, &win);
+	CHECK_EQ_INT(win.requests, 0);
+	stats_record(w, 1, 0, 200, -1, 1, 1000, 5 * MS);
+	sum1(w, 1, 10, 1000, &win);
+	CHECK_EQ_INT(win.requests, 1);
+	CHECK_EQ_INT(win.errors, 0);
+	/* totals are not windows: they keep counting */
+	CHECK_EQ_INT(STATS_GET(w->requests[1][5]), 10);
+	free(w);
+}
+
 TEST(per_server)
 {
 	struct stats_worker *w = new_worker(10);
@@ -484,6 +508,7 @@ int main(void)
 	RUN(override_out_of_window);
 	RUN(prom_buckets);
 	RUN(prom_every_bound);
+	RUN(new_epoch_starts_afresh);
 	RUN(per_server);
 	RUN(bench_record);
 	return test_summary();
