@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <openssl/ssl.h>
 
 struct evbuffer;
 
@@ -32,6 +33,7 @@ struct evbuffer;
 #define CONN_EV_EOF       0x10
 #define CONN_EV_ERROR     0x20
 #define CONN_EV_TIMEOUT   0x40
+#define CONN_EV_HANDSHAKE 0x100  /* TLS handshake done (alone) or failed (with ERROR) */
 
 struct conn;
 typedef void (*conn_cb)(struct conn *c, void *arg);
@@ -59,6 +61,12 @@ struct conn {
 	unsigned connecting : 1;     /* connect() in progress */
 	unsigned eof : 1;            /* the peer closed its sending side */
 	unsigned failed : 1;         /* an error is pending delivery */
+	/* TLS (client side of the proxy only) */
+	SSL *ssl;                    /* NULL: plain TCP */
+	unsigned hs_done : 1;        /* handshake complete */
+	unsigned rd_want_write : 1;  /* SSL_read needs the socket writable */
+	unsigned wr_want_read : 1;   /* SSL_write needs the socket readable */
+	unsigned tls_end : 2;        /* 1: close_notify/EOF, 2: error, to deliver after the data */
 };
 
 /* Set up c on an open non-blocking socket (connected or accepted).
@@ -90,7 +98,16 @@ void conn_read_disable(struct conn *c);
  * when the socket is writable.  Never calls a callback. */
 void conn_flush(struct conn *c);
 
-/* Half-close: no more output from us (after flushing). */
+/* Half-close: no more output from us (after flushing).  With TLS a
+ * close_notify goes first. */
 void conn_shutdown_write(struct conn *c);
+
+/*
+ * Speak TLS on c (a server side: the handshake is driven by the events;
+ * takes ownership of ssl).  The event callback gets CONN_EV_HANDSHAKE when
+ * the handshake is done, CONN_EV_ERROR|CONN_EV_HANDSHAKE when it failed;
+ * reads and writes carry application data after that.
+ */
+void conn_start_tls(struct conn *c, SSL *ssl);
 
 #endif

@@ -29,6 +29,8 @@
 #include "route.h"
 #include "stats.h"
 
+struct tls_ctxset;
+
 /* a server's operator state, set from the admin socket; workers only read
  * it.  Health (health_down) and passive marks (down_until) are apart. */
 enum server_state {
@@ -101,6 +103,13 @@ struct runtime {
 	_Atomic uint64_t revert_at_us;  /* close them from this time on (after a grace) */
 	int nworkers;
 	struct worker *workers;
+	/* TLS contexts by listener address; the control thread replaces a set
+	 * on reload (the old one is freed after every worker ticked) */
+	struct {
+		struct config_addr addr;
+		struct tls_ctxset *_Atomic set;
+	} tls[CONFIG_MAX_LISTENERS * 2];
+	_Atomic int ntls;
 };
 
 extern struct runtime rt;
@@ -169,13 +178,16 @@ void worker_drain_all(void);
 void worker_join_all(void);
 void worker_free_all(void);
 int worker_all_done(void);
+/* The TLS contexts of the listener on addr (NULL if none); any thread. */
+struct tls_ctxset *proxy_tls_set(const struct config_addr *addr);
 /* Hand a listener change to worker w (control thread; takes ownership). */
 void worker_post_change(struct worker *w, struct lis_change *chg);
 void worker_session_gone(struct worker *w);
 
 /* session.c */
+/* ssl: NULL for plain HTTP; the session owns it */
 void session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen,
-    int tls);
+    SSL *ssl);
 void session_drain_all(struct worker *w);
 void session_close_all(struct worker *w);
 void session_close_disabled(struct worker *w);

@@ -21,8 +21,15 @@ struct event_base;
 int reload_init(struct event_base *base);
 void reload_shutdown(void);
 
-/* Refuse what this build cannot run (TLS listeners); FILE:LINE in err. */
+/* TLS contexts of every TLS listener of c: load them all (sets[i] per
+ * listener, NULL for plain ones; -1 with FILE:LINE in err and nothing kept
+ * when one fails), publish them (the control thread; replaced sets are
+ * freed once every worker ticked), and free them all at exit. */
 struct config;
-int reload_check_supported(const struct config *c, char *err, size_t errlen);
+struct tls_ctxset;
+int reload_tls_prepare(const struct config *c, struct tls_ctxset **sets, char *err,
+    size_t errlen);
+void reload_tls_publish(const struct config *c, struct tls_ctxset **sets);
+void reload_tls_free_all(void);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <openssl/err.h>
 
 #include "conn.h"
 
@@ -96,6 +97,13 @@ conn_release(struct conn *c)
 {
 	event_del(&c->rev);
 	event_del(&c->wev);
+	if (c->ssl != NULL) {
+		/* best effort close_notify; the socket is non-blocking */
+		if (c->hs_done && c->tls_end != 2)
+			SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
 	if (c->fd != -1)
 		close(c->fd);
 	c->fd = -1;
@@ -138,6 +146,9 @@ conn_read_enable(struct conn *c)
 		return;
 	c->reading = 1;
 	event_add(&c->rev, conn_has_rto(c) ? &c->rto : NULL);
+	/* bytes OpenSSL already holds would never wake the socket's event */
+	if (c->ssl != NULL && c->hs_done && (SSL_has_pending(c->ssl) || c->tls_end != 0))
+		event_active(&c->rev, EV_READ, 1);
 }
 
 void
@@ -152,11 +163,44 @@ conn_read_disable(struct conn *c)
 
 /* Write as much as the socket takes.  0: all written or waiting for the
  * socket; -1: error (c->err set). */
+/* TLS: one record (at most 16 KiB) per SSL_write. */
+static int
+conn_tls_write_some(struct conn *c)
+{
+	size_t len;
+	int n;
+
+	while ((len = evbuffer_get_length(c->out)) > 0 && !c->wr_want_read) {
+		if (len > 16384)
+			len = 16384;
+		ERR_clear_error();
+		n = SSL_write(c->ssl, evbuffer_pullup(c->out, (ssize_t)len), (int)len);
+		if (n > 0) {
+			evbuffer_drain(c->out, (size_t)n);
+			continue;
+		}
+		switch (SSL_get_error(c->ssl, n)) {
+		case SSL_ERROR_WANT_WRITE:
+			return 0;
+		case SSL_ERROR_WANT_READ:
+			c->wr_want_read = 1;    /* the read handler writes on */
+			return 0;
+		default:
+			c->err = EPIPE;
+			c->tls_end = 2;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int
 conn_write_some(struct conn *c)
 {
 	int n;
 
+	if (c->ssl != NULL)
+		return c->hs_done ? conn_tls_write_some(c) : 0;
 	while (evbuffer_get_length(c->out) > 0) {
 		n = evbuffer_write(c->out, c->fd);
 		if (n == -1) {
@@ -202,8 +246,118 @@ conn_flush(struct conn *c)
 void
 conn_shutdown_write(struct conn *c)
 {
+	if (c->ssl != NULL && c->hs_done)
+		SSL_shutdown(c->ssl);
 	if (c->fd != -1)
 		shutdown(c->fd, SHUT_WR);
+}
+
+void
+conn_start_tls(struct conn *c, SSL *ssl)
+{
+	c->ssl = ssl;
+	SSL_set_fd(ssl, c->fd);
+}
+
+/*
+ * Drive the handshake.  1: done (the owner was told), 0: in progress,
+ * -1: failed (the owner was told and may have freed c: do not touch it).
+ */
+static int
+conn_tls_handshake(struct conn *c)
+{
+	int r;
+
+	ERR_clear_error();
+	r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		c->hs_done = 1;
+		conn_want_write(c, evbuffer_get_length(c->out) > 0);
+		c->eventcb(c, CONN_EV_HANDSHAKE, c->arg);
+		return 1;
+	}
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		conn_want_write(c, 0);
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		conn_want_write(c, 1);
+		return 0;
+	default:
+		c->err = EPROTO;
+		c->tls_end = 2;
+		c->eventcb(c, CONN_EV_ERROR | CONN_EV_HANDSHAKE, c->arg);
+		return -1;
+	}
+}
+
+/*
+ * TLS reads: SSL_read until it wants more from the socket (a level
+ * triggered read event would not fire again for bytes OpenSSL already
+ * holds), at most CONN_READ_MAX per wakeup.  A close or an error found
+ * behind data is delivered on the next turn of the loop, after the data.
+ */
+static void
+conn_tls_read(struct conn *c)
+{
+	struct evbuffer_iovec v;
+	size_t total = 0;
+	int n;
+
+	if (c->tls_end != 0) {
+		c->eof = 1;
+		c->reading = 0;
+		event_del(&c->rev);
+		c->eventcb(c, c->tls_end == 1 ? CONN_EV_EOF | CONN_EV_READING :
+		    CONN_EV_ERROR | CONN_EV_READING, c->arg);
+		return;
+	}
+	if (!c->hs_done && conn_tls_handshake(c) <= 0)
+		return;
+	if (c->wr_want_read) {
+		c->wr_want_read = 0;
+		if (conn_tls_write_some(c) == 0)
+			conn_want_write(c, evbuffer_get_length(c->out) > 0);
+	}
+	while (total < CONN_READ_MAX) {
+		if (evbuffer_reserve_space(c->in, 16384, &v, 1) != 1) {
+			c->tls_end = 2;
+			break;
+		}
+		ERR_clear_error();
+		n = SSL_read(c->ssl, v.iov_base, (int)v.iov_len);
+		if (n > 0) {
+			v.iov_len = (size_t)n;
+			evbuffer_commit_space(c->in, &v, 1);
+			total += (size_t)n;
+			continue;
+		}
+		evbuffer_commit_space(c->in, &v, 0);
+		switch (SSL_get_error(c->ssl, n)) {
+		case SSL_ERROR_WANT_READ:
+			break;
+		case SSL_ERROR_WANT_WRITE:
+			c->rd_want_write = 1;
+			conn_want_write(c, 1);
+			break;
+		case SSL_ERROR_ZERO_RETURN:
+			c->tls_end = 1;
+			break;
+		case SSL_ERROR_SYSCALL:
+			/* a peer that closes without close_notify: EOF */
+			c->tls_end = ERR_peek_error() == 0 ? 1 : 2;
+			break;
+		default:
+			c->tls_end = 2;
+			break;
+		}
+		break;
+	}
+	if (c->tls_end != 0 || total >= CONN_READ_MAX)
+		event_active(&c->rev, EV_READ, 1);     /* the rest on the next turn */
+	/* a close or error without data is delivered by the activation above */
+	if (total > 0)
+		c->readcb(c, c->arg);
 }
 
 static void
@@ -216,6 +370,10 @@ conn_read_handler(evutil_socket_t fd, short what, void *arg)
 
 	if (what & EV_TIMEOUT) {
 		c->eventcb(c, CONN_EV_TIMEOUT | CONN_EV_READING, c->arg);
+		return;
+	}
+	if (c->ssl != NULL) {
+		conn_tls_read(c);
 		return;
 	}
 	nv = evbuffer_reserve_space(c->in, (ssize_t)c->rsize, v, 2);
@@ -286,6 +444,17 @@ conn_write_handler(evutil_socket_t fd, short what, void *arg)
 		event_del(&c->wev);
 		if (c->want_read)
 			conn_read_enable(c);
+	}
+	if (c->ssl != NULL) {
+		if (!c->hs_done) {
+			if (conn_tls_handshake(c) <= 0)
+				return;
+		}
+		if (c->rd_want_write) {
+			/* SSL_read waited for this: read on from the loop */
+			c->rd_want_write = 0;
+			event_active(&c->rev, EV_READ, 1);
+		}
 	}
 	if (conn_write_some(c) == -1) {
 		conn_want_write(c, 0);

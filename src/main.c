@@ -126,18 +126,29 @@ main_run(void)
 		log_error("%s", err);
 		goto out;
 	}
-	if (worker_start_all(err, sizeof(err)) == -1) {
+	/* the admin socket exists before traffic flows: whoever sees the port
+	 * open can steer at once (commands wait for the loop to run) */
+	if (admin_start(main_base, rt.cfg, err, sizeof(err)) == -1 ||
+	    metrics_start(main_base, rt.cfg, err, sizeof(err)) == -1) {
 		log_error("%s", err);
+		admin_stop();
+		metrics_stop();
 		goto out;
 	}
-	if (admin_start(main_base, rt.cfg, err, sizeof(err)) == -1 ||
-	    metrics_start(main_base, rt.cfg, err, sizeof(err)) == -1 ||
-	    reload_init(main_base) == -1 ||
+	if (worker_start_all(err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		admin_stop();
+		metrics_stop();
+		goto out;
+	}
+	if (reload_init(main_base) == -1 ||
 	    health_start(main_base, err, sizeof(err)) == -1 ||
 	    watch_start(main_base, err, sizeof(err)) == -1) {
 		log_error("%s", err);
 		worker_drain_all();
 		worker_join_all();
+		admin_stop();
+		metrics_stop();
 		goto out;
 	}
 	for (i = 0; i < 4; i++) {
@@ -179,6 +190,7 @@ main(int argc, char **argv)
 	char err[512];
 	int test_only = 0, ch, rc;
 	struct poolset *ps;
+	struct tls_ctxset *tls[CONFIG_MAX_LISTENERS];
 
 	while ((ch = getopt(argc, argv, "c:tVh")) != -1) {
 		switch (ch) {
@@ -209,12 +221,15 @@ main(int argc, char **argv)
 		free(errs);
 		return 1;
 	}
-	if (reload_check_supported(rt.cfg, err, sizeof(err)) == -1) {
+	/* certificates are part of the configuration: -t checks them too */
+	if (reload_tls_prepare(rt.cfg, tls, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
 		config_free(rt.cfg);
 		return 1;
 	}
+	reload_tls_publish(rt.cfg, tls);
 	if (test_only) {
+		reload_tls_free_all();
 		printf("configuration OK\n");
 		config_free(rt.cfg);
 		return 0;
@@ -222,17 +237,20 @@ main(int argc, char **argv)
 	log_level_cur = rt.cfg->log_level;
 	if (log_access_open(rt.cfg->log_access, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
+		reload_tls_free_all();
 		config_free(rt.cfg);
 		return 1;
 	}
 	ps = pools_build(rt.cfg, err, sizeof(err));
 	if (ps == NULL) {
 		fprintf(stderr, "%s\n", err);
+		reload_tls_free_all();
 		config_free(rt.cfg);
 		return 1;
 	}
 	pools_publish(ps);
 	rc = main_run();
+	reload_tls_free_all();
 	free(pools_current());
 	config_free(rt.cfg);
 	rt.cfg = NULL;

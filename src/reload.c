@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "pools.h"
 #include "proxy.h"
+#include "tls.h"
 #include "reload.h"
 
 #define RELOAD_CHECK_TIMEOUT_MS 10000
@@ -201,20 +202,86 @@ reload_shutdown(void)
 
 /* ---- checks ------------------------------------------------------------------ */
 
-int
-reload_check_supported(const struct config *c, char *err, size_t errlen)
+/* ---- TLS contexts --------------------------------------------------------- */
+
+static void
+reload_free_tls(void *p)
 {
-	size_t i;
+	tls_ctxset_free(p);
+}
+
+/* Load every TLS listener's certificates (sets[i] for listener i; NULL for
+ * plain ones).  -1 with FILE:LINE in err, and nothing kept, when any fails:
+ * a typo in one certificate never takes HTTPS down. */
+int
+reload_tls_prepare(const struct config *c, struct tls_ctxset **sets, char *err, size_t errlen)
+{
+	size_t i, k;
 
 	for (i = 0; i < c->nlisteners; i++) {
-		if (c->listeners[i].tls) {
-			snprintf(err, errlen, "%s:%d: TLS listeners are not supported by this build "
-			    "yet (TLS termination lands in a later release)", c->path,
-			    c->listeners[i].line);
+		sets[i] = NULL;
+		if (!c->listeners[i].tls)
+			continue;
+		sets[i] = tls_ctxset_load(&c->listeners[i], c->path, err, errlen);
+		if (sets[i] == NULL) {
+			for (k = 0; k < i; k++)
+				tls_ctxset_free(sets[k]);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* Publish prepared sets; the replaced ones are freed after every worker
+ * ticked (connections made from them keep their own references). */
+void
+reload_tls_publish(const struct config *c, struct tls_ctxset **sets)
+{
+	size_t i;
+	int k, n;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		const struct config_addr *a = &c->listeners[i].addr;
+		struct tls_ctxset *old;
+
+		if (sets[i] == NULL)
+			continue;
+		n = atomic_load(&rt.ntls);
+		for (k = 0; k < n; k++)
+			if (rt.tls[k].addr.len == a->len && memcmp(&rt.tls[k].addr.ss, &a->ss,
+			    a->len) == 0)
+				break;
+		if (k == n) {
+			if (n == (int)(sizeof(rt.tls) / sizeof(rt.tls[0]))) {
+				log_error("too many TLS listener addresses since start; %s keeps its "
+				    "old certificates", a->text);
+				tls_ctxset_free(sets[i]);
+				continue;
+			}
+			rt.tls[k].addr = *a;
+			atomic_store(&rt.tls[k].set, NULL);
+			atomic_store_explicit(&rt.ntls, n + 1, memory_order_release);
+		}
+		old = atomic_exchange_explicit(&rt.tls[k].set, sets[i], memory_order_acq_rel);
+		if (old != NULL) {
+			if (rt.workers != NULL)
+				reload_retire(old, reload_free_tls);
+			else
+				tls_ctxset_free(old);
+		}
+	}
+}
+
+/* At exit, after the workers are gone. */
+void
+reload_tls_free_all(void)
+{
+	int k;
+
+	for (k = 0; k < atomic_load(&rt.ntls); k++) {
+		tls_ctxset_free(atomic_exchange(&rt.tls[k].set, NULL));
+	}
+	atomic_store(&rt.ntls, 0);
 }
 
 /* What a running process cannot take over without a restart. */
@@ -345,6 +412,15 @@ reload_listener_changes(const struct config *old, const struct config *c,
 /* ---- reload ------------------------------------------------------------------ */
 
 static void
+reload_tls_drop(const struct config *c, struct tls_ctxset **sets)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		tls_ctxset_free(sets[i]);
+}
+
+static void
 reload_count_servers(const struct poolset *a, const struct poolset *b, int *added, int *removed)
 {
 	int p;
@@ -393,6 +469,7 @@ reload_run(const struct actor *who, char *msg, size_t len)
 	struct config *old = rt.cfg, *c;
 	struct poolset *ps, *old_ps = pools_current();
 	struct lis_change *chg[CONFIG_MAX_LISTENERS > 64 ? CONFIG_MAX_LISTENERS : 64];
+	struct tls_ctxset *tls[CONFIG_MAX_LISTENERS];
 	size_t nadd, nrem;
 	char *errs = NULL;
 	int added, removed, i;
@@ -405,23 +482,30 @@ reload_run(const struct actor *who, char *msg, size_t len)
 		free(errs);
 		return -1;
 	}
-	if (reload_check_supported(c, msg, len) == -1 ||
-	    reload_check_restart_only(old, c, msg, len) == -1)
+	if (reload_check_restart_only(old, c, msg, len) == -1)
+		goto fail;
+	if (reload_tls_prepare(c, tls, msg, len) == -1)
 		goto fail;
 	ps = pools_build(c, msg, len);
-	if (ps == NULL)
+	if (ps == NULL) {
+		reload_tls_drop(c, tls);
 		goto fail;
+	}
 	if (reload_listener_changes(old, c, chg, &nadd, &nrem, msg, len) == -1) {
+		reload_tls_drop(c, tls);
 		free(ps);
 		goto fail;
 	}
 	if (metrics_restart(c, msg, len) == -1) {
 		reload_free_changes(chg, rt.nworkers);
+		reload_tls_drop(c, tls);
 		free(ps);
 		goto fail;
 	}
 
-	/* commit: nothing below can fail */
+	/* commit: nothing below can fail; certificates first, so a listener
+	 * a reload adds has its contexts before it accepts */
+	reload_tls_publish(c, tls);
 	pools_publish(ps);
 	atomic_store_explicit(&rt.cfg, c, memory_order_release);
 	reload_retire(old_ps, free);

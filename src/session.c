@@ -180,6 +180,20 @@ session_access_log(struct session *s)
 	    s->srv ? "\"" : "", s->srv ? pool_names[s->pool] : "null", s->srv ? "\"" : "",
 	    s->srv ? "\"" : "", s->srv ? s->srv->addr.text : "null", s->srv ? "\"" : "",
 	    dur_ms, s->reqid, s->tls ? "true" : "false");
+	if (s->tls && n < sizeof(line) - 256) {
+		const char *sni = SSL_get_servername(s->cc.ssl, TLSEXT_NAMETYPE_host_name);
+
+		n--;            /* reopen the object: replace "}\n" */
+		n--;
+		n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"tls_version\":\"%s\",\"sni\":",
+		    SSL_get_version(s->cc.ssl));
+		if (sni != NULL) {
+			e = log_json_escape(esc, 200, sni, strlen(sni));
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "\"%.*s\"}\n", (int)e, esc);
+		} else {
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "null}\n");
+		}
+	}
 	if (n > sizeof(line))
 		n = sizeof(line);
 	log_buf_append(&w->alog, line, n);
@@ -1144,6 +1158,15 @@ session_client_eventcb(struct conn *c, short what, void *arg)
 	struct session *s = arg;
 
 	SESSION_CHECK(s);
+	if (what & CONN_EV_HANDSHAKE) {
+		if (!(what & CONN_EV_ERROR)) {
+			STATS_INC(s->w->stats->tls_handshakes);
+			return;
+		}
+		STATS_INC(s->w->stats->tls_handshake_errors);
+		session_close(s, "TLS handshake failed");
+		return;
+	}
 	if ((what & CONN_EV_EOF) && s->state == SS_UPSTREAM && s->req_done) {
 		/* a half-close after a complete request: answer, then close */
 		s->client_eof = 1;
@@ -1241,6 +1264,12 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	SESSION_CHECK(s);
+	if (s->cc.ssl != NULL && !s->cc.hs_done) {
+		/* a handshake that stalls is bounded by client_header_ms too */
+		STATS_INC(s->w->stats->tls_handshake_errors);
+		session_close(s, "TLS handshake timeout");
+		return;
+	}
 	if (s->state == SS_HEAD && s->had_bytes) {
 		s->keepalive = 0;
 		session_reply(s, 408, "request head not received in time");
@@ -1253,7 +1282,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- life cycle ---------------------------------------------------------- */
 
 void
-session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen, int tls)
+session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen, SSL *ssl)
 {
 	struct session *s;
 	struct timeval wtv = { rt.cfg->t_client_idle_ms / 1000,
@@ -1263,6 +1292,7 @@ session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int sa
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		evutil_closesocket(fd);
+		SSL_free(ssl);
 		worker_session_gone(w);
 		return;
 	}
@@ -1271,7 +1301,7 @@ session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int sa
 	s->w = w;
 	if (salen > 0 && (size_t)salen <= sizeof(s->peer_sa))
 		memcpy(&s->peer_sa, sa, (size_t)salen);
-	s->tls = tls;
+	s->tls = ssl != NULL;
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, s->peer, sizeof(s->peer));
 	else if (sa->sa_family == AF_INET6)
@@ -1281,10 +1311,13 @@ session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int sa
 	s->peer_len = strlen(s->peer);
 	if (conn_init(&s->cc, w->base, fd) == -1) {
 		evutil_closesocket(fd);
+		SSL_free(ssl);
 		free(s);
 		worker_session_gone(w);
 		return;
 	}
+	if (ssl != NULL)
+		conn_start_tls(&s->cc, ssl);
 	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
 	conn_setcb(&s->cc, session_client_readcb, session_client_writecb, session_client_eventcb, s);
 	s->cc.wlowat = PROXY_BUF_HIGH / 2;

@@ -16,6 +16,7 @@
 #include <event2/listener.h>
 
 #include "proxy.h"
+#include "tls.h"
 
 #define WORKER_TICK_MS 100
 #define WORKER_LISTEN_FLAGS (LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | \
@@ -52,15 +53,20 @@ worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *
     void *arg)
 {
 	struct worker *w = arg;
-	int tls = 0;
+	struct tls_ctxset *set = NULL;
+	SSL *ssl = NULL;
 	size_t i;
 
 	for (i = 0; i < w->nlis; i++)
-		if (w->lis[i].l == l)
-			tls = w->lis[i].tls;
+		if (w->lis[i].l == l && w->lis[i].tls)
+			set = proxy_tls_set(&w->lis[i].addr);
+	if (set != NULL && (ssl = tls_ssl_new(set)) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
 	if (atomic_fetch_add(&rt.conns_active, 1) + 1 >= rt.cfg->max_connections)
 		worker_pause_accept(w);
-	session_accept(w, fd, sa, salen, tls);
+	session_accept(w, fd, sa, salen, ssl);
 }
 
 static void
@@ -75,6 +81,19 @@ worker_accept_error_cb(struct evconnlistener *l, void *arg)
 	log_warn("accept: %s; pausing accept for %d ms", evutil_socket_error_to_string(e),
 	    WORKER_TICK_MS);
 	worker_pause_accept(w);
+}
+
+/* The TLS contexts of the listener on addr (NULL if none). */
+struct tls_ctxset *
+proxy_tls_set(const struct config_addr *addr)
+{
+	int i;
+
+	for (i = 0; i < rt.ntls; i++)
+		if (rt.tls[i].addr.len == addr->len &&
+		    memcmp(&rt.tls[i].addr.ss, &addr->ss, addr->len) == 0)
+			return atomic_load_explicit(&rt.tls[i].set, memory_order_acquire);
+	return NULL;
 }
 
 /* Add a listener on an already bound and listening socket (takes fd). */

@@ -131,6 +131,10 @@ class Proxy:
         self.proc = _spawn([os.path.join(BUILD, "bgproxy"), "-c", self.conf], self.log)
         if wait:
             wait_port(port, proc=self.proc)
+            sock = admin_paths(port)[0]
+            end = time.time() + 5
+            while sock in text and not os.path.exists(sock) and time.time() < end:
+                time.sleep(0.01)
 
     def output(self):
         with open(self.log, "rb") as f:
