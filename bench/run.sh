@@ -2,11 +2,14 @@
 # Benchmark bgproxy against HAProxy and nginx doing the same job: a 90/10
 # weighted split of GET / between two keep-alive upstreams (bgdemo "blue" and
 # "green"), one worker/process/thread per proxy, proxy on core 0, wrk and the
-# upstreams on core 1.  See bench/README.md for how to read the output.
+# upstreams on core 1.  Scenarios: "http" (plain keep-alive), "https" (TLS
+# keep-alive, same ECDSA P-256 certificate everywhere) and "handshake" (TLS,
+# a new connection and full handshake per request).  See bench/README.md.
 #
 # Env: DURATION (s per measured run, default 5), ROUNDS (default 5),
 #      CONNS (wrk connections, default 50), KEEP_TMP=1 (keep configs/logs),
-#      PROXIES (default "bgproxy haproxy nginx").
+#      PROXIES (default "bgproxy haproxy nginx"),
+#      SCENARIOS (default "http,https,handshake"; commas or spaces).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,11 +19,23 @@ DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-50}
 PROXIES=${PROXIES:-"bgproxy haproxy nginx"}
+SCENARIOS=${SCENARIOS:-"http,https,handshake"}
 BGPROXY=${BGPROXY:-$root/build/bgproxy}
 BGDEMO=${BGDEMO:-$root/build/bgdemo}
 results_dir="$here/results"
 
 die() { echo "bench: $*" >&2; exit 1; }
+
+read -r -a slist <<<"${SCENARIOS//,/ }"
+[ "${#slist[@]}" -ge 1 ] || die "SCENARIOS is empty"
+need_tls=0
+for s in "${slist[@]}"; do
+	case $s in
+	http) ;;
+	https | handshake) need_tls=1 ;;
+	*) die "unknown scenario $s (http, https, handshake)" ;;
+	esac
+done
 
 for bin in "$BGPROXY" "$BGDEMO"; do
 	[ -x "$bin" ] || die "$bin missing: run scripts/build.sh first"
@@ -28,6 +43,7 @@ done
 for tool in wrk taskset python3; do
 	command -v "$tool" >/dev/null || die "$tool not found (BGPROXY_BENCH=1 scripts/setup.sh)"
 done
+[ $need_tls = 0 ] || command -v openssl >/dev/null || die "openssl not found (needed for the TLS scenarios)"
 for p in $PROXIES; do
 	case $p in
 	bgproxy) ;;
@@ -41,27 +57,33 @@ export PATH="$PATH:/usr/sbin:/sbin"
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 cores (proxy on 0, load on 1)"
 
 tmp=$(mktemp -d /tmp/bgproxy-bench.XXXXXX)
-pids=()          # every process we started, killed by PID on exit
-declare -A ppid  # proxy name -> main PID
+pids=()          # every process we started and have not stopped yet
+declare -A ppid  # proxy name -> main PID (of the current scenario)
 
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${pids[@]}"; do
+# Stop the given PIDs: TERM, up to 5 s, then KILL; reap them.
+stop_pids() {
+	local pid
+	for pid in "$@"; do
 		kill -TERM "$pid" 2>/dev/null
 	done
 	for _ in $(seq 50); do
 		local alive=0
-		for pid in "${pids[@]}"; do
+		for pid in "$@"; do
 			kill -0 "$pid" 2>/dev/null && alive=1
 		done
 		[ $alive = 0 ] && break
 		sleep 0.1
 	done
-	for pid in "${pids[@]}"; do
+	for pid in "$@"; do
 		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[ "${#pids[@]}" -gt 0 ] && stop_pids "${pids[@]}"
 	if [ "${KEEP_TMP:-0}" = 1 ]; then
 		echo "bench: configs and logs kept in $tmp" >&2
 	else
@@ -95,21 +117,26 @@ proxy_pids() {
 	fi
 }
 
+# Log files of proxy $1 in the current scenario.
+plog() { echo "$tmp/$scen/$1.log"; }
+
 check_alive() {
 	local p=$1
 	if ! kill -0 "${ppid[$p]}" 2>/dev/null; then
 		[ "$interrupted" = 1 ] && exit 130
-		echo "bench: $p (pid ${ppid[$p]}) died; last log lines:" >&2
-		tail -n 20 "$tmp/$p.log" >&2
+		echo "bench: $p (pid ${ppid[$p]}) died in scenario $scen; last log lines:" >&2
+		tail -n 20 "$(plog "$p")" >&2
+		[ "$p" = nginx ] && tail -n 20 "$tmp/$scen/nginx/error.log" >&2
 		exit 1
 	fi
 }
 
-mapfile -t ports < <(python3 "$lib" ports 5)
+mapfile -t ports < <(python3 "$lib" ports 6)
 blue_port=${ports[0]} green_port=${ports[1]}
 declare -A port=([bgproxy]=${ports[2]} [haproxy]=${ports[3]} [nginx]=${ports[4]})
+metrics_port=${ports[5]}   # bgproxy's metrics listener (TLS handshake counter)
 
-# ---- upstreams (load core) ----
+# ---- upstreams (load core), shared by all scenarios ----
 taskset -c 1 "$BGDEMO" --port "$blue_port" --name blue >"$tmp/blue.log" 2>&1 &
 pids+=($!)
 taskset -c 1 "$BGDEMO" --port "$green_port" --name green >"$tmp/green.log" 2>&1 &
@@ -117,23 +144,52 @@ pids+=($!)
 python3 "$lib" wait-port "$blue_port" || die "blue upstream did not start: $(cat "$tmp/blue.log")"
 python3 "$lib" wait-port "$green_port" || die "green upstream did not start: $(cat "$tmp/green.log")"
 
-# ---- proxy configs ----
-cat >"$tmp/bgproxy.conf" <<EOF
+# ---- one ECDSA P-256 certificate per run, used by all three proxies ----
+cert="$tmp/site.pem" key="$tmp/site.key" certkey="$tmp/site-haproxy.pem"
+if [ $need_tls = 1 ]; then
+	openssl req -x509 -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		-subj /CN=bench.test -addext subjectAltName=DNS:bench.test -days 2 \
+		-keyout "$key" -out "$cert" >"$tmp/openssl.log" 2>&1 ||
+		die "openssl req failed: $(cat "$tmp/openssl.log")"
+	cat "$cert" "$key" >"$certkey"   # HAProxy wants cert + key in one file
+fi
+
+# ---- proxy configs for scenario $scen into $tmp/$scen ----
+write_configs() {
+	local d="$tmp/$scen" tls=0
+	[ "$scen" = http ] || tls=1
+	mkdir -p "$d/nginx"
+
+	local bg_tls="" ha_global="" ha_bind="" ng_listen="" ng_tls=""
+	if [ $tls = 1 ]; then
+		bg_tls=" tls = { certificates = ( { cert = \"$cert\"; key = \"$key\"; } ); min_version = \"TLSv1.2\"; };"
+		ha_global="    ssl-default-bind-options ssl-min-ver TLSv1.2"
+		ha_bind=" ssl crt $certkey"
+		ng_listen=" ssl"
+		ng_tls="        ssl_certificate $cert;
+        ssl_certificate_key $key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:10m;"
+	fi
+
+	cat >"$d/bgproxy.conf" <<EOF
 workers = 1;
-listen = ( { address = "127.0.0.1:${port[bgproxy]}"; } );
+listen = ( { address = "127.0.0.1:${port[bgproxy]}";$bg_tls } );
 pools = {
   blue  = { servers = ( { address = "127.0.0.1:$blue_port"; } ); };
   green = { servers = ( { address = "127.0.0.1:$green_port"; } ); };
 };
 split = { stable = "blue"; candidate_percent = 10.0; cookie = ""; };
 log = { level = "warn"; access = "off"; };
-admin = { socket = "$tmp/admin.sock"; audit_log = "$tmp/audit.log"; };
+admin = { socket = "$d/admin.sock"; audit_log = "$d/audit.log"; };
+metrics = { address = "127.0.0.1:$metrics_port"; };
 EOF
 
-cat >"$tmp/haproxy.cfg" <<EOF
+	cat >"$d/haproxy.cfg" <<EOF
 global
     nbthread 1
     maxconn 8000
+$ha_global
 
 defaults
     mode http
@@ -146,7 +202,7 @@ defaults
     maxconn 8000
 
 frontend fe
-    bind 127.0.0.1:${port[haproxy]}
+    bind 127.0.0.1:${port[haproxy]}$ha_bind
     default_backend be
 
 backend be
@@ -155,16 +211,15 @@ backend be
     server green 127.0.0.1:$green_port weight 10
 EOF
 
-mkdir -p "$tmp/nginx"
-cat >"$tmp/nginx.conf" <<EOF
+	cat >"$d/nginx.conf" <<EOF
 worker_processes 1;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
+pid $d/nginx/nginx.pid;
+error_log $d/nginx/error.log warn;
 events { worker_connections 8000; }
 http {
     access_log off;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
+    client_body_temp_path $d/nginx/body;
+    proxy_temp_path $d/nginx/proxy;
     keepalive_requests 1000000;
     keepalive_timeout 60s;
     upstream demo {
@@ -174,7 +229,8 @@ http {
         keepalive_requests 1000000;
     }
     server {
-        listen 127.0.0.1:${port[nginx]};
+        listen 127.0.0.1:${port[nginx]}$ng_listen;
+$ng_tls
         location / {
             proxy_pass http://demo;
             proxy_http_version 1.1;
@@ -183,80 +239,126 @@ http {
     }
 }
 EOF
+}
 
-# ---- start the proxies (proxy core) ----
-for p in $PROXIES; do
-	case $p in
-	bgproxy) taskset -c 0 "$BGPROXY" -c "$tmp/bgproxy.conf" >"$tmp/bgproxy.log" 2>&1 & ;;
-	haproxy) taskset -c 0 haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1 & ;;
-	nginx) taskset -c 0 nginx -c "$tmp/nginx.conf" -p "$tmp/nginx" -g 'daemon off;' >"$tmp/nginx.log" 2>&1 & ;;
-	esac
-	ppid[$p]=$!
-	pids+=($!)
-	if ! python3 "$lib" wait-port "${port[$p]}"; then
-		tail -n 20 "$tmp/$p.log" >&2
-		[ "$p" = nginx ] && tail -n 20 "$tmp/nginx/error.log" >&2
-		die "$p did not start"
+# ---- start / stop the proxies (proxy core) ----
+start_proxies() {
+	local p d="$tmp/$scen"
+	for p in $PROXIES; do
+		case $p in
+		bgproxy) taskset -c 0 "$BGPROXY" -c "$d/bgproxy.conf" >"$(plog bgproxy)" 2>&1 & ;;
+		haproxy) taskset -c 0 haproxy -f "$d/haproxy.cfg" -db >"$(plog haproxy)" 2>&1 & ;;
+		nginx) taskset -c 0 nginx -c "$d/nginx.conf" -p "$d/nginx" -g 'daemon off;' >"$(plog nginx)" 2>&1 & ;;
+		esac
+		ppid[$p]=$!
+		pids+=($!)
+		if ! python3 "$lib" wait-port "${port[$p]}"; then
+			tail -n 20 "$(plog "$p")" >&2
+			[ "$p" = nginx ] && tail -n 20 "$d/nginx/error.log" >&2
+			die "$p did not start ($scen)"
+		fi
+		check_alive "$p"
+	done
+	if [[ " $PROXIES " == *" nginx "* ]]; then
+		mapfile -t pp < <(proxy_pids nginx)
+		[ "${#pp[@]}" -ge 2 ] || die "nginx: no worker process found under master ${ppid[nginx]}"
+		echo "bench: [$scen] nginx CPU/RSS = master + worker(s): ${pp[*]}"
 	fi
-	check_alive "$p"
-done
+}
+
+stop_proxies() {
+	local p main=() keep=() pid
+	for p in $PROXIES; do main+=("${ppid[$p]}"); done
+	stop_pids "${main[@]}"
+	for pid in "${pids[@]}"; do
+		[[ " ${main[*]} " == *" $pid "* ]] || keep+=("$pid")
+	done
+	pids=("${keep[@]}")
+}
+
+# bgproxy's TLS handshake counters (handshakes errors), or "- -".
+bg_tls_counts() {
+	[[ " $PROXIES " == *" bgproxy "* ]] || { echo "- -"; return; }
+	python3 "$lib" tls-counters "$metrics_port" 2>/dev/null || echo "- -"
+}
 
 clk_tck=$(getconf CLK_TCK)
-if [[ " $PROXIES " == *" nginx "* ]]; then
-	mapfile -t pp < <(proxy_pids nginx)
-	[ "${#pp[@]}" -ge 2 ] || die "nginx: no worker process found under master ${ppid[nginx]}"
-	echo "bench: nginx CPU/RSS = master + worker(s): ${pp[*]}"
-fi
-echo "bench: upstreams blue:$blue_port green:$green_port; proxies$(for p in $PROXIES; do printf ' %s:%s(pid %s)' "$p" "${port[$p]}" "${ppid[$p]}"; done)"
-echo "bench: DURATION=${DURATION}s ROUNDS=$ROUNDS CONNS=$CONNS; proxy on core 0, wrk+upstreams on core 1"
-
-# ---- sanity: every proxy answers 200 and splits about 90/10 ----
-for p in $PROXIES; do
-	printf 'bench: split check %-8s %s\n' "$p" "$(python3 "$lib" split "${port[$p]}" 1000)"
-done
+echo "bench: upstreams blue:$blue_port green:$green_port; proxies$(for p in $PROXIES; do printf ' %s:%s' "$p" "${port[$p]}"; done)"
+echo "bench: SCENARIOS=${slist[*]} DURATION=${DURATION}s ROUNDS=$ROUNDS CONNS=$CONNS; proxy on core 0, wrk+upstreams on core 1"
 
 mkdir -p "$results_dir"
 [ -f "$results_dir/.gitignore" ] || printf '*.json\n' >"$results_dir/.gitignore"
 jsonl="$tmp/runs.jsonl"
 : >"$jsonl"
 
+export BENCH_META
+BENCH_META=$(printf '{"duration_s": %s, "rounds": %s, "connections": %s, "cpus": %s, "kernel": "%s", "haproxy": "%s", "nginx": "%s", "openssl": "%s", "scenarios": "%s"}' \
+	"$DURATION" "$ROUNDS" "$CONNS" "$(nproc)" "$(uname -r)" \
+	"$(haproxy -v 2>/dev/null | head -n1 | awk '{print $3}')" \
+	"$(nginx -v 2>&1 | sed 's|.*nginx/||')" \
+	"$(openssl version 2>/dev/null | awk '{print $2}')" "${slist[*]}")
+
 read -r -a plist <<<"$PROXIES"
 n=${#plist[@]}
 wrk_bound=$((DURATION + 30))
-for ((r = 1; r <= ROUNDS; r++)); do
-	echo "bench: round $r/$ROUNDS"
-	for ((i = 0; i < n; i++)); do
-		p=${plist[$(((i + r - 1) % n))]}
-		url="http://127.0.0.1:${port[$p]}/"
-		check_alive "$p"
-		timeout 20 taskset -c 1 wrk -t1 -c"$CONNS" -d1s "$url" >"$tmp/warm-$p-$r.txt" 2>&1
-		mapfile -t pp < <(proxy_pids "$p")
-		t0=$(ticks "${pp[@]}") || die "cannot read /proc for $p"
-		s0=$(date +%s.%N)
-		timeout "$wrk_bound" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" \
-			>"$tmp/wrk-$p-$r.txt" 2>&1
-		wrc=$?
-		s1=$(date +%s.%N)
-		t1=$(ticks "${pp[@]}") || die "$p exited during the run"
-		check_alive "$p"
-		[ $wrc = 0 ] || { cat "$tmp/wrk-$p-$r.txt" >&2; die "wrk against $p failed (rc $wrc)"; }
-		rss=$(python3 "$lib" rss "${pp[@]}")
-		python3 "$lib" record "$jsonl" "$r" "$p" "$tmp/wrk-$p-$r.txt" \
-			"$t0" "$t1" "$s0" "$s1" "$clk_tck" "$rss" || die "cannot parse wrk output for $p"
-		grep -E 'Non-2xx|Socket errors' "$tmp/wrk-$p-$r.txt" | sed "s/^/    $p: /"
+for scen in "${slist[@]}"; do
+	case $scen in
+	http) scheme=http wrk_extra=() split_mode=http ;;
+	https) scheme=https wrk_extra=() split_mode=https ;;
+	handshake) scheme=https wrk_extra=(-H "Connection: close") split_mode=close ;;
+	esac
+	echo "bench: ==== scenario $scen ===="
+	write_configs
+	start_proxies
+	# sanity: every proxy answers 200 and splits about 90/10
+	for p in $PROXIES; do
+		printf 'bench: [%s] split check %-8s %s\n' "$scen" "$p" \
+			"$(python3 "$lib" split "${port[$p]}" 1000 "$split_mode")"
 	done
+	for ((r = 1; r <= ROUNDS; r++)); do
+		echo "bench: [$scen] round $r/$ROUNDS"
+		for ((i = 0; i < n; i++)); do
+			p=${plist[$(((i + r - 1) % n))]}
+			url="$scheme://127.0.0.1:${port[$p]}/"
+			out="$tmp/$scen/wrk-$p-$r.txt"
+			check_alive "$p"
+			timeout 20 taskset -c 1 wrk -t1 -c"$CONNS" -d1s "${wrk_extra[@]}" "$url" \
+				>"$tmp/$scen/warm-$p-$r.txt" 2>&1
+			[ "$p" = bgproxy ] && read -r hs0 hse0 < <(bg_tls_counts)
+			mapfile -t pp < <(proxy_pids "$p")
+			t0=$(ticks "${pp[@]}") || die "cannot read /proc for $p"
+			s0=$(date +%s.%N)
+			timeout "$wrk_bound" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
+				"${wrk_extra[@]}" "$url" >"$out" 2>&1
+			wrc=$?
+			s1=$(date +%s.%N)
+			t1=$(ticks "${pp[@]}") || die "$p exited during the run"
+			check_alive "$p"
+			[ $wrc = 0 ] || { cat "$out" >&2; die "wrk against $p failed (rc $wrc, $scen)"; }
+			rss=$(python3 "$lib" rss "${pp[@]}")
+			hs="- -"
+			if [ "$p" = bgproxy ] && [ "$scen" != http ]; then
+				read -r hs1 hse1 < <(bg_tls_counts)
+				[ "$hs0" != - ] && [ "$hs1" != - ] && hs="$((hs1 - hs0)) $((hse1 - hse0))"
+			fi
+			python3 "$lib" record "$jsonl" "$r" "$p" "$out" \
+				"$t0" "$t1" "$s0" "$s1" "$clk_tck" "$rss" "$scen" $hs ||
+				die "cannot parse wrk output for $p"
+			grep -E 'Non-2xx|Socket errors' "$out" | sed "s/^/    $p: /"
+		done
+	done
+	stop_proxies
+	for p in $PROXIES; do
+		f=$(plog "$p")
+		if [ -s "$f" ]; then
+			echo "bench: [$scen] $p wrote $(wc -l <"$f") log line(s); last ones:"
+			tail -n 5 "$f" | sed 's/^/    /'
+		fi
+	done
+	# write what we have so far (a later failure keeps earlier scenarios)
+	python3 "$lib" report "$jsonl" "$results_dir/latest.json" "$scen"
 done
 
-export BENCH_META
-BENCH_META=$(printf '{"duration_s": %s, "rounds": %s, "connections": %s, "cpus": %s, "kernel": "%s", "haproxy": "%s", "nginx": "%s"}' \
-	"$DURATION" "$ROUNDS" "$CONNS" "$(nproc)" "$(uname -r)" \
-	"$(haproxy -v 2>/dev/null | head -n1 | awk '{print $3}')" \
-	"$(nginx -v 2>&1 | sed 's|.*nginx/||')")
+echo
+echo "bench: ==== summary ===="
 python3 "$lib" report "$jsonl" "$results_dir/latest.json"
-
-for p in $PROXIES; do
-	if [ -s "$tmp/$p.log" ]; then
-		echo "bench: $p wrote $(wc -l <"$tmp/$p.log") log line(s); last ones:"
-		tail -n 5 "$tmp/$p.log" | sed 's/^/    /'
-	fi
-done

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libconfig-dev
-      python3 curl openssl socat prometheus)
+      python3 curl openssl socat prometheus testssl.sh)
 if [ "${BGPROXY_FUZZ:-1}" = 1 ]; then
 	pkgs+=(libclang-rt-14-dev libfuzzer-14-dev)
 fi

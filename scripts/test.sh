@@ -70,6 +70,11 @@ if [ -f ../shared/tests/smuggle_replay.py ]; then
 	run_suite smuggle python3 tests/integration/smuggle.py --build build --shared ../shared/tests
 fi
 
+# testssl.sh against a TLS listener: nothing above LOW
+if command -v testssl >/dev/null || command -v testssl.sh >/dev/null; then
+	run_suite testssl python3 tests/integration/testssl_check.py --build build
+fi
+
 if [ "${BGPROXY_FUZZ:-1}" = 1 ] && command -v clang >/dev/null; then
 	run_suite fuzz scripts/fuzz.sh "${BGPROXY_FUZZ_SECONDS:-30}"
 fi
