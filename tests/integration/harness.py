@@ -205,6 +205,24 @@ def raw(port, data, timeout=3.0, half_close=False):
     return out
 
 
+def ws_open(port, extra_headers=b"", first_bytes=b""):
+    """A WebSocket upgrade through the proxy; returns (socket, key, head)
+    once the 101 head has arrived.  first_bytes go right behind the request."""
+    import base64
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    key = base64.b64encode(os.urandom(16))
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n" +
+              extra_headers + b"\r\n" + first_bytes)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(1)
+        assert b, "closed before the 101"
+        head += b
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return s, key, head
+
+
 def statuses(resp_bytes):
     """Status codes of the responses in a raw byte stream (heads only)."""
     return [int(m) for m in re.findall(rb"(?:^|\n)HTTP/1\.[01] (\d{3}) ", resp_bytes)]

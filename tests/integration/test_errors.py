@@ -108,7 +108,7 @@ def test_idle_keepalive_closed_quietly(env):
 
 
 def test_502_server_down(env):
-    blue, green = env.demo("blue"), env.demo("green")
+    green = env.demo("green")
     dead = free_port()
     from harness import Proxy, config_text
     port = free_port()

@@ -1,13 +1,11 @@
 """Health checks, the guard and the rollout engine, end to end: canaries
 that walk to 100%, and canaries that fail and are reverted by themselves."""
-import base64
 import json
 import os
 import socket
-import struct
 import time
 
-from harness import get, free_port, Traffic
+from harness import get, free_port, Traffic, ws_open
 from test_admin import admin
 
 
@@ -206,25 +204,11 @@ def test_dry_run_records_and_does_not_act(env):
     assert ev.count("dry run") == 1      # recorded once, not every interval
 
 
-def _ws_open(port, headers=b""):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    key = base64.b64encode(os.urandom(16))
-    s.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-              b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n" + headers + b"\r\n")
-    head = b""
-    while b"\r\n\r\n" not in head:
-        b = s.recv(1)
-        assert b
-        head += b
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return s
-
-
 def test_revert_closes_websocket_to_reverted_pool(env):
     blue, green, p = _env(env)
     assert admin(p.port, "set weight green 100")[0]
-    ws_green = _ws_open(p.port)
-    ws_blue = _ws_open(p.port, b"X-Bgproxy-Pool: blue\r\n")
+    ws_green = ws_open(p.port)[0]
+    ws_blue = ws_open(p.port, b"X-Bgproxy-Pool: blue\r\n")[0]
     assert admin(p.port, "revert")[0]
     ws_green.settimeout(5)
     t0 = time.time()

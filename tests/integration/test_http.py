@@ -8,7 +8,7 @@ import os
 import socket
 import struct
 
-from harness import get, raw, statuses
+from harness import get, raw, statuses, ws_open
 
 
 def _env(env, pct=0, **split):
@@ -169,16 +169,7 @@ def _ws_read(s):
 
 def test_websocket_echo(env):
     blue, green, p = _env(env)
-    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
-    key = base64.b64encode(os.urandom(16))
-    s.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-              b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
-    head = b""
-    while b"\r\n\r\n" not in head:
-        b = s.recv(1)
-        assert b
-        head += b
-    assert head.startswith(b"HTTP/1.1 101"), head
+    s, key, head = ws_open(p.port)
     accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
     assert b"Sec-WebSocket-Accept: " + accept in head
     for msg in (b"hello", b"x" * 300, os.urandom(100000)):
@@ -208,17 +199,7 @@ def test_websocket_frame_sent_with_upgrade_request(env):
     """A client that sends its first frame right behind the upgrade request
     (before the 101 arrives) must get it echoed."""
     blue, green, p = _env(env)
-    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
-    key = base64.b64encode(os.urandom(16))
-    s.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-              b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
-              + _ws_frame(b"early", 1))
-    head = b""
-    while b"\r\n\r\n" not in head:
-        b = s.recv(1)
-        assert b
-        head += b
-    assert head.startswith(b"HTTP/1.1 101"), head
+    s, key, head = ws_open(p.port, first_bytes=_ws_frame(b"early", 1))
     op, data = _ws_read(s)
     assert op == 1 and data == b"early"
     s.close()
