@@ -394,6 +394,12 @@ tls_ctx_settings(SSL_CTX *ctx, const struct config_listener *l)
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_default_passwd_cb(ctx, tls_no_password);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	/* one TLS 1.3 ticket (OpenSSL sends two by default): a client resumes
+	 * with one, and every ticket is one more write and one more read for
+	 * the client per handshake; read-ahead takes a whole segment from the
+	 * socket at once instead of a header and a body per record */
+	SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_sess_set_cache_size(ctx, TLS_CACHE_SIZE);
 	SSL_CTX_set_timeout(ctx, TLS_SESSION_TIMEOUT);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
