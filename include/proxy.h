@@ -178,6 +178,10 @@ void worker_drain_all(void);
 void worker_join_all(void);
 void worker_free_all(void);
 int worker_all_done(void);
+/* The workers' windows and routed-request totals, summed (control thread;
+ * workers is at most 64, the bound of the workers key). */
+void worker_window_sum(int pool, int window_s, uint64_t now_us, struct stats_window *out);
+uint64_t worker_routed_total(int pool);
 /* The TLS contexts of the listener on addr (NULL if none); any thread. */
 struct tls_ctxset *proxy_tls_set(const struct config_addr *addr);
 /* Hand a listener change to worker w (control thread; takes ownership). */

@@ -42,7 +42,7 @@ struct split_state {
 	int candidate_bp;             /* 0..10000 */
 	enum split_mode mode;
 	char last_revert[512];        /* "" = none */
-	/* rollout (driven by later releases; restored and shown now) */
+	/* the rollout, as rollout.c drives it (persisted, shown in status) */
 	int has_rollout;
 	enum pool_id rollout_pool;
 	int steps_bp[STATE_MAX_STEPS];

@@ -127,15 +127,11 @@ admin_servers_up(enum pool_id p, uint64_t now)
 static void
 admin_status_pool_json(struct evbuffer *b, enum pool_id p, uint64_t now_us)
 {
-	struct stats_worker *ws[64];
 	struct stats_window win;
 	struct pool *pl = &pools_current()->pools[p];
 	size_t i;
-	int n = rt.nworkers < 64 ? rt.nworkers : 64, k;
 
-	for (k = 0; k < n; k++)
-		ws[k] = rt.workers[k].stats;
-	stats_window_sum(ws, (size_t)n, p, rt.cfg->guard_window_s, now_us / 1000000, &win);
+	worker_window_sum(p, rt.cfg->guard_window_s, now_us, &win);
 	evbuffer_add_printf(b, "\"%s\":{\"servers_up\":%d,\"servers\":%zu,\"requests\":%llu,"
 	    "\"error_rate\":%.4f,\"p99_ms\":%.1f,\"server_list\":[", pool_names[p],
 	    admin_servers_up(p, now_us), pl->nservers, (unsigned long long)win.requests,
@@ -193,13 +189,10 @@ static void
 admin_status_text(struct evbuffer *b)
 {
 	const struct split_state *s = state_get();
-	struct stats_worker *ws[64];
 	uint64_t now = proxy_now_us();
-	int n = rt.nworkers < 64 ? rt.nworkers : 64, k, p;
+	int p;
 	char desc[128];
 
-	for (k = 0; k < n; k++)
-		ws[k] = rt.workers[k].stats;
 	state_describe(s, desc, sizeof(desc));
 	evbuffer_add_printf(b, "stable %s\nstate %s\nweights %s\n", pool_names[s->stable],
 	    state_mode_names[s->mode], desc);
@@ -213,7 +206,7 @@ admin_status_text(struct evbuffer *b)
 	for (p = 0; p < CONFIG_POOLS; p++) {
 		struct stats_window win;
 
-		stats_window_sum(ws, (size_t)n, p, rt.cfg->guard_window_s, now / 1000000, &win);
+		worker_window_sum(p, rt.cfg->guard_window_s, now, &win);
 		evbuffer_add_printf(b, "pool %s servers %d/%zu up requests/%ds %llu error_rate %.4f "
 		    "p99_ms %.1f\n", pool_names[p], admin_servers_up(p, now),
 		    pools_current()->pools[p].nservers, rt.cfg->guard_window_s, (unsigned long long)win.requests,

@@ -1223,15 +1223,13 @@ session_up_eventcb(struct conn *c, short what, void *arg)
 
 	SESSION_CHECK(s);
 	if (s->state == SS_TUNNEL) {
-		/* flush what the server sent, then close */
+		/* flush what the server sent, then close like after any reply */
 		evbuffer_add_buffer(s->cc.out, c->in);
 		upstream_free(s->up);
 		s->up = NULL;
-		session_set_state(s, SS_CLOSING);
-		session_timer_ms(s, SESSION_CLOSE_LINGER_MS);
 		conn_flush(&s->cc);
-		if (evbuffer_get_length(s->cc.out) == 0)
-			session_close(s, "tunnel closed by server");
+		s->keepalive = 0;
+		session_after_reply(s);
 		return;
 	}
 	if (what & CONN_EV_EOF) {

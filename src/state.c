@@ -174,14 +174,7 @@ state_now_ms(void)
 static uint64_t
 state_cand_requests(enum pool_id pool)
 {
-	struct stats_worker *ws[64];
-	int i, n = rt.nworkers < 64 ? rt.nworkers : 64;
-
-	if (rt.workers == NULL)
-		return 0;
-	for (i = 0; i < n; i++)
-		ws[i] = rt.workers[i].stats;
-	return stats_routed_total(ws, (size_t)n, pool);
+	return worker_routed_total(pool);
 }
 
 /* The split's rollout fields and mode from the engine. */

@@ -21,13 +21,9 @@ static char watch_dry_last[512];      /* the last dry-run verdict recorded */
 static void
 watch_figs(enum pool_id p, uint64_t now_us, int window_s, struct guard_figs *f)
 {
-	struct stats_worker *ws[64];
 	struct stats_window win;
-	int i, n = rt.nworkers < 64 ? rt.nworkers : 64;
 
-	for (i = 0; i < n; i++)
-		ws[i] = rt.workers[i].stats;
-	stats_window_sum(ws, (size_t)n, p, window_s, now_us / 1000000, &win);
+	worker_window_sum(p, window_s, now_us, &win);
 	f->requests = win.requests;
 	f->errors = win.errors;
 	f->p99_ms = stats_window_quantile_ms(&win, 0.99);

@@ -382,6 +382,34 @@ worker_drain_all(void)
 		worker_notify(&rt.workers[i]);
 }
 
+/* Every running worker's stats block, for the sums the control thread
+ * makes; returns how many (none before the workers start). */
+static size_t
+worker_stats_blocks(struct stats_worker **ws)
+{
+	int i;
+
+	for (i = 0; i < rt.nworkers && rt.workers != NULL; i++)
+		ws[i] = rt.workers[i].stats;
+	return rt.workers != NULL ? (size_t)rt.nworkers : 0;
+}
+
+void
+worker_window_sum(int pool, int window_s, uint64_t now_us, struct stats_window *out)
+{
+	struct stats_worker *ws[64];
+
+	stats_window_sum(ws, worker_stats_blocks(ws), pool, window_s, now_us / 1000000, out);
+}
+
+uint64_t
+worker_routed_total(int pool)
+{
+	struct stats_worker *ws[64];
+
+	return stats_routed_total(ws, worker_stats_blocks(ws), pool);
+}
+
 int
 worker_all_done(void)
 {
