@@ -37,6 +37,20 @@ struct guard_policy {
 
 enum guard_verdict { GUARD_HOLD = 0, GUARD_REVERT = 1 };
 
+/* which check tripped: the kind of a verdict, apart from its figures */
+enum guard_check {
+	GUARD_CHECK_NONE = 0,     /* hold */
+	GUARD_CHECK_HEALTH,       /* min_healthy_fraction */
+	GUARD_CHECK_ERROR_RATE,   /* max_error_rate */
+	GUARD_CHECK_P99,          /* max_p99_ms */
+	GUARD_CHECK_ERROR_DELTA,  /* max_error_delta */
+	GUARD_CHECK_P99_RATIO,    /* max_p99_ratio */
+	GUARD_CHECK_COUNT
+};
+
+/* "health", "error_rate", "p99", "error_delta", "p99_ratio" ("none" for hold) */
+extern const char *const guard_check_names[GUARD_CHECK_COUNT];
+
 /*
  * Decide.  On GUARD_REVERT, reason gets the first failed check with its
  * evidence, in these exact shapes:
@@ -49,5 +63,26 @@ enum guard_verdict { GUARD_HOLD = 0, GUARD_REVERT = 1 };
  */
 enum guard_verdict guard_evaluate(const struct guard_input *in, const struct guard_policy *pol,
     char *reason, size_t len);
+
+/* The same decision, saying which check tripped (GUARD_CHECK_NONE: hold). */
+enum guard_check guard_decide(const struct guard_input *in, const struct guard_policy *pol,
+    char *reason, size_t len);
+
+/*
+ * Dry run: a verdict that stays the same for many intervals is recorded
+ * once, not every interval, although its figures (n=, the rate) change.
+ * guard_dry_note says whether the verdict of this interval is to be
+ * recorded: when its kind differs from the last one recorded, or when the
+ * same kind has gone GUARD_DRY_REPEAT_US without a record.  A hold is never
+ * recorded.  guard_dry_reset forgets the last record (the guard stopped
+ * watching: the next trip is news).  Pure; the caller owns the struct.
+ */
+#define GUARD_DRY_REPEAT_US (60ULL * 1000000)
+struct guard_dry {
+	enum guard_check last;    /* kind of the last recorded verdict; NONE = nothing yet */
+	uint64_t last_us;         /* when it was recorded (monotonic us) */
+};
+void guard_dry_reset(struct guard_dry *d);
+int guard_dry_note(struct guard_dry *d, enum guard_check check, uint64_t now_us);
 
 #endif

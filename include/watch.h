@@ -18,4 +18,9 @@ void watch_stop(void);
  * connections of the reverted pool are closed after a short grace. */
 void watch_announce_revert(int pool);
 
+/* With guard.dry_run: what the guard would do now ("would revert green:
+ * error_rate 0.62 > 0.05 over 10s, n=143"), "" when it would hold or is
+ * not watching.  Control thread. */
+const char *watch_dry_verdict(void);
+
 #endif

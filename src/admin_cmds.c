@@ -177,6 +177,13 @@ admin_status_json(struct evbuffer *b)
 		admin_json_str(b, s->last_revert);
 	else
 		evbuffer_add_printf(b, "null");
+	/* with guard.dry_run: what the guard would do now */
+	evbuffer_add_printf(b, ",\"dry_run\":%s,\"dry_run_verdict\":",
+	    rt.cfg->guard_dry_run ? "true" : "false");
+	if (watch_dry_verdict()[0] != '\0')
+		admin_json_str(b, watch_dry_verdict());
+	else
+		evbuffer_add_printf(b, "null");
 	evbuffer_add_printf(b, ",\"window_s\":%d,\"pools\":{", rt.cfg->guard_window_s);
 	admin_status_pool_json(b, POOL_BLUE, now);
 	evbuffer_add_printf(b, ",");
@@ -203,6 +210,9 @@ admin_status_text(struct evbuffer *b)
 	else
 		evbuffer_add_printf(b, "rollout -\n");
 	evbuffer_add_printf(b, "last_revert %s\n", s->last_revert[0] ? s->last_revert : "-");
+	if (rt.cfg->guard_dry_run)
+		evbuffer_add_printf(b, "dry_run %s\n",
+		    watch_dry_verdict()[0] ? watch_dry_verdict() : "-");
 	for (p = 0; p < CONFIG_POOLS; p++) {
 		struct stats_window win;
 

@@ -36,7 +36,7 @@
 #define BGCTL_TIMEOUT_MS	10000		/* silence that ends the wait */
 #define BGCTL_JSON_DEPTH	64
 #define BGCTL_JSON_NODES	1000000
-#define BGCTL_BAR		24		/* share bar width, keeps rows < 80 */
+#define BGCTL_BAR		16		/* share bar width, keeps rows < 80 */
 
 enum bgctl_exit {
 	BGCTL_EXIT_OK = 0,	/* the server answered OK */
@@ -918,13 +918,20 @@ bgctl_render_head(const struct bgctl_json *root)
 	    (size_t)n + 10 + strlen(rollout) > 80 ? "\n" : "  ", rollout);
 	printf("last revert: %s\n", bgctl_safe(bgctl_json_str(bgctl_json_get(root,
 	    "last_revert")), why, sizeof(why)));
+	if (bgctl_json_get(root, "dry_run") != NULL &&
+	    bgctl_json_get(root, "dry_run")->j_type == BGCTL_J_TRUE)
+		printf("dry run: %s\n", bgctl_safe(bgctl_json_str(bgctl_json_get(root,
+		    "dry_run_verdict")), why, sizeof(why)));
 }
 
 static void
 bgctl_render_pool(const struct bgctl_json *pool, const char *name, double weight,
-    bool have_weight, bool utf8)
+    bool have_weight, bool utf8, bool stable)
 {
 	char bar[BGCTL_BAR * 3 + 1], pct[16] = "-", servers[80], b1[32], b2[32], b3[32], b4[32];
+	double req = 0;
+	/* rates and latency over no request are no figures: "-", not 0 */
+	bool none = bgctl_json_num(bgctl_json_get(pool, "requests"), &req) && req == 0;
 
 	bgctl_bar(have_weight, weight, utf8, bar, sizeof(bar));
 	if (have_weight)
@@ -934,8 +941,9 @@ bgctl_render_pool(const struct bgctl_json *pool, const char *name, double weight
 	    bgctl_fmt(pool, "servers", "%.0f", 1, b2, sizeof(b2)));
 	printf("%-7s%s %7s  %-10s %8s %7s", name, bar, pct, servers,
 	    bgctl_fmt(pool, "requests", "%.0f", 1, b3, sizeof(b3)),
-	    bgctl_fmt(pool, "error_rate", "%.2f%%", 100, b4, sizeof(b4)));
-	printf(" %10s\n", bgctl_fmt(pool, "p99_ms", "%.1f ms", 1, b1, sizeof(b1)));
+	    none ? "-" : bgctl_fmt(pool, "error_rate", "%.2f%%", 100, b4, sizeof(b4)));
+	printf(" %10s%s\n", none ? "-" : bgctl_fmt(pool, "p99_ms", "%.1f ms", 1, b1, sizeof(b1)),
+	    stable ? "  stable" : "");
 }
 
 /* The pools in the server's order; the weights alone when pools are missing. */
@@ -957,13 +965,13 @@ bgctl_render_pools(const struct bgctl_json *root, bool utf8)
 		snprintf(label, sizeof(label), "req/%gs", win);
 	else
 		snprintf(label, sizeof(label), "requests");
-	printf("\n%-7s%-32s  %-10s %8s %7s %10s\n", "pool", "share", "servers", label,
-	    "errors", "p99");
+	printf("\n%-7s%-*s  %-10s %8s %7s %10s\n", "pool", BGCTL_BAR + 8, "share", "servers",
+	    label, "errors", "p99");
 	for (p = pools->j_child; p != NULL; p = p->j_next) {
 		have = bgctl_json_num(bgctl_json_get(weights, p->j_key), &w);
-		snprintf(name, sizeof(name), "%s%s", bgctl_safe(p->j_key, safe, sizeof(safe)),
-		    stable != NULL && strcmp(stable, p->j_key) == 0 ? "*" : "");
-		bgctl_render_pool(p == weights ? NULL : p, name, w, have, utf8);
+		snprintf(name, sizeof(name), "%s", bgctl_safe(p->j_key, safe, sizeof(safe)));
+		bgctl_render_pool(p == weights ? NULL : p, name, w, have, utf8,
+		    stable != NULL && strcmp(stable, p->j_key) == 0);
 	}
 }
 

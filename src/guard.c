@@ -184,13 +184,25 @@ guard_check_p99_ratio(const struct guard_input *in, const struct guard_policy *p
 	return 1;
 }
 
+const char *const guard_check_names[GUARD_CHECK_COUNT] = {
+	[GUARD_CHECK_NONE] = "none",
+	[GUARD_CHECK_HEALTH] = "health",
+	[GUARD_CHECK_ERROR_RATE] = "error_rate",
+	[GUARD_CHECK_P99] = "p99",
+	[GUARD_CHECK_ERROR_DELTA] = "error_delta",
+	[GUARD_CHECK_P99_RATIO] = "p99_ratio",
+};
+
 /* the documented order: the first failing check is the one reported */
-static const guard_check_fn guard_checks[] = {
-	guard_check_health,
-	guard_check_error_rate,
-	guard_check_p99,
-	guard_check_error_delta,
-	guard_check_p99_ratio,
+static const struct {
+	enum guard_check kind;
+	guard_check_fn fn;
+} guard_checks[] = {
+	{ GUARD_CHECK_HEALTH, guard_check_health },
+	{ GUARD_CHECK_ERROR_RATE, guard_check_error_rate },
+	{ GUARD_CHECK_P99, guard_check_p99 },
+	{ GUARD_CHECK_ERROR_DELTA, guard_check_error_delta },
+	{ GUARD_CHECK_P99_RATIO, guard_check_p99_ratio },
 };
 
 /*
@@ -198,8 +210,8 @@ static const guard_check_fn guard_checks[] = {
  * len bytes (always NUL-terminated when len > 0) to reason: the first
  * failed check's evidence on GUARD_REVERT, "" on GUARD_HOLD.  Any thread.
  */
-enum guard_verdict
-guard_evaluate(const struct guard_input *in, const struct guard_policy *pol,
+enum guard_check
+guard_decide(const struct guard_input *in, const struct guard_policy *pol,
     char *reason, size_t len)
 {
 	size_t i;
@@ -207,9 +219,37 @@ guard_evaluate(const struct guard_input *in, const struct guard_policy *pol,
 	if (reason != NULL && len > 0)
 		reason[0] = '\0';
 	if (in == NULL || pol == NULL)
-		return GUARD_HOLD;
+		return GUARD_CHECK_NONE;
 	for (i = 0; i < sizeof(guard_checks) / sizeof(guard_checks[0]); i++)
-		if (guard_checks[i](in, pol, reason, len))
-			return GUARD_REVERT;
-	return GUARD_HOLD;
+		if (guard_checks[i].fn(in, pol, reason, len))
+			return guard_checks[i].kind;
+	return GUARD_CHECK_NONE;
+}
+
+enum guard_verdict
+guard_evaluate(const struct guard_input *in, const struct guard_policy *pol,
+    char *reason, size_t len)
+{
+	return guard_decide(in, pol, reason, len) == GUARD_CHECK_NONE ? GUARD_HOLD : GUARD_REVERT;
+}
+
+void
+guard_dry_reset(struct guard_dry *d)
+{
+	d->last = GUARD_CHECK_NONE;
+	d->last_us = 0;
+}
+
+/* A hold in between does not make the same kind news again: a verdict that
+ * flaps around its limit would otherwise be recorded at every flap. */
+int
+guard_dry_note(struct guard_dry *d, enum guard_check check, uint64_t now_us)
+{
+	if (check == GUARD_CHECK_NONE)
+		return 0;
+	if (check == d->last && now_us - d->last_us < GUARD_DRY_REPEAT_US)
+		return 0;
+	d->last = check;
+	d->last_us = now_us;
+	return 1;
 }

@@ -16,7 +16,8 @@
 #include "watch.h"
 
 static struct event *watch_ev;
-static char watch_dry_last[512];      /* the last dry-run verdict recorded */
+static struct guard_dry watch_dry;    /* what dry run recorded last */
+static char watch_dry_now[600];       /* this interval's dry-run verdict, "" = none */
 
 static void
 watch_figs(enum pool_id p, uint64_t now_us, int window_s, struct guard_figs *f)
@@ -58,10 +59,12 @@ watch_guard(void)
 	struct actor guard = { ACTOR_GUARD, 0, 0 };
 	uint64_t now = proxy_now_us();
 	char reason[512], msg[512];
+	enum guard_check check;
 
 	/* the guard watches whenever the candidate carries traffic */
+	watch_dry_now[0] = '\0';
 	if (s->candidate_bp == 0 || s->mode == MODE_REVERTED || s->mode == MODE_IDLE) {
-		watch_dry_last[0] = '\0';
+		guard_dry_reset(&watch_dry);
 		return;
 	}
 	memset(&in, 0, sizeof(in));
@@ -71,16 +74,16 @@ watch_guard(void)
 	watch_figs(cand, now, in.window_s, &in.cand);
 	watch_figs(s->stable, now, in.window_s, &in.stable);
 	in.healthy = watch_healthy(cand, now, &in.servers);
-	if (guard_evaluate(&in, &pol, reason, sizeof(reason)) == GUARD_HOLD) {
-		watch_dry_last[0] = '\0';
+	check = guard_decide(&in, &pol, reason, sizeof(reason));
+	if (check == GUARD_CHECK_NONE)
 		return;
-	}
 	if (c->guard_dry_run) {
-		/* record each distinct verdict once, not every interval */
-		if (strcmp(reason, watch_dry_last) != 0) {
-			snprintf(watch_dry_last, sizeof(watch_dry_last), "%s", reason);
-			state_event(&guard, "dry run: would revert %s: %s", pool_names[cand], reason);
-		}
+		snprintf(watch_dry_now, sizeof(watch_dry_now), "would revert %s: %s",
+		    pool_names[cand], reason);
+		/* once per kind of verdict (and once a minute while it stays), not
+		 * every interval: the figures in the text change all the time */
+		if (guard_dry_note(&watch_dry, check, now))
+			state_event(&guard, "dry run: %s", watch_dry_now);
 		return;
 	}
 	struct split_state before = *s;
@@ -105,6 +108,12 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 	state_tick();
 	/* the interval is read each time: a reload may change it */
 	evtimer_add(watch_ev, &tv);
+}
+
+const char *
+watch_dry_verdict(void)
+{
+	return watch_dry_now;
 }
 
 void

@@ -140,9 +140,11 @@ def test_status_is_rendered_for_humans(env):
     assert "rollout green step 3/6 (10%), 42 s left, paused" in out, out
     assert "last revert: error_rate 0.62 > 0.05 over 10s, n=143" in out, out
     assert "req/10s" in out, out
-    blue = [l for l in lines if l.startswith("blue*")]
+    blue = [l for l in lines if l.startswith("blue ") and "%" in l]
     green = [l for l in lines if l.startswith("green ") and "%" in l]
     assert len(blue) == 1 and len(green) == 1, out
+    # the stable pool is named so in words, not with a sign to decode
+    assert blue[0].endswith("  stable") and not green[0].endswith("stable"), out
     # stdout is a pipe, so the bar is plain ASCII
     assert "#" in blue[0] and "." in blue[0] and "90.00%" in blue[0], blue
     assert blue[0].count("#") > green[0].count("#") > 0, out
@@ -164,9 +166,29 @@ def test_status_tolerates_missing_keys(env):
     assert rc == 0 and err == "", (rc, err)
     assert "rollout -" in out and "last revert: -" in out, out
     assert "requests" in out, out  # no window_s: a generic label
-    green = [l for l in out.splitlines() if l.startswith("green*")]
+    green = [l for l in out.splitlines() if l.startswith("green ") and "%" in l]
     assert len(green) == 1 and "100.00%" in green[0] and "." not in green[0].split()[1], out
+    assert green[0].endswith("  stable"), out
     assert "-/1 up" in out, out
+
+
+def test_status_no_requests_shows_dash_and_dry_run(env):
+    s = _fake(env, status=json.dumps({
+        "stable": "blue", "state": "manual", "rollout": None, "last_revert": None,
+        "dry_run": True, "dry_run_verdict": "would revert green: healthy 0/1 < 0.5",
+        "weights": {"blue": 95.0, "green": 5.0}, "window_s": 10,
+        "pools": {"blue": {"servers_up": 1, "servers": 1, "requests": 3, "error_rate": 0.0,
+                           "p99_ms": 2.0},
+                  "green": {"servers_up": 0, "servers": 1, "requests": 0, "error_rate": 0.0,
+                            "p99_ms": 0.0}}}))
+    rc, out, err = _ctl(["status"], sock=s)
+    assert rc == 0 and err == "", (rc, err)
+    assert "dry run: would revert green: healthy 0/1 < 0.5" in out, out
+    green = [l for l in out.splitlines() if l.startswith("green ") and "%" in l][0]
+    blue = [l for l in out.splitlines() if l.startswith("blue ") and "%" in l][0]
+    # no request in the window: no rate and no latency, not "0.00%" and "0.0 ms"
+    assert green.split()[-2:] == ["-", "-"] and "ms" not in green, green
+    assert "0.00%" in blue and "2.0 ms" in blue, blue
 
 
 def test_status_unreadable_json_is_printed_raw(env):

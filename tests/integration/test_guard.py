@@ -194,14 +194,30 @@ def test_dry_run_records_and_does_not_act(env):
     blue, green, p = _env(env, guard_extra="dry_run = true;")
     green.ctl("fail?rate=1")
     assert admin(p.port, "set weight green 50")[0]
-    for _ in range(100):
-        get(p.port)
-    time.sleep(0.3)
+    verdicts = set()
+    # traffic over many guard intervals, so that the window's count (n=)
+    # and thus the verdict's text change between them
+    for batch in range(6):
+        before = _status(p.port)["dry_run_verdict"]
+        for _ in range(80 if batch == 0 else 20):
+            get(p.port)
+        # wait for a guard tick that has seen this batch
+        assert _wait(lambda: _status(p.port)["dry_run_verdict"] not in (None, before),
+                     timeout=5), before
+        verdicts.add(_status(p.port)["dry_run_verdict"])
+    assert len(verdicts) >= 3, verdicts        # the figures did change
     st = _status(p.port)
     assert st["state"] == "manual" and st["weights"]["green"] == 50
+    assert st["dry_run"] is True and st["last_revert"] is None
+    assert st["dry_run_verdict"].startswith("would revert green: error_rate 1.00 > 0.05"), st
     ok, first, ev = admin(p.port, "show events")
     assert "dry run: would revert green: error_rate" in ev
-    assert ev.count("dry run") == 1      # recorded once, not every interval
+    assert ev.count("dry run") == 1, ev   # recorded once per kind of verdict, not per text
+    ok, first, text = admin(p.port, "status")
+    assert "dry_run would revert green: error_rate" in text, text
+    # the guard does not watch an idle candidate: nothing to say
+    assert admin(p.port, "set weight green 0")[0]
+    assert _wait(lambda: _status(p.port)["dry_run_verdict"] is None, timeout=5)
 
 
 def test_revert_closes_websocket_to_reverted_pool(env):

@@ -468,6 +468,59 @@ TEST(test_reason_buffer_edges)
 	CHECK_STR(small, "");
 }
 
+/* guard_decide names the check whose reason it wrote, in the documented order */
+TEST(test_decide_names_the_check)
+{
+	struct guard_input in = base_input();
+	struct guard_policy pol = base_policy();
+
+	CHECK_EQ_INT(guard_decide(&in, &pol, reason, sizeof(reason)), GUARD_CHECK_NONE);
+	CHECK_STR(reason, "");
+	in.healthy = 0;
+	in.cand.errors = 100;
+	in.cand.p99_ms = 900;
+	CHECK_EQ_INT(guard_decide(&in, &pol, reason, sizeof(reason)), GUARD_CHECK_HEALTH);
+	in.healthy = 2;
+	CHECK_EQ_INT(guard_decide(&in, &pol, reason, sizeof(reason)), GUARD_CHECK_ERROR_RATE);
+	pol.max_error_rate = 0.9;
+	CHECK_EQ_INT(guard_decide(&in, &pol, reason, sizeof(reason)), GUARD_CHECK_P99);
+	pol.max_p99_ms = 0;
+	CHECK_EQ_INT(guard_decide(&in, &pol, reason, sizeof(reason)), GUARD_CHECK_ERROR_DELTA);
+	pol.max_error_delta = 0;
+	CHECK_EQ_INT(guard_decide(&in, &pol, reason, sizeof(reason)), GUARD_CHECK_P99_RATIO);
+	CHECK_STR(reason, "p99_ratio 90.00 > 2.00 (green 900ms, blue 10ms) over 10s");
+	CHECK_STR(guard_check_names[GUARD_CHECK_P99_RATIO], "p99_ratio");
+	CHECK_STR(guard_check_names[GUARD_CHECK_ERROR_RATE], "error_rate");
+	CHECK_STR(guard_check_names[GUARD_CHECK_NONE], "none");
+}
+
+/* the same kind of verdict with other figures is not news; another kind is */
+TEST(test_dry_run_recorded_once_per_kind)
+{
+	struct guard_dry d;
+	uint64_t t = 5000000;
+
+	guard_dry_reset(&d);
+	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_NONE, t), 0);
+	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_ERROR_RATE, t), 1);
+	/* every later interval: n= and the rate move, the kind does not */
+	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_ERROR_RATE, t + 250000), 0);
+	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_ERROR_RATE, t + 59999999), 0);
+	/* a hold in between does not make the same kind news (flapping) */
+	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_NONE, t + 30000000), 0);
+	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_ERROR_RATE, t + 30250000), 0);
+	/* another kind is recorded at once, and so is the first again after it */
+	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_P99, t + 40000000), 1);
+	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_P99, t + 40250000), 0);
+	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_ERROR_RATE, t + 41000000), 1);
+	/* a verdict that stays is recorded again once a minute */
+	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_ERROR_RATE, t + 41000000 + GUARD_DRY_REPEAT_US - 1), 0);
+	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_ERROR_RATE, t + 41000000 + GUARD_DRY_REPEAT_US), 1);
+	/* the guard stopped watching: the next trip is news */
+	guard_dry_reset(&d);
+	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_ERROR_RATE, t + 41000000 + GUARD_DRY_REPEAT_US + 1), 1);
+}
+
 int
 main(void)
 {
@@ -498,5 +551,7 @@ main(void)
 	RUN(test_only_one_check_on);
 	RUN(test_names_come_from_input);
 	RUN(test_reason_buffer_edges);
+	RUN(test_decide_names_the_check);
+	RUN(test_dry_run_recorded_once_per_kind);
 	return test_summary();
 }
