@@ -121,7 +121,9 @@ struct config {
 	int t_client_header_ms;       /* [10000] */
 	int t_client_idle_ms;         /* [60000] */
 	int t_upstream_connect_ms;    /* [2000] */
-	int t_upstream_response_ms;   /* [30000] */
+	int t_upstream_response_ms;   /* [30000] from the request fully sent, restarted by each byte */
+	int t_client_body_ms;         /* [60000] longest gap between two reads of a request body */
+	int t_upstream_idle_ms;       /* [30000] a pooled idle server connection lives this long */
 	int t_shutdown_ms;            /* [10000] */
 
 	/* limits */

@@ -127,7 +127,10 @@ int http_parse_response(const char *buf, size_t len, const struct http_limits *l
     struct http_msg *m);
 
 /* Incremental chunked-body scanner.  The bytes are forwarded verbatim by
- * the caller; the scanner only validates framing and finds the end. */
+ * the caller; the scanner only validates framing and finds the end.  A
+ * chunk size has at most HTTP_CHUNK_MAX_DIGITS hex digits (leading zeros
+ * count), so every size forwarded is below 2^60. */
+#define HTTP_CHUNK_MAX_DIGITS 15
 struct http_chunked {
 	int state;               /* private */
 	uint64_t remaining;      /* private: data bytes left in the current chunk */

@@ -198,6 +198,19 @@ void session_close_disabled(struct worker *w);
 void session_close_reverted(struct worker *w, int pool);
 
 /* upstream.c */
+/*
+ * The timers of a server connection, by what it is doing (docs/http.md):
+ *   IDLE     in the pool: closed after timeouts.upstream_idle_ms
+ *   SENDING  the request is still going up (the client may be slow): no
+ *            response timer; the server must take our bytes within
+ *            upstream_response_ms
+ *   WAITING  the request is fully sent: upstream_response_ms for the
+ *            response, restarted by every byte received
+ *   NONE     a tunnel: long-lived, no timer
+ */
+enum upstream_timers { UPSTREAM_T_IDLE, UPSTREAM_T_SENDING, UPSTREAM_T_WAITING, UPSTREAM_T_NONE };
+void upstream_set_timers(struct upconn *u, enum upstream_timers which);
+/* A connection to srv, pooled unless fresh, with the SENDING timers. */
 struct upconn *upstream_get(struct worker *w, struct server *srv, int fresh, char *err,
     size_t errlen);
 void upstream_release(struct upconn *u);

@@ -127,6 +127,8 @@ static const struct config_key config_keys[] = {
 	C_INT("timeouts.upstream_connect_ms", 1, 86400000, 2000, t_upstream_connect_ms),
 	C_INT("timeouts.upstream_response_ms", 1, 86400000, 30000, t_upstream_response_ms),
 	C_INT("timeouts.shutdown_ms", 0, 86400000, 10000, t_shutdown_ms),
+	C_INT("timeouts.client_body_ms", 1, 86400000, 60000, t_client_body_ms),
+	C_INT("timeouts.upstream_idle_ms", 1, 86400000, 30000, t_upstream_idle_ms),
 	C_INT("limits.max_connections", 1, 1000000, 10000, max_connections),
 	C_INT("limits.max_header_bytes", 1024, 1048576, 16384, max_header_bytes),
 	C_INT("limits.max_headers", 1, 256, 100, max_headers),

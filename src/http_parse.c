@@ -219,28 +219,53 @@ static int http_skip_leading_crlf(struct http_pstate *p)
 	return p->pos < p->end;
 }
 
-/* authority = host [":" port] from the C_HOST set, non-empty;
- * need_port: authority-form, where the port is mandatory */
+static int http_hexval_ok(unsigned char c)
+{
+	return (unsigned)(c - '0') <= 9u || (unsigned)((c | 0x20) - 'a') <= 5u;
+}
+
+/*
+ * authority = host [":" port] (RFC 3986 3.2.2), non-empty, bytes from the
+ * C_HOST set: host is an IP literal "[...]" of hex digits, ":" and "."
+ * or a name without ":", "[" or "]"; port is at most 5 digits, up to 65535.
+ * need_port: authority-form, where the port is mandatory and non-empty.
+ */
 static int http_authority_ok(const unsigned char *s, size_t n, int need_port)
 {
-	size_t i, colon = n;
+	size_t i, hend;
+	unsigned port = 0;
 
 	if (n == 0)
 		return 0;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		if (!IS(s[i], C_HOST))
 			return 0;
-		if (s[i] == ':')
-			colon = i;
+	if (s[0] == '[') {
+		for (hend = 1; hend < n && s[hend] != ']'; hend++)
+			if (!http_hexval_ok(s[hend]) && s[hend] != ':' && s[hend] != '.')
+				return 0;
+		if (hend == n || hend == 1)
+			return 0;
+		hend++;
+	} else {
+		for (hend = 0; hend < n && s[hend] != ':'; hend++)
+			if (s[hend] == '[' || s[hend] == ']')
+				return 0;
+		if (hend == 0)
+			return 0;
 	}
-	if (!need_port)
-		return 1;
-	if (colon == 0 || colon + 1 >= n)
+	if (hend == n)
+		return !need_port;
+	if (s[hend] != ':')
 		return 0;
-	for (i = colon + 1; i < n; i++)
+	if (n - hend - 1 > 5 || (need_port && hend + 1 == n))
+		return 0;
+	for (i = hend + 1; i < n; i++) {
 		if ((unsigned)(s[i] - '0') > 9u)
 			return 0;
-	return 1;
+		port = port * 10 + (unsigned)(s[i] - '0');
+	}
+	return port <= 65535;
 }
 
 static int http_target_absolute(struct http_pstate *p, const unsigned char *t, size_t n)
@@ -460,9 +485,8 @@ static int http_host(struct http_pstate *p, const struct http_header *h)
 		return http_fail(p, 400, "duplicate Host");
 	if (h->value_len == 0 && m->version_minor == 1)
 		return http_fail(p, 400, "empty Host");
-	for (size_t i = 0; i < h->value_len; i++)
-		if (!IS(v[i], C_HOST))
-			return http_fail(p, 400, "invalid Host");
+	if (h->value_len > 0 && !http_authority_ok(v, h->value_len, 0))
+		return http_fail(p, 400, "invalid Host");
 	m->host = h->value;
 	m->host_len = h->value_len;
 	return 1;
@@ -823,7 +847,9 @@ static inline int http_ck_size_byte(struct http_chunked *c, unsigned char ch)
 	switch (c->state) {
 	case CK_SIZE:
 		if (IS(ch, C_HEX)) {
-			if (c->ndigits == 16)
+			/* at most 15 digits (< 2^60): a server that reads sizes as
+			 * signed 64-bit never sees a negative one (as HAProxy, nginx) */
+			if (c->ndigits == HTTP_CHUNK_MAX_DIGITS)
 				return CK_ERROR;
 			c->remaining = (c->remaining << 4) | http_hexval(ch);
 			c->ndigits++;

@@ -87,7 +87,13 @@ struct session {
 	int overridden;               /* routed by the override header: not in the window */
 	int active_counted;           /* counted in the server's active requests */
 	int retried_stable;           /* already sent again to the stable pool */
+	int client_fault;             /* ended by the client (body timeout): not in the guard's window */
+	int interim;                  /* 1xx responses seen for this request */
+	uint64_t resp_deadline_us;    /* the final head is due by then (request fully sent) */
 };
+
+/* a server that sends more interim responses than this is broken */
+#define SESSION_MAX_INTERIM 10
 
 static void session_client_readcb(struct conn *, void *);
 static void session_client_writecb(struct conn *, void *);
@@ -151,7 +157,7 @@ session_access_log(struct session *s)
 
 	if (s->srv != NULL) {
 		stats_record(w->stats, s->pool, s->srv->index, s->resp_status, s->err_kind,
-		    !s->overridden, now / 1000000, dur);
+		    !s->overridden && !s->client_fault, now / 1000000, dur);
 		if (s->active_counted) {
 			STATS_ADD(w->stats->srv_active[s->pool][s->srv->index], -1);
 			s->active_counted = 0;
@@ -308,6 +314,9 @@ session_reset_request(struct session *s)
 	s->err_kind = -1;
 	s->overridden = 0;
 	s->retried_stable = 0;
+	s->client_fault = 0;
+	s->interim = 0;
+	s->resp_deadline_us = 0;
 }
 
 static int
@@ -524,6 +533,21 @@ session_attach_upstream(struct session *s, struct upconn *u)
 	conn_read_enable(&u->c);
 }
 
+/*
+ * The whole request went to the server's output: from now on the server
+ * is waited for (upstream_response_ms, restarted by each byte it sends),
+ * and the client's body timer has nothing left to time.
+ */
+static void
+session_request_sent(struct session *s)
+{
+	s->req_done = 1;
+	upstream_set_timers(s->up, UPSTREAM_T_WAITING);
+	s->resp_deadline_us = proxy_now_us() + (uint64_t)rt.cfg->t_upstream_response_ms * 1000;
+	if (s->state == SS_UPSTREAM)
+		evtimer_del(&s->timer);
+}
+
 /* Send the request head (again, for a retry) on a new or pooled connection. */
 static int
 session_send_upstream(struct session *s, int fresh)
@@ -544,6 +568,8 @@ session_send_upstream(struct session *s, int fresh)
 	}
 	session_attach_upstream(s, u);
 	evbuffer_add(u->c.out, s->rhead, s->rhead_len);
+	if (s->req_done)
+		session_request_sent(s);    /* a retry: the request has no body */
 	return 0;
 }
 
@@ -625,7 +651,7 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 	}
 	session_set_state(s, SS_UPSTREAM);
 	if (s->req_body == BODY_NONE) {
-		s->req_done = 1;
+		session_request_sent(s);
 		conn_flush(&s->up->c);
 	} else {
 		session_pump_request(s);
@@ -753,13 +779,42 @@ session_pump_request(struct session *s)
 		return;
 	}
 	if (r == 1) {
-		s->req_done = 1;
+		session_request_sent(s);
 		return;
 	}
-	if (evbuffer_get_length(out) >= PROXY_BUF_HIGH)
+	if (evbuffer_get_length(out) >= PROXY_BUF_HIGH) {
+		/* the server is slow to take the body: its write timer runs, and
+		 * the client's gap is not the client's fault */
 		conn_read_disable(&s->cc);   /* upstream write cb resumes */
-	else
+		evtimer_del(&s->timer);
+	} else {
 		conn_read_enable(&s->cc);
+		session_timer_ms(s, rt.cfg->t_client_body_ms);
+	}
+}
+
+/*
+ * The client let timeouts.client_body_ms pass without a byte of its request
+ * body.  The server saw part of a request: that connection cannot be
+ * reused.  It is the client's fault: no server failure, not in the guard's
+ * window.
+ */
+static void
+session_client_body_timeout(struct session *s)
+{
+	log_debug("request body from %s not received in time", s->peer);
+	s->client_fault = 1;
+	s->keepalive = 0;
+	if (s->resp_started) {
+		session_close(s, "client body timeout");
+		return;
+	}
+	if (s->up != NULL) {
+		upstream_free(s->up);
+		s->up = NULL;
+	}
+	session_reply(s, 408, "request body not received in time");
+	session_after_reply(s);
 }
 
 /* ---- response ------------------------------------------------------------ */
@@ -784,6 +839,15 @@ session_send_response_head(struct session *s, const struct http_msg *m, const ch
 		const struct http_header *h = &m->hdr[i];
 
 		if (h->flags & HTTP_HDR_HOP)
+			continue;
+		/* RFC 9110 8.6: no Content-Length on a 1xx or 204 */
+		if (h->id == HDR_CONTENT_LENGTH && (m->status < 200 || m->status == 204))
+			continue;
+		/* our cookie, set by us: the server's would be a second one */
+		if (s->set_cookie && h->id == HDR_OTHER && h->name_len == 10 &&
+		    http_token_eq(h->name, h->name_len, "set-cookie") &&
+		    route_set_cookie_is(h->value, h->value_len, rt.cfg->cookie,
+		    strlen(rt.cfg->cookie)))
 			continue;
 		APPEND(p, h->line, h->line_len);
 	}
@@ -823,7 +887,7 @@ session_start_tunnel(struct session *s)
 	if (evbuffer_get_length(s->cc.in) > 0)
 		session_tunnel_move(&s->cc, &s->up->c);
 	/* tunnels are long-lived: no response timeout on either side */
-	conn_set_timeouts(&s->up->c, NULL, NULL);
+	upstream_set_timers(s->up, UPSTREAM_T_NONE);
 	conn_read_enable(&s->cc);
 	conn_read_enable(&s->up->c);
 }
@@ -837,6 +901,8 @@ session_response_head(struct session *s, const struct http_msg *m, const char *r
 	    !!(m->flags & HTTP_F_CONN_KEEPALIVE);
 
 	s->resp_status = m->status;
+	if (s->interim > 0 && s->req_done)
+		upstream_set_timers(s->up, UPSTREAM_T_WAITING);  /* the 1xx deadline is over */
 	if (atomic_load_explicit(&s->srv->fails, memory_order_relaxed) != 0)
 		atomic_store_explicit(&s->srv->fails, 0, memory_order_relaxed);
 	if (m->status >= 502 && m->status <= 504) {
@@ -904,6 +970,55 @@ session_pump_response(struct session *s)
 		conn_read_disable(&s->up->c);  /* client write cb resumes */
 }
 
+/*
+ * An interim (1xx) response: passed on to HTTP/1.1 clients without its
+ * Content-Length (RFC 9110 8.6: none on a 1xx), at most SESSION_MAX_INTERIM
+ * per request.  It does not restart the response timer: the final head is
+ * still due by the deadline set when the request was sent.  Returns 0, or
+ * -1 when the session was answered or closed.
+ */
+static int
+session_interim(struct session *s, const struct http_msg *m, const char *raw, size_t len)
+{
+	uint64_t now, left;
+	struct timeval tv;
+	size_t i;
+
+	if (++s->interim > SESSION_MAX_INTERIM) {
+		log_warn("server %s sent more than %d interim responses", s->srv->addr.text,
+		    SESSION_MAX_INTERIM);
+		s->keepalive = 0;
+		session_reply(s, 502, "too many interim responses from server");
+		if (s->state != SS_CLOSING)
+			session_close(s, "too many interim responses");
+		return -1;
+	}
+	if (s->req_minor == 1) {
+		const char *line_end = memchr(raw, '\n', len);
+		size_t first = (size_t)(line_end - raw) + 1;
+
+		evbuffer_add(s->cc.out, raw, first);
+		for (i = 0; i < m->nhdr; i++) {
+			const struct http_header *h = &m->hdr[i];
+
+			if ((h->flags & HTTP_HDR_HOP) || h->id == HDR_CONTENT_LENGTH)
+				continue;
+			evbuffer_add(s->cc.out, h->line, h->line_len);
+		}
+		evbuffer_add(s->cc.out, "\r\n", 2);
+		conn_flush(&s->cc);
+	}
+	evbuffer_drain(s->up->c.in, len);
+	if (s->req_done) {
+		now = proxy_now_us();
+		left = s->resp_deadline_us > now ? s->resp_deadline_us - now : 1;
+		tv.tv_sec = (time_t)(left / 1000000);
+		tv.tv_usec = (suseconds_t)(left % 1000000);
+		conn_set_timeouts(&s->up->c, &tv, &s->up->c.wto);
+	}
+	return 0;
+}
+
 /* Read response heads (skipping 1xx interim ones) and body bytes. */
 static void
 session_read_response(struct session *s)
@@ -930,12 +1045,8 @@ session_read_response(struct session *s)
 			return;
 		}
 		if (m->status >= 100 && m->status < 200 && m->status != 101) {
-			/* interim: pass on to HTTP/1.1 clients, wait for the final one */
-			if (s->req_minor == 1) {
-				evbuffer_add(s->cc.out, p, (size_t)r);
-				conn_flush(&s->cc);
-			}
-			evbuffer_drain(in, (size_t)r);
+			if (session_interim(s, m, p, (size_t)r) == -1)
+				return;
 			continue;
 		}
 		switch (session_response_head(s, m, p)) {
@@ -1272,6 +1383,10 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		s->keepalive = 0;
 		session_reply(s, 408, "request head not received in time");
 		session_after_reply(s);
+		return;
+	}
+	if (s->state == SS_UPSTREAM && !s->req_done) {
+		session_client_body_timeout(s);
 		return;
 	}
 	session_close(s, s->state == SS_HEAD ? "idle timeout" : "linger timeout");

@@ -76,22 +76,51 @@ upstream_release(struct upconn *u)
 		return;
 	}
 	u->reused = 1;
-	/* the read timeout (upstream_response_ms) doubles as the idle timeout */
+	/* idle in the pool: its own timer, not what is left of the last
+	 * response's; a write timer has nothing to guard */
+	upstream_set_timers(u, UPSTREAM_T_IDLE);
 	conn_setcb(&u->c, upstream_idle_readcb, NULL, upstream_idle_eventcb, u);
 	u->next = idle->head;
 	idle->head = u;
 	idle->n++;
 }
 
+static struct timeval
+upstream_tv(int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	return tv;
+}
+
+void
+upstream_set_timers(struct upconn *u, enum upstream_timers which)
+{
+	const struct config *cfg = rt.cfg;
+	struct timeval idle = upstream_tv(cfg->t_upstream_idle_ms);
+	struct timeval resp = upstream_tv(cfg->t_upstream_response_ms);
+
+	switch (which) {
+	case UPSTREAM_T_IDLE:
+		conn_set_timeouts(&u->c, &idle, NULL);
+		break;
+	case UPSTREAM_T_SENDING:
+		conn_set_timeouts(&u->c, NULL, &resp);
+		break;
+	case UPSTREAM_T_WAITING:
+		conn_set_timeouts(&u->c, &resp, &resp);
+		break;
+	case UPSTREAM_T_NONE:
+		conn_set_timeouts(&u->c, NULL, NULL);
+		break;
+	}
+}
+
 static struct upconn *
 upstream_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 {
 	const struct config_addr *a = &srv->addr;
-	const struct config *cfg = rt.cfg;
-	struct timeval rto = { cfg->t_upstream_response_ms / 1000,
-		(cfg->t_upstream_response_ms % 1000) * 1000 };
-	struct timeval cto = { cfg->t_upstream_connect_ms / 1000,
-		(cfg->t_upstream_connect_ms % 1000) * 1000 };
+	struct timeval cto = upstream_tv(rt.cfg->t_upstream_connect_ms);
 	struct upconn *u;
 
 	u = calloc(1, sizeof(*u));
@@ -104,9 +133,6 @@ upstream_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 		free(u);
 		return NULL;
 	}
-	/* the response timeout bounds both waiting for bytes and for the
-	 * server to take ours */
-	conn_set_timeouts(&u->c, &rto, &rto);
 	u->c.wlowat = PROXY_BUF_HIGH / 2;
 	u->w = w;
 	u->srv = srv;
@@ -124,9 +150,11 @@ upstream_get(struct worker *w, struct server *srv, int fresh, char *err, size_t 
 		idle->head = u->next;
 		u->next = NULL;
 		idle->n--;
-		return u;
+	} else if ((u = upstream_connect(w, srv, err, errlen)) == NULL) {
+		return NULL;
 	}
-	return upstream_connect(w, srv, err, errlen);
+	upstream_set_timers(u, UPSTREAM_T_SENDING);
+	return u;
 }
 
 void

@@ -203,6 +203,26 @@ TEST(req_connect)
 	CHECK_EQ_INT(parse_split(0, LIT(s6)), sizeof(s6) - 1);
 }
 
+/* the Host forms a server may rightly get: names, ports, IP literals */
+TEST(req_host_forms)
+{
+	static const char *const ok[] = {
+		"a", "a:80", "a:", "a:65535", "a:0", "example.com:8080", "127.0.0.1:8080",
+		"[::1]", "[::1]:8443", "[2001:db8::1]", "[::ffff:127.0.0.1]:80", "xn--bcher-kva.de",
+		"a%20b", "a.b-c_d~e!$&'()*+,;=",
+	};
+	char buf[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", ok[i]);
+
+		if (parse_split(0, buf, (size_t)n) != n)
+			printf("  refused Host: %s\n", ok[i]);
+		CHECK_EQ_INT(parse_split(0, buf, (size_t)n), n);
+	}
+}
+
 TEST(req_leading_crlf)
 {
 	static const char s[] = "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -431,6 +451,19 @@ static const struct bad_case bad_requests[] = {
 	BAD("Host slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
 	BAD("Host space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
 	BAD("Host backslash", "GET / HTTP/1.1\r\nHost: a\\b\r\n\r\n", 400),
+	BAD("Host port not digits", "GET / HTTP/1.1\r\nHost: a:xx\r\n\r\n", 400),
+	BAD("Host port with letter", "GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n", 400),
+	BAD("Host port too large", "GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", 400),
+	BAD("Host port too long", "GET / HTTP/1.1\r\nHost: a:000080\r\n\r\n", 400),
+	BAD("Host two colons", "GET / HTTP/1.1\r\nHost: a:80:81\r\n\r\n", 400),
+	BAD("Host only port", "GET / HTTP/1.1\r\nHost: :80\r\n\r\n", 400),
+	BAD("Host bare IPv6", "GET / HTTP/1.1\r\nHost: ::1\r\n\r\n", 400),
+	BAD("Host IPv6 unclosed", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
+	BAD("Host IPv6 empty", "GET / HTTP/1.1\r\nHost: []\r\n\r\n", 400),
+	BAD("Host IPv6 junk after", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400),
+	BAD("Host IPv6 bad char", "GET / HTTP/1.1\r\nHost: [::g]\r\n\r\n", 400),
+	BAD("Host bracket in name", "GET / HTTP/1.1\r\nHost: a]b\r\n\r\n", 400),
+	BAD("absolute bad port", "GET http://a:xx/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 	BAD("target CTL", "GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 	BAD("target DEL", "GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 	BAD("target obs-text", "GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
@@ -666,7 +699,7 @@ TEST(chunked_valid)
 	static const char s1[] = "5\r\nhello\r\n0\r\n\r\n";
 	static const char s2[] = "A;ext=1;e2=\"q\\\"x y\";flag\r\n0123456789\r\n1a\r\n"
 	    "abcdefghijklmnopqrstuvwxyz\r\n000\r\nX-T: v\r\nY:\r\n\r\n";
-	static const char s3[] = "000000000000000F\r\n0123456789abcde\r\n0;last=\"\"\r\n\r\n";
+	static const char s3[] = "00000000000000F\r\n0123456789abcde\r\n0;last=\"\"\r\n\r\n";
 	int done;
 
 	CHECK_EQ_INT(chunk_both(LIT(s1), &done), sizeof(s1) - 1);
@@ -696,8 +729,12 @@ TEST(chunked_pipelined_and_partial)
 	CHECK_EQ_INT(http_chunked_scan(&c, s + 13, 3), 0);
 	/* a huge chunk consumes all data handed over */
 	http_chunked_init(&c);
-	CHECK_EQ_INT(http_chunked_scan(&c, "ffffffffffffffff\r\nxyz", 21), 21);
+	CHECK_EQ_INT(http_chunked_scan(&c, "fffffffffffffff\r\nxyz", 20), 20);
 	CHECK(!c.done);
+	/* 15 digits with leading zeros are still a size */
+	http_chunked_init(&c);
+	CHECK_EQ_INT(http_chunked_scan(&c, "000000000000005\r\nhello\r\n0\r\n\r\n", 29), 29);
+	CHECK(c.done);
 }
 
 static const struct {
@@ -721,6 +758,10 @@ static const struct {
 	{ "empty ext value", LIT("5;a=\r\nhello\r\n0\r\n\r\n") },
 	{ "unterminated quote", LIT("5;a=\"b\r\nhello\r\n") },
 	{ "17 hex digits", LIT("00000000000000005\r\nhello\r\n0\r\n\r\n") },
+	{ "16 hex digits", LIT("0000000000000005\r\nhello\r\n0\r\n\r\n") },
+	{ "2^64-1", LIT("ffffffffffffffff\r\nhello\r\n0\r\n\r\n") },
+	{ "2^63", LIT("8000000000000000\r\nhello\r\n0\r\n\r\n") },
+	{ "2^62", LIT("4000000000000000\r\nhello\r\n0\r\n\r\n") },
 	{ "empty size", LIT("\r\nhello\r\n") },
 	{ "trailer obs-fold", LIT("0\r\nX: a\r\n b\r\n\r\n") },
 	{ "trailer space before colon", LIT("0\r\nX : a\r\n\r\n") },
@@ -824,6 +865,7 @@ int main(void)
 	RUN(req_absolute_form);
 	RUN(req_options_asterisk);
 	RUN(req_connect);
+	RUN(req_host_forms);
 	RUN(req_leading_crlf);
 	RUN(req_obs_text_and_ows);
 	RUN(req_long_fields);
