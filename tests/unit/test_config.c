@@ -143,6 +143,8 @@ TEST(minimal_defaults)
 	CHECK_EQ_INT(c->t_client_idle_ms, 60000);
 	CHECK_EQ_INT(c->t_upstream_connect_ms, 2000);
 	CHECK_EQ_INT(c->t_upstream_response_ms, 30000);
+	CHECK_EQ_INT(c->t_client_body_ms, 60000);
+	CHECK_EQ_INT(c->t_upstream_idle_ms, 30000);
 	CHECK_EQ_INT(c->t_shutdown_ms, 10000);
 	CHECK_EQ_INT(c->max_connections, 10000);
 	CHECK_EQ_INT(c->max_header_bytes, 16384);
@@ -216,8 +218,9 @@ TEST(error_unknown_top_key)
 TEST(error_unknown_nested_key)
 {
 	CHECK_STR(errors_of("timeouts = {\n  client_idle_ms = 5;\n  foo = 1;\n};\n" MINIMAL),
-	    "F:3: unknown key \"foo\" in \"timeouts\"; allowed: client_header_ms, client_idle_ms, "
-	    "shutdown_ms, upstream_connect_ms, upstream_response_ms\n");
+	    "F:3: unknown key \"foo\" in \"timeouts\"; allowed: client_body_ms, client_header_ms, "
+	    "client_idle_ms, shutdown_ms, upstream_connect_ms, upstream_idle_ms, "
+	    "upstream_response_ms\n");
 	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:1\";\n  port = 2; } );\n"
 	    "pools = { blue = { servers = ( { address = \"127.0.0.1:9001\"; } ); };\n"
 	    "  green = { servers = ( { address = \"127.0.0.1:9002\"; wait = 1; } ); }; };\n"),
