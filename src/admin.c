@@ -4,7 +4,12 @@
  *
  * A slow, idle or hostile admin client can hold at most one of
  * ADMIN_MAX_CLIENTS slots for ADMIN_IDLE_S seconds and never blocks the
- * workers: this runs on the control thread.
+ * workers: this runs on the control thread.  When every slot is taken, the
+ * client idle the longest is closed to make room, so idle connections never
+ * lock the operator out.  A client that writes commands and does not read
+ * the answers is no longer read once ADMIN_OUT_MAX of answers wait for it
+ * (what it sends stays in the kernel), and is closed when that lasts
+ * ADMIN_STALL_S.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,14 +31,19 @@
 #include "proxy.h"
 
 #define ADMIN_IDLE_S 30
-#define ADMIN_OUT_MAX (4 * 1024 * 1024)   /* stop reading commands while more is queued */
+#define ADMIN_OUT_MAX (1024 * 1024)   /* stop reading commands while more is queued */
+#define ADMIN_IN_MAX (2 * ADMIN_LINE_MAX + 2)  /* bytes read ahead of the command run */
+#define ADMIN_STALL_S 5              /* over ADMIN_OUT_MAX this long: closed */
 
 struct admin_client {
 	struct bufferevent *bev;
 	struct admin_client *prev, *next;
+	struct event *stall;          /* armed while the output is over ADMIN_OUT_MAX */
+	uint64_t last_us;             /* the last command or accept (monotonic) */
 	uid_t uid;
 	pid_t pid;
 	int closing;                  /* answer queued, close when flushed */
+	int stalled;                  /* reading stopped: the output is over ADMIN_OUT_MAX */
 };
 
 static struct evconnlistener *admin_listener;
@@ -136,8 +146,43 @@ admin_client_free(struct admin_client *cl)
 		cl->next->prev = cl->prev;
 	bufferevent_free(cl->bev);
 	cl->bev = NULL;
+	if (cl->stall != NULL)
+		event_free(cl->stall);
+	cl->stall = NULL;
 	free(cl);
 	admin_nclients--;
+}
+
+static void
+admin_stall_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct admin_client *cl = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("admin (uid %d pid %d): closed, its answers were not read for %d s",
+	    (int)cl->uid, (int)cl->pid, ADMIN_STALL_S);
+	admin_client_free(cl);
+}
+
+/* Over ADMIN_OUT_MAX: stop reading (the kernel holds what it sends) and
+ * start the stall clock; under it again: read on. */
+static void
+admin_set_stalled(struct admin_client *cl, int stalled)
+{
+	struct timeval tv = { ADMIN_STALL_S, 0 };
+
+	if (cl->stalled == stalled)
+		return;
+	cl->stalled = stalled;
+	if (stalled) {
+		bufferevent_disable(cl->bev, EV_READ);
+		evtimer_add(cl->stall, &tv);
+	} else {
+		evtimer_del(cl->stall);
+		if (!cl->closing)
+			bufferevent_enable(cl->bev, EV_READ);
+	}
 }
 
 static void
@@ -211,8 +256,10 @@ admin_readcb(struct bufferevent *bev, void *arg)
 	size_t len;
 
 	while (!cl->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) > ADMIN_OUT_MAX)
-			return;         /* the write callback reads on */
+		if (evbuffer_get_length(bufferevent_get_output(bev)) > ADMIN_OUT_MAX) {
+			admin_set_stalled(cl, 1);  /* the write callback reads on */
+			return;
+		}
 		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 		if (eol.pos == -1) {
 			if (evbuffer_get_length(in) > ADMIN_LINE_MAX) {
@@ -232,6 +279,7 @@ admin_readcb(struct bufferevent *bev, void *arg)
 		}
 		evbuffer_remove(in, line, len + 1);
 		line[len] = '\0';
+		cl->last_us = proxy_now_us();
 		admin_run_line(cl, line, len);
 	}
 }
@@ -245,7 +293,9 @@ admin_writecb(struct bufferevent *bev, void *arg)
 		admin_client_free(cl);
 		return;
 	}
-	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+	if (cl->stalled && evbuffer_get_length(bufferevent_get_output(bev)) <= ADMIN_OUT_MAX / 2)
+		admin_set_stalled(cl, 0);
+	if (!cl->stalled && evbuffer_get_length(bufferevent_get_input(bev)) > 0)
 		admin_readcb(bev, cl);
 }
 
@@ -263,6 +313,27 @@ admin_eventcb(struct bufferevent *bev, short what, void *arg)
 	admin_client_free(cl);
 }
 
+/* Every slot is taken: close the client idle the longest (nothing of ours
+ * waiting for it to read).  -1 when every client is busy. */
+static int
+admin_evict_idle(void)
+{
+	struct admin_client *cl, *victim = NULL;
+
+	for (cl = admin_clients; cl != NULL; cl = cl->next) {
+		if (cl->closing || evbuffer_get_length(bufferevent_get_output(cl->bev)) > 0)
+			continue;
+		if (victim == NULL || cl->last_us < victim->last_us)
+			victim = cl;
+	}
+	if (victim == NULL)
+		return -1;
+	log_info("admin (uid %d pid %d): idle connection closed to make room",
+	    (int)victim->uid, (int)victim->pid);
+	admin_client_free(victim);
+	return 0;
+}
+
 static void
 admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
     void *arg)
@@ -276,7 +347,7 @@ admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *s
 	(void)sa;
 	(void)salen;
 	(void)arg;
-	if (admin_nclients >= ADMIN_MAX_CLIENTS) {
+	if (admin_nclients >= ADMIN_MAX_CLIENTS && admin_evict_idle() == -1) {
 		static const char busy[] = "ERR too many admin connections\n\n";
 
 		/* best effort: the client is turned away either way */
@@ -297,12 +368,21 @@ admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *s
 		cl->pid = -1;
 	}
 	cl->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (cl->bev == NULL) {
-		close(fd);
+	cl->stall = evtimer_new(base, admin_stall_cb, cl);
+	if (cl->bev == NULL || cl->stall == NULL) {
+		if (cl->bev != NULL)
+			bufferevent_free(cl->bev);
+		else
+			close(fd);
+		if (cl->stall != NULL)
+			event_free(cl->stall);
 		free(cl);
 		return;
 	}
+	cl->last_us = proxy_now_us();
 	bufferevent_setcb(cl->bev, admin_readcb, admin_writecb, admin_eventcb, cl);
+	/* what is read ahead of the commands run is bounded too */
+	bufferevent_setwatermark(cl->bev, EV_READ, 0, ADMIN_IN_MAX);
 	bufferevent_set_timeouts(cl->bev, &idle, &idle);
 	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
 	cl->next = admin_clients;

@@ -1,5 +1,11 @@
 /*
  * metrics.c - the Prometheus and /healthz listener.
+ *
+ * Anyone who reaches metrics.address can connect, so idle connections must
+ * never lock out the scraper or a health probe: a client must send its
+ * request head within timeouts.client_header_ms (from accept, or from the
+ * first byte after a keep-alive response), and when all METRICS_MAX_CLIENTS
+ * slots are taken the client idle the longest is closed to make room.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,10 +25,14 @@
 
 #define METRICS_IDLE_S 30
 #define METRICS_MAX_CLIENTS 32
+#define METRICS_IN_MAX 32768         /* a head is at most 16 KiB: read no further ahead */
 
 struct metrics_client {
 	struct bufferevent *bev;
 	struct metrics_client *prev, *next;
+	struct event *timer;          /* head timer, or keep-alive idle timer */
+	uint64_t last_us;             /* accept or the last response (monotonic) */
+	int waiting;                  /* keep-alive: no byte of the next request yet */
 	struct http_msg msg;          /* parse scratch */
 };
 
@@ -187,8 +197,47 @@ metrics_free(struct metrics_client *mc)
 		mc->next->prev = mc->prev;
 	bufferevent_free(mc->bev);
 	mc->bev = NULL;
+	if (mc->timer != NULL)
+		event_free(mc->timer);
+	mc->timer = NULL;
 	free(mc);
 	metrics_nclients--;
+}
+
+static void
+metrics_timer_arm(struct metrics_client *mc, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(mc->timer, &tv);
+}
+
+/* no full head in time, or idle on keep-alive for too long */
+static void
+metrics_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	metrics_free(arg);
+}
+
+/* Every slot is taken: close the client idle the longest (no answer of ours
+ * waiting for it).  -1 when every client is busy. */
+static int
+metrics_evict_idle(void)
+{
+	struct metrics_client *mc, *victim = NULL;
+
+	for (mc = metrics_clients; mc != NULL; mc = mc->next) {
+		if (evbuffer_get_length(bufferevent_get_output(mc->bev)) > 0)
+			continue;
+		if (victim == NULL || mc->last_us < victim->last_us)
+			victim = mc;
+	}
+	if (victim == NULL)
+		return -1;
+	metrics_free(victim);
+	return 0;
 }
 
 static void
@@ -203,6 +252,11 @@ metrics_readcb(struct bufferevent *bev, void *arg)
 	const char *p;
 	int r, keep;
 
+	if (mc->waiting && evbuffer_get_length(in) > 0) {
+		/* a new request began: its head is due in client_header_ms */
+		mc->waiting = 0;
+		metrics_timer_arm(mc, rt.cfg->t_client_header_ms);
+	}
 	while ((len = evbuffer_get_length(in)) > 0) {
 		if (len > 16400)
 			len = 16400;
@@ -240,10 +294,18 @@ metrics_readcb(struct bufferevent *bev, void *arg)
 		}
 		evbuffer_free(body);
 		evbuffer_drain(in, (size_t)r);
+		mc->last_us = proxy_now_us();
 		if (!keep) {
 			bufferevent_disable(bev, EV_READ);
 			evbuffer_drain(in, evbuffer_get_length(in));
+			evtimer_del(mc->timer);  /* the write timeout bounds the rest */
 			return;
+		}
+		if (evbuffer_get_length(in) == 0) {
+			mc->waiting = 1;
+			metrics_timer_arm(mc, METRICS_IDLE_S * 1000);
+		} else {
+			metrics_timer_arm(mc, rt.cfg->t_client_header_ms);
 		}
 	}
 }
@@ -274,7 +336,7 @@ metrics_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	(void)sa;
 	(void)salen;
 	(void)arg;
-	if (metrics_nclients >= METRICS_MAX_CLIENTS) {
+	if (metrics_nclients >= METRICS_MAX_CLIENTS && metrics_evict_idle() == -1) {
 		evutil_closesocket(fd);
 		return;
 	}
@@ -284,19 +346,30 @@ metrics_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 		return;
 	}
 	mc->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
-	if (mc->bev == NULL) {
-		evutil_closesocket(fd);
+	mc->timer = evtimer_new(evconnlistener_get_base(l), metrics_timer_cb, mc);
+	if (mc->bev == NULL || mc->timer == NULL) {
+		if (mc->bev != NULL)
+			bufferevent_free(mc->bev);
+		else
+			evutil_closesocket(fd);
+		if (mc->timer != NULL)
+			event_free(mc->timer);
 		free(mc);
 		return;
 	}
+	mc->last_us = proxy_now_us();
 	mc->next = metrics_clients;
 	if (metrics_clients != NULL)
 		metrics_clients->prev = mc;
 	metrics_clients = mc;
 	metrics_nclients++;
 	bufferevent_setcb(mc->bev, metrics_readcb, metrics_writecb, metrics_eventcb, mc);
-	bufferevent_set_timeouts(mc->bev, &idle, &idle);
+	/* reads are timed by mc->timer; a scraper that does not read its
+	 * answer is bounded by the write timeout */
+	bufferevent_set_timeouts(mc->bev, NULL, &idle);
+	bufferevent_setwatermark(mc->bev, EV_READ, 0, METRICS_IN_MAX);
 	bufferevent_enable(mc->bev, EV_READ | EV_WRITE);
+	metrics_timer_arm(mc, rt.cfg->t_client_header_ms);
 }
 
 static struct event_base *metrics_base;
