@@ -144,6 +144,14 @@ struct config {
  */
 struct config *config_load(const char *path, char **errs);
 
+/*
+ * The same, safe from libconfig: path is first loaded in a forked child
+ * (config_check.c), and only a file the child accepted is loaded here.  A
+ * child that libconfig made exit or crash gives one "FILE:1: ..." line.
+ * For -t, start and reload; the fuzz harness and unit tests use config_load.
+ */
+struct config *config_load_checked(const char *path, char **errs);
+
 void config_free(struct config *c);
 
 /* Parse "host:port", "[v6]:port" or "*:port" into a; returns 0 or -1 (err filled). */

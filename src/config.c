@@ -1189,7 +1189,10 @@ static int config_open_check(struct loader *ld, const char *path)
  */
 static void config_check_includes(struct loader *ld, const char *path, int depth)
 {
-	char line[4096], target[4096], buf[128];
+	char target[4096], buf[128];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
 	struct stat st;
 	unsigned lineno = 0;
 	FILE *f;
@@ -1197,25 +1200,43 @@ static void config_check_includes(struct loader *ld, const char *path, int depth
 	f = fopen(path, "r");
 	if (f == NULL)
 		return;         /* reported by the caller or by libconfig */
-	while (fgets(line, sizeof line, f) != NULL) {
-		const char *p = line, *q;
+	/* getline: the real length, NUL bytes and all, and no line split in two */
+	while ((len = getline(&line, &cap, f)) != -1) {
+		const char *p = line, *q, *end = line + len;
 		size_t n;
 
 		lineno++;
-		while (*p == ' ' || *p == '\t')
+		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
-		if (strncmp(p, "@include", 8) != 0)
+		if (end - p < 8 || memcmp(p, "@include", 8) != 0)
 			continue;
 		p += 8;
-		while (*p == ' ' || *p == '\t')
+		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
-		if (*p != '"' || (q = strchr(p + 1, '"')) == NULL)
+		if (p == end || *p != '"')
 			continue;       /* libconfig reports the syntax */
-		n = (size_t)(q - p - 1);
-		if (n >= sizeof target)
-			n = sizeof target - 1;
-		memcpy(target, p + 1, n);
+		/* the name as libconfig reads it: \\ and \" are escapes */
+		for (q = p + 1, n = 0; q < end && *q != '"' && *q != '\n' && *q != '\0'; q++) {
+			if (*q == '\\') {
+				if (q + 1 == end || (q[1] != '\\' && q[1] != '"'))
+					break;
+				q++;
+			}
+			if (n < sizeof target - 1)
+				target[n++] = *q;
+		}
 		target[n] = '\0';
+		if (q < end && *q == '\0') {
+			ld_err_at(ld, path, lineno, "@include: NUL byte in the file name");
+			continue;
+		}
+		if (q < end && *q == '\\') {
+			ld_err_at(ld, path, lineno, "@include: only \\\\ and \\\" may follow a "
+			    "backslash in the file name");
+			continue;
+		}
+		if (q == end || *q != '"')
+			continue;       /* unterminated: libconfig reports the syntax */
 		if (stat(target, &st) == -1) {
 			ld_err_at(ld, path, lineno, "@include \"%s\": %s", target,
 			    strerror_r(errno, buf, sizeof buf));
@@ -1231,6 +1252,7 @@ static void config_check_includes(struct loader *ld, const char *path, int depth
 			config_check_includes(ld, target, depth + 1);
 		}
 	}
+	free(line);
 	fclose(f);
 }
 

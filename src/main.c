@@ -215,7 +215,7 @@ main(int argc, char **argv)
 		main_usage(stderr);
 		return 1;
 	}
-	rt.cfg = config_load(path, &errs);
+	rt.cfg = config_load_checked(path, &errs);
 	if (rt.cfg == NULL) {
 		fputs(errs, stderr);
 		free(errs);

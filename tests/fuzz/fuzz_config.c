@@ -2,10 +2,15 @@
  * fuzz_config.c - libFuzzer harness for config_load.
  *
  * config_load reads a path, so each input is written to one temporary file
- * made once per process and rewritten in place.  Inputs with '@' are
- * skipped: libconfig 1.5 follows @include (a directory or a missing file
- * can make it exit() or misbehave), which is libconfig's problem and is
- * contained at reload by validating in a child process.
+ * made once per process and rewritten in place.  @include lines are fed
+ * too: config_load checks every included name (with libconfig's escapes)
+ * before libconfig opens it, and that check is what is fuzzed here.  The
+ * harness makes a small tree to include (a file, a directory, a nested
+ * include) under FUZZ_INC_DIR; the seeds in tests/fuzz/corpus/config name
+ * it.  Only names under /proc, /sys and /dev are skipped: there a regular
+ * file can fail to read, and libconfig's scanner then exit()s - contained
+ * for -t, start and reload by config_load_checked's child process (an
+ * integration test includes /proc/self/mem).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -16,10 +21,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char fuzz_path[] = "/tmp/bgproxy-fuzz-config-XXXXXX";
 static int fuzz_fd = -1;
+
+#define FUZZ_INC_DIR "/tmp/bgproxy-fuzz-inc"
+
+static void fuzz_put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return;
+	fputs(text, f);
+	fclose(f);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	mkdir(FUZZ_INC_DIR, 0755);
+	mkdir(FUZZ_INC_DIR "/dir", 0755);
+	mkdir(FUZZ_INC_DIR "/a\"b", 0755);
+	fuzz_put(FUZZ_INC_DIR "/a\\", "workers = 2;\n");
+	fuzz_put(FUZZ_INC_DIR "/pools.conf",
+	    "pools = { blue = { servers = ( { address = \"127.0.0.1:1\"; } ); };\n"
+	    "          green = { servers = ( { address = \"127.0.0.1:2\"; } ); }; };\n");
+	fuzz_put(FUZZ_INC_DIR "/nested.conf", "@include \"" FUZZ_INC_DIR "/pools.conf\"\n");
+	fuzz_put(FUZZ_INC_DIR "/self.conf", "@include \"" FUZZ_INC_DIR "/self.conf\"\n");
+	return 0;
+}
+
+static int fuzz_reaches_special(const uint8_t *data, size_t size)
+{
+	static const char *const dirs[] = { "/proc", "/sys", "/dev" };
+	size_t i;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (memmem(data, size, dirs[i], strlen(dirs[i])) != NULL)
+			return 1;
+	return 0;
+}
 
 static void fuzz_cleanup(void)
 {
@@ -56,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *errs = NULL;
 	struct config *c;
 
-	if (memchr(data, '@', size) != NULL || fuzz_write(data, size) == -1)
+	if (fuzz_reaches_special(data, size) || fuzz_write(data, size) == -1)
 		return 0;
 	c = config_load(fuzz_path, &errs);
 	if ((c == NULL) == (errs == NULL))

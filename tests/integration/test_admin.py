@@ -253,7 +253,13 @@ def test_many_and_idle_admin_clients_do_not_hurt_traffic(env):
     idle = []
     for _ in range(64):             # the limit of open admin connections
         s = socket.socket(socket.AF_UNIX)
+        s.settimeout(5)
         s.connect(sock)
+        # an answer proves bgproxy accepted it (not just the kernel's backlog)
+        s.sendall(b"help\n")
+        data = b""
+        while not data.endswith(b"\n\n"):
+            data += s.recv(65536)
         s.sendall(b"stat")          # a partial line, never finished
         idle.append(s)
     # beyond the limit the operator still gets in: the oldest idle

@@ -45,6 +45,31 @@ def test_check_config_ok_and_errors(env):
     assert out.returncode == 0, out.stderr
 
 
+def test_check_crafted_includes_exit_1_with_file_line(env):
+    """@include names that make libconfig 1.5 exit() from its scanner: -t
+    and a start answer exit 1 with FILE:LINE:, never libconfig's exit 2."""
+    base = config_text(free_port(), ["127.0.0.1:1"], ["127.0.0.1:2"])
+    # the raw text names a file, libconfig's unescaped name a directory
+    open(os.path.join(env.tmp, "a\\"), "w").close()
+    os.mkdir(os.path.join(env.tmp, 'a"b'))
+    cases = {
+        "escapes": '@include "%s/a\\"b"\n' % env.tmp,
+        "unknown escape": '@include "%s/a\\tb"\n' % env.tmp,
+        # a regular file that cannot be read: caught by the checking child
+        "unreadable": '@include "/proc/self/mem"\n',
+    }
+    for name, inc in cases.items():
+        conf = os.path.join(env.tmp, "crafted.conf")
+        with open(conf, "w") as f:
+            f.write(inc + base)
+        for args in (["-t", "-c", conf], ["-c", conf]):
+            out = subprocess.run([_bin()] + args, capture_output=True, text=True, timeout=15)
+            assert out.returncode == 1, (name, args, out.returncode, out.stderr)
+            lines = out.stderr.strip().splitlines()
+            assert lines and all(l.startswith(conf + ":1: ") for l in lines), (name, out.stderr)
+            assert "flex" not in out.stderr or "libconfig stopped the parser" in out.stderr, out.stderr
+
+
 def test_start_with_bad_config_exits_1(env):
     bad = os.path.join(env.tmp, "syntax.conf")
     open(bad, "w").write("workers = ;\n")

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Three lines that make a file valid; error tests put their lines first. */
@@ -65,6 +66,56 @@ static char *errors_of(const char *text)
 	out[n] = '\0';
 	free(errs);
 	return out;
+}
+
+/* @include names as libconfig reads them: \\ and \" are escapes, a file
+ * named by the raw text never stands in for the one libconfig opens */
+TEST(include_names_with_escapes)
+{
+	char dir[] = "/tmp/bgproxy-inc-XXXXXX", p1[128], p2[128], text[512];
+	FILE *f;
+
+	if (mkdtemp(dir) == NULL) {
+		CHECK(0);
+		return;
+	}
+	/* a file named by the raw text a\ and a directory named a"b */
+	snprintf(p1, sizeof p1, "%s/a\\", dir);
+	snprintf(p2, sizeof p2, "%s/a\"b", dir);
+	f = fopen(p1, "w");
+	CHECK(f != NULL);
+	if (f != NULL)
+		fclose(f);
+	CHECK(mkdir(p2, 0700) == 0);
+	snprintf(text, sizeof text, "@include \"%s/a\\\"b\"\n" MINIMAL, dir);
+	CHECK(strstr(errors_of(text), "\": not a regular file") != NULL);
+	CHECK(strstr(errors_of(text), "/a\"b\"") != NULL);
+	/* a\\ is the file a\: it is read */
+	snprintf(text, sizeof text, "@include \"%s/a\\\\\"\n" MINIMAL, dir);
+	CHECK_STR(errors_of(text), "(no error)");
+	/* another escape, a NUL byte */
+	snprintf(text, sizeof text, "@include \"%s/a\\tb\"\n" MINIMAL, dir);
+	CHECK_STR(errors_of(text), "F:1: @include: only \\\\ and \\\" may follow a backslash in "
+	    "the file name\n");
+	{
+		static const char nul[] = "@include \"/tmp\0/x\"\n";
+		char *errs = NULL;
+		struct config *c;
+		int fd;
+
+		strcpy(tmp_path, "/tmp/bgproxy-test-XXXXXX");
+		fd = mkstemp(tmp_path);
+		CHECK(fd != -1 && write(fd, nul, sizeof nul - 1) == (ssize_t)(sizeof nul - 1));
+		close(fd);
+		c = config_load(tmp_path, &errs);
+		unlink(tmp_path);
+		CHECK(c == NULL && errs != NULL && strstr(errs, ":1: @include: NUL byte") != NULL);
+		config_free(c);
+		free(errs);
+	}
+	unlink(p1);
+	rmdir(p2);
+	rmdir(dir);
 }
 
 TEST(example_loads)
@@ -553,5 +604,6 @@ int main(void)
 	RUN(parse_addr_forms);
 	RUN(cidr_match);
 	RUN(default_override_from);
+	RUN(include_names_with_escapes);
 	return test_summary();
 }
