@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 BGPROXY_FUZZ=0 scripts/setup.sh
 scripts/build.sh
 
+sock=/tmp/bgproxy-demo.sock
+log=$(mktemp /tmp/bgproxy-demo.XXXXXX.log)
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -13,17 +15,53 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-build/bgdemo --port 9001 --name blue & pids+=($!)
-build/bgdemo --port 9002 --name green & pids+=($!)
-build/bgproxy -c config/bgproxy.conf & pids+=($!)
-sleep 0.5
+# Start a demo upstream on port $1 named $2; it writes its port file once it
+# listens (a port that another program holds must not pass for it).
+start_demo() {
+	local pf i
+	pf=$(mktemp -u /tmp/bgproxy-demo-port.XXXXXX)
+	build/bgdemo --port "$1" --name "$2" --port-file "$pf" & pids+=($!)
+	for i in $(seq 100); do
+		[ -s "$pf" ] && { rm -f "$pf"; return 0; }
+		kill -0 "${pids[-1]}" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "demo: the $2 demo upstream did not start on port $1 (port taken?)" >&2
+	exit 1
+}
+
+start_demo 9001 blue
+start_demo 9002 green
+build/bgproxy -c config/bgproxy.conf 2> >(tee "$log" >&2) & pids+=($!)
+# bgproxy logs "started" once every listener is bound and the admin socket
+# answers; a port that another program holds must not pass for ours
+started=0
+for i in $(seq 100); do
+	kill -0 "${pids[2]}" 2>/dev/null || break
+	grep -q ' started: ' "$log" && { started=1; break; }
+	sleep 0.05
+done
+if [ "$started" = 0 ]; then
+	echo >&2
+	echo "demo: bgproxy did not start; its last words:" >&2
+	sleep 0.2
+	grep -v '^{' "$log" | tail -n 5 | sed 's/^/  /' >&2
+	exit 1
+fi
 cat <<EOT
 
-bgproxy demo is running:
+bgproxy demo is running (10% of users on green):
   curl -i http://127.0.0.1:8080/                      # blue or green, sets the bgp cookie
   curl -i -b 'bgp=alice' http://127.0.0.1:8080/       # the same user always lands on the same colour
   curl -i -H 'X-Bgproxy-Pool: green' http://127.0.0.1:8080/   # override from loopback
-Edit split.candidate_percent in config/bgproxy.conf and restart to ramp green.
+Shift traffic through the admin socket:
+  build/bgctl -s $sock status
+  build/bgctl -s $sock set weight green 25
+  build/bgctl -s $sock rollout start green steps 10,50,100 hold 10
+Make green fail and watch the guard revert it (build/bgdemo --help lists the switches):
+  curl 'http://127.0.0.1:9002/__ctl/fail?rate=0.5'
+  build/bgctl -s $sock show events
+Metrics: curl -s http://127.0.0.1:9100/metrics
 Press Ctrl-C to stop.
 EOT
 wait "${pids[2]}"

@@ -1501,11 +1501,42 @@ struct opts {
 	int port, threads;
 };
 
-static void usage(void)
+static const char usage_text[] =
+	"usage: bgdemo --port PORT [--host 127.0.0.1] --name NAME [--threads N]\n"
+	"              [--port-file FILE]\n"
+	"\n"
+	"The demo upstream: answers GET / with \"NAME\\n\" and an X-Server header.\n"
+	"  --port PORT        port to listen on (0: any free one)\n"
+	"  --host ADDR        address to listen on [127.0.0.1]\n"
+	"  --name NAME        the colour it answers with (blue, green, ...)\n"
+	"  --threads N        event-loop threads, 1..64 [1]\n"
+	"  --port-file FILE   write the port it listens on to FILE\n"
+	"\n"
+	"Paths:\n"
+	"  /                  200 and NAME\n"
+	"  /healthz           200 ok (503 while /__ctl/health?ok=0)\n"
+	"  /echo              the request body back (?chunked for a chunked answer)\n"
+	"  /headers           the request head back\n"
+	"  /big?n=BYTES       a body of BYTES (?chunked, ?close)\n"
+	"  /status?code=N     answer with status N\n"
+	"  /slow?ms=N         answer after N ms\n"
+	"  /ws                a WebSocket echo\n"
+	"\n"
+	"Fault switches, to watch bgproxy's guard at work (GET them, e.g. with curl):\n"
+	"  /__ctl/fail?rate=R     answer 500 to a fraction R (0..1) of requests\n"
+	"  /__ctl/slow?ms=N       delay every answer by N ms\n"
+	"  /__ctl/close[?on=0|1]  close connections instead of answering\n"
+	"  /__ctl/health?ok=0|1   make /healthz fail (0) or pass (1)\n"
+	"  /__ctl/reset           all of the above off\n"
+	"  /__ctl/stats           requests, connections and health checks as JSON\n"
+	"\n"
+	"Example: curl 'http://127.0.0.1:9002/__ctl/fail?rate=0.5' makes green fail half\n"
+	"of its requests; with a canary running, bgproxy's guard reverts it.\n";
+
+static void usage(int status)
 {
-	fprintf(stderr, "usage: bgdemo --port PORT [--host 127.0.0.1] "
-			"--name NAME [--threads N] [--port-file FILE]\n");
-	exit(2);
+	fputs(usage_text, status == 0 ? stdout : stderr);
+	exit(status);
 }
 
 static int parse_int(const char *s, int lo, int hi)
@@ -1513,7 +1544,7 @@ static int parse_int(const char *s, int lo, int hi)
 	char *end;
 	long v = strtol(s, &end, 10);
 	if (!*s || *end || v < lo || v > hi)
-		usage();
+		usage(2);
 	return (int)v;
 }
 
@@ -1525,9 +1556,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
-			usage();
+			usage(0);
 		if (i + 1 >= argc)
-			usage();
+			usage(2);
 		const char *v = argv[++i];
 		if (strcmp(a, "--port") == 0)
 			o->port = parse_int(v, 0, 65535);
@@ -1540,13 +1571,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		else if (strcmp(a, "--port-file") == 0)
 			o->port_file = v;
 		else
-			usage();
+			usage(2);
 	}
 	if (o->port < 0 || !o->name || !*o->name || strlen(o->name) > 200)
-		usage();
+		usage(2);
 	for (const char *p = o->name; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			usage();  /* the name goes into headers verbatim */
+			usage(2);  /* the name goes into headers verbatim */
 }
 
 /* Bind one listening socket; SO_REUSEPORT lets every thread have its own. */

@@ -232,3 +232,16 @@ def test_error_reply_survives_unread_body(env):
         pass
     assert out.startswith(b"HTTP/1.1 431"), out[:80]
     s.close()
+
+
+def test_bgdemo_help_lists_fault_switches(env):
+    out = subprocess.run([os.path.join(harness.BUILD, "bgdemo"), "--help"],
+                         capture_output=True, text=True, timeout=5)
+    assert out.returncode == 0, out
+    for sw in ("/__ctl/fail?rate=", "/__ctl/slow?ms=", "/__ctl/close", "/__ctl/health?ok=0",
+               "/__ctl/reset"):
+        assert sw in out.stdout, (sw, out.stdout)
+    # a wrong argument still says how to use it, on stderr, exit 2
+    out = subprocess.run([os.path.join(harness.BUILD, "bgdemo"), "--bogus", "1"],
+                         capture_output=True, text=True, timeout=5)
+    assert out.returncode == 2 and "usage: bgdemo" in out.stderr, out
