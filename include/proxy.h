@@ -168,6 +168,14 @@ struct worker {
 	struct upidle idle[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	struct stats_worker *stats;   /* this worker's counters and windows */
 	_Atomic int done;             /* the event loop has ended */
+	/* upstream failures and retries since the last summary line: each is
+	 * logged at debug, and at most one info line a second sums them up */
+	struct {
+		unsigned failures;        /* failed attempts (connect, reset, timeout, closed) */
+		unsigned retries;         /* of those, sent again to the stable pool */
+		uint64_t last_us;         /* when the last summary was logged */
+		char last[160];           /* the last failure, for the summary */
+	} upfail;
 	struct http_msg msg;          /* parse scratch, valid during one callback */
 	char scratch[PROXY_RESP_HEAD_MAX + 8192]; /* head building scratch */
 };
@@ -196,6 +204,9 @@ void session_drain_all(struct worker *w);
 void session_close_all(struct worker *w);
 void session_close_disabled(struct worker *w);
 void session_close_reverted(struct worker *w, int pool);
+/* At most once a second: one info line summing up the upstream failures
+ * and retries logged at debug since the last one (worker tick). */
+void session_log_failures(struct worker *w, uint64_t now_us);
 
 /* upstream.c */
 /*

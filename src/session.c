@@ -1124,8 +1124,15 @@ session_retry_on_stable(struct session *s, int status)
 	if (s->active_counted)
 		STATS_ADD(s->w->stats->srv_active[s->pool][s->srv->index], -1);
 	s->active_counted = 0;
-	log_info("retrying %s %s on %s after %s failed", s->method, s->path, pool_names[stable],
+	log_debug("retrying %s %s on %s after %s failed", s->method, s->path, pool_names[stable],
 	    pool_names[s->pool]);
+	s->w->upfail.retries++;
+	if (status != 0) {
+		/* a gateway error the candidate sent: a failure too */
+		s->w->upfail.failures++;
+		snprintf(s->w->upfail.last, sizeof(s->w->upfail.last), "server %s (%s): status %d",
+		    s->srv->addr.text, pool_names[s->pool], status);
+	}
 	s->retried_stable = 1;
 	s->err_kind = -1;
 	s->pool = stable;
@@ -1189,7 +1196,10 @@ session_up_failed(struct session *s, const char *kind, int status)
 			return;
 		}
 	}
-	log_info("server %s (%s): %s", s->srv->addr.text, pool_names[s->pool], kind);
+	log_debug("server %s (%s): %s", s->srv->addr.text, pool_names[s->pool], kind);
+	s->w->upfail.failures++;
+	snprintf(s->w->upfail.last, sizeof(s->w->upfail.last), "server %s (%s): %s",
+	    s->srv->addr.text, pool_names[s->pool], kind);
 	if (strcmp(kind, "connect") == 0)
 		s->err_kind = STATS_ERR_CONNECT;
 	else if (status == 504)
@@ -1517,6 +1527,19 @@ session_close_disabled(struct worker *w)
 			session_close(s, "server disabled");
 	}
 	upstream_free_disabled(w);
+}
+
+void
+session_log_failures(struct worker *w, uint64_t now_us)
+{
+	if (w->upfail.failures == 0 || now_us - w->upfail.last_us < 1000000)
+		return;
+	log_info("worker %d: %u upstream failure(s), %u retried on the stable pool, since the "
+	    "last report; last: %s (details at log level debug; bgproxy_retries_total counts "
+	    "retries)", w->id, w->upfail.failures, w->upfail.retries, w->upfail.last);
+	w->upfail.failures = 0;
+	w->upfail.retries = 0;
+	w->upfail.last_us = now_us;
 }
 
 /* After a revert: tunnels to the reverted pool end. */

@@ -169,6 +169,7 @@ worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_buf_flush(&w->alog);
+	session_log_failures(w, proxy_now_us());
 	if (w->accept_paused)
 		worker_resume_accept(w);
 	/* "server ... disable", or a server a reload removed: out now */

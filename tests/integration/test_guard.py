@@ -284,3 +284,25 @@ def test_retries_counted_in_metrics(env):
     # rotation and requests go straight to blue
     assert m["bgproxy_retries_total"] >= 3
     assert m['bgproxy_upstream_errors_total{pool="green",kind="connect"}'] >= 1
+
+
+def test_retries_logged_as_one_summary_a_second(env):
+    """Under load every retry is counted, but the info log gets at most one
+    summary line a second, not two lines per retry."""
+    blue, green = env.demo("blue"), env.demo("green")
+    p = env.proxy([blue], [green], {"cookie": ""}, extra=GUARD % "min_requests = 1000000;")
+    green.ctl("fail?rate=0")
+    green.ctl("close")            # green closes every connection instead of answering
+    assert admin(p.port, "set weight green 50")[0]
+    t0 = time.time()
+    n = 0
+    while time.time() - t0 < 2.5:
+        st, h, body = get(p.port)
+        assert st == 200 and body == b"blue\n", (st, body)
+        n += 1
+    took = time.time() - t0
+    out = p.output()
+    assert "retrying" not in out, "a retry was logged at info"
+    summaries = [l for l in out.splitlines() if "retried on the stable pool" in l]
+    assert n > 100 and 1 <= len(summaries) <= took + 2, (n, len(summaries), summaries)
+    assert "last: server %s (green): closed" % green.addr in summaries[0], summaries[0]
