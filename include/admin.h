@@ -28,9 +28,10 @@ void admin_stop(void);
 int admin_audit_reopen(const char *path, char *err, size_t errlen);
 
 /* Append an action of bgproxy itself (e.g. the guard's revert) to the
- * audit log, with bgproxy's own uid and pid. */
+ * audit log, with bgproxy's own uid and pid; evidence (may be NULL) is what
+ * made it act ("error_rate 0.62 > 0.05 over 10s, n=143"), in its own field. */
 void admin_audit_actor(const struct actor *who, const char *what, const char *result,
-    const struct split_state *before, const struct split_state *after);
+    const char *evidence, const struct split_state *before, const struct split_state *after);
 
 /* One command's context, filled by admin.c, used by the handlers. */
 struct admin_ctx {

@@ -89,9 +89,9 @@ admin_split_json(char *buf, size_t len, const struct split_state *s)
 /* One JSON line per state-changing command, refused ones included. */
 static void
 admin_audit(const struct admin_client *cl, const char *cmd, const char *result,
-    const struct split_state *before, const struct split_state *after)
+    const char *evidence, const struct split_state *before, const struct split_state *after)
 {
-	char line[16384], ecmd[4096], eres[4096], sb[256], sa[256];
+	char line[16384], ecmd[4096], eres[4096], eev[2048] = "", sb[256], sa[256];
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
@@ -105,12 +105,18 @@ admin_audit(const struct admin_client *cl, const char *cmd, const char *result,
 	ecmd[n] = '\0';
 	n = log_json_escape(eres, sizeof(eres) - 1, result, strlen(result));
 	eres[n] = '\0';
+	if (evidence != NULL) {
+		memcpy(eev, ",\"evidence\":\"", 13);
+		n = log_json_escape(eev + 13, sizeof(eev) - 16, evidence, strlen(evidence));
+		memcpy(eev + 13 + n, "\"", 2);
+	}
 	admin_split_json(sb, sizeof(sb), before);
 	admin_split_json(sa, sizeof(sa), after);
 	len = snprintf(line, sizeof(line), "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
-	    "\"uid\":%d,\"pid\":%d,\"command\":\"%s\",\"result\":\"%s\",\"old\":%s,\"new\":%s}\n",
+	    "\"uid\":%d,\"pid\":%d,\"command\":\"%s\",\"result\":\"%s\"%s,\"old\":%s,"
+	    "\"new\":%s}\n",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    ts.tv_nsec / 1000000, (int)cl->uid, (int)cl->pid, ecmd, eres, sb, sa);
+	    ts.tv_nsec / 1000000, (int)cl->uid, (int)cl->pid, ecmd, eres, eev, sb, sa);
 	if (len < 0 || (size_t)len >= sizeof(line))
 		len = (int)strlen(line);
 	if (write(admin_audit_fd, line, (size_t)len) == -1)
@@ -120,7 +126,7 @@ admin_audit(const struct admin_client *cl, const char *cmd, const char *result,
 /* An action bgproxy took itself (the guard's revert): audited too. */
 void
 admin_audit_actor(const struct actor *who, const char *what, const char *result,
-    const struct split_state *before, const struct split_state *after)
+    const char *evidence, const struct split_state *before, const struct split_state *after)
 {
 	struct admin_client cl;
 	char actor[64], cmd[600];
@@ -130,7 +136,7 @@ admin_audit_actor(const struct actor *who, const char *what, const char *result,
 	cl.pid = getpid();
 	state_actor_text(who, actor, sizeof(actor));
 	snprintf(cmd, sizeof(cmd), "%s (by %s)", what, actor);
-	admin_audit(&cl, cmd, result, before, after);
+	admin_audit(&cl, cmd, result, evidence, before, after);
 }
 
 /* ---- clients --------------------------------------------------------------- */
@@ -238,7 +244,7 @@ admin_run_line(struct admin_client *cl, char *line, size_t len)
 		char res[sizeof(c.err) + 8];
 
 		snprintf(res, sizeof(res), "%s%s", ok ? "OK" : "ERR ", ok ? "" : c.err);
-		admin_audit(cl, copy, res, &before, state_get());
+		admin_audit(cl, copy, res, NULL, &before, state_get());
 	}
 	if (!ok)
 		log_info("admin (uid %d pid %d): \"%s\" refused: %s", (int)cl->uid, (int)cl->pid,

@@ -445,12 +445,25 @@ admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 struct admin_events_arg {
 	struct admin_ctx *c;
 	int first;
+	int skip;                     /* events older than the last N */
 };
+
+static void
+admin_event_count(const char *line, void *arg)
+{
+	(void)line;
+	(*(int *)arg)++;
+}
 
 static void
 admin_event_line(const char *line, void *arg)
 {
 	struct admin_events_arg *a = arg;
+
+	if (a->skip > 0) {
+		a->skip--;
+		return;
+	}
 
 	if (a->c->json) {
 		evbuffer_add_printf(a->c->body, "%s", a->first ? "" : ",");
@@ -464,10 +477,19 @@ admin_event_line(const char *line, void *arg)
 static int
 admin_cmd_show_events(struct admin_ctx *c, int argc, char **argv)
 {
-	struct admin_events_arg a = { c, 1 };
+	struct admin_events_arg a = { c, 1, 0 };
+	int want = STATE_EVENTS, total = 0;
+	char *end;
 
-	(void)argc;
-	(void)argv;
+	if (argc == 1) {
+		long n = strtol(argv[0], &end, 10);
+
+		if (*argv[0] < '0' || *argv[0] > '9' || *end != '\0' || n < 1 || n > STATE_EVENTS)
+			return admin_err(c, "N must be 1..%d, got \"%.32s\"", STATE_EVENTS, argv[0]);
+		want = (int)n;
+	}
+	state_events_each(admin_event_count, &total);
+	a.skip = total > want ? total - want : 0;
 	if (c->json)
 		evbuffer_add_printf(c->body, "{\"events\":[");
 	state_events_each(admin_event_line, &a);

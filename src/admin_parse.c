@@ -29,7 +29,8 @@ const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT] = {
 	  "all traffic to the stable pool now (state reverted)" },
 	{ ACMD_SERVER, "server", "POOL ADDRESS drain|disable|enable", 3, 3, 1,
 	  "drain: no new requests; disable: out now; enable: back in" },
-	{ ACMD_SHOW_EVENTS, "show events", "", 0, 0, 0, "the last 100 decisions, oldest first" },
+	{ ACMD_SHOW_EVENTS, "show events", "[N]", 0, 1, 0,
+	  "the last N (1..100, default 100) decisions, oldest first" },
 	{ ACMD_SHOW_SERVERS, "show servers", "", 0, 0, 0,
 	  "each server: pool, address, state, active, requests, errors" },
 	{ ACMD_RELOAD, "reload", "", 0, 0, 1, "re-read the configuration file" },
@@ -76,6 +77,29 @@ admin_match(const struct admin_cmd_spec *spec, char *const *w, int n)
 	return k;
 }
 
+/* The first word of commands that have several ("show", "rollout", "set"):
+ * err lists them all, "show what? show events [N] | show servers".
+ * Returns how many there are. */
+static int
+admin_subcommands(const char *word, char *err, size_t errlen)
+{
+	size_t i, o = 0, wl = strlen(word);
+	int n = 0;
+
+	for (i = 0; i < ACMD_COUNT && o < errlen; i++) {
+		const struct admin_cmd_spec *c = &admin_cmd_table[i];
+
+		if (strncmp(c->words, word, wl) != 0 || c->words[wl] != ' ')
+			continue;
+		o += (size_t)snprintf(err + o, errlen - o, "%s%s%s%s%s", n ? " | " : "",
+		    n ? "" : word, n ? "" : " what? ", c->words, c->args[0] ? " " : "");
+		if (o < errlen)
+			o += (size_t)snprintf(err + o, errlen - o, "%s", c->args);
+		n++;
+	}
+	return n;
+}
+
 int
 admin_parse_line(char *line, struct admin_parsed *out, char *err, size_t errlen)
 {
@@ -106,7 +130,8 @@ admin_parse_line(char *line, struct admin_parsed *out, char *err, size_t errlen)
 		}
 	}
 	if (out->cmd == NULL) {
-		snprintf(err, errlen, "unknown command \"%.64s\"; try help", w[0]);
+		if (admin_subcommands(w[0], err, errlen) == 0)
+			snprintf(err, errlen, "unknown command \"%.64s\"; try help", w[0]);
 		return -1;
 	}
 	if (n - k < out->cmd->min_args || n - k > out->cmd->max_args) {

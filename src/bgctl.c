@@ -51,6 +51,7 @@ struct bgctl_opts {
 	char		*o_line;	/* the line to send, without "\n" */
 	size_t		 o_len;
 	int		 o_timeout_ms;
+	int		 o_nwords;	/* command words left after the options */
 };
 
 /* How reading an answer ended. */
@@ -119,8 +120,9 @@ bgctl_usage(FILE *f)
 	    "      --json         ask for the JSON answer and print it unchanged\n"
 	    "  -h, --help         print this help\n"
 	    "  -V, --version      print the version\n"
-	    "Options go before the command. Commands (\"bgctl help\" asks the server):\n"
-	    "  status | show servers | show events | help | reload\n"
+	    "Options may go before or after the command. Commands (\"bgctl help\" asks\n"
+	    "the server):\n"
+	    "  status | show servers | show events [N] | help | reload\n"
 	    "  set weight POOL PERCENT | switch POOL | promote | revert\n"
 	    "  rollout start POOL [steps A,B,C] [hold SECONDS]\n"
 	    "  rollout pause | resume | next | abort\n"
@@ -177,6 +179,41 @@ bgctl_timeout_ms(void)
 	return (int)v;
 }
 
+/*
+ * Options after the command ("bgctl status --json", "bgctl show events -s
+ * SOCK"): --json, -s/--socket are taken out of the words wherever they
+ * stand; "--" ends them.  Any other word starting with "-" stays a word
+ * ("set weight green -1" is the server's to refuse).  Compacts argv from
+ * optind in place; o->o_nwords is what is left.  -1 on a missing value.
+ */
+static int
+bgctl_late_options(int argc, char **argv, struct bgctl_opts *o)
+{
+	int i, n = optind, opts = 1;
+
+	for (i = optind; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (opts && strcmp(a, "--") == 0) {
+			opts = 0;
+		} else if (opts && strcmp(a, "--json") == 0) {
+			o->o_json = true;
+		} else if (opts && (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0)) {
+			if (i + 1 == argc) {
+				fprintf(stderr, "bgctl: %s needs a socket path\n", a);
+				return -1;
+			}
+			o->o_socket = argv[++i];
+		} else if (opts && strncmp(a, "--socket=", 9) == 0) {
+			o->o_socket = a + 9;
+		} else {
+			argv[n++] = argv[i];
+		}
+	}
+	o->o_nwords = n - optind;
+	return 0;
+}
+
 /* Returns -1 to go on, else the exit status main should return. */
 static int
 bgctl_options(int argc, char **argv, struct bgctl_opts *o)
@@ -201,6 +238,11 @@ bgctl_options(int argc, char **argv, struct bgctl_opts *o)
 		default: bgctl_usage(stderr); return BGCTL_EXIT_ERR;
 		}
 	}
+	if (bgctl_late_options(argc, argv, o) == -1) {
+		bgctl_usage(stderr);
+		return BGCTL_EXIT_ERR;
+	}
+	argc = o->o_nwords + optind;
 	if (o->o_socket == NULL || *o->o_socket == '\0')
 		o->o_socket = getenv("BGPROXY_SOCKET");
 	if (o->o_socket == NULL || *o->o_socket == '\0')

@@ -1256,6 +1256,18 @@ static void config_check_includes(struct loader *ld, const char *path, int depth
 	fclose(f);
 }
 
+/* libconfig's own words, without saying "syntax error: syntax error" */
+static void config_syntax_error(struct loader *ld, const config_t *cf)
+{
+	const char *text = config_error_text(cf);
+	unsigned line = config_error_line(cf) > 0 ? (unsigned)config_error_line(cf) : 1;
+
+	if (text == NULL || strcmp(text, "syntax error") == 0)
+		ld_err_at(ld, config_error_file(cf), line, "syntax error");
+	else
+		ld_err_at(ld, config_error_file(cf), line, "syntax error: %s", text);
+}
+
 static void config_parse(struct loader *ld, struct config *c)
 {
 	config_t cf;
@@ -1265,9 +1277,7 @@ static void config_parse(struct loader *ld, struct config *c)
 		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
 			ld_err_at(ld, ld->path, 1, "cannot read the configuration");
 		else
-			ld_err_at(ld, config_error_file(&cf),
-			    config_error_line(&cf) > 0 ? (unsigned)config_error_line(&cf) : 1,
-			    "syntax error: %s", config_error_text(&cf));
+			config_syntax_error(ld, &cf);
 	} else {
 		config_group(ld, config_root_setting(&cf), "", config_keys, NKEYS(config_keys),
 		    root_subs, c);

@@ -90,7 +90,7 @@ watch_guard(void)
 
 	if (state_revert(reason, &guard, msg, sizeof(msg)) == 0) {
 		log_warn("guard reverted %s: %s", pool_names[cand], reason);
-		admin_audit_actor(&guard, "revert", reason, &before, state_get());
+		admin_audit_actor(&guard, "revert", "OK", reason, &before, state_get());
 		watch_announce_revert(cand);
 	}
 }

@@ -64,6 +64,39 @@ def test_help_lists_every_command(env):
         assert c in rest, c
 
 
+def test_show_alone_events_n_and_late_options(env):
+    blue, green, p = _env(env)
+    # a command word with sub-commands lists them
+    ok, first, rest = admin(p.port, "show")
+    assert not ok and first == "ERR show what? show events [N] | show servers", first
+    ok, first, rest = admin(p.port, "rollout")
+    assert not ok and "rollout start POOL" in first and "rollout abort" in first, first
+    r = bgctl(p.port, "show")
+    assert r.returncode == 1 and "show events [N]" in r.stderr, (r.returncode, r.stderr)
+    for pct in ("1", "2", "3", "4"):
+        assert admin(p.port, "set weight green " + pct)[0]
+    ok, first, rest = admin(p.port, "show events")
+    all_ev = rest.splitlines()
+    assert len(all_ev) == 5, all_ev          # the start and four weights
+    ok, first, rest = admin(p.port, "show events 2")
+    assert ok and rest.splitlines() == all_ev[-2:], rest
+    ok, first, rest = admin(p.port, "json show events 1")
+    assert ok and json.loads(rest)["events"] == all_ev[-1:], rest
+    for bad in ("0", "101", "x", "-1", "2.5"):
+        ok, first, rest = admin(p.port, "show events " + bad)
+        assert not ok and first.startswith("ERR N must be 1..100"), (bad, first)
+    # options may follow the command
+    r = bgctl(p.port, "status", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["weights"]["green"] == 4, r.stdout
+    sock, _ = admin_paths(p.port)
+    r = subprocess.run([os.path.join(harness.BUILD, "bgctl"), "show", "events", "1", "-s", sock],
+                       capture_output=True, text=True, timeout=15)
+    assert r.returncode == 0 and r.stdout.strip() == all_ev[-1], (r.returncode, r.stdout, r.stderr)
+    # a word after "--" or a negative number stays a word for the server to judge
+    r = bgctl(p.port, "set", "weight", "green", "-1")
+    assert r.returncode == 1 and "weight must be 0..100" in r.stderr, r.stderr
+
+
 def test_set_weight_takes_effect_at_next_request(env):
     blue, green, p = _env(env)
     c = {"Cookie": "bgp=somebody"}

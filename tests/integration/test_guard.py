@@ -120,8 +120,12 @@ def test_failing_canary_reverted_after_min_requests(env):
     ok, first, ev = admin(p.port, "show events")
     assert "by guard" in ev and "error_rate" in ev
     assert "guard reverted green" in p.output()
-    audit = open(__import__("harness").admin_paths(p.port)[1]).read()
-    assert "by guard" in audit and "error_rate" in audit
+    audit = [json.loads(l) for l in open(__import__("harness").admin_paths(p.port)[1])]
+    guard = [a for a in audit if "by guard" in a["command"]]
+    # the evidence in a field of its own, the result is the outcome
+    assert len(guard) == 1 and guard[0]["result"] == "OK", audit
+    assert guard[0]["evidence"] == st["last_revert"], guard
+    assert guard[0]["new"]["blue"] == 100 and guard[0]["old"]["green"] > 0, guard
 
 
 def test_dead_canary_reverted_and_gets_retried(env):

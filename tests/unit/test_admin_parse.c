@@ -69,6 +69,24 @@ TEST(test_errors)
 	CHECK_EQ_INT(parse("frobnicate now", &ap, err, sizeof(err)), -1);
 	CHECK_STR(err, "unknown command \"frobnicate\"; try help");
 	CHECK(ap.cmd == NULL);
+	/* the first word of several commands lists them */
+	CHECK_EQ_INT(parse("show", &ap, err, sizeof(err)), -1);
+	CHECK_STR(err, "show what? show events [N] | show servers");
+	CHECK_EQ_INT(parse("json set", &ap, err, sizeof(err)), -1);
+	CHECK_STR(err, "set what? set weight POOL PERCENT");
+	CHECK_EQ_INT(parse("show bogus", &ap, err, sizeof(err)), -1);
+	CHECK_STR(err, "show what? show events [N] | show servers");
+	CHECK_EQ_INT(parse("sho", &ap, err, sizeof(err)), -1);
+	CHECK_STR(err, "unknown command \"sho\"; try help");
+	{
+		char small[12];
+
+		CHECK_EQ_INT(parse("rollout", &ap, small, sizeof(small)), -1);
+		CHECK(strlen(small) == sizeof(small) - 1);
+	}
+	CHECK_EQ_INT(parse("show events 5", &ap, err, sizeof(err)), 0);
+	CHECK_EQ_INT(ap.argc, 1);
+	CHECK_EQ_INT(parse("show events 5 6", &ap, err, sizeof(err)), -1);
 	CHECK_EQ_INT(parse("set weight green", &ap, err, sizeof(err)), -1);
 	CHECK_STR(err, "usage: set weight POOL PERCENT");
 	CHECK(ap.cmd != NULL && ap.cmd->changes_state);

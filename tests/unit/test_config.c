@@ -412,7 +412,7 @@ TEST(error_strings)
 TEST(error_syntax)
 {
 	CHECK_STR(errors_of("workers = 1;\n\ntimeouts = { client_idle_ms = ; };\n" MINIMAL),
-	    "F:3: syntax error: syntax error\n");
+	    "F:3: syntax error\n");
 }
 
 TEST(error_missing_file)
