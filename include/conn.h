@@ -54,6 +54,8 @@ struct conn {
 	struct timeval rto, wto;     /* zero: no timeout */
 	struct timeval cto;          /* connect timeout */
 	size_t rsize;                /* bytes asked for by the next read */
+	size_t rmax;                 /* at most this much in `in`: reading pauses there
+	                              * until the owner drains it and enables reading */
 	int err;                     /* errno of a failed connect/read/write */
 	unsigned reading : 1;        /* rev is added */
 	unsigned want_read : 1;      /* the owner wants reading (kept across a pause) */

@@ -116,6 +116,13 @@ extern struct runtime rt;
 
 #define PROXY_REVERT_GRACE_US 1000000ULL  /* tunnels to a reverted pool live this long */
 #define PROXY_BUF_HIGH (256 * 1024)   /* output above this: stop reading the other side */
+/* Response data one client connection may hold while its client does not
+ * read: at most PROXY_RESP_HIGH waiting for the client plus one server read
+ * of at most PROXY_RESP_READ, 64 KiB in all (HAProxy holds 2 x 16 KiB,
+ * nginx 8 x 8 KiB).  Reads from servers arrive in ~16 KiB pieces on
+ * loopback anyway, so large downloads lose nothing (bench/slow_readers.py). */
+#define PROXY_RESP_HIGH (32 * 1024)
+#define PROXY_RESP_READ (32 * 1024)
 #define PROXY_RESP_HEAD_MAX 65536     /* response head limit */
 
 struct upconn;

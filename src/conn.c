@@ -40,6 +40,7 @@ conn_setup(struct conn *c, struct event_base *base, evutil_socket_t fd)
 	c->fd = fd;
 	c->base = base;
 	c->rsize = CONN_READ_MIN;
+	c->rmax = CONN_READ_MAX;
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
 	if (c->in == NULL || c->out == NULL) {
@@ -365,6 +366,7 @@ conn_read_handler(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct evbuffer_iovec v[2];
+	size_t have, want;
 	int nv;
 	ssize_t n;
 
@@ -376,11 +378,26 @@ conn_read_handler(evutil_socket_t fd, short what, void *arg)
 		conn_tls_read(c);
 		return;
 	}
-	nv = evbuffer_reserve_space(c->in, (ssize_t)c->rsize, v, 2);
+	have = evbuffer_get_length(c->in);
+	if (have >= c->rmax) {
+		/* full: the owner drains `in` and enables reading again */
+		c->reading = 0;
+		event_del(&c->rev);
+		return;
+	}
+	want = c->rsize < c->rmax - have ? c->rsize : c->rmax - have;
+	nv = evbuffer_reserve_space(c->in, (ssize_t)want, v, 2);
 	if (nv <= 0) {
 		c->err = ENOMEM;
 		c->eventcb(c, CONN_EV_ERROR | CONN_EV_READING, c->arg);
 		return;
+	}
+	/* the reservation may be larger than asked for: read no more than want */
+	if (v[0].iov_len >= want) {
+		v[0].iov_len = want;
+		nv = 1;
+	} else if (nv == 2 && v[0].iov_len + v[1].iov_len > want) {
+		v[1].iov_len = want - v[0].iov_len;
 	}
 	n = readv(fd, (struct iovec *)v, nv);
 	if (n == -1) {
@@ -401,7 +418,7 @@ conn_read_handler(evutil_socket_t fd, short what, void *arg)
 	}
 	/* a read that filled the space asks for more next time: bodies move in
 	 * large reads, small requests do not pay for a large buffer */
-	if ((size_t)n == c->rsize && c->rsize < CONN_READ_MAX)
+	if ((size_t)n == want && want == c->rsize && c->rsize < c->rmax && c->rsize < CONN_READ_MAX)
 		c->rsize *= 2;
 	if ((size_t)n <= v[0].iov_len) {
 		v[0].iov_len = (size_t)n;

@@ -104,7 +104,7 @@ static void session_up_eventcb(struct conn *, short, void *);
 static void session_read_heads(struct session *s);
 static void session_close(struct session *s, const char *reason);
 static int session_retry_on_stable(struct session *s, int status);
-static void session_tunnel_move(struct conn *from, struct conn *to);
+static void session_tunnel_move(struct session *s, struct conn *from, struct conn *to);
 
 #define SESSION_CHECK(s) do { \
 	if ((s)->magic != SESSION_MAGIC) { \
@@ -529,6 +529,9 @@ session_attach_upstream(struct session *s, struct upconn *u)
 	s->up = u;
 	s->up_eof = 0;
 	u->owner = s;
+	/* a response head may take up to PROXY_RESP_HEAD_MAX; its body is read
+	 * in PROXY_RESP_READ pieces (session_response_head) */
+	u->c.rmax = PROXY_RESP_HEAD_MAX + 1;
 	conn_setcb(&u->c, session_up_readcb, session_up_writecb, session_up_eventcb, s);
 	conn_read_enable(&u->c);
 }
@@ -720,8 +723,14 @@ session_move_body(struct evbuffer *src, struct evbuffer *dst, enum body_kind kin
 	long r;
 
 	while ((avail = evbuffer_get_length(src)) > 0) {
-		if (evbuffer_get_length(dst) >= high)
+		size_t room, dlen = evbuffer_get_length(dst);
+
+		if (dlen >= high)
 			return 0;
+		/* never more than up to the watermark: the rest waits in src */
+		room = high - dlen;
+		if (avail > room)
+			avail = room;
 		switch (kind) {
 		case BODY_LENGTH:
 			n = avail < *left ? avail : (size_t)*left;
@@ -733,7 +742,7 @@ session_move_body(struct evbuffer *src, struct evbuffer *dst, enum body_kind kin
 			break;
 		case BODY_UNTIL_CLOSE:
 			*moved += avail;
-			evbuffer_add_buffer(dst, src);
+			evbuffer_remove_buffer(src, dst, avail);
 			break;
 		case BODY_CHUNKED:
 			nv = evbuffer_peek(src, (ssize_t)(avail < 65536 ? avail : 65536), NULL, v, 8);
@@ -758,6 +767,28 @@ session_move_body(struct evbuffer *src, struct evbuffer *dst, enum body_kind kin
 	return kind == BODY_NONE;
 }
 
+/*
+ * Move body bytes from one side's input to the other side's output and
+ * write them, again while the write took them and more is waiting: bytes
+ * never wait in the input while the output has room (the input's conn
+ * stops reading when it is full, and nothing else would move them).
+ * Returns as session_move_body.
+ */
+static int
+session_move_flush(struct conn *from, struct conn *to, enum body_kind kind, uint64_t *left,
+    struct http_chunked *ch, uint64_t *moved, size_t high)
+{
+	int r;
+
+	for (;;) {
+		r = session_move_body(from->in, to->out, kind, left, ch, moved, high);
+		conn_flush(to);
+		if (r != 0 || evbuffer_get_length(to->out) >= high ||
+		    evbuffer_get_length(from->in) == 0)
+			return r;
+	}
+}
+
 static void
 session_pump_request(struct session *s)
 {
@@ -766,9 +797,9 @@ session_pump_request(struct session *s)
 	uint64_t moved = 0;
 	int r;
 
-	r = session_move_body(in, out, s->req_body, &s->req_left, &s->req_chunk, &moved,
-	    PROXY_BUF_HIGH);
-	conn_flush(&s->up->c);
+	(void)in;
+	r = session_move_flush(&s->cc, &s->up->c, s->req_body, &s->req_left, &s->req_chunk,
+	    &moved, PROXY_BUF_HIGH);
 	if (r == -1) {
 		/* the server saw part of a bad body: that connection is done */
 		upstream_free(s->up);
@@ -885,9 +916,10 @@ session_start_tunnel(struct session *s)
 	session_access_log(s);
 	/* what the client sent after its upgrade request goes up now */
 	if (evbuffer_get_length(s->cc.in) > 0)
-		session_tunnel_move(&s->cc, &s->up->c);
+		session_tunnel_move(s, &s->cc, &s->up->c);
 	/* tunnels are long-lived: no response timeout on either side */
 	upstream_set_timers(s->up, UPSTREAM_T_NONE);
+	s->up->c.rmax = PROXY_RESP_READ;
 	conn_read_enable(&s->cc);
 	conn_read_enable(&s->up->c);
 }
@@ -944,6 +976,7 @@ session_response_head(struct session *s, const struct http_msg *m, const char *r
 	s->resp_reusable = upstream_keep;
 	session_send_response_head(s, m, raw);
 	s->resp_phase = RESP_BODY;
+	s->up->c.rmax = PROXY_RESP_READ;
 	return 0;
 }
 
@@ -954,10 +987,10 @@ session_pump_response(struct session *s)
 	struct evbuffer *out = s->cc.out;
 	int r;
 
+	(void)in;
 	/* once the server closed, what it sent is all there is: move it all */
-	r = session_move_body(in, out, s->resp_body, &s->resp_left, &s->resp_chunk,
-	    &s->resp_bytes, s->up_eof ? SIZE_MAX : PROXY_BUF_HIGH);
-	conn_flush(&s->cc);
+	r = session_move_flush(&s->up->c, &s->cc, s->resp_body, &s->resp_left, &s->resp_chunk,
+	    &s->resp_bytes, s->up_eof ? SIZE_MAX : PROXY_RESP_HIGH);
 	if (r == -1) {
 		session_close(s, "bad chunked response body");
 		return;
@@ -966,8 +999,10 @@ session_pump_response(struct session *s)
 		session_response_done(s);
 		return;
 	}
-	if (evbuffer_get_length(out) >= PROXY_BUF_HIGH)
+	if (evbuffer_get_length(out) >= PROXY_RESP_HIGH)
 		conn_read_disable(&s->up->c);  /* client write cb resumes */
+	else
+		conn_read_enable(&s->up->c);   /* it may have paused itself when full */
 }
 
 /*
@@ -1061,7 +1096,7 @@ session_read_response(struct session *s)
 		evbuffer_drain(in, (size_t)r);
 	}
 	if (s->state == SS_TUNNEL) {
-		session_tunnel_move(&s->up->c, &s->cc);
+		session_tunnel_move(s, &s->up->c, &s->cc);
 		return;
 	}
 	if (s->resp_phase == RESP_BODY)
@@ -1220,11 +1255,14 @@ session_up_failed(struct session *s, const char *kind, int status)
 
 /* Tunnel: move what one side sent to the other, pausing at the watermark. */
 static void
-session_tunnel_move(struct conn *from, struct conn *to)
+session_tunnel_move(struct session *s, struct conn *from, struct conn *to)
 {
+	/* toward the client: the response budget, as for any response */
+	size_t high = to == &s->cc ? PROXY_RESP_HIGH : PROXY_BUF_HIGH;
+
 	evbuffer_add_buffer(to->out, from->in);
 	conn_flush(to);
-	if (evbuffer_get_length(to->out) >= PROXY_BUF_HIGH)
+	if (evbuffer_get_length(to->out) >= high)
 		conn_read_disable(from);
 }
 
@@ -1245,7 +1283,7 @@ session_client_readcb(struct conn *c, void *arg)
 			conn_read_disable(c);    /* pipelined bytes wait, bounded */
 		break;
 	case SS_TUNNEL:
-		session_tunnel_move(c, &s->up->c);
+		session_tunnel_move(s, c, &s->up->c);
 		break;
 	case SS_CLOSING:
 		evbuffer_drain(c->in, evbuffer_get_length(c->in));
@@ -1266,7 +1304,7 @@ session_client_writecb(struct conn *c, void *arg)
 		return;
 	}
 	if (s->up != NULL && (s->state == SS_TUNNEL || s->resp_phase == RESP_BODY) &&
-	    out < PROXY_BUF_HIGH) {
+	    out < PROXY_RESP_HIGH) {
 		conn_read_enable(&s->up->c);
 		if (evbuffer_get_length(s->up->c.in) > 0)
 			session_up_readcb(&s->up->c, s);
@@ -1315,7 +1353,7 @@ session_up_readcb(struct conn *c, void *arg)
 
 	SESSION_CHECK(s);
 	if (s->state == SS_TUNNEL) {
-		session_tunnel_move(c, &s->cc);
+		session_tunnel_move(s, c, &s->cc);
 		return;
 	}
 	session_read_response(s);
@@ -1443,7 +1481,7 @@ session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int sa
 		conn_start_tls(&s->cc, ssl);
 	evtimer_assign(&s->timer, w->base, session_timer_cb, s);
 	conn_setcb(&s->cc, session_client_readcb, session_client_writecb, session_client_eventcb, s);
-	s->cc.wlowat = PROXY_BUF_HIGH / 2;
+	s->cc.wlowat = PROXY_RESP_HIGH / 2;
 	conn_set_timeouts(&s->cc, NULL, &wtv);
 	conn_read_enable(&s->cc);
 	s->next = w->sessions;

@@ -344,7 +344,12 @@ def test_admin_client_that_never_reads_is_bounded(env):
         except OSError:
             break              # closed by bgproxy
     grown = rss_kb() - before
-    assert grown < 20000, "RSS grew by %d KiB after %d bytes of commands" % (grown, sent)
+    # bgproxy stopped reading: what the client could send is what the
+    # kernel's buffers hold, not hundreds of megabytes
+    assert sent < 16 * 1024 * 1024, "%d bytes of commands were taken" % sent
+    # (AddressSanitizer's quarantine keeps freed memory: its RSS says nothing)
+    if "asan" not in os.path.basename(harness.BUILD):
+        assert grown < 20000, "RSS grew by %d KiB after %d bytes of commands" % (grown, sent)
     # another operator is not hurt
     assert admin(p.port, "status")[0]
     # and the stalled client is closed by itself (seen without reading:
