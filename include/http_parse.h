@@ -149,7 +149,7 @@ void http_chunked_init(struct http_chunked *c);
  * Scan buf[0..len).  Returns the number of bytes that belong to the body
  * (<= len; fewer than len only when the body ended inside buf, then c->done
  * is set), or -1 on a framing error (c->error says what).  Chunk sizes are
- * plain hex digits only (no "0x", no sign, no whitespace), at most 16
+ * plain hex digits only (no "0x", no sign, no whitespace), at most 15
  * digits; extensions are ";" token ["=" (token | quoted-string)] and a size
  * line is at most 4096 bytes; every line ends in CRLF (a bare LF or CR is an
  * error); trailer fields follow the header-field rules, at most 16384 bytes

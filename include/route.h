@@ -34,14 +34,6 @@ route_bucket_is_candidate(uint32_t bucket, int candidate_bp)
 int route_cookie_find(const char *hdr, size_t len, const char *name, size_t name_len,
     const char **val, size_t *vlen);
 
-/*
- * 1 when a Set-Cookie header value sets cookie `name` (the name before the
- * first "=", spaces around it ignored, case-sensitive as cookie names are).
- * bgproxy drops a server's Set-Cookie for its own cookie when it sets that
- * cookie itself, so the client gets one, not two that disagree.
- */
-int route_set_cookie_is(const char *val, size_t len, const char *name, size_t name_len);
-
 /* A key is usable when it is 1..128 cookie-octets (RFC 6265). */
 int route_key_valid(const char *key, size_t len);
 

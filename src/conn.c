@@ -132,11 +132,20 @@ conn_set_timeouts(struct conn *c, const struct timeval *rd, const struct timeval
 
 	c->rto = rd != NULL ? *rd : zero;
 	c->wto = wr != NULL ? *wr : zero;
-	/* re-adding an added event only moves its timer: no system call */
-	if (c->reading)
-		event_add(&c->rev, conn_has_rto(c) ? &c->rto : NULL);
-	if (c->writing && !c->connecting)
-		event_add(&c->wev, conn_has_wto(c) ? &c->wto : NULL);
+	/* re-adding an added event only moves its timer: no system call.  But
+	 * event_add(ev, NULL) keeps a timer it had: that one must be removed */
+	if (c->reading) {
+		if (conn_has_rto(c))
+			event_add(&c->rev, &c->rto);
+		else
+			event_remove_timer(&c->rev);
+	}
+	if (c->writing && !c->connecting) {
+		if (conn_has_wto(c))
+			event_add(&c->wev, &c->wto);
+		else
+			event_remove_timer(&c->wev);
+	}
 }
 
 void

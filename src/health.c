@@ -13,6 +13,7 @@
 #include <event2/event_struct.h>
 
 #include "health.h"
+#include "health_parse.h"
 #include "pools.h"
 #include "proxy.h"
 #include "state.h"
@@ -87,32 +88,25 @@ health_result(struct hcheck *h, int ok, const char *why)
 static void
 health_readcb(struct bufferevent *bev, void *arg)
 {
+	static struct http_msg msg;       /* scratch: the control thread only */
 	struct hcheck *h = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	char *line;
-	size_t n;
-	int status;
+	size_t len = evbuffer_get_length(in);
+	char why[128];
+	const char *p;
 
-	line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
-	if (line == NULL) {
-		if (evbuffer_get_length(in) > 1024)
-			health_result(h, 0, "status line too long");
+	if (len > HEALTH_HEAD_MAX + 1)
+		len = HEALTH_HEAD_MAX + 1;
+	p = (const char *)evbuffer_pullup(in, (ssize_t)len);
+	switch (health_judge(p, len, &msg, why, sizeof(why))) {
+	case HEALTH_MORE:
 		return;
-	}
-	if (n < 12 || strncmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ' ||
-	    sscanf(line + 9, "%3d", &status) != 1) {
-		free(line);
-		health_result(h, 0, "not an HTTP response");
-		return;
-	}
-	free(line);
-	if (status >= 200 && status < 400) {
+	case HEALTH_PASS:
 		health_result(h, 1, NULL);
-	} else {
-		char why[32];
-
-		snprintf(why, sizeof(why), "status %d", status);
+		return;
+	case HEALTH_FAIL:
 		health_result(h, 0, why);
+		return;
 	}
 }
 

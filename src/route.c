@@ -90,22 +90,6 @@ route_cookie_find(const char *hdr, size_t len, const char *name, size_t name_len
 	return 0;
 }
 
-int
-route_set_cookie_is(const char *val, size_t len, const char *name, size_t name_len)
-{
-	size_t ns = 0, ne;
-
-	while (ns < len && (val[ns] == ' ' || val[ns] == '\t'))
-		ns++;
-	for (ne = ns; ne < len && val[ne] != '=' && val[ne] != ';'; ne++)
-		;
-	if (ne == len || val[ne] != '=')
-		return 0;
-	while (ne > ns && (val[ne - 1] == ' ' || val[ne - 1] == '\t'))
-		ne--;
-	return name_len > 0 && ne - ns == name_len && memcmp(val + ns, name, name_len) == 0;
-}
-
 void
 route_new_key(char *out, uint64_t r1, uint64_t r2)
 {

@@ -24,6 +24,7 @@
 
 #include "balance.h"
 #include "conn.h"
+#include "http_rewrite.h"
 #include "proxy.h"
 
 #define SESSION_MAGIC 0x5e55101bU
@@ -69,7 +70,7 @@ struct session {
 	int set_cookie;               /* answer with Set-Cookie: key */
 	char method[16];
 	char path[256];
-	char reqid[33];
+	char reqid[129];              /* the client's X-Request-Id (up to 128 bytes kept) or ours */
 	uint64_t t_start;
 
 	/* the current response */
@@ -179,13 +180,16 @@ session_access_log(struct session *s)
 	e = log_json_escape(esc, sizeof(esc), s->path, strlen(s->path));
 	memcpy(line + n, esc, e);
 	n += e;
+	/* the client's X-Request-Id may hold any visible byte, quotes too */
+	e = log_json_escape(esc, sizeof(esc) - 1, s->reqid, strlen(s->reqid));
+	esc[e] = '\0';
 	n += (size_t)snprintf(line + n, sizeof(line) - n,
 	    "\",\"status\":%d,\"bytes\":%llu,\"pool\":%s%s%s,\"server\":%s%s%s,"
 	    "\"duration_ms\":%.3f,\"request_id\":\"%s\",\"tls\":%s}\n",
 	    s->resp_status, (unsigned long long)s->resp_bytes,
 	    s->srv ? "\"" : "", s->srv ? pool_names[s->pool] : "null", s->srv ? "\"" : "",
 	    s->srv ? "\"" : "", s->srv ? s->srv->addr.text : "null", s->srv ? "\"" : "",
-	    dur_ms, s->reqid, s->tls ? "true" : "false");
+	    dur_ms, esc, s->tls ? "true" : "false");
 	if (s->tls && n < sizeof(line) - 256) {
 		const char *sni = SSL_get_servername(s->cc.ssl, TLSEXT_NAMETYPE_host_name);
 
@@ -336,8 +340,6 @@ session_rhead_reserve(struct session *s, size_t need)
 	return 0;
 }
 
-#define APPEND(p, str, n) do { memcpy((p), (str), (n)); (p) += (n); } while (0)
-#define APPEND_LIT(p, lit) APPEND(p, lit, sizeof(lit) - 1)
 
 static void
 session_make_reqid(struct session *s)
@@ -355,90 +357,23 @@ session_make_reqid(struct session *s)
 	s->reqid[32] = '\0';
 }
 
-/*
- * Build the head sent upstream: the request line in origin form, the
- * client's end-to-end headers, and ours (X-Forwarded-*, X-Request-Id,
- * Connection for HTTP/1.0 and upgrades).
- */
+/* The head sent upstream (http_rewrite.c), kept in s->rhead for a retry. */
 static int
 session_build_request(struct session *s, const struct http_msg *m)
 {
-	const struct http_header *xff[16];
-	size_t nxff = 0, i, need;
-	char *p;
-	int have_reqid = 0;
+	struct http_rewrite_req rq = { s->peer, s->peer_len, s->tls, s->req_upgrade, NULL, NULL, 0 };
+	char reqid[32];
+	size_t n;
 
-	need = m->head_len + s->peer_len + 256;
-	for (i = 0; i < m->nhdr; i++)
-		if (m->hdr[i].id == HDR_X_FORWARDED_FOR)
-			need += 2;
-	if (session_rhead_reserve(s, need) == -1)
+	if (session_rhead_reserve(s, http_rewrite_request_max(m, s->peer_len)) == -1)
 		return -1;
-	p = s->rhead;
-	APPEND(p, m->method, m->method_len);
-	*p++ = ' ';
-	APPEND(p, m->path, m->path_len);
-	if (m->version_minor == 1)
-		APPEND_LIT(p, " HTTP/1.1\r\n");
-	else
-		APPEND_LIT(p, " HTTP/1.0\r\n");
-	if (m->target_form == HTTP_TARGET_ABSOLUTE) {
-		/* RFC 9112 3.2.2: the authority of an absolute-form target wins */
-		APPEND_LIT(p, "Host: ");
-		APPEND(p, m->authority, m->authority_len);
-		APPEND_LIT(p, "\r\n");
-	}
-	for (i = 0; i < m->nhdr; i++) {
-		const struct http_header *h = &m->hdr[i];
-
-		if (h->flags & HTTP_HDR_HOP)
-			continue;
-		switch (h->id) {
-		case HDR_X_FORWARDED_FOR:
-			if (nxff < 16)
-				xff[nxff++] = h;
-			continue;
-		case HDR_X_FORWARDED_PROTO:
-			continue;
-		case HDR_HOST:
-			if (m->target_form == HTTP_TARGET_ABSOLUTE)
-				continue;
-			break;
-		case HDR_X_REQUEST_ID:
-			if (h->value_len > 0 && h->value_len < sizeof(s->reqid) &&
-			    !have_reqid) {
-				memcpy(s->reqid, h->value, h->value_len);
-				s->reqid[h->value_len] = '\0';
-				have_reqid = 1;
-			}
-			break;
-		default:
-			break;
-		}
-		APPEND(p, h->line, h->line_len);
-	}
-	APPEND_LIT(p, "X-Forwarded-For: ");
-	for (i = 0; i < nxff; i++) {
-		APPEND(p, xff[i]->value, xff[i]->value_len);
-		APPEND_LIT(p, ", ");
-	}
-	APPEND(p, s->peer, s->peer_len);
-	if (s->tls)
-		APPEND_LIT(p, "\r\nX-Forwarded-Proto: https\r\n");
-	else
-		APPEND_LIT(p, "\r\nX-Forwarded-Proto: http\r\n");
-	if (!have_reqid) {
-		session_make_reqid(s);
-		APPEND_LIT(p, "X-Request-Id: ");
-		APPEND(p, s->reqid, 32);
-		APPEND_LIT(p, "\r\n");
-	}
-	if (s->req_upgrade)
-		APPEND_LIT(p, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
-	else if (m->version_minor == 0)
-		APPEND_LIT(p, "Connection: keep-alive\r\n");
-	APPEND_LIT(p, "\r\n");
-	s->rhead_len = (size_t)(p - s->rhead);
+	session_make_reqid(s);
+	memcpy(reqid, s->reqid, 32);
+	rq.new_reqid = reqid;
+	s->rhead_len = http_rewrite_request(m, &rq, s->rhead);
+	n = rq.reqid_len < sizeof(s->reqid) - 1 ? rq.reqid_len : sizeof(s->reqid) - 1;
+	memmove(s->reqid, rq.reqid, n);
+	s->reqid[n] = '\0';
 	return 0;
 }
 
@@ -852,59 +787,24 @@ session_client_body_timeout(struct session *s)
 
 static void session_response_done(struct session *s);
 
-/* Build and queue the response head for the client. */
+/* Build and queue the response head for the client (http_rewrite.c). */
 static void
 session_send_response_head(struct session *s, const struct http_msg *m, const char *raw)
 {
-	struct worker *w = s->w;
-	char *p = w->scratch;
-	const char *line_end;
-	size_t i;
+	struct http_rewrite_resp rs = {
+		.keepalive = s->keepalive, .req_minor = s->req_minor,
+		.cookie = s->set_cookie ? rt.cfg->cookie : NULL,
+		.cookie_len = s->set_cookie ? strlen(rt.cfg->cookie) : 0,
+		.key = s->key, .key_len = ROUTE_KEY_LEN,
+		.pool = rt.cfg->expose_header ? pool_names[s->pool] : NULL,
+	};
+	size_t n;
 
-	/* status line: our version, the server's code and reason */
-	line_end = memchr(raw, '\r', m->head_len);
-	APPEND_LIT(p, "HTTP/1.1");
-	APPEND(p, raw + 8, (size_t)(line_end - raw) - 8);
-	APPEND_LIT(p, "\r\n");
-	for (i = 0; i < m->nhdr; i++) {
-		const struct http_header *h = &m->hdr[i];
-
-		if (h->flags & HTTP_HDR_HOP)
-			continue;
-		/* RFC 9110 8.6: no Content-Length on a 1xx or 204 */
-		if (h->id == HDR_CONTENT_LENGTH && (m->status < 200 || m->status == 204))
-			continue;
-		/* our cookie, set by us: the server's would be a second one */
-		if (s->set_cookie && h->id == HDR_OTHER && h->name_len == 10 &&
-		    http_token_eq(h->name, h->name_len, "set-cookie") &&
-		    route_set_cookie_is(h->value, h->value_len, rt.cfg->cookie,
-		    strlen(rt.cfg->cookie)))
-			continue;
-		APPEND(p, h->line, h->line_len);
-	}
-	if (m->status == 101) {
-		APPEND_LIT(p, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
-	} else {
-		if (s->set_cookie) {
-			APPEND_LIT(p, "Set-Cookie: ");
-			APPEND(p, rt.cfg->cookie, strlen(rt.cfg->cookie));
-			*p++ = '=';
-			APPEND(p, s->key, ROUTE_KEY_LEN);
-			APPEND_LIT(p, "; Path=/; HttpOnly; SameSite=Lax\r\n");
-		}
-		if (!s->keepalive)
-			APPEND_LIT(p, "Connection: close\r\n");
-		else if (s->req_minor == 0)
-			APPEND_LIT(p, "Connection: keep-alive\r\n");
-	}
-	if (rt.cfg->expose_header) {
-		APPEND_LIT(p, "X-Bgproxy-Pool: ");
-		APPEND(p, pool_names[s->pool], strlen(pool_names[s->pool]));
-		APPEND_LIT(p, "\r\n");
-	}
-	APPEND_LIT(p, "\r\n");
-	evbuffer_add(s->cc.out, w->scratch, (size_t)(p - w->scratch));
-	s->resp_started = 1;
+	/* the head is at most PROXY_RESP_HEAD_MAX: the scratch holds it and ours */
+	n = http_rewrite_response(m, raw, &rs, s->w->scratch);
+	evbuffer_add(s->cc.out, s->w->scratch, n);
+	if (m->status >= 200 || m->status == 101)
+		s->resp_started = 1;
 }
 
 static void
@@ -1017,7 +917,6 @@ session_interim(struct session *s, const struct http_msg *m, const char *raw, si
 {
 	uint64_t now, left;
 	struct timeval tv;
-	size_t i;
 
 	if (++s->interim > SESSION_MAX_INTERIM) {
 		log_warn("server %s sent more than %d interim responses", s->srv->addr.text,
@@ -1029,18 +928,7 @@ session_interim(struct session *s, const struct http_msg *m, const char *raw, si
 		return -1;
 	}
 	if (s->req_minor == 1) {
-		const char *line_end = memchr(raw, '\n', len);
-		size_t first = (size_t)(line_end - raw) + 1;
-
-		evbuffer_add(s->cc.out, raw, first);
-		for (i = 0; i < m->nhdr; i++) {
-			const struct http_header *h = &m->hdr[i];
-
-			if ((h->flags & HTTP_HDR_HOP) || h->id == HDR_CONTENT_LENGTH)
-				continue;
-			evbuffer_add(s->cc.out, h->line, h->line_len);
-		}
-		evbuffer_add(s->cc.out, "\r\n", 2);
+		session_send_response_head(s, m, raw);
 		conn_flush(&s->cc);
 	}
 	evbuffer_drain(s->up->c.in, len);

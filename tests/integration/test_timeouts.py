@@ -90,6 +90,23 @@ def test_slow_upload_is_not_a_server_timeout(env):
     assert st["pools"]["blue"]["error_rate"] == 0, st
 
 
+def test_slow_upload_on_a_pooled_connection(env):
+    """The pool's idle timer does not follow a connection out of the pool: a
+    slow body on a reused connection outlasts upstream_idle_ms."""
+    blue, green = env.demo("blue"), env.demo("green")
+    p = env.proxy([blue], [green], {"candidate_percent": 0},
+                  extra="timeouts = { upstream_idle_ms = 700; upstream_response_ms = 5000; };")
+    c0 = blue.stats()["connections"]
+    assert get(p.port)[0] == 200               # pools a connection
+    body = b"0123456789" * 5
+    r = _slow_post(p.port, body, 0.3)          # 1.5 s in all, > upstream_idle_ms
+    assert statuses(r) == [200] and r.endswith(body), r
+    # it was the pooled connection (one for the GET, one for each stats query)
+    assert blue.stats()["connections"] == c0 + 2, (c0, blue.stats())
+    srv = _servers(p.port)
+    assert srv[blue.addr][3] == "0", srv
+
+
 def test_slow_client_body_gets_408_and_blames_nobody(env):
     blue, green = env.demo("blue"), env.demo("green")
     p = env.proxy([blue], [green], {"candidate_percent": 0},

@@ -133,23 +133,6 @@ TEST(test_rng_keys_differ)
 	CHECK(memcmp(a, b, sizeof(a)) != 0);
 }
 
-TEST(test_set_cookie_is)
-{
-#define SC(v) v, strlen(v)
-	CHECK(route_set_cookie_is(SC("bgp=abc; Path=/"), "bgp", 3));
-	CHECK(route_set_cookie_is(SC("  bgp = abc"), "bgp", 3));
-	CHECK(route_set_cookie_is(SC("bgp="), "bgp", 3));
-	CHECK(!route_set_cookie_is(SC("bgpx=abc"), "bgp", 3));
-	CHECK(!route_set_cookie_is(SC("xbgp=abc"), "bgp", 3));
-	CHECK(!route_set_cookie_is(SC("BGP=abc"), "bgp", 3));
-	CHECK(!route_set_cookie_is(SC("session=1; bgp=abc"), "bgp", 3));
-	CHECK(!route_set_cookie_is(SC("bgp; Path=/"), "bgp", 3));
-	CHECK(!route_set_cookie_is(SC("bgp"), "bgp", 3));
-	CHECK(!route_set_cookie_is(SC(""), "bgp", 3));
-	CHECK(!route_set_cookie_is(SC("=abc"), "", 0));
-#undef SC
-}
-
 int
 main(void)
 {
@@ -158,7 +141,6 @@ main(void)
 	RUN(test_shares_within_tolerance);
 	RUN(test_monotonic_ramp);
 	RUN(test_cookie_find);
-	RUN(test_set_cookie_is);
 	RUN(test_key_valid);
 	RUN(test_parse_pool);
 	RUN(test_rng_keys_differ);
