@@ -284,7 +284,6 @@ tls_ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_
 	struct tls_ticket_key k;
 	int rc, ok;
 
-	(void)ssl;
 	rc = tls_ring_get(enc, key_name, &k);
 	if (rc <= 0)
 		return rc;    /* 0 on decrypt: unknown key, full handshake */
@@ -297,7 +296,16 @@ tls_ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_
 	}
 	ok = ok && tls_ticket_mac_key(hctx, k.tk_hmac) == 0;
 	OPENSSL_cleanse(&k, sizeof(k));
-	return ok ? rc : -1;
+	if (!ok)
+		return -1;
+	/* TLS 1.3: a resumed session gets a fresh ticket (2 = "renew").  A
+	 * ticket is meant for one use (RFC 8446 C.4), and a client that keeps
+	 * resuming - browsers, and wrk, which reuses its SSL - would otherwise
+	 * be left without one after its first resumption, and pay a full
+	 * handshake every other connection. */
+	if (!enc && SSL_version(ssl) == TLS1_3_VERSION)
+		return 2;
+	return rc;
 }
 
 /* ---- handshake callbacks ----------------------------------------------- */

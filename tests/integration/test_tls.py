@@ -187,6 +187,26 @@ def test_resumption(env):
         assert "Reused," in r.stdout, (proto, r.stdout[-800:])
 
 
+def test_tls13_resumed_session_gets_a_new_ticket(env):
+    """A client that resumes again and again (browsers; wrk, which keeps its
+    SSL object) gets a fresh ticket each time: no full handshake every
+    other connection."""
+    site = Site(env)
+    p = _proxy(env, site)
+    prev = None
+    for i in range(4):
+        out = os.path.join(env.tmp, "chain%d.pem" % i)
+        args = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % p.port,
+                "-servername", "a.test", "-tls1_3", "-sess_out", out, "-ign_eof"]
+        if prev:
+            args += ["-sess_in", prev]
+        r = subprocess.run(args, input="GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                           capture_output=True, text=True, timeout=20)
+        assert "blue" in r.stdout, r.stdout[-500:]
+        assert ("Reused," if i else "New,") in r.stdout, (i, r.stdout[-800:])
+        prev = out
+
+
 def test_rotation_on_sighup_keeps_connections(env):
     site = Site(env)
     p = _proxy(env, site)
