@@ -118,12 +118,31 @@ def config_text(port, blue, green, split=None, extra="", listen_extra="", admin=
                 extra)
 
 
+# Ports a proxy of the current test (Env) has used.  The admin files live in
+# a shared directory keyed by port (socket paths must stay short), and ports
+# come round again: the first proxy on a port in a test starts without an
+# earlier test's audit log (a restart on the same port keeps it).
+_ports_seen = set()
+
+
+def _fresh_admin(port):
+    if port in _ports_seen:
+        return
+    _ports_seen.add(port)
+    for f in admin_paths(port):
+        try:
+            os.unlink(f)
+        except FileNotFoundError:
+            pass
+
+
 class Proxy:
     """The real bgproxy binary with a config written to a temp dir."""
 
     def __init__(self, tmp, text, port, wait=True):
         self.tmp = tmp
         self.port = port
+        _fresh_admin(port)
         self.conf = os.path.join(tmp, "bgproxy-%d.conf" % port)
         with open(self.conf, "w") as f:
             f.write(text)
@@ -270,6 +289,7 @@ class Env:
         self.demos = []
         self.proxies = []
         self.traffic = []
+        _ports_seen.clear()
 
     def demo(self, name):
         d = Demo(name, self.tmp)
