@@ -23,6 +23,18 @@ def free_port():
     return p
 
 
+def wait_until(pred, timeout=10.0, step=0.05):
+    """Poll pred until it returns something true or timeout passes; returns
+    its last value (so a test asserts on it)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
 def wait_port(port, timeout=5.0, proc=None):
     end = time.time() + timeout
     while time.time() < end:

@@ -5,7 +5,7 @@ import os
 import socket
 import time
 
-from harness import get, free_port, Traffic, ws_open
+from harness import get, free_port, Traffic, ws_open, wait_until
 from test_admin import admin
 
 
@@ -32,14 +32,7 @@ def _status(port):
     return json.loads(admin(port, "json status")[2])
 
 
-def _wait(pred, timeout=10.0, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+_wait = wait_until
 
 
 def _env(env, guard_extra="", extra="", **split):

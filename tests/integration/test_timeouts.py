@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from harness import get, raw, statuses
+from harness import get, raw, statuses, wait_until
 from test_admin import admin
 
 
@@ -24,14 +24,7 @@ def _servers(port):
     return out
 
 
-def _wait(pred, timeout=10.0, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+_wait = wait_until
 
 
 def _read_all(s):
