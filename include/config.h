@@ -144,6 +144,9 @@ struct config {
  */
 struct config *config_load(const char *path, char **errs);
 
+/* split.cookie, split.header and split.override_header are tokens of at most this */
+#define CONFIG_TOKEN_MAX 64
+
 /*
  * The same, safe from libconfig: path is first loaded in a forked child
  * (config_check.c), and only a file the child accepted is loaded here.  A

@@ -317,6 +317,9 @@ static const char *str_problem(const char *v, int flags)
 		return (flags & KF_NONEMPTY) ?
 		    "must be a token (letters, digits and !#$%&'*+-.^_`|~)" :
 		    "must be \"\" or a token (letters, digits and !#$%&'*+-.^_`|~)";
+	/* header and cookie names go into every head bgproxy writes */
+	if ((flags & KF_TOKEN) && strlen(v) > CONFIG_TOKEN_MAX)
+		return "must be at most 64 bytes";
 	if ((flags & KF_URLPATH) && (v[0] != '/' || has_ctl(v, 1)))
 		return "must start with \"/\" and contain no spaces";
 	if ((flags & KF_SUNPATH) && strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))

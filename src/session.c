@@ -727,12 +727,10 @@ session_move_flush(struct conn *from, struct conn *to, enum body_kind kind, uint
 static void
 session_pump_request(struct session *s)
 {
-	struct evbuffer *in = s->cc.in;
 	struct evbuffer *out = s->up->c.out;
 	uint64_t moved = 0;
 	int r;
 
-	(void)in;
 	r = session_move_flush(&s->cc, &s->up->c, s->req_body, &s->req_left, &s->req_chunk,
 	    &moved, PROXY_BUF_HIGH);
 	if (r == -1) {
@@ -883,11 +881,9 @@ session_response_head(struct session *s, const struct http_msg *m, const char *r
 static void
 session_pump_response(struct session *s)
 {
-	struct evbuffer *in = s->up->c.in;
 	struct evbuffer *out = s->cc.out;
 	int r;
 
-	(void)in;
 	/* once the server closed, what it sent is all there is: move it all */
 	r = session_move_flush(&s->up->c, &s->cc, s->resp_body, &s->resp_left, &s->resp_chunk,
 	    &s->resp_bytes, s->up_eof ? SIZE_MAX : PROXY_RESP_HIGH);

@@ -402,6 +402,11 @@ TEST(error_strings)
 	CHECK_STR(errors_of("split = { cookie = \"a b\"; };\n" MINIMAL),
 	    "F:1: \"split.cookie\" must be \"\" or a token (letters, digits and "
 	    "!#$%&'*+-.^_`|~), got \"a b\"\n");
+	/* names that go into every head are bounded */
+	CHECK_STR(errors_of("split = { cookie = \"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "\"; };\n"
+	    MINIMAL), "(no error)");
+	CHECK(strstr(errors_of("split = { header = \"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "\"; };\n" MINIMAL), "F:1: \"split.header\" must be at most 64 bytes") != NULL);
 	CHECK_STR(errors_of("log = { level = \"loud\"; };\n" MINIMAL),
 	    "F:1: \"log.level\" must be one of \"error\", \"warn\", \"info\", \"debug\", "
 	    "got \"loud\"\n");
