@@ -47,7 +47,7 @@ struct conn {
 	struct evbuffer *in;
 	struct evbuffer *out;
 	conn_cb readcb;              /* new bytes in `in` */
-	conn_cb writecb;             /* `out` drained to <= wlowat by an event-driven write */
+	conn_cb writecb;             /* output drained to <= wlowat by an event-driven write */
 	conn_event_cb eventcb;       /* CONN_EV_* */
 	void *arg;
 	size_t wlowat;
@@ -65,6 +65,7 @@ struct conn {
 	unsigned failed : 1;         /* an error is pending delivery */
 	/* TLS (client side of the proxy only) */
 	SSL *ssl;                    /* NULL: plain TCP */
+	struct evbuffer *tls_wbuf;   /* TLS records written, not yet sent (see conn.c) */
 	unsigned hs_done : 1;        /* handshake complete */
 	unsigned rd_want_write : 1;  /* SSL_read needs the socket writable */
 	unsigned wr_want_read : 1;   /* SSL_write needs the socket readable */
@@ -103,6 +104,10 @@ void conn_flush(struct conn *c);
 /* Half-close: no more output from us (after flushing).  With TLS a
  * close_notify goes first. */
 void conn_shutdown_write(struct conn *c);
+
+/* Bytes still to go to the peer: `out`, and with TLS the records made of
+ * it that the socket has not taken yet.  0 means everything was sent. */
+size_t conn_out_pending(const struct conn *c);
 
 /*
  * Speak TLS on c (a server side: the handshake is driven by the events;

@@ -10,7 +10,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <event2/buffer.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 
 #include "conn.h"
@@ -31,6 +34,136 @@ static int
 conn_has_wto(const struct conn *c)
 {
 	return c->wto.tv_sec != 0 || c->wto.tv_usec != 0;
+}
+
+/*
+ * TLS goes through our own BIO: reads come straight from the socket, writes
+ * collect in c->tls_wbuf and go out when conn.c says so.  During the
+ * handshake every flush OpenSSL asks for is done at once (a flight must
+ * leave before we wait for the answer).  Afterwards OpenSSL's flushes are
+ * held: the session ticket it writes when the handshake ends waits for the
+ * response and leaves in the same write (and segment) with it, instead of
+ * costing a write here and a wakeup at the client.  conn_tls_send() sends
+ * what waits; every path that wants output gone (a write, a close, a
+ * half-close) calls it, and conn_out_pending() counts it as output.
+ */
+#define CONN_TLS_WBUF_MAX (64 * 1024)  /* records waiting: SSL_write waits above */
+
+static BIO_METHOD *conn_bio_method;
+static pthread_once_t conn_bio_once = PTHREAD_ONCE_INIT;
+
+/* Send what waits in tls_wbuf.  0: all sent or the socket is full; -1: error. */
+static int
+conn_tls_send(struct conn *c)
+{
+	int n;
+
+	while (c->tls_wbuf != NULL && evbuffer_get_length(c->tls_wbuf) > 0) {
+		n = evbuffer_write(c->tls_wbuf, c->fd);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			c->err = errno;
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+	}
+	return 0;
+}
+
+static int
+conn_bio_write(BIO *b, const char *buf, int len)
+{
+	struct conn *c = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (evbuffer_get_length(c->tls_wbuf) >= CONN_TLS_WBUF_MAX) {
+		/* enough waits: SSL_write answers WANT_WRITE, the write event sends */
+		BIO_set_retry_write(b);
+		return -1;
+	}
+	if (evbuffer_add(c->tls_wbuf, buf, (size_t)len) == -1)
+		return -1;
+	return len;
+}
+
+static int
+conn_bio_read(BIO *b, char *buf, int len)
+{
+	struct conn *c = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	n = recv(c->fd, buf, (size_t)len, 0);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_read(b);
+	return (int)n;
+}
+
+static long
+conn_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct conn *c = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		/* after the handshake conn.c decides when records leave; the
+		 * TLS 1.3 session ticket is written and flushed at its very end */
+		if (c->hs_done || SSL_get_state(c->ssl) == TLS_ST_SW_SESSION_TICKET)
+			return 1;
+		BIO_clear_retry_flags(b);
+		if (conn_tls_send(c) == -1)
+			return -1;
+		if (evbuffer_get_length(c->tls_wbuf) > 0) {
+			BIO_set_retry_write(b);
+			return -1;
+		}
+		return 1;
+	case BIO_CTRL_WPENDING:
+		return (long)evbuffer_get_length(c->tls_wbuf);
+	case BIO_CTRL_PUSH:
+	case BIO_CTRL_POP:
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int
+conn_bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void
+conn_bio_make_method(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "bgproxy conn");
+
+	if (m == NULL || BIO_meth_set_write(m, conn_bio_write) != 1 ||
+	    BIO_meth_set_read(m, conn_bio_read) != 1 ||
+	    BIO_meth_set_ctrl(m, conn_bio_ctrl) != 1 ||
+	    BIO_meth_set_create(m, conn_bio_create) != 1) {
+		BIO_meth_free(m);
+		return;
+	}
+	conn_bio_method = m;
+}
+
+size_t
+conn_out_pending(const struct conn *c)
+{
+	size_t n = c->out != NULL ? evbuffer_get_length(c->out) : 0;
+
+	if (c->tls_wbuf != NULL)
+		n += evbuffer_get_length(c->tls_wbuf);
+	return n;
 }
 
 static int
@@ -99,12 +232,18 @@ conn_release(struct conn *c)
 	event_del(&c->rev);
 	event_del(&c->wev);
 	if (c->ssl != NULL) {
-		/* best effort close_notify; the socket is non-blocking */
+		/* best effort close_notify, with whatever still waits; the socket
+		 * is non-blocking */
 		if (c->hs_done && c->tls_end != 2)
 			SSL_shutdown(c->ssl);
+		if (c->tls_end != 2)
+			(void)conn_tls_send(c);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
+	if (c->tls_wbuf != NULL)
+		evbuffer_free(c->tls_wbuf);
+	c->tls_wbuf = NULL;
 	if (c->fd != -1)
 		close(c->fd);
 	c->fd = -1;
@@ -180,6 +319,8 @@ conn_tls_write_some(struct conn *c)
 	size_t len;
 	int n;
 
+	/* records go after what waits (a session ticket, or what the socket
+	 * did not take); CONN_TLS_WBUF_MAX bounds it, then SSL_write waits */
 	while ((len = evbuffer_get_length(c->out)) > 0 && !c->wr_want_read) {
 		if (len > 16384)
 			len = 16384;
@@ -191,17 +332,18 @@ conn_tls_write_some(struct conn *c)
 		}
 		switch (SSL_get_error(c->ssl, n)) {
 		case SSL_ERROR_WANT_WRITE:
-			return 0;
+			return conn_tls_send(c);
 		case SSL_ERROR_WANT_READ:
 			c->wr_want_read = 1;    /* the read handler writes on */
-			return 0;
+			return conn_tls_send(c);
 		default:
 			c->err = EPIPE;
 			c->tls_end = 2;
 			return -1;
 		}
 	}
-	return 0;
+	/* the records of this write, and a session ticket waiting, in one go */
+	return conn_tls_send(c);
 }
 
 static int
@@ -250,14 +392,16 @@ conn_flush(struct conn *c)
 		event_active(&c->wev, EV_WRITE, 1);
 		return;
 	}
-	conn_want_write(c, evbuffer_get_length(c->out) > 0);
+	conn_want_write(c, conn_out_pending(c) > 0);
 }
 
 void
 conn_shutdown_write(struct conn *c)
 {
-	if (c->ssl != NULL && c->hs_done)
+	if (c->ssl != NULL && c->hs_done) {
 		SSL_shutdown(c->ssl);
+		(void)conn_tls_send(c);
+	}
 	if (c->fd != -1)
 		shutdown(c->fd, SHUT_WR);
 }
@@ -265,7 +409,20 @@ conn_shutdown_write(struct conn *c)
 void
 conn_start_tls(struct conn *c, SSL *ssl)
 {
+	BIO *b = NULL;
+
+	pthread_once(&conn_bio_once, conn_bio_make_method);
 	c->ssl = ssl;
+	if (conn_bio_method != NULL && (c->tls_wbuf = evbuffer_new()) != NULL &&
+	    (b = BIO_new(conn_bio_method)) != NULL) {
+		BIO_set_data(b, c);
+		SSL_set_bio(ssl, b, b);
+		return;
+	}
+	/* without memory for our BIO: OpenSSL's socket BIO does the job */
+	if (c->tls_wbuf != NULL)
+		evbuffer_free(c->tls_wbuf);
+	c->tls_wbuf = NULL;
 	SSL_set_fd(ssl, c->fd);
 }
 
@@ -282,6 +439,7 @@ conn_tls_handshake(struct conn *c)
 	r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
 		c->hs_done = 1;
+		/* a session ticket may wait in tls_wbuf: it leaves with the response */
 		conn_want_write(c, evbuffer_get_length(c->out) > 0);
 		c->eventcb(c, CONN_EV_HANDSHAKE, c->arg);
 		return 1;
@@ -327,7 +485,7 @@ conn_tls_read(struct conn *c)
 	if (c->wr_want_read) {
 		c->wr_want_read = 0;
 		if (conn_tls_write_some(c) == 0)
-			conn_want_write(c, evbuffer_get_length(c->out) > 0);
+			conn_want_write(c, conn_out_pending(c) > 0);
 	}
 	while (total < CONN_READ_MAX) {
 		if (evbuffer_reserve_space(c->in, 16384, &v, 1) != 1) {
@@ -487,7 +645,7 @@ conn_write_handler(evutil_socket_t fd, short what, void *arg)
 		c->eventcb(c, CONN_EV_ERROR | CONN_EV_WRITING, c->arg);
 		return;
 	}
-	conn_want_write(c, evbuffer_get_length(c->out) > 0);
-	if (evbuffer_get_length(c->out) <= c->wlowat && c->writecb != NULL)
+	conn_want_write(c, conn_out_pending(c) > 0);
+	if (conn_out_pending(c) <= c->wlowat && c->writecb != NULL)
 		c->writecb(c, c->arg);
 }

@@ -279,7 +279,7 @@ session_after_reply(struct session *s)
 		s->linger = !s->req_done || evbuffer_get_length(s->cc.in) > 0;
 		conn_read_disable(&s->cc);
 		session_timer_ms(s, SESSION_CLOSE_LINGER_MS);
-		if (!s->in_head_loop && evbuffer_get_length(s->cc.out) == 0)
+		if (!s->in_head_loop && conn_out_pending(&s->cc) == 0)
 			session_closing_flushed(s, "closed after reply");
 		return;
 	}
@@ -635,7 +635,7 @@ session_read_heads(struct session *s)
 	if (s->state == SS_HEAD && s->resp_started)
 		session_after_reply(s);
 	else if (s->state == SS_CLOSING &&
-	    evbuffer_get_length(s->cc.out) == 0)
+	    conn_out_pending(&s->cc) == 0)
 		session_closing_flushed(s, "closed after reply");
 }
 
@@ -1179,7 +1179,7 @@ static void
 session_client_writecb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
-	size_t out = evbuffer_get_length(c->out);
+	size_t out = conn_out_pending(c);
 
 	SESSION_CHECK(s);
 	if (s->state == SS_CLOSING) {

@@ -207,6 +207,45 @@ def test_tls13_resumed_session_gets_a_new_ticket(env):
         prev = out
 
 
+def test_large_bodies_both_ways_and_close(env):
+    """TLS records wait in bgproxy's own write buffer until the socket takes
+    them: a big download, a slow reader and a Connection: close answer all
+    arrive whole, a big upload too."""
+    site = Site(env)
+    p = _proxy(env, site)
+    n = 3 * 1000 * 1000
+    want = bytes((ord("a") + i % 26) for i in range(n))
+    for close in (False, True):
+        t = handshake(p.port, "a.test")
+        t.sendall(b"GET /big?n=%d HTTP/1.1\r\nHost: a\r\n%s\r\n" %
+                  (n, b"Connection: close\r\n" if close else b""))
+        data = b""
+        if close:
+            time.sleep(0.5)      # a reader that lags: the tail waits in bgproxy
+        while len(data) < n + 100:
+            b = t.recv(1 << 20)
+            if not b:
+                break
+            data += b
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and body[:n] == want, (close, len(body))
+        if close:
+            assert t.recv(100) == b"", "no close after Connection: close"
+        t.close()
+    body = os.urandom(2 * 1000 * 1000)
+    t = handshake(p.port, "a.test")
+    t.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    data = b""
+    while len(data) < len(body) + 50:
+        b = t.recv(1 << 20)
+        assert b
+        data += b
+        if b"\r\n\r\n" in data and len(data.partition(b"\r\n\r\n")[2]) >= len(body):
+            break
+    assert data.partition(b"\r\n\r\n")[2][:len(body)] == body
+    t.close()
+
+
 def test_rotation_on_sighup_keeps_connections(env):
     site = Site(env)
     p = _proxy(env, site)
