@@ -718,7 +718,7 @@ session_move_flush(struct conn *from, struct conn *to, enum body_kind kind, uint
 	for (;;) {
 		r = session_move_body(from->in, to->out, kind, left, ch, moved, high);
 		conn_flush(to);
-		if (r != 0 || evbuffer_get_length(to->out) >= high ||
+		if (r != 0 || conn_out_pending(to) >= high ||
 		    evbuffer_get_length(from->in) == 0)
 			return r;
 	}
@@ -881,7 +881,6 @@ session_response_head(struct session *s, const struct http_msg *m, const char *r
 static void
 session_pump_response(struct session *s)
 {
-	struct evbuffer *out = s->cc.out;
 	int r;
 
 	/* once the server closed, what it sent is all there is: move it all */
@@ -895,7 +894,7 @@ session_pump_response(struct session *s)
 		session_response_done(s);
 		return;
 	}
-	if (evbuffer_get_length(out) >= PROXY_RESP_HIGH)
+	if (conn_out_pending(&s->cc) >= PROXY_RESP_HIGH)
 		conn_read_disable(&s->up->c);  /* client write cb resumes */
 	else
 		conn_read_enable(&s->up->c);   /* it may have paused itself when full */
@@ -1146,7 +1145,7 @@ session_tunnel_move(struct session *s, struct conn *from, struct conn *to)
 
 	evbuffer_add_buffer(to->out, from->in);
 	conn_flush(to);
-	if (evbuffer_get_length(to->out) >= high)
+	if (conn_out_pending(to) >= high)
 		conn_read_disable(from);
 }
 
