@@ -236,8 +236,8 @@ conn_release(struct conn *c)
 		 * is non-blocking */
 		if (c->hs_done && c->tls_end != 2)
 			SSL_shutdown(c->ssl);
-		if (c->tls_end != 2)
-			(void)conn_tls_send(c);
+		/* after an error too: an alert OpenSSL wrote goes out */
+		(void)conn_tls_send(c);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
