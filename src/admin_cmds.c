@@ -203,7 +203,11 @@ admin_status_text(struct evbuffer *b)
 	state_describe(s, desc, sizeof(desc));
 	evbuffer_add_printf(b, "stable %s\nstate %s\nweights %s\n", pool_names[s->stable],
 	    state_mode_names[s->mode], desc);
-	if (s->has_rollout)
+	if (s->has_rollout && s->mode == MODE_REVERTED)
+		evbuffer_add_printf(b, "rollout %s reverted at step %d of %zu (%d.%02d%%)\n",
+		    pool_names[s->rollout_pool], s->step + 1, s->nsteps, s->steps_bp[s->step] / 100,
+		    s->steps_bp[s->step] % 100);
+	else if (s->has_rollout)
 		evbuffer_add_printf(b, "rollout %s step %d of %zu (%d.%02d%%) hold %d s, %d s left\n",
 		    pool_names[s->rollout_pool], s->step + 1, s->nsteps, s->steps_bp[s->step] / 100,
 		    s->steps_bp[s->step] % 100, s->hold_s, state_step_left_s());

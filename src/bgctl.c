@@ -914,9 +914,10 @@ bgctl_bar(bool have, double pct, bool utf8, char *buf, size_t len)
 		o += (size_t)snprintf(buf + o, len - o, "%s", i < fill ? on : off);
 }
 
-/* "green step 2/6 (10%), 42 s left, paused" or "-". */
+/* "green step 2/6 (10%), 42 s left, paused", "green reverted at step 2/6
+ * (10%)" (the rollout ended in a revert: no clock runs) or "-". */
 static void
-bgctl_rollout_text(const struct bgctl_json *r, char *buf, size_t len)
+bgctl_rollout_text(const struct bgctl_json *r, bool reverted, char *buf, size_t len)
 {
 	const struct bgctl_json *steps = bgctl_json_get(r, "steps"), *s;
 	char name[64], pct[32] = "?";
@@ -932,12 +933,15 @@ bgctl_rollout_text(const struct bgctl_json *r, char *buf, size_t len)
 	    s != NULL; s = s->j_next, nsteps++)
 		if (nsteps == step && s->j_type == BGCTL_J_NUM)
 			snprintf(pct, sizeof(pct), "%g%%", s->j_num);
-	o = (size_t)snprintf(buf, len, "%s step ",
-	    bgctl_safe(bgctl_json_str(bgctl_json_get(r, "pool")), name, sizeof(name)));
+	o = (size_t)snprintf(buf, len, "%s %sstep ",
+	    bgctl_safe(bgctl_json_str(bgctl_json_get(r, "pool")), name, sizeof(name)),
+	    reverted ? "reverted at " : "");
 	if (step >= 0)
 		o += (size_t)snprintf(buf + o, len - o, "%.0f/%.0f (%s)", step + 1, nsteps, pct);
 	else
 		o += (size_t)snprintf(buf + o, len - o, "?");
+	if (reverted)
+		return;
 	if (o < len && bgctl_json_num(bgctl_json_get(r, "step_left_s"), &left))
 		o += (size_t)snprintf(buf + o, len - o, ", %.0f s left", left);
 	if (o < len && bgctl_json_get(r, "paused") != NULL &&
@@ -954,7 +958,8 @@ bgctl_render_head(const struct bgctl_json *root)
 	n = snprintf(head, sizeof(head), "bgproxy  stable %s  state %s",
 	    bgctl_safe(bgctl_json_str(bgctl_json_get(root, "stable")), stable, sizeof(stable)),
 	    bgctl_safe(bgctl_json_str(bgctl_json_get(root, "state")), state, sizeof(state)));
-	bgctl_rollout_text(bgctl_json_get(root, "rollout"), rollout, sizeof(rollout));
+	bgctl_rollout_text(bgctl_json_get(root, "rollout"), strcmp(state, "reverted") == 0,
+	    rollout, sizeof(rollout));
 	/* the rollout goes on its own line when the head would pass 80 columns */
 	printf("%s%srollout %s\n", head,
 	    (size_t)n + 10 + strlen(rollout) > 80 ? "\n" : "  ", rollout);

@@ -191,6 +191,16 @@ def test_status_no_requests_shows_dash_and_dry_run(env):
     assert "0.00%" in blue and "2.0 ms" in blue, blue
 
 
+def test_status_of_a_reverted_rollout(env):
+    st = json.loads(json.dumps(__import__("fake_admin").SAMPLE))
+    st["state"] = "reverted"
+    s = _fake(env, name="rev", status=json.dumps(st))
+    rc, out, err = _ctl(["status"], sock=s)
+    assert rc == 0, (rc, err)
+    # no clock runs for a rollout that ended in a revert
+    assert "rollout green reverted at step 3/6 (10%)" in out and "s left" not in out, out
+
+
 def test_status_unreadable_json_is_printed_raw(env):
     s = _fake(env, status='{"stable": "blue", "weights": {"blue": 1e999}')
     rc, out, err = _ctl(["status"], sock=s)

@@ -113,6 +113,8 @@ def test_failing_canary_reverted_after_min_requests(env):
     ok, first, ev = admin(p.port, "show events")
     assert "by guard" in ev and "error_rate" in ev
     assert "guard reverted green" in p.output()
+    ok, first, text = admin(p.port, "status")
+    assert "state reverted" in text and " s left" not in text, text
     audit = [json.loads(l) for l in open(__import__("harness").admin_paths(p.port)[1])]
     guard = [a for a in audit if "by guard" in a["command"]]
     # the evidence in a field of its own, the result is the outcome
@@ -261,6 +263,10 @@ def test_kill9_during_rollout_resumes_at_same_step(env):
     assert admin(port, "rollout resume")[0]
     st = _status(port)
     assert st["state"] == "running" and st["rollout"]["step_left_s"] > 3500
+    # an operator's revert ends it: status names the step, no clock runs
+    assert admin(port, "rollout abort")[0]
+    ok, first, text = admin(port, "status")
+    assert "rollout green reverted at step 2 of 4 (25.00%)" in text and " s left" not in text, text
 
 
 def test_retries_counted_in_metrics(env):
