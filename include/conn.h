@@ -70,6 +70,8 @@ struct conn {
 	unsigned rd_want_write : 1;  /* SSL_read needs the socket writable */
 	unsigned wr_want_read : 1;   /* SSL_write needs the socket readable */
 	unsigned tls_end : 2;        /* 1: close_notify/EOF, 2: error, to deliver after the data */
+	unsigned tls_hold : 1;       /* conn_flush_hold: records are made, not sent */
+	unsigned tls_shut : 1;       /* our close_notify is queued */
 };
 
 /* Set up c on an open non-blocking socket (connected or accepted).
@@ -104,6 +106,17 @@ void conn_flush(struct conn *c);
 /* Half-close: no more output from us (after flushing).  With TLS a
  * close_notify goes first. */
 void conn_shutdown_write(struct conn *c);
+
+/*
+ * TLS: turn what waits in `out` into records but do not send them yet (the
+ * caller knows more follows soon: a close_notify, say), so that they leave
+ * in one write with it.  The next conn_flush sends.  Plain TCP: conn_flush.
+ */
+void conn_flush_hold(struct conn *c);
+
+/* TLS: queue our close_notify now (it leaves with the next flush or at
+ * release); nothing for plain TCP. */
+void conn_close_notify(struct conn *c);
 
 /* Bytes still to go to the peer: `out`, and with TLS the records made of
  * it that the socket has not taken yet.  0 means everything was sent. */

@@ -234,8 +234,7 @@ conn_release(struct conn *c)
 	if (c->ssl != NULL) {
 		/* best effort close_notify, with whatever still waits; the socket
 		 * is non-blocking */
-		if (c->hs_done && c->tls_end != 2)
-			SSL_shutdown(c->ssl);
+		conn_close_notify(c);
 		/* after an error too: an alert OpenSSL wrote goes out */
 		(void)conn_tls_send(c);
 		SSL_free(c->ssl);
@@ -332,6 +331,7 @@ conn_tls_write_some(struct conn *c)
 		}
 		switch (SSL_get_error(c->ssl, n)) {
 		case SSL_ERROR_WANT_WRITE:
+			/* the write buffer is full: held or not, it must go */
 			return conn_tls_send(c);
 		case SSL_ERROR_WANT_READ:
 			c->wr_want_read = 1;    /* the read handler writes on */
@@ -343,7 +343,7 @@ conn_tls_write_some(struct conn *c)
 		}
 	}
 	/* the records of this write, and a session ticket waiting, in one go */
-	return conn_tls_send(c);
+	return c->tls_hold ? 0 : conn_tls_send(c);
 }
 
 static int
@@ -396,10 +396,39 @@ conn_flush(struct conn *c)
 }
 
 void
+conn_flush_hold(struct conn *c)
+{
+	int r;
+
+	if (c->ssl == NULL || !c->hs_done || c->tls_wbuf == NULL || c->writing ||
+	    c->connecting || c->failed || c->fd == -1) {
+		conn_flush(c);
+		return;
+	}
+	/* no write event either: the caller's next conn_flush sends and arms it */
+	c->tls_hold = 1;
+	r = conn_tls_write_some(c);
+	c->tls_hold = 0;
+	if (r == -1) {
+		c->failed = 1;
+		event_active(&c->wev, EV_WRITE, 1);
+	}
+}
+
+void
+conn_close_notify(struct conn *c)
+{
+	if (c->ssl == NULL || !c->hs_done || c->tls_shut || c->tls_end == 2)
+		return;
+	c->tls_shut = 1;
+	SSL_shutdown(c->ssl);
+}
+
+void
 conn_shutdown_write(struct conn *c)
 {
 	if (c->ssl != NULL && c->hs_done) {
-		SSL_shutdown(c->ssl);
+		conn_close_notify(c);
 		(void)conn_tls_send(c);
 	}
 	if (c->fd != -1)

@@ -277,12 +277,17 @@ session_after_reply(struct session *s)
 	if (!s->keepalive) {
 		session_set_state(s, SS_CLOSING);
 		s->linger = !s->req_done || evbuffer_get_length(s->cc.in) > 0;
+		/* TLS: the end of the response, and the close_notify, in one write */
+		if (!s->linger)
+			conn_close_notify(&s->cc);
+		conn_flush(&s->cc);
 		conn_read_disable(&s->cc);
 		session_timer_ms(s, SESSION_CLOSE_LINGER_MS);
 		if (!s->in_head_loop && conn_out_pending(&s->cc) == 0)
 			session_closing_flushed(s, "closed after reply");
 		return;
 	}
+	conn_flush(&s->cc);             /* what conn_flush_hold made */
 	session_reset_request(s);
 	session_set_state(s, SS_HEAD);
 	session_timer_ms(s, rt.cfg->t_client_idle_ms);
@@ -717,7 +722,11 @@ session_move_flush(struct conn *from, struct conn *to, enum body_kind kind, uint
 
 	for (;;) {
 		r = session_move_body(from->in, to->out, kind, left, ch, moved, high);
-		conn_flush(to);
+		/* the body's end: what follows (a close_notify) leaves with it */
+		if (r == 1)
+			conn_flush_hold(to);
+		else
+			conn_flush(to);
 		if (r != 0 || conn_out_pending(to) >= high ||
 		    evbuffer_get_length(from->in) == 0)
 			return r;
