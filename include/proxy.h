@@ -228,7 +228,8 @@ void session_log_failures(struct worker *w, uint64_t now_us);
  */
 enum upstream_timers { UPSTREAM_T_IDLE, UPSTREAM_T_SENDING, UPSTREAM_T_WAITING, UPSTREAM_T_NONE };
 void upstream_set_timers(struct upconn *u, enum upstream_timers which);
-/* A connection to srv, pooled unless fresh, with the SENDING timers. */
+/* A connection to srv, pooled unless fresh; the caller sets its timers
+ * (SENDING or, for a request without a body, WAITING). */
 struct upconn *upstream_get(struct worker *w, struct server *srv, int fresh, char *err,
     size_t errlen);
 void upstream_release(struct upconn *u);

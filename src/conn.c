@@ -52,14 +52,15 @@ conn_has_wto(const struct conn *c)
 static BIO_METHOD *conn_bio_method;
 static pthread_once_t conn_bio_once = PTHREAD_ONCE_INIT;
 
-/* Send what waits in tls_wbuf.  0: all sent or the socket is full; -1: error. */
+/* Write buf to the socket as far as it takes it.  0: all written or the
+ * socket is full; -1: error (c->err set). */
 static int
-conn_tls_send(struct conn *c)
+conn_write_buf(struct conn *c, struct evbuffer *buf)
 {
 	int n;
 
-	while (c->tls_wbuf != NULL && evbuffer_get_length(c->tls_wbuf) > 0) {
-		n = evbuffer_write(c->tls_wbuf, c->fd);
+	while (evbuffer_get_length(buf) > 0) {
+		n = evbuffer_write(buf, c->fd);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return 0;
@@ -72,6 +73,13 @@ conn_tls_send(struct conn *c)
 			return 0;
 	}
 	return 0;
+}
+
+/* Send what waits in tls_wbuf. */
+static int
+conn_tls_send(struct conn *c)
+{
+	return c->tls_wbuf != NULL ? conn_write_buf(c, c->tls_wbuf) : 0;
 }
 
 static int
@@ -349,24 +357,9 @@ conn_tls_write_some(struct conn *c)
 static int
 conn_write_some(struct conn *c)
 {
-	int n;
-
 	if (c->ssl != NULL)
 		return c->hs_done ? conn_tls_write_some(c) : 0;
-	while (evbuffer_get_length(c->out) > 0) {
-		n = evbuffer_write(c->out, c->fd);
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			if (errno == EINTR)
-				continue;
-			c->err = errno;
-			return -1;
-		}
-		if (n == 0)
-			return 0;
-	}
-	return 0;
+	return conn_write_buf(c, c->out);
 }
 
 static void

@@ -366,16 +366,15 @@ session_make_reqid(struct session *s)
 static int
 session_build_request(struct session *s, const struct http_msg *m)
 {
-	struct http_rewrite_req rq = { s->peer, s->peer_len, s->tls, s->req_upgrade, NULL, NULL, 0 };
-	char reqid[32];
+	struct http_rewrite_req rq = { s->peer, s->peer_len, s->tls, s->req_upgrade, s->reqid,
+		NULL, 0 };
 	size_t n;
 
 	if (session_rhead_reserve(s, http_rewrite_request_max(m, s->peer_len)) == -1)
 		return -1;
 	session_make_reqid(s);
-	memcpy(reqid, s->reqid, 32);
-	rq.new_reqid = reqid;
 	s->rhead_len = http_rewrite_request(m, &rq, s->rhead);
+	/* the client's id replaces ours (rq.reqid == s->reqid when it sent none) */
 	n = rq.reqid_len < sizeof(s->reqid) - 1 ? rq.reqid_len : sizeof(s->reqid) - 1;
 	memmove(s->reqid, rq.reqid, n);
 	s->reqid[n] = '\0';
@@ -512,7 +511,9 @@ session_send_upstream(struct session *s, int fresh)
 	session_attach_upstream(s, u);
 	evbuffer_add(u->c.out, s->rhead, s->rhead_len);
 	if (s->req_done)
-		session_request_sent(s);    /* a retry: the request has no body */
+		session_request_sent(s);    /* no body: the head is the whole request */
+	else
+		upstream_set_timers(u, UPSTREAM_T_SENDING);
 	return 0;
 }
 
@@ -587,14 +588,14 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 		return s->state == SS_HEAD ? 0 : -1;
 	}
 	evtimer_del(&s->timer);
+	s->req_done = s->req_body == BODY_NONE;
 	if (session_send_upstream(s, 0) == -1) {
 		s->keepalive = 0;
 		session_reply(s, 502, "cannot connect");
 		return -1;
 	}
 	session_set_state(s, SS_UPSTREAM);
-	if (s->req_body == BODY_NONE) {
-		session_request_sent(s);
+	if (s->req_done) {
 		conn_flush(&s->up->c);
 	} else {
 		session_pump_request(s);

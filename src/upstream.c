@@ -153,7 +153,6 @@ upstream_get(struct worker *w, struct server *srv, int fresh, char *err, size_t 
 	} else if ((u = upstream_connect(w, srv, err, errlen)) == NULL) {
 		return NULL;
 	}
-	upstream_set_timers(u, UPSTREAM_T_SENDING);
 	return u;
 }
 
