@@ -14,11 +14,13 @@
 
 struct event_base;
 struct evbuffer;
+typedef struct json_t json_t;
 
 #define ADMIN_LINE_MAX 4096
 #define ADMIN_MAX_CLIENTS 64
 
-/* Create the socket (admin.mode) and the audit log.  0 or -1 with err. */
+/* Create the socket (admin.mode), the read-only socket when configured
+ * (admin.readonly_mode) and the audit log.  0 or -1 with err. */
 int admin_start(struct event_base *base, const struct config *cfg, char *err, size_t errlen);
 
 /* Close the socket (unlinks it) and every admin connection. */
@@ -37,9 +39,19 @@ void admin_audit_actor(const struct actor *who, const char *what, const char *re
 struct admin_ctx {
 	struct actor who;
 	int json;                 /* answer with one JSON line */
-	struct evbuffer *body;    /* the lines (or JSON) after OK */
+	int readonly;             /* it came on admin.readonly_socket */
+	struct evbuffer *body;    /* the text lines after OK */
+	json_t *jout;             /* with json: the object after OK (admin.c frees it) */
 	char err[1024];           /* ERR reason */
 };
+
+/* The objects of `json status` and `json show events` (the last want
+ * events), also served as /status.json and /events.json.  New references. */
+json_t *admin_status_object(void);
+json_t *admin_events_object(int want);
+
+/* Seconds since the proxy started (show info). */
+long admin_uptime_s(void);
 
 /* Run one command line; returns 0 (OK) or -1 (ERR, reason in c->err).
  * *changes_state tells whether the command is one that is audited. */

@@ -23,6 +23,7 @@ enum admin_cmd_id {
 	ACMD_SERVER,
 	ACMD_SHOW_EVENTS,
 	ACMD_SHOW_SERVERS,
+	ACMD_SHOW_INFO,
 	ACMD_RELOAD,
 	ACMD_HELP,
 	ACMD_COUNT
@@ -33,7 +34,8 @@ struct admin_cmd_spec {
 	const char *words;        /* the command's fixed words */
 	const char *args;         /* argument synopsis for help and usage errors */
 	int min_args, max_args;
-	int changes_state;        /* audited */
+	int changes_state;        /* audited; takes a trailing if-version N */
+	int readonly_ok;          /* answered on the read-only socket */
 	const char *help;
 };
 
@@ -44,14 +46,18 @@ extern const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT];
 struct admin_parsed {
 	const struct admin_cmd_spec *cmd;   /* set once a command matched */
 	int json;                           /* the line began with "json " */
+	long long if_version;               /* trailing "if-version N", -1 none */
 	int argc;
 	char *argv[ADMIN_MAX_WORDS];        /* point into the line */
 };
 
+#define ADMIN_VERSION_MAX 999999999999999LL
+
 /*
  * Split line (modified in place: separators become NULs) into words, strip
- * a leading "json", match the longest command and check its argument
- * count.  Returns 0, or -1 with a message in err (out->cmd is set when the
+ * a leading "json" and a trailing "if-version N" (N 0..10^15; only on a
+ * command that changes state), match the longest command and check its
+ * argument count.  Returns 0, or -1 with a message in err (out->cmd is set when the
  * command matched but its arguments did not, so callers can audit it).
  */
 int admin_parse_line(char *line, struct admin_parsed *out, char *err, size_t errlen);

@@ -82,6 +82,8 @@ struct config {
 	char *admin_socket;           /* ["/run/bgproxy/admin.sock"] */
 	unsigned admin_mode;          /* parsed from an octal string ["0600"] */
 	char *admin_audit_log;        /* NULL: no audit log ["/var/log/bgproxy/audit.log"] */
+	char *admin_readonly_socket;  /* NULL: none [none] */
+	unsigned admin_readonly_mode; /* ["0666"] */
 
 	int metrics_enabled;          /* a metrics group with an address is present */
 	struct config_addr metrics_addr;
@@ -134,7 +136,22 @@ struct config {
 	/* log */
 	int log_level;                /* LOG_* of log.h: 0 error, 1 warn, 2 info, 3 debug ["info"] */
 	char *log_access;             /* path, "stderr" or "off" ["stderr"] */
+
+	/* where the file paths whose directories must exist were set: for
+	 * config_check_dirs (file NULL: the key was not given, a default) */
+	struct config_ref {
+		char *file;
+		int line;
+	} ref_admin_socket, ref_audit_log, ref_state_file, ref_log_access, ref_readonly_socket;
 };
+
+/*
+ * The directories of admin.socket, admin.readonly_socket, admin.audit_log,
+ * state_file and log.access (a path) must exist and be writable by this
+ * process (bgproxy -t and the start).  Returns 0, or -1 and a malloc'd
+ * "FILE:LINE: key \"PATH\": directory DIR ...\n" list in *errs.
+ */
+int config_check_dirs(const struct config *c, char **errs);
 
 /*
  * Load and validate path.  On success returns a new struct config (free it

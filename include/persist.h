@@ -11,6 +11,7 @@
  *   mode manual
  *   last_revert "error_rate 0.62 > 0.05 over 10s, n=143"     (or: last_revert -)
  *   rollout green steps 1,5,10,25,50,100 step 1 hold 60 paused 0   (or: rollout -)
+ *   split_version 42                 (optional: files of 0.1.0 before it lack it)
  *   checksum 3a1f09c2
  *
  * The checksum is the CRC-32 (IEEE 802.3, as zlib and `gzip` compute it) of
@@ -48,6 +49,7 @@ struct persist_state {
 	int step;                       /* index into steps_bp */
 	int hold_s;                     /* 0..86400 */
 	int paused;                     /* 1 exactly when mode is PERSIST_PAUSED */
+	unsigned long long split_version; /* 0..10^15; 0 when the file has none */
 };
 
 /*

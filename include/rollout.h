@@ -56,10 +56,18 @@ enum rollout_action {
 int rollout_parse_args(int argc, char **argv, int *steps_bp, size_t *nsteps, int *hold_s,
     char *err, size_t errlen);
 
-/* Begin at step 0.  Returns RA_SET. */
+/* Begin at step first (0 normally; rollout_first_step() after a manual
+ * share, so no client moves back).  Returns RA_SET. */
 enum rollout_action rollout_start(struct rollout *r, int pool, const int *steps_bp,
-    size_t nsteps, int hold_s, int min_requests, int bake_s, uint64_t now_ms,
+    size_t nsteps, int first, int hold_s, int min_requests, int bake_s, uint64_t now_ms,
     uint64_t cand_requests);
+
+/* The index of the first step at or above cur_bp (the candidate's share
+ * now); the last step when every step is below it. */
+int rollout_first_step(const int *steps_bp, size_t nsteps, int cur_bp);
+
+/* Candidate requests seen in the current step so far. */
+uint64_t rollout_step_requests(const struct rollout *r, uint64_t cand_requests);
 
 /* Resume after a restart at the saved step (hold timer starts again). */
 void rollout_restore(struct rollout *r, int pool, const int *steps_bp, size_t nsteps, int step,

@@ -49,6 +49,12 @@ struct split_state {
 	size_t nsteps;
 	int step;
 	int hold_s;
+	/* grows with every change of the split (persisted): if-version */
+	unsigned long long version;
+	/* the last revert, for the record (last_revert has it in words too) */
+	long long revert_time_ms;     /* wall clock, 0 = none or unknown */
+	int revert_step;              /* rollout step index at the revert, -1 none */
+	char revert_actor[64];
 };
 
 /* The current split (control thread). */
@@ -85,13 +91,34 @@ void state_tick(void);
 /* Reverts since start (guard and operator), for the metrics. */
 uint64_t state_reverts(void);
 
-/* Record an event (server state changes and others) in the ring and the log. */
-void state_event(const struct actor *who, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/*
+ * One decision, as `show events` lists it.  kind is a word (start, weight,
+ * switch, revert, promote, rollout, step, pause, resume, server, reload,
+ * dry_run); from/to say what changed ("" when it is not a change of one
+ * thing); evidence is what the guard or a health check saw ("" none).
+ */
+struct state_ev {
+	char time[48];                /* 2026-12-02T10:00:00.123Z */
+	const char *kind;             /* a static string */
+	char from[128], to[128];
+	char actor[64];
+	char evidence[512];
+	char text[800];               /* the one-line form: time, what, by whom */
+};
+
+/* Record an event in the ring and the log; from, to, evidence may be NULL. */
+void state_event_rec(const struct actor *who, const char *kind, const char *from,
+    const char *to, const char *evidence, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* Events, oldest first: calls fn for each of the last STATE_EVENTS. */
 #define STATE_EVENTS 100
-void state_events_each(void (*fn)(const char *line, void *arg), void *arg);
+void state_events_each(void (*fn)(const struct state_ev *ev, void *arg), void *arg);
+
+/* What the current rollout step waits for, in words ("" without a running
+ * rollout); *left_s and *seen / *need get the figures. */
+void state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
+    unsigned long long *need);
 
 /* "blue 95.00%, green 5.00%" style description of a split. */
 void state_describe(const struct split_state *s, char *buf, size_t len);

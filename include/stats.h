@@ -56,6 +56,7 @@ struct stats_worker {
 	stats_ctr tls_handshake_errors;
 	stats_ctr srv_requests[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	stats_ctr srv_errors[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+	stats_ctr srv_class[CONFIG_POOLS][CONFIG_MAX_SERVERS][6];  /* by status/100 (1..5) */
 	_Atomic int64_t srv_active[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	/* sliding window, per pool (override-routed requests are left out) */
 	unsigned slot_s;                                  /* seconds per slot, >= 1 */

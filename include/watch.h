@@ -23,4 +23,13 @@ void watch_announce_revert(int pool);
  * not watching.  Control thread. */
 const char *watch_dry_verdict(void);
 
+/* The guard's last verdict in words ("clean: 143 candidate requests in
+ * 10 s", "clean so far: 7 of 20 ...", "tripped: error_rate ...", "not
+ * watching: green has no traffic").  Control thread. */
+const char *watch_verdict(void);
+
+/* Guard trips that reverted, by enum guard_check (index 0 unused); and
+ * the wall-clock time of the last revert of any kind (0 = none). */
+unsigned long long watch_trips(int check);
+
 #endif

@@ -25,8 +25,10 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
+#include <jansson.h>
 
 #include "admin.h"
+#include "jsonx.h"
 #include "log.h"
 #include "proxy.h"
 
@@ -43,13 +45,21 @@ struct admin_client {
 	uid_t uid;
 	pid_t pid;
 	int closing;                  /* answer queued, close when flushed */
+	int readonly;                 /* accepted on admin.readonly_socket */
 	int stalled;                  /* reading stopped: the output is over ADMIN_OUT_MAX */
 };
 
-static struct evconnlistener *admin_listener;
+static struct evconnlistener *admin_listener, *admin_ro_listener;
 static struct admin_client *admin_clients;
 static int admin_nclients;
-static char admin_path[108];
+static char admin_path[108], admin_ro_path[108];
+static uint64_t admin_started_us;
+
+long
+admin_uptime_s(void)
+{
+	return (long)((proxy_now_us() - admin_started_us) / 1000000);
+}
 static int admin_audit_fd = -1;
 
 /* ---- audit log ------------------------------------------------------------- */
@@ -76,14 +86,14 @@ admin_audit_reopen(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-static void
-admin_split_json(char *buf, size_t len, const struct split_state *s)
+static json_t *
+admin_split_obj(const struct split_state *s)
 {
 	int blue = s->stable == POOL_BLUE ? 10000 - s->candidate_bp : s->candidate_bp;
 
-	snprintf(buf, len, "{\"stable\":\"%s\",\"state\":\"%s\",\"blue\":%.2f,\"green\":%.2f}",
-	    s->stable == POOL_BLUE ? "blue" : "green", state_mode_names[s->mode], blue / 100.0,
-	    (10000 - blue) / 100.0);
+	return json_pack("{s:s,s:s,s:f,s:f,s:I}", "stable", s->stable == POOL_BLUE ? "blue" :
+	    "green", "state", state_mode_names[s->mode], "blue", blue / 100.0, "green",
+	    (10000 - blue) / 100.0, "version", (json_int_t)s->version);
 }
 
 /* One JSON line per state-changing command, refused ones included. */
@@ -91,36 +101,38 @@ static void
 admin_audit(const struct admin_client *cl, const char *cmd, const char *result,
     const char *evidence, const struct split_state *before, const struct split_state *after)
 {
-	char line[16384], ecmd[4096], eres[4096], eev[2048] = "", sb[256], sa[256];
+	char when[64];
 	struct timespec ts;
 	struct tm tm;
-	size_t n;
-	int len;
+	json_t *o;
+	char *line;
+	size_t len;
 
 	if (admin_audit_fd == -1)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = log_json_escape(ecmd, sizeof(ecmd) - 1, cmd, strlen(cmd));
-	ecmd[n] = '\0';
-	n = log_json_escape(eres, sizeof(eres) - 1, result, strlen(result));
-	eres[n] = '\0';
-	if (evidence != NULL) {
-		memcpy(eev, ",\"evidence\":\"", 13);
-		n = log_json_escape(eev + 13, sizeof(eev) - 16, evidence, strlen(evidence));
-		memcpy(eev + 13 + n, "\"", 2);
-	}
-	admin_split_json(sb, sizeof(sb), before);
-	admin_split_json(sa, sizeof(sa), after);
-	len = snprintf(line, sizeof(line), "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
-	    "\"uid\":%d,\"pid\":%d,\"command\":\"%s\",\"result\":\"%s\"%s,\"old\":%s,"
-	    "\"new\":%s}\n",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    ts.tv_nsec / 1000000, (int)cl->uid, (int)cl->pid, ecmd, eres, eev, sb, sa);
-	if (len < 0 || (size_t)len >= sizeof(line))
-		len = (int)strlen(line);
-	if (write(admin_audit_fd, line, (size_t)len) == -1)
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	o = json_pack("{s:s,s:i,s:i,s:s,s:o,s:o}", "time", when, "uid", (int)cl->uid, "pid",
+	    (int)cl->pid, "socket", cl->bev == NULL ? "-" : cl->readonly ? admin_ro_path :
+	    admin_path, "command", jsonx_str(cmd), "result", jsonx_str(result));
+	if (o == NULL)
+		return;
+	if (evidence != NULL)
+		json_object_set_new(o, "evidence", jsonx_str(evidence));
+	json_object_set_new(o, "old", admin_split_obj(before));
+	json_object_set_new(o, "new", admin_split_obj(after));
+	/* JSON_ENSURE_ASCII: a command's odd bytes are escaped, never raw */
+	line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (line == NULL)
+		return;
+	len = strlen(line);
+	line[len] = '\n';   /* json_dumps leaves room: the NUL becomes the newline */
+	if (write(admin_audit_fd, line, len + 1) == -1)
 		log_error("audit log write failed: %s", strerror(errno));
+	free(line);
 }
 
 /* An action bgproxy took itself (the guard's revert): audited too. */
@@ -196,20 +208,36 @@ admin_reply(struct admin_client *cl, int ok, struct admin_ctx *c)
 {
 	struct evbuffer *out = bufferevent_get_output(cl->bev);
 
+	char *js = NULL;
+
+	if (ok && c->json) {
+		if (c->jout == NULL)   /* a handler that had nothing to say, or out of memory */
+			c->jout = json_pack("{s:b}", "ok", 1);
+		js = c->jout != NULL ? json_dumps(c->jout, JSON_COMPACT | JSON_PRESERVE_ORDER) :
+		    NULL;
+		if (js == NULL) {
+			ok = 0;
+			snprintf(c->err, sizeof(c->err), "out of memory writing the answer");
+		}
+	}
 	if (ok) {
 		evbuffer_add(out, "OK\n", 3);
-		evbuffer_add_buffer(out, c->body);
 		if (c->json)
-			evbuffer_add(out, "\n", 1);
+			evbuffer_add_printf(out, "%s\n", js);
+		else
+			evbuffer_add_buffer(out, c->body);
 	} else {
 		evbuffer_add_printf(out, "ERR %s\n", c->err);
 		if (c->json) {
-			char esc[2048];
-			size_t n = log_json_escape(esc, sizeof(esc), c->err, strlen(c->err));
+			json_t *e = json_pack("{s:b,s:o}", "ok", 0, "error", jsonx_str(c->err));
 
-			evbuffer_add_printf(out, "{\"ok\":false,\"error\":\"%.*s\"}\n", (int)n, esc);
+			js = e != NULL ? json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+			json_decref(e);
+			evbuffer_add_printf(out, "%s\n", js != NULL ? js :
+			    "{\"ok\":false,\"error\":\"out of memory\"}");
 		}
 	}
+	free(js);
 	evbuffer_add(out, "\n", 1);
 }
 
@@ -225,6 +253,7 @@ admin_run_line(struct admin_client *cl, char *line, size_t len)
 	c.who.kind = ACTOR_OPERATOR;
 	c.who.uid = cl->uid;
 	c.who.pid = cl->pid;
+	c.readonly = cl->readonly;
 	c.body = evbuffer_new();
 	if (c.body == NULL)
 		return;
@@ -247,9 +276,10 @@ admin_run_line(struct admin_client *cl, char *line, size_t len)
 		admin_audit(cl, copy, res, NULL, &before, state_get());
 	}
 	if (!ok)
-		log_info("admin (uid %d pid %d): \"%s\" refused: %s", (int)cl->uid, (int)cl->pid,
-		    copy, c.err);
+		log_info("admin%s (uid %d pid %d): \"%s\" refused: %s", cl->readonly ?
+		    " read-only" : "", (int)cl->uid, (int)cl->pid, copy, c.err);
 	evbuffer_free(c.body);
+	json_decref(c.jout);
 }
 
 static void
@@ -352,7 +382,6 @@ admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *s
 
 	(void)sa;
 	(void)salen;
-	(void)arg;
 	if (admin_nclients >= ADMIN_MAX_CLIENTS && admin_evict_idle() == -1) {
 		static const char busy[] = "ERR too many admin connections\n\n";
 
@@ -386,6 +415,7 @@ admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *s
 		return;
 	}
 	cl->last_us = proxy_now_us();
+	cl->readonly = arg != NULL;
 	bufferevent_setcb(cl->bev, admin_readcb, admin_writecb, admin_eventcb, cl);
 	/* what is read ahead of the commands run is bounded too */
 	bufferevent_setwatermark(cl->bev, EV_READ, 0, ADMIN_IN_MAX);
@@ -404,51 +434,69 @@ admin_parse_mode(unsigned mode)
 	return (int)(mode & 0777);
 }
 
-int
-admin_start(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
+/* Bind the Unix socket at path with mode; a socket left by a crashed run
+ * is replaced, anything else is refused. */
+static struct evconnlistener *
+admin_listen(struct event_base *base, const char *path, unsigned mode, int readonly,
+    char *err, size_t errlen)
 {
+	struct evconnlistener *l;
 	struct sockaddr_un sun;
 	struct stat st;
 	mode_t old;
 	evutil_socket_t fd;
 
-	if (admin_audit_reopen(cfg->admin_audit_log, err, errlen) == -1)
-		return -1;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", cfg->admin_socket);
-	/* a socket left by a crashed run is replaced; anything else is not ours */
-	if (lstat(cfg->admin_socket, &st) == 0) {
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "admin socket path %s exists and is not a socket",
-			    cfg->admin_socket);
-			return -1;
+			snprintf(err, errlen, "admin socket path %s exists and is not a socket", path);
+			return NULL;
 		}
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd != -1 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
 			close(fd);
-			snprintf(err, errlen, "admin socket %s is in use by another process",
-			    cfg->admin_socket);
-			return -1;
+			snprintf(err, errlen, "admin socket %s is in use by another process", path);
+			return NULL;
 		}
 		if (fd != -1)
 			close(fd);
-		unlink(cfg->admin_socket);
+		unlink(path);
 	}
 	/* created with the configured mode from the start: no window where a
 	 * wider mode lets someone connect */
-	old = umask((mode_t)(~admin_parse_mode(cfg->admin_mode) & 0777));
-	admin_listener = evconnlistener_new_bind(base, admin_accept_cb, NULL,
+	old = umask((mode_t)(~admin_parse_mode(mode) & 0777));
+	/* the read-only listener's arg is non-NULL: its clients are marked */
+	l = evconnlistener_new_bind(base, admin_accept_cb, readonly ? (void *)"ro" : NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16, (struct sockaddr *)&sun,
 	    (int)sizeof(sun));
 	umask(old);
-	if (admin_listener == NULL) {
-		snprintf(err, errlen, "cannot create admin socket %s: %s", cfg->admin_socket,
-		    strerror(errno));
-		return -1;
+	if (l == NULL) {
+		snprintf(err, errlen, "cannot create admin socket %s: %s", path, strerror(errno));
+		return NULL;
 	}
-	chmod(cfg->admin_socket, (mode_t)admin_parse_mode(cfg->admin_mode));
+	chmod(path, (mode_t)admin_parse_mode(mode));
+	return l;
+}
+
+int
+admin_start(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
+{
+	admin_started_us = proxy_now_us();
+	if (admin_audit_reopen(cfg->admin_audit_log, err, errlen) == -1)
+		return -1;
+	admin_listener = admin_listen(base, cfg->admin_socket, cfg->admin_mode, 0, err, errlen);
+	if (admin_listener == NULL)
+		return -1;
 	snprintf(admin_path, sizeof(admin_path), "%s", cfg->admin_socket);
+	if (cfg->admin_readonly_socket != NULL) {
+		admin_ro_listener = admin_listen(base, cfg->admin_readonly_socket,
+		    cfg->admin_readonly_mode, 1, err, errlen);
+		if (admin_ro_listener == NULL)
+			return -1;   /* admin_stop() closes the first */
+		snprintf(admin_ro_path, sizeof(admin_ro_path), "%s", cfg->admin_readonly_socket);
+	}
 	return 0;
 }
 
@@ -461,6 +509,11 @@ admin_stop(void)
 		evconnlistener_free(admin_listener);
 		admin_listener = NULL;
 		unlink(admin_path);
+	}
+	if (admin_ro_listener != NULL) {
+		evconnlistener_free(admin_ro_listener);
+		admin_ro_listener = NULL;
+		unlink(admin_ro_path);
 	}
 	if (admin_audit_fd != -1)
 		close(admin_audit_fd);

@@ -9,11 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
+#include <jansson.h>
 
 #include "admin.h"
 #include "admin_parse.h"
+#include "jsonx.h"
 #include "rollout.h"
 #include "pools.h"
 #include "proxy.h"
@@ -38,30 +41,23 @@ admin_err(struct admin_ctx *c, const char *fmt, ...)
 	return -1;
 }
 
-/* Append s as a JSON string (with quotes). */
-static void
-admin_json_str(struct evbuffer *b, const char *s)
-{
-	char esc[2048];
-	size_t n = log_json_escape(esc, sizeof(esc), s, strlen(s));
-
-	evbuffer_add(b, "\"", 1);
-	evbuffer_add(b, esc, n);
-	evbuffer_add(b, "\"", 1);
-}
-
 /* The answer of a command that only says what it did. */
 static int
 admin_done(struct admin_ctx *c, const char *msg)
 {
-	if (c->json) {
-		evbuffer_add_printf(c->body, "{\"ok\":true,\"message\":");
-		admin_json_str(c->body, msg);
-		evbuffer_add_printf(c->body, "}");
-	} else {
+	if (c->json)
+		c->jout = json_pack("{s:b,s:o}", "ok", 1, "message", jsonx_str(msg));
+	else
 		evbuffer_add_printf(c->body, "%s\n", msg);
-	}
 	return 0;
+}
+
+
+/* Percentages as numbers with two decimals at most (5.0, 12.5). */
+static json_t *
+admin_pct(int bp)
+{
+	return json_real(bp / 100.0);
 }
 
 static int
@@ -124,71 +120,93 @@ admin_servers_up(enum pool_id p, uint64_t now)
 
 /* ---- status ---------------------------------------------------------------- */
 
-static void
-admin_status_pool_json(struct evbuffer *b, enum pool_id p, uint64_t now_us)
+static json_t *
+admin_status_pool(enum pool_id p, uint64_t now_us)
 {
 	struct stats_window win;
 	struct pool *pl = &pools_current()->pools[p];
+	json_t *list = json_array();
 	size_t i;
 
 	worker_window_sum(p, rt.cfg->guard_window_s, now_us, &win);
-	evbuffer_add_printf(b, "\"%s\":{\"servers_up\":%d,\"servers\":%zu,\"requests\":%llu,"
-	    "\"error_rate\":%.4f,\"p99_ms\":%.1f,\"server_list\":[", pool_names[p],
-	    admin_servers_up(p, now_us), pl->nservers, (unsigned long long)win.requests,
-	    stats_window_error_rate(&win), stats_window_quantile_ms(&win, 0.99));
 	for (i = 0; i < pl->nservers; i++) {
 		struct server *srv = pl->servers[i];
 		long long active;
 		unsigned long long req, errs;
 
 		admin_server_figures(srv, &active, &req, &errs);
-		evbuffer_add_printf(b, "%s{\"address\":", i ? "," : "");
-		admin_json_str(b, srv->addr.text);
-		evbuffer_add_printf(b, ",\"state\":\"%s\",\"active\":%lld,\"requests\":%llu,"
-		    "\"errors\":%llu}", admin_server_state(srv, now_us), active, req, errs);
+		json_array_append_new(list, json_pack("{s:s,s:s,s:I,s:I,s:I}", "address",
+		    srv->addr.text, "state", admin_server_state(srv, now_us), "active",
+		    (json_int_t)active, "requests", (json_int_t)req, "errors", (json_int_t)errs));
 	}
-	evbuffer_add_printf(b, "]}");
+	return json_pack("{s:i,s:i,s:I,s:f,s:f,s:o}", "servers_up", admin_servers_up(p, now_us),
+	    "servers", (int)pl->nservers, "requests", (json_int_t)win.requests,
+	    "error_rate", stats_window_error_rate(&win),
+	    "p99_ms", stats_window_quantile_ms(&win, 0.99), "server_list", list);
 }
 
-static void
-admin_status_json(struct evbuffer *b)
+static json_t *
+admin_status_rollout(const struct split_state *s)
+{
+	json_t *steps = json_array();
+	char waits[256];
+	int left;
+	unsigned long long seen, need;
+	size_t i;
+
+	/* after a revert no rollout is running: its step is in last_revert */
+	if (!s->has_rollout || s->mode == MODE_REVERTED)
+		return json_null();
+	for (i = 0; i < s->nsteps; i++)
+		json_array_append_new(steps, admin_pct(s->steps_bp[i]));
+	state_step_waits(waits, sizeof(waits), &left, &seen, &need);
+	return json_pack("{s:s,s:o,s:i,s:i,s:b,s:i,s:I,s:I,s:o}", "pool",
+	    pool_names[s->rollout_pool], "steps", steps, "step", s->step, "hold_s", s->hold_s,
+	    "paused", s->mode == MODE_PAUSED, "step_left_s", left, "step_requests",
+	    (json_int_t)seen, "min_requests", (json_int_t)need, "waiting_for", jsonx_str(waits));
+}
+
+static json_t *
+admin_status_guard(void)
+{
+	const struct config *c = rt.cfg;
+
+	return json_pack("{s:o,s:b,s:i,s:i,s:i,s:f,s:i,s:f,s:f,s:f,s:i}", "verdict",
+	    jsonx_str(watch_verdict()), "dry_run", c->guard_dry_run, "interval_ms", c->guard_interval_ms,
+	    "window_s", c->guard_window_s, "min_requests", c->guard_min_requests,
+	    "max_error_rate", c->guard_max_error_rate, "max_p99_ms", c->guard_max_p99_ms,
+	    "min_healthy_fraction", c->guard_min_healthy_fraction,
+	    "max_error_delta", c->guard_max_error_delta, "max_p99_ratio", c->guard_max_p99_ratio,
+	    "bake_s", c->guard_bake_s);
+}
+
+json_t *
+admin_status_object(void)
 {
 	const struct split_state *s = state_get();
 	uint64_t now = proxy_now_us();
-	size_t i;
+	int blue = s->stable == POOL_BLUE ? 10000 - s->candidate_bp : s->candidate_bp;
+	json_t *detail = json_null();
 
-	evbuffer_add_printf(b, "{\"stable\":\"%s\",\"state\":\"%s\","
-	    "\"weights\":{\"blue\":%.2f,\"green\":%.2f},\"rollout\":",
-	    pool_names[s->stable], state_mode_names[s->mode],
-	    (s->stable == POOL_BLUE ? 10000 - s->candidate_bp : s->candidate_bp) / 100.0,
-	    (s->stable == POOL_GREEN ? 10000 - s->candidate_bp : s->candidate_bp) / 100.0);
-	if (s->has_rollout) {
-		evbuffer_add_printf(b, "{\"pool\":\"%s\",\"steps\":[", pool_names[s->rollout_pool]);
-		for (i = 0; i < s->nsteps; i++)
-			evbuffer_add_printf(b, "%s%g", i ? "," : "", s->steps_bp[i] / 100.0);
-		evbuffer_add_printf(b, "],\"step\":%d,\"hold_s\":%d,\"paused\":%s,"
-		    "\"step_left_s\":%d}", s->step, s->hold_s, s->mode == MODE_PAUSED ? "true" : "false",
-		    state_step_left_s());
-	} else {
-		evbuffer_add_printf(b, "null");
-	}
-	evbuffer_add_printf(b, ",\"last_revert\":");
 	if (s->last_revert[0] != '\0')
-		admin_json_str(b, s->last_revert);
-	else
-		evbuffer_add_printf(b, "null");
-	/* with guard.dry_run: what the guard would do now */
-	evbuffer_add_printf(b, ",\"dry_run\":%s,\"dry_run_verdict\":",
-	    rt.cfg->guard_dry_run ? "true" : "false");
-	if (watch_dry_verdict()[0] != '\0')
-		admin_json_str(b, watch_dry_verdict());
-	else
-		evbuffer_add_printf(b, "null");
-	evbuffer_add_printf(b, ",\"window_s\":%d,\"pools\":{", rt.cfg->guard_window_s);
-	admin_status_pool_json(b, POOL_BLUE, now);
-	evbuffer_add_printf(b, ",");
-	admin_status_pool_json(b, POOL_GREEN, now);
-	evbuffer_add_printf(b, "}}");
+		detail = json_pack("{s:o,s:o,s:o,s:o}", "reason", jsonx_str(s->last_revert),
+		    "time_ms", s->revert_time_ms ? json_integer(s->revert_time_ms) : json_null(),
+		    "actor", jsonx_str_or_null(s->revert_actor),
+		    "step", s->revert_step >= 0 ? json_integer(s->revert_step) : json_null());
+	return json_pack("{s:I,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:o,s:b,s:o,s:i,s:o,s:o}",
+	    "version", (json_int_t)s->version, "stable", pool_names[s->stable],
+	    "state", state_mode_names[s->mode],
+	    "weights", "blue", admin_pct(blue), "green", admin_pct(10000 - blue),
+	    "rollout", admin_status_rollout(s),
+	    "last_revert", jsonx_str_or_null(s->last_revert),
+	    "last_revert_detail", detail,
+	    /* with guard.dry_run: what the guard would do now */
+	    "dry_run", rt.cfg->guard_dry_run,
+	    "dry_run_verdict", jsonx_str_or_null(watch_dry_verdict()),
+	    "window_s", rt.cfg->guard_window_s,
+	    "guard", admin_status_guard(),
+	    "pools", json_pack("{s:o,s:o}", "blue", admin_status_pool(POOL_BLUE, now), "green",
+	    admin_status_pool(POOL_GREEN, now)));
 }
 
 /* Text status for socat users: the same facts, one per line. */
@@ -197,12 +215,13 @@ admin_status_text(struct evbuffer *b)
 {
 	const struct split_state *s = state_get();
 	uint64_t now = proxy_now_us();
-	int p;
-	char desc[128];
+	int p, left;
+	unsigned long long seen, need;
+	char desc[128], waits[256];
 
 	state_describe(s, desc, sizeof(desc));
-	evbuffer_add_printf(b, "stable %s\nstate %s\nweights %s\n", pool_names[s->stable],
-	    state_mode_names[s->mode], desc);
+	evbuffer_add_printf(b, "version %llu\nstable %s\nstate %s\nweights %s\n", s->version,
+	    pool_names[s->stable], state_mode_names[s->mode], desc);
 	if (s->has_rollout && s->mode == MODE_REVERTED)
 		evbuffer_add_printf(b, "rollout %s reverted at step %d of %zu (%d.%02d%%)\n",
 		    pool_names[s->rollout_pool], s->step + 1, s->nsteps, s->steps_bp[s->step] / 100,
@@ -213,6 +232,11 @@ admin_status_text(struct evbuffer *b)
 		    s->steps_bp[s->step] % 100, s->hold_s, state_step_left_s());
 	else
 		evbuffer_add_printf(b, "rollout -\n");
+	if (s->has_rollout && s->mode != MODE_REVERTED) {
+		state_step_waits(waits, sizeof(waits), &left, &seen, &need);
+		evbuffer_add_printf(b, "waiting_for %s\n", waits);
+	}
+	evbuffer_add_printf(b, "guard %s\n", watch_verdict());
 	evbuffer_add_printf(b, "last_revert %s\n", s->last_revert[0] ? s->last_revert : "-");
 	if (rt.cfg->guard_dry_run)
 		evbuffer_add_printf(b, "dry_run %s\n",
@@ -234,7 +258,7 @@ admin_cmd_status(struct admin_ctx *c, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	if (c->json)
-		admin_status_json(c->body);
+		c->jout = admin_status_object();
 	else
 		admin_status_text(c->body);
 	return 0;
@@ -399,7 +423,8 @@ admin_cmd_server(struct admin_ctx *c, int argc, char **argv)
 	from = atomic_exchange(&srv->state, to);
 	if (to == SRV_UP)
 		atomic_store(&srv->down_until, 0);
-	state_event(&c->who, "server %s %s: %s -> %s", pool_names[pool], srv->addr.text,
+	state_event_rec(&c->who, "server", admin_srv_state_names[from], admin_srv_state_names[to],
+	    NULL, "server %s %s: %s -> %s", pool_names[pool], srv->addr.text,
 	    admin_srv_state_names[from], admin_srv_state_names[to]);
 	snprintf(msg, sizeof(msg), "server %s %s %s", pool_names[pool], srv->addr.text,
 	    admin_srv_state_names[to]);
@@ -410,13 +435,12 @@ static int
 admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 {
 	uint64_t now = proxy_now_us();
-	int p, first = 1;
+	json_t *list = c->json ? json_array() : NULL;
+	int p;
 	size_t i;
 
 	(void)argc;
 	(void)argv;
-	if (c->json)
-		evbuffer_add_printf(c->body, "{\"servers\":[");
 	for (p = 0; p < CONFIG_POOLS; p++) {
 		for (i = 0; i < pools_current()->pools[p].nservers; i++) {
 			struct server *srv = pools_current()->pools[p].servers[i];
@@ -424,43 +448,39 @@ admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 			unsigned long long req, errs;
 
 			admin_server_figures(srv, &active, &req, &errs);
-			if (c->json) {
-				evbuffer_add_printf(c->body, "%s{\"pool\":\"%s\",\"address\":",
-				    first ? "" : ",", pool_names[p]);
-				admin_json_str(c->body, srv->addr.text);
-				evbuffer_add_printf(c->body, ",\"state\":\"%s\",\"active\":%lld,"
-				    "\"requests\":%llu,\"errors\":%llu}", admin_server_state(srv, now),
-				    active, req, errs);
-			} else {
+			if (c->json)
+				json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}",
+				    "pool", pool_names[p], "address", srv->addr.text, "state",
+				    admin_server_state(srv, now), "active", (json_int_t)active,
+				    "requests", (json_int_t)req, "errors", (json_int_t)errs));
+			else
 				evbuffer_add_printf(c->body, "%s %s %s active %lld requests %llu "
 				    "errors %llu\n", pool_names[p], srv->addr.text,
 				    admin_server_state(srv, now), active, req, errs);
-			}
-			first = 0;
 		}
 	}
 	if (c->json)
-		evbuffer_add_printf(c->body, "]}");
+		c->jout = json_pack("{s:o}", "servers", list);
 	return 0;
 }
 
 /* ---- events, reload, help ------------------------------------------------ */
 
 struct admin_events_arg {
-	struct admin_ctx *c;
-	int first;
+	struct evbuffer *text;        /* the text form, or */
+	json_t *list;                 /* the objects */
 	int skip;                     /* events older than the last N */
 };
 
 static void
-admin_event_count(const char *line, void *arg)
+admin_event_count(const struct state_ev *ev, void *arg)
 {
-	(void)line;
+	(void)ev;
 	(*(int *)arg)++;
 }
 
 static void
-admin_event_line(const char *line, void *arg)
+admin_event_one(const struct state_ev *ev, void *arg)
 {
 	struct admin_events_arg *a = arg;
 
@@ -468,20 +488,31 @@ admin_event_line(const char *line, void *arg)
 		a->skip--;
 		return;
 	}
+	if (a->list != NULL)
+		json_array_append_new(a->list, json_pack("{s:s,s:s,s:o,s:o,s:s,s:o,s:o}",
+		    "time", ev->time, "kind", ev->kind, "from", jsonx_str_or_null(ev->from),
+		    "to", jsonx_str_or_null(ev->to), "actor", ev->actor,
+		    "evidence", jsonx_str_or_null(ev->evidence), "text", jsonx_str(ev->text)));
+	else
+		evbuffer_add_printf(a->text, "%s\n", ev->text);
+}
 
-	if (a->c->json) {
-		evbuffer_add_printf(a->c->body, "%s", a->first ? "" : ",");
-		admin_json_str(a->c->body, line);
-	} else {
-		evbuffer_add_printf(a->c->body, "%s\n", line);
-	}
-	a->first = 0;
+json_t *
+admin_events_object(int want)
+{
+	struct admin_events_arg a = { NULL, json_array(), 0 };
+	int total = 0;
+
+	state_events_each(admin_event_count, &total);
+	a.skip = total > want ? total - want : 0;
+	state_events_each(admin_event_one, &a);
+	return json_pack("{s:o}", "events", a.list);
 }
 
 static int
 admin_cmd_show_events(struct admin_ctx *c, int argc, char **argv)
 {
-	struct admin_events_arg a = { c, 1, 0 };
+	struct admin_events_arg a = { c->body, NULL, 0 };
 	int want = STATE_EVENTS, total = 0;
 	char *end;
 
@@ -492,13 +523,13 @@ admin_cmd_show_events(struct admin_ctx *c, int argc, char **argv)
 			return admin_err(c, "N must be 1..%d, got \"%.32s\"", STATE_EVENTS, argv[0]);
 		want = (int)n;
 	}
+	if (c->json) {
+		c->jout = admin_events_object(want);
+		return 0;
+	}
 	state_events_each(admin_event_count, &total);
 	a.skip = total > want ? total - want : 0;
-	if (c->json)
-		evbuffer_add_printf(c->body, "{\"events\":[");
-	state_events_each(admin_event_line, &a);
-	if (c->json)
-		evbuffer_add_printf(c->body, "]}");
+	state_events_each(admin_event_one, &a);
 	return 0;
 }
 
@@ -512,6 +543,35 @@ admin_cmd_reload(struct admin_ctx *c, int argc, char **argv)
 	if (reload_run(&c->who, msg, sizeof(msg)) == -1)
 		return admin_err(c, "%s", msg);
 	return admin_done(c, msg);
+}
+
+static int
+admin_cmd_show_info(struct admin_ctx *c, int argc, char **argv)
+{
+	const struct config *cfg = rt.cfg;
+	long up = admin_uptime_s();
+	long conns = atomic_load(&rt.conns_active);
+
+	(void)argc;
+	(void)argv;
+	if (c->json) {
+		c->jout = json_pack("{s:s,s:i,s:I,s:i,s:o,s:I,s:o,s:o,s:o,s:I}", "version",
+		    BGPROXY_VERSION, "pid", (int)getpid(), "uptime_s", (json_int_t)up,
+		    "workers", rt.nworkers, "config", jsonx_str(cfg->path), "connections",
+		    (json_int_t)conns, "state_file", jsonx_str(cfg->state_file),
+		    "admin_socket", jsonx_str(cfg->admin_socket),
+		    "readonly_socket", jsonx_str(cfg->admin_readonly_socket),
+		    "split_version", (json_int_t)state_get()->version);
+		json_object_set_new(c->jout, "cluster", json_null());
+		return 0;
+	}
+	evbuffer_add_printf(c->body, "version %s\npid %d\nuptime_s %ld\nworkers %d\nconfig %s\n"
+	    "connections %ld\nstate_file %s\nadmin_socket %s\nreadonly_socket %s\n"
+	    "split_version %llu\ncluster -\n", BGPROXY_VERSION, (int)getpid(), up, rt.nworkers,
+	    cfg->path, conns, cfg->state_file ? cfg->state_file : "-", cfg->admin_socket,
+	    cfg->admin_readonly_socket ? cfg->admin_readonly_socket : "-",
+	    state_get()->version);
+	return 0;
 }
 
 typedef int (*admin_handler)(struct admin_ctx *c, int argc, char **argv);
@@ -533,6 +593,7 @@ static const admin_handler admin_handlers[ACMD_COUNT] = {
 	[ACMD_SERVER] = admin_cmd_server,
 	[ACMD_SHOW_EVENTS] = admin_cmd_show_events,
 	[ACMD_SHOW_SERVERS] = admin_cmd_show_servers,
+	[ACMD_SHOW_INFO] = admin_cmd_show_info,
 	[ACMD_RELOAD] = admin_cmd_reload,
 	[ACMD_HELP] = admin_cmd_help_fn,
 };
@@ -567,16 +628,14 @@ admin_cmd_help_fn(struct admin_ctx *c, int argc, char **argv)
 		admin_cmd_help(c->body);
 		return 0;
 	}
-	evbuffer_add_printf(c->body, "{\"commands\":[");
+	json_t *list = json_array();
+
 	for (i = 0; i < ACMD_COUNT; i++) {
 		admin_synopsis(&admin_cmd_table[i], syn, sizeof(syn));
-		evbuffer_add_printf(c->body, "%s{\"command\":", i ? "," : "");
-		admin_json_str(c->body, syn);
-		evbuffer_add_printf(c->body, ",\"help\":");
-		admin_json_str(c->body, admin_cmd_table[i].help);
-		evbuffer_add_printf(c->body, "}");
+		json_array_append_new(list, json_pack("{s:s,s:s}", "command", syn, "help",
+		    admin_cmd_table[i].help));
 	}
-	evbuffer_add_printf(c->body, "]}");
+	c->jout = json_pack("{s:o}", "commands", list);
 	return 0;
 }
 
@@ -589,7 +648,14 @@ admin_cmd_run(struct admin_ctx *c, char *line, int *changes_state)
 	r = admin_parse_line(line, &ap, c->err, sizeof(c->err));
 	c->json = ap.json;
 	*changes_state = ap.cmd != NULL && ap.cmd->changes_state;
+	/* the read-only socket answers only what changes nothing */
+	if (c->readonly && (ap.cmd == NULL || !ap.cmd->readonly_ok) &&
+	    (r == 0 || ap.cmd != NULL))
+		return admin_err(c, "read-only socket");
 	if (r == -1)
 		return -1;
+	if (ap.if_version >= 0 && (unsigned long long)ap.if_version != state_get()->version)
+		return admin_err(c, "version is %llu, not %lld", state_get()->version,
+		    ap.if_version);
 	return admin_handlers[ap.cmd->id](c, ap.argc, ap.argv);
 }

@@ -9,32 +9,34 @@
 #include "admin_parse.h"
 
 const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT] = {
-	{ ACMD_STATUS, "status", "", 0, 0, 0,
+	{ ACMD_STATUS, "status", "", 0, 0, 0, 1,
 	  "pools, shares, state, rollout, last revert, window figures" },
-	{ ACMD_SET_WEIGHT, "set weight", "POOL PERCENT", 2, 2, 1,
+	{ ACMD_SET_WEIGHT, "set weight", "POOL PERCENT", 2, 2, 1, 0,
 	  "POOL gets PERCENT (0..100, two decimals), the other pool the rest" },
-	{ ACMD_SWITCH, "switch", "POOL", 1, 1, 1,
+	{ ACMD_SWITCH, "switch", "POOL", 1, 1, 1, 0,
 	  "POOL gets 100% now; the old stable stays the revert target" },
-	{ ACMD_ROLLOUT_START, "rollout start", "POOL [steps A,B,C] [hold SECONDS]", 1, 5, 1,
+	{ ACMD_ROLLOUT_START, "rollout start", "POOL [steps A,B,C] [hold SECONDS]", 1, 5, 1, 0,
 	  "progressive canary: step through the percentages, holding each while the guard is clean" },
-	{ ACMD_ROLLOUT_PAUSE, "rollout pause", "", 0, 0, 1,
+	{ ACMD_ROLLOUT_PAUSE, "rollout pause", "", 0, 0, 1, 0,
 	  "hold the current step" },
-	{ ACMD_ROLLOUT_RESUME, "rollout resume", "", 0, 0, 1, "go on after a pause" },
-	{ ACMD_ROLLOUT_NEXT, "rollout next", "", 0, 0, 1,
+	{ ACMD_ROLLOUT_RESUME, "rollout resume", "", 0, 0, 1, 0, "go on after a pause" },
+	{ ACMD_ROLLOUT_NEXT, "rollout next", "", 0, 0, 1, 0,
 	  "advance one step now (a manual gate)" },
-	{ ACMD_ROLLOUT_ABORT, "rollout abort", "", 0, 0, 1, "same as revert" },
-	{ ACMD_PROMOTE, "promote", "", 0, 0, 1,
+	{ ACMD_ROLLOUT_ABORT, "rollout abort", "", 0, 0, 1, 0, "same as revert" },
+	{ ACMD_PROMOTE, "promote", "", 0, 0, 1, 0,
 	  "the candidate gets 100% and becomes the stable pool" },
-	{ ACMD_REVERT, "revert", "", 0, 0, 1,
+	{ ACMD_REVERT, "revert", "", 0, 0, 1, 0,
 	  "all traffic to the stable pool now (state reverted)" },
-	{ ACMD_SERVER, "server", "POOL ADDRESS drain|disable|enable", 3, 3, 1,
+	{ ACMD_SERVER, "server", "POOL ADDRESS drain|disable|enable", 3, 3, 1, 0,
 	  "drain: no new requests; disable: out now; enable: back in" },
-	{ ACMD_SHOW_EVENTS, "show events", "[N]", 0, 1, 0,
+	{ ACMD_SHOW_EVENTS, "show events", "[N]", 0, 1, 0, 1,
 	  "the last N (1..100, default 100) decisions, oldest first" },
-	{ ACMD_SHOW_SERVERS, "show servers", "", 0, 0, 0,
+	{ ACMD_SHOW_SERVERS, "show servers", "", 0, 0, 0, 1,
 	  "each server: pool, address, state, active, requests, errors" },
-	{ ACMD_RELOAD, "reload", "", 0, 0, 1, "re-read the configuration file" },
-	{ ACMD_HELP, "help", "", 0, 0, 0, "this list" },
+	{ ACMD_SHOW_INFO, "show info", "", 0, 0, 0, 1,
+	  "version, pid, uptime, workers, configuration file, connections, state file, cluster" },
+	{ ACMD_RELOAD, "reload", "", 0, 0, 1, 0, "re-read the configuration file" },
+	{ ACMD_HELP, "help", "", 0, 0, 0, 1, "this list" },
 };
 
 static int
@@ -100,6 +102,25 @@ admin_subcommands(const char *word, char *err, size_t errlen)
 	return n;
 }
 
+static int
+admin_parse_version(const char *s, long long *v)
+{
+	long long x = 0;
+	const char *p = s;
+
+	if (*p == '\0' || (p[0] == '0' && p[1] != '\0'))
+		return -1;
+	for (; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		x = x * 10 + (*p - '0');
+		if (x > ADMIN_VERSION_MAX)
+			return -1;
+	}
+	*v = x;
+	return 0;
+}
+
 int
 admin_parse_line(char *line, struct admin_parsed *out, char *err, size_t errlen)
 {
@@ -108,6 +129,7 @@ admin_parse_line(char *line, struct admin_parsed *out, char *err, size_t errlen)
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
+	out->if_version = -1;
 	n = admin_split_words(line, w, ADMIN_MAX_WORDS);
 	if (n == -1) {
 		snprintf(err, errlen, "too many words (at most %d)", ADMIN_MAX_WORDS);
@@ -122,6 +144,22 @@ admin_parse_line(char *line, struct admin_parsed *out, char *err, size_t errlen)
 		snprintf(err, errlen, "empty command; try help");
 		return -1;
 	}
+	for (i = 0; i + 1 < (size_t)n; i++) {
+		if (strcmp(w[i], "if-version") != 0)
+			continue;
+		if (i + 2 != (size_t)n || admin_parse_version(w[i + 1], &out->if_version) == -1) {
+			snprintf(err, errlen, "if-version N must end the command, N a number "
+			    "0..%lld", ADMIN_VERSION_MAX);
+			out->if_version = -1;
+			return -1;
+		}
+		n -= 2;
+		break;
+	}
+	if (n > 0 && strcmp(w[n - 1], "if-version") == 0) {
+		snprintf(err, errlen, "if-version needs a number: if-version N");
+		return -1;
+	}
 	for (i = 0; i < ACMD_COUNT; i++) {
 		kk = admin_match(&admin_cmd_table[i], w, n);
 		if (kk > k) {
@@ -132,6 +170,11 @@ admin_parse_line(char *line, struct admin_parsed *out, char *err, size_t errlen)
 	if (out->cmd == NULL) {
 		if (admin_subcommands(w[0], err, errlen) == 0)
 			snprintf(err, errlen, "unknown command \"%.64s\"; try help", w[0]);
+		return -1;
+	}
+	if (out->if_version >= 0 && !out->cmd->changes_state) {
+		snprintf(err, errlen, "if-version applies only to commands that change state, "
+		    "not to %s", out->cmd->words);
 		return -1;
 	}
 	if (n - k < out->cmd->min_args || n - k > out->cmd->max_args) {

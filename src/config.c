@@ -100,6 +100,9 @@ static const struct config_key config_keys[] = {
 	KEY(struct config, "admin.mode", KT_MODE, 0, 0777, 0600, NULL, NULL, admin_mode, 0),
 	C_STR("admin.audit_log", "/var/log/bgproxy/audit.log", admin_audit_log,
 	    KF_NONEMPTY | KF_OFF_NULL),
+	C_STR("admin.readonly_socket", NULL, admin_readonly_socket, KF_NONEMPTY | KF_SUNPATH),
+	KEY(struct config, "admin.readonly_mode", KT_MODE, 0, 0777, 0666, NULL, NULL,
+	    admin_readonly_mode, 0),
 	KEY(struct config, "metrics.address", KT_ADDR, 0, 0, 0, NULL, NULL, metrics_addr,
 	    KF_REQUIRED),
 	C_ENUM("split.stable", pool_names, POOL_BLUE, stable),
@@ -121,7 +124,8 @@ static const struct config_key config_keys[] = {
 	C_INT("guard.bake_s", 0, 604800, 0, guard_bake_s),
 	C_BOOL("guard.dry_run", 0, guard_dry_run),
 	C_INT("rollout.hold_s", 0, 86400, 60, rollout_hold_s),
-	C_INT("rollout.min_requests", 0, 100000000, 0, rollout_min_requests),
+	/* [guard.min_requests]: -1 until config_cross copies it */
+	C_INT("rollout.min_requests", 0, 100000000, -1, rollout_min_requests),
 	C_INT("timeouts.client_header_ms", 1, 86400000, 10000, t_client_header_ms),
 	C_INT("timeouts.client_idle_ms", 1, 86400000, 60000, t_client_idle_ms),
 	C_INT("timeouts.upstream_connect_ms", 1, 86400000, 2000, t_upstream_connect_ms),
@@ -1150,10 +1154,37 @@ static void config_defaults(struct loader *ld, struct config *c)
 }
 
 /* Checks across groups, once each group is valid on its own. */
+static void config_ref(const config_t *cf, const char *key, struct config_ref *r)
+{
+	const config_setting_t *s = config_lookup(cf, key);
+	const char *f;
+
+	r->file = NULL;
+	r->line = 0;
+	if (s == NULL)
+		return;
+	f = config_setting_source_file(s);
+	r->file = f != NULL ? strdup(f) : NULL;
+	r->line = setting_line(s);
+}
+
 static void config_cross(struct loader *ld, const config_t *cf, struct config *c)
 {
 	const config_setting_t *m = config_lookup(cf, "metrics.address");
 
+	/* a step never advances on less evidence than the guard needs */
+	if (c->rollout_min_requests < 0)
+		c->rollout_min_requests = c->guard_min_requests;
+	if (c->admin_readonly_socket != NULL &&
+	    strcmp(c->admin_readonly_socket, c->admin_socket) == 0)
+		ld_err(ld, config_lookup(cf, "admin.readonly_socket"),
+		    "\"admin.readonly_socket\" must differ from \"admin.socket\" (\"%s\")",
+		    c->admin_socket);
+	config_ref(cf, "admin.socket", &c->ref_admin_socket);
+	config_ref(cf, "admin.audit_log", &c->ref_audit_log);
+	config_ref(cf, "state_file", &c->ref_state_file);
+	config_ref(cf, "log.access", &c->ref_log_access);
+	config_ref(cf, "admin.readonly_socket", &c->ref_readonly_socket);
 	if (!c->metrics_enabled || m == NULL)
 		return;
 	for (size_t i = 0; i < c->nlisteners; i++)
@@ -1329,7 +1360,77 @@ void config_free(struct config *c)
 			keys_free(cert_keys, NKEYS(cert_keys), &c->listeners[i].certs[j]);
 	for (int p = 0; p < CONFIG_POOLS; p++)
 		keys_free(health_keys, NKEYS(health_keys), &c->pools[p].health);
+	free(c->ref_admin_socket.file);
+	free(c->ref_audit_log.file);
+	free(c->ref_state_file.file);
+	free(c->ref_log_access.file);
+	free(c->ref_readonly_socket.file);
 	free(c->path);
 	c->path = NULL;
 	free(c);
+}
+
+/* One path's directory: exists, is a directory, this process may create
+ * files in it.  Appends a line to *out on failure. */
+static void config_check_dir(const struct config *c, const char *key, const char *path,
+    const struct config_ref *r, char **out, size_t *len)
+{
+	char dir[4096], line[4600];
+	const char *slash;
+	struct stat st;
+	int n;
+
+	if (path == NULL)
+		return;
+	slash = strrchr(path, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &st) == -1)
+		n = snprintf(line, sizeof(line), "%s \"%s\": directory %s: %s", key, path, dir,
+		    strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		n = snprintf(line, sizeof(line), "%s \"%s\": %s is not a directory", key, path,
+		    dir);
+	else if (access(dir, W_OK | X_OK) == -1)
+		n = snprintf(line, sizeof(line), "%s \"%s\": directory %s is not writable by uid "
+		    "%d: %s", key, path, dir, (int)geteuid(), strerror(errno));
+	else
+		return;
+	(void)n;
+	{
+		char full[4800];
+		int m = snprintf(full, sizeof(full), "%s:%d: %s%s\n",
+		    r->file != NULL ? r->file : c->path, r->file != NULL ? r->line : 1, line,
+		    r->file != NULL ? "" : " (the default)");
+		char *p = realloc(*out, *len + (size_t)m + 1);
+
+		if (p == NULL)
+			return;
+		memcpy(p + *len, full, (size_t)m + 1);
+		*out = p;
+		*len += (size_t)m;
+	}
+}
+
+int config_check_dirs(const struct config *c, char **errs)
+{
+	char *out = NULL;
+	size_t len = 0;
+	const char *access_path = c->log_access;
+
+	if (access_path != NULL && (strcmp(access_path, "stderr") == 0 ||
+	    strcmp(access_path, "off") == 0))
+		access_path = NULL;
+	config_check_dir(c, "admin.socket", c->admin_socket, &c->ref_admin_socket, &out, &len);
+	config_check_dir(c, "admin.readonly_socket", c->admin_readonly_socket,
+	    &c->ref_readonly_socket, &out, &len);
+	config_check_dir(c, "admin.audit_log", c->admin_audit_log, &c->ref_audit_log, &out, &len);
+	config_check_dir(c, "state_file", c->state_file, &c->ref_state_file, &out, &len);
+	config_check_dir(c, "log.access", access_path, &c->ref_log_access, &out, &len);
+	*errs = out;
+	return out == NULL ? 0 : -1;
 }

@@ -68,7 +68,8 @@ health_result(struct hcheck *h, int ok, const char *why)
 		h->fails = 0;
 		if (down && h->passes >= hc->rise) {
 			atomic_store(&h->srv->health_down, 0);
-			state_event(&who, "server %s %s: down -> up (%d check(s) passed)",
+			state_event_rec(&who, "server", "down", "up", NULL,
+			    "server %s %s: down -> up (%d check(s) passed)",
 			    pool_names[h->srv->pool], h->srv->addr.text, h->passes);
 		}
 	} else {
@@ -76,7 +77,8 @@ health_result(struct hcheck *h, int ok, const char *why)
 		h->passes = 0;
 		if (!down && h->fails >= hc->fall) {
 			atomic_store(&h->srv->health_down, 1);
-			state_event(&who, "server %s %s: up -> down (%d check(s) failed, last: %s)",
+			state_event_rec(&who, "server", "up", "down", why,
+			    "server %s %s: up -> down (%d check(s) failed, last: %s)",
 			    pool_names[h->srv->pool], h->srv->addr.text, h->fails, why);
 		} else {
 			log_debug("health check of %s failed: %s", h->srv->addr.text, why);

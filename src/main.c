@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <libconfig.h>
 #include <openssl/crypto.h>
+#include <systemd/sd-daemon.h>
 
 #include "admin.h"
 #include "health.h"
@@ -37,8 +38,13 @@ main_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: bgproxy -c FILE        run the proxy in the foreground\n"
-	    "       bgproxy -t -c FILE     check the configuration and exit\n"
-	    "       bgproxy -V             print versions and exit\n");
+	    "       bgproxy -t -c FILE     check the configuration (and the directories of its\n"
+	    "                              sockets, logs and state file) and exit\n"
+	    "       bgproxy -V, --version  print versions and exit\n"
+	    "       bgproxy -h, --help     this text\n"
+	    "Signals: HUP reloads, TERM/INT stop gracefully, USR1 reopens the logs.\n"
+	    "Under systemd (Type=notify) READY=1 is sent once every listener is bound.\n"
+	    "See bgproxy(8), bgproxy.conf(5), bgctl(8).\n");
 }
 
 static void
@@ -82,6 +88,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 			return;
 		log_info("%s: stopping gracefully (up to %d ms)", strsignal((int)sig),
 		    rt.cfg->t_shutdown_ms);
+		sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing in-flight requests");
 		worker_drain_all();
 		evtimer_add(main_stop_poll, &poll);
 		break;
@@ -157,6 +164,10 @@ main_run(void)
 	}
 	main_stop_poll = event_new(main_base, -1, EV_PERSIST, main_stop_poll_cb, NULL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	/* every listener is bound (worker_start_all binds them all before any
+	 * thread runs) and the admin socket exists: ready */
+	sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=serving: %zu listener(s), %d worker(s)",
+	    (int)getpid(), rt.cfg->nlisteners, rt.nworkers);
 	log_info("bgproxy %s started: %zu listener(s), %d worker(s), admin %s%s%s",
 	    BGPROXY_VERSION, rt.cfg->nlisteners, rt.nworkers, rt.cfg->admin_socket,
 	    rt.cfg->metrics_enabled ? ", metrics " : "",
@@ -192,7 +203,15 @@ main(int argc, char **argv)
 	struct poolset *ps;
 	struct tls_ctxset *tls[CONFIG_MAX_LISTENERS];
 
-	while ((ch = getopt(argc, argv, "c:tVh")) != -1) {
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((ch = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -228,6 +247,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	reload_tls_publish(rt.cfg, tls);
+	/* the directories it will write to: what -t accepts, starts */
+	if (config_check_dirs(rt.cfg, &errs) == -1) {
+		fputs(errs, stderr);
+		free(errs);
+		reload_tls_free_all();
+		config_free(rt.cfg);
+		return 1;
+	}
 	if (test_only) {
 		reload_tls_free_all();
 		printf("configuration OK\n");

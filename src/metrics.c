@@ -15,13 +15,18 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
+#include <jansson.h>
 
+#include "admin.h"
+#include "guard.h"
 #include "http_parse.h"
 #include "metrics.h"
 #include "pools.h"
 #include "proxy.h"
 #include "state.h"
 #include "stats.h"
+#include "watch.h"
+#include "webview.h"
 
 #define METRICS_IDLE_S 30
 #define METRICS_MAX_CLIENTS 32
@@ -131,25 +136,52 @@ metrics_pools(struct evbuffer *b)
 			evbuffer_add_printf(b, "bgproxy_server_up{pool=\"%s\",server=\"%s\"} %d\n",
 			    pool_names[p], pools_current()->pools[p].servers[i]->addr.text,
 			    server_usable(pools_current()->pools[p].servers[i], now));
-	metrics_head(b, "bgproxy_server_requests_total", "counter", "Requests sent, by server.");
+	metrics_head(b, "bgproxy_server_requests_total", "counter",
+	    "Requests answered, by server and status class.");
 	for (p = 0; p < CONFIG_POOLS; p++)
-		for (i = 0; i < pools_current()->pools[p].nservers; i++)
-			evbuffer_add_printf(b, "bgproxy_server_requests_total{pool=\"%s\",server=\"%s\"} "
-			    "%llu\n", pool_names[p], pools_current()->pools[p].servers[i]->addr.text,
-			    (unsigned long long)SUM(srv_requests[p][i]));
+		for (i = 0; i < pools_current()->pools[p].nservers; i++) {
+			/* by the server's registry slot, which a reload keeps */
+			int slot = pools_current()->pools[p].servers[i]->index, k;
+
+			for (k = 1; k <= 5; k++)
+				evbuffer_add_printf(b, "bgproxy_server_requests_total{pool=\"%s\","
+				    "server=\"%s\",class=\"%dxx\"} %llu\n", pool_names[p],
+				    pools_current()->pools[p].servers[i]->addr.text, k,
+				    (unsigned long long)SUM(srv_class[p][slot][k]));
+		}
 }
 
 static void
 metrics_misc(struct evbuffer *b)
 {
 	const struct split_state *s = state_get();
+	int k;
 
 	metrics_head(b, "bgproxy_reverts_total", "counter",
 	    "Reverts to the stable pool, by the guard or an operator.");
 	evbuffer_add_printf(b, "bgproxy_reverts_total %llu\n", (unsigned long long)state_reverts());
+	metrics_head(b, "bgproxy_last_revert_timestamp_seconds", "gauge",
+	    "Unix time of the last revert; 0 when there was none since the state began.");
+	evbuffer_add_printf(b, "bgproxy_last_revert_timestamp_seconds %.3f\n",
+	    s->revert_time_ms / 1000.0);
+	metrics_head(b, "bgproxy_guard_trips_total", "counter",
+	    "Guard trips that reverted the candidate, by the check that tripped.");
+	for (k = 1; k < GUARD_CHECK_COUNT; k++)
+		evbuffer_add_printf(b, "bgproxy_guard_trips_total{check=\"%s\"} %llu\n",
+		    guard_check_names[k], watch_trips(k));
+	metrics_head(b, "bgproxy_state", "gauge", "1 for the split's current state.");
+	for (k = 0; k <= MODE_REVERTED; k++)
+		evbuffer_add_printf(b, "bgproxy_state{state=\"%s\"} %d\n", state_mode_names[k],
+		    (int)s->mode == k);
+	metrics_head(b, "bgproxy_split_version", "gauge",
+	    "The split's version (grows with every change; if-version).");
+	evbuffer_add_printf(b, "bgproxy_split_version %llu\n", s->version);
+	metrics_head(b, "bgproxy_build_info", "gauge", "Always 1; the version in a label.");
+	evbuffer_add_printf(b, "bgproxy_build_info{version=\"%s\"} 1\n", BGPROXY_VERSION);
 	metrics_head(b, "bgproxy_rollout_step", "gauge",
 	    "Index of the current rollout step; -1 without a rollout.");
-	evbuffer_add_printf(b, "bgproxy_rollout_step %d\n", s->has_rollout ? s->step : -1);
+	evbuffer_add_printf(b, "bgproxy_rollout_step %d\n",
+	    s->has_rollout && s->mode != MODE_REVERTED ? s->step : -1);
 	metrics_head(b, "bgproxy_connections_active", "gauge", "Open client connections.");
 	evbuffer_add_printf(b, "bgproxy_connections_active %ld\n", atomic_load(&rt.conns_active));
 	metrics_head(b, "bgproxy_tls_handshakes_total", "counter", "Completed TLS handshakes.");
@@ -283,13 +315,31 @@ metrics_readcb(struct bufferevent *bev, void *arg)
 		} else if (http_token_eq(m->path, m->path_len, "/metrics")) {
 			metrics_render(body);
 			metrics_reply(bev, 200, "text/plain; version=0.0.4; charset=utf-8", body, !keep);
+		} else if (http_token_eq(m->path, m->path_len, "/")) {
+			evbuffer_add(body, webview_html, webview_html_len);
+			metrics_reply(bev, 200, "text/html; charset=utf-8", body, !keep);
+		} else if (http_token_eq(m->path, m->path_len, "/status.json") ||
+		    http_token_eq(m->path, m->path_len, "/events.json")) {
+			json_t *o = http_token_eq(m->path, m->path_len, "/status.json") ?
+			    admin_status_object() : admin_events_object(20);
+			char *js = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+			json_decref(o);
+			if (js != NULL) {
+				evbuffer_add_printf(body, "%s\n", js);
+				metrics_reply(bev, 200, "application/json", body, !keep);
+			} else {
+				evbuffer_add_printf(body, "out of memory\n");
+				metrics_reply(bev, 500, "text/plain", body, !keep);
+			}
+			free(js);
 		} else if (http_token_eq(m->path, m->path_len, "/healthz")) {
 			int ok = !atomic_load(&rt.draining);
 
 			evbuffer_add_printf(body, ok ? "ok\n" : "stopping\n");
 			metrics_reply(bev, ok ? 200 : 503, "text/plain", body, !keep);
 		} else {
-			evbuffer_add_printf(body, "not found; try /metrics or /healthz\n");
+			evbuffer_add_printf(body, "not found; try /, /metrics, /status.json, /events.json or /healthz\n");
 			metrics_reply(bev, 404, "text/plain", body, !keep);
 		}
 		evbuffer_free(body);

@@ -271,6 +271,7 @@ persist_format(const struct persist_state *st, char *buf, size_t cap)
 	    st->candidate_bp % 100, persist_modes[st->mode]);
 	persist_put_revert(&o, st->last_revert);
 	persist_put_rollout(&o, st);
+	persist_put(&o, "split_version %llu\n", st->split_version);
 	if (!o.full)
 		persist_put(&o, "checksum %08x\n", (unsigned)persist_crc32(o.buf, o.len));
 	return o.full ? -1 : (int)o.len;
@@ -612,6 +613,23 @@ persist_content(const char *buf, size_t len, struct persist_state *st, char *err
 		if (lx.p != lx.e)
 			return persist_bad(&lx, "unexpected", lx.p, (size_t)(lx.e - lx.p),
 			    " at the end of the line");
+	}
+	/* the optional line(s) after rollout */
+	if (lx.e + 1 != end) {
+		const char *q = lx.e + 1, *qe = memchr(q, '\n', (size_t)(end - q));
+		static const char kw[] = "split_version ";
+		long v;
+
+		if (qe != NULL && (size_t)(qe - q) > sizeof(kw) - 1 &&
+		    memcmp(q, kw, sizeof(kw) - 1) == 0) {
+			lx.line++;
+			lx.p = q + sizeof(kw) - 1;
+			lx.e = qe;
+			if (persist_uint(&lx, 999999999999999L, &v) == -1 || lx.p != lx.e)
+				return persist_bad(&lx, "bad split_version", q + sizeof(kw) - 1,
+				    (size_t)(qe - q) - (sizeof(kw) - 1), " (want 0..10^15)");
+			st->split_version = (unsigned long long)v;
+		}
 	}
 	if (lx.e + 1 != end) {
 		lx.line++;

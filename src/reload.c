@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "admin.h"
 #include "health.h"
 #include "metrics.h"
@@ -379,8 +381,27 @@ reload_reopen_logs(const struct config *old, const struct config *c)
 	}
 }
 
+static int reload_apply(const struct actor *who, char *msg, size_t len);
+
 int
 reload_run(const struct actor *who, char *msg, size_t len)
+{
+	struct timespec ts;
+	int r;
+
+	/* systemd (Type=notify) sees the reload from start to end; without
+	 * NOTIFY_SOCKET sd_notify does nothing */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	r = reload_apply(who, msg, len);
+	sd_notifyf(0, "READY=1\nSTATUS=%s", r == 0 ? "serving; configuration reloaded" :
+	    "serving; the last reload was refused, the running configuration stays");
+	return r;
+}
+
+static int
+reload_apply(const struct actor *who, char *msg, size_t len)
 {
 	struct config *old = rt.cfg, *c;
 	struct poolset *ps, *old_ps = pools_current();
@@ -438,7 +459,7 @@ reload_run(const struct actor *who, char *msg, size_t len)
 	reload_count_servers(old_ps, ps, &added, &removed);
 	snprintf(msg, len, "reloaded %s: %d server(s) added, %d removed; %zu listener(s) added, "
 	    "%zu removed", c->path, added, removed, nadd, nrem);
-	state_event(who, "%s", msg);
+	state_event_rec(who, "reload", NULL, NULL, NULL, "%s", msg);
 	reload_retire(old, reload_free_config);
 	return 0;
 fail:

@@ -215,14 +215,31 @@ rollout_load(struct rollout *r, int pool, const int *steps_bp, size_t nsteps, in
  * than an out-of-bounds read.
  */
 enum rollout_action
-rollout_start(struct rollout *r, int pool, const int *steps_bp, size_t nsteps, int hold_s,
-    int min_requests, int bake_s, uint64_t now_ms, uint64_t cand_requests)
+rollout_start(struct rollout *r, int pool, const int *steps_bp, size_t nsteps, int first,
+    int hold_s, int min_requests, int bake_s, uint64_t now_ms, uint64_t cand_requests)
 {
 	if (rollout_load(r, pool, steps_bp, nsteps, hold_s, min_requests, bake_s) == -1)
 		return RA_NONE;
+	if (first < 0)
+		first = 0;
+	if ((size_t)first >= nsteps)
+		first = (int)nsteps - 1;
 	r->phase = RO_RUNNING;
-	rollout_enter_step(r, 0, now_ms, cand_requests);
+	rollout_enter_step(r, first, now_ms, cand_requests);
 	return RA_SET;
+}
+
+int
+rollout_first_step(const int *steps_bp, size_t nsteps, int cur_bp)
+{
+	size_t i;
+
+	if (nsteps == 0)
+		return 0;
+	for (i = 0; i < nsteps; i++)
+		if (steps_bp[i] >= cur_bp)
+			return (int)i;
+	return (int)nsteps - 1;
 }
 
 /*
@@ -251,6 +268,14 @@ static uint64_t
 rollout_since(uint64_t now, uint64_t since)
 {
 	return now > since ? now - since : 0;
+}
+
+uint64_t
+rollout_step_requests(const struct rollout *r, uint64_t cand_requests)
+{
+	if (r->phase == RO_NONE)
+		return 0;
+	return rollout_since(cand_requests, r->step_start_requests);
 }
 
 /*

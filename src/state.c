@@ -20,7 +20,7 @@ static struct split_state state_cur;
 static struct rollout state_ro;       /* the rollout engine's own view */
 static uint64_t state_bake_start_ms;  /* baking after a switch (no rollout) */
 static const char *state_path;        /* borrowed from the running config */
-static char state_events[STATE_EVENTS][640];
+static struct state_ev state_events[STATE_EVENTS];
 static unsigned state_nevents;        /* total recorded; ring index = n % STATE_EVENTS */
 static uint64_t state_nreverts;
 
@@ -75,10 +75,11 @@ state_actor_text(const struct actor *who, char *buf, size_t len)
 }
 
 void
-state_event(const struct actor *who, const char *fmt, ...)
+state_event_rec(const struct actor *who, const char *kind, const char *from, const char *to,
+    const char *evidence, const char *fmt, ...)
 {
-	char what[512], actor[64];
-	char *line = state_events[state_nevents % STATE_EVENTS];
+	struct state_ev *ev = &state_events[state_nevents % STATE_EVENTS];
+	char what[512], when[64], actor[64];
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
@@ -86,24 +87,32 @@ state_event(const struct actor *who, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	snprintf(ev->from, sizeof(ev->from), "%s", from != NULL ? from : "");
+	snprintf(ev->to, sizeof(ev->to), "%s", to != NULL ? to : "");
+	snprintf(ev->evidence, sizeof(ev->evidence), "%s", evidence != NULL ? evidence : "");
 	state_actor_text(who, actor, sizeof(actor));
+	memcpy(ev->actor, actor, sizeof(ev->actor));
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(line, sizeof(state_events[0]), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s by %s",
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    ts.tv_nsec / 1000000, what, actor);
+	    ts.tv_nsec / 1000000);
+	snprintf(ev->time, sizeof(ev->time), "%.47s", when);
+	snprintf(ev->text, sizeof(ev->text), "%.47s %s by %.63s", when, what, actor);
 	state_nevents++;
 	log_info("event: %s by %s", what, actor);
 }
 
 void
-state_events_each(void (*fn)(const char *line, void *arg), void *arg)
+state_events_each(void (*fn)(const struct state_ev *ev, void *arg), void *arg)
 {
 	unsigned first = state_nevents > STATE_EVENTS ? state_nevents - STATE_EVENTS : 0;
 	unsigned i;
 
 	for (i = first; i < state_nevents; i++)
-		fn(state_events[i % STATE_EVENTS], arg);
+		fn(&state_events[i % STATE_EVENTS], arg);
 }
 
 static void
@@ -121,6 +130,7 @@ state_to_persist(const struct split_state *s, struct persist_state *p)
 	p->step = s->step;
 	p->hold_s = s->hold_s;
 	p->paused = s->mode == MODE_PAUSED;
+	p->split_version = s->version;
 }
 
 static void
@@ -137,6 +147,8 @@ state_from_persist(const struct persist_state *p, struct split_state *s)
 	s->nsteps = p->nsteps;
 	s->step = p->step;
 	s->hold_s = p->hold_s;
+	s->version = p->split_version;
+	s->revert_step = -1;
 }
 
 /* Publish to the workers, then persist.  A failed write is logged loudly
@@ -155,6 +167,7 @@ state_commit(const struct split_state *next)
 		stats_new_epoch();
 
 	state_cur = *next;
+	state_cur.version++;
 	atomic_store_explicit(&rt.split, SPLIT_WORD(state_cur.stable, state_cur.candidate_bp),
 	    memory_order_release);
 	if (state_path == NULL)
@@ -204,6 +217,7 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 	int r;
 
 	memset(&s, 0, sizeof(s));
+	s.revert_step = -1;
 	s.stable = cfg->stable;
 	s.candidate_bp = cfg->candidate_bp;
 	s.mode = s.candidate_bp > 0 ? MODE_MANUAL : MODE_IDLE;
@@ -221,6 +235,7 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 			log_error("STATE FILE %s IS CORRUPT (%s): kept aside as %s; starting with "
 			    "100%% to %s", state_path, perr, aside, state_pool_name(cfg->stable));
 			memset(&s, 0, sizeof(s));
+			s.revert_step = -1;
 			s.stable = cfg->stable;
 			s.mode = MODE_IDLE;
 		}
@@ -234,7 +249,8 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 	state_bake_start_ms = state_now_ms();
 	state_commit(&s);
 	state_describe(&s, desc, sizeof(desc));
-	state_event(&sys, "start: %s, %s", desc, state_mode_names[s.mode]);
+	state_event_rec(&sys, "start", NULL, desc, NULL, "start: %s, %s", desc,
+	    state_mode_names[s.mode]);
 	return 0;
 }
 
@@ -261,7 +277,8 @@ state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *msg, 
 	state_describe(&state_cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);
-	state_event(who, "weight %s -> %s, state %s", before, after, state_mode_names[n.mode]);
+	state_event_rec(who, "weight", before, after, NULL, "weight %s -> %s, state %s", before,
+	    after, state_mode_names[n.mode]);
 	snprintf(msg, len, "%s", after);
 	return 0;
 }
@@ -286,8 +303,8 @@ state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len)
 	state_describe(&state_cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);
-	state_event(who, "switch to %s: %s -> %s, state %s", state_pool_name(pool), before, after,
-	    state_mode_names[n.mode]);
+	state_event_rec(who, "switch", before, after, NULL, "switch to %s: %s -> %s, state %s",
+	    state_pool_name(pool), before, after, state_mode_names[n.mode]);
 	snprintf(msg, len, "%s (stable stays %s until promote)", after,
 	    state_pool_name(n.stable));
 	return 0;
@@ -297,18 +314,35 @@ int
 state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
 {
 	struct split_state n = state_cur;
-	char before[128], after[128];
+	char before[128], after[128], at[64], step[96] = "";
+	struct timespec ts;
+	struct tm tm;
 
 	n.candidate_bp = 0;
 	n.mode = MODE_REVERTED;
 	/* the rollout's position stays in the state for the record, stopped */
 	rollout_clear(&state_ro);
-	snprintf(n.last_revert, sizeof(n.last_revert), "%s", reason);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n.revert_time_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	state_actor_text(who, n.revert_actor, sizeof(n.revert_actor));
+	n.revert_step = -1;
+	if (state_cur.has_rollout && state_cur.mode != MODE_REVERTED) {
+		n.revert_step = state_cur.step;
+		snprintf(step, sizeof(step), ", rollout of %s at step %d of %zu (%d.%02d%%)",
+		    state_pool_name(state_cur.rollout_pool), state_cur.step + 1, state_cur.nsteps,
+		    state_cur.steps_bp[state_cur.step] / 100, state_cur.steps_bp[state_cur.step] % 100);
+	}
+	/* the reason first (what tripped), then when, who and where */
+	snprintf(n.last_revert, sizeof(n.last_revert), "%.300s (by %s at %s%s)", reason,
+	    n.revert_actor, at, step);
 	state_describe(&state_cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);
 	state_nreverts++;
-	state_event(who, "revert: %s -> %s: %s", before, after, reason);
+	state_event_rec(who, "revert", before, after, reason, "revert: %s -> %s: %s", before, after,
+	    reason);
 	snprintf(msg, len, "%s", after);
 	return 0;
 }
@@ -318,6 +352,7 @@ state_promote(const struct actor *who, char *msg, size_t len)
 {
 	struct split_state n = state_cur;
 	enum pool_id cand = !state_cur.stable;
+	char before[128], after[128];
 
 	if (state_cur.mode == MODE_REVERTED) {
 		snprintf(msg, len, "cannot promote %s: it was reverted (%s); give it traffic again "
@@ -335,8 +370,11 @@ state_promote(const struct actor *who, char *msg, size_t len)
 	n.mode = MODE_IDLE;
 	n.has_rollout = 0;
 	rollout_clear(&state_ro);
+	state_describe(&state_cur, before, sizeof(before));
 	state_commit(&n);
-	state_event(who, "promote: %s is now the stable pool with 100%%", state_pool_name(cand));
+	snprintf(after, sizeof(after), "%s stable 100.00%%", state_pool_name(cand));
+	state_event_rec(who, "promote", before, after, NULL,
+	    "promote: %s is now the stable pool with 100%%", state_pool_name(cand));
 	snprintf(msg, len, "%s is stable with 100%%", state_pool_name(cand));
 	return 0;
 }
@@ -348,7 +386,8 @@ state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int h
     const struct actor *who, char *msg, size_t len)
 {
 	struct split_state n = state_cur;
-	char after[128];
+	char before[128], after[128];
+	int cur_bp, first;
 
 	if (pool == state_cur.stable) {
 		snprintf(msg, len, "%s is the stable pool; a rollout moves traffic to the other one "
@@ -361,30 +400,39 @@ state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int h
 		    state_ro.step + 1, state_ro.nsteps, state_mode_names[state_cur.mode]);
 		return -1;
 	}
-	rollout_start(&state_ro, pool, steps_bp, nsteps, hold_s, rt.cfg->rollout_min_requests,
-	    rt.cfg->guard_bake_s, state_now_ms(), state_cand_requests(pool));
+	/* begin at the first step at or above the share the candidate has
+	 * now, so no client it holds moves back (a reverted one has none) */
+	cur_bp = state_cur.mode == MODE_REVERTED ? 0 : state_cur.candidate_bp;
+	first = rollout_first_step(steps_bp, nsteps, cur_bp);
+	rollout_start(&state_ro, pool, steps_bp, nsteps, first, hold_s,
+	    rt.cfg->rollout_min_requests, rt.cfg->guard_bake_s, state_now_ms(),
+	    state_cand_requests(pool));
 	state_from_rollout(&n);
+	state_describe(&state_cur, before, sizeof(before));
 	state_commit(&n);
 	state_describe(&n, after, sizeof(after));
-	state_event(who, "rollout of %s started: step 1 of %zu, %s, hold %d s",
-	    state_pool_name(pool), nsteps, after, hold_s);
+	state_event_rec(who, "rollout", before, after, NULL,
+	    "rollout of %s started: step %d of %zu, %s, hold %d s", state_pool_name(pool),
+	    first + 1, nsteps, after, hold_s);
 	snprintf(msg, len, "rollout of %s started: %s", state_pool_name(pool), after);
 	return 0;
 }
 
 static int
-state_rollout_gate(int r, const struct actor *who, const char *what, char *msg, size_t len)
+state_rollout_gate(int r, const struct actor *who, const char *kind, const char *what,
+    char *msg, size_t len)
 {
 	struct split_state n = state_cur;
-	char after[128];
+	char before[128], after[128];
 
 	if (r == -1)
 		return -1;
 	state_from_rollout(&n);
+	state_describe(&state_cur, before, sizeof(before));
 	state_commit(&n);
 	state_describe(&n, after, sizeof(after));
-	state_event(who, "rollout %s: step %d of %zu, %s, state %s", what, n.step + 1, n.nsteps,
-	    after, state_mode_names[n.mode]);
+	state_event_rec(who, kind, before, after, NULL, "rollout %s: step %d of %zu, %s, state %s",
+	    what, n.step + 1, n.nsteps, after, state_mode_names[n.mode]);
 	snprintf(msg, len, "step %d of %zu, %s, state %s", n.step + 1, n.nsteps, after,
 	    state_mode_names[n.mode]);
 	return 0;
@@ -393,15 +441,16 @@ state_rollout_gate(int r, const struct actor *who, const char *what, char *msg, 
 int
 state_rollout_pause(const struct actor *who, char *msg, size_t len)
 {
-	return state_rollout_gate(rollout_pause(&state_ro, msg, len), who, "paused", msg, len);
+	return state_rollout_gate(rollout_pause(&state_ro, msg, len), who, "pause", "paused",
+	    msg, len);
 }
 
 int
 state_rollout_resume(const struct actor *who, char *msg, size_t len)
 {
 	return state_rollout_gate(rollout_resume(&state_ro, state_now_ms(),
-	    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE), msg, len), who, "resumed",
-	    msg, len);
+	    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE), msg, len), who, "resume",
+	    "resumed", msg, len);
 }
 
 int
@@ -411,13 +460,57 @@ state_rollout_next(const struct actor *who, char *msg, size_t len)
 
 	rollout_next(&state_ro, state_now_ms(),
 	    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE), msg, len, &failed);
-	return state_rollout_gate(failed ? -1 : 0, who, "advanced", msg, len);
+	return state_rollout_gate(failed ? -1 : 0, who, "step", "advanced", msg, len);
 }
 
 int
 state_step_left_s(void)
 {
 	return rollout_step_left_s(&state_ro, state_now_ms());
+}
+
+void
+state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
+    unsigned long long *need)
+{
+	uint64_t cand = state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE);
+
+	*left_s = 0;
+	*seen = *need = 0;
+	buf[0] = '\0';
+	switch (state_ro.phase) {
+	case RO_NONE:
+		return;
+	case RO_PAUSED:
+		snprintf(buf, len, "paused: rollout resume or rollout next");
+		return;
+	case RO_BAKING:
+		if (state_ro.bake_s > 0) {
+			uint64_t done = (state_now_ms() - state_ro.bake_start_ms) / 1000;
+
+			*left_s = done >= (uint64_t)state_ro.bake_s ? 0 : state_ro.bake_s - (int)done;
+			snprintf(buf, len, "baking: promote, or %d s more clean for the automatic "
+			    "promote", *left_s);
+		} else {
+			snprintf(buf, len, "baking: promote");
+		}
+		return;
+	case RO_RUNNING:
+		break;
+	}
+	*left_s = rollout_step_left_s(&state_ro, state_now_ms());
+	*seen = rollout_step_requests(&state_ro, cand);
+	*need = (unsigned long long)state_ro.min_requests;
+	if (*left_s > 0 && *seen < *need)
+		snprintf(buf, len, "%d s and %llu more candidate request(s) (%llu of %llu)", *left_s,
+		    *need - *seen, *seen, *need);
+	else if (*left_s > 0)
+		snprintf(buf, len, "%d s (candidate requests %llu of %llu)", *left_s, *seen, *need);
+	else if (*seen < *need)
+		snprintf(buf, len, "%llu more candidate request(s) (%llu of %llu)", *need - *seen,
+		    *seen, *need);
+	else
+		snprintf(buf, len, "the next guard interval");
 }
 
 /* The rollout timer: advance steps, and promote after guard.bake_s. */
@@ -433,7 +526,7 @@ state_tick(void)
 		a = rollout_tick(&state_ro, now,
 		    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE));
 		if (a == RA_SET)
-			state_rollout_gate(0, &timer, "step", msg, sizeof(msg));
+			state_rollout_gate(0, &timer, "step", "step", msg, sizeof(msg));
 		else if (a == RA_PROMOTE)
 			state_promote(&timer, msg, sizeof(msg));
 		return;

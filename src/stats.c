@@ -193,6 +193,8 @@ void stats_record(struct stats_worker *w, int pool, int server, int status, int 
 	STATS_ADD(w->dur_sum_us[pool], dur_us);
 	if (server >= 0 && server < CONFIG_MAX_SERVERS) {
 		STATS_INC(w->srv_requests[pool][server]);
+		if (cls >= 1 && cls <= 5)
+			STATS_INC(w->srv_class[pool][server][cls]);
 		if (is_err)
 			STATS_INC(w->srv_errors[pool][server]);
 	}

@@ -17,6 +17,8 @@
 
 static struct event *watch_ev;
 static struct guard_dry watch_dry;    /* what dry run recorded last */
+static char watch_verdict_now[600];
+static unsigned long long watch_ntrips[GUARD_CHECK_COUNT];
 static char watch_dry_now[600];       /* this interval's dry-run verdict, "" = none */
 
 static void
@@ -64,6 +66,8 @@ watch_guard(void)
 	/* the guard watches whenever the candidate carries traffic */
 	watch_dry_now[0] = '\0';
 	if (s->candidate_bp == 0 || s->mode == MODE_REVERTED || s->mode == MODE_IDLE) {
+		snprintf(watch_verdict_now, sizeof(watch_verdict_now),
+		    "not watching: %s has no traffic", pool_names[cand]);
 		guard_dry_reset(&watch_dry);
 		return;
 	}
@@ -75,19 +79,32 @@ watch_guard(void)
 	watch_figs(s->stable, now, in.window_s, &in.stable);
 	in.healthy = watch_healthy(cand, now, &in.servers);
 	check = guard_decide(&in, &pol, reason, sizeof(reason));
-	if (check == GUARD_CHECK_NONE)
+	if (check == GUARD_CHECK_NONE) {
+		if (in.cand.requests < (uint64_t)pol.min_requests)
+			snprintf(watch_verdict_now, sizeof(watch_verdict_now),
+			    "clean so far: %llu of %d candidate requests in %d s for the rate checks",
+			    (unsigned long long)in.cand.requests, pol.min_requests, in.window_s);
+		else
+			snprintf(watch_verdict_now, sizeof(watch_verdict_now),
+			    "clean: %llu candidate requests in %d s",
+			    (unsigned long long)in.cand.requests, in.window_s);
 		return;
+	}
+	snprintf(watch_verdict_now, sizeof(watch_verdict_now), "%s%s",
+	    c->guard_dry_run ? "would revert: " : "tripped: ", reason);
 	if (c->guard_dry_run) {
 		snprintf(watch_dry_now, sizeof(watch_dry_now), "would revert %s: %s",
 		    pool_names[cand], reason);
 		/* once per kind of verdict (and once a minute while it stays), not
 		 * every interval: the figures in the text change all the time */
 		if (guard_dry_note(&watch_dry, check, now))
-			state_event(&guard, "dry run: %s", watch_dry_now);
+			state_event_rec(&guard, "dry_run", NULL, NULL, watch_dry_now, "dry run: %s",
+			    watch_dry_now);
 		return;
 	}
 	struct split_state before = *s;
 
+	watch_ntrips[check]++;
 	if (state_revert(reason, &guard, msg, sizeof(msg)) == 0) {
 		log_warn("guard reverted %s: %s", pool_names[cand], reason);
 		admin_audit_actor(&guard, "revert", "OK", reason, &before, state_get());
@@ -114,6 +131,18 @@ const char *
 watch_dry_verdict(void)
 {
 	return watch_dry_now;
+}
+
+unsigned long long
+watch_trips(int check)
+{
+	return check > 0 && check < GUARD_CHECK_COUNT ? watch_ntrips[check] : 0;
+}
+
+const char *
+watch_verdict(void)
+{
+	return watch_verdict_now[0] ? watch_verdict_now : "not evaluated yet";
 }
 
 void

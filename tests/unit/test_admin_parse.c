@@ -20,13 +20,13 @@ TEST(test_every_command_parses)
 		"status", "set weight green 5", "switch blue", "rollout start green",
 		"rollout start green steps 1,5,100 hold 30", "rollout pause", "rollout resume",
 		"rollout next", "rollout abort", "promote", "revert",
-		"server blue 127.0.0.1:9001 drain", "show events", "show servers", "reload", "help",
+		"server blue 127.0.0.1:9001 drain", "show events", "show servers", "reload", "help", "show info",
 	};
 	static const enum admin_cmd_id ids[] = {
 		ACMD_STATUS, ACMD_SET_WEIGHT, ACMD_SWITCH, ACMD_ROLLOUT_START, ACMD_ROLLOUT_START,
 		ACMD_ROLLOUT_PAUSE, ACMD_ROLLOUT_RESUME, ACMD_ROLLOUT_NEXT, ACMD_ROLLOUT_ABORT,
 		ACMD_PROMOTE, ACMD_REVERT, ACMD_SERVER, ACMD_SHOW_EVENTS, ACMD_SHOW_SERVERS,
-		ACMD_RELOAD, ACMD_HELP,
+		ACMD_RELOAD, ACMD_HELP, ACMD_SHOW_INFO,
 	};
 	struct admin_parsed ap;
 	char err[256];
@@ -71,11 +71,11 @@ TEST(test_errors)
 	CHECK(ap.cmd == NULL);
 	/* the first word of several commands lists them */
 	CHECK_EQ_INT(parse("show", &ap, err, sizeof(err)), -1);
-	CHECK_STR(err, "show what? show events [N] | show servers");
+	CHECK_STR(err, "show what? show events [N] | show servers | show info");
 	CHECK_EQ_INT(parse("json set", &ap, err, sizeof(err)), -1);
 	CHECK_STR(err, "set what? set weight POOL PERCENT");
 	CHECK_EQ_INT(parse("show bogus", &ap, err, sizeof(err)), -1);
-	CHECK_STR(err, "show what? show events [N] | show servers");
+	CHECK_STR(err, "show what? show events [N] | show servers | show info");
 	CHECK_EQ_INT(parse("sho", &ap, err, sizeof(err)), -1);
 	CHECK_STR(err, "unknown command \"sho\"; try help");
 	{
@@ -128,6 +128,53 @@ TEST(test_pool)
 	CHECK_EQ_INT(admin_parse_pool(""), -1);
 }
 
+TEST(test_if_version)
+{
+	struct admin_parsed ap;
+	char err[256];
+
+	CHECK_EQ_INT(parse("set weight green 5 if-version 12", &ap, err, sizeof(err)), 0);
+	CHECK_EQ_INT(ap.if_version, 12);
+	CHECK_EQ_INT(ap.argc, 2);
+	CHECK_STR(ap.argv[1], "5");
+	CHECK_EQ_INT(parse("json promote if-version 0", &ap, err, sizeof(err)), 0);
+	CHECK_EQ_INT(ap.if_version, 0);
+	CHECK_EQ_INT(ap.json, 1);
+	CHECK_EQ_INT(parse("rollout start green steps 1,100 hold 5 if-version 3", &ap, err,
+	    sizeof(err)), 0);
+	CHECK_EQ_INT(ap.argc, 5);
+	CHECK_EQ_INT(parse("revert", &ap, err, sizeof(err)), 0);
+	CHECK_EQ_INT(ap.if_version, -1);
+	/* only last, only a plain number, only on commands that change state */
+	CHECK_EQ_INT(parse("set weight green if-version 3 5", &ap, err, sizeof(err)), -1);
+	CHECK(strstr(err, "if-version N must end the command") != NULL);
+	CHECK_EQ_INT(parse("promote if-version", &ap, err, sizeof(err)), -1);
+	CHECK(strstr(err, "needs a number") != NULL);
+	CHECK_EQ_INT(parse("promote if-version -1", &ap, err, sizeof(err)), -1);
+	CHECK_EQ_INT(parse("promote if-version 012", &ap, err, sizeof(err)), -1);
+	CHECK_EQ_INT(parse("promote if-version 1000000000000000", &ap, err, sizeof(err)), -1);
+	CHECK_EQ_INT(parse("promote if-version 999999999999999", &ap, err, sizeof(err)), 0);
+	CHECK_EQ_INT(parse("status if-version 3", &ap, err, sizeof(err)), -1);
+	CHECK(strstr(err, "only to commands that change state") != NULL);
+	CHECK_EQ_INT(parse("set weight green 5 6 if-version 3", &ap, err, sizeof(err)), -1);
+	CHECK(strstr(err, "usage: set weight") != NULL);
+}
+
+TEST(test_readonly_commands)
+{
+	size_t i;
+
+	for (i = 0; i < ACMD_COUNT; i++) {
+		const struct admin_cmd_spec *c = &admin_cmd_table[i];
+		int ro = strcmp(c->words, "status") == 0 || strncmp(c->words, "show ", 5) == 0 ||
+		    strcmp(c->words, "help") == 0;
+
+		CHECK_EQ_INT(c->readonly_ok, ro);
+		if (ro)
+			CHECK_EQ_INT(c->changes_state, 0);
+	}
+}
+
 int
 main(void)
 {
@@ -137,5 +184,7 @@ main(void)
 	RUN(test_errors);
 	RUN(test_percent);
 	RUN(test_pool);
+	RUN(test_if_version);
+	RUN(test_readonly_commands);
 	return test_summary();
 }

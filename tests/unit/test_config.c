@@ -189,7 +189,7 @@ TEST(minimal_defaults)
 	CHECK_EQ_INT(c->rollout_nsteps, 6);
 	CHECK(memcmp(c->rollout_steps_bp, steps, sizeof steps) == 0);
 	CHECK_EQ_INT(c->rollout_hold_s, 60);
-	CHECK_EQ_INT(c->rollout_min_requests, 0);
+	CHECK_EQ_INT(c->rollout_min_requests, 20);   /* guard.min_requests */
 	CHECK_EQ_INT(c->t_client_header_ms, 10000);
 	CHECK_EQ_INT(c->t_client_idle_ms, 60000);
 	CHECK_EQ_INT(c->t_upstream_connect_ms, 2000);
@@ -585,10 +585,92 @@ TEST(default_override_from)
 	config_free(c);
 }
 
+/* rollout.min_requests follows guard.min_requests unless it is given */
+TEST(rollout_min_requests_follows_guard)
+{
+	char *errs = NULL;
+	struct config *c = load_text("guard = { min_requests = 7; };\n" MINIMAL, &errs);
+
+	CHECK(c != NULL);
+	if (c != NULL)
+		CHECK_EQ_INT(c->rollout_min_requests, 7);
+	config_free(c);
+	c = load_text("guard = { min_requests = 7; };\nrollout = { min_requests = 0; };\n"
+	    MINIMAL, &errs);
+	CHECK(c != NULL);
+	if (c != NULL)
+		CHECK_EQ_INT(c->rollout_min_requests, 0);
+	config_free(c);
+}
+
+TEST(readonly_socket_keys)
+{
+	char *errs = NULL;
+	struct config *c = load_text("admin = { socket = \"/tmp/a.sock\"; readonly_socket = "
+	    "\"/tmp/b.sock\"; readonly_mode = \"0644\"; };\n" MINIMAL, &errs);
+
+	CHECK(c != NULL);
+	if (c != NULL) {
+		CHECK_STR(c->admin_readonly_socket, "/tmp/b.sock");
+		CHECK_EQ_INT(c->admin_readonly_mode, 0644);
+	}
+	config_free(c);
+	c = load_text(MINIMAL, &errs);
+	CHECK(c != NULL);
+	if (c != NULL) {
+		CHECK(c->admin_readonly_socket == NULL);
+		CHECK_EQ_INT(c->admin_readonly_mode, 0666);
+	}
+	config_free(c);
+	CHECK_STR(errors_of("admin = { socket = \"/tmp/a.sock\"; readonly_socket = "
+	    "\"/tmp/a.sock\"; };\n" MINIMAL), "F:1: \"admin.readonly_socket\" must differ from "
+	    "\"admin.socket\" (\"/tmp/a.sock\")\n");
+}
+
+/* -t: the directories the proxy writes to, named with the key's line */
+TEST(check_dirs_names_key_and_line)
+{
+	char *errs = NULL;
+	struct config *c = load_text("listen = ( { address = \"127.0.0.1:8080\"; } );\n"
+	    "admin = { socket = \"/tmp/a.sock\";\n audit_log = \"/nonexistent-bgp/audit.log\"; };\n"
+	    "state_file = \"/tmp\";\n" MIN_POOLS "log = { access = \"stderr\"; };\n", &errs);
+
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	CHECK_EQ_INT(config_check_dirs(c, &errs), -1);
+	CHECK(errs != NULL && strstr(errs, ":3: admin.audit_log \"/nonexistent-bgp/audit.log\": "
+	    "directory /nonexistent-bgp: No such file or directory\n") != NULL);
+	CHECK(errs != NULL && strstr(errs, "admin.socket") == NULL);
+	CHECK(errs != NULL && strstr(errs, "state_file") == NULL);
+	free(errs);
+	errs = NULL;
+	config_free(c);
+	c = load_text("admin = { socket = \"/tmp/a.sock\"; audit_log = \"off\"; };\n"
+	    "log = { access = \"/tmp/x/y/access.log\"; };\n" MINIMAL, &errs);
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	CHECK_EQ_INT(config_check_dirs(c, &errs), -1);
+	CHECK(errs != NULL && strstr(errs, ":2: log.access") != NULL);
+	free(errs);
+	errs = NULL;
+	config_free(c);
+	c = load_text("admin = { socket = \"/tmp/a.sock\"; audit_log = \"/tmp/a.log\"; };\n"
+	    MINIMAL, &errs);
+	CHECK(c != NULL);
+	if (c != NULL)
+		CHECK_EQ_INT(config_check_dirs(c, &errs), 0);
+	config_free(c);
+}
+
 int main(void)
 {
 	RUN(example_loads);
 	RUN(minimal_defaults);
+	RUN(rollout_min_requests_follows_guard);
+	RUN(readonly_socket_keys);
+	RUN(check_dirs_names_key_and_line);
 	RUN(values_are_read);
 	RUN(percent_int_and_float_agree);
 	RUN(error_unknown_top_key);

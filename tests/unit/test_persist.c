@@ -225,7 +225,7 @@ TEST(test_format_is_readable)
 	CHECK(n > 0);
 	CHECK_EQ_INT(strlen(buf), n);
 #define MANUAL5 HEADER "version 1\nstable blue\ncandidate_percent 5.00\nmode manual\n" \
-	"last_revert -\nrollout -\nchecksum "
+	"last_revert -\nrollout -\nsplit_version 0\nchecksum "
 	CHECK(strncmp(buf, MANUAL5, sizeof MANUAL5 - 1) == 0);
 	CHECK_EQ_INT(n, sizeof MANUAL5 - 1 + 9);
 	st = st_running();
@@ -620,11 +620,44 @@ TEST(test_set_aside)
 	tmpdir_clean();
 }
 
+/* split_version (if-version) survives a restart; a file written before it
+ * existed (no such line) reads as version 0 */
+#define SIGNED(body) sign(body, sizeof(body) - 1, file, sizeof file)
+
+TEST(test_split_version_round_trip_and_old_files)
+{
+	struct persist_state st = st_manual5(), back;
+	char buf[4096], file[4096], err[256];
+	int n;
+
+	st.split_version = 42;
+	n = persist_format(&st, buf, sizeof buf);
+	CHECK(n > 0);
+	CHECK(strstr(buf, "\nsplit_version 42\n") != NULL);
+	memset(&back, 0, sizeof back);
+	CHECK_EQ_INT(persist_parse(buf, (size_t)n, &back, err, sizeof err), 0);
+	CHECK_EQ_INT(back.split_version, 42);
+	SIGNED(HEADER "version 1\nstable blue\ncandidate_percent 5.00\n"
+	    "mode manual\nlast_revert -\nrollout -\n");
+	back.split_version = 7;
+	CHECK_EQ_INT(persist_parse(file, strlen(file), &back, err, sizeof err), 0);
+	CHECK_EQ_INT(back.split_version, 0);
+	CHECK_EQ_INT(back.candidate_bp, 500);
+	SIGNED(HEADER "version 1\nstable blue\ncandidate_percent 5.00\n"
+	    "mode manual\nlast_revert -\nrollout -\nsplit_version x1\n");
+	CHECK_EQ_INT(persist_parse(file, strlen(file), &back, err, sizeof err), -1);
+	CHECK(strstr(err, "bad split_version") != NULL);
+	SIGNED(HEADER "version 1\nstable blue\ncandidate_percent 5.00\n"
+	    "mode manual\nlast_revert -\nrollout -\nsplit_version 1\nsplit_version 2\n");
+	CHECK_EQ_INT(persist_parse(file, strlen(file), &back, err, sizeof err), -1);
+}
+
 int
 main(void)
 {
 	umask(022);
 	RUN(test_crc_matches_zlib);
+	RUN(test_split_version_round_trip_and_old_files);
 	RUN(test_format_is_readable);
 	RUN(test_round_trips);
 	RUN(test_round_trip_extremes);

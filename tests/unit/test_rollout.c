@@ -14,7 +14,7 @@ static void
 start_six(struct rollout *r, int min_requests, int bake_s)
 {
 	memset(r, 0xa5, sizeof(*r));	/* start must not rely on a cleared struct */
-	rollout_start(r, 1, six, 6, 30, min_requests, bake_s, 1000, 7);
+	rollout_start(r, 1, six, 6, 0, 30, min_requests, bake_s, 1000, 7);
 }
 
 /* a rollout advanced to the last step before 100% and so baking since t */
@@ -23,7 +23,7 @@ start_baking(struct rollout *r, int bake_s, uint64_t *t)
 {
 	static const int two[] = { 5000, 10000 };
 
-	rollout_start(r, 1, two, 2, 10, 0, bake_s, 0, 0);
+	rollout_start(r, 1, two, 2, 0, 10, 0, bake_s, 0, 0);
 	*t = 10000;
 	rollout_tick(r, *t, 0);
 }
@@ -288,7 +288,7 @@ TEST(start_enters_step_zero)
 	CHECK_EQ_INT(r.step_start_ms, 1000);
 	CHECK_EQ_INT(r.step_start_requests, 7);
 	CHECK_EQ_INT(rollout_bp(&r), 100);
-	CHECK_EQ_INT(rollout_start(&r, 0, six, 6, 30, 0, 0, 5, 5), RA_SET);
+	CHECK_EQ_INT(rollout_start(&r, 0, six, 6, 0, 30, 0, 0, 5, 5), RA_SET);
 	CHECK_EQ_INT(r.pool, 0);
 }
 
@@ -297,7 +297,7 @@ TEST(start_at_100_bakes_at_once)
 	struct rollout r;
 	static const int hundred[] = { 10000 };
 
-	CHECK_EQ_INT(rollout_start(&r, 1, hundred, 1, 30, 0, 5, 2000, 0), RA_SET);
+	CHECK_EQ_INT(rollout_start(&r, 1, hundred, 1, 0, 30, 0, 5, 2000, 0), RA_SET);
 	CHECK_EQ_INT(r.phase, RO_BAKING);
 	CHECK_EQ_INT(r.bake_start_ms, 2000);
 	CHECK_EQ_INT(rollout_bp(&r), 10000);
@@ -310,9 +310,9 @@ TEST(start_refuses_unusable_schedule)
 	struct rollout r;
 	int many[ROLLOUT_MAX_STEPS + 1] = { 0 };
 
-	CHECK_EQ_INT(rollout_start(&r, 1, six, 0, 30, 0, 0, 0, 0), RA_NONE);
+	CHECK_EQ_INT(rollout_start(&r, 1, six, 0, 0, 30, 0, 0, 0, 0), RA_NONE);
 	CHECK_EQ_INT(r.phase, RO_NONE);
-	CHECK_EQ_INT(rollout_start(&r, 1, many, ROLLOUT_MAX_STEPS + 1, 30, 0, 0, 0, 0), RA_NONE);
+	CHECK_EQ_INT(rollout_start(&r, 1, many, ROLLOUT_MAX_STEPS + 1, 0, 30, 0, 0, 0, 0), RA_NONE);
 	CHECK_EQ_INT(r.phase, RO_NONE);
 	CHECK_EQ_INT(rollout_bp(&r), 0);
 }
@@ -424,7 +424,7 @@ TEST(hold_zero_advances_every_tick)
 {
 	struct rollout r;
 
-	rollout_start(&r, 1, six, 6, 0, 0, 0, 0, 0);
+	rollout_start(&r, 1, six, 6, 0, 0, 0, 0, 0, 0);
 	CHECK_EQ_INT(rollout_tick(&r, 0, 0), RA_SET);
 	CHECK_EQ_INT(r.step, 1);
 	CHECK_EQ_INT(rollout_step_left_s(&r, 0), 0);
@@ -695,6 +695,37 @@ TEST(step_left_seconds)
 	CHECK_EQ_INT(rollout_step_left_s(&r, 0), 30);		/* clock behind the start */
 }
 
+/* rollout start after a manual share: the first step at or above it */
+TEST(first_step_at_or_above_current_share)
+{
+	static const int steps6[] = { 100, 500, 1000, 2500, 5000, 10000 };
+
+	CHECK_EQ_INT(rollout_first_step(steps6, 6, 0), 0);
+	CHECK_EQ_INT(rollout_first_step(steps6, 6, 100), 0);
+	CHECK_EQ_INT(rollout_first_step(steps6, 6, 101), 1);
+	CHECK_EQ_INT(rollout_first_step(steps6, 6, 2000), 3);
+	CHECK_EQ_INT(rollout_first_step(steps6, 6, 2500), 3);
+	CHECK_EQ_INT(rollout_first_step(steps6, 6, 10000), 5);
+	CHECK_EQ_INT(rollout_first_step(steps6, 0, 10000), 0);
+}
+
+TEST(start_at_a_later_step_and_count_its_requests)
+{
+	struct rollout r;
+
+	CHECK_EQ_INT(rollout_start(&r, 1, six, 6, 3, 30, 20, 0, 1000, 50), RA_SET);
+	CHECK_EQ_INT(r.step, 3);
+	CHECK_EQ_INT(rollout_bp(&r), 2500);
+	CHECK_EQ_INT(rollout_step_requests(&r, 50), 0);
+	CHECK_EQ_INT(rollout_step_requests(&r, 63), 13);
+	CHECK_EQ_INT(rollout_step_requests(&r, 10), 0);    /* counter went backwards */
+	/* a start index past the end clamps to the last step: baking */
+	CHECK_EQ_INT(rollout_start(&r, 1, six, 6, 9, 30, 20, 0, 1000, 50), RA_SET);
+	CHECK_EQ_INT(r.phase, RO_BAKING);
+	rollout_clear(&r);
+	CHECK_EQ_INT(rollout_step_requests(&r, 99), 0);
+}
+
 int
 main(void)
 {
@@ -738,5 +769,7 @@ main(void)
 	RUN(restore_baking);
 	RUN(restore_odd_state_files);
 	RUN(step_left_seconds);
+	RUN(first_step_at_or_above_current_share);
+	RUN(start_at_a_later_step_and_count_its_requests);
 	return test_summary();
 }
