@@ -148,7 +148,7 @@ admin_status_pool(enum pool_id p, uint64_t now_us)
 static json_t *
 admin_status_rollout(const struct split_state *s)
 {
-	json_t *steps = json_array();
+	json_t *steps;
 	char waits[256];
 	int left;
 	unsigned long long seen, need;
@@ -157,6 +157,7 @@ admin_status_rollout(const struct split_state *s)
 	/* after a revert no rollout is running: its step is in last_revert */
 	if (!s->has_rollout || s->mode == MODE_REVERTED)
 		return json_null();
+	steps = json_array();
 	for (i = 0; i < s->nsteps; i++)
 		json_array_append_new(steps, admin_pct(s->steps_bp[i]));
 	state_step_waits(waits, sizeof(waits), &left, &seen, &need);
