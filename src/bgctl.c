@@ -1,17 +1,23 @@
 /*
  * bgctl.c - the operator's client for the bgproxy admin socket.
  *
- * bgctl [-s SOCKET] [--json] COMMAND [ARGS...] sends the words as one line,
- * reads one answer (first line "OK" or "ERR <reason>", body lines, an empty
- * line) and maps it to an exit status: 0 OK, 1 ERR or a usage error, 2 when
- * the socket cannot be reached, the answer times out or is broken.
+ * bgctl [-s SOCKET] [--json] [--if-version N] COMMAND [ARGS...] sends the
+ * words as one line, reads one answer (first line "OK" or "ERR <reason>",
+ * body lines, an empty line) and maps it to an exit status: 0 OK, 1 ERR or
+ * a usage error, 2 when the socket cannot be reached, the answer times out
+ * or is broken.
  *
- * "bgctl status" asks for "json status" and renders it for humans, so the
- * server keeps a single status implementation. That is why a small strict
- * JSON reader lives here: bgctl links nothing but libc.
+ * Three commands live here rather than in the server:
+ *  - "status" asks for "json status" and renders it for humans, so the
+ *    server keeps a single status implementation;
+ *  - "status --watch" redraws that view in place every interval (one frame
+ *    per interval when stdout is no terminal);
+ *  - "rollout wait" polls until the rollout ends: 0 promoted, 1 reverted or
+ *    ended otherwise, 3 timed out (2 stays "cannot reach the socket").
+ * JSON is read with jansson; the views are in bgctl_view.c.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <jansson.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <math.h>
@@ -21,10 +27,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bgctl_view.h"
 
 #ifndef BGPROXY_VERSION
 #define BGPROXY_VERSION "0.0.0"
@@ -34,20 +43,31 @@
 #define BGCTL_CMD_MAX		4096		/* the server's line limit */
 #define BGCTL_ANSWER_MAX	(16u << 20)	/* refuse answers above 16 MB */
 #define BGCTL_TIMEOUT_MS	10000		/* silence that ends the wait */
-#define BGCTL_JSON_DEPTH	64
-#define BGCTL_JSON_NODES	1000000
-#define BGCTL_BAR		16		/* share bar width, keeps rows < 80 */
+#define BGCTL_WATCH_EVENTS	5		/* events in a watch frame */
+#define BGCTL_WAIT_POLL_MS	250		/* rollout wait asks this often */
 
 enum bgctl_exit {
-	BGCTL_EXIT_OK = 0,	/* the server answered OK */
-	BGCTL_EXIT_ERR = 1,	/* the server answered ERR, or a usage error */
-	BGCTL_EXIT_FAIL = 2	/* unreachable, timeout, broken answer */
+	BGCTL_EXIT_OK = 0,	/* the server answered OK; promoted */
+	BGCTL_EXIT_ERR = 1,	/* the server answered ERR, a usage error; reverted */
+	BGCTL_EXIT_FAIL = 2,	/* unreachable, timeout, broken answer */
+	BGCTL_EXIT_TIMEOUT = 3	/* rollout wait --timeout ran out */
+};
+
+enum bgctl_cmd {
+	BGCTL_CMD_PLAIN,	/* send the words, print the answer */
+	BGCTL_CMD_STATUS,	/* "status": json status, rendered */
+	BGCTL_CMD_WATCH,	/* "status --watch" */
+	BGCTL_CMD_WAIT		/* "rollout wait" */
 };
 
 struct bgctl_opts {
 	const char	*o_socket;
 	bool		 o_json;
-	bool		 o_status;	/* plain "status": fetch JSON, render */
+	bool		 o_watch;
+	double		 o_interval_s;	/* --interval, 0: not given */
+	double		 o_wait_s;	/* --timeout, 0: not given (wait for ever) */
+	const char	*o_if_version;
+	enum bgctl_cmd	 o_cmd;
 	char		*o_line;	/* the line to send, without "\n" */
 	size_t		 o_len;
 	int		 o_timeout_ms;
@@ -59,7 +79,9 @@ enum bgctl_recv {
 	BGCTL_RECV_DONE,	/* the empty line arrived */
 	BGCTL_RECV_CLOSED,	/* the server closed before the empty line */
 	BGCTL_RECV_TIMEOUT,	/* nothing arrived for the timeout */
-	BGCTL_RECV_FAIL		/* read error or answer too large; see err */
+	BGCTL_RECV_FAIL,	/* read error or answer too large; see err */
+	BGCTL_RECV_UNREACHABLE,	/* connect failed; see err */
+	BGCTL_RECV_SENDFAIL	/* send failed; see err */
 };
 
 struct bgctl_answer {
@@ -74,36 +96,14 @@ struct bgctl_answer {
 	bool	 a_have_first;
 };
 
-enum bgctl_jtype {
-	BGCTL_J_NULL,
-	BGCTL_J_FALSE,
-	BGCTL_J_TRUE,
-	BGCTL_J_NUM,
-	BGCTL_J_STR,
-	BGCTL_J_ARR,
-	BGCTL_J_OBJ
+/* One admin connection kept open across the commands of watch and wait. */
+struct bgctl_conn {
+	const char	*c_path;
+	int		 c_fd;		/* -1: not connected */
+	int		 c_timeout_ms;
 };
 
-/* One JSON value; arrays and objects chain their children by j_next. */
-struct bgctl_json {
-	enum bgctl_jtype	 j_type;
-	double			 j_num;
-	char			*j_str;		/* BGCTL_J_STR: UTF-8, no NUL inside */
-	char			*j_key;		/* member name when inside an object */
-	struct bgctl_json	*j_child;
-	struct bgctl_json	*j_next;
-};
-
-struct bgctl_jparser {
-	const char	*jp_start;
-	const char	*jp_p;
-	const char	*jp_end;
-	int		 jp_depth;
-	size_t		 jp_nodes;
-	char		 jp_err[96];
-};
-
-static struct bgctl_json *bgctl_json_value(struct bgctl_jparser *);
+static volatile sig_atomic_t bgctl_stop;
 
 /* ---------------------------------------------------------------- options */
 
@@ -111,36 +111,45 @@ static void
 bgctl_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: bgctl [-s SOCKET] [--json] COMMAND [ARGS...]\n"
+	    "usage: bgctl [-s SOCKET] [--json] [--if-version N] COMMAND [ARGS...]\n"
+	    "       bgctl status --watch [--interval SECONDS]\n"
+	    "       bgctl rollout wait [--timeout SECONDS]\n"
 	    "       bgctl -h | -V\n"
 	    "\n"
 	    "Sends one command to the bgproxy admin socket and prints the answer.\n"
-	    "  -s, --socket PATH  the admin socket (default: $BGPROXY_SOCKET,\n"
-	    "                     else " BGCTL_DEFAULT_SOCKET ")\n"
-	    "      --json         ask for the JSON answer and print it unchanged\n"
-	    "  -h, --help         print this help\n"
-	    "  -V, --version      print the version\n"
-	    "Options may go before or after the command. Commands (\"bgctl help\" asks\n"
-	    "the server):\n"
-	    "  status | show servers | show events [N] | help | reload\n"
+	    "  -s, --socket PATH     the admin socket (default: $BGPROXY_SOCKET,\n"
+	    "                        else " BGCTL_DEFAULT_SOCKET ")\n"
+	    "      --json            ask for the JSON answer and print it unchanged\n"
+	    "      --if-version N    refuse the change unless the split's version is N\n"
+	    "      --watch           with status: redraw the view every interval\n"
+	    "      --interval S      seconds between frames (default 1)\n"
+	    "      --timeout S       with rollout wait: give up after S seconds\n"
+	    "  -h, --help            print this help\n"
+	    "  -V, --version         print the version\n"
+	    "Options may go before or after the command; \"--\" ends them. Commands\n"
+	    "(\"bgctl help\" asks the server):\n"
+	    "  status | show servers | show events [N] | show info | help | reload\n"
 	    "  set weight POOL PERCENT | switch POOL | promote | revert\n"
 	    "  rollout start POOL [steps A,B,C] [hold SECONDS]\n"
-	    "  rollout pause | resume | next | abort\n"
+	    "  rollout pause | resume | next | abort | wait\n"
 	    "  server POOL ADDRESS drain | disable | enable\n"
-	    "Exit status: 0 OK, 1 ERR or usage error, 2 socket unreachable, timeout\n"
-	    "or broken answer.\n");
+	    "Exit status: 0 OK (rollout wait: promoted), 1 ERR or usage error (rollout\n"
+	    "wait: reverted or ended otherwise), 2 socket unreachable, timeout or\n"
+	    "broken answer, 3 rollout wait timed out.\n");
 }
 
 /* Joins the words with single spaces; refuses what cannot be one line. */
 static int
 bgctl_join(struct bgctl_opts *o, char **words, int nwords, char *err, size_t errlen)
 {
-	const char *prefix = o->o_json || o->o_status ? "json " : "";
-	size_t len = strlen(prefix), off;
+	const char *prefix = o->o_json || o->o_cmd != BGCTL_CMD_PLAIN ? "json " : "";
+	size_t len = strlen(prefix) + 1, off;
 	int i;
 
 	for (i = 0; i < nwords; i++)
 		len += strlen(words[i]) + 1;
+	if (o->o_if_version != NULL)
+		len += strlen(" if-version ") + strlen(o->o_if_version);
 	if ((o->o_line = malloc(len + 1)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -149,6 +158,9 @@ bgctl_join(struct bgctl_opts *o, char **words, int nwords, char *err, size_t err
 	for (i = 0; i < nwords; i++)
 		off += (size_t)snprintf(o->o_line + off, len + 1 - off, "%s%s",
 		    i ? " " : "", words[i]);
+	if (o->o_if_version != NULL)
+		off += (size_t)snprintf(o->o_line + off, len + 1 - off, " if-version %s",
+		    o->o_if_version);
 	o->o_len = off;
 	if (strpbrk(o->o_line, "\r\n") != NULL) {
 		snprintf(err, errlen, "the command must not contain a line break");
@@ -179,38 +191,154 @@ bgctl_timeout_ms(void)
 	return (int)v;
 }
 
+/* Seconds from "1", "0.5": a finite number in [lo, hi], else -1. */
+static int
+bgctl_seconds(const char *opt, const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(v) || v < lo || v > hi) {
+		fprintf(stderr, "bgctl: %s takes seconds from %g to %g, got \"%s\"\n", opt, lo,
+		    hi, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* --if-version N: the digits the server compares with its version. */
+static int
+bgctl_version_arg(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (n == 0 || n > 15 || s[n] != '\0') {
+		fprintf(stderr, "bgctl: --if-version takes the version number from status, "
+		    "got \"%s\"\n", s);
+		return -1;
+	}
+	return 0;
+}
+
 /*
- * Options after the command ("bgctl status --json", "bgctl show events -s
- * SOCK"): --json, -s/--socket are taken out of the words wherever they
- * stand; "--" ends them.  Any other word starting with "-" stays a word
- * ("set weight green -1" is the server's to refuse).  Compacts argv from
- * optind in place; o->o_nwords is what is left.  -1 on a missing value.
+ * An option that takes a value, as "--name VALUE" or "--name=VALUE" (and
+ * "-sPATH" for -s): NULL when argv[*i] is not this option, else the value
+ * (advancing *i), or "" with *missing set when the value is missing.
+ */
+static const char *
+bgctl_value(int argc, char **argv, int *i, const char *lng, const char *shrt, bool *missing)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(lng);
+
+	if (strcmp(a, lng) == 0 || (shrt != NULL && strcmp(a, shrt) == 0)) {
+		if (*i + 1 == argc) {
+			fprintf(stderr, "bgctl: %s needs a value\n", a);
+			*missing = true;
+			return "";
+		}
+		return argv[++*i];
+	}
+	if (strncmp(a, lng, n) == 0 && a[n] == '=')
+		return a + n + 1;
+	if (shrt != NULL && strncmp(a, shrt, 2) == 0 && a[2] != '\0')
+		return a + 2;
+	return NULL;
+}
+
+/*
+ * Takes the options out of the words wherever they stand ("bgctl status
+ * --json", "bgctl show events -s SOCK"); "--" ends them.  Before the first
+ * command word an unknown option is an error; after it a word starting
+ * with "-" stays a word ("set weight green -1" is the server's to refuse).
+ * Compacts argv from 1 in place; o->o_nwords is what is left.  Returns -1
+ * to go on, else the exit status.
  */
 static int
-bgctl_late_options(int argc, char **argv, struct bgctl_opts *o)
+bgctl_scan(int argc, char **argv, struct bgctl_opts *o)
 {
-	int i, n = optind, opts = 1;
+	const char *v;
+	bool missing = false, opts = true;
+	int i, n = 1;
 
-	for (i = optind; i < argc; i++) {
+	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (opts && strcmp(a, "--") == 0) {
-			opts = 0;
-		} else if (opts && strcmp(a, "--json") == 0) {
+		if (!opts || a[0] != '-' || a[1] == '\0') {
+			argv[n++] = argv[i];
+		} else if (strcmp(a, "--") == 0) {
+			opts = false;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			bgctl_usage(stdout);
+			return BGCTL_EXIT_OK;
+		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			printf("bgctl %s\n", BGPROXY_VERSION);
+			return BGCTL_EXIT_OK;
+		} else if (strcmp(a, "--json") == 0) {
 			o->o_json = true;
-		} else if (opts && (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0)) {
-			if (i + 1 == argc) {
-				fprintf(stderr, "bgctl: %s needs a socket path\n", a);
-				return -1;
-			}
-			o->o_socket = argv[++i];
-		} else if (opts && strncmp(a, "--socket=", 9) == 0) {
-			o->o_socket = a + 9;
+		} else if (strcmp(a, "--watch") == 0) {
+			o->o_watch = true;
+		} else if ((v = bgctl_value(argc, argv, &i, "--socket", "-s", &missing)) != NULL) {
+			if (missing)
+				return BGCTL_EXIT_ERR;
+			o->o_socket = v;
+		} else if ((v = bgctl_value(argc, argv, &i, "--interval", NULL, &missing)) != NULL) {
+			if (missing || bgctl_seconds("--interval", v, 0.1, 3600, &o->o_interval_s))
+				return BGCTL_EXIT_ERR;
+		} else if ((v = bgctl_value(argc, argv, &i, "--timeout", NULL, &missing)) != NULL) {
+			if (missing || bgctl_seconds("--timeout", v, 0.001, 1e7, &o->o_wait_s))
+				return BGCTL_EXIT_ERR;
+		} else if ((v = bgctl_value(argc, argv, &i, "--if-version", NULL, &missing)) !=
+		    NULL) {
+			if (missing || bgctl_version_arg(v) == -1)
+				return BGCTL_EXIT_ERR;
+			o->o_if_version = v;
+		} else if (n == 1) {
+			fprintf(stderr, "bgctl: unknown option %s\n", a);
+			bgctl_usage(stderr);
+			return BGCTL_EXIT_ERR;
 		} else {
 			argv[n++] = argv[i];
 		}
 	}
-	o->o_nwords = n - optind;
+	o->o_nwords = n - 1;
+	return -1;
+}
+
+/* Which command runs here, and the options that only go with some. */
+static int
+bgctl_classify(struct bgctl_opts *o, char **words, int nwords)
+{
+	bool status = nwords == 1 && strcmp(words[0], "status") == 0;
+	bool wait = nwords == 2 && strcmp(words[0], "rollout") == 0 &&
+	    strcmp(words[1], "wait") == 0;
+	const char *bad = NULL;
+
+	if (o->o_watch && !status)
+		bad = "--watch goes with status";
+	else if (o->o_interval_s > 0 && !o->o_watch)
+		bad = "--interval goes with status --watch";
+	else if (o->o_wait_s > 0 && !wait)
+		bad = "--timeout goes with rollout wait";
+	else if (o->o_if_version != NULL && (status || wait))
+		bad = "--if-version goes with a command that changes the split";
+	else if (wait && o->o_json)
+		bad = "--json does not go with rollout wait; its exit status is the answer";
+	if (bad != NULL) {
+		fprintf(stderr, "bgctl: %s\n", bad);
+		return -1;
+	}
+	if (o->o_watch)
+		o->o_cmd = BGCTL_CMD_WATCH;
+	else if (wait)
+		o->o_cmd = BGCTL_CMD_WAIT;
+	else if (status && !o->o_json)
+		o->o_cmd = BGCTL_CMD_STATUS;
+	if (o->o_cmd == BGCTL_CMD_WAIT)
+		o->o_nwords = 1;	/* the line sent is "json status" */
 	return 0;
 }
 
@@ -218,44 +346,28 @@ bgctl_late_options(int argc, char **argv, struct bgctl_opts *o)
 static int
 bgctl_options(int argc, char **argv, struct bgctl_opts *o)
 {
-	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	char err[128];
-	int c, first;
+	static char status_word[] = "status";
+	char err[128], **words = argv + 1;
+	int rc, first;
 
-	/* "+": stop at the first word, so "set weight green -1" stays intact */
-	while ((c = getopt_long(argc, argv, "+s:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's': o->o_socket = optarg; break;
-		case 'j': o->o_json = true; break;
-		case 'h': bgctl_usage(stdout); return BGCTL_EXIT_OK;
-		case 'V': printf("bgctl %s\n", BGPROXY_VERSION); return BGCTL_EXIT_OK;
-		default: bgctl_usage(stderr); return BGCTL_EXIT_ERR;
-		}
-	}
-	if (bgctl_late_options(argc, argv, o) == -1) {
-		bgctl_usage(stderr);
-		return BGCTL_EXIT_ERR;
-	}
-	argc = o->o_nwords + optind;
+	if ((rc = bgctl_scan(argc, argv, o)) != -1)
+		return rc;
 	if (o->o_socket == NULL || *o->o_socket == '\0')
 		o->o_socket = getenv("BGPROXY_SOCKET");
 	if (o->o_socket == NULL || *o->o_socket == '\0')
 		o->o_socket = BGCTL_DEFAULT_SOCKET;
-	for (first = optind; first < argc && argv[first][strspn(argv[first], " \t")] == '\0';)
+	for (first = 0; first < o->o_nwords && words[first][strspn(words[first], " \t")] == '\0';)
 		first++;
-	if (first == argc) {
+	if (first == o->o_nwords) {
 		fprintf(stderr, "bgctl: no command given\n");
 		bgctl_usage(stderr);
 		return BGCTL_EXIT_ERR;
 	}
-	o->o_status = !o->o_json && argc - optind == 1 && strcmp(argv[optind], "status") == 0;
-	if (bgctl_join(o, argv + optind, argc - optind, err, sizeof(err)) == -1) {
+	if (bgctl_classify(o, words, o->o_nwords) == -1)
+		return BGCTL_EXIT_ERR;
+	if (o->o_cmd == BGCTL_CMD_WAIT)
+		words[0] = status_word;
+	if (bgctl_join(o, words, o->o_nwords, err, sizeof(err)) == -1) {
 		fprintf(stderr, "bgctl: %s\n", err);
 		free(o->o_line);
 		o->o_line = NULL;
@@ -284,7 +396,7 @@ bgctl_wait(int fd, short events, int timeout_ms)
 		if (spent >= timeout_ms)
 			return 0;
 		r = poll(&pfd, 1, (int)(timeout_ms - spent));
-		if (r == -1 && errno == EINTR)
+		if (r == -1 && errno == EINTR && !bgctl_stop)
 			continue;	/* resume with what is left of the timeout */
 		return r > 0 ? 1 : r;
 	}
@@ -433,459 +545,125 @@ bgctl_recv(int fd, int timeout_ms, struct bgctl_answer *a, char *err, size_t err
 	}
 }
 
-/* --------------------------------------------------------- the JSON reader */
 
+/* Forgets the last answer, keeping its buffer. */
 static void
-bgctl_json_free(struct bgctl_json *j)
+bgctl_answer_reset(struct bgctl_answer *a)
 {
-	struct bgctl_json *next;
+	char *buf = a->a_buf;
+	size_t cap = a->a_cap;
 
-	for (; j != NULL; j = next) {
-		next = j->j_next;
-		bgctl_json_free(j->j_child);	/* depth is bounded by the parser */
-		free(j->j_str);
-		free(j->j_key);
-		free(j);
-	}
-}
-
-static void *
-bgctl_json_fail(struct bgctl_jparser *jp, const char *what)
-{
-	if (jp->jp_err[0] == '\0')
-		snprintf(jp->jp_err, sizeof(jp->jp_err), "%s at byte %td", what,
-		    jp->jp_p - jp->jp_start);
-	return NULL;
-}
-
-static struct bgctl_json *
-bgctl_json_node(struct bgctl_jparser *jp, enum bgctl_jtype type)
-{
-	struct bgctl_json *j;
-
-	if (++jp->jp_nodes > BGCTL_JSON_NODES)
-		return bgctl_json_fail(jp, "too many values");
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return bgctl_json_fail(jp, "out of memory");
-	j->j_type = type;
-	return j;
+	memset(a, 0, sizeof(*a));
+	a->a_buf = buf;
+	a->a_cap = cap;
 }
 
 static void
-bgctl_json_ws(struct bgctl_jparser *jp)
+bgctl_conn_close(struct bgctl_conn *c)
 {
-	while (jp->jp_p < jp->jp_end && (*jp->jp_p == ' ' || *jp->jp_p == '\t' ||
-	    *jp->jp_p == '\r' || *jp->jp_p == '\n'))
-		jp->jp_p++;
-}
-
-/* Length of the valid UTF-8 sequence at p (no overlongs, no surrogates), 0 if bad. */
-static size_t
-bgctl_utf8_len(const unsigned char *p, const unsigned char *end)
-{
-	size_t n, i;
-	unsigned long cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if ((size_t)(end - p) < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
-static size_t
-bgctl_utf8_put(char *out, unsigned long cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | cp >> 6);
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | cp >> 12);
-		out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | cp >> 18);
-	out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-	out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* Four hex digits after "\u"; -1 when they are not there. */
-static long
-bgctl_json_hex4(struct bgctl_jparser *jp)
-{
-	long v = 0;
-	int i;
-	char c;
-
-	if (jp->jp_end - jp->jp_p < 4)
-		return -1;
-	for (i = 0; i < 4; i++) {
-		c = *jp->jp_p++;
-		if (c >= '0' && c <= '9')
-			v = v * 16 + (c - '0');
-		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-			v = v * 16 + ((c | 0x20) - 'a' + 10);
-		else
-			return -1;
-	}
-	return v;
-}
-
-/* \uXXXX, with surrogate pairs joined; lone surrogates and \u0000 refused. */
-static int
-bgctl_json_uescape(struct bgctl_jparser *jp, unsigned long *cp)
-{
-	long hi, lo;
-
-	if ((hi = bgctl_json_hex4(jp)) < 0)
-		return -1;
-	if (hi >= 0xdc00 && hi <= 0xdfff)
-		return -1;
-	if (hi >= 0xd800 && hi <= 0xdbff) {
-		if (jp->jp_end - jp->jp_p < 2 || jp->jp_p[0] != '\\' || jp->jp_p[1] != 'u')
-			return -1;
-		jp->jp_p += 2;
-		if ((lo = bgctl_json_hex4(jp)) < 0xdc00 || lo > 0xdfff)
-			return -1;
-		hi = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
-	}
-	*cp = (unsigned long)hi;
-	return hi == 0 ? -1 : 0;
-}
-
-/* One escape after the backslash; returns the bytes written to out, 0 if bad. */
-static size_t
-bgctl_json_escape(struct bgctl_jparser *jp, char *out)
-{
-	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-	const char *e;
-	unsigned long cp;
-
-	if (jp->jp_p >= jp->jp_end)
-		return 0;
-	if (*jp->jp_p == 'u') {
-		jp->jp_p++;
-		return bgctl_json_uescape(jp, &cp) == -1 ? 0 : bgctl_utf8_put(out, cp);
-	}
-	if (*jp->jp_p == '\0' || (e = strchr(from, *jp->jp_p)) == NULL)
-		return 0;
-	jp->jp_p++;
-	*out = to[e - from];
-	return 1;
-}
-
-/* A string at the opening quote; returns it malloc'd. Escapes never grow. */
-static char *
-bgctl_json_string(struct bgctl_jparser *jp)
-{
-	const char *q = ++jp->jp_p;
-	size_t o = 0, n;
-	char *out;
-
-	while (q < jp->jp_end && *q != '"')
-		q += *q == '\\' && q + 1 < jp->jp_end ? 2 : 1;
-	if (q >= jp->jp_end)
-		return bgctl_json_fail(jp, "unterminated string");
-	if ((out = malloc((size_t)(q - jp->jp_p) + 1)) == NULL)
-		return bgctl_json_fail(jp, "out of memory");
-	/* a bad escape may stop right at the quote, so failure is a flag */
-	for (n = 1; n > 0 && jp->jp_p < q; o += n) {
-		unsigned char c = (unsigned char)*jp->jp_p;
-
-		if (c == '\\') {
-			jp->jp_p++;
-			n = bgctl_json_escape(jp, out + o);
-		} else if (c < 0x20) {
-			n = 0;
-		} else if ((n = bgctl_utf8_len((const unsigned char *)jp->jp_p,
-		    (const unsigned char *)q)) > 0) {
-			memcpy(out + o, jp->jp_p, n);
-			jp->jp_p += n;
-		}
-	}
-	if (n == 0 || jp->jp_p != q) {
-		free(out);
-		return bgctl_json_fail(jp, "bad character or escape in string");
-	}
-	jp->jp_p++;
-	out[o] = '\0';
-	return out;
-}
-
-static size_t
-bgctl_json_digits(const char *p, const char *end)
-{
-	const char *s = p;
-
-	while (p < end && *p >= '0' && *p <= '9')
-		p++;
-	return (size_t)(p - s);
-}
-
-/* The JSON number grammar checked by hand, then strtod on a copy. */
-static struct bgctl_json *
-bgctl_json_number(struct bgctl_jparser *jp)
-{
-	const char *s = jp->jp_p, *p = s, *end = jp->jp_end;
-	struct bgctl_json *j;
-	char tmp[128];
-	size_t d;
-
-	if (p < end && *p == '-')
-		p++;
-	if ((d = bgctl_json_digits(p, end)) == 0 || (d > 1 && *p == '0'))
-		return bgctl_json_fail(jp, "bad number");
-	p += d;
-	if (p < end && *p == '.') {
-		if ((d = bgctl_json_digits(++p, end)) == 0)
-			return bgctl_json_fail(jp, "bad number");
-		p += d;
-	}
-	if (p < end && (*p == 'e' || *p == 'E')) {
-		if (++p < end && (*p == '+' || *p == '-'))
-			p++;
-		if ((d = bgctl_json_digits(p, end)) == 0)
-			return bgctl_json_fail(jp, "bad number");
-		p += d;
-	}
-	if ((size_t)(p - s) >= sizeof(tmp))
-		return bgctl_json_fail(jp, "number too long");
-	memcpy(tmp, s, (size_t)(p - s));
-	tmp[p - s] = '\0';
-	if ((j = bgctl_json_node(jp, BGCTL_J_NUM)) == NULL)
-		return NULL;
-	j->j_num = strtod(tmp, NULL);
-	jp->jp_p = p;
-	if (!isfinite(j->j_num)) {
-		free(j);
-		return bgctl_json_fail(jp, "number out of range");
-	}
-	return j;
-}
-
-static struct bgctl_json *
-bgctl_json_literal(struct bgctl_jparser *jp)
-{
-	static const struct { const char *word; enum bgctl_jtype type; } lits[] = {
-		{ "null", BGCTL_J_NULL }, { "true", BGCTL_J_TRUE }, { "false", BGCTL_J_FALSE }
-	};
-	size_t i, n;
-
-	for (i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
-		n = strlen(lits[i].word);
-		if ((size_t)(jp->jp_end - jp->jp_p) >= n &&
-		    memcmp(jp->jp_p, lits[i].word, n) == 0) {
-			jp->jp_p += n;
-			return bgctl_json_node(jp, lits[i].type);
-		}
-	}
-	return bgctl_json_fail(jp, "unexpected character");
-}
-
-/* One member "key": value, with the key kept on the value node. */
-static struct bgctl_json *
-bgctl_json_member(struct bgctl_jparser *jp)
-{
-	struct bgctl_json *v;
-	char *key;
-
-	bgctl_json_ws(jp);
-	if (jp->jp_p >= jp->jp_end || *jp->jp_p != '"')
-		return bgctl_json_fail(jp, "expected a member name");
-	if ((key = bgctl_json_string(jp)) == NULL)
-		return NULL;
-	bgctl_json_ws(jp);
-	if (jp->jp_p >= jp->jp_end || *jp->jp_p != ':') {
-		free(key);
-		return bgctl_json_fail(jp, "expected ':'");
-	}
-	jp->jp_p++;
-	if ((v = bgctl_json_value(jp)) == NULL) {
-		free(key);
-		return NULL;
-	}
-	v->j_key = key;
-	return v;
-}
-
-/* An array or object at its opening bracket: elements until close. */
-static struct bgctl_json *
-bgctl_json_container(struct bgctl_jparser *jp, enum bgctl_jtype type)
-{
-	const char close = type == BGCTL_J_OBJ ? '}' : ']';
-	struct bgctl_json *j, *v, **tail;
-
-	if (++jp->jp_depth > BGCTL_JSON_DEPTH)
-		return bgctl_json_fail(jp, "nested too deep");
-	if ((j = bgctl_json_node(jp, type)) == NULL)
-		return NULL;
-	tail = &j->j_child;
-	jp->jp_p++;
-	bgctl_json_ws(jp);
-	if (jp->jp_p < jp->jp_end && *jp->jp_p == close)
-		goto done;
-	for (;;) {
-		v = type == BGCTL_J_OBJ ? bgctl_json_member(jp) : bgctl_json_value(jp);
-		if (v == NULL)
-			break;
-		*tail = v;
-		tail = &v->j_next;
-		bgctl_json_ws(jp);
-		if (jp->jp_p < jp->jp_end && *jp->jp_p == ',') {
-			jp->jp_p++;
-			continue;
-		}
-		if (jp->jp_p < jp->jp_end && *jp->jp_p == close)
-			goto done;
-		bgctl_json_fail(jp, type == BGCTL_J_OBJ ? "expected ',' or '}'" :
-		    "expected ',' or ']'");
-		break;
-	}
-	bgctl_json_free(j);
-	return NULL;
-done:
-	jp->jp_p++;
-	jp->jp_depth--;
-	return j;
-}
-
-static struct bgctl_json *
-bgctl_json_value(struct bgctl_jparser *jp)
-{
-	struct bgctl_json *j;
-	char *s;
-
-	bgctl_json_ws(jp);
-	if (jp->jp_p >= jp->jp_end)
-		return bgctl_json_fail(jp, "unexpected end");
-	switch (*jp->jp_p) {
-	case '{':
-		return bgctl_json_container(jp, BGCTL_J_OBJ);
-	case '[':
-		return bgctl_json_container(jp, BGCTL_J_ARR);
-	case '"':
-		if ((s = bgctl_json_string(jp)) == NULL)
-			return NULL;
-		if ((j = bgctl_json_node(jp, BGCTL_J_STR)) == NULL)
-			free(s);
-		else
-			j->j_str = s;
-		return j;
-	case '-': case '0': case '1': case '2': case '3': case '4':
-	case '5': case '6': case '7': case '8': case '9':
-		return bgctl_json_number(jp);
-	default:
-		return bgctl_json_literal(jp);
-	}
+	if (c->c_fd != -1)
+		close(c->c_fd);
+	c->c_fd = -1;
 }
 
 /*
- * Parses exactly one JSON value spanning [s, s + len), whitespace aside.
- * Returns a tree the caller frees with bgctl_json_free, or NULL with err set.
+ * Sends one line (with its "\n") and reads its answer, connecting first
+ * when needed.  Any failure closes the connection: the next call starts
+ * a fresh one (the server closes idle admin connections).
  */
-static struct bgctl_json *
-bgctl_json_parse(const char *s, size_t len, char *err, size_t errlen)
+static enum bgctl_recv
+bgctl_call(struct bgctl_conn *c, const char *line, size_t len, struct bgctl_answer *a,
+    char *err, size_t errlen)
 {
-	struct bgctl_jparser jp = { .jp_start = s, .jp_p = s, .jp_end = s + len };
-	struct bgctl_json *j;
+	enum bgctl_recv how;
 
-	if ((j = bgctl_json_value(&jp)) != NULL) {
-		bgctl_json_ws(&jp);
-		if (jp.jp_p != jp.jp_end) {
-			bgctl_json_fail(&jp, "trailing data");
-			bgctl_json_free(j);
-			j = NULL;
-		}
+	bgctl_answer_reset(a);
+	if (c->c_fd == -1 &&
+	    (c->c_fd = bgctl_connect(c->c_path, c->c_timeout_ms, err, errlen)) == -1)
+		return BGCTL_RECV_UNREACHABLE;
+	if (bgctl_send(c->c_fd, line, len, c->c_timeout_ms, err, errlen) == -1) {
+		bgctl_conn_close(c);
+		return BGCTL_RECV_SENDFAIL;
 	}
-	if (j == NULL)
-		snprintf(err, errlen, "%s", jp.jp_err);
+	how = bgctl_recv(c->c_fd, c->c_timeout_ms, a, err, errlen);
+	if (how != BGCTL_RECV_DONE)
+		bgctl_conn_close(c);
+	return how;
+}
+
+/* 1 for "OK", 0 for "ERR ...", -1 for anything else. */
+static int
+bgctl_answer_ok(const struct bgctl_answer *a)
+{
+	const char *f = a->a_buf;
+	size_t fl = a->a_first_end;
+
+	if (fl == 2 && memcmp(f, "OK", 2) == 0)
+		return 1;
+	if (fl >= 3 && memcmp(f, "ERR", 3) == 0 && (fl == 3 || f[3] == ' '))
+		return 0;
+	return -1;
+}
+
+/* The first body line of an answer, as JSON; NULL with err when it is none. */
+static json_t *
+bgctl_answer_json(const struct bgctl_answer *a, char *err, size_t errlen)
+{
+	const char *body = a->a_buf + a->a_body, *nl;
+	size_t blen = a->a_body_end - a->a_body;
+	json_error_t je;
+	json_t *j;
+
+	if (blen == 0) {
+		snprintf(err, errlen, "the answer has no JSON line");
+		return NULL;
+	}
+	nl = memchr(body, '\n', blen);
+	if ((j = json_loadb(body, (size_t)(nl - body), JSON_REJECT_DUPLICATES, &je)) == NULL) {
+		snprintf(err, errlen, "%s", je.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		snprintf(err, errlen, "not a JSON object");
+		json_decref(j);
+		return NULL;
+	}
 	return j;
 }
 
-static const struct bgctl_json *
-bgctl_json_get(const struct bgctl_json *obj, const char *key)
+/* Why a call failed, for the operator. */
+static void
+bgctl_why(const struct bgctl_conn *c, const struct bgctl_answer *a, enum bgctl_recv how,
+    const char *err, char *buf, size_t len)
 {
-	const struct bgctl_json *m;
-
-	if (obj == NULL || obj->j_type != BGCTL_J_OBJ)
-		return NULL;
-	for (m = obj->j_child; m != NULL; m = m->j_next)
-		if (strcmp(m->j_key, key) == 0)
-			return m;
-	return NULL;
+	switch (how) {
+	case BGCTL_RECV_UNREACHABLE:
+		snprintf(buf, len, "cannot reach %s: %s", c->c_path, err);
+		break;
+	case BGCTL_RECV_SENDFAIL:
+		snprintf(buf, len, "cannot send to %s: %s", c->c_path, err);
+		break;
+	case BGCTL_RECV_CLOSED:
+		snprintf(buf, len, "connection closed before the end of the answer");
+		break;
+	case BGCTL_RECV_TIMEOUT:
+		snprintf(buf, len, "no answer from %s within %d ms", c->c_path, c->c_timeout_ms);
+		break;
+	case BGCTL_RECV_FAIL:
+		snprintf(buf, len, "cannot read from %s: %s", c->c_path, err);
+		break;
+	case BGCTL_RECV_DONE:
+		if (bgctl_answer_ok(a) == 0)
+			snprintf(buf, len, "error: %.*s", (int)(a->a_first_end > 4 ?
+			    a->a_first_end - 4 : 0), a->a_buf + 4);
+		else
+			snprintf(buf, len, "broken answer from %s: %s", c->c_path, err[0] ? err :
+			    "the first line is neither OK nor ERR");
+		break;
+	}
 }
 
-static bool
-bgctl_json_num(const struct bgctl_json *j, double *out)
-{
-	if (j == NULL || j->j_type != BGCTL_J_NUM)
-		return false;
-	*out = j->j_num;
-	return true;
-}
-
-static const char *
-bgctl_json_str(const struct bgctl_json *j)
-{
-	return j != NULL && j->j_type == BGCTL_J_STR ? j->j_str : NULL;
-}
-
-/* -------------------------------------------------------- status rendering */
-
-/* Copies s for the terminal: control bytes become '?', cut at a char edge. */
-static const char *
-bgctl_safe(const char *s, char *buf, size_t len)
-{
-	size_t i;
-
-	if (s == NULL)
-		return "-";
-	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	if (s[i] != '\0')
-		while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
-			i--;
-	buf[i] = '\0';
-	return buf;
-}
-
-/* printf of a number member, or "-" when it is missing or not a number. */
-static const char *
-bgctl_fmt(const struct bgctl_json *obj, const char *key, const char *fmt, double scale,
-    char *buf, size_t len)
-{
-	double v;
-
-	if (!bgctl_json_num(bgctl_json_get(obj, key), &v))
-		return "-";
-	snprintf(buf, len, fmt, v * scale);
-	return buf;
-}
+/* ------------------------------------------------------------------ output */
 
 static bool
 bgctl_utf8_term(void)
@@ -898,195 +676,41 @@ bgctl_utf8_term(void)
 	return cs != NULL && strcmp(cs, "UTF-8") == 0;
 }
 
-/* A share bar; any nonzero share shows at least one cell, below 100% one empty. */
-static void
-bgctl_bar(bool have, double pct, bool utf8, char *buf, size_t len)
-{
-	const char *on = utf8 ? "\u2588" : "#", *off = utf8 ? "\u2591" : ".";
-	int fill = have ? (int)(pct / 100.0 * BGCTL_BAR + 0.5) : 0, i;
-	size_t o = 0;
-
-	if (have && pct > 0 && fill < 1)
-		fill = 1;
-	if (have && pct < 100 && fill > BGCTL_BAR - 1)
-		fill = BGCTL_BAR - 1;
-	for (i = 0; i < BGCTL_BAR; i++)
-		o += (size_t)snprintf(buf + o, len - o, "%s", i < fill ? on : off);
-}
-
-/* "green step 2/6 (10%), 42 s left, paused", "green reverted at step 2/6
- * (10%)" (the rollout ended in a revert: no clock runs) or "-". */
-static void
-bgctl_rollout_text(const struct bgctl_json *r, bool reverted, char *buf, size_t len)
-{
-	const struct bgctl_json *steps = bgctl_json_get(r, "steps"), *s;
-	char name[64], pct[32] = "?";
-	double step = -1, left, nsteps = 0;
-	size_t o;
-
-	if (r == NULL || r->j_type != BGCTL_J_OBJ) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	bgctl_json_num(bgctl_json_get(r, "step"), &step);
-	for (s = steps != NULL && steps->j_type == BGCTL_J_ARR ? steps->j_child : NULL;
-	    s != NULL; s = s->j_next, nsteps++)
-		if (nsteps == step && s->j_type == BGCTL_J_NUM)
-			snprintf(pct, sizeof(pct), "%g%%", s->j_num);
-	o = (size_t)snprintf(buf, len, "%s %sstep ",
-	    bgctl_safe(bgctl_json_str(bgctl_json_get(r, "pool")), name, sizeof(name)),
-	    reverted ? "reverted at " : "");
-	if (step >= 0)
-		o += (size_t)snprintf(buf + o, len - o, "%.0f/%.0f (%s)", step + 1, nsteps, pct);
-	else
-		o += (size_t)snprintf(buf + o, len - o, "?");
-	if (reverted)
-		return;
-	if (o < len && bgctl_json_num(bgctl_json_get(r, "step_left_s"), &left))
-		o += (size_t)snprintf(buf + o, len - o, ", %.0f s left", left);
-	if (o < len && bgctl_json_get(r, "paused") != NULL &&
-	    bgctl_json_get(r, "paused")->j_type == BGCTL_J_TRUE)
-		snprintf(buf + o, len - o, ", paused");
-}
-
-static void
-bgctl_render_head(const struct bgctl_json *root)
-{
-	char stable[64], state[64], rollout[256], why[1024], head[160];
-	int n;
-
-	n = snprintf(head, sizeof(head), "bgproxy  stable %s  state %s",
-	    bgctl_safe(bgctl_json_str(bgctl_json_get(root, "stable")), stable, sizeof(stable)),
-	    bgctl_safe(bgctl_json_str(bgctl_json_get(root, "state")), state, sizeof(state)));
-	bgctl_rollout_text(bgctl_json_get(root, "rollout"), strcmp(state, "reverted") == 0,
-	    rollout, sizeof(rollout));
-	/* the rollout goes on its own line when the head would pass 80 columns */
-	printf("%s%srollout %s\n", head,
-	    (size_t)n + 10 + strlen(rollout) > 80 ? "\n" : "  ", rollout);
-	printf("last revert: %s\n", bgctl_safe(bgctl_json_str(bgctl_json_get(root,
-	    "last_revert")), why, sizeof(why)));
-	if (bgctl_json_get(root, "dry_run") != NULL &&
-	    bgctl_json_get(root, "dry_run")->j_type == BGCTL_J_TRUE)
-		printf("dry run: %s\n", bgctl_safe(bgctl_json_str(bgctl_json_get(root,
-		    "dry_run_verdict")), why, sizeof(why)));
-}
-
-static void
-bgctl_render_pool(const struct bgctl_json *pool, const char *name, double weight,
-    bool have_weight, bool utf8, bool stable)
-{
-	char bar[BGCTL_BAR * 3 + 1], pct[16] = "-", servers[80], b1[32], b2[32], b3[32], b4[32];
-	double req = 0;
-	/* rates and latency over no request are no figures: "-", not 0 */
-	bool none = bgctl_json_num(bgctl_json_get(pool, "requests"), &req) && req == 0;
-
-	bgctl_bar(have_weight, weight, utf8, bar, sizeof(bar));
-	if (have_weight)
-		snprintf(pct, sizeof(pct), "%.2f%%", weight);
-	snprintf(servers, sizeof(servers), "%s/%s up",
-	    bgctl_fmt(pool, "servers_up", "%.0f", 1, b1, sizeof(b1)),
-	    bgctl_fmt(pool, "servers", "%.0f", 1, b2, sizeof(b2)));
-	printf("%-7s%s %7s  %-10s %8s %7s", name, bar, pct, servers,
-	    bgctl_fmt(pool, "requests", "%.0f", 1, b3, sizeof(b3)),
-	    none ? "-" : bgctl_fmt(pool, "error_rate", "%.2f%%", 100, b4, sizeof(b4)));
-	printf(" %10s%s\n", none ? "-" : bgctl_fmt(pool, "p99_ms", "%.1f ms", 1, b1, sizeof(b1)),
-	    stable ? "  stable" : "");
-}
-
-/* The pools in the server's order; the weights alone when pools are missing. */
-static void
-bgctl_render_pools(const struct bgctl_json *root, bool utf8)
-{
-	const struct bgctl_json *pools = bgctl_json_get(root, "pools");
-	const struct bgctl_json *weights = bgctl_json_get(root, "weights"), *p;
-	const char *stable = bgctl_json_str(bgctl_json_get(root, "stable"));
-	char label[32], name[64], safe[60];
-	double win, w = 0;
-	bool have;
-
-	if (pools == NULL || pools->j_type != BGCTL_J_OBJ)
-		pools = weights != NULL && weights->j_type == BGCTL_J_OBJ ? weights : NULL;
-	if (pools == NULL)
-		return;
-	if (bgctl_json_num(bgctl_json_get(root, "window_s"), &win))
-		snprintf(label, sizeof(label), "req/%gs", win);
-	else
-		snprintf(label, sizeof(label), "requests");
-	printf("\n%-7s%-*s  %-10s %8s %7s %10s\n", "pool", BGCTL_BAR + 8, "share", "servers",
-	    label, "errors", "p99");
-	for (p = pools->j_child; p != NULL; p = p->j_next) {
-		have = bgctl_json_num(bgctl_json_get(weights, p->j_key), &w);
-		snprintf(name, sizeof(name), "%s", bgctl_safe(p->j_key, safe, sizeof(safe)));
-		bgctl_render_pool(p == weights ? NULL : p, name, w, have, utf8,
-		    stable != NULL && strcmp(stable, p->j_key) == 0);
-	}
-}
-
-static void
-bgctl_render_servers(const struct bgctl_json *root)
-{
-	const struct bgctl_json *pools = bgctl_json_get(root, "pools"), *p, *list, *s;
-	char name[64], addr[128], st[32], b1[32], b2[32], b3[32];
-	bool first = true;
-
-	for (p = pools != NULL && pools->j_type == BGCTL_J_OBJ ? pools->j_child : NULL;
-	    p != NULL; p = p->j_next) {
-		list = bgctl_json_get(p, "server_list");
-		if (list == NULL || list->j_type != BGCTL_J_ARR)
-			continue;
-		for (s = list->j_child; s != NULL; s = s->j_next, first = false) {
-			printf("%s%-7s%-16s %-9s active %-4s requests %-6s errors %s\n",
-			    first ? "\n" : "", bgctl_safe(p->j_key, name, sizeof(name)),
-			    bgctl_safe(bgctl_json_str(bgctl_json_get(s, "address")), addr,
-			    sizeof(addr)),
-			    bgctl_safe(bgctl_json_str(bgctl_json_get(s, "state")), st, sizeof(st)),
-			    bgctl_fmt(s, "active", "%.0f", 1, b1, sizeof(b1)),
-			    bgctl_fmt(s, "requests", "%.0f", 1, b2, sizeof(b2)),
-			    bgctl_fmt(s, "errors", "%.0f", 1, b3, sizeof(b3)));
-		}
-	}
-}
-
 /* The human view of "json status"; an unreadable answer is printed raw. */
 static int
-bgctl_status(const char *line, size_t len)
+bgctl_status(const struct bgctl_answer *a)
 {
-	struct bgctl_json *root;
-	char err[128];
+	const char *body = a->a_buf + a->a_body, *nl;
+	size_t blen = a->a_body_end - a->a_body;
+	char err[200];
+	json_t *st;
 
-	if ((root = bgctl_json_parse(line, len, err, sizeof(err))) == NULL ||
-	    root->j_type != BGCTL_J_OBJ) {
-		fprintf(stderr, "bgctl: warning: cannot read the status answer (%s); "
-		    "printing it as it came\n", root ? "not a JSON object" : err);
-		fwrite(line, 1, len, stdout);
-		putchar('\n');
-		bgctl_json_free(root);
+	if (blen == 0) {
+		fprintf(stderr, "bgctl: warning: the status answer has no JSON line\n");
 		return BGCTL_EXIT_OK;
 	}
-	bgctl_render_head(root);
-	bgctl_render_pools(root, bgctl_utf8_term());
-	bgctl_render_servers(root);
-	bgctl_json_free(root);
+	if ((st = bgctl_answer_json(a, err, sizeof(err))) == NULL) {
+		nl = memchr(body, '\n', blen);
+		fprintf(stderr, "bgctl: warning: cannot read the status answer (%s); "
+		    "printing it as it came\n", err);
+		fwrite(body, 1, (size_t)(nl - body), stdout);
+		putchar('\n');
+		return BGCTL_EXIT_OK;
+	}
+	bgctl_view_status(stdout, st, bgctl_utf8_term());
+	json_decref(st);
 	return BGCTL_EXIT_OK;
 }
-
-/* ------------------------------------------------------------------ output */
 
 /* The answer is complete and its first line is OK or ERR: print it. */
 static int
 bgctl_output(const struct bgctl_opts *o, const struct bgctl_answer *a, bool ok)
 {
-	const char *body = a->a_buf + a->a_body, *nl;
+	const char *body = a->a_buf + a->a_body;
 	size_t blen = a->a_body_end - a->a_body;
 
-	if (ok && o->o_status) {
-		if (blen == 0) {
-			fprintf(stderr, "bgctl: warning: the status answer has no JSON line\n");
-			return BGCTL_EXIT_OK;
-		}
-		nl = memchr(body, '\n', blen);
-		return bgctl_status(body, (size_t)(nl - body));
-	}
+	if (ok && o->o_cmd == BGCTL_CMD_STATUS)
+		return bgctl_status(a);
 	if (ok || (o->o_json && blen > 0)) {
 		fwrite(body, 1, blen, stdout);
 		return ok ? BGCTL_EXIT_OK : BGCTL_EXIT_ERR;
@@ -1095,41 +719,235 @@ bgctl_output(const struct bgctl_opts *o, const struct bgctl_answer *a, bool ok)
 		fprintf(stderr, "error: %.*s\n", (int)(a->a_first_end - 4), a->a_buf + 4);
 	else
 		fprintf(stderr, "error: (the server gave no reason)\n");
-	if (!o->o_status)	/* the JSON body of a failed status says it again */
+	if (o->o_cmd != BGCTL_CMD_STATUS)	/* the JSON body of a failed status says it again */
 		fwrite(body, 1, blen, stderr);
 	return BGCTL_EXIT_ERR;
 }
 
 /* Checks the first line and hands over; broken answers end with status 2. */
 static int
-bgctl_finish(const struct bgctl_opts *o, struct bgctl_answer *a, enum bgctl_recv how,
-    const char *err)
+bgctl_finish(const struct bgctl_opts *o, const struct bgctl_conn *c, struct bgctl_answer *a,
+    enum bgctl_recv how, const char *err)
 {
-	const char *f = a->a_buf;
-	size_t fl = a->a_first_end;
+	char why[512];
+	int ok = how == BGCTL_RECV_DONE ? bgctl_answer_ok(a) : -1;
 
-	if (how == BGCTL_RECV_DONE && fl == 2 && memcmp(f, "OK", 2) == 0)
-		return bgctl_output(o, a, true);
-	if (how == BGCTL_RECV_DONE && fl >= 3 && memcmp(f, "ERR", 3) == 0 &&
-	    (fl == 3 || f[3] == ' '))
-		return bgctl_output(o, a, false);
+	if (ok != -1)
+		return bgctl_output(o, a, ok == 1);
 	/* whatever arrived may help the operator understand what went wrong */
-	if (a->a_len > 0) {
+	if (a->a_len > 0 && how != BGCTL_RECV_UNREACHABLE) {
 		fwrite(a->a_buf, 1, a->a_len, stdout);
 		if (a->a_buf[a->a_len - 1] != '\n')
 			putchar('\n');
 	}
-	if (how == BGCTL_RECV_DONE)
-		fprintf(stderr, "bgctl: broken answer from %s: the first line is neither "
-		    "OK nor ERR\n", o->o_socket);
-	else if (how == BGCTL_RECV_CLOSED)
-		fprintf(stderr, "bgctl: connection closed before the end of the answer\n");
-	else if (how == BGCTL_RECV_TIMEOUT)
-		fprintf(stderr, "bgctl: no answer from %s within %d ms\n", o->o_socket,
-		    o->o_timeout_ms);
-	else
-		fprintf(stderr, "bgctl: cannot read from %s: %s\n", o->o_socket, err);
+	bgctl_why(c, a, how, err, why, sizeof(why));
+	fprintf(stderr, "bgctl: %s\n", why);
 	return BGCTL_EXIT_FAIL;
+}
+
+/* ------------------------------------------------------- watch and wait */
+
+static void
+bgctl_on_signal(int sig)
+{
+	(void)sig;
+	bgctl_stop = 1;
+}
+
+/* SIGINT and SIGTERM end the loops cleanly (without SA_RESTART: poll wakes). */
+static void
+bgctl_catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = bgctl_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static double
+bgctl_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleeps up to s seconds; a signal cuts it short. */
+static void
+bgctl_sleep(double s)
+{
+	struct timespec ts;
+
+	if (s <= 0 || bgctl_stop)
+		return;
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
+}
+
+/* Fetches "json status" and, when events is not NULL, the last events. */
+static json_t *
+bgctl_fetch(struct bgctl_conn *c, struct bgctl_answer *a, const char *line, json_t **events,
+    char *why, size_t whylen)
+{
+	static const char ev_line[] = "json show events 5\n";
+	char err[256] = "";
+	enum bgctl_recv how;
+	json_t *st;
+
+	how = bgctl_call(c, line, strlen(line), a, err, sizeof(err));
+	if (how != BGCTL_RECV_DONE || bgctl_answer_ok(a) != 1 ||
+	    (st = bgctl_answer_json(a, err, sizeof(err))) == NULL) {
+		bgctl_why(c, a, how, err, why, whylen);
+		return NULL;
+	}
+	if (events != NULL) {
+		*events = NULL;
+		how = bgctl_call(c, ev_line, sizeof(ev_line) - 1, a, err, sizeof(err));
+		/* a status without its events is still worth showing */
+		if (how == BGCTL_RECV_DONE && bgctl_answer_ok(a) == 1)
+			*events = bgctl_answer_json(a, err, sizeof(err));
+	}
+	return st;
+}
+
+/*
+ * Writes a frame to a terminal in place: from the top left, each line cut
+ * to the width and cleared to its end, no more lines than fit, the rest of
+ * the screen cleared.  Columns are counted as UTF-8 characters.
+ */
+static void
+bgctl_paint(const char *frame, size_t len)
+{
+	struct winsize ws;
+	int cols = 80, rows = 24, row = 0, col;
+	const char *p = frame, *end = frame + len, *nl;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0) {
+		cols = ws.ws_col;
+		rows = ws.ws_row;
+	}
+	fputs("\033[H", stdout);
+	while (p < end && row < rows - 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		for (col = 0; p < nl; p++) {
+			if (((unsigned char)*p & 0xc0) != 0x80 && ++col > cols)
+				break;
+			putchar(*p);
+		}
+		while (p < nl && ((unsigned char)*p & 0xc0) == 0x80)
+			p++;
+		fputs("\033[K\n", stdout);
+		p = nl + 1;
+		row++;
+	}
+	fputs("\033[J", stdout);
+}
+
+static int
+bgctl_watch(const struct bgctl_opts *o, struct bgctl_conn *c)
+{
+	double interval = o->o_interval_s > 0 ? o->o_interval_s : 1.0, next;
+	bool tty = isatty(STDOUT_FILENO), utf8 = bgctl_utf8_term();
+	struct bgctl_answer a = { 0 };
+	char line[64], why[512], clock[32];
+	json_t *st, *events = NULL;
+	char *frame = NULL;
+	size_t flen = 0;
+	FILE *f;
+	time_t t;
+
+	snprintf(line, sizeof(line), "json status\n");
+	bgctl_catch_signals();
+	if (tty)
+		fputs("\033[?25l\033[2J", stdout);	/* hide the cursor, clear */
+	while (!bgctl_stop) {
+		next = bgctl_now_s() + interval;
+		t = time(NULL);
+		strftime(clock, sizeof(clock), "%Y-%m-%d %H:%M:%S", localtime(&t));
+		if ((f = open_memstream(&frame, &flen)) == NULL)
+			break;
+		if (o->o_json) {
+			if ((st = bgctl_fetch(c, &a, line, NULL, why, sizeof(why))) != NULL)
+				fwrite(a.a_buf + a.a_body, 1, a.a_body_end - a.a_body, f);
+		} else if ((st = bgctl_fetch(c, &a, line, &events, why, sizeof(why))) != NULL) {
+			bgctl_view_frame(f, st, events, clock, utf8);
+		}
+		if (st == NULL)
+			fprintf(o->o_json ? stderr : f, "%s  bgctl: %s (trying again every %g s)\n",
+			    clock, why, interval);
+		fclose(f);
+		if (tty)
+			bgctl_paint(frame, flen);
+		else
+			fprintf(stdout, "%s%s", frame, o->o_json ? "" : "\n");
+		fflush(stdout);
+		free(frame);
+		frame = NULL;
+		json_decref(st);
+		json_decref(events);
+		events = NULL;
+		bgctl_sleep(next - bgctl_now_s());
+	}
+	if (tty)
+		fputs("\033[?25h\n", stdout);	/* the cursor back */
+	free(a.a_buf);
+	return BGCTL_EXIT_OK;
+}
+
+/* Polls the status until the rollout ends or the time runs out. */
+static int
+bgctl_rollout_wait(const struct bgctl_opts *o, struct bgctl_conn *c)
+{
+	struct bgctl_answer a = { 0 };
+	struct bgctl_wait w = { 0 };
+	char why[512] = "", printed[sizeof(w.w_key)] = "";
+	double deadline = o->o_wait_s > 0 ? bgctl_now_s() + o->o_wait_s : 0;
+	enum bgctl_wait_state ws = BGCTL_WAIT_GOING;
+	bool reached = false;
+	json_t *st;
+	int rc = -1;
+
+	while (rc == -1) {
+		if ((st = bgctl_fetch(c, &a, "json status\n", NULL, why, sizeof(why))) != NULL) {
+			reached = true;
+			ws = bgctl_view_wait(st, &w);
+			json_decref(st);
+			if (strcmp(printed, w.w_key) != 0 || ws != BGCTL_WAIT_GOING) {
+				printf("%s\n", w.w_line);
+				fflush(stdout);
+				snprintf(printed, sizeof(printed), "%s", w.w_key);
+			}
+		} else if (!reached) {
+			/* never reached: the server is not there, as for any command */
+			fprintf(stderr, "bgctl: %s\n", why);
+			rc = BGCTL_EXIT_FAIL;
+			break;
+		}
+		if (st != NULL && ws == BGCTL_WAIT_PROMOTED)
+			rc = BGCTL_EXIT_OK;
+		else if (st != NULL && ws == BGCTL_WAIT_REVERTED)
+			rc = BGCTL_EXIT_ERR;
+		else if (st != NULL && ws == BGCTL_WAIT_NONE)
+			rc = BGCTL_EXIT_ERR;
+		else if (deadline > 0 && bgctl_now_s() >= deadline) {
+			fprintf(stderr, "bgctl: rollout wait timed out after %g s%s%s\n", o->o_wait_s,
+			    st == NULL ? "; last try: " : "", st == NULL ? why : "");
+			rc = BGCTL_EXIT_TIMEOUT;
+		} else {
+			double left = deadline > 0 ? deadline - bgctl_now_s() : 1;
+
+			bgctl_sleep(left < BGCTL_WAIT_POLL_MS / 1000.0 ? left :
+			    BGCTL_WAIT_POLL_MS / 1000.0);
+		}
+	}
+	free(a.a_buf);
+	return rc;
 }
 
 int
@@ -1137,28 +955,27 @@ main(int argc, char **argv)
 {
 	struct bgctl_opts o = { 0 };
 	struct bgctl_answer a = { 0 };
+	struct bgctl_conn c = { NULL, -1, 0 };
 	enum bgctl_recv how;
 	char err[256] = "";
-	int fd, rc;
+	int rc;
 
 	if ((rc = bgctl_options(argc, argv, &o)) != -1)
 		return rc;
 	/* a server that goes away must give us EPIPE, not kill us silently */
 	signal(SIGPIPE, SIG_IGN);
-	if ((fd = bgctl_connect(o.o_socket, o.o_timeout_ms, err, sizeof(err))) == -1) {
-		fprintf(stderr, "bgctl: cannot reach %s: %s\n", o.o_socket, err);
-		free(o.o_line);
-		return BGCTL_EXIT_FAIL;
-	}
+	c.c_path = o.o_socket;
+	c.c_timeout_ms = o.o_timeout_ms;
 	o.o_line[o.o_len] = '\n';	/* bgctl_join left room for it */
-	if (bgctl_send(fd, o.o_line, o.o_len + 1, o.o_timeout_ms, err, sizeof(err)) == -1) {
-		fprintf(stderr, "bgctl: cannot send to %s: %s\n", o.o_socket, err);
-		rc = BGCTL_EXIT_FAIL;
+	if (o.o_cmd == BGCTL_CMD_WATCH) {
+		rc = bgctl_watch(&o, &c);
+	} else if (o.o_cmd == BGCTL_CMD_WAIT) {
+		rc = bgctl_rollout_wait(&o, &c);
 	} else {
-		how = bgctl_recv(fd, o.o_timeout_ms, &a, err, sizeof(err));
-		rc = bgctl_finish(&o, &a, how, err);
+		how = bgctl_call(&c, o.o_line, o.o_len + 1, &a, err, sizeof(err));
+		rc = bgctl_finish(&o, &c, &a, how, err);
 	}
-	close(fd);
+	bgctl_conn_close(&c);
 	free(o.o_line);
 	free(a.a_buf);
 	/* a closed pipe downstream (bgctl ... | head) is the reader's choice */
