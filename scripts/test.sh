@@ -66,6 +66,10 @@ if [ "${BGPROXY_ASAN:-1}" = 1 ]; then
 	fi
 fi
 
+# The Debian package: build, lintian, install, run the installed binary,
+# purge.  BGPROXY_SKIP_PACKAGE=1 skips it in quick local runs, never in CI.
+run_suite package python3 tests/package/test_package.py
+
 if [ -f ../shared/tests/smuggle_replay.py ]; then
 	run_suite smuggle python3 tests/integration/smuggle.py --build build --shared ../shared/tests
 fi
