@@ -1371,13 +1371,15 @@ void config_free(struct config *c)
 }
 
 /* One path's directory: exists, is a directory, this process may create
- * files in it.  Appends a line to *out on failure. */
-static void config_check_dir(const struct config *c, const char *key, const char *path,
+ * files in it.  Appends a "FILE:LINE: key ..." line to *out on failure. */
+static void
+config_check_dir(const struct config *c, const char *key, const char *path,
     const struct config_ref *r, char **out, size_t *len)
 {
-	char dir[4096], line[4600];
+	char dir[4096], why[4600], line[4800];
 	const char *slash;
 	struct stat st;
+	char *p;
 	int n;
 
 	if (path == NULL)
@@ -1390,33 +1392,33 @@ static void config_check_dir(const struct config *c, const char *key, const char
 	else
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 	if (stat(dir, &st) == -1)
-		n = snprintf(line, sizeof(line), "%s \"%s\": directory %s: %s", key, path, dir,
+		snprintf(why, sizeof(why), "%s \"%s\": directory %s: %s", key, path, dir,
 		    strerror(errno));
 	else if (!S_ISDIR(st.st_mode))
-		n = snprintf(line, sizeof(line), "%s \"%s\": %s is not a directory", key, path,
-		    dir);
+		snprintf(why, sizeof(why), "%s \"%s\": %s is not a directory", key, path, dir);
 	else if (access(dir, W_OK | X_OK) == -1)
-		n = snprintf(line, sizeof(line), "%s \"%s\": directory %s is not writable by uid "
-		    "%d: %s", key, path, dir, (int)geteuid(), strerror(errno));
+		snprintf(why, sizeof(why), "%s \"%s\": directory %s is not writable by uid %d: %s",
+		    key, path, dir, (int)geteuid(), strerror(errno));
 	else
 		return;
-	(void)n;
-	{
-		char full[4800];
-		int m = snprintf(full, sizeof(full), "%s:%d: %s%s\n",
-		    r->file != NULL ? r->file : c->path, r->file != NULL ? r->line : 1, line,
-		    r->file != NULL ? "" : " (the default)");
-		char *p = realloc(*out, *len + (size_t)m + 1);
-
-		if (p == NULL)
-			return;
-		memcpy(p + *len, full, (size_t)m + 1);
-		*out = p;
-		*len += (size_t)m;
+	/* a key left at its default has no line of its own: name the file */
+	n = snprintf(line, sizeof(line), "%s:%d: %s%s\n", r->file != NULL ? r->file : c->path,
+	    r->file != NULL ? r->line : 1, why, r->file != NULL ? "" : " (the default)");
+	if (n < 0)
+		n = snprintf(line, sizeof(line), "%s: %s\n", c->path, key);
+	if ((size_t)n >= sizeof(line)) {
+		line[sizeof(line) - 2] = '\n';	/* cut, but still an error */
+		n = (int)sizeof(line) - 1;
 	}
+	if ((p = realloc(*out, *len + (size_t)n + 1)) == NULL)
+		return;
+	memcpy(p + *len, line, (size_t)n + 1);
+	*out = p;
+	*len += (size_t)n;
 }
 
-int config_check_dirs(const struct config *c, char **errs)
+int
+config_check_dirs(const struct config *c, char **errs)
 {
 	char *out = NULL;
 	size_t len = 0;
