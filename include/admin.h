@@ -1,6 +1,7 @@
 /*
  * admin.h - the admin socket: a Unix stream socket speaking the line
- * protocol of contract section 3, peer credentials, the audit log.  Runs on
+ * protocol of contract section 3, peer credentials (the audit log is
+ * audit.c).  Runs on
  * the control thread's event_base.
  */
 #ifndef BGPROXY_ADMIN_H
@@ -26,14 +27,6 @@ int admin_start(struct event_base *base, const struct config *cfg, char *err, si
 /* Close the socket (unlinks it) and every admin connection. */
 void admin_stop(void);
 
-/* Reopen the audit log (SIGUSR1, reload). */
-int admin_audit_reopen(const char *path, char *err, size_t errlen);
-
-/* Append an action of bgproxy itself (e.g. the guard's revert) to the
- * audit log, with bgproxy's own uid and pid; evidence (may be NULL) is what
- * made it act ("error_rate 0.62 > 0.05 over 10s, n=143"), in its own field. */
-void admin_audit_actor(const struct actor *who, const char *what, const char *result,
-    const char *evidence, const struct split_state *before, const struct split_state *after);
 
 /* One command's context, filled by admin.c, used by the handlers. */
 struct admin_ctx {

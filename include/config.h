@@ -20,6 +20,9 @@
 #define CONFIG_MAX_CIDRS     64
 #define CONFIG_POOLS         2      /* blue, green */
 
+/* "blue", "green" (indexed by enum pool_id), then NULL */
+extern const char *const pool_names[CONFIG_POOLS + 1];
+
 enum pool_id { POOL_BLUE = 0, POOL_GREEN = 1 };
 
 struct config_addr {

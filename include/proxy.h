@@ -22,6 +22,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
+#include "clock.h"
 #include "config.h"
 #include "conn.h"
 #include "http_parse.h"
@@ -78,7 +79,6 @@ struct poolset {
 	struct pool pools[CONFIG_POOLS];
 };
 
-extern const char *const pool_names[CONFIG_POOLS];     /* "blue", "green" */
 
 /*
  * The split in one atomic word so a request reads it without a lock:
@@ -251,7 +251,5 @@ struct upconn {
 struct evbuffer;
 void http_reply_error(struct evbuffer *out, int status, int close_conn, const char *extra);
 
-/* monotonic microseconds */
-uint64_t proxy_now_us(void);
 
 #endif

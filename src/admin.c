@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "admin.h"
+#include "audit.h"
 #include "jsonx.h"
 #include "log.h"
 #include "proxy.h"
@@ -60,97 +61,6 @@ admin_uptime_s(void)
 {
 	return (long)((proxy_now_us() - admin_started_us) / 1000000);
 }
-static int admin_audit_fd = -1;
-
-/* ---- audit log ------------------------------------------------------------- */
-
-int
-admin_audit_reopen(const char *path, char *err, size_t errlen)
-{
-	int fd;
-
-	if (path == NULL) {
-		if (admin_audit_fd != -1)
-			close(admin_audit_fd);
-		admin_audit_fd = -1;
-		return 0;
-	}
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd == -1) {
-		snprintf(err, errlen, "cannot open audit log \"%s\": %s", path, strerror(errno));
-		return -1;
-	}
-	if (admin_audit_fd != -1)
-		close(admin_audit_fd);
-	admin_audit_fd = fd;
-	return 0;
-}
-
-static json_t *
-admin_split_obj(const struct split_state *s)
-{
-	int blue = s->stable == POOL_BLUE ? 10000 - s->candidate_bp : s->candidate_bp;
-
-	return json_pack("{s:s,s:s,s:f,s:f,s:I}", "stable", s->stable == POOL_BLUE ? "blue" :
-	    "green", "state", state_mode_names[s->mode], "blue", blue / 100.0, "green",
-	    (10000 - blue) / 100.0, "version", (json_int_t)s->version);
-}
-
-/* One JSON line per state-changing command, refused ones included. */
-static void
-admin_audit(const struct admin_client *cl, const char *cmd, const char *result,
-    const char *evidence, const struct split_state *before, const struct split_state *after)
-{
-	char when[64];
-	struct timespec ts;
-	struct tm tm;
-	json_t *o;
-	char *line;
-	size_t len;
-
-	if (admin_audit_fd == -1)
-		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-	o = json_pack("{s:s,s:i,s:i,s:s,s:o,s:o}", "time", when, "uid", (int)cl->uid, "pid",
-	    (int)cl->pid, "socket", cl->bev == NULL ? "-" : cl->readonly ? admin_ro_path :
-	    admin_path, "command", jsonx_str(cmd), "result", jsonx_str(result));
-	if (o == NULL)
-		return;
-	if (evidence != NULL)
-		json_object_set_new(o, "evidence", jsonx_str(evidence));
-	json_object_set_new(o, "old", admin_split_obj(before));
-	json_object_set_new(o, "new", admin_split_obj(after));
-	/* JSON_ENSURE_ASCII: a command's odd bytes are escaped, never raw */
-	line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	if (line == NULL)
-		return;
-	len = strlen(line);
-	line[len] = '\n';   /* json_dumps leaves room: the NUL becomes the newline */
-	if (write(admin_audit_fd, line, len + 1) == -1)
-		log_error("audit log write failed: %s", strerror(errno));
-	free(line);
-}
-
-/* An action bgproxy took itself (the guard's revert): audited too. */
-void
-admin_audit_actor(const struct actor *who, const char *what, const char *result,
-    const char *evidence, const struct split_state *before, const struct split_state *after)
-{
-	struct admin_client cl;
-	char actor[64], cmd[600];
-
-	memset(&cl, 0, sizeof(cl));
-	cl.uid = getuid();
-	cl.pid = getpid();
-	state_actor_text(who, actor, sizeof(actor));
-	snprintf(cmd, sizeof(cmd), "%s (by %s)", what, actor);
-	admin_audit(&cl, cmd, result, evidence, before, after);
-}
-
 /* ---- clients --------------------------------------------------------------- */
 
 static void
@@ -273,7 +183,10 @@ admin_run_line(struct admin_client *cl, char *line, size_t len)
 		char res[sizeof(c.err) + 8];
 
 		snprintf(res, sizeof(res), "%s%s", ok ? "OK" : "ERR ", ok ? "" : c.err);
-		admin_audit(cl, copy, res, NULL, &before, state_get());
+		struct audit_who who = { cl->uid, cl->pid, cl->readonly ? admin_ro_path :
+		    admin_path };
+
+		audit_write(&who, copy, res, NULL, &before, state_get());
 	}
 	if (!ok)
 		log_info("admin%s (uid %d pid %d): \"%s\" refused: %s", cl->readonly ?
@@ -484,7 +397,7 @@ int
 admin_start(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
 {
 	admin_started_us = proxy_now_us();
-	if (admin_audit_reopen(cfg->admin_audit_log, err, errlen) == -1)
+	if (audit_open(cfg->admin_audit_log, err, errlen) == -1)
 		return -1;
 	admin_listener = admin_listen(base, cfg->admin_socket, cfg->admin_mode, 0, err, errlen);
 	if (admin_listener == NULL)
@@ -515,7 +428,5 @@ admin_stop(void)
 		admin_ro_listener = NULL;
 		unlink(admin_ro_path);
 	}
-	if (admin_audit_fd != -1)
-		close(admin_audit_fd);
-	admin_audit_fd = -1;
+	audit_close();
 }

@@ -89,7 +89,8 @@ struct config_sub {
 #define C_ENUM(p, ch, d, f)      KEY(struct config, p, KT_ENUM, 0, 0, d, NULL, ch, f, 0)
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
-static const char *const pool_names[] = { "blue", "green", NULL };
+/* the one spelling of the pool names; NULL ends the list for C_ENUM */
+const char *const pool_names[CONFIG_POOLS + 1] = { "blue", "green", NULL };
 static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
 
 /* Every scalar key of struct config.  Keep in step with docs/configuration.md. */

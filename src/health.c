@@ -45,7 +45,7 @@ static void health_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void
 health_schedule(struct hcheck *h, int ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = clock_tv_ms(ms);
 
 	evtimer_add(&h->timer, &tv);
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 int log_level_cur = LOG_INFO;
@@ -23,18 +24,14 @@ void
 log_msg(int level, const char *fmt, ...)
 {
 	char line[2048];
-	struct timespec ts;
-	struct tm tm;
 	va_list ap;
 	int n, m;
 
 	if (level > log_level_cur)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ bgproxy[%d]: %s: ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    ts.tv_nsec / 1000000, (int)getpid(), log_level_names[level]);
+	n = clock_iso_now(line, sizeof(line));
+	n += snprintf(line + n, sizeof(line) - n, " bgproxy[%d]: %s: ", (int)getpid(),
+	    log_level_names[level]);
 	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	va_end(ap);

@@ -19,6 +19,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "admin.h"
+#include "audit.h"
 #include "health.h"
 #include "metrics.h"
 #include "pools.h"
@@ -99,7 +100,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	case SIGUSR1:
 		if (log_access_open(rt.cfg->log_access, err, sizeof(err)) == -1)
 			log_error("%s", err);
-		else if (admin_audit_reopen(rt.cfg->admin_audit_log, err, sizeof(err)) == -1)
+		else if (audit_open(rt.cfg->admin_audit_log, err, sizeof(err)) == -1)
 			log_error("%s", err);
 		else
 			log_info("log files reopened");

@@ -239,7 +239,7 @@ metrics_free(struct metrics_client *mc)
 static void
 metrics_timer_arm(struct metrics_client *mc, int ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = clock_tv_ms(ms);
 
 	evtimer_add(mc->timer, &tv);
 }

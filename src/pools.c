@@ -13,7 +13,6 @@
 #include "pools.h"
 #include "proxy.h"
 
-const char *const pool_names[CONFIG_POOLS] = { "blue", "green" };
 
 static int
 pools_same_addr(const struct config_addr *a, const struct config_addr *b)

@@ -15,7 +15,7 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "admin.h"
+#include "audit.h"
 #include "health.h"
 #include "metrics.h"
 #include "pools.h"
@@ -376,7 +376,7 @@ reload_reopen_logs(const struct config *old, const struct config *c)
 		log_error("reload: %s", err);
 	if ((old->admin_audit_log == NULL) != (c->admin_audit_log == NULL) ||
 	    (c->admin_audit_log != NULL && strcmp(old->admin_audit_log, c->admin_audit_log) != 0)) {
-		if (admin_audit_reopen(c->admin_audit_log, err, sizeof(err)) == -1)
+		if (audit_open(c->admin_audit_log, err, sizeof(err)) == -1)
 			log_error("reload: %s", err);
 	}
 }

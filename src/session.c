@@ -114,15 +114,6 @@ static void session_tunnel_move(struct session *s, struct conn *from, struct con
 	} \
 } while (0)
 
-uint64_t
-proxy_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void
 session_set_state(struct session *s, enum session_state to)
 {
@@ -136,7 +127,7 @@ session_set_state(struct session *s, enum session_state to)
 static void
 session_timer_ms(struct session *s, int ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = clock_tv_ms(ms);
 
 	evtimer_add(&s->timer, &tv);
 }
@@ -150,8 +141,6 @@ session_access_log(struct session *s)
 	struct worker *w = s->w;
 	char line[1536];
 	char esc[768];
-	struct timespec ts;
-	struct tm tm;
 	size_t n, e;
 	double dur_ms;
 	uint64_t now = proxy_now_us(), dur = now - s->t_start;
@@ -166,13 +155,11 @@ session_access_log(struct session *s)
 	}
 	if (!log_access_enabled())
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
 	dur_ms = (double)dur / 1000.0;
-	n = (size_t)snprintf(line, sizeof(line),
-	    "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"client\":\"%s\",\"method\":\"",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    ts.tv_nsec / 1000000, s->peer);
+	memcpy(line, "{\"time\":\"", 9);
+	n = 9 + (size_t)clock_iso_now(line + 9, CLOCK_ISO_LEN);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"client\":\"%s\",\"method\":\"",
+	    s->peer);
 	e = log_json_escape(esc, sizeof(esc), s->method, strlen(s->method));
 	memcpy(line + n, esc, e);
 	n += e;
@@ -1339,8 +1326,7 @@ void
 session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen, SSL *ssl)
 {
 	struct session *s;
-	struct timeval wtv = { rt.cfg->t_client_idle_ms / 1000,
-		(rt.cfg->t_client_idle_ms % 1000) * 1000 };
+	struct timeval wtv = clock_tv_ms(rt.cfg->t_client_idle_ms);
 	int one = 1;
 
 	s = calloc(1, sizeof(*s));

@@ -30,12 +30,6 @@ state_reverts(void)
 	return state_nreverts;
 }
 
-static const char *
-state_pool_name(enum pool_id p)
-{
-	return p == POOL_BLUE ? "blue" : "green";
-}
-
 const struct split_state *
 state_get(void)
 {
@@ -47,8 +41,8 @@ state_describe(const struct split_state *s, char *buf, size_t len)
 {
 	int stable_bp = 10000 - s->candidate_bp;
 
-	snprintf(buf, len, "%s %d.%02d%%, %s %d.%02d%%", state_pool_name(s->stable),
-	    stable_bp / 100, stable_bp % 100, state_pool_name(!s->stable),
+	snprintf(buf, len, "%s %d.%02d%%, %s %d.%02d%%", pool_names[s->stable],
+	    stable_bp / 100, stable_bp % 100, pool_names[!s->stable],
 	    s->candidate_bp / 100, s->candidate_bp % 100);
 }
 
@@ -80,8 +74,6 @@ state_event_rec(const struct actor *who, const char *kind, const char *from, con
 {
 	struct state_ev *ev = &state_events[state_nevents % STATE_EVENTS];
 	char what[512], when[64], actor[64];
-	struct timespec ts;
-	struct tm tm;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -94,11 +86,7 @@ state_event_rec(const struct actor *who, const char *kind, const char *from, con
 	snprintf(ev->evidence, sizeof(ev->evidence), "%s", evidence != NULL ? evidence : "");
 	state_actor_text(who, actor, sizeof(actor));
 	memcpy(ev->actor, actor, sizeof(ev->actor));
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    ts.tv_nsec / 1000000);
+	clock_iso_now(when, sizeof(when));
 	snprintf(ev->time, sizeof(ev->time), "%.47s", when);
 	snprintf(ev->text, sizeof(ev->text), "%.47s %s by %.63s", when, what, actor);
 	state_nevents++;
@@ -233,7 +221,7 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 			if (persist_set_aside(state_path, aside, sizeof(aside), err, errlen) == -1)
 				return -1;
 			log_error("STATE FILE %s IS CORRUPT (%s): kept aside as %s; starting with "
-			    "100%% to %s", state_path, perr, aside, state_pool_name(cfg->stable));
+			    "100%% to %s", state_path, perr, aside, pool_names[cfg->stable]);
 			memset(&s, 0, sizeof(s));
 			s.revert_step = -1;
 			s.stable = cfg->stable;
@@ -304,9 +292,9 @@ state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len)
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);
 	state_event_rec(who, "switch", before, after, NULL, "switch to %s: %s -> %s, state %s",
-	    state_pool_name(pool), before, after, state_mode_names[n.mode]);
+	    pool_names[pool], before, after, state_mode_names[n.mode]);
 	snprintf(msg, len, "%s (stable stays %s until promote)", after,
-	    state_pool_name(n.stable));
+	    pool_names[n.stable]);
 	return 0;
 }
 
@@ -331,7 +319,7 @@ state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
 	if (state_cur.has_rollout && state_cur.mode != MODE_REVERTED) {
 		n.revert_step = state_cur.step;
 		snprintf(step, sizeof(step), ", rollout of %s at step %d of %zu (%d.%02d%%)",
-		    state_pool_name(state_cur.rollout_pool), state_cur.step + 1, state_cur.nsteps,
+		    pool_names[state_cur.rollout_pool], state_cur.step + 1, state_cur.nsteps,
 		    state_cur.steps_bp[state_cur.step] / 100, state_cur.steps_bp[state_cur.step] % 100);
 	}
 	/* the reason first (what tripped), then when, who and where */
@@ -356,13 +344,13 @@ state_promote(const struct actor *who, char *msg, size_t len)
 
 	if (state_cur.mode == MODE_REVERTED) {
 		snprintf(msg, len, "cannot promote %s: it was reverted (%s); give it traffic again "
-		    "with set weight, switch or rollout start first", state_pool_name(cand),
+		    "with set weight, switch or rollout start first", pool_names[cand],
 		    state_cur.last_revert);
 		return -1;
 	}
 	if (state_cur.candidate_bp == 0) {
 		snprintf(msg, len, "cannot promote %s: it has no traffic (state %s)",
-		    state_pool_name(cand), state_mode_names[state_cur.mode]);
+		    pool_names[cand], state_mode_names[state_cur.mode]);
 		return -1;
 	}
 	n.stable = cand;
@@ -372,10 +360,10 @@ state_promote(const struct actor *who, char *msg, size_t len)
 	rollout_clear(&state_ro);
 	state_describe(&state_cur, before, sizeof(before));
 	state_commit(&n);
-	snprintf(after, sizeof(after), "%s stable 100.00%%", state_pool_name(cand));
+	snprintf(after, sizeof(after), "%s stable 100.00%%", pool_names[cand]);
 	state_event_rec(who, "promote", before, after, NULL,
-	    "promote: %s is now the stable pool with 100%%", state_pool_name(cand));
-	snprintf(msg, len, "%s is stable with 100%%", state_pool_name(cand));
+	    "promote: %s is now the stable pool with 100%%", pool_names[cand]);
+	snprintf(msg, len, "%s is stable with 100%%", pool_names[cand]);
 	return 0;
 }
 
@@ -391,12 +379,12 @@ state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int h
 
 	if (pool == state_cur.stable) {
 		snprintf(msg, len, "%s is the stable pool; a rollout moves traffic to the other one "
-		    "(%s)", state_pool_name(pool), state_pool_name(!pool));
+		    "(%s)", pool_names[pool], pool_names[!pool]);
 		return -1;
 	}
 	if (state_ro.phase != RO_NONE) {
 		snprintf(msg, len, "a rollout of %s is in progress (step %d of %zu, %s); abort or "
-		    "promote it first", state_pool_name(state_ro.pool ? POOL_GREEN : POOL_BLUE),
+		    "promote it first", pool_names[state_ro.pool ? POOL_GREEN : POOL_BLUE],
 		    state_ro.step + 1, state_ro.nsteps, state_mode_names[state_cur.mode]);
 		return -1;
 	}
@@ -412,9 +400,9 @@ state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int h
 	state_commit(&n);
 	state_describe(&n, after, sizeof(after));
 	state_event_rec(who, "rollout", before, after, NULL,
-	    "rollout of %s started: step %d of %zu, %s, hold %d s", state_pool_name(pool),
+	    "rollout of %s started: step %d of %zu, %s, hold %d s", pool_names[pool],
 	    first + 1, nsteps, after, hold_s);
-	snprintf(msg, len, "rollout of %s started: %s", state_pool_name(pool), after);
+	snprintf(msg, len, "rollout of %s started: %s", pool_names[pool], after);
 	return 0;
 }
 

@@ -85,20 +85,12 @@ upstream_release(struct upconn *u)
 	idle->n++;
 }
 
-static struct timeval
-upstream_tv(int ms)
-{
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	return tv;
-}
-
 void
 upstream_set_timers(struct upconn *u, enum upstream_timers which)
 {
 	const struct config *cfg = rt.cfg;
-	struct timeval idle = upstream_tv(cfg->t_upstream_idle_ms);
-	struct timeval resp = upstream_tv(cfg->t_upstream_response_ms);
+	struct timeval idle = clock_tv_ms(cfg->t_upstream_idle_ms);
+	struct timeval resp = clock_tv_ms(cfg->t_upstream_response_ms);
 
 	switch (which) {
 	case UPSTREAM_T_IDLE:
@@ -120,7 +112,7 @@ static struct upconn *
 upstream_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 {
 	const struct config_addr *a = &srv->addr;
-	struct timeval cto = upstream_tv(rt.cfg->t_upstream_connect_ms);
+	struct timeval cto = clock_tv_ms(rt.cfg->t_upstream_connect_ms);
 	struct upconn *u;
 
 	u = calloc(1, sizeof(*u));

@@ -6,7 +6,7 @@
 
 #include <event2/event.h>
 
-#include "admin.h"
+#include "audit.h"
 #include "guard.h"
 #include "health.h"
 #include "pools.h"
@@ -107,7 +107,7 @@ watch_guard(void)
 	watch_ntrips[check]++;
 	if (state_revert(reason, &guard, msg, sizeof(msg)) == 0) {
 		log_warn("guard reverted %s: %s", pool_names[cand], reason);
-		admin_audit_actor(&guard, "revert", "OK", reason, &before, state_get());
+		audit_actor(&guard, "revert", "OK", reason, &before, state_get());
 		watch_announce_revert(cand);
 	}
 }
@@ -115,8 +115,7 @@ watch_guard(void)
 static void
 watch_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct timeval tv = { rt.cfg->guard_interval_ms / 1000,
-		(rt.cfg->guard_interval_ms % 1000) * 1000 };
+	struct timeval tv = clock_tv_ms(rt.cfg->guard_interval_ms);
 
 	(void)fd;
 	(void)what;

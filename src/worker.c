@@ -195,7 +195,7 @@ worker_drain_deadline_cb(evutil_socket_t fd, short what, void *arg)
 static void
 worker_start_drain(struct worker *w)
 {
-	struct timeval tv = { rt.cfg->t_shutdown_ms / 1000, (rt.cfg->t_shutdown_ms % 1000) * 1000 };
+	struct timeval tv = clock_tv_ms(rt.cfg->t_shutdown_ms);
 	size_t i;
 
 	w->draining = 1;

@@ -1,0 +1,23 @@
+/*
+ * clock.h - the time helpers every module needs: the monotonic clock,
+ * milliseconds as a struct timeval, and UTC timestamps for logs.
+ */
+#ifndef BGPROXY_CLOCK_H
+#define BGPROXY_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+/* Monotonic microseconds. */
+uint64_t proxy_now_us(void);
+
+/* ms milliseconds as a timeval (for evtimer_add, bufferevent timeouts). */
+struct timeval clock_tv_ms(int ms);
+
+/* The wall clock now as "2026-12-02T14:00:00.123Z" (24 bytes); returns the
+ * length written (buf of at least CLOCK_ISO_LEN bytes). */
+#define CLOCK_ISO_LEN 32
+int clock_iso_now(char *buf, size_t len);
+
+#endif
