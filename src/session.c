@@ -25,6 +25,7 @@
 #include "balance.h"
 #include "conn.h"
 #include "http_rewrite.h"
+#include "retry.h"
 #include "proxy.h"
 
 #define SESSION_MAGIC 0x5e55101bU
@@ -104,7 +105,7 @@ static void session_up_writecb(struct conn *, void *);
 static void session_up_eventcb(struct conn *, short, void *);
 static void session_read_heads(struct session *s);
 static void session_close(struct session *s, const char *reason);
-static int session_retry_on_stable(struct session *s, int status);
+static int session_retry_on_stable(struct session *s, enum retry_failure f, int status);
 static void session_tunnel_move(struct session *s, struct conn *from, struct conn *to);
 
 #define SESSION_CHECK(s) do { \
@@ -838,7 +839,7 @@ session_response_head(struct session *s, const struct http_msg *m, const char *r
 		struct upconn *u = s->up;
 
 		s->up = NULL;
-		if (session_retry_on_stable(s, m->status)) {
+		if (session_retry_on_stable(s, RETRY_F_GATEWAY, m->status)) {
 			upstream_free(u);
 			return 1;
 		}
@@ -1004,13 +1005,6 @@ session_response_done(struct session *s)
 	session_after_reply(s);
 }
 
-static int
-session_method_idempotent(int m)
-{
-	return m == HTTP_M_GET || m == HTTP_M_HEAD || m == HTTP_M_OPTIONS || m == HTTP_M_TRACE ||
-	    m == HTTP_M_PUT || m == HTTP_M_DELETE;
-}
-
 /*
  * retry_candidate_failures: a request without a body, of an idempotent
  * method, whose attempt on the candidate failed before any response byte
@@ -1019,17 +1013,36 @@ session_method_idempotent(int m)
  * or 0 with s->err_kind for a connect error, reset or timeout).  Returns 1
  * when the request was sent again.
  */
+static enum retry_action
+session_retry_decide(const struct session *s, enum retry_failure f, int reused)
+{
+	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
+	struct retry_in in = {
+		.failure = f,
+		.method = s->req_method,
+		.has_body = s->req_body != BODY_NONE,
+		.req_done = s->req_done,
+		.resp_started = s->resp_started,
+		.reused = reused,
+		.attempts = s->attempts,
+		.on_candidate = s->pool != SPLIT_STABLE(split),
+		.retried_stable = s->retried_stable,
+		.overridden = s->overridden,
+		.retry_candidate = rt.cfg->retry_candidate_failures,
+	};
+
+	return retry_decide(&in);
+}
+
 static int
-session_retry_on_stable(struct session *s, int status)
+session_retry_on_stable(struct session *s, enum retry_failure f, int status)
 {
 	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
 	enum pool_id stable = SPLIT_STABLE(split);
 	struct server *srv;
 	uint64_t now = proxy_now_us();
 
-	if (!rt.cfg->retry_candidate_failures || s->pool == stable || s->retried_stable ||
-	    s->overridden || s->req_body != BODY_NONE || !s->req_done || s->resp_started ||
-	    !session_method_idempotent(s->req_method))
+	if (session_retry_decide(s, f, 0) != RETRY_STABLE)
 		return 0;
 	srv = session_pick_server(s->w, stable, now);
 	if (srv == NULL)
@@ -1077,33 +1090,29 @@ session_server_failed(struct server *srv, const char *kind)
 }
 
 /*
- * The server connection failed (kind: "connect", "reset", "timeout",
- * "closed").  Before any response byte reached the client a request
- * without a body on a reused connection is retried once on a new one:
- * the server may have closed it while idle.
+ * The server connection failed.  Before any response byte reached the
+ * client, retry.c decides whether the request goes again: on a new
+ * connection (a pooled one the server closed while idle), or once on the
+ * stable pool (retry_candidate_failures).
  */
 static void
-session_up_failed(struct session *s, const char *kind, int status)
+session_up_failed(struct session *s, enum retry_failure f)
 {
-	int was_reused = s->up->reused;
+	const char *kind = retry_failure_names[f];
+	int was_reused = s->up->reused, status = retry_failure_status(f);
 
 	upstream_free(s->up);
 	s->up = NULL;
 	if (s->resp_started || s->resp_phase != RESP_HEAD) {
 		if (s->resp_phase == RESP_BODY && s->resp_body == BODY_UNTIL_CLOSE &&
-		    strcmp(kind, "closed") == 0) {
+		    f == RETRY_F_CLOSED) {
 			session_response_done(s);
 			return;
 		}
 		session_close(s, kind);
 		return;
 	}
-	/* a reused connection the server closed while idle: the request never
-	 * reached it, so an idempotent one without a body goes again on a new
-	 * connection */
-	if (was_reused && s->req_body == BODY_NONE && s->attempts < 3 && s->req_done &&
-	    (strcmp(kind, "closed") == 0 || strcmp(kind, "reset") == 0) &&
-	    session_method_idempotent(s->req_method)) {
+	if (session_retry_decide(s, f, was_reused) == RETRY_FRESH) {
 		log_debug("retrying on a new connection to %s after %s", s->srv->addr.text,
 		    kind);
 		if (session_send_upstream(s, 1) == 0) {
@@ -1115,15 +1124,15 @@ session_up_failed(struct session *s, const char *kind, int status)
 	s->w->upfail.failures++;
 	snprintf(s->w->upfail.last, sizeof(s->w->upfail.last), "server %s (%s): %s",
 	    s->srv->addr.text, pool_names[s->pool], kind);
-	if (strcmp(kind, "connect") == 0)
+	if (f == RETRY_F_CONNECT)
 		s->err_kind = STATS_ERR_CONNECT;
 	else if (status == 504)
 		s->err_kind = STATS_ERR_TIMEOUT;
 	else
 		s->err_kind = STATS_ERR_RESET;
-	if (status == 504 || strncmp(kind, "connect", 7) == 0)
+	if (retry_failure_marks_server(f))
 		session_server_failed(s->srv, kind);
-	if (session_retry_on_stable(s, 0))
+	if (session_retry_on_stable(s, f, 0))
 		return;
 	if (!s->req_done)
 		s->keepalive = 0;
@@ -1280,16 +1289,16 @@ session_up_eventcb(struct conn *c, short what, void *arg)
 			session_read_response(s);
 		if (s->up != u || s->state != SS_UPSTREAM)
 			return;         /* done, closed, or retried on another connection */
-		session_up_failed(s, "closed", 502);
+		session_up_failed(s, RETRY_F_CLOSED);
 	} else if (what & CONN_EV_TIMEOUT) {
 		if (c->connecting)
-			session_up_failed(s, "connect timeout", 504);
+			session_up_failed(s, RETRY_F_CONNECT_TIMEOUT);
 		else
-			session_up_failed(s, "timeout", 504);
+			session_up_failed(s, RETRY_F_TIMEOUT);
 	} else if (c->connecting) {
-		session_up_failed(s, "connect", 502);
+		session_up_failed(s, RETRY_F_CONNECT);
 	} else {
-		session_up_failed(s, "reset", 502);
+		session_up_failed(s, RETRY_F_RESET);
 	}
 }
 
