@@ -25,7 +25,4 @@ void health_sync(void);
 
 void health_stop(void);
 
-/* Servers of pool p passing their checks (all servers when p has none). */
-int health_healthy(int pool, int *servers);
-
 #endif

@@ -13,6 +13,7 @@
 #include <event2/event_struct.h>
 
 #include "health.h"
+#include "health_count.h"
 #include "health_parse.h"
 #include "pools.h"
 #include "proxy.h"
@@ -26,7 +27,7 @@ struct hcheck {
 	struct bufferevent *bev;     /* the check in progress, or NULL */
 	struct event timer;          /* next check, or the running check's deadline */
 	int running;
-	int passes, fails;           /* in a row */
+	struct health_count count;   /* passes and fails in a row */
 	int seen;                    /* still in the configuration (during a sync) */
 	struct hcheck *next;
 };
@@ -63,26 +64,23 @@ health_result(struct hcheck *h, int ok, const char *why)
 		h->bev = NULL;
 	}
 	h->running = 0;
-	if (ok) {
-		h->passes++;
-		h->fails = 0;
-		if (down && h->passes >= hc->rise) {
-			atomic_store(&h->srv->health_down, 0);
-			state_event_rec(&who, "server", "down", "up", NULL,
-			    "server %s %s: down -> up (%d check(s) passed)",
-			    pool_names[h->srv->pool], h->srv->addr.text, h->passes);
-		}
-	} else {
-		h->fails++;
-		h->passes = 0;
-		if (!down && h->fails >= hc->fall) {
-			atomic_store(&h->srv->health_down, 1);
-			state_event_rec(&who, "server", "up", "down", why,
-			    "server %s %s: up -> down (%d check(s) failed, last: %s)",
-			    pool_names[h->srv->pool], h->srv->addr.text, h->fails, why);
-		} else {
+	switch (health_count(&h->count, down, ok, hc->rise, hc->fall)) {
+	case HEALTH_UP:
+		atomic_store(&h->srv->health_down, 0);
+		state_event_rec(&who, "server", "down", "up", NULL,
+		    "server %s %s: down -> up (%d check(s) passed)",
+		    pool_names[h->srv->pool], h->srv->addr.text, h->count.passes);
+		break;
+	case HEALTH_DOWN:
+		atomic_store(&h->srv->health_down, 1);
+		state_event_rec(&who, "server", "up", "down", why,
+		    "server %s %s: up -> down (%d check(s) failed, last: %s)",
+		    pool_names[h->srv->pool], h->srv->addr.text, h->count.fails, why);
+		break;
+	case HEALTH_SAME:
+		if (!ok)
 			log_debug("health check of %s failed: %s", h->srv->addr.text, why);
-		}
+		break;
 	}
 	health_schedule(h, hc->interval_ms);
 }
@@ -254,17 +252,4 @@ health_stop(void)
 		health_checks = h->next;
 		health_free(h);
 	}
-}
-
-int
-health_healthy(int pool, int *servers)
-{
-	struct pool *pl = &pools_current()->pools[pool];
-	int up = 0;
-	size_t i;
-
-	for (i = 0; i < pl->nservers; i++)
-		up += !atomic_load(&pl->servers[i]->health_down);
-	*servers = (int)pl->nservers;
-	return up;
 }
