@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "admin_parse.h"
+#include "pct.h"
 
 const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT] = {
 	{ ACMD_STATUS, "status", "", 0, 0, 0, 1,
@@ -190,25 +191,11 @@ admin_parse_line(char *line, struct admin_parsed *out, char *err, size_t errlen)
 int
 admin_parse_percent(const char *s, int *bp)
 {
-	long whole = 0, frac = 0;
-	int nd = 0, nf = 0;
-	const char *p = s;
+	int v = pct_parse(s, strlen(s), NULL);
 
-	for (; isdigit((unsigned char)*p) && nd < 4; p++, nd++)
-		whole = whole * 10 + (*p - '0');
-	if (nd == 0)
+	if (v == -1)
 		return -1;
-	if (*p == '.') {
-		for (p++; isdigit((unsigned char)*p) && nf < 3; p++, nf++)
-			frac = frac * 10 + (*p - '0');
-		if (nf == 0 || nf > 2)
-			return -1;
-		if (nf == 1)
-			frac *= 10;
-	}
-	if (*p != '\0' || whole > 100 || (whole == 100 && frac > 0))
-		return -1;
-	*bp = (int)(whole * 100 + frac);
+	*bp = v;
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE             /* strerror_r returning char *, renameat2 */
 #endif
 
+#include "pct.h"
 #include "persist.h"
 
 #include <errno.h>
@@ -216,12 +217,10 @@ persist_put(struct persist_out *o, const char *fmt, ...)
 static void
 persist_put_step(struct persist_out *o, int bp)
 {
-	if (bp % 100 == 0)
-		persist_put(o, "%d", bp / 100);
-	else if (bp % 10 == 0)
-		persist_put(o, "%d.%d", bp / 100, bp % 100 / 10);
-	else
-		persist_put(o, "%d.%02d", bp / 100, bp % 100);
+	char buf[16];
+
+	pct_format(bp, buf, sizeof(buf));
+	persist_put(o, "%s", buf);
 }
 
 static void
@@ -382,24 +381,17 @@ persist_uint(struct persist_lex *lx, long max, long *v)
 static int
 persist_pct(struct persist_lex *lx, int exact2, int *bp)
 {
-	long ip, frac = 0;
-	int nd = 0;
+	const char *s = lx->p;
+	int decimals;
 
-	if (persist_uint(lx, 100, &ip) == -1)
-		return -1;
-	if (lx->p < lx->e && *lx->p == '.') {
+	while (lx->p < lx->e && ((*lx->p >= '0' && *lx->p <= '9') || *lx->p == '.'))
 		lx->p++;
-		while (nd < 3 && lx->p < lx->e && *lx->p >= '0' && *lx->p <= '9') {
-			frac = frac * 10 + (*lx->p++ - '0');
-			nd++;
-		}
-		if (nd == 0 || nd == 3)
-			return -1;
-	}
-	if (exact2 && nd != 2)
+	/* the file is written by us: the canonical form only ("05" never) */
+	if (lx->p - s > 1 && s[0] == '0' && s[1] != '.')
 		return -1;
-	*bp = (int)(ip * 100 + (nd == 1 ? frac * 10 : frac));
-	return *bp > 10000 ? -1 : 0;
+	if ((*bp = pct_parse(s, (size_t)(lx->p - s), &decimals)) == -1)
+		return -1;
+	return exact2 && decimals != 2 ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------ */

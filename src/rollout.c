@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pct.h"
 #include "rollout.h"
 
 #define ROLLOUT_HOLD_MAX 86400
@@ -42,39 +43,13 @@ rollout_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/*
- * One percentage in s[0..len): digits, optionally a dot and one or two
- * digits.  Returns basis points, or -1 when malformed or not 0 < x <= 100.
- */
+/* One step: a percentage 0 < x <= 100, as basis points, or -1. */
 static int
 rollout_parse_percent(const char *s, size_t len)
 {
-	int whole = 0, frac = 0, fdigits = 0, wdigits = 0, seen_dot = 0, bp;
-	size_t i;
+	int bp = pct_parse(s, len, NULL);
 
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (c == '.' && !seen_dot) {
-			seen_dot = 1;
-		} else if (c >= '0' && c <= '9' && !seen_dot) {
-			whole = whole * 10 + (c - '0');
-			wdigits++;
-			if (whole > 100)
-				return -1;	/* also keeps long strings from overflowing */
-		} else if (c >= '0' && c <= '9' && fdigits < 2) {
-			frac = frac * 10 + (c - '0');
-			fdigits++;
-		} else {
-			return -1;
-		}
-	}
-	if (wdigits == 0 || (seen_dot && fdigits == 0))
-		return -1;
-	if (fdigits == 1)
-		frac *= 10;		/* "2.5" is 250 basis points */
-	bp = whole * 100 + frac;
-	return bp > 0 && bp <= ROLLOUT_FULL_BP ? bp : -1;
+	return bp > 0 ? bp : -1;
 }
 
 /* "A,B,C" into out[]; the whole list must be valid or nothing is kept. */
