@@ -215,7 +215,8 @@ bgctl_version_arg(const char *s)
 {
 	size_t n = strspn(s, "0123456789");
 
-	if (n == 0 || n > 15 || s[n] != '\0') {
+	/* the server's form: no leading zero */
+	if (n == 0 || n > 15 || s[n] != '\0' || (n > 1 && s[0] == '0')) {
 		fprintf(stderr, "bgctl: --if-version takes the version number from status, "
 		    "got \"%s\"\n", s);
 		return -1;

@@ -135,12 +135,13 @@ view_rollout_text(json_t *r, bool reverted, char *buf, size_t len)
 static void
 view_head(FILE *f, json_t *st)
 {
-	char stable[64], state[64], rollout[256], why[1024], head[160];
+	char stable[64], state[64], rollout[256], why[1024], head[160], b[32];
 	int n;
 
-	n = snprintf(head, sizeof(head), "bgproxy  stable %s  state %s",
+	n = snprintf(head, sizeof(head), "bgproxy  stable %s  state %s  version %s",
 	    view_safe(view_str(st, "stable"), stable, sizeof(stable)),
-	    view_safe(view_str(st, "state"), state, sizeof(state)));
+	    view_safe(view_str(st, "state"), state, sizeof(state)),
+	    view_fmt(st, "version", "%.0f", 1, b, sizeof(b)));
 	view_rollout_text(json_object_get(st, "rollout"), strcmp(state, "reverted") == 0,
 	    rollout, sizeof(rollout));
 	/* the rollout goes on its own line when the head would pass 80 columns */
@@ -280,9 +281,14 @@ view_frame_guard(FILE *f, json_t *st)
 		return;
 	fprintf(f, "guard%s: %s\n", view_true(g, "dry_run") ? " (dry run)" : "",
 	    view_safe(view_str(g, "verdict"), why, sizeof(why)));
-	fprintf(f, "  errors <= %s, p99 <= %s, healthy >= %s, min %s requests in %s",
+	/* a threshold of 0 is a check that is off */
+	fprintf(f, "  errors <= %s, p99 %s%s, healthy %s%s, min %s requests in %s",
 	    view_fmt(g, "max_error_rate", "%.2f%%", 100, b[0], sizeof(b[0])),
+	    view_num(g, "max_p99_ms", &v) && v == 0 ? "off" : "<= ",
+	    view_num(g, "max_p99_ms", &v) && v == 0 ? "" :
 	    view_fmt(g, "max_p99_ms", "%g ms", 1, b[1], sizeof(b[1])),
+	    view_num(g, "min_healthy_fraction", &v) && v == 0 ? "off" : ">= ",
+	    view_num(g, "min_healthy_fraction", &v) && v == 0 ? "" :
 	    view_fmt(g, "min_healthy_fraction", "%g%%", 100, b[2], sizeof(b[2])),
 	    view_fmt(g, "min_requests", "%.0f", 1, b[3], sizeof(b[3])),
 	    view_fmt(g, "window_s", "%g s", 1, b[4], sizeof(b[4])));

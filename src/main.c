@@ -97,14 +97,22 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		if (reload_run(&sys, err, sizeof(err)) == -1)
 			log_error("SIGHUP: reload refused, the running configuration stays:\n%s", err);
 		break;
-	case SIGUSR1:
-		if (log_access_open(rt.cfg->log_access, err, sizeof(err)) == -1)
+	case SIGUSR1: {
+		/* each log on its own: one that cannot reopen keeps the other going */
+		int bad = 0;
+
+		if (log_access_open(rt.cfg->log_access, err, sizeof(err)) == -1) {
 			log_error("%s", err);
-		else if (audit_open(rt.cfg->admin_audit_log, err, sizeof(err)) == -1)
+			bad = 1;
+		}
+		if (audit_open(rt.cfg->admin_audit_log, err, sizeof(err)) == -1) {
 			log_error("%s", err);
-		else
+			bad = 1;
+		}
+		if (!bad)
 			log_info("log files reopened");
 		break;
+	}
 	}
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "persist.h"
 #include "rollout.h"
 #include "proxy.h"
@@ -501,25 +502,35 @@ state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
 		snprintf(buf, len, "the next guard interval");
 }
 
-/* The rollout timer: advance steps, and promote after guard.bake_s. */
+/* The rollout timer: advance steps, and promote after guard.bake_s.  What
+ * the timer changes is audited like an operator's command. */
 void
 state_tick(void)
 {
 	struct actor timer = { ACTOR_ROLLOUT, 0, 0 };
+	struct split_state before = state_cur;
 	uint64_t now = state_now_ms();
 	char msg[256];
 	enum rollout_action a;
+	int r;
 
 	if (state_ro.phase != RO_NONE) {
 		a = rollout_tick(&state_ro, now,
 		    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE));
-		if (a == RA_SET)
-			state_rollout_gate(0, &timer, "step", "step", msg, sizeof(msg));
-		else if (a == RA_PROMOTE)
-			state_promote(&timer, msg, sizeof(msg));
+		if (a == RA_SET) {
+			r = state_rollout_gate(0, &timer, "step", "step", msg, sizeof(msg));
+			audit_actor(&timer, "rollout step", r == 0 ? "OK" : "ERR", msg, &before,
+			    &state_cur);
+		} else if (a == RA_PROMOTE) {
+			r = state_promote(&timer, msg, sizeof(msg));
+			audit_actor(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before,
+			    &state_cur);
+		}
 		return;
 	}
 	if (state_cur.mode == MODE_BAKING && rt.cfg->guard_bake_s > 0 &&
-	    now - state_bake_start_ms >= (uint64_t)rt.cfg->guard_bake_s * 1000)
-		state_promote(&timer, msg, sizeof(msg));
+	    now - state_bake_start_ms >= (uint64_t)rt.cfg->guard_bake_s * 1000) {
+		r = state_promote(&timer, msg, sizeof(msg));
+		audit_actor(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before, &state_cur);
+	}
 }

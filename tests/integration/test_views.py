@@ -140,6 +140,10 @@ def test_rollout_wait_promoted_exits_0(env):
     assert "green has 100%" in out, out
     assert lines[-1] == "green promoted: it is the stable pool", out
     assert _status(p.port)["stable"] == "green"
+    # what the timer did is audited like a command
+    audit = [json.loads(l) for l in open(admin_paths(p.port)[1]) if l.strip()]
+    cmds = [a["command"] for a in audit]
+    assert "rollout step (by rollout timer)" in cmds and "promote (by rollout timer)" in cmds, cmds
 
 
 def test_rollout_wait_reverted_exits_1(env):

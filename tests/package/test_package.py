@@ -82,6 +82,11 @@ def build():
                  "./usr/share/bash-completion/completions/bgctl"):
         assert want in names, (want, names)
     assert "bgdemo" not in names, "the demo upstream is not installed"
+    # an upgrade restarts a running bgproxy, a removal stops it
+    postinst = run(["dpkg-deb", "-I", Ctx.deb, "postinst"]).stdout
+    prerm = run(["dpkg-deb", "-I", Ctx.deb, "prerm"]).stdout
+    assert "adduser" in postinst and "try-restart bgproxy.service" in postinst, postinst
+    assert "stop bgproxy.service" in prerm, prerm
 
 
 @step("lintian reports no error")

@@ -84,6 +84,18 @@ TEST(frame_tolerates_a_bare_status)
 	json_decref(st);
 }
 
+TEST(frame_says_off_for_checks_that_are_off)
+{
+	json_t *st = load("{\"version\":3,\"guard\":{\"verdict\":\"v\",\"max_error_rate\":0.05,"
+	    "\"max_p99_ms\":0,\"min_healthy_fraction\":0,\"min_requests\":20,\"window_s\":10}}");
+	char *s = frame(st, NULL);
+
+	CHECK(strstr(s, "  errors <= 5.00%, p99 off, healthy off, min 20 requests in 10 s\n") !=
+	    NULL);
+	free(s);
+	json_decref(st);
+}
+
 static enum bgctl_wait_state
 wait_on(const char *json, struct bgctl_wait *w)
 {
@@ -141,6 +153,7 @@ main(void)
 {
 	RUN(frame_marks_the_current_step_and_says_what_it_waits_for);
 	RUN(frame_tolerates_a_bare_status);
+	RUN(frame_says_off_for_checks_that_are_off);
 	RUN(wait_follows_a_rollout_to_its_promote);
 	RUN(wait_ends_in_a_revert_or_otherwise);
 	return test_summary();
