@@ -1,6 +1,7 @@
 /*
  * admin.c - the admin socket: Unix stream socket, line framing (at most
- * ADMIN_LINE_MAX bytes, no NUL), peer credentials, the audit log.
+ * ADMIN_LINE_MAX bytes, no NUL), peer credentials; each state-changing
+ * command goes to the audit log (audit.c).
  *
  * A slow, idle or hostile admin client can hold at most one of
  * ADMIN_MAX_CLIENTS slots for ADMIN_IDLE_S seconds and never blocks the
