@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <event2/event.h>
 #include <event2/bufferevent.h>
@@ -167,7 +168,7 @@ struct worker {
 	unsigned revert_seen;         /* rt.revert_seq already acted on */
 	int draining;
 	struct event *drain_deadline;
-	struct session *sessions;     /* all live sessions, for drain */
+	LIST_HEAD(session_list, session) sessions;  /* all live sessions, for drain */
 	long nsessions;
 	struct log_buf alog;
 	struct route_rng rng;
@@ -189,6 +190,9 @@ struct worker {
 
 /* worker.c */
 int worker_start_all(char *err, size_t errlen);
+/* A listening socket on a (SO_REUSEPORT, non-blocking): every worker binds
+ * its own, at start and when a reload adds a listener.  -1 with err. */
+evutil_socket_t worker_bind(const struct config_addr *a, char *err, size_t errlen);
 void worker_drain_all(void);
 void worker_join_all(void);
 void worker_free_all(void);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -41,7 +42,7 @@
 
 struct admin_client {
 	struct bufferevent *bev;
-	struct admin_client *prev, *next;
+	LIST_ENTRY(admin_client) link;
 	struct event *stall;          /* armed while the output is over ADMIN_OUT_MAX */
 	uint64_t last_us;             /* the last command or accept (monotonic) */
 	uid_t uid;
@@ -52,7 +53,7 @@ struct admin_client {
 };
 
 static struct evconnlistener *admin_listener, *admin_ro_listener;
-static struct admin_client *admin_clients;
+static LIST_HEAD(, admin_client) admin_clients = LIST_HEAD_INITIALIZER(admin_clients);
 static int admin_nclients;
 static char admin_path[108], admin_ro_path[108];
 static uint64_t admin_started_us;
@@ -67,12 +68,7 @@ admin_uptime_s(void)
 static void
 admin_client_free(struct admin_client *cl)
 {
-	if (cl->prev != NULL)
-		cl->prev->next = cl->next;
-	else
-		admin_clients = cl->next;
-	if (cl->next != NULL)
-		cl->next->prev = cl->prev;
+	LIST_REMOVE(cl, link);
 	bufferevent_free(cl->bev);
 	cl->bev = NULL;
 	if (cl->stall != NULL)
@@ -270,7 +266,7 @@ admin_evict_idle(void)
 {
 	struct admin_client *cl, *victim = NULL;
 
-	for (cl = admin_clients; cl != NULL; cl = cl->next) {
+	LIST_FOREACH(cl, &admin_clients, link) {
 		if (cl->closing || evbuffer_get_length(bufferevent_get_output(cl->bev)) > 0)
 			continue;
 		if (victim == NULL || cl->last_us < victim->last_us)
@@ -335,10 +331,7 @@ admin_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *s
 	bufferevent_setwatermark(cl->bev, EV_READ, 0, ADMIN_IN_MAX);
 	bufferevent_set_timeouts(cl->bev, &idle, &idle);
 	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
-	cl->next = admin_clients;
-	if (admin_clients != NULL)
-		admin_clients->prev = cl;
-	admin_clients = cl;
+	LIST_INSERT_HEAD(&admin_clients, cl, link);
 	admin_nclients++;
 }
 
@@ -417,8 +410,8 @@ admin_start(struct event_base *base, const struct config *cfg, char *err, size_t
 void
 admin_stop(void)
 {
-	while (admin_clients != NULL)
-		admin_client_free(admin_clients);
+	while (!LIST_EMPTY(&admin_clients))
+		admin_client_free(LIST_FIRST(&admin_clients));
 	if (admin_listener != NULL) {
 		evconnlistener_free(admin_listener);
 		admin_listener = NULL;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "errf.h"
 #include "guard.h"
 
 /* below this, products of two counts are exact in a double (2^52 < 2^53) */
@@ -22,21 +23,6 @@
 
 typedef int (*guard_check_fn)(const struct guard_input *, const struct guard_policy *,
     char *, size_t);
-
-#ifdef __GNUC__
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-guard_say(char *reason, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (reason == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(reason, len, fmt, ap);
-	va_end(ap);
-}
 
 /* rate and latency figures mean nothing over too few requests, and never over none */
 static int
@@ -70,7 +56,7 @@ guard_check_health(const struct guard_input *in, const struct guard_policy *pol,
 		return 0;
 	if (!((double)healthy / (double)in->servers < pol->min_healthy_fraction))
 		return 0;
-	guard_say(reason, len, "healthy %d/%d < %g", healthy, in->servers,
+	errf(reason, len, "healthy %d/%d < %g", healthy, in->servers,
 	    pol->min_healthy_fraction);
 	return 1;
 }
@@ -103,7 +89,7 @@ guard_check_error_rate(const struct guard_input *in, const struct guard_policy *
 	rate = guard_rate(&in->cand);
 	if (!(rate > pol->max_error_rate))
 		return 0;
-	guard_say(reason, len, "error_rate %.*f > %g over %ds, n=%" PRIu64,
+	errf(reason, len, "error_rate %.*f > %g over %ds, n=%" PRIu64,
 	    guard_digits(rate, pol->max_error_rate), rate, pol->max_error_rate, in->window_s,
 	    in->cand.requests);
 	return 1;
@@ -117,7 +103,7 @@ guard_check_p99(const struct guard_input *in, const struct guard_policy *pol,
 		return 0;
 	if (!(in->cand.p99_ms > (double)pol->max_p99_ms))
 		return 0;
-	guard_say(reason, len, "p99 %.0fms > %dms over %ds, n=%" PRIu64, in->cand.p99_ms,
+	errf(reason, len, "p99 %.0fms > %dms over %ds, n=%" PRIu64, in->cand.p99_ms,
 	    pol->max_p99_ms, in->window_s, in->cand.requests);
 	return 1;
 }
@@ -156,7 +142,7 @@ guard_check_error_delta(const struct guard_input *in, const struct guard_policy 
 	delta = guard_delta(&in->cand, &in->stable);
 	if (!(delta > pol->max_error_delta))
 		return 0;
-	guard_say(reason, len, "error_delta %.*f > %g (%s %.2f, %s %.2f) over %ds",
+	errf(reason, len, "error_delta %.*f > %g (%s %.2f, %s %.2f) over %ds",
 	    guard_digits(delta, pol->max_error_delta), delta,
 	    pol->max_error_delta, guard_name(in->cand_name, "candidate"), guard_rate(&in->cand),
 	    guard_name(in->stable_name, "stable"), guard_rate(&in->stable), in->window_s);
@@ -178,7 +164,7 @@ guard_check_p99_ratio(const struct guard_input *in, const struct guard_policy *p
 	ratio = in->cand.p99_ms / in->stable.p99_ms;
 	if (!(ratio > pol->max_p99_ratio))
 		return 0;
-	guard_say(reason, len, "p99_ratio %.2f > %.2f (%s %.0fms, %s %.0fms) over %ds", ratio,
+	errf(reason, len, "p99_ratio %.2f > %.2f (%s %.0fms, %s %.0fms) over %ds", ratio,
 	    pol->max_p99_ratio, guard_name(in->cand_name, "candidate"), in->cand.p99_ms,
 	    guard_name(in->stable_name, "stable"), in->stable.p99_ms, in->window_s);
 	return 1;

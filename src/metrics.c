@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -34,7 +35,7 @@
 
 struct metrics_client {
 	struct bufferevent *bev;
-	struct metrics_client *prev, *next;
+	LIST_ENTRY(metrics_client) link;
 	struct event *timer;          /* head timer, or keep-alive idle timer */
 	uint64_t last_us;             /* accept or the last response (monotonic) */
 	int waiting;                  /* keep-alive: no byte of the next request yet */
@@ -42,7 +43,7 @@ struct metrics_client {
 };
 
 static struct evconnlistener *metrics_listener;
-static struct metrics_client *metrics_clients;
+static LIST_HEAD(, metrics_client) metrics_clients = LIST_HEAD_INITIALIZER(metrics_clients);
 static int metrics_nclients;
 
 static const char *const metrics_err_kinds[STATS_ERR_KINDS] = { "connect", "timeout", "reset" };
@@ -221,12 +222,7 @@ metrics_reply(struct bufferevent *bev, int status, const char *ctype, struct evb
 static void
 metrics_free(struct metrics_client *mc)
 {
-	if (mc->prev != NULL)
-		mc->prev->next = mc->next;
-	else
-		metrics_clients = mc->next;
-	if (mc->next != NULL)
-		mc->next->prev = mc->prev;
+	LIST_REMOVE(mc, link);
 	bufferevent_free(mc->bev);
 	mc->bev = NULL;
 	if (mc->timer != NULL)
@@ -260,7 +256,7 @@ metrics_evict_idle(void)
 {
 	struct metrics_client *mc, *victim = NULL;
 
-	for (mc = metrics_clients; mc != NULL; mc = mc->next) {
+	LIST_FOREACH(mc, &metrics_clients, link) {
 		if (evbuffer_get_length(bufferevent_get_output(mc->bev)) > 0)
 			continue;
 		if (victim == NULL || mc->last_us < victim->last_us)
@@ -408,10 +404,7 @@ metrics_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 		return;
 	}
 	mc->last_us = proxy_now_us();
-	mc->next = metrics_clients;
-	if (metrics_clients != NULL)
-		metrics_clients->prev = mc;
-	metrics_clients = mc;
+	LIST_INSERT_HEAD(&metrics_clients, mc, link);
 	metrics_nclients++;
 	bufferevent_setcb(mc->bev, metrics_readcb, metrics_writecb, metrics_eventcb, mc);
 	/* reads are timed by mc->timer; a scraper that does not read its
@@ -476,8 +469,8 @@ metrics_restart(const struct config *cfg, char *err, size_t errlen)
 void
 metrics_stop(void)
 {
-	while (metrics_clients != NULL)
-		metrics_free(metrics_clients);
+	while (!LIST_EMPTY(&metrics_clients))
+		metrics_free(LIST_FIRST(&metrics_clients));
 	if (metrics_listener != NULL)
 		evconnlistener_free(metrics_listener);
 	metrics_listener = NULL;

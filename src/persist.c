@@ -14,6 +14,7 @@
 #define _GNU_SOURCE             /* strerror_r returning char *, renameat2 */
 #endif
 
+#include "errf.h"
 #include "pct.h"
 #include "persist.h"
 
@@ -96,23 +97,6 @@ persist_crc32(const char *buf, size_t len)
 	return c ^ 0xffffffffU;
 }
 
-static int persist_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Fill err (when there is one) and return -1, so callers can `return persist_errf(...)`. */
-static int
-persist_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int
 persist_is_ctl(unsigned char c)
 {
@@ -128,29 +112,29 @@ persist_check_rollout(const struct persist_state *st, char *why, size_t whylen)
 	size_t i;
 
 	if (st->rollout_pool != 0 && st->rollout_pool != 1)
-		return persist_errf(why, whylen, "rollout pool %d is not 0 or 1", st->rollout_pool);
+		return errf(why, whylen, "rollout pool %d is not 0 or 1", st->rollout_pool);
 	if (st->nsteps < 1 || st->nsteps > PERSIST_MAX_STEPS)
-		return persist_errf(why, whylen, "%zu rollout steps, want 1..%d", st->nsteps,
+		return errf(why, whylen, "%zu rollout steps, want 1..%d", st->nsteps,
 		    PERSIST_MAX_STEPS);
 	for (i = 0; i < st->nsteps; i++) {
 		int prev = i ? st->steps_bp[i - 1] : 0;
 
 		if (st->steps_bp[i] <= prev || st->steps_bp[i] > 10000)
-			return persist_errf(why, whylen, "rollout steps must increase strictly "
+			return errf(why, whylen, "rollout steps must increase strictly "
 			    "within 0.01..100");
 	}
 	if (st->steps_bp[st->nsteps - 1] != 10000)
-		return persist_errf(why, whylen, "the last rollout step must be 100");
+		return errf(why, whylen, "the last rollout step must be 100");
 	if (st->step < 0 || (size_t)st->step >= st->nsteps)
-		return persist_errf(why, whylen, "step index %d out of range (%zu steps)",
+		return errf(why, whylen, "step index %d out of range (%zu steps)",
 		    st->step, st->nsteps);
 	if (st->hold_s < 0 || st->hold_s > 86400)
-		return persist_errf(why, whylen, "hold %d out of range 0..86400", st->hold_s);
+		return errf(why, whylen, "hold %d out of range 0..86400", st->hold_s);
 	if (st->paused != (st->mode == PERSIST_PAUSED))
-		return persist_errf(why, whylen, "rollout paused %d with mode %s", st->paused,
+		return errf(why, whylen, "rollout paused %d with mode %s", st->paused,
 		    persist_modes[st->mode]);
 	if (st->mode == PERSIST_IDLE)
-		return persist_errf(why, whylen, "mode idle with a rollout");
+		return errf(why, whylen, "mode idle with a rollout");
 	return 0;
 }
 
@@ -161,24 +145,24 @@ persist_check(const struct persist_state *st, char *why, size_t whylen)
 	size_t i, n = strnlen(st->last_revert, sizeof st->last_revert);
 
 	if (st->stable != 0 && st->stable != 1)
-		return persist_errf(why, whylen, "stable pool %d is not 0 or 1", st->stable);
+		return errf(why, whylen, "stable pool %d is not 0 or 1", st->stable);
 	if (st->candidate_bp < 0 || st->candidate_bp > 10000)
-		return persist_errf(why, whylen, "candidate share %d out of range 0..10000",
+		return errf(why, whylen, "candidate share %d out of range 0..10000",
 		    st->candidate_bp);
 	if (st->mode < PERSIST_IDLE || st->mode > PERSIST_REVERTED)
-		return persist_errf(why, whylen, "unknown mode %d", st->mode);
+		return errf(why, whylen, "unknown mode %d", st->mode);
 	if (n == sizeof st->last_revert)
-		return persist_errf(why, whylen, "last_revert is not NUL-terminated");
+		return errf(why, whylen, "last_revert is not NUL-terminated");
 	for (i = 0; i < n; i++)
 		if (persist_is_ctl((unsigned char)st->last_revert[i]))
-			return persist_errf(why, whylen, "last_revert has a control character");
+			return errf(why, whylen, "last_revert has a control character");
 	if ((st->mode == PERSIST_IDLE || st->mode == PERSIST_REVERTED) && st->candidate_bp != 0)
-		return persist_errf(why, whylen, "mode %s with the candidate at %d.%02d%%",
+		return errf(why, whylen, "mode %s with the candidate at %d.%02d%%",
 		    persist_modes[st->mode], st->candidate_bp / 100, st->candidate_bp % 100);
 	if (st->has_rollout != 0 && st->has_rollout != 1)
-		return persist_errf(why, whylen, "has_rollout %d is not 0 or 1", st->has_rollout);
+		return errf(why, whylen, "has_rollout %d is not 0 or 1", st->has_rollout);
 	if (!st->has_rollout && (st->mode == PERSIST_RUNNING || st->mode == PERSIST_PAUSED))
-		return persist_errf(why, whylen, "mode %s without a rollout",
+		return errf(why, whylen, "mode %s without a rollout",
 		    persist_modes[st->mode]);
 	return st->has_rollout ? persist_check_rollout(st, why, whylen) : 0;
 }
@@ -312,7 +296,7 @@ persist_bad(struct persist_lex *lx, const char *what, const char *s, size_t n, c
 	char q[208];
 
 	persist_quote(s, n, q, sizeof q);
-	persist_errf(lx->err, lx->errlen, "line %d: %s \"%s\"%s", lx->line, what, q, tail);
+	errf(lx->err, lx->errlen, "line %d: %s \"%s\"%s", lx->line, what, q, tail);
 	return -1;
 }
 
@@ -337,7 +321,7 @@ persist_expect(struct persist_lex *lx, const char *lit)
 		lx->p += n;
 		return 0;
 	}
-	return persist_errf(lx->err, lx->errlen, "line %d: expected \"%s\"", lx->line, lit);
+	return errf(lx->err, lx->errlen, "line %d: expected \"%s\"", lx->line, lit);
 }
 
 /* Index of the word in names[] and consume it, or -1 with "unknown <what>". */
@@ -471,17 +455,17 @@ persist_l_revert(struct persist_lex *lx, struct persist_state *st)
 			return persist_bad(lx, "control character in last_revert", lx->p - 1, 1, "");
 		}
 		if (n == sizeof st->last_revert - 1)
-			return persist_errf(lx->err, lx->errlen, "line %d: last_revert longer "
+			return errf(lx->err, lx->errlen, "line %d: last_revert longer "
 			    "than %zu bytes", lx->line, sizeof st->last_revert - 1);
 		st->last_revert[n++] = (char)c;
 	}
 	if (lx->p == lx->e)
-		return persist_errf(lx->err, lx->errlen, "line %d: unterminated last_revert "
+		return errf(lx->err, lx->errlen, "line %d: unterminated last_revert "
 		    "string", lx->line);
 	lx->p++;
 	st->last_revert[n] = '\0';
 	if (n == 0)
-		return persist_errf(lx->err, lx->errlen, "line %d: empty last_revert "
+		return errf(lx->err, lx->errlen, "line %d: empty last_revert "
 		    "(no reason is written -)", lx->line);
 	return 0;
 }
@@ -573,7 +557,7 @@ persist_key(struct persist_lex *lx, size_t idx)
 		return 0;
 	}
 	if (n == kn && memcmp(lx->p, key, kn) == 0)
-		return persist_errf(lx->err, lx->errlen, "line %d: %s has no value",
+		return errf(lx->err, lx->errlen, "line %d: %s has no value",
 		    lx->line, key);
 	for (i = 1; i < PERSIST_NLINES; i++)
 		if (strlen(persist_lines[i].key) == n && memcmp(lx->p, persist_lines[i].key, n) == 0)
@@ -595,7 +579,7 @@ persist_content(const char *buf, size_t len, struct persist_state *st, char *err
 		lx.p = i == 0 ? buf : lx.e + 1;
 		lx.e = memchr(lx.p, '\n', (size_t)(end - lx.p));
 		if (lx.e == NULL)   /* the content ends early: every content line ends in '\n' */
-			return persist_errf(err, errlen, "truncated: no %s line",
+			return errf(err, errlen, "truncated: no %s line",
 			    persist_lines[i].key ? persist_lines[i].key : "header");
 		lx.line = (int)i + 1;
 		if (persist_lines[i].key != NULL && persist_key(&lx, i) == -1)
@@ -645,9 +629,9 @@ persist_scan(const char *buf, size_t len, char *err, size_t errlen)
 		if (buf[i] == '\n')
 			line++;
 		else if (buf[i] == '\0')
-			return persist_errf(err, errlen, "line %d: NUL byte", line);
+			return errf(err, errlen, "line %d: NUL byte", line);
 		else if (buf[i] == '\r')
-			return persist_errf(err, errlen, "line %d: carriage return (CRLF line "
+			return errf(err, errlen, "line %d: carriage return (CRLF line "
 			    "endings are not allowed)", line);
 	}
 	return 0;
@@ -680,12 +664,12 @@ persist_verify(const char *buf, size_t len, char *err, size_t errlen)
 	if (end[-1] != '\n' || (size_t)(end - ls) < 9 || memcmp(ls, "checksum ", 9) != 0) {
 		for (h = buf; (nl = memchr(h, '\n', (size_t)(end - h))) != NULL; h = nl + 1)
 			if (nl - h >= 9 && memcmp(h, "checksum ", 9) == 0)
-				return persist_errf(err, errlen, "line %d: trailing data after the "
+				return errf(err, errlen, "line %d: trailing data after the "
 				    "checksum line", persist_line_of(buf, h) + 1);
 		if (end[-1] != '\n' && (size_t)(end - ls) >= 8 && memcmp(ls, "checksum", 8) == 0)
-			return persist_errf(err, errlen, "truncated: the checksum line has no "
+			return errf(err, errlen, "truncated: the checksum line has no "
 			    "newline");
-		return persist_errf(err, errlen, "truncated: no checksum line");
+		return errf(err, errlen, "truncated: no checksum line");
 	}
 	h = ls + 9;
 	for (i = 0; i < 8 && h + i < end - 1; i++) {
@@ -697,12 +681,12 @@ persist_verify(const char *buf, size_t len, char *err, size_t errlen)
 	}
 	if (i != 8 || h + 8 != end - 1) {
 		persist_quote(h, (size_t)(end - 1 - h), q, sizeof q);
-		return persist_errf(err, errlen, "line %d: bad checksum \"%s\" (want 8 "
+		return errf(err, errlen, "line %d: bad checksum \"%s\" (want 8 "
 		    "lower-case hex digits)", persist_line_of(buf, ls), q);
 	}
 	got = persist_crc32(buf, (size_t)(ls - buf));
 	if (got != want)
-		return persist_errf(err, errlen, "checksum mismatch (file says %08x, content "
+		return errf(err, errlen, "checksum mismatch (file says %08x, content "
 		    "gives %08x)", (unsigned)want, (unsigned)got);
 	return (long)(ls - buf);
 }
@@ -715,9 +699,9 @@ persist_parse(const char *buf, size_t len, struct persist_state *st, char *err, 
 	long n;
 
 	if (len == 0)
-		return persist_errf(err, errlen, "empty file");
+		return errf(err, errlen, "empty file");
 	if (len > PERSIST_MAX_FILE)
-		return persist_errf(err, errlen, "file too large (%zu bytes, at most %d)",
+		return errf(err, errlen, "file too large (%zu bytes, at most %d)",
 		    len, PERSIST_MAX_FILE);
 	if (persist_scan(buf, len, err, errlen) == -1 ||
 	    (n = persist_verify(buf, len, err, errlen)) == -1)
@@ -726,7 +710,7 @@ persist_parse(const char *buf, size_t len, struct persist_state *st, char *err, 
 	if (persist_content(buf, (size_t)n, &tmp, err, errlen) == -1)
 		return -1;
 	if (persist_check(&tmp, why, sizeof why) == -1)
-		return persist_errf(err, errlen, "inconsistent state: %s", why);
+		return errf(err, errlen, "inconsistent state: %s", why);
 	*st = tmp;
 	return 0;
 }
@@ -760,13 +744,13 @@ persist_write_tmp(const char *tmp, const char *buf, size_t len, char *err, size_
 
 	if (unlink(tmp) == -1 && errno != ENOENT) {
 		eno = errno;
-		return persist_errf(err, errlen, "cannot remove stale %s: %s", tmp,
+		return errf(err, errlen, "cannot remove stale %s: %s", tmp,
 		    strerror_r(eno, eb, sizeof eb));
 	}
 	fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0640);
 	if (fd == -1) {
 		eno = errno;
-		return persist_errf(err, errlen, "cannot create %s: %s", tmp,
+		return errf(err, errlen, "cannot create %s: %s", tmp,
 		    strerror_r(eno, eb, sizeof eb));
 	}
 	if (persist_write_all(fd, buf, len) == -1)
@@ -784,7 +768,7 @@ persist_write_tmp(const char *tmp, const char *buf, size_t len, char *err, size_
 	if (step == NULL)
 		return 0;
 	unlink(tmp);
-	return persist_errf(err, errlen, "cannot %s %s: %s", step, tmp,
+	return errf(err, errlen, "cannot %s %s: %s", step, tmp,
 	    strerror_r(eno, eb, sizeof eb));
 }
 
@@ -807,7 +791,7 @@ persist_sync_dir(const char *path, char *err, size_t errlen)
 		eno = errno;
 		if (fd != -1)
 			close(fd);
-		return persist_errf(err, errlen, "%s written, but cannot fsync directory %s: %s "
+		return errf(err, errlen, "%s written, but cannot fsync directory %s: %s "
 		    "(the change may not survive a power cut)", path, dir,
 		    strerror_r(eno, eb, sizeof eb));
 	}
@@ -822,21 +806,21 @@ persist_save(const char *path, const struct persist_state *st, char *err, size_t
 	int n, eno;
 
 	if (persist_check(st, why, sizeof why) == -1)
-		return persist_errf(err, errlen, "refusing to write an invalid state to %s: %s",
+		return errf(err, errlen, "refusing to write an invalid state to %s: %s",
 		    path, why);
 	n = persist_format(st, buf, sizeof buf);
 	if (n == -1)
-		return persist_errf(err, errlen, "state for %s does not fit in %d bytes",
+		return errf(err, errlen, "state for %s does not fit in %d bytes",
 		    path, PERSIST_FMT_MAX);
 	n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof tmp)
-		return persist_errf(err, errlen, "state file path too long: %s", path);
+		return errf(err, errlen, "state file path too long: %s", path);
 	if (persist_write_tmp(tmp, buf, strlen(buf), err, errlen) == -1)
 		return -1;
 	if (rename(tmp, path) == -1) {
 		eno = errno;
 		unlink(tmp);
-		return persist_errf(err, errlen, "cannot rename %s to %s: %s", tmp, path,
+		return errf(err, errlen, "cannot rename %s to %s: %s", tmp, path,
 		    strerror_r(eno, eb, sizeof eb));
 	}
 	return persist_sync_dir(path, err, errlen);
@@ -879,27 +863,27 @@ persist_load(const char *path, struct persist_state *st, char *err, size_t errle
 		eno = errno;
 		if (fd != -1)
 			close(fd);
-		return persist_errf(err, errlen, "%s: cannot read: %s", path,
+		return errf(err, errlen, "%s: cannot read: %s", path,
 		    strerror_r(eno, eb, sizeof eb));
 	}
 	if (!S_ISREG(sb.st_mode)) {
 		close(fd);
-		return persist_errf(err, errlen, "%s: not a regular file", path);
+		return errf(err, errlen, "%s: not a regular file", path);
 	}
 	buf = malloc(PERSIST_MAX_FILE + 1);
 	if (buf == NULL) {
 		close(fd);
-		return persist_errf(err, errlen, "%s: out of memory", path);
+		return errf(err, errlen, "%s: out of memory", path);
 	}
 	n = persist_read_fd(fd, buf, PERSIST_MAX_FILE + 1);
 	eno = errno;
 	close(fd);
 	fd = -1;
 	if (n == -1)
-		rc = persist_errf(err, errlen, "%s: cannot read: %s", path,
+		rc = errf(err, errlen, "%s: cannot read: %s", path,
 		    strerror_r(eno, eb, sizeof eb));
 	else if ((rc = persist_parse(buf, (size_t)n, st, perr, sizeof perr)) == -1)
-		persist_errf(err, errlen, "%s: %s", path, perr);
+		errf(err, errlen, "%s: %s", path, perr);
 	free(buf);
 	buf = NULL;
 	return rc;
@@ -937,14 +921,14 @@ persist_set_aside(const char *path, char *aside, size_t asidelen, char *err, siz
 	int i, n, eno;
 
 	if (gmtime_r(&now, &tm) == NULL || strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm) == 0)
-		return persist_errf(err, errlen, "cannot format the time");
+		return errf(err, errlen, "cannot format the time");
 	for (i = 0; i < 1000; i++) {
 		if (i == 0)
 			n = snprintf(name, sizeof name, "%s.corrupt.%s", path, stamp);
 		else
 			n = snprintf(name, sizeof name, "%s.corrupt.%s.%d", path, stamp, i);
 		if (n < 0 || (size_t)n >= sizeof name || (size_t)n >= asidelen)
-			return persist_errf(err, errlen, "name for setting %s aside is too long",
+			return errf(err, errlen, "name for setting %s aside is too long",
 			    path);
 		if (persist_rename_noreplace(path, name) == 0) {
 			memcpy(aside, name, (size_t)n + 1);
@@ -952,10 +936,10 @@ persist_set_aside(const char *path, char *aside, size_t asidelen, char *err, siz
 		}
 		if (errno != EEXIST) {
 			eno = errno;
-			return persist_errf(err, errlen, "cannot move %s aside to %s: %s", path, name,
+			return errf(err, errlen, "cannot move %s aside to %s: %s", path, name,
 			    strerror_r(eno, eb, sizeof eb));
 		}
 	}
-	return persist_errf(err, errlen, "cannot move %s aside: %s.corrupt.%s.1..999 all exist",
+	return errf(err, errlen, "cannot move %s aside: %s.corrupt.%s.1..999 all exist",
 	    path, path, stamp);
 }

@@ -239,27 +239,6 @@ reload_has_listener(const struct config *c, const struct config_addr *a)
 	return 0;
 }
 
-static evutil_socket_t
-reload_bind(const struct config_addr *a, char *err, size_t errlen)
-{
-	evutil_socket_t fd;
-	int one = 1;
-
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
-	    bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1 || listen(fd, 1024) == -1) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void
 reload_free_changes(struct lis_change **chg, int n)
 {
@@ -302,7 +281,7 @@ reload_listener_changes(const struct config *old, const struct config *c,
 			continue;
 		for (w = 0; w < rt.nworkers; w++) {
 			struct lis_change *x = chg[w];
-			evutil_socket_t fd = reload_bind(&cl->addr, e, sizeof(e));
+			evutil_socket_t fd = worker_bind(&cl->addr, e, sizeof(e));
 
 			if (fd == -1) {
 				snprintf(err, errlen, "%s:%d: cannot listen on %s: %s", c->path, cl->line,

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errf.h"
 #include "pct.h"
 #include "rollout.h"
 
@@ -27,21 +28,6 @@
 
 static const char rollout_msg_none[] = "no rollout is running";
 static const char rollout_msg_baking[] = "the rollout is baking at 100%; promote or revert";
-
-static void rollout_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-rollout_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* One step: a percentage 0 < x <= 100, as basis points, or -1. */
 static int
@@ -120,27 +106,27 @@ rollout_parse_args(int argc, char **argv, int *steps_bp, size_t *nsteps, int *ho
 		int *seen = is_steps ? &have_steps : &have_hold;
 
 		if (!is_steps && strcmp(key, "hold") != 0) {
-			rollout_err(err, errlen, "unknown rollout option \"%s\"; "
+			errf(err, errlen, "unknown rollout option \"%s\"; "
 			    "use steps A,B,C and hold SECONDS", key);
 			return -1;
 		}
 		if (*seen) {
-			rollout_err(err, errlen, "\"%s\" given twice", key);
+			errf(err, errlen, "\"%s\" given twice", key);
 			return -1;
 		}
 		if (val == NULL) {
-			rollout_err(err, errlen, "\"%s\" needs a value", key);
+			errf(err, errlen, "\"%s\" needs a value", key);
 			return -1;
 		}
 		*seen = 1;
 		if (is_steps && rollout_parse_steps(val, steps, &n) == -1) {
-			rollout_err(err, errlen, "steps must be increasing percentages "
+			errf(err, errlen, "steps must be increasing percentages "
 			    "0 < x <= 100 with at most two decimals, ending at 100, "
 			    "at most %d, got \"%s\"", ROLLOUT_MAX_STEPS, val);
 			return -1;
 		}
 		if (!is_steps && rollout_parse_hold(val, &hold) == -1) {
-			rollout_err(err, errlen, "hold must be 0..%d seconds, got \"%s\"",
+			errf(err, errlen, "hold must be 0..%d seconds, got \"%s\"",
 			    ROLLOUT_HOLD_MAX, val);
 			return -1;
 		}
@@ -291,15 +277,15 @@ rollout_pause(struct rollout *r, char *err, size_t errlen)
 		r->phase = RO_PAUSED;
 		return 0;
 	case RO_PAUSED:
-		rollout_err(err, errlen, "the rollout is already paused");
+		errf(err, errlen, "the rollout is already paused");
 		return -1;
 	case RO_BAKING:
-		rollout_err(err, errlen, "%s", rollout_msg_baking);
+		errf(err, errlen, "%s", rollout_msg_baking);
 		return -1;
 	case RO_NONE:
 		break;
 	}
-	rollout_err(err, errlen, "%s", rollout_msg_none);
+	errf(err, errlen, "%s", rollout_msg_none);
 	return -1;
 }
 
@@ -313,15 +299,15 @@ rollout_resume(struct rollout *r, uint64_t now_ms, uint64_t cand_requests, char 
 		rollout_enter_step(r, r->step, now_ms, cand_requests);
 		return 0;
 	case RO_RUNNING:
-		rollout_err(err, errlen, "the rollout is not paused");
+		errf(err, errlen, "the rollout is not paused");
 		return -1;
 	case RO_BAKING:
-		rollout_err(err, errlen, "%s", rollout_msg_baking);
+		errf(err, errlen, "%s", rollout_msg_baking);
 		return -1;
 	case RO_NONE:
 		break;
 	}
-	rollout_err(err, errlen, "%s", rollout_msg_none);
+	errf(err, errlen, "%s", rollout_msg_none);
 	return -1;
 }
 
@@ -332,11 +318,11 @@ rollout_next(struct rollout *r, uint64_t now_ms, uint64_t cand_requests, char *e
 {
 	*failed = 1;
 	if (r->phase == RO_NONE) {
-		rollout_err(err, errlen, "%s", rollout_msg_none);
+		errf(err, errlen, "%s", rollout_msg_none);
 		return RA_NONE;
 	}
 	if (r->phase == RO_BAKING) {
-		rollout_err(err, errlen, "%s", rollout_msg_baking);
+		errf(err, errlen, "%s", rollout_msg_baking);
 		return RA_NONE;
 	}
 	*failed = 0;

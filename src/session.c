@@ -44,7 +44,7 @@ struct session {
 	struct conn cc;               /* the client connection */
 	struct upconn *up;
 	struct event timer;           /* header / idle / linger timer */
-	struct session *prev, *next;  /* worker's list */
+	LIST_ENTRY(session) link;     /* worker's list */
 	int tls;
 	struct sockaddr_storage peer_sa;
 	char peer[INET6_ADDRSTRLEN];
@@ -1372,10 +1372,7 @@ session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int sa
 	s->cc.wlowat = PROXY_RESP_HIGH / 2;
 	conn_set_timeouts(&s->cc, NULL, &wtv);
 	conn_read_enable(&s->cc);
-	s->next = w->sessions;
-	if (w->sessions != NULL)
-		w->sessions->prev = s;
-	w->sessions = s;
+	LIST_INSERT_HEAD(&w->sessions, s, link);
 	w->nsessions++;
 	session_reset_request(s);
 	session_set_state(s, SS_HEAD);
@@ -1398,12 +1395,7 @@ session_close(struct session *s, const char *reason)
 	}
 	evtimer_del(&s->timer);
 	conn_release(&s->cc);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		w->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
+	LIST_REMOVE(s, link);
 	free(s->rhead);
 	s->rhead = NULL;
 	s->magic = 0;
@@ -1421,8 +1413,8 @@ session_drain_all(struct worker *w)
 {
 	struct session *s, *next;
 
-	for (s = w->sessions; s != NULL; s = next) {
-		next = s->next;
+	for (s = LIST_FIRST(&w->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, link);
 		SESSION_CHECK(s);
 		s->keepalive = 0;
 		if (s->state == SS_HEAD && !s->resp_started &&
@@ -1435,8 +1427,8 @@ session_drain_all(struct worker *w)
 void
 session_close_all(struct worker *w)
 {
-	while (w->sessions != NULL)
-		session_close(w->sessions, "shutdown deadline");
+	while (!LIST_EMPTY(&w->sessions))
+		session_close(LIST_FIRST(&w->sessions), "shutdown deadline");
 }
 
 /* Sessions busy with a server an operator disabled are cut now, and idle
@@ -1446,8 +1438,8 @@ session_close_disabled(struct worker *w)
 {
 	struct session *s, *next;
 
-	for (s = w->sessions; s != NULL; s = next) {
-		next = s->next;
+	for (s = LIST_FIRST(&w->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, link);
 		if (s->up != NULL && atomic_load_explicit(&s->up->srv->state,
 		    memory_order_relaxed) == SRV_DISABLED)
 			session_close(s, "server disabled");
@@ -1474,8 +1466,8 @@ session_close_reverted(struct worker *w, int pool)
 {
 	struct session *s, *next;
 
-	for (s = w->sessions; s != NULL; s = next) {
-		next = s->next;
+	for (s = LIST_FIRST(&w->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, link);
 		if (s->state == SS_TUNNEL && (int)s->pool == pool)
 			session_close(s, "tunnel to a reverted pool");
 	}

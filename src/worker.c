@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "tls.h"
 
 #define WORKER_TICK_MS 100
+#define WORKER_BACKLOG 1024
 #define WORKER_LISTEN_FLAGS (LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | \
 	LEV_OPT_REUSEABLE_PORT)
 
@@ -94,6 +96,28 @@ proxy_tls_set(const struct config_addr *addr)
 		    memcmp(&rt.tls[i].addr.ss, &addr->ss, addr->len) == 0)
 			return atomic_load_explicit(&rt.tls[i].set, memory_order_acquire);
 	return NULL;
+}
+
+evutil_socket_t
+worker_bind(const struct config_addr *a, char *err, size_t errlen)
+{
+	evutil_socket_t fd;
+	int one = 1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1 ||
+	    listen(fd, WORKER_BACKLOG) == -1) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* Add a listener on an already bound and listening socket (takes fd). */
@@ -320,11 +344,19 @@ worker_init(struct worker *w, int id, char *err, size_t errlen)
 		const struct config_listener *cl = &rt.cfg->listeners[i];
 		struct wlistener *wl = &w->lis[i];
 
+		evutil_socket_t fd;
+		char why[256];
+
 		wl->addr = cl->addr;
 		wl->tls = cl->tls;
-		wl->l = evconnlistener_new_bind(w->base, worker_accept_cb, w, WORKER_LISTEN_FLAGS,
-		    1024, (const struct sockaddr *)&cl->addr.ss, (int)cl->addr.len);
+		if ((fd = worker_bind(&cl->addr, why, sizeof(why))) == -1) {
+			snprintf(err, errlen, "%s:%d: cannot listen on %s: %s", rt.cfg->path, cl->line,
+			    cl->addr.text, why);
+			return -1;
+		}
+		wl->l = evconnlistener_new(w->base, worker_accept_cb, w, WORKER_LISTEN_FLAGS, -1, fd);
 		if (wl->l == NULL) {
+			evutil_closesocket(fd);
 			snprintf(err, errlen, "%s:%d: cannot listen on %s: %s", rt.cfg->path, cl->line,
 			    cl->addr.text, strerror(errno));
 			return -1;

@@ -31,6 +31,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "http_parse.h"
+
 #define MAX_HEAD      (64u * 1024)          /* larger request heads get 431 */
 #define MAX_BODY      (64ull * 1024 * 1024) /* /echo buffers at most this */
 #define MAX_WS_FRAME  (64ull * 1024 * 1024)
@@ -411,43 +413,6 @@ static void arm_timer(struct conn *c, uint64_t ms);
 
 /* ---- response writing ---- */
 
-static const char *reason(int code)
-{
-	switch (code) {
-	case 100: return "Continue";
-	case 101: return "Switching Protocols";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 303: return "See Other";
-	case 304: return "Not Modified";
-	case 307: return "Temporary Redirect";
-	case 308: return "Permanent Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Status";
-	}
-}
-
 /* Headers every response carries: identity plus echoed request headers. */
 static char *put_common(struct conn *c, char *o)
 {
@@ -473,7 +438,7 @@ static void put_head(struct conn *c, int status, const char *extra,
 {
 	struct req *r = &c->req;
 	size_t extra_len = extra ? strlen(extra) : 0;
-	const char *rs = reason(status);
+	const char *rs = http_status_text(status);
 	buf_reserve(&c->out, 200 + g_xserver_len + c->xconn_len + r->rid_len +
 			     r->xff_len + extra_len);
 	char *s = c->out.p + c->out.len, *o = s;
@@ -526,7 +491,7 @@ static void finish_response(struct conn *c)
 static void send_error(struct conn *c, int code)
 {
 	char body[64];
-	int n = snprintf(body, sizeof(body), "%d %s\n", code, reason(code));
+	int n = snprintf(body, sizeof(body), "%d %s\n", code, http_status_text(code));
 	c->req.keep_alive = false;
 	c->req.route = R_BAD_PARAM;
 	reply_simple(c, code, CT_TEXT, body, (size_t)n);
