@@ -50,4 +50,44 @@ struct route_rng { uint64_t s[4]; };
 void route_rng_seed(struct route_rng *r, uint64_t seed);
 uint64_t route_rng_next(struct route_rng *r);
 
+/* What a request brings to the route decision, found in its headers. */
+struct route_in {
+	int		 stable;		/* 0 blue, 1 green (the split word) */
+	int		 candidate_bp;		/* 0..10000 (the split word) */
+	int		 override;		/* pool named by the override header, -1 none */
+	int		 override_trusted;	/* the peer is in split.override_from */
+	const char	*cookie_key;		/* a valid key from the cookie, or NULL */
+	size_t		 cookie_len;
+	const char	*header_key;		/* the split.header value, or NULL */
+	size_t		 header_len;
+	int		 cookies;		/* split.cookie is set: keyless clients get one */
+};
+
+enum route_why {
+	ROUTE_WHY_OVERRIDE,	/* the override header from a trusted peer */
+	ROUTE_WHY_COOKIE,	/* the sticky key of the cookie */
+	ROUTE_WHY_HEADER,	/* the key of split.header */
+	ROUTE_WHY_NEW_KEY,	/* no key: a new one, sent back as Set-Cookie */
+	ROUTE_WHY_COIN		/* no key and no cookie: a coin weighted by the split */
+};
+
+struct route_out {
+	int		pool;
+	enum route_why	why;
+	int		new_key;		/* answer with Set-Cookie: key */
+	char		key[ROUTE_KEY_LEN];	/* the new key (no NUL) when new_key */
+};
+
+/*
+ * The pool of a request: the override header from a trusted peer, else the
+ * cookie's key, else the header's key, else a new key (with cookies on),
+ * else a coin; a key's bucket decides against candidate_bp.  rng is drawn
+ * only for a new key or the coin.  Failover (a pool with no usable server)
+ * is the caller's: it knows the servers.
+ */
+void route_decide(const struct route_in *in, struct route_rng *rng, struct route_out *out);
+
+/* "override", "cookie", "header", "new key", "coin" */
+extern const char *const route_why_names[];
+
 #endif

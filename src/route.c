@@ -153,3 +153,47 @@ route_rng_next(struct route_rng *r)
 	s[3] = route_rotl(s[3], 45);
 	return res;
 }
+
+const char *const route_why_names[] = {
+	[ROUTE_WHY_OVERRIDE] = "override",
+	[ROUTE_WHY_COOKIE] = "cookie",
+	[ROUTE_WHY_HEADER] = "header",
+	[ROUTE_WHY_NEW_KEY] = "new key",
+	[ROUTE_WHY_COIN] = "coin",
+};
+
+void
+route_decide(const struct route_in *in, struct route_rng *rng, struct route_out *out)
+{
+	const char *key = in->cookie_key;
+	size_t klen = in->cookie_len;
+	int stable = in->stable ? 1 : 0;
+
+	out->new_key = 0;
+	if (in->override != -1 && in->override_trusted) {
+		out->pool = in->override;
+		out->why = ROUTE_WHY_OVERRIDE;
+		return;
+	}
+	out->why = ROUTE_WHY_COOKIE;
+	if (key == NULL && in->header_key != NULL) {
+		key = in->header_key;
+		klen = in->header_len;
+		out->why = ROUTE_WHY_HEADER;
+	}
+	if (key == NULL && in->cookies) {
+		route_new_key(out->key, route_rng_next(rng), route_rng_next(rng));
+		key = out->key;
+		klen = ROUTE_KEY_LEN;
+		out->new_key = 1;
+		out->why = ROUTE_WHY_NEW_KEY;
+	}
+	if (key == NULL) {
+		out->why = ROUTE_WHY_COIN;
+		out->pool = (route_rng_next(rng) % ROUTE_BUCKETS) < (uint64_t)in->candidate_bp ?
+		    !stable : stable;
+		return;
+	}
+	out->pool = route_bucket_is_candidate(route_bucket(key, klen), in->candidate_bp) ?
+	    !stable : stable;
+}

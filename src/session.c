@@ -370,63 +370,55 @@ session_build_request(struct session *s, const struct http_msg *m)
 }
 
 /*
- * Choose the pool: the override header from a trusted address, else the
- * sticky key's bucket, else (no key configured) a coin weighted by the
- * split.  A client without a key gets a new one and a Set-Cookie.
+ * Choose the pool (route_decide): the headers give the override value, the
+ * cookie's key and the header's key; the split word gives the shares.  A
+ * client without a key gets a new one and a Set-Cookie.
  */
 static enum pool_id
 session_route(struct session *s, const struct http_msg *m, const struct sockaddr *peer)
 {
 	const struct config *c = rt.cfg;
 	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
-	enum pool_id stable = SPLIT_STABLE(split);
-	int bp = SPLIT_BP(split);
-	const char *key = NULL, *hval = NULL;
-	size_t klen = 0, hlen = 0, i, cookie_len = strlen(c->cookie);
+	size_t i, cookie_len = strlen(c->cookie);
 	size_t header_len = strlen(c->header), ovr_len = strlen(c->override_header);
-	int ovr = -1;
+	struct route_in in = {
+		.stable = SPLIT_STABLE(split), .candidate_bp = SPLIT_BP(split), .override = -1,
+		.cookies = cookie_len > 0,
+	};
+	struct route_out out;
 
 	for (i = 0; i < m->nhdr; i++) {
 		const struct http_header *h = &m->hdr[i];
 		const char *v;
 		size_t vl;
 
-		if (h->id == HDR_COOKIE && cookie_len > 0 && key == NULL) {
+		if (h->id == HDR_COOKIE && cookie_len > 0 && in.cookie_key == NULL) {
 			if (route_cookie_find(h->value, h->value_len, c->cookie, cookie_len,
 			    &v, &vl) && route_key_valid(v, vl)) {
-				key = v;
-				klen = vl;
+				in.cookie_key = v;
+				in.cookie_len = vl;
 			}
 		} else if (h->id == HDR_OTHER) {
 			if (ovr_len > 0 && h->name_len == ovr_len &&
 			    http_token_eq(h->name, h->name_len, c->override_header))
-				ovr = route_parse_pool(h->value, h->value_len);
-			else if (header_len > 0 && h->name_len == header_len && hval == NULL &&
+				in.override = route_parse_pool(h->value, h->value_len);
+			else if (header_len > 0 && h->name_len == header_len &&
+			    in.header_key == NULL &&
 			    http_token_eq(h->name, h->name_len, c->header) && h->value_len > 0) {
-				hval = h->value;
-				hlen = h->value_len;
+				in.header_key = h->value;
+				in.header_len = h->value_len;
 			}
 		}
 	}
-	if (ovr != -1 && c->noverride_from > 0 &&
-	    config_cidr_match(c->override_from, c->noverride_from, peer)) {
-		s->overridden = 1;
-		return (enum pool_id)ovr;
-	}
-	if (key == NULL && hval != NULL) {
-		key = hval;
-		klen = hlen;
-	}
-	if (key == NULL && cookie_len > 0) {
-		route_new_key(s->key, route_rng_next(&s->w->rng), route_rng_next(&s->w->rng));
-		key = s->key;
-		klen = ROUTE_KEY_LEN;
+	in.override_trusted = in.override != -1 && c->noverride_from > 0 &&
+	    config_cidr_match(c->override_from, c->noverride_from, peer);
+	route_decide(&in, &s->w->rng, &out);
+	s->overridden = out.why == ROUTE_WHY_OVERRIDE;
+	if (out.new_key) {
+		memcpy(s->key, out.key, ROUTE_KEY_LEN);
 		s->set_cookie = 1;
 	}
-	if (key == NULL)
-		return (route_rng_next(&s->w->rng) % ROUTE_BUCKETS) < (uint64_t)bp ?
-		    !stable : stable;
-	return route_bucket_is_candidate(route_bucket(key, klen), bp) ? !stable : stable;
+	return (enum pool_id)out.pool;
 }
 
 /* A server of the pool that may take a new request, round-robin. */

@@ -133,6 +133,104 @@ TEST(test_rng_keys_differ)
 	CHECK(memcmp(a, b, sizeof(a)) != 0);
 }
 
+/* A key of bucket below (or at and above) 500: the candidate at 5% gets it (or not). */
+static void
+key_in(int below, char *buf, size_t *len)
+{
+	int i;
+
+	for (i = 0;; i++) {
+		*len = (size_t)snprintf(buf, 32, "k%d", i);
+		if ((route_bucket(buf, *len) < 500) == below)
+			return;
+	}
+}
+
+TEST(test_decide_order)
+{
+	struct route_rng r;
+	struct route_out o;
+	char cand[32], stab[32];
+	size_t cl, sl;
+	struct route_in in = { .stable = 0, .candidate_bp = 500, .override = -1, .cookies = 1 };
+
+	route_rng_seed(&r, 7);
+	key_in(1, cand, &cl);
+	key_in(0, stab, &sl);
+	/* the cookie's key decides by its bucket */
+	in.cookie_key = cand;
+	in.cookie_len = cl;
+	route_decide(&in, &r, &o);
+	CHECK_EQ_INT(o.pool, 1);
+	CHECK_EQ_INT(o.why, ROUTE_WHY_COOKIE);
+	CHECK(!o.new_key);
+	/* the cookie wins over the header */
+	in.header_key = stab;
+	in.header_len = sl;
+	route_decide(&in, &r, &o);
+	CHECK_EQ_INT(o.pool, 1);
+	in.cookie_key = NULL;
+	route_decide(&in, &r, &o);
+	CHECK_EQ_INT(o.pool, 0);
+	CHECK_EQ_INT(o.why, ROUTE_WHY_HEADER);
+	/* stable green: the candidate is blue */
+	in.stable = 1;
+	route_decide(&in, &r, &o);
+	CHECK_EQ_INT(o.pool, 1);
+	in.header_key = cand;
+	in.header_len = cl;
+	route_decide(&in, &r, &o);
+	CHECK_EQ_INT(o.pool, 0);
+	/* an override counts only from a trusted peer, and then over any key */
+	in.override = 1;
+	route_decide(&in, &r, &o);
+	CHECK_EQ_INT(o.pool, 0);
+	CHECK_EQ_INT(o.why, ROUTE_WHY_HEADER);
+	in.override_trusted = 1;
+	route_decide(&in, &r, &o);
+	CHECK_EQ_INT(o.pool, 1);
+	CHECK_EQ_INT(o.why, ROUTE_WHY_OVERRIDE);
+	CHECK(!o.new_key);
+}
+
+TEST(test_decide_new_key_and_coin)
+{
+	struct route_rng r;
+	struct route_out o, again;
+	struct route_in in = { .stable = 0, .candidate_bp = 2500, .override = -1, .cookies = 1 };
+	int i, cand = 0;
+
+	route_rng_seed(&r, 9);
+	route_decide(&in, &r, &o);
+	CHECK(o.new_key);
+	CHECK_EQ_INT(o.why, ROUTE_WHY_NEW_KEY);
+	CHECK(route_key_valid(o.key, ROUTE_KEY_LEN));
+	/* the new key, sent back, keeps the client where it went */
+	in.cookie_key = o.key;
+	in.cookie_len = ROUTE_KEY_LEN;
+	route_decide(&in, &r, &again);
+	CHECK_EQ_INT(again.pool, o.pool);
+	CHECK(!again.new_key);
+	/* no cookie configured and no key: a coin with the candidate's odds */
+	in.cookie_key = NULL;
+	in.cookies = 0;
+	for (i = 0; i < 10000; i++) {
+		route_decide(&in, &r, &o);
+		CHECK(!o.new_key);
+		cand += o.pool == 1;
+	}
+	CHECK_EQ_INT(o.why, ROUTE_WHY_COIN);
+	CHECK(cand > 2300 && cand < 2700);
+	/* 0% and 100% are certain */
+	in.candidate_bp = 0;
+	route_decide(&in, &r, &o);
+	CHECK_EQ_INT(o.pool, 0);
+	in.candidate_bp = 10000;
+	route_decide(&in, &r, &o);
+	CHECK_EQ_INT(o.pool, 1);
+	CHECK_STR(route_why_names[ROUTE_WHY_NEW_KEY], "new key");
+}
+
 int
 main(void)
 {
@@ -144,5 +242,7 @@ main(void)
 	RUN(test_key_valid);
 	RUN(test_parse_pool);
 	RUN(test_rng_keys_differ);
+	RUN(test_decide_order);
+	RUN(test_decide_new_key_and_coin);
 	return test_summary();
 }
