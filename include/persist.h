@@ -91,6 +91,9 @@ int persist_parse(const char *buf, size_t len, struct persist_state *st, char *e
  */
 int persist_format(const struct persist_state *st, char *buf, size_t cap);
 
+/* 0 when st may be written and read back, else -1 with why. */
+int persist_check(const struct persist_state *st, char *why, size_t whylen);
+
 /*
  * Move a corrupt file aside to "<path>.corrupt.<UTC YYYYmmddTHHMMSSZ>" (adding
  * ".1", ".2"... if taken, never overwriting); writes the new name into aside.
