@@ -178,6 +178,18 @@ class Proxy:
                 out.append(json.loads(line))
         return out
 
+    def wait_access_lines(self, n, timeout=10.0):
+        """Poll until the access log (stderr, flushed every 100 ms) holds at
+        least n lines; returns them (fewer after the timeout: the test
+        asserts on what it got)."""
+        def enough():
+            try:
+                lines = self.access_lines()
+            except ValueError:      # the last line caught half written
+                return None
+            return lines if len(lines) >= n else None
+        return wait_until(enough, timeout=timeout) or self.access_lines()
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 

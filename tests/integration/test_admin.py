@@ -207,9 +207,11 @@ def test_server_drain_disable_enable(env):
     assert admin(p.port, "server blue %s disable" % b2.addr)[0]
     res = []
     t = threading.Thread(target=lambda: res.append(get(p.port, "/slow?ms=1500")[0]))
-    # make sure the slow request goes to b1, then drain b1 while it runs
+    # the slow request reaches b1 (b2 is disabled), then b1 is drained while it runs
+    n1 = b1.stats()["requests"]
     t.start()
-    time.sleep(0.3)
+    assert harness.wait_until(lambda: b1.stats()["requests"] > n1, timeout=10), \
+        "the slow request did not reach b1: %s" % b1.stats()
     assert admin(p.port, "server blue %s drain" % b1.addr)[0]
     t.join(5)
     assert res == [200]
@@ -224,9 +226,13 @@ def test_server_drain_disable_enable(env):
         except Exception:  # noqa: the cut request fails one way or another
             res2.append("cut")
     ts = [threading.Thread(target=slow) for _ in range(2)]
+    n1, n2 = b1.stats()["requests"], b2.stats()["requests"]
     for t in ts:
         t.start()
-    time.sleep(0.4)
+    # round-robin: one slow request on each server, both in flight
+    assert harness.wait_until(lambda: b1.stats()["requests"] > n1 and
+                              b2.stats()["requests"] > n2, timeout=10), \
+        "the slow requests did not reach b1 and b2: %s %s" % (b1.stats(), b2.stats())
     assert admin(p.port, "server blue %s disable" % b1.addr)[0]
     for t in ts:
         t.join(8)
@@ -436,8 +442,11 @@ def test_reload_broken_files_keep_serving(env):
         ok, first, rest = admin(p.port, "reload")
         assert not ok and first.startswith("ERR " + p.conf + ":"), (name, first)
         # SIGHUP with the same file: logged, nothing changes
+        refused = p.output().count("SIGHUP: reload refused")
         p.signal(signal.SIGHUP)
-        time.sleep(0.2)
+        assert harness.wait_until(
+            lambda: p.output().count("SIGHUP: reload refused") > refused, timeout=10), \
+            (name, p.output()[-2000:])
     tr.stop()
     assert tr.failed == [] and tr.ok > 20, (tr.failed[:5], tr.ok)
     assert "certificate" in p.output() or "cert" in p.output()
@@ -449,11 +458,14 @@ def test_reload_adds_and_removes_servers_under_traffic(env):
     b1, b2, green = env.demo("blue"), env.demo("blue"), env.demo("green")
     p = env.proxy([b1], [green])
     tr = Traffic(env, p.port)
-    time.sleep(0.3)
+    # the reload comes under traffic
+    assert harness.wait_until(lambda: tr.ok > 20 or tr.failed, timeout=15), (tr.ok, tr.failed[:5])
     _write_conf(p, open(p.conf).read().replace(b1.addr, b2.addr))
     ok, first, rest = admin(p.port, "reload")
     assert ok and "1 server(s) added, 1 removed" in rest, rest
-    time.sleep(0.5)
+    # and the traffic moves on to b2
+    assert harness.wait_until(lambda: b2.stats()["requests"] >= 10 or tr.failed, timeout=15), \
+        (b2.stats(), tr.failed[:5])
     n_b2 = b2.stats()["requests"]
     tr.stop()
     assert tr.failed == [] and tr.ok > 20, (tr.failed[:5], tr.ok)
@@ -479,7 +491,15 @@ def test_reload_listeners_keep_connections(env):
     # and away again
     _write_conf(p, text.replace(', { address = "127.0.0.1:%d"; } ' % port2, ' '))
     assert admin(p.port, "reload")[0]
-    time.sleep(0.3)
+
+    def refused():
+        # the worker closes the listener after the reload answered
+        try:
+            socket.create_connection(("127.0.0.1", port2), timeout=1).close()
+            return False
+        except OSError:
+            return True
+    assert harness.wait_until(refused, timeout=10), "removed listener still accepts"
     try:
         socket.create_connection(("127.0.0.1", port2), timeout=1).close()
         assert False, "removed listener still accepts"
@@ -510,7 +530,12 @@ def test_metrics_consistent_with_traffic(env):
     get(p.port, "/status?code=404")
     get(p.port, "/status?code=503")
     get(p.port, headers={"X-Bgproxy-Pool": "green"})
-    time.sleep(0.2)
+
+    def counted():
+        # a request is counted once its response is out: the client may be first
+        m = _metrics(mport)[1]
+        return sum(v for k, v in m.items() if k.startswith("bgproxy_requests_total{")) >= 33
+    assert harness.wait_until(counted, timeout=10), _metrics(mport)[0]
     body, m = _metrics(mport)
     assert m['bgproxy_requests_total{pool="blue",class="2xx"}'] == 30
     assert m['bgproxy_requests_total{pool="blue",class="4xx"}'] == 1

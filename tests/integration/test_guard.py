@@ -35,6 +35,17 @@ def _status(port):
 _wait = wait_until
 
 
+def _guard_saw_all(port):
+    """True once the guard's verdict counts every candidate request now in
+    its window (it ran after the last of them), or once it acted."""
+    st = _status(port)
+    if st["state"] != "manual":
+        return True
+    cand = "green" if st["stable"] == "blue" else "blue"
+    return st["guard"]["verdict"] == "clean: %d candidate requests in %d s" % (
+        st["pools"][cand]["requests"], st["window_s"])
+
+
 def _env(env, guard_extra="", extra="", **split):
     blue, green = env.demo("blue"), env.demo("green")
     p = env.proxy([blue], [green], split, extra=(GUARD % guard_extra) + "\n" + extra)
@@ -129,7 +140,9 @@ def test_dead_canary_reverted_and_gets_retried(env):
     assert admin(p.port, "set weight green 50")[0]
     tr = Traffic(env, p.port)
     assert _wait(lambda: _status(p.port)["state"] == "reverted", timeout=10)
-    time.sleep(0.3)
+    # and traffic goes on after the revert
+    ok0 = tr.ok
+    assert _wait(lambda: tr.ok >= ok0 + 10 or tr.failed, timeout=10), (tr.ok, tr.failed[:5])
     tr.stop()
     assert tr.failed == [], tr.failed[:5]          # GETs were retried on blue
     st = _status(p.port)
@@ -147,7 +160,15 @@ def test_failed_health_checks_revert_without_traffic(env):
     open(p.conf, "w").write(conf)
     assert admin(p.port, "reload")[0]
     assert admin(p.port, "set weight green 10")[0]
-    time.sleep(0.5)
+    # a healthy green stays: several health checks pass and the guard,
+    # watching green now, finds it clean
+    h0 = green.stats()["health_checks"]
+
+    def checked():
+        st = _status(p.port)
+        return st["state"] != "manual" or (green.stats()["health_checks"] >= h0 + 3 and
+                                           st["guard"]["verdict"].startswith("clean"))
+    assert _wait(checked, timeout=10), (green.stats(), _status(p.port)["guard"])
     assert _status(p.port)["state"] == "manual"
     green.ctl("health?ok=0")
     assert _wait(lambda: _status(p.port)["state"] == "reverted", timeout=5)
@@ -177,7 +198,8 @@ def test_canary_as_bad_as_stable_does_not_trip_delta(env):
     assert admin(p.port, "set weight green 50")[0]
     for _ in range(200):
         get(p.port)
-    time.sleep(0.3)
+    # the guard has judged all of them
+    assert _wait(lambda: _guard_saw_all(p.port), timeout=10), _status(p.port)
     assert _status(p.port)["state"] == "manual"
     green.ctl("fail?rate=1")
     for _ in range(200):

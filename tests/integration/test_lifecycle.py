@@ -89,9 +89,12 @@ def test_sigterm_drain_loses_nothing(env):
         except Exception as e:  # noqa
             results.append(repr(e))
     ts = [threading.Thread(target=worker) for _ in range(20)]
+    n0 = blue.stats()["requests"]
     for t in ts:
         t.start()
-    time.sleep(0.3)
+    # all 20 are in flight (reached blue) before the SIGTERM
+    assert harness.wait_until(lambda: blue.stats()["requests"] >= n0 + 20, timeout=15), \
+        (blue.stats(), results)
     p.signal(signal.SIGTERM)
     for t in ts:
         t.join(15)
@@ -110,7 +113,9 @@ def test_sigterm_idle_keepalive_closed(env):
     p = env.proxy([blue], [green])
     s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
     s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-    time.sleep(0.2)
+    # the answer is in: the connection is an idle keep-alive one now
+    head = s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200"), head
     t0 = time.time()
     p.signal(signal.SIGTERM)
     assert p.proc.wait(5) == 0
@@ -123,8 +128,7 @@ def test_access_log_json(env):
     p = env.proxy([blue], [green])
     get(p.port, "/some/path?q=1", headers={"X-Request-Id": "rid-42"})
     get(p.port, "/x", method="HEAD")
-    time.sleep(0.4)    # the access log is flushed every 100 ms
-    lines = p.access_lines()
+    lines = p.wait_access_lines(2)    # the access log is flushed every 100 ms
     assert len(lines) >= 2, p.output()
     a = [l for l in lines if l["request_id"] == "rid-42"][0]
     for k in ("time", "client", "method", "path", "status", "bytes", "pool", "server",
@@ -145,13 +149,14 @@ def test_access_log_file_and_reopen(env):
     q = harness.Proxy(env.tmp, text, port)
     env.proxies.append(q)
     get(port)
-    time.sleep(0.3)
+    harness.wait_until(lambda: os.path.getsize(path) > 0, timeout=10)   # flushed every 100 ms
     assert os.path.getsize(path) > 0
     os.rename(path, path + ".1")
     q.signal(signal.SIGUSR1)
-    time.sleep(0.3)
+    # the next request's line must go to the new file: wait for the reopen
+    assert harness.wait_until(lambda: "log files reopened" in q.output(), timeout=10), q.output()
     get(port)
-    time.sleep(0.3)
+    harness.wait_until(lambda: os.path.exists(path) and os.path.getsize(path) > 0, timeout=10)
     assert os.path.exists(path) and os.path.getsize(path) > 0
 
 
@@ -163,15 +168,20 @@ def test_max_connections_pauses_accept(env):
         s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         assert s.recv(4096).startswith(b"HTTP/1.1 200")
     # the 6th waits in the backlog and is served once a slot frees up
-    result = []
+    result, started = [], []
 
     def late():
+        started.append(1)
         result.append(get(p.port, timeout=10)[0])
     t = threading.Thread(target=late)
     t.start()
+    assert harness.wait_until(lambda: started, timeout=10)
+    # a fixed time on purpose: nothing is to happen, the 6th stays unserved
+    # while it lasts (a proxy that accepted it would answer in milliseconds)
     time.sleep(0.5)
     assert result == []
     cpu0 = sum(int(x) for x in open("/proc/%d/stat" % p.proc.pid).read().split(")")[1].split()[11:13])
+    # a fixed time on purpose: the CPU the proxy uses over it is the measure
     time.sleep(0.5)
     cpu1 = sum(int(x) for x in open("/proc/%d/stat" % p.proc.pid).read().split(")")[1].split()[11:13])
     assert cpu1 - cpu0 < 20, "proxy spins while at max_connections"

@@ -46,7 +46,7 @@ def _slow_post(port, body, gap_s):
     s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
               b"Content-Length: %d\r\n\r\n" % len(body))
     for i in range(0, len(body), 10):
-        time.sleep(gap_s)
+        time.sleep(gap_s)      # a fixed pace on purpose: the slow client under test
         s.sendall(body[i:i + 10])
     out = _read_all(s)
     s.close()
@@ -133,7 +133,9 @@ def test_reused_connection_gets_the_whole_response_time(env):
                   extra="timeouts = { upstream_response_ms = 1500; };")
     assert get(p.port)[0] == 200
     c0 = blue.stats()["connections"]
-    time.sleep(1.1)           # the connection idles in the pool
+    # a fixed time on purpose: the connection idles in the pool, and that
+    # idle time must not count against the next request's 1.5 s
+    time.sleep(1.1)
     t0 = time.time()
     st, h, b = get(p.port, "/slow?ms=1000")
     assert st == 200, (st, b, time.time() - t0)
@@ -154,7 +156,9 @@ def test_pooled_connection_closed_after_upstream_idle_ms(env):
 
 
 class _Scripted:
-    """A one-shot upstream: accepts connections and plays fn(sock, head)."""
+    """A one-shot upstream: accepts connections and plays fn(sock, head).
+    Requests sent with ask() are counted, so that fn can hold() its
+    connection open until the client has read the answer."""
 
     def __init__(self, fn):
         self.ls = socket.socket()
@@ -164,6 +168,8 @@ class _Scripted:
         self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
         self.fn = fn
         self.served = 0           # connections that ended
+        self.answered = 0         # answers ask() has read
+        self.local = threading.local()
         self.stop = False
         self.t = threading.Thread(target=self.run, daemon=True)
         self.t.start()
@@ -177,6 +183,7 @@ class _Scripted:
             threading.Thread(target=self.serve, args=(c,), daemon=True).start()
 
     def serve(self, c):
+        self.local.answered = self.answered    # a new connection: a new request
         c.settimeout(10)
         head = b""
         try:
@@ -191,6 +198,18 @@ class _Scripted:
         finally:
             c.close()
             self.served += 1
+
+    def ask(self, port, data, **kw):
+        """raw() through the proxy; counts the answer for hold()."""
+        out = raw(port, data, **kw)
+        self.answered += 1
+        return out
+
+    def hold(self):
+        """Keep this connection open until the client has read its answer
+        (like a keep-alive server): the response ends by its own framing,
+        not by the close."""
+        wait_until(lambda: self.answered > self.local.answered, timeout=10)
 
     def close(self):
         self.stop = True
@@ -218,14 +237,14 @@ def test_interim_responses_bounded_and_without_content_length(env):
         for _ in range(n):
             c.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\nContent-Length: 0\r\n\r\n")
         c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        time.sleep(0.5)
+        p.upstream.hold()
     p = _scripted_env(env, fn)
-    out = raw(p.port, b"GET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    out = p.upstream.ask(p.port, b"GET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     assert statuses(out) == [103, 103, 200], out
     interim = out.split(b"HTTP/1.1 200")[0]
     assert b"Link: </a.css>" in interim and b"content-length" not in interim.lower(), out
     assert out.endswith(b"ok"), out
-    out = raw(p.port, b"GET /many HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    out = p.upstream.ask(p.port, b"GET /many HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     assert statuses(out)[-1] == 502 and statuses(out).count(103) == 10, out
 
 
@@ -233,6 +252,8 @@ def test_interim_responses_do_not_restart_the_response_timer(env):
     def fn(c, head):
         for _ in range(8):
             c.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n")
+            # a fixed pace on purpose: interim answers that together outlast
+            # upstream_response_ms
             time.sleep(0.3)
         c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
     p = _scripted_env(env, fn, extra="timeouts = { upstream_response_ms = 1000; };")
@@ -250,19 +271,19 @@ def test_204_content_length_dropped_and_one_bgp_cookie(env):
         else:
             c.sendall(b"HTTP/1.1 200 OK\r\nSet-Cookie: bgp=fromserver; Path=/\r\n"
                       b"Set-Cookie: session=1\r\nContent-Length: 2\r\n\r\nok")
-        time.sleep(0.3)
+        p.upstream.hold()
     p = _scripted_env(env, fn)
-    out = raw(p.port, b"GET /nocontent HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    out = p.upstream.ask(p.port, b"GET /nocontent HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     assert statuses(out) == [204] and b"X-A: 1" in out, out
     assert b"content-length" not in out.lower(), out
     # no key yet: bgproxy sets its cookie, the server's bgp cookie is dropped
-    out = raw(p.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    out = p.upstream.ask(p.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     cookies = [l for l in out.split(b"\r\n") if l.lower().startswith(b"set-cookie:")]
     bgp = [l for l in cookies if b" bgp=" in l]
     assert len(bgp) == 1 and b"fromserver" not in bgp[0], out
     assert b"Set-Cookie: session=1" in cookies, out
     # the client has a key: bgproxy sets nothing, the server's cookie passes
-    out = raw(p.port, b"GET / HTTP/1.1\r\nHost: a\r\nCookie: bgp=alice\r\nConnection: close\r\n\r\n")
+    out = p.upstream.ask(p.port, b"GET / HTTP/1.1\r\nHost: a\r\nCookie: bgp=alice\r\nConnection: close\r\n\r\n")
     assert b"Set-Cookie: bgp=fromserver; Path=/" in out, out
 
 

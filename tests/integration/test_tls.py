@@ -2,6 +2,7 @@
 floors, ALPN, resumption, rotation on reload, broken certificates, garbage
 handshakes.  Certificates are made at test time with `openssl req`."""
 import os
+import re
 import shutil
 import signal
 import socket
@@ -122,7 +123,7 @@ def test_forwarded_proto_and_access_log(env):
     st, head, body = https_get(t, "/headers")
     assert b"X-Forwarded-Proto: https" in body
     t.close()
-    time.sleep(0.3)
+    assert p.wait_access_lines(1), p.output()      # flushed every 100 ms
     lines = [l for l in p.access_lines() if l["path"] == "/headers"]
     assert lines and lines[0]["tls"] is True and lines[0]["sni"] == "a.test"
     assert lines[0]["tls_version"] in ("TLSv1.3", "TLSv1.2")
@@ -221,7 +222,9 @@ def test_large_bodies_both_ways_and_close(env):
                   (n, b"Connection: close\r\n" if close else b""))
         data = b""
         if close:
-            time.sleep(0.5)      # a reader that lags: the tail waits in bgproxy
+            # a fixed time on purpose: a reader that lags, so that the tail
+            # waits in bgproxy's buffer (nothing to wait for)
+            time.sleep(0.5)
         while len(data) < n + 100:
             b = t.recv(1 << 20)
             if not b:
@@ -258,7 +261,8 @@ def test_rotation_on_sighup_keeps_connections(env):
     new = der(site.a[0])
     assert new != old
     p.signal(signal.SIGHUP)
-    time.sleep(0.5)
+    assert harness.wait_until(lambda: "reloaded " in admin(p.port, "show events")[2],
+                              timeout=10), p.output()[-2000:]
     assert https_get(t)[0] == 200          # the open connection carries on
     t.close()
     t2 = handshake(p.port, "a.test")
@@ -292,13 +296,30 @@ def _fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def _closed_by_peer(s):
+    """True once the other side has closed s (what it sent before is read)."""
+    s.setblocking(False)
+    try:
+        while True:
+            if not s.recv(4096):
+                return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True                # reset
+
+
 def test_garbage_handshakes_leave_no_trace(env):
     site = Site(env)
     p = _proxy(env, site, extra="timeouts = { client_header_ms = 500; };")
     t = handshake(p.port, "a.test")
     assert https_get(t)[0] == 200
+    with_t = _fds(p.proc.pid)
     t.close()
-    time.sleep(0.3)
+    # bgproxy has closed its end of t (no admin query here: its own
+    # connection would be one more fd for a moment)
+    assert harness.wait_until(lambda: _fds(p.proc.pid) < with_t, timeout=10), \
+        (with_t, _fds(p.proc.pid))
     before = _fds(p.proc.pid)
     stalled = []
     for i in range(200):
@@ -315,14 +336,15 @@ def test_garbage_handshakes_leave_no_trace(env):
         else:
             s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")   # plain HTTP on a TLS port
             s.close()
-    time.sleep(1.5)                                   # the stalled ones time out
+    # the stalled ones time out (client_header_ms): bgproxy closes them
+    assert harness.wait_until(lambda: all(_closed_by_peer(s) for s in stalled), timeout=15), \
+        "%d stalled handshakes still open" % sum(not _closed_by_peer(s) for s in stalled)
     for s in stalled:
         s.close()
-    time.sleep(0.3)
     t = handshake(p.port, "a.test")
     assert https_get(t)[0] == 200
     t.close()
-    time.sleep(0.3)
+    harness.wait_until(lambda: _fds(p.proc.pid) == before, timeout=10)
     assert _fds(p.proc.pid) == before, (before, _fds(p.proc.pid))
 
 
@@ -337,7 +359,12 @@ def test_tls_metrics(env):
     s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
     s.sendall(os.urandom(100))
     s.close()
-    time.sleep(0.3)
+
+    def errors_counted():
+        # the garbage handshake fails, and is counted, once bgproxy reads it
+        body = harness.get(mport, "/metrics")[2].decode()
+        return re.search(r"^bgproxy_tls_handshake_errors_total [1-9]", body, re.M)
+    harness.wait_until(errors_counted, timeout=10)
     st, h, body = harness.get(mport, "/metrics")
     m = {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1]) for l in body.decode().splitlines()
          if l and not l.startswith("#")}
