@@ -1,0 +1,97 @@
+/*
+ * config_int.h - what the parts of the configuration loader share (internal
+ * to config.c, config_table.c, config_addr.c and config_dirs.c): the
+ * loader's state, the key tables' types and the table engine.
+ */
+#ifndef BGPROXY_CONFIG_INT_H
+#define BGPROXY_CONFIG_INT_H
+
+#include <libconfig.h>
+#include <stddef.h>
+
+#include "config.h"
+
+#define CONFIG_MAX_ERRORS 100   /* a fuzzed file must not yield megabytes */
+#define CONFIG_MAX_STEPS  ((int)(sizeof(((struct config *)0)->rollout_steps_bp) / sizeof(int)))
+
+/* The state of one config_load call; errors accumulate in errs. */
+struct loader {
+	const char *path;             /* main file, used when libconfig knows no file */
+	char *errs;
+	size_t len, cap;
+	int nerrs;
+	int oom;
+};
+
+enum key_type {
+	KT_INT,                       /* int, integer in the file */
+	KT_DOUBLE,                    /* double, integer or float in the file */
+	KT_BOOL,                      /* int 0/1, true/false in the file */
+	KT_STR,                       /* char *, strdup'd */
+	KT_ENUM,                      /* int index into choices, string in the file */
+	KT_MODE,                      /* unsigned, octal string in the file */
+	KT_BP,                        /* int, a percentage x 100 with two decimals */
+	KT_ADDR,                      /* struct config_addr */
+};
+
+enum key_flags {
+	KF_REQUIRED = 1 << 0,         /* must be present when its group is */
+	KF_NONEMPTY = 1 << 1,         /* string must not be "" */
+	KF_TOKEN    = 1 << 2,         /* string is "" or an RFC 9110 token */
+	KF_URLPATH  = 1 << 3,         /* string starts with '/', no spaces */
+	KF_SUNPATH  = 1 << 4,         /* string fits in sun_path */
+	KF_OFF_NULL = 1 << 5,         /* "off" is stored as NULL */
+};
+
+struct config_key {
+	const char *path;             /* dotted, relative to the table's struct */
+	enum key_type type;
+	double min, max;              /* KT_INT, KT_DOUBLE; KT_BP in percent */
+	double def;                   /* KT_INT, KT_DOUBLE, KT_BOOL, KT_ENUM, KT_BP, KT_MODE */
+	const char *sdef;             /* KT_STR; NULL: no default */
+	const char *const *choices;   /* KT_ENUM, NULL terminated */
+	size_t off;                   /* offset into the table's struct */
+	int flags;
+};
+
+/* A group member handled by a function rather than by the key table. */
+struct config_sub {
+	const char *name;
+	void (*parse)(struct loader *ld, const config_setting_t *s, void *base);
+	int required;
+};
+
+#define KEY(st, p, t, lo, hi, d, sd, ch, f, fl) \
+	{ p, t, lo, hi, d, sd, ch, offsetof(st, f), fl }
+#define C_INT(p, lo, hi, d, f)   KEY(struct config, p, KT_INT, lo, hi, d, NULL, NULL, f, 0)
+#define C_DBL(p, lo, hi, d, f)   KEY(struct config, p, KT_DOUBLE, lo, hi, d, NULL, NULL, f, 0)
+#define C_BOOL(p, d, f)          KEY(struct config, p, KT_BOOL, 0, 1, d, NULL, NULL, f, 0)
+#define C_STR(p, sd, f, fl)      KEY(struct config, p, KT_STR, 0, 0, 0, sd, NULL, f, fl)
+#define C_ENUM(p, ch, d, f)      KEY(struct config, p, KT_ENUM, 0, 0, d, NULL, ch, f, 0)
+
+#define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
+
+/* ---- the table engine (config_table.c) ---- */
+
+/* Add "FILE:LINE: message\n"; file NULL means the main file. */
+void ld_err_at(struct loader *ld, const char *file, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+#define ld_err(ld, s, ...) \
+	ld_err_at(ld, config_setting_source_file(s), setting_line(s), __VA_ARGS__)
+unsigned setting_line(const config_setting_t *s);
+char *ld_strdup(struct loader *ld, const char *s);
+void setting_path(const config_setting_t *s, char *buf, size_t len);
+void err_type(struct loader *ld, const config_setting_t *s, const char *want);
+int get_number(const config_setting_t *s, double *v);
+int percent_bp(double v, double min, double max, int *bp);
+void keys_default(struct loader *ld, const struct config_key *keys, size_t n, void *base);
+void keys_free(const struct config_key *keys, size_t n, void *base);
+int config_group(struct loader *ld, const config_setting_t *grp, const char *prefix,
+    const struct config_key *keys, size_t nkeys, const struct config_sub *subs, void *base);
+int group_list(struct loader *ld, const config_setting_t *s, const char *what, int max);
+
+/* ---- addresses (config_addr.c) ---- */
+
+int config_parse_cidr(const char *s, struct config_cidr *c);
+
+#endif
