@@ -115,14 +115,53 @@ static void session_tunnel_move(struct session *s, struct conn *from, struct con
 	} \
 } while (0)
 
+/* The moves a client connection may make; anything else is a bug. */
+static const unsigned char session_moves[4][4] = {
+	/*                 HEAD UPSTREAM TUNNEL CLOSING */
+	[SS_HEAD]     = {  1,   1,       0,     1 },
+	[SS_UPSTREAM] = {  1,   1,       1,     1 },
+	[SS_TUNNEL]   = {  0,   0,       1,     1 },
+	[SS_CLOSING]  = {  0,   0,       0,     1 },
+};
+
 static void
 session_set_state(struct session *s, enum session_state to)
 {
 	if (s->state == to)
 		return;
+	if (!session_moves[s->state][to])
+		log_error("session %p: invalid state change %s -> %s", (void *)s,
+		    session_state_names[s->state], session_state_names[to]);
 	log_debug("session %p: %s -> %s", (void *)s, session_state_names[s->state],
 	    session_state_names[to]);
 	s->state = to;
+}
+
+static const char *const session_resp_names[] = { "head", "body", "done" };
+
+/* The response's phase: head -> body -> done, or head -> done (no body,
+ * a tunnel); done -> head for the next request. */
+static void
+session_set_resp(struct session *s, enum resp_phase to)
+{
+	if (s->resp_phase == to)
+		return;
+	if ((s->resp_phase == RESP_BODY && to == RESP_HEAD) ||
+	    (s->resp_phase == RESP_DONE && to == RESP_BODY))
+		log_error("session %p: invalid response phase change %s -> %s", (void *)s,
+		    session_resp_names[s->resp_phase], session_resp_names[to]);
+	log_debug("session %p: response %s -> %s", (void *)s, session_resp_names[s->resp_phase],
+	    session_resp_names[to]);
+	s->resp_phase = to;
+}
+
+/* This connection closes after the current response; why, at debug. */
+static void
+session_close_after(struct session *s, const char *why)
+{
+	if (s->keepalive)
+		log_debug("session %p: no keep-alive after this response: %s", (void *)s, why);
+	s->keepalive = 0;
 }
 
 static void
@@ -225,7 +264,7 @@ session_reply(struct session *s, int status, const char *why)
 		snprintf(s->method, sizeof(s->method), "-");
 	session_access_log(s);
 	if (!keep)
-		s->keepalive = 0;
+		session_close_after(s, "the response ended the connection");
 }
 
 static void session_reset_request(struct session *s);
@@ -261,7 +300,7 @@ session_after_reply(struct session *s)
 {
 	/* after a half-close, pipelined requests already read are still served */
 	if (s->client_eof && evbuffer_get_length(s->cc.in) == 0)
-		s->keepalive = 0;
+		session_close_after(s, "the client half-closed");
 	if (!s->keepalive) {
 		session_set_state(s, SS_CLOSING);
 		s->linger = !s->req_done || evbuffer_get_length(s->cc.in) > 0;
@@ -299,7 +338,7 @@ session_reset_request(struct session *s)
 	s->method[0] = '\0';
 	s->path[0] = '\0';
 	s->reqid[0] = '\0';
-	s->resp_phase = RESP_HEAD;
+	session_set_resp(s, RESP_HEAD);
 	s->resp_status = 0;
 	s->resp_body = BODY_NONE;
 	s->resp_left = 0;
@@ -536,13 +575,13 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 
 	if (m->method_id == HTTP_M_CONNECT || m->target_form == HTTP_TARGET_AUTHORITY) {
 		evbuffer_drain(in, head_len);
-		s->keepalive = 0;
+		session_close_after(s, "CONNECT");
 		session_reply(s, 405, "CONNECT is not supported");
 		return -1;
 	}
 	if (m->flags & HTTP_F_EXPECT_OTHER) {
 		evbuffer_drain(in, head_len);
-		s->keepalive = 0;
+		session_close_after(s, "an Expect other than 100-continue");
 		session_reply(s, 417, "only 100-continue is supported");
 		return -1;
 	}
@@ -555,7 +594,7 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 	}
 	if (session_build_request(s, m) == -1) {
 		evbuffer_drain(in, head_len);
-		s->keepalive = 0;
+		session_close_after(s, "out of memory");
 		s->srv = NULL;
 		session_reply(s, 503, "out of memory");
 		return -1;
@@ -570,7 +609,7 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 	evtimer_del(&s->timer);
 	s->req_done = s->req_body == BODY_NONE;
 	if (session_send_upstream(s, 0) == -1) {
-		s->keepalive = 0;
+		session_close_after(s, "no server connection");
 		session_reply(s, 502, "cannot connect");
 		return -1;
 	}
@@ -609,7 +648,7 @@ session_read_heads(struct session *s)
 		if (r == HTTP_PARSE_INCOMPLETE)
 			break;
 		if (r == HTTP_PARSE_ERROR) {
-			s->keepalive = 0;
+			session_close_after(s, "a malformed request");
 			log_debug("request from %s refused: %s", s->peer, m->error);
 			session_reply(s, m->error_status, m->error);
 			break;
@@ -727,7 +766,7 @@ session_pump_request(struct session *s)
 		/* the server saw part of a bad body: that connection is done */
 		upstream_free(s->up);
 		s->up = NULL;
-		s->keepalive = 0;
+		session_close_after(s, "a malformed request body");
 		session_reply(s, 400, s->req_chunk.error);
 		session_after_reply(s);
 		return;
@@ -758,7 +797,7 @@ session_client_body_timeout(struct session *s)
 {
 	log_debug("request body from %s not received in time", s->peer);
 	s->client_fault = 1;
-	s->keepalive = 0;
+	session_close_after(s, "the request body timed out");
 	if (s->resp_started) {
 		session_close(s, "client body timeout");
 		return;
@@ -799,8 +838,8 @@ static void
 session_start_tunnel(struct session *s)
 {
 	session_set_state(s, SS_TUNNEL);
-	s->keepalive = 0;
-	s->resp_phase = RESP_DONE;
+	session_close_after(s, "a tunnel");
+	session_set_resp(s, RESP_DONE);
 	session_access_log(s);
 	/* what the client sent after its upgrade request goes up now */
 	if (evbuffer_get_length(s->cc.in) > 0)
@@ -857,13 +896,13 @@ session_response_head(struct session *s, const struct http_msg *m, const char *r
 	} else {
 		s->resp_body = BODY_UNTIL_CLOSE;
 		upstream_keep = 0;
-		s->keepalive = 0;        /* only a close can end such a body */
+		session_close_after(s, "a response body ended by a close");
 	}
 	if (s->req_minor == 0 && s->resp_body == BODY_CHUNKED)
-		s->keepalive = 0;
+		session_close_after(s, "chunked to an HTTP/1.0 client");
 	s->resp_reusable = upstream_keep;
 	session_send_response_head(s, m, raw);
-	s->resp_phase = RESP_BODY;
+	session_set_resp(s, RESP_BODY);
 	s->up->c.rmax = PROXY_RESP_READ;
 	return 0;
 }
@@ -906,7 +945,7 @@ session_interim(struct session *s, const struct http_msg *m, const char *raw, si
 	if (++s->interim > SESSION_MAX_INTERIM) {
 		log_warn("server %s sent more than %d interim responses", s->srv->addr.text,
 		    SESSION_MAX_INTERIM);
-		s->keepalive = 0;
+		session_close_after(s, "too many interim responses");
 		session_reply(s, 502, "too many interim responses from server");
 		if (s->state != SS_CLOSING)
 			session_close(s, "too many interim responses");
@@ -946,7 +985,7 @@ session_read_response(struct session *s)
 			return;
 		if (r == HTTP_PARSE_ERROR) {
 			log_warn("bad response from %s: %s", s->srv->addr.text, m->error);
-			s->keepalive = 0;
+			session_close_after(s, "a malformed response");
 			session_reply(s, 502, "bad response from server");
 			if (s->state != SS_CLOSING)
 				session_close(s, "bad response");
@@ -983,7 +1022,7 @@ session_response_done(struct session *s)
 {
 	struct upconn *u = s->up;
 
-	s->resp_phase = RESP_DONE;
+	session_set_resp(s, RESP_DONE);
 	s->up = NULL;
 	if (u == NULL)
 		;       /* an until-close body: the server already closed */
@@ -992,7 +1031,7 @@ session_response_done(struct session *s)
 	else
 		upstream_free(u);
 	if (!s->req_done)
-		s->keepalive = 0;
+		session_close_after(s, "the response came before the whole request");
 	session_access_log(s);
 	session_after_reply(s);
 }
@@ -1127,7 +1166,7 @@ session_up_failed(struct session *s, enum retry_failure f)
 	if (session_retry_on_stable(s, f, 0))
 		return;
 	if (!s->req_done)
-		s->keepalive = 0;
+		session_close_after(s, "the request was cut off by a server failure");
 	session_reply(s, status, kind);
 	session_after_reply(s);
 }
@@ -1147,29 +1186,55 @@ session_tunnel_move(struct session *s, struct conn *from, struct conn *to)
 		conn_read_disable(from);
 }
 
+/* ---- the read path: one step per state ---------------------------------- */
+
+/* SS_HEAD: parse request heads (pipelined ones one after the other). */
+static void
+session_read_head(struct session *s, struct conn *c)
+{
+	(void)c;
+	session_read_heads(s);
+}
+
+/* SS_UPSTREAM: the request body goes on; pipelined bytes wait, bounded. */
+static void
+session_read_body(struct session *s, struct conn *c)
+{
+	if (!s->req_done)
+		session_pump_request(s);
+	else if (evbuffer_get_length(c->in) >= PROXY_BUF_HIGH)
+		conn_read_disable(c);
+}
+
+/* SS_TUNNEL: bytes to the server as they come. */
+static void
+session_read_tunnel(struct session *s, struct conn *c)
+{
+	session_tunnel_move(s, c, &s->up->c);
+}
+
+/* SS_CLOSING: the last response is queued; what else comes is dropped. */
+static void
+session_read_discard(struct session *s, struct conn *c)
+{
+	(void)s;
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+}
+
+static void (*const session_read_steps[])(struct session *, struct conn *) = {
+	[SS_HEAD] = session_read_head,
+	[SS_UPSTREAM] = session_read_body,
+	[SS_TUNNEL] = session_read_tunnel,
+	[SS_CLOSING] = session_read_discard,
+};
+
 static void
 session_client_readcb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 
 	SESSION_CHECK(s);
-	switch (s->state) {
-	case SS_HEAD:
-		session_read_heads(s);
-		break;
-	case SS_UPSTREAM:
-		if (!s->req_done)
-			session_pump_request(s);
-		else if (evbuffer_get_length(c->in) >= PROXY_BUF_HIGH)
-			conn_read_disable(c);    /* pipelined bytes wait, bounded */
-		break;
-	case SS_TUNNEL:
-		session_tunnel_move(s, c, &s->up->c);
-		break;
-	case SS_CLOSING:
-		evbuffer_drain(c->in, evbuffer_get_length(c->in));
-		break;
-	}
+	session_read_steps[s->state](s, c);
 }
 
 static void
@@ -1268,7 +1333,7 @@ session_up_eventcb(struct conn *c, short what, void *arg)
 		upstream_free(s->up);
 		s->up = NULL;
 		conn_flush(&s->cc);
-		s->keepalive = 0;
+		session_close_after(s, "the tunnel's server closed");
 		session_after_reply(s);
 		return;
 	}
@@ -1309,7 +1374,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (s->state == SS_HEAD && s->had_bytes) {
-		s->keepalive = 0;
+		session_close_after(s, "the request head timed out");
 		session_reply(s, 408, "request head not received in time");
 		session_after_reply(s);
 		return;
@@ -1408,7 +1473,7 @@ session_drain_all(struct worker *w)
 	for (s = LIST_FIRST(&w->sessions); s != NULL; s = next) {
 		next = LIST_NEXT(s, link);
 		SESSION_CHECK(s);
-		s->keepalive = 0;
+		session_close_after(s, "draining");
 		if (s->state == SS_HEAD && !s->resp_started &&
 		    evbuffer_get_length(s->cc.in) == 0)
 			session_close(s, "shutdown");

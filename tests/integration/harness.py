@@ -329,7 +329,8 @@ class Env:
 
     def close(self):
         """Stop everything; returns a list of problems (a proxy that died
-        by a signal or did not exit 0 on SIGTERM)."""
+        by a signal, did not exit 0 on SIGTERM, or logged an invalid state
+        change)."""
         problems = []
         for t in self.traffic:
             t.stop()
@@ -342,6 +343,11 @@ class Env:
                 problems.append("bgproxy on port %d died by signal %d" % (p.port, -already))
             elif already is None and rc != 0:
                 problems.append("bgproxy on port %d exited %s on SIGTERM" % (p.port, rc))
+            # the data path's validating setters log a move they do not allow
+            for line in p.output().splitlines():
+                if "invalid state change" in line or "invalid response phase change" in line:
+                    problems.append("bgproxy on port %d: %s" % (p.port, line))
+                    break
         for d in self.demos:
             d.stop()
         stop_all()
