@@ -38,8 +38,9 @@ struct admin_ctx {
 	char err[1024];           /* ERR reason */
 };
 
-/* The objects of `json status` and `json show events` (the last want
- * events), also served as /status.json and /events.json.  New references. */
+/* The answers of `json status` (an object) and `json show events` (a list
+ * of the last `want` event objects, oldest first), also served as
+ * /status.json and /events.json.  New references. */
 json_t *admin_status_object(void);
 json_t *admin_events_object(int want);
 

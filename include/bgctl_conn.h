@@ -57,8 +57,9 @@ enum bgctl_recv bgctl_call(struct bgctl_conn *c, const char *line, size_t len,
 /* 1 for "OK", 0 for "ERR ...", -1 for anything else. */
 int bgctl_answer_ok(const struct bgctl_answer *a);
 
-/* The first body line as a JSON object (a new reference), or NULL with err. */
-json_t *bgctl_answer_json(const struct bgctl_answer *a, char *err, size_t errlen);
+/* The first body line as JSON of type (JSON_OBJECT, JSON_ARRAY): a new
+ * reference, or NULL with err. */
+json_t *bgctl_answer_json(const struct bgctl_answer *a, int type, char *err, size_t errlen);
 
 /* Why a call failed, in words for the operator. */
 void bgctl_why(const struct bgctl_conn *c, const struct bgctl_answer *a, enum bgctl_recv how,

@@ -371,7 +371,7 @@ bgctl_status(const struct bgctl_answer *a)
 		fprintf(stderr, "bgctl: warning: the status answer has no JSON line\n");
 		return BGCTL_EXIT_OK;
 	}
-	if ((st = bgctl_answer_json(a, err, sizeof(err))) == NULL) {
+	if ((st = bgctl_answer_json(a, JSON_OBJECT, err, sizeof(err))) == NULL) {
 		nl = memchr(body, '\n', blen);
 		fprintf(stderr, "bgctl: warning: cannot read the status answer (%s); "
 		    "printing it as it came\n", err);
@@ -483,7 +483,7 @@ bgctl_fetch(struct bgctl_conn *c, struct bgctl_answer *a, const char *line, json
 
 	how = bgctl_call(c, line, strlen(line), a, err, sizeof(err));
 	if (how != BGCTL_RECV_DONE || bgctl_answer_ok(a) != 1 ||
-	    (st = bgctl_answer_json(a, err, sizeof(err))) == NULL) {
+	    (st = bgctl_answer_json(a, JSON_OBJECT, err, sizeof(err))) == NULL) {
 		bgctl_why(c, a, how, err, why, whylen);
 		return NULL;
 	}
@@ -492,7 +492,7 @@ bgctl_fetch(struct bgctl_conn *c, struct bgctl_answer *a, const char *line, json
 		how = bgctl_call(c, ev_line, sizeof(ev_line) - 1, a, err, sizeof(err));
 		/* a status without its events is still worth showing */
 		if (how == BGCTL_RECV_DONE && bgctl_answer_ok(a) == 1)
-			*events = bgctl_answer_json(a, err, sizeof(err));
+			*events = bgctl_answer_json(a, JSON_ARRAY, err, sizeof(err));
 	}
 	return st;
 }

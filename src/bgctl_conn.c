@@ -243,7 +243,7 @@ bgctl_answer_ok(const struct bgctl_answer *a)
 
 /* The first body line of an answer, as JSON; NULL with err when it is none. */
 json_t *
-bgctl_answer_json(const struct bgctl_answer *a, char *err, size_t errlen)
+bgctl_answer_json(const struct bgctl_answer *a, int type, char *err, size_t errlen)
 {
 	const char *body = a->a_buf + a->a_body, *nl;
 	size_t blen = a->a_body_end - a->a_body;
@@ -259,8 +259,8 @@ bgctl_answer_json(const struct bgctl_answer *a, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", je.text);
 		return NULL;
 	}
-	if (!json_is_object(j)) {
-		snprintf(err, errlen, "not a JSON object");
+	if (json_typeof(j) != (json_type)type) {
+		snprintf(err, errlen, "not a JSON %s", type == JSON_ARRAY ? "list" : "object");
 		json_decref(j);
 		return NULL;
 	}

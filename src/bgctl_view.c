@@ -315,7 +315,8 @@ view_frame_guard(FILE *f, json_t *st)
 static void
 view_frame_events(FILE *f, json_t *events)
 {
-	json_t *list = json_object_get(events, "events"), *e;
+	/* the list itself; {"events": [...]} from servers before 0.1.0's end */
+	json_t *list = json_is_array(events) ? events : json_object_get(events, "events"), *e;
 	char text[1024];
 	size_t i;
 

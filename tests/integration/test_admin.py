@@ -81,7 +81,7 @@ def test_show_alone_events_n_and_late_options(env):
     ok, first, rest = admin(p.port, "show events 2")
     assert ok and rest.splitlines() == all_ev[-2:], rest
     ok, first, rest = admin(p.port, "json show events 1")
-    assert ok and [e["text"] for e in json.loads(rest)["events"]] == all_ev[-1:], rest
+    assert ok and [e["text"] for e in json.loads(rest)] == all_ev[-1:], rest
     for bad in ("0", "101", "x", "-1", "2.5"):
         ok, first, rest = admin(p.port, "show events " + bad)
         assert not ok and first.startswith("ERR N must be 1..100"), (bad, first)

@@ -49,7 +49,7 @@ frame(json_t *st, json_t *ev)
 TEST(frame_marks_the_current_step_and_says_what_it_waits_for)
 {
 	json_t *st = load(status_running);
-	json_t *ev = load("{\"events\":[{\"text\":\"2026 rollout of green\\u0007 started\"}]}");
+	json_t *ev = load("[{\"text\":\"2026 rollout of green\\u0007 started\"}]");
 	char *s = frame(st, ev), *line;
 
 	CHECK(strstr(s, "bgproxy  stable blue  state running  version 7  2026-12-02 10:00:00\n")
