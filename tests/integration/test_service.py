@@ -228,6 +228,12 @@ def test_readonly_socket(env):
     r = subprocess.run([os.path.join(harness.BUILD, "bgctl"), "-s", ro, "status"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 0 and "state manual" in r.stdout, r
+    # a reload cannot move it: refused, the socket stays
+    with open(p.conf, "w") as f:
+        f.write(text.replace(ro, ro + ".new"))
+    ok, first, rest = admin(port, "reload")
+    assert not ok and "admin.readonly_socket and admin.readonly_mode cannot change" in first, first
+    assert os.path.exists(ro) and ask("status")[0] == "OK"
 
 
 def test_readonly_socket_config_errors(env):
