@@ -1,7 +1,9 @@
 /*
- * session.c - one client connection: read a request head, pick a pool and
- * a server, forward the request, stream the response back, repeat while
- * keep-alive allows; or tunnel bytes both ways after an Upgrade.
+ * session.c - one client connection (struct session) and the exchange on it
+ * (struct exchange: one request and its response): read a request head,
+ * pick a pool and a server, forward the request, stream the response back,
+ * repeat while keep-alive allows; or tunnel bytes both ways after an
+ * Upgrade.
  *
  * States (session_set_state is the only writer of s->state):
  *   SS_HEAD      waiting for a request head (header or idle timer armed)
@@ -37,23 +39,17 @@ static const char *session_state_names[] = { "head", "upstream", "tunnel", "clos
 enum body_kind { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_UNTIL_CLOSE };
 enum resp_phase { RESP_HEAD, RESP_BODY, RESP_DONE };
 
-struct session {
-	uint32_t magic;
-	enum session_state state;
-	struct worker *w;
-	struct conn cc;               /* the client connection */
+/*
+ * One request and its response: an exchange.  It owns the route, the
+ * server, the upstream connection, the relay state both ways, the retry
+ * figures and what the access line says.  HTTP/1.1 carries one exchange at
+ * a time on a client connection (pipelined requests wait in the input);
+ * the HTTP/2 codec will carry many.
+ */
+struct exchange {
 	struct upconn *up;
-	struct event timer;           /* header / idle / linger timer */
-	LIST_ENTRY(session) link;     /* worker's list */
-	int tls;
-	struct sockaddr_storage peer_sa;
-	char peer[INET6_ADDRSTRLEN];
-	size_t peer_len;
-	int in_head_loop;             /* inside session_read_heads: no recursion */
-	int client_eof;               /* client closed its sending side */
-	int had_bytes;                /* bytes of a new head have arrived */
 
-	/* the current request */
+	/* the request */
 	int req_minor;                /* HTTP/1.<req_minor> */
 	uint8_t req_method;
 	enum body_kind req_body;
@@ -61,7 +57,6 @@ struct session {
 	struct http_chunked req_chunk;
 	int req_done;                 /* whole request (head + body) sent upstream */
 	int req_upgrade;              /* websocket upgrade requested */
-	int keepalive;                /* client connection may carry another request */
 	int attempts;
 	enum pool_id pool;
 	struct server *srv;
@@ -74,7 +69,7 @@ struct session {
 	char reqid[129];              /* the client's X-Request-Id (up to 128 bytes kept) or ours */
 	uint64_t t_start;
 
-	/* the current response */
+	/* the response */
 	enum resp_phase resp_phase;
 	int resp_status;
 	enum body_kind resp_body;
@@ -84,7 +79,6 @@ struct session {
 	uint64_t resp_bytes;
 	int resp_started;             /* a response byte went to the client */
 	int up_eof;                   /* the server closed the current connection */
-	int linger;                   /* closing: the client may still be sending */
 	int err_kind;                 /* enum stats_err of a failed attempt, or -1 */
 	int overridden;               /* routed by the override header: not in the window */
 	int active_counted;           /* counted in the server's active requests */
@@ -92,6 +86,27 @@ struct session {
 	int client_fault;             /* ended by the client (body timeout): not in the guard's window */
 	int interim;                  /* 1xx responses seen for this request */
 	uint64_t resp_deadline_us;    /* the final head is due by then (request fully sent) */
+};
+
+/* One client connection: the socket, TLS, HTTP/1.1 framing and its
+ * current exchange. */
+struct session {
+	uint32_t magic;
+	enum session_state state;
+	struct worker *w;
+	struct conn cc;               /* the client connection */
+	struct event timer;           /* header / idle / linger timer */
+	LIST_ENTRY(session) link;     /* worker's list */
+	int tls;
+	struct sockaddr_storage peer_sa;
+	char peer[INET6_ADDRSTRLEN];
+	size_t peer_len;
+	int in_head_loop;             /* inside session_read_heads: no recursion */
+	int client_eof;               /* client closed its sending side */
+	int had_bytes;                /* bytes of a new head have arrived */
+	int keepalive;                /* client connection may carry another request */
+	int linger;                   /* closing: the client may still be sending */
+	struct exchange ex;           /* the exchange in progress */
 };
 
 /* a server that sends more interim responses than this is broken */
@@ -144,15 +159,15 @@ static const char *const session_resp_names[] = { "head", "body", "done" };
 static void
 session_set_resp(struct session *s, enum resp_phase to)
 {
-	if (s->resp_phase == to)
+	if (s->ex.resp_phase == to)
 		return;
-	if ((s->resp_phase == RESP_BODY && to == RESP_HEAD) ||
-	    (s->resp_phase == RESP_DONE && to == RESP_BODY))
+	if ((s->ex.resp_phase == RESP_BODY && to == RESP_HEAD) ||
+	    (s->ex.resp_phase == RESP_DONE && to == RESP_BODY))
 		log_error("session %p: invalid response phase change %s -> %s", (void *)s,
-		    session_resp_names[s->resp_phase], session_resp_names[to]);
-	log_debug("session %p: response %s -> %s", (void *)s, session_resp_names[s->resp_phase],
+		    session_resp_names[s->ex.resp_phase], session_resp_names[to]);
+	log_debug("session %p: response %s -> %s", (void *)s, session_resp_names[s->ex.resp_phase],
 	    session_resp_names[to]);
-	s->resp_phase = to;
+	s->ex.resp_phase = to;
 }
 
 /* This connection closes after the current response; why, at debug. */
@@ -183,14 +198,14 @@ session_access_log(struct session *s)
 	char esc[768];
 	size_t n, e;
 	double dur_ms;
-	uint64_t now = proxy_now_us(), dur = now - s->t_start;
+	uint64_t now = proxy_now_us(), dur = now - s->ex.t_start;
 
-	if (s->srv != NULL) {
-		stats_record(w->stats, s->pool, s->srv->index, s->resp_status, s->err_kind,
-		    !s->overridden && !s->client_fault, now / 1000000, dur);
-		if (s->active_counted) {
-			STATS_ADD(w->stats->srv_active[s->pool][s->srv->index], -1);
-			s->active_counted = 0;
+	if (s->ex.srv != NULL) {
+		stats_record(w->stats, s->ex.pool, s->ex.srv->index, s->ex.resp_status, s->ex.err_kind,
+		    !s->ex.overridden && !s->ex.client_fault, now / 1000000, dur);
+		if (s->ex.active_counted) {
+			STATS_ADD(w->stats->srv_active[s->ex.pool][s->ex.srv->index], -1);
+			s->ex.active_counted = 0;
 		}
 	}
 	if (!log_access_enabled())
@@ -200,22 +215,22 @@ session_access_log(struct session *s)
 	n = 9 + (size_t)clock_iso_now(line + 9, CLOCK_ISO_LEN);
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"client\":\"%s\",\"method\":\"",
 	    s->peer);
-	e = log_json_escape(esc, sizeof(esc), s->method, strlen(s->method));
+	e = log_json_escape(esc, sizeof(esc), s->ex.method, strlen(s->ex.method));
 	memcpy(line + n, esc, e);
 	n += e;
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"path\":\"");
-	e = log_json_escape(esc, sizeof(esc), s->path, strlen(s->path));
+	e = log_json_escape(esc, sizeof(esc), s->ex.path, strlen(s->ex.path));
 	memcpy(line + n, esc, e);
 	n += e;
 	/* the client's X-Request-Id may hold any visible byte, quotes too */
-	e = log_json_escape(esc, sizeof(esc) - 1, s->reqid, strlen(s->reqid));
+	e = log_json_escape(esc, sizeof(esc) - 1, s->ex.reqid, strlen(s->ex.reqid));
 	esc[e] = '\0';
 	n += (size_t)snprintf(line + n, sizeof(line) - n,
 	    "\",\"status\":%d,\"bytes\":%llu,\"pool\":%s%s%s,\"server\":%s%s%s,"
 	    "\"duration_ms\":%.3f,\"request_id\":\"%s\",\"tls\":%s}\n",
-	    s->resp_status, (unsigned long long)s->resp_bytes,
-	    s->srv ? "\"" : "", s->srv ? pool_names[s->pool] : "null", s->srv ? "\"" : "",
-	    s->srv ? "\"" : "", s->srv ? s->srv->addr.text : "null", s->srv ? "\"" : "",
+	    s->ex.resp_status, (unsigned long long)s->ex.resp_bytes,
+	    s->ex.srv ? "\"" : "", s->ex.srv ? pool_names[s->ex.pool] : "null", s->ex.srv ? "\"" : "",
+	    s->ex.srv ? "\"" : "", s->ex.srv ? s->ex.srv->addr.text : "null", s->ex.srv ? "\"" : "",
 	    dur_ms, esc, s->tls ? "true" : "false");
 	if (s->tls && n < sizeof(line) - 256) {
 		const char *sni = SSL_get_servername(s->cc.ssl, TLSEXT_NAMETYPE_host_name);
@@ -247,21 +262,21 @@ static void
 session_reply(struct session *s, int status, const char *why)
 {
 	struct evbuffer *out = s->cc.out;
-	int keep = s->keepalive && s->req_done && !s->resp_started && !s->w->draining &&
+	int keep = s->keepalive && s->ex.req_done && !s->ex.resp_started && !s->w->draining &&
 	    status >= 500;
 
-	if (s->resp_started) {
+	if (s->ex.resp_started) {
 		session_close(s, why);
 		return;
 	}
 	log_debug("reply %d to %s: %s", status, s->peer, why);
 	http_reply_error(out, status, !keep, NULL);
 	conn_flush(&s->cc);
-	s->resp_status = status;
-	s->resp_bytes = 0;
-	s->resp_started = 1;
-	if (s->method[0] == '\0')
-		snprintf(s->method, sizeof(s->method), "-");
+	s->ex.resp_status = status;
+	s->ex.resp_bytes = 0;
+	s->ex.resp_started = 1;
+	if (s->ex.method[0] == '\0')
+		snprintf(s->ex.method, sizeof(s->ex.method), "-");
 	session_access_log(s);
 	if (!keep)
 		session_close_after(s, "the response ended the connection");
@@ -303,7 +318,7 @@ session_after_reply(struct session *s)
 		session_close_after(s, "the client half-closed");
 	if (!s->keepalive) {
 		session_set_state(s, SS_CLOSING);
-		s->linger = !s->req_done || evbuffer_get_length(s->cc.in) > 0;
+		s->linger = !s->ex.req_done || evbuffer_get_length(s->cc.in) > 0;
 		/* TLS: the end of the response, and the close_notify, in one write */
 		if (!s->linger)
 			conn_close_notify(&s->cc);
@@ -325,34 +340,41 @@ session_after_reply(struct session *s)
 
 /* ---- request head -------------------------------------------------------- */
 
+/* A fresh exchange for the next request; the rewritten-head buffer is kept. */
+static void
+exchange_reset(struct exchange *ex)
+{
+	ex->req_body = BODY_NONE;
+	ex->req_left = 0;
+	ex->req_done = 0;
+	ex->req_upgrade = 0;
+	ex->attempts = 0;
+	ex->srv = NULL;
+	ex->set_cookie = 0;
+	ex->method[0] = '\0';
+	ex->path[0] = '\0';
+	ex->reqid[0] = '\0';
+	ex->resp_status = 0;
+	ex->resp_body = BODY_NONE;
+	ex->resp_left = 0;
+	ex->resp_reusable = 0;
+	ex->resp_bytes = 0;
+	ex->resp_started = 0;
+	ex->up_eof = 0;
+	ex->err_kind = -1;
+	ex->overridden = 0;
+	ex->retried_stable = 0;
+	ex->client_fault = 0;
+	ex->interim = 0;
+	ex->resp_deadline_us = 0;
+}
+
 static void
 session_reset_request(struct session *s)
 {
-	s->req_body = BODY_NONE;
-	s->req_left = 0;
-	s->req_done = 0;
-	s->req_upgrade = 0;
-	s->attempts = 0;
-	s->srv = NULL;
-	s->set_cookie = 0;
-	s->method[0] = '\0';
-	s->path[0] = '\0';
-	s->reqid[0] = '\0';
 	session_set_resp(s, RESP_HEAD);
-	s->resp_status = 0;
-	s->resp_body = BODY_NONE;
-	s->resp_left = 0;
-	s->resp_reusable = 0;
-	s->resp_bytes = 0;
-	s->resp_started = 0;
+	exchange_reset(&s->ex);
 	s->had_bytes = 0;
-	s->up_eof = 0;
-	s->err_kind = -1;
-	s->overridden = 0;
-	s->retried_stable = 0;
-	s->client_fault = 0;
-	s->interim = 0;
-	s->resp_deadline_us = 0;
 }
 
 static int
@@ -361,14 +383,14 @@ session_rhead_reserve(struct session *s, size_t need)
 	char *p;
 	size_t cap;
 
-	if (need <= s->rhead_cap)
+	if (need <= s->ex.rhead_cap)
 		return 0;
 	cap = (need + 1023) & ~(size_t)1023;
-	p = realloc(s->rhead, cap);
+	p = realloc(s->ex.rhead, cap);
 	if (p == NULL)
 		return -1;
-	s->rhead = p;
-	s->rhead_cap = cap;
+	s->ex.rhead = p;
+	s->ex.rhead_cap = cap;
 	return 0;
 }
 
@@ -381,30 +403,30 @@ session_make_reqid(struct session *s)
 	int i;
 
 	for (i = 0; i < 16; i++) {
-		s->reqid[i] = hex[a & 15];
+		s->ex.reqid[i] = hex[a & 15];
 		a >>= 4;
-		s->reqid[16 + i] = hex[b & 15];
+		s->ex.reqid[16 + i] = hex[b & 15];
 		b >>= 4;
 	}
-	s->reqid[32] = '\0';
+	s->ex.reqid[32] = '\0';
 }
 
-/* The head sent upstream (http_rewrite.c), kept in s->rhead for a retry. */
+/* The head sent upstream (http_rewrite.c), kept in s->ex.rhead for a retry. */
 static int
 session_build_request(struct session *s, const struct http_msg *m)
 {
-	struct http_rewrite_req rq = { s->peer, s->peer_len, s->tls, s->req_upgrade, s->reqid,
+	struct http_rewrite_req rq = { s->peer, s->peer_len, s->tls, s->ex.req_upgrade, s->ex.reqid,
 		NULL, 0 };
 	size_t n;
 
 	if (session_rhead_reserve(s, http_rewrite_request_max(m, s->peer_len)) == -1)
 		return -1;
 	session_make_reqid(s);
-	s->rhead_len = http_rewrite_request(m, &rq, s->rhead);
-	/* the client's id replaces ours (rq.reqid == s->reqid when it sent none) */
-	n = rq.reqid_len < sizeof(s->reqid) - 1 ? rq.reqid_len : sizeof(s->reqid) - 1;
-	memmove(s->reqid, rq.reqid, n);
-	s->reqid[n] = '\0';
+	s->ex.rhead_len = http_rewrite_request(m, &rq, s->ex.rhead);
+	/* the client's id replaces ours (rq.reqid == s->ex.reqid when it sent none) */
+	n = rq.reqid_len < sizeof(s->ex.reqid) - 1 ? rq.reqid_len : sizeof(s->ex.reqid) - 1;
+	memmove(s->ex.reqid, rq.reqid, n);
+	s->ex.reqid[n] = '\0';
 	return 0;
 }
 
@@ -452,10 +474,10 @@ session_route(struct session *s, const struct http_msg *m, const struct sockaddr
 	in.override_trusted = in.override != -1 && c->noverride_from > 0 &&
 	    config_cidr_match(c->override_from, c->noverride_from, peer);
 	route_decide(&in, &s->w->rng, &out);
-	s->overridden = out.why == ROUTE_WHY_OVERRIDE;
+	s->ex.overridden = out.why == ROUTE_WHY_OVERRIDE;
 	if (out.new_key) {
-		memcpy(s->key, out.key, ROUTE_KEY_LEN);
-		s->set_cookie = 1;
+		memcpy(s->ex.key, out.key, ROUTE_KEY_LEN);
+		s->ex.set_cookie = 1;
 	}
 	return (enum pool_id)out.pool;
 }
@@ -484,8 +506,8 @@ session_pick_server(struct worker *w, enum pool_id pool, uint64_t now)
 static void
 session_attach_upstream(struct session *s, struct upconn *u)
 {
-	s->up = u;
-	s->up_eof = 0;
+	s->ex.up = u;
+	s->ex.up_eof = 0;
 	u->owner = s;
 	/* a response head may take up to PROXY_RESP_HEAD_MAX; its body is read
 	 * in PROXY_RESP_READ pieces (session_response_head) */
@@ -502,9 +524,9 @@ session_attach_upstream(struct session *s, struct upconn *u)
 static void
 session_request_sent(struct session *s)
 {
-	s->req_done = 1;
-	upstream_set_timers(s->up, UPSTREAM_T_WAITING);
-	s->resp_deadline_us = proxy_now_us() + (uint64_t)rt.cfg->t_upstream_response_ms * 1000;
+	s->ex.req_done = 1;
+	upstream_set_timers(s->ex.up, UPSTREAM_T_WAITING);
+	s->ex.resp_deadline_us = proxy_now_us() + (uint64_t)rt.cfg->t_upstream_response_ms * 1000;
 	if (s->state == SS_UPSTREAM)
 		evtimer_del(&s->timer);
 }
@@ -516,20 +538,20 @@ session_send_upstream(struct session *s, int fresh)
 	char err[256];
 	struct upconn *u;
 
-	u = upstream_get(s->w, s->srv, fresh, err, sizeof(err));
+	u = upstream_get(s->w, s->ex.srv, fresh, err, sizeof(err));
 	if (u == NULL) {
-		log_warn("server %s: %s", s->srv->addr.text, err);
+		log_warn("server %s: %s", s->ex.srv->addr.text, err);
 		return -1;
 	}
-	if (s->attempts++ == 0) {
-		STATS_ADD(s->w->stats->srv_active[s->pool][s->srv->index], 1);
-		s->active_counted = 1;
+	if (s->ex.attempts++ == 0) {
+		STATS_ADD(s->w->stats->srv_active[s->ex.pool][s->ex.srv->index], 1);
+		s->ex.active_counted = 1;
 	} else {
 		STATS_INC(s->w->stats->retries);
 	}
 	session_attach_upstream(s, u);
-	evbuffer_add(u->c.out, s->rhead, s->rhead_len);
-	if (s->req_done)
+	evbuffer_add(u->c.out, s->ex.rhead, s->ex.rhead_len);
+	if (s->ex.req_done)
 		session_request_sent(s);    /* no body: the head is the whole request */
 	else
 		upstream_set_timers(u, UPSTREAM_T_SENDING);
@@ -549,28 +571,28 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 	struct evbuffer *in = s->cc.in;
 	size_t n;
 
-	s->t_start = proxy_now_us();
-	s->req_minor = m->version_minor;
-	s->req_method = m->method_id;
-	n = m->method_len < sizeof(s->method) - 1 ? m->method_len : sizeof(s->method) - 1;
-	memcpy(s->method, m->method, n);
-	s->method[n] = '\0';
-	n = m->target_len < sizeof(s->path) - 1 ? m->target_len : sizeof(s->path) - 1;
-	memcpy(s->path, m->target, n);
-	s->path[n] = '\0';
+	s->ex.t_start = proxy_now_us();
+	s->ex.req_minor = m->version_minor;
+	s->ex.req_method = m->method_id;
+	n = m->method_len < sizeof(s->ex.method) - 1 ? m->method_len : sizeof(s->ex.method) - 1;
+	memcpy(s->ex.method, m->method, n);
+	s->ex.method[n] = '\0';
+	n = m->target_len < sizeof(s->ex.path) - 1 ? m->target_len : sizeof(s->ex.path) - 1;
+	memcpy(s->ex.path, m->target, n);
+	s->ex.path[n] = '\0';
 	s->keepalive = !s->w->draining &&
 	    (m->version_minor == 1 ? !(m->flags & HTTP_F_CONN_CLOSE) :
 	    !!(m->flags & HTTP_F_CONN_KEEPALIVE));
 	if (m->flags & HTTP_F_CHUNKED) {
-		s->req_body = BODY_CHUNKED;
-		http_chunked_init(&s->req_chunk);
+		s->ex.req_body = BODY_CHUNKED;
+		http_chunked_init(&s->ex.req_chunk);
 	} else if ((m->flags & HTTP_F_CONTENT_LENGTH) && m->content_length > 0) {
-		s->req_body = BODY_LENGTH;
-		s->req_left = m->content_length;
+		s->ex.req_body = BODY_LENGTH;
+		s->ex.req_left = m->content_length;
 	} else {
-		s->req_body = BODY_NONE;
+		s->ex.req_body = BODY_NONE;
 	}
-	s->req_upgrade = (m->flags & HTTP_F_UPGRADE_WS) && m->method_id == HTTP_M_GET &&
+	s->ex.req_upgrade = (m->flags & HTTP_F_UPGRADE_WS) && m->method_id == HTTP_M_GET &&
 	    m->version_minor == 1;
 
 	if (m->method_id == HTTP_M_CONNECT || m->target_form == HTTP_TARGET_AUTHORITY) {
@@ -585,37 +607,37 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 		session_reply(s, 417, "only 100-continue is supported");
 		return -1;
 	}
-	s->pool = session_route(s, m, (struct sockaddr *)&s->peer_sa);
-	s->srv = session_pick_server(s->w, s->pool, s->t_start);
-	if (s->srv == NULL) {
+	s->ex.pool = session_route(s, m, (struct sockaddr *)&s->peer_sa);
+	s->ex.srv = session_pick_server(s->w, s->ex.pool, s->ex.t_start);
+	if (s->ex.srv == NULL) {
 		/* failover: a pool with no server up sends to the other pool */
-		s->pool = !s->pool;
-		s->srv = session_pick_server(s->w, s->pool, s->t_start);
+		s->ex.pool = !s->ex.pool;
+		s->ex.srv = session_pick_server(s->w, s->ex.pool, s->ex.t_start);
 	}
 	if (session_build_request(s, m) == -1) {
 		evbuffer_drain(in, head_len);
 		session_close_after(s, "out of memory");
-		s->srv = NULL;
+		s->ex.srv = NULL;
 		session_reply(s, 503, "out of memory");
 		return -1;
 	}
 	evbuffer_drain(in, head_len);
-	if (s->srv == NULL) {
-		s->req_done = s->req_body == BODY_NONE;
+	if (s->ex.srv == NULL) {
+		s->ex.req_done = s->ex.req_body == BODY_NONE;
 		session_reply(s, 503, "no server is up");
 		session_after_reply(s);
 		return s->state == SS_HEAD ? 0 : -1;
 	}
 	evtimer_del(&s->timer);
-	s->req_done = s->req_body == BODY_NONE;
+	s->ex.req_done = s->ex.req_body == BODY_NONE;
 	if (session_send_upstream(s, 0) == -1) {
 		session_close_after(s, "no server connection");
 		session_reply(s, 502, "cannot connect");
 		return -1;
 	}
 	session_set_state(s, SS_UPSTREAM);
-	if (s->req_done) {
-		conn_flush(&s->up->c);
+	if (s->ex.req_done) {
+		conn_flush(&s->ex.up->c);
 	} else {
 		session_pump_request(s);
 	}
@@ -657,7 +679,7 @@ session_read_heads(struct session *s)
 			break;
 	}
 	s->in_head_loop = 0;
-	if (s->state == SS_HEAD && s->resp_started)
+	if (s->state == SS_HEAD && s->ex.resp_started)
 		session_after_reply(s);
 	else if (s->state == SS_CLOSING &&
 	    conn_out_pending(&s->cc) == 0)
@@ -756,18 +778,18 @@ session_move_flush(struct conn *from, struct conn *to, enum body_kind kind, uint
 static void
 session_pump_request(struct session *s)
 {
-	struct evbuffer *out = s->up->c.out;
+	struct evbuffer *out = s->ex.up->c.out;
 	uint64_t moved = 0;
 	int r;
 
-	r = session_move_flush(&s->cc, &s->up->c, s->req_body, &s->req_left, &s->req_chunk,
+	r = session_move_flush(&s->cc, &s->ex.up->c, s->ex.req_body, &s->ex.req_left, &s->ex.req_chunk,
 	    &moved, PROXY_BUF_HIGH);
 	if (r == -1) {
 		/* the server saw part of a bad body: that connection is done */
-		upstream_free(s->up);
-		s->up = NULL;
+		upstream_free(s->ex.up);
+		s->ex.up = NULL;
 		session_close_after(s, "a malformed request body");
-		session_reply(s, 400, s->req_chunk.error);
+		session_reply(s, 400, s->ex.req_chunk.error);
 		session_after_reply(s);
 		return;
 	}
@@ -796,15 +818,15 @@ static void
 session_client_body_timeout(struct session *s)
 {
 	log_debug("request body from %s not received in time", s->peer);
-	s->client_fault = 1;
+	s->ex.client_fault = 1;
 	session_close_after(s, "the request body timed out");
-	if (s->resp_started) {
+	if (s->ex.resp_started) {
 		session_close(s, "client body timeout");
 		return;
 	}
-	if (s->up != NULL) {
-		upstream_free(s->up);
-		s->up = NULL;
+	if (s->ex.up != NULL) {
+		upstream_free(s->ex.up);
+		s->ex.up = NULL;
 	}
 	session_reply(s, 408, "request body not received in time");
 	session_after_reply(s);
@@ -819,11 +841,11 @@ static void
 session_send_response_head(struct session *s, const struct http_msg *m, const char *raw)
 {
 	struct http_rewrite_resp rs = {
-		.keepalive = s->keepalive, .req_minor = s->req_minor,
-		.cookie = s->set_cookie ? rt.cfg->cookie : NULL,
-		.cookie_len = s->set_cookie ? strlen(rt.cfg->cookie) : 0,
-		.key = s->key, .key_len = ROUTE_KEY_LEN,
-		.pool = rt.cfg->expose_header ? pool_names[s->pool] : NULL,
+		.keepalive = s->keepalive, .req_minor = s->ex.req_minor,
+		.cookie = s->ex.set_cookie ? rt.cfg->cookie : NULL,
+		.cookie_len = s->ex.set_cookie ? strlen(rt.cfg->cookie) : 0,
+		.key = s->ex.key, .key_len = ROUTE_KEY_LEN,
+		.pool = rt.cfg->expose_header ? pool_names[s->ex.pool] : NULL,
 	};
 	size_t n;
 
@@ -831,7 +853,7 @@ session_send_response_head(struct session *s, const struct http_msg *m, const ch
 	n = http_rewrite_response(m, raw, &rs, s->w->scratch);
 	evbuffer_add(s->cc.out, s->w->scratch, n);
 	if (m->status >= 200 || m->status == 101)
-		s->resp_started = 1;
+		s->ex.resp_started = 1;
 }
 
 static void
@@ -843,12 +865,12 @@ session_start_tunnel(struct session *s)
 	session_access_log(s);
 	/* what the client sent after its upgrade request goes up now */
 	if (evbuffer_get_length(s->cc.in) > 0)
-		session_tunnel_move(s, &s->cc, &s->up->c);
+		session_tunnel_move(s, &s->cc, &s->ex.up->c);
 	/* tunnels are long-lived: no response timeout on either side */
-	upstream_set_timers(s->up, UPSTREAM_T_NONE);
-	s->up->c.rmax = PROXY_RESP_READ;
+	upstream_set_timers(s->ex.up, UPSTREAM_T_NONE);
+	s->ex.up->c.rmax = PROXY_RESP_READ;
 	conn_read_enable(&s->cc);
-	conn_read_enable(&s->up->c);
+	conn_read_enable(&s->ex.up->c);
 }
 
 /* Decide the framing of a response and send its head.  Returns 0, -1 on
@@ -859,25 +881,25 @@ session_response_head(struct session *s, const struct http_msg *m, const char *r
 	int upstream_keep = m->version_minor == 1 ? !(m->flags & HTTP_F_CONN_CLOSE) :
 	    !!(m->flags & HTTP_F_CONN_KEEPALIVE);
 
-	s->resp_status = m->status;
-	if (s->interim > 0 && s->req_done)
-		upstream_set_timers(s->up, UPSTREAM_T_WAITING);  /* the 1xx deadline is over */
-	if (atomic_load_explicit(&s->srv->fails, memory_order_relaxed) != 0)
-		atomic_store_explicit(&s->srv->fails, 0, memory_order_relaxed);
+	s->ex.resp_status = m->status;
+	if (s->ex.interim > 0 && s->ex.req_done)
+		upstream_set_timers(s->ex.up, UPSTREAM_T_WAITING);  /* the 1xx deadline is over */
+	if (atomic_load_explicit(&s->ex.srv->fails, memory_order_relaxed) != 0)
+		atomic_store_explicit(&s->ex.srv->fails, 0, memory_order_relaxed);
 	if (m->status >= 502 && m->status <= 504) {
 		/* the candidate's gateway errors are retried on stable: this
 		 * connection's answer is dropped with the connection */
-		struct upconn *u = s->up;
+		struct upconn *u = s->ex.up;
 
-		s->up = NULL;
+		s->ex.up = NULL;
 		if (session_retry_on_stable(s, RETRY_F_GATEWAY, m->status)) {
 			upstream_free(u);
 			return 1;
 		}
-		s->up = u;
+		s->ex.up = u;
 	}
 	if (m->status == 101) {
-		if (!s->req_upgrade) {
+		if (!s->ex.req_upgrade) {
 			session_reply(s, 502, "unexpected 101 from server");
 			return -1;
 		}
@@ -885,25 +907,25 @@ session_response_head(struct session *s, const struct http_msg *m, const char *r
 		session_start_tunnel(s);
 		return 0;
 	}
-	if (s->req_method == HTTP_M_HEAD || m->status == 204 || m->status == 304) {
-		s->resp_body = BODY_NONE;
+	if (s->ex.req_method == HTTP_M_HEAD || m->status == 204 || m->status == 304) {
+		s->ex.resp_body = BODY_NONE;
 	} else if (m->flags & HTTP_F_CHUNKED) {
-		s->resp_body = BODY_CHUNKED;
-		http_chunked_init(&s->resp_chunk);
+		s->ex.resp_body = BODY_CHUNKED;
+		http_chunked_init(&s->ex.resp_chunk);
 	} else if (m->flags & HTTP_F_CONTENT_LENGTH) {
-		s->resp_body = m->content_length > 0 ? BODY_LENGTH : BODY_NONE;
-		s->resp_left = m->content_length;
+		s->ex.resp_body = m->content_length > 0 ? BODY_LENGTH : BODY_NONE;
+		s->ex.resp_left = m->content_length;
 	} else {
-		s->resp_body = BODY_UNTIL_CLOSE;
+		s->ex.resp_body = BODY_UNTIL_CLOSE;
 		upstream_keep = 0;
 		session_close_after(s, "a response body ended by a close");
 	}
-	if (s->req_minor == 0 && s->resp_body == BODY_CHUNKED)
+	if (s->ex.req_minor == 0 && s->ex.resp_body == BODY_CHUNKED)
 		session_close_after(s, "chunked to an HTTP/1.0 client");
-	s->resp_reusable = upstream_keep;
+	s->ex.resp_reusable = upstream_keep;
 	session_send_response_head(s, m, raw);
 	session_set_resp(s, RESP_BODY);
-	s->up->c.rmax = PROXY_RESP_READ;
+	s->ex.up->c.rmax = PROXY_RESP_READ;
 	return 0;
 }
 
@@ -913,8 +935,8 @@ session_pump_response(struct session *s)
 	int r;
 
 	/* once the server closed, what it sent is all there is: move it all */
-	r = session_move_flush(&s->up->c, &s->cc, s->resp_body, &s->resp_left, &s->resp_chunk,
-	    &s->resp_bytes, s->up_eof ? SIZE_MAX : PROXY_RESP_HIGH);
+	r = session_move_flush(&s->ex.up->c, &s->cc, s->ex.resp_body, &s->ex.resp_left, &s->ex.resp_chunk,
+	    &s->ex.resp_bytes, s->ex.up_eof ? SIZE_MAX : PROXY_RESP_HIGH);
 	if (r == -1) {
 		session_close(s, "bad chunked response body");
 		return;
@@ -924,9 +946,9 @@ session_pump_response(struct session *s)
 		return;
 	}
 	if (conn_out_pending(&s->cc) >= PROXY_RESP_HIGH)
-		conn_read_disable(&s->up->c);  /* client write cb resumes */
+		conn_read_disable(&s->ex.up->c);  /* client write cb resumes */
 	else
-		conn_read_enable(&s->up->c);   /* it may have paused itself when full */
+		conn_read_enable(&s->ex.up->c);   /* it may have paused itself when full */
 }
 
 /*
@@ -942,8 +964,8 @@ session_interim(struct session *s, const struct http_msg *m, const char *raw, si
 	uint64_t now, left;
 	struct timeval tv;
 
-	if (++s->interim > SESSION_MAX_INTERIM) {
-		log_warn("server %s sent more than %d interim responses", s->srv->addr.text,
+	if (++s->ex.interim > SESSION_MAX_INTERIM) {
+		log_warn("server %s sent more than %d interim responses", s->ex.srv->addr.text,
 		    SESSION_MAX_INTERIM);
 		session_close_after(s, "too many interim responses");
 		session_reply(s, 502, "too many interim responses from server");
@@ -951,17 +973,17 @@ session_interim(struct session *s, const struct http_msg *m, const char *raw, si
 			session_close(s, "too many interim responses");
 		return -1;
 	}
-	if (s->req_minor == 1) {
+	if (s->ex.req_minor == 1) {
 		session_send_response_head(s, m, raw);
 		conn_flush(&s->cc);
 	}
-	evbuffer_drain(s->up->c.in, len);
-	if (s->req_done) {
+	evbuffer_drain(s->ex.up->c.in, len);
+	if (s->ex.req_done) {
 		now = proxy_now_us();
-		left = s->resp_deadline_us > now ? s->resp_deadline_us - now : 1;
+		left = s->ex.resp_deadline_us > now ? s->ex.resp_deadline_us - now : 1;
 		tv.tv_sec = (time_t)(left / 1000000);
 		tv.tv_usec = (suseconds_t)(left % 1000000);
-		conn_set_timeouts(&s->up->c, &tv, &s->up->c.wto);
+		conn_set_timeouts(&s->ex.up->c, &tv, &s->ex.up->c.wto);
 	}
 	return 0;
 }
@@ -970,21 +992,21 @@ session_interim(struct session *s, const struct http_msg *m, const char *raw, si
 static void
 session_read_response(struct session *s)
 {
-	struct evbuffer *in = s->up->c.in;
+	struct evbuffer *in = s->ex.up->c.in;
 	struct http_limits lim = { PROXY_RESP_HEAD_MAX, HTTP_MAX_HEADERS_HARD };
 	struct http_msg *m = &s->w->msg;
 	size_t len, want;
 	const char *p;
 	int r;
 
-	while (s->resp_phase == RESP_HEAD && (len = evbuffer_get_length(in)) > 0) {
+	while (s->ex.resp_phase == RESP_HEAD && (len = evbuffer_get_length(in)) > 0) {
 		want = len < PROXY_RESP_HEAD_MAX + 1 ? len : PROXY_RESP_HEAD_MAX + 1;
 		p = (const char *)evbuffer_pullup(in, (ssize_t)want);
 		r = http_parse_response(p, want, &lim, m);
 		if (r == HTTP_PARSE_INCOMPLETE)
 			return;
 		if (r == HTTP_PARSE_ERROR) {
-			log_warn("bad response from %s: %s", s->srv->addr.text, m->error);
+			log_warn("bad response from %s: %s", s->ex.srv->addr.text, m->error);
 			session_close_after(s, "a malformed response");
 			session_reply(s, 502, "bad response from server");
 			if (s->state != SS_CLOSING)
@@ -1008,10 +1030,10 @@ session_read_response(struct session *s)
 		evbuffer_drain(in, (size_t)r);
 	}
 	if (s->state == SS_TUNNEL) {
-		session_tunnel_move(s, &s->up->c, &s->cc);
+		session_tunnel_move(s, &s->ex.up->c, &s->cc);
 		return;
 	}
-	if (s->resp_phase == RESP_BODY)
+	if (s->ex.resp_phase == RESP_BODY)
 		session_pump_response(s);
 }
 
@@ -1020,17 +1042,17 @@ session_read_response(struct session *s)
 static void
 session_response_done(struct session *s)
 {
-	struct upconn *u = s->up;
+	struct upconn *u = s->ex.up;
 
 	session_set_resp(s, RESP_DONE);
-	s->up = NULL;
+	s->ex.up = NULL;
 	if (u == NULL)
 		;       /* an until-close body: the server already closed */
-	else if (s->resp_reusable && s->req_done && evbuffer_get_length(u->c.in) == 0)
+	else if (s->ex.resp_reusable && s->ex.req_done && evbuffer_get_length(u->c.in) == 0)
 		upstream_release(u);
 	else
 		upstream_free(u);
-	if (!s->req_done)
+	if (!s->ex.req_done)
 		session_close_after(s, "the response came before the whole request");
 	session_access_log(s);
 	session_after_reply(s);
@@ -1041,7 +1063,7 @@ session_response_done(struct session *s)
  * method, whose attempt on the candidate failed before any response byte
  * reached the client goes once to the stable pool.  The failed attempt is
  * recorded for the guard first (status: the 502/503/504 the candidate sent,
- * or 0 with s->err_kind for a connect error, reset or timeout).  Returns 1
+ * or 0 with s->ex.err_kind for a connect error, reset or timeout).  Returns 1
  * when the request was sent again.
  */
 static enum retry_action
@@ -1050,15 +1072,15 @@ session_retry_decide(const struct session *s, enum retry_failure f, int reused)
 	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
 	struct retry_in in = {
 		.failure = f,
-		.method = s->req_method,
-		.has_body = s->req_body != BODY_NONE,
-		.req_done = s->req_done,
-		.resp_started = s->resp_started,
+		.method = s->ex.req_method,
+		.has_body = s->ex.req_body != BODY_NONE,
+		.req_done = s->ex.req_done,
+		.resp_started = s->ex.resp_started,
 		.reused = reused,
-		.attempts = s->attempts,
-		.on_candidate = s->pool != SPLIT_STABLE(split),
-		.retried_stable = s->retried_stable,
-		.overridden = s->overridden,
+		.attempts = s->ex.attempts,
+		.on_candidate = s->ex.pool != SPLIT_STABLE(split),
+		.retried_stable = s->ex.retried_stable,
+		.overridden = s->ex.overridden,
 		.retry_candidate = rt.cfg->retry_candidate_failures,
 	};
 
@@ -1078,29 +1100,29 @@ session_retry_on_stable(struct session *s, enum retry_failure f, int status)
 	srv = session_pick_server(s->w, stable, now);
 	if (srv == NULL)
 		return 0;
-	stats_record(s->w->stats, s->pool, s->srv->index, status, s->err_kind, 1, now / 1000000,
-	    now - s->t_start);
-	if (s->active_counted)
-		STATS_ADD(s->w->stats->srv_active[s->pool][s->srv->index], -1);
-	s->active_counted = 0;
-	log_debug("retrying %s %s on %s after %s failed", s->method, s->path, pool_names[stable],
-	    pool_names[s->pool]);
+	stats_record(s->w->stats, s->ex.pool, s->ex.srv->index, status, s->ex.err_kind, 1, now / 1000000,
+	    now - s->ex.t_start);
+	if (s->ex.active_counted)
+		STATS_ADD(s->w->stats->srv_active[s->ex.pool][s->ex.srv->index], -1);
+	s->ex.active_counted = 0;
+	log_debug("retrying %s %s on %s after %s failed", s->ex.method, s->ex.path, pool_names[stable],
+	    pool_names[s->ex.pool]);
 	s->w->upfail.retries++;
 	if (status != 0) {
 		/* a gateway error the candidate sent: a failure too */
 		s->w->upfail.failures++;
 		snprintf(s->w->upfail.last, sizeof(s->w->upfail.last), "server %s (%s): status %d",
-		    s->srv->addr.text, pool_names[s->pool], status);
+		    s->ex.srv->addr.text, pool_names[s->ex.pool], status);
 	}
-	s->retried_stable = 1;
-	s->err_kind = -1;
-	s->pool = stable;
-	s->srv = srv;
-	s->attempts = 0;
+	s->ex.retried_stable = 1;
+	s->ex.err_kind = -1;
+	s->ex.pool = stable;
+	s->ex.srv = srv;
+	s->ex.attempts = 0;
 	STATS_INC(s->w->stats->retries);
 	if (session_send_upstream(s, 0) == -1)
 		return 0;
-	conn_flush(&s->up->c);
+	conn_flush(&s->ex.up->c);
 	return 1;
 }
 
@@ -1130,12 +1152,12 @@ static void
 session_up_failed(struct session *s, enum retry_failure f)
 {
 	const char *kind = retry_failure_names[f];
-	int was_reused = s->up->reused, status = retry_failure_status(f);
+	int was_reused = s->ex.up->reused, status = retry_failure_status(f);
 
-	upstream_free(s->up);
-	s->up = NULL;
-	if (s->resp_started || s->resp_phase != RESP_HEAD) {
-		if (s->resp_phase == RESP_BODY && s->resp_body == BODY_UNTIL_CLOSE &&
+	upstream_free(s->ex.up);
+	s->ex.up = NULL;
+	if (s->ex.resp_started || s->ex.resp_phase != RESP_HEAD) {
+		if (s->ex.resp_phase == RESP_BODY && s->ex.resp_body == BODY_UNTIL_CLOSE &&
 		    f == RETRY_F_CLOSED) {
 			session_response_done(s);
 			return;
@@ -1144,28 +1166,28 @@ session_up_failed(struct session *s, enum retry_failure f)
 		return;
 	}
 	if (session_retry_decide(s, f, was_reused) == RETRY_FRESH) {
-		log_debug("retrying on a new connection to %s after %s", s->srv->addr.text,
+		log_debug("retrying on a new connection to %s after %s", s->ex.srv->addr.text,
 		    kind);
 		if (session_send_upstream(s, 1) == 0) {
-			conn_flush(&s->up->c);
+			conn_flush(&s->ex.up->c);
 			return;
 		}
 	}
-	log_debug("server %s (%s): %s", s->srv->addr.text, pool_names[s->pool], kind);
+	log_debug("server %s (%s): %s", s->ex.srv->addr.text, pool_names[s->ex.pool], kind);
 	s->w->upfail.failures++;
 	snprintf(s->w->upfail.last, sizeof(s->w->upfail.last), "server %s (%s): %s",
-	    s->srv->addr.text, pool_names[s->pool], kind);
+	    s->ex.srv->addr.text, pool_names[s->ex.pool], kind);
 	if (f == RETRY_F_CONNECT)
-		s->err_kind = STATS_ERR_CONNECT;
+		s->ex.err_kind = STATS_ERR_CONNECT;
 	else if (status == 504)
-		s->err_kind = STATS_ERR_TIMEOUT;
+		s->ex.err_kind = STATS_ERR_TIMEOUT;
 	else
-		s->err_kind = STATS_ERR_RESET;
+		s->ex.err_kind = STATS_ERR_RESET;
 	if (retry_failure_marks_server(f))
-		session_server_failed(s->srv, kind);
+		session_server_failed(s->ex.srv, kind);
 	if (session_retry_on_stable(s, f, 0))
 		return;
-	if (!s->req_done)
+	if (!s->ex.req_done)
 		session_close_after(s, "the request was cut off by a server failure");
 	session_reply(s, status, kind);
 	session_after_reply(s);
@@ -1200,7 +1222,7 @@ session_read_head(struct session *s, struct conn *c)
 static void
 session_read_body(struct session *s, struct conn *c)
 {
-	if (!s->req_done)
+	if (!s->ex.req_done)
 		session_pump_request(s);
 	else if (evbuffer_get_length(c->in) >= PROXY_BUF_HIGH)
 		conn_read_disable(c);
@@ -1210,7 +1232,7 @@ session_read_body(struct session *s, struct conn *c)
 static void
 session_read_tunnel(struct session *s, struct conn *c)
 {
-	session_tunnel_move(s, c, &s->up->c);
+	session_tunnel_move(s, c, &s->ex.up->c);
 }
 
 /* SS_CLOSING: the last response is queued; what else comes is dropped. */
@@ -1249,11 +1271,11 @@ session_client_writecb(struct conn *c, void *arg)
 			session_closing_flushed(s, "done");
 		return;
 	}
-	if (s->up != NULL && (s->state == SS_TUNNEL || s->resp_phase == RESP_BODY) &&
+	if (s->ex.up != NULL && (s->state == SS_TUNNEL || s->ex.resp_phase == RESP_BODY) &&
 	    out < PROXY_RESP_HIGH) {
-		conn_read_enable(&s->up->c);
-		if (evbuffer_get_length(s->up->c.in) > 0)
-			session_up_readcb(&s->up->c, s);
+		conn_read_enable(&s->ex.up->c);
+		if (evbuffer_get_length(s->ex.up->c.in) > 0)
+			session_up_readcb(&s->ex.up->c, s);
 	}
 }
 
@@ -1272,15 +1294,15 @@ session_client_eventcb(struct conn *c, short what, void *arg)
 		session_close(s, "TLS handshake failed");
 		return;
 	}
-	if ((what & CONN_EV_EOF) && s->state == SS_UPSTREAM && s->req_done) {
+	if ((what & CONN_EV_EOF) && s->state == SS_UPSTREAM && s->ex.req_done) {
 		/* a half-close after a complete request: answer, then close */
 		s->client_eof = 1;
 		return;
 	}
-	if ((what & CONN_EV_EOF) && s->state == SS_TUNNEL && s->up != NULL) {
+	if ((what & CONN_EV_EOF) && s->state == SS_TUNNEL && s->ex.up != NULL) {
 		/* pass the half-close on; the server's close ends the tunnel */
-		conn_flush(&s->up->c);
-		conn_shutdown_write(&s->up->c);
+		conn_flush(&s->ex.up->c);
+		conn_shutdown_write(&s->ex.up->c);
 		return;
 	}
 	if (what & CONN_EV_TIMEOUT)
@@ -1311,7 +1333,7 @@ session_up_writecb(struct conn *c, void *arg)
 	struct session *s = arg;
 
 	SESSION_CHECK(s);
-	if (s->state == SS_UPSTREAM && !s->req_done) {
+	if (s->state == SS_UPSTREAM && !s->ex.req_done) {
 		session_pump_request(s);
 	} else if (s->state == SS_TUNNEL) {
 		conn_read_enable(&s->cc);
@@ -1330,21 +1352,21 @@ session_up_eventcb(struct conn *c, short what, void *arg)
 	if (s->state == SS_TUNNEL) {
 		/* flush what the server sent, then close like after any reply */
 		evbuffer_add_buffer(s->cc.out, c->in);
-		upstream_free(s->up);
-		s->up = NULL;
+		upstream_free(s->ex.up);
+		s->ex.up = NULL;
 		conn_flush(&s->cc);
 		session_close_after(s, "the tunnel's server closed");
 		session_after_reply(s);
 		return;
 	}
 	if (what & CONN_EV_EOF) {
-		struct upconn *u = s->up;
+		struct upconn *u = s->ex.up;
 
 		/* bytes that arrived with the FIN still count */
-		s->up_eof = 1;
+		s->ex.up_eof = 1;
 		if (evbuffer_get_length(c->in) > 0)
 			session_read_response(s);
-		if (s->up != u || s->state != SS_UPSTREAM)
+		if (s->ex.up != u || s->state != SS_UPSTREAM)
 			return;         /* done, closed, or retried on another connection */
 		session_up_failed(s, RETRY_F_CLOSED);
 	} else if (what & CONN_EV_TIMEOUT) {
@@ -1379,7 +1401,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		session_after_reply(s);
 		return;
 	}
-	if (s->state == SS_UPSTREAM && !s->req_done) {
+	if (s->state == SS_UPSTREAM && !s->ex.req_done) {
 		session_client_body_timeout(s);
 		return;
 	}
@@ -1444,17 +1466,17 @@ session_close(struct session *s, const char *reason)
 
 	SESSION_CHECK(s);
 	log_debug("session %p from %s closed: %s", (void *)s, s->peer, reason);
-	if (s->active_counted)
-		STATS_ADD(w->stats->srv_active[s->pool][s->srv->index], -1);
-	if (s->up != NULL) {
-		upstream_free(s->up);
-		s->up = NULL;
+	if (s->ex.active_counted)
+		STATS_ADD(w->stats->srv_active[s->ex.pool][s->ex.srv->index], -1);
+	if (s->ex.up != NULL) {
+		upstream_free(s->ex.up);
+		s->ex.up = NULL;
 	}
 	evtimer_del(&s->timer);
 	conn_release(&s->cc);
 	LIST_REMOVE(s, link);
-	free(s->rhead);
-	s->rhead = NULL;
+	free(s->ex.rhead);
+	s->ex.rhead = NULL;
 	s->magic = 0;
 	free(s);
 	worker_session_gone(w);
@@ -1474,7 +1496,7 @@ session_drain_all(struct worker *w)
 		next = LIST_NEXT(s, link);
 		SESSION_CHECK(s);
 		session_close_after(s, "draining");
-		if (s->state == SS_HEAD && !s->resp_started &&
+		if (s->state == SS_HEAD && !s->ex.resp_started &&
 		    evbuffer_get_length(s->cc.in) == 0)
 			session_close(s, "shutdown");
 	}
@@ -1497,7 +1519,7 @@ session_close_disabled(struct worker *w)
 
 	for (s = LIST_FIRST(&w->sessions); s != NULL; s = next) {
 		next = LIST_NEXT(s, link);
-		if (s->up != NULL && atomic_load_explicit(&s->up->srv->state,
+		if (s->ex.up != NULL && atomic_load_explicit(&s->ex.up->srv->state,
 		    memory_order_relaxed) == SRV_DISABLED)
 			session_close(s, "server disabled");
 	}
@@ -1525,7 +1547,7 @@ session_close_reverted(struct worker *w, int pool)
 
 	for (s = LIST_FIRST(&w->sessions); s != NULL; s = next) {
 		next = LIST_NEXT(s, link);
-		if (s->state == SS_TUNNEL && (int)s->pool == pool)
+		if (s->state == SS_TUNNEL && (int)s->ex.pool == pool)
 			session_close(s, "tunnel to a reverted pool");
 	}
 }
