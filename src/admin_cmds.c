@@ -190,7 +190,9 @@ admin_status_object(void)
 	json_t *detail = json_null();
 
 	if (s->last_revert[0] != '\0')
-		detail = json_pack("{s:o,s:o,s:o,s:o}", "reason", jsonx_str(s->last_revert),
+		/* the reason alone; after a restart only last_revert's words are left */
+		detail = json_pack("{s:o,s:o,s:o,s:o}", "reason", jsonx_str(s->revert_reason[0] ?
+		    s->revert_reason : s->last_revert),
 		    "time_ms", s->revert_time_ms ? json_integer(s->revert_time_ms) : json_null(),
 		    "actor", jsonx_str_or_null(s->revert_actor),
 		    "step", s->revert_step >= 0 ? json_integer(s->revert_step) : json_null());

@@ -564,11 +564,25 @@ bgctl_watch(const struct bgctl_opts *o, struct bgctl_conn *c)
 			fprintf(o->o_json ? stderr : f, "%s  bgctl: %s (trying again every %g s)\n",
 			    clock, why, interval);
 		fclose(f);
+		if (bgctl_stop) {	/* Ctrl-C during the fetch: keep the last good frame */
+			free(frame);
+			frame = NULL;
+			json_decref(st);
+			json_decref(events);
+			break;
+		}
 		if (tty)
 			bgctl_paint(frame, flen);
 		else
 			fprintf(stdout, "%s%s", frame, o->o_json ? "" : "\n");
-		fflush(stdout);
+		if (fflush(stdout) == EOF || ferror(stdout)) {
+			/* the reader went away (bgctl status --watch | head): done */
+			free(frame);
+			json_decref(st);
+			json_decref(events);
+			free(a.a_buf);
+			return errno == EPIPE ? BGCTL_EXIT_OK : BGCTL_EXIT_FAIL;
+		}
 		free(frame);
 		frame = NULL;
 		json_decref(st);
@@ -660,10 +674,15 @@ main(int argc, char **argv)
 	bgctl_conn_close(&c);
 	free(o.o_line);
 	free(a.a_buf);
-	/* a closed pipe downstream (bgctl ... | head) is the reader's choice */
-	if ((fflush(stdout) == EOF || ferror(stdout)) && errno != EPIPE) {
-		fprintf(stderr, "bgctl: cannot write the answer: %s\n", strerror(errno));
-		return BGCTL_EXIT_FAIL;
+	/* a closed pipe downstream (bgctl ... | head) is the reader's choice;
+	 * the watch loop has looked at its own writes */
+	if (o.o_cmd != BGCTL_CMD_WATCH && (fflush(stdout) == EOF || ferror(stdout))) {
+		int e = errno;
+
+		if (e != EPIPE) {
+			fprintf(stderr, "bgctl: cannot write the answer: %s\n", strerror(e));
+			return BGCTL_EXIT_FAIL;
+		}
 	}
 	return rc;
 }

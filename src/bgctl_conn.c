@@ -212,18 +212,27 @@ bgctl_call(struct bgctl_conn *c, const char *line, size_t len, struct bgctl_answ
     char *err, size_t errlen)
 {
 	enum bgctl_recv how;
+	int reused, tries;
 
-	bgctl_answer_reset(a);
-	if (c->c_fd == -1 &&
-	    (c->c_fd = bgctl_connect(c->c_path, c->c_timeout_ms, err, errlen)) == -1)
-		return BGCTL_RECV_UNREACHABLE;
-	if (bgctl_send(c->c_fd, line, len, c->c_timeout_ms, err, errlen) == -1) {
+	for (tries = 0; tries < 2; tries++) {
+		bgctl_answer_reset(a);
+		reused = c->c_fd != -1;
+		if (!reused &&
+		    (c->c_fd = bgctl_connect(c->c_path, c->c_timeout_ms, err, errlen)) == -1)
+			return BGCTL_RECV_UNREACHABLE;
+		if (bgctl_send(c->c_fd, line, len, c->c_timeout_ms, err, errlen) == -1) {
+			how = BGCTL_RECV_SENDFAIL;
+		} else {
+			how = bgctl_recv(c->c_fd, c->c_timeout_ms, a, err, errlen);
+			if (how == BGCTL_RECV_DONE)
+				return how;
+		}
 		bgctl_conn_close(c);
-		return BGCTL_RECV_SENDFAIL;
+		/* a kept connection the server closed while idle: once more on a new one */
+		if (!reused || a->a_len > 0 || bgctl_stop ||
+		    (how != BGCTL_RECV_SENDFAIL && how != BGCTL_RECV_CLOSED))
+			break;
 	}
-	how = bgctl_recv(c->c_fd, c->c_timeout_ms, a, err, errlen);
-	if (how != BGCTL_RECV_DONE)
-		bgctl_conn_close(c);
 	return how;
 }
 

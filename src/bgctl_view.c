@@ -41,7 +41,7 @@ view_safe(const char *s, char *buf, size_t len)
 	size_t i;
 
 	if (s == NULL)
-		return "-";
+		s = "-";	/* into buf too: callers may read buf */
 	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
 		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
 	if (s[i] != '\0')

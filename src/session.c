@@ -256,9 +256,11 @@ session_access_log(struct session *s)
 /*
  * Answer the current request with an error of our own.  The connection
  * stays open only when the request was read completely and nothing of a
- * response went out yet.
+ * response went out yet.  When a response had already started (a server
+ * that answered early) there is nothing to answer with: the connection is
+ * closed and freed, and this returns -1 (s is gone); else 0.
  */
-static void
+static int
 session_reply(struct session *s, int status, const char *why)
 {
 	struct evbuffer *out = s->cc.out;
@@ -267,7 +269,7 @@ session_reply(struct session *s, int status, const char *why)
 
 	if (s->ex.resp_started) {
 		session_close(s, why);
-		return;
+		return -1;
 	}
 	log_debug("reply %d to %s: %s", status, s->peer, why);
 	http_reply_error(out, status, !keep, NULL);
@@ -280,6 +282,7 @@ session_reply(struct session *s, int status, const char *why)
 	session_access_log(s);
 	if (!keep)
 		session_close_after(s, "the response ended the connection");
+	return 0;
 }
 
 static void session_reset_request(struct session *s);
@@ -624,8 +627,8 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 	evbuffer_drain(in, head_len);
 	if (s->ex.srv == NULL) {
 		s->ex.req_done = s->ex.req_body == BODY_NONE;
-		session_reply(s, 503, "no server is up");
-		session_after_reply(s);
+		if (session_reply(s, 503, "no server is up") == 0)
+			session_after_reply(s);
 		return s->state == SS_HEAD ? 0 : -1;
 	}
 	evtimer_del(&s->timer);
@@ -789,8 +792,8 @@ session_pump_request(struct session *s)
 		upstream_free(s->ex.up);
 		s->ex.up = NULL;
 		session_close_after(s, "a malformed request body");
-		session_reply(s, 400, s->ex.req_chunk.error);
-		session_after_reply(s);
+		if (session_reply(s, 400, s->ex.req_chunk.error) == 0)
+			session_after_reply(s);
 		return;
 	}
 	if (r == 1) {
@@ -828,8 +831,8 @@ session_client_body_timeout(struct session *s)
 		upstream_free(s->ex.up);
 		s->ex.up = NULL;
 	}
-	session_reply(s, 408, "request body not received in time");
-	session_after_reply(s);
+	if (session_reply(s, 408, "request body not received in time") == 0)
+		session_after_reply(s);
 }
 
 /* ---- response ------------------------------------------------------------ */
@@ -968,8 +971,8 @@ session_interim(struct session *s, const struct http_msg *m, const char *raw, si
 		log_warn("server %s sent more than %d interim responses", s->ex.srv->addr.text,
 		    SESSION_MAX_INTERIM);
 		session_close_after(s, "too many interim responses");
-		session_reply(s, 502, "too many interim responses from server");
-		if (s->state != SS_CLOSING)
+		if (session_reply(s, 502, "too many interim responses from server") == 0 &&
+		    s->state != SS_CLOSING)
 			session_close(s, "too many interim responses");
 		return -1;
 	}
@@ -1008,8 +1011,8 @@ session_read_response(struct session *s)
 		if (r == HTTP_PARSE_ERROR) {
 			log_warn("bad response from %s: %s", s->ex.srv->addr.text, m->error);
 			session_close_after(s, "a malformed response");
-			session_reply(s, 502, "bad response from server");
-			if (s->state != SS_CLOSING)
+			if (session_reply(s, 502, "bad response from server") == 0 &&
+			    s->state != SS_CLOSING)
 				session_close(s, "bad response");
 			return;
 		}
@@ -1189,8 +1192,8 @@ session_up_failed(struct session *s, enum retry_failure f)
 		return;
 	if (!s->ex.req_done)
 		session_close_after(s, "the request was cut off by a server failure");
-	session_reply(s, status, kind);
-	session_after_reply(s);
+	if (session_reply(s, status, kind) == 0)
+		session_after_reply(s);
 }
 
 /* ---- callbacks ----------------------------------------------------------- */
@@ -1397,8 +1400,8 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (s->state == SS_HEAD && s->had_bytes) {
 		session_close_after(s, "the request head timed out");
-		session_reply(s, 408, "request head not received in time");
-		session_after_reply(s);
+		if (session_reply(s, 408, "request head not received in time") == 0)
+			session_after_reply(s);
 		return;
 	}
 	if (s->state == SS_UPSTREAM && !s->ex.req_done) {

@@ -316,6 +316,7 @@ state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
 	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	n.revert_time_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	state_actor_text(who, n.revert_actor, sizeof(n.revert_actor));
+	snprintf(n.revert_reason, sizeof(n.revert_reason), "%.300s", reason);
 	n.revert_step = -1;
 	if (state_cur.has_rollout && state_cur.mode != MODE_REVERTED) {
 		n.revert_step = state_cur.step;

@@ -104,6 +104,42 @@ def admin_paths(port):
     return os.path.join(d, "%d.sock" % port), os.path.join(d, "%d.audit" % port)
 
 
+def admin(port, line, raw=False, timeout=5):
+    """Send one line to the proxy's admin socket; returns (ok, first, rest)."""
+    sock, _ = admin_paths(port)
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(sock)
+    s.sendall(line if isinstance(line, bytes) else line.encode() + b"\n")
+    data = b""
+    while not data.endswith(b"\n\n"):
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    if raw:
+        return data
+    text = data.decode()
+    first, _, rest = text.partition("\n")
+    return first == "OK", first, rest.rstrip("\n")
+
+
+def bgctl(port, *args, env=None):
+    sock, _ = admin_paths(port)
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([os.path.join(BUILD, "bgctl"), "-s", sock] + list(args),
+                          capture_output=True, text=True, timeout=15, env=e)
+
+
+def blue_green_proxy(env, **split):
+    """A blue and a green demo upstream and a proxy over them; returns
+    (blue, green, proxy)."""
+    blue, green = env.demo("blue"), env.demo("green")
+    return blue, green, env.proxy([blue], [green], split)
+
+
 def config_text(port, blue, green, split=None, extra="", listen_extra="", admin=True):
     """A bgproxy config: blue/green are lists of 'host:port' strings.  The
     admin socket and audit log go to admin_paths(port)."""

@@ -5,8 +5,7 @@ import os
 import socket
 import time
 
-from harness import get, free_port, Traffic, ws_open, wait_until
-from test_admin import admin
+from harness import get, free_port, Traffic, ws_open, wait_until, admin
 
 
 GUARD_BASE = {"interval_ms": "100", "window_s": "5", "min_requests": "20", "max_error_rate": "0.05"}

@@ -12,8 +12,7 @@ import subprocess
 import time
 
 import harness
-from harness import admin_paths, config_text, free_port, get, wait_until
-from test_admin import admin
+from harness import admin_paths, config_text, free_port, get, wait_until, admin
 
 
 def _bgproxy(*args, env=None):

@@ -7,8 +7,7 @@ import socket
 import threading
 import time
 
-from harness import get, raw, statuses, wait_until
-from test_admin import admin
+from harness import get, raw, statuses, wait_until, admin
 
 
 def _status(port):

@@ -11,8 +11,7 @@ import subprocess
 import time
 
 import harness
-from harness import free_port, config_text, Traffic
-from test_admin import admin
+from harness import free_port, config_text, Traffic, admin
 
 
 def _openssl(*args, cwd=None):

@@ -5,12 +5,12 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
 import harness
-from harness import admin_paths, wait_until, Traffic
-from test_admin import admin
+from harness import admin_paths, wait_until, Traffic, admin
 from test_guard import GUARD
 
 
@@ -63,6 +63,48 @@ def test_watch_without_a_terminal_prints_one_frame_per_interval(env):
     assert "events" in first and "rollout of green started" in first, first
     assert "rollout green  1% [5%] 100%  step 2 of 3" in text
     assert text.count("bgproxy  stable") >= 3
+
+
+def test_watch_ends_when_its_reader_goes(env):
+    blue, green, p = _env(env)
+    sock = admin_paths(p.port)[0]
+    proc = subprocess.Popen([BGCTL(), "-s", sock, "status", "--watch", "--interval", "0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().startswith(b"bgproxy  stable blue")
+        proc.stdout.close()  # like `| head -1`
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_watch_interval_longer_than_the_admin_idle_timeout(env):
+    # the server closes an idle admin connection; the next frame reconnects quietly
+    blue, green, p = _env(env)
+    sock = admin_paths(p.port)[0]
+    out = os.path.join(env.tmp, "watch.out")
+    with open(out, "w") as f:
+        proc = subprocess.Popen([BGCTL(), "-s", sock, "status", "--watch", "--interval", "0.2"],
+                                stdout=f, stderr=subprocess.PIPE)
+    try:
+        assert wait_until(lambda: open(out).read().count("bgproxy  stable") >= 1, timeout=10)
+        # close bgctl's kept connection from the server side: a reload-free way is
+        # to fill the admin slots so the idle one is evicted
+        socks = []
+        for _ in range(70):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sock)
+            socks.append(s)
+        n = open(out).read().count("bgproxy  stable")
+        assert wait_until(lambda: open(out).read().count("bgproxy  stable") >= n + 3, timeout=10)
+        for s in socks:
+            s.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    assert "cannot send" not in open(out).read() and "closed before" not in open(out).read()
 
 
 def test_watch_in_a_terminal_redraws_in_place(env):

@@ -82,10 +82,15 @@ def build():
                  "./usr/share/bash-completion/completions/bgctl"):
         assert want in names, (want, names)
     assert "bgdemo" not in names, "the demo upstream is not installed"
-    # an upgrade restarts a running bgproxy, a removal stops it
+    # an upgrade restarts a running bgproxy after unpacking (nothing stops it
+    # before), a removal stops it, an install neither enables nor starts it
     postinst = run(["dpkg-deb", "-I", Ctx.deb, "postinst"]).stdout
     prerm = run(["dpkg-deb", "-I", Ctx.deb, "prerm"]).stdout
-    assert "adduser" in postinst and "try-restart bgproxy.service" in postinst, postinst
+    r = subprocess.run(["dpkg-deb", "-I", Ctx.deb, "preinst"], capture_output=True, text=True)
+    preinst = r.stdout if r.returncode == 0 else ""
+    assert "adduser" in postinst and "try-restart" in postinst, postinst
+    assert "deb-systemd-invoke start" not in postinst, postinst
+    assert "stop" not in preinst, preinst
     assert "stop bgproxy.service" in prerm, prerm
 
 
@@ -99,6 +104,8 @@ def lint():
 @step("dpkg -i installs it and creates the bgproxy user")
 def install():
     run(["dpkg", "-i", Ctx.deb])
+    # not enabled: it would start at the next boot with upstreams still to fill in
+    assert not os.path.lexists("/etc/systemd/system/multi-user.target.wants/bgproxy.service")
     pw = run(["getent", "passwd", "bgproxy"]).stdout
     assert pw.split(":")[5] == "/var/lib/bgproxy", pw
     for d in ("/var/lib/bgproxy", "/var/log/bgproxy"):
