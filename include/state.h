@@ -55,6 +55,7 @@ struct split_state {
 	long long revert_time_ms;     /* wall clock, 0 = none or unknown */
 	int revert_step;              /* rollout step index at the revert, -1 none */
 	char revert_actor[64];
+	char revert_reason[320];      /* what tripped, alone; "" after a restart */
 };
 
 /* The current split (control thread). */
