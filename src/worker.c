@@ -109,8 +109,10 @@ worker_bind(const struct config_addr *a, char *err, size_t errlen)
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
+	/* SO_KEEPALIVE is inherited by accepted clients: dead peers go away */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) == -1 ||
 	    bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1 ||
 	    listen(fd, WORKER_BACKLOG) == -1) {
 		snprintf(err, errlen, "%s", strerror(errno));
@@ -120,7 +122,8 @@ worker_bind(const struct config_addr *a, char *err, size_t errlen)
 	return fd;
 }
 
-/* Add a listener on an already bound and listening socket (takes fd). */
+/* Add a listener on an already bound and listening socket (takes fd;
+ * backlog 0 tells libevent not to call listen() again). */
 static int
 worker_add_listener(struct worker *w, const struct wlistener *tmpl, evutil_socket_t fd)
 {
@@ -132,7 +135,7 @@ worker_add_listener(struct worker *w, const struct wlistener *tmpl, evutil_socke
 	}
 	wl = &w->lis[w->nlis];
 	*wl = *tmpl;
-	wl->l = evconnlistener_new(w->base, worker_accept_cb, w, WORKER_LISTEN_FLAGS, -1, fd);
+	wl->l = evconnlistener_new(w->base, worker_accept_cb, w, WORKER_LISTEN_FLAGS, 0, fd);
 	if (wl->l == NULL) {
 		evutil_closesocket(fd);
 		return -1;
@@ -354,7 +357,7 @@ worker_init(struct worker *w, int id, char *err, size_t errlen)
 			    cl->addr.text, why);
 			return -1;
 		}
-		wl->l = evconnlistener_new(w->base, worker_accept_cb, w, WORKER_LISTEN_FLAGS, -1, fd);
+		wl->l = evconnlistener_new(w->base, worker_accept_cb, w, WORKER_LISTEN_FLAGS, 0, fd);
 		if (wl->l == NULL) {
 			evutil_closesocket(fd);
 			snprintf(err, errlen, "%s:%d: cannot listen on %s: %s", rt.cfg->path, cl->line,
