@@ -173,6 +173,8 @@ def test_failed_health_checks_revert_without_traffic(env):
     assert _wait(lambda: _status(p.port)["state"] == "reverted", timeout=5)
     st = _status(p.port)
     assert st["last_revert"].startswith("healthy 0/1 < 0.5 (by guard at "), st["last_revert"]
+    d = st["last_revert_detail"]
+    assert d["reason"] == "healthy 0/1 < 0.5" and d["actor"] == "guard" and d["time_ms"] > 0, d
     ok, first, rest = admin(p.port, "show servers")
     assert "green %s down" % green.addr in rest
     green.ctl("health?ok=1")
