@@ -10,6 +10,9 @@
  * publishes new ones and frees the old ones only after every worker has
  * passed its next tick (see reload.c).  Servers themselves live for the
  * whole process in a registry of slots, so a session may keep a pointer.
+ *
+ * Types only: the functions of the modules are in worker.h, session.h,
+ * upstream.h and http_reply.h.
  */
 #ifndef BGPROXY_PROXY_H
 #define BGPROXY_PROXY_H
@@ -153,6 +156,9 @@ struct lis_change {
 
 struct worker {
 	int id;
+	/* a client connection of this worker ended (session.c reports up
+	 * through it: session.c does not call into worker.c) */
+	void (*session_gone)(struct worker *w);
 	pthread_t thread;
 	struct event_base *base;
 	struct wlistener lis[CONFIG_MAX_LISTENERS];
@@ -187,73 +193,5 @@ struct worker {
 	struct http_msg msg;          /* parse scratch, valid during one callback */
 	char scratch[PROXY_RESP_HEAD_MAX + 8192]; /* head building scratch */
 };
-
-/* worker.c */
-int worker_start_all(char *err, size_t errlen);
-/* A listening socket on a (SO_REUSEPORT, non-blocking): every worker binds
- * its own, at start and when a reload adds a listener.  -1 with err. */
-evutil_socket_t worker_bind(const struct config_addr *a, char *err, size_t errlen);
-void worker_drain_all(void);
-void worker_join_all(void);
-void worker_free_all(void);
-int worker_all_done(void);
-/* The workers' windows and routed-request totals, summed (control thread;
- * workers is at most 64, the bound of the workers key). */
-void worker_window_sum(int pool, int window_s, uint64_t now_us, struct stats_window *out);
-uint64_t worker_routed_total(int pool);
-/* The TLS contexts of the listener on addr (NULL if none); any thread. */
-struct tls_ctxset *proxy_tls_set(const struct config_addr *addr);
-/* Hand a listener change to worker w (control thread; takes ownership). */
-void worker_post_change(struct worker *w, struct lis_change *chg);
-void worker_session_gone(struct worker *w);
-
-/* session.c */
-/* ssl: NULL for plain HTTP; the session owns it */
-void session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen,
-    SSL *ssl);
-void session_drain_all(struct worker *w);
-void session_close_all(struct worker *w);
-void session_close_disabled(struct worker *w);
-void session_close_reverted(struct worker *w, int pool);
-/* At most once a second: one info line summing up the upstream failures
- * and retries logged at debug since the last one (worker tick). */
-void session_log_failures(struct worker *w, uint64_t now_us);
-
-/* upstream.c */
-/*
- * The timers of a server connection, by what it is doing (docs/http.md):
- *   IDLE     in the pool: closed after timeouts.upstream_idle_ms
- *   SENDING  the request is still going up (the client may be slow): no
- *            response timer; the server must take our bytes within
- *            upstream_response_ms
- *   WAITING  the request is fully sent: upstream_response_ms for the
- *            response, restarted by every byte received
- *   NONE     a tunnel: long-lived, no timer
- */
-enum upstream_timers { UPSTREAM_T_IDLE, UPSTREAM_T_SENDING, UPSTREAM_T_WAITING, UPSTREAM_T_NONE };
-void upstream_set_timers(struct upconn *u, enum upstream_timers which);
-/* A connection to srv, pooled unless fresh; the caller sets its timers
- * (SENDING or, for a request without a body, WAITING). */
-struct upconn *upstream_get(struct worker *w, struct server *srv, int fresh, char *err,
-    size_t errlen);
-void upstream_release(struct upconn *u);
-void upstream_free(struct upconn *u);
-void upstream_free_idle(struct worker *w);
-void upstream_free_disabled(struct worker *w);
-void upstream_free_pool(struct worker *w, int pool);
-
-struct upconn {
-	struct conn c;
-	struct worker *w;
-	struct server *srv;
-	struct session *owner;        /* NULL while idle */
-	struct upconn *next;          /* idle list link */
-	int reused;                   /* served a request before */
-};
-
-/* http_reply.c */
-struct evbuffer;
-void http_reply_error(struct evbuffer *out, int status, int close_conn, const char *extra);
-
 
 #endif

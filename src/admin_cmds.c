@@ -17,13 +17,14 @@
 #include "admin.h"
 #include "admin_parse.h"
 #include "jsonx.h"
-#include "rollout.h"
 #include "pools.h"
 #include "proxy.h"
 #include "reload.h"
+#include "rollout.h"
 #include "state.h"
 #include "stats.h"
 #include "watch.h"
+#include "worker.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 

@@ -8,6 +8,7 @@
 #include <event2/buffer.h>
 
 #include "http_parse.h"
+#include "http_reply.h"
 #include "proxy.h"
 
 void

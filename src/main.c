@@ -27,6 +27,7 @@
 #include "reload.h"
 #include "state.h"
 #include "watch.h"
+#include "worker.h"
 
 #ifndef BGPROXY_VERSION
 #define BGPROXY_VERSION "0.0.0"

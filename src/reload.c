@@ -20,8 +20,9 @@
 #include "metrics.h"
 #include "pools.h"
 #include "proxy.h"
-#include "tls.h"
 #include "reload.h"
+#include "tls.h"
+#include "worker.h"
 
 /* ---- freeing what a reload replaced -------------------------------------- */
 

@@ -26,9 +26,12 @@
 
 #include "balance.h"
 #include "conn.h"
+#include "http_reply.h"
 #include "http_rewrite.h"
-#include "retry.h"
 #include "proxy.h"
+#include "retry.h"
+#include "session.h"
+#include "upstream.h"
 
 #define SESSION_MAGIC 0x5e55101bU
 #define SESSION_CLOSE_LINGER_MS 5000
@@ -1424,7 +1427,7 @@ session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int sa
 	if (s == NULL) {
 		evutil_closesocket(fd);
 		SSL_free(ssl);
-		worker_session_gone(w);
+		w->session_gone(w);
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -1444,7 +1447,7 @@ session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int sa
 		evutil_closesocket(fd);
 		SSL_free(ssl);
 		free(s);
-		worker_session_gone(w);
+		w->session_gone(w);
 		return;
 	}
 	if (ssl != NULL)
@@ -1482,7 +1485,7 @@ session_close(struct session *s, const char *reason)
 	s->ex.rhead = NULL;
 	s->magic = 0;
 	free(s);
-	worker_session_gone(w);
+	w->session_gone(w);
 }
 
 /*

@@ -9,9 +9,10 @@
 
 #include "audit.h"
 #include "persist.h"
-#include "rollout.h"
 #include "proxy.h"
+#include "rollout.h"
 #include "state.h"
+#include "worker.h"
 
 const char *const state_mode_names[] = {
 	"idle", "manual", "running", "paused", "baking", "reverted",

@@ -14,8 +14,8 @@
 #include <event2/buffer.h>
 
 #include "conn.h"
-
 #include "proxy.h"
+#include "upstream.h"
 
 #define UPSTREAM_IDLE_MAX 512         /* idle connections kept per server per worker */
 

@@ -14,6 +14,7 @@
 #include "state.h"
 #include "stats.h"
 #include "watch.h"
+#include "worker.h"
 
 static struct event *watch_ev;
 static struct guard_dry watch_dry;    /* what dry run recorded last */

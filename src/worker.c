@@ -17,7 +17,10 @@
 #include <event2/listener.h>
 
 #include "proxy.h"
+#include "session.h"
 #include "tls.h"
+#include "upstream.h"
+#include "worker.h"
 
 #define WORKER_TICK_MS 100
 #define WORKER_BACKLOG 1024
@@ -161,7 +164,7 @@ worker_remove_listener(struct worker *w, const struct config_addr *a)
 	}
 }
 
-void
+static void
 worker_session_gone(struct worker *w)
 {
 	atomic_fetch_sub(&rt.conns_active, 1);
@@ -327,6 +330,7 @@ worker_init(struct worker *w, int id, char *err, size_t errlen)
 	size_t i;
 
 	w->id = id;
+	w->session_gone = worker_session_gone;
 	w->notify_fd = -1;
 	pthread_mutex_init(&w->chg_lock, NULL);
 	w->stats = calloc(1, sizeof(*w->stats));

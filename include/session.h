@@ -1,0 +1,20 @@
+/*
+ * session.h - client connections on a worker (session.c).
+ */
+#ifndef BGPROXY_SESSION_H
+#define BGPROXY_SESSION_H
+
+#include "proxy.h"
+
+/* ssl: NULL for plain HTTP; the session owns it */
+void session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    SSL *ssl);
+void session_drain_all(struct worker *w);
+void session_close_all(struct worker *w);
+void session_close_disabled(struct worker *w);
+void session_close_reverted(struct worker *w, int pool);
+/* At most once a second: one info line summing up the upstream failures
+ * and retries logged at debug since the last one (worker tick). */
+void session_log_failures(struct worker *w, uint64_t now_us);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * worker.h - the worker threads (worker.c): start, drain, listener changes, the
+ * figures the control thread sums.
+ */
+#ifndef BGPROXY_WORKER_H
+#define BGPROXY_WORKER_H
+
+#include "proxy.h"
+
+int worker_start_all(char *err, size_t errlen);
+/* A listening socket on a (SO_REUSEPORT, non-blocking): every worker binds
+ * its own, at start and when a reload adds a listener.  -1 with err. */
+evutil_socket_t worker_bind(const struct config_addr *a, char *err, size_t errlen);
+void worker_drain_all(void);
+void worker_join_all(void);
+void worker_free_all(void);
+int worker_all_done(void);
+/* The workers' windows and routed-request totals, summed (control thread;
+ * workers is at most 64, the bound of the workers key). */
+void worker_window_sum(int pool, int window_s, uint64_t now_us, struct stats_window *out);
+uint64_t worker_routed_total(int pool);
+/* The TLS contexts of the listener on addr (NULL if none); any thread. */
+struct tls_ctxset *proxy_tls_set(const struct config_addr *addr);
+/* Hand a listener change to worker w (control thread; takes ownership). */
+void worker_post_change(struct worker *w, struct lis_change *chg);
+
+#endif
