@@ -209,14 +209,18 @@ metrics_render(struct evbuffer *out)
 
 static void
 metrics_reply(struct bufferevent *bev, int status, const char *ctype, struct evbuffer *body,
-    int close_conn)
+    int close_conn, int head)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);
 
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 	    "Cache-Control: no-store\r\n%s\r\n", status, http_status_text(status), ctype,
 	    evbuffer_get_length(body), close_conn ? "Connection: close\r\n" : "");
-	evbuffer_add_buffer(out, body);
+	/* HEAD: the same head, no body */
+	if (head)
+		evbuffer_drain(body, evbuffer_get_length(body));
+	else
+		evbuffer_add_buffer(out, body);
 }
 
 static void
@@ -278,7 +282,7 @@ metrics_readcb(struct bufferevent *bev, void *arg)
 	struct evbuffer *body;
 	size_t len;
 	const char *p;
-	int r, keep;
+	int r, keep, head;
 
 	if (mc->waiting && evbuffer_get_length(in) > 0) {
 		/* a new request began: its head is due in client_header_ms */
@@ -297,23 +301,24 @@ metrics_readcb(struct bufferevent *bev, void *arg)
 			return;
 		if (r == HTTP_PARSE_ERROR) {
 			evbuffer_add_printf(body, "%s\n", m->error);
-			metrics_reply(bev, m->error_status, "text/plain", body, 1);
+			metrics_reply(bev, m->error_status, "text/plain", body, 1, 0);
 			evbuffer_free(body);
 			bufferevent_disable(bev, EV_READ);
 			evbuffer_drain(in, evbuffer_get_length(in));
 			return;
 		}
+		head = m->method_id == HTTP_M_HEAD;
 		keep = m->version_minor == 1 && !(m->flags & HTTP_F_CONN_CLOSE) &&
 		    !(m->flags & (HTTP_F_CHUNKED | HTTP_F_CONTENT_LENGTH));
 		if (m->method_id != HTTP_M_GET && m->method_id != HTTP_M_HEAD) {
 			evbuffer_add_printf(body, "only GET\n");
-			metrics_reply(bev, 405, "text/plain", body, !keep);
+			metrics_reply(bev, 405, "text/plain", body, !keep, head);
 		} else if (http_token_eq(m->path, m->path_len, "/metrics")) {
 			metrics_render(body);
-			metrics_reply(bev, 200, "text/plain; version=0.0.4; charset=utf-8", body, !keep);
+			metrics_reply(bev, 200, "text/plain; version=0.0.4; charset=utf-8", body, !keep, head);
 		} else if (http_token_eq(m->path, m->path_len, "/")) {
 			evbuffer_add(body, webview_html, webview_html_len);
-			metrics_reply(bev, 200, "text/html; charset=utf-8", body, !keep);
+			metrics_reply(bev, 200, "text/html; charset=utf-8", body, !keep, head);
 		} else if (http_token_eq(m->path, m->path_len, "/status.json") ||
 		    http_token_eq(m->path, m->path_len, "/events.json")) {
 			json_t *o = http_token_eq(m->path, m->path_len, "/status.json") ?
@@ -323,20 +328,20 @@ metrics_readcb(struct bufferevent *bev, void *arg)
 			json_decref(o);
 			if (js != NULL) {
 				evbuffer_add_printf(body, "%s\n", js);
-				metrics_reply(bev, 200, "application/json", body, !keep);
+				metrics_reply(bev, 200, "application/json", body, !keep, head);
 			} else {
 				evbuffer_add_printf(body, "out of memory\n");
-				metrics_reply(bev, 500, "text/plain", body, !keep);
+				metrics_reply(bev, 500, "text/plain", body, !keep, head);
 			}
 			free(js);
 		} else if (http_token_eq(m->path, m->path_len, "/healthz")) {
 			int ok = !atomic_load(&rt.draining);
 
 			evbuffer_add_printf(body, ok ? "ok\n" : "stopping\n");
-			metrics_reply(bev, ok ? 200 : 503, "text/plain", body, !keep);
+			metrics_reply(bev, ok ? 200 : 503, "text/plain", body, !keep, head);
 		} else {
 			evbuffer_add_printf(body, "not found; try /, /metrics, /status.json, /events.json or /healthz\n");
-			metrics_reply(bev, 404, "text/plain", body, !keep);
+			metrics_reply(bev, 404, "text/plain", body, !keep, head);
 		}
 		evbuffer_free(body);
 		evbuffer_drain(in, (size_t)r);

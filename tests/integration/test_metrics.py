@@ -97,3 +97,24 @@ def test_metrics_answers_during_idle_connection_flood(env):
     finally:
         for s in flood:
             s.close()
+
+
+def test_head_gets_the_head_only(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    mport = free_port()
+    env.proxy([blue], [green], extra='metrics = { address = "127.0.0.1:%d"; };' % mport)
+    for path in ("/metrics", "/", "/status.json", "/events.json", "/healthz"):
+        s = socket.create_connection(("127.0.0.1", mport), timeout=5)
+        s.sendall(b"HEAD " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        s.close()
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 "), (path, head)
+        length = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+        assert length and int(length[0].split(b":")[1]) > 0, (path, head)
+        assert rest == b"", (path, rest[:80])
