@@ -218,10 +218,11 @@ reload_check_restart_only(const struct config *old, const struct config *c, char
 		    "restart bgproxy to apply them", c->path);
 		return -1;
 	}
+	/* the mode matters only for a socket there is */
 	if ((c->admin_readonly_socket == NULL) != (old->admin_readonly_socket == NULL) ||
 	    (c->admin_readonly_socket != NULL &&
-	    strcmp(c->admin_readonly_socket, old->admin_readonly_socket) != 0) ||
-	    c->admin_readonly_mode != old->admin_readonly_mode) {
+	    (strcmp(c->admin_readonly_socket, old->admin_readonly_socket) != 0 ||
+	    c->admin_readonly_mode != old->admin_readonly_mode))) {
 		snprintf(err, errlen, "%s: admin.readonly_socket and admin.readonly_mode cannot "
 		    "change on reload; restart bgproxy to apply them", c->path);
 		return -1;
