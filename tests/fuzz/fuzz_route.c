@@ -1,4 +1,5 @@
-/* libFuzzer harness for the cookie parser and key checks of route.c. */
+/* libFuzzer harness for the cookie parser, the key checks and the route
+ * decision of route.c. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -21,5 +22,32 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)route_bucket(h, size);
 	(void)route_parse_pool(h, size);
+
+	/* the decision over inputs taken from the bytes: a pool, always */
+	if (size >= 4) {
+		struct route_rng rng;
+		struct route_out out;
+		struct route_in in = {
+			.stable = data[0] & 1,
+			.candidate_bp = (int)(((unsigned)data[1] << 8 | data[2]) % 10001),
+			.override = (data[3] & 3) == 3 ? -1 : (data[3] & 1),
+			.override_trusted = (data[3] >> 2) & 1,
+			.cookie_key = (data[3] & 8) ? h + 4 : NULL,
+			.cookie_len = size - 4,
+			.header_key = (data[3] & 16) ? h + 4 : NULL,
+			.header_len = size - 4,
+			.cookies = (data[3] >> 5) & 1,
+		};
+
+		route_rng_seed(&rng, size);
+		route_decide(&in, &rng, &out);
+		if (out.pool != 0 && out.pool != 1)
+			__builtin_trap();
+		if (in.candidate_bp == 0 && out.why != ROUTE_WHY_OVERRIDE && out.pool != in.stable)
+			__builtin_trap();
+		if (in.candidate_bp == 10000 && out.why != ROUTE_WHY_OVERRIDE &&
+		    out.pool == in.stable)
+			__builtin_trap();
+	}
 	return 0;
 }
