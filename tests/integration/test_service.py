@@ -275,3 +275,10 @@ def test_if_version_on_every_state_changing_command(env):
     # read-only commands take no if-version
     ok, first, rest = admin(p.port, "status if-version %d" % (v + 1))
     assert not ok, first
+
+
+def test_version(env):
+    out = subprocess.run([os.path.join(harness.BUILD, "bgproxy"), "-V"], capture_output=True, text=True, timeout=5)
+    assert out.returncode == 0
+    assert out.stdout.startswith("bgproxy ")
+    assert "libevent" in out.stdout and "OpenSSL" in out.stdout and "libconfig" in out.stdout

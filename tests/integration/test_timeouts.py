@@ -1,7 +1,8 @@
 """The four timers of a proxied request (docs/http.md) and what 1xx, 204 and
 Set-Cookie responses do to them: a slow client is the client's timeout and
 never blames a server; the response timer runs from the request fully sent;
-pooled connections have their own idle timer."""
+pooled connections have their own idle timer; an idle keep-alive client
+connection closes quietly at client_idle_ms."""
 import json
 import socket
 import threading
@@ -313,3 +314,20 @@ def test_bad_host_port_and_huge_chunk_size_refused(env):
     for data in seen:
         assert data.endswith(b"\r\n\r\n") and b"hello" not in data, seen
         assert b"ffff" not in data and b"8000" not in data and b"0001a" not in data, seen
+
+
+def test_idle_keepalive_closed_quietly(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    p = env.proxy([blue], [green], extra="timeouts = { client_idle_ms = 300; };")
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    out = b""
+    t0 = time.time()
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        out += b
+    assert statuses(out) == [200]
+    assert time.time() - t0 < 3
+    s.close()
