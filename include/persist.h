@@ -12,6 +12,9 @@
  *   last_revert "error_rate 0.62 > 0.05 over 10s, n=143"     (or: last_revert -)
  *   rollout green steps 1,5,10,25,50,100 step 1 hold 60 paused 0   (or: rollout -)
  *   split_version 42                 (optional: files of 0.1.0 before it lack it)
+ *   revert_detail 1764680000123 2 "guard" "error_rate 0.62 > 0.05 over 10s, n=143"
+ *                                    (optional, after a revert: when in ms, the
+ *                                    rollout step 1-based or 0, who, the reason)
  *   checksum 3a1f09c2
  *
  * The checksum is the CRC-32 (IEEE 802.3, as zlib and `gzip` compute it) of
@@ -50,6 +53,11 @@ struct persist_state {
 	int hold_s;                     /* 0..86400 */
 	int paused;                     /* 1 exactly when mode is PERSIST_PAUSED */
 	unsigned long long split_version; /* 0..10^15; 0 when the file has none */
+	/* the last revert's record; revert_time_ms 0: none (no revert_detail line) */
+	long long revert_time_ms;       /* wall clock, 0..10^15 */
+	int revert_step;                /* rollout step index at the revert, -1 none */
+	char revert_actor[64];          /* no control characters */
+	char revert_reason[320];        /* no control characters */
 };
 
 /*

@@ -103,6 +103,21 @@ persist_is_ctl(unsigned char c)
 	return c < 0x20 || c == 0x7f;
 }
 
+/* 1 when s is not a NUL-terminated string of at most cap - 1 bytes
+ * without control characters. */
+static int
+persist_text_bad(const char *s, size_t cap)
+{
+	size_t i, n = strnlen(s, cap);
+
+	if (n == cap)
+		return 1;
+	for (i = 0; i < n; i++)
+		if (persist_is_ctl((unsigned char)s[i]))
+			return 1;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Consistency: one function, so format, save and parse agree.         */
 
@@ -155,6 +170,12 @@ persist_check(const struct persist_state *st, char *why, size_t whylen)
 	for (i = 0; i < n; i++)
 		if (persist_is_ctl((unsigned char)st->last_revert[i]))
 			return errf(why, whylen, "last_revert has a control character");
+	if (st->revert_time_ms != 0 && (st->revert_time_ms < 0 ||
+	    st->revert_time_ms > 999999999999999LL || st->revert_step < -1 ||
+	    st->revert_step >= PERSIST_MAX_STEPS ||
+	    persist_text_bad(st->revert_actor, sizeof st->revert_actor) ||
+	    persist_text_bad(st->revert_reason, sizeof st->revert_reason)))
+		return errf(why, whylen, "bad revert detail");
 	if ((st->mode == PERSIST_IDLE || st->mode == PERSIST_REVERTED) && st->candidate_bp != 0)
 		return errf(why, whylen, "mode %s with the candidate at %d.%02d%%",
 		    persist_modes[st->mode], st->candidate_bp / 100, st->candidate_bp % 100);
@@ -206,6 +227,20 @@ persist_put_step(struct persist_out *o, int bp)
 	persist_put(o, "%s", buf);
 }
 
+/* "s" with \" and \\ escaped. */
+static void
+persist_put_quoted(struct persist_out *o, const char *s)
+{
+	persist_put(o, "\"");
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			persist_put(o, "\\%c", *s);
+		else
+			persist_put(o, "%c", *s);
+	}
+	persist_put(o, "\"");
+}
+
 static void
 persist_put_revert(struct persist_out *o, const char *s)
 {
@@ -213,14 +248,9 @@ persist_put_revert(struct persist_out *o, const char *s)
 		persist_put(o, "last_revert -\n");
 		return;
 	}
-	persist_put(o, "last_revert \"");
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			persist_put(o, "\\%c", *s);
-		else
-			persist_put(o, "%c", *s);
-	}
-	persist_put(o, "\"\n");
+	persist_put(o, "last_revert ");
+	persist_put_quoted(o, s);
+	persist_put(o, "\n");
 }
 
 static void
@@ -254,6 +284,13 @@ persist_format(const struct persist_state *st, char *buf, size_t cap)
 	persist_put_revert(&o, st->last_revert);
 	persist_put_rollout(&o, st);
 	persist_put(&o, "split_version %llu\n", st->split_version);
+	if (st->revert_time_ms != 0) {
+		persist_put(&o, "revert_detail %lld %d ", st->revert_time_ms, st->revert_step + 1);
+		persist_put_quoted(&o, st->revert_actor);
+		persist_put(&o, " ");
+		persist_put_quoted(&o, st->revert_reason);
+		persist_put(&o, "\n");
+	}
 	if (!o.full)
 		persist_put(&o, "checksum %08x\n", (unsigned)persist_crc32(o.buf, o.len));
 	return o.full ? -1 : (int)o.len;
@@ -431,39 +468,54 @@ persist_l_mode(struct persist_lex *lx, struct persist_state *st)
 }
 
 /* "-" or a double-quoted string with only \" and \\ escapes. */
+/* A quoted string (only \" and \\ escapes, no control characters) into
+ * buf of cap bytes; what names the field in errors. */
 static int
-persist_l_revert(struct persist_lex *lx, struct persist_state *st)
+persist_qstring(struct persist_lex *lx, char *buf, size_t cap, const char *what)
 {
 	size_t n = 0;
 
-	if (lx->e - lx->p == 1 && *lx->p == '-') {
-		lx->p = lx->e;
-		return 0;
-	}
 	if (persist_expect(lx, "\"") == -1)
 		return -1;
 	while (lx->p < lx->e && *lx->p != '"') {
 		unsigned char c = (unsigned char)*lx->p++;
 
+		char msg[64];
+
 		if (c == '\\') {
-			if (lx->p == lx->e || (*lx->p != '"' && *lx->p != '\\'))
-				return persist_bad(lx, "bad escape in last_revert", lx->p - 1,
-				    lx->p < lx->e ? 2 : 1, " (only \\\" and \\\\)");
+			if (lx->p == lx->e || (*lx->p != '"' && *lx->p != '\\')) {
+				snprintf(msg, sizeof msg, "bad escape in %s", what);
+				return persist_bad(lx, msg, lx->p - 1, lx->p < lx->e ? 2 : 1,
+				    " (only \\\" and \\\\)");
+			}
 			c = (unsigned char)*lx->p++;
 		} else if (persist_is_ctl(c)) {
-			return persist_bad(lx, "control character in last_revert", lx->p - 1, 1, "");
+			snprintf(msg, sizeof msg, "control character in %s", what);
+			return persist_bad(lx, msg, lx->p - 1, 1, "");
 		}
-		if (n == sizeof st->last_revert - 1)
-			return errf(lx->err, lx->errlen, "line %d: last_revert longer "
-			    "than %zu bytes", lx->line, sizeof st->last_revert - 1);
-		st->last_revert[n++] = (char)c;
+		if (n == cap - 1)
+			return errf(lx->err, lx->errlen, "line %d: %s longer than %zu bytes",
+			    lx->line, what, cap - 1);
+		buf[n++] = (char)c;
 	}
 	if (lx->p == lx->e)
-		return errf(lx->err, lx->errlen, "line %d: unterminated last_revert "
-		    "string", lx->line);
+		return errf(lx->err, lx->errlen, "line %d: unterminated %s string", lx->line,
+		    what);
 	lx->p++;
-	st->last_revert[n] = '\0';
-	if (n == 0)
+	buf[n] = '\0';
+	return 0;
+}
+
+static int
+persist_l_revert(struct persist_lex *lx, struct persist_state *st)
+{
+	if (lx->e - lx->p == 1 && *lx->p == '-') {
+		lx->p = lx->e;
+		return 0;
+	}
+	if (persist_qstring(lx, st->last_revert, sizeof st->last_revert, "last_revert") == -1)
+		return -1;
+	if (st->last_revert[0] == '\0')
 		return errf(lx->err, lx->errlen, "line %d: empty last_revert "
 		    "(no reason is written -)", lx->line);
 	return 0;
@@ -566,6 +618,36 @@ persist_key(struct persist_lex *lx, size_t idx)
 	    lx->p, n, tail);
 }
 
+/* The optional revert_detail line: MS STEP1 "ACTOR" "REASON". */
+static int
+persist_detail(struct persist_lex *lx, const char *end, struct persist_state *st)
+{
+	static const char kw[] = "revert_detail ";
+	const char *q = lx->e + 1, *qe = memchr(q, '\n', (size_t)(end - q));
+	long ms, step;
+
+	if (qe == NULL || (size_t)(qe - q) <= sizeof(kw) - 1 || memcmp(q, kw, sizeof(kw) - 1) != 0)
+		return 0;
+	lx->line++;
+	lx->p = q + sizeof(kw) - 1;
+	lx->e = qe;
+	if (persist_uint(lx, 999999999999999L, &ms) == -1 || ms == 0 ||
+	    persist_expect(lx, " ") == -1 || persist_uint(lx, PERSIST_MAX_STEPS, &step) == -1 ||
+	    persist_expect(lx, " ") == -1)
+		return persist_bad(lx, "bad revert_detail", q + sizeof(kw) - 1,
+		    (size_t)(qe - q) - (sizeof(kw) - 1), " (want MS STEP \"ACTOR\" \"REASON\")");
+	if (persist_qstring(lx, st->revert_actor, sizeof st->revert_actor, "revert actor") == -1 ||
+	    persist_expect(lx, " ") == -1 ||
+	    persist_qstring(lx, st->revert_reason, sizeof st->revert_reason, "revert reason") == -1)
+		return -1;
+	if (lx->p != lx->e)
+		return persist_bad(lx, "unexpected", lx->p, (size_t)(lx->e - lx->p),
+		    " at the end of the line");
+	st->revert_time_ms = ms;
+	st->revert_step = (int)step - 1;
+	return 0;
+}
+
 /* Parse the checksummed content [buf, buf+len), every line ending in '\n'. */
 static int
 persist_content(const char *buf, size_t len, struct persist_state *st, char *err, size_t errlen)
@@ -606,6 +688,8 @@ persist_content(const char *buf, size_t len, struct persist_state *st, char *err
 			st->split_version = (unsigned long long)v;
 		}
 	}
+	if (lx.e + 1 != end && persist_detail(&lx, end, st) == -1)
+		return -1;
 	if (lx.e + 1 != end) {
 		lx.line++;
 		lx.p = lx.e + 1;

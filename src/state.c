@@ -121,6 +121,10 @@ state_to_persist(const struct split_state *s, struct persist_state *p)
 	p->hold_s = s->hold_s;
 	p->paused = s->mode == MODE_PAUSED;
 	p->split_version = s->version;
+	p->revert_time_ms = s->revert_time_ms;
+	p->revert_step = s->revert_step;
+	snprintf(p->revert_actor, sizeof(p->revert_actor), "%s", s->revert_actor);
+	snprintf(p->revert_reason, sizeof(p->revert_reason), "%s", s->revert_reason);
 }
 
 static void
@@ -138,7 +142,11 @@ state_from_persist(const struct persist_state *p, struct split_state *s)
 	s->step = p->step;
 	s->hold_s = p->hold_s;
 	s->version = p->split_version;
-	s->revert_step = -1;
+	/* the revert's record, when the file has one */
+	s->revert_time_ms = p->revert_time_ms;
+	s->revert_step = p->revert_time_ms != 0 ? p->revert_step : -1;
+	snprintf(s->revert_actor, sizeof(s->revert_actor), "%s", p->revert_actor);
+	snprintf(s->revert_reason, sizeof(s->revert_reason), "%s", p->revert_reason);
 }
 
 /* Publish to the workers, then persist.  A failed write is logged loudly

@@ -45,3 +45,24 @@ def test_corrupt_state_file_fails_safe(env):
     assert len(aside) == 1
     assert "CORRUPT" in p.output()
     assert all(_pool(get(p.port)[2]) == "blue" for _ in range(20))
+
+
+def test_revert_record_survives_a_restart(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    port, mport = free_port(), free_port()
+    state = os.path.join(env.tmp, "state")
+    extra = 'state_file = "%s"; metrics = { address = "127.0.0.1:%d"; };' % (state, mport)
+    p = env.proxy([blue], [green], port=port, extra=extra)
+    assert admin(port, "rollout start green steps 10,50,100 hold 3600")[0]
+    assert admin(port, "rollout next")[0]
+    assert admin(port, "revert")[0]
+    before = json.loads(admin(port, "json status")[2])["last_revert_detail"]
+    assert before["step"] == 1 and before["actor"].startswith("operator"), before
+    p.stop()
+    env.proxy([blue], [green], port=port, extra=extra)
+    st = json.loads(admin(port, "json status")[2])
+    assert st["state"] == "reverted" and st["last_revert_detail"] == before, (st, before)
+    code, h, body = get(mport, "/metrics")
+    line = [l for l in body.decode().splitlines()
+            if l.startswith("bgproxy_last_revert_timestamp_seconds ")][0]
+    assert abs(float(line.split()[1]) - before["time_ms"] / 1000.0) < 0.01, line

@@ -652,12 +652,65 @@ TEST(test_split_version_round_trip_and_old_files)
 	CHECK_EQ_INT(persist_parse(file, strlen(file), &back, err, sizeof err), -1);
 }
 
+/* the last revert's record (time, step, actor, reason) survives a restart */
+TEST(test_revert_detail_round_trip)
+{
+	struct persist_state st = st_manual5(), back;
+	char buf[4096], file[4096], err[256];
+	int n;
+
+	st.candidate_bp = 0;
+	st.mode = PERSIST_REVERTED;
+	snprintf(st.last_revert, sizeof st.last_revert, "p99 900ms > 500ms (by guard at x)");
+	st.revert_time_ms = 1764680000123LL;
+	st.revert_step = 2;
+	snprintf(st.revert_actor, sizeof st.revert_actor, "guard");
+	snprintf(st.revert_reason, sizeof st.revert_reason, "p99 \"900ms\" > 500ms \\ n=40");
+	n = persist_format(&st, buf, sizeof buf);
+	CHECK(n > 0);
+	CHECK(strstr(buf, "\nrevert_detail 1764680000123 3 \"guard\" "
+	    "\"p99 \\\"900ms\\\" > 500ms \\\\ n=40\"\n") != NULL);
+	memset(&back, 0, sizeof back);
+	CHECK_EQ_INT(persist_parse(buf, (size_t)n, &back, err, sizeof err), 0);
+	CHECK_EQ_INT(back.revert_time_ms, 1764680000123LL);
+	CHECK_EQ_INT(back.revert_step, 2);
+	CHECK_STR(back.revert_actor, "guard");
+	CHECK_STR(back.revert_reason, st.revert_reason);
+	/* no revert: no line; a step of 0 is "not in a rollout" */
+	st.revert_time_ms = 0;
+	n = persist_format(&st, buf, sizeof buf);
+	CHECK(n > 0 && strstr(buf, "revert_detail") == NULL);
+	SIGNED(HEADER "version 1\nstable blue\ncandidate_percent 0.00\nmode reverted\n"
+	    "last_revert \"x\"\nrollout -\nsplit_version 3\nrevert_detail 5 0 \"a b\" \"r\"\n");
+	CHECK_EQ_INT(persist_parse(file, strlen(file), &back, err, sizeof err), 0);
+	CHECK_EQ_INT(back.revert_step, -1);
+	CHECK_STR(back.revert_actor, "a b");
+	/* malformed: refused, with the line */
+	SIGNED(HEADER "version 1\nstable blue\ncandidate_percent 0.00\nmode reverted\n"
+	    "last_revert \"x\"\nrollout -\nsplit_version 3\nrevert_detail 5 0 guard \"r\"\n");
+	CHECK_EQ_INT(persist_parse(file, strlen(file), &back, err, sizeof err), -1);
+	SIGNED(HEADER "version 1\nstable blue\ncandidate_percent 0.00\nmode reverted\n"
+	    "last_revert \"x\"\nrollout -\nsplit_version 3\nrevert_detail 0 0 \"a\" \"r\"\n");
+	CHECK_EQ_INT(persist_parse(file, strlen(file), &back, err, sizeof err), -1);
+	CHECK(strstr(err, "bad revert_detail") != NULL);
+	if (strstr(err, "bad revert_detail") == NULL)
+		printf("  err: %s\n", err);
+	SIGNED(HEADER "version 1\nstable blue\ncandidate_percent 0.00\nmode reverted\n"
+	    "last_revert \"x\"\nrollout -\nsplit_version 3\nrevert_detail 5 0 \"a\" \"r\" x\n");
+	CHECK_EQ_INT(persist_parse(file, strlen(file), &back, err, sizeof err), -1);
+	/* an actor with a control character is never written */
+	st.revert_time_ms = 5;
+	st.revert_actor[0] = '\t';
+	CHECK_EQ_INT(persist_format(&st, buf, sizeof buf), -1);
+}
+
 int
 main(void)
 {
 	umask(022);
 	RUN(test_crc_matches_zlib);
 	RUN(test_split_version_round_trip_and_old_files);
+	RUN(test_revert_detail_round_trip);
 	RUN(test_format_is_readable);
 	RUN(test_round_trips);
 	RUN(test_round_trip_extremes);
