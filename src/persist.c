@@ -467,7 +467,6 @@ persist_l_mode(struct persist_lex *lx, struct persist_state *st)
 	return st->mode == -1 ? -1 : 0;
 }
 
-/* "-" or a double-quoted string with only \" and \\ escapes. */
 /* A quoted string (only \" and \\ escapes, no control characters) into
  * buf of cap bytes; what names the field in errors. */
 static int
@@ -479,7 +478,6 @@ persist_qstring(struct persist_lex *lx, char *buf, size_t cap, const char *what)
 		return -1;
 	while (lx->p < lx->e && *lx->p != '"') {
 		unsigned char c = (unsigned char)*lx->p++;
-
 		char msg[64];
 
 		if (c == '\\') {
@@ -506,6 +504,7 @@ persist_qstring(struct persist_lex *lx, char *buf, size_t cap, const char *what)
 	return 0;
 }
 
+/* "-" or a quoted string. */
 static int
 persist_l_revert(struct persist_lex *lx, struct persist_state *st)
 {
