@@ -104,9 +104,11 @@ def admin_paths(port):
     return os.path.join(d, "%d.sock" % port), os.path.join(d, "%d.audit" % port)
 
 
-def admin(port, line, raw=False, timeout=5):
-    """Send one line to the proxy's admin socket; returns (ok, first, rest)."""
-    sock, _ = admin_paths(port)
+def admin(port, line, raw=False, timeout=5, sock=None):
+    """Send one line to the proxy's admin socket (or the socket at sock);
+    returns (ok, first, rest)."""
+    if sock is None:
+        sock, _ = admin_paths(port)
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(timeout)
     s.connect(sock)

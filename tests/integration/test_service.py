@@ -190,18 +190,7 @@ def test_readonly_socket(env):
     assert stat.S_IMODE(os.stat(ro).st_mode) == 0o666
 
     def ask(line):
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(5)
-        s.connect(ro)
-        s.sendall(line.encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n\n"):
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-        s.close()
-        first, _, rest = data.decode().partition("\n")
+        ok, first, rest = admin(port, line, sock=ro)
         return first, rest
 
     for line in ("status", "json status", "show servers", "show events", "json show events 3",

@@ -34,14 +34,20 @@ def _wait_cmd(p, *args):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _watch(env, sock, interval):
+    """bgctl status --watch into a file; returns (Popen, the file's path)."""
+    out = os.path.join(env.tmp, "watch.out")
+    with open(out, "w") as f:
+        proc = subprocess.Popen([BGCTL(), "-s", sock, "status", "--watch", "--interval",
+                                 interval], stdout=f, stderr=subprocess.PIPE)
+    return proc, out
+
+
 def test_watch_without_a_terminal_prints_one_frame_per_interval(env):
     blue, green, p = _env(env)
     assert admin(p.port, "rollout start green steps 1,5,100 hold 3600")[0]
     sock = admin_paths(p.port)[0]
-    out = os.path.join(env.tmp, "watch.out")
-    with open(out, "w") as f:
-        proc = subprocess.Popen([BGCTL(), "-s", sock, "status", "--watch", "--interval", "0.2"],
-                                stdout=f, stderr=subprocess.PIPE)
+    proc, out = _watch(env, sock, "0.2")
     try:
         assert wait_until(lambda: open(out).read().count("bgproxy  stable") >= 3, timeout=10)
         assert admin(p.port, "rollout next")[0]
@@ -84,10 +90,7 @@ def test_watch_interval_longer_than_the_admin_idle_timeout(env):
     # the server closes an idle admin connection; the next frame reconnects quietly
     blue, green, p = _env(env)
     sock = admin_paths(p.port)[0]
-    out = os.path.join(env.tmp, "watch.out")
-    with open(out, "w") as f:
-        proc = subprocess.Popen([BGCTL(), "-s", sock, "status", "--watch", "--interval", "0.2"],
-                                stdout=f, stderr=subprocess.PIPE)
+    proc, out = _watch(env, sock, "0.2")
     try:
         assert wait_until(lambda: open(out).read().count("bgproxy  stable") >= 1, timeout=10)
         # close bgctl's kept connection from the server side: a reload-free way is
@@ -144,10 +147,7 @@ def test_watch_in_a_terminal_redraws_in_place(env):
 
 def test_watch_rides_out_a_missing_proxy(env):
     sock = os.path.join(env.tmp, "nobody.sock")
-    out = os.path.join(env.tmp, "watch.out")
-    with open(out, "w") as f:
-        proc = subprocess.Popen([BGCTL(), "-s", sock, "status", "--watch", "--interval", "0.1"],
-                                stdout=f, stderr=subprocess.PIPE)
+    proc, out = _watch(env, sock, "0.1")
     try:
         assert wait_until(lambda: open(out).read().count("trying again") >= 2, timeout=10)
     finally:
