@@ -492,12 +492,39 @@ static int config_open_check(struct loader *ld, const char *path)
 }
 
 /*
+ * The files on the current @include chain (to refuse a cycle) and how many
+ * includes the whole configuration has opened: a file that includes another
+ * twice, nested ten deep, would otherwise be read 2^10 times here and again
+ * by libconfig.
+ */
+#define INCLUDE_DEPTH_MAX 10
+#define INCLUDE_FILES_MAX 256
+
+struct include_walk {
+	dev_t dev[INCLUDE_DEPTH_MAX + 1];
+	ino_t ino[INCLUDE_DEPTH_MAX + 1];
+	int depth;
+	unsigned files;
+};
+
+static int include_on_chain(const struct include_walk *w, const struct stat *st)
+{
+	int i;
+
+	for (i = 0; i < w->depth; i++)
+		if (w->dev[i] == st->st_dev && w->ino[i] == st->st_ino)
+			return 1;
+	return 0;
+}
+
+/*
  * libconfig 1.5 exit()s from inside its scanner when an @include names a
  * directory or an unreadable file, taking the process with it.  Check every
  * @include (a line starting with it, as libconfig's scanner sees it) before
  * libconfig reads anything, and report those as FILE:LINE errors.
  */
-static void config_check_includes(struct loader *ld, const char *path, int depth)
+static void config_check_includes(struct loader *ld, const char *path,
+    struct include_walk *w)
 {
 	char target[4096], buf[128];
 	char *line = NULL;
@@ -510,6 +537,13 @@ static void config_check_includes(struct loader *ld, const char *path, int depth
 	f = fopen(path, "r");
 	if (f == NULL)
 		return;         /* reported by the caller or by libconfig */
+	if (fstat(fileno(f), &st) == -1) {
+		fclose(f);
+		return;
+	}
+	w->dev[w->depth] = st.st_dev;
+	w->ino[w->depth] = st.st_ino;
+	w->depth++;
 	/* getline: the real length, NUL bytes and all, and no line split in two */
 	while ((len = getline(&line, &cap, f)) != -1) {
 		const char *p = line, *q, *end = line + len;
@@ -555,13 +589,23 @@ static void config_check_includes(struct loader *ld, const char *path, int depth
 		} else if (access(target, R_OK) == -1) {
 			ld_err_at(ld, path, lineno, "@include \"%s\": %s", target,
 			    strerror_r(errno, buf, sizeof buf));
-		} else if (depth >= 10) {
+		} else if (include_on_chain(w, &st)) {
+			ld_err_at(ld, path, lineno, "@include \"%s\": the file includes itself "
+			    "(directly or through the files it includes)", target);
+		} else if (w->depth > INCLUDE_DEPTH_MAX) {
 			ld_err_at(ld, path, lineno, "@include \"%s\": includes nested too deeply "
-			    "(at most 10)", target);
+			    "(at most %d)", target, INCLUDE_DEPTH_MAX);
+		} else if (w->files >= INCLUDE_FILES_MAX) {
+			ld_err_at(ld, path, lineno, "@include \"%s\": too many included files "
+			    "(at most %d in all)", target, INCLUDE_FILES_MAX);
 		} else {
-			config_check_includes(ld, target, depth + 1);
+			w->files++;
+			config_check_includes(ld, target, w);
 		}
+		if (w->files >= INCLUDE_FILES_MAX && ld->nerrs > 0)
+			break;  /* one error is enough; do not walk the rest */
 	}
+	w->depth--;
 	free(line);
 	fclose(f);
 }
@@ -611,7 +655,9 @@ struct config *config_load(const char *path, char **errs)
 	c->path = ld_strdup(&ld, path);
 	config_defaults(&ld, c);
 	if (config_open_check(&ld, path) == 0) {
-		config_check_includes(&ld, path, 0);
+		struct include_walk walk = { .depth = 0 };
+
+		config_check_includes(&ld, path, &walk);
 		if (ld.nerrs == 0)
 			config_parse(&ld, c);
 	}

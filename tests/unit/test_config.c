@@ -68,6 +68,78 @@ static char *errors_of(const char *text)
 	return out;
 }
 
+/* Write text to dir/name. */
+static void put_file(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* A cycle of @include is refused at once; a file including another twice,
+ * nested deep, is bounded by a total of included files, not walked 2^depth
+ * times; a plain chain of includes still loads. */
+TEST(include_cycles_and_fan_out)
+{
+	char dir[] = "/tmp/bgproxy-inc-XXXXXX", name[32], text[1024], path[256];
+	int i;
+
+	if (mkdtemp(dir) == NULL) {
+		CHECK(0);
+		return;
+	}
+	snprintf(text, sizeof text, "@include \"%s/self.conf\"\n", dir);
+	put_file(dir, "self.conf", text);
+	snprintf(text, sizeof text, "@include \"%s/self.conf\"\n" MINIMAL, dir);
+	CHECK(strstr(errors_of(text), "self.conf:1: @include \"") != NULL);
+	CHECK(strstr(errors_of(text), "self.conf\": the file includes itself") != NULL);
+
+	snprintf(text, sizeof text, "@include \"%s/b.conf\"\n", dir);
+	put_file(dir, "a.conf", text);
+	snprintf(text, sizeof text, "@include \"%s/a.conf\"\n", dir);
+	put_file(dir, "b.conf", text);
+	snprintf(text, sizeof text, "@include \"%s/a.conf\"\n" MINIMAL, dir);
+	CHECK(strstr(errors_of(text), "b.conf:1: @include \"") != NULL);
+	CHECK(strstr(errors_of(text), "a.conf\": the file includes itself") != NULL);
+
+	/* f0 includes f1 twice, f1 includes f2 twice, ... f9 is empty */
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof name, "f%d.conf", i);
+		if (i == 9)
+			text[0] = '\0';
+		else
+			snprintf(text, sizeof text, "@include \"%s/f%d.conf\"\n"
+			    "@include \"%s/f%d.conf\"\n", dir, i + 1, dir, i + 1);
+		put_file(dir, name, text);
+	}
+	snprintf(text, sizeof text, "@include \"%s/f0.conf\"\n" MINIMAL, dir);
+	CHECK(strstr(errors_of(text), "too many included files (at most 256 in all)") != NULL);
+
+	/* a chain of three: loads */
+	snprintf(text, sizeof text, "@include \"%s/c2.conf\"\n", dir);
+	put_file(dir, "c1.conf", text);
+	put_file(dir, "c2.conf", MIN_POOLS);
+	snprintf(text, sizeof text, "listen = ( { address = \"127.0.0.1:8080\"; } );\n"
+	    "@include \"%s/c1.conf\"\n", dir);
+	CHECK_STR(errors_of(text), "(no error)");
+
+	static const char *const names[] = { "self.conf", "a.conf", "b.conf", "c1.conf",
+		"c2.conf", "f0.conf", "f1.conf", "f2.conf", "f3.conf", "f4.conf", "f5.conf",
+		"f6.conf", "f7.conf", "f8.conf", "f9.conf" };
+	for (i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 /* @include names as libconfig reads them: \\ and \" are escapes, a file
  * named by the raw text never stands in for the one libconfig opens */
 TEST(include_names_with_escapes)
@@ -692,5 +764,6 @@ int main(void)
 	RUN(cidr_match);
 	RUN(default_override_from);
 	RUN(include_names_with_escapes);
+	RUN(include_cycles_and_fan_out);
 	return test_summary();
 }
