@@ -131,6 +131,7 @@ extern struct runtime rt;
 
 struct upconn;
 struct session;
+struct exchange;
 
 /* idle keep-alive connections to one server, owned by one worker */
 struct upidle {

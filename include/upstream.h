@@ -32,7 +32,7 @@ struct upconn {
 	struct conn c;
 	struct worker *w;
 	struct server *srv;
-	struct session *owner;        /* NULL while idle */
+	struct exchange *owner;       /* NULL while idle */
 	struct upconn *next;          /* idle list link */
 	int reused;                   /* served a request before */
 };

@@ -383,7 +383,7 @@ class Env:
                 problems.append("bgproxy on port %d exited %s on SIGTERM" % (p.port, rc))
             # the data path's validating setters log a move they do not allow
             for line in p.output().splitlines():
-                if "invalid state change" in line or "invalid response phase change" in line:
+                if "invalid state change" in line or "invalid exchange state change" in line:
                     problems.append("bgproxy on port %d: %s" % (p.port, line))
                     break
         for d in self.demos:

@@ -1,0 +1,38 @@
+/*
+ * body.h - moving framed HTTP/1.1 body bytes between two buffers (body.c).
+ */
+#ifndef BGPROXY_BODY_H
+#define BGPROXY_BODY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http_parse.h"
+
+struct conn;
+struct evbuffer;
+
+/* How a body is framed (in either direction, on the HTTP/1.1 side). */
+enum body_kind { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_UNTIL_CLOSE };
+
+/*
+ * Move framed body bytes from src to dst: at most *left bytes of a
+ * Content-Length body, or up to the end of a chunked body (validated by
+ * the scanner ch, forwarded verbatim), or all of a body ended by a close;
+ * never past the point where dst holds `high` bytes.  *moved counts the
+ * bytes moved.  Returns 1 when the body is complete, 0 when more is to
+ * come, -1 on a framing error (ch->error says which).
+ */
+int body_move(struct evbuffer *src, struct evbuffer *dst, enum body_kind kind,
+    uint64_t *left, struct http_chunked *ch, uint64_t *moved, size_t high);
+
+/*
+ * body_move from one conn's input to the other's output, writing as it
+ * goes, again while the write took the bytes and more is waiting: bytes
+ * never wait in the input while the output has room.  Returns as
+ * body_move.
+ */
+int body_move_flush(struct conn *from, struct conn *to, enum body_kind kind, uint64_t *left,
+    struct http_chunked *ch, uint64_t *moved, size_t high);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * body.c - moving framed HTTP/1.1 body bytes: Content-Length, chunked
+ * (validated by http_chunked_scan, forwarded verbatim) and until-close
+ * bodies, with a high watermark on the destination.
+ */
+#include <stdint.h>
+
+#include <event2/buffer.h>
+
+#include "body.h"
+#include "conn.h"
+
+/*
+ * Move framed body bytes from src to dst: at most *left bytes of a
+ * Content-Length body, or up to the end of a chunked body (validated by
+ * the scanner, forwarded verbatim).  Stops when dst is above the high
+ * watermark.  Returns 1 when the body is complete, 0 when more is to come,
+ * -1 on a framing error.
+ */
+int
+body_move(struct evbuffer *src, struct evbuffer *dst, enum body_kind kind,
+    uint64_t *left, struct http_chunked *ch, uint64_t *moved, size_t high)
+{
+	struct evbuffer_iovec v[8];
+	size_t avail, n;
+	int nv, i;
+	long r;
+
+	while ((avail = evbuffer_get_length(src)) > 0) {
+		size_t room, dlen = evbuffer_get_length(dst);
+
+		if (dlen >= high)
+			return 0;
+		/* never more than up to the watermark: the rest waits in src */
+		room = high - dlen;
+		if (avail > room)
+			avail = room;
+		switch (kind) {
+		case BODY_LENGTH:
+			n = avail < *left ? avail : (size_t)*left;
+			evbuffer_remove_buffer(src, dst, n);
+			*left -= n;
+			*moved += n;
+			if (*left == 0)
+				return 1;
+			break;
+		case BODY_UNTIL_CLOSE:
+			*moved += avail;
+			evbuffer_remove_buffer(src, dst, avail);
+			break;
+		case BODY_CHUNKED:
+			nv = evbuffer_peek(src, (ssize_t)(avail < 65536 ? avail : 65536), NULL, v, 8);
+			if (nv > 8)
+				nv = 8;
+			n = 0;
+			for (i = 0; i < nv && !ch->done; i++) {
+				r = http_chunked_scan(ch, v[i].iov_base, v[i].iov_len);
+				if (r < 0)
+					return -1;
+				n += (size_t)r;
+			}
+			evbuffer_remove_buffer(src, dst, n);
+			*moved += n;
+			if (ch->done)
+				return 1;
+			break;
+		case BODY_NONE:
+			return 1;
+		}
+	}
+	return kind == BODY_NONE;
+}
+
+/*
+ * Move body bytes from one side's input to the other side's output and
+ * write them, again while the write took them and more is waiting: bytes
+ * never wait in the input while the output has room (the input's conn
+ * stops reading when it is full, and nothing else would move them).
+ * Returns as body_move.
+ */
+int
+body_move_flush(struct conn *from, struct conn *to, enum body_kind kind, uint64_t *left,
+    struct http_chunked *ch, uint64_t *moved, size_t high)
+{
+	int r;
+
+	for (;;) {
+		r = body_move(from->in, to->out, kind, left, ch, moved, high);
+		/* the body's end: what follows (a close_notify) leaves with it */
+		if (r == 1)
+			conn_flush_hold(to);
+		else
+			conn_flush(to);
+		if (r != 0 || conn_out_pending(to) >= high ||
+		    evbuffer_get_length(from->in) == 0)
+			return r;
+	}
+}

@@ -1,0 +1,902 @@
+/*
+ * exchange.c - one request and its response (see exchange.h): route, pick
+ * a server, send the request on a pooled or new upstream connection, read
+ * the response head (1xx interim ones too) and relay the body through the
+ * client connection's codec, retry, mark servers, feed the guard's window,
+ * write the access line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+
+#include "balance.h"
+#include "conn.h"
+#include "exchange.h"
+#include "http_rewrite.h"
+#include "proxy.h"
+#include "retry.h"
+#include "upstream.h"
+
+#define EXCHANGE_MAGIC 0xe8c4a11eU
+
+/* a server that sends more interim responses than this is broken */
+#define EXCHANGE_MAX_INTERIM 10
+
+#define EXCHANGE_CHECK(ex) do { \
+	if ((ex)->magic != EXCHANGE_MAGIC) { \
+		log_error("%s:%d: bad exchange magic", __FILE__, __LINE__); \
+		abort(); \
+	} \
+} while (0)
+
+static void exchange_up_readcb(struct conn *, void *);
+static void exchange_up_writecb(struct conn *, void *);
+static void exchange_up_eventcb(struct conn *, short, void *);
+static int exchange_retry_on_stable(struct exchange *ex, enum retry_failure f, int status);
+
+static const char *const exchange_state_names[] = { "head", "body", "tunnel", "done" };
+
+/* The moves an exchange may make; anything else is a bug. */
+static const unsigned char exchange_moves[4][4] = {
+	/*              HEAD BODY TUNNEL DONE */
+	[EX_HEAD]   = {  1,   1,   1,     1 },
+	[EX_BODY]   = {  0,   1,   0,     1 },
+	[EX_TUNNEL] = {  0,   0,   1,     1 },
+	[EX_DONE]   = {  1,   0,   0,     1 },
+};
+
+void
+exchange_set_state(struct exchange *ex, enum exchange_state to)
+{
+	if (ex->state == to)
+		return;
+	if (!exchange_moves[ex->state][to])
+		log_error("exchange %p: invalid exchange state change %s -> %s", (void *)ex,
+		    exchange_state_names[ex->state], exchange_state_names[to]);
+	log_debug("exchange %p: %s -> %s", (void *)ex, exchange_state_names[ex->state],
+	    exchange_state_names[to]);
+	ex->state = to;
+}
+
+void
+exchange_init(struct exchange *ex, struct worker *w, const struct exchange_peer *peer,
+    const struct exchange_ops *ops, void *owner)
+{
+	memset(ex, 0, sizeof(*ex));
+	ex->magic = EXCHANGE_MAGIC;
+	ex->w = w;
+	ex->peer = peer;
+	ex->ops = ops;
+	ex->owner = owner;
+	ex->state = EX_DONE;
+	exchange_reset(ex);
+}
+
+void
+exchange_reset(struct exchange *ex)
+{
+	exchange_set_state(ex, EX_HEAD);
+	ex->req_body = BODY_NONE;
+	ex->req_left = 0;
+	ex->req_error = NULL;
+	ex->req_done = 0;
+	ex->req_upgrade = 0;
+	ex->attempts = 0;
+	ex->srv = NULL;
+	ex->rhead_oom = 0;
+	ex->set_cookie = 0;
+	ex->method[0] = '\0';
+	ex->path[0] = '\0';
+	ex->reqid[0] = '\0';
+	ex->resp_status = 0;
+	ex->resp_body = BODY_NONE;
+	ex->resp_left = 0;
+	ex->resp_reusable = 0;
+	ex->resp_bytes = 0;
+	ex->resp_started = 0;
+	ex->up_eof = 0;
+	ex->err_kind = -1;
+	ex->overridden = 0;
+	ex->retried_stable = 0;
+	ex->client_fault = 0;
+	ex->interim = 0;
+	ex->resp_deadline_us = 0;
+}
+
+void
+exchange_release(struct exchange *ex)
+{
+	EXCHANGE_CHECK(ex);
+	if (ex->active_counted)
+		STATS_ADD(ex->w->stats->srv_active[ex->pool][ex->srv->index], -1);
+	ex->active_counted = 0;
+	if (ex->up != NULL) {
+		upstream_free(ex->up);
+		ex->up = NULL;
+	}
+	free(ex->rhead);
+	ex->rhead = NULL;
+	ex->rhead_cap = 0;
+	ex->magic = 0;
+}
+
+/* ---- access log ---------------------------------------------------------- */
+
+/* The end of a request: counters, the window, the access log. */
+static void
+exchange_access_log(struct exchange *ex)
+{
+	struct worker *w = ex->w;
+	const struct exchange_peer *pe = ex->peer;
+	char line[1536];
+	char esc[768];
+	size_t n, e;
+	double dur_ms;
+	uint64_t now = proxy_now_us(), dur = now - ex->t_start;
+
+	if (ex->srv != NULL) {
+		stats_record(w->stats, ex->pool, ex->srv->index, ex->resp_status, ex->err_kind,
+		    !ex->overridden && !ex->client_fault, now / 1000000, dur);
+		if (ex->active_counted) {
+			STATS_ADD(w->stats->srv_active[ex->pool][ex->srv->index], -1);
+			ex->active_counted = 0;
+		}
+	}
+	if (!log_access_enabled())
+		return;
+	dur_ms = (double)dur / 1000.0;
+	memcpy(line, "{\"time\":\"", 9);
+	n = 9 + (size_t)clock_iso_now(line + 9, CLOCK_ISO_LEN);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"client\":\"%s\",\"method\":\"",
+	    pe->addr);
+	e = log_json_escape(esc, sizeof(esc), ex->method, strlen(ex->method));
+	memcpy(line + n, esc, e);
+	n += e;
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"path\":\"");
+	e = log_json_escape(esc, sizeof(esc), ex->path, strlen(ex->path));
+	memcpy(line + n, esc, e);
+	n += e;
+	/* the client's X-Request-Id may hold any visible byte, quotes too */
+	e = log_json_escape(esc, sizeof(esc) - 1, ex->reqid, strlen(ex->reqid));
+	esc[e] = '\0';
+	n += (size_t)snprintf(line + n, sizeof(line) - n,
+	    "\",\"status\":%d,\"bytes\":%llu,\"pool\":%s%s%s,\"server\":%s%s%s,"
+	    "\"duration_ms\":%.3f,\"request_id\":\"%s\",\"tls\":%s}\n",
+	    ex->resp_status, (unsigned long long)ex->resp_bytes,
+	    ex->srv ? "\"" : "", ex->srv ? pool_names[ex->pool] : "null", ex->srv ? "\"" : "",
+	    ex->srv ? "\"" : "", ex->srv ? ex->srv->addr.text : "null", ex->srv ? "\"" : "",
+	    dur_ms, esc, pe->tls ? "true" : "false");
+	if (pe->tls && pe->ssl != NULL && n < sizeof(line) - 256) {
+		const char *sni = SSL_get_servername(pe->ssl, TLSEXT_NAMETYPE_host_name);
+
+		n--;            /* reopen the object: replace "}\n" */
+		n--;
+		n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"tls_version\":\"%s\",\"sni\":",
+		    SSL_get_version(pe->ssl));
+		if (sni != NULL) {
+			e = log_json_escape(esc, 200, sni, strlen(sni));
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "\"%.*s\"}\n", (int)e, esc);
+		} else {
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "null}\n");
+		}
+	}
+	if (n > sizeof(line))
+		n = sizeof(line);
+	log_buf_append(&w->alog, line, n);
+}
+
+void
+exchange_replied(struct exchange *ex, int status)
+{
+	ex->resp_status = status;
+	ex->resp_bytes = 0;
+	ex->resp_started = 1;
+	if (ex->method[0] == '\0')
+		snprintf(ex->method, sizeof(ex->method), "-");
+	exchange_access_log(ex);
+}
+
+/* Answer with an error of our own and end the exchange.  Returns -1. */
+static int
+exchange_fail(struct exchange *ex, int status, const char *why)
+{
+	if (ex->ops->reply(ex, status, why) == 0)
+		ex->ops->finish(ex);
+	return -1;
+}
+
+/* ---- the request --------------------------------------------------------- */
+
+static int
+exchange_rhead_reserve(struct exchange *ex, size_t need)
+{
+	char *p;
+	size_t cap;
+
+	if (need <= ex->rhead_cap)
+		return 0;
+	cap = (need + 1023) & ~(size_t)1023;
+	p = realloc(ex->rhead, cap);
+	if (p == NULL)
+		return -1;
+	ex->rhead = p;
+	ex->rhead_cap = cap;
+	return 0;
+}
+
+static void
+exchange_make_reqid(struct exchange *ex)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t a = route_rng_next(&ex->w->rng), b = route_rng_next(&ex->w->rng);
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		ex->reqid[i] = hex[a & 15];
+		a >>= 4;
+		ex->reqid[16 + i] = hex[b & 15];
+		b >>= 4;
+	}
+	ex->reqid[32] = '\0';
+}
+
+/* The head sent upstream (http_rewrite.c), kept in ex->rhead for a retry. */
+static int
+exchange_build_request(struct exchange *ex, const struct http_msg *m)
+{
+	const struct exchange_peer *pe = ex->peer;
+	struct http_rewrite_req rq = { pe->addr, pe->addr_len, pe->tls, ex->req_upgrade, ex->reqid,
+		NULL, 0 };
+	size_t n;
+
+	if (exchange_rhead_reserve(ex, http_rewrite_request_max(m, pe->addr_len)) == -1)
+		return -1;
+	exchange_make_reqid(ex);
+	ex->rhead_len = http_rewrite_request(m, &rq, ex->rhead);
+	/* the client's id replaces ours (rq.reqid == ex->reqid when it sent none) */
+	n = rq.reqid_len < sizeof(ex->reqid) - 1 ? rq.reqid_len : sizeof(ex->reqid) - 1;
+	memmove(ex->reqid, rq.reqid, n);
+	ex->reqid[n] = '\0';
+	return 0;
+}
+
+/*
+ * Choose the pool (route_decide): the headers give the override value, the
+ * cookie's key and the header's key; the split word gives the shares.  A
+ * client without a key gets a new one and a Set-Cookie.
+ */
+static enum pool_id
+exchange_route(struct exchange *ex, const struct http_msg *m)
+{
+	const struct config *c = rt.cfg;
+	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
+	size_t i, cookie_len = strlen(c->cookie);
+	size_t header_len = strlen(c->header), ovr_len = strlen(c->override_header);
+	struct route_in in = {
+		.stable = SPLIT_STABLE(split), .candidate_bp = SPLIT_BP(split), .override = -1,
+		.cookies = cookie_len > 0,
+	};
+	struct route_out out;
+
+	for (i = 0; i < m->nhdr; i++) {
+		const struct http_header *h = &m->hdr[i];
+		const char *v;
+		size_t vl;
+
+		if (h->id == HDR_COOKIE && cookie_len > 0 && in.cookie_key == NULL) {
+			if (route_cookie_find(h->value, h->value_len, c->cookie, cookie_len,
+			    &v, &vl) && route_key_valid(v, vl)) {
+				in.cookie_key = v;
+				in.cookie_len = vl;
+			}
+		} else if (h->id == HDR_OTHER) {
+			if (ovr_len > 0 && h->name_len == ovr_len &&
+			    http_token_eq(h->name, h->name_len, c->override_header))
+				in.override = route_parse_pool(h->value, h->value_len);
+			else if (header_len > 0 && h->name_len == header_len &&
+			    in.header_key == NULL &&
+			    http_token_eq(h->name, h->name_len, c->header) && h->value_len > 0) {
+				in.header_key = h->value;
+				in.header_len = h->value_len;
+			}
+		}
+	}
+	in.override_trusted = in.override != -1 && c->noverride_from > 0 &&
+	    config_cidr_match(c->override_from, c->noverride_from,
+	    (const struct sockaddr *)&ex->peer->sa);
+	route_decide(&in, &ex->w->rng, &out);
+	ex->overridden = out.why == ROUTE_WHY_OVERRIDE;
+	if (out.new_key) {
+		memcpy(ex->key, out.key, ROUTE_KEY_LEN);
+		ex->set_cookie = 1;
+	}
+	return (enum pool_id)out.pool;
+}
+
+/* A server of the pool that may take a new request, round-robin. */
+static struct server *
+exchange_pick_server(struct worker *w, enum pool_id pool, uint64_t now)
+{
+	struct poolset *ps = atomic_load_explicit(&rt.ps, memory_order_acquire);
+	struct pool *p = &ps->pools[pool];
+	unsigned char usable[CONFIG_MAX_SERVERS];
+	size_t i;
+	int k;
+
+	if (w->rr_ps != ps) {
+		/* a reload changed the membership: positions mean other servers */
+		memset(w->rr_current, 0, sizeof(w->rr_current));
+		w->rr_ps = ps;
+	}
+	for (i = 0; i < p->nservers; i++)
+		usable[i] = server_usable(p->servers[i], now);
+	k = balance_pick(w->rr_current[pool], p->weights, usable, p->nservers);
+	return k == -1 ? NULL : p->servers[k];
+}
+
+static void
+exchange_attach_upstream(struct exchange *ex, struct upconn *u)
+{
+	ex->up = u;
+	ex->up_eof = 0;
+	u->owner = ex;
+	/* a response head may take up to PROXY_RESP_HEAD_MAX; its body is read
+	 * in PROXY_RESP_READ pieces (exchange_response_head) */
+	u->c.rmax = PROXY_RESP_HEAD_MAX + 1;
+	conn_setcb(&u->c, exchange_up_readcb, exchange_up_writecb, exchange_up_eventcb, ex);
+	conn_read_enable(&u->c);
+}
+
+/*
+ * The whole request went to the server's output: from now on the server
+ * is waited for (upstream_response_ms, restarted by each byte it sends),
+ * and the client's body timer has nothing left to time.
+ */
+static void
+exchange_request_sent(struct exchange *ex)
+{
+	ex->req_done = 1;
+	upstream_set_timers(ex->up, UPSTREAM_T_WAITING);
+	ex->resp_deadline_us = proxy_now_us() + (uint64_t)rt.cfg->t_upstream_response_ms * 1000;
+	ex->ops->req_sent(ex);
+}
+
+/* Send the request head (again, for a retry) on a new or pooled connection. */
+static int
+exchange_send_upstream(struct exchange *ex, int fresh)
+{
+	char err[256];
+	struct upconn *u;
+
+	u = upstream_get(ex->w, ex->srv, fresh, err, sizeof(err));
+	if (u == NULL) {
+		log_warn("server %s: %s", ex->srv->addr.text, err);
+		return -1;
+	}
+	if (ex->attempts++ == 0) {
+		STATS_ADD(ex->w->stats->srv_active[ex->pool][ex->srv->index], 1);
+		ex->active_counted = 1;
+	} else {
+		STATS_INC(ex->w->stats->retries);
+	}
+	exchange_attach_upstream(ex, u);
+	evbuffer_add(u->c.out, ex->rhead, ex->rhead_len);
+	if (ex->req_done)
+		exchange_request_sent(ex);    /* no body: the head is the whole request */
+	else
+		upstream_set_timers(u, UPSTREAM_T_SENDING);
+	return 0;
+}
+
+void
+exchange_prepare(struct exchange *ex, const struct http_msg *m)
+{
+	ex->pool = exchange_route(ex, m);
+	ex->srv = exchange_pick_server(ex->w, ex->pool, ex->t_start);
+	if (ex->srv == NULL) {
+		/* failover: a pool with no server up sends to the other pool */
+		ex->pool = !ex->pool;
+		ex->srv = exchange_pick_server(ex->w, ex->pool, ex->t_start);
+	}
+	ex->rhead_oom = exchange_build_request(ex, m) == -1;
+}
+
+int
+exchange_forward(struct exchange *ex)
+{
+	ex->req_done = ex->req_body == BODY_NONE;
+	if (ex->rhead_oom) {
+		ex->ops->close_after(ex, "out of memory");
+		ex->srv = NULL;
+		return exchange_fail(ex, 503, "out of memory");
+	}
+	if (ex->srv == NULL)
+		return exchange_fail(ex, 503, "no server is up");
+	if (exchange_send_upstream(ex, 0) == -1) {
+		ex->ops->close_after(ex, "no server connection");
+		return exchange_fail(ex, 502, "cannot connect");
+	}
+	if (ex->req_done)
+		conn_flush(&ex->up->c);
+	else
+		exchange_pump_request(ex);
+	return 0;
+}
+
+void
+exchange_pump_request(struct exchange *ex)
+{
+	struct evbuffer *out = ex->up->c.out;
+	int r;
+
+	r = ex->ops->req_body(ex, &ex->up->c);
+	if (r == -1) {
+		/* the server saw part of a bad body: that connection is done */
+		upstream_free(ex->up);
+		ex->up = NULL;
+		ex->ops->close_after(ex, "a malformed request body");
+		exchange_fail(ex, 400, ex->req_error);
+		return;
+	}
+	if (r == 1) {
+		exchange_request_sent(ex);
+		return;
+	}
+	/* the server slow to take the body: its write timer runs, and the
+	 * client's gap is not the client's fault (upstream write cb resumes) */
+	ex->ops->req_flow(ex, evbuffer_get_length(out) < PROXY_BUF_HIGH);
+}
+
+/*
+ * The client let timeouts.client_body_ms pass without a byte of its request
+ * body.  The server saw part of a request: that connection cannot be
+ * reused.  It is the client's fault: no server failure, not in the guard's
+ * window.
+ */
+void
+exchange_client_body_timeout(struct exchange *ex)
+{
+	log_debug("request body from %s not received in time", ex->peer->addr);
+	ex->client_fault = 1;
+	ex->ops->close_after(ex, "the request body timed out");
+	if (ex->resp_started) {
+		ex->ops->abort(ex, "client body timeout");
+		return;
+	}
+	if (ex->up != NULL) {
+		upstream_free(ex->up);
+		ex->up = NULL;
+	}
+	exchange_fail(ex, 408, "request body not received in time");
+}
+
+/* ---- the response -------------------------------------------------------- */
+
+static void exchange_response_done(struct exchange *ex);
+
+/* Queue a response head for the client through the codec. */
+static void
+exchange_send_response_head(struct exchange *ex, const struct http_msg *m, const char *raw)
+{
+	ex->ops->resp_head(ex, m, raw);
+	if (m->status >= 200 || m->status == 101)
+		ex->resp_started = 1;
+}
+
+static void
+exchange_start_tunnel(struct exchange *ex)
+{
+	exchange_set_state(ex, EX_TUNNEL);
+	ex->ops->close_after(ex, "a tunnel");
+	exchange_access_log(ex);
+	/* tunnels are long-lived: no response timeout on either side */
+	upstream_set_timers(ex->up, UPSTREAM_T_NONE);
+	ex->up->c.rmax = PROXY_RESP_READ;
+	ex->ops->tunnel_start(ex);
+	conn_read_enable(&ex->up->c);
+}
+
+/* Decide the framing of a response and send its head.  Returns 0, -1 on
+ * a bad response (answered; the exchange is to be aborted), or 1 when the
+ * request went elsewhere (retry). */
+static int
+exchange_response_head(struct exchange *ex, const struct http_msg *m, const char *raw)
+{
+	int upstream_keep = m->version_minor == 1 ? !(m->flags & HTTP_F_CONN_CLOSE) :
+	    !!(m->flags & HTTP_F_CONN_KEEPALIVE);
+
+	ex->resp_status = m->status;
+	if (ex->interim > 0 && ex->req_done)
+		upstream_set_timers(ex->up, UPSTREAM_T_WAITING);  /* the 1xx deadline is over */
+	if (atomic_load_explicit(&ex->srv->fails, memory_order_relaxed) != 0)
+		atomic_store_explicit(&ex->srv->fails, 0, memory_order_relaxed);
+	if (m->status >= 502 && m->status <= 504) {
+		/* the candidate's gateway errors are retried on stable: this
+		 * connection's answer is dropped with the connection */
+		struct upconn *u = ex->up;
+
+		ex->up = NULL;
+		if (exchange_retry_on_stable(ex, RETRY_F_GATEWAY, m->status)) {
+			upstream_free(u);
+			return 1;
+		}
+		ex->up = u;
+	}
+	if (m->status == 101) {
+		if (!ex->req_upgrade) {
+			if (ex->ops->reply(ex, 502, "unexpected 101 from server") == -1)
+				return 2;
+			return -1;
+		}
+		exchange_send_response_head(ex, m, raw);
+		exchange_start_tunnel(ex);
+		return 0;
+	}
+	if (ex->req_method == HTTP_M_HEAD || m->status == 204 || m->status == 304) {
+		ex->resp_body = BODY_NONE;
+	} else if (m->flags & HTTP_F_CHUNKED) {
+		ex->resp_body = BODY_CHUNKED;
+		http_chunked_init(&ex->resp_chunk);
+	} else if (m->flags & HTTP_F_CONTENT_LENGTH) {
+		ex->resp_body = m->content_length > 0 ? BODY_LENGTH : BODY_NONE;
+		ex->resp_left = m->content_length;
+	} else {
+		ex->resp_body = BODY_UNTIL_CLOSE;
+		upstream_keep = 0;
+		ex->ops->close_after(ex, "a response body ended by a close");
+	}
+	ex->resp_reusable = upstream_keep;
+	exchange_send_response_head(ex, m, raw);
+	exchange_set_state(ex, EX_BODY);
+	ex->up->c.rmax = PROXY_RESP_READ;
+	return 0;
+}
+
+/* Relay response body bytes.  Returns 0 while more is to come, -1 when
+ * the exchange ended (ex may be gone). */
+static int
+exchange_pump_response(struct exchange *ex)
+{
+	int r;
+
+	/* once the server closed, what it sent is all there is: move it all */
+	r = ex->ops->resp_body(ex, &ex->up->c, ex->up_eof);
+	if (r == -1) {
+		ex->ops->abort(ex, "bad chunked response body");
+		return -1;
+	}
+	if (r == 1) {
+		exchange_response_done(ex);
+		return -1;
+	}
+	if (ex->ops->resp_full(ex))
+		conn_read_disable(&ex->up->c);  /* exchange_resume_response resumes */
+	else
+		conn_read_enable(&ex->up->c);   /* it may have paused itself when full */
+	return 0;
+}
+
+void
+exchange_resume_response(struct exchange *ex)
+{
+	if (ex->up == NULL || (ex->state != EX_BODY && ex->state != EX_TUNNEL))
+		return;
+	conn_read_enable(&ex->up->c);
+	if (evbuffer_get_length(ex->up->c.in) > 0)
+		exchange_up_readcb(&ex->up->c, ex);
+}
+
+/*
+ * An interim (1xx) response: handed to the codec (HTTP/1.1 passes it on
+ * to HTTP/1.1 clients without its Content-Length, RFC 9110 8.6), at most
+ * EXCHANGE_MAX_INTERIM per request.  It does not restart the response
+ * timer: the final head is still due by the deadline set when the request
+ * was sent.  Returns 0, or -1 when the exchange was answered or aborted.
+ */
+static int
+exchange_interim(struct exchange *ex, const struct http_msg *m, const char *raw, size_t len)
+{
+	uint64_t now, left;
+	struct timeval tv;
+
+	if (++ex->interim > EXCHANGE_MAX_INTERIM) {
+		log_warn("server %s sent more than %d interim responses", ex->srv->addr.text,
+		    EXCHANGE_MAX_INTERIM);
+		ex->ops->close_after(ex, "too many interim responses");
+		if (ex->ops->reply(ex, 502, "too many interim responses from server") == 0)
+			ex->ops->abort(ex, "too many interim responses");
+		return -1;
+	}
+	exchange_send_response_head(ex, m, raw);
+	evbuffer_drain(ex->up->c.in, len);
+	if (ex->req_done) {
+		now = proxy_now_us();
+		left = ex->resp_deadline_us > now ? ex->resp_deadline_us - now : 1;
+		tv.tv_sec = (time_t)(left / 1000000);
+		tv.tv_usec = (suseconds_t)(left % 1000000);
+		conn_set_timeouts(&ex->up->c, &tv, &ex->up->c.wto);
+	}
+	return 0;
+}
+
+/*
+ * Read response heads (skipping 1xx interim ones) and body bytes.  Returns
+ * 0 while the exchange waits for more from this server, -1 when it ended,
+ * was aborted or went to another connection (ex may be gone).
+ */
+static int
+exchange_read_response(struct exchange *ex)
+{
+	struct evbuffer *in = ex->up->c.in;
+	struct http_limits lim = { PROXY_RESP_HEAD_MAX, HTTP_MAX_HEADERS_HARD };
+	struct http_msg *m = &ex->w->msg;
+	size_t len, want;
+	const char *p;
+	int r;
+
+	while (ex->state == EX_HEAD && (len = evbuffer_get_length(in)) > 0) {
+		want = len < PROXY_RESP_HEAD_MAX + 1 ? len : PROXY_RESP_HEAD_MAX + 1;
+		p = (const char *)evbuffer_pullup(in, (ssize_t)want);
+		r = http_parse_response(p, want, &lim, m);
+		if (r == HTTP_PARSE_INCOMPLETE)
+			return 0;
+		if (r == HTTP_PARSE_ERROR) {
+			log_warn("bad response from %s: %s", ex->srv->addr.text, m->error);
+			ex->ops->close_after(ex, "a malformed response");
+			if (ex->ops->reply(ex, 502, "bad response from server") == 0)
+				ex->ops->abort(ex, "bad response");
+			return -1;
+		}
+		if (m->status >= 100 && m->status < 200 && m->status != 101) {
+			if (exchange_interim(ex, m, p, (size_t)r) == -1)
+				return -1;
+			continue;
+		}
+		switch (exchange_response_head(ex, m, p)) {
+		case -1:
+			evbuffer_drain(in, (size_t)r);
+			ex->ops->abort(ex, "bad response");
+			return -1;
+		case 1:
+		case 2:
+			return -1;      /* retried elsewhere (`in` is gone), or closed */
+		}
+		evbuffer_drain(in, (size_t)r);
+	}
+	if (ex->state == EX_TUNNEL) {
+		ex->ops->tunnel_down(ex, &ex->up->c);
+		return 0;
+	}
+	if (ex->state == EX_BODY)
+		return exchange_pump_response(ex);
+	return 0;
+}
+
+/* The response is complete: give the server connection back, log, and
+ * let the codec go on. */
+static void
+exchange_response_done(struct exchange *ex)
+{
+	struct upconn *u = ex->up;
+
+	exchange_set_state(ex, EX_DONE);
+	ex->up = NULL;
+	if (u == NULL)
+		;       /* an until-close body: the server already closed */
+	else if (ex->resp_reusable && ex->req_done && evbuffer_get_length(u->c.in) == 0)
+		upstream_release(u);
+	else
+		upstream_free(u);
+	if (!ex->req_done)
+		ex->ops->close_after(ex, "the response came before the whole request");
+	exchange_access_log(ex);
+	ex->ops->finish(ex);
+}
+
+/* ---- failures and retries ------------------------------------------------ */
+
+/*
+ * retry_candidate_failures: a request without a body, of an idempotent
+ * method, whose attempt on the candidate failed before any response byte
+ * reached the client goes once to the stable pool.  The failed attempt is
+ * recorded for the guard first (status: the 502/503/504 the candidate sent,
+ * or 0 with ex->err_kind for a connect error, reset or timeout).  Returns 1
+ * when the request was sent again.
+ */
+static enum retry_action
+exchange_retry_decide(const struct exchange *ex, enum retry_failure f, int reused)
+{
+	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
+	struct retry_in in = {
+		.failure = f,
+		.method = ex->req_method,
+		.has_body = ex->req_body != BODY_NONE,
+		.req_done = ex->req_done,
+		.resp_started = ex->resp_started,
+		.reused = reused,
+		.attempts = ex->attempts,
+		.on_candidate = ex->pool != SPLIT_STABLE(split),
+		.retried_stable = ex->retried_stable,
+		.overridden = ex->overridden,
+		.retry_candidate = rt.cfg->retry_candidate_failures,
+	};
+
+	return retry_decide(&in);
+}
+
+static int
+exchange_retry_on_stable(struct exchange *ex, enum retry_failure f, int status)
+{
+	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
+	enum pool_id stable = SPLIT_STABLE(split);
+	struct worker *w = ex->w;
+	struct server *srv;
+	uint64_t now = proxy_now_us();
+
+	if (exchange_retry_decide(ex, f, 0) != RETRY_STABLE)
+		return 0;
+	srv = exchange_pick_server(w, stable, now);
+	if (srv == NULL)
+		return 0;
+	stats_record(w->stats, ex->pool, ex->srv->index, status, ex->err_kind, 1, now / 1000000,
+	    now - ex->t_start);
+	if (ex->active_counted)
+		STATS_ADD(w->stats->srv_active[ex->pool][ex->srv->index], -1);
+	ex->active_counted = 0;
+	log_debug("retrying %s %s on %s after %s failed", ex->method, ex->path, pool_names[stable],
+	    pool_names[ex->pool]);
+	w->upfail.retries++;
+	if (status != 0) {
+		/* a gateway error the candidate sent: a failure too */
+		w->upfail.failures++;
+		snprintf(w->upfail.last, sizeof(w->upfail.last), "server %s (%s): status %d",
+		    ex->srv->addr.text, pool_names[ex->pool], status);
+	}
+	ex->retried_stable = 1;
+	ex->err_kind = -1;
+	ex->pool = stable;
+	ex->srv = srv;
+	ex->attempts = 0;
+	STATS_INC(w->stats->retries);
+	if (exchange_send_upstream(ex, 0) == -1)
+		return 0;
+	conn_flush(&ex->up->c);
+	return 1;
+}
+
+/* Count a connect failure or timeout; the SERVER_PASSIVE_FALL-th in a row
+ * takes the server out for the cooldown. */
+static void
+exchange_server_failed(struct server *srv, const char *kind)
+{
+	if (atomic_fetch_add_explicit(&srv->fails, 1, memory_order_relaxed) + 1 !=
+	    SERVER_PASSIVE_FALL)
+		return;
+	atomic_store_explicit(&srv->down_until, proxy_now_us() + SERVER_PASSIVE_COOLDOWN_US,
+	    memory_order_relaxed);
+	atomic_store_explicit(&srv->fails, 0, memory_order_relaxed);
+	log_warn("server %s (%s) out of rotation for %llu s after %d failures in a row (last: %s)",
+	    srv->addr.text, pool_names[srv->pool],
+	    SERVER_PASSIVE_COOLDOWN_US / 1000000, SERVER_PASSIVE_FALL, kind);
+}
+
+/*
+ * The server connection failed.  Before any response byte reached the
+ * client, retry.c decides whether the request goes again: on a new
+ * connection (a pooled one the server closed while idle), or once on the
+ * stable pool (retry_candidate_failures).
+ */
+static void
+exchange_up_failed(struct exchange *ex, enum retry_failure f)
+{
+	const char *kind = retry_failure_names[f];
+	int was_reused = ex->up->reused, status = retry_failure_status(f);
+	struct worker *w = ex->w;
+
+	upstream_free(ex->up);
+	ex->up = NULL;
+	if (ex->resp_started || ex->state != EX_HEAD) {
+		if (ex->state == EX_BODY && ex->resp_body == BODY_UNTIL_CLOSE &&
+		    f == RETRY_F_CLOSED) {
+			exchange_response_done(ex);
+			return;
+		}
+		ex->ops->abort(ex, kind);
+		return;
+	}
+	if (exchange_retry_decide(ex, f, was_reused) == RETRY_FRESH) {
+		log_debug("retrying on a new connection to %s after %s", ex->srv->addr.text,
+		    kind);
+		if (exchange_send_upstream(ex, 1) == 0) {
+			conn_flush(&ex->up->c);
+			return;
+		}
+	}
+	log_debug("server %s (%s): %s", ex->srv->addr.text, pool_names[ex->pool], kind);
+	w->upfail.failures++;
+	snprintf(w->upfail.last, sizeof(w->upfail.last), "server %s (%s): %s",
+	    ex->srv->addr.text, pool_names[ex->pool], kind);
+	if (f == RETRY_F_CONNECT)
+		ex->err_kind = STATS_ERR_CONNECT;
+	else if (status == 504)
+		ex->err_kind = STATS_ERR_TIMEOUT;
+	else
+		ex->err_kind = STATS_ERR_RESET;
+	if (retry_failure_marks_server(f))
+		exchange_server_failed(ex->srv, kind);
+	if (exchange_retry_on_stable(ex, f, 0))
+		return;
+	if (!ex->req_done)
+		ex->ops->close_after(ex, "the request was cut off by a server failure");
+	exchange_fail(ex, status, kind);
+}
+
+/* ---- the upstream connection's callbacks --------------------------------- */
+
+static void
+exchange_up_readcb(struct conn *c, void *arg)
+{
+	struct exchange *ex = arg;
+
+	EXCHANGE_CHECK(ex);
+	if (ex->state == EX_TUNNEL) {
+		ex->ops->tunnel_down(ex, c);
+		return;
+	}
+	(void)exchange_read_response(ex);
+}
+
+static void
+exchange_up_writecb(struct conn *c, void *arg)
+{
+	struct exchange *ex = arg;
+
+	EXCHANGE_CHECK(ex);
+	if (ex->state == EX_TUNNEL)
+		ex->ops->tunnel_room(ex);
+	else if (ex->state != EX_DONE && !ex->req_done)
+		exchange_pump_request(ex);
+	(void)c;
+}
+
+static void
+exchange_up_eventcb(struct conn *c, short what, void *arg)
+{
+	struct exchange *ex = arg;
+
+	EXCHANGE_CHECK(ex);
+	if ((what & CONN_EV_EOF) && ex->state != EX_TUNNEL) {
+		/* bytes that arrived with the FIN still count */
+		ex->up_eof = 1;
+		if (evbuffer_get_length(c->in) > 0 && exchange_read_response(ex) != 0)
+			return;         /* done, closed, or retried on another connection */
+		if (ex->state != EX_TUNNEL) {
+			exchange_up_failed(ex, RETRY_F_CLOSED);
+			return;
+		}
+		/* a 101 that came with the FIN: the tunnel ends at once */
+	}
+	if (ex->state == EX_TUNNEL) {
+		/* pass on what the server sent, then end like after any reply */
+		ex->ops->tunnel_down(ex, c);
+		upstream_free(ex->up);
+		ex->up = NULL;
+		exchange_set_state(ex, EX_DONE);
+		ex->ops->close_after(ex, "the tunnel's server closed");
+		ex->ops->finish(ex);
+		return;
+	}
+	if (what & CONN_EV_TIMEOUT) {
+		if (c->connecting)
+			exchange_up_failed(ex, RETRY_F_CONNECT_TIMEOUT);
+		else
+			exchange_up_failed(ex, RETRY_F_TIMEOUT);
+	} else if (c->connecting) {
+		exchange_up_failed(ex, RETRY_F_CONNECT);
+	} else {
+		exchange_up_failed(ex, RETRY_F_RESET);
+	}
+}
