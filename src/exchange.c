@@ -12,6 +12,7 @@
 
 #include <event2/buffer.h>
 
+#include "access_log.h"
 #include "balance.h"
 #include "conn.h"
 #include "exchange.h"
@@ -131,11 +132,9 @@ exchange_access_log(struct exchange *ex)
 {
 	struct worker *w = ex->w;
 	const struct exchange_peer *pe = ex->peer;
-	char line[1536];
-	char esc[768];
-	size_t n, e;
-	double dur_ms;
+	char line[ACCESS_LINE_MAX], now_iso[CLOCK_ISO_LEN];
 	uint64_t now = proxy_now_us(), dur = now - ex->t_start;
+	struct access_line a;
 
 	if (ex->srv != NULL) {
 		stats_record(w->stats, ex->pool, ex->srv->index, ex->resp_status, ex->err_kind,
@@ -147,45 +146,19 @@ exchange_access_log(struct exchange *ex)
 	}
 	if (!log_access_enabled())
 		return;
-	dur_ms = (double)dur / 1000.0;
-	memcpy(line, "{\"time\":\"", 9);
-	n = 9 + (size_t)clock_iso_now(line + 9, CLOCK_ISO_LEN);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"client\":\"%s\",\"method\":\"",
-	    pe->addr);
-	e = log_json_escape(esc, sizeof(esc), ex->method, strlen(ex->method));
-	memcpy(line + n, esc, e);
-	n += e;
-	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"path\":\"");
-	e = log_json_escape(esc, sizeof(esc), ex->path, strlen(ex->path));
-	memcpy(line + n, esc, e);
-	n += e;
-	/* the client's X-Request-Id may hold any visible byte, quotes too */
-	e = log_json_escape(esc, sizeof(esc) - 1, ex->reqid, strlen(ex->reqid));
-	esc[e] = '\0';
-	n += (size_t)snprintf(line + n, sizeof(line) - n,
-	    "\",\"status\":%d,\"bytes\":%llu,\"pool\":%s%s%s,\"server\":%s%s%s,"
-	    "\"duration_ms\":%.3f,\"request_id\":\"%s\",\"tls\":%s}\n",
-	    ex->resp_status, (unsigned long long)ex->resp_bytes,
-	    ex->srv ? "\"" : "", ex->srv ? pool_names[ex->pool] : "null", ex->srv ? "\"" : "",
-	    ex->srv ? "\"" : "", ex->srv ? ex->srv->addr.text : "null", ex->srv ? "\"" : "",
-	    dur_ms, esc, pe->tls ? "true" : "false");
-	if (pe->tls && pe->ssl != NULL && n < sizeof(line) - 256) {
-		const char *sni = SSL_get_servername(pe->ssl, TLSEXT_NAMETYPE_host_name);
-
-		n--;            /* reopen the object: replace "}\n" */
-		n--;
-		n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"tls_version\":\"%s\",\"sni\":",
-		    SSL_get_version(pe->ssl));
-		if (sni != NULL) {
-			e = log_json_escape(esc, 200, sni, strlen(sni));
-			n += (size_t)snprintf(line + n, sizeof(line) - n, "\"%.*s\"}\n", (int)e, esc);
-		} else {
-			n += (size_t)snprintf(line + n, sizeof(line) - n, "null}\n");
-		}
+	clock_iso_now(now_iso, sizeof(now_iso));
+	a = (struct access_line){
+		.time = now_iso, .client = pe->addr, .method = ex->method, .path = ex->path,
+		.status = ex->resp_status, .bytes = ex->resp_bytes,
+		.pool = ex->srv != NULL ? pool_names[ex->pool] : NULL,
+		.server = ex->srv != NULL ? ex->srv->addr.text : NULL,
+		.duration_ms = (double)dur / 1000.0, .request_id = ex->reqid, .tls = pe->tls,
+	};
+	if (pe->tls && pe->ssl != NULL) {
+		a.tls_version = SSL_get_version(pe->ssl);
+		a.sni = SSL_get_servername(pe->ssl, TLSEXT_NAMETYPE_host_name);
 	}
-	if (n > sizeof(line))
-		n = sizeof(line);
-	log_buf_append(&w->alog, line, n);
+	log_buf_append(&w->alog, line, access_log_format(&a, line));
 }
 
 void
