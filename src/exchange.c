@@ -16,6 +16,7 @@
 #include "balance.h"
 #include "conn.h"
 #include "exchange.h"
+#include "exchange_int.h"
 #include "http_rewrite.h"
 #include "proxy.h"
 #include "retry.h"
@@ -36,7 +37,6 @@
 static void exchange_up_readcb(struct conn *, void *);
 static void exchange_up_writecb(struct conn *, void *);
 static void exchange_up_eventcb(struct conn *, short, void *);
-static int exchange_retry_on_stable(struct exchange *ex, enum retry_failure f, int status);
 
 static const char *const exchange_state_names[] = { "head", "body", "tunnel", "done" };
 
@@ -173,7 +173,7 @@ exchange_replied(struct exchange *ex, int status)
 }
 
 /* Answer with an error of our own and end the exchange.  Returns -1. */
-static int
+int
 exchange_fail(struct exchange *ex, int status, const char *why)
 {
 	if (ex->ops->reply(ex, status, why) == 0)
@@ -290,7 +290,7 @@ exchange_route(struct exchange *ex, const struct http_msg *m)
 }
 
 /* A server of the pool that may take a new request, round-robin. */
-static struct server *
+struct server *
 exchange_pick_server(struct worker *w, enum pool_id pool, uint64_t now)
 {
 	struct poolset *ps = atomic_load_explicit(&rt.ps, memory_order_acquire);
@@ -338,7 +338,7 @@ exchange_request_sent(struct exchange *ex)
 }
 
 /* Send the request head (again, for a retry) on a new or pooled connection. */
-static int
+int
 exchange_send_upstream(struct exchange *ex, int fresh)
 {
 	char err[256];
@@ -447,8 +447,6 @@ exchange_client_body_timeout(struct exchange *ex)
 }
 
 /* ---- the response -------------------------------------------------------- */
-
-static void exchange_response_done(struct exchange *ex);
 
 /* Queue a response head for the client through the codec. */
 static void
@@ -650,7 +648,7 @@ exchange_read_response(struct exchange *ex)
 
 /* The response is complete: give the server connection back, log, and
  * let the codec go on. */
-static void
+void
 exchange_response_done(struct exchange *ex)
 {
 	struct upconn *u = ex->up;
@@ -667,144 +665,6 @@ exchange_response_done(struct exchange *ex)
 		ex->ops->close_after(ex, "the response came before the whole request");
 	exchange_access_log(ex);
 	ex->ops->finish(ex);
-}
-
-/* ---- failures and retries ------------------------------------------------ */
-
-/*
- * retry_candidate_failures: a request without a body, of an idempotent
- * method, whose attempt on the candidate failed before any response byte
- * reached the client goes once to the stable pool.  The failed attempt is
- * recorded for the guard first (status: the 502/503/504 the candidate sent,
- * or 0 with ex->err_kind for a connect error, reset or timeout).  Returns 1
- * when the request was sent again.
- */
-static enum retry_action
-exchange_retry_decide(const struct exchange *ex, enum retry_failure f, int reused)
-{
-	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
-	struct retry_in in = {
-		.failure = f,
-		.method = ex->req_method,
-		.has_body = ex->req_body != BODY_NONE,
-		.req_done = ex->req_done,
-		.resp_started = ex->resp_started,
-		.reused = reused,
-		.attempts = ex->attempts,
-		.on_candidate = ex->pool != SPLIT_STABLE(split),
-		.retried_stable = ex->retried_stable,
-		.overridden = ex->overridden,
-		.retry_candidate = rt.cfg->retry_candidate_failures,
-	};
-
-	return retry_decide(&in);
-}
-
-static int
-exchange_retry_on_stable(struct exchange *ex, enum retry_failure f, int status)
-{
-	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
-	enum pool_id stable = SPLIT_STABLE(split);
-	struct worker *w = ex->w;
-	struct server *srv;
-	uint64_t now = proxy_now_us();
-
-	if (exchange_retry_decide(ex, f, 0) != RETRY_STABLE)
-		return 0;
-	srv = exchange_pick_server(w, stable, now);
-	if (srv == NULL)
-		return 0;
-	stats_record(w->stats, ex->pool, ex->srv->index, status, ex->err_kind, 1, now / 1000000,
-	    now - ex->t_start);
-	if (ex->active_counted)
-		STATS_ADD(w->stats->srv_active[ex->pool][ex->srv->index], -1);
-	ex->active_counted = 0;
-	log_debug("retrying %s %s on %s after %s failed", ex->method, ex->path, pool_names[stable],
-	    pool_names[ex->pool]);
-	w->upfail.retries++;
-	if (status != 0) {
-		/* a gateway error the candidate sent: a failure too */
-		w->upfail.failures++;
-		snprintf(w->upfail.last, sizeof(w->upfail.last), "server %s (%s): status %d",
-		    ex->srv->addr.text, pool_names[ex->pool], status);
-	}
-	ex->retried_stable = 1;
-	ex->err_kind = -1;
-	ex->pool = stable;
-	ex->srv = srv;
-	ex->attempts = 0;
-	STATS_INC(w->stats->retries);
-	if (exchange_send_upstream(ex, 0) == -1)
-		return 0;
-	conn_flush(&ex->up->c);
-	return 1;
-}
-
-/* Count a connect failure or timeout; the SERVER_PASSIVE_FALL-th in a row
- * takes the server out for the cooldown. */
-static void
-exchange_server_failed(struct server *srv, const char *kind)
-{
-	if (atomic_fetch_add_explicit(&srv->fails, 1, memory_order_relaxed) + 1 !=
-	    SERVER_PASSIVE_FALL)
-		return;
-	atomic_store_explicit(&srv->down_until, proxy_now_us() + SERVER_PASSIVE_COOLDOWN_US,
-	    memory_order_relaxed);
-	atomic_store_explicit(&srv->fails, 0, memory_order_relaxed);
-	log_warn("server %s (%s) out of rotation for %llu s after %d failures in a row (last: %s)",
-	    srv->addr.text, pool_names[srv->pool],
-	    SERVER_PASSIVE_COOLDOWN_US / 1000000, SERVER_PASSIVE_FALL, kind);
-}
-
-/*
- * The server connection failed.  Before any response byte reached the
- * client, retry.c decides whether the request goes again: on a new
- * connection (a pooled one the server closed while idle), or once on the
- * stable pool (retry_candidate_failures).
- */
-static void
-exchange_up_failed(struct exchange *ex, enum retry_failure f)
-{
-	const char *kind = retry_failure_names[f];
-	int was_reused = ex->up->reused, status = retry_failure_status(f);
-	struct worker *w = ex->w;
-
-	upstream_free(ex->up);
-	ex->up = NULL;
-	if (ex->resp_started || ex->state != EX_HEAD) {
-		if (ex->state == EX_BODY && ex->resp_body == BODY_UNTIL_CLOSE &&
-		    f == RETRY_F_CLOSED) {
-			exchange_response_done(ex);
-			return;
-		}
-		ex->ops->abort(ex, kind);
-		return;
-	}
-	if (exchange_retry_decide(ex, f, was_reused) == RETRY_FRESH) {
-		log_debug("retrying on a new connection to %s after %s", ex->srv->addr.text,
-		    kind);
-		if (exchange_send_upstream(ex, 1) == 0) {
-			conn_flush(&ex->up->c);
-			return;
-		}
-	}
-	log_debug("server %s (%s): %s", ex->srv->addr.text, pool_names[ex->pool], kind);
-	w->upfail.failures++;
-	snprintf(w->upfail.last, sizeof(w->upfail.last), "server %s (%s): %s",
-	    ex->srv->addr.text, pool_names[ex->pool], kind);
-	if (f == RETRY_F_CONNECT)
-		ex->err_kind = STATS_ERR_CONNECT;
-	else if (status == 504)
-		ex->err_kind = STATS_ERR_TIMEOUT;
-	else
-		ex->err_kind = STATS_ERR_RESET;
-	if (retry_failure_marks_server(f))
-		exchange_server_failed(ex->srv, kind);
-	if (exchange_retry_on_stable(ex, f, 0))
-		return;
-	if (!ex->req_done)
-		ex->ops->close_after(ex, "the request was cut off by a server failure");
-	exchange_fail(ex, status, kind);
 }
 
 /* ---- the upstream connection's callbacks --------------------------------- */

@@ -1,0 +1,23 @@
+/*
+ * exchange_int.h - what exchange.c and exchange_retry.c share; not for
+ * other modules (they use exchange.h).
+ */
+#ifndef BGPROXY_EXCHANGE_INT_H
+#define BGPROXY_EXCHANGE_INT_H
+
+#include "exchange.h"
+#include "retry.h"
+
+/* exchange.c */
+struct server *exchange_pick_server(struct worker *w, enum pool_id pool, uint64_t now);
+int exchange_send_upstream(struct exchange *ex, int fresh);
+int exchange_fail(struct exchange *ex, int status, const char *why);
+void exchange_response_done(struct exchange *ex);
+
+/* exchange_retry.c */
+/* Returns 1 when the request went again to the stable pool. */
+int exchange_retry_on_stable(struct exchange *ex, enum retry_failure f, int status);
+/* The server connection failed (f): retry, answer or abort. */
+void exchange_up_failed(struct exchange *ex, enum retry_failure f);
+
+#endif
