@@ -121,6 +121,10 @@ struct http_limits {
 int http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
     struct http_msg *m);
 
+/* host [":" port] as a Host header or an absolute target's authority
+ * must be (RFC 3986 3.2.2, as http_parse_request checks it). */
+int http_authority_valid(const char *s, size_t n);
+
 /* Same for a response head (status line instead of request line). 1xx
  * responses are returned like any other; the caller loops. */
 int http_parse_response(const char *buf, size_t len, const struct http_limits *lim,
