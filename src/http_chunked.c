@@ -194,6 +194,12 @@ static const char *http_ck_why(int s, unsigned char ch)
 
 long http_chunked_scan(struct http_chunked *c, const char *buf, size_t len)
 {
+	return http_chunked_decode(c, buf, len, NULL, NULL);
+}
+
+long http_chunked_decode(struct http_chunked *c, const char *buf, size_t len,
+    void (*data)(void *arg, const char *p, size_t n), void *arg)
+{
 	const unsigned char *b = (const unsigned char *)buf;
 	size_t i = 0;
 	int next;
@@ -207,6 +213,8 @@ long http_chunked_scan(struct http_chunked *c, const char *buf, size_t len)
 			size_t n = len - i;
 			if (n > c->remaining)
 				n = (size_t)c->remaining;
+			if (data != NULL && n > 0)
+				data(arg, buf + i, n);
 			i += n;
 			c->remaining -= n;
 			if (c->remaining == 0)

@@ -710,6 +710,66 @@ TEST(chunked_valid)
 	CHECK(done);
 }
 
+/* http_chunked_decode: the data without the framing, the same whether
+ * the body comes whole or a byte at a time, and nothing past its end */
+struct sink {
+	char buf[256];
+	size_t n;
+};
+
+static void sink_data(void *arg, const char *p, size_t n)
+{
+	struct sink *k = arg;
+
+	if (k->n + n <= sizeof(k->buf)) {
+		memcpy(k->buf + k->n, p, n);
+		k->n += n;
+	} else {
+		k->n = sizeof(k->buf) + 1;      /* overflow: the test fails */
+	}
+}
+
+static const char *decode_both(const char *s, size_t n, long *used)
+{
+	static char out[256];
+	struct http_chunked a, b;
+	struct sink ka = { .n = 0 }, kb = { .n = 0 };
+	long total = 0, r;
+
+	http_chunked_init(&a);
+	*used = http_chunked_decode(&a, s, n, sink_data, &ka);
+	http_chunked_init(&b);
+	for (size_t i = 0; i < n && !b.done; i++) {
+		r = http_chunked_decode(&b, s + i, 1, sink_data, &kb);
+		if (r < 0) {
+			total = -1;
+			break;
+		}
+		total += r;
+	}
+	if (total != *used || ka.n != kb.n || ka.n > sizeof(ka.buf) ||
+	    memcmp(ka.buf, kb.buf, ka.n) != 0) {
+		printf("  whole and bytewise decoding differ\n");
+		test_cur_failed = 1;
+	}
+	memcpy(out, ka.buf, ka.n < sizeof(out) - 1 ? ka.n : sizeof(out) - 1);
+	out[ka.n < sizeof(out) - 1 ? ka.n : sizeof(out) - 1] = '\0';
+	return out;
+}
+
+TEST(chunked_decode_strips_the_framing)
+{
+	static const char s1[] = "5\r\nhello\r\n6;x=\"a\"\r\n world\r\n0\r\nX-T: v\r\n\r\nNEXT";
+	static const char s2[] = "3\r\nabc\r\nZ\r\n";
+	long used;
+
+	CHECK_STR(decode_both(LIT(s1), &used), "hello world");
+	CHECK_EQ_INT(used, sizeof(s1) - 1 - 4);         /* "NEXT" is not the body's */
+	/* data before a framing error was passed on; the error is the scanner's */
+	CHECK_STR(decode_both(LIT(s2), &used), "abc");
+	CHECK_EQ_INT(used, -1);
+}
+
 TEST(chunked_pipelined_and_partial)
 {
 	static const char s[] = "3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n";
@@ -884,6 +944,7 @@ int main(void)
 	RUN(resp_misc_valid);
 	RUN(resp_rejections);
 	RUN(chunked_valid);
+	RUN(chunked_decode_strips_the_framing);
 	RUN(chunked_pipelined_and_partial);
 	RUN(chunked_errors);
 	RUN(chunked_limits);
