@@ -260,8 +260,11 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 	/* reading goes on (no epoll_ctl per request): pipelined requests wait
 	 * in the input, bounded by the read callback, and a client that goes
 	 * away is noticed */
+	/* -1: answered at once (503, 502).  s is still here: this runs inside
+	 * the head loop, where session_after_reply frees nothing, and nothing
+	 * of a response had gone out, so session_reply did not close */
 	if (exchange_forward(ex) == -1)
-		return s->state == SS_HEAD ? 0 : -1;    /* answered (s may be closing) */
+		return s->state == SS_HEAD ? 0 : -1;
 	return 0;
 }
 
@@ -314,20 +317,22 @@ static void
 h1_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 {
 	struct session *s = EX_SESSION(ex);
-	struct http_rewrite_resp rs = {
+	int interim = m->status < 200 && m->status != 101;
+	struct http_rewrite_resp rs;
+	size_t n;
+
+	if (interim && ex->req_minor != 1)
+		return;
+	/* before the head says keep-alive: an HTTP/1.0 client cannot read chunked */
+	if (!interim && ex->req_minor == 0 && ex->resp_body == BODY_CHUNKED)
+		session_close_after(s, "chunked to an HTTP/1.0 client");
+	rs = (struct http_rewrite_resp){
 		.keepalive = s->keepalive, .req_minor = ex->req_minor,
 		.cookie = ex->set_cookie ? rt.cfg->cookie : NULL,
 		.cookie_len = ex->set_cookie ? strlen(rt.cfg->cookie) : 0,
 		.key = ex->key, .key_len = ROUTE_KEY_LEN,
 		.pool = rt.cfg->expose_header ? pool_names[ex->pool] : NULL,
 	};
-	int interim = m->status < 200 && m->status != 101;
-	size_t n;
-
-	if (interim && ex->req_minor != 1)
-		return;
-	if (!interim && ex->req_minor == 0 && ex->resp_body == BODY_CHUNKED)
-		session_close_after(s, "chunked to an HTTP/1.0 client");
 	/* the head is at most PROXY_RESP_HEAD_MAX: the scratch holds it and ours */
 	n = http_rewrite_response(m, raw, &rs, s->w->scratch);
 	evbuffer_add(s->cc.out, s->w->scratch, n);

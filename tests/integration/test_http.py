@@ -8,6 +8,7 @@ import os
 import socket
 import struct
 import time
+import threading
 
 from harness import get, raw, statuses, ws_open, wait_until
 
@@ -89,6 +90,40 @@ def test_http10_client(env):
     out = raw(p.port, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n")
     assert statuses(out) == [200, 200], out
     assert b"Connection: keep-alive" in out
+
+
+def test_http10_client_and_a_chunked_server(env):
+    """A server that answers an HTTP/1.0 request chunked all the same: the
+    client's connection cannot stay open, and the head says so."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+
+    def serve():
+        c, _ = ls.accept()
+        c.settimeout(5)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += c.recv(4096)
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhello\r\n0\r\n\r\n")
+        c.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+
+    class A:
+        pass
+    a = A()
+    a.addr = "127.0.0.1:%d" % ls.getsockname()[1]
+    p = env.proxy([a], [env.demo("green")])
+    out = raw(p.port, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                      b"GET / HTTP/1.0\r\n\r\n")
+    assert statuses(out) == [200], out
+    head = out.split(b"\r\n\r\n", 1)[0]
+    assert b"Connection: close" in head and b"keep-alive" not in head, head
+    assert b"hello" in out
+    t.join(5)
+    ls.close()
 
 
 def test_expect_100_continue(env):
