@@ -217,13 +217,6 @@ static int http_hexval_ok(unsigned char c)
  * or a name without ":", "[" or "]"; port is at most 5 digits, up to 65535.
  * need_port: authority-form, where the port is mandatory and non-empty.
  */
-static int http_authority_ok(const unsigned char *s, size_t n, int need_port);
-
-int http_authority_valid(const char *s, size_t n)
-{
-	return http_authority_ok((const unsigned char *)s, n, 0);
-}
-
 static int http_authority_ok(const unsigned char *s, size_t n, int need_port)
 {
 	size_t i, hend;
@@ -260,6 +253,11 @@ static int http_authority_ok(const unsigned char *s, size_t n, int need_port)
 		port = port * 10 + (unsigned)(s[i] - '0');
 	}
 	return port <= 65535;
+}
+
+int http_authority_valid(const char *s, size_t n)
+{
+	return http_authority_ok((const unsigned char *)s, n, 0);
 }
 
 static int http_target_absolute(struct http_pstate *p, const unsigned char *t, size_t n)

@@ -13,6 +13,34 @@ import threading
 from harness import get, raw, statuses, ws_open, wait_until
 
 
+class _OneShot:
+    """An upstream that takes one connection, reads a request head and
+    sends `answer`, then closes when `until()` is true (at once by default).
+    .addr is what env.proxy wants; stop() joins and closes."""
+
+    def __init__(self, answer, until=lambda: True):
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(4)
+        self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
+
+        def serve():
+            c, _ = self.ls.accept()
+            c.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += c.recv(4096)
+            c.sendall(answer)
+            wait_until(until, timeout=10)
+            c.close()
+        self.t = threading.Thread(target=serve, daemon=True)
+        self.t.start()
+
+    def stop(self):
+        self.t.join(5)
+        self.ls.close()
+
+
 def _env(env, pct=0, **split):
     blue, green = env.demo("blue"), env.demo("green")
     split["candidate_percent"] = pct
@@ -95,26 +123,8 @@ def test_http10_client(env):
 def test_http10_client_and_a_chunked_server(env):
     """A server that answers an HTTP/1.0 request chunked all the same: the
     client's connection cannot stay open, and the head says so."""
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(4)
-
-    def serve():
-        c, _ = ls.accept()
-        c.settimeout(5)
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += c.recv(4096)
-        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                  b"5\r\nhello\r\n0\r\n\r\n")
-        c.close()
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-
-    class A:
-        pass
-    a = A()
-    a.addr = "127.0.0.1:%d" % ls.getsockname()[1]
+    a = _OneShot(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"5\r\nhello\r\n0\r\n\r\n")
     p = env.proxy([a], [env.demo("green")])
     out = raw(p.port, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
                       b"GET / HTTP/1.0\r\n\r\n")
@@ -122,8 +132,7 @@ def test_http10_client_and_a_chunked_server(env):
     head = out.split(b"\r\n\r\n", 1)[0]
     assert b"Connection: close" in head and b"keep-alive" not in head, head
     assert b"hello" in out
-    t.join(5)
-    ls.close()
+    a.stop()
 
 
 def test_expect_100_continue(env):
@@ -294,36 +303,15 @@ def test_slow_readers_hold_little_memory(env):
 def test_large_response_head_passes(env):
     """A response head of 60 KiB still fits (bodies are read in small pieces,
     heads up to 64 KiB)."""
-    import threading
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(4)
-    addr = "127.0.0.1:%d" % ls.getsockname()[1]
     big = b"X-Big: " + b"v" * 60000 + b"\r\n"
     answered = []
-
-    def serve():
-        c, _ = ls.accept()
-        c.settimeout(5)
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += c.recv(4096)
-        c.sendall(b"HTTP/1.1 200 OK\r\n" + big + b"Content-Length: 2\r\n\r\nok")
-        # open until the client has its answer: the response ends by its
-        # Content-Length, not by the close
-        wait_until(lambda: answered, timeout=10)
-        c.close()
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-
-    class A:
-        pass
-    a = A()
-    a.addr = addr
+    # open until the client has its answer: the response ends by its
+    # Content-Length, not by the close
+    a = _OneShot(b"HTTP/1.1 200 OK\r\n" + big + b"Content-Length: 2\r\n\r\nok",
+                 until=lambda: answered)
     green = env.demo("green")
     p = env.proxy([a], [green])
     st, h, body = get(p.port, timeout=10)
     answered.append(1)
     assert st == 200 and body == b"ok" and len(h["x-big"]) == 60000, (st, body)
-    t.join(5)
-    ls.close()
+    a.stop()
