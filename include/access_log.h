@@ -20,6 +20,7 @@ struct access_line {
 	const char *server;
 	double duration_ms;
 	const char *request_id;
+	const char *proto;            /* "http/1.1", "h2" (NULL: "http/1.1") */
 	int tls;
 	const char *tls_version;
 	const char *sni;

@@ -43,6 +43,11 @@ struct config_listener {
 	struct config_cert certs[CONFIG_MAX_CERTS];
 	size_t ncerts;
 	int min_tls13;                /* min_version = "TLSv1.3" */
+	/* tls.alpn in the order given, as the ALPN wire list (length-prefixed
+	 * names) [h2, http/1.1] */
+	unsigned char alpn[16];
+	size_t alpn_len;
+	int h2c;                      /* HTTP/2 with prior knowledge on a plain listener [0] */
 	int line;
 };
 
@@ -135,6 +140,11 @@ struct config {
 	int max_connections;          /* 1..1000000 [10000] */
 	int max_header_bytes;         /* 1024..1048576 [16384] */
 	int max_headers;              /* 1..256 [100] */
+
+	/* http2 */
+	int h2_max_streams;           /* max_concurrent_streams 1..10000 [100] */
+	int h2_window;                /* initial_window_size 1024..2147483647 [65535] */
+	int h2_max_header_list;       /* max_header_list_size 1024..1048576 [16384] */
 
 	/* log */
 	int log_level;                /* LOG_* of log.h: 0 error, 1 warn, 2 info, 3 debug ["info"] */

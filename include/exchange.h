@@ -91,6 +91,7 @@ struct exchange {
 	const struct exchange_peer *peer;
 	const struct exchange_ops *ops;
 	void *owner;                  /* the codec's own object */
+	int proto;                    /* enum stats_proto of the client connection */
 	struct upconn *up;
 
 	/* the request */

@@ -164,11 +164,14 @@ long http_chunked_scan(struct http_chunked *c, const char *buf, size_t len);
 /*
  * The same scan, and each piece of chunk data (the body without its
  * framing) handed to data(arg, p, n) in order, as it is passed: what a
- * hop that re-frames the body (HTTP/2 DATA frames) sends on.  The return
+ * hop that re-frames the body (HTTP/2 DATA frames) sends on.  Each byte
+ * of the trailer section ("name: value" CRLF lines and the final CRLF,
+ * checked) goes to trailer(arg, p, n) when it is not NULL.  The return
  * value and errors are http_chunked_scan's.
  */
 long http_chunked_decode(struct http_chunked *c, const char *buf, size_t len,
-    void (*data)(void *arg, const char *p, size_t n), void *arg);
+    void (*data)(void *arg, const char *p, size_t n),
+    void (*trailer)(void *arg, const char *p, size_t n), void *arg);
 
 /* Status text for a code ("OK", "Bad Request", ...); "Unknown" otherwise. */
 const char *http_status_text(int status);

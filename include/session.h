@@ -6,13 +6,15 @@
 
 #include "proxy.h"
 
-/* ssl: NULL for plain HTTP; the session owns it */
+/* ssl: NULL for plain HTTP; the session owns it.  h2c: a plain listener
+ * that takes HTTP/2 with prior knowledge (listen[].h2c). */
 void session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen,
-    SSL *ssl);
+    SSL *ssl, int h2c);
 void session_drain_all(struct worker *w);
 void session_close_all(struct worker *w);
 void session_close_disabled(struct worker *w);
 void session_close_reverted(struct worker *w, int pool);
+void session_reloaded(struct worker *w);
 /* At most once a second: one info line summing up the upstream failures
  * and retries logged at debug since the last one (worker tick). */
 void session_log_failures(struct worker *w, uint64_t now_us);

@@ -32,6 +32,26 @@ extern const double stats_prom_bounds[STATS_PROM_BUCKETS]; /* 0.0005 .. 10; +Inf
 
 enum stats_err { STATS_ERR_CONNECT = 0, STATS_ERR_TIMEOUT, STATS_ERR_RESET, STATS_ERR_KINDS };
 
+/* the client's protocol: bgproxy_requests_total{proto} */
+enum stats_proto { STATS_PROTO_H1 = 0, STATS_PROTO_H2, STATS_PROTOS };
+extern const char *const stats_proto_names[STATS_PROTOS];  /* "http/1.1", "h2" */
+
+/* why bgproxy sent an HTTP/2 connection GOAWAY: bgproxy_http2_goaways_total{reason} */
+enum stats_goaway {
+	STATS_GOAWAY_SHUTDOWN = 0,    /* SIGTERM, drain: NO_ERROR, open streams finish */
+	STATS_GOAWAY_RELOAD,          /* a reload: the same, the client reconnects */
+	STATS_GOAWAY_IDLE,            /* no stream for timeouts.client_idle_ms */
+	STATS_GOAWAY_PROTOCOL,        /* a connection error of RFC 9113 */
+	STATS_GOAWAY_RAPID_RESET,     /* streams reset faster than the budget (CVE-2023-44487) */
+	STATS_GOAWAY_CONTINUATION,    /* CONTINUATION flood */
+	STATS_GOAWAY_HEADER_LIST,     /* a header list far past max_header_list_size (HPACK bomb) */
+	STATS_GOAWAY_CONTROL_FLOOD,   /* SETTINGS / PING / PRIORITY / WINDOW_UPDATE flood */
+	STATS_GOAWAY_EMPTY_FRAMES,    /* empty DATA or HEADERS without an end */
+	STATS_GOAWAY_ZERO_WINDOW,     /* the client never opened its window */
+	STATS_GOAWAYS
+};
+extern const char *const stats_goaway_names[STATS_GOAWAYS];
+
 typedef _Atomic uint64_t stats_ctr;
 
 struct stats_slot {
@@ -45,7 +65,7 @@ struct stats_slot {
 
 struct stats_worker {
 	/* totals since start */
-	stats_ctr requests[CONFIG_POOLS][6];             /* by class: index status/100 (1..5) */
+	stats_ctr requests[CONFIG_POOLS][STATS_PROTOS][6]; /* by class: index status/100 (1..5) */
 	stats_ctr upstream_errors[CONFIG_POOLS][STATS_ERR_KINDS];
 	stats_ctr dur_bucket[CONFIG_POOLS][STATS_PROM_BUCKETS]; /* non-cumulative counts */
 	stats_ctr dur_count[CONFIG_POOLS];
@@ -54,6 +74,8 @@ struct stats_worker {
 	stats_ctr retries;
 	stats_ctr tls_handshakes;
 	stats_ctr tls_handshake_errors;
+	_Atomic int64_t h2_streams_active;               /* HTTP/2 streams open now */
+	stats_ctr h2_goaways[STATS_GOAWAYS];
 	stats_ctr srv_requests[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	stats_ctr srv_errors[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	stats_ctr srv_class[CONFIG_POOLS][CONFIG_MAX_SERVERS][6];  /* by status/100 (1..5) */
@@ -75,12 +97,13 @@ void stats_worker_init(struct stats_worker *w, int window_s);
 
 /*
  * Record one finished request in the worker's block (worker thread only).
+ * proto: an enum stats_proto;
  * status: the status sent to the client (0 if none was sent);
  * err_kind: an enum stats_err for an upstream failure, or -1;
  * in_window: 0 for override-routed requests (kept out of the window);
  * now_s: monotonic seconds; dur_us: duration.
  */
-void stats_record(struct stats_worker *w, int pool, int server, int status, int err_kind,
+void stats_record(struct stats_worker *w, int pool, int proto, int server, int status, int err_kind,
     int in_window, uint64_t now_s, uint64_t dur_us);
 
 /* Start the windows afresh (every pool, every worker): requests recorded

@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 scripts/build.sh || { echo "0 passed, 1 failed"; exit 1; }
 
+# Debian's python3: the integration tests use its python3-h2 (HTTP/2
+# clients and hostile frames); a python3 earlier on PATH may lack it
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+
 passed=0
 failed=0
 failures=()
@@ -48,7 +53,7 @@ for t in build/tests/test_*; do
 	run_suite "unit-$(basename "$t")" "$t"
 done
 
-run_suite integration python3 tests/integration/run.py --build build
+run_suite integration "$PY" tests/integration/run.py --build build
 
 # The same scenarios against binaries built with AddressSanitizer and UBSan:
 # a memory error, a leak at exit or undefined behaviour fails the test.
@@ -59,7 +64,7 @@ if [ "${BGPROXY_ASAN:-1}" = 1 ]; then
 	if ninja -C build-asan >"$logdir/asan-build.log" 2>&1; then
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-			run_suite integration-asan python3 tests/integration/run.py --build build-asan
+			run_suite integration-asan "$PY" tests/integration/run.py --build build-asan
 	else
 		echo "== integration-asan: build failed"; tail -n 30 "$logdir/asan-build.log"
 		failed=$((failed + 1)); failures+=("asan-build")
@@ -71,7 +76,7 @@ fi
 run_suite package python3 tests/package/test_package.py
 
 if [ -f ../shared/tests/smuggle_replay.py ]; then
-	run_suite smuggle python3 tests/integration/smuggle.py --build build --shared ../shared/tests
+	run_suite smuggle "$PY" tests/integration/smuggle.py --build build --shared ../shared/tests
 fi
 
 # testssl.sh against a TLS listener: nothing above LOW

@@ -76,6 +76,8 @@ access_log_format(const struct access_line *a, char out[ACCESS_LINE_MAX])
 	snprintf(num, sizeof(num), ",\"duration_ms\":%.3f,\"request_id\":", a->duration_ms);
 	n = put_lit(out, n, cap, num);
 	n = put_str(out, n, cap, a->request_id, 767);
+	n = put_lit(out, n, cap, ",\"proto\":");
+	n = put_str(out, n, cap, a->proto != NULL ? a->proto : "http/1.1", 16);
 	n = put_lit(out, n, cap, a->tls ? ",\"tls\":true" : ",\"tls\":false");
 	if (a->tls && a->tls_version != NULL) {
 		n = put_lit(out, n, cap, ",\"tls_version\":");

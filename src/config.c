@@ -79,12 +79,16 @@ static const struct config_key config_keys[] = {
 	C_INT("limits.max_connections", 1, 1000000, 10000, max_connections),
 	C_INT("limits.max_header_bytes", 1024, 1048576, 16384, max_header_bytes),
 	C_INT("limits.max_headers", 1, 256, 100, max_headers),
+	C_INT("http2.max_concurrent_streams", 1, 10000, 100, h2_max_streams),
+	C_INT("http2.initial_window_size", 1024, 2147483647, 65535, h2_window),
+	C_INT("http2.max_header_list_size", 1024, 1048576, 16384, h2_max_header_list),
 	C_ENUM("log.level", log_levels, 2, log_level),
 	C_STR("log.access", "stderr", log_access, KF_NONEMPTY),
 };
 
 static const struct config_key listener_keys[] = {
 	KEY(struct config_listener, "address", KT_ADDR, 0, 0, 0, NULL, NULL, addr, KF_REQUIRED),
+	KEY(struct config_listener, "h2c", KT_BOOL, 0, 1, 0, NULL, NULL, h2c, 0),
 };
 
 static const struct config_key tls_keys[] = {
@@ -298,10 +302,52 @@ static void sub_certificates(struct loader *ld, const config_setting_t *s, void 
 	}
 }
 
+/* The protocols ALPN offers, in order of preference: "h2", "http/1.1". */
+static void sub_alpn(struct loader *ld, const config_setting_t *s, void *base)
+{
+	static const char *const protos[] = { "h2", "http/1.1" };
+	struct config_listener *l = base;
+	unsigned char wire[sizeof(l->alpn)];
+	size_t len = 0, k;
+	int n, seen[2] = { 0, 0 };
+
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		err_type(ld, s, "an array of protocol names [ \"h2\", \"http/1.1\" ]");
+		return;
+	}
+	n = config_setting_length(s);
+	if (n == 0) {
+		ld_err(ld, s, "\"tls.alpn\" must name at least one protocol (\"h2\", \"http/1.1\")");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+
+		for (k = 0; v != NULL && k < 2 && strcmp(v, protos[k]) != 0; k++)
+			;
+		if (v == NULL || k == 2) {
+			ld_err(ld, e, "\"tls.alpn\" entries are \"h2\" or \"http/1.1\"%s%s%s",
+			    v != NULL ? ", not \"" : "", v != NULL ? v : "", v != NULL ? "\"" : "");
+			return;
+		}
+		if (seen[k]++) {
+			ld_err(ld, e, "\"tls.alpn\" names \"%s\" twice", v);
+			return;
+		}
+		wire[len++] = (unsigned char)strlen(v);
+		memcpy(wire + len, v, strlen(v));
+		len += strlen(v);
+	}
+	memcpy(l->alpn, wire, len);
+	l->alpn_len = len;
+}
+
 static void sub_tls(struct loader *ld, const config_setting_t *s, void *base)
 {
 	static const struct config_sub subs[] = {
-		{ "certificates", sub_certificates, 1 }, { NULL, NULL, 0 } };
+		{ "certificates", sub_certificates, 1 }, { "alpn", sub_alpn, 0 },
+		{ NULL, NULL, 0 } };
 	struct config_listener *l = base;
 
 	l->tls = 1;
@@ -326,7 +372,13 @@ static void sub_listen(struct loader *ld, const config_setting_t *s, void *base)
 		struct config_listener *l = &c->listeners[c->nlisteners++];
 
 		l->line = (int)setting_line(e);
+		/* the default offer: h2 first, then http/1.1 */
+		memcpy(l->alpn, "\x02h2\x08http/1.1", 12);
+		l->alpn_len = 12;
 		config_group(ld, e, "", listener_keys, NKEYS(listener_keys), subs, l);
+		if (l->tls && l->h2c)
+			ld_err(ld, e, "\"h2c\" is for a plain listener; a TLS listener offers h2 "
+			    "through \"tls.alpn\"");
 		for (size_t j = 0; j + 1 < c->nlisteners; j++)
 			if (addr_equal(&c->listeners[j].addr, &l->addr))
 				ld_err(ld, e, "duplicate listener address \"%s\" (first at line %d)",
@@ -410,6 +462,7 @@ static const struct config_sub root_subs[] = {
 	{ "timeouts", sub_plain, 0 },
 	{ "limits", sub_plain, 0 },
 	{ "log", sub_plain, 0 },
+	{ "http2", sub_plain, 0 },
 	{ NULL, NULL, 0 },
 };
 

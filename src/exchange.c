@@ -137,7 +137,7 @@ exchange_access_log(struct exchange *ex)
 	struct access_line a;
 
 	if (ex->srv != NULL) {
-		stats_record(w->stats, ex->pool, ex->srv->index, ex->resp_status, ex->err_kind,
+		stats_record(w->stats, ex->pool, ex->proto, ex->srv->index, ex->resp_status, ex->err_kind,
 		    !ex->overridden && !ex->client_fault, now / 1000000, dur);
 		if (ex->active_counted) {
 			STATS_ADD(w->stats->srv_active[ex->pool][ex->srv->index], -1);
@@ -152,7 +152,8 @@ exchange_access_log(struct exchange *ex)
 		.status = ex->resp_status, .bytes = ex->resp_bytes,
 		.pool = ex->srv != NULL ? pool_names[ex->pool] : NULL,
 		.server = ex->srv != NULL ? ex->srv->addr.text : NULL,
-		.duration_ms = (double)dur / 1000.0, .request_id = ex->reqid, .tls = pe->tls,
+		.duration_ms = (double)dur / 1000.0, .request_id = ex->reqid,
+		.proto = stats_proto_names[ex->proto], .tls = pe->tls,
 	};
 	if (pe->tls && pe->ssl != NULL) {
 		a.tls_version = SSL_get_version(pe->ssl);

@@ -56,7 +56,7 @@ exchange_retry_on_stable(struct exchange *ex, enum retry_failure f, int status)
 	srv = exchange_pick_server(w, stable, now);
 	if (srv == NULL)
 		return 0;
-	stats_record(w->stats, ex->pool, ex->srv->index, status, ex->err_kind, 1, now / 1000000,
+	stats_record(w->stats, ex->pool, ex->proto, ex->srv->index, status, ex->err_kind, 1, now / 1000000,
 	    now - ex->t_start);
 	if (ex->active_counted)
 		STATS_ADD(w->stats->srv_active[ex->pool][ex->srv->index], -1);

@@ -194,11 +194,12 @@ static const char *http_ck_why(int s, unsigned char ch)
 
 long http_chunked_scan(struct http_chunked *c, const char *buf, size_t len)
 {
-	return http_chunked_decode(c, buf, len, NULL, NULL);
+	return http_chunked_decode(c, buf, len, NULL, NULL, NULL);
 }
 
 long http_chunked_decode(struct http_chunked *c, const char *buf, size_t len,
-    void (*data)(void *arg, const char *p, size_t n), void *arg)
+    void (*data)(void *arg, const char *p, size_t n),
+    void (*trailer)(void *arg, const char *p, size_t n), void *arg)
 {
 	const unsigned char *b = (const unsigned char *)buf;
 	size_t i = 0;
@@ -229,6 +230,8 @@ long http_chunked_decode(struct http_chunked *c, const char *buf, size_t len,
 			if (++c->trailer_bytes > HTTP_CHUNK_TRAILER_MAX)
 				return http_ck_fail(c, "trailer section too large");
 			next = http_ck_trailer_byte(c, b[i]);
+			if (trailer != NULL && next != CK_ERROR)
+				trailer(arg, buf + i, 1);
 		} else if (s == CK_DATA_CR) {
 			next = b[i] == '\r' ? CK_DATA_LF : CK_ERROR;
 		} else {

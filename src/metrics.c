@@ -69,16 +69,37 @@ metrics_head(struct evbuffer *b, const char *name, const char *type, const char 
 }
 
 static void
+metrics_http2(struct evbuffer *b)
+{
+	int64_t active = 0;
+	int i;
+
+	for (i = 0; i < rt.nworkers; i++)
+		active += atomic_load_explicit(&rt.workers[i].stats->h2_streams_active,
+		    memory_order_relaxed);
+	metrics_head(b, "bgproxy_http2_streams_active", "gauge", "Open HTTP/2 client streams.");
+	evbuffer_add_printf(b, "bgproxy_http2_streams_active %lld\n",
+	    (long long)(active > 0 ? active : 0));
+	metrics_head(b, "bgproxy_http2_goaways_total", "counter",
+	    "GOAWAY frames bgproxy sent to HTTP/2 clients, by reason.");
+	for (i = 0; i < STATS_GOAWAYS; i++)
+		evbuffer_add_printf(b, "bgproxy_http2_goaways_total{reason=\"%s\"} %llu\n",
+		    stats_goaway_names[i], (unsigned long long)SUM(h2_goaways[i]));
+}
+
+static void
 metrics_requests(struct evbuffer *b)
 {
-	int p, k;
+	int p, k, pr;
 
 	metrics_head(b, "bgproxy_requests_total", "counter",
-	    "Requests answered, by pool and status class.");
+	    "Requests answered, by pool, status class and the client's protocol.");
 	for (p = 0; p < CONFIG_POOLS; p++)
-		for (k = 1; k <= 5; k++)
-			evbuffer_add_printf(b, "bgproxy_requests_total{pool=\"%s\",class=\"%dxx\"} %llu\n",
-			    pool_names[p], k, (unsigned long long)SUM(requests[p][k]));
+		for (pr = 0; pr < STATS_PROTOS; pr++)
+			for (k = 1; k <= 5; k++)
+				evbuffer_add_printf(b, "bgproxy_requests_total{pool=\"%s\",class=\"%dxx\","
+				    "proto=\"%s\"} %llu\n", pool_names[p], k, stats_proto_names[pr],
+				    (unsigned long long)SUM(requests[p][pr][k]));
 	metrics_head(b, "bgproxy_upstream_errors_total", "counter",
 	    "Failed attempts to get a response from a server, by pool and kind.");
 	for (p = 0; p < CONFIG_POOLS; p++)
@@ -194,6 +215,7 @@ metrics_misc(struct evbuffer *b)
 	metrics_head(b, "bgproxy_retries_total", "counter",
 	    "Requests sent again after a failed attempt.");
 	evbuffer_add_printf(b, "bgproxy_retries_total %llu\n", (unsigned long long)SUM(retries));
+	metrics_http2(b);
 }
 
 void

@@ -12,6 +12,8 @@
  *                stream up, its response come down
  *   SS_TUNNEL    after 101 Switching Protocols: bytes both ways
  *   SS_CLOSING   last response queued: flush it, then close
+ *   SS_H2        HTTP/2 (ALPN h2, or the preface on an h2c listener): the
+ *                codec of h2.c has the connection, its streams the exchanges
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +29,7 @@
 #include "body.h"
 #include "conn.h"
 #include "exchange.h"
+#include "h2.h"
 #include "http_reply.h"
 #include "http_rewrite.h"
 #include "proxy.h"
@@ -36,8 +39,8 @@
 #define SESSION_MAGIC 0x5e55101bU
 #define SESSION_CLOSE_LINGER_MS 5000
 
-enum session_state { SS_HEAD, SS_UPSTREAM, SS_TUNNEL, SS_CLOSING };
-static const char *session_state_names[] = { "head", "upstream", "tunnel", "closing" };
+enum session_state { SS_HEAD, SS_UPSTREAM, SS_TUNNEL, SS_CLOSING, SS_H2 };
+static const char *session_state_names[] = { "head", "upstream", "tunnel", "closing", "h2" };
 
 /* One client connection: the socket, TLS, HTTP/1.1 framing and its
  * current exchange. */
@@ -54,7 +57,10 @@ struct session {
 	int had_bytes;                /* bytes of a new head have arrived */
 	int keepalive;                /* client connection may carry another request */
 	int linger;                   /* closing: the client may still be sending */
-	struct exchange ex;           /* the exchange in progress */
+	int h2c;                      /* the listener takes HTTP/2 with prior knowledge */
+	int served;                   /* a request was read: the preface is no longer possible */
+	struct h2conn *h2;            /* SS_H2: the HTTP/2 codec */
+	struct exchange ex;           /* the exchange in progress (HTTP/1.1) */
 };
 
 static void session_client_readcb(struct conn *, void *);
@@ -73,12 +79,13 @@ static const struct exchange_ops session_h1_ops;
 } while (0)
 
 /* The moves a client connection may make; anything else is a bug. */
-static const unsigned char session_moves[4][4] = {
-	/*                 HEAD UPSTREAM TUNNEL CLOSING */
-	[SS_HEAD]     = {  1,   1,       0,     1 },
-	[SS_UPSTREAM] = {  1,   1,       1,     1 },
-	[SS_TUNNEL]   = {  0,   0,       1,     1 },
-	[SS_CLOSING]  = {  0,   0,       0,     1 },
+static const unsigned char session_moves[5][5] = {
+	/*                 HEAD UPSTREAM TUNNEL CLOSING H2 */
+	[SS_HEAD]     = {  1,   1,       0,     1,      1 },
+	[SS_UPSTREAM] = {  1,   1,       1,     1,      0 },
+	[SS_TUNNEL]   = {  0,   0,       1,     1,      0 },
+	[SS_CLOSING]  = {  0,   0,       0,     1,      0 },
+	[SS_H2]       = {  0,   0,       0,     0,      1 },
 };
 
 static void
@@ -196,6 +203,41 @@ session_after_reply(struct session *s)
 		session_read_heads(s);
 }
 
+/* ---- HTTP/2 --------------------------------------------------------------- */
+
+static void
+session_h2_closed(void *arg, const char *why)
+{
+	session_close(arg, why);
+}
+
+/* The connection speaks HTTP/2 from here on.  Returns -1 when it is gone. */
+static int
+session_to_h2(struct session *s)
+{
+	evtimer_del(&s->timer);
+	s->h2 = h2_open(s->w, &s->cc, &s->peer, session_h2_closed, s);
+	if (s->h2 == NULL) {
+		session_close(s, "out of memory for HTTP/2");
+		return -1;
+	}
+	session_set_state(s, SS_H2);
+	return h2_read(s->h2);
+}
+
+/* A TLS client that chose h2 through ALPN. */
+static int
+session_alpn_h2(const struct session *s)
+{
+	const unsigned char *p;
+	unsigned int n;
+
+	if (s->cc.ssl == NULL)
+		return 0;
+	SSL_get0_alpn_selected(s->cc.ssl, &p, &n);
+	return n == 2 && memcmp(p, "h2", 2) == 0;
+}
+
 /* ---- request head -------------------------------------------------------- */
 
 static void
@@ -279,6 +321,17 @@ session_read_heads(struct session *s)
 	const char *p;
 	int r;
 
+	if (s->h2c && !s->served && (len = evbuffer_get_length(in)) > 0) {
+		p = (const char *)evbuffer_pullup(in, (ssize_t)(len < H2_PREFACE_LEN ? len :
+		    H2_PREFACE_LEN));
+		r = h2_preface_match(p, len);
+		if (r == 0)
+			return;         /* a prefix of the preface: wait (header timer runs) */
+		if (r == 1) {
+			session_to_h2(s);
+			return;
+		}
+	}
 	s->in_head_loop = 1;
 	while (s->state == SS_HEAD && (len = evbuffer_get_length(in)) > 0) {
 		if (!s->had_bytes) {
@@ -290,6 +343,7 @@ session_read_heads(struct session *s)
 		r = http_parse_request(p, want, &lim, m);
 		if (r == HTTP_PARSE_INCOMPLETE)
 			break;
+		s->served = 1;
 		if (r == HTTP_PARSE_ERROR) {
 			session_close_after(s, "a malformed request");
 			log_debug("request from %s refused: %s", s->peer.addr, m->error);
@@ -512,11 +566,20 @@ session_read_discard(struct session *s, struct conn *c)
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 }
 
+/* SS_H2: frames, to the codec. */
+static void
+session_read_h2(struct session *s, struct conn *c)
+{
+	(void)c;
+	h2_read(s->h2);
+}
+
 static void (*const session_read_steps[])(struct session *, struct conn *) = {
 	[SS_HEAD] = session_read_head,
 	[SS_UPSTREAM] = session_read_body,
 	[SS_TUNNEL] = session_read_tunnel,
 	[SS_CLOSING] = session_read_discard,
+	[SS_H2] = session_read_h2,
 };
 
 static void
@@ -535,6 +598,10 @@ session_client_writecb(struct conn *c, void *arg)
 	size_t out = conn_out_pending(c);
 
 	SESSION_CHECK(s);
+	if (s->state == SS_H2) {
+		h2_write(s->h2);
+		return;
+	}
 	if (s->state == SS_CLOSING) {
 		if (out == 0)
 			session_closing_flushed(s, "done");
@@ -553,6 +620,8 @@ session_client_eventcb(struct conn *c, short what, void *arg)
 	if (what & CONN_EV_HANDSHAKE) {
 		if (!(what & CONN_EV_ERROR)) {
 			STATS_INC(s->w->stats->tls_handshakes);
+			if (session_alpn_h2(s))
+				session_to_h2(s);
 			return;
 		}
 		STATS_INC(s->w->stats->tls_handshake_errors);
@@ -569,6 +638,11 @@ session_client_eventcb(struct conn *c, short what, void *arg)
 		conn_flush(&s->ex.up->c);
 		conn_shutdown_write(&s->ex.up->c);
 		return;
+	}
+	if (s->state == SS_H2 && (what & CONN_EV_EOF) && !(what & CONN_EV_ERROR)) {
+		/* frames that came with the FIN still count, then it ends */
+		if (evbuffer_get_length(s->cc.in) > 0 && h2_read(s->h2) == -1)
+			return;
 	}
 	if (what & CONN_EV_TIMEOUT)
 		session_close(s, "client write timeout");
@@ -609,7 +683,8 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- life cycle ---------------------------------------------------------- */
 
 void
-session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen, SSL *ssl)
+session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen, SSL *ssl,
+    int h2c)
 {
 	struct session *s;
 	struct timeval wtv = clock_tv_ms(rt.cfg->t_client_idle_ms);
@@ -625,6 +700,7 @@ session_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int sa
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->magic = SESSION_MAGIC;
 	s->w = w;
+	s->h2c = h2c && ssl == NULL;
 	if (salen > 0 && (size_t)salen <= sizeof(s->peer.sa))
 		memcpy(&s->peer.sa, sa, (size_t)salen);
 	s->peer.tls = ssl != NULL;
@@ -668,6 +744,8 @@ session_close(struct session *s, const char *reason)
 
 	SESSION_CHECK(s);
 	log_debug("session %p from %s closed: %s", (void *)s, s->peer.addr, reason);
+	if (s->h2 != NULL)
+		h2_free(s->h2);
 	exchange_release(&s->ex);
 	evtimer_del(&s->timer);
 	conn_release(&s->cc);
@@ -690,6 +768,10 @@ session_drain_all(struct worker *w)
 	for (s = LIST_FIRST(&w->sessions); s != NULL; s = next) {
 		next = LIST_NEXT(s, link);
 		SESSION_CHECK(s);
+		if (s->state == SS_H2) {
+			h2_shutdown(s->h2, 0);
+			continue;
+		}
 		session_close_after(s, "draining");
 		if (s->state == SS_HEAD && !s->ex.resp_started &&
 		    evbuffer_get_length(s->cc.in) == 0)
@@ -714,6 +796,10 @@ session_close_disabled(struct worker *w)
 
 	for (s = LIST_FIRST(&w->sessions); s != NULL; s = next) {
 		next = LIST_NEXT(s, link);
+		if (s->state == SS_H2) {
+			h2_close_disabled(s->h2);
+			continue;
+		}
 		if (s->ex.up != NULL && atomic_load_explicit(&s->ex.up->srv->state,
 		    memory_order_relaxed) == SRV_DISABLED)
 			session_close(s, "server disabled");
@@ -742,7 +828,23 @@ session_close_reverted(struct worker *w, int pool)
 
 	for (s = LIST_FIRST(&w->sessions); s != NULL; s = next) {
 		next = LIST_NEXT(s, link);
-		if (s->state == SS_TUNNEL && (int)s->ex.pool == pool)
+		if (s->state == SS_H2)
+			h2_close_reverted(s->h2, pool);
+		else if (s->state == SS_TUNNEL && (int)s->ex.pool == pool)
 			session_close(s, "tunnel to a reverted pool");
+	}
+}
+
+/* After a reload: HTTP/2 connections get GOAWAY (their streams finish),
+ * so clients come back under the new settings and certificates. */
+void
+session_reloaded(struct worker *w)
+{
+	struct session *s, *next;
+
+	for (s = LIST_FIRST(&w->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, link);
+		if (s->state == SS_H2)
+			h2_shutdown(s->h2, 1);
 	}
 }

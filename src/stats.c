@@ -21,6 +21,12 @@
 
 #include "stats.h"
 
+const char *const stats_proto_names[STATS_PROTOS] = { "http/1.1", "h2" };
+const char *const stats_goaway_names[STATS_GOAWAYS] = {
+	"shutdown", "reload", "idle", "protocol_error", "rapid_reset", "continuation_flood",
+	"header_list", "control_flood", "empty_frames", "zero_window",
+};
+
 const double stats_prom_bounds[STATS_PROM_BUCKETS] = {
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 };
@@ -172,18 +178,20 @@ static void stats_record_window(struct stats_worker *w, int pool, int is_err, in
  * A request with no response (status 0) is left out of requests[] (it has
  * no class) but its error kind, duration and window entry still count.
  */
-void stats_record(struct stats_worker *w, int pool, int server, int status, int err_kind,
+void stats_record(struct stats_worker *w, int pool, int proto, int server, int status, int err_kind,
     int in_window, uint64_t now_s, uint64_t dur_us)
 {
 	if (pool < 0 || pool >= CONFIG_POOLS)
 		return;
+	if (proto < 0 || proto >= STATS_PROTOS)
+		proto = STATS_PROTO_H1;
 	if (err_kind >= STATS_ERR_KINDS)
 		err_kind = -1;
 	int is_err = status >= 500 || err_kind >= 0;
 	int cls = status / 100;
 
 	if (cls >= 1 && cls <= 5)
-		STATS_INC(w->requests[pool][cls]);
+		STATS_INC(w->requests[pool][proto][cls]);
 	if (err_kind >= 0)
 		STATS_INC(w->upstream_errors[pool][err_kind]);
 	unsigned pb = stats_prom_bucket(dur_us);

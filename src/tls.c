@@ -53,6 +53,8 @@ struct tls_cert {
  * can read the set as long as any connection from it lives.
  */
 struct tls_ctxset {
+	unsigned char ts_alpn[16];        /* listen[].tls.alpn, wire format */
+	size_t ts_alpn_len;
 	size_t ts_n;
 	struct tls_cert ts_certs[];
 };
@@ -310,27 +312,33 @@ tls_ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_
 
 /* ---- handshake callbacks ----------------------------------------------- */
 
-/* We speak HTTP/1.1 only; a client offering just h2 carries on without ALPN
- * rather than failing (most fall back to http/1.1 then). */
+/* The first of our protocols (listen[].tls.alpn, in our order) that the
+ * client offers.  A client that offers none of them carries on without
+ * ALPN rather than failing: it speaks HTTP/1.1, which every listener does. */
 static int
 tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
-	unsigned int i = 0;
+	const struct tls_ctxset *set = arg;
+	size_t k = 0;
 
 	(void)ssl;
-	(void)arg;
-	while (i < inlen) {
-		unsigned int n = in[i];
+	while (k < set->ts_alpn_len) {
+		unsigned int m = set->ts_alpn[k], i = 0;
 
-		if (n == 0 || n > inlen - i - 1)
-			break;    /* malformed: OpenSSL checks too, be safe anyway */
-		if (n == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
-			*out = in + i + 1;
-			*outlen = 8;
-			return SSL_TLSEXT_ERR_OK;
+		while (i < inlen) {
+			unsigned int n = in[i];
+
+			if (n == 0 || n > inlen - i - 1)
+				break;    /* malformed: OpenSSL checks too, be safe anyway */
+			if (n == m && memcmp(in + i + 1, set->ts_alpn + k + 1, n) == 0) {
+				*out = in + i + 1;
+				*outlen = (unsigned char)n;
+				return SSL_TLSEXT_ERR_OK;
+			}
+			i += n + 1;
 		}
-		i += n + 1;
+		k += m + 1;
 	}
 	return SSL_TLSEXT_ERR_NOACK;
 }
@@ -410,7 +418,6 @@ tls_ctx_settings(SSL_CTX *ctx, const struct config_listener *l)
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_sess_set_cache_size(ctx, TLS_CACHE_SIZE);
 	SSL_CTX_set_timeout(ctx, TLS_SESSION_TIMEOUT);
-	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
 	if (SSL_CTX_set_min_proto_version(ctx, l->min_tls13 ? TLS1_3_VERSION : TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12) != 1 ||
@@ -563,8 +570,12 @@ tls_ctxset_load(const struct config_listener *l, const char *cfgpath, char *err,
 		return NULL;
 	}
 	set->ts_n = l->ncerts;
+	memcpy(set->ts_alpn, l->alpn, l->alpn_len <= sizeof(set->ts_alpn) ? l->alpn_len : 0);
+	set->ts_alpn_len = l->alpn_len <= sizeof(set->ts_alpn) ? l->alpn_len : 0;
 	if (tls_set_fill(set, l, cfgpath, err, errlen) == -1)
 		goto fail;
+	for (size_t i = 0; i < set->ts_n; i++)
+		SSL_CTX_set_alpn_select_cb(set->ts_certs[i].tc_ctx, tls_alpn_cb, set);
 	first = set->ts_certs[0].tc_ctx;
 	if (tls_ex_index < 0 || SSL_CTX_set_ex_data(first, tls_ex_index, set) != 1) {
 		tls_fail(err, errlen, cfgpath, l->line, "TLS listener", l->addr.text);

@@ -53,6 +53,20 @@ worker_resume_accept(struct worker *w)
 	w->accept_paused = 0;
 }
 
+/* listen[].h2c of the listener on addr, in the configuration now. */
+static int
+worker_h2c(const struct config_addr *addr)
+{
+	const struct config *c = rt.cfg;
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].addr.len == addr->len &&
+		    memcmp(&c->listeners[i].addr.ss, &addr->ss, addr->len) == 0)
+			return c->listeners[i].h2c;
+	return 0;
+}
+
 static void
 worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
     void *arg)
@@ -61,17 +75,23 @@ worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *
 	struct tls_ctxset *set = NULL;
 	SSL *ssl = NULL;
 	size_t i;
+	int h2c = 0;
 
-	for (i = 0; i < w->nlis; i++)
-		if (w->lis[i].l == l && w->lis[i].tls)
+	for (i = 0; i < w->nlis; i++) {
+		if (w->lis[i].l != l)
+			continue;
+		if (w->lis[i].tls)
 			set = proxy_tls_set(&w->lis[i].addr);
+		else
+			h2c = worker_h2c(&w->lis[i].addr);
+	}
 	if (set != NULL && (ssl = tls_ssl_new(set)) == NULL) {
 		evutil_closesocket(fd);
 		return;
 	}
 	if (atomic_fetch_add(&rt.conns_active, 1) + 1 >= rt.cfg->max_connections)
 		worker_pause_accept(w);
-	session_accept(w, fd, sa, salen, ssl);
+	session_accept(w, fd, sa, salen, ssl, h2c);
 }
 
 static void
@@ -242,7 +262,8 @@ worker_start_drain(struct worker *w)
 		event_base_loopexit(w->base, NULL);
 }
 
-static void
+/* Returns 1 when a change (a reload's) was applied. */
+static int
 worker_apply_change(struct worker *w)
 {
 	struct lis_change *chg;
@@ -253,7 +274,7 @@ worker_apply_change(struct worker *w)
 	w->chg = NULL;
 	pthread_mutex_unlock(&w->chg_lock);
 	if (chg == NULL)
-		return;
+		return 0;
 	for (i = 0; i < chg->nrem; i++)
 		worker_remove_listener(w, &chg->rem[i]);
 	for (i = 0; i < chg->nadd; i++) {
@@ -263,6 +284,7 @@ worker_apply_change(struct worker *w)
 			log_error("worker %d: cannot add listener %s", w->id, chg->add[i].addr.text);
 	}
 	free(chg);
+	return 1;
 }
 
 static void
@@ -274,7 +296,9 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read(fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
 		log_warn("worker %d: eventfd read: %s", w->id, strerror(errno));
-	worker_apply_change(w);
+	/* a reload's change: HTTP/2 clients reconnect under the new config */
+	if (worker_apply_change(w) && !w->draining)
+		session_reloaded(w);
 	if (!w->draining && atomic_load(&rt.draining))
 		worker_start_drain(w);
 }

@@ -37,10 +37,10 @@ def test_metrics_consistent_with_traffic(env):
         return sum(v for k, v in m.items() if k.startswith("bgproxy_requests_total{")) >= 33
     assert harness.wait_until(counted, timeout=10), _metrics(mport)[0]
     body, m = _metrics(mport)
-    assert m['bgproxy_requests_total{pool="blue",class="2xx"}'] == 30
-    assert m['bgproxy_requests_total{pool="blue",class="4xx"}'] == 1
-    assert m['bgproxy_requests_total{pool="blue",class="5xx"}'] == 1
-    assert m['bgproxy_requests_total{pool="green",class="2xx"}'] == 1
+    assert m['bgproxy_requests_total{pool="blue",class="2xx",proto="http/1.1"}'] == 30
+    assert m['bgproxy_requests_total{pool="blue",class="4xx",proto="http/1.1"}'] == 1
+    assert m['bgproxy_requests_total{pool="blue",class="5xx",proto="http/1.1"}'] == 1
+    assert m['bgproxy_requests_total{pool="green",class="2xx",proto="http/1.1"}'] == 1
     assert m['bgproxy_request_duration_seconds_count{pool="blue"}'] == 32
     assert m['bgproxy_request_duration_seconds_bucket{pool="blue",le="+Inf"}'] == 32
     assert m['bgproxy_pool_weight_percent{pool="blue"}'] == 100

@@ -157,13 +157,21 @@ def test_protocol_floor(env):
 def test_alpn(env):
     site = Site(env)
     p = _proxy(env, site)
+    # h2 first (test_http2.py speaks it), http/1.1 for the rest
     ctx = client_ctx()
     ctx.set_alpn_protocols(["h2", "http/1.1"])
     t = handshake(p.port, "a.test", ctx)
-    assert t.selected_alpn_protocol() == "http/1.1"
+    assert t.selected_alpn_protocol() == "h2"
     t.close()
     ctx = client_ctx()
-    ctx.set_alpn_protocols(["h2"])
+    ctx.set_alpn_protocols(["http/1.1"])
+    t = handshake(p.port, "a.test", ctx)
+    assert t.selected_alpn_protocol() == "http/1.1"
+    assert https_get(t)[0] == 200
+    t.close()
+    # nothing in common: no ALPN, and HTTP/1.1 is served
+    ctx = client_ctx()
+    ctx.set_alpn_protocols(["spdy/3"])
     t = handshake(p.port, "a.test", ctx)
     assert t.selected_alpn_protocol() is None
     assert https_get(t)[0] == 200

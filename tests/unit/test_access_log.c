@@ -43,7 +43,7 @@ TEST(every_field_in_order)
 	CHECK_STR(out, "{\"time\":\"2026-12-02T19:00:00.123Z\",\"client\":\"127.0.0.1\","
 	    "\"method\":\"GET\",\"path\":\"/a?b=c\",\"status\":200,\"bytes\":1234,"
 	    "\"pool\":\"green\",\"server\":\"127.0.0.1:9002\",\"duration_ms\":1.500,"
-	    "\"request_id\":\"abc\",\"tls\":false}\n");
+	    "\"request_id\":\"abc\",\"proto\":\"http/1.1\",\"tls\":false}\n");
 }
 
 TEST(no_server_is_null_and_tls_fields_follow_tls)

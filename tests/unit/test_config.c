@@ -334,7 +334,7 @@ TEST(percent_int_and_float_agree)
 TEST(error_unknown_top_key)
 {
 	CHECK_STR(errors_of("workers = 2;\nfoo = 1;\n" MINIMAL),
-	    "F:2: unknown key \"foo\" at the top level; allowed: admin, guard, limits, listen, log, "
+	    "F:2: unknown key \"foo\" at the top level; allowed: admin, guard, http2, limits, listen, log, "
 	    "metrics, pools, rollout, split, state_file, timeouts, workers\n");
 }
 
@@ -347,7 +347,7 @@ TEST(error_unknown_nested_key)
 	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:1\";\n  port = 2; } );\n"
 	    "pools = { blue = { servers = ( { address = \"127.0.0.1:9001\"; } ); };\n"
 	    "  green = { servers = ( { address = \"127.0.0.1:9002\"; wait = 1; } ); }; };\n"),
-	    "F:2: unknown key \"port\" in \"listen[0]\"; allowed: address, tls\n"
+	    "F:2: unknown key \"port\" in \"listen[0]\"; allowed: address, h2c, tls\n"
 	    "F:4: unknown key \"wait\" in \"pools.green.servers[0]\"; allowed: address, weight\n");
 }
 
@@ -508,7 +508,7 @@ TEST(errors_all_reported)
 	CHECK_STR(errors_of("workers = 65;\nfoo = 1;\nlimits = { max_headers = 0; };\n"
 	    "admin = { mode = 600; };\n" MINIMAL),
 	    "F:1: \"workers\" must be 1..64, got 65\n"
-	    "F:2: unknown key \"foo\" at the top level; allowed: admin, guard, limits, listen, log, "
+	    "F:2: unknown key \"foo\" at the top level; allowed: admin, guard, http2, limits, listen, log, "
 	    "metrics, pools, rollout, split, state_file, timeouts, workers\n"
 	    "F:3: \"limits.max_headers\" must be 1..256, got 0\n"
 	    "F:4: \"admin.mode\" must be a string of octal digits such as \"0600\" "

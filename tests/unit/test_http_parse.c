@@ -737,10 +737,10 @@ static const char *decode_both(const char *s, size_t n, long *used)
 	long total = 0, r;
 
 	http_chunked_init(&a);
-	*used = http_chunked_decode(&a, s, n, sink_data, &ka);
+	*used = http_chunked_decode(&a, s, n, sink_data, NULL, &ka);
 	http_chunked_init(&b);
 	for (size_t i = 0; i < n && !b.done; i++) {
-		r = http_chunked_decode(&b, s + i, 1, sink_data, &kb);
+		r = http_chunked_decode(&b, s + i, 1, sink_data, NULL, &kb);
 		if (r < 0) {
 			total = -1;
 			break;
@@ -768,6 +768,31 @@ TEST(chunked_decode_strips_the_framing)
 	/* data before a framing error was passed on; the error is the scanner's */
 	CHECK_STR(decode_both(LIT(s2), &used), "abc");
 	CHECK_EQ_INT(used, -1);
+}
+
+/* the trailer section's bytes, apart from the data, whole or bytewise */
+TEST(chunked_decode_passes_the_trailers)
+{
+	static const char s[] = "3\r\nabc\r\n0\r\nX-T: v\r\nGrpc-Status: 0\r\n\r\nNEXT";
+	struct http_chunked a, b;
+	struct sink d = { .n = 0 }, t1 = { .n = 0 }, t2 = { .n = 0 };
+	long r;
+
+	http_chunked_init(&a);
+	r = http_chunked_decode(&a, s, sizeof(s) - 1, sink_data, sink_data, &d);
+	CHECK_EQ_INT(r, sizeof(s) - 1 - 4);
+	CHECK(a.done);
+	/* data and trailers went to the same sink here: in order */
+	CHECK_EQ_INT(d.n, 3 + 26);
+	CHECK(memcmp(d.buf, "abcX-T: v\r\nGrpc-Status: 0\r\n\r\n", d.n) == 0);
+	http_chunked_init(&b);
+	for (size_t i = 0; i < sizeof(s) - 1 && !b.done; i++)
+		CHECK(http_chunked_decode(&b, s + i, 1, NULL, sink_data, &t1) >= 0);
+	CHECK_EQ_INT(t1.n, 26);
+	/* no trailers: only the final CRLF */
+	http_chunked_init(&b);
+	CHECK_EQ_INT(http_chunked_decode(&b, "0\r\n\r\n", 5, NULL, sink_data, &t2), 5);
+	CHECK_EQ_INT(t2.n, 2);
 }
 
 TEST(chunked_pipelined_and_partial)
@@ -945,6 +970,7 @@ int main(void)
 	RUN(resp_rejections);
 	RUN(chunked_valid);
 	RUN(chunked_decode_strips_the_framing);
+	RUN(chunked_decode_passes_the_trailers);
 	RUN(chunked_pipelined_and_partial);
 	RUN(chunked_errors);
 	RUN(chunked_limits);

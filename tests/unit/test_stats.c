@@ -139,7 +139,7 @@ static int check_quantiles(uint64_t *us, size_t n)
 	int ok = 1;
 
 	for (size_t i = 0; i < n; i++)
-		stats_record(w, 1, 0, 200, -1, 1, 1000, us[i]);
+		stats_record(w, 1, 0, 0, 200, -1, 1, 1000, us[i]);
 	sum1(w, 1, 10, 1000, &win);
 	qsort(us, n, sizeof(*us), cmp_u64);
 	for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++) {
@@ -214,10 +214,10 @@ TEST(window_two_workers)
 	struct stats_window win;
 
 	for (int i = 0; i < 30; i++)
-		stats_record(a, 1, 0, 200, -1, 1, 500 + i % 3, 2 * MS);
+		stats_record(a, 1, 0, 0, 200, -1, 1, 500 + i % 3, 2 * MS);
 	for (int i = 0; i < 10; i++)
-		stats_record(b, 1, 1, 503, -1, 1, 502, 2 * MS);
-	stats_record(b, 0, 1, 200, -1, 1, 502, 2 * MS); /* other pool */
+		stats_record(b, 1, 0, 1, 503, -1, 1, 502, 2 * MS);
+	stats_record(b, 0, 0, 1, 200, -1, 1, 502, 2 * MS); /* other pool */
 	stats_window_sum(ws, 2, 1, 10, 502, &win);
 	CHECK_EQ_INT(win.requests, 40);
 	CHECK_EQ_INT(win.errors, 10);
@@ -236,8 +236,8 @@ TEST(window_expiry)
 	struct stats_window win;
 
 	CHECK_EQ_INT(w->slot_s, 1);
-	stats_record(w, 0, 0, 200, -1, 1, 100, MS);
-	stats_record(w, 0, 0, 200, -1, 1, 105, MS);
+	stats_record(w, 0, 0, 0, 200, -1, 1, 100, MS);
+	stats_record(w, 0, 0, 0, 200, -1, 1, 105, MS);
 	sum1(w, 0, 10, 105, &win);
 	CHECK_EQ_INT(win.requests, 2); /* the current partial slot counts */
 	sum1(w, 0, 10, 109, &win);
@@ -250,7 +250,7 @@ TEST(window_expiry)
 	sum1(w, 0, 10, 100 + STATS_WIN_SLOTS, &win);
 	CHECK_EQ_INT(win.requests, 0);
 	/* reusing it after the wrap-around drops the old data */
-	stats_record(w, 0, 0, 200, -1, 1, 100 + STATS_WIN_SLOTS, 5 * MS);
+	stats_record(w, 0, 0, 0, 200, -1, 1, 100 + STATS_WIN_SLOTS, 5 * MS);
 	sum1(w, 0, 10, 100 + STATS_WIN_SLOTS, &win);
 	CHECK_EQ_INT(win.requests, 1);
 	CHECK(rel_err(stats_window_quantile_ms(&win, 0.5), 5.0) < 0.03);
@@ -263,8 +263,8 @@ TEST(window_early_time)
 	struct stats_window win;
 
 	/* now_s smaller than the window: no underflow of the first slot */
-	stats_record(w, 0, 0, 200, -1, 1, 0, MS);
-	stats_record(w, 0, 0, 200, -1, 1, 3, MS);
+	stats_record(w, 0, 0, 0, 200, -1, 1, 0, MS);
+	stats_record(w, 0, 0, 0, 200, -1, 1, 3, MS);
 	sum1(w, 0, 10, 3, &win);
 	CHECK_EQ_INT(win.requests, 2);
 	sum1(w, 0, 10, 10, &win);
@@ -284,7 +284,7 @@ static void check_window_size(int window_s, unsigned slot_s, uint64_t t0)
 	uint64_t out = (t0 / slot_s + (window_s + slot_s - 1) / slot_s) * slot_s;
 
 	CHECK_EQ_INT(w->slot_s, slot_s);
-	stats_record(w, 1, 0, 200, -1, 1, t0, MS);
+	stats_record(w, 1, 0, 0, 200, -1, 1, t0, MS);
 	sum1(w, 1, window_s, t0, &win);
 	CHECK_EQ_INT(win.requests, 1);
 	sum1(w, 1, window_s, t0 + window_s - slot_s, &win);
@@ -298,7 +298,7 @@ static void check_window_size(int window_s, unsigned slot_s, uint64_t t0)
 	stats_worker_init(w, window_s);
 	uint64_t end = t0 + (uint64_t)window_s;
 	for (uint64_t t = t0; t < end; t++)
-		stats_record(w, 1, 0, 200, -1, 1, t, MS);
+		stats_record(w, 1, 0, 0, 200, -1, 1, t, MS);
 	sum1(w, 1, window_s, end - 1, &win);
 	uint64_t first = ((end - 1) / slot_s + 1 - (window_s + slot_s - 1) / slot_s) * slot_s;
 	CHECK_EQ_INT(win.requests, end - (first > t0 ? first : t0));
@@ -324,12 +324,12 @@ TEST(errors_counted_once)
 	struct stats_worker *w = new_worker(10);
 	struct stats_window win;
 
-	stats_record(w, 1, 0, 200, -1, 1, 50, MS);
-	stats_record(w, 1, 0, 404, -1, 1, 50, MS);
-	stats_record(w, 1, 0, 503, -1, 1, 50, MS);                /* 5xx from the server */
-	stats_record(w, 1, 0, 502, STATS_ERR_CONNECT, 1, 50, MS); /* proxy's 502 */
-	stats_record(w, 1, 0, 504, STATS_ERR_TIMEOUT, 1, 50, MS); /* proxy's 504 */
-	stats_record(w, 1, 0, 0, STATS_ERR_RESET, 1, 50, MS);     /* nothing sent */
+	stats_record(w, 1, 0, 0, 200, -1, 1, 50, MS);
+	stats_record(w, 1, 0, 0, 404, -1, 1, 50, MS);
+	stats_record(w, 1, 0, 0, 503, -1, 1, 50, MS);                /* 5xx from the server */
+	stats_record(w, 1, 0, 0, 502, STATS_ERR_CONNECT, 1, 50, MS); /* proxy's 502 */
+	stats_record(w, 1, 0, 0, 504, STATS_ERR_TIMEOUT, 1, 50, MS); /* proxy's 504 */
+	stats_record(w, 1, 0, 0, 0, STATS_ERR_RESET, 1, 50, MS);     /* nothing sent */
 	sum1(w, 1, 10, 50, &win);
 	CHECK_EQ_INT(win.requests, 6);
 	CHECK_EQ_INT(win.errors, 4);
@@ -339,10 +339,10 @@ TEST(errors_counted_once)
 	CHECK_EQ_INT(win.err_kind[STATS_ERR_RESET], 1);
 	CHECK(fabs(stats_window_error_rate(&win) - 4.0 / 6) < 1e-9);
 	/* totals: status 0 has no class, but its error kind counts */
-	CHECK_EQ_INT(STATS_GET(w->requests[1][2]), 1);
-	CHECK_EQ_INT(STATS_GET(w->requests[1][4]), 1);
-	CHECK_EQ_INT(STATS_GET(w->requests[1][5]), 3);
-	CHECK_EQ_INT(STATS_GET(w->requests[1][0]), 0);
+	CHECK_EQ_INT(STATS_GET(w->requests[1][0][2]), 1);
+	CHECK_EQ_INT(STATS_GET(w->requests[1][0][4]), 1);
+	CHECK_EQ_INT(STATS_GET(w->requests[1][0][5]), 3);
+	CHECK_EQ_INT(STATS_GET(w->requests[1][0][0]), 0);
 	CHECK_EQ_INT(STATS_GET(w->upstream_errors[1][STATS_ERR_CONNECT]), 1);
 	CHECK_EQ_INT(STATS_GET(w->upstream_errors[1][STATS_ERR_TIMEOUT]), 1);
 	CHECK_EQ_INT(STATS_GET(w->upstream_errors[1][STATS_ERR_RESET]), 1);
@@ -355,13 +355,13 @@ TEST(override_out_of_window)
 	struct stats_worker *w = new_worker(10);
 	struct stats_window win;
 
-	stats_record(w, 1, 2, 500, -1, 0, 50, MS);
-	stats_record(w, 1, 2, 200, -1, 0, 50, MS);
+	stats_record(w, 1, 0, 2, 500, -1, 0, 50, MS);
+	stats_record(w, 1, 0, 2, 200, -1, 0, 50, MS);
 	sum1(w, 1, 10, 50, &win);
 	CHECK_EQ_INT(win.requests, 0);
 	CHECK_EQ_INT(win.errors, 0);
-	CHECK_EQ_INT(STATS_GET(w->requests[1][5]), 1);
-	CHECK_EQ_INT(STATS_GET(w->requests[1][2]), 1);
+	CHECK_EQ_INT(STATS_GET(w->requests[1][0][5]), 1);
+	CHECK_EQ_INT(STATS_GET(w->requests[1][0][2]), 1);
 	CHECK_EQ_INT(STATS_GET(w->srv_requests[1][2]), 2);
 	CHECK_EQ_INT(STATS_GET(w->dur_count[1]), 2);
 	free(w);
@@ -373,12 +373,12 @@ TEST(prom_buckets)
 
 	CHECK(stats_prom_bounds[0] == 0.0005);
 	CHECK(stats_prom_bounds[STATS_PROM_BUCKETS - 1] == 10);
-	stats_record(w, 0, 0, 200, -1, 1, 1, 700);      /* 0.7 ms */
-	stats_record(w, 0, 0, 200, -1, 1, 1, 500);      /* on the bound: le is inclusive */
-	stats_record(w, 0, 0, 200, -1, 1, 1, 0);
-	stats_record(w, 0, 0, 200, -1, 1, 1, 10000000); /* 10 s exactly */
-	stats_record(w, 0, 0, 200, -1, 1, 1, 10000001); /* +Inf only */
-	stats_record(w, 0, 0, 200, -1, 1, 1, 3000000);  /* 3 s */
+	stats_record(w, 0, 0, 0, 200, -1, 1, 1, 700);      /* 0.7 ms */
+	stats_record(w, 0, 0, 0, 200, -1, 1, 1, 500);      /* on the bound: le is inclusive */
+	stats_record(w, 0, 0, 0, 200, -1, 1, 1, 0);
+	stats_record(w, 0, 0, 0, 200, -1, 1, 1, 10000000); /* 10 s exactly */
+	stats_record(w, 0, 0, 0, 200, -1, 1, 1, 10000001); /* +Inf only */
+	stats_record(w, 0, 0, 0, 200, -1, 1, 1, 3000000);  /* 3 s */
 	CHECK_EQ_INT(STATS_GET(w->dur_bucket[0][0]), 2);
 	CHECK_EQ_INT(STATS_GET(w->dur_bucket[0][1]), 1);
 	CHECK_EQ_INT(STATS_GET(w->dur_bucket[0][12]), 1);
@@ -400,8 +400,8 @@ TEST(prom_every_bound)
 	/* each bound lands in its own bucket, one microsecond more in the next */
 	for (int i = 0; i < STATS_PROM_BUCKETS; i++) {
 		uint64_t us = (uint64_t)llround(stats_prom_bounds[i] * 1e6);
-		stats_record(w, 0, -1, 200, -1, 1, 1, us);
-		stats_record(w, 0, -1, 200, -1, 1, 1, us + 1);
+		stats_record(w, 0, 0, -1, 200, -1, 1, 1, us);
+		stats_record(w, 0, 0, -1, 200, -1, 1, 1, us + 1);
 	}
 	CHECK_EQ_INT(STATS_GET(w->dur_bucket[0][0]), 1);
 	for (int i = 1; i < STATS_PROM_BUCKETS; i++)
@@ -418,19 +418,19 @@ TEST(new_epoch_starts_afresh)
 	int i;
 
 	for (i = 0; i < 10; i++)
-		stats_record(w, 1, 0, 500, -1, 1, 1000, 5 * MS);
+		stats_record(w, 1, 0, 0, 500, -1, 1, 1000, 5 * MS);
 	sum1(w, 1, 10, 1000, &win);
 	CHECK_EQ_INT(win.requests, 10);
 	CHECK_EQ_INT(win.errors, 10);
 	stats_new_epoch();
 	sum1(w, 1, 10, 1000, &win);
 	CHECK_EQ_INT(win.requests, 0);
-	stats_record(w, 1, 0, 200, -1, 1, 1000, 5 * MS);
+	stats_record(w, 1, 0, 0, 200, -1, 1, 1000, 5 * MS);
 	sum1(w, 1, 10, 1000, &win);
 	CHECK_EQ_INT(win.requests, 1);
 	CHECK_EQ_INT(win.errors, 0);
 	/* totals are not windows: they keep counting */
-	CHECK_EQ_INT(STATS_GET(w->requests[1][5]), 10);
+	CHECK_EQ_INT(STATS_GET(w->requests[1][0][5]), 10);
 	free(w);
 }
 
@@ -438,12 +438,12 @@ TEST(per_server)
 {
 	struct stats_worker *w = new_worker(10);
 
-	stats_record(w, 0, 3, 200, -1, 1, 1, MS);
-	stats_record(w, 0, 3, 502, STATS_ERR_CONNECT, 1, 1, MS);
-	stats_record(w, 0, 3, 500, -1, 1, 1, MS);
-	stats_record(w, 1, 3, 200, -1, 1, 1, MS);
-	stats_record(w, 0, CONFIG_MAX_SERVERS - 1, 200, -1, 1, 1, MS);
-	stats_record(w, 0, -1, 503, -1, 1, 1, MS); /* no server was picked */
+	stats_record(w, 0, 0, 3, 200, -1, 1, 1, MS);
+	stats_record(w, 0, 0, 3, 502, STATS_ERR_CONNECT, 1, 1, MS);
+	stats_record(w, 0, 0, 3, 500, -1, 1, 1, MS);
+	stats_record(w, 1, 0, 3, 200, -1, 1, 1, MS);
+	stats_record(w, 0, 0, CONFIG_MAX_SERVERS - 1, 200, -1, 1, 1, MS);
+	stats_record(w, 0, 0, -1, 503, -1, 1, 1, MS); /* no server was picked */
 	CHECK_EQ_INT(STATS_GET(w->srv_requests[0][3]), 3);
 	CHECK_EQ_INT(STATS_GET(w->srv_errors[0][3]), 2);
 	CHECK_EQ_INT(STATS_GET(w->srv_requests[1][3]), 1);
@@ -453,7 +453,7 @@ TEST(per_server)
 	for (int i = 0; i < CONFIG_MAX_SERVERS; i++)
 		total += STATS_GET(w->srv_requests[0][i]);
 	CHECK_EQ_INT(total, 4);
-	CHECK_EQ_INT(STATS_GET(w->requests[0][5]), 3);
+	CHECK_EQ_INT(STATS_GET(w->requests[0][0][5]), 3);
 	free(w);
 }
 
@@ -481,7 +481,7 @@ TEST(bench_record)
 	double t0 = now_ns();
 	for (uint32_t i = 0; i < N; i++) {
 		int j = i & (MIX - 1);
-		stats_record(w, i & 1, (int)(i & 7), status[j], kind[j], 1, 1000 + (i >> 17), dur[j]);
+		stats_record(w, i & 1, 0, (int)(i & 7), status[j], kind[j], 1, 1000 + (i >> 17), dur[j]);
 	}
 	double ns = (now_ns() - t0) / N;
 	printf("# stats_record: %.2f ns/call over %d calls\n", ns, N);

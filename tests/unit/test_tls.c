@@ -93,6 +93,8 @@ listener_set(struct config_listener *l, int min13, const char *const *pairs, siz
 		l->certs[i].line = (int)(10 + i);
 	}
 	l->ncerts = n;
+	memcpy(l->alpn, "\x02h2\x08http/1.1", 12);    /* the default */
+	l->alpn_len = 12;
 }
 
 /* The usual set: ec (default), rsa, chain. */
@@ -119,6 +121,25 @@ load_three(int min13)
 	if (set == NULL)
 		printf("  load failed: %s\n", err);
 	return set;
+}
+
+/* The ec pair with an ALPN list of our own (wire format). */
+static struct tls_ctxset *
+load_alpn(const char *wire)
+{
+	static char p[2][256];
+	const char *pairs[2];
+	struct config_listener l;
+	char err[2048] = "";
+
+	snprintf(p[0], sizeof(p[0]), "%s", tpath("ec.pem"));
+	snprintf(p[1], sizeof(p[1]), "%s", tpath("ec.key"));
+	pairs[0] = p[0];
+	pairs[1] = p[1];
+	listener_set(&l, 0, pairs, 1);
+	l.alpn_len = strlen(wire);
+	memcpy(l.alpn, wire, l.alpn_len);
+	return tls_ctxset_load(&l, CFG, err, sizeof(err));
 }
 
 /* Load a single pair; returns the set or NULL with err. */
@@ -476,12 +497,21 @@ TEST(test_alpn)
 		SSL_CTX_free(cctx);
 		return;
 	}
+	/* the default offer: h2 first, whatever the client's order */
 	CHECK_EQ_INT(hs_run(&h, set, cctx, "a.test", "\x02h2\x08http/1.1", NULL), 0);
+	SSL_get0_alpn_selected(h.c, &p, &n);
+	CHECK(n == 2 && memcmp(p, "h2", 2) == 0);
+	hs_close(&h);
+	CHECK_EQ_INT(hs_run(&h, set, cctx, "cn.test", "\x08http/1.1\x02h2", NULL), 0);
+	SSL_get0_alpn_selected(h.c, &p, &n);
+	CHECK(n == 2 && memcmp(p, "h2", 2) == 0);
+	hs_close(&h);
+	CHECK_EQ_INT(hs_run(&h, set, cctx, "a.test", "\x08http/1.1", NULL), 0);
 	SSL_get0_alpn_selected(h.c, &p, &n);
 	CHECK(n == 8 && memcmp(p, "http/1.1", 8) == 0);
 	hs_close(&h);
-
-	CHECK_EQ_INT(hs_run(&h, set, cctx, "cn.test", "\x02h2", NULL), 0);
+	/* nothing in common: no ALPN, the handshake goes on */
+	CHECK_EQ_INT(hs_run(&h, set, cctx, "cn.test", "\x06spdy/3", NULL), 0);
 	SSL_get0_alpn_selected(h.c, &p, &n);
 	CHECK_EQ_INT(n, 0);
 	CHECK_EQ_INT(hs_exchange(&h), 0);
@@ -491,8 +521,23 @@ TEST(test_alpn)
 	SSL_get0_alpn_selected(h.c, &p, &n);
 	CHECK_EQ_INT(n, 0);
 	hs_close(&h);
-	SSL_CTX_free(cctx);
 	tls_ctxset_free(set);
+
+	/* tls.alpn = [ "http/1.1" ]: a client offering only h2 gets no ALPN */
+	set = load_alpn("\x08http/1.1");
+	CHECK(set != NULL);
+	if (set != NULL) {
+		CHECK_EQ_INT(hs_run(&h, set, cctx, "a.test", "\x02h2", NULL), 0);
+		SSL_get0_alpn_selected(h.c, &p, &n);
+		CHECK_EQ_INT(n, 0);
+		hs_close(&h);
+		CHECK_EQ_INT(hs_run(&h, set, cctx, "a.test", "\x02h2\x08http/1.1", NULL), 0);
+		SSL_get0_alpn_selected(h.c, &p, &n);
+		CHECK(n == 8 && memcmp(p, "http/1.1", 8) == 0);
+		hs_close(&h);
+		tls_ctxset_free(set);
+	}
+	SSL_CTX_free(cctx);
 }
 
 TEST(test_versions)

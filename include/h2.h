@@ -1,0 +1,53 @@
+/*
+ * h2.h - the HTTP/2 codec of a client connection (h2.c, h2_stream.c).
+ *
+ * A client connection that negotiated "h2" through ALPN, or that starts
+ * with the HTTP/2 preface on a listener with h2c = true, is handed here by
+ * session.c.  libnghttp2 does the framing, HPACK and flow control; each
+ * stream is an exchange (exchange.c) like an HTTP/1.1 request, with its
+ * own upstream connection.  The session keeps the socket (struct conn);
+ * this codec never frees it: when the connection is over it calls the
+ * closed callback, from the top of one of its entry points only, and the
+ * entry point returns -1 (h is gone then).
+ */
+#ifndef BGPROXY_H2_H
+#define BGPROXY_H2_H
+
+#include <stddef.h>
+
+struct h2conn;
+struct worker;
+struct conn;
+struct exchange_peer;
+
+/* The client connection preface (RFC 9113 3.4), 24 bytes. */
+#define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2_PREFACE_LEN 24
+
+/* 1: p starts with the whole preface; 0: p is a prefix of it (wait for
+ * more); -1: it is not HTTP/2. */
+int h2_preface_match(const char *p, size_t n);
+
+/* Take over an open client connection (bytes already in cc->in are the
+ * start of its HTTP/2 input).  NULL when out of memory. */
+struct h2conn *h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
+    void (*closed)(void *arg, const char *why), void *arg);
+
+/* Entry points, from the session's callbacks.  Each returns 0, or -1 when
+ * the connection was closed (closed() ran: h and the session are gone). */
+int h2_read(struct h2conn *h);           /* new bytes in cc->in */
+int h2_write(struct h2conn *h);          /* cc's output drained */
+/* The client closed or the socket failed: every stream ends now. */
+void h2_free(struct h2conn *h);
+
+/* GOAWAY with the last stream id: no new streams, open ones finish (a
+ * drain, SIGTERM); reload: the same, after a reload.  Return as above. */
+int h2_shutdown(struct h2conn *h, int reload);
+/* Streams whose server an operator disabled are reset. */
+int h2_close_disabled(struct h2conn *h);
+/* WebSocket streams tunnelled to pool (reverted) are reset. */
+int h2_close_reverted(struct h2conn *h, int pool);
+/* Streams open now (for the session's bookkeeping and tests). */
+int h2_nstreams(const struct h2conn *h);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * h2_int.h - what h2.c (the connection) and h2_stream.c (a stream as an
+ * exchange) share.  Not for other modules: they use h2.h.
+ */
+#ifndef BGPROXY_H2_INT_H
+#define BGPROXY_H2_INT_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/event_struct.h>
+#include <nghttp2/nghttp2.h>
+
+#include "exchange.h"
+#include "h2.h"
+
+/* Output to the client above this: nghttp2 is told to wait (WOULDBLOCK)
+ * and the client's input is not read until it drains. */
+#define H2_OUT_HIGH (64 * 1024)
+/* A header list this many times past http2.max_header_list_size, once
+ * decompressed, is an attack (an HPACK bomb): the connection ends. */
+#define H2_HEADER_BOMB_FACTOR 4
+/* The connection's receive window: opened again as soon as bytes arrive
+ * (each stream's own window holds its unforwarded bytes). */
+#define H2_CONN_WINDOW (16 * 1024 * 1024)
+/* Budgets per connection (see docs/http2.md). */
+#define H2_RST_BURST 200              /* client resets: token bucket burst... */
+#define H2_RST_RATE 100               /* ...refilled per second */
+#define H2_CTRL_PER_S 500             /* SETTINGS, PING, PRIORITY per second */
+#define H2_EMPTY_PER_S 100            /* empty DATA / HEADERS frames without an end, per second */
+#define H2_WU_FREE 1000               /* WINDOW_UPDATEs allowed beyond... */
+#define H2_WU_PER_DATA 4              /* ...this many per DATA frame sent */
+
+/* What a stream waits to do at the next turn of the connection's loop. */
+enum {
+	H2_TODO_START = 1u << 0,      /* its request head is ready: forward it */
+	H2_TODO_PUMP = 1u << 1,       /* request body bytes (or its end) to move up */
+	H2_TODO_RESUME = 1u << 2,     /* room for more response bytes */
+};
+
+struct h2conn;
+
+struct h2stream {
+	struct exchange ex;
+	struct h2conn *h;
+	int32_t id;
+	TAILQ_ENTRY(h2stream) link;   /* h->streams, or h->dead once closed */
+	TAILQ_ENTRY(h2stream) todo_link;
+	unsigned todo;                /* H2_TODO_*, in h->todo when nonzero */
+	struct evbuffer *reqbuf;      /* DATA from the client not yet with the server */
+	struct evbuffer *respbuf;     /* response body bytes for DATA frames */
+	struct evbuffer *trailers;    /* the server's chunked trailer section, raw */
+	struct evbuffer *req_trailers; /* the client's trailers as HTTP/1.1 lines */
+	/* the request's header list while it arrives: names and values in
+	 * fbuf, offsets in fld */
+	char *fbuf;
+	size_t flen, fcap;
+	struct h2_fld { uint32_t no, nl, vo, vl; } *fld;
+	size_t nfld, fldcap;
+	size_t hdr_bytes;             /* RFC 9113 6.5.2 size of the list so far */
+	struct event timer;           /* timeouts.client_body_ms */
+	unsigned ex_live : 1;         /* ex holds resources: exchange_release at the end */
+	unsigned started : 1;         /* the exchange was given its request */
+	unsigned finished : 1;        /* the exchange is over (answered or aborted) */
+	unsigned req_end : 1;         /* the client's END_STREAM came */
+	unsigned resp_submitted : 1;  /* a final response head is with nghttp2 */
+	unsigned resp_eof : 1;        /* respbuf holds the body's end */
+	unsigned deferred : 1;        /* nghttp2 waits for resume_data */
+	unsigned closed : 1;          /* nghttp2 closed the stream */
+	unsigned too_large : 1;       /* the header list passed max_header_list_size */
+	unsigned protocol : 1;        /* a :protocol pseudo-header came */
+	unsigned tunnel : 1;          /* extended CONNECT (WebSocket) */
+	unsigned up_shut : 1;         /* the tunnel's client end was passed on */
+	unsigned timer_on : 1;
+};
+
+struct h2conn {
+	uint32_t magic;
+	struct worker *w;
+	struct conn *cc;
+	const struct exchange_peer *peer;
+	nghttp2_session *ng;
+	void (*closed)(void *arg, const char *why);
+	void *arg;
+	TAILQ_HEAD(, h2stream) streams, todo, dead;
+	int nstreams;
+	struct event kick;            /* a turn of the loop soon (ops from upstream events) */
+	struct event tick;            /* idle, zero-window and closing timer */
+	int in_run, again, kicked;
+	int in_cb;                    /* inside nghttp2 (mem_recv / send) */
+	int fatal;                    /* enum stats_goaway to end with, or -1 */
+	int ending;                   /* GOAWAY out: close once it is flushed */
+	int shut;                     /* a graceful GOAWAY was sent */
+	int goaway_ours;              /* GOAWAYs we submitted (counted at submit) */
+	const char *why;              /* why it ends */
+	uint64_t progress_us;         /* last DATA sent or stream opened/closed */
+	uint64_t win_us;              /* start of the current one-second budget */
+	unsigned win_ctrl, win_empty;
+	double rst_tokens;
+	uint64_t rst_us;
+	uint64_t data_sent, wu_recv;
+};
+
+/* h2.c for h2_stream.c */
+void h2_kick(struct h2conn *h);
+void h2_todo(struct h2stream *st, unsigned what);
+void h2_stream_dead(struct h2stream *st);
+
+/* h2_stream.c for h2.c */
+struct h2stream *h2_stream_new(struct h2conn *h, int32_t id);
+void h2_stream_free(struct h2stream *st);
+int h2_stream_header(struct h2stream *st, const uint8_t *name, size_t nl, const uint8_t *value,
+    size_t vl, int trailer);
+void h2_stream_head_done(struct h2stream *st, int end_stream);
+void h2_stream_trailers_done(struct h2stream *st);
+void h2_stream_data(struct h2stream *st, const uint8_t *p, size_t n);
+void h2_stream_end(struct h2stream *st);
+void h2_stream_run(struct h2stream *st, unsigned what);
+void h2_stream_sent_end(struct h2stream *st);
+/* the data provider's read callback (source.ptr is the stream) */
+ssize_t h2_stream_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+    uint32_t *flags, nghttp2_data_source *source, void *arg);
+int h2_stream_send_data(struct h2stream *st, const uint8_t *framehd, size_t length);
+/* The stream ends now: its exchange released, RST_STREAM code sent when
+ * rst (nghttp2 has not closed it itself), freed by the loop. */
+void h2_stream_kill(struct h2stream *st, int rst, uint32_t code, const char *why);
+int h2_stream_has_pending(const struct h2stream *st);
+
+#endif

@@ -1,0 +1,668 @@
+/*
+ * h2.c - one HTTP/2 client connection (see h2.h): the nghttp2 session,
+ * its frame callbacks, the budgets that end an abusive connection with
+ * GOAWAY, and the loop that moves the connection on.
+ *
+ * The loop (h2_run) is the only place that calls nghttp2_session_send and
+ * frees streams, and it runs only at the top of an entry point: a read, a
+ * drained output, a timer, or the kick event that the streams' exchanges
+ * raise from their upstream callbacks.  So nothing is freed under a
+ * caller, and nghttp2 is never entered from inside itself.  What a stream
+ * has to do after a frame (forward its request, move body bytes, read
+ * more of its response) waits in h->todo for that loop: a HEADERS reset
+ * in the same read never reaches a server (CVE-2023-44487 costs a parse).
+ *
+ * Budgets (each breach: GOAWAY ENHANCE_YOUR_CALM, the connection ends,
+ * bgproxy_http2_goaways_total{reason} counts it):
+ *   RST_STREAM from the client      token bucket, H2_RST_BURST, H2_RST_RATE/s
+ *   SETTINGS, PING, PRIORITY        H2_CTRL_PER_S per second
+ *   empty DATA/HEADERS, no end      H2_EMPTY_PER_S per second
+ *   WINDOW_UPDATE                   H2_WU_FREE + H2_WU_PER_DATA per DATA frame sent
+ *   CONTINUATION                    nghttp2's max_continuations
+ *   ACKs we owe (SETTINGS, PING)    nghttp2's max_outbound_ack
+ *   header list size                H2_HEADER_BOMB_FACTOR x max_header_list_size
+ *   a window that never opens       timeouts.client_idle_ms without DATA sent
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "conn.h"
+#include "h2_int.h"
+#include "proxy.h"
+#include "stats.h"
+#include "upstream.h"
+
+#define H2_MAGIC 0x68326332U
+
+int
+h2_preface_match(const char *p, size_t n)
+{
+	size_t k = n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN;
+
+	if (memcmp(p, H2_PREFACE, k) != 0)
+		return -1;
+	return n >= H2_PREFACE_LEN ? 1 : 0;
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+static void
+h2_kick_cb(evutil_socket_t fd, short what, void *arg);
+
+void
+h2_kick(struct h2conn *h)
+{
+	if (h->in_run) {
+		h->again = 1;
+		return;
+	}
+	if (!h->kicked) {
+		h->kicked = 1;
+		event_active(&h->kick, EV_TIMEOUT, 0);
+	}
+}
+
+void
+h2_todo(struct h2stream *st, unsigned what)
+{
+	struct h2conn *h = st->h;
+
+	if (st->closed)
+		return;
+	if (st->todo == 0)
+		TAILQ_INSERT_TAIL(&h->todo, st, todo_link);
+	st->todo |= what;
+	h2_kick(h);
+}
+
+/* A stream is over for nghttp2 or for us: out of the lists that do work,
+ * freed by the loop. */
+void
+h2_stream_dead(struct h2stream *st)
+{
+	struct h2conn *h = st->h;
+
+	if (st->closed)
+		return;
+	st->closed = 1;
+	if (st->todo != 0)
+		TAILQ_REMOVE(&h->todo, st, todo_link);
+	st->todo = 0;
+	TAILQ_REMOVE(&h->streams, st, link);
+	TAILQ_INSERT_TAIL(&h->dead, st, link);
+	h->nstreams--;
+	h->progress_us = proxy_now_us();
+	STATS_ADD(h->w->stats->h2_streams_active, -1);
+	h2_kick(h);
+}
+
+/* End the connection: GOAWAY with code, counted under reason. */
+static void
+h2_goaway(struct h2conn *h, int reason, uint32_t code, const char *why)
+{
+	if (h->ending)
+		return;
+	h->ending = 1;
+	h->why = why;
+	STATS_INC(h->w->stats->h2_goaways[reason]);
+	h->goaway_ours++;
+	log_debug("h2 %p from %s: GOAWAY %s: %s", (void *)h, h->peer->addr,
+	    nghttp2_http2_strerror(code), why);
+	if (nghttp2_session_terminate_session(h->ng, code) != 0)
+		h->goaway_ours--;
+	conn_read_disable(h->cc);
+}
+
+static const char *const h2_fatal_why[STATS_GOAWAYS] = {
+	[STATS_GOAWAY_PROTOCOL] = "a protocol error",
+	[STATS_GOAWAY_RAPID_RESET] = "streams reset too fast (rapid reset)",
+	[STATS_GOAWAY_CONTINUATION] = "too many CONTINUATION frames",
+	[STATS_GOAWAY_HEADER_LIST] = "a header list far past max_header_list_size",
+	[STATS_GOAWAY_CONTROL_FLOOD] = "a flood of control frames",
+	[STATS_GOAWAY_EMPTY_FRAMES] = "a flood of empty frames",
+	[STATS_GOAWAY_ZERO_WINDOW] = "the client's window stayed closed",
+};
+
+static void
+h2_fatal_goaway(struct h2conn *h, int reason)
+{
+	h2_goaway(h, reason, reason == STATS_GOAWAY_PROTOCOL ? NGHTTP2_PROTOCOL_ERROR :
+	    NGHTTP2_ENHANCE_YOUR_CALM, h2_fatal_why[reason]);
+}
+
+static void
+h2_tick_ms(struct h2conn *h, int ms)
+{
+	struct timeval tv = clock_tv_ms(ms);
+
+	evtimer_add(&h->tick, &tv);
+}
+
+/*
+ * One turn: what the streams wait to do, then everything nghttp2 has to
+ * send, again while that made more work; then free the dead streams and
+ * see whether the connection is over.  Returns -1 when it was closed.
+ */
+static int
+h2_run(struct h2conn *h)
+{
+	struct h2stream *st;
+	int rounds, rv;
+
+	if (h->in_run) {
+		h->again = 1;
+		return 0;
+	}
+	h->in_run = 1;
+	for (rounds = 0; rounds < 64; rounds++) {
+		h->again = 0;
+		while ((st = TAILQ_FIRST(&h->todo)) != NULL) {
+			unsigned what = st->todo;
+
+			TAILQ_REMOVE(&h->todo, st, todo_link);
+			st->todo = 0;
+			h2_stream_run(st, what);
+		}
+		if (h->fatal >= 0) {
+			h2_fatal_goaway(h, h->fatal);
+			h->fatal = -1;
+		}
+		if (conn_out_pending(h->cc) < H2_OUT_HIGH) {
+			h->in_cb = 1;
+			rv = nghttp2_session_send(h->ng);
+			h->in_cb = 0;
+			if (rv != 0) {
+				log_debug("h2 %p: send: %s", (void *)h, nghttp2_strerror(rv));
+				h->why = "nghttp2 send failed";
+				h->ending = 2;
+			}
+		}
+		conn_flush(h->cc);
+		if (!h->again && TAILQ_EMPTY(&h->todo))
+			break;
+	}
+	h->in_run = 0;
+	if (h->again || !TAILQ_EMPTY(&h->todo))
+		h2_kick(h);
+	while ((st = TAILQ_FIRST(&h->dead)) != NULL) {
+		TAILQ_REMOVE(&h->dead, st, link);
+		h2_stream_free(st);
+	}
+	if (h->ending == 2 || (!nghttp2_session_want_read(h->ng) &&
+	    !nghttp2_session_want_write(h->ng))) {
+		/* over: the GOAWAY (if any) leaves first, bounded by the tick */
+		if (h->ending == 2 || conn_out_pending(h->cc) == 0) {
+			h->closed(h->arg, h->why != NULL ? h->why : "HTTP/2 connection over");
+			return -1;
+		}
+		if (h->ending < 3) {
+			h->ending = 3;
+			conn_read_disable(h->cc);
+			h2_tick_ms(h, 5000);
+		}
+		return 0;
+	}
+	/* a client that does not read does not get more read from it */
+	if (conn_out_pending(h->cc) >= H2_OUT_HIGH || h->ending)
+		conn_read_disable(h->cc);
+	else
+		conn_read_enable(h->cc);
+	return 0;
+}
+
+static void
+h2_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2conn *h = arg;
+
+	(void)fd;
+	(void)what;
+	h->kicked = 0;
+	h2_run(h);
+}
+
+/* Idle (no stream for client_idle_ms), zero window (response bytes wait,
+ * no DATA sent for client_idle_ms), and the end of a closing connection. */
+static void
+h2_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2conn *h = arg;
+	uint64_t now = proxy_now_us(), idle = (uint64_t)rt.cfg->t_client_idle_ms * 1000;
+	struct h2stream *st;
+	int pending = 0;
+
+	(void)fd;
+	(void)what;
+	if (h->ending == 3) {
+		h->closed(h->arg, h->why != NULL ? h->why : "HTTP/2 connection over");
+		return;
+	}
+	TAILQ_FOREACH(st, &h->streams, link)
+		if (h2_stream_has_pending(st)) {
+			pending = 1;
+			break;
+		}
+	if (now - h->progress_us >= idle) {
+		if (h->nstreams == 0) {
+			h2_goaway(h, STATS_GOAWAY_IDLE, NGHTTP2_NO_ERROR, "idle timeout");
+		} else if (pending) {
+			h2_fatal_goaway(h, STATS_GOAWAY_ZERO_WINDOW);
+			h->ending = 2;  /* its output will not drain: close now */
+		}
+	}
+	if (!h->ending)
+		h2_tick_ms(h, rt.cfg->t_client_idle_ms);
+	h2_run(h);
+}
+
+/* ---- budgets ----------------------------------------------------------- */
+
+static void
+h2_window_roll(struct h2conn *h, uint64_t now)
+{
+	if (now - h->win_us >= 1000000) {
+		h->win_us = now;
+		h->win_ctrl = 0;
+		h->win_empty = 0;
+	}
+}
+
+/* Every frame's header as it starts: the budgets that do not need its
+ * payload.  Returns nonzero to end the connection. */
+static int
+h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
+{
+	struct h2conn *h = arg;
+	uint64_t now = proxy_now_us();
+
+	(void)ng;
+	h2_window_roll(h, now);
+	switch (hd->type) {
+	case NGHTTP2_SETTINGS:
+	case NGHTTP2_PING:
+		if (hd->flags & NGHTTP2_FLAG_ACK)
+			break;
+		/* fall through */
+	case NGHTTP2_PRIORITY:
+		if (++h->win_ctrl > H2_CTRL_PER_S)
+			h->fatal = STATS_GOAWAY_CONTROL_FLOOD;
+		break;
+	case NGHTTP2_DATA:
+		if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM) &&
+		    ++h->win_empty > H2_EMPTY_PER_S)
+			h->fatal = STATS_GOAWAY_EMPTY_FRAMES;
+		break;
+	case NGHTTP2_HEADERS:
+	case NGHTTP2_CONTINUATION:
+		if (hd->length == 0 && !(hd->flags & (NGHTTP2_FLAG_END_HEADERS |
+		    NGHTTP2_FLAG_END_STREAM)) && ++h->win_empty > H2_EMPTY_PER_S)
+			h->fatal = STATS_GOAWAY_EMPTY_FRAMES;
+		break;
+	case NGHTTP2_WINDOW_UPDATE:
+		if (++h->wu_recv > H2_WU_FREE + H2_WU_PER_DATA * h->data_sent)
+			h->fatal = STATS_GOAWAY_CONTROL_FLOOD;
+		break;
+	case NGHTTP2_RST_STREAM:
+		h->rst_tokens += (double)(now - h->rst_us) * H2_RST_RATE / 1e6;
+		if (h->rst_tokens > H2_RST_BURST)
+			h->rst_tokens = H2_RST_BURST;
+		h->rst_us = now;
+		if ((h->rst_tokens -= 1) < 0)
+			h->fatal = STATS_GOAWAY_RAPID_RESET;
+		break;
+	}
+	return h->fatal >= 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+}
+
+/* ---- nghttp2 callbacks ------------------------------------------------- */
+
+static ssize_t
+h2_send_cb(nghttp2_session *ng, const uint8_t *data, size_t length, int flags, void *arg)
+{
+	struct h2conn *h = arg;
+
+	(void)ng;
+	(void)flags;
+	if (conn_out_pending(h->cc) >= H2_OUT_HIGH)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	if (evbuffer_add(h->cc->out, data, length) != 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return (ssize_t)length;
+}
+
+static int
+h2_send_data_cb(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
+    size_t length, nghttp2_data_source *source, void *arg)
+{
+	struct h2conn *h = arg;
+
+	(void)ng;
+	(void)frame;
+	if (conn_out_pending(h->cc) >= H2_OUT_HIGH)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	h->data_sent++;
+	h->progress_us = proxy_now_us();
+	return h2_stream_send_data(source->ptr, framehd, length);
+}
+
+static int
+h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
+{
+	struct h2conn *h = arg;
+	struct h2stream *st;
+
+	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	st = h2_stream_new(h, frame->hd.stream_id);
+	if (st == NULL)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* RST_STREAM INTERNAL_ERROR */
+	TAILQ_INSERT_TAIL(&h->streams, st, link);
+	h->nstreams++;
+	h->progress_us = proxy_now_us();
+	STATS_ADD(h->w->stats->h2_streams_active, 1);
+	nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, st);
+	return 0;
+}
+
+static int
+h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+    size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *arg)
+{
+	struct h2conn *h = arg;
+	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+
+	(void)flags;
+	if (st == NULL || st->closed || frame->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	if (h2_stream_header(st, name, namelen, value, valuelen,
+	    frame->headers.cat == NGHTTP2_HCAT_HEADERS) == -1) {
+		h->fatal = STATS_GOAWAY_HEADER_LIST;
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
+	return 0;
+}
+
+static int
+h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
+{
+	struct h2conn *h = arg;
+	struct h2stream *st;
+
+	(void)h;
+	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+		return 0;
+	st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+	if (st == NULL || st->closed)
+		return 0;
+	if (frame->hd.type == NGHTTP2_HEADERS) {
+		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+			h2_stream_head_done(st, !!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM));
+		else if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+			h2_stream_trailers_done(st);
+		return 0;
+	}
+	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+		h2_stream_end(st);
+	return 0;
+}
+
+static int
+h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
+    size_t len, void *arg)
+{
+	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, id);
+
+	(void)flags;
+	(void)arg;
+	/* the connection's window opens at once; the stream's as the server
+	 * takes the bytes (h2_stream.c) */
+	nghttp2_session_consume_connection(ng, len);
+	if (st == NULL || st->closed)
+		return 0;
+	h2_stream_data(st, data, len);
+	return 0;
+}
+
+static int
+h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
+{
+	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, id);
+
+	(void)arg;
+	if (st == NULL)
+		return 0;
+	nghttp2_session_set_stream_user_data(ng, id, NULL);
+	h2_stream_kill(st, 0, code, code == NGHTTP2_NO_ERROR ? "stream closed" : "stream reset");
+	return 0;
+}
+
+static int
+h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
+{
+	struct h2conn *h = arg;
+	struct h2stream *st;
+
+	switch (frame->hd.type) {
+	case NGHTTP2_GOAWAY:
+		if (h->goaway_ours > 0)
+			h->goaway_ours--;     /* counted when submitted */
+		else if (frame->goaway.error_code != NGHTTP2_NO_ERROR)
+			STATS_INC(h->w->stats->h2_goaways[STATS_GOAWAY_PROTOCOL]);
+		break;
+	case NGHTTP2_HEADERS:
+	case NGHTTP2_DATA:
+		if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+			break;
+		st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+		if (st != NULL && !st->closed)
+			h2_stream_sent_end(st);
+		break;
+	}
+	return 0;
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+static nghttp2_session_callbacks *h2_callbacks;
+static nghttp2_option *h2_options;
+
+static int
+h2_setup_once(void)
+{
+	nghttp2_session_callbacks *cb;
+
+	if (h2_callbacks != NULL)
+		return 0;
+	if (nghttp2_session_callbacks_new(&cb) != 0)
+		return -1;
+	nghttp2_session_callbacks_set_send_callback(cb, h2_send_cb);
+	nghttp2_session_callbacks_set_send_data_callback(cb, h2_send_data_cb);
+	nghttp2_session_callbacks_set_on_begin_frame_callback(cb, h2_on_begin_frame);
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, h2_on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2_on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_on_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cb, h2_on_frame_send);
+	if (nghttp2_option_new(&h2_options) != 0) {
+		nghttp2_session_callbacks_del(cb);
+		return -1;
+	}
+	nghttp2_option_set_no_auto_window_update(h2_options, 1);
+	/* our own budgets come first; nghttp2's stay as a backstop */
+	nghttp2_option_set_stream_reset_rate_limit(h2_options, 4 * H2_RST_BURST, 4 * H2_RST_RATE);
+	nghttp2_option_set_max_continuations(h2_options, 8);
+	nghttp2_option_set_max_outbound_ack(h2_options, 1000);
+	nghttp2_option_set_max_settings(h2_options, 32);
+	h2_callbacks = cb;
+	return 0;
+}
+
+/* Worker threads start before any connection: the first h2_open of each
+ * may race to set up; a mutex keeps it simple. */
+static pthread_mutex_t h2_setup_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct h2conn *
+h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
+    void (*closed)(void *arg, const char *why), void *arg)
+{
+	const struct config *c = rt.cfg;
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)c->h2_max_streams },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)c->h2_window },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)c->h2_max_header_list },
+		{ NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1 },
+		{ NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 },
+	};
+	struct h2conn *h;
+	int rv;
+
+	pthread_mutex_lock(&h2_setup_lock);
+	rv = h2_setup_once();
+	pthread_mutex_unlock(&h2_setup_lock);
+	if (rv != 0 || (h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->magic = H2_MAGIC;
+	h->w = w;
+	h->cc = cc;
+	h->peer = peer;
+	h->closed = closed;
+	h->arg = arg;
+	h->fatal = -1;
+	h->rst_tokens = H2_RST_BURST;
+	h->rst_us = h->win_us = h->progress_us = proxy_now_us();
+	TAILQ_INIT(&h->streams);
+	TAILQ_INIT(&h->todo);
+	TAILQ_INIT(&h->dead);
+	if (nghttp2_session_server_new2(&h->ng, h2_callbacks, h, h2_options) != 0) {
+		free(h);
+		return NULL;
+	}
+	if (nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0 ||
+	    nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0,
+	    H2_CONN_WINDOW) != 0) {
+		nghttp2_session_del(h->ng);
+		free(h);
+		return NULL;
+	}
+	event_assign(&h->kick, w->base, -1, 0, h2_kick_cb, h);
+	evtimer_assign(&h->tick, w->base, h2_tick_cb, h);
+	h2_tick_ms(h, c->t_client_idle_ms);
+	return h;
+}
+
+void
+h2_free(struct h2conn *h)
+{
+	struct h2stream *st;
+
+	if (h == NULL)
+		return;
+	/* nghttp2_session_del calls no close callback: end the streams here */
+	while ((st = TAILQ_FIRST(&h->streams)) != NULL) {
+		nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
+		h2_stream_kill(st, 0, NGHTTP2_CANCEL, "connection closed");
+	}
+	while ((st = TAILQ_FIRST(&h->dead)) != NULL) {
+		TAILQ_REMOVE(&h->dead, st, link);
+		h2_stream_free(st);
+	}
+	nghttp2_session_del(h->ng);
+	event_del(&h->kick);
+	evtimer_del(&h->tick);
+	h->magic = 0;
+	free(h);
+}
+
+int
+h2_read(struct h2conn *h)
+{
+	struct evbuffer *in = h->cc->in;
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	while (!h->ending && evbuffer_get_length(in) > 0) {
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		h->in_cb = 1;
+		n = nghttp2_session_mem_recv(h->ng, v.iov_base, v.iov_len);
+		h->in_cb = 0;
+		if (n < 0) {
+			int reason = h->fatal >= 0 ? h->fatal : STATS_GOAWAY_PROTOCOL;
+
+			if (n == NGHTTP2_ERR_FLOODED)
+				reason = STATS_GOAWAY_CONTROL_FLOOD;
+			else if (n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+				reason = STATS_GOAWAY_CONTINUATION;
+			h->fatal = -1;
+			log_debug("h2 %p from %s: input: %s", (void *)h, h->peer->addr,
+			    nghttp2_strerror((int)n));
+			h2_fatal_goaway(h, reason);
+			break;
+		}
+		evbuffer_drain(in, (size_t)n);
+	}
+	if (h->ending)
+		evbuffer_drain(in, evbuffer_get_length(in));
+	return h2_run(h);
+}
+
+int
+h2_write(struct h2conn *h)
+{
+	return h2_run(h);
+}
+
+int
+h2_shutdown(struct h2conn *h, int reload)
+{
+	int32_t last = nghttp2_session_get_last_proc_stream_id(h->ng);
+
+	if (h->shut || h->ending)
+		return 0;
+	h->shut = 1;
+	STATS_INC(h->w->stats->h2_goaways[reload ? STATS_GOAWAY_RELOAD : STATS_GOAWAY_SHUTDOWN]);
+	h->goaway_ours++;
+	if (nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0) != 0)
+		h->goaway_ours--;
+	h->why = reload ? "reload" : "shutdown";
+	return h2_run(h);
+}
+
+int
+h2_close_disabled(struct h2conn *h)
+{
+	struct h2stream *st, *next;
+
+	for (st = TAILQ_FIRST(&h->streams); st != NULL; st = next) {
+		next = TAILQ_NEXT(st, link);
+		if (st->ex.up != NULL && atomic_load_explicit(&st->ex.up->srv->state,
+		    memory_order_relaxed) == SRV_DISABLED)
+			h2_stream_kill(st, 1, NGHTTP2_CANCEL, "server disabled");
+	}
+	return h2_run(h);
+}
+
+int
+h2_close_reverted(struct h2conn *h, int pool)
+{
+	struct h2stream *st, *next;
+
+	for (st = TAILQ_FIRST(&h->streams); st != NULL; st = next) {
+		next = TAILQ_NEXT(st, link);
+		if (st->tunnel && st->ex.state == EX_TUNNEL && (int)st->ex.pool == pool)
+			h2_stream_kill(st, 1, NGHTTP2_CANCEL, "tunnel to a reverted pool");
+	}
+	return h2_run(h);
+}
+
+int
+h2_nstreams(const struct h2conn *h)
+{
+	return h->nstreams;
+}

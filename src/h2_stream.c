@@ -1,0 +1,814 @@
+/*
+ * h2_stream.c - one HTTP/2 stream as an exchange: its header list into
+ * the HTTP/1.1 head the server gets (h2_head.c, then the strict parser),
+ * DATA frames into the request body, the server's response into HEADERS,
+ * DATA and trailers, and the codec (struct exchange_ops) its exchange
+ * talks through.
+ *
+ * Flow control follows the server: a stream's receive window opens only
+ * by the bytes the server's connection took (nghttp2_session_consume_
+ * stream), so a slow server closes the client's window instead of filling
+ * our memory; the response goes out with nghttp2's deferred data, at most
+ * PROXY_RESP_HIGH bytes waiting per stream, the server read again as the
+ * client's window lets them go.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "conn.h"
+#include "h2_head.h"
+#include "h2_int.h"
+#include "http_parse.h"
+#include "http_rewrite.h"
+#include "proxy.h"
+#include "stats.h"
+#include "upstream.h"
+
+#define EX_STREAM(ex) ((struct h2stream *)(ex)->owner)
+#define H2_MAX_NV (HTTP_MAX_HEADERS_HARD + 8)
+
+static const struct exchange_ops h2_ops;
+
+static void
+h2_stream_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2stream *st = arg;
+	struct h2conn *h = st->h;
+
+	(void)fd;
+	(void)what;
+	st->timer_on = 0;
+	if (st->closed || st->finished || st->ex.req_done)
+		return;
+	exchange_client_body_timeout(&st->ex);
+	h2_kick(h);
+}
+
+struct h2stream *
+h2_stream_new(struct h2conn *h, int32_t id)
+{
+	struct h2stream *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return NULL;
+	st->reqbuf = evbuffer_new();
+	st->respbuf = evbuffer_new();
+	if (st->reqbuf == NULL || st->respbuf == NULL) {
+		if (st->reqbuf != NULL)
+			evbuffer_free(st->reqbuf);
+		if (st->respbuf != NULL)
+			evbuffer_free(st->respbuf);
+		free(st);
+		return NULL;
+	}
+	st->h = h;
+	st->id = id;
+	exchange_init(&st->ex, h->w, h->peer, &h2_ops, st);
+	st->ex.proto = STATS_PROTO_H2;
+	st->ex.t_start = proxy_now_us();
+	st->ex_live = 1;
+	evtimer_assign(&st->timer, h->w->base, h2_stream_timer_cb, st);
+	return st;
+}
+
+void
+h2_stream_free(struct h2stream *st)
+{
+	if (st->timer_on)
+		evtimer_del(&st->timer);
+	if (st->ex_live)
+		exchange_release(&st->ex);
+	evbuffer_free(st->reqbuf);
+	evbuffer_free(st->respbuf);
+	if (st->trailers != NULL)
+		evbuffer_free(st->trailers);
+	if (st->req_trailers != NULL)
+		evbuffer_free(st->req_trailers);
+	free(st->fbuf);
+	free(st->fld);
+	free(st);
+}
+
+void
+h2_stream_kill(struct h2stream *st, int rst, uint32_t code, const char *why)
+{
+	struct h2conn *h = st->h;
+
+	if (st->closed)
+		return;
+	log_debug("h2 %p stream %d: %s", (void *)h, (int)st->id, why);
+	if (rst)
+		nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, code);
+	/* nghttp2 may close it later: it must not find us then */
+	nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
+	if (st->timer_on) {
+		evtimer_del(&st->timer);
+		st->timer_on = 0;
+	}
+	if (st->ex_live) {
+		exchange_release(&st->ex);
+		st->ex_live = 0;
+	}
+	st->finished = 1;
+	h2_stream_dead(st);
+}
+
+int
+h2_stream_has_pending(const struct h2stream *st)
+{
+	return st->resp_submitted && (evbuffer_get_length(st->respbuf) > 0 || st->resp_eof);
+}
+
+/* More response bytes (or their end) for a stream nghttp2 put aside. */
+static void
+h2_stream_resume(struct h2stream *st)
+{
+	if (st->deferred && st->resp_submitted && !st->closed) {
+		st->deferred = 0;
+		nghttp2_session_resume_data(st->h->ng, st->id);
+	}
+	h2_kick(st->h);
+}
+
+/* ---- the request head ---------------------------------------------------- */
+
+static int
+h2_name_is(const uint8_t *p, size_t n, const char *lit)
+{
+	return n == strlen(lit) && memcmp(p, lit, n) == 0;
+}
+
+/*
+ * One field of the header list (or of the trailers).  Returns -1 when the
+ * list is far past the limit (the connection ends), else 0; past the
+ * limit itself the stream is answered 431 when the list is complete.
+ */
+int
+h2_stream_header(struct h2stream *st, const uint8_t *name, size_t nl, const uint8_t *value,
+    size_t vl, int trailer)
+{
+	size_t limit = (size_t)rt.cfg->h2_max_header_list, need;
+
+	st->hdr_bytes += nl + vl + 32;
+	if (st->hdr_bytes > limit * H2_HEADER_BOMB_FACTOR)
+		return -1;
+	if (st->hdr_bytes > limit)
+		st->too_large = 1;
+	if (st->too_large)
+		return 0;
+	if (trailer) {
+		/* forwarded as HTTP/1.1 trailer lines (a chunked body only);
+		 * framing and routing fields never (RFC 9110 6.5.1) */
+		if (nl == 0 || name[0] == ':' || h2_name_is(name, nl, "content-length") ||
+		    h2_name_is(name, nl, "transfer-encoding") || h2_name_is(name, nl, "host") ||
+		    h2_name_is(name, nl, "te") || h2_name_is(name, nl, "trailer") ||
+		    h2_name_is(name, nl, "connection"))
+			return 0;
+		if (st->req_trailers == NULL && (st->req_trailers = evbuffer_new()) == NULL)
+			return 0;
+		evbuffer_add(st->req_trailers, name, nl);
+		evbuffer_add(st->req_trailers, ": ", 2);
+		evbuffer_add(st->req_trailers, value, vl);
+		evbuffer_add(st->req_trailers, "\r\n", 2);
+		return 0;
+	}
+	if (h2_name_is(name, nl, ":protocol"))
+		st->protocol = 1;
+	need = st->flen + nl + vl;
+	if (need > st->fcap) {
+		size_t cap = st->fcap ? st->fcap : 512;
+		char *p;
+
+		while (cap < need)
+			cap *= 2;
+		if ((p = realloc(st->fbuf, cap)) == NULL) {
+			st->too_large = 1;
+			return 0;
+		}
+		st->fbuf = p;
+		st->fcap = cap;
+	}
+	if (st->nfld == st->fldcap) {
+		size_t cap = st->fldcap ? st->fldcap * 2 : 16;
+		struct h2_fld *p = realloc(st->fld, cap * sizeof(*p));
+
+		if (p == NULL) {
+			st->too_large = 1;
+			return 0;
+		}
+		st->fld = p;
+		st->fldcap = cap;
+	}
+	st->fld[st->nfld] = (struct h2_fld){ (uint32_t)st->flen, (uint32_t)nl,
+		(uint32_t)(st->flen + nl), (uint32_t)vl };
+	memcpy(st->fbuf + st->flen, name, nl);
+	memcpy(st->fbuf + st->flen + nl, value, vl);
+	st->flen = need;
+	st->nfld++;
+	return 0;
+}
+
+/* An answer of our own before the exchange started (431, 405, 400...). */
+static void
+h2_stream_refuse(struct h2stream *st, int status, const char *why)
+{
+	st->ex.ops->reply(&st->ex, status, why);
+	st->finished = 1;
+}
+
+/* 16 random bytes in base64: the Sec-WebSocket-Key the server gets for an
+ * extended CONNECT (the client sends none over HTTP/2). */
+static int
+h2_ws_key(char out[25])
+{
+	unsigned char raw[16];
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return -1;
+	return EVP_EncodeBlock((unsigned char *)out, raw, sizeof(raw)) == 24 ? 0 : -1;
+}
+
+/*
+ * The whole header list is here: make it the HTTP/1.1 head (h2_head.c),
+ * read that with the strict parser like any client's head, and prepare
+ * the exchange; it is forwarded at the loop's next turn (H2_TODO_START),
+ * unless the client resets it first.
+ */
+void
+h2_stream_head_done(struct h2stream *st, int end_stream)
+{
+	struct exchange *ex = &st->ex;
+	struct worker *w = st->h->w;
+	struct http_limits lim;
+	struct http_msg *m = &w->msg;
+	struct h2_field *f;
+	struct h2_req r;
+	char key[25], *head;
+	size_t i, cap;
+	long n;
+	int pr;
+
+	st->req_end = end_stream;
+	if (st->too_large) {
+		h2_stream_refuse(st, 431, "the header list is larger than max_header_list_size");
+		return;
+	}
+	if (st->protocol && h2_ws_key(key) == -1) {
+		h2_stream_kill(st, 1, NGHTTP2_INTERNAL_ERROR, "no random bytes for a WebSocket key");
+		return;
+	}
+	f = calloc(st->nfld ? st->nfld : 1, sizeof(*f));
+	cap = H2_HEAD_MAX(st->flen, st->nfld);
+	head = malloc(cap);
+	if (f == NULL || head == NULL) {
+		free(f);
+		free(head);
+		h2_stream_kill(st, 1, NGHTTP2_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	for (i = 0; i < st->nfld; i++)
+		f[i] = (struct h2_field){ st->fbuf + st->fld[i].no, st->fld[i].nl,
+			st->fbuf + st->fld[i].vo, st->fld[i].vl };
+	n = h2_request_head(f, st->nfld, end_stream, st->protocol ? key : NULL, &r, head, cap);
+	free(f);
+	if (n < 0) {
+		free(head);
+		log_debug("h2 stream %d from %s refused: %s", (int)st->id, st->h->peer->addr,
+		    r.error);
+		if (r.status != 0)
+			h2_stream_refuse(st, r.status, r.error);
+		else
+			h2_stream_kill(st, 1, NGHTTP2_PROTOCOL_ERROR, r.error);
+		return;
+	}
+	lim.max_header_bytes = (size_t)n;
+	lim.max_headers = (size_t)rt.cfg->max_headers;
+	pr = http_parse_request(head, (size_t)n, &lim, m);
+	if (pr != (int)n) {
+		free(head);
+		h2_stream_refuse(st, pr == HTTP_PARSE_ERROR ? m->error_status : 400,
+		    pr == HTTP_PARSE_ERROR ? m->error : "a request head that does not parse");
+		return;
+	}
+	ex->req_minor = 1;
+	ex->req_method = m->method_id;
+	i = m->method_len < sizeof(ex->method) - 1 ? m->method_len : sizeof(ex->method) - 1;
+	memcpy(ex->method, m->method, i);
+	ex->method[i] = '\0';
+	i = m->target_len < sizeof(ex->path) - 1 ? m->target_len : sizeof(ex->path) - 1;
+	memcpy(ex->path, m->target, i);
+	ex->path[i] = '\0';
+	if (r.has_length && r.length > 0) {
+		ex->req_body = BODY_LENGTH;
+		ex->req_left = r.length;
+	} else if (r.chunked) {
+		ex->req_body = BODY_CHUNKED;
+	} else {
+		ex->req_body = BODY_NONE;
+	}
+	ex->req_upgrade = r.websocket;
+	st->tunnel = r.websocket;
+	if (m->flags & HTTP_F_EXPECT_OTHER) {
+		free(head);
+		h2_stream_refuse(st, 417, "only 100-continue is supported");
+		return;
+	}
+	exchange_prepare(ex, m);
+	free(head);
+	free(st->fbuf);
+	st->fbuf = NULL;
+	st->flen = st->fcap = 0;
+	h2_todo(st, H2_TODO_START);
+}
+
+void
+h2_stream_trailers_done(struct h2stream *st)
+{
+	h2_stream_end(st);
+}
+
+/* ---- the request body ---------------------------------------------------- */
+
+void
+h2_stream_data(struct h2stream *st, const uint8_t *p, size_t n)
+{
+	if (st->finished || (st->ex.req_done && !st->tunnel)) {
+		/* nobody takes it: the window opens again at once */
+		nghttp2_session_consume_stream(st->h->ng, st->id, n);
+		return;
+	}
+	evbuffer_add(st->reqbuf, p, n);
+	if (st->started)
+		h2_todo(st, H2_TODO_PUMP);
+}
+
+void
+h2_stream_end(struct h2stream *st)
+{
+	st->req_end = 1;
+	if (st->started)
+		h2_todo(st, H2_TODO_PUMP);
+}
+
+/* Tunnel: the client's DATA to the server, as the server takes it. */
+static void
+h2_tunnel_up(struct h2stream *st)
+{
+	struct conn *up = &st->ex.up->c;
+	size_t pending = conn_out_pending(up), n = evbuffer_get_length(st->reqbuf);
+
+	if (pending < PROXY_BUF_HIGH) {
+		if (n > PROXY_BUF_HIGH - pending)
+			n = PROXY_BUF_HIGH - pending;
+		if (n > 0) {
+			evbuffer_remove_buffer(st->reqbuf, up->out, n);
+			nghttp2_session_consume_stream(st->h->ng, st->id, n);
+			h2_kick(st->h);
+		}
+	}
+	conn_flush(up);
+	if (st->req_end && evbuffer_get_length(st->reqbuf) == 0 && !st->up_shut) {
+		st->up_shut = 1;
+		conn_shutdown_write(up);     /* the server's close ends the tunnel */
+	}
+}
+
+/* The server has room: move request body bytes up (framed as the head
+ * said: Content-Length, or chunked with the client's trailers at the end). */
+static int
+h2_req_body(struct exchange *ex, struct conn *up)
+{
+	struct h2stream *st = EX_STREAM(ex);
+	size_t pending = conn_out_pending(up), n = evbuffer_get_length(st->reqbuf);
+	int done = 0;
+
+	if (pending < PROXY_BUF_HIGH && n > PROXY_BUF_HIGH - pending)
+		n = PROXY_BUF_HIGH - pending;
+	else if (pending >= PROXY_BUF_HIGH)
+		n = 0;
+	if (ex->req_body == BODY_LENGTH) {
+		if (n > ex->req_left)
+			n = (size_t)ex->req_left;
+		evbuffer_remove_buffer(st->reqbuf, up->out, n);
+		ex->req_left -= n;
+		done = ex->req_left == 0;
+		if (!done && st->req_end && evbuffer_get_length(st->reqbuf) == 0) {
+			/* nghttp2 checks content-length against the DATA: a bug */
+			ex->req_error = "a request body shorter than its content-length";
+			return -1;
+		}
+	} else {
+		if (n > 0) {
+			evbuffer_add_printf(up->out, "%zx\r\n", n);
+			evbuffer_remove_buffer(st->reqbuf, up->out, n);
+			evbuffer_add(up->out, "\r\n", 2);
+		}
+		if (st->req_end && evbuffer_get_length(st->reqbuf) == 0) {
+			evbuffer_add(up->out, "0\r\n", 3);
+			if (st->req_trailers != NULL)
+				evbuffer_add_buffer(up->out, st->req_trailers);
+			evbuffer_add(up->out, "\r\n", 2);
+			done = 1;
+		}
+	}
+	if (n > 0) {
+		nghttp2_session_consume_stream(st->h->ng, st->id, n);
+		h2_kick(st->h);
+	}
+	conn_flush(up);
+	return done;
+}
+
+static void
+h2_req_flow(struct exchange *ex, int more)
+{
+	struct h2stream *st = EX_STREAM(ex);
+
+	if (more && !st->req_end) {
+		struct timeval tv = clock_tv_ms(rt.cfg->t_client_body_ms);
+
+		evtimer_add(&st->timer, &tv);
+		st->timer_on = 1;
+	} else if (st->timer_on) {
+		evtimer_del(&st->timer);
+		st->timer_on = 0;
+	}
+}
+
+static void
+h2_req_sent(struct exchange *ex)
+{
+	struct h2stream *st = EX_STREAM(ex);
+
+	if (st->timer_on) {
+		evtimer_del(&st->timer);
+		st->timer_on = 0;
+	}
+}
+
+/* ---- the loop's work for a stream ------------------------------------------ */
+
+void
+h2_stream_run(struct h2stream *st, unsigned what)
+{
+	struct exchange *ex = &st->ex;
+
+	if (st->closed)
+		return;
+	if (what & H2_TODO_START) {
+		st->started = 1;
+		if (exchange_forward(ex) == -1 || st->closed)
+			return;
+	}
+	if ((what & H2_TODO_PUMP) && !st->finished && ex->up != NULL) {
+		if (ex->state == EX_TUNNEL)
+			h2_tunnel_up(st);
+		else if (!ex->req_done)
+			exchange_pump_request(ex);
+		if (st->closed)
+			return;
+	}
+	if ((what & H2_TODO_RESUME) && !st->finished)
+		exchange_resume_response(ex);
+}
+
+/* Our END_STREAM went out while the client still sends: it may stop
+ * (RFC 9113 8.1: RST_STREAM NO_ERROR after a complete response). */
+void
+h2_stream_sent_end(struct h2stream *st)
+{
+	if (!st->req_end)
+		nghttp2_submit_rst_stream(st->h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+}
+
+/* ---- the response ---------------------------------------------------------- */
+
+#define NV(n, nl, v, vl) ((nghttp2_nv){ (uint8_t *)(n), (uint8_t *)(v), (nl), (vl), \
+	NGHTTP2_NV_FLAG_NONE })
+#define NV_LIT(n, v, vl) NV(n, sizeof(n) - 1, v, vl)
+
+/* Trailer lines of a chunked response ("Name: value" CRLF ..., CRLF) as
+ * HTTP/2 trailers (names in lower case), submitted after the last DATA. */
+static int
+h2_submit_trailers(struct h2stream *st)
+{
+	nghttp2_nv nva[64];
+	size_t n = 0, len = evbuffer_get_length(st->trailers), i, k;
+	char *p = (char *)evbuffer_pullup(st->trailers, -1);
+
+	for (i = 0; p != NULL && i < len && n < 64;) {
+		char *eol = memchr(p + i, '\r', len - i), *colon;
+		size_t ll = eol != NULL ? (size_t)(eol - (p + i)) : len - i, vs, ve;
+
+		if (ll == 0)
+			break;
+		colon = memchr(p + i, ':', ll);
+		if (colon != NULL) {
+			size_t nl = (size_t)(colon - (p + i));
+
+			for (k = 0; k < nl; k++)
+				if (p[i + k] >= 'A' && p[i + k] <= 'Z')
+					p[i + k] = (char)(p[i + k] + 32);
+			vs = nl + 1;
+			ve = ll;
+			while (vs < ve && (p[i + vs] == ' ' || p[i + vs] == '\t'))
+				vs++;
+			while (ve > vs && (p[i + ve - 1] == ' ' || p[i + ve - 1] == '\t'))
+				ve--;
+			if (nl > 0)
+				nva[n++] = NV(p + i, nl, p + i + vs, ve - vs);
+		}
+		i += ll + 2;
+	}
+	if (n == 0)
+		return -1;
+	return nghttp2_submit_trailer(st->h->ng, st->id, nva, n) == 0 ? 0 : -1;
+}
+
+ssize_t
+h2_stream_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+    uint32_t *flags, nghttp2_data_source *source, void *arg)
+{
+	struct h2stream *st = source->ptr;
+	size_t avail = evbuffer_get_length(st->respbuf), n = avail < length ? avail : length;
+
+	(void)ng;
+	(void)id;
+	(void)buf;
+	(void)arg;
+	if (n == 0 && !st->resp_eof) {
+		st->deferred = 1;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+	if (st->resp_eof && n == avail) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (st->trailers != NULL && evbuffer_get_length(st->trailers) > 2 &&
+		    h2_submit_trailers(st) == 0)
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	}
+	return (ssize_t)n;
+}
+
+int
+h2_stream_send_data(struct h2stream *st, const uint8_t *framehd, size_t length)
+{
+	struct evbuffer *out = st->h->cc->out;
+
+	if (evbuffer_add(out, framehd, 9) != 0 ||
+	    evbuffer_remove_buffer(st->respbuf, out, length) != (int)length)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (!st->finished && evbuffer_get_length(st->respbuf) < PROXY_RESP_HIGH)
+		h2_todo(st, H2_TODO_RESUME);
+	return 0;
+}
+
+/* A response head for the client: interim ones as non-final HEADERS, a
+ * 101 to an extended CONNECT as 200 (RFC 8441), hop-by-hop fields and
+ * framing left out, names in lower case; our cookie and pool header as
+ * over HTTP/1.1 (http_rewrite.c). */
+static void
+h2_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
+{
+	struct h2stream *st = EX_STREAM(ex);
+	struct h2conn *h = st->h;
+	char *sp = ex->w->scratch, status[8];
+	int interim = m->status < 200 && m->status != 101, rv;
+	size_t n = 0, i, k, clen = ex->set_cookie ? strlen(rt.cfg->cookie) : 0;
+	nghttp2_nv nva[H2_MAX_NV];
+	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = h2_stream_read_cb };
+
+	(void)raw;
+	snprintf(status, sizeof(status), "%d", m->status == 101 ? 200 : m->status);
+	nva[n++] = NV_LIT(":status", status, strlen(status));
+	for (i = 0; i < m->nhdr && n < H2_MAX_NV - 3; i++) {
+		const struct http_header *hd = &m->hdr[i];
+
+		if ((hd->flags & HTTP_HDR_HOP) || hd->id == HDR_TRANSFER_ENCODING)
+			continue;
+		if (hd->id == HDR_CONTENT_LENGTH && (m->status < 200 || m->status == 204 ||
+		    m->status == 101))
+			continue;
+		if (m->status == 101 && http_token_eq(hd->name, hd->name_len, "sec-websocket-accept"))
+			continue;
+		if (clen > 0 && hd->name_len == 10 && http_token_eq(hd->name, hd->name_len,
+		    "set-cookie") && http_set_cookie_is(hd->value, hd->value_len, rt.cfg->cookie,
+		    clen))
+			continue;
+		for (k = 0; k < hd->name_len; k++)
+			sp[k] = (char)(hd->name[k] >= 'A' && hd->name[k] <= 'Z' ? hd->name[k] + 32 :
+			    hd->name[k]);
+		nva[n++] = NV(sp, hd->name_len, hd->value, hd->value_len);
+		sp += hd->name_len;
+	}
+	if (!interim && clen > 0) {
+		int len = snprintf(sp, 1024, "%s=%.*s; Path=/; HttpOnly; SameSite=Lax",
+		    rt.cfg->cookie, ROUTE_KEY_LEN, ex->key);
+
+		nva[n++] = NV_LIT("set-cookie", sp, (size_t)len);
+		sp += len;
+	}
+	if (!interim && rt.cfg->expose_header)
+		nva[n++] = NV_LIT("x-bgproxy-pool", pool_names[ex->pool],
+		    strlen(pool_names[ex->pool]));
+	if (interim) {
+		rv = nghttp2_submit_headers(h->ng, NGHTTP2_FLAG_NONE, st->id, NULL, nva, n, NULL);
+	} else {
+		rv = nghttp2_submit_response(h->ng, st->id, nva, n,
+		    ex->resp_body == BODY_NONE && m->status != 101 ? NULL : &prd);
+		st->resp_submitted = rv == 0;
+	}
+	if (rv != 0)
+		log_debug("h2 stream %d: response head: %s", (int)st->id, nghttp2_strerror(rv));
+	h2_kick(h);
+}
+
+static void
+h2_resp_data(void *arg, const char *p, size_t n)
+{
+	struct h2stream *st = arg;
+
+	evbuffer_add(st->respbuf, p, n);
+	st->ex.resp_bytes += n;
+}
+
+static void
+h2_resp_trailer(void *arg, const char *p, size_t n)
+{
+	struct h2stream *st = arg;
+
+	if (st->trailers == NULL && (st->trailers = evbuffer_new()) == NULL)
+		return;
+	evbuffer_add(st->trailers, p, n);
+}
+
+/* The server's body bytes into the stream's DATA, without their HTTP/1.1
+ * framing (the trailers kept for HEADERS), up to PROXY_RESP_HIGH waiting. */
+static int
+h2_resp_body(struct exchange *ex, struct conn *up, int all)
+{
+	struct h2stream *st = EX_STREAM(ex);
+	size_t high = all ? SIZE_MAX : PROXY_RESP_HIGH, before = evbuffer_get_length(st->respbuf);
+	uint64_t moved = 0;
+	int r;
+
+	if (ex->resp_body != BODY_CHUNKED) {
+		r = body_move(up->in, st->respbuf, ex->resp_body, &ex->resp_left, NULL, &moved,
+		    high);
+		ex->resp_bytes += moved;
+	} else {
+		struct evbuffer_iovec v[8];
+		size_t avail, used = 0;
+		int nv, i;
+		long k;
+
+		r = 0;
+		while (r == 0 && (avail = evbuffer_get_length(up->in)) > 0 &&
+		    evbuffer_get_length(st->respbuf) < high) {
+			nv = evbuffer_peek(up->in, (ssize_t)(avail < 65536 ? avail : 65536), NULL, v,
+			    8);
+			if (nv > 8)
+				nv = 8;
+			used = 0;
+			for (i = 0; i < nv && !ex->resp_chunk.done; i++) {
+				k = http_chunked_decode(&ex->resp_chunk, v[i].iov_base, v[i].iov_len,
+				    h2_resp_data, h2_resp_trailer, st);
+				if (k < 0)
+					return -1;
+				used += (size_t)k;
+			}
+			evbuffer_drain(up->in, used);
+			if (ex->resp_chunk.done)
+				r = 1;
+		}
+	}
+	if (r == 1 || evbuffer_get_length(st->respbuf) != before)
+		h2_stream_resume(st);
+	return r;
+}
+
+static int
+h2_resp_full(struct exchange *ex)
+{
+	return evbuffer_get_length(EX_STREAM(ex)->respbuf) >= PROXY_RESP_HIGH;
+}
+
+/* ---- tunnels (WebSocket over extended CONNECT) ------------------------------ */
+
+static void
+h2_tunnel_start(struct exchange *ex)
+{
+	h2_todo(EX_STREAM(ex), H2_TODO_PUMP);
+}
+
+static void
+h2_tunnel_down(struct exchange *ex, struct conn *up)
+{
+	struct h2stream *st = EX_STREAM(ex);
+
+	evbuffer_add_buffer(st->respbuf, up->in);
+	if (evbuffer_get_length(st->respbuf) >= PROXY_RESP_HIGH)
+		conn_read_disable(up);     /* resumed as DATA frames take it */
+	h2_stream_resume(st);
+}
+
+static void
+h2_tunnel_room(struct exchange *ex)
+{
+	h2_todo(EX_STREAM(ex), H2_TODO_PUMP);
+}
+
+/* ---- answers of our own, the end --------------------------------------------- */
+
+static int
+h2_reply(struct exchange *ex, int status, const char *why)
+{
+	struct h2stream *st = EX_STREAM(ex);
+	struct h2conn *h = st->h;
+	char body[512], len[24], *sp = ex->w->scratch;
+	int blen;
+	nghttp2_nv nva[4];
+	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = h2_stream_read_cb };
+
+	if (ex->resp_started || st->resp_submitted) {
+		/* a response had begun: nothing to answer with but a reset */
+		h2_stream_kill(st, 1, NGHTTP2_INTERNAL_ERROR, why);
+		return -1;
+	}
+	log_debug("reply %d to %s stream %d: %s", status, h->peer->addr, (int)st->id, why);
+	blen = snprintf(body, sizeof(body), "%d %s\n", status, http_status_text(status));
+	if (blen < 0 || blen >= (int)sizeof(body))
+		blen = (int)strlen(body);
+	snprintf(len, sizeof(len), "%d", blen);
+	snprintf(sp, 8, "%d", status);
+	nva[0] = NV_LIT(":status", sp, strlen(sp));
+	nva[1] = NV_LIT("content-type", "text/plain", 10);
+	nva[2] = NV_LIT("content-length", len, strlen(len));
+	nva[3] = NV_LIT("cache-control", "no-store", 8);
+	evbuffer_drain(st->respbuf, evbuffer_get_length(st->respbuf));
+	evbuffer_add(st->respbuf, body, (size_t)blen);
+	st->resp_eof = 1;
+	if (nghttp2_submit_response(h->ng, st->id, nva, 4, ex->req_method == HTTP_M_HEAD ? NULL :
+	    &prd) != 0) {
+		h2_stream_kill(st, 1, NGHTTP2_INTERNAL_ERROR, "cannot submit a response");
+		return -1;
+	}
+	st->resp_submitted = 1;
+	exchange_replied(ex, status);
+	h2_kick(h);
+	return 0;
+}
+
+static void
+h2_close_after(struct exchange *ex, const char *why)
+{
+	/* the connection carries other streams: only this one ends */
+	(void)ex;
+	(void)why;
+}
+
+static void
+h2_finish(struct exchange *ex)
+{
+	struct h2stream *st = EX_STREAM(ex);
+
+	st->finished = 1;
+	if (st->timer_on) {
+		evtimer_del(&st->timer);
+		st->timer_on = 0;
+	}
+	if (!st->resp_submitted) {
+		h2_stream_kill(st, 1, NGHTTP2_INTERNAL_ERROR, "no response");
+		return;
+	}
+	st->resp_eof = 1;
+	h2_stream_resume(st);
+}
+
+static void
+h2_abort(struct exchange *ex, const char *why)
+{
+	h2_stream_kill(EX_STREAM(ex), 1, NGHTTP2_INTERNAL_ERROR, why);
+}
+
+static const struct exchange_ops h2_ops = {
+	.resp_head = h2_resp_head,
+	.resp_body = h2_resp_body,
+	.resp_full = h2_resp_full,
+	.req_body = h2_req_body,
+	.req_flow = h2_req_flow,
+	.req_sent = h2_req_sent,
+	.tunnel_start = h2_tunnel_start,
+	.tunnel_down = h2_tunnel_down,
+	.tunnel_room = h2_tunnel_room,
+	.reply = h2_reply,
+	.close_after = h2_close_after,
+	.finish = h2_finish,
+	.abort = h2_abort,
+};
