@@ -185,6 +185,37 @@ def parse_wrk(text):
     return res
 
 
+def parse_h2load(text, reqlog=None):
+    """h2load's summary; the p99 from its --log-file (start, status, us)."""
+    res = {"rps": None, "p99_ms": None, "requests": None, "non2xx": 0,
+           "sock_connect": 0, "sock_read": 0, "sock_write": 0, "sock_timeout": 0}
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("finished in"):
+            # finished in 5.00s, 51893.33 req/s, 5.48MB/s
+            res["rps"] = float(s.split(",")[1].split()[0])
+        elif s.startswith("requests:"):
+            # requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout
+            parts = dict((p.split()[1], int(p.split()[0])) for p in s[9:].split(","))
+            res["requests"] = parts.get("succeeded", 0)
+            res["sock_read"] = parts.get("errored", 0)
+            res["sock_timeout"] = parts.get("timeout", 0)
+        elif s.startswith("status codes:"):
+            parts = dict((p.split()[1], int(p.split()[0])) for p in s[13:].split(","))
+            res["non2xx"] = sum(v for k, v in parts.items() if k != "2xx")
+    if reqlog and os.path.exists(reqlog):
+        us = []
+        with open(reqlog) as f:
+            for line in f:
+                cols = line.split()
+                if len(cols) >= 3:
+                    us.append(int(cols[2]))
+        if us:
+            us.sort()
+            res["p99_ms"] = us[min(len(us) - 1, int(len(us) * 0.99))] / 1000.0
+    return res
+
+
 # Socket errors are expected in the "handshake" scenario: every request ends
 # with a close, and wrk counts some closes as read errors depending on who
 # closes first.  They are reported there, not flagged.
@@ -198,7 +229,8 @@ def _sockerr(r):
 def cmd_record(jsonl, rnd, proxy, wrk_file, ticks0, ticks1, t0, t1, clk_tck, rss_kb,
                scenario="http", tls_hs="-", tls_hs_err="-"):
     with open(wrk_file) as f:
-        w = parse_wrk(f.read())
+        text = f.read()
+    w = parse_h2load(text, wrk_file + ".reqlog") if scenario == "h2" else parse_wrk(text)
     wall = float(t1) - float(t0)
     cpu = (int(ticks1) - int(ticks0)) / float(clk_tck)
     busy = cpu / wall if wall > 0 else 0.0

@@ -4,12 +4,15 @@
 # "green"), one worker/process/thread per proxy, proxy on core 0, wrk and the
 # upstreams on core 1.  Scenarios: "http" (plain keep-alive), "https" (TLS
 # keep-alive, same ECDSA P-256 certificate everywhere) and "handshake" (TLS,
-# a new connection and full handshake per request).  See bench/README.md.
+# a new connection and full handshake per request) with wrk, and "h2" (TLS
+# 1.3, ALPN h2, h2load -c 16 -m 10: 16 connections with 10 streams each).
+# See bench/README.md.
 #
 # Env: DURATION (s per measured run, default 5), ROUNDS (default 5),
 #      CONNS (wrk connections, default 50), KEEP_TMP=1 (keep configs/logs),
 #      PROXIES (default "bgproxy haproxy nginx"),
-#      SCENARIOS (default "http,https,handshake"; commas or spaces).
+#      SCENARIOS (default "http,https,handshake,h2"; commas or spaces),
+#      H2_CONNS, H2_STREAMS (h2load -c and -m, default 16 and 10).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +22,9 @@ DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-50}
 PROXIES=${PROXIES:-"bgproxy haproxy nginx"}
-SCENARIOS=${SCENARIOS:-"http,https,handshake"}
+SCENARIOS=${SCENARIOS:-"http,https,handshake,h2"}
+H2_CONNS=${H2_CONNS:-16}
+H2_STREAMS=${H2_STREAMS:-10}
 BGPROXY=${BGPROXY:-$root/build/bgproxy}
 BGDEMO=${BGDEMO:-$root/build/bgdemo}
 results_dir="$here/results"
@@ -29,11 +34,13 @@ die() { echo "bench: $*" >&2; exit 1; }
 read -r -a slist <<<"${SCENARIOS//,/ }"
 [ "${#slist[@]}" -ge 1 ] || die "SCENARIOS is empty"
 need_tls=0
+need_h2load=0
 for s in "${slist[@]}"; do
 	case $s in
 	http) ;;
 	https | handshake) need_tls=1 ;;
-	*) die "unknown scenario $s (http, https, handshake)" ;;
+	h2) need_tls=1; need_h2load=1 ;;
+	*) die "unknown scenario $s (http, https, handshake, h2)" ;;
 	esac
 done
 
@@ -43,6 +50,7 @@ done
 for tool in wrk taskset python3; do
 	command -v "$tool" >/dev/null || die "$tool not found (BGPROXY_BENCH=1 scripts/setup.sh)"
 done
+[ $need_h2load = 0 ] || command -v h2load >/dev/null || die "h2load not found (Debian nghttp2-client: BGPROXY_BENCH=1 scripts/setup.sh)"
 [ $need_tls = 0 ] || command -v openssl >/dev/null || die "openssl not found (needed for the TLS scenarios)"
 for p in $PROXIES; do
 	case $p in
@@ -162,10 +170,12 @@ write_configs() {
 
 	local bg_tls="" ha_global="" ha_bind="" ng_listen="" ng_tls=""
 	if [ $tls = 1 ]; then
+		# every proxy offers h2 then http/1.1 (bgproxy's default): wrk
+		# offers no ALPN and speaks HTTP/1.1, h2load asks for h2
 		bg_tls=" tls = { certificates = ( { cert = \"$cert\"; key = \"$key\"; } ); min_version = \"TLSv1.2\"; };"
 		ha_global="    ssl-default-bind-options ssl-min-ver TLSv1.2"
-		ha_bind=" ssl crt $certkey"
-		ng_listen=" ssl"
+		ha_bind=" ssl crt $certkey alpn h2,http/1.1"
+		ng_listen=" ssl http2"
 		ng_tls="        ssl_certificate $cert;
         ssl_certificate_key $key;
         ssl_protocols TLSv1.2 TLSv1.3;
@@ -306,6 +316,7 @@ for scen in "${slist[@]}"; do
 	http) scheme=http wrk_extra=() split_mode=http ;;
 	https) scheme=https wrk_extra=() split_mode=https ;;
 	handshake) scheme=https wrk_extra=(-H "Connection: close") split_mode=close ;;
+	h2) scheme=https wrk_extra=() split_mode=https ;;
 	esac
 	echo "bench: ==== scenario $scen ===="
 	write_configs
@@ -322,14 +333,25 @@ for scen in "${slist[@]}"; do
 			url="$scheme://127.0.0.1:${port[$p]}/"
 			out="$tmp/$scen/wrk-$p-$r.txt"
 			check_alive "$p"
-			timeout 20 taskset -c 1 wrk -t1 -c"$CONNS" -d1s "${wrk_extra[@]}" "$url" \
-				>"$tmp/$scen/warm-$p-$r.txt" 2>&1
+			if [ "$scen" = h2 ]; then
+				timeout 20 taskset -c 1 h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -D1 "$url" \
+					>"$tmp/$scen/warm-$p-$r.txt" 2>&1
+			else
+				timeout 20 taskset -c 1 wrk -t1 -c"$CONNS" -d1s "${wrk_extra[@]}" "$url" \
+					>"$tmp/$scen/warm-$p-$r.txt" 2>&1
+			fi
 			[ "$p" = bgproxy ] && read -r hs0 hse0 < <(bg_tls_counts)
 			mapfile -t pp < <(proxy_pids "$p")
 			t0=$(ticks "${pp[@]}") || die "cannot read /proc for $p"
 			s0=$(date +%s.%N)
-			timeout "$wrk_bound" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
-				"${wrk_extra[@]}" "$url" >"$out" 2>&1
+			if [ "$scen" = h2 ]; then
+				# per-request times go to a log: the p99 comes from it
+				timeout "$wrk_bound" taskset -c 1 h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" \
+					-D"$DURATION" --log-file="$out.reqlog" "$url" >"$out" 2>&1
+			else
+				timeout "$wrk_bound" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
+					"${wrk_extra[@]}" "$url" >"$out" 2>&1
+			fi
 			wrc=$?
 			s1=$(date +%s.%N)
 			t1=$(ticks "${pp[@]}") || die "$p exited during the run"
@@ -337,7 +359,7 @@ for scen in "${slist[@]}"; do
 			[ $wrc = 0 ] || { cat "$out" >&2; die "wrk against $p failed (rc $wrc, $scen)"; }
 			rss=$(python3 "$lib" rss "${pp[@]}")
 			hs="- -"
-			if [ "$p" = bgproxy ] && [ "$scen" != http ]; then
+			if [ "$p" = bgproxy ] && [ "$scen" != http ] && [ "$scen" != h2 ]; then
 				read -r hs1 hse1 < <(bg_tls_counts)
 				[ "$hs0" != - ] && [ "$hs1" != - ] && hs="$((hs1 - hs0)) $((hse1 - hse0))"
 			fi

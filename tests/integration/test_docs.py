@@ -24,9 +24,11 @@ BGCTL_NAMES = (
     "--timeout", "--json", "--if-version", "-s", "BGPROXY_SOCKET", "/run/bgproxy/admin.sock",
     "admin.readonly_socket", "ERR read-only socket", "EXIT STATUS", "EXAMPLES")
 CONF_GROUPS = ("workers", "state_file", "listen", "admin", "metrics", "pools", "split",
-               "guard", "rollout", "timeouts", "limits", "log")
+               "guard", "rollout", "timeouts", "limits", "http2", "log")
 CONF_NAMES = ("readonly_socket", "readonly_mode", "\"0666\"", "/metrics", "/healthz",
               "/status.json", "guard.min_requests", "tls", "certificates", "min_version",
+              "h2c", "tls.alpn", "max_concurrent_streams", "initial_window_size",
+              "max_header_list_size",
               "health")
 BGPROXY_NAMES = (
     "-c", "-t", "-V", "--version", "-h", "--help", "SIGHUP", "SIGTERM", "SIGINT", "SIGUSR1",

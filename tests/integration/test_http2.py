@@ -14,7 +14,7 @@ import urllib.request
 import h2.settings
 
 from harness import config_text, wait_until, Proxy, free_port
-from h2client import H2Client, RawH2, PROTOCOL_ERROR, NO_ERROR, hf
+from h2client import H2Client, RawH2, PROTOCOL_ERROR, NO_ERROR, REFUSED_STREAM, hf
 import test_tls as tlsutil
 from test_http import _OneShot, _ws_frame
 
@@ -322,6 +322,7 @@ def test_limits_from_the_config(env):
                len([f for f in r.of(hf.HeadersFrame)]) >= 7, timeout=10)
     assert len([f for f in r.of(hf.HeadersFrame)]) == 7
     assert len(r.of(hf.RstStreamFrame)) == 2
+    assert [f.error_code for f in r.of(hf.RstStreamFrame)] == [REFUSED_STREAM] * 2
     r.close()
 
 
