@@ -31,6 +31,8 @@
 #define H2_WU_FREE 1000               /* WINDOW_UPDATEs allowed beyond... */
 #define H2_WU_PER_DATA 4              /* ...this many per DATA frame sent */
 
+#define H2_IDS_BITS 4096
+
 /* What a stream waits to do at the next turn of the connection's loop. */
 enum {
 	H2_TODO_START = 1u << 0,      /* its request head is ready: forward it */
@@ -72,6 +74,7 @@ struct h2stream {
 	unsigned tunnel : 1;          /* extended CONNECT (WebSocket) */
 	unsigned up_shut : 1;         /* the tunnel's client end was passed on */
 	unsigned timer_on : 1;
+	unsigned wait_close : 1;      /* dead, but nghttp2 still knows it (our RST not out yet) */
 };
 
 struct h2conn {
@@ -99,6 +102,13 @@ struct h2conn {
 	double rst_tokens;
 	uint64_t rst_us;
 	uint64_t data_sent, wu_recv;
+	int fatal_code;               /* the GOAWAY code of h->fatal (0: by the reason) */
+	int iws_changed;              /* a SETTINGS changed INITIAL_WINDOW_SIZE: see h2_run */
+	/* client stream ids opened lately (bit (id-1)/2 mod H2_IDS_BITS), to
+	 * tell a HEADERS on an id never opened (PROTOCOL_ERROR) from one on a
+	 * stream that was closed (ignored, RFC 9113 5.1) */
+	uint64_t ids[H2_IDS_BITS / 64];
+	uint32_t ids_last;            /* (id-1)/2 of the highest id opened, + 1 (0: none) */
 };
 
 /* h2.c for h2_stream.c */

@@ -131,8 +131,52 @@ static const char *const h2_fatal_why[STATS_GOAWAYS] = {
 static void
 h2_fatal_goaway(struct h2conn *h, int reason)
 {
-	h2_goaway(h, reason, reason == STATS_GOAWAY_PROTOCOL ? NGHTTP2_PROTOCOL_ERROR :
-	    NGHTTP2_ENHANCE_YOUR_CALM, h2_fatal_why[reason]);
+	uint32_t code = h->fatal_code != 0 ? (uint32_t)h->fatal_code :
+	    reason == STATS_GOAWAY_PROTOCOL ? NGHTTP2_PROTOCOL_ERROR : NGHTTP2_ENHANCE_YOUR_CALM;
+
+	h->fatal_code = 0;
+	h2_goaway(h, reason, code, h2_fatal_why[reason]);
+}
+
+/* A connection error of RFC 9113 that nghttp2 leaves to us. */
+static void
+h2_protocol_error(struct h2conn *h, uint32_t code)
+{
+	h->fatal = STATS_GOAWAY_PROTOCOL;
+	h->fatal_code = (int)code;
+}
+
+/* ---- client stream ids ------------------------------------------------- */
+
+#define H2_IDS_WORD(i) (h->ids[((i) % H2_IDS_BITS) / 64])
+#define H2_IDS_BIT(i) (1ULL << ((i) % 64))
+
+static void
+h2_ids_open(struct h2conn *h, int32_t id)
+{
+	uint32_t i = (uint32_t)(id - 1) / 2, k;
+
+	if (i + 1 > h->ids_last) {
+		if (i + 1 - h->ids_last >= H2_IDS_BITS)
+			memset(h->ids, 0, sizeof(h->ids));
+		else
+			for (k = h->ids_last; k < i; k++)
+				H2_IDS_WORD(k) &= ~H2_IDS_BIT(k);   /* skipped: never opened */
+		h->ids_last = i + 1;
+	}
+	H2_IDS_WORD(i) |= H2_IDS_BIT(i);
+}
+
+/* A HEADERS on a client id below the highest opened that was never opened
+ * itself (within the ids remembered): RFC 9113 5.1.1. */
+static int
+h2_ids_never_opened(const struct h2conn *h, int32_t id)
+{
+	uint32_t i = (uint32_t)(id - 1) / 2;
+
+	if (id <= 0 || (id & 1) == 0 || i + 1 >= h->ids_last || h->ids_last - i > H2_IDS_BITS)
+		return 0;
+	return !(H2_IDS_WORD(i) & H2_IDS_BIT(i));
 }
 
 static void
@@ -151,7 +195,7 @@ h2_tick_ms(struct h2conn *h, int ms)
 static int
 h2_run(struct h2conn *h)
 {
-	struct h2stream *st;
+	struct h2stream *st, *next;
 	int rounds, rv;
 
 	if (h->in_run) {
@@ -176,6 +220,7 @@ h2_run(struct h2conn *h)
 			h->in_cb = 1;
 			rv = nghttp2_session_send(h->ng);
 			h->in_cb = 0;
+			h->iws_changed = 0;
 			if (rv != 0) {
 				log_debug("h2 %p: send: %s", (void *)h, nghttp2_strerror(rv));
 				h->why = "nghttp2 send failed";
@@ -189,7 +234,10 @@ h2_run(struct h2conn *h)
 	h->in_run = 0;
 	if (h->again || !TAILQ_EMPTY(&h->todo))
 		h2_kick(h);
-	while ((st = TAILQ_FIRST(&h->dead)) != NULL) {
+	for (st = TAILQ_FIRST(&h->dead); st != NULL; st = next) {
+		next = TAILQ_NEXT(st, link);
+		if (st->wait_close)
+			continue;
 		TAILQ_REMOVE(&h->dead, st, link);
 		h2_stream_free(st);
 	}
@@ -255,8 +303,13 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 			h->ending = 2;  /* its output will not drain: close now */
 		}
 	}
-	if (!h->ending)
-		h2_tick_ms(h, rt.cfg->t_client_idle_ms);
+	if (!h->ending) {
+		uint64_t since = now - h->progress_us;
+
+		/* next look when the idle time would be up, at least 100 ms on */
+		h2_tick_ms(h, since < idle && idle - since > 100000 ? (int)((idle - since) / 1000) :
+		    rt.cfg->t_client_idle_ms < 100 ? rt.cfg->t_client_idle_ms : 100);
+	}
 	h2_run(h);
 }
 
@@ -280,7 +333,6 @@ h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
 	struct h2conn *h = arg;
 	uint64_t now = proxy_now_us();
 
-	(void)ng;
 	h2_window_roll(h, now);
 	switch (hd->type) {
 	case NGHTTP2_SETTINGS:
@@ -298,6 +350,10 @@ h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
 			h->fatal = STATS_GOAWAY_EMPTY_FRAMES;
 		break;
 	case NGHTTP2_HEADERS:
+		if (nghttp2_session_find_stream(ng, hd->stream_id) == NULL &&
+		    h2_ids_never_opened(h, hd->stream_id))
+			h2_protocol_error(h, NGHTTP2_PROTOCOL_ERROR);
+		/* fall through */
 	case NGHTTP2_CONTINUATION:
 		if (hd->length == 0 && !(hd->flags & (NGHTTP2_FLAG_END_HEADERS |
 		    NGHTTP2_FLAG_END_STREAM)) && ++h->win_empty > H2_EMPTY_PER_S)
@@ -362,6 +418,7 @@ h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	if (st == NULL)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* RST_STREAM INTERNAL_ERROR */
 	TAILQ_INSERT_TAIL(&h->streams, st, link);
+	h2_ids_open(h, frame->hd.stream_id);
 	h->nstreams++;
 	h->progress_us = proxy_now_us();
 	STATS_ADD(h->w->stats->h2_streams_active, 1);
@@ -393,7 +450,14 @@ h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	struct h2conn *h = arg;
 	struct h2stream *st;
 
-	(void)h;
+	if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+		size_t i;
+
+		for (i = 0; i < frame->settings.niv; i++)
+			if (frame->settings.iv[i].settings_id == NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE)
+				h->iws_changed = 1;
+		return 0;
+	}
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
 	st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
@@ -433,10 +497,15 @@ h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 {
 	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, id);
 
-	(void)arg;
 	if (st == NULL)
 		return 0;
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
+	if (st->closed) {
+		/* ours, reset earlier: now it may be freed */
+		st->wait_close = 0;
+		h2_kick(arg);
+		return 0;
+	}
 	h2_stream_kill(st, 0, code, code == NGHTTP2_NO_ERROR ? "stream closed" : "stream reset");
 	return 0;
 }
@@ -453,6 +522,14 @@ h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 			h->goaway_ours--;     /* counted when submitted */
 		else if (frame->goaway.error_code != NGHTTP2_NO_ERROR)
 			STATS_INC(h->w->stats->h2_goaways[STATS_GOAWAY_PROTOCOL]);
+		break;
+	case NGHTTP2_RST_STREAM:
+		/* nghttp2 resets a stream whose window a SETTINGS change took past
+		 * 2^31-1; RFC 9113 6.9.2 makes that a connection error */
+		if (h->iws_changed && frame->rst_stream.error_code == NGHTTP2_FLOW_CONTROL_ERROR) {
+			h2_protocol_error(h, NGHTTP2_FLOW_CONTROL_ERROR);
+			h->again = 1;
+		}
 		break;
 	case NGHTTP2_HEADERS:
 	case NGHTTP2_DATA:
@@ -499,6 +576,9 @@ h2_setup_once(void)
 	nghttp2_option_set_max_continuations(h2_options, 8);
 	nghttp2_option_set_max_outbound_ack(h2_options, 1000);
 	nghttp2_option_set_max_settings(h2_options, 32);
+	/* RFC 7540 priorities are read (a stream depending on itself is a
+	 * stream error, RFC 9113 5.3.1) but closed streams are not kept for them */
+	nghttp2_option_set_no_closed_streams(h2_options, 1);
 	h2_callbacks = cb;
 	return 0;
 }
@@ -517,7 +597,6 @@ h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
 		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)c->h2_window },
 		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)c->h2_max_header_list },
 		{ NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1 },
-		{ NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 },
 	};
 	struct h2conn *h;
 	int rv;
@@ -564,15 +643,13 @@ h2_free(struct h2conn *h)
 	if (h == NULL)
 		return;
 	/* nghttp2_session_del calls no close callback: end the streams here */
-	while ((st = TAILQ_FIRST(&h->streams)) != NULL) {
-		nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
+	while ((st = TAILQ_FIRST(&h->streams)) != NULL)
 		h2_stream_kill(st, 0, NGHTTP2_CANCEL, "connection closed");
-	}
+	nghttp2_session_del(h->ng);
 	while ((st = TAILQ_FIRST(&h->dead)) != NULL) {
 		TAILQ_REMOVE(&h->dead, st, link);
 		h2_stream_free(st);
 	}
-	nghttp2_session_del(h->ng);
 	event_del(&h->kick);
 	evtimer_del(&h->tick);
 	h->magic = 0;
@@ -603,6 +680,9 @@ h2_read(struct h2conn *h)
 			log_debug("h2 %p from %s: input: %s", (void *)h, h->peer->addr,
 			    nghttp2_strerror((int)n));
 			h2_fatal_goaway(h, reason);
+			/* not HTTP/2 at all: the GOAWAY may go, then the close */
+			if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC || !nghttp2_session_want_write(h->ng))
+				h->ending = 2;
 			break;
 		}
 		evbuffer_drain(in, (size_t)n);

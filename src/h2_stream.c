@@ -103,10 +103,13 @@ h2_stream_kill(struct h2stream *st, int rst, uint32_t code, const char *why)
 	if (st->closed)
 		return;
 	log_debug("h2 %p stream %d: %s", (void *)h, (int)st->id, why);
-	if (rst)
-		nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, code);
-	/* nghttp2 may close it later: it must not find us then */
-	nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
+	/* until nghttp2 closes the stream (our RST sent) it may still call the
+	 * data provider: the stream stays allocated until then */
+	if (rst && nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, code) == 0 &&
+	    nghttp2_session_find_stream(h->ng, st->id) != NULL)
+		st->wait_close = 1;
+	else
+		nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
 	if (st->timer_on) {
 		evtimer_del(&st->timer);
 		st->timer_on = 0;
@@ -542,6 +545,8 @@ h2_stream_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
 	(void)id;
 	(void)buf;
 	(void)arg;
+	if (st->closed)
+		return NGHTTP2_ERR_DEFERRED;  /* reset by us: the RST ends it */
 	if (n == 0 && !st->resp_eof) {
 		st->deferred = 1;
 		return NGHTTP2_ERR_DEFERRED;

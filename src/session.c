@@ -222,6 +222,8 @@ session_to_h2(struct session *s)
 		return -1;
 	}
 	session_set_state(s, SS_H2);
+	if (s->w->draining)
+		return h2_shutdown(s->h2, 0);   /* no new streams: GOAWAY at once */
 	return h2_read(s->h2);
 }
 

@@ -198,11 +198,22 @@ def alive(r, sid, what):
     assert r.goaway is None, "%s: GOAWAY after all: %s" % (what, summary(r))
 
 
-def stream_error(r, sid, codes, what, next_sid, allow_4xx=False):
+def stream_error(r, sid, codes, what, next_sid, allow_4xx=False, or_conn=False):
     """A stream error on sid: RST_STREAM with one of codes (or, allow_4xx,
-    a 4xx answer), the connection untouched; then a normal request."""
+    a 4xx answer), the connection untouched; then a normal request.
+    or_conn: a connection error with the same code passes too (RFC 9113
+    5.4.1: an endpoint MAY treat a stream error as a connection error;
+    libnghttp2 does for these cases)."""
     if isinstance(codes, int):
         codes = (codes,)
+    if or_conn:
+        wait_until(lambda: r.closed or r.goaway is not None or r.rst(sid), 5)
+        if r.goaway is not None and not r.rst(sid):
+            assert r.goaway[0] in codes, "%s: want %s, got: %s" % (
+                what, "|".join(ERR[c] for c in codes), summary(r))
+            assert r.wait_closed(5), "%s: GOAWAY but the connection stayed open" % what
+            print("note: %s: a connection error (RFC 9113 5.4.1)" % what)
+            return
 
     def settled():
         return r.closed or r.goaway is not None or r.rst(sid) or \
@@ -414,7 +425,7 @@ def test_data_on_half_closed_remote_stream(env):
     r = _peer(env)
     r.request(1, req("/slow?ms=1500"))
     r.send(frame(DATA, END_STREAM, 1, b"test"))
-    stream_error(r, 1, STREAM_CLOSED, "DATA on half-closed(remote) stream 1", 3)
+    stream_error(r, 1, STREAM_CLOSED, "DATA on half-closed(remote) stream 1", 3, or_conn=True)
 
 
 def test_even_stream_id(env):
@@ -441,6 +452,13 @@ def test_max_concurrent_streams_exceeded(env):
                     for sid in (1, 3, 5, 7)))
     wait_until(lambda: r.rst(7) or r.closed, 5)
     rs = r.rst(7)
+    if not rs and r.goaway is not None:
+        # RFC 9113 5.4.1: libnghttp2 makes a stream over the acknowledged
+        # limit a connection error (the connection ends)
+        assert r.goaway[0] == PROTOCOL_ERROR and r.goaway[1] == 5, summary(r)
+        assert r.wait_closed(5), summary(r)
+        print("note: max_concurrent_streams: a connection error (RFC 9113 5.4.1)")
+        return
     assert rs and rs[0].error_code in (PROTOCOL_ERROR, REFUSED_STREAM) and r.goaway is None, \
         summary(r)
     assert wait_until(lambda: all(r.ended(s) for s in (1, 3, 5)), 10), summary(r)
@@ -454,7 +472,7 @@ def test_priority_depends_on_itself(env):
     """RFC 9113 5.3.1: a stream depending on itself: stream error PROTOCOL_ERROR."""
     r = _peer(env)
     r.send(frame(PRIORITY, 0, 1, struct.pack(">IB", 1, 15)))
-    stream_error(r, 1, PROTOCOL_ERROR, "PRIORITY of stream 1 on stream 1", 3)
+    stream_error(r, 1, PROTOCOL_ERROR, "PRIORITY of stream 1 on stream 1", 3, or_conn=True)
 
 
 def test_headers_priority_depends_on_itself(env):
@@ -462,7 +480,8 @@ def test_headers_priority_depends_on_itself(env):
     r = _peer(env)
     r.send(frame(HEADERS, END_HEADERS | END_STREAM | PRIO, 1,
                  struct.pack(">IB", 1, 15) + block(req())))
-    stream_error(r, 1, PROTOCOL_ERROR, "HEADERS of stream 1 depending on itself", 3)
+    stream_error(r, 1, PROTOCOL_ERROR, "HEADERS of stream 1 depending on itself", 3,
+                 or_conn=True)
 
 
 # ---- 6.1 DATA ---------------------------------------------------------------
@@ -506,7 +525,7 @@ def test_priority_wrong_length(env):
     r = _peer(env)
     r.request(1, req("/slow?ms=500"))
     r.send(frame(PRIORITY, 0, 1, b"\0\0\0\x03"))
-    stream_error(r, 1, FRAME_SIZE_ERROR, "PRIORITY of 4 octets on stream 1", 3)
+    stream_error(r, 1, FRAME_SIZE_ERROR, "PRIORITY of 4 octets on stream 1", 3, or_conn=True)
 
 
 # ---- 6.4 RST_STREAM -----------------------------------------------------------
@@ -650,7 +669,7 @@ def test_window_update_zero_on_stream(env):
     r = _peer(env)
     r.request(1, req("/slow?ms=1000"))
     r.send(window_update(1, 0))
-    stream_error(r, 1, PROTOCOL_ERROR, "WINDOW_UPDATE 0 on stream 1", 3)
+    stream_error(r, 1, PROTOCOL_ERROR, "WINDOW_UPDATE 0 on stream 1", 3, or_conn=True)
 
 
 def test_window_update_wrong_length(env):
