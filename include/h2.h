@@ -29,7 +29,8 @@ struct exchange_peer;
 int h2_preface_match(const char *p, size_t n);
 
 /* Take over an open client connection (bytes already in cc->in are the
- * start of its HTTP/2 input).  NULL when out of memory. */
+ * start of its HTTP/2 input: h2_read them).  Its loop runs at the next turn
+ * of the event loop: our SETTINGS go out then.  NULL when out of memory. */
 struct h2conn *h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
     void (*closed)(void *arg, const char *why), void *arg);
 
@@ -43,6 +44,8 @@ void h2_free(struct h2conn *h);
 /* GOAWAY with the last stream id: no new streams, open ones finish (a
  * drain, SIGTERM); reload: the same, after a reload.  Return as above. */
 int h2_shutdown(struct h2conn *h, int reload);
+/* The same GOAWAY, sent at the next turn (from where nothing may close). */
+void h2_goaway_soon(struct h2conn *h);
 /* Streams whose server an operator disabled are reset. */
 int h2_close_disabled(struct h2conn *h);
 /* WebSocket streams tunnelled to pool (reverted) are reset. */

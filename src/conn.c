@@ -463,6 +463,11 @@ conn_tls_handshake(struct conn *c)
 		c->hs_done = 1;
 		/* a session ticket may wait in tls_wbuf: it leaves with the response */
 		conn_want_write(c, evbuffer_get_length(c->out) > 0);
+		/* read-ahead may have taken the client's first records with its
+		 * Finished: when the handshake ends on the write side nothing else
+		 * would read them (the socket is drained) */
+		if (SSL_has_pending(c->ssl))
+			event_active(&c->rev, EV_READ, 1);
 		c->eventcb(c, CONN_EV_HANDSHAKE, c->arg);
 		return 1;
 	}

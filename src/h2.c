@@ -632,6 +632,7 @@ h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
 	event_assign(&h->kick, w->base, -1, 0, h2_kick_cb, h);
 	evtimer_assign(&h->tick, w->base, h2_tick_cb, h);
 	h2_tick_ms(h, c->t_client_idle_ms);
+	h2_kick(h);             /* the server preface (SETTINGS) goes out soon */
 	return h;
 }
 
@@ -698,20 +699,35 @@ h2_write(struct h2conn *h)
 	return h2_run(h);
 }
 
-int
-h2_shutdown(struct h2conn *h, int reload)
+static int
+h2_submit_shutdown(struct h2conn *h, int reload)
 {
 	int32_t last = nghttp2_session_get_last_proc_stream_id(h->ng);
 
 	if (h->shut || h->ending)
-		return 0;
+		return -1;
 	h->shut = 1;
 	STATS_INC(h->w->stats->h2_goaways[reload ? STATS_GOAWAY_RELOAD : STATS_GOAWAY_SHUTDOWN]);
 	h->goaway_ours++;
 	if (nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0) != 0)
 		h->goaway_ours--;
 	h->why = reload ? "reload" : "shutdown";
+	return 0;
+}
+
+int
+h2_shutdown(struct h2conn *h, int reload)
+{
+	if (h2_submit_shutdown(h, reload) == -1)
+		return 0;
 	return h2_run(h);
+}
+
+void
+h2_goaway_soon(struct h2conn *h)
+{
+	if (h2_submit_shutdown(h, 0) == 0)
+		h2_kick(h);
 }
 
 int

@@ -211,20 +211,27 @@ session_h2_closed(void *arg, const char *why)
 	session_close(arg, why);
 }
 
-/* The connection speaks HTTP/2 from here on.  Returns -1 when it is gone. */
+/*
+ * The connection speaks HTTP/2 from here on; the codec's loop runs at the
+ * next turn (our SETTINGS go out then), and the bytes come through the read
+ * callback.  Called from the handshake event and from the head loop, where
+ * nothing may be freed: it closes nothing itself.  Returns -1 when out of
+ * memory (the session stays an HTTP/1.1 one, which the client's frames
+ * will not satisfy).
+ */
 static int
 session_to_h2(struct session *s)
 {
-	evtimer_del(&s->timer);
 	s->h2 = h2_open(s->w, &s->cc, &s->peer, session_h2_closed, s);
 	if (s->h2 == NULL) {
-		session_close(s, "out of memory for HTTP/2");
+		log_warn("out of memory for an HTTP/2 connection from %s", s->peer.addr);
 		return -1;
 	}
+	evtimer_del(&s->timer);
 	session_set_state(s, SS_H2);
 	if (s->w->draining)
-		return h2_shutdown(s->h2, 0);   /* no new streams: GOAWAY at once */
-	return h2_read(s->h2);
+		h2_goaway_soon(s->h2);   /* no new streams: GOAWAY at once */
+	return 0;
 }
 
 /* A TLS client that chose h2 through ALPN. */
@@ -329,8 +336,8 @@ session_read_heads(struct session *s)
 		r = h2_preface_match(p, len);
 		if (r == 0)
 			return;         /* a prefix of the preface: wait (header timer runs) */
-		if (r == 1) {
-			session_to_h2(s);
+		if (r == 1 && session_to_h2(s) == 0) {
+			h2_read(s->h2);  /* last in the read callback: may close */
 			return;
 		}
 	}

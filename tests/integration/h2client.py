@@ -2,6 +2,7 @@
 /usr/bin/python3): H2Client speaks the protocol properly through h2's state
 machine; RawH2 writes whatever frames a test wants (hyperframe, hpack) and
 reads the server's frames on a thread, for the attacks."""
+import select
 import socket
 import ssl
 import threading
@@ -178,6 +179,12 @@ class RawH2:
 
     def __init__(self, port, tls=False, settings=None, preface=True):
         self.sock = _connect(port, tls)
+        # one SSL object must not be read and written by two threads at
+        # once: with TLS both sides take io_lock around non-blocking calls
+        self.tls = tls
+        self.io_lock = threading.Lock()
+        if tls:
+            self.sock.setblocking(False)
         self.enc = hpack.Encoder()
         self.dec = hpack.Decoder()
         self.dec.max_allowed_table_size = 65536
@@ -193,22 +200,59 @@ class RawH2:
         self.t = threading.Thread(target=self._reader, daemon=True)
         self.t.start()
 
-    def send(self, data):
+    def send(self, data, timeout=10):
         """Returns False once the server stopped taking bytes."""
-        try:
-            self.sock.sendall(data)
-            return True
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError, socket.timeout):
-            return False
+        if not self.tls:
+            try:
+                self.sock.sendall(data)
+                return True
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError,
+                    socket.timeout):
+                return False
+        view = memoryview(data)
+        end = time.time() + timeout
+        while len(view) > 0:
+            with self.io_lock:
+                try:
+                    n = self.sock.send(view)
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    n = 0
+                except (ssl.SSLError, OSError):
+                    return False
+            if n:
+                view = view[n:]
+                continue
+            if time.time() > end or self.closed:
+                return False
+            select.select([], [self.sock], [], 0.05)
+        return True
+
+    def _recv(self):
+        """Bytes from the server, b"" at its end."""
+        if not self.tls:
+            try:
+                return self.sock.recv(65536)
+            except (OSError, ssl.SSLError):
+                return b""
+        while True:
+            with self.io_lock:
+                try:
+                    return self.sock.recv(65536)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+                except (OSError, ssl.SSLError, ValueError):
+                    return b""
+            try:
+                select.select([self.sock], [], [], 0.05)
+            except (OSError, ValueError):
+                return b""
 
     def _reader(self):
         buf = b""
-        self.sock.settimeout(None)
+        if not self.tls:
+            self.sock.settimeout(None)
         while True:
-            try:
-                data = self.sock.recv(65536)
-            except (OSError, ssl.SSLError):
-                data = b""
+            data = self._recv()
             if not data:
                 self.closed = True
                 return
@@ -277,6 +321,10 @@ class RawH2:
 
     def close(self):
         try:
-            self.sock.close()
+            if self.tls:
+                with self.io_lock:
+                    self.sock.close()
+            else:
+                self.sock.close()
         except OSError:
             pass

@@ -162,8 +162,10 @@ def config_text(port, blue, green, split=None, extra="", listen_extra="", admin=
             'listen = ( { address = "127.0.0.1:%d"; } %s);\n'
             "pools = {\n  blue = { servers = ( %s ); };\n  green = { servers = ( %s ); };\n};\n"
             "split = { %s };\n"
-            'log = { level = "info"; access = "stderr"; };\n%s%s\n') % (
+            'log = { level = "%s"; access = "stderr"; };\n%s%s\n') % (
                 port, listen_extra, servers(blue), servers(green), split_s,
+                # BGPROXY_TEST_LOG_LEVEL=debug: the proxies' logs say more
+                os.environ.get("BGPROXY_TEST_LOG_LEVEL", "info"),
                 ('admin = { socket = "%s"; audit_log = "%s"; };\n' % admin_paths(port)) if admin else "",
                 extra)
 
