@@ -25,7 +25,8 @@
 #define H2_CONN_WINDOW (16 * 1024 * 1024)
 /* Budgets per connection (see docs/http2.md). */
 #define H2_RST_BURST 200              /* client resets: token bucket burst... */
-#define H2_RST_RATE 100               /* ...refilled per second */
+#define H2_RST_RATE 100               /* ...refilled per second; our resets for the
+                                       * client's faults draw on it too */
 #define H2_CTRL_PER_S 500             /* SETTINGS, PING, PRIORITY per second */
 #define H2_EMPTY_PER_S 100            /* empty DATA / HEADERS frames without an end, per second */
 #define H2_WU_FREE 1000               /* WINDOW_UPDATEs allowed beyond... */
@@ -75,6 +76,7 @@ struct h2stream {
 	unsigned up_shut : 1;         /* the tunnel's client end was passed on */
 	unsigned timer_on : 1;
 	unsigned wait_close : 1;      /* dead, but nghttp2 still knows it (our RST not out yet) */
+	unsigned replied : 1;         /* our own answer is submitted */
 };
 
 struct h2conn {
@@ -92,8 +94,12 @@ struct h2conn {
 	int in_run, again, kicked;
 	int in_cb;                    /* inside nghttp2 (mem_recv / send) */
 	int fatal;                    /* enum stats_goaway to end with, or -1 */
-	int ending;                   /* GOAWAY out: close once it is flushed */
-	int shut;                     /* a graceful GOAWAY was sent */
+	int ending;                   /* 1: GOAWAY out, close once it is flushed; 2: close at
+	                               * the end of this turn; 3: closing, bounded by the tick */
+	int send_failed;
+	int shut;                     /* a graceful GOAWAY was submitted... */
+	int32_t shut_last;            /* ...with this last stream id: later streams are refused */
+	uint64_t hdr_open_us;         /* a header block began then and is not complete (0: none) */
 	int goaway_ours;              /* GOAWAYs we submitted (counted at submit) */
 	const char *why;              /* why it ends */
 	uint64_t progress_us;         /* last DATA sent or stream opened/closed */
@@ -102,6 +108,7 @@ struct h2conn {
 	double rst_tokens;
 	uint64_t rst_us;
 	uint64_t data_sent, wu_recv;
+	uint64_t out_bytes;           /* bytes handed to the client's output */
 	int fatal_code;               /* the GOAWAY code of h->fatal (0: by the reason) */
 	int iws_changed;              /* a SETTINGS changed INITIAL_WINDOW_SIZE: see h2_run */
 	/* client stream ids opened lately (bit (id-1)/2 mod H2_IDS_BITS), to

@@ -41,6 +41,7 @@ enum stats_goaway {
 	STATS_GOAWAY_SHUTDOWN = 0,    /* SIGTERM, drain: NO_ERROR, open streams finish */
 	STATS_GOAWAY_RELOAD,          /* a reload: the same, the client reconnects */
 	STATS_GOAWAY_IDLE,            /* no stream for timeouts.client_idle_ms */
+	STATS_GOAWAY_HEADER_TIMEOUT,  /* a header block not complete within client_header_ms */
 	STATS_GOAWAY_PROTOCOL,        /* a connection error of RFC 9113 */
 	STATS_GOAWAY_RAPID_RESET,     /* streams reset faster than the budget (CVE-2023-44487) */
 	STATS_GOAWAY_CONTINUATION,    /* CONTINUATION flood */

@@ -126,13 +126,15 @@ static const char *const h2_fatal_why[STATS_GOAWAYS] = {
 	[STATS_GOAWAY_CONTROL_FLOOD] = "a flood of control frames",
 	[STATS_GOAWAY_EMPTY_FRAMES] = "a flood of empty frames",
 	[STATS_GOAWAY_ZERO_WINDOW] = "the client's window stayed closed",
+	[STATS_GOAWAY_HEADER_TIMEOUT] = "a header block not complete in time",
 };
 
 static void
 h2_fatal_goaway(struct h2conn *h, int reason)
 {
 	uint32_t code = h->fatal_code != 0 ? (uint32_t)h->fatal_code :
-	    reason == STATS_GOAWAY_PROTOCOL ? NGHTTP2_PROTOCOL_ERROR : NGHTTP2_ENHANCE_YOUR_CALM;
+	    reason == STATS_GOAWAY_PROTOCOL || reason == STATS_GOAWAY_HEADER_TIMEOUT ?
+	    NGHTTP2_PROTOCOL_ERROR : NGHTTP2_ENHANCE_YOUR_CALM;
 
 	h->fatal_code = 0;
 	h2_goaway(h, reason, code, h2_fatal_why[reason]);
@@ -187,16 +189,40 @@ h2_tick_ms(struct h2conn *h, int ms)
 	evtimer_add(&h->tick, &tv);
 }
 
+static void h2_tick_next(struct h2conn *h, uint64_t now);
+
 /*
  * One turn: what the streams wait to do, then everything nghttp2 has to
  * send, again while that made more work; then free the dead streams and
  * see whether the connection is over.  Returns -1 when it was closed.
  */
+/* Everything nghttp2 has to send, as far as the client's output takes it. */
+static void
+h2_send(struct h2conn *h)
+{
+	int rv;
+
+	if (h->send_failed || conn_out_pending(h->cc) >= H2_OUT_HIGH)
+		return;
+	h->in_cb = 1;
+	rv = nghttp2_session_send(h->ng);
+	h->in_cb = 0;
+	h->iws_changed = 0;
+	if (rv != 0) {
+		log_debug("h2 %p: send: %s", (void *)h, nghttp2_strerror(rv));
+		h->why = "nghttp2 send failed";
+		h->send_failed = 1;
+		h->ending = 2;
+	}
+	conn_flush(h->cc);
+}
+
 static int
 h2_run(struct h2conn *h)
 {
 	struct h2stream *st, *next;
-	int rounds, rv;
+	uint64_t before;
+	int rounds;
 
 	if (h->in_run) {
 		h->again = 1;
@@ -205,6 +231,9 @@ h2_run(struct h2conn *h)
 	h->in_run = 1;
 	for (rounds = 0; rounds < 64; rounds++) {
 		h->again = 0;
+		/* what nghttp2 queued goes first: a stream it reset for the
+		 * client's fault closes before it could reach a server */
+		h2_send(h);
 		while ((st = TAILQ_FIRST(&h->todo)) != NULL) {
 			unsigned what = st->todo;
 
@@ -216,18 +245,12 @@ h2_run(struct h2conn *h)
 			h2_fatal_goaway(h, h->fatal);
 			h->fatal = -1;
 		}
-		if (conn_out_pending(h->cc) < H2_OUT_HIGH) {
-			h->in_cb = 1;
-			rv = nghttp2_session_send(h->ng);
-			h->in_cb = 0;
-			h->iws_changed = 0;
-			if (rv != 0) {
-				log_debug("h2 %p: send: %s", (void *)h, nghttp2_strerror(rv));
-				h->why = "nghttp2 send failed";
-				h->ending = 2;
-			}
-		}
-		conn_flush(h->cc);
+		before = h->out_bytes;
+		h2_send(h);
+		/* the socket took it all while nghttp2 had more: go on */
+		if (h->ending != 2 && h->out_bytes != before && nghttp2_session_want_write(h->ng) &&
+		    conn_out_pending(h->cc) < H2_OUT_HIGH)
+			h->again = 1;
 		if (!h->again && TAILQ_EMPTY(&h->todo))
 			break;
 	}
@@ -295,7 +318,11 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 			pending = 1;
 			break;
 		}
-	if (now - h->progress_us >= idle) {
+	if (h->hdr_open_us != 0 &&
+	    now - h->hdr_open_us >= (uint64_t)rt.cfg->t_client_header_ms * 1000) {
+		/* nothing else may come on the connection before the block ends */
+		h2_fatal_goaway(h, STATS_GOAWAY_HEADER_TIMEOUT);
+	} else if (now - h->progress_us >= idle) {
 		if (h->nstreams == 0) {
 			h2_goaway(h, STATS_GOAWAY_IDLE, NGHTTP2_NO_ERROR, "idle timeout");
 		} else if (pending) {
@@ -303,14 +330,27 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 			h->ending = 2;  /* its output will not drain: close now */
 		}
 	}
-	if (!h->ending) {
-		uint64_t since = now - h->progress_us;
-
-		/* next look when the idle time would be up, at least 100 ms on */
-		h2_tick_ms(h, since < idle && idle - since > 100000 ? (int)((idle - since) / 1000) :
-		    rt.cfg->t_client_idle_ms < 100 ? rt.cfg->t_client_idle_ms : 100);
-	}
+	if (!h->ending)
+		h2_tick_next(h, now);
 	h2_run(h);
+}
+
+/* The tick's next look: when the idle time or a header block's time would
+ * be up, at least 100 ms on. */
+static void
+h2_tick_next(struct h2conn *h, uint64_t now)
+{
+	uint64_t idle = (uint64_t)rt.cfg->t_client_idle_ms * 1000, since = now - h->progress_us;
+	uint64_t next = since < idle ? idle - since : 0;
+
+	if (h->hdr_open_us != 0) {
+		uint64_t lim = (uint64_t)rt.cfg->t_client_header_ms * 1000, open = now - h->hdr_open_us;
+		uint64_t left = open < lim ? lim - open : 0;
+
+		if (left < next)
+			next = left;
+	}
+	h2_tick_ms(h, next > 100000 ? (int)(next / 1000) : 100);
 }
 
 /* ---- budgets ----------------------------------------------------------- */
@@ -323,6 +363,18 @@ h2_window_roll(struct h2conn *h, uint64_t now)
 		h->win_ctrl = 0;
 		h->win_empty = 0;
 	}
+}
+
+/* One reset charged to the client: its own RST_STREAM, or ours for its
+ * fault.  Returns -1 when the budget is spent. */
+static int
+h2_rst_charge(struct h2conn *h, uint64_t now)
+{
+	h->rst_tokens += (double)(now - h->rst_us) * H2_RST_RATE / 1e6;
+	if (h->rst_tokens > H2_RST_BURST)
+		h->rst_tokens = H2_RST_BURST;
+	h->rst_us = now;
+	return (h->rst_tokens -= 1) < 0 ? -1 : 0;
 }
 
 /* Every frame's header as it starts: the budgets that do not need its
@@ -350,9 +402,13 @@ h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
 			h->fatal = STATS_GOAWAY_EMPTY_FRAMES;
 		break;
 	case NGHTTP2_HEADERS:
-		if (nghttp2_session_find_stream(ng, hd->stream_id) == NULL &&
-		    h2_ids_never_opened(h, hd->stream_id))
-			h2_protocol_error(h, NGHTTP2_PROTOCOL_ERROR);
+		if (nghttp2_session_find_stream(ng, hd->stream_id) == NULL) {
+			if (h2_ids_never_opened(h, hd->stream_id))
+				h2_protocol_error(h, NGHTTP2_PROTOCOL_ERROR);
+			else if ((hd->stream_id & 1) && (uint32_t)(hd->stream_id - 1) / 2 + 1 >
+			    h->ids_last)
+				h2_ids_open(h, hd->stream_id);   /* even if nghttp2 refuses it */
+		}
 		/* fall through */
 	case NGHTTP2_CONTINUATION:
 		if (hd->length == 0 && !(hd->flags & (NGHTTP2_FLAG_END_HEADERS |
@@ -364,11 +420,7 @@ h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
 			h->fatal = STATS_GOAWAY_CONTROL_FLOOD;
 		break;
 	case NGHTTP2_RST_STREAM:
-		h->rst_tokens += (double)(now - h->rst_us) * H2_RST_RATE / 1e6;
-		if (h->rst_tokens > H2_RST_BURST)
-			h->rst_tokens = H2_RST_BURST;
-		h->rst_us = now;
-		if ((h->rst_tokens -= 1) < 0)
+		if (h2_rst_charge(h, now) == -1)
 			h->fatal = STATS_GOAWAY_RAPID_RESET;
 		break;
 	}
@@ -388,6 +440,7 @@ h2_send_cb(nghttp2_session *ng, const uint8_t *data, size_t length, int flags, v
 		return NGHTTP2_ERR_WOULDBLOCK;
 	if (evbuffer_add(h->cc->out, data, length) != 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	h->out_bytes += length;
 	return (ssize_t)length;
 }
 
@@ -402,6 +455,7 @@ h2_send_data_cb(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *frameh
 	if (conn_out_pending(h->cc) >= H2_OUT_HIGH)
 		return NGHTTP2_ERR_WOULDBLOCK;
 	h->data_sent++;
+	h->out_bytes += 9 + length;
 	h->progress_us = proxy_now_us();
 	return h2_stream_send_data(source->ptr, framehd, length);
 }
@@ -412,13 +466,19 @@ h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	struct h2conn *h = arg;
 	struct h2stream *st;
 
-	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+	if (frame->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	if (!(frame->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
+		/* CONTINUATION must follow: bounded by client_header_ms */
+		h->hdr_open_us = proxy_now_us();
+		h2_tick_ms(h, rt.cfg->t_client_header_ms);
+	}
+	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
 	st = h2_stream_new(h, frame->hd.stream_id);
 	if (st == NULL)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* RST_STREAM INTERNAL_ERROR */
 	TAILQ_INSERT_TAIL(&h->streams, st, link);
-	h2_ids_open(h, frame->hd.stream_id);
 	h->nstreams++;
 	h->progress_us = proxy_now_us();
 	STATS_ADD(h->w->stats->h2_streams_active, 1);
@@ -457,6 +517,15 @@ h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 			if (frame->settings.iv[i].settings_id == NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE)
 				h->iws_changed = 1;
 		return 0;
+	}
+	if (frame->hd.type == NGHTTP2_HEADERS)
+		h->hdr_open_us = 0;         /* the block is complete */
+	if (frame->hd.type == NGHTTP2_DATA && frame->hd.length > 0 &&
+	    frame->hd.length == frame->data.padlen &&
+	    !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && ++h->win_empty > H2_EMPTY_PER_S) {
+		/* padding and nothing else counts as empty */
+		h->fatal = STATS_GOAWAY_EMPTY_FRAMES;
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	}
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
@@ -529,6 +598,20 @@ h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 		if (h->iws_changed && frame->rst_stream.error_code == NGHTTP2_FLOW_CONTROL_ERROR) {
 			h2_protocol_error(h, NGHTTP2_FLOW_CONTROL_ERROR);
 			h->again = 1;
+			break;
+		}
+		/* a reset for the client's fault costs it as its own would */
+		switch (frame->rst_stream.error_code) {
+		case NGHTTP2_PROTOCOL_ERROR:
+		case NGHTTP2_FLOW_CONTROL_ERROR:
+		case NGHTTP2_STREAM_CLOSED:
+		case NGHTTP2_FRAME_SIZE_ERROR:
+		case NGHTTP2_REFUSED_STREAM:
+			if (h2_rst_charge(h, proxy_now_us()) == -1 && h->fatal < 0) {
+				h->fatal = STATS_GOAWAY_RAPID_RESET;
+				h->again = 1;
+			}
+			break;
 		}
 		break;
 	case NGHTTP2_HEADERS:
@@ -707,6 +790,7 @@ h2_submit_shutdown(struct h2conn *h, int reload)
 	if (h->shut || h->ending)
 		return -1;
 	h->shut = 1;
+	h->shut_last = last;
 	STATS_INC(h->w->stats->h2_goaways[reload ? STATS_GOAWAY_RELOAD : STATS_GOAWAY_SHUTDOWN]);
 	h->goaway_ours++;
 	if (nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0) != 0)

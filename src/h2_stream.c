@@ -105,11 +105,17 @@ h2_stream_kill(struct h2stream *st, int rst, uint32_t code, const char *why)
 	log_debug("h2 %p stream %d: %s", (void *)h, (int)st->id, why);
 	/* until nghttp2 closes the stream (our RST sent) it may still call the
 	 * data provider: the stream stays allocated until then */
-	if (rst && nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, code) == 0 &&
-	    nghttp2_session_find_stream(h->ng, st->id) != NULL)
+	if (rst && nghttp2_session_find_stream(h->ng, st->id) != NULL) {
 		st->wait_close = 1;
-	else
+		if (nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, code) != 0) {
+			/* out of memory: the stream would never close; the
+			 * connection ends and frees it */
+			h->why = "out of memory for RST_STREAM";
+			h->ending = 2;
+		}
+	} else {
 		nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
+	}
 	if (st->timer_on) {
 		evtimer_del(&st->timer);
 		st->timer_on = 0;
@@ -258,6 +264,11 @@ h2_stream_head_done(struct h2stream *st, int end_stream)
 	int pr;
 
 	st->req_end = end_stream;
+	if (st->h->shut && st->id > st->h->shut_last) {
+		/* after our GOAWAY: the client may send it again elsewhere */
+		h2_stream_kill(st, 1, NGHTTP2_REFUSED_STREAM, "after GOAWAY");
+		return;
+	}
 	if (st->too_large) {
 		h2_stream_refuse(st, 431, "the header list is larger than max_header_list_size");
 		return;
@@ -364,19 +375,24 @@ static void
 h2_tunnel_up(struct h2stream *st)
 {
 	struct conn *up = &st->ex.up->c;
-	size_t pending = conn_out_pending(up), n = evbuffer_get_length(st->reqbuf);
+	size_t pending, n;
 
-	if (pending < PROXY_BUF_HIGH) {
+	/* again while the socket takes it all: its write callback comes only
+	 * when it could not */
+	while ((n = evbuffer_get_length(st->reqbuf)) > 0 &&
+	    (pending = conn_out_pending(up)) < PROXY_BUF_HIGH) {
 		if (n > PROXY_BUF_HIGH - pending)
 			n = PROXY_BUF_HIGH - pending;
-		if (n > 0) {
-			evbuffer_remove_buffer(st->reqbuf, up->out, n);
-			nghttp2_session_consume_stream(st->h->ng, st->id, n);
-			h2_kick(st->h);
-		}
+		evbuffer_remove_buffer(st->reqbuf, up->out, n);
+		nghttp2_session_consume_stream(st->h->ng, st->id, n);
+		h2_kick(st->h);
+		conn_flush(up);
 	}
 	conn_flush(up);
-	if (st->req_end && evbuffer_get_length(st->reqbuf) == 0 && !st->up_shut) {
+	/* the client's end goes on once its last bytes are out (the server's
+	 * write callback, tunnel_room, comes back here when they are) */
+	if (st->req_end && evbuffer_get_length(st->reqbuf) == 0 && !st->up_shut &&
+	    conn_out_pending(up) == 0) {
 		st->up_shut = 1;
 		conn_shutdown_write(up);     /* the server's close ends the tunnel */
 	}
@@ -384,8 +400,26 @@ h2_tunnel_up(struct h2stream *st)
 
 /* The server has room: move request body bytes up (framed as the head
  * said: Content-Length, or chunked with the client's trailers at the end). */
+static int h2_req_move(struct exchange *ex, struct conn *up);
+
+/* Again while the server's socket takes everything: its write callback
+ * comes only when it could not, and the client's window opens only by what
+ * moved. */
 static int
 h2_req_body(struct exchange *ex, struct conn *up)
+{
+	struct h2stream *st = EX_STREAM(ex);
+	int r;
+
+	do {
+		r = h2_req_move(ex, up);
+	} while (r == 0 && evbuffer_get_length(st->reqbuf) > 0 &&
+	    conn_out_pending(up) < PROXY_BUF_HIGH);
+	return r;
+}
+
+static int
+h2_req_move(struct exchange *ex, struct conn *up)
 {
 	struct h2stream *st = EX_STREAM(ex);
 	size_t pending = conn_out_pending(up), n = evbuffer_get_length(st->reqbuf);
@@ -590,7 +624,10 @@ h2_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = h2_stream_read_cb };
 
 	(void)raw;
-	snprintf(status, sizeof(status), "%d", m->status == 101 ? 200 : m->status);
+	snprintf(status, sizeof(status), "%d", m->status == 101 ? 200 :
+	    /* RFC 8441: a 2xx opens the tunnel; a server that ignored the
+	     * upgrade and answered 2xx did not open one */
+	    st->tunnel && m->status >= 200 && m->status < 300 ? 502 : m->status);
 	nva[n++] = NV_LIT(":status", status, strlen(status));
 	for (i = 0; i < m->nhdr && n < H2_MAX_NV - 3; i++) {
 		const struct http_header *hd = &m->hdr[i];
@@ -765,6 +802,7 @@ h2_reply(struct exchange *ex, int status, const char *why)
 		return -1;
 	}
 	st->resp_submitted = 1;
+	st->replied = 1;
 	exchange_replied(ex, status);
 	h2_kick(h);
 	return 0;
@@ -799,7 +837,21 @@ h2_finish(struct exchange *ex)
 static void
 h2_abort(struct exchange *ex, const char *why)
 {
-	h2_stream_kill(EX_STREAM(ex), 1, NGHTTP2_INTERNAL_ERROR, why);
+	struct h2stream *st = EX_STREAM(ex);
+
+	if (st->replied) {
+		/* our answer (a 502) is out or on its way: let it finish; the
+		 * server connection goes now */
+		log_debug("h2 stream %d: %s (answered)", (int)st->id, why);
+		if (st->ex_live) {
+			exchange_release(&st->ex);
+			st->ex_live = 0;
+		}
+		st->finished = 1;
+		h2_stream_resume(st);
+		return;
+	}
+	h2_stream_kill(st, 1, NGHTTP2_INTERNAL_ERROR, why);
 }
 
 static const struct exchange_ops h2_ops = {

@@ -23,7 +23,7 @@
 
 const char *const stats_proto_names[STATS_PROTOS] = { "http/1.1", "h2" };
 const char *const stats_goaway_names[STATS_GOAWAYS] = {
-	"shutdown", "reload", "idle", "protocol_error", "rapid_reset", "continuation_flood",
+	"shutdown", "reload", "idle", "header_timeout", "protocol_error", "rapid_reset", "continuation_flood",
 	"header_list", "control_flood", "empty_frames", "zero_window",
 };
 

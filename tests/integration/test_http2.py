@@ -512,3 +512,59 @@ def test_request_body_waits_for_a_server_that_does_not_read(env):
     for s in held:
         s.close()
     ls.close()
+
+
+def test_a_bad_response_is_our_502_not_a_reset(env):
+    green = env.demo("green")
+    up = _OneShot(b"HTTP/1.1 2000 Nonsense\r\nContent-Length: 2\r\n\r\nok")
+
+    class D:
+        addr = up.addr
+    _, _, p = _h2c(env, demos=(D, green))
+    c = H2Client(p.port)
+    st = c.get("/")
+    assert st.status == 502 and st.reset is None, (st.status, st.reset)
+    assert bytes(st.data).startswith(b"502 ")
+    c.close()
+    up.stop()
+
+
+def test_extended_connect_to_a_server_that_ignores_the_upgrade(env):
+    """A server that answers 200 instead of 101 opened no tunnel: 502."""
+    blue, green, p = _h2c(env)
+    c = H2Client(p.port)
+    sid = c.request(pseudo=[(":method", "CONNECT"), (":protocol", "websocket"),
+                            (":scheme", "http"), (":path", "/"), (":authority", "127.0.0.1")],
+                    headers=[("sec-websocket-version", "13")], end=False)
+    assert c.pump(lambda: c.streams[sid].done(), timeout=10)
+    assert c.streams[sid].status == 502, c.streams[sid].status
+    c.close()
+
+
+def test_websocket_tail_reaches_the_server_before_the_half_close(env):
+    """A big last message and END_STREAM at once: the server gets all of it
+    (the half-close waits for the bytes) and its echo comes back."""
+    blue, green, p = _h2c(env)
+    c = H2Client(p.port)
+    sid = c.request(pseudo=[(":method", "CONNECT"), (":protocol", "websocket"),
+                            (":scheme", "http"), (":path", "/ws"), (":authority", "127.0.0.1")],
+                    headers=[("sec-websocket-version", "13")], end=False)
+    assert c.pump(lambda: c.streams[sid].status is not None)
+    st = c.streams[sid]
+    msg = os.urandom(600000)
+    c.send_data(sid, _ws_frame(msg, 2), end=True)
+    assert c.pump(lambda: len(st.data) >= len(msg) + 10 or st.done(), timeout=20)
+    assert bytes(st.data).endswith(msg), len(st.data)
+    c.close()
+
+
+def test_upload_with_a_large_window(env):
+    blue, green, p = _h2c(env, extra="http2 = { initial_window_size = 4194304; };\n")
+    up = os.path.join(env.tmp, "up.bin")
+    with open(up, "wb") as f:
+        f.write(os.urandom(3 * 1024 * 1024))
+    out = os.path.join(env.tmp, "out.bin")
+    r = _curl("--http2-prior-knowledge", "--data-binary", "@" + up, "-o", out,
+              "http://127.0.0.1:%d/echo" % p.port)
+    assert r.returncode == 0, r.stderr
+    assert open(out, "rb").read() == open(up, "rb").read()

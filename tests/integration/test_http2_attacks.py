@@ -192,3 +192,45 @@ def test_zero_window_stall(env):
     wait_until(lambda: len(r.of(hf.HeadersFrame)) >= 20, timeout=10)
     _check(p, mport, r, "zero_window", rss0, by)
     assert time.time() - t0 < 10
+
+
+def test_resets_we_send_for_the_clients_faults_count(env):
+    """"MadeYouReset": streams the client makes bgproxy reset (a DATA that
+    breaks the content-length) cost the same budget as its own resets, and
+    none reaches a server (nghttp2's resets go out before streams start)."""
+    blue, p, mport = _setup(env)
+    before = blue.stats()["requests"]
+    rss0 = rss_kb(p)
+    by = Bystander(p.port)
+    r = RawH2(p.port)
+    sid = 1
+    for _ in range(20):
+        batch = b""
+        for _ in range(50):
+            batch += r.headers_frame(sid, RawH2.req("/echo", method="POST") +
+                                     [("content-length", "1")], end_stream=False)
+            f = hf.DataFrame(sid)
+            f.flags.add("END_STREAM")
+            batch += f.serialize()
+            sid += 2
+        if not r.send(batch):
+            break
+    _check(p, mport, r, "rapid_reset", rss0, by)
+    forwarded = blue.stats()["requests"] - before - len(by.statuses)
+    assert forwarded < 50, forwarded
+
+
+def test_header_block_never_finished(env):
+    """HEADERS without END_HEADERS and then nothing: the connection cannot
+    carry anything else, and is ended after client_header_ms."""
+    mport = free_port()
+    blue, green, p = h2t._h2c(env, extra='metrics = { address = "127.0.0.1:%d"; };\n'
+                              'timeouts = { client_header_ms = 500; };\n' % mport)
+    r = RawH2(p.port)
+    t0 = time.time()
+    r.send(r.headers_frame(1, RawH2.req("/"), end_stream=True, end_headers=False))
+    assert r.wait_goaway(10) is not None, "no GOAWAY"
+    assert r.goaway[0] == 1, r.goaway          # PROTOCOL_ERROR
+    assert r.wait_closed(10)
+    assert time.time() - t0 < 5
+    assert 'bgproxy_http2_goaways_total{reason="header_timeout"} 1' in _metrics(mport)
