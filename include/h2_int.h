@@ -33,6 +33,7 @@
 #define H2_WU_PER_DATA 4              /* ...this many per DATA frame sent */
 
 #define H2_IDS_BITS 4096
+#define H2_SPARE_MAX 16               /* freed streams a connection keeps for reuse */
 
 /* What a stream waits to do at the next turn of the connection's loop. */
 enum {
@@ -88,6 +89,8 @@ struct h2conn {
 	void (*closed)(void *arg, const char *why);
 	void *arg;
 	TAILQ_HEAD(, h2stream) streams, todo, dead;
+	TAILQ_HEAD(, h2stream) spare; /* freed streams kept for the next ones, with buffers */
+	int nspare;
 	int nstreams;
 	struct event kick;            /* a turn of the loop soon (ops from upstream events) */
 	struct event tick;            /* idle, zero-window and closing timer */
@@ -126,6 +129,7 @@ void h2_stream_dead(struct h2stream *st);
 /* h2_stream.c for h2.c */
 struct h2stream *h2_stream_new(struct h2conn *h, int32_t id);
 void h2_stream_free(struct h2stream *st);
+void h2_stream_release(struct h2stream *st);
 int h2_stream_header(struct h2stream *st, const uint8_t *name, size_t nl, const uint8_t *value,
     size_t vl, int trailer);
 void h2_stream_head_done(struct h2stream *st, int end_stream);

@@ -701,6 +701,7 @@ h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
 	TAILQ_INIT(&h->streams);
 	TAILQ_INIT(&h->todo);
 	TAILQ_INIT(&h->dead);
+	TAILQ_INIT(&h->spare);
 	if (nghttp2_session_server_new2(&h->ng, h2_callbacks, h, h2_options) != 0) {
 		free(h);
 		return NULL;
@@ -733,6 +734,10 @@ h2_free(struct h2conn *h)
 	while ((st = TAILQ_FIRST(&h->dead)) != NULL) {
 		TAILQ_REMOVE(&h->dead, st, link);
 		h2_stream_free(st);
+	}
+	while ((st = TAILQ_FIRST(&h->spare)) != NULL) {
+		TAILQ_REMOVE(&h->spare, st, link);
+		h2_stream_release(st);
 	}
 	event_del(&h->kick);
 	evtimer_del(&h->tick);

@@ -32,13 +32,9 @@ puts_(struct out *o, const char *s)
 	put(o, s, strlen(s));
 }
 
-static int
-eq(const char *a, size_t an, const char *b)
-{
-	size_t bn = strlen(b);
-
-	return an == bn && memcmp(a, b, an) == 0;
-}
+/* a equals the literal b (its length known at compile time: the compare
+ * is a few instructions, once per field and name on every request) */
+#define eq(a, an, b) ((an) == sizeof(b) - 1 && memcmp((a), (b), sizeof(b) - 1) == 0)
 
 /* Case-insensitive equality of two byte strings. */
 static int
@@ -118,14 +114,16 @@ enum { P_METHOD, P_SCHEME, P_AUTHORITY, P_PATH, P_PROTOCOL, P_COUNT };
 static int
 pseudo_index(const struct h2_field *f)
 {
-	static const char *const names[P_COUNT] = {
-		":method", ":scheme", ":authority", ":path", ":protocol"
-	};
-	int i;
-
-	for (i = 0; i < P_COUNT; i++)
-		if (eq(f->name, f->name_len, names[i]))
-			return i;
+	if (eq(f->name, f->name_len, ":method"))
+		return P_METHOD;
+	if (eq(f->name, f->name_len, ":scheme"))
+		return P_SCHEME;
+	if (eq(f->name, f->name_len, ":authority"))
+		return P_AUTHORITY;
+	if (eq(f->name, f->name_len, ":path"))
+		return P_PATH;
+	if (eq(f->name, f->name_len, ":protocol"))
+		return P_PROTOCOL;
 	return -1;
 }
 

@@ -50,22 +50,36 @@ h2_stream_timer_cb(evutil_socket_t fd, short what, void *arg)
 	h2_kick(h);
 }
 
+/* A stream: a spare one of the connection's (its buffers kept), or new. */
 struct h2stream *
 h2_stream_new(struct h2conn *h, int32_t id)
 {
-	struct h2stream *st = calloc(1, sizeof(*st));
+	struct h2stream *st = TAILQ_FIRST(&h->spare);
 
-	if (st == NULL)
-		return NULL;
-	st->reqbuf = evbuffer_new();
-	st->respbuf = evbuffer_new();
-	if (st->reqbuf == NULL || st->respbuf == NULL) {
-		if (st->reqbuf != NULL)
-			evbuffer_free(st->reqbuf);
-		if (st->respbuf != NULL)
-			evbuffer_free(st->respbuf);
-		free(st);
-		return NULL;
+	if (st != NULL) {
+		struct evbuffer *rq = st->reqbuf, *rs = st->respbuf;
+		char *fbuf = st->fbuf;
+		size_t fcap = st->fcap, fldcap = st->fldcap;
+		struct h2_fld *fld = st->fld;
+
+		TAILQ_REMOVE(&h->spare, st, link);
+		h->nspare--;
+		memset(st, 0, sizeof(*st));
+		st->reqbuf = rq;
+		st->respbuf = rs;
+		st->fbuf = fbuf;
+		st->fcap = fcap;
+		st->fld = fld;
+		st->fldcap = fldcap;
+	} else {
+		if ((st = calloc(1, sizeof(*st))) == NULL)
+			return NULL;
+		st->reqbuf = evbuffer_new();
+		st->respbuf = evbuffer_new();
+		if (st->reqbuf == NULL || st->respbuf == NULL) {
+			h2_stream_release(st);
+			return NULL;
+		}
 	}
 	st->h = h;
 	st->id = id;
@@ -77,22 +91,43 @@ h2_stream_new(struct h2conn *h, int32_t id)
 	return st;
 }
 
+/* The memory of a stream, for good. */
+void
+h2_stream_release(struct h2stream *st)
+{
+	if (st->reqbuf != NULL)
+		evbuffer_free(st->reqbuf);
+	if (st->respbuf != NULL)
+		evbuffer_free(st->respbuf);
+	free(st->fbuf);
+	free(st->fld);
+	free(st);
+}
+
+/* A stream is over: its exchange released; kept as a spare (buffers
+ * emptied, small header storage kept) or freed. */
 void
 h2_stream_free(struct h2stream *st)
 {
+	struct h2conn *h = st->h;
+
 	if (st->timer_on)
 		evtimer_del(&st->timer);
 	if (st->ex_live)
 		exchange_release(&st->ex);
-	evbuffer_free(st->reqbuf);
-	evbuffer_free(st->respbuf);
 	if (st->trailers != NULL)
 		evbuffer_free(st->trailers);
 	if (st->req_trailers != NULL)
 		evbuffer_free(st->req_trailers);
-	free(st->fbuf);
-	free(st->fld);
-	free(st);
+	st->trailers = st->req_trailers = NULL;
+	if (h->nspare < H2_SPARE_MAX && st->fcap <= 4096 && st->fldcap <= 64) {
+		evbuffer_drain(st->reqbuf, evbuffer_get_length(st->reqbuf));
+		evbuffer_drain(st->respbuf, evbuffer_get_length(st->respbuf));
+		TAILQ_INSERT_HEAD(&h->spare, st, link);
+		h->nspare++;
+		return;
+	}
+	h2_stream_release(st);
 }
 
 void
@@ -256,7 +291,7 @@ h2_stream_head_done(struct h2stream *st, int end_stream)
 	struct worker *w = st->h->w;
 	struct http_limits lim;
 	struct http_msg *m = &w->msg;
-	struct h2_field *f;
+	struct h2_field fstack[64], *f;
 	struct h2_req r;
 	char key[25], *head;
 	size_t i, cap;
@@ -277,12 +312,16 @@ h2_stream_head_done(struct h2stream *st, int end_stream)
 		h2_stream_kill(st, 1, NGHTTP2_INTERNAL_ERROR, "no random bytes for a WebSocket key");
 		return;
 	}
-	f = calloc(st->nfld ? st->nfld : 1, sizeof(*f));
+	/* the usual list fits on the stack and its head in the worker's
+	 * scratch (free between callbacks); a long one is allocated */
+	f = st->nfld <= 64 ? fstack : calloc(st->nfld, sizeof(*f));
 	cap = H2_HEAD_MAX(st->flen, st->nfld);
-	head = malloc(cap);
+	head = cap <= sizeof(w->scratch) ? w->scratch : malloc(cap);
 	if (f == NULL || head == NULL) {
-		free(f);
-		free(head);
+		if (f != fstack)
+			free(f);
+		if (head != w->scratch)
+			free(head);
 		h2_stream_kill(st, 1, NGHTTP2_INTERNAL_ERROR, "out of memory");
 		return;
 	}
@@ -290,9 +329,11 @@ h2_stream_head_done(struct h2stream *st, int end_stream)
 		f[i] = (struct h2_field){ st->fbuf + st->fld[i].no, st->fld[i].nl,
 			st->fbuf + st->fld[i].vo, st->fld[i].vl };
 	n = h2_request_head(f, st->nfld, end_stream, st->protocol ? key : NULL, &r, head, cap);
-	free(f);
+	if (f != fstack)
+		free(f);
 	if (n < 0) {
-		free(head);
+		if (head != w->scratch)
+			free(head);
 		log_debug("h2 stream %d from %s refused: %s", (int)st->id, st->h->peer->addr,
 		    r.error);
 		if (r.status != 0)
@@ -305,7 +346,8 @@ h2_stream_head_done(struct h2stream *st, int end_stream)
 	lim.max_headers = (size_t)rt.cfg->max_headers;
 	pr = http_parse_request(head, (size_t)n, &lim, m);
 	if (pr != (int)n) {
-		free(head);
+		if (head != w->scratch)
+			free(head);
 		h2_stream_refuse(st, pr == HTTP_PARSE_ERROR ? m->error_status : 400,
 		    pr == HTTP_PARSE_ERROR ? m->error : "a request head that does not parse");
 		return;
@@ -329,15 +371,21 @@ h2_stream_head_done(struct h2stream *st, int end_stream)
 	ex->req_upgrade = r.websocket;
 	st->tunnel = r.websocket;
 	if (m->flags & HTTP_F_EXPECT_OTHER) {
-		free(head);
+		if (head != w->scratch)
+			free(head);
 		h2_stream_refuse(st, 417, "only 100-continue is supported");
 		return;
 	}
 	exchange_prepare(ex, m);
-	free(head);
-	free(st->fbuf);
-	st->fbuf = NULL;
-	st->flen = st->fcap = 0;
+	if (head != w->scratch)
+		free(head);
+	st->flen = 0;           /* small storage stays for a spare's next list */
+	st->nfld = 0;
+	if (st->fcap > 4096) {
+		free(st->fbuf);
+		st->fbuf = NULL;
+		st->fcap = 0;
+	}
 	h2_todo(st, H2_TODO_START);
 }
 
@@ -618,16 +666,20 @@ h2_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 	struct h2stream *st = EX_STREAM(ex);
 	struct h2conn *h = st->h;
 	char *sp = ex->w->scratch, status[8];
-	int interim = m->status < 200 && m->status != 101, rv;
+	int interim = m->status < 200 && m->status != 101, rv, code;
 	size_t n = 0, i, k, clen = ex->set_cookie ? strlen(rt.cfg->cookie) : 0;
 	nghttp2_nv nva[H2_MAX_NV];
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = h2_stream_read_cb };
 
 	(void)raw;
-	snprintf(status, sizeof(status), "%d", m->status == 101 ? 200 :
+	code = m->status == 101 ? 200 :
 	    /* RFC 8441: a 2xx opens the tunnel; a server that ignored the
 	     * upgrade and answered 2xx did not open one */
-	    st->tunnel && m->status >= 200 && m->status < 300 ? 502 : m->status);
+	    st->tunnel && m->status >= 200 && m->status < 300 ? 502 : m->status;
+	status[0] = (char)('0' + code / 100 % 10);
+	status[1] = (char)('0' + code / 10 % 10);
+	status[2] = (char)('0' + code % 10);
+	status[3] = '\0';
 	nva[n++] = NV_LIT(":status", status, strlen(status));
 	for (i = 0; i < m->nhdr && n < H2_MAX_NV - 3; i++) {
 		const struct http_header *hd = &m->hdr[i];
