@@ -58,7 +58,7 @@ def _panels(panels):
 
 
 def _metric_names(expr):
-    return set(re.findall(r"bgproxy_[a-z_]+", expr))
+    return set(re.findall(r"bgproxy_[a-z0-9_]+", expr))
 
 
 def _metric_families(text):
