@@ -191,11 +191,6 @@ h2_tick_ms(struct h2conn *h, int ms)
 
 static void h2_tick_next(struct h2conn *h, uint64_t now);
 
-/*
- * One turn: what the streams wait to do, then everything nghttp2 has to
- * send, again while that made more work; then free the dead streams and
- * see whether the connection is over.  Returns -1 when it was closed.
- */
 /* Everything nghttp2 has to send, as far as the client's output takes it. */
 static void
 h2_send(struct h2conn *h)
@@ -217,6 +212,11 @@ h2_send(struct h2conn *h)
 	conn_flush(h->cc);
 }
 
+/*
+ * One turn: what the streams wait to do, then everything nghttp2 has to
+ * send, again while that made more work; then free the dead streams and
+ * see whether the connection is over.  Returns -1 when it was closed.
+ */
 static int
 h2_run(struct h2conn *h)
 {
