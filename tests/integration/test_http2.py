@@ -568,3 +568,27 @@ def test_upload_with_a_large_window(env):
               "http://127.0.0.1:%d/echo" % p.port)
     assert r.returncode == 0, r.stderr
     assert open(out, "rb").read() == open(up, "rb").read()
+
+
+def test_reload_turns_h2c_on_and_streams_are_counted(env):
+    mport = _mport()
+    blue, green = env.demo("blue"), env.demo("green")
+    port = free_port()
+    extra = 'metrics = { address = "127.0.0.1:%d"; };\n' % mport
+    p = Proxy(env.tmp, h2c_conf(port, [blue.addr], [green.addr], extra=extra, h2c="false"), port)
+    env.proxies.append(p)
+    r = _curl("--http2-prior-knowledge", "http://127.0.0.1:%d/" % port)
+    assert b"blue" not in r.stdout
+    with open(p.conf, "w") as f:
+        f.write(h2c_conf(port, [blue.addr], [green.addr], extra=extra, h2c="true"))
+    ok, first, _ = admin_line(port, "reload")
+    assert ok, first
+    c = H2Client(port)
+    assert c.get("/").status == 200
+    sids = [c.request("/slow?ms=1500") for _ in range(5)]
+    assert wait_until(lambda: _metric(_metrics(mport), "bgproxy_http2_streams_active") == 5,
+                      timeout=10), _metrics(mport)
+    assert c.wait(sids)
+    assert wait_until(lambda: _metric(_metrics(mport), "bgproxy_http2_streams_active") == 0,
+                      timeout=10)
+    c.close()
