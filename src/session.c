@@ -57,6 +57,7 @@ struct session {
 	int had_bytes;                /* bytes of a new head have arrived */
 	int keepalive;                /* client connection may carry another request */
 	int linger;                   /* closing: the client may still be sending */
+	int tunnel_shut;              /* the client's half-close went on to the server */
 	int h2c;                      /* the listener takes HTTP/2 with prior knowledge */
 	int served;                   /* a request was read: the preface is no longer possible */
 	struct h2conn *h2;            /* SS_H2: the HTTP/2 codec */
@@ -475,14 +476,33 @@ h1_tunnel_down(struct exchange *ex, struct conn *up)
 	session_tunnel_move(s, up, &s->cc);
 }
 
+/* The client half-closed its tunnel: the server gets the FIN once the
+ * client's last bytes are out to it (the server's write callback,
+ * tunnel_room, comes back here until they are). */
+static void
+session_tunnel_shut(struct session *s)
+{
+	struct conn *up = &s->ex.up->c;
+
+	if (!s->client_eof || s->tunnel_shut || evbuffer_get_length(s->cc.in) > 0)
+		return;
+	conn_flush(up);
+	if (conn_out_pending(up) > 0)
+		return;
+	s->tunnel_shut = 1;
+	conn_shutdown_write(up);
+}
+
 static void
 h1_tunnel_room(struct exchange *ex)
 {
 	struct session *s = EX_SESSION(ex);
 
-	conn_read_enable(&s->cc);
+	if (!s->client_eof)
+		conn_read_enable(&s->cc);
 	if (evbuffer_get_length(s->cc.in) > 0)
-		session_client_readcb(&s->cc, s);
+		session_tunnel_move(s, &s->cc, &ex->up->c);
+	session_tunnel_shut(s);
 }
 
 static int
@@ -643,9 +663,10 @@ session_client_eventcb(struct conn *c, short what, void *arg)
 		return;
 	}
 	if ((what & CONN_EV_EOF) && s->state == SS_TUNNEL && s->ex.up != NULL) {
-		/* pass the half-close on; the server's close ends the tunnel */
-		conn_flush(&s->ex.up->c);
-		conn_shutdown_write(&s->ex.up->c);
+		/* pass the half-close on once what the client sent is out; the
+		 * server's close ends the tunnel */
+		s->client_eof = 1;
+		session_tunnel_shut(s);
 		return;
 	}
 	if (s->state == SS_H2 && (what & CONN_EV_EOF) && !(what & CONN_EV_ERROR)) {

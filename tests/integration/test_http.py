@@ -315,3 +315,17 @@ def test_large_response_head_passes(env):
     answered.append(1)
     assert st == 200 and body == b"ok" and len(h["x-big"]) == 60000, (st, body)
     a.stop()
+
+
+def test_websocket_half_close_after_a_big_message(env):
+    """The client's FIN goes on to the server only after its last bytes:
+    a big message sent just before the half-close is echoed whole."""
+    blue, green, p = _env(env)
+    s, key, head = ws_open(p.port)
+    msg = os.urandom(2 * 1024 * 1024)
+    s.sendall(_ws_frame(msg, 2))
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(20)
+    op, data = _ws_read(s)
+    assert op == 2 and data == msg, len(data)
+    s.close()
