@@ -5,7 +5,8 @@ set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libconfig-dev
       python3 curl openssl socat prometheus testssl.sh
-      libjansson-dev libsystemd-dev libnghttp2-dev nghttp2-client python3-h2 chromium chromium-driver tmux groff-base man-db bash-completion
+      libjansson-dev libsystemd-dev libnghttp2-dev nghttp2-client python3-h2
+      libcurl4-openssl-dev etcd-server etcd-client chromium chromium-driver tmux groff-base man-db bash-completion
       debhelper dpkg-dev lintian systemd)
 if [ "${BGPROXY_FUZZ:-1}" = 1 ]; then
 	pkgs+=(libclang-rt-14-dev libfuzzer-14-dev)
