@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The demo: bgproxy on 127.0.0.1:8080 in front of two demo upstreams
-# (blue on 9001, green on 9002) with config/bgproxy.conf.  Ctrl-C stops all.
+# The demo: bgproxy on 127.0.0.1:8080 (HTTP/1.1 and h2c) and 127.0.0.1:8443
+# (TLS with a generated self-signed certificate: h2 and HTTP/1.1) in front of
+# two demo upstreams (blue on 9001, green on 9002), with config/bgproxy.conf
+# and those two listeners.  Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BGPROXY_FUZZ=0 scripts/setup.sh
@@ -30,9 +32,21 @@ start_demo() {
 	exit 1
 }
 
+# A certificate for the TLS listener (made once, kept in /tmp), and the
+# example configuration with the demo's two listeners in place of its one
+cert=/tmp/bgproxy-demo.pem key=/tmp/bgproxy-demo.key conf=/tmp/bgproxy-demo.conf
+if [ ! -s "$cert" ] || [ ! -s "$key" ]; then
+	openssl req -x509 -nodes -days 30 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+		-keyout "$key" -out "$cert" >/dev/null 2>&1 || { echo "demo: openssl req failed" >&2; exit 1; }
+fi
+sed -e 's|{ address = "127.0.0.1:8080"; h2c = false; }    # plain HTTP|{ address = "127.0.0.1:8080"; h2c = true; },\n\t{ address = "127.0.0.1:8443"; tls = { certificates = ( { cert = "'"$cert"'"; key = "'"$key"'"; } ); }; }|' \
+	config/bgproxy.conf >"$conf"
+grep -q '127.0.0.1:8443' "$conf" || { echo "demo: config/bgproxy.conf has no plain listener line to extend" >&2; exit 1; }
+
 start_demo 9001 blue
 start_demo 9002 green
-build/bgproxy -c config/bgproxy.conf 2> >(tee "$log" >&2) & pids+=($!)
+build/bgproxy -c "$conf" 2> >(tee "$log" >&2) & pids+=($!)
 # bgproxy logs "started" once every listener is bound and the admin socket
 # answers; a port that another program holds must not pass for ours
 started=0
@@ -54,6 +68,8 @@ bgproxy demo is running (10% of users on green):
   curl -i http://127.0.0.1:8080/                      # blue or green, sets the bgp cookie
   curl -i -b 'bgp=alice' http://127.0.0.1:8080/       # the same user always lands on the same colour
   curl -i -H 'X-Bgproxy-Pool: green' http://127.0.0.1:8080/   # override from loopback
+  curl -ik --http2 https://127.0.0.1:8443/            # TLS (self-signed $cert), HTTP/2 via ALPN
+  curl -i --http2-prior-knowledge http://127.0.0.1:8080/   # HTTP/2 without TLS (h2c)
 Shift traffic through the admin socket:
   build/bgctl -s $sock status
   build/bgctl -s $sock set weight green 25
