@@ -46,7 +46,10 @@ grep -q '127.0.0.1:8443' "$conf" || { echo "demo: config/bgproxy.conf has no pla
 
 start_demo 9001 blue
 start_demo 9002 green
-build/bgproxy -c "$conf" 2> >(tee "$log" >&2) & pids+=($!)
+# (not 2> >(tee ...): $! would then be tee's PID, and a TERM to this script
+# would stop tee and leave bgproxy running)
+build/bgproxy -c "$conf" 2>"$log" & pids+=($!)
+tail -n +1 -f --pid="${pids[2]}" "$log" >&2 & pids+=($!)
 # bgproxy logs "started" once every listener is bound and the admin socket
 # answers; a port that another program holds must not pass for ours
 started=0
