@@ -220,9 +220,10 @@ h2_send(struct h2conn *h)
 static int
 h2_run(struct h2conn *h)
 {
+	TAILQ_HEAD(, h2stream) wait;
 	struct h2stream *st, *next;
 	uint64_t before;
-	int rounds;
+	int rounds, held = 0;
 
 	if (h->in_run) {
 		h->again = 1;
@@ -232,14 +233,25 @@ h2_run(struct h2conn *h)
 	for (rounds = 0; rounds < 64; rounds++) {
 		h->again = 0;
 		/* what nghttp2 queued goes first: a stream it reset for the
-		 * client's fault closes before it could reach a server */
+		 * client's fault closes before it could reach a server; while
+		 * the output is too full for that, new streams wait */
 		h2_send(h);
+		held = conn_out_pending(h->cc) >= H2_OUT_HIGH;
+		TAILQ_INIT(&wait);
 		while ((st = TAILQ_FIRST(&h->todo)) != NULL) {
 			unsigned what = st->todo;
 
 			TAILQ_REMOVE(&h->todo, st, todo_link);
+			if (held && (what & H2_TODO_START)) {
+				TAILQ_INSERT_TAIL(&wait, st, todo_link);
+				continue;
+			}
 			st->todo = 0;
 			h2_stream_run(st, what);
+		}
+		while ((st = TAILQ_FIRST(&wait)) != NULL) {
+			TAILQ_REMOVE(&wait, st, todo_link);
+			TAILQ_INSERT_TAIL(&h->todo, st, todo_link);
 		}
 		if (h->fatal >= 0) {
 			h2_fatal_goaway(h, h->fatal);
@@ -251,11 +263,12 @@ h2_run(struct h2conn *h)
 		if (h->ending != 2 && h->out_bytes != before && nghttp2_session_want_write(h->ng) &&
 		    conn_out_pending(h->cc) < H2_OUT_HIGH)
 			h->again = 1;
-		if (!h->again && TAILQ_EMPTY(&h->todo))
+		if (!h->again && (TAILQ_EMPTY(&h->todo) || held))
 			break;
 	}
 	h->in_run = 0;
-	if (h->again || !TAILQ_EMPTY(&h->todo))
+	/* streams held for a full output go on when it drains (h2_write) */
+	if (h->again || (!TAILQ_EMPTY(&h->todo) && conn_out_pending(h->cc) < H2_OUT_HIGH))
 		h2_kick(h);
 	for (st = TAILQ_FIRST(&h->dead); st != NULL; st = next) {
 		next = TAILQ_NEXT(st, link);
@@ -279,10 +292,14 @@ h2_run(struct h2conn *h)
 		return 0;
 	}
 	/* a client that does not read does not get more read from it */
-	if (conn_out_pending(h->cc) >= H2_OUT_HIGH || h->ending)
+	if (conn_out_pending(h->cc) >= H2_OUT_HIGH || h->ending) {
 		conn_read_disable(h->cc);
-	else
+	} else {
+		/* a header block's time does not run while we did not read */
+		if (!h->cc->want_read && h->hdr_open_us != 0)
+			h->hdr_open_us = proxy_now_us();
 		conn_read_enable(h->cc);
+	}
 	return 0;
 }
 
@@ -313,12 +330,20 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 		h->closed(h->arg, h->why != NULL ? h->why : "HTTP/2 connection over");
 		return;
 	}
+	if (h->nstreams == 0) {
+		/* an idle connection keeps no spare streams */
+		while ((st = TAILQ_FIRST(&h->spare)) != NULL) {
+			TAILQ_REMOVE(&h->spare, st, link);
+			h2_stream_release(st);
+			h->nspare--;
+		}
+	}
 	TAILQ_FOREACH(st, &h->streams, link)
 		if (h2_stream_has_pending(st)) {
 			pending = 1;
 			break;
 		}
-	if (h->hdr_open_us != 0 &&
+	if (h->hdr_open_us != 0 && h->cc->want_read &&
 	    now - h->hdr_open_us >= (uint64_t)rt.cfg->t_client_header_ms * 1000) {
 		/* nothing else may come on the connection before the block ends */
 		h2_fatal_goaway(h, STATS_GOAWAY_HEADER_TIMEOUT);
@@ -402,6 +427,15 @@ h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
 			h->fatal = STATS_GOAWAY_EMPTY_FRAMES;
 		break;
 	case NGHTTP2_HEADERS:
+		/* a block without END_HEADERS: CONTINUATION must follow, and
+		 * nothing else may come meanwhile: bounded by client_header_ms
+		 * (whatever nghttp2 then does with the block) */
+		if (!(hd->flags & NGHTTP2_FLAG_END_HEADERS)) {
+			h->hdr_open_us = now;
+			h2_tick_next(h, now);
+		} else {
+			h->hdr_open_us = 0;
+		}
 		if (nghttp2_session_find_stream(ng, hd->stream_id) == NULL) {
 			if (h2_ids_never_opened(h, hd->stream_id))
 				h2_protocol_error(h, NGHTTP2_PROTOCOL_ERROR);
@@ -411,6 +445,8 @@ h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
 		}
 		/* fall through */
 	case NGHTTP2_CONTINUATION:
+		if (hd->type == NGHTTP2_CONTINUATION && (hd->flags & NGHTTP2_FLAG_END_HEADERS))
+			h->hdr_open_us = 0;
 		if (hd->length == 0 && !(hd->flags & (NGHTTP2_FLAG_END_HEADERS |
 		    NGHTTP2_FLAG_END_STREAM)) && ++h->win_empty > H2_EMPTY_PER_S)
 			h->fatal = STATS_GOAWAY_EMPTY_FRAMES;
@@ -466,19 +502,13 @@ h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	struct h2conn *h = arg;
 	struct h2stream *st;
 
-	if (frame->hd.type != NGHTTP2_HEADERS)
-		return 0;
-	if (!(frame->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
-		/* CONTINUATION must follow: bounded by client_header_ms */
-		h->hdr_open_us = proxy_now_us();
-		h2_tick_ms(h, rt.cfg->t_client_header_ms);
-	}
-	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
 	st = h2_stream_new(h, frame->hd.stream_id);
 	if (st == NULL)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* RST_STREAM INTERNAL_ERROR */
 	TAILQ_INSERT_TAIL(&h->streams, st, link);
+	h2_ids_open(h, frame->hd.stream_id);
 	h->nstreams++;
 	h->progress_us = proxy_now_us();
 	STATS_ADD(h->w->stats->h2_streams_active, 1);
@@ -607,6 +637,9 @@ h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 		case NGHTTP2_STREAM_CLOSED:
 		case NGHTTP2_FRAME_SIZE_ERROR:
 		case NGHTTP2_REFUSED_STREAM:
+			/* refusals after our own GOAWAY are not the client's fault */
+			if (frame->rst_stream.error_code == NGHTTP2_REFUSED_STREAM && h->shut)
+				break;
 			if (h2_rst_charge(h, proxy_now_us()) == -1 && h->fatal < 0) {
 				h->fatal = STATS_GOAWAY_RAPID_RESET;
 				h->again = 1;

@@ -676,6 +676,8 @@ h2_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 	    /* RFC 8441: a 2xx opens the tunnel; a server that ignored the
 	     * upgrade and answered 2xx did not open one */
 	    st->tunnel && m->status >= 200 && m->status < 300 ? 502 : m->status;
+	if (code != m->status && code == 502)
+		ex->resp_status = 502;      /* logged and counted as what the client got */
 	status[0] = (char)('0' + code / 100 % 10);
 	status[1] = (char)('0' + code / 10 % 10);
 	status[2] = (char)('0' + code % 10);

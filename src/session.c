@@ -70,6 +70,7 @@ static void session_client_eventcb(struct conn *, short, void *);
 static void session_read_heads(struct session *s);
 static void session_close(struct session *s, const char *reason);
 static void session_tunnel_move(struct session *s, struct conn *from, struct conn *to);
+static void session_tunnel_shut(struct session *s);
 static const struct exchange_ops session_h1_ops;
 
 #define SESSION_CHECK(s) do { \
@@ -466,6 +467,8 @@ h1_tunnel_start(struct exchange *ex)
 	if (evbuffer_get_length(s->cc.in) > 0)
 		session_tunnel_move(s, &s->cc, &ex->up->c);
 	conn_read_enable(&s->cc);
+	/* a client that half-closed before the 101: its FIN goes on too */
+	session_tunnel_shut(s);
 }
 
 static void

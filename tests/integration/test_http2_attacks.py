@@ -234,3 +234,24 @@ def test_header_block_never_finished(env):
     assert r.wait_closed(10)
     assert time.time() - t0 < 5
     assert 'bgproxy_http2_goaways_total{reason="header_timeout"} 1' in _metrics(mport)
+
+
+def test_a_refused_multi_frame_block_does_not_time_the_connection_out(env):
+    """A header block in HEADERS + CONTINUATION that nghttp2 refuses (no
+    :path) resets that stream only; the block's timer ends with the block."""
+    blue, green, p = h2t._h2c(env, extra='timeouts = { client_header_ms = 400; };\n')
+    r = RawH2(p.port)
+    block = r.enc.encode([(":method", "GET"), (":scheme", "http"), (":authority", "a")])
+    f = hf.HeadersFrame(1)
+    f.data = block[:2]
+    f.flags.add("END_STREAM")
+    c = hf.ContinuationFrame(1)
+    c.data = block[2:]
+    c.flags.add("END_HEADERS")
+    r.send(f.serialize() + c.serialize())
+    assert wait_until(lambda: r.of(hf.RstStreamFrame), timeout=5)
+    time.sleep(1.0)            # not the check: past client_header_ms
+    r.send(r.headers_frame(3, RawH2.req("/")))
+    assert wait_until(lambda: r.ended(3), timeout=5), r.frames
+    assert r.goaway is None and r.ended(3)[0] == 200
+    r.close()
