@@ -143,6 +143,10 @@ void exchange_reset(struct exchange *ex);
 void exchange_release(struct exchange *ex);
 void exchange_set_state(struct exchange *ex, enum exchange_state to);
 
+/* The request line's part of a parsed head: req_minor, req_method, and
+ * method and path (cut to their buffers) for the access line. */
+void exchange_request_line(struct exchange *ex, const struct http_msg *m);
+
 /*
  * A request head: the codec has set t_start, method, path, req_minor,
  * req_method, req_body (req_left, req_chunk) and req_upgrade.  Route it,

@@ -133,7 +133,6 @@ void h2_stream_release(struct h2stream *st);
 int h2_stream_header(struct h2stream *st, const uint8_t *name, size_t nl, const uint8_t *value,
     size_t vl, int trailer);
 void h2_stream_head_done(struct h2stream *st, int end_stream);
-void h2_stream_trailers_done(struct h2stream *st);
 void h2_stream_data(struct h2stream *st, const uint8_t *p, size_t n);
 void h2_stream_end(struct h2stream *st);
 void h2_stream_run(struct h2stream *st, unsigned what);

@@ -574,18 +574,29 @@ etcd_lease_grant(struct etcd *e, int ttl_s, int64_t *id, char *err, size_t len)
 	return 0;
 }
 
+/* POST {"ID": id} to path; the answer, or NULL (err).  s gets the id as text. */
+static json_t *
+lease_call(struct etcd *e, const char *path, int64_t id, char s[24], char *err, size_t len)
+{
+	json_t *req, *ans;
+
+	snprintf(s, 24, "%lld", (long long)id);
+	if ((req = json_pack("{s:s}", "ID", s)) == NULL) {
+		fail(err, len, "out of memory%s%s", NULL, NULL);
+		return NULL;
+	}
+	ans = call(e, path, req, err, len);
+	json_decref(req);
+	return ans;
+}
+
 int
 etcd_lease_keepalive(struct etcd *e, int64_t id, char *err, size_t len)
 {
 	char s[24];
-	json_t *req, *ans;
+	json_t *ans = lease_call(e, "/v3/lease/keepalive", id, s, err, len);
 	int64_t ttl;
 
-	snprintf(s, sizeof(s), "%lld", (long long)id);
-	if ((req = json_pack("{s:s}", "ID", s)) == NULL)
-		return -1;
-	ans = call(e, "/v3/lease/keepalive", req, err, len);
-	json_decref(req);
 	if (ans == NULL)
 		return -1;
 	/* a stream of one answer: {"result":{"ID":..,"TTL":..}}; no TTL: gone */
@@ -602,13 +613,8 @@ int
 etcd_lease_revoke(struct etcd *e, int64_t id, char *err, size_t len)
 {
 	char s[24];
-	json_t *req, *ans;
+	json_t *ans = lease_call(e, "/v3/lease/revoke", id, s, err, len);
 
-	snprintf(s, sizeof(s), "%lld", (long long)id);
-	if ((req = json_pack("{s:s}", "ID", s)) == NULL)
-		return -1;
-	ans = call(e, "/v3/lease/revoke", req, err, len);
-	json_decref(req);
 	if (ans == NULL)
 		return -1;
 	json_decref(ans);

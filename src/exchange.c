@@ -366,6 +366,21 @@ exchange_send_upstream(struct exchange *ex, int fresh)
 }
 
 void
+exchange_request_line(struct exchange *ex, const struct http_msg *m)
+{
+	size_t n;
+
+	ex->req_minor = m->version_minor;
+	ex->req_method = m->method_id;
+	n = m->method_len < sizeof(ex->method) - 1 ? m->method_len : sizeof(ex->method) - 1;
+	memcpy(ex->method, m->method, n);
+	ex->method[n] = '\0';
+	n = m->target_len < sizeof(ex->path) - 1 ? m->target_len : sizeof(ex->path) - 1;
+	memcpy(ex->path, m->target, n);
+	ex->path[n] = '\0';
+}
+
+void
 exchange_prepare(struct exchange *ex, const struct http_msg *m)
 {
 	ex->pool = exchange_route(ex, m);

@@ -566,7 +566,7 @@ h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
 			h2_stream_head_done(st, !!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM));
 		else if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
-			h2_stream_trailers_done(st);
+			h2_stream_end(st);
 		return 0;
 	}
 	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)

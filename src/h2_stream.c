@@ -279,24 +279,57 @@ h2_ws_key(char out[25])
 }
 
 /*
- * The whole header list is here: make it the HTTP/1.1 head (h2_head.c),
- * read that with the strict parser like any client's head, and prepare
- * the exchange; it is forwarded at the loop's next turn (H2_TODO_START),
- * unless the client resets it first.
+ * The HTTP/1.1 head made of a stream's header list (r says its framing),
+ * read by the strict parser like any client's head: the exchange gets its
+ * request, or the stream its refusal.
+ */
+static void
+h2_stream_request(struct h2stream *st, const char *head, long n, const struct h2_req *r)
+{
+	struct exchange *ex = &st->ex;
+	struct http_msg *m = &st->h->w->msg;
+	struct http_limits lim = { (size_t)n, (size_t)rt.cfg->max_headers };
+	int pr;
+
+	pr = http_parse_request(head, (size_t)n, &lim, m);
+	if (pr != (int)n) {
+		h2_stream_refuse(st, pr == HTTP_PARSE_ERROR ? m->error_status : 400,
+		    pr == HTTP_PARSE_ERROR ? m->error : "a request head that does not parse");
+		return;
+	}
+	exchange_request_line(ex, m);
+	if (r->has_length && r->length > 0) {
+		ex->req_body = BODY_LENGTH;
+		ex->req_left = r->length;
+	} else if (r->chunked) {
+		ex->req_body = BODY_CHUNKED;
+	} else {
+		ex->req_body = BODY_NONE;
+	}
+	ex->req_upgrade = r->websocket;
+	st->tunnel = r->websocket;
+	if (m->flags & HTTP_F_EXPECT_OTHER) {
+		h2_stream_refuse(st, 417, "only 100-continue is supported");
+		return;
+	}
+	exchange_prepare(ex, m);
+	h2_todo(st, H2_TODO_START);
+}
+
+/*
+ * The whole header list is here: make it the HTTP/1.1 head (h2_head.c) and
+ * hand it to h2_stream_request; the exchange is forwarded at the loop's
+ * next turn (H2_TODO_START), unless the client resets it first.
  */
 void
 h2_stream_head_done(struct h2stream *st, int end_stream)
 {
-	struct exchange *ex = &st->ex;
 	struct worker *w = st->h->w;
-	struct http_limits lim;
-	struct http_msg *m = &w->msg;
 	struct h2_field fstack[64], *f;
 	struct h2_req r;
 	char key[25], *head;
 	size_t i, cap;
 	long n;
-	int pr;
 
 	st->req_end = end_stream;
 	if (st->h->shut && st->id > st->h->shut_last) {
@@ -318,65 +351,26 @@ h2_stream_head_done(struct h2stream *st, int end_stream)
 	cap = H2_HEAD_MAX(st->flen, st->nfld);
 	head = cap <= sizeof(w->scratch) ? w->scratch : malloc(cap);
 	if (f == NULL || head == NULL) {
-		if (f != fstack)
-			free(f);
-		if (head != w->scratch)
-			free(head);
 		h2_stream_kill(st, 1, NGHTTP2_INTERNAL_ERROR, "out of memory");
-		return;
+	} else {
+		for (i = 0; i < st->nfld; i++)
+			f[i] = (struct h2_field){ st->fbuf + st->fld[i].no, st->fld[i].nl,
+				st->fbuf + st->fld[i].vo, st->fld[i].vl };
+		n = h2_request_head(f, st->nfld, end_stream, st->protocol ? key : NULL, &r, head,
+		    cap);
+		if (n >= 0) {
+			h2_stream_request(st, head, n, &r);
+		} else {
+			log_debug("h2 stream %d from %s refused: %s", (int)st->id,
+			    st->h->peer->addr, r.error);
+			if (r.status != 0)
+				h2_stream_refuse(st, r.status, r.error);
+			else
+				h2_stream_kill(st, 1, NGHTTP2_PROTOCOL_ERROR, r.error);
+		}
 	}
-	for (i = 0; i < st->nfld; i++)
-		f[i] = (struct h2_field){ st->fbuf + st->fld[i].no, st->fld[i].nl,
-			st->fbuf + st->fld[i].vo, st->fld[i].vl };
-	n = h2_request_head(f, st->nfld, end_stream, st->protocol ? key : NULL, &r, head, cap);
 	if (f != fstack)
 		free(f);
-	if (n < 0) {
-		if (head != w->scratch)
-			free(head);
-		log_debug("h2 stream %d from %s refused: %s", (int)st->id, st->h->peer->addr,
-		    r.error);
-		if (r.status != 0)
-			h2_stream_refuse(st, r.status, r.error);
-		else
-			h2_stream_kill(st, 1, NGHTTP2_PROTOCOL_ERROR, r.error);
-		return;
-	}
-	lim.max_header_bytes = (size_t)n;
-	lim.max_headers = (size_t)rt.cfg->max_headers;
-	pr = http_parse_request(head, (size_t)n, &lim, m);
-	if (pr != (int)n) {
-		if (head != w->scratch)
-			free(head);
-		h2_stream_refuse(st, pr == HTTP_PARSE_ERROR ? m->error_status : 400,
-		    pr == HTTP_PARSE_ERROR ? m->error : "a request head that does not parse");
-		return;
-	}
-	ex->req_minor = 1;
-	ex->req_method = m->method_id;
-	i = m->method_len < sizeof(ex->method) - 1 ? m->method_len : sizeof(ex->method) - 1;
-	memcpy(ex->method, m->method, i);
-	ex->method[i] = '\0';
-	i = m->target_len < sizeof(ex->path) - 1 ? m->target_len : sizeof(ex->path) - 1;
-	memcpy(ex->path, m->target, i);
-	ex->path[i] = '\0';
-	if (r.has_length && r.length > 0) {
-		ex->req_body = BODY_LENGTH;
-		ex->req_left = r.length;
-	} else if (r.chunked) {
-		ex->req_body = BODY_CHUNKED;
-	} else {
-		ex->req_body = BODY_NONE;
-	}
-	ex->req_upgrade = r.websocket;
-	st->tunnel = r.websocket;
-	if (m->flags & HTTP_F_EXPECT_OTHER) {
-		if (head != w->scratch)
-			free(head);
-		h2_stream_refuse(st, 417, "only 100-continue is supported");
-		return;
-	}
-	exchange_prepare(ex, m);
 	if (head != w->scratch)
 		free(head);
 	st->flen = 0;           /* small storage stays for a spare's next list */
@@ -386,13 +380,6 @@ h2_stream_head_done(struct h2stream *st, int end_stream)
 		st->fbuf = NULL;
 		st->fcap = 0;
 	}
-	h2_todo(st, H2_TODO_START);
-}
-
-void
-h2_stream_trailers_done(struct h2stream *st)
-{
-	h2_stream_end(st);
 }
 
 /* ---- the request body ---------------------------------------------------- */

@@ -268,17 +268,9 @@ session_request(struct session *s, const struct http_msg *m, size_t head_len)
 {
 	struct exchange *ex = &s->ex;
 	struct evbuffer *in = s->cc.in;
-	size_t n;
 
 	ex->t_start = proxy_now_us();
-	ex->req_minor = m->version_minor;
-	ex->req_method = m->method_id;
-	n = m->method_len < sizeof(ex->method) - 1 ? m->method_len : sizeof(ex->method) - 1;
-	memcpy(ex->method, m->method, n);
-	ex->method[n] = '\0';
-	n = m->target_len < sizeof(ex->path) - 1 ? m->target_len : sizeof(ex->path) - 1;
-	memcpy(ex->path, m->target, n);
-	ex->path[n] = '\0';
+	exchange_request_line(ex, m);
 	s->keepalive = !s->w->draining &&
 	    (m->version_minor == 1 ? !(m->flags & HTTP_F_CONN_CLOSE) :
 	    !!(m->flags & HTTP_F_CONN_KEEPALIVE));

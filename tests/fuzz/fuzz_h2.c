@@ -97,6 +97,17 @@ exchange_release(struct exchange *ex)
 void exchange_set_state(struct exchange *ex, enum exchange_state to) { ex->state = to; }
 
 void
+exchange_request_line(struct exchange *ex, const struct http_msg *m)
+{
+	size_t n = m->target_len < sizeof(ex->path) - 1 ? m->target_len : sizeof(ex->path) - 1;
+
+	ex->req_minor = m->version_minor;
+	ex->req_method = m->method_id;
+	memcpy(ex->path, m->target, n);
+	ex->path[n] = '\0';
+}
+
+void
 exchange_prepare(struct exchange *ex, const struct http_msg *m)
 {
 	/* what the codec made of the header list parses as a request */
