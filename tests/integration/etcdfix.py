@@ -9,6 +9,7 @@ import subprocess
 import time
 import urllib.request
 
+import harness
 from harness import free_port, wait_until
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
@@ -34,10 +35,13 @@ class EtcdCluster:
                  "--heartbeat-interval", "50", "--election-timeout", "500",
                  "--log-level", "warn"],
                 stdout=log, stderr=subprocess.STDOUT)
+            harness._procs.append(proc)      # stopped by PID at the test's end whatever happens
             self.members.append({"name": name, "client": cp, "peer": pp, "proc": proc,
                                  "url": "http://127.0.0.1:%d" % cp})
-        assert wait_until(lambda: all(self.healthy(m) for m in self.members), timeout=30), \
-            "etcd did not become healthy: " + self.logs()
+        if not wait_until(lambda: all(self.healthy(m) for m in self.members), timeout=30):
+            logs = self.logs()
+            self.stop()
+            raise AssertionError("etcd did not become healthy: " + logs)
 
     def healthy(self, m):
         try:
