@@ -51,6 +51,19 @@ long admin_uptime_s(void);
  * *changes_state tells whether the command is one that is audited. */
 int admin_cmd_run(struct admin_ctx *c, char *line, int *changes_state);
 
+/* 1 when line is a command that changes the fleet's split (with a cluster
+ * it waits for etcd: admin.c); 0 for anything else, a bad line too. */
+int admin_cmd_for_fleet(const char *line);
+
+/* admin_cluster.c: the cluster in show info ({"node","leader","connected"},
+ * null without one; a "cluster ..." line), the fleet's window in status,
+ * and show nodes. */
+json_t *admin_cluster_object(void);
+void admin_cluster_line(struct evbuffer *b);
+json_t *admin_fleet_object(void);
+void admin_fleet_text(struct evbuffer *b);
+int admin_cmd_show_nodes(struct admin_ctx *c, int argc, char **argv);
+
 /* The help text generated from the command table. */
 void admin_cmd_help(struct evbuffer *out);
 

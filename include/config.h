@@ -19,6 +19,7 @@
 #define CONFIG_MAX_CERTS     64
 #define CONFIG_MAX_CIDRS     64
 #define CONFIG_POOLS         2      /* blue, green */
+#define CONFIG_MAX_ETCD      16     /* cluster.etcd endpoints */
 
 /* "blue", "green" (indexed by enum pool_id), then NULL */
 extern const char *const pool_names[CONFIG_POOLS + 1];
@@ -145,6 +146,16 @@ struct config {
 	int h2_max_streams;           /* max_concurrent_streams 1..10000 [100] */
 	int h2_window;                /* initial_window_size 1024..2147483647 [65535] */
 	int h2_max_header_list;       /* max_header_list_size 1024..1048576 [16384] */
+
+	/* cluster (CONTRACT section 12); cluster_netcd 0: a single node */
+	char *cluster_etcd[CONFIG_MAX_ETCD]; /* etcd v3 endpoints, http:// or https:// */
+	size_t cluster_netcd;
+	char *cluster_prefix;         /* ["/bgproxy/default"] */
+	char *cluster_node;           /* this node's name ["": the host name] */
+	int cluster_ttl_s;            /* lease of the node's figures 1..3600 [5] */
+	int cluster_timeout_ms;       /* one etcd request 100..60000 [1000] */
+	char *cluster_user, *cluster_password; /* etcd authentication [none] */
+	char *cluster_tls_ca, *cluster_tls_cert, *cluster_tls_key; /* [none] */
 
 	/* log */
 	int log_level;                /* LOG_* of log.h: 0 error, 1 warn, 2 info, 3 debug ["info"] */

@@ -15,6 +15,8 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "persist.h"
+#include "rollout.h"
 
 enum split_mode {
 	MODE_IDLE = 0,    /* the candidate has 0% */
@@ -126,5 +128,52 @@ void state_describe(const struct split_state *s, char *buf, size_t len);
 
 /* Format the actor ("operator uid 0 pid 123", "guard", "rollout timer"). */
 void state_actor_text(const struct actor *who, char *buf, size_t len);
+
+/* ---- the cluster (cluster.c; CONTRACT section 12) ---- */
+
+#define STATE_STAGE_EVENTS 8
+
+/*
+ * A change computed but not made: between state_stage_begin and
+ * state_stage_end every function above works on the current state as
+ * usual, but publishes nothing, writes no file and keeps its events; end
+ * puts the state back as it was and keeps the result in st, and
+ * state_stage_apply makes it real (once the fleet's record took it).
+ */
+struct state_stage {
+	struct split_state cur;
+	struct rollout ro;
+	uint64_t bake_start_ms;
+	uint64_t nreverts;
+	struct state_ev events[STATE_STAGE_EVENTS];
+	size_t nevents;
+	int changed;                  /* the version moved */
+};
+
+void state_stage_begin(struct state_stage *st);
+void state_stage_end(struct state_stage *st);
+void state_stage_apply(const struct state_stage *st);
+
+/* fn runs after every change made outside staging (a revert, a rollout
+ * step of a single node): the cluster writes it. */
+void state_set_hook(void (*fn)(void));
+
+/* The current split as the record holds it: the state file's fields, and
+ * when (wall clock ms) the rollout's step and the baking began (0: none). */
+void state_record(struct persist_state *p, long long *step_wall_ms, long long *bake_wall_ms);
+
+void state_stage_record(const struct state_stage *st, struct persist_state *p,
+    long long *step_wall_ms, long long *bake_wall_ms);
+
+/* A record another node wrote: published as it is (its version too), the
+ * rollout continues the same step with the hold it has left.  1 when it
+ * changed something, 0 when it is what we have. */
+int state_apply_remote(const struct persist_state *p, long long step_wall_ms,
+    long long bake_wall_ms, const char *node);
+
+/* The fleet's record p, with the revert this node made while etcd did not
+ * have it on top (the revert's fields, state reverted, a version above
+ * both), published. */
+void state_merge_revert(const struct persist_state *p, const char *node);
 
 #endif

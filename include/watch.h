@@ -14,10 +14,6 @@ struct event_base;
 int watch_start(struct event_base *base, char *err, size_t errlen);
 void watch_stop(void);
 
-/* The revert of an operator or the guard: tunnels and idle server
- * connections of the reverted pool are closed after a short grace. */
-void watch_announce_revert(int pool);
-
 /* With guard.dry_run: what the guard would do now ("would revert green:
  * error_rate 0.62 > 0.05 over 10s, n=143"), "" when it would hold or is
  * not watching.  Control thread. */

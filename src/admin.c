@@ -31,6 +31,7 @@
 
 #include "admin.h"
 #include "audit.h"
+#include "cluster.h"
 #include "jsonx.h"
 #include "log.h"
 #include "proxy.h"
@@ -50,7 +51,25 @@ struct admin_client {
 	int closing;                  /* answer queued, close when flushed */
 	int readonly;                 /* accepted on admin.readonly_socket */
 	int stalled;                  /* reading stopped: the output is over ADMIN_OUT_MAX */
+	struct admin_op *pending;     /* a command waiting for the fleet's record */
 };
+
+/*
+ * With a cluster, a command that changes the split is answered once etcd
+ * took it: the client's next lines wait meanwhile.  A client that goes
+ * away does not cancel it (it was given); only the answer is dropped.
+ */
+struct admin_op {
+	struct cluster_req rq;
+	struct admin_client *cl;      /* NULL once the client went */
+	char line[ADMIN_LINE_MAX + 1];
+	struct admin_ctx c;           /* the last attempt's answer */
+	struct split_state before;
+	struct audit_who who;
+	int tries;
+};
+
+#define ADMIN_FLEET_TRIES 5           /* lost races before ERR conflict */
 
 static struct evconnlistener *admin_listener, *admin_ro_listener;
 static LIST_HEAD(, admin_client) admin_clients = LIST_HEAD_INITIALIZER(admin_clients);
@@ -68,6 +87,8 @@ admin_uptime_s(void)
 static void
 admin_client_free(struct admin_client *cl)
 {
+	if (cl->pending != NULL)
+		cl->pending->cl = NULL;
 	LIST_REMOVE(cl, link);
 	bufferevent_free(cl->bev);
 	cl->bev = NULL;
@@ -148,6 +169,128 @@ admin_reply(struct admin_client *cl, int ok, struct admin_ctx *c)
 	evbuffer_add(out, "\n", 1);
 }
 
+static void admin_readcb(struct bufferevent *bev, void *arg);
+
+static void
+admin_op_reset(struct admin_op *op)
+{
+	if (op->c.body != NULL)
+		evbuffer_free(op->c.body);
+	json_decref(op->c.jout);
+	memset(&op->c, 0, sizeof(op->c));
+	op->c.who.kind = ACTOR_OPERATOR;
+	op->c.who.uid = op->who.uid;
+	op->c.who.pid = op->who.pid;
+	/* what admin_cmd_run would say, for an answer given without it */
+	op->c.json = strncmp(op->line, "json ", 5) == 0;
+	op->c.body = evbuffer_new();
+}
+
+/* The answer, the audit line, and the client reads on. */
+static void
+admin_op_finish(struct admin_op *op, int ok)
+{
+	struct admin_client *cl = op->cl;
+	char res[sizeof(op->c.err) + 8];
+
+	if (!ok && op->c.err[0] == '\0')
+		snprintf(op->c.err, sizeof(op->c.err), "out of memory");
+	if (cl != NULL) {
+		cl->pending = NULL;
+		if (op->c.body != NULL)
+			admin_reply(cl, ok, &op->c);
+	}
+	snprintf(res, sizeof(res), "%s%s", ok ? "OK" : "ERR ", ok ? "" : op->c.err);
+	audit_write(&op->who, op->line, res, NULL, &op->before, state_get());
+	if (!ok)
+		log_info("admin (uid %d pid %d): \"%s\" refused: %s", (int)op->who.uid,
+		    (int)op->who.pid, op->line, op->c.err);
+	if (op->c.body != NULL)
+		evbuffer_free(op->c.body);
+	json_decref(op->c.jout);
+	free(op);
+	if (cl != NULL && !cl->closing && !cl->stalled &&
+	    evbuffer_get_length(bufferevent_get_input(cl->bev)) > 0)
+		admin_readcb(cl->bev, cl);
+}
+
+/* Its turn: the command runs on the current split, staged. */
+static int
+admin_op_prepare(struct cluster_req *rq)
+{
+	struct admin_op *op = rq->arg;
+	char buf[ADMIN_LINE_MAX + 1];
+	int changes, r;
+
+	admin_op_reset(op);
+	if (op->c.body == NULL) {
+		admin_op_finish(op, 0);
+		return -1;
+	}
+	if (!cluster_connected()) {
+		snprintf(op->c.err, sizeof(op->c.err), "cluster unreachable: %s; only revert works "
+		    "until etcd answers", cluster_why()[0] ? cluster_why() : "etcd does not answer");
+		admin_op_finish(op, 0);
+		return -1;
+	}
+	memcpy(buf, op->line, sizeof(buf));
+	state_stage_begin(&rq->st);
+	r = admin_cmd_run(&op->c, buf, &changes);
+	state_stage_end(&rq->st);
+	if (r == -1 || !rq->st.changed) {
+		admin_op_finish(op, r == 0);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+admin_op_done(struct cluster_req *rq, int result, const char *err)
+{
+	struct admin_op *op = rq->arg;
+
+	if (result == 1) {
+		admin_op_finish(op, 1);
+		return;
+	}
+	if (result == 0 && ++op->tries < ADMIN_FLEET_TRIES) {
+		cluster_submit(&op->rq);      /* again, on what the other node wrote */
+		return;
+	}
+	if (result == 0)
+		snprintf(op->c.err, sizeof(op->c.err), "conflict: other nodes changed the split "
+		    "first %d times; try again", op->tries);
+	else
+		snprintf(op->c.err, sizeof(op->c.err), "cluster unreachable: %s; only revert works "
+		    "until etcd answers", err != NULL ? err : "etcd does not answer");
+	admin_op_finish(op, 0);
+}
+
+/* A change of the fleet's split: answered when etcd has it. */
+static void
+admin_op_start(struct admin_client *cl, const char *line, size_t len)
+{
+	struct admin_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL) {
+		bufferevent_write(cl->bev, "ERR out of memory\n\n", 19);
+		return;
+	}
+	op->cl = cl;
+	memcpy(op->line, line, len);
+	op->line[len] = '\0';
+	op->before = *state_get();
+	op->who.uid = cl->uid;
+	op->who.pid = cl->pid;
+	op->who.socket = cl->readonly ? admin_ro_path : admin_path;
+	op->rq.prepare = admin_op_prepare;
+	op->rq.done = admin_op_done;
+	op->rq.arg = op;
+	admin_op_reset(op);
+	cl->pending = op;
+	cluster_submit(&op->rq);
+}
+
 static void
 admin_run_line(struct admin_client *cl, char *line, size_t len)
 {
@@ -172,6 +315,10 @@ admin_run_line(struct admin_client *cl, char *line, size_t len)
 		snprintf(c.err, sizeof(c.err), "NUL byte in command");
 		ok = 0;
 		changes = 0;
+	} else if (cluster_on() && !cl->readonly && admin_cmd_for_fleet(copy)) {
+		evbuffer_free(c.body);
+		admin_op_start(cl, copy, len);
+		return;
 	} else {
 		ok = admin_cmd_run(&c, line, &changes) == 0;
 	}
@@ -201,7 +348,7 @@ admin_readcb(struct bufferevent *bev, void *arg)
 	char line[ADMIN_LINE_MAX + 2];
 	size_t len;
 
-	while (!cl->closing) {
+	while (!cl->closing && cl->pending == NULL) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) > ADMIN_OUT_MAX) {
 			admin_set_stalled(cl, 1);  /* the write callback reads on */
 			return;
@@ -250,7 +397,8 @@ admin_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct admin_client *cl = arg;
 
-	if ((what & BEV_EVENT_EOF) && evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+	if ((what & BEV_EVENT_EOF) && (evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
+	    cl->pending != NULL)) {
 		/* the client finished sending (socat): answer, then close */
 		cl->closing = 1;
 		bufferevent_disable(bev, EV_READ);
@@ -267,7 +415,8 @@ admin_evict_idle(void)
 	struct admin_client *cl, *victim = NULL;
 
 	LIST_FOREACH(cl, &admin_clients, link) {
-		if (cl->closing || evbuffer_get_length(bufferevent_get_output(cl->bev)) > 0)
+		if (cl->closing || cl->pending != NULL ||
+		    evbuffer_get_length(bufferevent_get_output(cl->bev)) > 0)
 			continue;
 		if (victim == NULL || cl->last_us < victim->last_us)
 			victim = cl;

@@ -16,6 +16,7 @@
 
 #include "admin.h"
 #include "admin_parse.h"
+#include "cluster.h"
 #include "jsonx.h"
 #include "pools.h"
 #include "proxy.h"
@@ -197,7 +198,7 @@ admin_status_object(void)
 		    "time_ms", s->revert_time_ms ? json_integer(s->revert_time_ms) : json_null(),
 		    "actor", jsonx_str_or_null(s->revert_actor),
 		    "step", s->revert_step >= 0 ? json_integer(s->revert_step) : json_null());
-	return json_pack("{s:I,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:o,s:b,s:o,s:i,s:o,s:o}",
+	return json_pack("{s:I,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:o,s:b,s:o,s:i,s:o,s:o,s:o}",
 	    "version", (json_int_t)s->version, "stable", pool_names[s->stable],
 	    "state", state_mode_names[s->mode],
 	    "weights", "blue", admin_pct(blue), "green", admin_pct(10000 - blue),
@@ -210,7 +211,8 @@ admin_status_object(void)
 	    "window_s", rt.cfg->guard_window_s,
 	    "guard", admin_status_guard(),
 	    "pools", json_pack("{s:o,s:o}", "blue", admin_status_pool(POOL_BLUE, now), "green",
-	    admin_status_pool(POOL_GREEN, now)));
+	    admin_status_pool(POOL_GREEN, now)),
+	    "cluster", admin_fleet_object());
 }
 
 /* Text status for socat users: the same facts, one per line. */
@@ -254,6 +256,7 @@ admin_status_text(struct evbuffer *b)
 		    pools_current()->pools[p].nservers, rt.cfg->guard_window_s, (unsigned long long)win.requests,
 		    stats_window_error_rate(&win), stats_window_quantile_ms(&win, 0.99));
 	}
+	admin_fleet_text(b);
 }
 
 static int
@@ -309,12 +312,9 @@ admin_cmd_revert(struct admin_ctx *c, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	enum pool_id cand = !state_get()->stable;
-
 	snprintf(reason, sizeof(reason), "operator revert (uid %d)", (int)c->who.uid);
 	if (state_revert(reason, &c->who, msg, sizeof(msg)) == -1)
 		return admin_err(c, "%s", msg);
-	watch_announce_revert(cand);
 	return admin_done(c, msg);
 }
 
@@ -566,15 +566,16 @@ admin_cmd_show_info(struct admin_ctx *c, int argc, char **argv)
 		    "admin_socket", jsonx_str(cfg->admin_socket),
 		    "readonly_socket", jsonx_str(cfg->admin_readonly_socket),
 		    "split_version", (json_int_t)state_get()->version);
-		json_object_set_new(c->jout, "cluster", json_null());
+		json_object_set_new(c->jout, "cluster", admin_cluster_object());
 		return 0;
 	}
 	evbuffer_add_printf(c->body, "version %s\npid %d\nuptime_s %ld\nworkers %d\nconfig %s\n"
 	    "connections %ld\nstate_file %s\nadmin_socket %s\nreadonly_socket %s\n"
-	    "split_version %llu\ncluster -\n", BGPROXY_VERSION, (int)getpid(), up, rt.nworkers,
+	    "split_version %llu\n", BGPROXY_VERSION, (int)getpid(), up, rt.nworkers,
 	    cfg->path, conns, cfg->state_file ? cfg->state_file : "-", cfg->admin_socket,
 	    cfg->admin_readonly_socket ? cfg->admin_readonly_socket : "-",
 	    state_get()->version);
+	admin_cluster_line(c->body);
 	return 0;
 }
 
@@ -597,6 +598,7 @@ static const admin_handler admin_handlers[ACMD_COUNT] = {
 	[ACMD_SERVER] = admin_cmd_server,
 	[ACMD_SHOW_EVENTS] = admin_cmd_show_events,
 	[ACMD_SHOW_SERVERS] = admin_cmd_show_servers,
+	[ACMD_SHOW_NODES] = admin_cmd_show_nodes,
 	[ACMD_SHOW_INFO] = admin_cmd_show_info,
 	[ACMD_RELOAD] = admin_cmd_reload,
 	[ACMD_HELP] = admin_cmd_help_fn,
@@ -659,7 +661,32 @@ admin_cmd_run(struct admin_ctx *c, char *line, int *changes_state)
 	if (r == -1)
 		return -1;
 	if (ap.if_version >= 0 && (unsigned long long)ap.if_version != state_get()->version)
-		return admin_err(c, "version is %llu, not %lld", state_get()->version,
-		    ap.if_version);
+		return admin_err(c, "%sversion is %llu, not %lld", cluster_on() ? "conflict: " : "",
+		    state_get()->version, ap.if_version);
 	return admin_handlers[ap.cmd->id](c, ap.argc, ap.argv);
+}
+
+int
+admin_cmd_for_fleet(const char *line)
+{
+	char buf[ADMIN_LINE_MAX + 1];
+	struct admin_parsed ap;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	if (admin_parse_line(buf, &ap, NULL, 0) == -1 || ap.cmd == NULL)
+		return 0;
+	switch (ap.cmd->id) {
+	case ACMD_SET_WEIGHT:
+	case ACMD_SWITCH:
+	case ACMD_ROLLOUT_START:
+	case ACMD_ROLLOUT_PAUSE:
+	case ACMD_ROLLOUT_RESUME:
+	case ACMD_ROLLOUT_NEXT:
+	case ACMD_PROMOTE:
+		return 1;
+	default:
+		/* revert and rollout abort are made here at once and written
+		 * after; server and reload are this node's own */
+		return 0;
+	}
 }

@@ -34,6 +34,8 @@ const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT] = {
 	  "the last N (1..100, default 100) decisions, oldest first" },
 	{ ACMD_SHOW_SERVERS, "show servers", "", 0, 0, 0, 1,
 	  "each server: pool, address, state, active, requests, errors" },
+	{ ACMD_SHOW_NODES, "show nodes", "", 0, 0, 0, 1,
+	  "with a cluster: each node, last seen, requests, error rate, p99, split version" },
 	{ ACMD_SHOW_INFO, "show info", "", 0, 0, 0, 1,
 	  "version, pid, uptime, workers, configuration file, connections, state file, cluster" },
 	{ ACMD_RELOAD, "reload", "", 0, 0, 1, 0, "re-read the configuration file" },

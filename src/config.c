@@ -16,6 +16,7 @@
 #endif
 
 #include "config_int.h"
+#include "cluster_name.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -82,6 +83,15 @@ static const struct config_key config_keys[] = {
 	C_INT("http2.max_concurrent_streams", 1, 10000, 100, h2_max_streams),
 	C_INT("http2.initial_window_size", 1024, 2147483647, 65535, h2_window),
 	C_INT("http2.max_header_list_size", 1024, 1048576, 16384, h2_max_header_list),
+	C_STR("cluster.prefix", "/bgproxy/default", cluster_prefix, KF_NONEMPTY),
+	C_STR("cluster.node", "", cluster_node, 0),
+	C_INT("cluster.ttl_s", 1, 3600, 5, cluster_ttl_s),
+	C_INT("cluster.timeout_ms", 100, 60000, 1000, cluster_timeout_ms),
+	C_STR("cluster.user", NULL, cluster_user, KF_NONEMPTY),
+	C_STR("cluster.password", NULL, cluster_password, 0),
+	C_STR("cluster.tls.ca", NULL, cluster_tls_ca, KF_NONEMPTY),
+	C_STR("cluster.tls.cert", NULL, cluster_tls_cert, KF_NONEMPTY),
+	C_STR("cluster.tls.key", NULL, cluster_tls_key, KF_NONEMPTY),
 	C_ENUM("log.level", log_levels, 2, log_level),
 	C_STR("log.access", "stderr", log_access, KF_NONEMPTY),
 };
@@ -449,6 +459,103 @@ static void sub_pools(struct loader *ld, const config_setting_t *s, void *base)
 	config_group(ld, s, "", NULL, 0, subs, base);
 }
 
+/* ---- cluster ---- */
+
+/* Any byte below 0x21 or DEL. */
+static int blank_or_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* "http://host:port" or "https://host:port", nothing after the port. */
+static int etcd_url_ok(const char *v)
+{
+	const char *h = strncmp(v, "http://", 7) == 0 ? v + 7 :
+	    strncmp(v, "https://", 8) == 0 ? v + 8 : NULL;
+	const char *colon;
+	char *end;
+	long port;
+
+	if (h == NULL || *h == '\0' || blank_or_ctl(v))
+		return 0;
+	colon = strrchr(h, ':');
+	if (colon == NULL || colon == h || strchr(h, '/') != NULL)
+		return 0;
+	port = strtol(colon + 1, &end, 10);
+	return *end == '\0' && colon[1] != '\0' && port >= 1 && port <= 65535;
+}
+
+static void sub_cluster_etcd(struct loader *ld, const config_setting_t *s, void *base)
+{
+	struct config *c = base;
+	int n;
+
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		err_type(ld, s, "an array of etcd endpoints [ \"http://127.0.0.1:2379\", ... ]");
+		return;
+	}
+	n = config_setting_length(s);
+	if (n == 0 || n > CONFIG_MAX_ETCD) {
+		ld_err(ld, s, "\"cluster.etcd\" must list 1..%d endpoints, got %d", CONFIG_MAX_ETCD,
+		    n);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+
+		if (v == NULL || !etcd_url_ok(v)) {
+			ld_err(ld, e, "\"cluster.etcd\" entries are \"http://HOST:PORT\" or "
+			    "\"https://HOST:PORT\"%s%s%s", v != NULL ? ", not \"" : "",
+			    v != NULL ? v : "", v != NULL ? "\"" : "");
+			return;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		c->cluster_etcd[i] = ld_strdup(ld,
+		    config_setting_get_string(config_setting_get_elem(s, (unsigned)i)));
+	c->cluster_netcd = (size_t)n;
+}
+
+static void sub_cluster_tls(struct loader *ld, const config_setting_t *s, void *base)
+{
+	config_group(ld, s, "cluster.tls", config_keys, NKEYS(config_keys), NULL, base);
+}
+
+static void sub_cluster(struct loader *ld, const config_setting_t *s, void *base)
+{
+	static const struct config_sub subs[] = {
+		{ "etcd", sub_cluster_etcd, 1 }, { "tls", sub_cluster_tls, 0 }, { NULL, NULL, 0 } };
+	struct config *c = base;
+	char host[256];
+
+	config_group(ld, s, "cluster", config_keys, NKEYS(config_keys), subs, base);
+	if (c->cluster_node != NULL && c->cluster_node[0] == '\0' &&
+	    gethostname(host, sizeof(host)) == 0) {
+		host[sizeof(host) - 1] = '\0';
+		host[strcspn(host, ".")] = '\0';
+		free(c->cluster_node);
+		c->cluster_node = ld_strdup(ld, host);
+	}
+	if (c->cluster_node != NULL && !cluster_node_ok(c->cluster_node))
+		ld_err(ld, config_setting_get_member(s, "node") ? config_setting_get_member(s,
+		    "node") : s, "\"cluster.node\" \"%s\" must be 1..63 of A-Z a-z 0-9 . _ -",
+		    c->cluster_node);
+	if (c->cluster_prefix != NULL && (c->cluster_prefix[0] != '/' ||
+	    c->cluster_prefix[strlen(c->cluster_prefix) - 1] == '/' ||
+	    blank_or_ctl(c->cluster_prefix) || strlen(c->cluster_prefix) > 200))
+		ld_err(ld, config_setting_get_member(s, "prefix") ? config_setting_get_member(s,
+		    "prefix") : s, "\"cluster.prefix\" \"%s\" must start with / and not end with "
+		    "it, without spaces, at most 200 bytes", c->cluster_prefix);
+	if ((c->cluster_tls_cert == NULL) != (c->cluster_tls_key == NULL))
+		ld_err(ld, s, "\"cluster.tls.cert\" and \"cluster.tls.key\" go together");
+	if ((c->cluster_user == NULL) != (c->cluster_password == NULL))
+		ld_err(ld, s, "\"cluster.user\" and \"cluster.password\" go together");
+}
+
 /* ---- the whole file ---- */
 
 static const struct config_sub root_subs[] = {
@@ -463,6 +570,7 @@ static const struct config_sub root_subs[] = {
 	{ "limits", sub_plain, 0 },
 	{ "log", sub_plain, 0 },
 	{ "http2", sub_plain, 0 },
+	{ "cluster", sub_cluster, 0 },
 	{ NULL, NULL, 0 },
 };
 
@@ -735,6 +843,8 @@ void config_free(struct config *c)
 			keys_free(cert_keys, NKEYS(cert_keys), &c->listeners[i].certs[j]);
 	for (int p = 0; p < CONFIG_POOLS; p++)
 		keys_free(health_keys, NKEYS(health_keys), &c->pools[p].health);
+	for (size_t i = 0; i < c->cluster_netcd; i++)
+		free(c->cluster_etcd[i]);
 	free(c->ref_admin_socket.file);
 	free(c->ref_audit_log.file);
 	free(c->ref_state_file.file);

@@ -399,7 +399,8 @@ static const char *key_in(const struct config_key *k, const char *prefix)
 
 	if (plen == 0)
 		return strchr(k->path, '.') ? NULL : k->path;
-	if (strncmp(k->path, prefix, plen) != 0 || k->path[plen] != '.')
+	if (strncmp(k->path, prefix, plen) != 0 || k->path[plen] != '.' ||
+	    strchr(k->path + plen + 1, '.') != NULL)   /* a member of a group below */
 		return NULL;
 	return k->path + plen + 1;
 }

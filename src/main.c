@@ -20,6 +20,7 @@
 
 #include "admin.h"
 #include "audit.h"
+#include "cluster.h"
 #include "health.h"
 #include "metrics.h"
 #include "pools.h"
@@ -143,6 +144,11 @@ main_run(void)
 		log_error("%s", err);
 		goto out;
 	}
+	/* with a cluster, etcd's split wins over the state file, before traffic */
+	if (cluster_start(main_base, rt.cfg, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		goto out;
+	}
 	/* the admin socket exists before traffic flows: whoever sees the port
 	 * open can steer at once (commands wait for the loop to run) */
 	if (admin_start(main_base, rt.cfg, err, sizeof(err)) == -1 ||
@@ -150,12 +156,14 @@ main_run(void)
 		log_error("%s", err);
 		admin_stop();
 		metrics_stop();
+		cluster_stop();
 		goto out;
 	}
 	if (worker_start_all(err, sizeof(err)) == -1) {
 		log_error("%s", err);
 		admin_stop();
 		metrics_stop();
+		cluster_stop();
 		goto out;
 	}
 	if (reload_init(main_base) == -1 ||
@@ -166,6 +174,7 @@ main_run(void)
 		worker_join_all();
 		admin_stop();
 		metrics_stop();
+		cluster_stop();
 		goto out;
 	}
 	for (i = 0; i < 4; i++) {
@@ -186,6 +195,7 @@ main_run(void)
 	event_base_dispatch(main_base);
 
 	worker_join_all();
+	cluster_stop();
 	watch_stop();
 	health_stop();
 	admin_stop();

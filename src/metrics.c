@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "admin.h"
+#include "cluster.h"
 #include "guard.h"
 #include "http_parse.h"
 #include "metrics.h"
@@ -179,6 +180,14 @@ metrics_misc(struct evbuffer *b)
 	const struct split_state *s = state_get();
 	int k;
 
+	if (cluster_on()) {
+		metrics_head(b, "bgproxy_cluster_connected", "gauge",
+		    "1 while etcd answers this node, 0 while it cannot reach any endpoint.");
+		evbuffer_add_printf(b, "bgproxy_cluster_connected %d\n", cluster_connected());
+		metrics_head(b, "bgproxy_cluster_leader", "gauge",
+		    "1 while this node holds the leader key and runs the rollout clock.");
+		evbuffer_add_printf(b, "bgproxy_cluster_leader %d\n", cluster_leader());
+	}
 	metrics_head(b, "bgproxy_reverts_total", "counter",
 	    "Reverts to the stable pool, by the guard or an operator.");
 	evbuffer_add_printf(b, "bgproxy_reverts_total %llu\n", (unsigned long long)state_reverts());

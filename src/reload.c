@@ -203,6 +203,34 @@ reload_tls_free_all(void)
 	atomic_store(&rt.ntls, 0);
 }
 
+static int
+reload_str_eq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The cluster's threads hold its settings from the start. */
+static int
+reload_same_cluster(const struct config *old, const struct config *c)
+{
+	size_t i;
+
+	if (c->cluster_netcd != old->cluster_netcd)
+		return 0;
+	for (i = 0; i < c->cluster_netcd; i++)
+		if (strcmp(c->cluster_etcd[i], old->cluster_etcd[i]) != 0)
+			return 0;
+	return c->cluster_netcd == 0 || (reload_str_eq(c->cluster_prefix, old->cluster_prefix) &&
+	    reload_str_eq(c->cluster_node, old->cluster_node) &&
+	    c->cluster_ttl_s == old->cluster_ttl_s &&
+	    c->cluster_timeout_ms == old->cluster_timeout_ms &&
+	    reload_str_eq(c->cluster_user, old->cluster_user) &&
+	    reload_str_eq(c->cluster_password, old->cluster_password) &&
+	    reload_str_eq(c->cluster_tls_ca, old->cluster_tls_ca) &&
+	    reload_str_eq(c->cluster_tls_cert, old->cluster_tls_cert) &&
+	    reload_str_eq(c->cluster_tls_key, old->cluster_tls_key));
+}
+
 /* What a running process cannot take over without a restart. */
 static int
 reload_check_restart_only(const struct config *old, const struct config *c, char *err,
@@ -225,6 +253,11 @@ reload_check_restart_only(const struct config *old, const struct config *c, char
 	    c->admin_readonly_mode != old->admin_readonly_mode))) {
 		snprintf(err, errlen, "%s: admin.readonly_socket and admin.readonly_mode cannot "
 		    "change on reload; restart bgproxy to apply them", c->path);
+		return -1;
+	}
+	if (!reload_same_cluster(old, c)) {
+		snprintf(err, errlen, "%s: the cluster section cannot change on reload; restart "
+		    "bgproxy to apply it", c->path);
 		return -1;
 	}
 	return 0;

@@ -25,6 +25,12 @@ static const char *state_path;        /* borrowed from the running config */
 static struct state_ev state_events[STATE_EVENTS];
 static unsigned state_nevents;        /* total recorded; ring index = n % STATE_EVENTS */
 static uint64_t state_nreverts;
+static void (*state_hook)(void);      /* a local change the cluster must write */
+
+/* Staging (cluster mode): a change computed on the real state, kept, and
+ * the real state put back; state_stage_apply makes it real later. */
+static struct state_stage *state_staging;
+static struct state_stage state_saved;
 
 uint64_t
 state_reverts(void)
@@ -78,6 +84,12 @@ state_event_rec(const struct actor *who, const char *kind, const char *from, con
 	char what[512], when[64], actor[64];
 	va_list ap;
 
+	if (state_staging != NULL) {
+		if (state_staging->nevents == STATE_STAGE_EVENTS)
+			return;
+		ev = &state_staging->events[state_staging->nevents++];
+	}
+
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
@@ -91,8 +103,21 @@ state_event_rec(const struct actor *who, const char *kind, const char *from, con
 	clock_iso_now(when, sizeof(when));
 	snprintf(ev->time, sizeof(ev->time), "%.47s", when);
 	snprintf(ev->text, sizeof(ev->text), "%.47s %s by %.63s", when, what, actor);
+	if (state_staging != NULL)
+		return;
 	state_nevents++;
 	log_info("event: %s by %s", what, actor);
+}
+
+/* A staged event into the ring, as if recorded now. */
+static void
+state_event_keep(const struct state_ev *ev)
+{
+	const char *what = strchr(ev->text, ' ');  /* the text without its time */
+
+	state_events[state_nevents % STATE_EVENTS] = *ev;
+	state_nevents++;
+	log_info("event: %s", what != NULL ? what + 1 : ev->text);
 }
 
 void
@@ -149,14 +174,32 @@ state_from_persist(const struct persist_state *p, struct split_state *s)
 	snprintf(s->revert_reason, sizeof(s->revert_reason), "%s", p->revert_reason);
 }
 
-/* Publish to the workers, then persist.  A failed write is logged loudly
- * but does not undo the change: traffic must follow the operator. */
+/* A revert tells the workers, so connections kept to the candidate are
+ * closed once the grace is over. */
 static void
-state_commit(const struct split_state *next)
+state_announce_revert(int pool)
+{
+	atomic_store(&rt.revert_pool, pool);
+	atomic_store(&rt.revert_at_us, proxy_now_us() + PROXY_REVERT_GRACE_US);
+	atomic_fetch_add(&rt.revert_seq, 1);
+}
+
+/* Publish next (its version as it is) to the workers, then persist.  A
+ * failed write is logged loudly but does not undo the change: traffic must
+ * follow the operator.  While staging, only state_cur changes. */
+static void
+state_publish(const struct split_state *next)
 {
 	struct persist_state p;
 	char err[512];
+	int reverted = next->mode == MODE_REVERTED && (state_cur.mode != MODE_REVERTED ||
+	    next->revert_time_ms != state_cur.revert_time_ms);
+	enum pool_id cand = !state_cur.stable;
 
+	if (state_staging != NULL) {
+		state_cur = *next;
+		return;
+	}
 	/* when the candidate starts to get traffic again (after idle or a
 	 * revert, or a new candidate after promote), what it did before must
 	 * not trip the guard at once */
@@ -165,14 +208,28 @@ state_commit(const struct split_state *next)
 		stats_new_epoch();
 
 	state_cur = *next;
-	state_cur.version++;
 	atomic_store_explicit(&rt.split, SPLIT_WORD(state_cur.stable, state_cur.candidate_bp),
 	    memory_order_release);
+	if (reverted)
+		state_announce_revert(cand);
 	if (state_path == NULL)
 		return;
 	state_to_persist(&state_cur, &p);
 	if (persist_save(state_path, &p, err, sizeof(err)) == -1)
 		log_error("state file %s not written: %s", state_path, err);
+}
+
+/* A change made here: the next version, published; a change made outside
+ * staging is one the cluster (if any) must write. */
+static void
+state_commit(const struct split_state *next)
+{
+	struct split_state n = *next;
+
+	n.version = state_cur.version + 1;
+	state_publish(&n);
+	if (state_staging == NULL && state_hook != NULL)
+		state_hook();
 }
 
 static uint64_t
@@ -543,4 +600,160 @@ state_tick(void)
 		r = state_promote(&timer, msg, sizeof(msg));
 		audit_actor(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before, &state_cur);
 	}
+}
+
+/* ---- the cluster's side (CONTRACT section 12) -------------------------------- */
+
+void
+state_set_hook(void (*fn)(void))
+{
+	state_hook = fn;
+}
+
+void
+state_stage_begin(struct state_stage *st)
+{
+	memset(st, 0, sizeof(*st));
+	state_saved.cur = state_cur;
+	state_saved.ro = state_ro;
+	state_saved.bake_start_ms = state_bake_start_ms;
+	state_saved.nreverts = state_nreverts;
+	state_staging = st;
+}
+
+void
+state_stage_end(struct state_stage *st)
+{
+	st->cur = state_cur;
+	st->ro = state_ro;
+	st->bake_start_ms = state_bake_start_ms;
+	st->nreverts = state_nreverts - state_saved.nreverts;
+	st->changed = state_cur.version != state_saved.cur.version;
+	state_cur = state_saved.cur;
+	state_ro = state_saved.ro;
+	state_bake_start_ms = state_saved.bake_start_ms;
+	state_nreverts = state_saved.nreverts;
+	state_staging = NULL;
+}
+
+void
+state_stage_apply(const struct state_stage *st)
+{
+	size_t i;
+
+	state_publish(&st->cur);
+	state_ro = st->ro;
+	state_bake_start_ms = st->bake_start_ms;
+	state_nreverts += st->nreverts;
+	for (i = 0; i < st->nevents; i++)
+		state_event_keep(&st->events[i]);
+}
+
+static long long
+state_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A monotonic ms of ours as wall clock, and back. */
+static long long
+state_mono_to_wall(uint64_t mono_ms)
+{
+	uint64_t now = state_now_ms();
+
+	return state_wall_ms() - (long long)(now > mono_ms ? now - mono_ms : 0);
+}
+
+static uint64_t
+state_wall_to_mono(long long wall_ms)
+{
+	long long ago = state_wall_ms() - wall_ms;
+	uint64_t now = state_now_ms();
+
+	if (ago < 0)
+		ago = 0;
+	return (uint64_t)ago > now ? 0 : now - (uint64_t)ago;
+}
+
+static void
+state_record_of(const struct split_state *cur, const struct rollout *ro, uint64_t bake_start_ms,
+    struct persist_state *p, long long *step_wall_ms, long long *bake_wall_ms)
+{
+	state_to_persist(cur, p);
+	*step_wall_ms = ro->phase != RO_NONE ? state_mono_to_wall(ro->step_start_ms) : 0;
+	*bake_wall_ms = ro->phase == RO_BAKING ? state_mono_to_wall(ro->bake_start_ms) :
+	    cur->mode == MODE_BAKING ? state_mono_to_wall(bake_start_ms) : 0;
+}
+
+void
+state_record(struct persist_state *p, long long *step_wall_ms, long long *bake_wall_ms)
+{
+	state_record_of(&state_cur, &state_ro, state_bake_start_ms, p, step_wall_ms, bake_wall_ms);
+}
+
+void
+state_stage_record(const struct state_stage *st, struct persist_state *p, long long *step_wall_ms,
+    long long *bake_wall_ms)
+{
+	state_record_of(&st->cur, &st->ro, st->bake_start_ms, p, step_wall_ms, bake_wall_ms);
+}
+
+int
+state_apply_remote(const struct persist_state *p, long long step_wall_ms, long long bake_wall_ms,
+    const char *node)
+{
+	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
+	struct split_state s;
+	char before[128], after[128];
+
+	state_from_persist(p, &s);
+	if (s.version == state_cur.version && memcmp(&s, &state_cur, sizeof(s)) == 0)
+		return 0;
+	state_describe(&state_cur, before, sizeof(before));
+	state_publish(&s);
+	rollout_clear(&state_ro);
+	if (s.has_rollout && s.mode != MODE_REVERTED) {
+		rollout_restore(&state_ro, s.rollout_pool, s.steps_bp, s.nsteps, s.step, s.hold_s,
+		    s.mode == MODE_PAUSED, s.mode == MODE_BAKING, rt.cfg->rollout_min_requests,
+		    rt.cfg->guard_bake_s, state_now_ms(), state_cand_requests(s.rollout_pool));
+		/* the same step with the hold it has left, whoever runs the clock */
+		if (step_wall_ms > 0)
+			state_ro.step_start_ms = state_wall_to_mono(step_wall_ms);
+		if (bake_wall_ms > 0 && state_ro.phase == RO_BAKING)
+			state_ro.bake_start_ms = state_wall_to_mono(bake_wall_ms);
+	}
+	state_bake_start_ms = bake_wall_ms > 0 ? state_wall_to_mono(bake_wall_ms) : state_now_ms();
+	state_describe(&s, after, sizeof(after));
+	state_event_rec(&sys, "sync", before, after, NULL, "split from node %s: %s -> %s, state %s, "
+	    "version %llu", node, before, after, state_mode_names[s.mode], s.version);
+	return 1;
+}
+
+void
+state_merge_revert(const struct persist_state *p, const char *node)
+{
+	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
+	struct split_state s, mine = state_cur;
+	char after[128];
+
+	/* the fleet's split with this node's revert on top: a revert is never
+	 * lost, whatever the fleet did while etcd did not have it */
+	state_from_persist(p, &s);
+	s.candidate_bp = 0;
+	s.mode = MODE_REVERTED;
+	memcpy(s.last_revert, mine.last_revert, sizeof(s.last_revert));
+	s.revert_time_ms = mine.revert_time_ms;
+	s.revert_step = mine.revert_step;
+	memcpy(s.revert_actor, mine.revert_actor, sizeof(s.revert_actor));
+	memcpy(s.revert_reason, mine.revert_reason, sizeof(s.revert_reason));
+	s.version = (s.version > mine.version ? s.version : mine.version) + 1;
+	state_publish(&s);
+	rollout_clear(&state_ro);
+	state_describe(&s, after, sizeof(after));
+	state_event_rec(&sys, "sync", NULL, after, NULL, "this node's revert kept over version "
+	    "%llu from node %s: %s, state reverted, version %llu", p->split_version, node, after,
+	    s.version);
 }

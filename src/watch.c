@@ -7,6 +7,7 @@
 #include <event2/event.h>
 
 #include "audit.h"
+#include "cluster.h"
 #include "guard.h"
 #include "health.h"
 #include "pools.h"
@@ -23,14 +24,11 @@ static unsigned long long watch_ntrips[GUARD_CHECK_COUNT];
 static char watch_dry_now[600];       /* this interval's dry-run verdict, "" = none */
 
 static void
-watch_figs(enum pool_id p, uint64_t now_us, int window_s, struct guard_figs *f)
+watch_figs(const struct stats_window *win, struct guard_figs *f)
 {
-	struct stats_window win;
-
-	worker_window_sum(p, window_s, now_us, &win);
-	f->requests = win.requests;
-	f->errors = win.errors;
-	f->p99_ms = stats_window_quantile_ms(&win, 0.99);
+	f->requests = win->requests;
+	f->errors = win->errors;
+	f->p99_ms = stats_window_quantile_ms(win, 0.99);
 }
 
 /* Candidate servers that pass health checks and are not passively marked. */
@@ -63,7 +61,13 @@ watch_guard(void)
 	uint64_t now = proxy_now_us();
 	char reason[512], msg[512];
 	enum guard_check check;
+	struct stats_window win[CONFIG_POOLS];
+	int p, nodes = 0;
 
+	/* this node's window, for the fleet too */
+	for (p = 0; p < CONFIG_POOLS; p++)
+		worker_window_sum(p, c->guard_window_s, now, &win[p]);
+	cluster_publish(win);
 	/* the guard watches whenever the candidate carries traffic */
 	watch_dry_now[0] = '\0';
 	if (s->candidate_bp == 0 || s->mode == MODE_REVERTED || s->mode == MODE_IDLE) {
@@ -76,19 +80,34 @@ watch_guard(void)
 	in.cand_name = pool_names[cand];
 	in.stable_name = pool_names[s->stable];
 	in.window_s = c->guard_window_s;
-	watch_figs(cand, now, in.window_s, &in.cand);
-	watch_figs(s->stable, now, in.window_s, &in.stable);
+	watch_figs(&win[cand], &in.cand);
+	watch_figs(&win[s->stable], &in.stable);
 	in.healthy = watch_healthy(cand, now, &in.servers);
+	/* this node's own evidence first: it reverts at once, whatever etcd
+	 * does; then the fleet's, the sum over the live nodes */
 	check = guard_decide(&in, &pol, reason, sizeof(reason));
+	if (check == GUARD_CHECK_NONE && (nodes = cluster_fleet_add(win)) > 0) {
+		watch_figs(&win[cand], &in.cand);
+		watch_figs(&win[s->stable], &in.stable);
+		check = guard_decide(&in, &pol, reason, sizeof(reason));
+		if (check != GUARD_CHECK_NONE)
+			snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+			    ", fleet of %d nodes", nodes + 1);
+	}
 	if (check == GUARD_CHECK_NONE) {
+		char fleet[48] = "";
+
+		if (nodes > 0)
+			snprintf(fleet, sizeof(fleet), " (fleet of %d nodes)", nodes + 1);
 		if (in.cand.requests < (uint64_t)pol.min_requests)
 			snprintf(watch_verdict_now, sizeof(watch_verdict_now),
-			    "clean so far: %llu of %d candidate requests in %d s for the rate checks",
-			    (unsigned long long)in.cand.requests, pol.min_requests, in.window_s);
+			    "clean so far: %llu of %d candidate requests in %d s for the rate "
+			    "checks%s", (unsigned long long)in.cand.requests, pol.min_requests,
+			    in.window_s, fleet);
 		else
 			snprintf(watch_verdict_now, sizeof(watch_verdict_now),
-			    "clean: %llu candidate requests in %d s",
-			    (unsigned long long)in.cand.requests, in.window_s);
+			    "clean: %llu candidate requests in %d s%s",
+			    (unsigned long long)in.cand.requests, in.window_s, fleet);
 		return;
 	}
 	snprintf(watch_verdict_now, sizeof(watch_verdict_now), "%s%s",
@@ -109,7 +128,6 @@ watch_guard(void)
 	if (state_revert(reason, &guard, msg, sizeof(msg)) == 0) {
 		log_warn("guard reverted %s: %s", pool_names[cand], reason);
 		audit_actor(&guard, "revert", "OK", reason, &before, state_get());
-		watch_announce_revert(cand);
 	}
 }
 
@@ -122,7 +140,7 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	watch_guard();
-	state_tick();
+	cluster_tick();
 	/* the interval is read each time: a reload may change it */
 	evtimer_add(watch_ev, &tv);
 }
@@ -143,14 +161,6 @@ const char *
 watch_verdict(void)
 {
 	return watch_verdict_now[0] ? watch_verdict_now : "not evaluated yet";
-}
-
-void
-watch_announce_revert(int pool)
-{
-	atomic_store(&rt.revert_pool, pool);
-	atomic_store(&rt.revert_at_us, proxy_now_us() + PROXY_REVERT_GRACE_US);
-	atomic_fetch_add(&rt.revert_seq, 1);
 }
 
 int

@@ -37,7 +37,7 @@ def test_show_alone_events_n_and_late_options(env):
     blue, green, p = _env(env)
     # a command word with sub-commands lists them
     ok, first, rest = admin(p.port, "show")
-    assert not ok and first == "ERR show what? show events [N] | show servers | show info", first
+    assert not ok and first == "ERR show what? show events [N] | show servers | show nodes | show info", first
     ok, first, rest = admin(p.port, "rollout")
     assert not ok and "rollout start POOL" in first and "rollout abort" in first, first
     r = bgctl(p.port, "show")

@@ -71,11 +71,11 @@ TEST(test_errors)
 	CHECK(ap.cmd == NULL);
 	/* the first word of several commands lists them */
 	CHECK_EQ_INT(parse("show", &ap, err, sizeof(err)), -1);
-	CHECK_STR(err, "show what? show events [N] | show servers | show info");
+	CHECK_STR(err, "show what? show events [N] | show servers | show nodes | show info");
 	CHECK_EQ_INT(parse("json set", &ap, err, sizeof(err)), -1);
 	CHECK_STR(err, "set what? set weight POOL PERCENT");
 	CHECK_EQ_INT(parse("show bogus", &ap, err, sizeof(err)), -1);
-	CHECK_STR(err, "show what? show events [N] | show servers | show info");
+	CHECK_STR(err, "show what? show events [N] | show servers | show nodes | show info");
 	CHECK_EQ_INT(parse("sho", &ap, err, sizeof(err)), -1);
 	CHECK_STR(err, "unknown command \"sho\"; try help");
 	{

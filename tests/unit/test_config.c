@@ -334,7 +334,7 @@ TEST(percent_int_and_float_agree)
 TEST(error_unknown_top_key)
 {
 	CHECK_STR(errors_of("workers = 2;\nfoo = 1;\n" MINIMAL),
-	    "F:2: unknown key \"foo\" at the top level; allowed: admin, guard, http2, limits, listen, log, "
+	    "F:2: unknown key \"foo\" at the top level; allowed: admin, cluster, guard, http2, limits, listen, log, "
 	    "metrics, pools, rollout, split, state_file, timeouts, workers\n");
 }
 
@@ -508,7 +508,7 @@ TEST(errors_all_reported)
 	CHECK_STR(errors_of("workers = 65;\nfoo = 1;\nlimits = { max_headers = 0; };\n"
 	    "admin = { mode = 600; };\n" MINIMAL),
 	    "F:1: \"workers\" must be 1..64, got 65\n"
-	    "F:2: unknown key \"foo\" at the top level; allowed: admin, guard, http2, limits, listen, log, "
+	    "F:2: unknown key \"foo\" at the top level; allowed: admin, cluster, guard, http2, limits, listen, log, "
 	    "metrics, pools, rollout, split, state_file, timeouts, workers\n"
 	    "F:3: \"limits.max_headers\" must be 1..256, got 0\n"
 	    "F:4: \"admin.mode\" must be a string of octal digits such as \"0600\" "
@@ -736,6 +736,56 @@ TEST(check_dirs_names_key_and_line)
 	config_free(c);
 }
 
+TEST(cluster_keys)
+{
+	struct config *c;
+	char *errs = NULL;
+
+	c = load_text(MINIMAL, &errs);
+	CHECK(c != NULL && c->cluster_netcd == 0);
+	config_free(c);
+	c = load_text("cluster = { etcd = [ \"http://127.0.0.1:2379\", \"https://[::1]:2379\" ]; "
+	    "node = \"edge-1\"; ttl_s = 3; tls = { ca = \"/x/ca.pem\"; cert = \"/x/c.pem\"; "
+	    "key = \"/x/k.pem\"; }; };\n" MINIMAL, &errs);
+	CHECK(c != NULL);
+	if (c != NULL) {
+		CHECK_EQ_INT(c->cluster_netcd, 2);
+		CHECK_STR(c->cluster_etcd[1], "https://[::1]:2379");
+		CHECK_STR(c->cluster_prefix, "/bgproxy/default");
+		CHECK_STR(c->cluster_node, "edge-1");
+		CHECK_EQ_INT(c->cluster_ttl_s, 3);
+		CHECK_EQ_INT(c->cluster_timeout_ms, 1000);
+		CHECK_STR(c->cluster_tls_key, "/x/k.pem");
+		CHECK(c->cluster_user == NULL);
+	}
+	config_free(c);
+	free(errs);
+	/* the node defaults to the host name */
+	c = load_text("cluster = { etcd = [ \"http://127.0.0.1:2379\" ]; };\n" MINIMAL, &errs);
+	CHECK(c != NULL && c->cluster_node != NULL && c->cluster_node[0] != '\0');
+	config_free(c);
+	CHECK_STR(errors_of("cluster = { prefix = \"/a\"; };\n" MINIMAL),
+	    "F:1: missing required key \"etcd\" in \"cluster\"\n");
+	CHECK_STR(errors_of("cluster = { etcd = [ \"127.0.0.1:2379\" ]; };\n" MINIMAL),
+	    "F:1: \"cluster.etcd\" entries are \"http://HOST:PORT\" or \"https://HOST:PORT\", "
+	    "not \"127.0.0.1:2379\"\n");
+	CHECK_STR(errors_of("cluster = { etcd = [ ]; };\n" MINIMAL),
+	    "F:1: \"cluster.etcd\" must list 1..16 endpoints, got 0\n");
+	CHECK_STR(errors_of("cluster = { etcd = [ \"http://h:1\" ]; node = \"a b\"; };\n" MINIMAL),
+	    "F:1: \"cluster.node\" \"a b\" must be 1..63 of A-Z a-z 0-9 . _ -\n");
+	CHECK_STR(errors_of("cluster = { etcd = [ \"http://h:1\" ]; prefix = \"x/\"; };\n" MINIMAL),
+	    "F:1: \"cluster.prefix\" \"x/\" must start with / and not end with it, without "
+	    "spaces, at most 200 bytes\n");
+	CHECK_STR(errors_of("cluster = { etcd = [ \"http://h:1\" ]; user = \"u\"; };\n" MINIMAL),
+	    "F:1: \"cluster.user\" and \"cluster.password\" go together\n");
+	CHECK_STR(errors_of("cluster = { etcd = [ \"http://h:1\" ]; tls = { cert = \"c\"; }; };\n"
+	    MINIMAL), "F:1: \"cluster.tls.cert\" and \"cluster.tls.key\" go together\n");
+	CHECK_STR(errors_of("cluster = { etcd = [ \"http://h:1\" ]; ttl_s = 0; };\n" MINIMAL),
+	    "F:1: \"cluster.ttl_s\" must be 1..3600, got 0\n");
+	CHECK_STR(errors_of("cluster = { etcd = [ \"http://h:1\" ]; tls = { foo = 1; }; };\n"
+	    MINIMAL), "F:1: unknown key \"foo\" in \"cluster.tls\"; allowed: ca, cert, key\n");
+}
+
 int main(void)
 {
 	RUN(example_loads);
@@ -765,5 +815,6 @@ int main(void)
 	RUN(default_override_from);
 	RUN(include_names_with_escapes);
 	RUN(include_cycles_and_fan_out);
+	RUN(cluster_keys);
 	return test_summary();
 }

@@ -1,0 +1,167 @@
+/* Unit tests for cluster_rec.c: the split record and a node's figures as
+ * etcd holds them, round trips and refusals. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster_rec.h"
+#include "test.h"
+
+static struct cluster_rec
+sample_rec(void)
+{
+	struct cluster_rec r;
+
+	memset(&r, 0, sizeof(r));
+	r.st.stable = 0;
+	r.st.candidate_bp = 500;
+	r.st.mode = PERSIST_RUNNING;
+	r.st.has_rollout = 1;
+	r.st.rollout_pool = 1;
+	r.st.steps_bp[0] = 500;
+	r.st.steps_bp[1] = 10000;
+	r.st.nsteps = 2;
+	r.st.hold_s = 60;
+	r.st.split_version = 42;
+	r.st.revert_step = -1;
+	snprintf(r.node, sizeof(r.node), "n1");
+	r.step_started_ms = 1764680000123LL;
+	return r;
+}
+
+TEST(record_round_trip)
+{
+	struct cluster_rec r = sample_rec(), back;
+	char err[256], *v = cluster_rec_format(&r);
+
+	CHECK(v != NULL);
+	CHECK(strstr(v, "\"node\":\"n1\"") != NULL);
+	CHECK(cluster_rec_parse(v, strlen(v), &back, err, sizeof(err)) == 0);
+	CHECK_EQ_INT(back.st.candidate_bp, 500);
+	CHECK_EQ_INT(back.st.mode, PERSIST_RUNNING);
+	CHECK_EQ_INT(back.st.split_version, 42);
+	CHECK_EQ_INT(back.st.nsteps, 2);
+	CHECK_EQ_INT(back.step_started_ms, 1764680000123LL);
+	CHECK_EQ_INT(back.bake_started_ms, 0);
+	CHECK_STR(back.node, "n1");
+	free(v);
+}
+
+static const char *
+rec_error(const char *text)
+{
+	static char err[256];
+	struct cluster_rec r;
+
+	memset(err, 0, sizeof(err));
+	if (cluster_rec_parse(text, strlen(text), &r, err, sizeof(err)) == 0)
+		return "(parsed)";
+	return err;
+}
+
+TEST(record_refusals)
+{
+	struct cluster_rec r = sample_rec();
+	char *v = cluster_rec_format(&r), *p;
+
+	CHECK(strncmp(rec_error("{"), "not JSON", 8) == 0);
+	CHECK_STR(rec_error("[1]"), "not a JSON object");
+	CHECK_STR(rec_error("{\"state\":1}"), "\"state\" must be a string");
+	CHECK(strncmp(rec_error("{\"state\":\"x\",\"node\":\"n1\"}"), "state: ", 7) == 0);
+	/* a state whose checksum no longer holds: refused whole */
+	p = strstr(v, "candidate_percent 5.00");
+	CHECK(p != NULL);
+	if (p != NULL) {
+		p[18] = '6';
+		CHECK(strstr(rec_error(v), "checksum") != NULL);
+		p[18] = '5';
+	}
+	CHECK_STR(rec_error(v), "(parsed)");
+	/* a bad node name, a time out of range, a duplicate key */
+	p = strstr(v, "\"node\":\"n1\"");
+	if (p != NULL) {
+		p[9] = ' ';
+		CHECK_STR(rec_error(v), "\"node\" must be a node name");
+		p[9] = '1';
+	}
+	p = strstr(v, "\"step_started_ms\":");
+	if (p != NULL) {
+		p[18] = '-';
+		CHECK_STR(rec_error(v), "\"step_started_ms\" must be a time in ms");
+	}
+	CHECK(strncmp(rec_error("{\"node\":\"a\",\"node\":\"b\"}"), "not JSON", 8) == 0);
+	free(v);
+}
+
+TEST(figures_round_trip_and_sum)
+{
+	struct cluster_figs f, back;
+	struct stats_window sum;
+	char err[256], *v;
+
+	memset(&f, 0, sizeof(f));
+	snprintf(f.node, sizeof(f.node), "edge-2");
+	f.time_ms = 1764680000000LL;
+	f.version = 7;
+	f.leader = 1;
+	f.win[1].requests = 10;
+	f.win[1].errors = 4;
+	f.win[1].err_kind[STATS_ERR_TIMEOUT] = 1;
+	f.win[1].status_5xx = 3;
+	f.win[1].lat[12] = 6;
+	f.win[1].lat[399] = 4;
+	v = cluster_figs_format(&f);
+	CHECK(v != NULL);
+	CHECK(strstr(v, "\"lat\":[[12,6],[399,4]]") != NULL);
+	CHECK(cluster_figs_parse(v, strlen(v), &back, err, sizeof(err)) == 0);
+	CHECK(memcmp(&back, &f, sizeof(f)) == 0);
+	memset(&sum, 0, sizeof(sum));
+	cluster_figs_add(&sum, &back.win[1]);
+	cluster_figs_add(&sum, &back.win[1]);
+	CHECK_EQ_INT(sum.requests, 20);
+	CHECK_EQ_INT(sum.errors, 8);
+	CHECK_EQ_INT(sum.lat[399], 8);
+	free(v);
+}
+
+static const char *
+figs_error(const char *pools)
+{
+	static char err[256], text[1024];
+	struct cluster_figs f;
+
+	snprintf(text, sizeof(text), "{\"node\":\"n\",\"time_ms\":1,\"version\":1,\"leader\":false,"
+	    "\"pools\":%s}", pools);
+	if (cluster_figs_parse(text, strlen(text), &f, err, sizeof(err)) == 0)
+		return "(parsed)";
+	return err;
+}
+
+#define W0 "{\"requests\":1,\"errors\":0,\"connect\":0,\"timeout\":0,\"reset\":0,\"status_5xx\":0," \
+	"\"lat\":[]}"
+
+TEST(figures_refusals)
+{
+	CHECK_STR(figs_error("{\"blue\":" W0 ",\"green\":" W0 "}"), "(parsed)");
+	CHECK_STR(figs_error("{\"blue\":" W0 "}"), "pools.green: requests, errors, connect, "
+	    "timeout, reset and status_5xx must be counts");
+	CHECK_STR(figs_error("{\"blue\":" W0 ",\"green\":{\"requests\":1,\"errors\":2,\"connect\":0,"
+	    "\"timeout\":0,\"reset\":0,\"status_5xx\":0,\"lat\":[]}}"),
+	    "pools.green: more errors than requests");
+	CHECK_STR(figs_error("{\"blue\":" W0 ",\"green\":{\"requests\":1,\"errors\":0,\"connect\":0,"
+	    "\"timeout\":0,\"reset\":0,\"status_5xx\":0,\"lat\":[[400,1]]}}"),
+	    "pools.green.lat[0] must be [0..399, count]");
+	CHECK_STR(figs_error("{\"blue\":" W0 ",\"green\":{\"requests\":-1,\"errors\":0,\"connect\":0,"
+	    "\"timeout\":0,\"reset\":0,\"status_5xx\":0,\"lat\":[]}}"), "pools.green: requests, "
+	    "errors, connect, timeout, reset and status_5xx must be counts");
+}
+
+int
+main(void)
+{
+	RUN(record_round_trip);
+	RUN(record_refusals);
+	RUN(figures_round_trip_and_sum);
+	RUN(figures_refusals);
+	return test_summary();
+}
