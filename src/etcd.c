@@ -298,13 +298,24 @@ authenticate(struct etcd *e, size_t idx, char *err, size_t len)
 	free(body);
 	if (rc == CURLE_OK && b.p != NULL)
 		ans = json_loads(b.p, 0, NULL);
-	free(b.p);
 	tok = json_string_value(json_object_get(ans, "token"));
 	if (tok == NULL) {
-		fail(err, len, "etcd %s: authentication failed%s", e->ep[idx], NULL);
+		/* what etcd said, printable and short: "invalid user ID or password" */
+		const char *why = json_string_value(json_object_get(ans, "error"));
+		char said[160];
+		size_t i;
+
+		snprintf(said, sizeof(said), ": %s", why != NULL ? why : rc != CURLE_OK ?
+		    curl_easy_strerror(rc) : b.p != NULL ? b.p : "no answer");
+		for (i = 0; said[i] != '\0'; i++)
+			if ((unsigned char)said[i] < 0x20 || (unsigned char)said[i] > 0x7e)
+				said[i] = ' ';
+		free(b.p);
+		fail(err, len, "etcd %s: authentication failed%s", e->ep[idx], said);
 		json_decref(ans);
 		return -1;
 	}
+	free(b.p);
 	free(e->token);
 	e->token = strdup(tok);
 	json_decref(ans);

@@ -281,3 +281,92 @@ def test_etcd_unreachable_revert_works_and_converges(env):
     assert _all([a, b, c], _reverted, timeout=20), [_status(p) for p in (a, b, c)]
     assert _all([a, b, c], lambda p: _info(p)["cluster"]["connected"], timeout=15)
     assert len({_status(p)["version"] for p in (a, b, c)}) == 1
+
+
+def _certs(tmp):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate."""
+    import subprocess
+
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=tmp)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out",
+        "ca.pem", "-days", "2", "-subj", "/CN=bgproxy test etcd CA")
+    # the client's without a CommonName: etcd's JSON gateway refuses one with
+    # authentication on (CVE-2018-16886)
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"),
+                      ("client", "extendedKeyUsage=clientAuth")):
+        with open(os.path.join(tmp, name + ".ext"), "w") as f:
+            f.write(ext + "\n")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + "-key.pem", "-out",
+            name + ".csr", "-subj", "/CN=server" if name == "server" else "/O=bgproxy")
+        run("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+            "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext")
+    return {k: os.path.join(tmp, k + ".pem") for k in ("ca", "server", "server-key", "client",
+                                                      "client-key")}
+
+
+class _TlsEtcd:
+    """One etcd member that wants TLS and a client certificate."""
+
+    def __init__(self, tmp):
+        import subprocess
+        import harness
+        from harness import free_port
+        self.c = _certs(tmp)
+        cp, pp = free_port(), free_port()
+        self.url = "https://127.0.0.1:%d" % cp
+        log = open(os.path.join(tmp, "etcd-tls.log"), "wb")
+        self.proc = subprocess.Popen(
+            ["etcd", "--name", "t", "--data-dir", os.path.join(tmp, "etcd-tls"),
+             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+             "--listen-peer-urls", "http://127.0.0.1:%d" % pp,
+             "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % pp,
+             "--initial-cluster", "t=http://127.0.0.1:%d" % pp,
+             "--cert-file", self.c["server"], "--key-file", self.c["server-key"],
+             "--client-cert-auth", "--trusted-ca-file", self.c["ca"], "--log-level", "warn"],
+            stdout=log, stderr=subprocess.STDOUT)
+        harness._procs.append(self.proc)
+        assert wait_until(lambda: self.ctl("endpoint", "health").returncode == 0, timeout=30)
+
+    def ctl(self, *args):
+        import subprocess
+        return subprocess.run(["etcdctl", "--endpoints", self.url, "--cacert", self.c["ca"],
+                               "--cert", self.c["client"], "--key", self.c["client-key"]]
+                              + list(args), capture_output=True, text=True, timeout=20)
+
+    def endpoints(self):
+        return [self.url]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def test_etcd_over_tls_with_client_certificates_and_a_password(env):
+    etcd = _TlsEtcd(env.tmp)
+    env.demos.append(etcd)
+    # etcd's authentication on: a root user, and a bgproxy user with the prefix
+    for args in (("user", "add", "root:rootpw"), ("user", "grant-role", "root", "root"),
+                 ("user", "add", "bgp:bgppw"),
+                 ("role", "add", "bgp"),
+                 ("role", "grant-permission", "bgp", "readwrite", "--prefix=true", "/fleet/"),
+                 ("user", "grant-role", "bgp", "bgp"), ("auth", "enable")):
+        r = etcd.ctl(*args)
+        assert r.returncode == 0, (args, r.stderr)
+    blue, green = env.demo("blue"), env.demo("green")
+    c = etcd.c
+    tls = ('cluster = { etcd = [ "%s" ]; prefix = "/fleet/tls"; node = "%%s"; ttl_s = 2; '
+           'timeout_ms = 500; user = "bgp"; password = "%%s"; tls = { ca = "%s"; cert = "%s"; '
+           'key = "%s"; }; };\n' % (etcd.url, c["ca"], c["client"], c["client-key"]))
+    a = env.proxy([blue], [green], {}, GUARD % 20 + tls % ("a", "bgppw"))
+    b = env.proxy([blue], [green], {}, GUARD % 20 + tls % ("b", "bgppw"))
+    assert _all([a, b], lambda p: _info(p)["cluster"]["connected"], timeout=10), \
+        [_info(p) for p in (a, b)]
+    assert admin(a.port, "set weight green 15")[0]
+    assert wait_until(lambda: _green(b) == 15.0, timeout=5), _status(b)
+    # a wrong password: the node serves, and says etcd refuses it
+    bad = env.proxy([blue], [green], {}, GUARD % 20 + tls % ("bad", "nope"))
+    assert wait_until(lambda: _info(bad)["cluster"]["error"] is not None, timeout=10)
+    assert not _info(bad)["cluster"]["connected"]
+    assert get(bad.port)[0] == 200
