@@ -53,8 +53,6 @@ struct cluster_req {
 };
 
 void cluster_submit(struct cluster_req *rq);
-/* A request whose caller went away before done: done is not called. */
-void cluster_cancel(struct cluster_req *rq);
 
 /* Every guard interval: the rollout clock (the leader only, written
  * through etcd), and this node's figures for the others.  Without a

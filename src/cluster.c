@@ -6,81 +6,30 @@
  *  - the control thread owns everything in `cl`: the revision of the
  *    record our split came from, the writes waiting their turn (one at a
  *    time), the fleet's figures, the leader role;
- *  - the writer thread does every write and the periodic work: the
- *    compare-and-set of the record, the node's lease and its keep-alive,
- *    the leader key, this node's figures, the listing of the others', and a
- *    read of the record every second in case the watch missed something;
- *  - the watch thread follows the record and hands each change over.
+ *  - the writer thread (cluster_io.c) does every etcd request but the
+ *    watch: the record's compare-and-set, the lease, the leader key, the
+ *    figures;
+ *  - the watch thread (cluster_io.c) follows the record.
  * The threads hand their results to the control thread as messages
- * through a pipe; the control thread hands the writer its job under the
- * mutex.  Neither thread touches the split: only the control thread does,
+ * through a pipe (cluster_int.h); the control thread hands the writer its
+ * job.  Neither thread touches the split: only the control thread does,
  * through state.c.
  *
  * A revert never waits: it is made here at once (state.c calls our hook)
  * and written after, against whatever the fleet did meanwhile, until etcd
  * has it.  Every other change waits for its write.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "cluster.h"
-#include "etcd.h"
+#include "cluster_int.h"
 #include "log.h"
 #include "proxy.h"
-
-#define CLUSTER_MAX_NODES 64
-#define CLUSTER_BACKOFF_MAX_MS 2000
-#define CLUSTER_READ_EVERY_MS 1000    /* the writer reads the record this often */
-
-enum cluster_msg_kind {
-	M_RECORD,       /* the record as etcd has it now (value NULL: there is none) */
-	M_WRITTEN,      /* our write landed at revision mod */
-	M_CONFLICT,     /* our write lost: value/mod is what is there */
-	M_FAILED,       /* our write could not be made (err) */
-	M_CONN,         /* etcd answers (flag 1) or not (flag 0, err) */
-	M_LEADER,       /* this node holds the leader key (flag) */
-	M_NODES,        /* the nodes' figures */
-};
-
-struct cluster_msg {
-	enum cluster_msg_kind kind;
-	char *value;
-	size_t vlen;
-	int64_t mod;
-	int flag;
-	char err[256];
-	struct cluster_figs *nodes;
-	size_t nnodes;
-	struct cluster_msg *next;
-};
-
-/* ---- shared with the threads (cl_mu) ---------------------------------------- */
-
-static pthread_mutex_t cl_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cl_cv = PTHREAD_COND_INITIALIZER;
-static struct cluster_msg *cl_in, **cl_in_tail = &cl_in;
-static char *cl_job;                  /* the record to write, NULL none */
-static int64_t cl_job_expect;         /* the revision it replaces, 0: none */
-static char *cl_figs;                 /* this node's figures to publish, NULL none */
-static volatile int cl_stopping;      /* read by etcd_watch too */
-static int cl_pipe[2] = { -1, -1 };
-
-/* set at start, read-only while the threads run */
-static struct {
-	char node[CLUSTER_NODE_MAX];
-	char k_split[256], k_leader[256], k_nodes[256], k_me[512];
-	int ttl_s, cycle_ms;
-	struct etcd *ew, *ewatch;
-} cs;
 
 /* ---- the control thread's ----------------------------------------------------- */
 
@@ -99,8 +48,6 @@ static struct {
 	size_t nnodes;
 	uint64_t nodes_at_us;         /* when the listing came */
 	char why[256];
-	pthread_t writer, watcher;
-	int nthreads;
 } cl;
 
 static struct cluster_req cl_dirty_req;   /* the write of a local change */
@@ -128,7 +75,7 @@ cluster_leader(void)
 const char *
 cluster_node(void)
 {
-	return cs.node;
+	return cluster_cs.node;
 }
 
 const char *
@@ -146,288 +93,6 @@ cluster_wall_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- messages ------------------------------------------------------------------ */
-
-static void
-cluster_msg_free(struct cluster_msg *m)
-{
-	free(m->value);
-	free(m->nodes);
-	free(m);
-}
-
-/* From a thread: queue m and wake the control loop. */
-static void
-cluster_post(struct cluster_msg *m)
-{
-	char one = 1;
-
-	m->next = NULL;
-	pthread_mutex_lock(&cl_mu);
-	*cl_in_tail = m;
-	cl_in_tail = &m->next;
-	pthread_mutex_unlock(&cl_mu);
-	/* a full pipe already holds a wake-up */
-	if (write(cl_pipe[1], &one, 1) == -1 && errno != EAGAIN)
-		log_error("cluster: cannot wake the control loop: %s", strerror(errno));
-}
-
-static struct cluster_msg *
-cluster_msg_new(enum cluster_msg_kind kind)
-{
-	struct cluster_msg *m = calloc(1, sizeof(*m));
-
-	if (m != NULL)
-		m->kind = kind;
-	return m;
-}
-
-static void
-cluster_post_simple(enum cluster_msg_kind kind, int flag, int64_t mod, const char *err)
-{
-	struct cluster_msg *m = cluster_msg_new(kind);
-
-	if (m == NULL)
-		return;
-	m->flag = flag;
-	m->mod = mod;
-	snprintf(m->err, sizeof(m->err), "%s", err != NULL ? err : "");
-	cluster_post(m);
-}
-
-/* The record kv holds (NULL: none) as a message of kind. */
-static void
-cluster_post_kv(enum cluster_msg_kind kind, const struct etcd_kv *kv)
-{
-	struct cluster_msg *m = cluster_msg_new(kind);
-
-	if (m == NULL)
-		return;
-	if (kv != NULL && kv->value != NULL) {
-		m->value = malloc(kv->value_len + 1);
-		if (m->value == NULL) {
-			free(m);
-			return;
-		}
-		memcpy(m->value, kv->value, kv->value_len);
-		m->value[kv->value_len] = '\0';
-		m->vlen = kv->value_len;
-		m->mod = kv->mod_revision;
-	}
-	cluster_post(m);
-}
-
-/* Sleep up to ms, or less when stopping (or, with job, when a job comes). */
-static void
-cluster_nap(int ms, int for_job)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&cl_mu);
-	while (!cl_stopping && !(for_job && cl_job != NULL))
-		if (pthread_cond_timedwait(&cl_cv, &cl_mu, &ts) == ETIMEDOUT)
-			break;
-	pthread_mutex_unlock(&cl_mu);
-}
-
-/* ---- the writer thread ----------------------------------------------------------- */
-
-struct cluster_list {
-	struct cluster_figs *v;
-	size_t n;
-};
-
-static void
-cluster_list_one(void *arg, const struct etcd_kv *kv)
-{
-	struct cluster_list *l = arg;
-	char err[256];
-
-	if (l->n == CLUSTER_MAX_NODES || kv->value == NULL)
-		return;
-	if (cluster_figs_parse(kv->value, kv->value_len, &l->v[l->n], err, sizeof(err)) == 0)
-		l->n++;
-}
-
-/* The write the control thread asked for, if any.  -1: etcd failed. */
-static int
-cluster_write_job(void)
-{
-	struct etcd_kv cur;
-	char *job, err[256];
-	int64_t expect, mod = 0;
-	int r;
-
-	pthread_mutex_lock(&cl_mu);
-	job = cl_job;
-	expect = cl_job_expect;
-	cl_job = NULL;
-	pthread_mutex_unlock(&cl_mu);
-	if (job == NULL)
-		return 0;
-	memset(&cur, 0, sizeof(cur));
-	r = etcd_cas(cs.ew, cs.k_split, job, strlen(job), expect, 0, &mod, &cur, err, sizeof(err));
-	free(job);
-	if (r == 1)
-		cluster_post_simple(M_WRITTEN, 0, mod, NULL);
-	else if (r == 0)
-		cluster_post_kv(M_CONFLICT, cur.mod_revision != 0 ? &cur : NULL);
-	else
-		cluster_post_simple(M_FAILED, 0, 0, err);
-	etcd_kv_clear(&cur);
-	return r == -1 ? -1 : 0;
-}
-
-static void *
-cluster_writer(void *arg)
-{
-	int64_t lease = 0;
-	uint64_t ka_at = 0, read_at = 0, now;
-	int leader = 0, conn = -1, ok, backoff = 100, r;
-	char err[256] = "", *figs;
-	struct cluster_list list;
-	struct etcd_kv kv;
-
-	(void)arg;
-	while (!cl_stopping) {
-		ok = 1;
-		err[0] = '\0';
-		now = proxy_now_us() / 1000;
-		if (cluster_write_job() == -1) {
-			ok = 0;
-			snprintf(err, sizeof(err), "%s", "the record could not be written");
-		}
-		if (ok && lease == 0) {
-			if (etcd_lease_grant(cs.ew, cs.ttl_s, &lease, err, sizeof(err)) == -1) {
-				lease = 0;
-				ok = 0;
-			}
-			ka_at = now;
-		} else if (ok && now - ka_at >= (uint64_t)cs.ttl_s * 1000 / 3) {
-			if (etcd_lease_keepalive(cs.ew, lease, err, sizeof(err)) == -1) {
-				/* gone or unreachable: a new lease, a new election */
-				lease = 0;
-				ok = 0;
-			}
-			ka_at = now;
-		}
-		if (leader && lease == 0) {
-			leader = 0;
-			cluster_post_simple(M_LEADER, 0, 0, NULL);
-		}
-		if (ok && !leader) {
-			memset(&kv, 0, sizeof(kv));
-			r = etcd_cas(cs.ew, cs.k_leader, cs.node, strlen(cs.node), 0, lease, NULL, &kv,
-			    err, sizeof(err));
-			etcd_kv_clear(&kv);
-			if (r == -1) {
-				ok = 0;
-			} else if (r == 1) {
-				leader = 1;
-				cluster_post_simple(M_LEADER, 1, 0, NULL);
-			}
-		}
-		pthread_mutex_lock(&cl_mu);
-		figs = cl_figs;
-		cl_figs = NULL;
-		pthread_mutex_unlock(&cl_mu);
-		if (ok && figs != NULL && etcd_put(cs.ew, cs.k_me, figs, strlen(figs), lease, err,
-		    sizeof(err)) == -1)
-			ok = 0;
-		free(figs);
-		if (ok) {
-			list.n = 0;
-			list.v = calloc(CLUSTER_MAX_NODES, sizeof(*list.v));
-			if (list.v != NULL && etcd_list(cs.ew, cs.k_nodes, cluster_list_one, &list, err,
-			    sizeof(err)) == -1) {
-				ok = 0;
-				free(list.v);
-			} else if (list.v != NULL) {
-				struct cluster_msg *m = cluster_msg_new(M_NODES);
-
-				if (m != NULL) {
-					m->nodes = list.v;
-					m->nnodes = list.n;
-					cluster_post(m);
-				} else {
-					free(list.v);
-				}
-			}
-		}
-		if (ok && now - read_at >= CLUSTER_READ_EVERY_MS) {
-			memset(&kv, 0, sizeof(kv));
-			r = etcd_get(cs.ew, cs.k_split, &kv, NULL, err, sizeof(err));
-			if (r == -1)
-				ok = 0;
-			else
-				cluster_post_kv(M_RECORD, r == 1 ? &kv : NULL);
-			etcd_kv_clear(&kv);
-			read_at = now;
-		}
-		if (ok != conn) {
-			conn = ok;
-			cluster_post_simple(M_CONN, ok, 0, err);
-		}
-		if (ok) {
-			backoff = 100;
-			cluster_nap(cs.cycle_ms, 1);
-		} else {
-			cluster_nap(backoff, 1);
-			backoff = backoff * 2 > CLUSTER_BACKOFF_MAX_MS ? CLUSTER_BACKOFF_MAX_MS :
-			    backoff * 2;
-		}
-	}
-	/* leaving: the figures and the leader key go at once, not after ttl_s */
-	if (lease != 0)
-		etcd_lease_revoke(cs.ew, lease, err, sizeof(err));
-	return NULL;
-}
-
-/* ---- the watch thread --------------------------------------------------------------- */
-
-static int
-cluster_watch_one(void *arg, const struct etcd_kv *kv, int deleted)
-{
-	(void)arg;
-	cluster_post_kv(M_RECORD, deleted ? NULL : kv);
-	return 0;
-}
-
-static void *
-cluster_watcher(void *arg)
-{
-	struct etcd_kv kv;
-	int64_t rev;
-	char err[256];
-	int backoff = 100, r;
-
-	(void)arg;
-	while (!cl_stopping) {
-		memset(&kv, 0, sizeof(kv));
-		rev = 0;
-		r = etcd_get(cs.ewatch, cs.k_split, &kv, &rev, err, sizeof(err));
-		if (r != -1)
-			cluster_post_kv(M_RECORD, r == 1 ? &kv : NULL);
-		etcd_kv_clear(&kv);
-		if (r != -1 && etcd_watch(cs.ewatch, cs.k_split, rev + 1, cluster_watch_one, NULL,
-		    &cl_stopping, err, sizeof(err)) == 1)
-			break;
-		if (cl_stopping)
-			break;
-		log_debug("cluster: watch: %s; again in %d ms", err, backoff);
-		cluster_nap(backoff, 0);
-		backoff = backoff * 2 > CLUSTER_BACKOFF_MAX_MS ? CLUSTER_BACKOFF_MAX_MS : backoff * 2;
-	}
-	return NULL;
-}
-
 /* ---- the control thread: records in, writes out ------------------------------------ */
 
 static void cluster_next(void);
@@ -441,18 +106,13 @@ cluster_send(const struct persist_state *p, long long step_ms, long long bake_ms
 
 	memset(&rec, 0, sizeof(rec));
 	rec.st = *p;
-	snprintf(rec.node, sizeof(rec.node), "%s", cs.node);
+	snprintf(rec.node, sizeof(rec.node), "%s", cluster_cs.node);
 	rec.step_started_ms = step_ms;
 	rec.bake_started_ms = bake_ms;
 	v = cluster_rec_format(&rec);
 	if (v == NULL)
 		return -1;
-	pthread_mutex_lock(&cl_mu);
-	free(cl_job);
-	cl_job = v;
-	cl_job_expect = cl.mod;
-	pthread_cond_broadcast(&cl_cv);
-	pthread_mutex_unlock(&cl_mu);
+	cluster_io_job(v, cl.mod);
 	return 0;
 }
 
@@ -467,7 +127,7 @@ cluster_adopt(const char *value, size_t vlen, int64_t mod)
 	if (value == NULL) {
 		/* nothing there (or it was deleted): ours is the record */
 		if (cl.mod != 0 || !cl.dirty)
-			log_warn("cluster: %s holds no split; writing this node's", cs.k_split);
+			log_warn("cluster: %s holds no split; writing this node's", cluster_cs.k_split);
 		cl.mod = 0;
 		cl.dirty = 1;
 		cl.dirty_gen++;
@@ -476,7 +136,7 @@ cluster_adopt(const char *value, size_t vlen, int64_t mod)
 	cl.mod = mod;
 	if (cluster_rec_parse(value, vlen, &rec, err, sizeof(err)) == -1) {
 		log_error("cluster: the record at %s (revision %lld) is unreadable (%s); writing this "
-		    "node's split over it", cs.k_split, (long long)mod, err);
+		    "node's split over it", cluster_cs.k_split, (long long)mod, err);
 		cl.dirty = 1;
 		cl.dirty_gen++;
 		return;
@@ -523,7 +183,7 @@ cluster_msg_written(struct cluster_msg *m)
 			long long sm, bm;
 
 			state_stage_record(&rq->st, &p, &sm, &bm);
-			state_merge_revert(&p, cs.node);
+			state_merge_revert(&p, cluster_cs.node);
 		} else {
 			state_stage_apply(&rq->st);
 		}
@@ -545,9 +205,15 @@ cluster_msg_lost(struct cluster_msg *m)
 		snprintf(cl.why, sizeof(cl.why), "%s", m->err);
 		log_warn("cluster: the split could not be written: %s", m->err);
 	}
-	if (rq != NULL && rq != &cl_dirty_req && rq->done != NULL)
+	if (rq != NULL && rq != &cl_dirty_req && rq->done != NULL) {
+		char why[400];
+
+		/* a request that timed out may still have been carried out */
+		snprintf(why, sizeof(why), "etcd did not confirm the write, it may still have "
+		    "taken it (status will tell): %s", m->err);
 		rq->done(rq, m->kind == M_CONFLICT ? 0 : -1, m->kind == M_CONFLICT ?
-		    "another node changed the split first" : m->err);
+		    "another node changed the split first" : why);
+	}
 	cluster_next();
 }
 
@@ -560,7 +226,7 @@ cluster_msg_conn(struct cluster_msg *m)
 		return;
 	cl.connected = m->flag;
 	if (m->flag) {
-		log_info("cluster: etcd answers again (node %s)", cs.node);
+		log_info("cluster: etcd answers again (node %s)", cluster_cs.node);
 		cl.why[0] = '\0';
 		cluster_next();
 		return;
@@ -582,18 +248,11 @@ static void
 cluster_pipe_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct cluster_msg *m, *next;
-	char buf[64];
 
+	(void)fd;
 	(void)what;
 	(void)arg;
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-	pthread_mutex_lock(&cl_mu);
-	m = cl_in;
-	cl_in = NULL;
-	cl_in_tail = &cl_in;
-	pthread_mutex_unlock(&cl_mu);
-	for (; m != NULL; m = next) {
+	for (m = cluster_io_take(); m != NULL; m = next) {
 		next = m->next;
 		switch (m->kind) {
 		case M_RECORD:
@@ -611,7 +270,7 @@ cluster_pipe_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		case M_LEADER:
 			if (cl.leader != m->flag)
-				log_info("cluster: node %s %s the rollout clock", cs.node,
+				log_info("cluster: node %s %s the rollout clock", cluster_cs.node,
 				    m->flag ? "now runs" : "no longer runs");
 			cl.leader = m->flag;
 			break;
@@ -675,22 +334,6 @@ cluster_submit(struct cluster_req *rq)
 	cluster_next();
 }
 
-void
-cluster_cancel(struct cluster_req *rq)
-{
-	struct cluster_req *q;
-
-	TAILQ_FOREACH(q, &cl.queue, link)
-		if (q == rq) {
-			TAILQ_REMOVE(&cl.queue, rq, link);
-			return;
-		}
-	if (cl.busy == rq) {
-		/* its write is out: the answer still applies it, done is not called */
-		rq->done = NULL;
-	}
-}
-
 /* state.c made a change outside staging (a revert): etcd must get it. */
 static void
 cluster_local_change(void)
@@ -735,7 +378,7 @@ cluster_publish(const struct stats_window win[CONFIG_POOLS])
 	if (!cl.on)
 		return;
 	memset(&f, 0, sizeof(f));
-	snprintf(f.node, sizeof(f.node), "%s", cs.node);
+	snprintf(f.node, sizeof(f.node), "%s", cluster_cs.node);
 	f.time_ms = cluster_wall_ms();
 	f.version = state_get()->version;
 	f.leader = cl.leader;
@@ -743,10 +386,7 @@ cluster_publish(const struct stats_window win[CONFIG_POOLS])
 	v = cluster_figs_format(&f);
 	if (v == NULL)
 		return;
-	pthread_mutex_lock(&cl_mu);
-	free(cl_figs);
-	cl_figs = v;
-	pthread_mutex_unlock(&cl_mu);
+	cluster_io_figs(v);
 }
 
 /* The listing is fresh enough to count: etcd answered within ttl_s. */
@@ -754,7 +394,7 @@ static int
 cluster_nodes_fresh(void)
 {
 	return cl.nodes_at_us != 0 &&
-	    proxy_now_us() - cl.nodes_at_us < (uint64_t)cs.ttl_s * 1000000;
+	    proxy_now_us() - cl.nodes_at_us < (uint64_t)cluster_cs.ttl_s * 1000000;
 }
 
 int
@@ -766,7 +406,7 @@ cluster_fleet_add(struct stats_window win[CONFIG_POOLS])
 	if (!cl.on || !cluster_nodes_fresh())
 		return 0;
 	for (i = 0; i < cl.nnodes; i++) {
-		if (strcmp(cl.nodes[i].node, cs.node) == 0)
+		if (strcmp(cl.nodes[i].node, cluster_cs.node) == 0)
 			continue;
 		for (p = 0; p < CONFIG_POOLS; p++)
 			cluster_figs_add(&win[p], &cl.nodes[i].win[p]);
@@ -786,7 +426,7 @@ cluster_nodes_each(void (*fn)(const struct cluster_figs *f, long long age_ms, in
 		return;
 	for (i = 0; i < cl.nnodes; i++)
 		fn(&cl.nodes[i], now > cl.nodes[i].time_ms ? now - cl.nodes[i].time_ms : 0,
-		    strcmp(cl.nodes[i].node, cs.node) == 0, arg);
+		    strcmp(cl.nodes[i].node, cluster_cs.node) == 0, arg);
 }
 
 /* ---- start and stop ------------------------------------------------------------------- */
@@ -796,15 +436,15 @@ cluster_keys(const struct config *cfg, char *err, size_t errlen)
 {
 	int n = 0;
 
-	snprintf(cs.node, sizeof(cs.node), "%s", cfg->cluster_node);
-	n |= snprintf(cs.k_split, sizeof(cs.k_split), "%s/split", cfg->cluster_prefix) >=
-	    (int)sizeof(cs.k_split);
-	n |= snprintf(cs.k_leader, sizeof(cs.k_leader), "%s/leader", cfg->cluster_prefix) >=
-	    (int)sizeof(cs.k_leader);
-	n |= snprintf(cs.k_nodes, sizeof(cs.k_nodes), "%s/nodes/", cfg->cluster_prefix) >=
-	    (int)sizeof(cs.k_nodes);
-	n |= snprintf(cs.k_me, sizeof(cs.k_me), "%s%s", cs.k_nodes, cs.node) >=
-	    (int)sizeof(cs.k_me);
+	snprintf(cluster_cs.node, sizeof(cluster_cs.node), "%s", cfg->cluster_node);
+	n |= snprintf(cluster_cs.k_split, sizeof(cluster_cs.k_split), "%s/split", cfg->cluster_prefix) >=
+	    (int)sizeof(cluster_cs.k_split);
+	n |= snprintf(cluster_cs.k_leader, sizeof(cluster_cs.k_leader), "%s/leader", cfg->cluster_prefix) >=
+	    (int)sizeof(cluster_cs.k_leader);
+	n |= snprintf(cluster_cs.k_nodes, sizeof(cluster_cs.k_nodes), "%s/nodes/", cfg->cluster_prefix) >=
+	    (int)sizeof(cluster_cs.k_nodes);
+	n |= snprintf(cluster_cs.k_me, sizeof(cluster_cs.k_me), "%s%s", cluster_cs.k_nodes, cluster_cs.node) >=
+	    (int)sizeof(cluster_cs.k_me);
 	if (n) {
 		snprintf(err, errlen, "cluster.prefix \"%s\" is too long", cfg->cluster_prefix);
 		return -1;
@@ -821,7 +461,7 @@ cluster_first_read(void)
 	int r;
 
 	memset(&kv, 0, sizeof(kv));
-	r = etcd_get(cs.ew, cs.k_split, &kv, NULL, err, sizeof(err));
+	r = etcd_get(cluster_io_etcd(), cluster_cs.k_split, &kv, NULL, err, sizeof(err));
 	if (r == -1) {
 		snprintf(cl.why, sizeof(cl.why), "%s", err);
 		log_error("CLUSTER: etcd is unreachable at start (%s): serving the split of the state "
@@ -831,11 +471,11 @@ cluster_first_read(void)
 	cl.connected = 1;
 	if (r == 0) {
 		log_info("cluster: %s holds no split yet; this node's becomes the fleet's",
-		    cs.k_split);
+		    cluster_cs.k_split);
 		cluster_adopt(NULL, 0, 0);
 	} else {
 		log_info("cluster: the split at %s (revision %lld) replaces the state file's",
-		    cs.k_split, (long long)kv.mod_revision);
+		    cluster_cs.k_split, (long long)kv.mod_revision);
 		cluster_adopt(kv.value, kv.value_len, kv.mod_revision);
 	}
 	etcd_kv_clear(&kv);
@@ -855,18 +495,12 @@ cluster_start(struct event_base *base, const struct config *cfg, char *err, size
 		return 0;
 	if (cluster_keys(cfg, err, errlen) == -1)
 		return -1;
-	cs.ttl_s = cfg->cluster_ttl_s;
-	cs.cycle_ms = cfg->guard_interval_ms < 100 ? 100 :
+	cluster_cs.ttl_s = cfg->cluster_ttl_s;
+	cluster_cs.cycle_ms = cfg->guard_interval_ms < 100 ? 100 :
 	    cfg->guard_interval_ms > 500 ? 500 : cfg->guard_interval_ms;
-	cs.ew = etcd_new(&o, err, errlen);
-	cs.ewatch = cs.ew != NULL ? etcd_new(&o, err, errlen) : NULL;
-	if (cs.ewatch == NULL)
+	if (cluster_io_open(&o, err, errlen) == -1)
 		goto fail;
-	if (pipe2(cl_pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
-		snprintf(err, errlen, "cluster: pipe: %s", strerror(errno));
-		goto fail;
-	}
-	cl.ev = event_new(base, cl_pipe[0], EV_READ | EV_PERSIST, cluster_pipe_cb, NULL);
+	cl.ev = event_new(base, cluster_io_fd(), EV_READ | EV_PERSIST, cluster_pipe_cb, NULL);
 	if (cl.ev == NULL || event_add(cl.ev, NULL) == -1) {
 		snprintf(err, errlen, "cluster: cannot watch its pipe");
 		goto fail;
@@ -875,19 +509,11 @@ cluster_start(struct event_base *base, const struct config *cfg, char *err, size
 	cl.on = 1;
 	cluster_first_read();
 	state_set_hook(cluster_local_change);
-	if (pthread_create(&cl.writer, NULL, cluster_writer, NULL) != 0) {
-		snprintf(err, errlen, "cluster: cannot start its thread");
+	if (cluster_io_run(err, errlen) == -1)
 		goto fail;
-	}
-	cl.nthreads = 1;
-	if (pthread_create(&cl.watcher, NULL, cluster_watcher, NULL) != 0) {
-		snprintf(err, errlen, "cluster: cannot start its watch thread");
-		goto fail;
-	}
-	cl.nthreads = 2;
 	cluster_next();
-	log_info("cluster: node %s, etcd %s%s, prefix %s, ttl %d s", cs.node, cfg->cluster_etcd[0],
-	    cfg->cluster_netcd > 1 ? " (and others)" : "", cfg->cluster_prefix, cs.ttl_s);
+	log_info("cluster: node %s, etcd %s%s, prefix %s, ttl %d s", cluster_cs.node, cfg->cluster_etcd[0],
+	    cfg->cluster_netcd > 1 ? " (and others)" : "", cfg->cluster_prefix, cluster_cs.ttl_s);
 	return 0;
 fail:
 	cluster_stop();
@@ -897,37 +523,10 @@ fail:
 void
 cluster_stop(void)
 {
-	struct cluster_msg *m, *next;
-
-	pthread_mutex_lock(&cl_mu);
-	cl_stopping = 1;
-	pthread_cond_broadcast(&cl_cv);
-	pthread_mutex_unlock(&cl_mu);
-	if (cl.nthreads > 1)
-		pthread_join(cl.watcher, NULL);
-	if (cl.nthreads > 0)
-		pthread_join(cl.writer, NULL);
-	cl.nthreads = 0;
+	cluster_io_close();
 	state_set_hook(NULL);
 	if (cl.ev != NULL)
 		event_free(cl.ev);
 	cl.ev = NULL;
-	for (m = cl_in; m != NULL; m = next) {
-		next = m->next;
-		cluster_msg_free(m);
-	}
-	cl_in = NULL;
-	cl_in_tail = &cl_in;
-	free(cl_job);
-	free(cl_figs);
-	cl_job = cl_figs = NULL;
-	if (cl_pipe[0] != -1) {
-		close(cl_pipe[0]);
-		close(cl_pipe[1]);
-	}
-	cl_pipe[0] = cl_pipe[1] = -1;
-	etcd_free(cs.ew);
-	etcd_free(cs.ewatch);
-	cs.ew = cs.ewatch = NULL;
 	cl.on = 0;
 }

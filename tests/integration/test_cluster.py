@@ -30,7 +30,8 @@ GUARD = ('guard = { interval_ms = 100; window_s = 5; min_requests = %d; '
 
 def _fleet(env, n=3, min_requests=20, split=None, extra="", etcd=None, ttl_s=2):
     """An etcd cluster (or etcd), a blue and a green upstream and n nodes
-    n0.. over them; returns (etcd, blue, green, nodes)."""
+    n0.. over them, each with its metrics listener (p.metrics_port);
+    returns (etcd, blue, green, nodes)."""
     if etcd is None:
         etcd = EtcdCluster(env.tmp)
         env.demos.append(_Stopper(etcd))
@@ -45,11 +46,25 @@ def _fleet(env, n=3, min_requests=20, split=None, extra="", etcd=None, ttl_s=2):
 
 def _node(env, etcd, blue, green, name, prefix, min_requests=20, split=None, extra="",
           ttl_s=2, port=None):
+    from harness import free_port
+    mport = free_port()
+    extra = extra + 'metrics = { address = "127.0.0.1:%d"; };\n' % mport
     eps = ", ".join('"%s"' % u for u in etcd.endpoints())
     cluster = ('cluster = { etcd = [ %s ]; prefix = "%s"; node = "%s"; ttl_s = %d; timeout_ms = 300; };\n'
                % (eps, prefix, name, ttl_s))
-    return env.proxy([blue], [green], split or {}, GUARD % min_requests + cluster + extra,
-                     port=port)
+    p = env.proxy([blue], [green], split or {}, GUARD % min_requests + cluster + extra,
+                  port=port)
+    p.metrics_port = mport
+    return p
+
+
+def _metric(p, name):
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % p.metrics_port, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
 
 
 def _status(p):
@@ -81,6 +96,7 @@ def test_set_weight_reaches_every_node(env):
     assert _all([a, b, c], lambda p: _info(p)["cluster"]["connected"])
     info = _info(a)["cluster"]
     assert info["node"] == "n0" and info["connected"] is True, info
+    assert _metric(a, "bgproxy_cluster_connected") == 1.0
     ok, first, rest = admin(a.port, "set weight green 20")
     assert ok, (first, rest)
     t0 = time.time()
@@ -96,6 +112,7 @@ def test_set_weight_reaches_every_node(env):
     # exactly one node runs the clock
     assert wait_until(lambda: sum(_info(p)["cluster"]["leader"] for p in (a, b, c)) == 1,
                       timeout=10)
+    assert sum(_metric(p, "bgproxy_cluster_leader") for p in (a, b, c)) == 1.0
     def listed():
         ok, first, rest = admin(b.port, "show nodes")
         return ok and "n0" in rest and "n1 (this node)" in rest and "n2" in rest
@@ -131,13 +148,24 @@ def test_if_version_race_one_wins(env):
 
 
 def test_etcd_wins_at_start_and_state_file_is_a_cache(env):
-    etcd, blue, green, (a,) = _fleet(env, n=1)
+    etcd, blue, green, _ = _fleet(env, n=0)
+    prefix = "/bgp-test/%d-start" % os.getpid()
+    state = os.path.join(env.tmp, "a.state")
+    a = _node(env, etcd, blue, green, "a", prefix, extra='state_file = "%s";\n' % state)
     assert admin(a.port, "set weight green 7")[0]
-    prefix = [l for l in open(a.conf).read().splitlines() if "prefix" in l][0]
-    prefix = prefix.split('prefix = "')[1].split('"')[0]
-    # a second node started later (a fresh state file, 0% by its configuration) takes etcd's
-    b = _node(env, etcd, blue, green, "late", prefix, split={"candidate_percent": 0.0})
+    assert "candidate_percent 7.00" in open(state).read()
+    port = a.port
+    assert a.stop() == 0
+    # the fleet moves on while a is down
+    b = _node(env, etcd, blue, green, "b", prefix)
     assert wait_until(lambda: _green(b) == 7.0, timeout=5), _status(b)
+    assert admin(b.port, "set weight green 9")[0]
+    # a comes back with 7% in its state file: etcd's 9% wins, before traffic
+    a2 = _node(env, etcd, blue, green, "a", prefix, extra='state_file = "%s";\n' % state,
+               port=port)
+    assert _green(a2) == 9.0, _status(a2)
+    assert "candidate_percent 9.00" in open(state).read()
+    assert _status(a2)["version"] == _status(b)["version"]
 
 
 def _fail_green(green, rate=1):
@@ -267,7 +295,7 @@ def test_etcd_unreachable_revert_works_and_converges(env):
             assert _green(p) == 30.0
         text = admin(a.port, "status")[2]
         assert "UNREACHABLE" in text, text
-        import urllib.request
+        assert _metric(a, "bgproxy_cluster_connected") == 0.0
         # a raise is refused, a revert works here at once
         ok, first, _ = admin(b.port, "set weight green 50")
         assert not ok and first.startswith("ERR cluster unreachable"), first
@@ -281,6 +309,7 @@ def test_etcd_unreachable_revert_works_and_converges(env):
     assert _all([a, b, c], _reverted, timeout=20), [_status(p) for p in (a, b, c)]
     assert _all([a, b, c], lambda p: _info(p)["cluster"]["connected"], timeout=15)
     assert len({_status(p)["version"] for p in (a, b, c)}) == 1
+    assert _metric(a, "bgproxy_cluster_connected") == 1.0
 
 
 def _certs(tmp):

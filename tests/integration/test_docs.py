@@ -200,7 +200,7 @@ def test_bash_completion_commands_pools_servers(env):
         assert sorted(c("bgctl set weight ")) == ["blue", "green"], (tag, c("bgctl set weight "))
         assert sorted(c("bgctl switch ")) == ["blue", "green"], tag
         assert sorted(c("bgctl rollout start ")) == ["blue", "green"], tag
-        assert sorted(c("bgctl show ")) == ["events", "info", "servers"], tag
+        assert sorted(c("bgctl show ")) == ["events", "info", "nodes", "servers"], tag
         assert {"--watch", "--interval"} <= set(c("bgctl status --")), tag
         assert "--timeout" in c("bgctl rollout wait --"), tag
         assert "--timeout" not in c("bgctl status --"), tag
