@@ -17,7 +17,8 @@
  *
  *   {"node":"n1","time_ms":...,"version":42,"leader":true,
  *    "pools":{"blue":{"requests":10,"errors":1,"connect":0,"timeout":0,
- *                     "reset":0,"status_5xx":1,"lat":[[12,3],[40,7]]},
+ *                     "reset":0,"status_5xx":1,"lat":[[12,3],[40,7]],
+ *                     "routed":1234},
  *             "green":{...}}}
  *
  * "lat" lists the non-empty latency buckets of stats.h as [index, count].
@@ -46,6 +47,7 @@ struct cluster_figs {
 	unsigned long long version;
 	int leader;
 	struct stats_window win[CONFIG_POOLS];
+	uint64_t routed[CONFIG_POOLS];  /* requests the split sent each pool since the node began */
 };
 
 /* The record as a malloc'd NUL-terminated string, or NULL (a state

@@ -132,6 +132,14 @@ void state_actor_text(const struct actor *who, char *buf, size_t len);
 /* ---- the cluster (cluster.c; CONTRACT section 12) ---- */
 
 #define STATE_STAGE_EVENTS 8
+#define STATE_STAGE_AUDITS 2
+
+/* an audit line a staged change writes when it is applied */
+struct state_audit {
+	struct actor who;
+	char what[32], result[8], msg[256];
+	struct split_state before;
+};
 
 /*
  * A change computed but not made: between state_stage_begin and
@@ -147,6 +155,8 @@ struct state_stage {
 	uint64_t nreverts;
 	struct state_ev events[STATE_STAGE_EVENTS];
 	size_t nevents;
+	struct state_audit audits[STATE_STAGE_AUDITS];
+	size_t naudits;
 	int changed;                  /* the version moved */
 };
 
@@ -157,6 +167,10 @@ void state_stage_apply(const struct state_stage *st);
 /* fn runs after every change made outside staging (a revert, a rollout
  * step of a single node): the cluster writes it. */
 void state_set_hook(void (*fn)(void));
+
+/* fn(pool) adds the other nodes' routed requests to the rollout's count
+ * (rollout.min_requests counts the fleet's); NULL: this node's alone. */
+void state_set_fleet_requests(uint64_t (*fn)(int pool));
 
 /* The current split as the record holds it: the state file's fields, and
  * when (wall clock ms) the rollout's step and the baking began (0: none). */

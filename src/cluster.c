@@ -30,6 +30,7 @@
 #include "cluster_int.h"
 #include "log.h"
 #include "proxy.h"
+#include "worker.h"
 
 /* ---- the control thread's ----------------------------------------------------- */
 
@@ -47,6 +48,11 @@ static struct {
 	struct cluster_figs nodes[CLUSTER_MAX_NODES];
 	size_t nnodes;
 	uint64_t nodes_at_us;         /* when the listing came */
+	/* the other nodes' routed requests, summed without ever going back
+	 * (a node that restarts begins at 0 again): the rollout's count */
+	struct { char node[CLUSTER_NODE_MAX]; uint64_t last[CONFIG_POOLS]; } seen[CLUSTER_MAX_NODES];
+	size_t nseen;
+	uint64_t fleet_routed[CONFIG_POOLS];
 	char why[256];
 } cl;
 
@@ -244,6 +250,43 @@ cluster_msg_conn(struct cluster_msg *m)
 	}
 }
 
+/* What the other nodes routed since the last listing, into fleet_routed. */
+static void
+cluster_count_routed(void)
+{
+	size_t i, k;
+	int p;
+
+	for (i = 0; i < cl.nnodes; i++) {
+		const struct cluster_figs *f = &cl.nodes[i];
+
+		if (strcmp(f->node, cluster_cs.node) == 0)
+			continue;
+		for (k = 0; k < cl.nseen && strcmp(cl.seen[k].node, f->node) != 0; k++)
+			;
+		if (k == cl.nseen) {
+			if (cl.nseen == CLUSTER_MAX_NODES)
+				continue;
+			/* a node seen first: what it routed before does not count */
+			cl.nseen++;
+			snprintf(cl.seen[k].node, sizeof(cl.seen[k].node), "%s", f->node);
+			memcpy(cl.seen[k].last, f->routed, sizeof(cl.seen[k].last));
+			continue;
+		}
+		for (p = 0; p < CONFIG_POOLS; p++) {
+			cl.fleet_routed[p] += f->routed[p] >= cl.seen[k].last[p] ?
+			    f->routed[p] - cl.seen[k].last[p] : f->routed[p];
+			cl.seen[k].last[p] = f->routed[p];
+		}
+	}
+}
+
+static uint64_t
+cluster_routed(int pool)
+{
+	return cl.fleet_routed[pool];
+}
+
 static void
 cluster_pipe_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -278,6 +321,7 @@ cluster_pipe_cb(evutil_socket_t fd, short what, void *arg)
 			cl.nnodes = m->nnodes;
 			memcpy(cl.nodes, m->nodes, m->nnodes * sizeof(cl.nodes[0]));
 			cl.nodes_at_us = proxy_now_us();
+			cluster_count_routed();
 			break;
 		}
 		cluster_msg_free(m);
@@ -374,6 +418,7 @@ cluster_publish(const struct stats_window win[CONFIG_POOLS])
 {
 	struct cluster_figs f;
 	char *v;
+	int p;
 
 	if (!cl.on)
 		return;
@@ -383,6 +428,8 @@ cluster_publish(const struct stats_window win[CONFIG_POOLS])
 	f.version = state_get()->version;
 	f.leader = cl.leader;
 	memcpy(f.win, win, sizeof(f.win));
+	for (p = 0; p < CONFIG_POOLS; p++)
+		f.routed[p] = worker_routed_total(p);
 	v = cluster_figs_format(&f);
 	if (v == NULL)
 		return;
@@ -509,6 +556,7 @@ cluster_start(struct event_base *base, const struct config *cfg, char *err, size
 	cl.on = 1;
 	cluster_first_read();
 	state_set_hook(cluster_local_change);
+	state_set_fleet_requests(cluster_routed);
 	if (cluster_io_run(err, errlen) == -1)
 		goto fail;
 	cluster_next();
@@ -525,6 +573,7 @@ cluster_stop(void)
 {
 	cluster_io_close();
 	state_set_hook(NULL);
+	state_set_fleet_requests(NULL);
 	if (cl.ev != NULL)
 		event_free(cl.ev);
 	cl.ev = NULL;

@@ -116,7 +116,7 @@ out:
 /* ---- a node's figures ------------------------------------------------------ */
 
 static json_t *
-cluster_win_json(const struct stats_window *w)
+cluster_win_json(const struct stats_window *w, uint64_t routed)
 {
 	json_t *lat = json_array();
 	size_t i;
@@ -125,11 +125,11 @@ cluster_win_json(const struct stats_window *w)
 		if (w->lat[i] != 0)
 			json_array_append_new(lat, json_pack("[I,I]", (json_int_t)i,
 			    (json_int_t)w->lat[i]));
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "requests", (json_int_t)w->requests,
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I}", "requests", (json_int_t)w->requests,
 	    "errors", (json_int_t)w->errors, "connect", (json_int_t)w->err_kind[STATS_ERR_CONNECT],
 	    "timeout", (json_int_t)w->err_kind[STATS_ERR_TIMEOUT], "reset",
 	    (json_int_t)w->err_kind[STATS_ERR_RESET], "status_5xx", (json_int_t)w->status_5xx,
-	    "lat", lat);
+	    "lat", lat, "routed", (json_int_t)routed);
 }
 
 char *
@@ -140,7 +140,7 @@ cluster_figs_format(const struct cluster_figs *f)
 	int p;
 
 	for (p = 0; pools != NULL && p < CONFIG_POOLS; p++)
-		json_object_set_new(pools, cluster_pools[p], cluster_win_json(&f->win[p]));
+		json_object_set_new(pools, cluster_pools[p], cluster_win_json(&f->win[p], f->routed[p]));
 	o = json_pack("{s:s,s:I,s:I,s:b,s:o}", "node", f->node, "time_ms", (json_int_t)f->time_ms,
 	    "version", (json_int_t)f->version, "leader", f->leader, "pools", pools);
 	if (o == NULL)
@@ -164,7 +164,8 @@ cluster_count(json_t *o, const char *key, uint64_t *out)
 }
 
 static int
-cluster_win_parse(json_t *o, struct stats_window *w, const char *pool, char *err, size_t errlen)
+cluster_win_parse(json_t *o, struct stats_window *w, uint64_t *routed, const char *pool,
+    char *err, size_t errlen)
 {
 	json_t *lat, *e;
 	uint64_t idx, n;
@@ -175,9 +176,10 @@ cluster_win_parse(json_t *o, struct stats_window *w, const char *pool, char *err
 	    cluster_count(o, "connect", &w->err_kind[STATS_ERR_CONNECT]) == -1 ||
 	    cluster_count(o, "timeout", &w->err_kind[STATS_ERR_TIMEOUT]) == -1 ||
 	    cluster_count(o, "reset", &w->err_kind[STATS_ERR_RESET]) == -1 ||
-	    cluster_count(o, "status_5xx", &w->status_5xx) == -1)
-		return errf(err, errlen, "pools.%s: requests, errors, connect, timeout, reset and "
-		    "status_5xx must be counts", pool);
+	    cluster_count(o, "status_5xx", &w->status_5xx) == -1 ||
+	    cluster_count(o, "routed", routed) == -1)
+		return errf(err, errlen, "pools.%s: requests, errors, connect, timeout, reset, "
+		    "status_5xx and routed must be counts", pool);
 	if (w->errors > w->requests)
 		return errf(err, errlen, "pools.%s: more errors than requests", pool);
 	lat = json_object_get(o, "lat");
@@ -231,7 +233,7 @@ cluster_figs_parse(const char *buf, size_t len, struct cluster_figs *f, char *er
 	}
 	for (p = 0; p < CONFIG_POOLS; p++)
 		if (cluster_win_parse(json_object_get(pools, cluster_pools[p]), &n.win[p],
-		    cluster_pools[p], err, errlen) == -1)
+		    &n.routed[p], cluster_pools[p], err, errlen) == -1)
 			goto out;
 	*f = n;
 	rc = 0;

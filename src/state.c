@@ -26,6 +26,7 @@ static struct state_ev state_events[STATE_EVENTS];
 static unsigned state_nevents;        /* total recorded; ring index = n % STATE_EVENTS */
 static uint64_t state_nreverts;
 static void (*state_hook)(void);      /* a local change the cluster must write */
+static uint64_t (*state_fleet_requests)(int pool); /* the other nodes' routed requests */
 
 /* Staging (cluster mode): a change computed on the real state, kept, and
  * the real state put back; state_stage_apply makes it real later. */
@@ -238,11 +239,13 @@ state_now_ms(void)
 	return proxy_now_us() / 1000;
 }
 
-/* Requests the split sent to pool since start, all workers. */
+/* Requests the split sent to pool since start, all workers (and, with a
+ * cluster, the other nodes since this one saw them first). */
 static uint64_t
 state_cand_requests(enum pool_id pool)
 {
-	return worker_routed_total(pool);
+	return worker_routed_total(pool) +
+	    (state_fleet_requests != NULL ? state_fleet_requests(pool) : 0);
 }
 
 /* The split's rollout fields and mode from the engine. */
@@ -569,6 +572,28 @@ state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
 		snprintf(buf, len, "the next guard interval");
 }
 
+/* The audit line of what the timer did: written now, or with a staged
+ * change when it is applied (not when etcd refused it). */
+static void
+state_audit(const struct actor *who, const char *what, const char *result, const char *msg,
+    const struct split_state *before)
+{
+	struct state_audit *a;
+
+	if (state_staging == NULL) {
+		audit_actor(who, what, result, msg, before, &state_cur);
+		return;
+	}
+	if (state_staging->naudits == STATE_STAGE_AUDITS)
+		return;
+	a = &state_staging->audits[state_staging->naudits++];
+	a->who = *who;
+	snprintf(a->what, sizeof(a->what), "%s", what);
+	snprintf(a->result, sizeof(a->result), "%s", result);
+	snprintf(a->msg, sizeof(a->msg), "%s", msg);
+	a->before = *before;
+}
+
 /* The rollout timer: advance steps, and promote after guard.bake_s.  What
  * the timer changes is audited like an operator's command. */
 void
@@ -586,19 +611,17 @@ state_tick(void)
 		    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE));
 		if (a == RA_SET) {
 			r = state_rollout_gate(0, &timer, "step", "step", msg, sizeof(msg));
-			audit_actor(&timer, "rollout step", r == 0 ? "OK" : "ERR", msg, &before,
-			    &state_cur);
+			state_audit(&timer, "rollout step", r == 0 ? "OK" : "ERR", msg, &before);
 		} else if (a == RA_PROMOTE) {
 			r = state_promote(&timer, msg, sizeof(msg));
-			audit_actor(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before,
-			    &state_cur);
+			state_audit(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before);
 		}
 		return;
 	}
 	if (state_cur.mode == MODE_BAKING && rt.cfg->guard_bake_s > 0 &&
 	    now - state_bake_start_ms >= (uint64_t)rt.cfg->guard_bake_s * 1000) {
 		r = state_promote(&timer, msg, sizeof(msg));
-		audit_actor(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before, &state_cur);
+		state_audit(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before);
 	}
 }
 
@@ -608,6 +631,12 @@ void
 state_set_hook(void (*fn)(void))
 {
 	state_hook = fn;
+}
+
+void
+state_set_fleet_requests(uint64_t (*fn)(int pool))
+{
+	state_fleet_requests = fn;
 }
 
 void
@@ -647,6 +676,9 @@ state_stage_apply(const struct state_stage *st)
 	state_nreverts += st->nreverts;
 	for (i = 0; i < st->nevents; i++)
 		state_event_keep(&st->events[i]);
+	for (i = 0; i < st->naudits; i++)
+		audit_actor(&st->audits[i].who, st->audits[i].what, st->audits[i].result,
+		    st->audits[i].msg, &st->audits[i].before, &state_cur);
 }
 
 static long long

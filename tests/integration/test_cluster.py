@@ -399,3 +399,19 @@ def test_etcd_over_tls_with_client_certificates_and_a_password(env):
     assert wait_until(lambda: _info(bad)["cluster"]["error"] is not None, timeout=10)
     assert not _info(bad)["cluster"]["connected"]
     assert get(bad.port)[0] == 200
+
+
+def test_rollout_min_requests_counts_the_fleet(env):
+    etcd, blue, green, nodes = _fleet(env, split={"cookie": ""},
+                                      extra="rollout = { min_requests = 60; };\n")
+    leader = _leader(nodes)
+    others = [p for p in nodes if p is not leader]
+    assert admin(others[0].port, "rollout start green steps 50,100 hold 0")[0]
+    assert _all(nodes, lambda p: _green(p) == 50.0, timeout=5)
+    # no request through the leader: only the others' can make the step
+    for p in others:
+        for i in range(100):
+            assert get(p.port)[0] == 200
+    assert _all(nodes, lambda p: _green(p) == 100.0, timeout=10), \
+        [_status(p)["rollout"] for p in nodes]
+    assert _status(leader)["state"] == "baking"

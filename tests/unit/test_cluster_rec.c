@@ -110,9 +110,10 @@ TEST(figures_round_trip_and_sum)
 	f.win[1].status_5xx = 3;
 	f.win[1].lat[12] = 6;
 	f.win[1].lat[399] = 4;
+	f.routed[1] = 12345;
 	v = cluster_figs_format(&f);
 	CHECK(v != NULL);
-	CHECK(strstr(v, "\"lat\":[[12,6],[399,4]]") != NULL);
+	CHECK(strstr(v, "\"lat\":[[12,6],[399,4]],\"routed\":12345") != NULL);
 	CHECK(cluster_figs_parse(v, strlen(v), &back, err, sizeof(err)) == 0);
 	CHECK(memcmp(&back, &f, sizeof(f)) == 0);
 	memset(&sum, 0, sizeof(sum));
@@ -138,22 +139,22 @@ figs_error(const char *pools)
 }
 
 #define W0 "{\"requests\":1,\"errors\":0,\"connect\":0,\"timeout\":0,\"reset\":0,\"status_5xx\":0," \
-	"\"lat\":[]}"
+	"\"lat\":[],\"routed\":5}"
 
 TEST(figures_refusals)
 {
 	CHECK_STR(figs_error("{\"blue\":" W0 ",\"green\":" W0 "}"), "(parsed)");
 	CHECK_STR(figs_error("{\"blue\":" W0 "}"), "pools.green: requests, errors, connect, "
-	    "timeout, reset and status_5xx must be counts");
+	    "timeout, reset, status_5xx and routed must be counts");
 	CHECK_STR(figs_error("{\"blue\":" W0 ",\"green\":{\"requests\":1,\"errors\":2,\"connect\":0,"
-	    "\"timeout\":0,\"reset\":0,\"status_5xx\":0,\"lat\":[]}}"),
+	    "\"timeout\":0,\"reset\":0,\"status_5xx\":0,\"lat\":[],\"routed\":1}}"),
 	    "pools.green: more errors than requests");
 	CHECK_STR(figs_error("{\"blue\":" W0 ",\"green\":{\"requests\":1,\"errors\":0,\"connect\":0,"
-	    "\"timeout\":0,\"reset\":0,\"status_5xx\":0,\"lat\":[[400,1]]}}"),
+	    "\"timeout\":0,\"reset\":0,\"status_5xx\":0,\"lat\":[[400,1]],\"routed\":1}}"),
 	    "pools.green.lat[0] must be [0..399, count]");
 	CHECK_STR(figs_error("{\"blue\":" W0 ",\"green\":{\"requests\":-1,\"errors\":0,\"connect\":0,"
 	    "\"timeout\":0,\"reset\":0,\"status_5xx\":0,\"lat\":[]}}"), "pools.green: requests, "
-	    "errors, connect, timeout, reset and status_5xx must be counts");
+	    "errors, connect, timeout, reset, status_5xx and routed must be counts");
 }
 
 int
