@@ -13,6 +13,7 @@
 #ifndef BGPROXY_ETCD_H
 #define BGPROXY_ETCD_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,6 @@ int etcd_lease_revoke(struct etcd *e, int64_t id, char *err, size_t len);
  */
 int etcd_watch(struct etcd *e, const char *key, int64_t from_rev,
     int (*fn)(void *arg, const struct etcd_kv *kv, int deleted), void *arg,
-    const volatile int *stop, char *err, size_t len);
+    const atomic_int *stop, char *err, size_t len);
 
 #endif

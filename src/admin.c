@@ -52,6 +52,7 @@ struct admin_client {
 	int readonly;                 /* accepted on admin.readonly_socket */
 	int stalled;                  /* reading stopped: the output is over ADMIN_OUT_MAX */
 	struct admin_op *pending;     /* a command waiting for the fleet's record */
+	int eof;                      /* the client finished sending meanwhile */
 };
 
 /*
@@ -209,9 +210,12 @@ admin_op_finish(struct admin_op *op, int ok)
 		evbuffer_free(op->c.body);
 	json_decref(op->c.jout);
 	free(op);
-	if (cl != NULL && !cl->closing && !cl->stalled &&
-	    evbuffer_get_length(bufferevent_get_input(cl->bev)) > 0)
-		admin_readcb(cl->bev, cl);
+	/* the lines that waited behind it are read from the loop, not from
+	 * here: this may run inside cluster.c, and a client's pipelined
+	 * commands must not pile up on the stack */
+	if (cl != NULL && !cl->closing && !cl->stalled)
+		bufferevent_trigger(cl->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+		    BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /* Its turn: the command runs on the current split, staged. */
@@ -361,7 +365,7 @@ admin_readcb(struct bufferevent *bev, void *arg)
 				cl->closing = 1;
 				bufferevent_disable(bev, EV_READ);
 			}
-			return;
+			break;
 		}
 		len = (size_t)eol.pos;
 		if (len > ADMIN_LINE_MAX) {
@@ -374,6 +378,13 @@ admin_readcb(struct bufferevent *bev, void *arg)
 		line[len] = '\0';
 		cl->last_us = proxy_now_us();
 		admin_run_line(cl, line, len);
+	}
+	/* the client said all it had to say while a command waited: now that
+	 * every line is answered, close once the answers are out */
+	if (cl->eof && cl->pending == NULL && !cl->closing) {
+		cl->closing = 1;
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			admin_client_free(cl);
 	}
 }
 
@@ -397,8 +408,14 @@ admin_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct admin_client *cl = arg;
 
-	if ((what & BEV_EVENT_EOF) && (evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
-	    cl->pending != NULL)) {
+	if ((what & BEV_EVENT_EOF) && cl->pending != NULL) {
+		/* the client finished sending while a command waits for etcd: the
+		 * lines behind it are still answered, then the connection closes */
+		cl->eof = 1;
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
 		/* the client finished sending (socat): answer, then close */
 		cl->closing = 1;
 		bufferevent_disable(bev, EV_READ);

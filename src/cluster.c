@@ -19,10 +19,13 @@
  * and written after, against whatever the fleet did meanwhile, until etcd
  * has it.  Every other change waits for its write.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -53,6 +56,7 @@ static struct {
 	struct { char node[CLUSTER_NODE_MAX]; uint64_t last[CONFIG_POOLS]; } seen[CLUSTER_MAX_NODES];
 	size_t nseen;
 	uint64_t fleet_routed[CONFIG_POOLS];
+	char unsynced_path[PATH_MAX];  /* "" without a state file */
 	char why[256];
 } cl;
 
@@ -122,6 +126,65 @@ cluster_send(const struct persist_state *p, long long step_ms, long long bake_ms
 	return 0;
 }
 
+/* The record holds the revert this node made (the same time and actor). */
+static int
+cluster_has_our_revert(const struct persist_state *p)
+{
+	const struct split_state *me = state_get();
+
+	return me->revert_time_ms != 0 && p->revert_time_ms == me->revert_time_ms &&
+	    strcmp(p->revert_actor, me->revert_actor) == 0;
+}
+
+/*
+ * A revert etcd does not have survives a restart: a file beside the state
+ * file says so (state_file + ".unsynced", holding the revert's time), and
+ * the next start puts the revert on top of etcd's record.
+ */
+static void
+cluster_unsynced(int on)
+{
+	char tmp[PATH_MAX + 16];
+	FILE *f;
+
+	if (cl.unsynced_path[0] == '\0')
+		return;
+	if (!on) {
+		if (unlink(cl.unsynced_path) == -1 && errno != ENOENT)
+			log_error("cluster: cannot remove %s: %s", cl.unsynced_path, strerror(errno));
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", cl.unsynced_path);
+	f = fopen(tmp, "w");
+	if (f == NULL || fprintf(f, "revert %lld\n", state_get()->revert_time_ms) < 0 ||
+	    fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 ||
+	    rename(tmp, cl.unsynced_path) != 0) {
+		log_error("cluster: cannot write %s (a revert etcd does not have yet would not "
+		    "survive a restart): %s", cl.unsynced_path, strerror(errno));
+		if (f != NULL)
+			fclose(f);
+	}
+}
+
+/* At start: a revert the last run could not write, still the state's. */
+static int
+cluster_unsynced_at_start(void)
+{
+	long long ms = 0;
+	FILE *f;
+	int ok;
+
+	if (cl.unsynced_path[0] == '\0' || (f = fopen(cl.unsynced_path, "r")) == NULL)
+		return 0;
+	ok = fscanf(f, "revert %lld", &ms) == 1;
+	fclose(f);
+	if (ok && ms != 0 && state_get()->mode == MODE_REVERTED &&
+	    state_get()->revert_time_ms == ms)
+		return 1;
+	cluster_unsynced(0);          /* stale: the state moved on */
+	return 0;
+}
+
 /* A record from etcd (value NULL: there is none) becomes our split,
  * unless this node has a revert etcd does not have: that goes on top. */
 static void
@@ -147,13 +210,18 @@ cluster_adopt(const char *value, size_t vlen, int64_t mod)
 		cl.dirty_gen++;
 		return;
 	}
-	if (cl.revert_pending && rec.st.mode != PERSIST_REVERTED) {
+	/* a record that carries our revert (its time and who) has it already,
+	 * whatever happened since: etcd took our write even if we did not hear */
+	if (cl.revert_pending && !cluster_has_our_revert(&rec.st)) {
 		state_merge_revert(&rec.st, rec.node);
 		cl.dirty = 1;
 		cl.dirty_gen++;
+		cluster_unsynced(1);
 		return;
 	}
-	/* the fleet's split is ours now (reverted already, if we had a revert) */
+	/* the fleet's split is ours now */
+	if (cl.revert_pending)
+		cluster_unsynced(0);
 	cl.dirty = cl.revert_pending = 0;
 	state_apply_remote(&rec.st, rec.step_started_ms, rec.bake_started_ms, rec.node);
 }
@@ -161,8 +229,8 @@ cluster_adopt(const char *value, size_t vlen, int64_t mod)
 static void
 cluster_msg_record(struct cluster_msg *m)
 {
-	if (m->value != NULL && m->mod <= cl.mod)
-		return;               /* what we have, or older */
+	if (m->mod != 0 && m->mod <= cl.mod)
+		return;               /* what we have, or older (a "none" read before our create) */
 	if (m->value == NULL && cl.mod == 0 && cl.dirty)
 		return;               /* known: nothing there, ours is on its way */
 	if (cl.busy != NULL)
@@ -179,8 +247,11 @@ cluster_msg_written(struct cluster_msg *m)
 	cl.busy = NULL;
 	cl.mod = m->mod;
 	if (rq == &cl_dirty_req) {
-		if (cl.dirty_gen == cl.busy_gen)
+		if (cl.dirty_gen == cl.busy_gen) {
+			if (cl.revert_pending)
+				cluster_unsynced(0);
 			cl.dirty = cl.revert_pending = 0;
+		}
 	} else if (rq != NULL) {
 		if (cl.revert_pending) {
 			/* a revert came while it was out: the fleet gets the revert on
@@ -250,6 +321,17 @@ cluster_msg_conn(struct cluster_msg *m)
 	}
 }
 
+static int
+cluster_listed(const char *node)
+{
+	size_t i;
+
+	for (i = 0; i < cl.nnodes; i++)
+		if (strcmp(cl.nodes[i].node, node) == 0)
+			return 1;
+	return 0;
+}
+
 /* What the other nodes routed since the last listing, into fleet_routed. */
 static void
 cluster_count_routed(void)
@@ -264,11 +346,17 @@ cluster_count_routed(void)
 			continue;
 		for (k = 0; k < cl.nseen && strcmp(cl.seen[k].node, f->node) != 0; k++)
 			;
-		if (k == cl.nseen) {
-			if (cl.nseen == CLUSTER_MAX_NODES)
+		if (k == cl.nseen && cl.nseen == CLUSTER_MAX_NODES) {
+			/* full (nodes came and went): the place of one not listed now */
+			for (k = 0; k < cl.nseen && cluster_listed(cl.seen[k].node); k++)
+				;
+			if (k == cl.nseen)
 				continue;
-			/* a node seen first: what it routed before does not count */
+		} else if (k == cl.nseen) {
 			cl.nseen++;
+		}
+		if (strcmp(cl.seen[k].node, f->node) != 0) {
+			/* a node seen first: what it routed before does not count */
 			snprintf(cl.seen[k].node, sizeof(cl.seen[k].node), "%s", f->node);
 			memcpy(cl.seen[k].last, f->routed, sizeof(cl.seen[k].last));
 			continue;
@@ -346,13 +434,20 @@ cluster_next(void)
 		}
 		return;
 	}
-	while ((rq = TAILQ_FIRST(&cl.queue)) != NULL) {
+	/* prepare may answer at once, and what the answer sets off may have
+	 * sent a write meanwhile: busy is looked at every time */
+	while (cl.busy == NULL && (rq = TAILQ_FIRST(&cl.queue)) != NULL) {
 		TAILQ_REMOVE(&cl.queue, rq, link);
 		if (rq == &cl_tick_req)
 			cl_tick_queued = 0;
 		if (rq->prepare(rq) == -1)
 			continue;
 		state_stage_record(&rq->st, &p, &sm, &bm);
+		if (cl.busy != NULL) {
+			/* a write went out from inside prepare's answer: this one waits */
+			TAILQ_INSERT_HEAD(&cl.queue, rq, link);
+			return;
+		}
 		if (cluster_send(&p, sm, bm) == -1) {
 			if (rq->done != NULL)
 				rq->done(rq, -1, "the split could not be made into a record");
@@ -383,6 +478,7 @@ static void
 cluster_local_change(void)
 {
 	cl.dirty = cl.revert_pending = 1;
+	cluster_unsynced(1);
 	cl.dirty_gen++;
 	cluster_next();
 }
@@ -554,6 +650,13 @@ cluster_start(struct event_base *base, const struct config *cfg, char *err, size
 	}
 	cl_tick_req.prepare = cluster_tick_prepare;
 	cl.on = 1;
+	if (cfg->state_file != NULL)
+		snprintf(cl.unsynced_path, sizeof(cl.unsynced_path), "%s.unsynced", cfg->state_file);
+	if (cluster_unsynced_at_start()) {
+		log_warn("cluster: the revert of the last run (%s) is not in etcd yet: it goes on top "
+		    "of the fleet's split", state_get()->last_revert);
+		cl.dirty = cl.revert_pending = 1;
+	}
 	cluster_first_read();
 	state_set_hook(cluster_local_change);
 	state_set_fleet_requests(cluster_routed);
@@ -571,11 +674,11 @@ fail:
 void
 cluster_stop(void)
 {
-	cluster_io_close();
-	state_set_hook(NULL);
-	state_set_fleet_requests(NULL);
 	if (cl.ev != NULL)
 		event_free(cl.ev);
 	cl.ev = NULL;
+	cluster_io_close();
+	state_set_hook(NULL);
+	state_set_fleet_requests(NULL);
 	cl.on = 0;
 }

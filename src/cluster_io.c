@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ static struct cluster_msg *cl_in, **cl_in_tail = &cl_in;
 static char *cl_job;                  /* the record to write, NULL none */
 static int64_t cl_job_expect;         /* the revision it replaces, 0: none */
 static char *cl_figs;                 /* this node's figures to publish, NULL none */
-static volatile int cl_stopping;      /* read by etcd_watch too */
+static atomic_int cl_stopping;        /* read by etcd_watch too */
 static int cl_pipe[2] = { -1, -1 };
 
 static struct etcd *cl_ew, *cl_ewatch;   /* the writer's, the watcher's */
@@ -90,9 +91,10 @@ cluster_post_simple(enum cluster_msg_kind kind, int flag, int64_t mod, const cha
 	cluster_post(m);
 }
 
-/* The record kv holds (NULL: none) as a message of kind. */
+/* The record kv holds (NULL: none, as of store revision rev) as a message
+ * of kind; mod is the revision either way, so an old "none" is known old. */
 static void
-cluster_post_kv(enum cluster_msg_kind kind, const struct etcd_kv *kv)
+cluster_post_kv(enum cluster_msg_kind kind, const struct etcd_kv *kv, int64_t rev)
 {
 	struct cluster_msg *m = cluster_msg_new(kind);
 
@@ -108,6 +110,8 @@ cluster_post_kv(enum cluster_msg_kind kind, const struct etcd_kv *kv)
 		m->value[kv->value_len] = '\0';
 		m->vlen = kv->value_len;
 		m->mod = kv->mod_revision;
+	} else {
+		m->mod = rev;
 	}
 	cluster_post(m);
 }
@@ -126,7 +130,7 @@ cluster_nap(int ms, int for_job)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&cl_mu);
-	while (!cl_stopping && !(for_job && cl_job != NULL))
+	while (!atomic_load(&cl_stopping) && !(for_job && cl_job != NULL))
 		if (pthread_cond_timedwait(&cl_cv, &cl_mu, &ts) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&cl_mu);
@@ -173,7 +177,7 @@ cluster_write_job(void)
 	if (r == 1)
 		cluster_post_simple(M_WRITTEN, 0, mod, NULL);
 	else if (r == 0)
-		cluster_post_kv(M_CONFLICT, cur.mod_revision != 0 ? &cur : NULL);
+		cluster_post_kv(M_CONFLICT, cur.mod_revision != 0 ? &cur : NULL, 0);
 	else
 		cluster_post_simple(M_FAILED, 0, 0, err);
 	etcd_kv_clear(&cur);
@@ -183,7 +187,7 @@ cluster_write_job(void)
 static void *
 cluster_writer(void *arg)
 {
-	int64_t lease = 0;
+	int64_t lease = 0, rev;
 	uint64_t ka_at = 0, read_at = 0, now;
 	int leader = 0, conn = -1, ok, backoff = 100, r;
 	char err[256] = "", *figs;
@@ -191,7 +195,7 @@ cluster_writer(void *arg)
 	struct etcd_kv kv;
 
 	(void)arg;
-	while (!cl_stopping) {
+	while (!atomic_load(&cl_stopping)) {
 		ok = 1;
 		err[0] = '\0';
 		now = proxy_now_us() / 1000;
@@ -258,11 +262,12 @@ cluster_writer(void *arg)
 		}
 		if (ok && now - read_at >= CLUSTER_READ_EVERY_MS) {
 			memset(&kv, 0, sizeof(kv));
-			r = etcd_get(cl_ew, cluster_cs.k_split, &kv, NULL, err, sizeof(err));
+			rev = 0;
+			r = etcd_get(cl_ew, cluster_cs.k_split, &kv, &rev, err, sizeof(err));
 			if (r == -1)
 				ok = 0;
 			else
-				cluster_post_kv(M_RECORD, r == 1 ? &kv : NULL);
+				cluster_post_kv(M_RECORD, r == 1 ? &kv : NULL, rev);
 			etcd_kv_clear(&kv);
 			read_at = now;
 		}
@@ -291,7 +296,7 @@ static int
 cluster_watch_one(void *arg, const struct etcd_kv *kv, int deleted)
 {
 	(void)arg;
-	cluster_post_kv(M_RECORD, deleted ? NULL : kv);
+	cluster_post_kv(M_RECORD, deleted ? NULL : kv, kv->mod_revision);
 	return 0;
 }
 
@@ -304,17 +309,17 @@ cluster_watcher(void *arg)
 	int backoff = 100, r;
 
 	(void)arg;
-	while (!cl_stopping) {
+	while (!atomic_load(&cl_stopping)) {
 		memset(&kv, 0, sizeof(kv));
 		rev = 0;
 		r = etcd_get(cl_ewatch, cluster_cs.k_split, &kv, &rev, err, sizeof(err));
 		if (r != -1)
-			cluster_post_kv(M_RECORD, r == 1 ? &kv : NULL);
+			cluster_post_kv(M_RECORD, r == 1 ? &kv : NULL, rev);
 		etcd_kv_clear(&kv);
 		if (r != -1 && etcd_watch(cl_ewatch, cluster_cs.k_split, rev + 1, cluster_watch_one, NULL,
 		    &cl_stopping, err, sizeof(err)) == 1)
 			break;
-		if (cl_stopping)
+		if (atomic_load(&cl_stopping))
 			break;
 		log_debug("cluster: watch: %s; again in %d ms", err, backoff);
 		cluster_nap(backoff, 0);
@@ -410,7 +415,7 @@ cluster_io_close(void)
 	struct cluster_msg *m, *next;
 
 	pthread_mutex_lock(&cl_mu);
-	cl_stopping = 1;
+	atomic_store(&cl_stopping, 1);
 	pthread_cond_broadcast(&cl_cv);
 	pthread_mutex_unlock(&cl_mu);
 	if (cl_nthreads > 1)

@@ -638,7 +638,7 @@ struct watch {
 	struct buf b;
 	int (*fn)(void *arg, const struct etcd_kv *kv, int deleted);
 	void *arg;
-	const volatile int *stop;
+	const atomic_int *stop;
 	int done;                     /* fn ended it */
 	int created;                  /* the server said the watch exists */
 };
@@ -701,13 +701,13 @@ watch_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d
 	(void)b;
 	(void)c;
 	(void)d;
-	return w->done || (w->stop != NULL && *w->stop) ? 1 : 0;
+	return w->done || (w->stop != NULL && atomic_load(w->stop)) ? 1 : 0;
 }
 
 int
 etcd_watch(struct etcd *e, const char *key, int64_t from_rev,
     int (*fn)(void *arg, const struct etcd_kv *kv, int deleted), void *arg,
-    const volatile int *stop, char *err, size_t len)
+    const atomic_int *stop, char *err, size_t len)
 {
 	struct watch w = { { NULL, 0, 0, 0 }, fn, arg, stop, 0, 0 };
 	char *k = b64(key, strlen(key)), rev[24], url[512], *body = NULL;
@@ -743,7 +743,7 @@ etcd_watch(struct etcd *e, const char *key, int64_t from_rev,
 	curl_slist_free_all(h);
 	free(body);
 	free(w.b.p);
-	if (w.done || (stop != NULL && *stop))
+	if (w.done || (stop != NULL && atomic_load(stop)))
 		return 1;
 	fail(err, len, "etcd %s: watch ended: %s", e->ep[e->cur],
 	    rc == CURLE_OK ? "the server closed it" : curl_easy_strerror(rc));

@@ -415,3 +415,56 @@ def test_rollout_min_requests_counts_the_fleet(env):
     assert _all(nodes, lambda p: _green(p) == 100.0, timeout=10), \
         [_status(p)["rollout"] for p in nodes]
     assert _status(leader)["state"] == "baking"
+
+
+def test_pipelined_commands_behind_a_fleet_write_are_answered(env):
+    etcd, blue, green, (a,) = _fleet(env, n=1)
+    assert _all([a], lambda p: _info(p)["cluster"]["connected"])
+    sock = __import__("harness").admin_paths(a.port)[0]
+    import socket as so
+    s = so.socket(so.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sock)
+    # three lines at once, then the end of what the client sends
+    s.sendall(b"set weight green 5\nstatus\nset weight green 6\n")
+    s.shutdown(so.SHUT_WR)
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    answers = data.decode().split("\n\n")
+    assert len([x for x in answers if x]) == 3, data
+    assert answers[0].startswith("OK\nblue 95.00%, green 5.00%"), answers
+    assert answers[1].startswith("OK\nversion") and "green 5.00%" in answers[1], answers
+    assert answers[2].startswith("OK\nblue 94.00%, green 6.00%"), answers
+    assert _green(a) == 6.0
+
+
+def test_a_revert_etcd_lacks_survives_a_restart(env):
+    etcd, blue, green, (b,) = _fleet(env, n=1)
+    prefix = [l for l in open(b.conf).read().splitlines() if "prefix" in l][0]
+    prefix = prefix.split('prefix = "')[1].split('"')[0]
+    state = os.path.join(env.tmp, "a.state")
+    a = _node(env, etcd, blue, green, "a", prefix, extra='state_file = "%s";\n' % state)
+    assert admin(b.port, "set weight green 30")[0]
+    assert _all([a], lambda p: _green(p) == 30.0)
+    for i in range(len(etcd.members)):
+        etcd.signal(i, signal.SIGSTOP)
+    try:
+        assert _all([a], lambda p: not _info(p)["cluster"]["connected"], timeout=15)
+        assert admin(a.port, "revert")[0]
+        assert os.path.exists(state + ".unsynced")
+        port = a.port
+        a.kill9()
+    finally:
+        for i in range(len(etcd.members)):
+            etcd.signal(i, signal.SIGCONT)
+    # etcd still has 30% green; a comes back with its revert and puts it on top
+    a2 = _node(env, etcd, blue, green, "a", prefix, extra='state_file = "%s";\n' % state,
+               port=port)
+    assert _all([a2, b], _reverted, timeout=15), [_status(p) for p in (a2, b)]
+    assert wait_until(lambda: not os.path.exists(state + ".unsynced"), timeout=10)
+    assert "operator revert" in _status(b)["last_revert"], _status(b)
