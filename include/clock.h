@@ -20,4 +20,7 @@ struct timeval clock_tv_ms(int ms);
 #define CLOCK_ISO_LEN 32
 int clock_iso_now(char *buf, size_t len);
 
+/* The wall clock now in milliseconds since the epoch. */
+long long clock_wall_ms(void);
+
 #endif

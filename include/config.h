@@ -21,6 +21,10 @@
 #define CONFIG_POOLS         2      /* blue, green */
 #define CONFIG_MAX_ETCD      16     /* cluster.etcd endpoints */
 
+/* guard.on_trip: what a trip does */
+enum guard_on_trip { ON_TRIP_REVERT = 0, ON_TRIP_STEP_BACK, ON_TRIP_PAUSE };
+extern const char *const guard_on_trip_names[];  /* "revert", "step_back", "pause" */
+
 /* "blue", "green" (indexed by enum pool_id), then NULL */
 extern const char *const pool_names[CONFIG_POOLS + 1];
 
@@ -121,6 +125,7 @@ struct config {
 	double guard_max_p99_ratio;   /* 0..1000, 0 = off [0] */
 	int guard_bake_s;             /* 0..604800 [0] */
 	int guard_dry_run;            /* [0] */
+	int guard_on_trip;            /* enum guard_on_trip ["revert"] */
 
 	/* rollout */
 	int rollout_steps_bp[32];     /* percentages x 100, strictly increasing, last = 10000 [1,5,10,25,50,100] */

@@ -86,6 +86,11 @@ int rollout_resume(struct rollout *r, uint64_t now_ms, uint64_t cand_requests, c
 enum rollout_action rollout_next(struct rollout *r, uint64_t now_ms, uint64_t cand_requests,
     char *err, size_t errlen, int *failed);
 
+/* The guard's step_back: the step before this one (from baking, the one
+ * before the last), held (phase paused, both gates count again from now);
+ * 0, or -1 at the first step (nothing to go back to: the caller reverts). */
+int rollout_step_back(struct rollout *r, uint64_t now_ms, uint64_t cand_requests);
+
 /* End it (abort, revert, promote, a manual weight change). */
 void rollout_clear(struct rollout *r);
 

@@ -80,6 +80,14 @@ int state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t l
 int state_revert(const char *reason, const struct actor *who, char *msg, size_t len);
 int state_promote(const struct actor *who, char *msg, size_t len);
 
+/* What a guard trip does besides revert (guard.on_trip).  step_back: the
+ * rollout's step before, held (from the first step, or without a rollout:
+ * state_revert); pause: the rollout holds its step (without a running
+ * rollout nothing changes, 1 is returned).  Both record the event with
+ * reason as evidence.  0, 1 or -1 as the others. */
+int state_guard_step_back(const char *reason, const struct actor *who, char *msg, size_t len);
+int state_guard_pause(const char *reason, const struct actor *who, char *msg, size_t len);
+
 /* Rollouts (rollout.c does the stepping; this applies and persists it). */
 int state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int hold_s,
     const struct actor *who, char *msg, size_t len);
@@ -164,9 +172,9 @@ void state_stage_begin(struct state_stage *st);
 void state_stage_end(struct state_stage *st);
 void state_stage_apply(const struct state_stage *st);
 
-/* fn runs after every change made outside staging (a revert, a rollout
- * step of a single node): the cluster writes it. */
-void state_set_hook(void (*fn)(void));
+/* fn runs after every change made outside staging (a revert, what the
+ * guard did): the cluster writes it; revert says whether it reverted. */
+void state_set_hook(void (*fn)(int revert));
 
 /* fn(pool) adds the other nodes' routed requests to the rollout's count
  * (rollout.min_requests counts the fleet's); NULL: this node's alone. */

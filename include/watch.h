@@ -28,4 +28,15 @@ const char *watch_verdict(void);
  * the wall-clock time of the last revert of any kind (0 = none). */
 unsigned long long watch_trips(int check);
 
+/* The last trip that acted (not dry run): when (wall ms), which check
+ * (enum guard_check), its reason, and what guard.on_trip made of it
+ * (enum guard_on_trip); NULL before the first.  Control thread. */
+struct watch_trip {
+	long long time_ms;
+	int check;
+	int action;
+	char reason[512];
+};
+const struct watch_trip *watch_last_trip(void);
+
 #endif

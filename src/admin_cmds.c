@@ -17,6 +17,7 @@
 #include "admin.h"
 #include "admin_parse.h"
 #include "cluster.h"
+#include "guard.h"
 #include "jsonx.h"
 #include "pools.h"
 #include "proxy.h"
@@ -174,13 +175,27 @@ admin_status_guard(void)
 {
 	const struct config *c = rt.cfg;
 
-	return json_pack("{s:o,s:b,s:i,s:i,s:i,s:f,s:i,s:f,s:f,s:f,s:i}", "verdict",
-	    jsonx_str(watch_verdict()), "dry_run", c->guard_dry_run, "interval_ms", c->guard_interval_ms,
+	return json_pack("{s:o,s:b,s:s,s:i,s:i,s:i,s:f,s:i,s:f,s:f,s:f,s:i}", "verdict",
+	    jsonx_str(watch_verdict()), "dry_run", c->guard_dry_run, "on_trip",
+	    guard_on_trip_names[c->guard_on_trip], "interval_ms", c->guard_interval_ms,
 	    "window_s", c->guard_window_s, "min_requests", c->guard_min_requests,
 	    "max_error_rate", c->guard_max_error_rate, "max_p99_ms", c->guard_max_p99_ms,
 	    "min_healthy_fraction", c->guard_min_healthy_fraction,
 	    "max_error_delta", c->guard_max_error_delta, "max_p99_ratio", c->guard_max_p99_ratio,
 	    "bake_s", c->guard_bake_s);
+}
+
+/* What the guard's last trip was and what it did; null before one. */
+static json_t *
+admin_last_trip(void)
+{
+	const struct watch_trip *t = watch_last_trip();
+
+	if (t == NULL)
+		return json_null();
+	return json_pack("{s:I,s:s,s:o,s:s}", "time_ms", (json_int_t)t->time_ms, "check",
+	    guard_check_names[t->check], "reason", jsonx_str(t->reason), "action",
+	    guard_on_trip_names[t->action]);
 }
 
 json_t *
@@ -198,7 +213,7 @@ admin_status_object(void)
 		    "time_ms", s->revert_time_ms ? json_integer(s->revert_time_ms) : json_null(),
 		    "actor", jsonx_str_or_null(s->revert_actor),
 		    "step", s->revert_step >= 0 ? json_integer(s->revert_step) : json_null());
-	return json_pack("{s:I,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:o,s:b,s:o,s:i,s:o,s:o,s:o}",
+	return json_pack("{s:I,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:o,s:b,s:o,s:i,s:o,s:o,s:o,s:o}",
 	    "version", (json_int_t)s->version, "stable", pool_names[s->stable],
 	    "state", state_mode_names[s->mode],
 	    "weights", "blue", admin_pct(blue), "green", admin_pct(10000 - blue),
@@ -212,7 +227,8 @@ admin_status_object(void)
 	    "guard", admin_status_guard(),
 	    "pools", json_pack("{s:o,s:o}", "blue", admin_status_pool(POOL_BLUE, now), "green",
 	    admin_status_pool(POOL_GREEN, now)),
-	    "cluster", admin_fleet_object());
+	    "cluster", admin_fleet_object(),
+	    "last_trip", admin_last_trip());
 }
 
 /* Text status for socat users: the same facts, one per line. */
@@ -243,6 +259,10 @@ admin_status_text(struct evbuffer *b)
 		evbuffer_add_printf(b, "waiting_for %s\n", waits);
 	}
 	evbuffer_add_printf(b, "guard %s\n", watch_verdict());
+	if (watch_last_trip() != NULL)
+		evbuffer_add_printf(b, "last_trip %s: %s (%s)\n",
+		    guard_on_trip_names[watch_last_trip()->action],
+		    guard_check_names[watch_last_trip()->check], watch_last_trip()->reason);
 	evbuffer_add_printf(b, "last_revert %s\n", s->last_revert[0] ? s->last_revert : "-");
 	if (rt.cfg->guard_dry_run)
 		evbuffer_add_printf(b, "dry_run %s\n",

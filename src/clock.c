@@ -36,3 +36,12 @@ clock_iso_now(char *buf, size_t len)
 	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 	return n < 0 ? 0 : (size_t)n >= len ? (int)len - 1 : n;
 }
+
+long long
+clock_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -94,15 +94,6 @@ cluster_why(void)
 	return cl.why;
 }
 
-static long long
-cluster_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the control thread: records in, writes out ------------------------------------ */
 
 static void cluster_next(void);
@@ -473,12 +464,17 @@ cluster_submit(struct cluster_req *rq)
 	cluster_next();
 }
 
-/* state.c made a change outside staging (a revert): etcd must get it. */
+/* state.c made a change outside staging (a revert, what the guard did):
+ * etcd must get it.  A revert goes over whatever the fleet wrote; another
+ * change that loses the race gives way (the guard judges the new split). */
 static void
-cluster_local_change(void)
+cluster_local_change(int revert)
 {
-	cl.dirty = cl.revert_pending = 1;
-	cluster_unsynced(1);
+	cl.dirty = 1;
+	if (revert) {
+		cl.revert_pending = 1;
+		cluster_unsynced(1);
+	}
 	cl.dirty_gen++;
 	cluster_next();
 }
@@ -520,7 +516,7 @@ cluster_publish(const struct stats_window win[CONFIG_POOLS])
 		return;
 	memset(&f, 0, sizeof(f));
 	snprintf(f.node, sizeof(f.node), "%s", cluster_cs.node);
-	f.time_ms = cluster_wall_ms();
+	f.time_ms = clock_wall_ms();
 	f.version = state_get()->version;
 	f.leader = cl.leader;
 	memcpy(f.win, win, sizeof(f.win));
@@ -562,7 +558,7 @@ void
 cluster_nodes_each(void (*fn)(const struct cluster_figs *f, long long age_ms, int self,
     void *arg), void *arg)
 {
-	long long now = cluster_wall_ms();
+	long long now = clock_wall_ms();
 	size_t i;
 
 	if (!cl.on || !cluster_nodes_fresh())

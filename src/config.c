@@ -35,6 +35,7 @@ static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL
 /* the one spelling of the pool names; NULL ends the list for C_ENUM */
 const char *const pool_names[CONFIG_POOLS + 1] = { "blue", "green", NULL };
 static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
+const char *const guard_on_trip_names[] = { "revert", "step_back", "pause", NULL };
 
 /* Every scalar key of struct config.  Keep in step with docs/configuration.md. */
 static const struct config_key config_keys[] = {
@@ -67,6 +68,7 @@ static const struct config_key config_keys[] = {
 	C_DBL("guard.max_p99_ratio", 0, 1000, 0, guard_max_p99_ratio),
 	C_INT("guard.bake_s", 0, 604800, 0, guard_bake_s),
 	C_BOOL("guard.dry_run", 0, guard_dry_run),
+	C_ENUM("guard.on_trip", guard_on_trip_names, 0, guard_on_trip),
 	C_INT("rollout.hold_s", 0, 86400, 60, rollout_hold_s),
 	/* [guard.min_requests]: -1 until config_cross copies it */
 	C_INT("rollout.min_requests", 0, 100000000, -1, rollout_min_requests),

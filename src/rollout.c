@@ -330,6 +330,17 @@ rollout_next(struct rollout *r, uint64_t now_ms, uint64_t cand_requests, char *e
 	return RA_SET;
 }
 
+int
+rollout_step_back(struct rollout *r, uint64_t now_ms, uint64_t cand_requests)
+{
+	if (r->phase == RO_NONE || r->step == 0)
+		return -1;
+	/* baking is the last step: back from it is the one before */
+	rollout_enter_step(r, r->step - 1, now_ms, cand_requests);
+	r->phase = RO_PAUSED;
+	return 0;
+}
+
 void
 rollout_clear(struct rollout *r)
 {

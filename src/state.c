@@ -25,7 +25,7 @@ static const char *state_path;        /* borrowed from the running config */
 static struct state_ev state_events[STATE_EVENTS];
 static unsigned state_nevents;        /* total recorded; ring index = n % STATE_EVENTS */
 static uint64_t state_nreverts;
-static void (*state_hook)(void);      /* a local change the cluster must write */
+static void (*state_hook)(int revert); /* a local change the cluster must write */
 static uint64_t (*state_fleet_requests)(int pool); /* the other nodes' routed requests */
 
 /* Staging (cluster mode): a change computed on the real state, kept, and
@@ -230,7 +230,7 @@ state_commit(const struct split_state *next)
 	n.version = state_cur.version + 1;
 	state_publish(&n);
 	if (state_staging == NULL && state_hook != NULL)
-		state_hook();
+		state_hook(n.mode == MODE_REVERTED);
 }
 
 static uint64_t
@@ -438,6 +438,60 @@ state_promote(const struct actor *who, char *msg, size_t len)
 	return 0;
 }
 
+/* ---- what a guard trip does (guard.on_trip) --------------------------------------- */
+
+int
+state_guard_step_back(const char *reason, const struct actor *who, char *msg, size_t len)
+{
+	struct split_state n = state_cur;
+	char before[128], after[128], why[480];
+	int from = state_ro.step;
+
+	if (state_ro.phase == RO_NONE || rollout_step_back(&state_ro, state_now_ms(),
+	    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE)) == -1) {
+		/* from the first step (or without a rollout) back is the stable pool */
+		snprintf(why, sizeof(why), "%.300s (step_back from the first step: revert)", reason);
+		return state_revert(why, who, msg, len);
+	}
+	state_from_rollout(&n);
+	state_describe(&state_cur, before, sizeof(before));
+	state_describe(&n, after, sizeof(after));
+	state_commit(&n);
+	/* the step below is judged on what it does from now on */
+	if (state_staging == NULL)
+		stats_new_epoch();
+	state_event_rec(who, "step", before, after, reason, "guard stepped back: step %d -> %d of "
+	    "%zu, %s, held (rollout resume to go on): %s", from + 1, n.step + 1, n.nsteps, after,
+	    reason);
+	snprintf(msg, len, "stepped back to step %d of %zu, %s, paused", n.step + 1, n.nsteps,
+	    after);
+	return 0;
+}
+
+int
+state_guard_pause(const char *reason, const struct actor *who, char *msg, size_t len)
+{
+	struct split_state n = state_cur;
+	char now[128];
+
+	state_describe(&state_cur, now, sizeof(now));
+	if (state_ro.phase != RO_RUNNING) {
+		/* nothing moves on its own: the candidate keeps what it has */
+		state_event_rec(who, "pause", now, now, reason, "guard paused: %s stays (%s, state "
+		    "%s): %s", now, state_ro.phase == RO_NONE ? "no rollout" : "the rollout holds",
+		    state_mode_names[state_cur.mode], reason);
+		snprintf(msg, len, "%s stays, state %s", now, state_mode_names[state_cur.mode]);
+		return 1;
+	}
+	rollout_pause(&state_ro, NULL, 0);
+	state_from_rollout(&n);
+	state_commit(&n);
+	state_event_rec(who, "pause", now, now, reason, "guard paused the rollout at step %d of "
+	    "%zu, %s (rollout resume, next or revert): %s", n.step + 1, n.nsteps, now, reason);
+	snprintf(msg, len, "paused at step %d of %zu, %s", n.step + 1, n.nsteps, now);
+	return 0;
+}
+
 /* ---- rollouts ---------------------------------------------------------------- */
 
 int
@@ -628,7 +682,7 @@ state_tick(void)
 /* ---- the cluster's side (CONTRACT section 12) -------------------------------- */
 
 void
-state_set_hook(void (*fn)(void))
+state_set_hook(void (*fn)(int revert))
 {
 	state_hook = fn;
 }
@@ -681,28 +735,19 @@ state_stage_apply(const struct state_stage *st)
 		    st->audits[i].msg, &st->audits[i].before, &state_cur);
 }
 
-static long long
-state_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A monotonic ms of ours as wall clock, and back. */
 static long long
 state_mono_to_wall(uint64_t mono_ms)
 {
 	uint64_t now = state_now_ms();
 
-	return state_wall_ms() - (long long)(now > mono_ms ? now - mono_ms : 0);
+	return clock_wall_ms() - (long long)(now > mono_ms ? now - mono_ms : 0);
 }
 
 static uint64_t
 state_wall_to_mono(long long wall_ms)
 {
-	long long ago = state_wall_ms() - wall_ms;
+	long long ago = clock_wall_ms() - wall_ms;
 	uint64_t now = state_now_ms();
 
 	if (ago < 0)

@@ -22,6 +22,8 @@ static struct guard_dry watch_dry;    /* what dry run recorded last */
 static char watch_verdict_now[600];
 static unsigned long long watch_ntrips[GUARD_CHECK_COUNT];
 static char watch_dry_now[600];       /* this interval's dry-run verdict, "" = none */
+static struct watch_trip watch_last;  /* the last trip that acted */
+static unsigned long long watch_paused_version; /* the split a trip paused (on_trip pause) */
 
 static void
 watch_figs(const struct stats_window *win, struct guard_figs *f)
@@ -123,12 +125,45 @@ watch_guard(void)
 		return;
 	}
 	struct split_state before = *s;
+	int r;
 
-	watch_ntrips[check]++;
-	if (state_revert(reason, &guard, msg, sizeof(msg)) == 0) {
-		log_warn("guard reverted %s: %s", pool_names[cand], reason);
-		audit_actor(&guard, "revert", "OK", reason, &before, state_get());
+	/* a pause holds until an operator acts: the split it paused is not
+	 * tripped again (nor counted again) */
+	if (c->guard_on_trip == ON_TRIP_PAUSE && watch_paused_version == s->version) {
+		snprintf(watch_verdict_now, sizeof(watch_verdict_now), "tripped, paused: %s", reason);
+		return;
 	}
+	watch_ntrips[check]++;
+	watch_last.time_ms = clock_wall_ms();
+	watch_last.check = check;
+	watch_last.action = c->guard_on_trip;
+	snprintf(watch_last.reason, sizeof(watch_last.reason), "%s", reason);
+	switch (c->guard_on_trip) {
+	case ON_TRIP_STEP_BACK:
+		r = state_guard_step_back(reason, &guard, msg, sizeof(msg));
+		log_warn("guard tripped on %s (step_back): %s: %s", pool_names[cand], reason, msg);
+		audit_actor(&guard, state_get()->mode == MODE_REVERTED ? "revert" : "step back",
+		    r >= 0 ? "OK" : "ERR", reason, &before, state_get());
+		break;
+	case ON_TRIP_PAUSE:
+		r = state_guard_pause(reason, &guard, msg, sizeof(msg));
+		watch_paused_version = state_get()->version;
+		log_warn("guard tripped on %s (pause): %s: %s", pool_names[cand], reason, msg);
+		audit_actor(&guard, "pause", r >= 0 ? "OK" : "ERR", reason, &before, state_get());
+		break;
+	default:
+		if (state_revert(reason, &guard, msg, sizeof(msg)) == 0) {
+			log_warn("guard reverted %s: %s", pool_names[cand], reason);
+			audit_actor(&guard, "revert", "OK", reason, &before, state_get());
+		}
+		break;
+	}
+}
+
+const struct watch_trip *
+watch_last_trip(void)
+{
+	return watch_last.time_ms != 0 ? &watch_last : NULL;
 }
 
 static void

@@ -736,6 +736,22 @@ TEST(check_dirs_names_key_and_line)
 	config_free(c);
 }
 
+TEST(guard_on_trip)
+{
+	struct config *c;
+	char *errs = NULL;
+
+	c = load_text(MINIMAL, &errs);
+	CHECK(c != NULL && c->guard_on_trip == ON_TRIP_REVERT);
+	config_free(c);
+	c = load_text("guard = { on_trip = \"step_back\"; };\n" MINIMAL, &errs);
+	CHECK(c != NULL && c->guard_on_trip == ON_TRIP_STEP_BACK);
+	config_free(c);
+	CHECK(strstr(errors_of("guard = { on_trip = \"retreat\"; };\n" MINIMAL),
+	    "\"guard.on_trip\"") != NULL);
+	free(errs);
+}
+
 TEST(cluster_keys)
 {
 	struct config *c;
@@ -816,5 +832,6 @@ int main(void)
 	RUN(include_names_with_escapes);
 	RUN(include_cycles_and_fan_out);
 	RUN(cluster_keys);
+	RUN(guard_on_trip);
 	return test_summary();
 }

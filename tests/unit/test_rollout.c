@@ -726,6 +726,33 @@ TEST(start_at_a_later_step_and_count_its_requests)
 	CHECK_EQ_INT(rollout_step_requests(&r, 99), 0);
 }
 
+TEST(step_back_holds_the_step_before)
+{
+	struct rollout r;
+
+	rollout_start(&r, 1, six, 6, 0, 30, 10, 0, 1000, 50);
+	CHECK_EQ_INT(rollout_step_back(&r, 2000, 60), -1);   /* the first step: nothing before */
+	CHECK_EQ_INT(r.phase, RO_RUNNING);
+	rollout_next(&r, 3000, 70, NULL, 0, &(int){ 0 });
+	rollout_next(&r, 3000, 70, NULL, 0, &(int){ 0 });
+	CHECK_EQ_INT(r.step, 2);
+	CHECK_EQ_INT(rollout_step_back(&r, 4000, 80), 0);
+	CHECK_EQ_INT(r.step, 1);
+	CHECK_EQ_INT(r.phase, RO_PAUSED);
+	CHECK_EQ_INT(rollout_bp(&r), six[1]);
+	CHECK_EQ_INT(r.step_start_ms, 4000);
+	CHECK_EQ_INT(rollout_step_requests(&r, 85), 5);
+	/* from baking at 100%: the step before the last */
+	rollout_start(&r, 1, six, 6, 5, 30, 10, 0, 1000, 50);
+	CHECK_EQ_INT(r.phase, RO_BAKING);
+	CHECK_EQ_INT(rollout_step_back(&r, 2000, 60), 0);
+	CHECK_EQ_INT(r.step, 4);
+	CHECK_EQ_INT(r.phase, RO_PAUSED);
+	CHECK_EQ_INT(rollout_bp(&r), six[4]);
+	rollout_clear(&r);
+	CHECK_EQ_INT(rollout_step_back(&r, 2000, 60), -1);
+}
+
 int
 main(void)
 {
@@ -771,5 +798,6 @@ main(void)
 	RUN(step_left_seconds);
 	RUN(first_step_at_or_above_current_share);
 	RUN(start_at_a_later_step_and_count_its_requests);
+	RUN(step_back_holds_the_step_before);
 	return test_summary();
 }
