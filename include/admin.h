@@ -42,6 +42,8 @@ struct admin_ctx {
  * of the last `want` event objects, oldest first), also served as
  * /status.json and /events.json.  New references. */
 json_t *admin_status_object(void);
+/* One event as `json show events` lists it (a new reference). */
+json_t *admin_event_json(const struct state_ev *ev);
 json_t *admin_events_object(int want);
 
 /* Seconds since the proxy started (show info). */

@@ -21,6 +21,11 @@
 #define CONFIG_POOLS         2      /* blue, green */
 #define CONFIG_MAX_ETCD      16     /* cluster.etcd endpoints */
 
+/* notify.events: the kinds of events POSTed to notify.webhook */
+enum { NOTIFY_EV_REVERT = 1, NOTIFY_EV_PROMOTE = 2, NOTIFY_EV_STEP = 4, NOTIFY_EV_PAUSE = 8,
+	NOTIFY_EV_TRIP = 16, NOTIFY_EV_ALL = 31 };
+extern const char *const notify_event_names[];  /* by bit: "revert", "promote", "step", ... */
+
 /* guard.on_trip: what a trip does */
 enum guard_on_trip { ON_TRIP_REVERT = 0, ON_TRIP_STEP_BACK, ON_TRIP_PAUSE };
 extern const char *const guard_on_trip_names[];  /* "revert", "step_back", "pause" */
@@ -161,6 +166,11 @@ struct config {
 	int cluster_timeout_ms;       /* one etcd request 100..60000 [1000] */
 	char *cluster_user, *cluster_password; /* etcd authentication [none] */
 	char *cluster_tls_ca, *cluster_tls_cert, *cluster_tls_key; /* [none] */
+
+	/* notify (CONTRACT section 13); notify_webhook NULL: none */
+	char *notify_webhook;         /* http:// or https:// URL */
+	unsigned notify_events;       /* NOTIFY_EV_* bits [all] */
+	int notify_timeout_ms;        /* one attempt 100..60000 [2000] */
 
 	/* log */
 	int log_level;                /* LOG_* of log.h: 0 error, 1 warn, 2 info, 3 debug ["info"] */

@@ -122,6 +122,9 @@ void state_event_rec(const struct actor *who, const char *kind, const char *from
     const char *to, const char *evidence, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
+/* fn gets every event as it is recorded (notify.c); NULL: none. */
+void state_set_event_hook(void (*fn)(const struct state_ev *ev));
+
 /* Events, oldest first: calls fn for each of the last STATE_EVENTS. */
 #define STATE_EVENTS 100
 void state_events_each(void (*fn)(const struct state_ev *ev, void *arg), void *arg);

@@ -513,12 +513,17 @@ admin_event_one(const struct state_ev *ev, void *arg)
 		return;
 	}
 	if (a->list != NULL)
-		json_array_append_new(a->list, json_pack("{s:s,s:s,s:o,s:o,s:s,s:o,s:o}",
-		    "time", ev->time, "kind", ev->kind, "from", jsonx_str_or_null(ev->from),
-		    "to", jsonx_str_or_null(ev->to), "actor", ev->actor,
-		    "evidence", jsonx_str_or_null(ev->evidence), "text", jsonx_str(ev->text)));
+		json_array_append_new(a->list, admin_event_json(ev));
 	else
 		evbuffer_add_printf(a->text, "%s\n", ev->text);
+}
+
+json_t *
+admin_event_json(const struct state_ev *ev)
+{
+	return json_pack("{s:s,s:s,s:o,s:o,s:s,s:o,s:o}", "time", ev->time, "kind", ev->kind,
+	    "from", jsonx_str_or_null(ev->from), "to", jsonx_str_or_null(ev->to), "actor",
+	    ev->actor, "evidence", jsonx_str_or_null(ev->evidence), "text", jsonx_str(ev->text));
 }
 
 json_t *

@@ -36,6 +36,7 @@ static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL
 const char *const pool_names[CONFIG_POOLS + 1] = { "blue", "green", NULL };
 static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
 const char *const guard_on_trip_names[] = { "revert", "step_back", "pause", NULL };
+const char *const notify_event_names[] = { "revert", "promote", "step", "pause", "trip", NULL };
 
 /* Every scalar key of struct config.  Keep in step with docs/configuration.md. */
 static const struct config_key config_keys[] = {
@@ -94,6 +95,8 @@ static const struct config_key config_keys[] = {
 	C_STR("cluster.tls.ca", NULL, cluster_tls_ca, KF_NONEMPTY),
 	C_STR("cluster.tls.cert", NULL, cluster_tls_cert, KF_NONEMPTY),
 	C_STR("cluster.tls.key", NULL, cluster_tls_key, KF_NONEMPTY),
+	C_STR("notify.webhook", NULL, notify_webhook, KF_REQUIRED | KF_NONEMPTY),
+	C_INT("notify.timeout_ms", 100, 60000, 2000, notify_timeout_ms),
 	C_ENUM("log.level", log_levels, 2, log_level),
 	C_STR("log.access", "stderr", log_access, KF_NONEMPTY),
 };
@@ -558,6 +561,63 @@ static void sub_cluster(struct loader *ld, const config_setting_t *s, void *base
 		ld_err(ld, s, "\"cluster.user\" and \"cluster.password\" go together");
 }
 
+/* ---- notify ---- */
+
+static void sub_notify_events(struct loader *ld, const config_setting_t *s, void *base)
+{
+	struct config *c = base;
+	unsigned bits = 0, bit;
+	int n, k;
+
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		err_type(ld, s, "an array of event kinds [ \"revert\", \"promote\", ... ]");
+		return;
+	}
+	n = config_setting_length(s);
+	if (n == 0) {
+		ld_err(ld, s, "\"notify.events\" must name at least one of revert, promote, step, "
+		    "pause, trip");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+
+		for (k = 0; v != NULL && notify_event_names[k] != NULL &&
+		    strcmp(v, notify_event_names[k]) != 0; k++)
+			;
+		if (v == NULL || notify_event_names[k] == NULL) {
+			ld_err(ld, e, "\"notify.events\" entries are revert, promote, step, pause or "
+			    "trip%s%s%s", v != NULL ? ", not \"" : "", v != NULL ? v : "",
+			    v != NULL ? "\"" : "");
+			return;
+		}
+		bit = 1u << k;
+		if (bits & bit) {
+			ld_err(ld, e, "\"notify.events\" names \"%s\" twice", v);
+			return;
+		}
+		bits |= bit;
+	}
+	c->notify_events = bits;
+}
+
+static void sub_notify(struct loader *ld, const config_setting_t *s, void *base)
+{
+	static const struct config_sub subs[] = {
+		{ "events", sub_notify_events, 0 }, { NULL, NULL, 0 } };
+	struct config *c = base;
+	const char *u;
+
+	c->notify_events = NOTIFY_EV_ALL;
+	config_group(ld, s, "notify", config_keys, NKEYS(config_keys), subs, base);
+	u = c->notify_webhook;
+	if (u != NULL && ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
+	    blank_or_ctl(u) || u[strncmp(u, "http://", 7) == 0 ? 7 : 8] == '\0'))
+		ld_err(ld, config_setting_get_member(s, "webhook"), "\"notify.webhook\" must be an "
+		    "http:// or https:// URL without spaces, got \"%s\"", u);
+}
+
 /* ---- the whole file ---- */
 
 static const struct config_sub root_subs[] = {
@@ -573,6 +633,7 @@ static const struct config_sub root_subs[] = {
 	{ "log", sub_plain, 0 },
 	{ "http2", sub_plain, 0 },
 	{ "cluster", sub_cluster, 0 },
+	{ "notify", sub_notify, 0 },
 	{ NULL, NULL, 0 },
 };
 

@@ -23,6 +23,7 @@
 #include "cluster.h"
 #include "health.h"
 #include "metrics.h"
+#include "notify.h"
 #include "pools.h"
 #include "proxy.h"
 #include "reload.h"
@@ -144,9 +145,13 @@ main_run(void)
 		log_error("%s", err);
 		goto out;
 	}
-	/* with a cluster, etcd's split wins over the state file, before traffic */
-	if (cluster_start(main_base, rt.cfg, err, sizeof(err)) == -1) {
+	/* the webhooks first: libcurl is set up before the cluster's threads
+	 * use it; with a cluster, etcd's split wins over the state file, before
+	 * traffic */
+	if (notify_start(rt.cfg, err, sizeof(err)) == -1 ||
+	    cluster_start(main_base, rt.cfg, err, sizeof(err)) == -1) {
 		log_error("%s", err);
+		notify_stop();
 		goto out;
 	}
 	/* the admin socket exists before traffic flows: whoever sees the port
@@ -157,6 +162,7 @@ main_run(void)
 		admin_stop();
 		metrics_stop();
 		cluster_stop();
+		notify_stop();
 		goto out;
 	}
 	if (worker_start_all(err, sizeof(err)) == -1) {
@@ -164,6 +170,7 @@ main_run(void)
 		admin_stop();
 		metrics_stop();
 		cluster_stop();
+		notify_stop();
 		goto out;
 	}
 	if (reload_init(main_base) == -1 ||
@@ -175,6 +182,7 @@ main_run(void)
 		admin_stop();
 		metrics_stop();
 		cluster_stop();
+		notify_stop();
 		goto out;
 	}
 	for (i = 0; i < 4; i++) {
@@ -196,6 +204,7 @@ main_run(void)
 
 	worker_join_all();
 	cluster_stop();
+	notify_stop();
 	watch_stop();
 	health_stop();
 	admin_stop();

@@ -23,6 +23,7 @@
 #include "guard.h"
 #include "http_parse.h"
 #include "metrics.h"
+#include "notify.h"
 #include "pools.h"
 #include "proxy.h"
 #include "state.h"
@@ -188,6 +189,12 @@ metrics_misc(struct evbuffer *b)
 		    "1 while this node holds the leader key and runs the rollout clock.");
 		evbuffer_add_printf(b, "bgproxy_cluster_leader %d\n", cluster_leader());
 	}
+	metrics_head(b, "bgproxy_notify_sent_total", "counter",
+	    "Events delivered to notify.webhook.");
+	evbuffer_add_printf(b, "bgproxy_notify_sent_total %llu\n", notify_sent());
+	metrics_head(b, "bgproxy_notify_failures_total", "counter",
+	    "Events not delivered to notify.webhook (every attempt failed, or the queue was full).");
+	evbuffer_add_printf(b, "bgproxy_notify_failures_total %llu\n", notify_failures());
 	metrics_head(b, "bgproxy_reverts_total", "counter",
 	    "Reverts to the stable pool, by the guard or an operator.");
 	evbuffer_add_printf(b, "bgproxy_reverts_total %llu\n", (unsigned long long)state_reverts());

@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "pools.h"
 #include "proxy.h"
+#include "notify.h"
 #include "reload.h"
 #include "tls.h"
 #include "worker.h"
@@ -477,6 +478,7 @@ reload_apply(const struct actor *who, char *msg, size_t len)
 	}
 	reload_reopen_logs(old, c);
 	state_config_changed(c);
+	notify_config(c);
 	health_sync();
 	reload_count_servers(old_ps, ps, &added, &removed);
 	snprintf(msg, len, "reloaded %s: %d server(s) added, %d removed; %zu listener(s) added, "

@@ -26,6 +26,7 @@ static struct state_ev state_events[STATE_EVENTS];
 static unsigned state_nevents;        /* total recorded; ring index = n % STATE_EVENTS */
 static uint64_t state_nreverts;
 static void (*state_hook)(int revert); /* a local change the cluster must write */
+static void (*state_ev_hook)(const struct state_ev *ev); /* every event recorded (notify.c) */
 static uint64_t (*state_fleet_requests)(int pool); /* the other nodes' routed requests */
 
 /* Staging (cluster mode): a change computed on the real state, kept, and
@@ -108,6 +109,8 @@ state_event_rec(const struct actor *who, const char *kind, const char *from, con
 		return;
 	state_nevents++;
 	log_info("event: %s by %s", what, actor);
+	if (state_ev_hook != NULL)
+		state_ev_hook(ev);
 }
 
 /* A staged event into the ring, as if recorded now. */
@@ -119,6 +122,8 @@ state_event_keep(const struct state_ev *ev)
 	state_events[state_nevents % STATE_EVENTS] = *ev;
 	state_nevents++;
 	log_info("event: %s", what != NULL ? what + 1 : ev->text);
+	if (state_ev_hook != NULL)
+		state_ev_hook(ev);
 }
 
 void
@@ -685,6 +690,12 @@ void
 state_set_hook(void (*fn)(int revert))
 {
 	state_hook = fn;
+}
+
+void
+state_set_event_hook(void (*fn)(const struct state_ev *ev))
+{
+	state_ev_hook = fn;
 }
 
 void

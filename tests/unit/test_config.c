@@ -335,7 +335,7 @@ TEST(error_unknown_top_key)
 {
 	CHECK_STR(errors_of("workers = 2;\nfoo = 1;\n" MINIMAL),
 	    "F:2: unknown key \"foo\" at the top level; allowed: admin, cluster, guard, http2, limits, listen, log, "
-	    "metrics, pools, rollout, split, state_file, timeouts, workers\n");
+	    "metrics, notify, pools, rollout, split, state_file, timeouts, workers\n");
 }
 
 TEST(error_unknown_nested_key)
@@ -509,7 +509,7 @@ TEST(errors_all_reported)
 	    "admin = { mode = 600; };\n" MINIMAL),
 	    "F:1: \"workers\" must be 1..64, got 65\n"
 	    "F:2: unknown key \"foo\" at the top level; allowed: admin, cluster, guard, http2, limits, listen, log, "
-	    "metrics, pools, rollout, split, state_file, timeouts, workers\n"
+	    "metrics, notify, pools, rollout, split, state_file, timeouts, workers\n"
 	    "F:3: \"limits.max_headers\" must be 1..256, got 0\n"
 	    "F:4: \"admin.mode\" must be a string of octal digits such as \"0600\" "
 	    "(libconfig reads 0600 as decimal), got an integer\n");
