@@ -26,9 +26,11 @@ class _Stopper:
 
 GUARD = ('guard = { interval_ms = 100; window_s = 5; min_requests = %d; '
          'max_error_rate = 0.05; };\n')
+GUARD_STEP_BACK = ('guard = { interval_ms = 100; window_s = 5; min_requests = %d; '
+                   'max_error_rate = 0.05; on_trip = "step_back"; };\n')
 
 
-def _fleet(env, n=3, min_requests=20, split=None, extra="", etcd=None, ttl_s=2):
+def _fleet(env, n=3, min_requests=20, split=None, extra="", etcd=None, ttl_s=2, guard=None):
     """An etcd cluster (or etcd), a blue and a green upstream and n nodes
     n0.. over them, each with its metrics listener (p.metrics_port);
     returns (etcd, blue, green, nodes)."""
@@ -40,19 +42,19 @@ def _fleet(env, n=3, min_requests=20, split=None, extra="", etcd=None, ttl_s=2):
     nodes = []
     for i in range(n):
         nodes.append(_node(env, etcd, blue, green, "n%d" % i, prefix, min_requests, split,
-                           extra, ttl_s))
+                           extra, ttl_s, guard=guard))
     return etcd, blue, green, nodes
 
 
 def _node(env, etcd, blue, green, name, prefix, min_requests=20, split=None, extra="",
-          ttl_s=2, port=None):
+          ttl_s=2, port=None, guard=None):
     from harness import free_port
     mport = free_port()
     extra = extra + 'metrics = { address = "127.0.0.1:%d"; };\n' % mport
     eps = ", ".join('"%s"' % u for u in etcd.endpoints())
     cluster = ('cluster = { etcd = [ %s ]; prefix = "%s"; node = "%s"; ttl_s = %d; timeout_ms = 300; };\n'
                % (eps, prefix, name, ttl_s))
-    p = env.proxy([blue], [green], split or {}, GUARD % min_requests + cluster + extra,
+    p = env.proxy([blue], [green], split or {}, (guard or GUARD) % min_requests + cluster + extra,
                   port=port)
     p.metrics_port = mport
     return p
@@ -468,3 +470,20 @@ def test_a_revert_etcd_lacks_survives_a_restart(env):
     assert _all([a2, b], _reverted, timeout=15), [_status(p) for p in (a2, b)]
     assert wait_until(lambda: not os.path.exists(state + ".unsynced"), timeout=10)
     assert "operator revert" in _status(b)["last_revert"], _status(b)
+
+
+def test_a_step_back_on_one_node_reaches_the_fleet(env):
+    etcd, blue, green, (a, b, c) = _fleet(env, min_requests=10, guard=GUARD_STEP_BACK,
+                                          split={"cookie": ""}, extra=ROLLOUT)
+    assert admin(a.port, "rollout start green steps 20,50,100 hold 3600")[0]
+    assert admin(a.port, "rollout next")[0]
+    assert _all([a, b, c], lambda p: _green(p) == 50.0)
+    _fail_green(green)
+    end = time.time() + 10
+    while time.time() < end and _green(b) != 20.0:
+        get(b.port)
+    st = _status(b)
+    assert st["weights"]["green"] == 20.0 and st["state"] == "paused", st
+    assert _all([a, c], lambda p: _green(p) == 20.0 and _status(p)["state"] == "paused",
+                timeout=2), [_status(p) for p in (a, c)]
+    assert len({_status(p)["version"] for p in (a, b, c)}) == 1
