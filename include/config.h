@@ -118,6 +118,7 @@ struct config {
 	size_t noverride_from;        /* [127.0.0.0/8, ::1/128] */
 	int retry_candidate_failures; /* [1] */
 	int expose_header;            /* [0] */
+	int mirror_bp;                /* mirror_percent x 100: stable requests copied to the candidate [0] */
 
 	/* guard */
 	int guard_interval_ms;        /* 10..60000 [250] */
@@ -151,6 +152,7 @@ struct config {
 	int max_connections;          /* 1..1000000 [10000] */
 	int max_header_bytes;         /* 1024..1048576 [16384] */
 	int max_headers;              /* 1..256 [100] */
+	int mirror_inflight;          /* copies in flight per worker 1..100000 [100] */
 
 	/* http2 */
 	int h2_max_streams;           /* max_concurrent_streams 1..10000 [100] */

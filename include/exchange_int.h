@@ -9,7 +9,6 @@
 #include "retry.h"
 
 /* exchange.c */
-struct server *exchange_pick_server(struct worker *w, enum pool_id pool, uint64_t now);
 int exchange_send_upstream(struct exchange *ex, int fresh);
 int exchange_fail(struct exchange *ex, int status, const char *why);
 void exchange_response_done(struct exchange *ex);

@@ -105,6 +105,7 @@ struct runtime {
 	_Atomic unsigned revert_seq;
 	_Atomic int revert_pool;
 	_Atomic uint64_t revert_at_us;  /* close them from this time on (after a grace) */
+	_Atomic int mirror_bp;        /* stable requests copied to the candidate, x100 (mirror.c) */
 	int nworkers;
 	struct worker *workers;
 	/* TLS contexts by listener address; the control thread replaces a set
@@ -155,6 +156,8 @@ struct lis_change {
 	struct config_addr rem[CONFIG_MAX_LISTENERS];
 };
 
+struct mirror;
+
 struct worker {
 	int id;
 	/* a client connection of this worker ended (session.c reports up
@@ -173,6 +176,8 @@ struct worker {
 	_Atomic uint64_t epoch;       /* ticks passed: a reload frees old data after one */
 	struct poolset *rr_ps;        /* the membership rr_current belongs to */
 	unsigned revert_seen;         /* rt.revert_seq already acted on */
+	int mirrors;                  /* copies to the candidate in flight (mirror.c) */
+	struct mirror *mirror_list;   /* those copies */
 	int draining;
 	struct event *drain_deadline;
 	LIST_HEAD(session_list, session) sessions;  /* all live sessions, for drain */

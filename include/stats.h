@@ -53,6 +53,11 @@ enum stats_goaway {
 };
 extern const char *const stats_goaway_names[STATS_GOAWAYS];
 
+/* what became of a copy of a stable request (mirror.c) */
+enum stats_mirror { STATS_MIRROR_SENT = 0, STATS_MIRROR_SKIPPED, STATS_MIRROR_ERROR,
+	STATS_MIRROR_OK, STATS_MIRRORS };
+extern const char *const stats_mirror_names[STATS_MIRRORS];  /* "sent", "skipped", ... */
+
 typedef _Atomic uint64_t stats_ctr;
 
 struct stats_slot {
@@ -77,6 +82,7 @@ struct stats_worker {
 	stats_ctr tls_handshake_errors;
 	_Atomic int64_t h2_streams_active;               /* HTTP/2 streams open now */
 	stats_ctr h2_goaways[STATS_GOAWAYS];
+	stats_ctr mirror[STATS_MIRRORS];
 	stats_ctr srv_requests[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	stats_ctr srv_errors[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	stats_ctr srv_class[CONFIG_POOLS][CONFIG_MAX_SERVERS][6];  /* by status/100 (1..5) */

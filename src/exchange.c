@@ -18,6 +18,7 @@
 #include "exchange.h"
 #include "exchange_int.h"
 #include "http_rewrite.h"
+#include "mirror.h"
 #include "proxy.h"
 #include "retry.h"
 #include "upstream.h"
@@ -396,6 +397,8 @@ exchange_prepare(struct exchange *ex, const struct http_msg *m)
 int
 exchange_forward(struct exchange *ex)
 {
+	enum pool_id stable;
+
 	ex->req_done = ex->req_body == BODY_NONE;
 	if (ex->rhead_oom) {
 		ex->ops->close_after(ex, "out of memory");
@@ -408,6 +411,10 @@ exchange_forward(struct exchange *ex)
 		ex->ops->close_after(ex, "no server connection");
 		return exchange_fail(ex, 502, "cannot connect");
 	}
+	/* shadow traffic: a copy for the candidate, tied to nothing here */
+	stable = SPLIT_STABLE(atomic_load_explicit(&rt.split, memory_order_relaxed));
+	if (mirror_wanted(ex->w, ex, stable))
+		mirror_request(ex->w, !stable, ex->rhead, ex->rhead_len);
 	if (ex->req_done)
 		conn_flush(&ex->up->c);
 	else

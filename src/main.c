@@ -141,6 +141,7 @@ main_run(void)
 		log_error("cannot create the control event base");
 		return 1;
 	}
+	atomic_store(&rt.mirror_bp, rt.cfg->mirror_bp);
 	if (state_init(rt.cfg, err, sizeof(err)) == -1) {
 		log_error("%s", err);
 		goto out;

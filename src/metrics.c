@@ -87,6 +87,11 @@ metrics_http2(struct evbuffer *b)
 	for (i = 0; i < STATS_GOAWAYS; i++)
 		evbuffer_add_printf(b, "bgproxy_http2_goaways_total{reason=\"%s\"} %llu\n",
 		    stats_goaway_names[i], (unsigned long long)SUM(h2_goaways[i]));
+	metrics_head(b, "bgproxy_mirror_requests_total", "counter",
+	    "Copies of stable requests to the candidate (split.mirror_percent), by result.");
+	for (i = 0; i < STATS_MIRRORS; i++)
+		evbuffer_add_printf(b, "bgproxy_mirror_requests_total{result=\"%s\"} %llu\n",
+		    stats_mirror_names[i], (unsigned long long)SUM(mirror[i]));
 }
 
 static void

@@ -471,6 +471,7 @@ reload_apply(const struct actor *who, char *msg, size_t len)
 	reload_tls_publish(c, tls);
 	pools_publish(ps);
 	atomic_store_explicit(&rt.cfg, c, memory_order_release);
+	atomic_store_explicit(&rt.mirror_bp, c->mirror_bp, memory_order_relaxed);
 	reload_retire(old_ps, free);
 	for (i = 0; i < rt.nworkers; i++) {
 		worker_post_change(&rt.workers[i], chg[i]);

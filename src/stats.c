@@ -22,6 +22,8 @@
 #include "stats.h"
 
 const char *const stats_proto_names[STATS_PROTOS] = { "http/1.1", "h2" };
+const char *const stats_mirror_names[STATS_MIRRORS] = { "sent", "skipped", "error", "ok" };
+
 const char *const stats_goaway_names[STATS_GOAWAYS] = {
 	"shutdown", "reload", "idle", "header_timeout", "protocol_error", "rapid_reset", "continuation_flood",
 	"header_list", "control_flood", "empty_frames", "zero_window",

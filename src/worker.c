@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "mirror.h"
 #include "proxy.h"
 #include "session.h"
 #include "tls.h"
@@ -341,6 +342,7 @@ worker_main(void *arg)
 	/* what is left after the deadline is closed now */
 	session_close_all(w);
 	upstream_free_idle(w);
+	mirror_close_all(w);
 	log_buf_flush(&w->alog);
 	atomic_store(&w->done, 1);
 	return NULL;

@@ -61,7 +61,7 @@ static char g_root_body[260];        /* "NAME\n" */
 static size_t g_root_len;
 static char g_pattern[65536 + 32];   /* /big body: byte i = 'a' + i % 26 */
 
-static atomic_uint_fast64_t g_conn_seq, g_active, g_requests, g_health_checks;
+static atomic_uint_fast64_t g_conn_seq, g_active, g_requests, g_health_checks, g_mirrored;
 static atomic_uint_fast64_t g_fail_ppm, g_fail_count, g_slow_ms;
 static atomic_bool g_close_on, g_health_bad;
 
@@ -361,6 +361,7 @@ struct req {
 	int minor;            /* HTTP/1.minor */
 	bool is_head, is_get, keep_alive, chunked, expect_continue;
 	bool keep_body, opt_chunked, opt_close, normal, ctl_json;
+	bool mirrored;        /* X-Bgproxy-Mirror: 1 (a copy from the proxy) */
 	int64_t clen;         /* -1: no Content-Length */
 	uint64_t num;         /* route parameter: bytes, ms or status code */
 	int ctl_status;
@@ -705,11 +706,12 @@ static void ctl_stats(struct conn *c)
 	int n = snprintf(c->ctl_body, sizeof(c->ctl_body),
 		"{\"name\":\"%s\",\"port\":%d,\"requests\":%llu,"
 		"\"connections\":%llu,\"active_connections\":%llu,"
-		"\"health_checks\":%llu}\n", g_name_json, g_port,
+		"\"health_checks\":%llu,\"mirrored\":%llu}\n", g_name_json, g_port,
 		(unsigned long long)atomic_load(&g_requests),
 		(unsigned long long)atomic_load(&g_conn_seq),
 		(unsigned long long)atomic_load(&g_active),
-		(unsigned long long)atomic_load(&g_health_checks));
+		(unsigned long long)atomic_load(&g_health_checks),
+		(unsigned long long)atomic_load(&g_mirrored));
 	c->req.ctl_len = (size_t)n < sizeof(c->ctl_body) ? (size_t)n
 							  : sizeof(c->ctl_body) - 1;
 	c->req.ctl_json = true;
@@ -878,6 +880,8 @@ static int header_field(struct conn *c, const char *n, size_t nl,
 		copy_value(c->rid, sizeof(c->rid), &r->rid_len, v, vl);
 	} else if (eq_ci(n, nl, "x-forwarded-for")) {
 		copy_value(c->xff, sizeof(c->xff), &r->xff_len, v, vl);
+	} else if (eq_ci(n, nl, "x-bgproxy-mirror")) {
+		r->mirrored = eq(v, vl, "1");
 	}
 	return 0;
 }
@@ -1000,6 +1004,8 @@ static bool start_request(struct conn *c)
 		atomic_fetch_add_explicit(&g_health_checks, 1, memory_order_relaxed);
 	else if (r->route != R_CTL)
 		atomic_fetch_add_explicit(&g_requests, 1, memory_order_relaxed);
+	if (r->mirrored && r->route != R_CTL)
+		atomic_fetch_add_explicit(&g_mirrored, 1, memory_order_relaxed);
 	if (r->normal && atomic_load_explicit(&g_close_on, memory_order_relaxed)) {
 		c->abort = true;
 		return false;
@@ -1493,7 +1499,8 @@ static const char usage_text[] =
 	"  /__ctl/close[?on=0|1]  close connections instead of answering\n"
 	"  /__ctl/health?ok=0|1   make /healthz fail (0) or pass (1)\n"
 	"  /__ctl/reset           all of the above off\n"
-	"  /__ctl/stats           requests, connections and health checks as JSON\n"
+	"  /__ctl/stats           requests, connections, health checks and copies\n"
+	"                         (X-Bgproxy-Mirror: 1) as JSON\n"
 	"\n"
 	"Example: curl 'http://127.0.0.1:9002/__ctl/fail?rate=0.5' makes green fail half\n"
 	"of its requests; with a canary running, bgproxy's guard reverts it.\n";

@@ -1,0 +1,27 @@
+/*
+ * mirror.h - shadow traffic: copies of stable requests to the candidate
+ * (mirror.c; CONTRACT section 13).  Worker side; nothing here waits.
+ */
+#ifndef BGPROXY_MIRROR_H
+#define BGPROXY_MIRROR_H
+
+#include <stddef.h>
+
+#include "proxy.h"
+
+struct exchange;
+
+/* Whether ex (routed, its head built) is to be copied: rt.mirror_bp's
+ * share of the stable pool's idempotent requests (GET, HEAD, OPTIONS, PUT,
+ * DELETE), not upgrades, not routed by the override header, without a body
+ * (one with a body is counted as skipped). */
+int mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id stable);
+
+/* Send a copy of the request head (as the stable server got it) to a
+ * server of cand; its answer is read and thrown away, its result counted. */
+void mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len);
+
+/* The worker's loop ended: the copies still out are given up. */
+void mirror_close_all(struct worker *w);
+
+#endif

@@ -1,0 +1,203 @@
+/*
+ * mirror.c - shadow traffic (CONTRACT section 13, split.mirror_percent): a
+ * copy of a stable request goes to a candidate server; its answer is read
+ * and thrown away.  The client's response comes from the stable pool only
+ * and never waits for the copy: a copy is a connection of its own on the
+ * worker's loop, with nothing tied to the exchange it came from.
+ *
+ * A copy carries X-Bgproxy-Mirror: 1 (so the candidate can avoid side
+ * effects) and Connection: close; its result is counted (sent, skipped,
+ * error, ok).  At most limits.mirror_inflight copies per worker are in
+ * flight; beyond that, and for a request this module does not copy, the
+ * copy is skipped and counted.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "conn.h"
+#include "exchange.h"
+#include "log.h"
+#include "mirror.h"
+#include "proxy.h"
+#include "stats.h"
+
+struct mirror {
+	struct conn c;
+	struct worker *w;
+	struct mirror *next, **prevp;  /* w->mirror_list */
+	size_t got;                   /* response bytes read (only the first line is kept) */
+	char line[16];                /* "HTTP/1.1 200" */
+	size_t linelen;
+};
+
+static const char mirror_hdr[] = "X-Bgproxy-Mirror: 1\r\n";
+static const char mirror_ka[] = "\r\nConnection: keep-alive\r\n";   /* http_rewrite.c's */
+static const char mirror_close[] = "\r\nConnection: close\r\n";
+
+static void
+mirror_count(struct worker *w, enum stats_mirror r)
+{
+	STATS_INC(w->stats->mirror[r]);
+}
+
+static void
+mirror_end(struct mirror *m, enum stats_mirror r)
+{
+	mirror_count(m->w, r);
+	m->w->mirrors--;
+	*m->prevp = m->next;
+	if (m->next != NULL)
+		m->next->prevp = m->prevp;
+	conn_release(&m->c);
+	free(m);
+}
+
+/* The answer's status from its first line; 0 when it is not one. */
+static int
+mirror_status(const struct mirror *m)
+{
+	if (m->linelen < 12 || memcmp(m->line, "HTTP/1.", 7) != 0 || m->line[8] != ' ')
+		return 0;
+	if (m->line[9] < '1' || m->line[9] > '5' || m->line[10] < '0' || m->line[10] > '9' ||
+	    m->line[11] < '0' || m->line[11] > '9')
+		return 0;
+	return (m->line[9] - '0') * 100 + (m->line[10] - '0') * 10 + (m->line[11] - '0');
+}
+
+static void
+mirror_readcb(struct conn *c, void *arg)
+{
+	struct mirror *m = arg;
+	size_t n = evbuffer_get_length(c->in), take;
+
+	/* keep the status line's start; the rest is thrown away as it comes */
+	take = sizeof(m->line) - m->linelen;
+	if (take > n)
+		take = n;
+	if (take > 0) {
+		evbuffer_copyout(c->in, m->line + m->linelen, take);
+		m->linelen += take;
+	}
+	m->got += n;
+	evbuffer_drain(c->in, n);
+}
+
+static void
+mirror_writecb(struct conn *c, void *arg)
+{
+	(void)c;
+	(void)arg;
+}
+
+static void
+mirror_eventcb(struct conn *c, short what, void *arg)
+{
+	struct mirror *m = arg;
+	int st;
+
+	(void)c;
+	if (what & CONN_EV_EOF) {
+		/* Connection: close: the answer ends with the connection */
+		st = mirror_status(m);
+		mirror_end(m, st >= 200 && st < 500 ? STATS_MIRROR_OK : STATS_MIRROR_ERROR);
+		return;
+	}
+	/* refused, reset, timed out */
+	mirror_end(m, STATS_MIRROR_ERROR);
+}
+
+void
+mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len)
+{
+	const struct config *cfg = rt.cfg;
+	struct timeval cto = clock_tv_ms(cfg->t_upstream_connect_ms);
+	struct timeval rto = clock_tv_ms(cfg->t_upstream_response_ms);
+	struct server *srv;
+	struct mirror *m;
+	const struct config_addr *a;
+	const char *ka, *rest;
+
+	if (w->mirrors >= cfg->mirror_inflight) {
+		mirror_count(w, STATS_MIRROR_SKIPPED);
+		return;
+	}
+	srv = exchange_pick_server(w, cand, proxy_now_us());
+	/* the head ends in an empty line; the copy's two lines go before it */
+	if (srv == NULL || len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0) {
+		mirror_count(w, srv == NULL ? STATS_MIRROR_ERROR : STATS_MIRROR_SKIPPED);
+		return;
+	}
+	m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		mirror_count(w, STATS_MIRROR_SKIPPED);
+		return;
+	}
+	m->w = w;
+	a = &srv->addr;
+	if (conn_connect(&m->c, w->base, (const struct sockaddr *)&a->ss, a->len, &cto) == -1) {
+		free(m);
+		mirror_count(w, STATS_MIRROR_ERROR);
+		return;
+	}
+	w->mirrors++;
+	m->next = w->mirror_list;
+	if (m->next != NULL)
+		m->next->prevp = &m->next;
+	m->prevp = &w->mirror_list;
+	w->mirror_list = m;
+	mirror_count(w, STATS_MIRROR_SENT);
+	conn_setcb(&m->c, mirror_readcb, mirror_writecb, mirror_eventcb, m);
+	conn_set_timeouts(&m->c, &rto, &rto);
+	/* the head as the stable server got it, but the copy's connection
+	 * closes after the answer (its end is the answer's end) */
+	ka = memmem(head, len, mirror_ka, sizeof(mirror_ka) - 1);
+	if (ka != NULL) {
+		evbuffer_add(m->c.out, head, (size_t)(ka - head));
+		evbuffer_add(m->c.out, mirror_close, sizeof(mirror_close) - 1);
+		rest = ka + sizeof(mirror_ka) - 1;
+		evbuffer_add(m->c.out, rest, (size_t)(head + len - 2 - rest));
+	} else {
+		evbuffer_add(m->c.out, head, len - 2);
+		evbuffer_add(m->c.out, mirror_close + 2, sizeof(mirror_close) - 3);
+	}
+	evbuffer_add(m->c.out, mirror_hdr, sizeof(mirror_hdr) - 1);
+	evbuffer_add(m->c.out, "\r\n", 2);
+	conn_flush(&m->c);
+	conn_read_enable(&m->c);
+}
+
+int
+mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id stable)
+{
+	int bp = atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed);
+
+	if (bp <= 0 || ex->pool != stable || ex->overridden || ex->req_upgrade)
+		return 0;
+	if (route_rng_next(&w->rng) % 10000 >= (uint64_t)bp)
+		return 0;
+	switch (ex->req_method) {
+	case HTTP_M_GET:
+	case HTTP_M_HEAD:
+	case HTTP_M_OPTIONS:
+	case HTTP_M_PUT:
+	case HTTP_M_DELETE:
+		break;
+	default:
+		return 0;             /* not idempotent: never copied, not counted */
+	}
+	if (ex->req_body != BODY_NONE) {
+		/* bodies are not copied yet: counted as skipped */
+		mirror_count(w, STATS_MIRROR_SKIPPED);
+		return 0;
+	}
+	return 1;
+}
+
+void
+mirror_close_all(struct worker *w)
+{
+	while (w->mirror_list != NULL)
+		mirror_end(w->mirror_list, STATS_MIRROR_ERROR);
+}
