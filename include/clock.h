@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/time.h>
+#include <time.h>
 
 /* Monotonic microseconds. */
 uint64_t proxy_now_us(void);
@@ -19,6 +20,10 @@ struct timeval clock_tv_ms(int ms);
  * length written (buf of at least CLOCK_ISO_LEN bytes). */
 #define CLOCK_ISO_LEN 32
 int clock_iso_now(char *buf, size_t len);
+
+/* ms milliseconds from now on CLOCK_REALTIME: a pthread_cond_timedwait
+ * deadline. */
+struct timespec clock_deadline_ms(int ms);
 
 /* The wall clock now in milliseconds since the epoch. */
 long long clock_wall_ms(void);

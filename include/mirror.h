@@ -14,8 +14,9 @@ struct exchange;
 /* Whether ex (routed, its head built) is to be copied: rt.mirror_bp's
  * share of the stable pool's idempotent requests (GET, HEAD, OPTIONS, PUT,
  * DELETE), not upgrades, not routed by the override header, without a body
- * (one with a body is counted as skipped). */
-int mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id stable);
+ * (one with a body is counted as skipped).  *stable gets the stable pool
+ * when it answers 1. */
+int mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id *stable);
 
 /* Send a copy of the request head (as the stable server got it) to a
  * server of cand; its answer is read and thrown away, its result counted. */

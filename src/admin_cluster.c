@@ -108,20 +108,29 @@ admin_cmd_show_nodes(struct admin_ctx *c, int argc, char **argv)
 	return 0;
 }
 
-/* The fleet's window, this node's included: status with a cluster. */
+/* The fleet's window, this node's included; the number of nodes in it. */
+static int
+admin_fleet_windows(struct stats_window win[CONFIG_POOLS])
+{
+	uint64_t now = proxy_now_us();
+	int p;
+
+	for (p = 0; p < CONFIG_POOLS; p++)
+		worker_window_sum(p, rt.cfg->guard_window_s, now, &win[p]);
+	return cluster_fleet_add(win) + 1;
+}
+
+/* status with a cluster: the role and the fleet's window. */
 json_t *
 admin_fleet_object(void)
 {
 	struct stats_window win[CONFIG_POOLS];
-	uint64_t now = proxy_now_us();
 	json_t *o;
 	int p, n;
 
 	if (!cluster_on())
 		return json_null();
-	for (p = 0; p < CONFIG_POOLS; p++)
-		worker_window_sum(p, rt.cfg->guard_window_s, now, &win[p]);
-	n = cluster_fleet_add(win) + 1;
+	n = admin_fleet_windows(win);
 	o = json_pack("{s:s,s:b,s:b,s:o,s:i}", "node", cluster_node(), "leader", cluster_leader(),
 	    "connected", cluster_connected(), "error", jsonx_str_or_null(cluster_why()), "nodes", n);
 	for (p = 0; p < CONFIG_POOLS; p++)
@@ -135,15 +144,12 @@ void
 admin_fleet_text(struct evbuffer *b)
 {
 	struct stats_window win[CONFIG_POOLS];
-	uint64_t now = proxy_now_us();
 	int p, n;
 
 	admin_cluster_line(b);
 	if (!cluster_on())
 		return;
-	for (p = 0; p < CONFIG_POOLS; p++)
-		worker_window_sum(p, rt.cfg->guard_window_s, now, &win[p]);
-	n = cluster_fleet_add(win) + 1;
+	n = admin_fleet_windows(win);
 	for (p = 0; p < CONFIG_POOLS; p++)
 		evbuffer_add_printf(b, "fleet %s nodes %d requests/%ds %llu error_rate %.4f p99_ms "
 		    "%.1f\n", pool_names[p], n, rt.cfg->guard_window_s,

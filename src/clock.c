@@ -37,6 +37,21 @@ clock_iso_now(char *buf, size_t len)
 	return n < 0 ? 0 : (size_t)n >= len ? (int)len - 1 : n;
 }
 
+struct timespec
+clock_deadline_ms(int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
 long long
 clock_wall_ms(void)
 {

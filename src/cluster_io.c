@@ -120,15 +120,8 @@ cluster_post_kv(enum cluster_msg_kind kind, const struct etcd_kv *kv, int64_t re
 static void
 cluster_nap(int ms, int for_job)
 {
-	struct timespec ts;
+	struct timespec ts = clock_deadline_ms(ms);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&cl_mu);
 	while (!atomic_load(&cl_stopping) && !(for_job && cl_job != NULL))
 		if (pthread_cond_timedwait(&cl_cv, &cl_mu, &ts) == ETIMEDOUT)

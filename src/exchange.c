@@ -412,8 +412,7 @@ exchange_forward(struct exchange *ex)
 		return exchange_fail(ex, 502, "cannot connect");
 	}
 	/* shadow traffic: a copy for the candidate, tied to nothing here */
-	stable = SPLIT_STABLE(atomic_load_explicit(&rt.split, memory_order_relaxed));
-	if (mirror_wanted(ex->w, ex, stable))
+	if (mirror_wanted(ex->w, ex, &stable))
 		mirror_request(ex->w, !stable, ex->rhead, ex->rhead_len);
 	if (ex->req_done)
 		conn_flush(&ex->up->c);

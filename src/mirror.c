@@ -169,11 +169,14 @@ mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len
 }
 
 int
-mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id stable)
+mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id *stable)
 {
 	int bp = atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed);
 
-	if (bp <= 0 || ex->pool != stable || ex->overridden || ex->req_upgrade)
+	if (bp <= 0)
+		return 0;             /* off: all a request pays is this load */
+	*stable = SPLIT_STABLE(atomic_load_explicit(&rt.split, memory_order_relaxed));
+	if (ex->pool != *stable || ex->overridden || ex->req_upgrade)
 		return 0;
 	if (route_rng_next(&w->rng) % 10000 >= (uint64_t)bp)
 		return 0;

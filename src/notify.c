@@ -164,16 +164,9 @@ notify_post(CURL *c, const char *url, int timeout_ms, const char *json, char *wh
 static int
 notify_nap(int ms)
 {
-	struct timespec ts;
+	struct timespec ts = clock_deadline_ms(ms);
 	int stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&nt_mu);
 	while (!nt_stopping && pthread_cond_timedwait(&nt_cv, &nt_mu, &ts) == 0)
 		;

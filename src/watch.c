@@ -64,15 +64,18 @@ watch_guard(void)
 	char reason[512], msg[512];
 	enum guard_check check;
 	struct stats_window win[CONFIG_POOLS];
-	int p, nodes = 0;
+	int p, nodes = 0, watching;
 
-	/* this node's window, for the fleet too */
-	for (p = 0; p < CONFIG_POOLS; p++)
-		worker_window_sum(p, c->guard_window_s, now, &win[p]);
-	cluster_publish(win);
+	/* this node's window; a cluster publishes it every interval */
+	watching = !(s->candidate_bp == 0 || s->mode == MODE_REVERTED || s->mode == MODE_IDLE);
+	if (watching || cluster_on()) {
+		for (p = 0; p < CONFIG_POOLS; p++)
+			worker_window_sum(p, c->guard_window_s, now, &win[p]);
+		cluster_publish(win);
+	}
 	/* the guard watches whenever the candidate carries traffic */
 	watch_dry_now[0] = '\0';
-	if (s->candidate_bp == 0 || s->mode == MODE_REVERTED || s->mode == MODE_IDLE) {
+	if (!watching) {
 		snprintf(watch_verdict_now, sizeof(watch_verdict_now),
 		    "not watching: %s has no traffic", pool_names[cand]);
 		guard_dry_reset(&watch_dry);

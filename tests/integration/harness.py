@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 BUILD = os.environ.get("BGPROXY_BUILD", "build")
 _procs = []
@@ -267,6 +268,16 @@ def get(port, path="/", headers=None, method="GET", body=None, conn=None, timeou
     if own:
         conn.close()
     return st, hdrs, data
+
+
+def metric(port, name):
+    """The value of the sample `name` (with its labels, as written) on the
+    metrics listener at port; None when there is none."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
 
 
 def raw(port, data, timeout=3.0, half_close=False):

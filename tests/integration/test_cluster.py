@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 
-from harness import get, admin, wait_until
+from harness import get, admin, wait_until, metric
 from etcdfix import EtcdCluster
 
 
@@ -61,12 +61,7 @@ def _node(env, etcd, blue, green, name, prefix, min_requests=20, split=None, ext
 
 
 def _metric(p, name):
-    import urllib.request
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % p.metrics_port, timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return None
+    return metric(p.metrics_port, name)
 
 
 def _status(p):

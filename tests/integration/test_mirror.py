@@ -8,16 +8,11 @@ import http.client
 import json
 import time
 
-from harness import get, admin, wait_until, free_port
+from harness import get, admin, wait_until, free_port, metric
 
 
 def _metric(port, name):
-    import urllib.request
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return None
+    return metric(port, name)
 
 
 def _mirror(port, result):

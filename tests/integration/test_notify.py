@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from harness import get, admin, wait_until, free_port
+from harness import get, admin, wait_until, free_port, metric
 
 GUARD = ('guard = { interval_ms = 100; window_s = 5; min_requests = 10; '
          'max_error_rate = 0.05; };\nrollout = { min_requests = 0; };\n')
@@ -48,12 +48,7 @@ class Receiver:
 
 
 def _metric(port, name):
-    import urllib.request
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return None
+    return metric(port, name)
 
 
 def _status(p):

@@ -5,7 +5,7 @@ events, the audit log, the trips counter and status."""
 import json
 import time
 
-from harness import get, admin, wait_until, admin_paths, free_port
+from harness import get, admin, wait_until, admin_paths, free_port, metric
 
 GUARD = ('guard = { interval_ms = 100; window_s = 5; min_requests = 10; '
          'max_error_rate = 0.05; on_trip = "%s"; };\n'
@@ -26,12 +26,7 @@ def _events(p):
 
 
 def _metric(port, name):
-    import urllib.request
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return 0.0
+    return metric(port, name) or 0.0
 
 
 def _setup(env, mode):
