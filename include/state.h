@@ -63,6 +63,10 @@ struct split_state {
 /* The current split (control thread). */
 const struct split_state *state_get(void);
 
+/* The split version from which the guard's window counts (it began afresh
+ * then: the candidate got traffic again, or a rollout stepped back). */
+unsigned long long state_epoch_version(void);
+
 /*
  * At start: with a state file, a valid one wins over the configuration; a
  * corrupt one is set aside and the proxy starts with 100% to split.stable.

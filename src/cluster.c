@@ -547,6 +547,10 @@ cluster_fleet_add(struct stats_window win[CONFIG_POOLS])
 	for (i = 0; i < cl.nnodes; i++) {
 		if (strcmp(cl.nodes[i].node, cluster_cs.node) == 0)
 			continue;
+		/* figures from before the window here began afresh (a step
+		 * back, say) judge a split that is gone */
+		if (cl.nodes[i].version < state_epoch_version())
+			continue;
 		for (p = 0; p < CONFIG_POOLS; p++)
 			cluster_figs_add(&win[p], &cl.nodes[i].win[p]);
 		n++;

@@ -190,6 +190,23 @@ state_announce_revert(int pool)
 	atomic_fetch_add(&rt.revert_seq, 1);
 }
 
+/* The split version at which the guard's window last began afresh: a
+ * cluster counts another node's figures only from then on. */
+static unsigned long long state_epoch_ver;
+
+static void
+state_new_epoch(const struct split_state *next)
+{
+	stats_new_epoch();
+	state_epoch_ver = next->version;
+}
+
+unsigned long long
+state_epoch_version(void)
+{
+	return state_epoch_ver;
+}
+
 /* Publish next (its version as it is) to the workers, then persist.  A
  * failed write is logged loudly but does not undo the change: traffic must
  * follow the operator.  While staging, only state_cur changes. */
@@ -211,7 +228,12 @@ state_publish(const struct split_state *next)
 	 * not trip the guard at once */
 	if (next->candidate_bp > 0 && (state_cur.candidate_bp == 0 ||
 	    state_cur.mode == MODE_REVERTED || next->stable != state_cur.stable))
-		stats_new_epoch();
+		state_new_epoch(next);
+	/* a step back (a guard's here or on another node): the step below is
+	 * judged on what it does from now on */
+	else if (next->has_rollout && state_cur.has_rollout && next->stable == state_cur.stable &&
+	    next->rollout_pool == state_cur.rollout_pool && next->step < state_cur.step)
+		state_new_epoch(next);
 
 	state_cur = *next;
 	atomic_store_explicit(&rt.split, SPLIT_WORD(state_cur.stable, state_cur.candidate_bp),
@@ -461,10 +483,7 @@ state_guard_step_back(const char *reason, const struct actor *who, char *msg, si
 	state_from_rollout(&n);
 	state_describe(&state_cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
-	state_commit(&n);
-	/* the step below is judged on what it does from now on */
-	if (state_staging == NULL)
-		stats_new_epoch();
+	state_commit(&n);    /* a new guard window: see state_publish */
 	state_event_rec(who, "step", before, after, reason, "guard stepped back: step %d -> %d of "
 	    "%zu, %s, held (rollout resume to go on): %s", from + 1, n.step + 1, n.nsteps, after,
 	    reason);

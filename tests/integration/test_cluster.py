@@ -482,3 +482,11 @@ def test_a_step_back_on_one_node_reaches_the_fleet(env):
     assert _all([a, c], lambda p: _green(p) == 20.0 and _status(p)["state"] == "paused",
                 timeout=2), [_status(p) for p in (a, c)]
     assert len({_status(p)["version"] for p in (a, b, c)}) == 1
+    # the figures b published before its step back judged 50%, not 20%: no
+    # node may trip on them once more (a second step back = a revert here)
+    end = time.time() + 2.5
+    while time.time() < end:
+        for p in (a, b, c):
+            st = _status(p)
+            assert st["weights"]["green"] == 20.0 and st["state"] == "paused", st
+        time.sleep(0.1)
