@@ -10,6 +10,10 @@ answer 500 to everything.  Measures, per trip:
     admin socket reports 100% to blue (polled every 2 ms), and
   - how many failed responses clients saw in that time.
 Repeats TRIPS times (default 10) and prints each trip and the medians.
+Then the shadow phase: `rollout start green shadow 10`, a clean window, and
+green fails every copy; per trip the time from the fault to the revert, the
+failed responses clients saw (none expected: copies only) and the users
+green served (none expected), with the medians.
 Loopback only; every process it starts is stopped by PID; bounded in time.
 The error rate is taken over the whole window, so the trip time is mostly
 the time it takes the failures to pass max_error_rate of the window's
@@ -66,8 +70,48 @@ def admin(sock, line):
 def ctl(port, path):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     c.request("GET", "/__ctl/" + path)
-    c.getresponse().read()
+    body = c.getresponse().read()
     c.close()
+    return body
+
+
+def wait_reverted(sock, t_fault):
+    while True:
+        st = json.loads(admin(sock, "json status").split("\n")[1])
+        if st["state"] == "reverted":
+            return time.time(), st
+        if time.time() - t_fault > 10:
+            raise RuntimeError("no revert within 10 s")
+        time.sleep(0.002)
+
+
+def shadow_trips(a, sock, gp, load):
+    """The shadow phase's trips: copies of 10% fail, no user is involved."""
+    times, fails, users = [], [], []
+    for trip in range(a.trips):
+        ctl(gp, "reset")
+        admin(sock, "set weight green 0")
+        admin(sock, "rollout start green shadow 10 hold 3600")
+        time.sleep(a.window + 1)  # a full clean window of copies first
+        g0 = json.loads(ctl(gp, "stats"))
+        t_fault = time.time()
+        ctl(gp, "fail?rate=1")
+        t_rev, st = wait_reverted(sock, t_fault)
+        g1 = json.loads(ctl(gp, "stats"))
+        with load.lock:
+            bad = [t for t, s in load.events if t_fault <= t <= t_rev and (s >= 500 or s == 0)]
+        times.append((t_rev - t_fault) * 1000)
+        fails.append(len(bad))
+        # what green served that was not a copy: users (none expected)
+        users.append((g1["requests"] - g0["requests"]) - (g1["mirrored"] - g0["mirrored"]))
+        print("shadow trip %2d: %6.1f ms from the fault to the revert, %d failed client "
+              "responses, %d users at green (%s)" % (trip + 1, times[-1], fails[-1], users[-1],
+                                                    st["last_revert"]), flush=True)
+    print()
+    print("shadow phase, median over %d trips: %.1f ms from the fault to the revert, "
+          "%d failed client responses, %d users at green (copies of 10%%, window %d s)" % (
+              len(times), statistics.median(times), statistics.median(fails),
+              max(users), a.window))
 
 
 class Load:
@@ -152,14 +196,7 @@ def main():
             time.sleep(a.window + 1)  # a full clean window before the fault
             t_fault = time.time()
             ctl(gp, "fail?rate=1")
-            while True:
-                st = json.loads(admin(sock, "json status").split("\n")[1])
-                if st["state"] == "reverted":
-                    t_rev = time.time()
-                    break
-                if time.time() - t_fault > 10:
-                    raise RuntimeError("no revert within 10 s")
-                time.sleep(0.002)
+            t_rev, st = wait_reverted(sock, t_fault)
             with load.lock:
                 ev = [e for e in load.events if e[0] >= t_fault]
             bad = [t for t, s in ev if s >= 500 or s == 0]
@@ -173,7 +210,6 @@ def main():
             print("trip %2d: %6.1f ms from the first failing response to 100%% blue, "
                   "%3d failed responses (%s)" % (trip + 1, times[-1], n_bad, st["last_revert"]),
                   flush=True)
-        load.close()
         with load.lock:
             total = len(load.events)
         print()
@@ -181,6 +217,9 @@ def main():
               "(load %d req/s, canary at 10%%, guard interval 100 ms, window %d s; "
               "%d requests sent)" % (len(times), statistics.median(times),
                                      statistics.median(fails), a.rate, a.window, total))
+        print()
+        shadow_trips(a, sock, gp, load)
+        load.close()
     finally:
         for p in procs:
             if p.poll() is None:

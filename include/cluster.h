@@ -58,11 +58,11 @@ void cluster_submit(struct cluster_req *rq);
  * through etcd), and this node's figures for the others.  Without a
  * cluster: state_tick(). */
 void cluster_tick(void);
-void cluster_publish(const struct stats_window win[CONFIG_POOLS]);
+void cluster_publish(const struct stats_window win[STATS_CLASSES]);
 
 /* The other live nodes' windows added into win (this node's not included);
  * the number of nodes added. */
-int cluster_fleet_add(struct stats_window win[CONFIG_POOLS]);
+int cluster_fleet_add(struct stats_window win[STATS_CLASSES]);
 
 /* Every node the last listing showed, this one included (fn gets each,
  * age_ms: since it published). */

@@ -46,8 +46,9 @@ struct cluster_figs {
 	long long time_ms;
 	unsigned long long version;
 	int leader;
-	struct stats_window win[CONFIG_POOLS];
-	uint64_t routed[CONFIG_POOLS];  /* requests the split sent each pool since the node began */
+	/* per guard class: the pools, then the shadow copies and their baseline */
+	struct stats_window win[STATS_CLASSES];
+	uint64_t routed[STATS_CLASSES]; /* requests (copies) counted since the node began */
 };
 
 /* The record as a malloc'd NUL-terminated string, or NULL (a state

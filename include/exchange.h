@@ -130,6 +130,7 @@ struct exchange {
 	int active_counted;           /* counted in the server's active requests */
 	int retried_stable;           /* already sent again to the stable pool */
 	int client_fault;             /* ended by the client (body timeout): not in the guard's window */
+	int mirrored;                 /* a copy went to the candidate: the answer is its baseline */
 	int interim;                  /* 1xx responses seen for this request */
 	uint64_t resp_deadline_us;    /* the final head is due by then (request fully sent) */
 };

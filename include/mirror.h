@@ -19,8 +19,11 @@ struct exchange;
 int mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id *stable);
 
 /* Send a copy of the request head (as the stable server got it) to a
- * server of cand; its answer is read and thrown away, its result counted. */
-void mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len);
+ * server of cand; its answer is read and thrown away, its result counted
+ * and judged (stats class STATS_SHADOW).  1 when the copy counts for the
+ * guard (sent, or failed at once: no server up, no socket), so the stable
+ * answer is to be recorded as its baseline; 0 when it was skipped. */
+int mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len);
 
 /* The worker's loop ended: the copies still out are given up. */
 void mirror_close_all(struct worker *w);

@@ -11,6 +11,8 @@
  *   mode manual
  *   last_revert "error_rate 0.62 > 0.05 over 10s, n=143"     (or: last_revert -)
  *   rollout green steps 1,5,10,25,50,100 step 1 hold 60 paused 0   (or: rollout -)
+ *                                    (in a shadow phase the line ends in
+ *                                    " shadow 10": the copied share, step 0)
  *   split_version 42                 (optional: files of 0.1.0 before it lack it)
  *   revert_detail 1764680000123 2 "guard" "error_rate 0.62 > 0.05 over 10s, n=143"
  *                                    (optional, after a revert: when in ms, the
@@ -52,6 +54,7 @@ struct persist_state {
 	int step;                       /* index into steps_bp */
 	int hold_s;                     /* 0..86400 */
 	int paused;                     /* 1 exactly when mode is PERSIST_PAUSED */
+	int shadow_bp;                  /* 0, or in the shadow phase: 1..10000 at step 0 */
 	unsigned long long split_version; /* 0..10^15; 0 when the file has none */
 	/* the last revert's record; revert_time_ms 0: none (no revert_detail line) */
 	long long revert_time_ms;       /* wall clock, 0..10^15 */
@@ -63,7 +66,8 @@ struct persist_state {
 /*
  * Consistency rules, checked by persist_save, persist_format and persist_parse:
  * idle and reverted have candidate_bp 0; running and paused need a rollout;
- * idle has none; with a rollout, paused == (mode == PERSIST_PAUSED).  Without
+ * idle has none; with a rollout, paused == (mode == PERSIST_PAUSED); a
+ * shadow phase is at step 0, running or paused, the candidate at 0%.  Without
  * a rollout the rollout_* / steps / step / hold_s / paused fields are ignored
  * on write and zero after a parse.
  */

@@ -9,6 +9,12 @@
  * from the step's start), unless paused.  After the last step the rollout
  * is complete: the candidate bakes at 100% until promote or, with bake_s >
  * 0, until bake_s clean seconds passed (then it is promoted automatically).
+ *
+ * A rollout may begin with a shadow phase (shadow_bp > 0): the candidate
+ * gets no user (rollout_bp 0) but copies of shadow_bp of the stable pool's
+ * requests; the phase is left for steps[0] like a step is left (hold_s and
+ * min_requests, the caller counting the copies then), by next, or by
+ * a revert.  A step back from it or from steps[0] is a revert.
  */
 #ifndef BGPROXY_ROLLOUT_H
 #define BGPROXY_ROLLOUT_H
@@ -37,6 +43,7 @@ struct rollout {
 	uint64_t step_start_ms;         /* monotonic ms when the current step began */
 	uint64_t step_start_requests;   /* candidate request count when it began */
 	uint64_t bake_start_ms;         /* when baking began */
+	int shadow_bp;                  /* > 0: in the shadow phase, copying this share */
 };
 
 /* what the caller must do after a rollout call */
@@ -47,20 +54,30 @@ enum rollout_action {
 };
 
 /*
- * Parse "rollout start" arguments after POOL: "[steps A,B,C] [hold SECONDS]"
- * (either order, each at most once).  Percentages 0 < x <= 100 with at most
- * two decimals, strictly increasing, the last must be 100; at most
- * ROLLOUT_MAX_STEPS; hold 0..86400.  Fills steps/nsteps/hold_s only for
- * what is given.  0 or -1 with err saying what is allowed.
+ * Parse "rollout start" arguments after POOL: "[shadow PERCENT] [steps
+ * A,B,C] [hold SECONDS]" (any order, each at most once).  Percentages 0 <
+ * x <= 100 with at most two decimals; steps strictly increasing, the last
+ * must be 100; at most ROLLOUT_MAX_STEPS; hold 0..86400.  Fills
+ * steps/nsteps/hold_s/shadow_bp (NULL: not wanted) only for what is
+ * given.  0 or -1 with err saying what is allowed.
  */
 int rollout_parse_args(int argc, char **argv, int *steps_bp, size_t *nsteps, int *hold_s,
-    char *err, size_t errlen);
+    int *shadow_bp, char *err, size_t errlen);
 
 /* Begin at step first (0 normally; rollout_first_step() after a manual
  * share, so no client moves back).  Returns RA_SET. */
 enum rollout_action rollout_start(struct rollout *r, int pool, const int *steps_bp,
     size_t nsteps, int first, int hold_s, int min_requests, int bake_s, uint64_t now_ms,
     uint64_t cand_requests);
+
+/* Put a rollout just started at step 0 (or restored there) into the shadow
+ * phase: copies of shadow_bp, no user; its gates count from now.  A paused
+ * one stays paused. */
+void rollout_shadow(struct rollout *r, int shadow_bp, uint64_t now_ms, uint64_t cand_requests);
+
+/* The share of the stable pool's requests the rollout wants copied now
+ * (basis points; 0 outside the shadow phase). */
+int rollout_mirror_bp(const struct rollout *r);
 
 /* The index of the first step at or above cur_bp (the candidate's share
  * now); the last step when every step is below it. */

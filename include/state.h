@@ -51,6 +51,7 @@ struct split_state {
 	size_t nsteps;
 	int step;
 	int hold_s;
+	int shadow_bp;                /* > 0: the rollout's shadow phase copies this share */
 	/* grows with every change of the split (persisted): if-version */
 	unsigned long long version;
 	/* the last revert, for the record (last_revert has it in words too) */
@@ -92,9 +93,11 @@ int state_promote(const struct actor *who, char *msg, size_t len);
 int state_guard_step_back(const char *reason, const struct actor *who, char *msg, size_t len);
 int state_guard_pause(const char *reason, const struct actor *who, char *msg, size_t len);
 
-/* Rollouts (rollout.c does the stepping; this applies and persists it). */
+/* Rollouts (rollout.c does the stepping; this applies and persists it).
+ * shadow_bp > 0: a shadow phase first (copies of that share of the stable
+ * pool's requests, no user); refused when the candidate has traffic. */
 int state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int hold_s,
-    const struct actor *who, char *msg, size_t len);
+    int shadow_bp, const struct actor *who, char *msg, size_t len);
 int state_rollout_pause(const struct actor *who, char *msg, size_t len);
 int state_rollout_resume(const struct actor *who, char *msg, size_t len);
 int state_rollout_next(const struct actor *who, char *msg, size_t len);

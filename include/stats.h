@@ -58,6 +58,11 @@ enum stats_mirror { STATS_MIRROR_SENT = 0, STATS_MIRROR_SKIPPED, STATS_MIRROR_ER
 	STATS_MIRROR_OK, STATS_MIRRORS };
 extern const char *const stats_mirror_names[STATS_MIRRORS];  /* "sent", "skipped", ... */
 
+/* The guard's classes of requests: the pools' own (a pool's index), and
+ * for shadow traffic the copies' answers from the candidate and the
+ * stable pool's answers to the same requests (the copies' baseline). */
+enum stats_class { STATS_SHADOW = CONFIG_POOLS, STATS_SHADOW_BASE, STATS_CLASSES };
+
 typedef _Atomic uint64_t stats_ctr;
 
 struct stats_slot {
@@ -76,7 +81,7 @@ struct stats_worker {
 	stats_ctr dur_bucket[CONFIG_POOLS][STATS_PROM_BUCKETS]; /* non-cumulative counts */
 	stats_ctr dur_count[CONFIG_POOLS];
 	stats_ctr dur_sum_us[CONFIG_POOLS];
-	stats_ctr routed[CONFIG_POOLS];                  /* requests counted in the window */
+	stats_ctr routed[STATS_CLASSES];                 /* requests counted in the window */
 	stats_ctr retries;
 	stats_ctr tls_handshakes;
 	stats_ctr tls_handshake_errors;
@@ -87,9 +92,9 @@ struct stats_worker {
 	stats_ctr srv_errors[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	stats_ctr srv_class[CONFIG_POOLS][CONFIG_MAX_SERVERS][6];  /* by status/100 (1..5) */
 	_Atomic int64_t srv_active[CONFIG_POOLS][CONFIG_MAX_SERVERS];
-	/* sliding window, per pool (override-routed requests are left out) */
+	/* sliding window, per class (override-routed requests are left out) */
 	unsigned slot_s;                                  /* seconds per slot, >= 1 */
-	struct stats_slot win[CONFIG_POOLS][STATS_WIN_SLOTS];
+	struct stats_slot win[STATS_CLASSES][STATS_WIN_SLOTS];
 };
 
 /* Single-writer increment: a plain load and store, no locked instruction. */
@@ -113,13 +118,19 @@ void stats_worker_init(struct stats_worker *w, int window_s);
 void stats_record(struct stats_worker *w, int pool, int proto, int server, int status, int err_kind,
     int in_window, uint64_t now_s, uint64_t dur_us);
 
+/* Record one answer in a shadow class's window (STATS_SHADOW: a copy's,
+ * its status 0 when it got none; STATS_SHADOW_BASE: the stable answer to a
+ * copied request).  Worker thread only; counted in routed[cls] too. */
+void stats_record_shadow(struct stats_worker *w, int cls, int status, int err_kind,
+    uint64_t now_s, uint64_t dur_us);
+
 /* Start the windows afresh (every pool, every worker): requests recorded
  * before this call no longer count, from the next request on.  The
  * control thread calls it when the candidate starts getting traffic, so
  * what it did before a revert cannot trip the guard again at once. */
 void stats_new_epoch(void);
 
-/* The window summed over workers, for one pool. */
+/* The window summed over workers, for one class (a pool or a shadow class). */
 struct stats_window {
 	uint64_t requests;
 	uint64_t errors;
@@ -129,12 +140,14 @@ struct stats_window {
 };
 
 /* Sum the last window_s seconds (the current partial slot included) of
- * pool over n worker blocks at monotonic time now_s. */
+ * class pool (an enum pool_id or stats_class) over n worker blocks at
+ * monotonic time now_s. */
 void stats_window_sum(struct stats_worker *const *w, size_t n, int pool, int window_s,
     uint64_t now_s, struct stats_window *out);
 
 /* Requests routed to pool by the split (not by the override header) since
- * start, summed over workers: the rollout counts a step's requests with it. */
+ * start, summed over workers: the rollout counts a step's requests with it
+ * (and a shadow phase's copies with STATS_SHADOW). */
 uint64_t stats_routed_total(struct stats_worker *const *w, size_t n, int pool);
 
 /* p-quantile (0..1) of the window's latency in ms (0 when no request). */

@@ -110,12 +110,12 @@ admin_cmd_show_nodes(struct admin_ctx *c, int argc, char **argv)
 
 /* The fleet's window, this node's included; the number of nodes in it. */
 static int
-admin_fleet_windows(struct stats_window win[CONFIG_POOLS])
+admin_fleet_windows(struct stats_window win[STATS_CLASSES])
 {
 	uint64_t now = proxy_now_us();
 	int p;
 
-	for (p = 0; p < CONFIG_POOLS; p++)
+	for (p = 0; p < STATS_CLASSES; p++)
 		worker_window_sum(p, rt.cfg->guard_window_s, now, &win[p]);
 	return cluster_fleet_add(win) + 1;
 }
@@ -124,7 +124,7 @@ admin_fleet_windows(struct stats_window win[CONFIG_POOLS])
 json_t *
 admin_fleet_object(void)
 {
-	struct stats_window win[CONFIG_POOLS];
+	struct stats_window win[STATS_CLASSES];
 	json_t *o;
 	int p, n;
 
@@ -143,7 +143,7 @@ admin_fleet_object(void)
 void
 admin_fleet_text(struct evbuffer *b)
 {
-	struct stats_window win[CONFIG_POOLS];
+	struct stats_window win[STATS_CLASSES];
 	int p, n;
 
 	admin_cluster_line(b);

@@ -164,8 +164,10 @@ admin_status_rollout(const struct split_state *s)
 	for (i = 0; i < s->nsteps; i++)
 		json_array_append_new(steps, admin_pct(s->steps_bp[i]));
 	state_step_waits(waits, sizeof(waits), &left, &seen, &need);
-	return json_pack("{s:s,s:o,s:i,s:i,s:b,s:i,s:I,s:I,s:o}", "pool",
-	    pool_names[s->rollout_pool], "steps", steps, "step", s->step, "hold_s", s->hold_s,
+	/* shadow: the share copied in the shadow phase (step 0 waits after it) */
+	return json_pack("{s:s,s:o,s:i,s:o,s:i,s:b,s:i,s:I,s:I,s:o}", "pool",
+	    pool_names[s->rollout_pool], "steps", steps, "step", s->step, "shadow",
+	    s->shadow_bp > 0 ? admin_pct(s->shadow_bp) : json_null(), "hold_s", s->hold_s,
 	    "paused", s->mode == MODE_PAUSED, "step_left_s", left, "step_requests",
 	    (json_int_t)seen, "min_requests", (json_int_t)need, "waiting_for", jsonx_str(waits));
 }
@@ -244,10 +246,18 @@ admin_status_text(struct evbuffer *b)
 	state_describe(s, desc, sizeof(desc));
 	evbuffer_add_printf(b, "version %llu\nstable %s\nstate %s\nweights %s\n", s->version,
 	    pool_names[s->stable], state_mode_names[s->mode], desc);
-	if (s->has_rollout && s->mode == MODE_REVERTED)
+	if (s->has_rollout && s->mode == MODE_REVERTED && s->revert_time_ms != 0 &&
+	    s->revert_step < 0)
+		evbuffer_add_printf(b, "rollout %s reverted in its shadow phase (no user)\n",
+		    pool_names[s->rollout_pool]);
+	else if (s->has_rollout && s->mode == MODE_REVERTED)
 		evbuffer_add_printf(b, "rollout %s reverted at step %d of %zu (%d.%02d%%)\n",
 		    pool_names[s->rollout_pool], s->step + 1, s->nsteps, s->steps_bp[s->step] / 100,
 		    s->steps_bp[s->step] % 100);
+	else if (s->has_rollout && s->shadow_bp > 0)
+		evbuffer_add_printf(b, "rollout %s shadow phase (copies of %d.%02d%%, then step 1 of "
+		    "%zu) hold %d s, %d s left\n", pool_names[s->rollout_pool], s->shadow_bp / 100,
+		    s->shadow_bp % 100, s->nsteps, s->hold_s, state_step_left_s());
 	else if (s->has_rollout)
 		evbuffer_add_printf(b, "rollout %s step %d of %zu (%d.%02d%%) hold %d s, %d s left\n",
 		    pool_names[s->rollout_pool], s->step + 1, s->nsteps, s->steps_bp[s->step] / 100,
@@ -354,7 +364,7 @@ static int
 admin_cmd_rollout_start(struct admin_ctx *c, int argc, char **argv)
 {
 	enum pool_id pool = POOL_BLUE;
-	int steps[ROLLOUT_MAX_STEPS], hold = rt.cfg->rollout_hold_s;
+	int steps[ROLLOUT_MAX_STEPS], hold = rt.cfg->rollout_hold_s, shadow = 0;
 	size_t nsteps = rt.cfg->rollout_nsteps, i;
 	char msg[512];
 
@@ -362,10 +372,10 @@ admin_cmd_rollout_start(struct admin_ctx *c, int argc, char **argv)
 		return -1;
 	for (i = 0; i < nsteps && i < ROLLOUT_MAX_STEPS; i++)
 		steps[i] = rt.cfg->rollout_steps_bp[i];
-	if (rollout_parse_args(argc - 1, argv + 1, steps, &nsteps, &hold, c->err,
+	if (rollout_parse_args(argc - 1, argv + 1, steps, &nsteps, &hold, &shadow, c->err,
 	    sizeof(c->err)) == -1)
 		return -1;
-	if (state_rollout_start(pool, steps, nsteps, hold, &c->who, msg, sizeof(msg)) == -1)
+	if (state_rollout_start(pool, steps, nsteps, hold, shadow, &c->who, msg, sizeof(msg)) == -1)
 		return admin_err(c, "%s", msg);
 	return admin_done(c, msg);
 }

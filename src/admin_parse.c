@@ -16,8 +16,9 @@ const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT] = {
 	  "POOL gets PERCENT (0..100, two decimals), the other pool the rest" },
 	{ ACMD_SWITCH, "switch", "POOL", 1, 1, 1, 0,
 	  "POOL gets 100% now; the old stable stays the revert target" },
-	{ ACMD_ROLLOUT_START, "rollout start", "POOL [steps A,B,C] [hold SECONDS]", 1, 5, 1, 0,
-	  "progressive canary: step through the percentages, holding each while the guard is clean" },
+	{ ACMD_ROLLOUT_START, "rollout start", "POOL [shadow PERCENT] [steps A,B,C] [hold SECONDS]",
+	  1, 7, 1, 0, "progressive canary: (copies first, then) step through the percentages, "
+	  "holding each while the guard is clean" },
 	{ ACMD_ROLLOUT_PAUSE, "rollout pause", "", 0, 0, 1, 0,
 	  "hold the current step" },
 	{ ACMD_ROLLOUT_RESUME, "rollout resume", "", 0, 0, 1, 0, "go on after a pause" },

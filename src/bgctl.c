@@ -96,7 +96,7 @@ bgctl_usage(FILE *f)
 	    "(\"bgctl help\" asks the server):\n"
 	    "  status | show servers | show events [N] | show info | help | reload\n"
 	    "  set weight POOL PERCENT | switch POOL | promote | revert\n"
-	    "  rollout start POOL [steps A,B,C] [hold SECONDS]\n"
+	    "  rollout start POOL [shadow PERCENT] [steps A,B,C] [hold SECONDS]\n"
 	    "  rollout pause | resume | next | abort | wait\n"
 	    "  server POOL ADDRESS drain | disable | enable\n"
 	    "Exit status: 0 OK (rollout wait: promoted), 1 ERR or usage error (rollout\n"

@@ -118,12 +118,20 @@ view_rollout_text(json_t *r, bool reverted, char *buf, size_t len)
 		snprintf(buf, len, "-");
 		return;
 	}
-	o = (size_t)snprintf(buf, len, "%s %sstep ", view_safe(view_str(r, "pool"), name,
-	    sizeof(name)), reverted ? "reverted at " : "");
-	if (o < len && view_step(r, &step, &nsteps, pct, sizeof(pct)))
-		o += (size_t)snprintf(buf + o, len - o, "%.0f/%zu (%s)", step + 1, nsteps, pct);
-	else if (o < len)
-		o += (size_t)snprintf(buf + o, len - o, "?");
+	if (!reverted && view_num(r, "shadow", &left)) {
+		/* the shadow phase: copies, no user yet */
+		view_pct(left, pct, sizeof(pct));
+		o = (size_t)snprintf(buf, len, "%s shadow (copies of %s)",
+		    view_safe(view_str(r, "pool"), name, sizeof(name)), pct);
+	} else {
+		o = (size_t)snprintf(buf, len, "%s %sstep ", view_safe(view_str(r, "pool"), name,
+		    sizeof(name)), reverted ? "reverted at " : "");
+		if (o < len && view_step(r, &step, &nsteps, pct, sizeof(pct)))
+			o += (size_t)snprintf(buf + o, len - o, "%.0f/%zu (%s)", step + 1, nsteps,
+			    pct);
+		else if (o < len)
+			o += (size_t)snprintf(buf + o, len - o, "?");
+	}
 	if (reverted)
 		return;
 	if (o < len && view_num(r, "step_left_s", &left))
@@ -246,7 +254,7 @@ view_frame_rollout(FILE *f, json_t *st)
 {
 	json_t *r = json_object_get(st, "rollout"), *s;
 	char name[64], pct[32], why[512];
-	double step = -1, hold;
+	double step = -1, hold, shadow;
 	size_t i, nsteps;
 
 	if (!json_is_object(r)) {
@@ -255,6 +263,12 @@ view_frame_rollout(FILE *f, json_t *st)
 	}
 	view_step(r, &step, &nsteps, pct, sizeof(pct));
 	fprintf(f, "rollout %s ", view_safe(view_str(r, "pool"), name, sizeof(name)));
+	if (view_num(r, "shadow", &shadow)) {
+		/* in the shadow phase no step is current yet */
+		view_pct(shadow, pct, sizeof(pct));
+		fprintf(f, " [shadow %s]", pct);
+		step = -1;
+	}
 	json_array_foreach(json_object_get(r, "steps"), i, s) {
 		view_pct(json_number_value(s), pct, sizeof(pct));
 		fprintf(f, " %s%s%s", (double)i == step ? "[" : "", pct,

@@ -53,9 +53,9 @@ static struct {
 	uint64_t nodes_at_us;         /* when the listing came */
 	/* the other nodes' routed requests, summed without ever going back
 	 * (a node that restarts begins at 0 again): the rollout's count */
-	struct { char node[CLUSTER_NODE_MAX]; uint64_t last[CONFIG_POOLS]; } seen[CLUSTER_MAX_NODES];
+	struct { char node[CLUSTER_NODE_MAX]; uint64_t last[STATS_CLASSES]; } seen[CLUSTER_MAX_NODES];
 	size_t nseen;
-	uint64_t fleet_routed[CONFIG_POOLS];
+	uint64_t fleet_routed[STATS_CLASSES];
 	char unsynced_path[PATH_MAX];  /* "" without a state file */
 	char why[256];
 } cl;
@@ -352,7 +352,7 @@ cluster_count_routed(void)
 			memcpy(cl.seen[k].last, f->routed, sizeof(cl.seen[k].last));
 			continue;
 		}
-		for (p = 0; p < CONFIG_POOLS; p++) {
+		for (p = 0; p < STATS_CLASSES; p++) {
 			cl.fleet_routed[p] += f->routed[p] >= cl.seen[k].last[p] ?
 			    f->routed[p] - cl.seen[k].last[p] : f->routed[p];
 			cl.seen[k].last[p] = f->routed[p];
@@ -363,7 +363,7 @@ cluster_count_routed(void)
 static uint64_t
 cluster_routed(int pool)
 {
-	return cl.fleet_routed[pool];
+	return pool >= 0 && pool < STATS_CLASSES ? cl.fleet_routed[pool] : 0;
 }
 
 static void
@@ -506,7 +506,7 @@ cluster_tick(void)
 }
 
 void
-cluster_publish(const struct stats_window win[CONFIG_POOLS])
+cluster_publish(const struct stats_window win[STATS_CLASSES])
 {
 	struct cluster_figs f;
 	char *v;
@@ -520,7 +520,7 @@ cluster_publish(const struct stats_window win[CONFIG_POOLS])
 	f.version = state_get()->version;
 	f.leader = cl.leader;
 	memcpy(f.win, win, sizeof(f.win));
-	for (p = 0; p < CONFIG_POOLS; p++)
+	for (p = 0; p < STATS_CLASSES; p++)
 		f.routed[p] = worker_routed_total(p);
 	v = cluster_figs_format(&f);
 	if (v == NULL)
@@ -537,7 +537,7 @@ cluster_nodes_fresh(void)
 }
 
 int
-cluster_fleet_add(struct stats_window win[CONFIG_POOLS])
+cluster_fleet_add(struct stats_window win[STATS_CLASSES])
 {
 	size_t i;
 	int p, n = 0;
@@ -551,7 +551,7 @@ cluster_fleet_add(struct stats_window win[CONFIG_POOLS])
 		 * back, say) judge a split that is gone */
 		if (cl.nodes[i].version < state_epoch_version())
 			continue;
-		for (p = 0; p < CONFIG_POOLS; p++)
+		for (p = 0; p < STATS_CLASSES; p++)
 			cluster_figs_add(&win[p], &cl.nodes[i].win[p]);
 		n++;
 	}

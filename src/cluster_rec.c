@@ -14,7 +14,10 @@
 
 #define CLUSTER_MS_MAX 999999999999999LL
 
-static const char *const cluster_pools[CONFIG_POOLS] = { "blue", "green" };
+/* the guard classes' names under "pools": the two pools, then shadow
+ * traffic's (optional: a node from before it sends none) */
+static const char *const cluster_pools[STATS_CLASSES] = { "blue", "green", "shadow",
+	"shadow_base" };
 
 char *
 cluster_rec_format(const struct cluster_rec *r)
@@ -139,8 +142,10 @@ cluster_figs_format(const struct cluster_figs *f)
 	char *out;
 	int p;
 
-	for (p = 0; pools != NULL && p < CONFIG_POOLS; p++)
-		json_object_set_new(pools, cluster_pools[p], cluster_win_json(&f->win[p], f->routed[p]));
+	for (p = 0; pools != NULL && p < STATS_CLASSES; p++)
+		if (p < CONFIG_POOLS || f->win[p].requests != 0 || f->routed[p] != 0)
+			json_object_set_new(pools, cluster_pools[p], cluster_win_json(&f->win[p],
+			    f->routed[p]));
 	o = json_pack("{s:s,s:I,s:I,s:b,s:o}", "node", f->node, "time_ms", (json_int_t)f->time_ms,
 	    "version", (json_int_t)f->version, "leader", f->leader, "pools", pools);
 	if (o == NULL)
@@ -231,10 +236,15 @@ cluster_figs_parse(const char *buf, size_t len, struct cluster_figs *f, char *er
 		errf(err, errlen, "\"pools\" must be an object");
 		goto out;
 	}
-	for (p = 0; p < CONFIG_POOLS; p++)
-		if (cluster_win_parse(json_object_get(pools, cluster_pools[p]), &n.win[p],
-		    &n.routed[p], cluster_pools[p], err, errlen) == -1)
+	for (p = 0; p < STATS_CLASSES; p++) {
+		json_t *w = json_object_get(pools, cluster_pools[p]);
+
+		if (w == NULL && p >= CONFIG_POOLS)
+			continue;     /* no shadow traffic on that node */
+		if (cluster_win_parse(w, &n.win[p], &n.routed[p], cluster_pools[p], err,
+		    errlen) == -1)
 			goto out;
+	}
 	*f = n;
 	rc = 0;
 out:

@@ -104,6 +104,7 @@ exchange_reset(struct exchange *ex)
 	ex->overridden = 0;
 	ex->retried_stable = 0;
 	ex->client_fault = 0;
+	ex->mirrored = 0;
 	ex->interim = 0;
 	ex->resp_deadline_us = 0;
 }
@@ -140,6 +141,11 @@ exchange_access_log(struct exchange *ex)
 	if (ex->srv != NULL) {
 		stats_record(w->stats, ex->pool, ex->proto, ex->srv->index, ex->resp_status, ex->err_kind,
 		    !ex->overridden && !ex->client_fault, now / 1000000, dur);
+		/* the stable pool's answer to a copied request: what the
+		 * copies are judged against */
+		if (ex->mirrored && !ex->client_fault)
+			stats_record_shadow(w->stats, STATS_SHADOW_BASE, ex->resp_status, ex->err_kind,
+			    now / 1000000, dur);
 		if (ex->active_counted) {
 			STATS_ADD(w->stats->srv_active[ex->pool][ex->srv->index], -1);
 			ex->active_counted = 0;
@@ -413,7 +419,7 @@ exchange_forward(struct exchange *ex)
 	}
 	/* shadow traffic: a copy for the candidate, tied to nothing here */
 	if (mirror_wanted(ex->w, ex, &stable))
-		mirror_request(ex->w, !stable, ex->rhead, ex->rhead_len);
+		ex->mirrored = mirror_request(ex->w, !stable, ex->rhead, ex->rhead_len);
 	if (ex->req_done)
 		conn_flush(&ex->up->c);
 	else

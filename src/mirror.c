@@ -27,6 +27,7 @@ struct mirror {
 	struct conn c;
 	struct worker *w;
 	struct mirror *next, **prevp;  /* w->mirror_list */
+	uint64_t t_start;             /* when the copy was sent (proxy_now_us) */
 	size_t got;                   /* response bytes read (only the first line is kept) */
 	char line[16];                /* "HTTP/1.1 200" */
 	size_t linelen;
@@ -42,9 +43,17 @@ mirror_count(struct worker *w, enum stats_mirror r)
 	STATS_INC(w->stats->mirror[r]);
 }
 
+/* A copy is over.  Its answer (status 0: none, err_kind an enum stats_err
+ * or -1) goes into the guard's shadow class, unless the worker gave it up
+ * (judge 0). */
 static void
-mirror_end(struct mirror *m, enum stats_mirror r)
+mirror_end(struct mirror *m, enum stats_mirror r, int status, int err_kind, int judge)
 {
+	uint64_t now = proxy_now_us();
+
+	if (judge)
+		stats_record_shadow(m->w->stats, STATS_SHADOW, status, err_kind, now / 1000000,
+		    now - m->t_start);
 	mirror_count(m->w, r);
 	m->w->mirrors--;
 	*m->prevp = m->next;
@@ -97,18 +106,20 @@ mirror_eventcb(struct conn *c, short what, void *arg)
 	struct mirror *m = arg;
 	int st;
 
-	(void)c;
 	if (what & CONN_EV_EOF) {
-		/* Connection: close: the answer ends with the connection */
+		/* Connection: close: the answer ends with the connection; one
+		 * that ends before its status line was reset */
 		st = mirror_status(m);
-		mirror_end(m, st >= 200 && st < 500 ? STATS_MIRROR_OK : STATS_MIRROR_ERROR);
+		mirror_end(m, st >= 200 && st < 500 ? STATS_MIRROR_OK : STATS_MIRROR_ERROR, st,
+		    st == 0 ? STATS_ERR_RESET : -1, 1);
 		return;
 	}
-	/* refused, reset, timed out */
-	mirror_end(m, STATS_MIRROR_ERROR);
+	/* refused, reset, timed out: judged like the same fault of a live request */
+	mirror_end(m, STATS_MIRROR_ERROR, 0, (what & CONN_EV_TIMEOUT) ? STATS_ERR_TIMEOUT :
+	    c->connecting ? STATS_ERR_CONNECT : STATS_ERR_RESET, 1);
 }
 
-void
+int
 mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len)
 {
 	const struct config *cfg = rt.cfg;
@@ -121,25 +132,36 @@ mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len
 
 	if (w->mirrors >= cfg->mirror_inflight) {
 		mirror_count(w, STATS_MIRROR_SKIPPED);
-		return;
+		return 0;
 	}
 	srv = exchange_pick_server(w, cand, proxy_now_us());
 	/* the head ends in an empty line; the copy's two lines go before it */
 	if (srv == NULL || len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0) {
-		mirror_count(w, srv == NULL ? STATS_MIRROR_ERROR : STATS_MIRROR_SKIPPED);
-		return;
+		if (srv != NULL) {
+			mirror_count(w, STATS_MIRROR_SKIPPED);
+			return 0;
+		}
+		/* no candidate server up: the copy failed, and the guard
+		 * hears of it (the stable answer is its baseline) */
+		mirror_count(w, STATS_MIRROR_ERROR);
+		stats_record_shadow(w->stats, STATS_SHADOW, 0, STATS_ERR_CONNECT,
+		    proxy_now_us() / 1000000, 0);
+		return 1;
 	}
 	m = calloc(1, sizeof(*m));
 	if (m == NULL) {
 		mirror_count(w, STATS_MIRROR_SKIPPED);
-		return;
+		return 0;
 	}
 	m->w = w;
+	m->t_start = proxy_now_us();
 	a = &srv->addr;
 	if (conn_connect(&m->c, w->base, (const struct sockaddr *)&a->ss, a->len, &cto) == -1) {
 		free(m);
 		mirror_count(w, STATS_MIRROR_ERROR);
-		return;
+		stats_record_shadow(w->stats, STATS_SHADOW, 0, STATS_ERR_CONNECT,
+		    proxy_now_us() / 1000000, 0);
+		return 1;
 	}
 	w->mirrors++;
 	m->next = w->mirror_list;
@@ -166,6 +188,7 @@ mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len
 	evbuffer_add(m->c.out, "\r\n", 2);
 	conn_flush(&m->c);
 	conn_read_enable(&m->c);
+	return 1;
 }
 
 int
@@ -202,5 +225,5 @@ void
 mirror_close_all(struct worker *w)
 {
 	while (w->mirror_list != NULL)
-		mirror_end(w->mirror_list, STATS_MIRROR_ERROR);
+		mirror_end(w->mirror_list, STATS_MIRROR_ERROR, 0, -1, 0);
 }

@@ -150,6 +150,10 @@ persist_check_rollout(const struct persist_state *st, char *why, size_t whylen)
 		    persist_modes[st->mode]);
 	if (st->mode == PERSIST_IDLE)
 		return errf(why, whylen, "mode idle with a rollout");
+	if (st->shadow_bp != 0 && (st->shadow_bp < 0 || st->shadow_bp > 10000 || st->step != 0 ||
+	    st->candidate_bp != 0 || (st->mode != PERSIST_RUNNING && st->mode != PERSIST_PAUSED)))
+		return errf(why, whylen, "a shadow phase (%d) is at step 0, running or paused, "
+		    "with the candidate at 0%%", st->shadow_bp);
 	return 0;
 }
 
@@ -268,7 +272,12 @@ persist_put_rollout(struct persist_out *o, const struct persist_state *st)
 			persist_put(o, ",");
 		persist_put_step(o, st->steps_bp[i]);
 	}
-	persist_put(o, " step %d hold %d paused %d\n", st->step, st->hold_s, st->paused);
+	persist_put(o, " step %d hold %d paused %d", st->step, st->hold_s, st->paused);
+	if (st->shadow_bp > 0) {
+		persist_put(o, " shadow ");
+		persist_put_step(o, st->shadow_bp);
+	}
+	persist_put(o, "\n");
 }
 
 int
@@ -577,6 +586,14 @@ persist_l_rollout(struct persist_lex *lx, struct persist_state *st)
 		return persist_bad(lx, "bad paused", s, persist_word(lx) + (size_t)(lx->p - s),
 		    " (want 0 or 1)");
 	st->paused = (int)v;
+	/* a shadow phase: its share (files from before it lack the words) */
+	if (lx->e - lx->p > 8 && memcmp(lx->p, " shadow ", 8) == 0) {
+		lx->p += 8;
+		s = lx->p;
+		if (persist_pct(lx, 0, &st->shadow_bp) == -1 || st->shadow_bp <= 0)
+			return persist_bad(lx, "bad shadow", s, persist_word(lx) +
+			    (size_t)(lx->p - s), " (want a percentage 0.01..100)");
+	}
 	return 0;
 }
 

@@ -94,20 +94,21 @@ rollout_parse_hold(const char *s, int *out)
  */
 int
 rollout_parse_args(int argc, char **argv, int *steps_bp, size_t *nsteps, int *hold_s,
-    char *err, size_t errlen)
+    int *shadow_bp, char *err, size_t errlen)
 {
-	int steps[ROLLOUT_MAX_STEPS], hold = 0, have_steps = 0, have_hold = 0;
+	int steps[ROLLOUT_MAX_STEPS], hold = 0, shadow = 0;
+	int have_steps = 0, have_hold = 0, have_shadow = 0;
 	size_t n = 0;
 	int i;
 
 	for (i = 0; i < argc; i += 2) {
 		const char *key = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-		int is_steps = strcmp(key, "steps") == 0;
-		int *seen = is_steps ? &have_steps : &have_hold;
+		int is_steps = strcmp(key, "steps") == 0, is_shadow = strcmp(key, "shadow") == 0;
+		int *seen = is_steps ? &have_steps : is_shadow ? &have_shadow : &have_hold;
 
-		if (!is_steps && strcmp(key, "hold") != 0) {
+		if (!is_steps && !is_shadow && strcmp(key, "hold") != 0) {
 			errf(err, errlen, "unknown rollout option \"%s\"; "
-			    "use steps A,B,C and hold SECONDS", key);
+			    "use shadow PERCENT, steps A,B,C and hold SECONDS", key);
 			return -1;
 		}
 		if (*seen) {
@@ -125,6 +126,16 @@ rollout_parse_args(int argc, char **argv, int *steps_bp, size_t *nsteps, int *ho
 			    "at most %d, got \"%s\"", ROLLOUT_MAX_STEPS, val);
 			return -1;
 		}
+		if (is_shadow) {
+			shadow = rollout_parse_percent(val, strlen(val));
+			if (shadow == -1) {
+				errf(err, errlen, "shadow must be a percentage 0 < x <= 100 with at "
+				    "most two decimals (the share of the stable pool's requests "
+				    "copied), got \"%s\"", val);
+				return -1;
+			}
+			continue;
+		}
 		if (!is_steps && rollout_parse_hold(val, &hold) == -1) {
 			errf(err, errlen, "hold must be 0..%d seconds, got \"%s\"",
 			    ROLLOUT_HOLD_MAX, val);
@@ -137,17 +148,20 @@ rollout_parse_args(int argc, char **argv, int *steps_bp, size_t *nsteps, int *ho
 	}
 	if (have_hold)
 		*hold_s = hold;
+	if (have_shadow && shadow_bp != NULL)
+		*shadow_bp = shadow;
 	return 0;
 }
 
-/* Begin a step (or the bake) at now: both gates count from here. */
+/* Begin a step (or the bake) at now: both gates count from here.  In the
+ * shadow phase that phase begins again (step 0, no bake). */
 static void
 rollout_enter_step(struct rollout *r, int step, uint64_t now_ms, uint64_t cand_requests)
 {
-	r->step = step;
+	r->step = r->shadow_bp > 0 ? 0 : step;
 	r->step_start_ms = now_ms;
 	r->step_start_requests = cand_requests;
-	if ((size_t)step + 1 == r->nsteps) {
+	if (r->shadow_bp == 0 && (size_t)step + 1 == r->nsteps) {
 		r->phase = RO_BAKING;
 		r->bake_start_ms = now_ms;
 	}
@@ -203,6 +217,25 @@ rollout_first_step(const int *steps_bp, size_t nsteps, int cur_bp)
 	return (int)nsteps - 1;
 }
 
+void
+rollout_shadow(struct rollout *r, int shadow_bp, uint64_t now_ms, uint64_t cand_requests)
+{
+	if (r->phase == RO_NONE || shadow_bp <= 0)
+		return;
+	r->shadow_bp = shadow_bp > ROLLOUT_FULL_BP ? ROLLOUT_FULL_BP : shadow_bp;
+	if (r->phase == RO_BAKING)
+		r->phase = RO_RUNNING;  /* a one-step rollout: the bake comes after */
+	rollout_enter_step(r, 0, now_ms, cand_requests);
+}
+
+/* Leave the shadow phase for the first live step. */
+static void
+rollout_end_shadow(struct rollout *r, uint64_t now_ms, uint64_t cand_requests)
+{
+	r->shadow_bp = 0;
+	rollout_enter_step(r, 0, now_ms, cand_requests);
+}
+
 /*
  * The state file keeps the step and the paused/baking flags, not the
  * timers: the monotonic clock of the previous process means nothing here,
@@ -255,7 +288,10 @@ rollout_tick(struct rollout *r, uint64_t now_ms, uint64_t cand_requests)
 		if (rollout_since(cand_requests, r->step_start_requests) <
 		    (uint64_t)r->min_requests)
 			return RA_NONE;
-		rollout_enter_step(r, r->step + 1, now_ms, cand_requests);
+		if (r->shadow_bp > 0)
+			rollout_end_shadow(r, now_ms, cand_requests);
+		else
+			rollout_enter_step(r, r->step + 1, now_ms, cand_requests);
 		return RA_SET;
 	case RO_BAKING:
 		if (r->bake_s > 0 &&
@@ -326,14 +362,18 @@ rollout_next(struct rollout *r, uint64_t now_ms, uint64_t cand_requests, char *e
 		return RA_NONE;
 	}
 	*failed = 0;
-	rollout_enter_step(r, r->step + 1, now_ms, cand_requests);
+	if (r->shadow_bp > 0)
+		rollout_end_shadow(r, now_ms, cand_requests);
+	else
+		rollout_enter_step(r, r->step + 1, now_ms, cand_requests);
 	return RA_SET;
 }
 
 int
 rollout_step_back(struct rollout *r, uint64_t now_ms, uint64_t cand_requests)
 {
-	if (r->phase == RO_NONE || r->step == 0)
+	/* from the shadow phase or the first live step back is the stable pool */
+	if (r->phase == RO_NONE || r->step == 0 || r->shadow_bp > 0)
 		return -1;
 	/* baking is the last step: back from it is the one before */
 	rollout_enter_step(r, r->step - 1, now_ms, cand_requests);
@@ -351,7 +391,7 @@ rollout_clear(struct rollout *r)
 int
 rollout_bp(const struct rollout *r)
 {
-	if (r->phase == RO_NONE || r->nsteps == 0)
+	if (r->phase == RO_NONE || r->nsteps == 0 || r->shadow_bp > 0)
 		return 0;
 	if (r->phase == RO_BAKING)
 		return ROLLOUT_FULL_BP;
@@ -371,4 +411,10 @@ rollout_step_left_s(const struct rollout *r, uint64_t now_ms)
 	if (elapsed >= hold_ms)
 		return 0;
 	return (int)((hold_ms - elapsed + 999) / 1000);
+}
+
+int
+rollout_mirror_bp(const struct rollout *r)
+{
+	return r->phase != RO_NONE ? r->shadow_bp : 0;
 }

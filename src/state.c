@@ -151,6 +151,8 @@ state_to_persist(const struct split_state *s, struct persist_state *p)
 	p->step = s->step;
 	p->hold_s = s->hold_s;
 	p->paused = s->mode == MODE_PAUSED;
+	p->shadow_bp = s->has_rollout && (s->mode == MODE_RUNNING || s->mode == MODE_PAUSED) ?
+	    s->shadow_bp : 0;
 	p->split_version = s->version;
 	p->revert_time_ms = s->revert_time_ms;
 	p->revert_step = s->revert_step;
@@ -172,6 +174,7 @@ state_from_persist(const struct persist_state *p, struct split_state *s)
 	s->nsteps = p->nsteps;
 	s->step = p->step;
 	s->hold_s = p->hold_s;
+	s->shadow_bp = p->has_rollout ? p->shadow_bp : 0;
 	s->version = p->split_version;
 	/* the revert's record, when the file has one */
 	s->revert_time_ms = p->revert_time_ms;
@@ -207,6 +210,18 @@ state_epoch_version(void)
 	return state_epoch_ver;
 }
 
+/* The share of the stable pool's requests copied to the candidate: the
+ * shadow phase's, else split.mirror_percent; none after a revert (until an
+ * operator gives the candidate traffic or copies again). */
+static void
+state_mirror_apply(const struct config *cfg)
+{
+	int bp = state_cur.shadow_bp > 0 ? state_cur.shadow_bp :
+	    state_cur.mode == MODE_REVERTED ? 0 : cfg->mirror_bp;
+
+	atomic_store_explicit(&rt.mirror_bp, bp, memory_order_relaxed);
+}
+
 /* Publish next (its version as it is) to the workers, then persist.  A
  * failed write is logged loudly but does not undo the change: traffic must
  * follow the operator.  While staging, only state_cur changes. */
@@ -238,6 +253,7 @@ state_publish(const struct split_state *next)
 	state_cur = *next;
 	atomic_store_explicit(&rt.split, SPLIT_WORD(state_cur.stable, state_cur.candidate_bp),
 	    memory_order_release);
+	state_mirror_apply(rt.cfg);
 	if (reverted)
 		state_announce_revert(cand);
 	if (state_path == NULL)
@@ -255,6 +271,9 @@ state_commit(const struct split_state *next)
 	struct split_state n = *next;
 
 	n.version = state_cur.version + 1;
+	/* only a running or paused rollout has a shadow phase */
+	if (!n.has_rollout || (n.mode != MODE_RUNNING && n.mode != MODE_PAUSED))
+		n.shadow_bp = 0;
 	state_publish(&n);
 	if (state_staging == NULL && state_hook != NULL)
 		state_hook(n.mode == MODE_REVERTED);
@@ -269,10 +288,43 @@ state_now_ms(void)
 /* Requests the split sent to pool since start, all workers (and, with a
  * cluster, the other nodes since this one saw them first). */
 static uint64_t
-state_cand_requests(enum pool_id pool)
+state_cand_requests(int pool)
 {
 	return worker_routed_total(pool) +
 	    (state_fleet_requests != NULL ? state_fleet_requests(pool) : 0);
+}
+
+/* What a rollout's gate (rollout.min_requests) counts for pool: its
+ * requests, plus the copies answered while in a shadow phase (they are
+ * added up as they come, so the count never goes back when it ends). */
+static uint64_t state_shadow_seen, state_shadow_acc;
+
+static uint64_t
+state_gate_requests(enum pool_id pool)
+{
+	uint64_t copies = state_cand_requests(STATS_SHADOW);
+
+	if (state_ro.shadow_bp > 0 && copies > state_shadow_seen)
+		state_shadow_acc += copies - state_shadow_seen;
+	state_shadow_seen = copies;
+	return state_cand_requests(pool) + state_shadow_acc;
+}
+
+static enum pool_id
+state_ro_pool(void)
+{
+	return state_ro.pool ? POOL_GREEN : POOL_BLUE;
+}
+
+/* A restored rollout in its shadow phase goes on copying (paused or not). */
+static void
+state_restore_shadow(const struct split_state *s)
+{
+	if (s->shadow_bp <= 0)
+		return;
+	rollout_shadow(&state_ro, s->shadow_bp, state_now_ms(), state_gate_requests(s->rollout_pool));
+	if (s->mode == MODE_PAUSED && state_ro.phase == RO_RUNNING)
+		rollout_pause(&state_ro, NULL, 0);
 }
 
 /* The split's rollout fields and mode from the engine. */
@@ -280,6 +332,7 @@ static void
 state_from_rollout(struct split_state *n)
 {
 	n->has_rollout = state_ro.phase != RO_NONE;
+	n->shadow_bp = 0;
 	if (!n->has_rollout)
 		return;
 	n->rollout_pool = state_ro.pool ? POOL_GREEN : POOL_BLUE;
@@ -287,6 +340,7 @@ state_from_rollout(struct split_state *n)
 	n->nsteps = state_ro.nsteps;
 	n->step = state_ro.step;
 	n->hold_s = state_ro.hold_s;
+	n->shadow_bp = rollout_mirror_bp(&state_ro);
 	n->candidate_bp = rollout_bp(&state_ro);
 	n->mode = state_ro.phase == RO_PAUSED ? MODE_PAUSED :
 	    state_ro.phase == RO_BAKING ? MODE_BAKING : MODE_RUNNING;
@@ -329,7 +383,8 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 		/* a rollout resumes at its step; the hold timer starts again */
 		rollout_restore(&state_ro, s.rollout_pool, s.steps_bp, s.nsteps, s.step, s.hold_s,
 		    s.mode == MODE_PAUSED, s.mode == MODE_BAKING, cfg->rollout_min_requests,
-		    cfg->guard_bake_s, state_now_ms(), state_cand_requests(s.rollout_pool));
+		    cfg->guard_bake_s, state_now_ms(), state_gate_requests(s.rollout_pool));
+		state_restore_shadow(&s);
 	}
 	state_bake_start_ms = state_now_ms();
 	state_commit(&s);
@@ -343,6 +398,7 @@ void
 state_config_changed(const struct config *cfg)
 {
 	state_path = cfg->state_file;
+	state_mirror_apply(cfg);
 }
 
 int
@@ -414,7 +470,12 @@ state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
 	state_actor_text(who, n.revert_actor, sizeof(n.revert_actor));
 	snprintf(n.revert_reason, sizeof(n.revert_reason), "%.300s", reason);
 	n.revert_step = -1;
-	if (state_cur.has_rollout && state_cur.mode != MODE_REVERTED) {
+	if (state_cur.shadow_bp > 0) {
+		/* before any user: the copies told */
+		snprintf(step, sizeof(step), ", rollout of %s in its shadow phase (copies of "
+		    "%d.%02d%%, no user)", pool_names[state_cur.rollout_pool],
+		    state_cur.shadow_bp / 100, state_cur.shadow_bp % 100);
+	} else if (state_cur.has_rollout && state_cur.mode != MODE_REVERTED) {
 		n.revert_step = state_cur.step;
 		snprintf(step, sizeof(step), ", rollout of %s at step %d of %zu (%d.%02d%%)",
 		    pool_names[state_cur.rollout_pool], state_cur.step + 1, state_cur.nsteps,
@@ -475,7 +536,7 @@ state_guard_step_back(const char *reason, const struct actor *who, char *msg, si
 	int from = state_ro.step;
 
 	if (state_ro.phase == RO_NONE || rollout_step_back(&state_ro, state_now_ms(),
-	    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE)) == -1) {
+	    state_gate_requests(state_ro_pool())) == -1) {
 		/* from the first step (or without a rollout) back is the stable pool */
 		snprintf(why, sizeof(why), "%.300s (step_back from the first step: revert)", reason);
 		return state_revert(why, who, msg, len);
@@ -520,7 +581,7 @@ state_guard_pause(const char *reason, const struct actor *who, char *msg, size_t
 
 int
 state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int hold_s,
-    const struct actor *who, char *msg, size_t len)
+    int shadow_bp, const struct actor *who, char *msg, size_t len)
 {
 	struct split_state n = state_cur;
 	char before[128], after[128];
@@ -540,17 +601,31 @@ state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int h
 	/* begin at the first step at or above the share the candidate has
 	 * now, so no client it holds moves back (a reverted one has none) */
 	cur_bp = state_cur.mode == MODE_REVERTED ? 0 : state_cur.candidate_bp;
+	if (shadow_bp > 0 && cur_bp > 0) {
+		snprintf(msg, len, "a shadow phase comes before any user: %s has %d.%02d%% now; "
+		    "set weight %s 0 first, or start without shadow", pool_names[pool],
+		    cur_bp / 100, cur_bp % 100, pool_names[pool]);
+		return -1;
+	}
 	first = rollout_first_step(steps_bp, nsteps, cur_bp);
 	rollout_start(&state_ro, pool, steps_bp, nsteps, first, hold_s,
 	    rt.cfg->rollout_min_requests, rt.cfg->guard_bake_s, state_now_ms(),
-	    state_cand_requests(pool));
+	    state_gate_requests(pool));
+	if (shadow_bp > 0)
+		rollout_shadow(&state_ro, shadow_bp, state_now_ms(), state_gate_requests(pool));
 	state_from_rollout(&n);
 	state_describe(&state_cur, before, sizeof(before));
 	state_commit(&n);
 	state_describe(&n, after, sizeof(after));
-	state_event_rec(who, "rollout", before, after, NULL,
-	    "rollout of %s started: step %d of %zu, %s, hold %d s", pool_names[pool],
-	    first + 1, nsteps, after, hold_s);
+	if (shadow_bp > 0)
+		state_event_rec(who, "rollout", before, after, NULL,
+		    "rollout of %s started: shadow phase, copies of %d.%02d%% of %s's requests, "
+		    "then %zu steps, hold %d s", pool_names[pool], shadow_bp / 100, shadow_bp % 100,
+		    pool_names[n.stable], nsteps, hold_s);
+	else
+		state_event_rec(who, "rollout", before, after, NULL,
+		    "rollout of %s started: step %d of %zu, %s, hold %d s", pool_names[pool],
+		    first + 1, nsteps, after, hold_s);
 	snprintf(msg, len, "rollout of %s started: %s", pool_names[pool], after);
 	return 0;
 }
@@ -568,6 +643,12 @@ state_rollout_gate(int r, const struct actor *who, const char *kind, const char 
 	state_describe(&state_cur, before, sizeof(before));
 	state_commit(&n);
 	state_describe(&n, after, sizeof(after));
+	if (n.shadow_bp > 0) {
+		state_event_rec(who, kind, before, after, NULL, "rollout %s: shadow phase, %s, "
+		    "state %s", what, after, state_mode_names[n.mode]);
+		snprintf(msg, len, "shadow phase, %s, state %s", after, state_mode_names[n.mode]);
+		return 0;
+	}
 	state_event_rec(who, kind, before, after, NULL, "rollout %s: step %d of %zu, %s, state %s",
 	    what, n.step + 1, n.nsteps, after, state_mode_names[n.mode]);
 	snprintf(msg, len, "step %d of %zu, %s, state %s", n.step + 1, n.nsteps, after,
@@ -586,7 +667,7 @@ int
 state_rollout_resume(const struct actor *who, char *msg, size_t len)
 {
 	return state_rollout_gate(rollout_resume(&state_ro, state_now_ms(),
-	    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE), msg, len), who, "resume",
+	    state_gate_requests(state_ro_pool()), msg, len), who, "resume",
 	    "resumed", msg, len);
 }
 
@@ -596,7 +677,7 @@ state_rollout_next(const struct actor *who, char *msg, size_t len)
 	int failed = 0;
 
 	rollout_next(&state_ro, state_now_ms(),
-	    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE), msg, len, &failed);
+	    state_gate_requests(state_ro_pool()), msg, len, &failed);
 	return state_rollout_gate(failed ? -1 : 0, who, "step", "advanced", msg, len);
 }
 
@@ -610,7 +691,8 @@ void
 state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
     unsigned long long *need)
 {
-	uint64_t cand = state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE);
+	uint64_t cand = state_gate_requests(state_ro_pool());
+	const char *what;
 
 	*left_s = 0;
 	*seen = *need = 0;
@@ -638,14 +720,15 @@ state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
 	*left_s = rollout_step_left_s(&state_ro, state_now_ms());
 	*seen = rollout_step_requests(&state_ro, cand);
 	*need = (unsigned long long)state_ro.min_requests;
+	/* in the shadow phase the gate counts the copies answered */
+	what = state_ro.shadow_bp > 0 ? "copies answered" : "candidate request(s)";
 	if (*left_s > 0 && *seen < *need)
-		snprintf(buf, len, "%d s and %llu more candidate request(s) (%llu of %llu)", *left_s,
-		    *need - *seen, *seen, *need);
+		snprintf(buf, len, "%d s and %llu more %s (%llu of %llu)", *left_s, *need - *seen,
+		    what, *seen, *need);
 	else if (*left_s > 0)
-		snprintf(buf, len, "%d s (candidate requests %llu of %llu)", *left_s, *seen, *need);
+		snprintf(buf, len, "%d s (%s %llu of %llu)", *left_s, what, *seen, *need);
 	else if (*seen < *need)
-		snprintf(buf, len, "%llu more candidate request(s) (%llu of %llu)", *need - *seen,
-		    *seen, *need);
+		snprintf(buf, len, "%llu more %s (%llu of %llu)", *need - *seen, what, *seen, *need);
 	else
 		snprintf(buf, len, "the next guard interval");
 }
@@ -686,7 +769,7 @@ state_tick(void)
 
 	if (state_ro.phase != RO_NONE) {
 		a = rollout_tick(&state_ro, now,
-		    state_cand_requests(state_ro.pool ? POOL_GREEN : POOL_BLUE));
+		    state_gate_requests(state_ro_pool()));
 		if (a == RA_SET) {
 			r = state_rollout_gate(0, &timer, "step", "step", msg, sizeof(msg));
 			state_audit(&timer, "rollout step", r == 0 ? "OK" : "ERR", msg, &before);
@@ -825,7 +908,8 @@ state_apply_remote(const struct persist_state *p, long long step_wall_ms, long l
 	if (s.has_rollout && s.mode != MODE_REVERTED) {
 		rollout_restore(&state_ro, s.rollout_pool, s.steps_bp, s.nsteps, s.step, s.hold_s,
 		    s.mode == MODE_PAUSED, s.mode == MODE_BAKING, rt.cfg->rollout_min_requests,
-		    rt.cfg->guard_bake_s, state_now_ms(), state_cand_requests(s.rollout_pool));
+		    rt.cfg->guard_bake_s, state_now_ms(), state_gate_requests(s.rollout_pool));
+		state_restore_shadow(&s);
 		/* the same step with the hold it has left, whoever runs the clock */
 		if (step_wall_ms > 0)
 			state_ro.step_start_ms = state_wall_to_mono(step_wall_ms);
@@ -851,6 +935,7 @@ state_merge_revert(const struct persist_state *p, const char *node)
 	state_from_persist(p, &s);
 	s.candidate_bp = 0;
 	s.mode = MODE_REVERTED;
+	s.shadow_bp = 0;
 	memcpy(s.last_revert, mine.last_revert, sizeof(s.last_revert));
 	s.revert_time_ms = mine.revert_time_ms;
 	s.revert_step = mine.revert_step;

@@ -214,9 +214,24 @@ void stats_record(struct stats_worker *w, int pool, int proto, int server, int s
 	}
 }
 
+void stats_record_shadow(struct stats_worker *w, int cls, int status, int err_kind,
+    uint64_t now_s, uint64_t dur_us)
+{
+	if (cls != STATS_SHADOW && cls != STATS_SHADOW_BASE)
+		return;
+	if (err_kind >= STATS_ERR_KINDS)
+		err_kind = -1;
+	STATS_INC(w->routed[cls]);
+	stats_record_window(w, cls, status >= 500 || err_kind >= 0 || status == 0, status,
+	    err_kind, now_s, dur_us);
+}
+
 uint64_t stats_routed_total(struct stats_worker *const *w, size_t n, int pool)
 {
 	uint64_t t = 0;
+
+	if (pool < 0 || pool >= STATS_CLASSES)
+		return 0;
 
 	for (size_t i = 0; i < n; i++)
 		t += STATS_GET(w[i]->routed[pool]);
@@ -246,7 +261,7 @@ void stats_window_sum(struct stats_worker *const *w, size_t n, int pool, int win
     uint64_t now_s, struct stats_window *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (pool < 0 || pool >= CONFIG_POOLS)
+	if (pool < 0 || pool >= STATS_CLASSES)
 		return;
 	uint64_t win = window_s > 0 ? (uint64_t)window_s : 1;
 	for (size_t i = 0; i < n; i++) {

@@ -48,71 +48,136 @@ watch_healthy(enum pool_id p, uint64_t now_us, int *servers)
 	return up;
 }
 
+/* What the guard judges: the candidate's requests against the stable
+ * pool's, and shadow traffic's copies against the stable answers to the
+ * same requests (each class from win, STATS_CLASSES long). */
+struct watch_case {
+	struct guard_input live, shadow;
+	int do_live, do_shadow;
+};
+
+static void
+watch_fill(struct watch_case *wc, const struct stats_window *win, enum pool_id cand,
+    enum pool_id stable)
+{
+	watch_figs(&win[cand], &wc->live.cand);
+	watch_figs(&win[stable], &wc->live.stable);
+	watch_figs(&win[STATS_SHADOW], &wc->shadow.cand);
+	watch_figs(&win[STATS_SHADOW_BASE], &wc->shadow.stable);
+}
+
+/* The first check that trips, live first; the reason says which class. */
+static enum guard_check
+watch_decide(const struct watch_case *wc, const struct guard_policy *pol, char *reason,
+    size_t len)
+{
+	enum guard_check check = GUARD_CHECK_NONE;
+	char why[480];
+
+	if (wc->do_live)
+		check = guard_decide(&wc->live, pol, reason, len);
+	if (check == GUARD_CHECK_NONE && wc->do_shadow) {
+		check = guard_decide(&wc->shadow, pol, why, sizeof(why));
+		if (check != GUARD_CHECK_NONE)
+			snprintf(reason, len, "shadow copies: %s", why);
+	}
+	return check;
+}
+
+/* The verdict while nothing trips, for status. */
+static void
+watch_clean(const struct watch_case *wc, const struct guard_policy *pol, int window_s,
+    int nodes)
+{
+	char fleet[48] = "", part[2][200];
+	int n = 0;
+
+	if (nodes > 0)
+		snprintf(fleet, sizeof(fleet), " (fleet of %d nodes)", nodes + 1);
+	if (wc->do_live) {
+		if (wc->live.cand.requests < (uint64_t)pol->min_requests)
+			snprintf(part[n++], sizeof(part[0]), "clean so far: %llu of %d candidate "
+			    "requests in %d s for the rate checks", (unsigned long long)
+			    wc->live.cand.requests, pol->min_requests, window_s);
+		else
+			snprintf(part[n++], sizeof(part[0]), "clean: %llu candidate requests in %d s",
+			    (unsigned long long)wc->live.cand.requests, window_s);
+	}
+	if (wc->do_shadow) {
+		const char *what = n ? "shadow clean" : "clean (shadow)";
+
+		if (wc->shadow.cand.requests < (uint64_t)pol->min_requests)
+			snprintf(part[n], sizeof(part[0]), "%s so far: %llu of %d copies answered "
+			    "in %d s for the rate checks", what,
+			    (unsigned long long)wc->shadow.cand.requests, pol->min_requests, window_s);
+		else
+			snprintf(part[n], sizeof(part[0]), "%s: %llu copies answered in %d s", what,
+			    (unsigned long long)wc->shadow.cand.requests, window_s);
+		n++;
+	}
+	snprintf(watch_verdict_now, sizeof(watch_verdict_now), "%s%s%s%s", part[0],
+	    n > 1 ? "; " : "", n > 1 ? part[1] : "", fleet);
+}
+
 static void
 watch_guard(void)
 {
 	const struct split_state *s = state_get();
 	const struct config *c = rt.cfg;
 	enum pool_id cand = !s->stable;
-	struct guard_input in;
 	struct guard_policy pol = {
 		c->guard_min_requests, c->guard_max_error_rate, c->guard_max_p99_ms,
 		c->guard_min_healthy_fraction, c->guard_max_error_delta, c->guard_max_p99_ratio,
 	};
 	struct actor guard = { ACTOR_GUARD, 0, 0 };
 	uint64_t now = proxy_now_us();
-	char reason[512], msg[512];
+	char reason[512], msg[512], copies[40];
 	enum guard_check check;
-	struct stats_window win[CONFIG_POOLS];
-	int p, nodes = 0, watching;
+	struct stats_window win[STATS_CLASSES];
+	struct watch_case wc;
+	int p, nodes = 0;
 
+	memset(&wc, 0, sizeof(wc));
+	/* the guard watches whenever the candidate carries traffic: users, or
+	 * copies of the stable pool's requests */
+	wc.do_live = !(s->candidate_bp == 0 || s->mode == MODE_REVERTED || s->mode == MODE_IDLE);
+	wc.do_shadow = atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed) > 0 &&
+	    s->mode != MODE_REVERTED;
 	/* this node's window; a cluster publishes it every interval */
-	watching = !(s->candidate_bp == 0 || s->mode == MODE_REVERTED || s->mode == MODE_IDLE);
-	if (watching || cluster_on()) {
-		for (p = 0; p < CONFIG_POOLS; p++)
+	if (wc.do_live || wc.do_shadow || cluster_on()) {
+		for (p = 0; p < STATS_CLASSES; p++)
 			worker_window_sum(p, c->guard_window_s, now, &win[p]);
 		cluster_publish(win);
 	}
-	/* the guard watches whenever the candidate carries traffic */
 	watch_dry_now[0] = '\0';
-	if (!watching) {
+	if (!wc.do_live && !wc.do_shadow) {
 		snprintf(watch_verdict_now, sizeof(watch_verdict_now),
 		    "not watching: %s has no traffic", pool_names[cand]);
 		guard_dry_reset(&watch_dry);
 		return;
 	}
-	memset(&in, 0, sizeof(in));
-	in.cand_name = pool_names[cand];
-	in.stable_name = pool_names[s->stable];
-	in.window_s = c->guard_window_s;
-	watch_figs(&win[cand], &in.cand);
-	watch_figs(&win[s->stable], &in.stable);
-	in.healthy = watch_healthy(cand, now, &in.servers);
+	snprintf(copies, sizeof(copies), "%s copies", pool_names[cand]);
+	wc.live.cand_name = pool_names[cand];
+	wc.live.stable_name = pool_names[s->stable];
+	wc.shadow.cand_name = copies;
+	wc.shadow.stable_name = pool_names[s->stable];
+	wc.live.window_s = wc.shadow.window_s = c->guard_window_s;
+	wc.live.healthy = watch_healthy(cand, now, &wc.live.servers);
+	wc.shadow.healthy = wc.live.healthy;
+	wc.shadow.servers = wc.live.servers;
+	watch_fill(&wc, win, cand, s->stable);
 	/* this node's own evidence first: it reverts at once, whatever etcd
 	 * does; then the fleet's, the sum over the live nodes */
-	check = guard_decide(&in, &pol, reason, sizeof(reason));
+	check = watch_decide(&wc, &pol, reason, sizeof(reason));
 	if (check == GUARD_CHECK_NONE && (nodes = cluster_fleet_add(win)) > 0) {
-		watch_figs(&win[cand], &in.cand);
-		watch_figs(&win[s->stable], &in.stable);
-		check = guard_decide(&in, &pol, reason, sizeof(reason));
+		watch_fill(&wc, win, cand, s->stable);
+		check = watch_decide(&wc, &pol, reason, sizeof(reason));
 		if (check != GUARD_CHECK_NONE)
 			snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
 			    ", fleet of %d nodes", nodes + 1);
 	}
 	if (check == GUARD_CHECK_NONE) {
-		char fleet[48] = "";
-
-		if (nodes > 0)
-			snprintf(fleet, sizeof(fleet), " (fleet of %d nodes)", nodes + 1);
-		if (in.cand.requests < (uint64_t)pol.min_requests)
-			snprintf(watch_verdict_now, sizeof(watch_verdict_now),
-			    "clean so far: %llu of %d candidate requests in %d s for the rate "
-			    "checks%s", (unsigned long long)in.cand.requests, pol.min_requests,
-			    in.window_s, fleet);
-		else
-			snprintf(watch_verdict_now, sizeof(watch_verdict_now),
-			    "clean: %llu candidate requests in %d s%s",
-			    (unsigned long long)in.cand.requests, in.window_s, fleet);
+		watch_clean(&wc, &pol, c->guard_window_s, nodes);
 		return;
 	}
 	snprintf(watch_verdict_now, sizeof(watch_verdict_now), "%s%s",

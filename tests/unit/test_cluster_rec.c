@@ -123,6 +123,22 @@ TEST(figures_round_trip_and_sum)
 	CHECK_EQ_INT(sum.errors, 8);
 	CHECK_EQ_INT(sum.lat[399], 8);
 	free(v);
+	/* no shadow traffic: no shadow classes sent; with it, both round-trip */
+	CHECK(strstr(v = cluster_figs_format(&f), "shadow") == NULL);
+	free(v);
+	f.win[STATS_SHADOW].requests = 5;
+	f.win[STATS_SHADOW].errors = 5;
+	f.win[STATS_SHADOW].err_kind[STATS_ERR_CONNECT] = 5;
+	f.routed[STATS_SHADOW] = 9;
+	f.win[STATS_SHADOW_BASE].requests = 5;
+	f.win[STATS_SHADOW_BASE].lat[3] = 5;
+	f.routed[STATS_SHADOW_BASE] = 9;
+	v = cluster_figs_format(&f);
+	CHECK(strstr(v, "\"shadow\":{\"requests\":5,\"errors\":5,\"connect\":5") != NULL);
+	CHECK(strstr(v, "\"shadow_base\":{\"requests\":5") != NULL);
+	CHECK(cluster_figs_parse(v, strlen(v), &back, err, sizeof(err)) == 0);
+	CHECK(memcmp(&back, &f, sizeof(f)) == 0);
+	free(v);
 }
 
 static const char *
@@ -144,6 +160,9 @@ figs_error(const char *pools)
 TEST(figures_refusals)
 {
 	CHECK_STR(figs_error("{\"blue\":" W0 ",\"green\":" W0 "}"), "(parsed)");
+	CHECK_STR(figs_error("{\"blue\":" W0 ",\"green\":" W0 ",\"shadow\":" W0 "}"), "(parsed)");
+	CHECK_STR(figs_error("{\"blue\":" W0 ",\"green\":" W0 ",\"shadow\":3}"), "pools.shadow: "
+	    "requests, errors, connect, timeout, reset, status_5xx and routed must be counts");
 	CHECK_STR(figs_error("{\"blue\":" W0 "}"), "pools.green: requests, errors, connect, "
 	    "timeout, reset, status_5xx and routed must be counts");
 	CHECK_STR(figs_error("{\"blue\":" W0 ",\"green\":{\"requests\":1,\"errors\":2,\"connect\":0,"

@@ -652,6 +652,55 @@ TEST(test_split_version_round_trip_and_old_files)
 	CHECK_EQ_INT(persist_parse(file, strlen(file), &back, err, sizeof err), -1);
 }
 
+/* a rollout's shadow phase: " shadow PCT" at the end of the rollout line */
+TEST(test_shadow_round_trip_and_rules)
+{
+	struct persist_state st, back;
+	char buf[4096], err[256];
+	int n;
+
+	memset(&st, 0, sizeof st);
+	st.stable = 0;
+	st.mode = PERSIST_RUNNING;
+	st.has_rollout = 1;
+	st.rollout_pool = 1;
+	st.steps_bp[0] = 500;
+	st.steps_bp[1] = 10000;
+	st.nsteps = 2;
+	st.hold_s = 60;
+	st.shadow_bp = 1250;
+	st.revert_step = -1;
+	n = persist_format(&st, buf, sizeof buf);
+	CHECK(n > 0);
+	CHECK(strstr(buf, "\nrollout green steps 5,100 step 0 hold 60 paused 0 shadow 12.5\n") !=
+	    NULL);
+	memset(&back, 0, sizeof back);
+	CHECK_EQ_INT(persist_parse(buf, (size_t)n, &back, err, sizeof err), 0);
+	CHECK_EQ_INT(back.shadow_bp, 1250);
+	CHECK_EQ_INT(back.candidate_bp, 0);
+	/* only at step 0, running or paused, the candidate at 0% */
+	st.candidate_bp = 500;
+	CHECK_EQ_INT(persist_format(&st, buf, sizeof buf), -1);
+	st.candidate_bp = 0;
+	st.mode = PERSIST_BAKING;
+	CHECK_EQ_INT(persist_format(&st, buf, sizeof buf), -1);
+	st.mode = PERSIST_RUNNING;
+	st.step = 1;
+	CHECK_EQ_INT(persist_format(&st, buf, sizeof buf), -1);
+	CHECK(signed_fails(HEADER "version 1\nstable blue\ncandidate_percent 0.00\nmode running\n"
+	    "last_revert -\nrollout green steps 5,100 step 0 hold 1 paused 0 shadow 0\n",
+	    "line 7: bad shadow \"0\""));
+	CHECK(signed_fails(HEADER "version 1\nstable blue\ncandidate_percent 0.00\nmode running\n"
+	    "last_revert -\nrollout green steps 5,100 step 0 hold 1 paused 0 shadow 101\n",
+	    "bad shadow"));
+	CHECK(signed_fails(HEADER "version 1\nstable blue\ncandidate_percent 5.00\nmode running\n"
+	    "last_revert -\nrollout green steps 5,100 step 0 hold 1 paused 0 shadow 10\n",
+	    "shadow phase"));
+	CHECK(signed_fails(HEADER "version 1\nstable blue\ncandidate_percent 0.00\nmode running\n"
+	    "last_revert -\nrollout green steps 5,100 step 0 hold 1 paused 0 shadow 10 x\n",
+	    "unexpected"));
+}
+
 /* the last revert's record (time, step, actor, reason) survives a restart */
 TEST(test_revert_detail_round_trip)
 {
@@ -729,5 +778,6 @@ main(void)
 	RUN(test_save_relative_path);
 	RUN(test_save_failures);
 	RUN(test_set_aside);
+	RUN(test_shadow_round_trip_and_rules);
 	return test_summary();
 }

@@ -35,7 +35,7 @@ parse(const char *a0, const char *a1, const char *a2, const char *a3, int *steps
 	char *argv[4] = { (char *)a0, (char *)a1, (char *)a2, (char *)a3 };
 	int argc = a0 == NULL ? 0 : a1 == NULL ? 1 : a2 == NULL ? 2 : a3 == NULL ? 3 : 4;
 
-	return rollout_parse_args(argc, argv, steps, n, hold, err, 256);
+	return rollout_parse_args(argc, argv, steps, n, hold, NULL, err, 256);
 }
 
 /* parse "steps VALUE" and report only success */
@@ -230,9 +230,9 @@ TEST(parse_unknown_keyword)
 	char err[256];
 
 	CHECK_EQ_INT(parse("foo", "1", NULL, NULL, steps, &n, &hold, err), -1);
-	CHECK_STR(err, "unknown rollout option \"foo\"; use steps A,B,C and hold SECONDS");
+	CHECK_STR(err, "unknown rollout option \"foo\"; use shadow PERCENT, steps A,B,C and hold SECONDS");
 	CHECK_EQ_INT(parse("hold", "5", "STEPS", "100", steps, &n, &hold, err), -1);
-	CHECK_STR(err, "unknown rollout option \"STEPS\"; use steps A,B,C and hold SECONDS");
+	CHECK_STR(err, "unknown rollout option \"STEPS\"; use shadow PERCENT, steps A,B,C and hold SECONDS");
 	CHECK_EQ_INT(hold, 60);
 }
 
@@ -271,7 +271,7 @@ TEST(parse_error_writes_nothing)
 	CHECK_EQ_INT(parse("hold", "5", "steps", "50", steps, &n, &hold, err), -1);
 	CHECK_EQ_INT(hold, 60);
 	/* a NULL or empty err buffer is tolerated */
-	CHECK_EQ_INT(rollout_parse_args(1, (char *[]){ "x" }, steps, &n, &hold, NULL, 0), -1);
+	CHECK_EQ_INT(rollout_parse_args(1, (char *[]){ "x" }, steps, &n, &hold, NULL, NULL, 0), -1);
 }
 
 TEST(start_enters_step_zero)
@@ -753,6 +753,92 @@ TEST(step_back_holds_the_step_before)
 	CHECK_EQ_INT(rollout_step_back(&r, 2000, 60), -1);
 }
 
+TEST(parse_shadow)
+{
+	int steps[ROLLOUT_MAX_STEPS] = { 0 }, hold = 7, shadow = 0;
+	size_t n = 0;
+	char err[256];
+	char *ok[] = { "shadow", "12.5", "hold", "30" };
+	char *zero[] = { "shadow", "0" };
+	char *big[] = { "shadow", "100.01" };
+
+	CHECK_EQ_INT(rollout_parse_args(4, ok, steps, &n, &hold, &shadow, err, 256), 0);
+	CHECK_EQ_INT(shadow, 1250);
+	CHECK_EQ_INT(hold, 30);
+	CHECK_EQ_INT((int)n, 0);
+	shadow = 3;
+	CHECK_EQ_INT(rollout_parse_args(2, zero, steps, &n, &hold, &shadow, err, 256), -1);
+	CHECK(strstr(err, "shadow must be a percentage") != NULL);
+	CHECK_EQ_INT(rollout_parse_args(2, big, steps, &n, &hold, &shadow, err, 256), -1);
+	CHECK_EQ_INT(shadow, 3);	/* a refused line writes nothing */
+}
+
+TEST(shadow_phase_then_first_step)
+{
+	struct rollout r;
+	int failed;
+
+	start_six(&r, 10, 0);
+	rollout_shadow(&r, 500, 2000, 7);
+	CHECK_EQ_INT(r.phase, RO_RUNNING);
+	CHECK_EQ_INT(r.step, 0);
+	CHECK_EQ_INT(rollout_bp(&r), 0);		/* no user */
+	CHECK_EQ_INT(rollout_mirror_bp(&r), 500);
+	/* the hold and the count (of copies) gate the phase like a step */
+	CHECK_EQ_INT(rollout_tick(&r, 31999, 100), RA_NONE);
+	CHECK_EQ_INT(rollout_tick(&r, 32000, 16), RA_NONE);
+	CHECK_EQ_INT(rollout_tick(&r, 32000, 17), RA_SET);
+	CHECK_EQ_INT(r.step, 0);
+	CHECK_EQ_INT(rollout_bp(&r), six[0]);
+	CHECK_EQ_INT(rollout_mirror_bp(&r), 0);
+	CHECK_EQ_INT(r.step_start_ms, 32000);
+	CHECK_EQ_INT(rollout_step_requests(&r, 20), 3);
+	/* next from the phase: the first live step, paused stays paused */
+	start_six(&r, 0, 0);
+	rollout_shadow(&r, 10000, 1000, 0);
+	CHECK_EQ_INT(rollout_pause(&r, NULL, 0), 0);
+	CHECK_EQ_INT(rollout_next(&r, 5000, 0, NULL, 0, &failed), RA_SET);
+	CHECK_EQ_INT(failed, 0);
+	CHECK_EQ_INT(r.phase, RO_PAUSED);
+	CHECK_EQ_INT(r.step, 0);
+	CHECK_EQ_INT(rollout_bp(&r), six[0]);
+}
+
+TEST(shadow_phase_step_back_and_one_step)
+{
+	static const int hundred[] = { 10000 };
+	struct rollout r;
+
+	/* back from the phase, or from the first live step after it: revert */
+	start_six(&r, 0, 0);
+	rollout_shadow(&r, 100, 1000, 0);
+	CHECK_EQ_INT(rollout_step_back(&r, 2000, 0), -1);
+	CHECK_EQ_INT(rollout_tick(&r, 40000, 0), RA_SET);
+	CHECK_EQ_INT(rollout_step_back(&r, 41000, 0), -1);
+	/* a rollout straight to 100% copies first, then bakes */
+	rollout_start(&r, 1, hundred, 1, 0, 5, 0, 0, 0, 0);
+	CHECK_EQ_INT(r.phase, RO_BAKING);
+	rollout_shadow(&r, 2000, 0, 0);
+	CHECK_EQ_INT(r.phase, RO_RUNNING);
+	CHECK_EQ_INT(rollout_bp(&r), 0);
+	CHECK_EQ_INT(rollout_step_left_s(&r, 1000), 4);
+	CHECK_EQ_INT(rollout_tick(&r, 5000, 0), RA_SET);
+	CHECK_EQ_INT(r.phase, RO_BAKING);
+	CHECK_EQ_INT(rollout_bp(&r), 10000);
+	/* resume in the phase starts its hold again, still without a user */
+	start_six(&r, 0, 0);
+	rollout_shadow(&r, 100, 1000, 0);
+	CHECK_EQ_INT(rollout_pause(&r, NULL, 0), 0);
+	CHECK_EQ_INT(rollout_resume(&r, 9000, 0, NULL, 0), 0);
+	CHECK_EQ_INT(r.step_start_ms, 9000);
+	CHECK_EQ_INT(rollout_bp(&r), 0);
+	CHECK_EQ_INT(rollout_mirror_bp(&r), 100);
+	/* no rollout, no shadow */
+	rollout_clear(&r);
+	rollout_shadow(&r, 100, 0, 0);
+	CHECK_EQ_INT(rollout_mirror_bp(&r), 0);
+}
+
 int
 main(void)
 {
@@ -799,5 +885,8 @@ main(void)
 	RUN(first_step_at_or_above_current_share);
 	RUN(start_at_a_later_step_and_count_its_requests);
 	RUN(step_back_holds_the_step_before);
+	RUN(parse_shadow);
+	RUN(shadow_phase_then_first_step);
+	RUN(shadow_phase_step_back_and_one_step);
 	return test_summary();
 }
