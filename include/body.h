@@ -27,12 +27,26 @@ int body_move(struct evbuffer *src, struct evbuffer *dst, enum body_kind kind,
     uint64_t *left, struct http_chunked *ch, uint64_t *moved, size_t high);
 
 /*
+ * A copy of the body bytes as they leave for the server (shadow traffic's
+ * copy of a request body), up to limit bytes: beyond them the copy is given
+ * up (over set, buf emptied).  buf NULL: no copy.
+ */
+struct body_tee {
+	struct evbuffer *buf;
+	size_t limit;
+	int over;
+};
+
+/* Copy what out holds from offset `from` to its end into t (NULL: none). */
+void body_tee_take(struct body_tee *t, struct evbuffer *out, size_t from);
+
+/*
  * body_move from one conn's input to the other's output, writing as it
  * goes, again while the write took the bytes and more is waiting: bytes
- * never wait in the input while the output has room.  Returns as
- * body_move.
+ * never wait in the input while the output has room.  What is moved is
+ * copied into tee too (NULL: no copy).  Returns as body_move.
  */
 int body_move_flush(struct conn *from, struct conn *to, enum body_kind kind, uint64_t *left,
-    struct http_chunked *ch, uint64_t *moved, size_t high);
+    struct http_chunked *ch, uint64_t *moved, size_t high, struct body_tee *tee);
 
 #endif

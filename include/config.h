@@ -153,6 +153,7 @@ struct config {
 	int max_header_bytes;         /* 1024..1048576 [16384] */
 	int max_headers;              /* 1..256 [100] */
 	int mirror_inflight;          /* copies in flight per worker 1..100000 [100] */
+	int mirror_body_bytes;        /* a copy's request body at most 0..16 MiB [65536] */
 
 	/* http2 */
 	int h2_max_streams;           /* max_concurrent_streams 1..10000 [100] */

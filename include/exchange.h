@@ -131,6 +131,8 @@ struct exchange {
 	int retried_stable;           /* already sent again to the stable pool */
 	int client_fault;             /* ended by the client (body timeout): not in the guard's window */
 	int mirrored;                 /* a copy went to the candidate: the answer is its baseline */
+	struct body_tee mirror_tee;   /* the copy's body as it leaves (buf NULL: no copy waits) */
+	enum pool_id mirror_cand;     /* where that copy goes once the body is complete */
 	int interim;                  /* 1xx responses seen for this request */
 	uint64_t resp_deadline_us;    /* the final head is due by then (request fully sent) */
 };

@@ -7,15 +7,17 @@
 
 #include <stddef.h>
 
+#include <event2/buffer.h>
+
 #include "proxy.h"
 
 struct exchange;
 
 /* Whether ex (routed, its head built) is to be copied: rt.mirror_bp's
  * share of the stable pool's idempotent requests (GET, HEAD, OPTIONS, PUT,
- * DELETE), not upgrades, not routed by the override header, without a body
- * (one with a body is counted as skipped).  *stable gets the stable pool
- * when it answers 1. */
+ * DELETE), not upgrades, not routed by the override header, with no body
+ * or one of at most limits.mirror_body_bytes (a longer one is counted as
+ * skipped).  *stable gets the stable pool when it answers 1. */
 int mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id *stable);
 
 /* Send a copy of the request head (as the stable server got it) to a
@@ -23,7 +25,14 @@ int mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id *sta
  * and judged (stats class STATS_SHADOW).  1 when the copy counts for the
  * guard (sent, or failed at once: no server up, no socket), so the stable
  * answer is to be recorded as its baseline; 0 when it was skipped. */
-int mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len);
+int mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len,
+    struct evbuffer *body);
+
+/* A copy of a request with a body: begin copying the body as it leaves
+ * (ex->mirror_tee), and at its end (complete 0: the exchange ended first)
+ * send the copy or count it as skipped. */
+void mirror_body_begin(struct exchange *ex, enum pool_id cand);
+void mirror_body_end(struct exchange *ex, int complete);
 
 /* The worker's loop ended: the copies still out are given up. */
 void mirror_close_all(struct worker *w);

@@ -130,6 +130,9 @@ void stats_record_shadow(struct stats_worker *w, int cls, int status, int err_ki
  * what it did before a revert cannot trip the guard again at once. */
 void stats_new_epoch(void);
 
+/* The same for the shadow classes alone: copies start again. */
+void stats_new_shadow_epoch(void);
+
 /* The window summed over workers, for one class (a pool or a shadow class). */
 struct stats_window {
 	uint64_t requests;

@@ -78,14 +78,58 @@ body_move(struct evbuffer *src, struct evbuffer *dst, enum body_kind kind,
  * stops reading when it is full, and nothing else would move them).
  * Returns as body_move.
  */
+void
+body_tee_take(struct body_tee *t, struct evbuffer *out, size_t from)
+{
+	struct evbuffer_ptr at;
+	struct evbuffer_iovec v[16];
+	size_t len = evbuffer_get_length(out), n;
+	int nv, i;
+
+	if (t == NULL || t->buf == NULL || t->over || len <= from)
+		return;
+	n = len - from;
+	if (evbuffer_get_length(t->buf) + n > t->limit) {
+		t->over = 1;
+		evbuffer_drain(t->buf, evbuffer_get_length(t->buf));
+		return;
+	}
+	if (evbuffer_ptr_set(out, &at, from, EVBUFFER_PTR_SET) == -1) {
+		t->over = 1;
+		return;
+	}
+	while (n > 0) {
+		size_t got = 0;
+
+		nv = evbuffer_peek(out, (ev_ssize_t)n, &at, v, 16);
+		if (nv <= 0)
+			break;
+		if (nv > 16)
+			nv = 16;
+		for (i = 0; i < nv && got < n; i++) {
+			size_t take = v[i].iov_len < n - got ? v[i].iov_len : n - got;
+
+			evbuffer_add(t->buf, v[i].iov_base, take);
+			got += take;
+		}
+		n -= got;
+		/* more than 16 pieces: on from where this peek ended */
+		if (n > 0 && evbuffer_ptr_set(out, &at, got, EVBUFFER_PTR_ADD) == -1)
+			break;
+	}
+}
+
 int
 body_move_flush(struct conn *from, struct conn *to, enum body_kind kind, uint64_t *left,
-    struct http_chunked *ch, uint64_t *moved, size_t high)
+    struct http_chunked *ch, uint64_t *moved, size_t high, struct body_tee *tee)
 {
+	size_t before;
 	int r;
 
 	for (;;) {
+		before = evbuffer_get_length(to->out);
 		r = body_move(from->in, to->out, kind, left, ch, moved, high);
+		body_tee_take(tee, to->out, before);
 		/* the body's end: what follows (a close_notify) leaves with it */
 		if (r == 1)
 			conn_flush_hold(to);

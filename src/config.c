@@ -85,6 +85,7 @@ static const struct config_key config_keys[] = {
 	C_INT("limits.max_header_bytes", 1024, 1048576, 16384, max_header_bytes),
 	C_INT("limits.max_headers", 1, 256, 100, max_headers),
 	C_INT("limits.mirror_inflight", 1, 100000, 100, mirror_inflight),
+	C_INT("limits.mirror_body_bytes", 0, 16777216, 65536, mirror_body_bytes),
 	C_INT("http2.max_concurrent_streams", 1, 10000, 100, h2_max_streams),
 	C_INT("http2.initial_window_size", 1024, 2147483647, 65535, h2_window),
 	C_INT("http2.max_header_list_size", 1024, 1048576, 16384, h2_max_header_list),

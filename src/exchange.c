@@ -80,6 +80,7 @@ exchange_init(struct exchange *ex, struct worker *w, const struct exchange_peer 
 void
 exchange_reset(struct exchange *ex)
 {
+	mirror_body_end(ex, 0);     /* a copy whose body never came whole */
 	exchange_set_state(ex, EX_HEAD);
 	ex->req_body = BODY_NONE;
 	ex->req_left = 0;
@@ -120,6 +121,7 @@ exchange_release(struct exchange *ex)
 		upstream_free(ex->up);
 		ex->up = NULL;
 	}
+	mirror_body_end(ex, 0);
 	free(ex->rhead);
 	ex->rhead = NULL;
 	ex->rhead_cap = 0;
@@ -418,8 +420,12 @@ exchange_forward(struct exchange *ex)
 		return exchange_fail(ex, 502, "cannot connect");
 	}
 	/* shadow traffic: a copy for the candidate, tied to nothing here */
-	if (mirror_wanted(ex->w, ex, &stable))
-		ex->mirrored = mirror_request(ex->w, !stable, ex->rhead, ex->rhead_len);
+	if (mirror_wanted(ex->w, ex, &stable)) {
+		if (ex->req_body == BODY_NONE)
+			ex->mirrored = mirror_request(ex->w, !stable, ex->rhead, ex->rhead_len, NULL);
+		else
+			mirror_body_begin(ex, !stable);   /* sent when the body is complete */
+	}
 	if (ex->req_done)
 		conn_flush(&ex->up->c);
 	else
@@ -443,6 +449,7 @@ exchange_pump_request(struct exchange *ex)
 		return;
 	}
 	if (r == 1) {
+		mirror_body_end(ex, 1);
 		exchange_request_sent(ex);
 		return;
 	}

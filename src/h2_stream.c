@@ -458,6 +458,7 @@ h2_req_move(struct exchange *ex, struct conn *up)
 {
 	struct h2stream *st = EX_STREAM(ex);
 	size_t pending = conn_out_pending(up), n = evbuffer_get_length(st->reqbuf);
+	size_t before = evbuffer_get_length(up->out);
 	int done = 0;
 
 	if (pending < PROXY_BUF_HIGH && n > PROXY_BUF_HIGH - pending)
@@ -493,6 +494,8 @@ h2_req_move(struct exchange *ex, struct conn *up)
 		nghttp2_session_consume_stream(st->h->ng, st->id, n);
 		h2_kick(st->h);
 	}
+	/* shadow traffic's copy of the body, as the server gets it */
+	body_tee_take(&ex->mirror_tee, up->out, before);
 	conn_flush(up);
 	return done;
 }

@@ -6,8 +6,10 @@
  * worker's loop, with nothing tied to the exchange it came from.
  *
  * A copy carries X-Bgproxy-Mirror: 1 (so the candidate can avoid side
- * effects) and Connection: close; its result is counted (sent, skipped,
- * error, ok).  At most limits.mirror_inflight copies per worker are in
+ * effects) and Connection: close; a request body up to
+ * limits.mirror_body_bytes goes with it, copied as it leaves for the
+ * stable server (body_tee), the copy sent once the body is complete.  Its
+ * result is counted (sent, skipped, error, ok).  At most limits.mirror_inflight copies per worker are in
  * flight; beyond that, and for a request this module does not copy, the
  * copy is skipped and counted.
  */
@@ -120,7 +122,8 @@ mirror_eventcb(struct conn *c, short what, void *arg)
 }
 
 int
-mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len)
+mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len,
+    struct evbuffer *body)
 {
 	const struct config *cfg = rt.cfg;
 	struct timeval cto = clock_tv_ms(cfg->t_upstream_connect_ms);
@@ -186,9 +189,17 @@ mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len
 	}
 	evbuffer_add(m->c.out, mirror_hdr, sizeof(mirror_hdr) - 1);
 	evbuffer_add(m->c.out, "\r\n", 2);
+	if (body != NULL)
+		evbuffer_add_buffer(m->c.out, body);   /* framed as the stable server got it */
 	conn_flush(&m->c);
 	conn_read_enable(&m->c);
 	return 1;
+}
+
+static int
+cfg_body_limit(void)
+{
+	return rt.cfg->mirror_body_bytes;
 }
 
 int
@@ -213,12 +224,40 @@ mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id *stable)
 	default:
 		return 0;             /* not idempotent: never copied, not counted */
 	}
-	if (ex->req_body != BODY_NONE) {
-		/* bodies are not copied yet: counted as skipped */
+	/* a body longer than limits.mirror_body_bytes is not copied (a chunked
+	 * one is given up when it grows past it) */
+	if (ex->req_body != BODY_NONE && (cfg_body_limit() == 0 ||
+	    (ex->req_body == BODY_LENGTH && ex->req_left > (uint64_t)cfg_body_limit()))) {
 		mirror_count(w, STATS_MIRROR_SKIPPED);
 		return 0;
 	}
 	return 1;
+}
+
+void
+mirror_body_begin(struct exchange *ex, enum pool_id cand)
+{
+	ex->mirror_tee.buf = evbuffer_new();
+	ex->mirror_tee.limit = (size_t)cfg_body_limit();
+	ex->mirror_tee.over = 0;
+	ex->mirror_cand = cand;
+	if (ex->mirror_tee.buf == NULL)
+		mirror_count(ex->w, STATS_MIRROR_SKIPPED);
+}
+
+void
+mirror_body_end(struct exchange *ex, int complete)
+{
+	struct body_tee *t = &ex->mirror_tee;
+
+	if (t->buf == NULL)
+		return;
+	if (complete && !t->over)
+		ex->mirrored = mirror_request(ex->w, ex->mirror_cand, ex->rhead, ex->rhead_len, t->buf);
+	else
+		mirror_count(ex->w, STATS_MIRROR_SKIPPED);   /* too long, or never complete */
+	evbuffer_free(t->buf);
+	t->buf = NULL;
 }
 
 void

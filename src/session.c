@@ -403,7 +403,7 @@ h1_resp_body(struct exchange *ex, struct conn *up, int all)
 	struct session *s = EX_SESSION(ex);
 
 	return body_move_flush(up, &s->cc, ex->resp_body, &ex->resp_left, &ex->resp_chunk,
-	    &ex->resp_bytes, all ? SIZE_MAX : PROXY_RESP_HIGH);
+	    &ex->resp_bytes, all ? SIZE_MAX : PROXY_RESP_HIGH, NULL);
 }
 
 static int
@@ -420,7 +420,7 @@ h1_req_body(struct exchange *ex, struct conn *up)
 	int r;
 
 	r = body_move_flush(&s->cc, up, ex->req_body, &ex->req_left, &ex->req_chunk, &moved,
-	    PROXY_BUF_HIGH);
+	    PROXY_BUF_HIGH, &ex->mirror_tee);
 	if (r == -1)
 		ex->req_error = ex->req_chunk.error;
 	return r;

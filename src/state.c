@@ -213,12 +213,19 @@ state_epoch_version(void)
 /* The share of the stable pool's requests copied to the candidate: the
  * shadow phase's, else split.mirror_percent; none after a revert (until an
  * operator gives the candidate traffic or copies again). */
+static int state_mirror_phase;     /* the copies are a shadow phase's */
+
 static void
 state_mirror_apply(const struct config *cfg)
 {
 	int bp = state_cur.shadow_bp > 0 ? state_cur.shadow_bp :
 	    state_cur.mode == MODE_REVERTED ? 0 : cfg->mirror_bp;
 
+	/* copies start (again): what they did before must not trip at once */
+	if (bp > 0 && (atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed) == 0 ||
+	    (state_cur.shadow_bp > 0 && state_mirror_phase == 0)))
+		stats_new_shadow_epoch();
+	state_mirror_phase = state_cur.shadow_bp > 0;
 	atomic_store_explicit(&rt.mirror_bp, bp, memory_order_relaxed);
 }
 

@@ -142,16 +142,25 @@ static void stats_slot_reset(struct stats_slot *sl, uint64_t stamp)
 /* Bumped when the window must start afresh (see stats.h); part of every
  * slot's stamp, so older slots stop counting at once, mid-second too. */
 static _Atomic uint32_t stats_epoch;
+static _Atomic uint32_t stats_shadow_epoch;   /* the shadow classes' own, added to it */
 
 void stats_new_epoch(void)
 {
 	atomic_fetch_add_explicit(&stats_epoch, 1, memory_order_release);
 }
 
-static inline uint64_t stats_stamp(uint64_t idx)
+void stats_new_shadow_epoch(void)
 {
-	return ((uint64_t)atomic_load_explicit(&stats_epoch, memory_order_acquire) << 40) |
-	    (idx & (((uint64_t)1 << 40) - 1));
+	atomic_fetch_add_explicit(&stats_shadow_epoch, 1, memory_order_release);
+}
+
+static inline uint64_t stats_stamp(int cls, uint64_t idx)
+{
+	uint64_t e = atomic_load_explicit(&stats_epoch, memory_order_acquire);
+
+	if (cls >= STATS_SHADOW)
+		e += atomic_load_explicit(&stats_shadow_epoch, memory_order_acquire);
+	return ((e & 0xffffff) << 40) | (idx & (((uint64_t)1 << 40) - 1));
 }
 
 static void stats_record_window(struct stats_worker *w, int pool, int is_err, int status,
@@ -159,7 +168,7 @@ static void stats_record_window(struct stats_worker *w, int pool, int is_err, in
 {
 	/* windows up to a minute have 1 s slots: skip a 64-bit division then */
 	uint64_t idx = w->slot_s == 1 ? now_s : now_s / w->slot_s;
-	uint64_t stamp = stats_stamp(idx);
+	uint64_t stamp = stats_stamp(pool, idx);
 	struct stats_slot *sl = &w->win[pool][idx % STATS_WIN_SLOTS];
 
 	if (STATS_GET(sl->stamp) != stamp)
@@ -273,7 +282,7 @@ void stats_window_sum(struct stats_worker *const *w, size_t n, int pool, int win
 		if (count > cur + 1)
 			count = cur + 1;
 		for (uint64_t st = cur + 1 - count; st <= cur; st++)
-			stats_slot_add(&w[i]->win[pool][st % STATS_WIN_SLOTS], stats_stamp(st), out);
+			stats_slot_add(&w[i]->win[pool][st % STATS_WIN_SLOTS], stats_stamp(pool, st), out);
 	}
 }
 

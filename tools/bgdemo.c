@@ -62,6 +62,9 @@ static size_t g_root_len;
 static char g_pattern[65536 + 32];   /* /big body: byte i = 'a' + i % 26 */
 
 static atomic_uint_fast64_t g_conn_seq, g_active, g_requests, g_health_checks, g_mirrored;
+/* body bytes of the proxy's copies, and the sum of their values (a check
+ * that a copy's body is the client's) */
+static atomic_uint_fast64_t g_mirrored_body_bytes, g_mirrored_body_sum;
 static atomic_uint_fast64_t g_fail_ppm, g_fail_count, g_slow_ms;
 static atomic_bool g_close_on, g_health_bad;
 
@@ -706,12 +709,15 @@ static void ctl_stats(struct conn *c)
 	int n = snprintf(c->ctl_body, sizeof(c->ctl_body),
 		"{\"name\":\"%s\",\"port\":%d,\"requests\":%llu,"
 		"\"connections\":%llu,\"active_connections\":%llu,"
-		"\"health_checks\":%llu,\"mirrored\":%llu}\n", g_name_json, g_port,
+		"\"health_checks\":%llu,\"mirrored\":%llu,\"mirrored_body_bytes\":%llu,"
+		"\"mirrored_body_sum\":%llu}\n", g_name_json, g_port,
 		(unsigned long long)atomic_load(&g_requests),
 		(unsigned long long)atomic_load(&g_conn_seq),
 		(unsigned long long)atomic_load(&g_active),
 		(unsigned long long)atomic_load(&g_health_checks),
-		(unsigned long long)atomic_load(&g_mirrored));
+		(unsigned long long)atomic_load(&g_mirrored),
+		(unsigned long long)atomic_load(&g_mirrored_body_bytes),
+		(unsigned long long)atomic_load(&g_mirrored_body_sum));
 	c->req.ctl_len = (size_t)n < sizeof(c->ctl_body) ? (size_t)n
 							  : sizeof(c->ctl_body) - 1;
 	c->req.ctl_json = true;
@@ -1071,6 +1077,14 @@ static size_t body_take(struct conn *c, uint64_t want)
 		n = (size_t)want;
 	if (c->req.keep_body)
 		buf_append(&c->body, c->in.p + c->in.off, n);
+	if (c->req.mirrored) {
+		uint64_t sum = 0;
+
+		for (size_t i = 0; i < n; i++)
+			sum += (unsigned char)c->in.p[c->in.off + i];
+		atomic_fetch_add_explicit(&g_mirrored_body_bytes, n, memory_order_relaxed);
+		atomic_fetch_add_explicit(&g_mirrored_body_sum, sum, memory_order_relaxed);
+	}
 	buf_consume(&c->in, n);
 	return n;
 }

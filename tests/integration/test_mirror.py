@@ -67,12 +67,84 @@ def test_share_methods_and_bodies(env):
     sent = _mirror(mport, "sent")
     assert 140 <= sent <= 260, sent          # about half of 400
     before = green.stats()["mirrored"]
-    # POST is never copied; a PUT with a body is skipped (and counted)
+    # POST is never copied, nor counted
+    skipped = _mirror(mport, "skipped")
     _timed(p.port, 20, method="POST", body=b"x" * 10)
-    _timed(p.port, 40, method="PUT", body=b"y" * 10)
-    assert _mirror(mport, "skipped") > 0
     time.sleep(0.2)
-    assert green.stats()["mirrored"] == before
+    assert green.stats()["mirrored"] == before and _mirror(mport, "skipped") == skipped
+
+
+def _chunked_put(port, pieces):
+    """A PUT whose body goes in chunks; returns the answer's status and body."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.putrequest("PUT", "/")
+    c.putheader("Transfer-Encoding", "chunked")
+    c.endheaders()
+    for piece in pieces:
+        c.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+    c.send(b"0\r\n\r\n")
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def test_bodies_up_to_the_limit_go_with_the_copy(env):
+    blue, green, p, mport = _setup(env, extra="limits = { mirror_body_bytes = 1000; };\n")
+    body = bytes(range(256)) * 3                       # 768 bytes, each value
+    sts, bodies, _ = _timed(p.port, 10, method="PUT", body=body)
+    assert sts == [200] * 10 and set(bodies) == {b"blue\n"}
+    assert wait_until(lambda: green.stats()["mirrored"] == 10, timeout=10), green.stats()
+    gs = green.stats()
+    assert gs["mirrored_body_bytes"] == 10 * len(body), gs
+    assert gs["mirrored_body_sum"] == 10 * sum(body), gs
+    assert wait_until(lambda: _mirror(mport, "ok") == 10.0, timeout=5)
+    # over the limit: the request is served, the copy skipped
+    sk = _mirror(mport, "skipped")
+    sts, bodies, _ = _timed(p.port, 5, method="PUT", body=b"z" * 1001)
+    assert sts == [200] * 5 and _mirror(mport, "skipped") == sk + 5
+    # chunked: copied with its framing while it stays within the limit,
+    # given up once it grows past it
+    st, b = _chunked_put(p.port, [b"a" * 300, b"b" * 300])
+    assert st == 200 and b == b"blue\n"
+    assert wait_until(lambda: green.stats()["mirrored_body_bytes"] == 10 * len(body) + 600,
+                      timeout=10), green.stats()
+    st, b = _chunked_put(p.port, [b"c" * 600, b"d" * 600])
+    assert st == 200 and b == b"blue\n"
+    assert wait_until(lambda: _mirror(mport, "skipped") == sk + 6, timeout=5)
+    assert green.stats()["mirrored"] == 11
+    # limits.mirror_body_bytes = 0: no copy has a body
+    p2 = env.proxy([blue], [green], {"mirror_percent": 100.0},
+                   "limits = { mirror_body_bytes = 0; };\n")
+    _timed(p2.port, 3, method="PUT", body=b"q")
+    _timed(p2.port, 3)
+    assert wait_until(lambda: green.stats()["mirrored"] == 14, timeout=10), green.stats()
+    assert green.stats()["mirrored_body_bytes"] == 10 * len(body) + 600
+
+
+def test_h2_request_bodies_go_with_the_copy(env):
+    """An HTTP/2 request body, with a content-length and without one (then
+    chunked to the servers), is copied as the stable server gets it."""
+    from h2client import H2Client
+    from test_http2 import h2c_conf
+    from harness import Proxy
+    blue, green = env.demo("blue"), env.demo("green")
+    port = free_port()
+    p = Proxy(env.tmp, h2c_conf(port, [blue.addr], [green.addr], {"mirror_percent": 100.0}),
+              port)
+    env.proxies.append(p)
+    c = H2Client(p.port)
+    body = bytes(range(256)) * 4
+    sids = [c.request("/", "PUT", headers=[("content-length", str(len(body)))], body=body),
+            c.request("/", "PUT", body=body)]
+    assert c.wait(sids)
+    for sid in sids:
+        assert c.streams[sid].status == 200 and c.streams[sid].data == b"blue\n"
+    c.close()
+    assert wait_until(lambda: green.stats()["mirrored"] == 2, timeout=10), green.stats()
+    gs = green.stats()
+    assert gs["mirrored_body_bytes"] == 2 * len(body) and \
+        gs["mirrored_body_sum"] == 2 * sum(body), gs
 
 
 def test_slow_candidate_adds_no_latency(env):
