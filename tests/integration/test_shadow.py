@@ -134,6 +134,13 @@ def test_failing_candidate_reverts_before_any_user(env):
     for _ in range(20):
         cl.one()
     assert _mirror(mport, "sent") == sent
+    # green mended: a new shadow phase is judged on its own copies, not on
+    # the failed ones still in the window
+    green.ctl("reset")
+    assert admin(p.port, "set weight green 0")[0]
+    assert admin(p.port, "rollout start green shadow 50 steps 10,100 hold 2")[0]
+    st = cl.until(p, lambda s: s["state"] == "reverted" or s["weights"]["green"] == 10.0)
+    assert st["state"] == "running" and st["weights"]["green"] == 10.0, st
 
 
 def test_dead_candidate_costs_no_client_error_and_reverts(env):
