@@ -490,3 +490,23 @@ def test_a_step_back_on_one_node_reaches_the_fleet(env):
             st = _status(p)
             assert st["weights"]["green"] == 20.0 and st["state"] == "paused", st
         time.sleep(0.1)
+
+
+def test_a_shadow_phase_reaches_the_fleet_and_its_copies_count_fleet_wide(env):
+    """Started on one node, the shadow phase copies on every node; copies
+    through each of three nodes add up to min_requests (no node has it)
+    and the dirty phase reverts the fleet before any user reached green."""
+    etcd, blue, green, (a, b, c) = _fleet(env, min_requests=30, split={"cookie": ""},
+                                          extra=ROLLOUT)
+    assert admin(a.port, "rollout start green shadow 100 steps 10,100 hold 3600")[0]
+    assert _all([b, c], lambda p: (_status(p)["rollout"] or {}).get("shadow") == 100.0)
+    _fail_green(green)
+    # 12 copies from each node: 36 fleet-wide
+    for p in (a, b, c):
+        for i in range(12):
+            assert get(p.port)[2] == b"blue\n"
+    assert _all([a, b, c], _reverted, timeout=5), [_status(p) for p in (a, b, c)]
+    why = _status(a)["last_revert"]
+    assert "shadow copies:" in why and "fleet of 3 nodes" in why, why
+    gs = green.stats()
+    assert gs["requests"] == gs["mirrored"] == 36, gs
