@@ -148,6 +148,26 @@ admin_status_pool(enum pool_id p, uint64_t now_us)
 	    "p99_ms", stats_window_quantile_ms(&win, 0.99), "server_list", list);
 }
 
+/* Shadow traffic's window: the share copied now, the copies' answers and
+ * the stable answers to the same requests; null while nothing is copied
+ * and the window is empty. */
+static json_t *
+admin_status_shadow(uint64_t now_us)
+{
+	struct stats_window cp, base;
+	int bp = atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed);
+
+	worker_window_sum(STATS_SHADOW, rt.cfg->guard_window_s, now_us, &cp);
+	worker_window_sum(STATS_SHADOW_BASE, rt.cfg->guard_window_s, now_us, &base);
+	if (bp == 0 && cp.requests == 0 && base.requests == 0)
+		return json_null();
+	return json_pack("{s:o,s:{s:I,s:f,s:f},s:{s:I,s:f,s:f}}", "percent", admin_pct(bp),
+	    "copies", "requests", (json_int_t)cp.requests, "error_rate",
+	    stats_window_error_rate(&cp), "p99_ms", stats_window_quantile_ms(&cp, 0.99),
+	    "stable", "requests", (json_int_t)base.requests, "error_rate",
+	    stats_window_error_rate(&base), "p99_ms", stats_window_quantile_ms(&base, 0.99));
+}
+
 static json_t *
 admin_status_rollout(const struct split_state *s)
 {
@@ -206,7 +226,7 @@ admin_status_object(void)
 	const struct split_state *s = state_get();
 	uint64_t now = proxy_now_us();
 	int blue = s->stable == POOL_BLUE ? 10000 - s->candidate_bp : s->candidate_bp;
-	json_t *detail = json_null();
+	json_t *detail = json_null(), *o;
 
 	if (s->last_revert[0] != '\0')
 		/* the reason alone; after a restart only last_revert's words are left */
@@ -215,7 +235,7 @@ admin_status_object(void)
 		    "time_ms", s->revert_time_ms ? json_integer(s->revert_time_ms) : json_null(),
 		    "actor", jsonx_str_or_null(s->revert_actor),
 		    "step", s->revert_step >= 0 ? json_integer(s->revert_step) : json_null());
-	return json_pack("{s:I,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:o,s:b,s:o,s:i,s:o,s:o,s:o,s:o}",
+	o = json_pack("{s:I,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:o,s:b,s:o,s:i,s:o,s:o,s:o,s:o}",
 	    "version", (json_int_t)s->version, "stable", pool_names[s->stable],
 	    "state", state_mode_names[s->mode],
 	    "weights", "blue", admin_pct(blue), "green", admin_pct(10000 - blue),
@@ -231,6 +251,26 @@ admin_status_object(void)
 	    admin_status_pool(POOL_GREEN, now)),
 	    "cluster", admin_fleet_object(),
 	    "last_trip", admin_last_trip());
+	if (o != NULL)
+		json_object_set_new(o, "shadow", admin_status_shadow(now));
+	return o;
+}
+
+static void
+admin_shadow_text(struct evbuffer *b, uint64_t now)
+{
+	struct stats_window cp, base;
+	int bp = atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed);
+
+	worker_window_sum(STATS_SHADOW, rt.cfg->guard_window_s, now, &cp);
+	worker_window_sum(STATS_SHADOW_BASE, rt.cfg->guard_window_s, now, &base);
+	if (bp == 0 && cp.requests == 0 && base.requests == 0)
+		return;
+	evbuffer_add_printf(b, "shadow %d.%02d%% copies/%ds %llu error_rate %.4f p99_ms %.1f, "
+	    "stable answers %llu error_rate %.4f p99_ms %.1f\n", bp / 100, bp % 100,
+	    rt.cfg->guard_window_s, (unsigned long long)cp.requests, stats_window_error_rate(&cp),
+	    stats_window_quantile_ms(&cp, 0.99), (unsigned long long)base.requests,
+	    stats_window_error_rate(&base), stats_window_quantile_ms(&base, 0.99));
 }
 
 /* Text status for socat users: the same facts, one per line. */
@@ -286,6 +326,7 @@ admin_status_text(struct evbuffer *b)
 		    pools_current()->pools[p].nservers, rt.cfg->guard_window_s, (unsigned long long)win.requests,
 		    stats_window_error_rate(&win), stats_window_quantile_ms(&win, 0.99));
 	}
+	admin_shadow_text(b, now);
 	admin_fleet_text(b);
 }
 

@@ -93,7 +93,14 @@ def test_clean_shadow_phase_moves_on_to_the_first_live_step(env):
     assert st["rollout"]["shadow"] == 100.0 and st["rollout"]["step"] == 0, st["rollout"]
     ok, _, text = admin(p.port, "status")
     assert "rollout green shadow phase (copies of 100.00%, then step 1 of 3)" in text, text
+    assert st["shadow"]["percent"] == 100.0 and st["shadow"]["copies"]["requests"] == 0, st
     cl = Clients(p.port)
+    for _ in range(5):
+        cl.one()
+    assert wait_until(lambda: _status(p)["shadow"]["copies"]["requests"] == 5, timeout=5)
+    ok, _, text = admin(p.port, "status")
+    assert "\nshadow 100.00% copies/5s 5 error_rate 0.0000" in text, text
+    assert "stable answers 5 error_rate 0.0000" in text, text
     # while the phase lasts no user reaches green, and the guard judges the copies
     st = cl.until(p, lambda s: s["rollout"] is not None and s["rollout"]["shadow"] is None)
     # (the last request may have met the first live step)
@@ -122,6 +129,10 @@ def test_failing_candidate_reverts_before_any_user(env):
     assert "shadow copies: error_rate" in st["last_revert"], st["last_revert"]
     assert "shadow phase" in st["last_revert"], st["last_revert"]
     assert st["last_trip"]["check"] == "error_rate", st["last_trip"]
+    # the copies' window, beside the stable answers to the same requests
+    sh = st["shadow"]
+    assert sh["percent"] == 0.0 and sh["copies"]["error_rate"] == 1.0, sh
+    assert sh["stable"]["error_rate"] == 0.0 and sh["stable"]["requests"] >= 10, sh
     # every client was answered by blue; green saw copies only
     assert set(cl.statuses) == {200} and set(cl.bodies) == {b"blue\n"}
     gs = green.stats()
