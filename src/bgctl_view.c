@@ -212,6 +212,32 @@ view_pools(FILE *f, json_t *st, bool utf8)
 	}
 }
 
+/* "shadow 10%: copies 96, 0.00% errors, p99 3.1 ms" and "  the stable
+ * answers to them 96, ..." while shadow traffic has figures. */
+static void
+view_shadow(FILE *f, json_t *st)
+{
+	json_t *sh = json_object_get(st, "shadow"), *side[2];
+	char pct[32], b[3][32];
+	double v, req;
+	int i;
+
+	if (!json_is_object(sh))
+		return;
+	side[0] = json_object_get(sh, "copies");
+	side[1] = json_object_get(sh, "stable");
+	view_pct(view_num(sh, "percent", &v) ? v : 0, pct, sizeof(pct));
+	fprintf(f, "\nshadow %s:", pct);
+	for (i = 0; i < 2; i++) {
+		bool none = !view_num(side[i], "requests", &req) || req == 0;
+
+		fprintf(f, "%s %s, %s errors, p99 %s\n", i ? "  the stable answers to them" :
+		    " copies", view_fmt(side[i], "requests", "%.0f", 1, b[0], sizeof(b[0])),
+		    none ? "-" : view_fmt(side[i], "error_rate", "%.2f%%", 100, b[1], sizeof(b[1])),
+		    none ? "-" : view_fmt(side[i], "p99_ms", "%.1f ms", 1, b[2], sizeof(b[2])));
+	}
+}
+
 static void
 view_servers(FILE *f, json_t *st)
 {
@@ -242,6 +268,7 @@ bgctl_view_status(FILE *f, json_t *st, bool utf8)
 {
 	view_head(f, st);
 	view_pools(f, st, utf8);
+	view_shadow(f, st);
 	view_servers(f, st);
 }
 
@@ -356,6 +383,7 @@ bgctl_view_frame(FILE *f, json_t *st, json_t *events, const char *clock, bool ut
 	view_frame_guard(f, st);
 	fprintf(f, "last revert: %s\n", view_safe(view_str(st, "last_revert"), why, sizeof(why)));
 	view_pools(f, st, utf8);
+	view_shadow(f, st);
 	view_servers(f, st);
 	view_frame_events(f, events);
 }

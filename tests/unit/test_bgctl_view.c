@@ -72,6 +72,35 @@ TEST(frame_marks_the_current_step_and_says_what_it_waits_for)
 	json_decref(ev);
 }
 
+TEST(frame_shows_a_shadow_phase_and_its_copies)
+{
+	json_t *st = load("{\"version\":3,\"stable\":\"blue\",\"state\":\"running\","
+	    "\"weights\":{\"blue\":100.0,\"green\":0.0},"
+	    "\"rollout\":{\"pool\":\"green\",\"steps\":[1,5,100],\"step\":0,\"shadow\":10.0,"
+	    "\"hold_s\":60,\"paused\":false,\"step_left_s\":42,"
+	    "\"waiting_for\":\"42 s (copies answered 96 of 20)\"},"
+	    "\"shadow\":{\"percent\":10.0,\"copies\":{\"requests\":96,\"error_rate\":0.0625,"
+	    "\"p99_ms\":3.1},\"stable\":{\"requests\":0,\"error_rate\":0,\"p99_ms\":0}}}");
+	char *s = frame(st, NULL);
+
+	CHECK(strstr(s, "rollout green  [shadow 10%] 1% 5% 100%, hold 60 s\n") != NULL);
+	CHECK(strstr(s, "\nshadow 10%: copies 96, 6.25% errors, p99 3.1 ms\n"
+	    "  the stable answers to them 0, - errors, p99 -\n") != NULL);
+	free(s);
+	/* bgctl status: the rollout in one line */
+	{
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		bgctl_view_status(f, st, false);
+		fclose(f);
+		CHECK(strstr(buf, "green shadow (copies of 10%), 42 s left") != NULL);
+		free(buf);
+	}
+	json_decref(st);
+}
+
 TEST(frame_tolerates_a_bare_status)
 {
 	json_t *st = load("{\"state\":3,\"rollout\":[1],\"guard\":\"x\"}");
@@ -152,6 +181,7 @@ int
 main(void)
 {
 	RUN(frame_marks_the_current_step_and_says_what_it_waits_for);
+	RUN(frame_shows_a_shadow_phase_and_its_copies);
 	RUN(frame_tolerates_a_bare_status);
 	RUN(frame_says_off_for_checks_that_are_off);
 	RUN(wait_follows_a_rollout_to_its_promote);
