@@ -71,13 +71,6 @@ body_move(struct evbuffer *src, struct evbuffer *dst, enum body_kind kind,
 	return kind == BODY_NONE;
 }
 
-/*
- * Move body bytes from one side's input to the other side's output and
- * write them, again while the write took them and more is waiting: bytes
- * never wait in the input while the output has room (the input's conn
- * stops reading when it is full, and nothing else would move them).
- * Returns as body_move.
- */
 void
 body_tee_take(struct body_tee *t, struct evbuffer *out, size_t from)
 {
@@ -119,6 +112,13 @@ body_tee_take(struct body_tee *t, struct evbuffer *out, size_t from)
 	}
 }
 
+/*
+ * Move body bytes from one side's input to the other side's output and
+ * write them, again while the write took them and more is waiting: bytes
+ * never wait in the input while the output has room (the input's conn
+ * stops reading when it is full, and nothing else would move them).
+ * Returns as body_move.
+ */
 int
 body_move_flush(struct conn *from, struct conn *to, enum body_kind kind, uint64_t *left,
     struct http_chunked *ch, uint64_t *moved, size_t high, struct body_tee *tee)

@@ -9,9 +9,10 @@
  * effects) and Connection: close; a request body up to
  * limits.mirror_body_bytes goes with it, copied as it leaves for the
  * stable server (body_tee), the copy sent once the body is complete.  Its
- * result is counted (sent, skipped, error, ok).  At most limits.mirror_inflight copies per worker are in
- * flight; beyond that, and for a request this module does not copy, the
- * copy is skipped and counted.
+ * result is counted (sent, skipped, error, ok) and judged by the guard
+ * (stats class STATS_SHADOW).  At most limits.mirror_inflight copies per
+ * worker are in flight; beyond that, and for a request this module does
+ * not copy, the copy is skipped and counted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,10 @@ struct mirror {
 	struct mirror *next, **prevp;  /* w->mirror_list */
 	uint64_t t_start;             /* when the copy was sent (proxy_now_us) */
 	size_t got;                   /* response bytes read (only the first line is kept) */
-	char line[16];                /* "HTTP/1.1 200" */
+	char line[16];                /* "HTTP/1.1 200": the start of the head being read */
 	size_t linelen;
+	int crlf;                     /* bytes of "\r\n\r\n" matched at the head's end so far */
+	int body;                     /* the final head is over: the rest is thrown away */
 };
 
 static const char mirror_hdr[] = "X-Bgproxy-Mirror: 1\r\n";
@@ -81,15 +84,32 @@ static void
 mirror_readcb(struct conn *c, void *arg)
 {
 	struct mirror *m = arg;
-	size_t n = evbuffer_get_length(c->in), take;
+	size_t n = evbuffer_get_length(c->in), i, len;
+	struct evbuffer_iovec v[8];
+	int nv, k, st;
 
-	/* keep the status line's start; the rest is thrown away as it comes */
-	take = sizeof(m->line) - m->linelen;
-	if (take > n)
-		take = n;
-	if (take > 0) {
-		evbuffer_copyout(c->in, m->line + m->linelen, take);
-		m->linelen += take;
+	/* keep the start of each head's status line; an interim answer (1xx,
+	 * 100 Continue to a copied body, 103) is followed by the final head,
+	 * whose status counts; everything after it is thrown away as it comes */
+	nv = m->body ? 0 : evbuffer_peek(c->in, (ev_ssize_t)n, NULL, v, 8);
+	for (k = 0; k < nv && k < 8 && !m->body; k++) {
+		const char *p = v[k].iov_base;
+
+		len = v[k].iov_len;
+		for (i = 0; i < len && !m->body; i++) {
+			if (m->linelen < sizeof(m->line))
+				m->line[m->linelen++] = p[i];
+			m->crlf = p[i] == "\r\n\r\n"[m->crlf] ? m->crlf + 1 : p[i] == '\r';
+			if (m->crlf < 4)
+				continue;
+			st = mirror_status(m);
+			if (st >= 100 && st < 200 && st != 101) {
+				m->linelen = 0;    /* an interim head: the next one counts */
+				m->crlf = 0;
+			} else {
+				m->body = 1;
+			}
+		}
 	}
 	m->got += n;
 	evbuffer_drain(c->in, n);
@@ -112,6 +132,8 @@ mirror_eventcb(struct conn *c, short what, void *arg)
 		/* Connection: close: the answer ends with the connection; one
 		 * that ends before its status line was reset */
 		st = mirror_status(m);
+		if (st < 200)
+			st = 0;           /* no final answer */
 		mirror_end(m, st >= 200 && st < 500 ? STATS_MIRROR_OK : STATS_MIRROR_ERROR, st,
 		    st == 0 ? STATS_ERR_RESET : -1, 1);
 		return;

@@ -99,6 +99,19 @@ def test_bodies_up_to_the_limit_go_with_the_copy(env):
     assert gs["mirrored_body_bytes"] == 10 * len(body), gs
     assert gs["mirrored_body_sum"] == 10 * sum(body), gs
     assert wait_until(lambda: _mirror(mport, "ok") == 10.0, timeout=5)
+    # Expect: 100-continue: the candidate's 100 Continue is an interim
+    # answer, the final one counts
+    c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=10)
+    c.request("PUT", "/", body=b"e" * 100, headers={"Expect": "100-continue"})
+    r = c.getresponse()
+    assert r.status == 200 and r.read() == b"blue\n"
+    c.close()
+    assert wait_until(lambda: _mirror(mport, "ok") == 11.0, timeout=5), (
+        _mirror(mport, "ok"), _mirror(mport, "error"))
+    assert _mirror(mport, "error") == 0.0
+    assert wait_until(lambda: green.stats()["mirrored_body_bytes"] == 10 * len(body) + 100,
+                      timeout=5), green.stats()
+    base_bytes = 10 * len(body) + 100
     # over the limit: the request is served, the copy skipped
     sk = _mirror(mport, "skipped")
     sts, bodies, _ = _timed(p.port, 5, method="PUT", body=b"z" * 1001)
@@ -107,19 +120,19 @@ def test_bodies_up_to_the_limit_go_with_the_copy(env):
     # given up once it grows past it
     st, b = _chunked_put(p.port, [b"a" * 300, b"b" * 300])
     assert st == 200 and b == b"blue\n"
-    assert wait_until(lambda: green.stats()["mirrored_body_bytes"] == 10 * len(body) + 600,
+    assert wait_until(lambda: green.stats()["mirrored_body_bytes"] == base_bytes + 600,
                       timeout=10), green.stats()
     st, b = _chunked_put(p.port, [b"c" * 600, b"d" * 600])
     assert st == 200 and b == b"blue\n"
     assert wait_until(lambda: _mirror(mport, "skipped") == sk + 6, timeout=5)
-    assert green.stats()["mirrored"] == 11
+    assert green.stats()["mirrored"] == 12
     # limits.mirror_body_bytes = 0: no copy has a body
     p2 = env.proxy([blue], [green], {"mirror_percent": 100.0},
                    "limits = { mirror_body_bytes = 0; };\n")
     _timed(p2.port, 3, method="PUT", body=b"q")
     _timed(p2.port, 3)
-    assert wait_until(lambda: green.stats()["mirrored"] == 14, timeout=10), green.stats()
-    assert green.stats()["mirrored_body_bytes"] == 10 * len(body) + 600
+    assert wait_until(lambda: green.stats()["mirrored"] == 15, timeout=10), green.stats()
+    assert green.stats()["mirrored_body_bytes"] == base_bytes + 600
 
 
 def test_h2_request_bodies_go_with_the_copy(env):
