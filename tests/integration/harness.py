@@ -280,6 +280,21 @@ def metric(port, name):
     return None
 
 
+def json_status(p):
+    """`json status` of the proxy p, parsed."""
+    ok, first, rest = admin(p.port, "json status")
+    assert ok, first
+    return json.loads(rest)
+
+
+def json_events(p):
+    """The events of `json show events` of the proxy p, oldest first."""
+    ok, first, rest = admin(p.port, "json show events")
+    assert ok, first
+    data = json.loads(rest)
+    return data["events"] if isinstance(data, dict) else data
+
+
 def raw(port, data, timeout=3.0, half_close=False):
     """Send raw bytes, read until the peer closes or goes quiet; return bytes."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)

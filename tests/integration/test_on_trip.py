@@ -2,27 +2,17 @@
 always), step_back to the step before (and from the first step, revert),
 pause at the step; each through two trips, with the evidence in the
 events, the audit log, the trips counter and status."""
-import json
 import time
 
-from harness import get, admin, wait_until, admin_paths, free_port, metric
+from harness import json_status, json_events, get, admin, wait_until, admin_paths, free_port, metric
 
 GUARD = ('guard = { interval_ms = 100; window_s = 5; min_requests = 10; '
          'max_error_rate = 0.05; on_trip = "%s"; };\n'
          'rollout = { min_requests = 0; };\n')
 
 
-def _status(p):
-    ok, first, rest = admin(p.port, "json status")
-    assert ok, first
-    return json.loads(rest)
-
-
-def _events(p):
-    ok, first, rest = admin(p.port, "json show events")
-    assert ok, first
-    data = json.loads(rest)
-    return data["events"] if isinstance(data, dict) else data
+_status = json_status
+_events = json_events
 
 
 def _metric(port, name):

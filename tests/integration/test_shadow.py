@@ -7,27 +7,17 @@ one reverts before any user reached the candidate.  Each case with a
 healthy, a slow, a failing and a dead candidate checks what the clients
 saw and what the guard did."""
 import http.client
-import json
 import os
 import time
 
-from harness import admin, wait_until, free_port, metric
+from harness import json_status, json_events, admin, wait_until, free_port, metric
 
 GUARD = ('guard = { interval_ms = 100; window_s = 5; min_requests = 10; %s };\n'
          'rollout = { min_requests = 0; };\n')
 
 
-def _status(p):
-    ok, first, rest = admin(p.port, "json status")
-    assert ok, first
-    return json.loads(rest)
-
-
-def _events(p):
-    ok, first, rest = admin(p.port, "json show events")
-    assert ok, first
-    data = json.loads(rest)
-    return data["events"] if isinstance(data, dict) else data
+_status = json_status
+_events = json_events
 
 
 def _setup(env, guard_extra="max_error_rate = 0.05;", extra=""):
