@@ -12,27 +12,27 @@
 #include "proxy.h"
 #include "rollout.h"
 #include "state.h"
+#include "state_int.h"
 #include "worker.h"
 
 const char *const state_mode_names[] = {
 	"idle", "manual", "running", "paused", "baking", "reverted",
 };
 
-static struct split_state state_cur;
-static struct rollout state_ro;       /* the rollout engine's own view */
-static uint64_t state_bake_start_ms;  /* baking after a switch (no rollout) */
+struct split_state state_cur;
+struct rollout state_ro;              /* the rollout engine's own view */
+uint64_t state_bake_start_ms;         /* baking after a switch (no rollout) */
 static const char *state_path;        /* borrowed from the running config */
 static struct state_ev state_events[STATE_EVENTS];
 static unsigned state_nevents;        /* total recorded; ring index = n % STATE_EVENTS */
-static uint64_t state_nreverts;
-static void (*state_hook)(int revert); /* a local change the cluster must write */
-static void (*state_ev_hook)(const struct state_ev *ev); /* every event recorded (notify.c) */
-static uint64_t (*state_fleet_requests)(int pool); /* the other nodes' routed requests */
+uint64_t state_nreverts;
+void (*state_hook)(int revert);        /* a local change the cluster must write */
+void (*state_ev_hook)(const struct state_ev *ev); /* every event recorded (notify.c) */
+uint64_t (*state_fleet_requests)(int pool); /* the other nodes' routed requests */
 
-/* Staging (cluster mode): a change computed on the real state, kept, and
- * the real state put back; state_stage_apply makes it real later. */
-static struct state_stage *state_staging;
-static struct state_stage state_saved;
+/* Staging (cluster mode, state_cluster.c): while set, a change touches
+ * state_cur only. */
+struct state_stage *state_staging;
 
 uint64_t
 state_reverts(void)
@@ -114,7 +114,7 @@ state_event_rec(const struct actor *who, const char *kind, const char *from, con
 }
 
 /* A staged event into the ring, as if recorded now. */
-static void
+void
 state_event_keep(const struct state_ev *ev)
 {
 	const char *what = strchr(ev->text, ' ');  /* the text without its time */
@@ -136,7 +136,7 @@ state_events_each(void (*fn)(const struct state_ev *ev, void *arg), void *arg)
 		fn(&state_events[i % STATE_EVENTS], arg);
 }
 
-static void
+void
 state_to_persist(const struct split_state *s, struct persist_state *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -160,7 +160,7 @@ state_to_persist(const struct split_state *s, struct persist_state *p)
 	snprintf(p->revert_reason, sizeof(p->revert_reason), "%s", s->revert_reason);
 }
 
-static void
+void
 state_from_persist(const struct persist_state *p, struct split_state *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -232,7 +232,7 @@ state_mirror_apply(const struct config *cfg)
 /* Publish next (its version as it is) to the workers, then persist.  A
  * failed write is logged loudly but does not undo the change: traffic must
  * follow the operator.  While staging, only state_cur changes. */
-static void
+void
 state_publish(const struct split_state *next)
 {
 	struct persist_state p;
@@ -286,7 +286,7 @@ state_commit(const struct split_state *next)
 		state_hook(n.mode == MODE_REVERTED);
 }
 
-static uint64_t
+uint64_t
 state_now_ms(void)
 {
 	return proxy_now_us() / 1000;
@@ -306,7 +306,7 @@ state_cand_requests(int pool)
  * added up as they come, so the count never goes back when it ends). */
 static uint64_t state_shadow_seen, state_shadow_acc;
 
-static uint64_t
+uint64_t
 state_gate_requests(enum pool_id pool)
 {
 	uint64_t copies = state_cand_requests(STATS_SHADOW);
@@ -324,7 +324,7 @@ state_ro_pool(void)
 }
 
 /* A restored rollout in its shadow phase goes on copying (paused or not). */
-static void
+void
 state_restore_shadow(const struct split_state *s)
 {
 	if (s->shadow_bp <= 0)
@@ -791,168 +791,4 @@ state_tick(void)
 		r = state_promote(&timer, msg, sizeof(msg));
 		state_audit(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before);
 	}
-}
-
-/* ---- the cluster's side (CONTRACT section 12) -------------------------------- */
-
-void
-state_set_hook(void (*fn)(int revert))
-{
-	state_hook = fn;
-}
-
-void
-state_set_event_hook(void (*fn)(const struct state_ev *ev))
-{
-	state_ev_hook = fn;
-}
-
-void
-state_set_fleet_requests(uint64_t (*fn)(int pool))
-{
-	state_fleet_requests = fn;
-}
-
-void
-state_stage_begin(struct state_stage *st)
-{
-	memset(st, 0, sizeof(*st));
-	state_saved.cur = state_cur;
-	state_saved.ro = state_ro;
-	state_saved.bake_start_ms = state_bake_start_ms;
-	state_saved.nreverts = state_nreverts;
-	state_staging = st;
-}
-
-void
-state_stage_end(struct state_stage *st)
-{
-	st->cur = state_cur;
-	st->ro = state_ro;
-	st->bake_start_ms = state_bake_start_ms;
-	st->nreverts = state_nreverts - state_saved.nreverts;
-	st->changed = state_cur.version != state_saved.cur.version;
-	state_cur = state_saved.cur;
-	state_ro = state_saved.ro;
-	state_bake_start_ms = state_saved.bake_start_ms;
-	state_nreverts = state_saved.nreverts;
-	state_staging = NULL;
-}
-
-void
-state_stage_apply(const struct state_stage *st)
-{
-	size_t i;
-
-	state_publish(&st->cur);
-	state_ro = st->ro;
-	state_bake_start_ms = st->bake_start_ms;
-	state_nreverts += st->nreverts;
-	for (i = 0; i < st->nevents; i++)
-		state_event_keep(&st->events[i]);
-	for (i = 0; i < st->naudits; i++)
-		audit_actor(&st->audits[i].who, st->audits[i].what, st->audits[i].result,
-		    st->audits[i].msg, &st->audits[i].before, &state_cur);
-}
-
-/* A monotonic ms of ours as wall clock, and back. */
-static long long
-state_mono_to_wall(uint64_t mono_ms)
-{
-	uint64_t now = state_now_ms();
-
-	return clock_wall_ms() - (long long)(now > mono_ms ? now - mono_ms : 0);
-}
-
-static uint64_t
-state_wall_to_mono(long long wall_ms)
-{
-	long long ago = clock_wall_ms() - wall_ms;
-	uint64_t now = state_now_ms();
-
-	if (ago < 0)
-		ago = 0;
-	return (uint64_t)ago > now ? 0 : now - (uint64_t)ago;
-}
-
-static void
-state_record_of(const struct split_state *cur, const struct rollout *ro, uint64_t bake_start_ms,
-    struct persist_state *p, long long *step_wall_ms, long long *bake_wall_ms)
-{
-	state_to_persist(cur, p);
-	*step_wall_ms = ro->phase != RO_NONE ? state_mono_to_wall(ro->step_start_ms) : 0;
-	*bake_wall_ms = ro->phase == RO_BAKING ? state_mono_to_wall(ro->bake_start_ms) :
-	    cur->mode == MODE_BAKING ? state_mono_to_wall(bake_start_ms) : 0;
-}
-
-void
-state_record(struct persist_state *p, long long *step_wall_ms, long long *bake_wall_ms)
-{
-	state_record_of(&state_cur, &state_ro, state_bake_start_ms, p, step_wall_ms, bake_wall_ms);
-}
-
-void
-state_stage_record(const struct state_stage *st, struct persist_state *p, long long *step_wall_ms,
-    long long *bake_wall_ms)
-{
-	state_record_of(&st->cur, &st->ro, st->bake_start_ms, p, step_wall_ms, bake_wall_ms);
-}
-
-int
-state_apply_remote(const struct persist_state *p, long long step_wall_ms, long long bake_wall_ms,
-    const char *node)
-{
-	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
-	struct split_state s;
-	char before[128], after[128];
-
-	state_from_persist(p, &s);
-	if (s.version == state_cur.version && memcmp(&s, &state_cur, sizeof(s)) == 0)
-		return 0;
-	state_describe(&state_cur, before, sizeof(before));
-	state_publish(&s);
-	rollout_clear(&state_ro);
-	if (s.has_rollout && s.mode != MODE_REVERTED) {
-		rollout_restore(&state_ro, s.rollout_pool, s.steps_bp, s.nsteps, s.step, s.hold_s,
-		    s.mode == MODE_PAUSED, s.mode == MODE_BAKING, rt.cfg->rollout_min_requests,
-		    rt.cfg->guard_bake_s, state_now_ms(), state_gate_requests(s.rollout_pool));
-		state_restore_shadow(&s);
-		/* the same step with the hold it has left, whoever runs the clock */
-		if (step_wall_ms > 0)
-			state_ro.step_start_ms = state_wall_to_mono(step_wall_ms);
-		if (bake_wall_ms > 0 && state_ro.phase == RO_BAKING)
-			state_ro.bake_start_ms = state_wall_to_mono(bake_wall_ms);
-	}
-	state_bake_start_ms = bake_wall_ms > 0 ? state_wall_to_mono(bake_wall_ms) : state_now_ms();
-	state_describe(&s, after, sizeof(after));
-	state_event_rec(&sys, "sync", before, after, NULL, "split from node %s: %s -> %s, state %s, "
-	    "version %llu", node, before, after, state_mode_names[s.mode], s.version);
-	return 1;
-}
-
-void
-state_merge_revert(const struct persist_state *p, const char *node)
-{
-	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
-	struct split_state s, mine = state_cur;
-	char after[128];
-
-	/* the fleet's split with this node's revert on top: a revert is never
-	 * lost, whatever the fleet did while etcd did not have it */
-	state_from_persist(p, &s);
-	s.candidate_bp = 0;
-	s.mode = MODE_REVERTED;
-	s.shadow_bp = 0;
-	memcpy(s.last_revert, mine.last_revert, sizeof(s.last_revert));
-	s.revert_time_ms = mine.revert_time_ms;
-	s.revert_step = mine.revert_step;
-	memcpy(s.revert_actor, mine.revert_actor, sizeof(s.revert_actor));
-	memcpy(s.revert_reason, mine.revert_reason, sizeof(s.revert_reason));
-	s.version = (s.version > mine.version ? s.version : mine.version) + 1;
-	state_publish(&s);
-	rollout_clear(&state_ro);
-	state_describe(&s, after, sizeof(after));
-	state_event_rec(&sys, "sync", NULL, after, NULL, "this node's revert kept over version "
-	    "%llu from node %s: %s, state reverted, version %llu", p->split_version, node, after,
-	    s.version);
 }

@@ -1,0 +1,43 @@
+/*
+ * state_int.h - what state.c and state_cluster.c share, and nothing else
+ * includes: the split as it is, the rollout engine's view, and the few
+ * steps both make (publish, persist form, the clocks).  Control thread.
+ */
+#ifndef BGPROXY_STATE_INT_H
+#define BGPROXY_STATE_INT_H
+
+#include <stdint.h>
+
+#include "persist.h"
+#include "rollout.h"
+#include "state.h"
+
+extern struct split_state state_cur;
+extern struct rollout state_ro;            /* the rollout engine's own view */
+extern uint64_t state_bake_start_ms;       /* baking after a switch (no rollout) */
+extern uint64_t state_nreverts;
+extern struct state_stage *state_staging;  /* set while a change is staged */
+extern void (*state_hook)(int revert);
+extern void (*state_ev_hook)(const struct state_ev *ev);
+extern uint64_t (*state_fleet_requests)(int pool);
+
+/* Publish next (its version as it is) to the workers, then persist; while
+ * staging only state_cur changes. */
+void state_publish(const struct split_state *next);
+
+/* Keep a recorded event in the ring (and tell the event hook). */
+void state_event_keep(const struct state_ev *ev);
+
+void state_to_persist(const struct split_state *s, struct persist_state *p);
+void state_from_persist(const struct persist_state *p, struct split_state *s);
+
+/* Monotonic ms. */
+uint64_t state_now_ms(void);
+
+/* What a rollout's gate counts for pool (requests; copies in a shadow phase). */
+uint64_t state_gate_requests(enum pool_id pool);
+
+/* A restored rollout in its shadow phase goes on copying (paused or not). */
+void state_restore_shadow(const struct split_state *s);
+
+#endif
