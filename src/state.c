@@ -591,7 +591,7 @@ state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int h
     int shadow_bp, const struct actor *who, char *msg, size_t len)
 {
 	struct split_state n = state_cur;
-	char before[128], after[128];
+	char before[128], after[128], at[160];
 	int cur_bp, first;
 
 	if (pool == state_cur.stable) {
@@ -625,14 +625,12 @@ state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int h
 	state_commit(&n);
 	state_describe(&n, after, sizeof(after));
 	if (shadow_bp > 0)
-		state_event_rec(who, "rollout", before, after, NULL,
-		    "rollout of %s started: shadow phase, copies of %d.%02d%% of %s's requests, "
-		    "then %zu steps, hold %d s", pool_names[pool], shadow_bp / 100, shadow_bp % 100,
-		    pool_names[n.stable], nsteps, hold_s);
+		snprintf(at, sizeof(at), "shadow phase, copies of %d.%02d%% of %s's requests, then "
+		    "%zu steps", shadow_bp / 100, shadow_bp % 100, pool_names[n.stable], nsteps);
 	else
-		state_event_rec(who, "rollout", before, after, NULL,
-		    "rollout of %s started: step %d of %zu, %s, hold %d s", pool_names[pool],
-		    first + 1, nsteps, after, hold_s);
+		snprintf(at, sizeof(at), "step %d of %zu, %s", first + 1, nsteps, after);
+	state_event_rec(who, "rollout", before, after, NULL, "rollout of %s started: %s, hold %d s",
+	    pool_names[pool], at, hold_s);
 	snprintf(msg, len, "rollout of %s started: %s", pool_names[pool], after);
 	return 0;
 }
@@ -642,7 +640,7 @@ state_rollout_gate(int r, const struct actor *who, const char *kind, const char 
     char *msg, size_t len)
 {
 	struct split_state n = state_cur;
-	char before[128], after[128];
+	char before[128], after[128], at[48];
 
 	if (r == -1)
 		return -1;
@@ -650,16 +648,13 @@ state_rollout_gate(int r, const struct actor *who, const char *kind, const char 
 	state_describe(&state_cur, before, sizeof(before));
 	state_commit(&n);
 	state_describe(&n, after, sizeof(after));
-	if (n.shadow_bp > 0) {
-		state_event_rec(who, kind, before, after, NULL, "rollout %s: shadow phase, %s, "
-		    "state %s", what, after, state_mode_names[n.mode]);
-		snprintf(msg, len, "shadow phase, %s, state %s", after, state_mode_names[n.mode]);
-		return 0;
-	}
-	state_event_rec(who, kind, before, after, NULL, "rollout %s: step %d of %zu, %s, state %s",
-	    what, n.step + 1, n.nsteps, after, state_mode_names[n.mode]);
-	snprintf(msg, len, "step %d of %zu, %s, state %s", n.step + 1, n.nsteps, after,
-	    state_mode_names[n.mode]);
+	if (n.shadow_bp > 0)
+		snprintf(at, sizeof(at), "shadow phase");
+	else
+		snprintf(at, sizeof(at), "step %d of %zu", n.step + 1, n.nsteps);
+	state_event_rec(who, kind, before, after, NULL, "rollout %s: %s, %s, state %s", what, at,
+	    after, state_mode_names[n.mode]);
+	snprintf(msg, len, "%s, %s, state %s", at, after, state_mode_names[n.mode]);
 	return 0;
 }
 
