@@ -6,6 +6,7 @@ Usage: run.py [--build DIR] [-k SUBSTRING]"""
 import argparse
 import importlib
 import os
+import shutil
 import signal
 import sys
 import time
@@ -57,6 +58,9 @@ def main():
             if err is None:
                 passed += 1
                 print("ok %s (%.1fs)" % (full, time.time() - t0), flush=True)
+                # a passing test's files go (an etcd cluster leaves ~190 MB);
+                # a failing one's stay for a look
+                shutil.rmtree(env.tmp, ignore_errors=True)
             else:
                 failed += 1
                 print("FAIL %s (%.1fs)" % (full, time.time() - t0), flush=True)
