@@ -1,6 +1,7 @@
 /*
  * config_int.h - what the parts of the configuration loader share (internal
- * to config.c, config_table.c, config_addr.c and config_dirs.c): the
+ * to config.c, config_table.c, config_addr.c, config_dirs.c and
+ * config_fleet.c): the
  * loader's state, the key tables' types and the table engine.
  */
 #ifndef BGPROXY_CONFIG_INT_H
@@ -89,6 +90,15 @@ void keys_free(const struct config_key *keys, size_t n, void *base);
 int config_group(struct loader *ld, const config_setting_t *grp, const char *prefix,
     const struct config_key *keys, size_t nkeys, const struct config_sub *subs, void *base);
 int group_list(struct loader *ld, const config_setting_t *s, const char *what, int max);
+
+/* ---- the key table (config.c) and the groups beyond it ---- */
+
+extern const struct config_key config_keys[];   /* every scalar key of struct config */
+extern const size_t config_nkeys;
+
+/* The cluster and notify groups (config_fleet.c). */
+void config_sub_cluster(struct loader *ld, const config_setting_t *s, void *base);
+void config_sub_notify(struct loader *ld, const config_setting_t *s, void *base);
 
 /* ---- addresses (config_addr.c) ---- */
 
