@@ -70,6 +70,15 @@ metrics_head(struct evbuffer *b, const char *name, const char *type, const char 
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric of one sample without labels. */
+static void
+metrics_one(struct evbuffer *b, const char *name, const char *type, const char *help,
+    unsigned long long v)
+{
+	metrics_head(b, name, type, help);
+	evbuffer_add_printf(b, "%s %llu\n", name, v);
+}
+
 static void
 metrics_http2(struct evbuffer *b)
 {
@@ -187,22 +196,20 @@ metrics_misc(struct evbuffer *b)
 	int k;
 
 	if (cluster_on()) {
-		metrics_head(b, "bgproxy_cluster_connected", "gauge",
-		    "1 while etcd answers this node, 0 while it cannot reach any endpoint.");
-		evbuffer_add_printf(b, "bgproxy_cluster_connected %d\n", cluster_connected());
-		metrics_head(b, "bgproxy_cluster_leader", "gauge",
-		    "1 while this node holds the leader key and runs the rollout clock.");
-		evbuffer_add_printf(b, "bgproxy_cluster_leader %d\n", cluster_leader());
+		metrics_one(b, "bgproxy_cluster_connected", "gauge",
+		    "1 while etcd answers this node, 0 while it cannot reach any endpoint.",
+		    cluster_connected() != 0);
+		metrics_one(b, "bgproxy_cluster_leader", "gauge",
+		    "1 while this node holds the leader key and runs the rollout clock.",
+		    cluster_leader() != 0);
 	}
-	metrics_head(b, "bgproxy_notify_sent_total", "counter",
-	    "Events delivered to notify.webhook.");
-	evbuffer_add_printf(b, "bgproxy_notify_sent_total %llu\n", notify_sent());
-	metrics_head(b, "bgproxy_notify_failures_total", "counter",
-	    "Events not delivered to notify.webhook (every attempt failed, or the queue was full).");
-	evbuffer_add_printf(b, "bgproxy_notify_failures_total %llu\n", notify_failures());
-	metrics_head(b, "bgproxy_reverts_total", "counter",
-	    "Reverts to the stable pool, by the guard or an operator.");
-	evbuffer_add_printf(b, "bgproxy_reverts_total %llu\n", (unsigned long long)state_reverts());
+	metrics_one(b, "bgproxy_notify_sent_total", "counter",
+	    "Events delivered to notify.webhook.", notify_sent());
+	metrics_one(b, "bgproxy_notify_failures_total", "counter",
+	    "Events not delivered to notify.webhook (every attempt failed, or the queue was full).",
+	    notify_failures());
+	metrics_one(b, "bgproxy_reverts_total", "counter",
+	    "Reverts to the stable pool, by the guard or an operator.", state_reverts());
 	metrics_head(b, "bgproxy_last_revert_timestamp_seconds", "gauge",
 	    "Unix time of the last revert; 0 when there was none since the state began.");
 	evbuffer_add_printf(b, "bgproxy_last_revert_timestamp_seconds %.3f\n",
@@ -216,9 +223,8 @@ metrics_misc(struct evbuffer *b)
 	for (k = 0; k <= MODE_REVERTED; k++)
 		evbuffer_add_printf(b, "bgproxy_state{state=\"%s\"} %d\n", state_mode_names[k],
 		    (int)s->mode == k);
-	metrics_head(b, "bgproxy_split_version", "gauge",
-	    "The split's version (grows with every change; if-version).");
-	evbuffer_add_printf(b, "bgproxy_split_version %llu\n", s->version);
+	metrics_one(b, "bgproxy_split_version", "gauge",
+	    "The split's version (grows with every change; if-version).", s->version);
 	metrics_head(b, "bgproxy_build_info", "gauge", "Always 1; the version in a label.");
 	evbuffer_add_printf(b, "bgproxy_build_info{version=\"%s\"} 1\n", BGPROXY_VERSION);
 	metrics_head(b, "bgproxy_rollout_step", "gauge",
@@ -227,15 +233,12 @@ metrics_misc(struct evbuffer *b)
 	    s->has_rollout && s->mode != MODE_REVERTED ? s->step : -1);
 	metrics_head(b, "bgproxy_connections_active", "gauge", "Open client connections.");
 	evbuffer_add_printf(b, "bgproxy_connections_active %ld\n", atomic_load(&rt.conns_active));
-	metrics_head(b, "bgproxy_tls_handshakes_total", "counter", "Completed TLS handshakes.");
-	evbuffer_add_printf(b, "bgproxy_tls_handshakes_total %llu\n",
-	    (unsigned long long)SUM(tls_handshakes));
-	metrics_head(b, "bgproxy_tls_handshake_errors_total", "counter", "Failed TLS handshakes.");
-	evbuffer_add_printf(b, "bgproxy_tls_handshake_errors_total %llu\n",
-	    (unsigned long long)SUM(tls_handshake_errors));
-	metrics_head(b, "bgproxy_retries_total", "counter",
-	    "Requests sent again after a failed attempt.");
-	evbuffer_add_printf(b, "bgproxy_retries_total %llu\n", (unsigned long long)SUM(retries));
+	metrics_one(b, "bgproxy_tls_handshakes_total", "counter", "Completed TLS handshakes.",
+	    SUM(tls_handshakes));
+	metrics_one(b, "bgproxy_tls_handshake_errors_total", "counter", "Failed TLS handshakes.",
+	    SUM(tls_handshake_errors));
+	metrics_one(b, "bgproxy_retries_total", "counter",
+	    "Requests sent again after a failed attempt.", SUM(retries));
 	metrics_http2(b);
 }
 

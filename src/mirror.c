@@ -143,6 +143,17 @@ mirror_eventcb(struct conn *c, short what, void *arg)
 	    c->connecting ? STATS_ERR_CONNECT : STATS_ERR_RESET, 1);
 }
 
+/* A copy that failed before it left (no candidate server up, no socket):
+ * counted, and the guard hears of it like a refused connection. */
+static int
+mirror_failed_now(struct worker *w)
+{
+	mirror_count(w, STATS_MIRROR_ERROR);
+	stats_record_shadow(w->stats, STATS_SHADOW, 0, STATS_ERR_CONNECT, proxy_now_us() / 1000000,
+	    0);
+	return 1;
+}
+
 int
 mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len,
     struct evbuffer *body)
@@ -166,12 +177,7 @@ mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len
 			mirror_count(w, STATS_MIRROR_SKIPPED);
 			return 0;
 		}
-		/* no candidate server up: the copy failed, and the guard
-		 * hears of it (the stable answer is its baseline) */
-		mirror_count(w, STATS_MIRROR_ERROR);
-		stats_record_shadow(w->stats, STATS_SHADOW, 0, STATS_ERR_CONNECT,
-		    proxy_now_us() / 1000000, 0);
-		return 1;
+		return mirror_failed_now(w);   /* no candidate server up */
 	}
 	m = calloc(1, sizeof(*m));
 	if (m == NULL) {
@@ -183,10 +189,7 @@ mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len
 	a = &srv->addr;
 	if (conn_connect(&m->c, w->base, (const struct sockaddr *)&a->ss, a->len, &cto) == -1) {
 		free(m);
-		mirror_count(w, STATS_MIRROR_ERROR);
-		stats_record_shadow(w->stats, STATS_SHADOW, 0, STATS_ERR_CONNECT,
-		    proxy_now_us() / 1000000, 0);
-		return 1;
+		return mirror_failed_now(w);
 	}
 	w->mirrors++;
 	m->next = w->mirror_list;

@@ -213,19 +213,17 @@ state_epoch_version(void)
 /* The share of the stable pool's requests copied to the candidate: the
  * shadow phase's, else split.mirror_percent; none after a revert (until an
  * operator gives the candidate traffic or copies again). */
-static int state_mirror_phase;     /* the copies are a shadow phase's */
-
 static void
-state_mirror_apply(const struct config *cfg)
+state_mirror_apply(const struct config *cfg, int phase_begins)
 {
 	int bp = state_cur.shadow_bp > 0 ? state_cur.shadow_bp :
 	    state_cur.mode == MODE_REVERTED ? 0 : cfg->mirror_bp;
 
-	/* copies start (again): what they did before must not trip at once */
-	if (bp > 0 && (atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed) == 0 ||
-	    (state_cur.shadow_bp > 0 && state_mirror_phase == 0)))
+	/* copies start (again), or a shadow phase begins: what copies did
+	 * before must not trip it at once */
+	if (bp > 0 && (phase_begins ||
+	    atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed) == 0))
 		stats_new_shadow_epoch();
-	state_mirror_phase = state_cur.shadow_bp > 0;
 	atomic_store_explicit(&rt.mirror_bp, bp, memory_order_relaxed);
 }
 
@@ -240,6 +238,7 @@ state_publish(const struct split_state *next)
 	int reverted = next->mode == MODE_REVERTED && (state_cur.mode != MODE_REVERTED ||
 	    next->revert_time_ms != state_cur.revert_time_ms);
 	enum pool_id cand = !state_cur.stable;
+	int phase_begins = next->shadow_bp > 0 && state_cur.shadow_bp == 0;
 
 	if (state_staging != NULL) {
 		state_cur = *next;
@@ -260,7 +259,7 @@ state_publish(const struct split_state *next)
 	state_cur = *next;
 	atomic_store_explicit(&rt.split, SPLIT_WORD(state_cur.stable, state_cur.candidate_bp),
 	    memory_order_release);
-	state_mirror_apply(rt.cfg);
+	state_mirror_apply(rt.cfg, phase_begins);
 	if (reverted)
 		state_announce_revert(cand);
 	if (state_path == NULL)
@@ -405,7 +404,7 @@ void
 state_config_changed(const struct config *cfg)
 {
 	state_path = cfg->state_file;
-	state_mirror_apply(cfg);
+	state_mirror_apply(cfg, 0);
 }
 
 int

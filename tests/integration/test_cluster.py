@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 
-from harness import get, admin, wait_until, metric
+from harness import get, admin, wait_until, metric, json_status
 from etcdfix import EtcdCluster
 
 
@@ -64,10 +64,7 @@ def _metric(p, name):
     return metric(p.metrics_port, name)
 
 
-def _status(p):
-    ok, first, rest = admin(p.port, "json status")
-    assert ok, first
-    return json.loads(rest)
+_status = json_status
 
 
 def _info(p):

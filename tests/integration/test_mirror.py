@@ -11,12 +11,8 @@ import time
 from harness import get, admin, wait_until, free_port, metric
 
 
-def _metric(port, name):
-    return metric(port, name)
-
-
 def _mirror(port, result):
-    return _metric(port, 'bgproxy_mirror_requests_total{result="%s"}' % result)
+    return metric(port, 'bgproxy_mirror_requests_total{result="%s"}' % result)
 
 
 def _setup(env, pct=100.0, extra=""):

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from harness import get, admin, wait_until, free_port, metric
+from harness import get, admin, wait_until, free_port, metric, json_status
 
 GUARD = ('guard = { interval_ms = 100; window_s = 5; min_requests = 10; '
          'max_error_rate = 0.05; };\nrollout = { min_requests = 0; };\n')
@@ -51,8 +51,7 @@ def _metric(port, name):
     return metric(port, name)
 
 
-def _status(p):
-    return json.loads(admin(p.port, "json status")[2])
+_status = json_status
 
 
 def _proxy(env, url, events='[ "revert", "promote", "step", "pause", "trip" ]', timeout=500):
