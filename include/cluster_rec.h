@@ -19,7 +19,15 @@
  *    "pools":{"blue":{"requests":10,"errors":1,"connect":0,"timeout":0,
  *                     "reset":0,"status_5xx":1,"lat":[[12,3],[40,7]],
  *                     "routed":1234},
- *             "green":{...}}}
+ *             "green":{...}},
+ *    "started_ms":...,               wall clock this process began
+ *    "step":{"key":1764680000123,"requests":57}}
+ *
+ * "step" is what the node counted toward the rollout's gate in the step
+ * whose key (the record's step_started_ms) it names: the fleet's count of
+ * a step is the sum of every node's count under the same key, the same
+ * figure on every node whenever and in whatever order they applied it.
+ * Both are optional (a node of an earlier release has neither).
  *
  * "lat" lists the non-empty latency buckets of stats.h as [index, count].
  */
@@ -49,6 +57,9 @@ struct cluster_figs {
 	/* per guard class: the pools, then the shadow copies and their baseline */
 	struct stats_window win[STATS_CLASSES];
 	uint64_t routed[STATS_CLASSES]; /* requests (copies) counted since the node began */
+	long long started_ms;         /* wall clock the process began: who it is, across restarts */
+	long long step_key;           /* the rollout step its count is of (0: none) */
+	uint64_t step_requests;       /* what it counted toward that step's gate */
 };
 
 /* The record as a malloc'd NUL-terminated string, or NULL (a state

@@ -186,9 +186,16 @@ void state_stage_apply(const struct state_stage *st);
  * guard did): the cluster writes it; revert says whether it reverted. */
 void state_set_hook(void (*fn)(int revert));
 
-/* fn(pool) adds the other nodes' routed requests to the rollout's count
- * (rollout.min_requests counts the fleet's); NULL: this node's alone. */
-void state_set_fleet_requests(uint64_t (*fn)(int pool));
+/* fn(key) is what the other nodes counted toward the gate of the rollout
+ * step with that key (rollout.min_requests counts the fleet's); NULL:
+ * this node's alone. */
+void state_set_fleet_step(uint64_t (*fn)(long long key));
+
+/* The running rollout step's key (the wall-clock ms it began, as the
+ * record carries it; 0 without a rollout) and what this node counted
+ * toward its gate. */
+long long state_step_key(void);
+uint64_t state_step_own(void);
 
 /* The current split as the record holds it: the state file's fields, and
  * when (wall clock ms) the rollout's step and the baking began (0: none). */

@@ -19,7 +19,7 @@ extern uint64_t state_nreverts;
 extern struct state_stage *state_staging;  /* set while a change is staged */
 extern void (*state_hook)(int revert);
 extern void (*state_ev_hook)(const struct state_ev *ev);
-extern uint64_t (*state_fleet_requests)(int pool);
+extern uint64_t (*state_fleet_step)(long long key);
 
 /* Publish next (its version as it is) to the workers, then persist; while
  * staging only state_cur changes. */
@@ -34,8 +34,18 @@ void state_from_persist(const struct persist_state *p, struct split_state *s);
 /* Monotonic ms. */
 uint64_t state_now_ms(void);
 
-/* What a rollout's gate counts for pool (requests; copies in a shadow phase). */
+/* A monotonic ms of ours as wall clock, and back: exact inverses of each
+ * other (one offset), so a step's key reads the same on every node. */
+long long state_mono_to_wall(uint64_t mono_ms);
+uint64_t state_wall_to_mono(long long wall_ms);
+
+/* What a rollout's gate counts for pool on this node (requests; copies in
+ * a shadow phase): a step begins with it. */
 uint64_t state_gate_requests(enum pool_id pool);
+
+/* The same with what the other nodes counted in the running step: what
+ * the gate is judged on. */
+uint64_t state_gate_total(enum pool_id pool);
 
 /* A restored rollout in its shadow phase goes on copying (paused or not). */
 void state_restore_shadow(const struct split_state *s);

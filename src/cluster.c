@@ -51,11 +51,16 @@ static struct {
 	struct cluster_figs nodes[CLUSTER_MAX_NODES];
 	size_t nnodes;
 	uint64_t nodes_at_us;         /* when the listing came */
-	/* the other nodes' routed requests, summed without ever going back
-	 * (a node that restarts begins at 0 again): the rollout's count */
-	struct { char node[CLUSTER_NODE_MAX]; uint64_t last[STATS_CLASSES]; } seen[CLUSTER_MAX_NODES];
-	size_t nseen;
-	uint64_t fleet_routed[STATS_CLASSES];
+	/* what each process of the fleet counted toward a rollout step's
+	 * gate, kept past its lease (a node that died still counted) and
+	 * never going back; a restarted node is another process */
+	struct cluster_step {
+		char node[CLUSTER_NODE_MAX];
+		long long started_ms, key;
+		uint64_t requests;
+	} steps[2 * CLUSTER_MAX_NODES];
+	size_t nsteps;
+	long long started_ms;         /* this process */
 	char unsynced_path[PATH_MAX];  /* "" without a state file */
 	char why[256];
 } cl;
@@ -312,58 +317,65 @@ cluster_msg_conn(struct cluster_msg *m)
 	}
 }
 
-static int
-cluster_listed(const char *node)
-{
-	size_t i;
-
-	for (i = 0; i < cl.nnodes; i++)
-		if (strcmp(cl.nodes[i].node, node) == 0)
-			return 1;
-	return 0;
-}
-
-/* What the other nodes routed since the last listing, into fleet_routed. */
+/*
+ * The listing's step counts into cl.steps: one entry per process, its
+ * count only growing within a step.  A full table gives up the place of
+ * a process counting another step than the one running here, else the
+ * smallest count of it.
+ */
 static void
-cluster_count_routed(void)
+cluster_count_steps(void)
 {
-	size_t i, k;
-	int p;
+	long long cur = state_step_key();
+	size_t i, k, pick;
 
 	for (i = 0; i < cl.nnodes; i++) {
 		const struct cluster_figs *f = &cl.nodes[i];
+		struct cluster_step *e;
 
-		if (strcmp(f->node, cluster_cs.node) == 0)
+		if (strcmp(f->node, cluster_cs.node) == 0 || f->step_key == 0)
 			continue;
-		for (k = 0; k < cl.nseen && strcmp(cl.seen[k].node, f->node) != 0; k++)
-			;
-		if (k == cl.nseen && cl.nseen == CLUSTER_MAX_NODES) {
-			/* full (nodes came and went): the place of one not listed now */
-			for (k = 0; k < cl.nseen && cluster_listed(cl.seen[k].node); k++)
-				;
-			if (k == cl.nseen)
-				continue;
-		} else if (k == cl.nseen) {
-			cl.nseen++;
+		for (k = 0; k < cl.nsteps; k++)
+			if (strcmp(cl.steps[k].node, f->node) == 0 &&
+			    cl.steps[k].started_ms == f->started_ms)
+				break;
+		if (k == cl.nsteps && cl.nsteps < sizeof(cl.steps) / sizeof(cl.steps[0])) {
+			cl.nsteps++;
+		} else if (k == cl.nsteps) {
+			for (pick = 0, k = 0; k < cl.nsteps; k++) {
+				if (cl.steps[k].key != cur) {
+					pick = k;
+					break;
+				}
+				if (cl.steps[k].requests < cl.steps[pick].requests)
+					pick = k;
+			}
+			k = pick;
+			memset(&cl.steps[k], 0, sizeof(cl.steps[k]));
 		}
-		if (strcmp(cl.seen[k].node, f->node) != 0) {
-			/* a node seen first: what it routed before does not count */
-			snprintf(cl.seen[k].node, sizeof(cl.seen[k].node), "%s", f->node);
-			memcpy(cl.seen[k].last, f->routed, sizeof(cl.seen[k].last));
-			continue;
+		e = &cl.steps[k];
+		if (e->key != f->step_key || strcmp(e->node, f->node) != 0) {
+			snprintf(e->node, sizeof(e->node), "%s", f->node);
+			e->started_ms = f->started_ms;
+			e->key = f->step_key;
+			e->requests = 0;
 		}
-		for (p = 0; p < STATS_CLASSES; p++) {
-			cl.fleet_routed[p] += f->routed[p] >= cl.seen[k].last[p] ?
-			    f->routed[p] - cl.seen[k].last[p] : f->routed[p];
-			cl.seen[k].last[p] = f->routed[p];
-		}
+		if (f->step_requests > e->requests)
+			e->requests = f->step_requests;
 	}
 }
 
+/* What the other processes counted in the step with key. */
 static uint64_t
-cluster_routed(int pool)
+cluster_fleet_step(long long key)
 {
-	return pool >= 0 && pool < STATS_CLASSES ? cl.fleet_routed[pool] : 0;
+	uint64_t n = 0;
+	size_t k;
+
+	for (k = 0; key != 0 && k < cl.nsteps; k++)
+		if (cl.steps[k].key == key)
+			n += cl.steps[k].requests;
+	return n;
 }
 
 static void
@@ -400,7 +412,7 @@ cluster_pipe_cb(evutil_socket_t fd, short what, void *arg)
 			cl.nnodes = m->nnodes;
 			memcpy(cl.nodes, m->nodes, m->nnodes * sizeof(cl.nodes[0]));
 			cl.nodes_at_us = proxy_now_us();
-			cluster_count_routed();
+			cluster_count_steps();
 			break;
 		}
 		cluster_msg_free(m);
@@ -522,6 +534,9 @@ cluster_publish(const struct stats_window win[STATS_CLASSES])
 	memcpy(f.win, win, sizeof(f.win));
 	for (p = 0; p < STATS_CLASSES; p++)
 		f.routed[p] = worker_routed_total(p);
+	f.started_ms = cl.started_ms;
+	f.step_key = state_step_key();
+	f.step_requests = f.step_key != 0 ? state_step_own() : 0;
 	v = cluster_figs_format(&f);
 	if (v == NULL)
 		return;
@@ -659,7 +674,8 @@ cluster_start(struct event_base *base, const struct config *cfg, char *err, size
 	}
 	cluster_first_read();
 	state_set_hook(cluster_local_change);
-	state_set_fleet_requests(cluster_routed);
+	cl.started_ms = clock_wall_ms();
+	state_set_fleet_step(cluster_fleet_step);
 	if (cluster_io_run(err, errlen) == -1)
 		goto fail;
 	cluster_next();
@@ -679,6 +695,6 @@ cluster_stop(void)
 	cl.ev = NULL;
 	cluster_io_close();
 	state_set_hook(NULL);
-	state_set_fleet_requests(NULL);
+	state_set_fleet_step(NULL);
 	cl.on = 0;
 }

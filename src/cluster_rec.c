@@ -146,8 +146,10 @@ cluster_figs_format(const struct cluster_figs *f)
 		if (p < CONFIG_POOLS || f->win[p].requests != 0 || f->routed[p] != 0)
 			json_object_set_new(pools, cluster_pools[p], cluster_win_json(&f->win[p],
 			    f->routed[p]));
-	o = json_pack("{s:s,s:I,s:I,s:b,s:o}", "node", f->node, "time_ms", (json_int_t)f->time_ms,
-	    "version", (json_int_t)f->version, "leader", f->leader, "pools", pools);
+	o = json_pack("{s:s,s:I,s:I,s:b,s:o,s:I,s:{s:I,s:I}}", "node", f->node, "time_ms",
+	    (json_int_t)f->time_ms, "version", (json_int_t)f->version, "leader", f->leader, "pools",
+	    pools, "started_ms", (json_int_t)f->started_ms, "step", "key", (json_int_t)f->step_key,
+	    "requests", (json_int_t)f->step_requests);
 	if (o == NULL)
 		return NULL;
 	out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -210,7 +212,7 @@ int
 cluster_figs_parse(const char *buf, size_t len, struct cluster_figs *f, char *err, size_t errlen)
 {
 	struct cluster_figs n;
-	json_t *o = cluster_load(buf, len, err, errlen), *pools, *lead;
+	json_t *o = cluster_load(buf, len, err, errlen), *pools, *lead, *step;
 	uint64_t v;
 	int p, rc = -1;
 
@@ -244,6 +246,16 @@ cluster_figs_parse(const char *buf, size_t len, struct cluster_figs *f, char *er
 		if (cluster_win_parse(w, &n.win[p], &n.routed[p], cluster_pools[p], err,
 		    errlen) == -1)
 			goto out;
+	}
+	if (json_object_get(o, "started_ms") != NULL &&
+	    cluster_ms(o, "started_ms", &n.started_ms, err, errlen) == -1)
+		goto out;
+	step = json_object_get(o, "step");
+	if (step != NULL && (!json_is_object(step) ||
+	    cluster_ms(step, "key", &n.step_key, err, errlen) == -1 ||
+	    cluster_count(step, "requests", &n.step_requests) == -1)) {
+		errf(err, errlen, "\"step\" must be {\"key\": wall-clock ms, \"requests\": count}");
+		goto out;
 	}
 	*f = n;
 	rc = 0;

@@ -28,7 +28,7 @@ static unsigned state_nevents;        /* total recorded; ring index = n % STATE_
 uint64_t state_nreverts;
 void (*state_hook)(int revert);        /* a local change the cluster must write */
 void (*state_ev_hook)(const struct state_ev *ev); /* every event recorded (notify.c) */
-uint64_t (*state_fleet_requests)(int pool); /* the other nodes' routed requests */
+uint64_t (*state_fleet_step)(long long key); /* the other nodes' count of a step */
 
 /* Staging (cluster mode, state_cluster.c): while set, a change touches
  * state_cur only. */
@@ -285,35 +285,58 @@ state_commit(const struct split_state *next)
 		state_hook(n.mode == MODE_REVERTED);
 }
 
+/* The monotonic clock from a base far enough back that any wall-clock
+ * time a record carries (a step begun before this host booted, say) maps
+ * onto it without going below zero. */
+#define STATE_MONO_BASE_MS 1000000000000ULL
+
 uint64_t
 state_now_ms(void)
 {
-	return proxy_now_us() / 1000;
+	return proxy_now_us() / 1000 + STATE_MONO_BASE_MS;
 }
 
-/* Requests the split sent to pool since start, all workers (and, with a
- * cluster, the other nodes since this one saw them first). */
-static uint64_t
-state_cand_requests(int pool)
-{
-	return worker_routed_total(pool) +
-	    (state_fleet_requests != NULL ? state_fleet_requests(pool) : 0);
-}
-
-/* What a rollout's gate (rollout.min_requests) counts for pool: its
- * requests, plus the copies answered while in a shadow phase (they are
- * added up as they come, so the count never goes back when it ends). */
+/* What a rollout's gate (rollout.min_requests) counts for pool on this
+ * node: its requests, plus the copies answered while in a shadow phase
+ * (they are added up as they come, so the count never goes back when it
+ * ends). */
 static uint64_t state_shadow_seen, state_shadow_acc;
 
 uint64_t
 state_gate_requests(enum pool_id pool)
 {
-	uint64_t copies = state_cand_requests(STATS_SHADOW);
+	uint64_t copies = worker_routed_total(STATS_SHADOW);
 
 	if (state_ro.shadow_bp > 0 && copies > state_shadow_seen)
 		state_shadow_acc += copies - state_shadow_seen;
 	state_shadow_seen = copies;
-	return state_cand_requests(pool) + state_shadow_acc;
+	return worker_routed_total(pool) + state_shadow_acc;
+}
+
+long long
+state_step_key(void)
+{
+	return state_ro.phase != RO_NONE ? state_mono_to_wall(state_ro.step_start_ms) : 0;
+}
+
+static enum pool_id state_ro_pool(void);
+
+uint64_t
+state_step_own(void)
+{
+	return rollout_step_requests(&state_ro, state_gate_requests(state_ro_pool()));
+}
+
+/* A step began with this node's count alone (a node counts from when it
+ * applied the step); the others' counts of the same step are added. */
+uint64_t
+state_gate_total(enum pool_id pool)
+{
+	uint64_t own = state_gate_requests(pool);
+
+	if (state_fleet_step == NULL || state_ro.phase == RO_NONE)
+		return own;
+	return own + state_fleet_step(state_step_key());
 }
 
 static enum pool_id
@@ -692,7 +715,7 @@ void
 state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
     unsigned long long *need)
 {
-	uint64_t cand = state_gate_requests(state_ro_pool());
+	uint64_t cand = state_gate_total(state_ro_pool());
 	const char *what;
 
 	*left_s = 0;
@@ -769,8 +792,7 @@ state_tick(void)
 	int r;
 
 	if (state_ro.phase != RO_NONE) {
-		a = rollout_tick(&state_ro, now,
-		    state_gate_requests(state_ro_pool()));
+		a = rollout_tick(&state_ro, now, state_gate_total(state_ro_pool()));
 		if (a == RA_SET) {
 			r = state_rollout_gate(0, &timer, "step", "step", msg, sizeof(msg));
 			state_audit(&timer, "rollout step", r == 0 ? "OK" : "ERR", msg, &before);

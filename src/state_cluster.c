@@ -29,9 +29,9 @@ state_set_event_hook(void (*fn)(const struct state_ev *ev))
 }
 
 void
-state_set_fleet_requests(uint64_t (*fn)(int pool))
+state_set_fleet_step(uint64_t (*fn)(long long key))
 {
-	state_fleet_requests = fn;
+	state_fleet_step = fn;
 }
 
 void
@@ -76,24 +76,42 @@ state_stage_apply(const struct state_stage *st)
 		    st->audits[i].msg, &st->audits[i].before, &state_cur);
 }
 
-/* A monotonic ms of ours as wall clock, and back. */
-static long long
-state_mono_to_wall(uint64_t mono_ms)
-{
-	uint64_t now = state_now_ms();
+/*
+ * A monotonic ms of ours as wall clock, and back, through one offset (wall
+ * minus monotonic) so that the two are exact inverses: a record's step
+ * time read here and written again is the same number, and so is the
+ * step's key.  The offset is taken again only when the wall clock was
+ * stepped (by more than a second): slewing never changes it.
+ */
+static long long state_wall_offset;
+static int state_wall_offset_set;
 
-	return clock_wall_ms() - (long long)(now > mono_ms ? now - mono_ms : 0);
+static long long
+state_offset(void)
+{
+	long long off = clock_wall_ms() - (long long)state_now_ms();
+
+	if (!state_wall_offset_set || off - state_wall_offset > 1000 ||
+	    state_wall_offset - off > 1000) {
+		state_wall_offset = off;
+		state_wall_offset_set = 1;
+	}
+	return state_wall_offset;
 }
 
-static uint64_t
+long long
+state_mono_to_wall(uint64_t mono_ms)
+{
+	return (long long)mono_ms + state_offset();
+}
+
+uint64_t
 state_wall_to_mono(long long wall_ms)
 {
-	long long ago = clock_wall_ms() - wall_ms;
-	uint64_t now = state_now_ms();
+	long long m = wall_ms - state_offset();
 
-	if (ago < 0)
-		ago = 0;
-	return (uint64_t)ago > now ? 0 : now - (uint64_t)ago;
+	/* before this host's monotonic clock began: as long ago as can be */
+	return m > 0 ? (uint64_t)m : 0;
 }
 
 static void
@@ -125,6 +143,7 @@ state_apply_remote(const struct persist_state *p, long long step_wall_ms, long l
 {
 	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
 	struct split_state s;
+	struct rollout old_ro;
 	char before[128], after[128];
 
 	state_from_persist(p, &s);
@@ -132,6 +151,7 @@ state_apply_remote(const struct persist_state *p, long long step_wall_ms, long l
 		return 0;
 	state_describe(&state_cur, before, sizeof(before));
 	state_publish(&s);
+	old_ro = state_ro;
 	rollout_clear(&state_ro);
 	if (s.has_rollout && s.mode != MODE_REVERTED) {
 		rollout_restore(&state_ro, s.rollout_pool, s.steps_bp, s.nsteps, s.step, s.hold_s,
@@ -143,6 +163,12 @@ state_apply_remote(const struct persist_state *p, long long step_wall_ms, long l
 			state_ro.step_start_ms = state_wall_to_mono(step_wall_ms);
 		if (bake_wall_ms > 0 && state_ro.phase == RO_BAKING)
 			state_ro.bake_start_ms = state_wall_to_mono(bake_wall_ms);
+		/* the step this node is in already (another change of the
+		 * split): what it counted in it still counts */
+		if (old_ro.phase != RO_NONE && old_ro.step == state_ro.step &&
+		    old_ro.shadow_bp == state_ro.shadow_bp &&
+		    old_ro.step_start_ms == state_ro.step_start_ms)
+			state_ro.step_start_requests = old_ro.step_start_requests;
 	}
 	state_bake_start_ms = bake_wall_ms > 0 ? state_wall_to_mono(bake_wall_ms) : state_now_ms();
 	state_describe(&s, after, sizeof(after));

@@ -411,6 +411,53 @@ def test_rollout_min_requests_counts_the_fleet(env):
     assert _status(leader)["state"] == "baking"
 
 
+def test_a_node_counts_for_the_step_before_it_is_first_listed(env):
+    # n9 joins mid-step and serves while the others are stopped: they
+    # first list n9 after n9 routed its requests, which still
+    # count (they were lost, and the step never moved: the CI's flaky
+    # min_requests test, where a node began serving before its first figures)
+    etcd, blue, green, nodes = _fleet(env, n=2, split={"cookie": ""},
+                                      extra="rollout = { min_requests = 60; };\n")
+    _leader(nodes)
+    assert admin(nodes[0].port, "rollout start green steps 50,100 hold 0")[0]
+    assert _all(nodes, lambda p: _green(p) == 50.0, timeout=5)
+    prefix = [l for l in open(nodes[0].conf).read().splitlines() if "prefix" in l][0]
+    prefix = prefix.split('prefix = "')[1].split('"')[0]
+    for p in nodes:
+        p.signal(signal.SIGSTOP)
+    try:
+        late = _node(env, etcd, blue, green, "n9", prefix, split={"cookie": ""},
+                     extra="rollout = { min_requests = 60; };\n")
+        assert _green(late) == 50.0
+        for i in range(200):
+            assert get(late.port)[0] == 200
+    finally:
+        for p in nodes:
+            p.signal(signal.SIGCONT)
+    assert _all(nodes + [late], lambda p: _green(p) == 100.0, timeout=15), \
+        [_status(p)["rollout"] for p in nodes + [late]]
+
+
+def test_every_node_sees_the_same_step_count(env):
+    etcd, blue, green, nodes = _fleet(env, split={"cookie": ""},
+                                      extra="rollout = { min_requests = 100000; };\n")
+    _leader(nodes)
+    assert admin(nodes[1].port, "rollout start green steps 50,100 hold 0")[0]
+    assert _all(nodes, lambda p: _green(p) == 50.0, timeout=5)
+    routed = 0
+    for p in nodes:
+        for i in range(40):
+            r = get(p.port)
+            assert r[0] == 200
+            routed += r[2].decode().strip() == "green"
+
+    def same():
+        seen = [_status(p)["rollout"]["step_requests"] for p in nodes]
+        return len(set(seen)) == 1 and seen[0] > 0
+    assert wait_until(same, timeout=10), [_status(p)["rollout"] for p in nodes]
+    assert _status(nodes[0])["rollout"]["step_requests"] == routed, routed
+
+
 def test_pipelined_commands_behind_a_fleet_write_are_answered(env):
     etcd, blue, green, (a,) = _fleet(env, n=1)
     assert _all([a], lambda p: _info(p)["cluster"]["connected"])

@@ -111,9 +111,13 @@ TEST(figures_round_trip_and_sum)
 	f.win[1].lat[12] = 6;
 	f.win[1].lat[399] = 4;
 	f.routed[1] = 12345;
+	f.started_ms = 1764670000000LL;
+	f.step_key = 1764680000123LL;
+	f.step_requests = 57;
 	v = cluster_figs_format(&f);
 	CHECK(v != NULL);
 	CHECK(strstr(v, "\"lat\":[[12,6],[399,4]],\"routed\":12345") != NULL);
+	CHECK(strstr(v, "\"step\":{\"key\":1764680000123,\"requests\":57}") != NULL);
 	CHECK(cluster_figs_parse(v, strlen(v), &back, err, sizeof(err)) == 0);
 	CHECK(memcmp(&back, &f, sizeof(f)) == 0);
 	memset(&sum, 0, sizeof(sum));
@@ -176,6 +180,35 @@ TEST(figures_refusals)
 	    "errors, connect, timeout, reset, status_5xx and routed must be counts");
 }
 
+static const char *
+figs_step_error(const char *tail)
+{
+	static char err[256], text[1024];
+	struct cluster_figs f;
+
+	snprintf(text, sizeof(text), "{\"node\":\"n\",\"time_ms\":1,\"version\":1,"
+	    "\"leader\":false,\"pools\":{\"blue\":" W0 ",\"green\":" W0 "}%s}", tail);
+	if (cluster_figs_parse(text, strlen(text), &f, err, sizeof(err)) == 0) {
+		snprintf(err, sizeof(err), "(parsed %lld %lld %llu)", f.started_ms, f.step_key,
+		    (unsigned long long)f.step_requests);
+		return err;
+	}
+	return err;
+}
+
+TEST(figures_step_count)
+{
+	/* a node of an earlier release sends neither */
+	CHECK_STR(figs_step_error(""), "(parsed 0 0 0)");
+	CHECK_STR(figs_step_error(",\"started_ms\":5,\"step\":{\"key\":9,\"requests\":3}"),
+	    "(parsed 5 9 3)");
+	CHECK_STR(figs_step_error(",\"step\":{\"key\":9,\"requests\":-3}"),
+	    "\"step\" must be {\"key\": wall-clock ms, \"requests\": count}");
+	CHECK_STR(figs_step_error(",\"step\":[9,3]"),
+	    "\"step\" must be {\"key\": wall-clock ms, \"requests\": count}");
+	CHECK_STR(figs_step_error(",\"started_ms\":\"x\""), "\"started_ms\" must be a time in ms");
+}
+
 int
 main(void)
 {
@@ -183,5 +216,6 @@ main(void)
 	RUN(record_refusals);
 	RUN(figures_round_trip_and_sum);
 	RUN(figures_refusals);
+	RUN(figures_step_count);
 	return test_summary();
 }
