@@ -18,6 +18,7 @@ struct access_line {
 	uint64_t bytes;
 	const char *pool;
 	const char *server;
+	const char *term;             /* how the exchange ended (NULL: left out) */
 	double duration_ms;
 	const char *request_id;
 	const char *proto;            /* "http/1.1", "h2" (NULL: "http/1.1") */

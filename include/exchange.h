@@ -35,6 +35,30 @@ struct conn;
 
 enum exchange_state { EX_HEAD, EX_BODY, EX_TUNNEL, EX_DONE };
 
+/*
+ * How an exchange ended: the access line's "term" (docs/http.md).  Every
+ * exchange whose request head was read ends exactly once, in exchange_end,
+ * whatever ended it: that writes its access line and adds it to the
+ * guard's figures.  A server's failure after its head went out counts as
+ * an error of that server and pool, as before the head; what the client
+ * did (went away, too slow, a bad body) is not the server's fault.
+ */
+enum exchange_term {
+	EX_TERM_NONE = 0,
+	EX_TERM_DONE,                 /* the response went out whole */
+	EX_TERM_REPLIED,              /* our own reply (4xx, 5xx) */
+	EX_TERM_TUNNEL,               /* 101: a tunnel follows */
+	EX_TERM_CLIENT_ABORT,         /* the client went away (closed, reset the stream) */
+	EX_TERM_CLIENT_TIMEOUT,       /* the client too slow: its body, or reading ours */
+	EX_TERM_SERVER_RESET,         /* the server closed or reset in its response */
+	EX_TERM_SERVER_TIMEOUT,       /* the server went quiet in its response */
+	EX_TERM_BAD_BODY,             /* a body broke its framing (the request's or the response's) */
+	EX_TERM_SHUTDOWN,             /* cut by bgproxy itself (stopping, a tunnel to a reverted pool) */
+	EX_TERMS
+};
+
+extern const char *const exchange_term_names[EX_TERMS];
+
 /* Who sent the request: the client connection's, shared by its exchanges. */
 struct exchange_peer {
 	struct sockaddr_storage sa;
@@ -134,6 +158,8 @@ struct exchange {
 	struct body_tee mirror_tee;   /* the copy's body as it leaves (buf NULL: no copy waits) */
 	enum pool_id mirror_cand;     /* where that copy goes once the body is complete */
 	int interim;                  /* 1xx responses seen for this request */
+	int live;                     /* a request head was read: the exchange must end */
+	enum exchange_term term;      /* how it ended, or (before) how a reply ends it */
 	uint64_t resp_deadline_us;    /* the final head is due by then (request fully sent) */
 };
 
@@ -142,7 +168,8 @@ void exchange_init(struct exchange *ex, struct worker *w, const struct exchange_
     const struct exchange_ops *ops, void *owner);
 /* Ready for the next request; the rewritten-head buffer is kept. */
 void exchange_reset(struct exchange *ex);
-/* Its upstream connection and counters given back, its memory the caller's. */
+/* Its upstream connection and counters given back, its memory the
+ * caller's; one still live ends as ex->term, else as a client abort. */
 void exchange_release(struct exchange *ex);
 void exchange_set_state(struct exchange *ex, enum exchange_state to);
 
@@ -171,7 +198,13 @@ void exchange_pump_request(struct exchange *ex);
 void exchange_resume_response(struct exchange *ex);
 /* The client let timeouts.client_body_ms pass in its request body. */
 void exchange_client_body_timeout(struct exchange *ex);
-/* Our own reply went to the client: counted and logged as the response. */
+/* Our own reply went to the client: the exchange ends (as replied, or as
+ * ex->term when that was set before the reply). */
 void exchange_replied(struct exchange *ex, int status);
+
+/* The exchange ends as term (nothing when it ended already or never
+ * began): its access line and its figures.  Codecs call it when the client
+ * ends it; exchange_release ends a live one as a client abort. */
+void exchange_end(struct exchange *ex, enum exchange_term term);
 
 #endif

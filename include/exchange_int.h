@@ -12,6 +12,9 @@
 int exchange_send_upstream(struct exchange *ex, int fresh);
 int exchange_fail(struct exchange *ex, int status, const char *why);
 void exchange_response_done(struct exchange *ex);
+/* The server failed after its response head went out: the exchange ends as
+ * term (an error of that server, err_kind), the response is cut. */
+void exchange_cut(struct exchange *ex, enum exchange_term term, int err_kind, const char *why);
 
 /* exchange_retry.c */
 /* Returns 1 when the request went again to the stable pool. */

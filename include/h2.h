@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "exchange.h"
+
 struct h2conn;
 struct worker;
 struct conn;
@@ -50,6 +52,8 @@ void h2_goaway_soon(struct h2conn *h);
 int h2_close_disabled(struct h2conn *h);
 /* WebSocket streams tunnelled to pool (reverted) are reset. */
 int h2_close_reverted(struct h2conn *h, int pool);
+/* Every stream's exchange still live ends as term (the connection goes). */
+void h2_end_streams(struct h2conn *h, enum exchange_term term);
 /* Streams open now (for the session's bookkeeping and tests). */
 int h2_nstreams(const struct h2conn *h);
 

@@ -30,7 +30,11 @@ extern const double stats_prom_bounds[STATS_PROM_BUCKETS]; /* 0.0005 .. 10; +Inf
 
 #define STATS_WIN_SLOTS 64     /* ring of slots, each slot_s seconds wide */
 
-enum stats_err { STATS_ERR_CONNECT = 0, STATS_ERR_TIMEOUT, STATS_ERR_RESET, STATS_ERR_KINDS };
+/* connect: no connection; timeout: no answer in time (before or in the
+ * body); reset: the server closed or reset (before or in the body);
+ * protocol: a malformed response head or body */
+enum stats_err { STATS_ERR_CONNECT = 0, STATS_ERR_TIMEOUT, STATS_ERR_RESET, STATS_ERR_PROTOCOL,
+	STATS_ERR_KINDS };
 
 /* the client's protocol: bgproxy_requests_total{proto} */
 enum stats_proto { STATS_PROTO_H1 = 0, STATS_PROTO_H2, STATS_PROTOS };

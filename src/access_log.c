@@ -73,6 +73,10 @@ access_log_format(const struct access_line *a, char out[ACCESS_LINE_MAX])
 	n = put_str_or_null(out, n, cap, a->pool, 16);
 	n = put_lit(out, n, cap, ",\"server\":");
 	n = put_str_or_null(out, n, cap, a->server, 128);
+	if (a->term != NULL) {
+		n = put_lit(out, n, cap, ",\"term\":");
+		n = put_str(out, n, cap, a->term, 32);
+	}
 	snprintf(num, sizeof(num), ",\"duration_ms\":%.3f,\"request_id\":", a->duration_ms);
 	n = put_lit(out, n, cap, num);
 	n = put_str(out, n, cap, a->request_id, 767);

@@ -41,6 +41,11 @@ static void exchange_up_eventcb(struct conn *, short, void *);
 
 static const char *const exchange_state_names[] = { "head", "body", "tunnel", "done" };
 
+const char *const exchange_term_names[EX_TERMS] = {
+	"-", "done", "replied", "tunnel", "client_abort", "client_timeout", "server_reset",
+	"server_timeout", "bad_body", "shutdown",
+};
+
 /* The moves an exchange may make; anything else is a bug. */
 static const unsigned char exchange_moves[4][4] = {
 	/*              HEAD BODY TUNNEL DONE */
@@ -108,12 +113,16 @@ exchange_reset(struct exchange *ex)
 	ex->mirrored = 0;
 	ex->interim = 0;
 	ex->resp_deadline_us = 0;
+	ex->live = 0;
+	ex->term = EX_TERM_NONE;
 }
 
 void
 exchange_release(struct exchange *ex)
 {
 	EXCHANGE_CHECK(ex);
+	/* the codec lets go of an exchange that did not end: its client went */
+	exchange_end(ex, ex->term != EX_TERM_NONE ? ex->term : EX_TERM_CLIENT_ABORT);
 	if (ex->active_counted)
 		STATS_ADD(ex->w->stats->srv_active[ex->pool][ex->srv->index], -1);
 	ex->active_counted = 0;
@@ -161,6 +170,7 @@ exchange_access_log(struct exchange *ex)
 		.status = ex->resp_status, .bytes = ex->resp_bytes,
 		.pool = ex->srv != NULL ? pool_names[ex->pool] : NULL,
 		.server = ex->srv != NULL ? ex->srv->addr.text : NULL,
+		.term = exchange_term_names[ex->term],
 		.duration_ms = (double)dur / 1000.0, .request_id = ex->reqid,
 		.proto = stats_proto_names[ex->proto], .tls = pe->tls,
 	};
@@ -172,14 +182,65 @@ exchange_access_log(struct exchange *ex)
 }
 
 void
+exchange_end(struct exchange *ex, enum exchange_term term)
+{
+	if (!ex->live)
+		return;
+	ex->live = 0;
+	ex->term = term;
+	switch (term) {
+	case EX_TERM_CLIENT_ABORT:
+	case EX_TERM_CLIENT_TIMEOUT:
+	case EX_TERM_SHUTDOWN:
+		/* not the server's doing: not in the guard's window */
+		ex->client_fault = 1;
+		break;
+	case EX_TERM_SERVER_RESET:
+		if (ex->err_kind < 0)
+			ex->err_kind = STATS_ERR_RESET;
+		break;
+	case EX_TERM_SERVER_TIMEOUT:
+		if (ex->err_kind < 0)
+			ex->err_kind = STATS_ERR_TIMEOUT;
+		break;
+	default:
+		break;
+	}
+	if (ex->method[0] == '\0')
+		snprintf(ex->method, sizeof(ex->method), "-");
+	exchange_access_log(ex);
+}
+
+void
 exchange_replied(struct exchange *ex, int status)
 {
 	ex->resp_status = status;
 	ex->resp_bytes = 0;
 	ex->resp_started = 1;
-	if (ex->method[0] == '\0')
-		snprintf(ex->method, sizeof(ex->method), "-");
-	exchange_access_log(ex);
+	/* a reply before any request head was read (a bad head) ends one too */
+	if (!ex->live && ex->term == EX_TERM_NONE)
+		ex->live = 1;
+	exchange_end(ex, ex->term != EX_TERM_NONE ? ex->term : EX_TERM_REPLIED);
+}
+
+/* The server failed after its response head went out: the exchange ends
+ * as term, an error of that server, and the response is cut. */
+void
+exchange_cut(struct exchange *ex, enum exchange_term term, int err_kind, const char *why)
+{
+	struct worker *w = ex->w;
+
+	if (ex->err_kind < 0)
+		ex->err_kind = err_kind;
+	if (ex->srv != NULL) {
+		w->upfail.failures++;
+		/* cut to what fits: the reason is the last, shortest part */
+		if (snprintf(w->upfail.last, sizeof(w->upfail.last), "server %s (%s): %.40s in "
+		    "the body", ex->srv->addr.text, pool_names[ex->pool], why) < 0)
+			w->upfail.last[0] = '\0';
+	}
+	exchange_end(ex, term);
+	ex->ops->abort(ex, why);
 }
 
 /* Answer with an error of our own and end the exchange.  Returns -1. */
@@ -387,6 +448,7 @@ exchange_request_line(struct exchange *ex, const struct http_msg *m)
 	n = m->target_len < sizeof(ex->path) - 1 ? m->target_len : sizeof(ex->path) - 1;
 	memcpy(ex->path, m->target, n);
 	ex->path[n] = '\0';
+	ex->live = 1;
 }
 
 void
@@ -445,6 +507,14 @@ exchange_pump_request(struct exchange *ex)
 		upstream_free(ex->up);
 		ex->up = NULL;
 		ex->ops->close_after(ex, "a malformed request body");
+		ex->client_fault = 1;
+		ex->term = EX_TERM_BAD_BODY;
+		if (ex->resp_started) {
+			/* the server answered early: nothing to answer with */
+			exchange_end(ex, EX_TERM_BAD_BODY);
+			ex->ops->abort(ex, ex->req_error);
+			return;
+		}
 		exchange_fail(ex, 400, ex->req_error);
 		return;
 	}
@@ -469,8 +539,10 @@ exchange_client_body_timeout(struct exchange *ex)
 {
 	log_debug("request body from %s not received in time", ex->peer->addr);
 	ex->client_fault = 1;
+	ex->term = EX_TERM_CLIENT_TIMEOUT;
 	ex->ops->close_after(ex, "the request body timed out");
 	if (ex->resp_started) {
+		exchange_end(ex, EX_TERM_CLIENT_TIMEOUT);
 		ex->ops->abort(ex, "client body timeout");
 		return;
 	}
@@ -497,7 +569,7 @@ exchange_start_tunnel(struct exchange *ex)
 {
 	exchange_set_state(ex, EX_TUNNEL);
 	ex->ops->close_after(ex, "a tunnel");
-	exchange_access_log(ex);
+	exchange_end(ex, EX_TERM_TUNNEL);
 	/* tunnels are long-lived: no response timeout on either side */
 	upstream_set_timers(ex->up, UPSTREAM_T_NONE);
 	ex->up->c.rmax = PROXY_RESP_READ;
@@ -533,6 +605,7 @@ exchange_response_head(struct exchange *ex, const struct http_msg *m, const char
 	}
 	if (m->status == 101) {
 		if (!ex->req_upgrade) {
+			ex->err_kind = STATS_ERR_PROTOCOL;
 			if (ex->ops->reply(ex, 502, "unexpected 101 from server") == -1)
 				return 2;
 			return -1;
@@ -571,7 +644,7 @@ exchange_pump_response(struct exchange *ex)
 	/* once the server closed, what it sent is all there is: move it all */
 	r = ex->ops->resp_body(ex, &ex->up->c, ex->up_eof);
 	if (r == -1) {
-		ex->ops->abort(ex, "bad chunked response body");
+		exchange_cut(ex, EX_TERM_BAD_BODY, STATS_ERR_PROTOCOL, "bad chunked response body");
 		return -1;
 	}
 	if (r == 1) {
@@ -611,6 +684,7 @@ exchange_interim(struct exchange *ex, const struct http_msg *m, const char *raw,
 	if (++ex->interim > EXCHANGE_MAX_INTERIM) {
 		log_warn("server %s sent more than %d interim responses", ex->srv->addr.text,
 		    EXCHANGE_MAX_INTERIM);
+		ex->err_kind = STATS_ERR_PROTOCOL;
 		ex->ops->close_after(ex, "too many interim responses");
 		if (ex->ops->reply(ex, 502, "too many interim responses from server") == 0)
 			ex->ops->abort(ex, "too many interim responses");
@@ -651,6 +725,7 @@ exchange_read_response(struct exchange *ex)
 			return 0;
 		if (r == HTTP_PARSE_ERROR) {
 			log_warn("bad response from %s: %s", ex->srv->addr.text, m->error);
+			ex->err_kind = STATS_ERR_PROTOCOL;
 			ex->ops->close_after(ex, "a malformed response");
 			if (ex->ops->reply(ex, 502, "bad response from server") == 0)
 				ex->ops->abort(ex, "bad response");
@@ -698,7 +773,7 @@ exchange_response_done(struct exchange *ex)
 		upstream_free(u);
 	if (!ex->req_done)
 		ex->ops->close_after(ex, "the response came before the whole request");
-	exchange_access_log(ex);
+	exchange_end(ex, EX_TERM_DONE);
 	ex->ops->finish(ex);
 }
 

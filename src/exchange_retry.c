@@ -119,7 +119,11 @@ exchange_up_failed(struct exchange *ex, enum retry_failure f)
 			exchange_response_done(ex);
 			return;
 		}
-		ex->ops->abort(ex, kind);
+		/* half-way through its response: an error of that server */
+		if (status == 504)
+			exchange_cut(ex, EX_TERM_SERVER_TIMEOUT, STATS_ERR_TIMEOUT, kind);
+		else
+			exchange_cut(ex, EX_TERM_SERVER_RESET, STATS_ERR_RESET, kind);
 		return;
 	}
 	if (exchange_retry_decide(ex, f, was_reused) == RETRY_FRESH) {

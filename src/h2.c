@@ -860,10 +860,22 @@ h2_close_disabled(struct h2conn *h)
 	for (st = TAILQ_FIRST(&h->streams); st != NULL; st = next) {
 		next = TAILQ_NEXT(st, link);
 		if (st->ex.up != NULL && atomic_load_explicit(&st->ex.up->srv->state,
-		    memory_order_relaxed) == SRV_DISABLED)
+		    memory_order_relaxed) == SRV_DISABLED) {
+			st->ex.term = EX_TERM_SHUTDOWN;
 			h2_stream_kill(st, 1, NGHTTP2_CANCEL, "server disabled");
+		}
 	}
 	return h2_run(h);
+}
+
+void
+h2_end_streams(struct h2conn *h, enum exchange_term term)
+{
+	struct h2stream *st;
+
+	TAILQ_FOREACH(st, &h->streams, link)
+		if (st->ex_live)
+			exchange_end(&st->ex, term);
 }
 
 int

@@ -48,7 +48,8 @@ static struct evconnlistener *metrics_listener;
 static LIST_HEAD(, metrics_client) metrics_clients = LIST_HEAD_INITIALIZER(metrics_clients);
 static int metrics_nclients;
 
-static const char *const metrics_err_kinds[STATS_ERR_KINDS] = { "connect", "timeout", "reset" };
+static const char *const metrics_err_kinds[STATS_ERR_KINDS] = { "connect", "timeout", "reset",
+	"protocol" };
 
 static uint64_t
 metrics_sum(size_t off)

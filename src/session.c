@@ -669,8 +669,12 @@ session_client_eventcb(struct conn *c, short what, void *arg)
 		if (evbuffer_get_length(s->cc.in) > 0 && h2_read(s->h2) == -1)
 			return;
 	}
-	if (what & CONN_EV_TIMEOUT)
+	if (what & CONN_EV_TIMEOUT) {
+		s->ex.term = EX_TERM_CLIENT_TIMEOUT;
+		if (s->h2 != NULL)
+			h2_end_streams(s->h2, EX_TERM_CLIENT_TIMEOUT);
 		session_close(s, "client write timeout");
+	}
 	else if (what & CONN_EV_EOF)
 		session_close(s, "client closed");
 	else
@@ -808,8 +812,14 @@ session_drain_all(struct worker *w)
 void
 session_close_all(struct worker *w)
 {
-	while (!LIST_EMPTY(&w->sessions))
-		session_close(LIST_FIRST(&w->sessions), "shutdown deadline");
+	struct session *s;
+
+	while ((s = LIST_FIRST(&w->sessions)) != NULL) {
+		s->ex.term = EX_TERM_SHUTDOWN;
+		if (s->h2 != NULL)
+			h2_end_streams(s->h2, EX_TERM_SHUTDOWN);
+		session_close(s, "shutdown deadline");
+	}
 }
 
 /* Sessions busy with a server an operator disabled are cut now, and idle
@@ -826,8 +836,10 @@ session_close_disabled(struct worker *w)
 			continue;
 		}
 		if (s->ex.up != NULL && atomic_load_explicit(&s->ex.up->srv->state,
-		    memory_order_relaxed) == SRV_DISABLED)
+		    memory_order_relaxed) == SRV_DISABLED) {
+			s->ex.term = EX_TERM_SHUTDOWN;
 			session_close(s, "server disabled");
+		}
 	}
 	upstream_free_disabled(w);
 }

@@ -16,7 +16,8 @@ plain(void)
 	struct access_line a = {
 		.time = "2026-12-02T19:00:00.123Z", .client = "127.0.0.1", .method = "GET",
 		.path = "/a?b=c", .status = 200, .bytes = 1234, .pool = "green",
-		.server = "127.0.0.1:9002", .duration_ms = 1.5, .request_id = "abc",
+		.server = "127.0.0.1:9002", .term = "server_reset", .duration_ms = 1.5,
+		.request_id = "abc",
 	};
 
 	return a;
@@ -42,8 +43,13 @@ TEST(every_field_in_order)
 	out[n] = '\0';
 	CHECK_STR(out, "{\"time\":\"2026-12-02T19:00:00.123Z\",\"client\":\"127.0.0.1\","
 	    "\"method\":\"GET\",\"path\":\"/a?b=c\",\"status\":200,\"bytes\":1234,"
-	    "\"pool\":\"green\",\"server\":\"127.0.0.1:9002\",\"duration_ms\":1.500,"
-	    "\"request_id\":\"abc\",\"proto\":\"http/1.1\",\"tls\":false}\n");
+	    "\"pool\":\"green\",\"server\":\"127.0.0.1:9002\",\"term\":\"server_reset\","
+	    "\"duration_ms\":1.500,\"request_id\":\"abc\",\"proto\":\"http/1.1\",\"tls\":false}\n");
+	/* no term: left out */
+	a.term = NULL;
+	n = access_log_format(&a, out);
+	out[n] = '\0';
+	CHECK(strstr(out, "term") == NULL);
 }
 
 TEST(no_server_is_null_and_tls_fields_follow_tls)

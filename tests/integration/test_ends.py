@@ -1,0 +1,335 @@
+"""Every exchange ends once and is counted (CONTRACT section 14): whatever
+ended it — the response whole, our own reply, the client gone or too slow,
+the server reset or quiet half-way through its body, a bad body, a tunnel —
+it has one access line with its "term" and is in the figures: a server that
+fails after its head went out is an error of that server and pool, a client
+that goes away is not the server's fault.  Over HTTP/1.1 and HTTP/2."""
+import socket
+import struct
+import threading
+import time
+
+from harness import get, metric, json_status, wait_until, free_port, config_text, Proxy
+from h2client import H2Client
+
+BODY_LEN = 100000
+SENT = 1000
+
+
+class FaultServer:
+    """A server that fails as the request's path says:
+       /cut       200, Content-Length 100000, 1000 bytes, then a reset
+       /quiet     the same, then silence
+       /badchunk  a chunked body whose second chunk size is not hex
+       /hold      200, Content-Length 100000, 1000 bytes, then 100 more every
+                  50 ms
+       /wait      reads the head only, answers 200 after 3 s
+       /upgrade   101 for a WebSocket-like upgrade, then closes at once
+       else       200 "ok" (and keep-alive)"""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.addr = "127.0.0.1:%d" % self.port
+        self.stop_ev = threading.Event()
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf = b""
+        c.settimeout(15)
+        try:
+            while not self.stop_ev.is_set():
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                path = head.split(b" ")[1].decode().split("?")[0]
+                if path == "/cut":
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BODY_LEN
+                              + b"x" * SENT)
+                    time.sleep(0.2)
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    c.close()
+                    return
+                if path == "/hold":
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BODY_LEN
+                              + b"x" * SENT)
+                    for i in range(100):
+                        if self.stop_ev.wait(0.05):
+                            break
+                        c.sendall(b"y" * 100)
+                    return
+                if path == "/wait":
+                    self.stop_ev.wait(3)
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n"
+                              b"\r\nok")
+                    return
+                if path == "/quiet":
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BODY_LEN
+                              + b"x" * SENT)
+                    self.stop_ev.wait(10)
+                    return
+                if path == "/badchunk":
+                    c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              b"5\r\nhello\r\n")
+                    time.sleep(0.2)
+                    c.sendall(b"zz\r\nhello\r\n0\r\n\r\n")
+                    self.stop_ev.wait(5)
+                    return
+                if path == "/upgrade":
+                    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                              b"Connection: Upgrade\r\n\r\n")
+                    time.sleep(0.2)
+                    c.close()
+                    return
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except OSError:
+            return
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def stop(self):
+        self.stop_ev.set()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def _proxy(env, fs, extra=""):
+    green = env.demo("green")
+    port = free_port()
+    text = config_text(port, [fs.addr], [green.addr], {"candidate_percent": 0},
+                       extra + 'timeouts = { upstream_response_ms = 800; client_body_ms = 800; };\n'
+                       'guard = { min_requests = 1000; };\n')
+    text = text.replace('listen = ( { address = "127.0.0.1:%d"; } ' % port,
+                        'listen = ( { address = "127.0.0.1:%d"; h2c = true; } ' % port)
+    p = Proxy(env.tmp, text, port)
+    env.proxies.append(p)
+    return p
+
+
+def _line(p, path, n=1, timeout=10):
+    """The access lines for path, once there are n of them."""
+    got = []
+
+    def have():
+        got[:] = [l for l in p.access_lines() if l.get("path") == path]
+        return len(got) >= n
+    wait_until(have, timeout=timeout)
+    return got
+
+
+def _errors(p, kind):
+    return metric(p.metrics_port, 'bgproxy_upstream_errors_total{pool="blue",kind="%s"}' % kind) or 0
+
+
+def _setup(env):
+    fs = FaultServer()
+    env.demos.append(fs)
+    mport = free_port()
+    p = _proxy(env, fs, extra='metrics = { address = "127.0.0.1:%d"; };\n' % mport)
+    p.metrics_port = mport
+    return fs, p
+
+
+def _h1(port, path, read=None, timeout=10):
+    """GET path over HTTP/1.1; returns the bytes read until the close (or
+    read bytes, then resets the connection)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: a\r\n\r\n" % path.encode())
+    data = b""
+    try:
+        while read is None or len(data) < read:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    except OSError:
+        pass
+    if read is not None:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    return data
+
+
+def _blue_window(p):
+    return json_status(p)["pools"]["blue"]
+
+
+# ---- HTTP/1.1 -----------------------------------------------------------
+
+def test_h1_server_reset_mid_body_is_counted(env):
+    fs, p = _setup(env)
+    data = _h1(p.port, "/cut")
+    assert data.startswith(b"HTTP/1.1 200") and len(data) < BODY_LEN, len(data)
+    (l,) = _line(p, "/cut")
+    assert l["term"] == "server_reset" and l["status"] == 200 and l["pool"] == "blue", l
+    assert wait_until(lambda: _errors(p, "reset") == 1), _errors(p, "reset")
+    w = _blue_window(p)
+    assert w["requests"] == 1 and w["error_rate"] == 1.0, w
+    assert w["server_list"][0]["errors"] == 1, w
+
+
+def test_h1_server_quiet_mid_body_is_a_timeout(env):
+    fs, p = _setup(env)
+    data = _h1(p.port, "/quiet")
+    assert data.startswith(b"HTTP/1.1 200") and len(data) < BODY_LEN
+    (l,) = _line(p, "/quiet")
+    assert l["term"] == "server_timeout" and l["status"] == 200, l
+    assert wait_until(lambda: _errors(p, "timeout") == 1)
+    assert _blue_window(p)["error_rate"] == 1.0
+
+
+def test_h1_bad_response_body_is_the_servers_error(env):
+    fs, p = _setup(env)
+    _h1(p.port, "/badchunk")
+    (l,) = _line(p, "/badchunk")
+    assert l["term"] == "bad_body" and l["status"] == 200, l
+    assert wait_until(lambda: _errors(p, "protocol") == 1)
+    assert _blue_window(p)["error_rate"] == 1.0
+
+
+def test_h1_client_going_away_is_not_the_servers_fault(env):
+    fs, p = _setup(env)
+    data = _h1(p.port, "/hold", read=500)
+    assert data.startswith(b"HTTP/1.1 200")
+    (l,) = _line(p, "/hold")
+    assert l["term"] == "client_abort" and l["status"] == 200, l
+    w = _blue_window(p)
+    assert w["requests"] == 0 and w["server_list"][0]["errors"] == 0, w
+    for k in ("reset", "timeout", "protocol", "connect"):
+        assert _errors(p, k) == 0, k
+
+
+def test_h1_done_replied_and_bad_request_body(env):
+    fs, p = _setup(env)
+    assert get(p.port, "/fine")[0] == 200
+    (l,) = _line(p, "/fine")
+    assert l["term"] == "done", l
+    # our own reply: a method we refuse
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    s.sendall(b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 405")
+    s.close()
+    (l,) = _line(p, "a:443")
+    assert l["term"] == "replied" and l["status"] == 405, l
+    # a chunked request body that breaks its framing: 400, the client's fault
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    s.sendall(b"POST /wait?body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"5\r\nhello\r\nzz\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 400")
+    s.close()
+    (l,) = _line(p, "/wait?body")
+    assert l["term"] == "bad_body" and l["status"] == 400, l
+    # a request body that never comes: 408, the client's fault
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    s.sendall(b"POST /wait?slow HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab")
+    assert s.recv(100).startswith(b"HTTP/1.1 408")
+    s.close()
+    (l,) = _line(p, "/wait?slow")
+    assert l["term"] == "client_timeout" and l["status"] == 408, l
+    w = _blue_window(p)
+    assert w["requests"] == 1 and w["error_rate"] == 0.0, w
+    assert w["server_list"][0]["errors"] == 0, w
+
+
+def test_h1_tunnel_has_one_line(env):
+    fs, p = _setup(env)
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    s.sendall(b"GET /upgrade HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+              b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 101")
+    s.close()
+    (l,) = _line(p, "/upgrade")
+    assert l["term"] == "tunnel" and l["status"] == 101, l
+    time.sleep(0.3)      # nothing more comes for it
+    assert len(_line(p, "/upgrade")) == 1
+
+
+# ---- HTTP/2 -------------------------------------------------------------
+
+def _h2_get(port, path):
+    c = H2Client(port)
+    st = c.get(path)
+    c.close()
+    return st
+
+
+def test_h2_server_reset_mid_body_is_counted(env):
+    fs, p = _setup(env)
+    st = _h2_get(p.port, "/cut")
+    assert st.status == 200 and len(st.data) < BODY_LEN, (st.status, len(st.data))
+    assert st.reset is not None, "the stream must be reset, not ended"
+    (l,) = _line(p, "/cut")
+    assert l["term"] == "server_reset" and l["proto"] == "h2", l
+    assert wait_until(lambda: _errors(p, "reset") == 1)
+    assert _blue_window(p)["error_rate"] == 1.0
+
+
+def test_h2_server_quiet_and_bad_body(env):
+    fs, p = _setup(env)
+    _h2_get(p.port, "/quiet")
+    (l,) = _line(p, "/quiet")
+    assert l["term"] == "server_timeout", l
+    _h2_get(p.port, "/badchunk")
+    (l,) = _line(p, "/badchunk")
+    assert l["term"] == "bad_body", l
+    assert wait_until(lambda: _errors(p, "timeout") == 1 and _errors(p, "protocol") == 1)
+    w = _blue_window(p)
+    assert w["requests"] == 2 and w["error_rate"] == 1.0, w
+
+
+def test_h2_client_reset_is_not_the_servers_fault(env):
+    fs, p = _setup(env)
+    c = H2Client(p.port)
+    sid = c.request("/hold")
+    end = time.time() + 10
+    while time.time() < end and len(c.streams[sid].data) < 500:
+        c.pump(timeout=0.5)
+    c.conn.reset_stream(sid, 8)
+    c.flush()
+    (l,) = _line(p, "/hold")
+    assert l["term"] == "client_abort" and l["proto"] == "h2", l
+    sid2 = c.request("/fine")
+    c.wait([sid2])
+    c.close()
+    (l,) = _line(p, "/fine")
+    assert l["term"] == "done", l
+    w = _blue_window(p)
+    assert w["requests"] == 1 and w["error_rate"] == 0.0, w
+
+
+def test_h2_connection_closed_mid_stream(env):
+    fs, p = _setup(env)
+    c = H2Client(p.port)
+    sid = c.request("/hold")
+    end = time.time() + 10
+    while time.time() < end and len(c.streams[sid].data) < 500:
+        c.pump(timeout=0.5)
+    c.sock.close()
+    (l,) = _line(p, "/hold")
+    assert l["term"] == "client_abort", l
+    assert _blue_window(p)["requests"] == 0
