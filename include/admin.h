@@ -33,6 +33,7 @@ struct admin_ctx {
 	struct actor who;
 	int json;                 /* answer with one JSON line */
 	int readonly;             /* it came on admin.readonly_socket */
+	int cmd_id;               /* enum admin_cmd_id of the command running */
 	struct evbuffer *body;    /* the text lines after OK */
 	json_t *jout;             /* with json: the object after OK (admin.c frees it) */
 	char err[1024];           /* ERR reason */

@@ -83,6 +83,10 @@ void state_config_changed(const struct config *cfg);
 int state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *msg, size_t len);
 int state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len);
 int state_revert(const char *reason, const struct actor *who, char *msg, size_t len);
+
+/* The candidate has no user, no copy and no rollout: a revert would
+ * change nothing (it answers "(no change)" and keeps the last revert). */
+int state_nothing_to_revert(void);
 int state_promote(const struct actor *who, char *msg, size_t len);
 
 /* What a guard trip does besides revert (guard.on_trip).  step_back: the

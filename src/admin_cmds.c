@@ -383,6 +383,11 @@ admin_cmd_revert(struct admin_ctx *c, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
+	if (c->cmd_id == ACMD_ROLLOUT_ABORT && !state_nothing_to_revert() &&
+	    (!state_get()->has_rollout || state_get()->mode == MODE_REVERTED)) {
+		/* a split set by hand is not a rollout: abort leaves it */
+		return admin_done(c, "no rollout to abort (no change)");
+	}
 	snprintf(reason, sizeof(reason), "operator revert (uid %d)", (int)c->who.uid);
 	if (state_revert(reason, &c->who, msg, sizeof(msg)) == -1)
 		return admin_err(c, "%s", msg);
@@ -494,6 +499,11 @@ admin_cmd_server(struct admin_ctx *c, int argc, char **argv)
 			    pl->servers[i]->addr.text);
 		return admin_err(c, "no server %s in pool %s; its servers are %s", argv[1],
 		    pool_names[pool], list);
+	}
+	if (atomic_load(&srv->state) == to && (to != SRV_UP || atomic_load(&srv->down_until) == 0)) {
+		snprintf(msg, sizeof(msg), "server %s %s is %s already (no change)", pool_names[pool],
+		    srv->addr.text, admin_srv_state_names[to]);
+		return admin_done(c, msg);
 	}
 	from = atomic_exchange(&srv->state, to);
 	if (to == SRV_UP)
@@ -739,6 +749,7 @@ admin_cmd_run(struct admin_ctx *c, char *line, int *changes_state)
 	if (ap.if_version >= 0 && (unsigned long long)ap.if_version != state_get()->version)
 		return admin_err(c, "%sversion is %llu, not %lld", cluster_on() ? "conflict: " : "",
 		    state_get()->version, ap.if_version);
+	c->cmd_id = (int)ap.cmd->id;
 	return admin_handlers[ap.cmd->id](c, ap.argc, ap.argv);
 }
 

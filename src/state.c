@@ -416,6 +416,8 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 		state_restore_shadow(&s);
 	}
 	state_bake_start_ms = state_now_ms();
+	/* the version goes on from the state file's: never back to 1 */
+	state_cur.version = s.version;
 	state_commit(&s);
 	state_describe(&s, desc, sizeof(desc));
 	state_event_rec(&sys, "start", NULL, desc, NULL, "start: %s, %s", desc,
@@ -428,6 +430,21 @@ state_config_changed(const struct config *cfg)
 {
 	state_path = cfg->state_file;
 	state_mirror_apply(cfg, 0);
+}
+
+/* next changes nothing the split says (its version aside): msg says so. */
+static int
+state_no_change(const struct split_state *next, char *msg, size_t len)
+{
+	struct split_state a = state_cur, b = *next;
+	char now[128];
+
+	a.version = b.version = 0;
+	if (memcmp(&a, &b, sizeof(a)) != 0 || state_ro.phase != RO_NONE)
+		return 0;
+	state_describe(&state_cur, now, sizeof(now));
+	snprintf(msg, len, "%s (no change)", now);
+	return 1;
 }
 
 int
@@ -443,6 +460,8 @@ state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *msg, 
 	n.candidate_bp = pool == n.stable ? 10000 - bp : bp;
 	n.mode = n.candidate_bp > 0 ? MODE_MANUAL : MODE_IDLE;
 	n.has_rollout = 0;
+	if (state_no_change(&n, msg, len))
+		return 0;
 	rollout_clear(&state_ro);
 	state_describe(&state_cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
@@ -459,6 +478,13 @@ state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len)
 	struct split_state n = state_cur;
 	char before[128], after[128];
 
+	/* the pool that has every user already, and nothing running */
+	if (!state_cur.has_rollout && (pool == n.stable ? n.candidate_bp == 0 :
+	    n.candidate_bp == 10000 && n.mode == MODE_BAKING)) {
+		state_describe(&state_cur, before, sizeof(before));
+		snprintf(msg, len, "%s has 100%% already: %s (no change)", pool_names[pool], before);
+		return 0;
+	}
 	n.has_rollout = 0;
 	rollout_clear(&state_ro);
 	state_bake_start_ms = state_now_ms();
@@ -481,6 +507,13 @@ state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len)
 }
 
 int
+state_nothing_to_revert(void)
+{
+	return state_cur.candidate_bp == 0 && state_cur.shadow_bp == 0 &&
+	    (!state_cur.has_rollout || state_cur.mode == MODE_REVERTED);
+}
+
+int
 state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
 {
 	struct split_state n = state_cur;
@@ -488,6 +521,12 @@ state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
 	struct timespec ts;
 	struct tm tm;
 
+	if (state_nothing_to_revert()) {
+		/* the last revert, its reason and its evidence stay as they are */
+		state_describe(&state_cur, before, sizeof(before));
+		snprintf(msg, len, "%s: nothing to revert (no change)", before);
+		return 0;
+	}
 	n.candidate_bp = 0;
 	n.mode = MODE_REVERTED;
 	/* the rollout's position stays in the state for the record, stopped */
