@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -22,6 +24,7 @@
 #include "audit.h"
 #include "cluster.h"
 #include "health.h"
+#include "listen_claim.h"
 #include "metrics.h"
 #include "notify.h"
 #include "pools.h"
@@ -223,6 +226,54 @@ out:
 	return rc;
 }
 
+/* Whether the admin socket of c answers: a bgproxy runs with this file. */
+static int
+main_admin_answers(const struct config *c)
+{
+	struct sockaddr_un un;
+	int fd, ok;
+
+	if (c->admin_socket == NULL || strlen(c->admin_socket) >= sizeof(un.sun_path))
+		return 0;
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	memcpy(un.sun_path, c->admin_socket, strlen(c->admin_socket));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return 0;
+	ok = connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * -t: every listener address is free, or held by the bgproxy that answers
+ * on this file's admin socket (checking the file a running bgproxy will
+ * reload).  Held by anything else: the start would fail, and so does -t.
+ * Returns how many are held by others.
+ */
+static int
+main_check_listeners(const struct config *c)
+{
+	char err[512];
+	size_t i;
+	int bad = 0, r;
+
+	for (i = 0; i < c->nlisteners; i++) {
+		r = listen_held(&c->listeners[i].addr, err, sizeof(err));
+		if (r == 0)
+			continue;
+		if (r == 1 && main_admin_answers(c)) {
+			printf("note: %s, the one answering on %s: a reload of it applies this file\n",
+			    err, c->admin_socket);
+			continue;
+		}
+		fprintf(stderr, "%s:%d: %s\n", c->path, c->listeners[i].line, err);
+		bad++;
+	}
+	return bad;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -230,6 +281,7 @@ main(int argc, char **argv)
 	char *errs = NULL;
 	char err[512];
 	int test_only = 0, ch, rc;
+	size_t i;
 	struct poolset *ps;
 	struct tls_ctxset *tls[CONFIG_MAX_LISTENERS];
 
@@ -286,10 +338,23 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (test_only) {
+		int bad = main_check_listeners(rt.cfg);
+
 		reload_tls_free_all();
-		printf("configuration OK\n");
+		if (!bad)
+			printf("configuration OK\n");
 		config_free(rt.cfg);
-		return 0;
+		return bad ? 1 : 0;
+	}
+	/* one bgproxy per listener address: claimed before anything is
+	 * touched (the state file, the admin socket, etcd) */
+	for (i = 0; i < rt.cfg->nlisteners; i++) {
+		if (listen_claim(&rt.cfg->listeners[i].addr, err, sizeof(err)) == -1) {
+			fprintf(stderr, "%s:%d: %s\n", rt.cfg->path, rt.cfg->listeners[i].line, err);
+			reload_tls_free_all();
+			config_free(rt.cfg);
+			return 1;
+		}
 	}
 	log_level_cur = rt.cfg->log_level;
 	if (log_access_open(rt.cfg->log_access, err, sizeof(err)) == -1) {

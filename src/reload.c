@@ -21,6 +21,7 @@
 #include "pools.h"
 #include "proxy.h"
 #include "notify.h"
+#include "listen_claim.h"
 #include "reload.h"
 #include "tls.h"
 #include "worker.h"
@@ -299,6 +300,18 @@ reload_free_changes(struct lis_change **chg, int n)
 	}
 }
 
+/* The claims of from's listener addresses that keep has not: given up (a
+ * refused reload's new ones, a committed reload's removed ones). */
+static void
+reload_release_claims(const struct config *keep, const struct config *from)
+{
+	size_t i;
+
+	for (i = 0; i < from->nlisteners; i++)
+		if (!reload_has_listener(keep, &from->listeners[i].addr))
+			listen_release(&from->listeners[i].addr);
+}
+
 /* One change per worker: new listeners bound now (so a busy port fails the
  * reload before anything changed), old ones to close.  Counts in *nadd and *nrem. */
 static int
@@ -323,6 +336,13 @@ reload_listener_changes(const struct config *old, const struct config *c,
 
 		if (reload_has_listener(old, &cl->addr))
 			continue;
+		/* a new address: nobody else may hold it (another bgproxy) */
+		if (listen_claim(&cl->addr, e, sizeof(e)) == -1) {
+			snprintf(err, errlen, "%s:%d: %s", c->path, cl->line, e);
+			reload_free_changes(chg, rt.nworkers);
+			reload_release_claims(old, c);
+			return -1;
+		}
 		for (w = 0; w < rt.nworkers; w++) {
 			struct lis_change *x = chg[w];
 			evutil_socket_t fd = worker_bind(&cl->addr, e, sizeof(e));
@@ -331,6 +351,7 @@ reload_listener_changes(const struct config *old, const struct config *c,
 				snprintf(err, errlen, "%s:%d: cannot listen on %s: %s", c->path, cl->line,
 				    cl->addr.text, e);
 				reload_free_changes(chg, rt.nworkers);
+				reload_release_claims(old, c);
 				return -1;
 			}
 			x->add[x->nadd].addr = cl->addr;
@@ -461,6 +482,7 @@ reload_apply(const struct actor *who, char *msg, size_t len)
 	}
 	if (metrics_restart(c, msg, len) == -1) {
 		reload_free_changes(chg, rt.nworkers);
+		reload_release_claims(old, c);
 		reload_tls_drop(c, tls);
 		free(ps);
 		goto fail;
@@ -477,6 +499,7 @@ reload_apply(const struct actor *who, char *msg, size_t len)
 		worker_post_change(&rt.workers[i], chg[i]);
 		chg[i] = NULL;
 	}
+	reload_release_claims(c, old);
 	reload_reopen_logs(old, c);
 	state_config_changed(c);
 	notify_config(c);

@@ -2,11 +2,13 @@
 version survives a restart and never goes backwards, and a command that
 changes nothing says so and changes nothing — not the version, not the last
 revert and its evidence, not a counter."""
-import json
 import os
-import signal
+import socket
+import subprocess
 
-from harness import admin, free_port, metric, json_status, json_events, wait_until
+import harness
+from harness import (admin, free_port, metric, json_status, json_events, get, config_text,
+                     Proxy)
 
 
 def _proxy(env, port=None, mport=None, state=None):
@@ -108,3 +110,81 @@ def test_no_op_commands_say_so(env):
     ok, first, rest = admin(p.port, "server blue %s enable" % p.blue.addr)
     assert ok and "(no change)" not in rest, rest
     assert _version(p) == v
+
+
+# ---- one bgproxy per listener address ------------------------------------
+
+def _second_conf(env, port, blue, green, name, workers=1):
+    """A config for port with its own admin socket (no metrics)."""
+    text = config_text(port, [blue.addr], [green.addr], {"candidate_percent": 90}, admin=False)
+    sock = os.path.join(env.tmp, "%s.sock" % name)
+    text += 'admin = { socket = "%s"; audit_log = "%s"; };\n' % (
+        sock, os.path.join(env.tmp, "%s.audit" % name))
+    text = text.replace("workers = 1;", "workers = %d;" % workers)
+    path = os.path.join(env.tmp, "%s.conf" % name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def _run(*args, timeout=15):
+    return subprocess.run([os.path.join(harness.BUILD, "bgproxy")] + list(args),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_second_bgproxy_on_the_same_listener_exits_naming_it(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    port = free_port()
+    first = env.proxy([blue], [green], port=port)
+    addr = "127.0.0.1:%d" % port
+    second = _second_conf(env, port, blue, green, "second")
+    r = _run("-c", second)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert addr in r.stderr and "held by another bgproxy" in r.stderr, r.stderr
+    # nothing of the second one was made
+    assert not os.path.exists(os.path.join(env.tmp, "second.sock"))
+    # -t says the same while the first runs ...
+    r = _run("-t", "-c", second)
+    assert r.returncode == 1 and addr in r.stderr, (r.returncode, r.stdout, r.stderr)
+    assert "configuration OK" not in r.stdout
+    # ... but checks the running one's own file (before its reload)
+    r = _run("-t", "-c", first.conf)
+    assert r.returncode == 0 and "configuration OK" in r.stdout, (r.stdout, r.stderr)
+    assert "a reload of it applies this file" in r.stdout, r.stdout
+    # every request still goes to the first one's split (100% blue)
+    assert all(get(port)[2].decode().strip() == "blue" for _ in range(40))
+    # another program on the port is named too
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    other = _second_conf(env, busy.getsockname()[1], blue, green, "other")
+    r = _run("-c", other)
+    busy.close()
+    assert r.returncode == 1 and "in use by another program" in r.stderr, r.stderr
+    # once the first is gone (SIGTERM, or kill -9) the address is free
+    first.stop()
+    q = env.proxy([blue], [green], port=port)
+    q.kill9()
+    env.proxy([blue], [green], port=port)
+    assert get(port)[0] == 200
+
+
+def test_workers_share_a_listener_and_a_reload_may_not_take_anothers(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    port, other_port = free_port(), free_port()
+    first = env.proxy([blue], [green], port=port)
+    two = _second_conf(env, other_port, blue, green, "two", workers=2)
+    p = Proxy(env.tmp, open(two).read(), other_port)
+    env.proxies.append(p)
+    assert get(other_port)[0] == 200
+    # a reload of the second that adds the first's address is refused
+    text = open(p.conf).read().replace(
+        'listen = ( { address = "127.0.0.1:%d"; } ' % other_port,
+        'listen = ( { address = "127.0.0.1:%d"; }, { address = "127.0.0.1:%d"; } '
+        % (other_port, port))
+    assert text != open(p.conf).read()
+    with open(p.conf, "w") as f:
+        f.write(text)
+    ok, first_line, rest = admin(other_port, "reload", sock=os.path.join(env.tmp, "two.sock"))
+    assert not ok and "held by another bgproxy" in first_line, (first_line, rest)
+    assert all(get(port)[2].decode().strip() == "blue" for _ in range(20))
