@@ -692,9 +692,11 @@ h2_setup_once(void)
 	nghttp2_option_set_max_continuations(h2_options, 8);
 	nghttp2_option_set_max_outbound_ack(h2_options, 1000);
 	nghttp2_option_set_max_settings(h2_options, 32);
-	/* RFC 7540 priorities are read (a stream depending on itself is a
-	 * stream error, RFC 9113 5.3.1) but closed streams are not kept for them */
-	nghttp2_option_set_no_closed_streams(h2_options, 1);
+	/* closed streams are kept (as many as MAX_CONCURRENT_STREAMS, then the
+	 * oldest go): DATA or HEADERS on a stream the client reset or that
+	 * ended both ways is a STREAM_CLOSED error (RFC 9113 5.1), frames on
+	 * one we reset are ignored; nghttp2 can tell them apart only while it
+	 * keeps them */
 	h2_callbacks = cb;
 	return 0;
 }

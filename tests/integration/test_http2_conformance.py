@@ -428,6 +428,53 @@ def test_data_on_half_closed_remote_stream(env):
     stream_error(r, 1, STREAM_CLOSED, "DATA on half-closed(remote) stream 1", 3, or_conn=True)
 
 
+def _closed_by_client_reset(env):
+    """A stream the client opened (its body still to come) and then reset."""
+    r = _peer(env)
+    r.request(1, req("/slow?ms=1500", method="POST"), end_stream=False)
+    r.send(frame(RST_STREAM, 0, 1, struct.pack(">I", CANCEL)))
+    return r
+
+
+def test_data_after_the_clients_rst_stream(env):
+    """RFC 9113 5.1 closed (after RST_STREAM from the client): DATA is a
+    stream error STREAM_CLOSED (or a connection error)."""
+    r = _closed_by_client_reset(env)
+    r.send(frame(DATA, END_STREAM, 1, b"test"))
+    stream_error(r, 1, STREAM_CLOSED, "DATA after RST_STREAM on stream 1", 3, or_conn=True)
+
+
+def test_headers_after_the_clients_rst_stream(env):
+    """RFC 9113 5.1 closed (after RST_STREAM from the client): HEADERS is a
+    stream error STREAM_CLOSED (or a connection error)."""
+    r = _closed_by_client_reset(env)
+    r.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, block([("x-trailer", "1")])))
+    stream_error(r, 1, STREAM_CLOSED, "HEADERS after RST_STREAM on stream 1", 3, or_conn=True)
+
+
+def _closed_both_ways(env):
+    """A stream whose request and response both ended."""
+    r = _peer(env)
+    r.request(1, req("/"))
+    assert wait_until(lambda: r.ended(1), 10), summary(r)
+    return r
+
+
+def test_data_on_a_closed_stream(env):
+    """RFC 9113 5.1 closed: DATA is an error STREAM_CLOSED (a connection
+    error here: nothing is kept of a stream that ended both ways)."""
+    r = _closed_both_ways(env)
+    r.send(frame(DATA, END_STREAM, 1, b"test"))
+    stream_error(r, 1, STREAM_CLOSED, "DATA on closed stream 1", 3, or_conn=True)
+
+
+def test_headers_on_a_closed_stream(env):
+    """RFC 9113 5.1 closed: HEADERS is an error STREAM_CLOSED."""
+    r = _closed_both_ways(env)
+    r.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, block(req())))
+    stream_error(r, 1, STREAM_CLOSED, "HEADERS on closed stream 1", 3, or_conn=True)
+
+
 def test_even_stream_id(env):
     """RFC 9113 5.1.1: a client stream id must be odd: PROTOCOL_ERROR."""
     r = _peer(env)
