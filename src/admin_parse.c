@@ -11,7 +11,7 @@
 
 const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT] = {
 	{ ACMD_STATUS, "status", "", 0, 0, 0, 1,
-	  "pools, shares, state, rollout, last revert, window figures" },
+	  "version, pools, shares, state, rollout, last revert, window figures" },
 	{ ACMD_SET_WEIGHT, "set weight", "POOL PERCENT", 2, 2, 1, 0,
 	  "POOL gets PERCENT (0..100, two decimals), the other pool the rest" },
 	{ ACMD_SWITCH, "switch", "POOL", 1, 1, 1, 0,
@@ -38,7 +38,8 @@ const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT] = {
 	{ ACMD_SHOW_NODES, "show nodes", "", 0, 0, 0, 1,
 	  "with a cluster: each node, last seen, requests, error rate, p99, split version" },
 	{ ACMD_SHOW_INFO, "show info", "", 0, 0, 0, 1,
-	  "version, pid, uptime, workers, configuration file, connections, state file, cluster" },
+	  "version, pid, uptime, workers, configuration file, sockets, connections, state file, "
+	  "split version, cluster" },
 	{ ACMD_RELOAD, "reload", "", 0, 0, 1, 0, "re-read the configuration file" },
 	{ ACMD_HELP, "help", "", 0, 0, 0, 1, "this list" },
 };
@@ -84,7 +85,8 @@ admin_match(const struct admin_cmd_spec *spec, char *const *w, int n)
 }
 
 /* The first word of commands that have several ("show", "rollout", "set"):
- * err lists them all, "show what? show events [N] | show servers".
+ * err lists them all, "show what? show events [N] | show servers | show nodes |
+ * show info".
  * Returns how many there are. */
 static int
 admin_subcommands(const char *word, char *err, size_t errlen)
