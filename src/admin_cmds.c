@@ -704,7 +704,11 @@ admin_cmd_help(struct evbuffer *out)
 
 	for (i = 0; i < ACMD_COUNT; i++) {
 		admin_synopsis(&admin_cmd_table[i], syn, sizeof(syn));
-		evbuffer_add_printf(out, "%-45s %s\n", syn, admin_cmd_table[i].help);
+		/* a synopsis wider than the column: the help on the next line */
+		if (strlen(syn) > 45)
+			evbuffer_add_printf(out, "%s\n%-45s %s\n", syn, "", admin_cmd_table[i].help);
+		else
+			evbuffer_add_printf(out, "%-45s %s\n", syn, admin_cmd_table[i].help);
 	}
 }
 

@@ -168,8 +168,8 @@ bgctl_seconds(const char *opt, const char *s, double lo, double hi, double *out)
 	errno = 0;
 	v = strtod(s, &end);
 	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(v) || v < lo || v > hi) {
-		fprintf(stderr, "bgctl: %s takes seconds from %g to %g, got \"%s\"\n", opt, lo,
-		    hi, s);
+		fprintf(stderr, "bgctl: %s takes a number of seconds from %g to %.0f, got \"%s\"\n",
+		    opt, lo, hi, s);
 		return -1;
 	}
 	*out = v;

@@ -561,7 +561,7 @@ static int config_open_check(struct loader *ld, const char *path)
 		fclose(f);
 	if (eno == 0)
 		return 0;
-	ld_err_at(ld, path, 1, "cannot read the configuration: %s", strerror_r(eno, buf, sizeof buf));
+	ld_err_at(ld, path, 0, "cannot read the configuration: %s", strerror_r(eno, buf, sizeof buf));
 	return -1;
 }
 
@@ -703,7 +703,7 @@ static void config_parse(struct loader *ld, struct config *c)
 	config_init(&cf);
 	if (config_read_file(&cf, ld->path) != CONFIG_TRUE) {
 		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
-			ld_err_at(ld, ld->path, 1, "cannot read the configuration");
+			ld_err_at(ld, ld->path, 0, "cannot read the configuration");
 		else
 			config_syntax_error(ld, &cf);
 	} else {

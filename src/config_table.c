@@ -51,7 +51,11 @@ void ld_err_at(struct loader *ld, const char *file, unsigned line, const char *f
 
 	if (++ld->nerrs > CONFIG_MAX_ERRORS + 1)
 		return;
-	n = snprintf(msg, sizeof msg, "%s:%u: ", file ? file : ld->path, line);
+	/* line 0: about the file as a whole (it cannot be read), no line */
+	if (line == 0)
+		n = snprintf(msg, sizeof msg, "%s: ", file ? file : ld->path);
+	else
+		n = snprintf(msg, sizeof msg, "%s:%u: ", file ? file : ld->path, line);
 	if (ld->nerrs > CONFIG_MAX_ERRORS) {
 		snprintf(msg + n, sizeof msg - n, "too many errors, only the first %d are shown",
 		    CONFIG_MAX_ERRORS);

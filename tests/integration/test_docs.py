@@ -196,7 +196,7 @@ def test_bash_completion_commands_pools_servers(env):
         assert c("bgctl ro") == ["rollout"], tag
         got = c("bgctl rollout ")
         assert {"start", "pause", "resume", "next", "abort", "wait"} <= set(got), (tag, got)
-        assert {"steps", "hold"} <= set(c("bgctl rollout start green ")), tag
+        assert {"shadow", "steps", "hold"} <= set(c("bgctl rollout start green ")), tag
         assert sorted(c("bgctl set weight ")) == ["blue", "green"], (tag, c("bgctl set weight "))
         assert sorted(c("bgctl switch ")) == ["blue", "green"], tag
         assert sorted(c("bgctl rollout start ")) == ["blue", "green"], tag

@@ -498,7 +498,7 @@ TEST(error_missing_file)
 	struct config *c = config_load("/nonexistent/bgproxy.conf", &errs);
 
 	CHECK(c == NULL);
-	CHECK_STR(errs, "/nonexistent/bgproxy.conf:1: cannot read the configuration: "
+	CHECK_STR(errs, "/nonexistent/bgproxy.conf: cannot read the configuration: "
 	    "No such file or directory\n");
 	free(errs);
 }
