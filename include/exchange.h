@@ -198,6 +198,12 @@ void exchange_pump_request(struct exchange *ex);
 void exchange_resume_response(struct exchange *ex);
 /* The client let timeouts.client_body_ms pass in its request body. */
 void exchange_client_body_timeout(struct exchange *ex);
+/* The split reverted away from pool: ex, waiting for the first byte of an
+ * answer from it, goes to the stable pool at once when it may be sent
+ * again (idempotent, no body); 1 when it was moved (or, unable to be
+ * sent, answered 502: ex may be gone). */
+int exchange_move_to_stable(struct exchange *ex, int pool);
+
 /* Our own reply went to the client: the exchange ends (as replied, or as
  * ex->term when that was set before the reply). */
 void exchange_replied(struct exchange *ex, int status);

@@ -176,6 +176,7 @@ struct worker {
 	_Atomic uint64_t epoch;       /* ticks passed: a reload frees old data after one */
 	struct poolset *rr_ps;        /* the membership rr_current belongs to */
 	unsigned revert_seen;         /* rt.revert_seq already acted on */
+	unsigned revert_moved;        /* rt.revert_seq whose waiting requests moved */
 	int mirrors;                  /* copies to the candidate in flight (mirror.c) */
 	struct mirror *mirror_list;   /* those copies */
 	int draining;

@@ -548,6 +548,16 @@ conn_tls_read(struct conn *c)
 		}
 		break;
 	}
+	/* records OpenSSL wrote while reading (a refusal of renegotiation,
+	 * an answer to a TLS 1.3 KeyUpdate) leave now, not with the next
+	 * response: a client waiting for them would wait for ever */
+	if (c->hs_done && c->tls_end == 0 && evbuffer_get_length(c->tls_wbuf) > 0 &&
+	    !c->writing) {
+		if (conn_tls_send(c) == -1)
+			c->tls_end = 2;
+		else
+			conn_want_write(c, conn_out_pending(c) > 0);
+	}
 	if (c->tls_end != 0 || total >= CONN_READ_MAX)
 		event_active(&c->rev, EV_READ, 1);     /* the rest on the next turn */
 	/* a close or error without data is delivered by the activation above */

@@ -42,8 +42,11 @@ exchange_retry_decide(const struct exchange *ex, enum retry_failure f, int reuse
 	return retry_decide(&in);
 }
 
-int
-exchange_retry_on_stable(struct exchange *ex, enum retry_failure f, int status)
+/* The failed attempt recorded for the guard, then the request sent to the
+ * stable pool.  Returns 1 when it went, 0 (nothing changed but the record)
+ * when it could not. */
+static int
+exchange_to_stable(struct exchange *ex, int status)
 {
 	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
 	enum pool_id stable = SPLIT_STABLE(split);
@@ -51,8 +54,6 @@ exchange_retry_on_stable(struct exchange *ex, enum retry_failure f, int status)
 	struct server *srv;
 	uint64_t now = proxy_now_us();
 
-	if (exchange_retry_decide(ex, f, 0) != RETRY_STABLE)
-		return 0;
 	srv = exchange_pick_server(w, stable, now);
 	if (srv == NULL)
 		return 0;
@@ -79,6 +80,48 @@ exchange_retry_on_stable(struct exchange *ex, enum retry_failure f, int status)
 	if (exchange_send_upstream(ex, 0) == -1)
 		return 0;
 	conn_flush(&ex->up->c);
+	return 1;
+}
+
+int
+exchange_retry_on_stable(struct exchange *ex, enum retry_failure f, int status)
+{
+	if (exchange_retry_decide(ex, f, 0) != RETRY_STABLE)
+		return 0;
+	return exchange_to_stable(ex, status);
+}
+
+/*
+ * The split reverted away from pool (or its server went down) while ex
+ * waits for the first byte of a response from it: a request the stable
+ * pool may take again (idempotent, without a body, not routed there by
+ * the override header, not sent to the stable pool already) goes there at
+ * once, and the attempt counts as an error of the server it waited on (a
+ * timeout: it did not answer in time to be kept).  Returns 1 when moved.
+ */
+int
+exchange_move_to_stable(struct exchange *ex, int pool)
+{
+	struct upconn *u = ex->up;
+
+	if (ex->state != EX_HEAD || u == NULL || ex->srv == NULL || (int)ex->pool != pool ||
+	    ex->resp_started || ex->interim > 0 || !ex->req_done || ex->req_body != BODY_NONE ||
+	    !retry_method_idempotent(ex->req_method) || ex->overridden || ex->retried_stable)
+		return 0;
+	if ((int)SPLIT_STABLE(atomic_load_explicit(&rt.split, memory_order_acquire)) == pool)
+		return 0;
+	/* no stable server to take it: it waits where it is */
+	if (exchange_pick_server(ex->w, (enum pool_id)!pool, proxy_now_us()) == NULL)
+		return 0;
+	log_info("%s %s moves from %s (reverted) to %s before its answer", ex->method, ex->path,
+	    pool_names[pool], pool_names[!pool]);
+	ex->err_kind = STATS_ERR_TIMEOUT;
+	ex->up = NULL;
+	upstream_free(u);
+	if (!exchange_to_stable(ex, 0)) {
+		ex->ops->close_after(ex, "no server connection");
+		exchange_fail(ex, 502, "cannot connect");
+	}
 	return 1;
 }
 

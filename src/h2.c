@@ -881,6 +881,19 @@ h2_end_streams(struct h2conn *h, enum exchange_term term)
 }
 
 int
+h2_move_reverted(struct h2conn *h, int pool)
+{
+	struct h2stream *st, *next;
+
+	for (st = TAILQ_FIRST(&h->streams); st != NULL; st = next) {
+		next = TAILQ_NEXT(st, link);
+		if (st->ex_live && !st->closed)
+			(void)exchange_move_to_stable(&st->ex, pool);
+	}
+	return h2_run(h);
+}
+
+int
 h2_close_reverted(struct h2conn *h, int pool)
 {
 	struct h2stream *st, *next;

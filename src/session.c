@@ -872,6 +872,22 @@ session_close_reverted(struct worker *w, int pool)
 	}
 }
 
+/* Requests waiting for a first answer from a reverted pool go to the
+ * stable pool (exchange_move_to_stable says which may). */
+void
+session_move_reverted(struct worker *w, int pool)
+{
+	struct session *s, *next;
+
+	for (s = LIST_FIRST(&w->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, link);
+		if (s->state == SS_H2)
+			h2_move_reverted(s->h2, pool);
+		else if (s->state == SS_UPSTREAM)
+			(void)exchange_move_to_stable(&s->ex, pool);
+	}
+}
+
 /* After a reload: HTTP/2 connections get GOAWAY (their streams finish),
  * so clients come back under the new settings and certificates. */
 void

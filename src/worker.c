@@ -197,12 +197,18 @@ worker_session_gone(struct worker *w)
 }
 
 /* After a revert and its grace period: no WebSocket tunnel and no idle
- * server connection stays with the reverted pool. */
+ * server connection stays with the reverted pool.  Requests still waiting
+ * for an answer from it go to the stable pool at once. */
 static void
 worker_after_revert(struct worker *w)
 {
 	unsigned seq = atomic_load(&rt.revert_seq);
 	int pool;
+
+	if (seq != w->revert_moved) {
+		w->revert_moved = seq;
+		session_move_reverted(w, atomic_load(&rt.revert_pool));
+	}
 
 	if (seq == w->revert_seen || proxy_now_us() < atomic_load(&rt.revert_at_us))
 		return;

@@ -9,7 +9,7 @@ import struct
 import threading
 import time
 
-from harness import get, metric, json_status, wait_until, free_port, config_text, Proxy
+from harness import get, metric, json_status, wait_until, free_port, config_text, Proxy, admin
 from h2client import H2Client
 
 BODY_LEN = 100000
@@ -333,3 +333,72 @@ def test_h2_connection_closed_mid_stream(env):
     (l,) = _line(p, "/hold")
     assert l["term"] == "client_abort", l
     assert _blue_window(p)["requests"] == 0
+
+
+# ---- requests waiting on a pool that is reverted ----------------------------
+
+def test_requests_waiting_on_a_reverted_pool_go_to_stable_at_once(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    mport = free_port()
+    p = env.proxy([blue], [green], {"candidate_percent": 100, "cookie": ""},
+                  extra='timeouts = { upstream_response_ms = 20000; };\n'
+                  'metrics = { address = "127.0.0.1:%d"; };\n' % mport)
+    p.metrics_port = mport
+    green.ctl("slow?ms=15000")
+    results = []
+
+    def one(i):
+        t0 = time.time()
+        try:
+            st, h, body = get(p.port, "/?i=%d" % i, timeout=15)
+            results.append((st, body.decode().strip(), time.time() - t0))
+        except Exception as e:      # noqa: BLE001 - the test reports it
+            results.append((None, repr(e), time.time() - t0))
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    # all six wait on green
+    assert wait_until(lambda: sum(s["active"] for s in
+                                  json_status(p)["pools"]["green"]["server_list"]) == 6), \
+        json_status(p)["pools"]["green"]
+    ok, first, rest = admin(p.port, "revert")
+    assert ok, first
+    t0 = time.time()
+    for t in threads:
+        t.join(20)
+    assert len(results) == 6
+    assert all(r[0] == 200 and r[1] == "blue" for r in results), results
+    assert time.time() - t0 < 5, results
+    got = []
+
+    def logged():
+        got[:] = [l for l in p.access_lines() if l["path"].startswith("/?i=")]
+        return len(got) == 6
+    assert wait_until(logged), got
+    assert all(l["pool"] == "blue" and l["term"] == "done" for l in got), got
+    # the six attempts on green count as its errors
+    assert metric(mport, 'bgproxy_upstream_errors_total{pool="green",kind="timeout"}') == 6
+
+
+def test_h2_streams_waiting_on_a_reverted_pool_go_to_stable(env):
+    green = env.demo("green")
+    blue = env.demo("blue")
+    port = free_port()
+    text = config_text(port, [blue.addr], [green.addr], {"candidate_percent": 100, "cookie": ""},
+                       'timeouts = { upstream_response_ms = 20000; };\n')
+    text = text.replace('listen = ( { address = "127.0.0.1:%d"; } ' % port,
+                        'listen = ( { address = "127.0.0.1:%d"; h2c = true; } ' % port)
+    p = Proxy(env.tmp, text, port)
+    env.proxies.append(p)
+    green.ctl("slow?ms=15000")
+    c = H2Client(port)
+    sids = [c.request("/?s=%d" % i) for i in range(4)]
+    assert wait_until(lambda: sum(s["active"] for s in
+                                  json_status(p)["pools"]["green"]["server_list"]) == 4)
+    assert admin(p.port, "revert")[0]
+    t0 = time.time()
+    assert c.wait(sids, timeout=10)
+    assert time.time() - t0 < 5
+    for sid in sids:
+        assert c.streams[sid].status == 200 and bytes(c.streams[sid].data).strip() == b"blue"
+    c.close()

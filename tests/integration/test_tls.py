@@ -8,10 +8,11 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import harness
-from harness import free_port, config_text, Traffic, admin
+from harness import free_port, config_text, Traffic, admin, wait_until
 
 
 def _openssl(*args, cwd=None):
@@ -377,3 +378,34 @@ def test_tls_metrics(env):
          if l and not l.startswith("#")}
     assert m["bgproxy_tls_handshakes_total"] == 3
     assert m["bgproxy_tls_handshake_errors_total"] >= 1
+
+
+def test_tls12_renegotiation_is_refused_at_once(env):
+    """A TLS 1.2 client asking for renegotiation gets the no_renegotiation
+    alert at once (it waited for ever: the alert sat unsent)."""
+    site = Site(env)
+    p = _proxy(env, site)
+    proc = subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % p.port,
+                             "-servername", "a.test", "-tls1_2"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    out = []
+
+    def reader():
+        for line in proc.stdout:
+            out.append(line)
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    try:
+        assert wait_until(lambda: any("Verify return code" in l for l in out), 10), "".join(out)
+        proc.stdin.write("R\n")
+        proc.stdin.flush()
+        assert wait_until(lambda: any("no renegotiation" in l for l in out), 5), \
+            "".join(out)[-600:]
+        assert proc.wait(5) is not None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # the server goes on serving others
+    assert https_get(handshake(p.port, "a.test"))[0] == 200
