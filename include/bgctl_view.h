@@ -28,7 +28,8 @@ void bgctl_view_frame(FILE *f, json_t *status, json_t *events, const char *clock
 
 /* The outcome of "bgctl rollout wait" so far. */
 enum bgctl_wait_state {
-	BGCTL_WAIT_GOING,	/* a rollout or a bake is under way */
+	BGCTL_WAIT_GOING,	/* a rollout is under way */
+	BGCTL_WAIT_BAKING,	/* the candidate has 100%: baking until a promote */
 	BGCTL_WAIT_PROMOTED,	/* the candidate became the stable pool */
 	BGCTL_WAIT_REVERTED,	/* the guard or an operator reverted */
 	BGCTL_WAIT_NONE		/* nothing to wait for, or it ended otherwise */

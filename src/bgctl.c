@@ -63,6 +63,8 @@ struct bgctl_opts {
 	bool		 o_watch;
 	double		 o_interval_s;	/* --interval, 0: not given */
 	double		 o_wait_s;	/* --timeout, 0: not given (wait for ever) */
+	bool		 o_until_baking; /* --until baking: done once the candidate has 100% */
+	const char	*o_until;	/* --until as given */
 	const char	*o_if_version;
 	enum bgctl_cmd	 o_cmd;
 	char		*o_line;	/* the line to send, without "\n" */
@@ -79,7 +81,7 @@ bgctl_usage(FILE *f)
 	fprintf(f,
 	    "usage: bgctl [-s SOCKET] [--json] [--if-version N] COMMAND [ARGS...]\n"
 	    "       bgctl status --watch [--interval SECONDS]\n"
-	    "       bgctl rollout wait [--timeout SECONDS]\n"
+	    "       bgctl rollout wait [--until promoted|baking] [--timeout SECONDS]\n"
 	    "       bgctl -h | -V\n"
 	    "\n"
 	    "Sends one command to the bgproxy admin socket and prints the answer.\n"
@@ -90,6 +92,8 @@ bgctl_usage(FILE *f)
 	    "      --watch           with status: redraw the view every interval\n"
 	    "      --interval S      seconds between frames (default 1)\n"
 	    "      --timeout S       with rollout wait: give up after S seconds\n"
+	    "      --until WHAT      with rollout wait: promoted (the default) or baking\n"
+	    "                        (done once the candidate has 100%%)\n"
 	    "  -h, --help            print this help\n"
 	    "  -V, --version         print the version\n"
 	    "Options may go before or after the command; \"--\" ends them. Commands\n"
@@ -100,7 +104,8 @@ bgctl_usage(FILE *f)
 	    "  rollout start POOL [shadow PERCENT] [steps A,B,C] [hold SECONDS]\n"
 	    "  rollout pause | resume | next | abort | wait\n"
 	    "  server POOL ADDRESS drain | disable | enable\n"
-	    "Exit status: 0 OK (rollout wait: promoted), 1 ERR or usage error (rollout\n"
+	    "Exit status: 0 OK (rollout wait: promoted, or baking with --until baking),\n"
+	    "1 ERR or usage error (rollout\n"
 	    "wait: reverted or ended otherwise), 2 socket unreachable, timeout or\n"
 	    "broken answer, 3 rollout wait timed out.\n");
 }
@@ -259,6 +264,16 @@ bgctl_scan(int argc, char **argv, struct bgctl_opts *o)
 		} else if ((v = bgctl_value(argc, argv, &i, "--timeout", NULL, &missing)) != NULL) {
 			if (missing || bgctl_seconds("--timeout", v, 0.001, 1e7, &o->o_wait_s))
 				return BGCTL_EXIT_ERR;
+		} else if ((v = bgctl_value(argc, argv, &i, "--until", NULL, &missing)) != NULL) {
+			if (missing)
+				return BGCTL_EXIT_ERR;
+			if (strcmp(v, "baking") != 0 && strcmp(v, "promoted") != 0) {
+				fprintf(stderr, "bgctl: --until takes promoted or baking, got \"%s\"\n",
+				    v);
+				return BGCTL_EXIT_ERR;
+			}
+			o->o_until = v;
+			o->o_until_baking = strcmp(v, "baking") == 0;
 		} else if ((v = bgctl_value(argc, argv, &i, "--if-version", NULL, &missing)) !=
 		    NULL) {
 			if (missing || bgctl_version_arg(v) == -1)
@@ -291,6 +306,8 @@ bgctl_classify(struct bgctl_opts *o, char **words, int nwords)
 		bad = "--interval goes with status --watch";
 	else if (o->o_wait_s > 0 && !wait)
 		bad = "--timeout goes with rollout wait";
+	else if (o->o_until != NULL && !wait)
+		bad = "--until goes with rollout wait";
 	else if (o->o_if_version != NULL && (status || wait))
 		bad = "--if-version goes with a command that changes the split";
 	else if (wait && o->o_json)
@@ -615,7 +632,8 @@ bgctl_rollout_wait(const struct bgctl_opts *o, struct bgctl_conn *c)
 			reached = true;
 			ws = bgctl_view_wait(st, &w);
 			json_decref(st);
-			if (strcmp(printed, w.w_key) != 0 || ws != BGCTL_WAIT_GOING) {
+			if (strcmp(printed, w.w_key) != 0 ||
+			    (ws != BGCTL_WAIT_GOING && ws != BGCTL_WAIT_BAKING)) {
 				printf("%s\n", w.w_line);
 				fflush(stdout);
 				snprintf(printed, sizeof(printed), "%s", w.w_key);
@@ -626,7 +644,8 @@ bgctl_rollout_wait(const struct bgctl_opts *o, struct bgctl_conn *c)
 			rc = BGCTL_EXIT_FAIL;
 			break;
 		}
-		if (st != NULL && ws == BGCTL_WAIT_PROMOTED)
+		if (st != NULL && (ws == BGCTL_WAIT_PROMOTED ||
+		    (ws == BGCTL_WAIT_BAKING && o->o_until_baking)))
 			rc = BGCTL_EXIT_OK;
 		else if (st != NULL && ws == BGCTL_WAIT_REVERTED)
 			rc = BGCTL_EXIT_ERR;

@@ -449,6 +449,8 @@ bgctl_view_wait(json_t *st, struct bgctl_wait *w)
 		snprintf(w->w_line, sizeof(w->w_line), "%s has 100%%: %s", w->w_pool,
 		    json_is_object(r) ? view_safe(view_str(r, "waiting_for"), why, sizeof(why)) :
 		    "baking: promote");
+		if (view_is(state, "baking"))
+			return BGCTL_WAIT_BAKING;
 	}
 	return BGCTL_WAIT_GOING;
 }

@@ -188,6 +188,25 @@ def test_rollout_wait_promoted_exits_0(env):
     assert "rollout step (by rollout timer)" in cmds and "promote (by rollout timer)" in cmds, cmds
 
 
+def test_rollout_wait_until_baking_without_bake_s(env):
+    # without guard.bake_s a rollout never promotes itself: --until baking
+    # ends (0) once the candidate has 100%
+    blue, green, p = _env(env, extra="rollout = { min_requests = 0; };")
+    assert admin(p.port, "rollout start green steps 10,100 hold 1")[0]
+    w = _wait_cmd(p, "--until", "baking", "--timeout", "30")
+    out, err = w.communicate(timeout=40)
+    assert w.returncode == 0, (w.returncode, out, err)
+    assert out.splitlines()[-1].startswith("green has 100%"), out
+    assert _status(p.port)["state"] == "baking"
+    # bad values and misplaced use are refused
+    r = subprocess.run([BGCTL(), "-s", admin_paths(p.port)[0], "rollout", "wait", "--until",
+                        "done"], capture_output=True, text=True)
+    assert r.returncode == 1 and "--until takes promoted or baking" in r.stderr, r.stderr
+    r = subprocess.run([BGCTL(), "-s", admin_paths(p.port)[0], "status", "--until", "baking"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "--until goes with rollout wait" in r.stderr, r.stderr
+
+
 def test_rollout_wait_reverted_exits_1(env):
     blue, green, p = _env(env)
     assert admin(p.port, "rollout start green steps 50,100 hold 3600")[0]

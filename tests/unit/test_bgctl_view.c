@@ -147,7 +147,7 @@ TEST(wait_follows_a_rollout_to_its_promote)
 	snprintf(key, sizeof(key), "%s", w.w_key);
 	CHECK_EQ_INT(wait_on("{\"stable\":\"blue\",\"state\":\"baking\",\"rollout\":{\"pool\":"
 	    "\"green\",\"steps\":[1,100],\"step\":1,\"waiting_for\":\"baking: promote\"}}", &w),
-	    BGCTL_WAIT_GOING);
+	    BGCTL_WAIT_BAKING);
 	CHECK(strcmp(key, w.w_key) != 0);
 	CHECK_STR(w.w_line, "green has 100%: baking: promote");
 	CHECK_EQ_INT(wait_on("{\"stable\":\"green\",\"state\":\"idle\",\"rollout\":null}", &w),
@@ -168,7 +168,7 @@ TEST(wait_ends_in_a_revert_or_otherwise)
 	/* after a switch the candidate is the pool that is not stable */
 	memset(&w, 0, sizeof(w));
 	CHECK_EQ_INT(wait_on("{\"stable\":\"blue\",\"state\":\"baking\",\"rollout\":null}", &w),
-	    BGCTL_WAIT_GOING);
+	    BGCTL_WAIT_BAKING);
 	CHECK_STR(w.w_pool, "green");
 	/* an operator's set weight 0 ends it without a promote */
 	CHECK_EQ_INT(wait_on("{\"stable\":\"blue\",\"state\":\"idle\"}", &w), BGCTL_WAIT_NONE);
