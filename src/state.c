@@ -764,7 +764,12 @@ state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
 	case RO_NONE:
 		return;
 	case RO_PAUSED:
-		snprintf(buf, len, "paused: rollout resume or rollout next");
+		/* a resume begins the step again: its whole hold and count */
+		*left_s = state_ro.hold_s;
+		*need = (unsigned long long)state_ro.min_requests;
+		snprintf(buf, len, "paused: rollout resume (then %d s and %llu %s) or rollout next",
+		    *left_s, *need, state_ro.shadow_bp > 0 ? "copies answered" :
+		    "candidate request(s)");
 		return;
 	case RO_BAKING:
 		if (state_ro.bake_s > 0) {

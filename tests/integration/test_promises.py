@@ -188,3 +188,12 @@ def test_workers_share_a_listener_and_a_reload_may_not_take_anothers(env):
     ok, first_line, rest = admin(other_port, "reload", sock=os.path.join(env.tmp, "two.sock"))
     assert not ok and "held by another bgproxy" in first_line, (first_line, rest)
     assert all(get(port)[2].decode().strip() == "blue" for _ in range(20))
+
+
+def test_a_paused_rollout_says_what_a_resume_begins_with(env):
+    p = _proxy(env)
+    assert admin(p.port, "rollout start green steps 10,50,100 hold 120")[0]
+    assert admin(p.port, "rollout pause")[0]
+    r = json_status(p)["rollout"]
+    assert r["paused"] and r["step_left_s"] == 120 and r["min_requests"] == 20, r
+    assert r["waiting_for"].startswith("paused: rollout resume (then 120 s and 20 "), r
