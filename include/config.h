@@ -216,6 +216,10 @@ struct config *config_load_checked(const char *path, char **errs);
 
 void config_free(struct config *c);
 
+/* What a reload changes of the scalar keys: "guard.max_error_rate 0.05 ->
+ * 0.1, ..." into buf (passwords only as "(changed)"); returns how many. */
+size_t config_diff(const struct config *a, const struct config *b, char *buf, size_t len);
+
 /* Parse "host:port", "[v6]:port" or "*:port" into a; returns 0 or -1 (err filled). */
 int config_parse_addr(const char *s, struct config_addr *a, char *err, size_t errlen);
 

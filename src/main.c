@@ -100,8 +100,8 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		evtimer_add(main_stop_poll, &poll);
 		break;
 	case SIGHUP:
-		if (reload_run(&sys, err, sizeof(err)) == -1)
-			log_error("SIGHUP: reload refused, the running configuration stays:\n%s", err);
+		/* a refusal is logged (warn) by reload_run */
+		(void)reload_run(&sys, err, sizeof(err));
 		break;
 	case SIGUSR1: {
 		/* each log on its own: one that cannot reopen keeps the other going */

@@ -439,6 +439,8 @@ reload_run(const struct actor *who, char *msg, size_t len)
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
 	r = reload_apply(who, msg, len);
+	if (r == -1)
+		log_warn("reload refused, the running configuration stays: %s", msg);
 	sd_notifyf(0, "READY=1\nSTATUS=%s", r == 0 ? "serving; configuration reloaded" :
 	    "serving; the last reload was refused, the running configuration stays");
 	return r;
@@ -451,8 +453,8 @@ reload_apply(const struct actor *who, char *msg, size_t len)
 	struct poolset *ps, *old_ps = pools_current();
 	struct lis_change *chg[CONFIG_MAX_LISTENERS > 64 ? CONFIG_MAX_LISTENERS : 64];
 	struct tls_ctxset *tls[CONFIG_MAX_LISTENERS];
-	size_t nadd, nrem;
-	char *errs = NULL;
+	size_t nadd, nrem, nkeys;
+	char *errs = NULL, changed[768];
 	int added, removed, i;
 
 	c = config_load_checked(old->path, &errs);
@@ -505,8 +507,10 @@ reload_apply(const struct actor *who, char *msg, size_t len)
 	notify_config(c);
 	health_sync();
 	reload_count_servers(old_ps, ps, &added, &removed);
+	nkeys = config_diff(old, c, changed, sizeof(changed));
 	snprintf(msg, len, "reloaded %s: %d server(s) added, %d removed; %zu listener(s) added, "
-	    "%zu removed", c->path, added, removed, nadd, nrem);
+	    "%zu removed; %s%s", c->path, added, removed, nadd, nrem, nkeys ? "changed: " :
+	    "no setting changed", changed);
 	state_event_rec(who, "reload", NULL, NULL, NULL, "%s", msg);
 	reload_retire(old, reload_free_config);
 	return 0;

@@ -34,10 +34,10 @@ def test_reload_broken_files_keep_serving(env):
         ok, first, rest = admin(p.port, "reload")
         assert not ok and first.startswith("ERR " + p.conf + ":"), (name, first)
         # SIGHUP with the same file: logged, nothing changes
-        refused = p.output().count("SIGHUP: reload refused")
+        refused = p.output().count("warn: reload refused")
         p.signal(signal.SIGHUP)
         assert harness.wait_until(
-            lambda: p.output().count("SIGHUP: reload refused") > refused, timeout=10), \
+            lambda: p.output().count("warn: reload refused") > refused, timeout=10), \
             (name, p.output()[-2000:])
     tr.stop()
     assert tr.failed == [] and tr.ok > 20, (tr.failed[:5], tr.ok)
@@ -99,3 +99,18 @@ def test_reload_listeners_keep_connections(env):
         pass
     assert get(p.port, conn=c)[0] == 200
     c.close()
+
+
+def test_a_reload_event_names_what_changed(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    p = env.proxy([blue], [green], extra="guard = { max_error_rate = 0.05; };\n")
+    text = open(p.conf).read()
+    _write_conf(p, text.replace("max_error_rate = 0.05;", "max_error_rate = 0.1; window_s = 30;"))
+    ok, first, rest = admin(p.port, "reload")
+    assert ok, first
+    assert "guard.window_s 10 -> 30" in rest and "guard.max_error_rate 0.05 -> 0.1" in rest, rest
+    ev = admin(p.port, "show events")[2]
+    assert "guard.max_error_rate 0.05 -> 0.1" in ev, ev
+    # the same file again: nothing changed, and it says so
+    ok, first, rest = admin(p.port, "reload")
+    assert ok and "no setting changed" in rest, rest
