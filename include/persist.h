@@ -82,6 +82,10 @@ struct persist_state {
  */
 int persist_save(const char *path, const struct persist_state *st, char *err, size_t errlen);
 
+/* Any bytes to path the same way (a temporary file, fsync, rename, fsync
+ * the directory): 0, or -1 with err. */
+int persist_save_text(const char *path, const char *buf, size_t len, char *err, size_t errlen);
+
 /*
  * Read path.  Returns 0 and fills st; 1 when the file does not exist (st
  * untouched); -1 when it exists but is unreadable or corrupt (st untouched,

@@ -104,6 +104,26 @@ persist_sync_dir(const char *path, char *err, size_t errlen)
 }
 
 int
+persist_save_text(const char *path, const char *buf, size_t len, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX], eb[128];
+	int n, eno;
+
+	n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof tmp)
+		return errf(err, errlen, "path too long: %s", path);
+	if (persist_write_tmp(tmp, buf, len, err, errlen) == -1)
+		return -1;
+	if (rename(tmp, path) == -1) {
+		eno = errno;
+		unlink(tmp);
+		return errf(err, errlen, "cannot rename %s to %s: %s", tmp, path,
+		    strerror_r(eno, eb, sizeof eb));
+	}
+	return persist_sync_dir(path, err, errlen);
+}
+
+int
 persist_save(const char *path, const struct persist_state *st, char *err, size_t errlen)
 {
 	char buf[PERSIST_FMT_MAX], tmp[PATH_MAX], why[256], eb[128];

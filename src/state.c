@@ -2,12 +2,15 @@
  * state.c - the split: validate, apply atomically, persist, record the event.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "audit.h"
+#include "events_file.h"
 #include "persist.h"
 #include "proxy.h"
 #include "rollout.h"
@@ -78,6 +81,8 @@ state_actor_text(const struct actor *who, char *buf, size_t len)
 	}
 }
 
+static void state_events_persist(void);
+
 void
 state_event_rec(const struct actor *who, const char *kind, const char *from, const char *to,
     const char *evidence, const char *fmt, ...)
@@ -109,8 +114,54 @@ state_event_rec(const struct actor *who, const char *kind, const char *from, con
 		return;
 	state_nevents++;
 	log_info("event: %s by %s", what, actor);
+	state_events_persist();
 	if (state_ev_hook != NULL)
 		state_ev_hook(ev);
+}
+
+/* The ring beside the state file (STATE_FILE.events), oldest first, so
+ * what happened is still there after a restart.  A failure is logged and
+ * changes nothing else: events are history, not the split. */
+static void
+state_events_persist(void)
+{
+	struct state_ev *evs;
+	unsigned first = state_nevents > STATE_EVENTS ? state_nevents - STATE_EVENTS : 0, i;
+	char path[PATH_MAX], err[512];
+
+	if (state_path == NULL ||
+	    snprintf(path, sizeof(path), "%s.events", state_path) >= (int)sizeof(path))
+		return;
+	evs = malloc(sizeof(*evs) * STATE_EVENTS);
+	if (evs == NULL)
+		return;
+	for (i = first; i < state_nevents; i++)
+		evs[i - first] = state_events[i % STATE_EVENTS];
+	if (events_save(path, evs, state_nevents - first, err, sizeof(err)) == -1)
+		log_warn("events not kept: %s", err);
+	free(evs);
+}
+
+/* The events of the last run, into the ring before this one's first. */
+static void
+state_events_restore(void)
+{
+	struct state_ev *evs;
+	char path[PATH_MAX], err[512];
+	int n, i;
+
+	if (state_path == NULL ||
+	    snprintf(path, sizeof(path), "%s.events", state_path) >= (int)sizeof(path))
+		return;
+	evs = calloc(STATE_EVENTS, sizeof(*evs));
+	if (evs == NULL)
+		return;
+	n = events_load(path, evs, STATE_EVENTS, err, sizeof(err));
+	if (n == -1)
+		log_warn("the events of the last run are not read (%s): they begin afresh", err);
+	for (i = 0; i < n; i++)
+		state_events[(state_nevents++) % STATE_EVENTS] = evs[i];
+	free(evs);
 }
 
 /* A staged event into the ring, as if recorded now. */
@@ -122,6 +173,7 @@ state_event_keep(const struct state_ev *ev)
 	state_events[state_nevents % STATE_EVENTS] = *ev;
 	state_nevents++;
 	log_info("event: %s", what != NULL ? what + 1 : ev->text);
+	state_events_persist();
 	if (state_ev_hook != NULL)
 		state_ev_hook(ev);
 }
@@ -390,6 +442,7 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 	s.candidate_bp = cfg->candidate_bp;
 	s.mode = s.candidate_bp > 0 ? MODE_MANUAL : MODE_IDLE;
 	state_path = cfg->state_file;
+	state_events_restore();
 	if (state_path != NULL) {
 		r = persist_load(state_path, &p, perr, sizeof(perr));
 		if (r == 0) {

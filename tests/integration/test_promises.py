@@ -197,3 +197,20 @@ def test_a_paused_rollout_says_what_a_resume_begins_with(env):
     r = json_status(p)["rollout"]
     assert r["paused"] and r["step_left_s"] == 120 and r["min_requests"] == 20, r
     assert r["waiting_for"].startswith("paused: rollout resume (then 120 s and 20 "), r
+
+
+def test_events_survive_a_restart(env):
+    p = _proxy(env)
+    assert admin(p.port, "set weight green 10")[0]
+    assert admin(p.port, "revert")[0]
+    before = json_events(p)
+    kinds = [e["kind"] for e in before]
+    assert "revert" in kinds and "weight" in kinds, kinds
+    p.kill9()
+    q = _again(env, p)
+    after = json_events(q)
+    # the last run's events, then this run's start
+    assert [e["text"] for e in after[:len(before)]] == [e["text"] for e in before], after
+    assert after[-1]["kind"] == "start", after[-1]
+    text = admin(q.port, "show events")[2]
+    assert "revert" in text and "operator revert" in text, text

@@ -157,12 +157,12 @@ def test_watch_rides_out_a_missing_proxy(env):
 
 
 def test_watch_options_are_checked(env):
-    for args, want in ((["status", "--watch", "--interval", "0"], "--interval takes seconds"),
-                       (["status", "--watch", "--interval", "x"], "--interval takes seconds"),
+    for args, want in ((["status", "--watch", "--interval", "0"], "--interval takes a number of seconds"),
+                       (["status", "--watch", "--interval", "x"], "--interval takes a number of seconds"),
                        (["show", "servers", "--watch"], "--watch goes with status"),
                        (["status", "--interval", "1"], "--interval goes with status --watch"),
                        (["status", "--timeout", "1"], "--timeout goes with rollout wait"),
-                       (["rollout", "wait", "--timeout", "-1"], "--timeout takes seconds"),
+                       (["rollout", "wait", "--timeout", "-1"], "--timeout takes a number of seconds"),
                        (["status", "--if-version", "3"], "--if-version goes with a command"),
                        (["set", "weight", "green", "5", "--if-version", "x"], "--if-version takes"),
                        (["rollout", "wait", "--json"], "--json does not go")):
