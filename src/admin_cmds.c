@@ -16,6 +16,7 @@
 
 #include "admin.h"
 #include "admin_parse.h"
+#include "clock.h"
 #include "cluster.h"
 #include "guard.h"
 #include "jsonx.h"
@@ -228,13 +229,20 @@ admin_status_object(void)
 	int blue = s->stable == POOL_BLUE ? 10000 - s->candidate_bp : s->candidate_bp;
 	json_t *detail = json_null(), *o;
 
-	if (s->last_revert[0] != '\0')
-		/* the reason alone; after a restart only last_revert's words are left */
-		detail = json_pack("{s:o,s:o,s:o,s:o}", "reason", jsonx_str(s->revert_reason[0] ?
+	if (s->last_revert[0] != '\0') {
+		long long age = s->revert_time_ms ? (clock_wall_ms() - s->revert_time_ms) / 1000 : -1;
+
+		/* the reason alone; after a restart only last_revert's words are
+		 * left.  current: the split is still the revert's (state
+		 * reverted); once anything else was done it is history */
+		detail = json_pack("{s:o,s:o,s:o,s:o,s:o,s:b}", "reason", jsonx_str(s->revert_reason[0] ?
 		    s->revert_reason : s->last_revert),
 		    "time_ms", s->revert_time_ms ? json_integer(s->revert_time_ms) : json_null(),
 		    "actor", jsonx_str_or_null(s->revert_actor),
-		    "step", s->revert_step >= 0 ? json_integer(s->revert_step) : json_null());
+		    "step", s->revert_step >= 0 ? json_integer(s->revert_step) : json_null(),
+		    "age_s", age >= 0 ? json_integer(age) : json_null(),
+		    "current", s->mode == MODE_REVERTED);
+	}
 	o = json_pack("{s:I,s:s,s:s,s:{s:o,s:o},s:o,s:o,s:o,s:b,s:o,s:i,s:o,s:o,s:o,s:o}",
 	    "version", (json_int_t)s->version, "stable", pool_names[s->stable],
 	    "state", state_mode_names[s->mode],

@@ -140,6 +140,41 @@ view_rollout_text(json_t *r, bool reverted, char *buf, size_t len)
 		snprintf(buf + o, len - o, ", paused");
 }
 
+/* "3 s", "5 min", "2 h", "4 d": an age at a glance. */
+static void
+view_age(double s, char *buf, size_t len)
+{
+	if (s < 120)
+		snprintf(buf, len, "%.0f s", s);
+	else if (s < 7200)
+		snprintf(buf, len, "%.0f min", s / 60);
+	else if (s < 172800)
+		snprintf(buf, len, "%.0f h", s / 3600);
+	else
+		snprintf(buf, len, "%.0f d", s / 86400);
+}
+
+/* The last revert: with its age; once the split moved on, as history. */
+static void
+view_last_revert(FILE *f, json_t *st)
+{
+	json_t *d = json_object_get(st, "last_revert_detail");
+	char why[512], age[32] = "", ago[48] = "";
+	double a;
+
+	view_safe(view_str(st, "last_revert"), why, sizeof(why));
+	if (json_is_object(d) && view_num(d, "age_s", &a)) {
+		view_age(a, age, sizeof(age));
+		snprintf(ago, sizeof(ago), "%s ago", age);
+	}
+	if (json_is_object(d) && json_is_false(json_object_get(d, "current")))
+		fprintf(f, "last revert (earlier%s%s): %s\n", ago[0] ? ", " : "", ago, why);
+	else if (ago[0])
+		fprintf(f, "last revert: %s (%s)\n", why, ago);
+	else
+		fprintf(f, "last revert: %s\n", why);
+}
+
 static void
 view_head(FILE *f, json_t *st)
 {
@@ -155,7 +190,7 @@ view_head(FILE *f, json_t *st)
 	/* the rollout goes on its own line when the head would pass 80 columns */
 	fprintf(f, "%s%srollout %s\n", head,
 	    (size_t)n + 10 + strlen(rollout) > 80 ? "\n" : "  ", rollout);
-	fprintf(f, "last revert: %s\n", view_safe(view_str(st, "last_revert"), why, sizeof(why)));
+	view_last_revert(f, st);
 	if (view_true(st, "dry_run"))
 		fprintf(f, "dry run: %s\n", view_safe(view_str(st, "dry_run_verdict"), why,
 		    sizeof(why)));
@@ -373,7 +408,7 @@ view_frame_events(FILE *f, json_t *events)
 void
 bgctl_view_frame(FILE *f, json_t *st, json_t *events, const char *clock, bool utf8)
 {
-	char stable[64], state[64], why[1024], b[32];
+	char stable[64], state[64], b[32];
 
 	fprintf(f, "bgproxy  stable %s  state %s  version %s  %s\n",
 	    view_safe(view_str(st, "stable"), stable, sizeof(stable)),
@@ -381,7 +416,7 @@ bgctl_view_frame(FILE *f, json_t *st, json_t *events, const char *clock, bool ut
 	    view_fmt(st, "version", "%.0f", 1, b, sizeof(b)), clock);
 	view_frame_rollout(f, st);
 	view_frame_guard(f, st);
-	fprintf(f, "last revert: %s\n", view_safe(view_str(st, "last_revert"), why, sizeof(why)));
+	view_last_revert(f, st);
 	view_pools(f, st, utf8);
 	view_shadow(f, st);
 	view_servers(f, st);

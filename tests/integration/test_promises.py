@@ -214,3 +214,23 @@ def test_events_survive_a_restart(env):
     assert after[-1]["kind"] == "start", after[-1]
     text = admin(q.port, "show events")[2]
     assert "revert" in text and "operator revert" in text, text
+
+
+def test_an_earlier_revert_is_history(env):
+    p = _proxy(env)
+    assert admin(p.port, "set weight green 10")[0]
+    assert admin(p.port, "revert")[0]
+    d = json_status(p)["last_revert_detail"]
+    assert d["current"] is True and d["age_s"] is not None and d["age_s"] < 60, d
+    out = subprocess.run([os.path.join(harness.BUILD, "bgctl"), "-s",
+                          harness.admin_paths(p.port)[0], "status"],
+                         capture_output=True, text=True).stdout
+    assert "last revert: operator revert" in out and "s ago)" in out, out
+    # a new rollout: the revert is history
+    assert admin(p.port, "rollout start green steps 10,100 hold 600")[0]
+    d = json_status(p)["last_revert_detail"]
+    assert d["current"] is False, d
+    out = subprocess.run([os.path.join(harness.BUILD, "bgctl"), "-s",
+                          harness.admin_paths(p.port)[0], "status"],
+                         capture_output=True, text=True).stdout
+    assert "last revert (earlier, " in out, out
