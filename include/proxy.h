@@ -54,6 +54,12 @@ struct server {
 	_Atomic int health_down;      /* failing active health checks (health.c) */
 	_Atomic int fails;            /* consecutive connect failures and timeouts */
 	_Atomic uint64_t down_until;  /* passive mark: no new requests before this (monotonic us) */
+	_Atomic uint64_t changed_us;  /* when its state (as show servers says it) last changed */
+	/* the last active health check (control thread: health.c writes, the
+	 * admin socket reads) */
+	int check_ok;                 /* 1 passed, 0 failed, -1 none yet */
+	uint64_t check_us;            /* when (monotonic us) */
+	char check_why[96];           /* why it failed */
 };
 
 /* Passive marking: this many consecutive connect failures or timeouts take a

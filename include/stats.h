@@ -94,6 +94,7 @@ struct stats_worker {
 	stats_ctr mirror[STATS_MIRRORS];
 	stats_ctr srv_requests[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	stats_ctr srv_errors[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+	stats_ctr srv_err_kind[CONFIG_POOLS][CONFIG_MAX_SERVERS][STATS_ERR_KINDS];
 	stats_ctr srv_class[CONFIG_POOLS][CONFIG_MAX_SERVERS][6];  /* by status/100 (1..5) */
 	_Atomic int64_t srv_active[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	/* sliding window, per class (override-routed requests are left out) */

@@ -516,6 +516,7 @@ admin_cmd_server(struct admin_ctx *c, int argc, char **argv)
 	from = atomic_exchange(&srv->state, to);
 	if (to == SRV_UP)
 		atomic_store(&srv->down_until, 0);
+	atomic_store(&srv->changed_us, proxy_now_us());
 	state_event_rec(&c->who, "server", admin_srv_state_names[from], admin_srv_state_names[to],
 	    NULL, "server %s %s: %s -> %s", pool_names[pool], srv->addr.text,
 	    admin_srv_state_names[from], admin_srv_state_names[to]);
@@ -527,9 +528,11 @@ admin_cmd_server(struct admin_ctx *c, int argc, char **argv)
 static int
 admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 {
+	static const char *const kinds[STATS_ERR_KINDS] = { "connect", "timeout", "reset",
+		"protocol" };
 	uint64_t now = proxy_now_us();
 	json_t *list = c->json ? json_array() : NULL;
-	int p;
+	int p, k, w;
 	size_t i;
 
 	(void)argc;
@@ -537,19 +540,52 @@ admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 	for (p = 0; p < CONFIG_POOLS; p++) {
 		for (i = 0; i < pools_current()->pools[p].nservers; i++) {
 			struct server *srv = pools_current()->pools[p].servers[i];
-			long long active;
-			unsigned long long req, errs;
+			const char *state = admin_server_state(srv, now);
+			uint64_t since = atomic_load(&srv->changed_us), until;
+			unsigned long long req, errs, by[STATS_ERR_KINDS] = { 0 }, s5 = 0;
+			long long active, since_s, check_s;
+			char check[160] = "", errs_txt[160];
+			json_t *jcheck = json_null(), *jby;
 
 			admin_server_figures(srv, &active, &req, &errs);
-			if (c->json)
-				json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}",
-				    "pool", pool_names[p], "address", srv->addr.text, "state",
-				    admin_server_state(srv, now), "active", (json_int_t)active,
-				    "requests", (json_int_t)req, "errors", (json_int_t)errs));
-			else
+			for (w = 0; w < rt.nworkers; w++) {
+				struct stats_worker *sw = rt.workers[w].stats;
+
+				for (k = 0; k < STATS_ERR_KINDS; k++)
+					by[k] += STATS_GET(sw->srv_err_kind[p][srv->index][k]);
+				s5 += STATS_GET(sw->srv_class[p][srv->index][5]);
+			}
+			/* a passive mark that ran out: up again since then */
+			until = atomic_load(&srv->down_until);
+			if (until > since && until <= now)
+				since = until;
+			since_s = now > since ? (long long)((now - since) / 1000000) : 0;
+			check_s = srv->check_ok >= 0 && now > srv->check_us ?
+			    (long long)((now - srv->check_us) / 1000000) : 0;
+			if (srv->check_ok >= 0) {
+				snprintf(check, sizeof(check), " check %s%s%s (%lld s ago)",
+				    srv->check_ok ? "ok" : "failed", srv->check_ok ? "" : ": ",
+				    srv->check_ok ? "" : srv->check_why, check_s);
+				jcheck = json_pack("{s:b,s:I,s:o}", "ok", srv->check_ok, "age_s",
+				    (json_int_t)check_s, "why", srv->check_ok ? json_null() :
+				    jsonx_str(srv->check_why));
+			}
+			snprintf(errs_txt, sizeof(errs_txt), "5xx %llu %s %llu %s %llu %s %llu %s %llu",
+			    s5, kinds[0], by[0], kinds[1], by[1], kinds[2], by[2], kinds[3], by[3]);
+			if (c->json) {
+				jby = json_pack("{s:I,s:I,s:I,s:I,s:I}", "5xx", (json_int_t)s5,
+				    kinds[0], (json_int_t)by[0], kinds[1], (json_int_t)by[1], kinds[2],
+				    (json_int_t)by[2], kinds[3], (json_int_t)by[3]);
+				json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:o,"
+				    "s:o}", "pool", pool_names[p], "address", srv->addr.text, "state",
+				    state, "active", (json_int_t)active, "requests", (json_int_t)req,
+				    "errors", (json_int_t)errs, "state_s", (json_int_t)since_s,
+				    "errors_by", jby, "check", jcheck));
+			} else {
 				evbuffer_add_printf(c->body, "%s %s %s active %lld requests %llu "
-				    "errors %llu\n", pool_names[p], srv->addr.text,
-				    admin_server_state(srv, now), active, req, errs);
+				    "errors %llu (%s) for %lld s%s\n", pool_names[p], srv->addr.text,
+				    state, active, req, errs, errs_txt, since_s, check);
+			}
 		}
 	}
 	if (c->json)

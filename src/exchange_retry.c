@@ -135,6 +135,7 @@ exchange_server_failed(struct server *srv, const char *kind)
 		return;
 	atomic_store_explicit(&srv->down_until, proxy_now_us() + SERVER_PASSIVE_COOLDOWN_US,
 	    memory_order_relaxed);
+	atomic_store_explicit(&srv->changed_us, proxy_now_us(), memory_order_relaxed);
 	atomic_store_explicit(&srv->fails, 0, memory_order_relaxed);
 	log_warn("server %s (%s) out of rotation for %llu s after %d failures in a row (last: %s)",
 	    srv->addr.text, pool_names[srv->pool],

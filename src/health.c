@@ -64,14 +64,19 @@ health_result(struct hcheck *h, int ok, const char *why)
 		h->bev = NULL;
 	}
 	h->running = 0;
+	h->srv->check_ok = ok;
+	h->srv->check_us = proxy_now_us();
+	snprintf(h->srv->check_why, sizeof(h->srv->check_why), "%s", ok ? "" : why);
 	switch (health_count(&h->count, down, ok, hc->rise, hc->fall)) {
 	case HEALTH_UP:
+		atomic_store(&h->srv->changed_us, proxy_now_us());
 		atomic_store(&h->srv->health_down, 0);
 		state_event_rec(&who, "server", "down", "up", NULL,
 		    "server %s %s: down -> up (%d check(s) passed)",
 		    pool_names[h->srv->pool], h->srv->addr.text, h->count.passes);
 		break;
 	case HEALTH_DOWN:
+		atomic_store(&h->srv->changed_us, proxy_now_us());
 		atomic_store(&h->srv->health_down, 1);
 		state_event_rec(&who, "server", "up", "down", why,
 		    "server %s %s: up -> down (%d check(s) failed, last: %s)",

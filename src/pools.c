@@ -41,6 +41,8 @@ pools_slot(enum pool_id p, const struct config_addr *addr)
 	atomic_init(&srv->health_down, 0);
 	atomic_init(&srv->fails, 0);
 	atomic_init(&srv->down_until, 0);
+	atomic_init(&srv->changed_us, proxy_now_us());
+	srv->check_ok = -1;
 	rt.nslots[p]++;
 	return srv;
 }

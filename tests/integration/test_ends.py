@@ -4,6 +4,7 @@ the server reset or quiet half-way through its body, a bad body, a tunnel —
 it has one access line with its "term" and is in the figures: a server that
 fails after its head went out is an error of that server and pool, a client
 that goes away is not the server's fault.  Over HTTP/1.1 and HTTP/2."""
+import json
 import socket
 import struct
 import threading
@@ -402,3 +403,41 @@ def test_h2_streams_waiting_on_a_reverted_pool_go_to_stable(env):
     for sid in sids:
         assert c.streams[sid].status == 200 and bytes(c.streams[sid].data).strip() == b"blue"
     c.close()
+
+
+def test_show_servers_has_checks_time_in_state_and_errors_by_class(env):
+    fs = FaultServer()
+    env.demos.append(fs)
+    green = env.demo("green")
+    health = 'health = { path = "/healthz"; interval_ms = 200; timeout_ms = 150; rise = 1; fall = 2; };'
+    port = free_port()
+    text = config_text(port, [fs.addr], [green.addr], {"candidate_percent": 0},
+                       'timeouts = { upstream_response_ms = 800; };\n')
+    text = text.replace('green = { servers = ( { address = "%s"; } ); };' % green.addr,
+                        'green = { servers = ( { address = "%s"; } ); %s };' % (green.addr, health))
+    p = Proxy(env.tmp, text, port)
+    env.proxies.append(p)
+    _h1(p.port, "/cut")
+    _h1(p.port, "/badchunk")
+    get(p.port, "/fine")
+
+    def servers():
+        return {s["address"]: s for s in json.loads(admin(p.port, "json show servers")[2])["servers"]}
+    assert wait_until(lambda: servers()[green.addr]["check"] is not None)
+    s = servers()
+    b, g = s[fs.addr], s[green.addr]
+    assert b["errors_by"]["reset"] == 1 and b["errors_by"]["protocol"] == 1, b
+    assert b["errors_by"]["5xx"] == 0 and b["errors"] == 2 and b["requests"] == 3, b
+    assert b["check"] is None and b["state_s"] >= 0, b
+    assert g["check"]["ok"] is True and g["check"]["age_s"] < 5 and g["check"]["why"] is None, g
+    # a failing check says why; the state's clock starts again
+    green.ctl("health?ok=0")
+    assert wait_until(lambda: servers()[green.addr]["state"] == "down")
+    g = servers()[green.addr]
+    assert g["check"]["ok"] is False and "503" in g["check"]["why"], g
+    assert g["state_s"] < 5, g
+    text = admin(p.port, "show servers")[2]
+    line = [l for l in text.splitlines() if l.startswith("green ")][0]
+    assert " down " in line and "check failed: " in line and " s ago)" in line, line
+    line = [l for l in text.splitlines() if l.startswith("blue ")][0]
+    assert "(5xx 0 connect 0 timeout 0 reset 1 protocol 1)" in line and " for " in line, line
