@@ -9,7 +9,10 @@ BGPROXY_FUZZ=0 scripts/setup.sh
 scripts/build.sh
 
 sock=/tmp/bgproxy-demo.sock
+# the daemon's log (what the guard says) on this terminal and in $log; the
+# access lines, one per request, in $alog only (they would bury the rest)
 log=$(mktemp /tmp/bgproxy-demo.XXXXXX.log)
+alog=/tmp/bgproxy-demo-access.log
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -41,7 +44,9 @@ if [ ! -s "$cert" ] || [ ! -s "$key" ]; then
 		-keyout "$key" -out "$cert" >/dev/null 2>&1 || { echo "demo: openssl req failed" >&2; exit 1; }
 fi
 sed -e 's|{ address = "127.0.0.1:8080"; h2c = false; }    # plain HTTP|{ address = "127.0.0.1:8080"; h2c = true; },\n\t{ address = "127.0.0.1:8443"; tls = { certificates = ( { cert = "'"$cert"'"; key = "'"$key"'"; } ); }; }|' \
+	-e 's|access = "stderr";|access = "'"$alog"'";|' \
 	config/bgproxy.conf >"$conf"
+grep -q "access = \"$alog\"" "$conf" || { echo "demo: config/bgproxy.conf has no access = \"stderr\" line" >&2; exit 1; }
 grep -q '127.0.0.1:8443' "$conf" || { echo "demo: config/bgproxy.conf has no plain listener line to extend" >&2; exit 1; }
 
 start_demo 9001 blue
@@ -68,6 +73,8 @@ fi
 cat <<EOT
 
 bgproxy demo is running (10% of users on green):
+  daemon log (events, the guard):  $log (also here)
+  access log (one line a request): $alog   (tail -f it in another terminal)
   curl -i http://127.0.0.1:8080/                      # blue or green, sets the bgp cookie
   curl -i -b 'bgp=alice' http://127.0.0.1:8080/       # the same user always lands on the same colour
   curl -i -H 'X-Bgproxy-Pool: green' http://127.0.0.1:8080/   # override from loopback
@@ -76,6 +83,7 @@ bgproxy demo is running (10% of users on green):
 Shift traffic through the admin socket:
   build/bgctl -s $sock status
   build/bgctl -s $sock set weight green 25
+  build/bgctl -s $sock set weight green 0      # a rollout begins at the first step at or above the share
   build/bgctl -s $sock rollout start green steps 10,50,100 hold 10
 Make green fail and watch the guard revert it (build/bgdemo --help lists the switches):
   curl 'http://127.0.0.1:9002/__ctl/fail?rate=0.5'
