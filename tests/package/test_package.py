@@ -70,7 +70,15 @@ def _copy_tree(dst):
 def build():
     src = os.path.join(Ctx.tmp, "bgproxy-0.1.0")
     _copy_tree(src)
+    # the copy as a repository of its own: the build must leave nothing
+    # that git would show as untracked (.gitignore covers what it makes)
+    git = ["git", "-C", src, "-c", "user.email=t@example.invalid", "-c", "user.name=t"]
+    run(git + ["init", "-q"])
+    run(git + ["add", "-A"])
+    run(git + ["commit", "-qm", "the tree"])
     run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src)
+    left = run(git + ["status", "--porcelain", "--untracked-files=all"]).stdout
+    assert left.strip() == "", "dpkg-buildpackage left files git does not ignore:\n" + left
     debs = [f for f in os.listdir(Ctx.tmp) if re.match(r"bgproxy_.*\.deb$", f)]
     assert len(debs) == 1, os.listdir(Ctx.tmp)
     Ctx.deb = os.path.join(Ctx.tmp, debs[0])
@@ -79,7 +87,8 @@ def build():
                  "./lib/systemd/system/bgproxy.service", "./usr/lib/tmpfiles.d/bgproxy.conf",
                  "./etc/logrotate.d/bgproxy", "./usr/share/man/man8/bgproxy.8.gz",
                  "./usr/share/man/man8/bgctl.8.gz", "./usr/share/man/man5/bgproxy.conf.5.gz",
-                 "./usr/share/bash-completion/completions/bgctl"):
+                 "./usr/share/bash-completion/completions/bgctl",
+                 "./usr/share/bgproxy/grafana/bgproxy.json"):
         assert want in names, (want, names)
     assert "bgdemo" not in names, "the demo upstream is not installed"
     # an upgrade restarts a running bgproxy after unpacking (nothing stops it
