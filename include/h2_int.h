@@ -17,6 +17,13 @@
 /* Output to the client above this: nghttp2 is told to wait (WOULDBLOCK)
  * and the client's input is not read until it drains. */
 #define H2_OUT_HIGH (64 * 1024)
+/* Request body bytes a connection holds (its streams' DATA not yet with a
+ * server, and what waits in their servers' output): above H2_HELD_MAX the
+ * client is not read (TCP holds the rest), below H2_HELD_LOW again.  A
+ * stream moves at most H2_UP_OUT_MAX into its server's output. */
+#define H2_HELD_MAX (1024 * 1024)
+#define H2_HELD_LOW (512 * 1024)
+#define H2_UP_OUT_MAX (64 * 1024)
 /* A header list this many times past http2.max_header_list_size, once
  * decompressed, is an attack (an HPACK bomb): the connection ends. */
 #define H2_HEADER_BOMB_FACTOR 4
@@ -114,6 +121,9 @@ struct h2conn {
 	uint64_t out_bytes;           /* bytes handed to the client's output */
 	int fatal_code;               /* the GOAWAY code of h->fatal (0: by the reason) */
 	int iws_changed;              /* a SETTINGS changed INITIAL_WINDOW_SIZE: see h2_run */
+	int held_paused;              /* request bodies over H2_HELD_MAX: the client is not read */
+	size_t held_peak;             /* the most request body bytes it held */
+	int resume_input;             /* read what waits in the input at the next kick */
 	/* client stream ids opened lately (bit (id-1)/2 mod H2_IDS_BITS), to
 	 * tell a HEADERS on an id never opened (PROTOCOL_ERROR) from one on a
 	 * stream that was closed (ignored, RFC 9113 5.1) */

@@ -183,6 +183,8 @@ struct worker {
 	struct poolset *rr_ps;        /* the membership rr_current belongs to */
 	unsigned revert_seen;         /* rt.revert_seq already acted on */
 	unsigned revert_moved;        /* rt.revert_seq whose waiting requests moved */
+	size_t freed_big;             /* bytes large connections gave back since the last trim */
+	uint64_t trimmed_us;          /* when the allocator last gave memory back to the system */
 	int mirrors;                  /* copies to the candidate in flight (mirror.c) */
 	struct mirror *mirror_list;   /* those copies */
 	int draining;

@@ -91,6 +91,7 @@ struct stats_worker {
 	stats_ctr tls_handshake_errors;
 	_Atomic int64_t h2_streams_active;               /* HTTP/2 streams open now */
 	stats_ctr h2_goaways[STATS_GOAWAYS];
+	stats_ctr h2_held_pauses;     /* a connection's request bodies reached H2_HELD_MAX */
 	stats_ctr mirror[STATS_MIRRORS];
 	stats_ctr srv_requests[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	stats_ctr srv_errors[CONFIG_POOLS][CONFIG_MAX_SERVERS];

@@ -54,6 +54,22 @@ h2_preface_match(const char *p, size_t n)
 static void
 h2_kick_cb(evutil_socket_t fd, short what, void *arg);
 
+/* The request body bytes h holds: its streams' DATA not yet with a
+ * server, and what waits in their servers' output. */
+static size_t
+h2_held(const struct h2conn *h)
+{
+	const struct h2stream *st;
+	size_t n = 0;
+
+	TAILQ_FOREACH(st, &h->streams, link) {
+		n += evbuffer_get_length(st->reqbuf);
+		if (st->ex_live && st->ex.up != NULL && (!st->ex.req_done || st->tunnel))
+			n += conn_out_pending(&st->ex.up->c);
+	}
+	return n;
+}
+
 void
 h2_kick(struct h2conn *h)
 {
@@ -291,8 +307,17 @@ h2_run(struct h2conn *h)
 		}
 		return 0;
 	}
+	/* request bodies over their bound: the client is not read until the
+	 * servers took half of it (the held bytes only go down from here) */
+	if (h->held_paused && h2_held(h) < H2_HELD_LOW) {
+		h->held_paused = 0;
+		if (evbuffer_get_length(h->cc->in) > 0) {
+			h->resume_input = 1;
+			h2_kick(h);
+		}
+	}
 	/* a client that does not read does not get more read from it */
-	if (conn_out_pending(h->cc) >= H2_OUT_HIGH || h->ending) {
+	if (conn_out_pending(h->cc) >= H2_OUT_HIGH || h->ending || h->held_paused) {
 		conn_read_disable(h->cc);
 	} else {
 		/* a header block's time does not run while we did not read */
@@ -311,6 +336,12 @@ h2_kick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	h->kicked = 0;
+	if (h->resume_input) {
+		/* what waited in the input while the bodies were over their bound */
+		h->resume_input = 0;
+		h2_read(h);
+		return;
+	}
 	h2_run(h);
 }
 
@@ -776,6 +807,8 @@ h2_free(struct h2conn *h)
 	}
 	event_del(&h->kick);
 	evtimer_del(&h->tick);
+	/* the worker gives memory back to the system after large teardowns */
+	h->w->freed_big += h->held_peak;
 	h->magic = 0;
 	free(h);
 }
@@ -787,7 +820,17 @@ h2_read(struct h2conn *h)
 	struct evbuffer_iovec v;
 	ssize_t n;
 
-	while (!h->ending && evbuffer_get_length(in) > 0) {
+	while (!h->ending && !h->held_paused && evbuffer_get_length(in) > 0) {
+		size_t held = h2_held(h);
+
+		if (held > h->held_peak)
+			h->held_peak = held;
+		if (held >= H2_HELD_MAX) {
+			/* the rest waits in the input, and the socket is not read */
+			h->held_paused = 1;
+			STATS_INC(h->w->stats->h2_held_pauses);
+			break;
+		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
 		h->in_cb = 1;

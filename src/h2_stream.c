@@ -415,9 +415,9 @@ h2_tunnel_up(struct h2stream *st)
 	/* again while the socket takes it all: its write callback comes only
 	 * when it could not */
 	while ((n = evbuffer_get_length(st->reqbuf)) > 0 &&
-	    (pending = conn_out_pending(up)) < PROXY_BUF_HIGH) {
-		if (n > PROXY_BUF_HIGH - pending)
-			n = PROXY_BUF_HIGH - pending;
+	    (pending = conn_out_pending(up)) < H2_UP_OUT_MAX) {
+		if (n > H2_UP_OUT_MAX - pending)
+			n = H2_UP_OUT_MAX - pending;
 		evbuffer_remove_buffer(st->reqbuf, up->out, n);
 		nghttp2_session_consume_stream(st->h->ng, st->id, n);
 		h2_kick(st->h);
@@ -449,7 +449,7 @@ h2_req_body(struct exchange *ex, struct conn *up)
 	do {
 		r = h2_req_move(ex, up);
 	} while (r == 0 && evbuffer_get_length(st->reqbuf) > 0 &&
-	    conn_out_pending(up) < PROXY_BUF_HIGH);
+	    conn_out_pending(up) < H2_UP_OUT_MAX);
 	return r;
 }
 
@@ -461,9 +461,9 @@ h2_req_move(struct exchange *ex, struct conn *up)
 	size_t before = evbuffer_get_length(up->out);
 	int done = 0;
 
-	if (pending < PROXY_BUF_HIGH && n > PROXY_BUF_HIGH - pending)
-		n = PROXY_BUF_HIGH - pending;
-	else if (pending >= PROXY_BUF_HIGH)
+	if (pending < H2_UP_OUT_MAX && n > H2_UP_OUT_MAX - pending)
+		n = H2_UP_OUT_MAX - pending;
+	else if (pending >= H2_UP_OUT_MAX)
 		n = 0;
 	if (ex->req_body == BODY_LENGTH) {
 		if (n > ex->req_left)

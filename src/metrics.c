@@ -97,6 +97,9 @@ metrics_http2(struct evbuffer *b)
 	for (i = 0; i < STATS_GOAWAYS; i++)
 		evbuffer_add_printf(b, "bgproxy_http2_goaways_total{reason=\"%s\"} %llu\n",
 		    stats_goaway_names[i], (unsigned long long)SUM(h2_goaways[i]));
+	metrics_one(b, "bgproxy_http2_held_pauses_total", "counter",
+	    "Times an HTTP/2 client was not read because its request bodies held 1 MiB.",
+	    (unsigned long long)SUM(h2_held_pauses));
 	metrics_head(b, "bgproxy_mirror_requests_total", "counter",
 	    "Copies of stable requests to the candidate (split.mirror_percent), by result.");
 	for (i = 0; i < STATS_MIRRORS; i++)

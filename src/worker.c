@@ -6,6 +6,7 @@
  * request from the control thread.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -122,6 +123,32 @@ proxy_tls_set(const struct config_addr *addr)
 	return NULL;
 }
 
+/*
+ * A worker's loop looks for new events after every WORKER_DISPATCH_MAX
+ * callbacks: a callback that activates itself again (a TLS read with more
+ * records waiting, a stream with more to do) runs again in the same pass
+ * of the loop, and under many such connections one pass could run for
+ * seconds with nobody else accepted or read.
+ */
+#define WORKER_DISPATCH_MAX 32
+
+static struct event_base *
+worker_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *b;
+
+	if (cfg == NULL)
+		return NULL;
+	if (event_config_set_max_dispatch_interval(cfg, NULL, WORKER_DISPATCH_MAX, 0) != 0) {
+		event_config_free(cfg);
+		return event_base_new();
+	}
+	b = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return b;
+}
+
 evutil_socket_t
 worker_bind(const struct config_addr *a, char *err, size_t errlen)
 {
@@ -218,6 +245,24 @@ worker_after_revert(struct worker *w)
 	upstream_free_pool(w, pool);
 }
 
+/* After connections that held much were freed (WORKER_TRIM_BYTES since the
+ * last time, at most once a second): the allocator keeps freed memory for
+ * reuse, and an operator would see a proxy that only grows after each
+ * burst of abusive clients. */
+#define WORKER_TRIM_BYTES (4 * 1024 * 1024)
+
+static void
+worker_trim(struct worker *w)
+{
+	uint64_t now = proxy_now_us();
+
+	if (w->freed_big < WORKER_TRIM_BYTES || now - w->trimmed_us < 1000000)
+		return;
+	w->freed_big = 0;
+	w->trimmed_us = now;
+	malloc_trim(0);
+}
+
 static void
 worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -232,6 +277,7 @@ worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 	/* "server ... disable", or a server a reload removed: out now */
 	session_close_disabled(w);
 	worker_after_revert(w);
+	worker_trim(w);
 	/* nothing of this worker's from before this point is still in use:
 	 * a reload may now free what it replaced */
 	atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
@@ -371,7 +417,7 @@ worker_init(struct worker *w, int id, char *err, size_t errlen)
 		return -1;
 	}
 	stats_worker_init(w->stats, rt.cfg->guard_window_s);
-	w->base = event_base_new();
+	w->base = worker_base_new();
 	if (w->base == NULL) {
 		snprintf(err, errlen, "cannot create event base");
 		return -1;
