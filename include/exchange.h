@@ -204,6 +204,11 @@ void exchange_client_body_timeout(struct exchange *ex);
  * sent, answered 502: ex may be gone). */
 int exchange_move_to_stable(struct exchange *ex, int pool);
 
+/* The same for a request waiting on a server marked down (a health check,
+ * passive marking): a candidate's goes to the stable pool, the stable
+ * pool's to another of its servers. */
+int exchange_move_from_down(struct exchange *ex);
+
 /* Our own reply went to the client: the exchange ends (as replied, or as
  * ex->term when that was set before the reply). */
 void exchange_replied(struct exchange *ex, int status);

@@ -55,6 +55,8 @@ int h2_close_reverted(struct h2conn *h, int pool);
 /* Streams waiting for a first answer from pool (reverted) go to the stable
  * pool (exchange_move_to_stable). */
 int h2_move_reverted(struct h2conn *h, int pool);
+/* Streams waiting for a first answer from a server marked down go elsewhere. */
+int h2_move_from_down(struct h2conn *h);
 /* Every stream's exchange still live ends as term (the connection goes). */
 void h2_end_streams(struct h2conn *h, enum exchange_term term);
 /* Streams open now (for the session's bookkeeping and tests). */

@@ -109,6 +109,7 @@ struct runtime {
 	_Atomic int draining;         /* SIGTERM seen */
 	/* the last revert, for closing long-lived connections to that pool */
 	_Atomic unsigned revert_seq;
+	_Atomic unsigned down_seq;    /* grows when a server is marked down */
 	_Atomic int revert_pool;
 	_Atomic uint64_t revert_at_us;  /* close them from this time on (after a grace) */
 	_Atomic int mirror_bp;        /* stable requests copied to the candidate, x100 (mirror.c) */
@@ -183,6 +184,7 @@ struct worker {
 	struct poolset *rr_ps;        /* the membership rr_current belongs to */
 	unsigned revert_seen;         /* rt.revert_seq already acted on */
 	unsigned revert_moved;        /* rt.revert_seq whose waiting requests moved */
+	unsigned down_seen;           /* rt.down_seq whose waiting requests moved */
 	size_t freed_big;             /* bytes large connections gave back since the last trim */
 	uint64_t trimmed_us;          /* when the allocator last gave memory back to the system */
 	int mirrors;                  /* copies to the candidate in flight (mirror.c) */

@@ -16,6 +16,8 @@ void session_close_disabled(struct worker *w);
 void session_close_reverted(struct worker *w, int pool);
 /* Requests waiting for a first answer from pool (reverted) go to the stable pool. */
 void session_move_reverted(struct worker *w, int pool);
+/* Requests waiting for a first answer from a server marked down go elsewhere. */
+void session_move_from_down(struct worker *w);
 void session_reloaded(struct worker *w);
 /* At most once a second: one info line summing up the upstream failures
  * and retries logged at debug since the last one (worker tick). */

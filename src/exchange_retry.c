@@ -46,10 +46,8 @@ exchange_retry_decide(const struct exchange *ex, enum retry_failure f, int reuse
  * stable pool.  Returns 1 when it went, 0 (nothing changed but the record)
  * when it could not. */
 static int
-exchange_to_stable(struct exchange *ex, int status)
+exchange_to_pool(struct exchange *ex, enum pool_id stable, int status)
 {
-	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
-	enum pool_id stable = SPLIT_STABLE(split);
 	struct worker *w = ex->w;
 	struct server *srv;
 	uint64_t now = proxy_now_us();
@@ -83,6 +81,14 @@ exchange_to_stable(struct exchange *ex, int status)
 	return 1;
 }
 
+static int
+exchange_to_stable(struct exchange *ex, int status)
+{
+	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
+
+	return exchange_to_pool(ex, SPLIT_STABLE(split), status);
+}
+
 int
 exchange_retry_on_stable(struct exchange *ex, enum retry_failure f, int status)
 {
@@ -92,37 +98,61 @@ exchange_retry_on_stable(struct exchange *ex, enum retry_failure f, int status)
 }
 
 /*
- * The split reverted away from pool (or its server went down) while ex
- * waits for the first byte of a response from it: a request the stable
- * pool may take again (idempotent, without a body, not routed there by
- * the override header, not sent to the stable pool already) goes there at
- * once, and the attempt counts as an error of the server it waited on (a
- * timeout: it did not answer in time to be kept).  Returns 1 when moved.
+ * ex waits for the first byte of an answer from a server it should not
+ * wait on any longer: a request that may be sent again (idempotent,
+ * without a body, not routed by the override header, not sent again
+ * already, no interim answer yet) goes to a server of pool at once, and
+ * the attempt counts as an error (a timeout) of the server it waited on.
+ * Returns 1 when it was moved (or, not sendable after all, answered 502:
+ * ex may be gone), 0 when it stays.
  */
-int
-exchange_move_to_stable(struct exchange *ex, int pool)
+static int
+exchange_move(struct exchange *ex, enum pool_id to, const char *why)
 {
 	struct upconn *u = ex->up;
 
-	if (ex->state != EX_HEAD || u == NULL || ex->srv == NULL || (int)ex->pool != pool ||
-	    ex->resp_started || ex->interim > 0 || !ex->req_done || ex->req_body != BODY_NONE ||
+	if (ex->state != EX_HEAD || u == NULL || ex->srv == NULL || ex->resp_started ||
+	    ex->interim > 0 || !ex->req_done || ex->req_body != BODY_NONE ||
 	    !retry_method_idempotent(ex->req_method) || ex->overridden || ex->retried_stable)
 		return 0;
-	if ((int)SPLIT_STABLE(atomic_load_explicit(&rt.split, memory_order_acquire)) == pool)
+	/* nobody to take it: it waits where it is */
+	if (exchange_pick_server(ex->w, to, proxy_now_us()) == NULL)
 		return 0;
-	/* no stable server to take it: it waits where it is */
-	if (exchange_pick_server(ex->w, (enum pool_id)!pool, proxy_now_us()) == NULL)
-		return 0;
-	log_info("%s %s moves from %s (reverted) to %s before its answer", ex->method, ex->path,
-	    pool_names[pool], pool_names[!pool]);
+	log_info("%s %s moves from %s (%s) to %s before its answer", ex->method, ex->path,
+	    ex->srv->addr.text, why, pool_names[to]);
 	ex->err_kind = STATS_ERR_TIMEOUT;
 	ex->up = NULL;
 	upstream_free(u);
-	if (!exchange_to_stable(ex, 0)) {
+	if (!exchange_to_pool(ex, to, 0)) {
 		ex->ops->close_after(ex, "no server connection");
 		exchange_fail(ex, 502, "cannot connect");
 	}
 	return 1;
+}
+
+int
+exchange_move_to_stable(struct exchange *ex, int pool)
+{
+	enum pool_id stable = SPLIT_STABLE(atomic_load_explicit(&rt.split, memory_order_acquire));
+
+	if ((int)ex->pool != pool || (int)stable == pool)
+		return 0;
+	return exchange_move(ex, stable, "its pool was reverted");
+}
+
+int
+exchange_move_from_down(struct exchange *ex)
+{
+	enum pool_id stable = SPLIT_STABLE(atomic_load_explicit(&rt.split, memory_order_acquire));
+	struct server *srv = ex->srv;
+	uint64_t now = proxy_now_us();
+
+	if (srv == NULL || ex->up == NULL || (!atomic_load(&srv->health_down) &&
+	    atomic_load(&srv->down_until) <= now))
+		return 0;
+	/* the candidate's request goes to the stable pool; the stable pool's
+	 * to another of its servers */
+	return exchange_move(ex, ex->pool != stable ? stable : ex->pool, "marked down");
 }
 
 /* Count a connect failure or timeout; the SERVER_PASSIVE_FALL-th in a row
@@ -136,6 +166,7 @@ exchange_server_failed(struct server *srv, const char *kind)
 	atomic_store_explicit(&srv->down_until, proxy_now_us() + SERVER_PASSIVE_COOLDOWN_US,
 	    memory_order_relaxed);
 	atomic_store_explicit(&srv->changed_us, proxy_now_us(), memory_order_relaxed);
+	atomic_fetch_add(&rt.down_seq, 1);          /* what waits on it moves */
 	atomic_store_explicit(&srv->fails, 0, memory_order_relaxed);
 	log_warn("server %s (%s) out of rotation for %llu s after %d failures in a row (last: %s)",
 	    srv->addr.text, pool_names[srv->pool],

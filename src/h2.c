@@ -937,6 +937,19 @@ h2_move_reverted(struct h2conn *h, int pool)
 }
 
 int
+h2_move_from_down(struct h2conn *h)
+{
+	struct h2stream *st, *next;
+
+	for (st = TAILQ_FIRST(&h->streams); st != NULL; st = next) {
+		next = TAILQ_NEXT(st, link);
+		if (st->ex_live && !st->closed)
+			(void)exchange_move_from_down(&st->ex);
+	}
+	return h2_run(h);
+}
+
+int
 h2_close_reverted(struct h2conn *h, int pool)
 {
 	struct h2stream *st, *next;

@@ -78,6 +78,7 @@ health_result(struct hcheck *h, int ok, const char *why)
 	case HEALTH_DOWN:
 		atomic_store(&h->srv->changed_us, proxy_now_us());
 		atomic_store(&h->srv->health_down, 1);
+		atomic_fetch_add(&rt.down_seq, 1);   /* what waits on it moves */
 		state_event_rec(&who, "server", "up", "down", why,
 		    "server %s %s: up -> down (%d check(s) failed, last: %s)",
 		    pool_names[h->srv->pool], h->srv->addr.text, h->count.fails, why);

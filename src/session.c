@@ -888,6 +888,22 @@ session_move_reverted(struct worker *w, int pool)
 	}
 }
 
+/* Requests waiting for a first answer from a server marked down go
+ * elsewhere (exchange_move_from_down says which may). */
+void
+session_move_from_down(struct worker *w)
+{
+	struct session *s, *next;
+
+	for (s = LIST_FIRST(&w->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, link);
+		if (s->state == SS_H2)
+			h2_move_from_down(s->h2);
+		else if (s->state == SS_UPSTREAM)
+			(void)exchange_move_from_down(&s->ex);
+	}
+}
+
 /* After a reload: HTTP/2 connections get GOAWAY (their streams finish),
  * so clients come back under the new settings and certificates. */
 void

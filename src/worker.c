@@ -236,6 +236,10 @@ worker_after_revert(struct worker *w)
 		w->revert_moved = seq;
 		session_move_reverted(w, atomic_load(&rt.revert_pool));
 	}
+	if (atomic_load(&rt.down_seq) != w->down_seen) {
+		w->down_seen = atomic_load(&rt.down_seq);
+		session_move_from_down(w);
+	}
 
 	if (seq == w->revert_seen || proxy_now_us() < atomic_load(&rt.revert_at_us))
 		return;

@@ -441,3 +441,45 @@ def test_show_servers_has_checks_time_in_state_and_errors_by_class(env):
     assert " down " in line and "check failed: " in line and " s ago)" in line, line
     line = [l for l in text.splitlines() if l.startswith("blue ")][0]
     assert "(5xx 0 connect 0 timeout 0 reset 1 protocol 1)" in line and " for " in line, line
+
+
+def test_requests_waiting_on_a_server_marked_down_go_to_another(env):
+    b1, b2, green = env.demo("blue"), env.demo("blue"), env.demo("green")
+    health = ('health = { path = "/healthz"; interval_ms = 200; timeout_ms = 150; rise = 1; '
+              'fall = 2; };')
+    port = free_port()
+    text = config_text(port, [b1.addr, b2.addr], [green.addr], {"candidate_percent": 0},
+                       'timeouts = { upstream_response_ms = 20000; };\n')
+    text = text.replace('blue = { servers = ( { address = "%s"; }, { address = "%s"; } ); };'
+                        % (b1.addr, b2.addr),
+                        'blue = { servers = ( { address = "%s"; }, { address = "%s"; } ); %s };'
+                        % (b1.addr, b2.addr, health))
+    assert health in text
+    p = Proxy(env.tmp, text, port)
+    env.proxies.append(p)
+    # b1 answers nothing for 15 s; three requests wait on it
+    b1.ctl("slow?ms=15000")
+    results = []
+
+    def one(i):
+        try:
+            st, h, body = get(port, "/?w=%d" % i, timeout=15)
+            results.append((st, h.get("x-server", "")))
+        except Exception as e:      # noqa: BLE001 - the test reports it
+            results.append((None, repr(e)))
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+
+    def waiting_on_b1():
+        srv = {x["address"]: x for x in json_status(p)["pools"]["blue"]["server_list"]}
+        return srv[b1.addr]["active"] == 3
+    assert wait_until(waiting_on_b1), json_status(p)["pools"]["blue"]
+    # its health checks fail now: marked down, what waits on it moves
+    b1.ctl("health?ok=0")
+    t0 = time.time()
+    for t in threads:
+        t.join(20)
+    assert len(results) == 6 and all(r[0] == 200 for r in results), results
+    assert all(r[1].endswith(str(b2.port)) for r in results), results
+    assert time.time() - t0 < 8, time.time() - t0
