@@ -149,7 +149,9 @@ exchange_access_log(struct exchange *ex)
 	uint64_t now = proxy_now_us(), dur = now - ex->t_start;
 	struct access_line a;
 
-	if (ex->srv != NULL) {
+	/* a request the client gave up on before it went to a server is in
+	 * no server's figures */
+	if (ex->srv != NULL && !(ex->attempts == 0 && ex->client_fault)) {
 		stats_record(w->stats, ex->pool, ex->proto, ex->srv->index, ex->resp_status, ex->err_kind,
 		    !ex->overridden && !ex->client_fault, now / 1000000, dur);
 		/* the stable pool's answer to a copied request: what the
