@@ -545,7 +545,7 @@ admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 			unsigned long long req, errs, by[STATS_ERR_KINDS] = { 0 }, s5 = 0;
 			long long active, since_s, check_s;
 			char check[160] = "", errs_txt[160];
-			json_t *jcheck = json_null(), *jby;
+			json_t *jcheck = NULL, *jby;
 
 			admin_server_figures(srv, &active, &req, &errs);
 			for (w = 0; w < rt.nworkers; w++) {
@@ -566,9 +566,10 @@ admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 				snprintf(check, sizeof(check), " check %s%s%s (%lld s ago)",
 				    srv->check_ok ? "ok" : "failed", srv->check_ok ? "" : ": ",
 				    srv->check_ok ? "" : srv->check_why, check_s);
-				jcheck = json_pack("{s:b,s:I,s:o}", "ok", srv->check_ok, "age_s",
-				    (json_int_t)check_s, "why", srv->check_ok ? json_null() :
-				    jsonx_str(srv->check_why));
+				if (c->json)
+					jcheck = json_pack("{s:b,s:I,s:o}", "ok", srv->check_ok,
+					    "age_s", (json_int_t)check_s, "why", srv->check_ok ?
+					    json_null() : jsonx_str(srv->check_why));
 			}
 			snprintf(errs_txt, sizeof(errs_txt), "5xx %llu %s %llu %s %llu %s %llu %s %llu",
 			    s5, kinds[0], by[0], kinds[1], by[1], kinds[2], by[2], kinds[3], by[3]);
@@ -580,7 +581,7 @@ admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 				    "s:o}", "pool", pool_names[p], "address", srv->addr.text, "state",
 				    state, "active", (json_int_t)active, "requests", (json_int_t)req,
 				    "errors", (json_int_t)errs, "state_s", (json_int_t)since_s,
-				    "errors_by", jby, "check", jcheck));
+				    "errors_by", jby, "check", jcheck != NULL ? jcheck : json_null()));
 			} else {
 				evbuffer_add_printf(c->body, "%s %s %s active %lld requests %llu "
 				    "errors %llu (%s) for %lld s%s\n", pool_names[p], srv->addr.text,
