@@ -19,10 +19,13 @@
 #define H2_OUT_HIGH (64 * 1024)
 /* Request body bytes a connection holds (its streams' DATA not yet with a
  * server, and what waits in their servers' output): above H2_HELD_MAX the
- * client is not read (TCP holds the rest), below H2_HELD_LOW again.  A
+ * client is not read (TCP holds the rest), below half of it again.  A
  * stream moves at most H2_UP_OUT_MAX into its server's output. */
 #define H2_HELD_MAX (1024 * 1024)
-#define H2_HELD_LOW (512 * 1024)
+/* The worker's budget over all its connections: above it, each connection
+ * is held to H2_HELD_TIGHT (new bodies wait while the worker is full). */
+#define H2_WORKER_HELD_MAX (128 * 1024 * 1024)
+#define H2_HELD_TIGHT (64 * 1024)
 #define H2_UP_OUT_MAX (64 * 1024)
 /* A header list this many times past http2.max_header_list_size, once
  * decompressed, is an attack (an HPACK bomb): the connection ends. */
@@ -123,6 +126,7 @@ struct h2conn {
 	int iws_changed;              /* a SETTINGS changed INITIAL_WINDOW_SIZE: see h2_run */
 	int held_paused;              /* request bodies over H2_HELD_MAX: the client is not read */
 	size_t held_peak;             /* the most request body bytes it held */
+	size_t held_last;             /* what it held at the last count (in w->h2_held) */
 	int resume_input;             /* read what waits in the input at the next kick */
 	/* client stream ids opened lately (bit (id-1)/2 mod H2_IDS_BITS), to
 	 * tell a HEADERS on an id never opened (PROTOCOL_ERROR) from one on a

@@ -186,6 +186,7 @@ struct worker {
 	unsigned revert_moved;        /* rt.revert_seq whose waiting requests moved */
 	unsigned down_seen;           /* rt.down_seq whose waiting requests moved */
 	size_t freed_big;             /* bytes large connections gave back since the last trim */
+	size_t h2_held;               /* request body bytes its HTTP/2 connections hold (h2.c) */
 	uint64_t trimmed_us;          /* when the allocator last gave memory back to the system */
 	int mirrors;                  /* copies to the candidate in flight (mirror.c) */
 	struct mirror *mirror_list;   /* those copies */

@@ -55,9 +55,10 @@ static void
 h2_kick_cb(evutil_socket_t fd, short what, void *arg);
 
 /* The request body bytes h holds: its streams' DATA not yet with a
- * server, and what waits in their servers' output. */
+ * server, and what waits in their servers' output; the worker's total
+ * follows. */
 static size_t
-h2_held(const struct h2conn *h)
+h2_held(struct h2conn *h)
 {
 	const struct h2stream *st;
 	size_t n = 0;
@@ -67,7 +68,17 @@ h2_held(const struct h2conn *h)
 		if (st->ex_live && st->ex.up != NULL && (!st->ex.req_done || st->tunnel))
 			n += conn_out_pending(&st->ex.up->c);
 	}
+	h->w->h2_held = h->w->h2_held - h->held_last + n;
+	h->held_last = n;
 	return n;
+}
+
+/* What h may hold before its client is not read: less while the worker
+ * as a whole holds too much. */
+static size_t
+h2_held_max(const struct h2conn *h)
+{
+	return h->w->h2_held > H2_WORKER_HELD_MAX ? H2_HELD_TIGHT : H2_HELD_MAX;
 }
 
 void
@@ -309,7 +320,8 @@ h2_run(struct h2conn *h)
 	}
 	/* request bodies over their bound: the client is not read until the
 	 * servers took half of it (the held bytes only go down from here) */
-	if (h->held_paused && h2_held(h) < H2_HELD_LOW) {
+	/* (counted at every turn: the worker's total stays close to true) */
+	if (h2_held(h) < h2_held_max(h) / 2 && h->held_paused) {
 		h->held_paused = 0;
 		if (evbuffer_get_length(h->cc->in) > 0) {
 			h->resume_input = 1;
@@ -809,6 +821,7 @@ h2_free(struct h2conn *h)
 	evtimer_del(&h->tick);
 	/* the worker gives memory back to the system after large teardowns */
 	h->w->freed_big += h->held_peak;
+	h->w->h2_held -= h->held_last;
 	h->magic = 0;
 	free(h);
 }
@@ -825,7 +838,7 @@ h2_read(struct h2conn *h)
 
 		if (held > h->held_peak)
 			h->held_peak = held;
-		if (held >= H2_HELD_MAX) {
+		if (held >= h2_held_max(h)) {
 			/* the rest waits in the input, and the socket is not read */
 			h->held_paused = 1;
 			STATS_INC(h->w->stats->h2_held_pauses);
