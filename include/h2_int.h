@@ -104,6 +104,7 @@ struct h2conn {
 	int nstreams;
 	struct event kick;            /* a turn of the loop soon (ops from upstream events) */
 	struct event tick;            /* idle, zero-window and closing timer */
+	struct event peer_check;      /* while not read: has the client gone? */
 	int in_run, again, kicked;
 	int in_cb;                    /* inside nghttp2 (mem_recv / send) */
 	int fatal;                    /* enum stats_goaway to end with, or -1 */

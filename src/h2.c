@@ -24,9 +24,12 @@
  *   a window that never opens       timeouts.client_idle_ms without DATA sent
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -71,6 +74,48 @@ h2_held(struct h2conn *h)
 	h->w->h2_held = h->w->h2_held - h->held_last + n;
 	h->held_last = n;
 	return n;
+}
+
+/*
+ * While the client is not read (its bodies over their bound, or it does
+ * not read what we send) its FIN or reset is not seen either: every 200 ms the socket's state says whether
+ * it went (a FIN: CLOSE_WAIT; a reset: an error), and then the connection
+ * ends with its streams, as when it is read.  A client that half-closes an
+ * HTTP/2 connection can send no WINDOW_UPDATE any more: it is gone too.
+ */
+#define H2_PEER_CHECK_MS 200
+
+static void
+h2_peer_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2conn *h = arg;
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int err = 0;
+	socklen_t elen = sizeof(err);
+	struct timeval tv = clock_tv_ms(H2_PEER_CHECK_MS);
+
+	(void)fd;
+	(void)what;
+	if (h->cc->want_read || h->ending)
+		return;
+	if ((getsockopt(h->cc->fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 && err != 0) ||
+	    (getsockopt(h->cc->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    ti.tcpi_state != TCP_ESTABLISHED)) {
+		h->closed(h->arg, err != 0 ? "client error while not read" :
+		    "client closed while not read");
+		return;
+	}
+	evtimer_add(&h->peer_check, &tv);
+}
+
+static void
+h2_peer_watch(struct h2conn *h)
+{
+	struct timeval tv = clock_tv_ms(H2_PEER_CHECK_MS);
+
+	if (!evtimer_pending(&h->peer_check, NULL))
+		evtimer_add(&h->peer_check, &tv);
 }
 
 /* What h may hold before its client is not read: less while the worker
@@ -331,6 +376,8 @@ h2_run(struct h2conn *h)
 	/* a client that does not read does not get more read from it */
 	if (conn_out_pending(h->cc) >= H2_OUT_HIGH || h->ending || h->held_paused) {
 		conn_read_disable(h->cc);
+		if (!h->ending)
+			h2_peer_watch(h);
 	} else {
 		/* a header block's time does not run while we did not read */
 		if (!h->cc->want_read && h->hdr_open_us != 0)
@@ -793,6 +840,7 @@ h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
 	}
 	event_assign(&h->kick, w->base, -1, 0, h2_kick_cb, h);
 	evtimer_assign(&h->tick, w->base, h2_tick_cb, h);
+	evtimer_assign(&h->peer_check, w->base, h2_peer_check_cb, h);
 	h2_tick_ms(h, c->t_client_idle_ms);
 	h2_kick(h);             /* the server preface (SETTINGS) goes out soon */
 	return h;
@@ -819,6 +867,7 @@ h2_free(struct h2conn *h)
 	}
 	event_del(&h->kick);
 	evtimer_del(&h->tick);
+	evtimer_del(&h->peer_check);
 	/* the worker gives memory back to the system after large teardowns */
 	h->w->freed_big += h->held_peak;
 	h->w->h2_held -= h->held_last;

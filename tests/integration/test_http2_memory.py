@@ -5,6 +5,7 @@ serving others.  The figures side by side with HAProxy are bench/'s
 (bench/h2_abuse.py); these tests hold the bound."""
 import os
 import socket
+import struct
 import threading
 import time
 
@@ -149,6 +150,18 @@ def test_uploads_to_a_server_that_does_not_read_are_bounded(env):
     for i in range(10):
         assert get(p.port, "/", headers={"X-Bgproxy-Pool": "green"})[0] == 200
     assert time.time() - t0 < 5
+    # clients that go while they are not read are seen all the same: their
+    # streams end and their server connections close at once (they waited
+    # for upstream_response_ms).  A reset is seen at once; a FIN stuck in
+    # the client's kernel behind data we do not read cannot be (TCP)
+    assert metric(p.metrics_port, "bgproxy_connections_active") >= 4
     for c in conns:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.sock.close()
+    assert wait_until(lambda: metric(p.metrics_port, "bgproxy_connections_active") == 0,
+                      timeout=5), metric(p.metrics_port, "bgproxy_connections_active")
+    lines = p.wait_access_lines(400, timeout=10)
+    ups = [l for l in lines if l["path"].startswith("/up")]
+    assert len(ups) == 400 and all(l["term"] == "client_abort" for l in ups), \
+        (len(ups), {l["term"] for l in ups})
     sink.stop()
