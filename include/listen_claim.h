@@ -19,6 +19,15 @@
  * naming the address and who holds it. */
 int listen_claim(const struct config_addr *a, char *err, size_t errlen);
 
+/* The host's listener lock, held while a process checks its addresses and
+ * binds them (two bgproxies started at once on overlapping addresses: one
+ * wins).  0, or -1 with err after waiting 10 s. */
+int listen_lock(char *err, size_t errlen);
+void listen_unlock(void);
+
+/* Under the lock, just before binding: nobody listens on a. */
+int listen_recheck(const struct config_addr *a, char *err, size_t errlen);
+
 /* Give a claim up (a listener a reload removed). */
 void listen_release(const struct config_addr *a);
 

@@ -168,3 +168,58 @@ listen_release(const struct config_addr *a)
 		return;
 	}
 }
+
+/*
+ * The host's listener lock: a name in the abstract namespace that one
+ * process at a time holds while it checks its addresses and binds them, so
+ * that two bgproxies started at the same moment on overlapping addresses
+ * (0.0.0.0:80 and 127.0.0.1:80: different names, one port) cannot both
+ * pass the check before either listens.  Held for milliseconds; waited for
+ * up to LISTEN_LOCK_WAIT_MS.
+ */
+#define LISTEN_LOCK_WAIT_MS 10000
+
+static int listen_lock_fd = -1;
+
+int
+listen_lock(char *err, size_t errlen)
+{
+	struct sockaddr_un un;
+	socklen_t len;
+	int fd, i;
+
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+	    (size_t)snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "bgproxy-listen-lock"));
+	for (i = 0; i < LISTEN_LOCK_WAIT_MS / 5; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd == -1)
+			break;
+		if (bind(fd, (struct sockaddr *)&un, len) == 0) {
+			listen_lock_fd = fd;
+			return 0;
+		}
+		close(fd);
+		if (errno != EADDRINUSE)
+			break;
+		usleep(5000);
+	}
+	snprintf(err, errlen, "cannot take the listener lock: %s", errno == EADDRINUSE ?
+	    "another bgproxy held it for 10 s" : strerror(errno));
+	return -1;
+}
+
+void
+listen_unlock(void)
+{
+	if (listen_lock_fd != -1)
+		close(listen_lock_fd);
+	listen_lock_fd = -1;
+}
+
+int
+listen_recheck(const struct config_addr *a, char *err, size_t errlen)
+{
+	return listen_port_free(a, err, errlen) == 0 ? 0 : -1;
+}

@@ -69,6 +69,8 @@ main_versions(void)
 static struct event_base *main_base;
 static struct event *main_stop_poll;
 
+static int main_recheck_listeners(char *err, size_t errlen);
+
 static void
 main_stop_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -169,7 +171,11 @@ main_run(void)
 		notify_stop();
 		goto out;
 	}
-	if (worker_start_all(err, sizeof(err)) == -1) {
+	/* the check and the bind under the host's listener lock: a bgproxy
+	 * started at the same moment on an overlapping address finds ours */
+	if (listen_lock(err, sizeof(err)) == -1 || main_recheck_listeners(err, sizeof(err)) == -1 ||
+	    worker_start_all(err, sizeof(err)) == -1) {
+		listen_unlock();
 		log_error("%s", err);
 		admin_stop();
 		metrics_stop();
@@ -177,6 +183,7 @@ main_run(void)
 		notify_stop();
 		goto out;
 	}
+	listen_unlock();
 	if (reload_init(main_base) == -1 ||
 	    health_start(main_base, err, sizeof(err)) == -1 ||
 	    watch_start(main_base, err, sizeof(err)) == -1) {
@@ -224,6 +231,22 @@ out:
 	event_base_free(main_base);
 	main_base = NULL;
 	return rc;
+}
+
+/* Every listener address still free (under the listener lock). */
+static int
+main_recheck_listeners(char *err, size_t errlen)
+{
+	char why[512];
+	size_t i;
+
+	for (i = 0; i < rt.cfg->nlisteners; i++) {
+		if (listen_recheck(&rt.cfg->listeners[i].addr, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s:%d: %s", rt.cfg->path, rt.cfg->listeners[i].line, why);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Whether the admin socket of c answers: a bgproxy runs with this file. */

@@ -331,6 +331,11 @@ reload_listener_changes(const struct config *old, const struct config *c,
 			return -1;
 		}
 	}
+	/* new addresses are checked and bound under the host's listener lock */
+	if (listen_lock(err, errlen) == -1) {
+		reload_free_changes(chg, rt.nworkers);
+		return -1;
+	}
 	for (i = 0; i < c->nlisteners; i++) {
 		const struct config_listener *cl = &c->listeners[i];
 
@@ -338,6 +343,7 @@ reload_listener_changes(const struct config *old, const struct config *c,
 			continue;
 		/* a new address: nobody else may hold it (another bgproxy) */
 		if (listen_claim(&cl->addr, e, sizeof(e)) == -1) {
+			listen_unlock();
 			snprintf(err, errlen, "%s:%d: %s", c->path, cl->line, e);
 			reload_free_changes(chg, rt.nworkers);
 			reload_release_claims(old, c);
@@ -348,6 +354,7 @@ reload_listener_changes(const struct config *old, const struct config *c,
 			evutil_socket_t fd = worker_bind(&cl->addr, e, sizeof(e));
 
 			if (fd == -1) {
+				listen_unlock();
 				snprintf(err, errlen, "%s:%d: cannot listen on %s: %s", c->path, cl->line,
 				    cl->addr.text, e);
 				reload_free_changes(chg, rt.nworkers);
@@ -361,6 +368,7 @@ reload_listener_changes(const struct config *old, const struct config *c,
 		}
 		(*nadd)++;
 	}
+	listen_unlock();
 	for (i = 0; i < old->nlisteners; i++) {
 		if (reload_has_listener(c, &old->listeners[i].addr))
 			continue;

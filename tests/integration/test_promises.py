@@ -234,3 +234,31 @@ def test_an_earlier_revert_is_history(env):
                           harness.admin_paths(p.port)[0], "status"],
                          capture_output=True, text=True).stdout
     assert "last revert (earlier, " in out, out
+
+
+def test_two_bgproxies_started_at_once_on_overlapping_addresses_one_wins(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    for i in range(8):
+        port = free_port()
+        confs = []
+        for name, host in (("w%da" % i, "0.0.0.0"), ("w%db" % i, "127.0.0.1")):
+            c = _second_conf(env, port, blue, green, name)
+            text = open(c).read().replace('address = "127.0.0.1:%d"' % port,
+                                          'address = "%s:%d"' % (host, port))
+            open(c, "w").write(text)
+            confs.append(c)
+        procs = [subprocess.Popen([os.path.join(harness.BUILD, "bgproxy"), "-c", c],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for c in confs]
+        # one exits 1 naming the address; the other serves
+        assert harness.wait_until(lambda: sum(p.poll() is not None for p in procs) >= 1,
+                                  timeout=10)
+        running = [p for p in procs if p.poll() is None]
+        try:
+            assert len(running) == 1, [p.poll() for p in procs]
+            lost = [p for p in procs if p.poll() is not None][0]
+            assert lost.returncode == 1 and ":%d" % port in lost.stderr.read()
+        finally:
+            for p in running:
+                p.terminate()
+                p.wait(10)
