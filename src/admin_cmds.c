@@ -686,6 +686,8 @@ admin_cmd_show_info(struct admin_ctx *c, int argc, char **argv)
 	const struct config *cfg = rt.cfg;
 	long up = admin_uptime_s();
 	long conns = atomic_load(&rt.conns_active);
+	json_t *lis;
+	size_t i;
 
 	(void)argc;
 	(void)argv;
@@ -698,6 +700,10 @@ admin_cmd_show_info(struct admin_ctx *c, int argc, char **argv)
 		    "readonly_socket", jsonx_str(cfg->admin_readonly_socket),
 		    "split_version", (json_int_t)state_get()->version);
 		json_object_set_new(c->jout, "cluster", admin_cluster_object());
+		lis = json_array();
+		for (i = 0; lis != NULL && i < cfg->nlisteners; i++)
+			json_array_append_new(lis, json_string(cfg->listeners[i].addr.text));
+		json_object_set_new(c->jout, "listeners", lis != NULL ? lis : json_null());
 		return 0;
 	}
 	evbuffer_add_printf(c->body, "version %s\npid %d\nuptime_s %ld\nworkers %d\nconfig %s\n"
@@ -706,6 +712,10 @@ admin_cmd_show_info(struct admin_ctx *c, int argc, char **argv)
 	    cfg->path, conns, cfg->state_file ? cfg->state_file : "-", cfg->admin_socket,
 	    cfg->admin_readonly_socket ? cfg->admin_readonly_socket : "-",
 	    state_get()->version);
+	evbuffer_add_printf(c->body, "listeners");
+	for (i = 0; i < cfg->nlisteners; i++)
+		evbuffer_add_printf(c->body, " %s", cfg->listeners[i].addr.text);
+	evbuffer_add_printf(c->body, "\n");
 	admin_cluster_line(c->body);
 	return 0;
 }

@@ -39,7 +39,7 @@ const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT] = {
 	  "with a cluster: each node, last seen, requests, error rate, p99, split version" },
 	{ ACMD_SHOW_INFO, "show info", "", 0, 0, 0, 1,
 	  "version, pid, uptime, workers, configuration file, sockets, connections, state file, "
-	  "split version, cluster" },
+	  "split version, listeners, cluster" },
 	{ ACMD_RELOAD, "reload", "", 0, 0, 1, 0, "re-read the configuration file" },
 	{ ACMD_HELP, "help", "", 0, 0, 0, 1, "this list" },
 };

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <libconfig.h>
 #include <openssl/crypto.h>
 #include <systemd/sd-daemon.h>
@@ -249,24 +250,56 @@ main_recheck_listeners(char *err, size_t errlen)
 	return 0;
 }
 
-/* Whether the admin socket of c answers: a bgproxy runs with this file. */
+/*
+ * The listener addresses the bgproxy answering on c's admin socket holds
+ * (its `json show info`), into held[] (at most max); how many, or -1 when
+ * nothing answers there.
+ */
 static int
-main_admin_answers(const struct config *c)
+main_admin_listeners(const struct config *c, struct config_addr *held, int max)
 {
 	struct sockaddr_un un;
-	int fd, ok;
+	struct timeval tv = { 2, 0 };
+	char buf[65536], err[256];
+	size_t len = 0;
+	ssize_t n;
+	json_t *o, *lis, *v;
+	int fd, count = 0;
+	size_t i;
 
 	if (c->admin_socket == NULL || strlen(c->admin_socket) >= sizeof(un.sun_path))
-		return 0;
+		return -1;
 	memset(&un, 0, sizeof(un));
 	un.sun_family = AF_UNIX;
 	memcpy(un.sun_path, c->admin_socket, strlen(c->admin_socket));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
-		return 0;
-	ok = connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0;
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&un, sizeof(un)) == -1 ||
+	    write(fd, "json show info\n", 15) != 15) {
+		close(fd);
+		return -1;
+	}
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+		len += (size_t)n;
+		if (len >= 2 && buf[len - 1] == '\n' && buf[len - 2] == '\n')
+			break;
+	}
 	close(fd);
-	return ok;
+	buf[len] = '\0';
+	/* "OK\n{...}\n\n" */
+	if (strncmp(buf, "OK\n", 3) != 0 || (o = json_loads(buf + 3, JSON_DISABLE_EOF_CHECK,
+	    NULL)) == NULL)
+		return 0;
+	lis = json_object_get(o, "listeners");
+	json_array_foreach(lis, i, v) {
+		if (count < max && json_is_string(v) &&
+		    config_parse_addr(json_string_value(v), &held[count], err, sizeof(err)) == 0)
+			count++;
+	}
+	json_decref(o);
+	return count;
 }
 
 /*
@@ -278,15 +311,25 @@ main_admin_answers(const struct config *c)
 static int
 main_check_listeners(const struct config *c)
 {
+	struct config_addr held[CONFIG_MAX_LISTENERS];
 	char err[512];
 	size_t i;
-	int bad = 0, r;
+	int bad = 0, r, nheld = -2, k, ours;
 
 	for (i = 0; i < c->nlisteners; i++) {
-		r = listen_held(&c->listeners[i].addr, err, sizeof(err));
+		const struct config_addr *a = &c->listeners[i].addr;
+
+		r = listen_held(a, err, sizeof(err));
 		if (r == 0)
 			continue;
-		if (r == 1 && main_admin_answers(c)) {
+		/* held by the bgproxy of this very file (checking it before its
+		 * reload): only the addresses that process says it listens on */
+		if (r == 1 && nheld == -2)
+			nheld = main_admin_listeners(c, held, CONFIG_MAX_LISTENERS);
+		for (ours = 0, k = 0; r == 1 && k < nheld; k++)
+			if (held[k].len == a->len && memcmp(&held[k].ss, &a->ss, a->len) == 0)
+				ours = 1;
+		if (ours) {
 			printf("note: %s, the one answering on %s: a reload of it applies this file\n",
 			    err, c->admin_socket);
 			continue;

@@ -185,6 +185,12 @@ def test_workers_share_a_listener_and_a_reload_may_not_take_anothers(env):
     assert text != open(p.conf).read()
     with open(p.conf, "w") as f:
         f.write(text)
+    # -t on that file: the second's own address is noted, the first's is
+    # refused (it is not the second's to take)
+    r = _run("-t", "-c", p.conf)
+    assert r.returncode == 1 and "127.0.0.1:%d" % port in r.stderr, (r.stdout, r.stderr)
+    assert "configuration OK" not in r.stdout and \
+        "127.0.0.1:%d" % other_port in r.stdout, r.stdout
     ok, first_line, rest = admin(other_port, "reload", sock=os.path.join(env.tmp, "two.sock"))
     assert not ok and "held by another bgproxy" in first_line, (first_line, rest)
     assert all(get(port)[2].decode().strip() == "blue" for _ in range(20))
