@@ -61,15 +61,20 @@ events_format(const struct state_ev *evs, size_t n)
 	return out;
 }
 
-/* A string member copied into dst (cut to its size), or -1. */
+/* A string member copied into dst (cut to its size), or -1.  Control
+ * characters become '?': the text goes to terminals (show events). */
 static int
 events_str(json_t *o, const char *key, char *dst, size_t len)
 {
 	const char *s = json_string_value(json_object_get(o, key));
+	char *p;
 
 	if (s == NULL)
 		return -1;
 	snprintf(dst, len, "%s", s);
+	for (p = dst; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return 0;
 }
 
@@ -136,7 +141,8 @@ events_load(const char *path, struct state_ev *out, size_t max, char *err, size_
 	size_t len = 0;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* not blocking: a FIFO put there must not hang the start */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd == -1) {
 		if (errno == ENOENT)
 			return 0;

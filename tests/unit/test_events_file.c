@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "events_file.h"
@@ -42,9 +43,10 @@ TEST(round_trip)
 	CHECK_EQ_INT(n, 3);
 	for (i = 0; i < 3; i++) {
 		CHECK_STR(out[i].time, in[i].time);
-		CHECK_STR(out[i].evidence, in[i].evidence);
 		CHECK_STR(out[i].text, in[i].text);
 	}
+	/* control characters come back as '?' (the evidence had a newline) */
+	CHECK(strchr(out[0].evidence, '\n') == NULL && strstr(out[0].evidence, "\"quoted\"?0"));
 	/* kinds come back as state.c's static strings, unknown ones as "event" */
 	CHECK_STR(out[0].kind, "revert");
 	CHECK_STR(out[1].kind, "sync");
@@ -102,12 +104,16 @@ TEST(the_file)
 	in[1] = ev("revert", 1);
 	CHECK_EQ_INT(events_save(path, in, 2, err, sizeof(err)), 0);
 	CHECK_EQ_INT(events_load(path, out, 2, err, sizeof(err)), 2);
-	CHECK_STR(out[1].evidence, in[1].evidence);
+	CHECK_STR(out[1].text, in[1].text);
 	/* damage is reported, not taken */
 	f = fopen(path, "w");
 	CHECK(f != NULL);
 	fputs("{\"events\":[{\"time\":", f);
 	fclose(f);
+	CHECK_EQ_INT(events_load(path, out, 2, err, sizeof(err)), -1);
+	unlink(path);
+	/* a FIFO there is refused at once, not waited on */
+	CHECK(mkfifo(path, 0600) == 0);
 	CHECK_EQ_INT(events_load(path, out, 2, err, sizeof(err)), -1);
 	unlink(path);
 	rmdir(dir);
