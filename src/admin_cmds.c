@@ -553,7 +553,7 @@ admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 
 				for (k = 0; k < STATS_ERR_KINDS; k++)
 					by[k] += STATS_GET(sw->srv_err_kind[p][srv->index][k]);
-				s5 += STATS_GET(sw->srv_class[p][srv->index][5]);
+				s5 += STATS_GET(sw->srv_5xx[p][srv->index]);
 			}
 			/* a passive mark that ran out: up again since then */
 			until = atomic_load(&srv->down_until);

@@ -218,6 +218,8 @@ void stats_record(struct stats_worker *w, int pool, int proto, int server, int s
 			STATS_INC(w->srv_errors[pool][server]);
 		if (err_kind >= 0)
 			STATS_INC(w->srv_err_kind[pool][server][err_kind]);
+		else if (status >= 500)
+			STATS_INC(w->srv_5xx[pool][server]);
 	}
 	if (in_window) {
 		STATS_INC(w->routed[pool]);

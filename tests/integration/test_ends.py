@@ -25,6 +25,7 @@ class FaultServer:
        /hold      200, Content-Length 100000, 1000 bytes, then 100 more every
                   50 ms
        /wait      reads the head only, answers 200 after 3 s
+       /drop      resets the connection at once
        /upgrade   101 for a WebSocket-like upgrade, then closes at once
        else       200 "ok" (and keep-alive)"""
 
@@ -67,6 +68,10 @@ class FaultServer:
                     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BODY_LEN
                               + b"x" * SENT)
                     time.sleep(0.2)
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    c.close()
+                    return
+                if path == "/drop":
                     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     c.close()
                     return
@@ -483,3 +488,18 @@ def test_requests_waiting_on_a_server_marked_down_go_to_another(env):
     assert len(results) == 6 and all(r[0] == 200 for r in results), results
     assert all(r[1].endswith(str(b2.port)) for r in results), results
     assert time.time() - t0 < 8, time.time() - t0
+
+
+def test_errors_by_class_add_up_to_the_errors(env):
+    # a POST reset before its head (our 502: it is not sent again) is a
+    # reset, not a 5xx too
+    fs, p = _setup(env)
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    s.sendall(b"POST /drop HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab")
+    assert s.recv(100).startswith(b"HTTP/1.1 502")
+    s.close()
+    (l,) = _line(p, "/drop")
+    assert l["term"] == "replied" and l["status"] == 502, l
+    b = json.loads(admin(p.port, "json show servers")[2])["servers"][0]
+    by = b["errors_by"]
+    assert b["errors"] == sum(by.values()), b
