@@ -775,6 +775,10 @@ state_rollout_gate(int r, const struct actor *who, const char *kind, const char 
 int
 state_rollout_pause(const struct actor *who, char *msg, size_t len)
 {
+	if (state_ro.phase == RO_PAUSED) {
+		snprintf(msg, len, "the rollout is paused already (no change)");
+		return 0;
+	}
 	return state_rollout_gate(rollout_pause(&state_ro, msg, len), who, "pause", "paused",
 	    msg, len);
 }
@@ -782,6 +786,10 @@ state_rollout_pause(const struct actor *who, char *msg, size_t len)
 int
 state_rollout_resume(const struct actor *who, char *msg, size_t len)
 {
+	if (state_ro.phase == RO_RUNNING) {
+		snprintf(msg, len, "the rollout is running already (no change)");
+		return 0;
+	}
 	return state_rollout_gate(rollout_resume(&state_ro, state_now_ms(),
 	    state_gate_requests(state_ro_pool()), msg, len), who, "resume",
 	    "resumed", msg, len);

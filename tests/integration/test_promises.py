@@ -202,6 +202,14 @@ def test_a_paused_rollout_says_what_a_resume_begins_with(env):
     assert admin(p.port, "rollout pause")[0]
     r = json_status(p)["rollout"]
     assert r["paused"] and r["step_left_s"] == 120 and r["min_requests"] == 20, r
+    # pausing again, or resuming a running rollout, changes nothing
+    v = _version(p)
+    ok, first, rest = admin(p.port, "rollout pause")
+    assert ok and "(no change)" in rest, rest
+    assert admin(p.port, "rollout resume")[0]
+    v = _version(p)
+    ok, first, rest = admin(p.port, "rollout resume")
+    assert ok and "(no change)" in rest and _version(p) == v, rest
     assert r["waiting_for"].startswith("paused: rollout resume (then 120 s and 20 "), r
 
 
