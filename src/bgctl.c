@@ -105,9 +105,8 @@ bgctl_usage(FILE *f)
 	    "  rollout pause | resume | next | abort | wait\n"
 	    "  server POOL ADDRESS drain | disable | enable\n"
 	    "Exit status: 0 OK (rollout wait: promoted, or baking with --until baking),\n"
-	    "1 ERR or usage error (rollout\n"
-	    "wait: reverted or ended otherwise), 2 socket unreachable, timeout or\n"
-	    "broken answer, 3 rollout wait timed out.\n");
+	    "1 ERR or usage error (rollout wait: reverted or ended otherwise),\n"
+	    "2 socket unreachable, timeout or broken answer, 3 rollout wait timed out.\n");
 }
 
 /* Joins the words with single spaces; refuses what cannot be one line. */
