@@ -205,6 +205,11 @@ exchange_end(struct exchange *ex, enum exchange_term term)
 		if (ex->err_kind < 0)
 			ex->err_kind = STATS_ERR_TIMEOUT;
 		break;
+	case EX_TERM_BAD_BODY:
+		/* the server's malformed body carries its error; else the client's */
+		if (ex->err_kind < 0)
+			ex->client_fault = 1;
+		break;
 	default:
 		break;
 	}

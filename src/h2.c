@@ -441,6 +441,8 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 		if (h->nstreams == 0) {
 			h2_goaway(h, STATS_GOAWAY_IDLE, NGHTTP2_NO_ERROR, "idle timeout");
 		} else if (pending) {
+			/* the client too slow to take its responses */
+			h2_end_streams(h, EX_TERM_CLIENT_TIMEOUT);
 			h2_fatal_goaway(h, STATS_GOAWAY_ZERO_WINDOW);
 			h->ending = 2;  /* its output will not drain: close now */
 		}
@@ -695,6 +697,11 @@ h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 		h2_kick(arg);
 		return 0;
 	}
+	/* nghttp2's own stream error for the client's framing (DATA beyond or
+	 * short of its content-length, say) while the body came: a bad body */
+	if (code == NGHTTP2_PROTOCOL_ERROR && st->ex_live && st->ex.live &&
+	    st->ex.req_body != BODY_NONE && !st->ex.req_done)
+		st->ex.term = EX_TERM_BAD_BODY;
 	h2_stream_kill(st, 0, code, code == NGHTTP2_NO_ERROR ? "stream closed" : "stream reset");
 	return 0;
 }

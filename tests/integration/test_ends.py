@@ -10,6 +10,8 @@ import struct
 import threading
 import time
 
+import h2.settings
+
 from harness import get, metric, json_status, wait_until, free_port, config_text, Proxy, admin
 from h2client import H2Client
 
@@ -123,12 +125,12 @@ class FaultServer:
             pass
 
 
-def _proxy(env, fs, extra=""):
+def _proxy(env, fs, extra="", timeouts=""):
     green = env.demo("green")
     port = free_port()
     text = config_text(port, [fs.addr], [green.addr], {"candidate_percent": 0},
-                       extra + 'timeouts = { upstream_response_ms = 800; client_body_ms = 800; };\n'
-                       'guard = { min_requests = 1000; };\n')
+                       extra + 'timeouts = { upstream_response_ms = 800; client_body_ms = 800; '
+                       '%s };\nguard = { min_requests = 1000; };\n' % timeouts)
     text = text.replace('listen = ( { address = "127.0.0.1:%d"; } ' % port,
                         'listen = ( { address = "127.0.0.1:%d"; h2c = true; } ' % port)
     p = Proxy(env.tmp, text, port)
@@ -503,3 +505,30 @@ def test_errors_by_class_add_up_to_the_errors(env):
     b = json.loads(admin(p.port, "json show servers")[2])["servers"][0]
     by = b["errors_by"]
     assert b["errors"] == sum(by.values()), b
+
+
+def test_h2_body_beyond_its_content_length_is_a_bad_body(env):
+    fs, p = _setup(env)
+    c = H2Client(p.port)
+    sid = c.request("/wait?long", method="POST", headers=[("content-length", "5")], end=False)
+    c.conn.send_data(sid, b"0123456789", end_stream=True)
+    c.flush()
+    c.wait([sid], timeout=10)
+    assert c.streams[sid].reset is not None, vars(c.streams[sid])
+    c.close()
+    (l,) = _line(p, "/wait?long")
+    assert l["term"] == "bad_body" and l["proto"] == "h2", l
+    assert _blue_window(p)["server_list"][0]["errors"] == 0
+
+
+def test_h2_client_that_never_opens_its_window_is_a_client_timeout(env):
+    fs = FaultServer()
+    env.demos.append(fs)
+    p = _proxy(env, fs, timeouts="client_idle_ms = 1000;")
+    c = H2Client(p.port, settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    sid = c.request("/hold")
+    c.pump(lambda: c.goaway is not None or c.closed, timeout=15)
+    c.close()
+    (l,) = _line(p, "/hold", timeout=15)
+    assert l["term"] == "client_timeout" and l["proto"] == "h2", l
+    assert _blue_window(p)["requests"] == 0
