@@ -37,7 +37,7 @@ events_kind(const char *k)
 }
 
 char *
-events_format(const struct state_ev *evs, size_t n)
+events_format(const struct state_ev *evs, size_t n, unsigned long long version)
 {
 	json_t *list = json_array(), *o;
 	char *out;
@@ -53,7 +53,7 @@ events_format(const struct state_ev *evs, size_t n)
 			return NULL;
 		}
 	}
-	o = json_pack("{s:o}", "events", list);
+	o = json_pack("{s:I,s:o}", "version", (json_int_t)version, "events", list);
 	if (o == NULL)
 		return NULL;
 	out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -79,8 +79,8 @@ events_str(json_t *o, const char *key, char *dst, size_t len)
 }
 
 int
-events_parse(const char *buf, size_t len, struct state_ev *out, size_t max, char *err,
-    size_t errlen)
+events_parse(const char *buf, size_t len, struct state_ev *out, size_t max,
+    unsigned long long *version, char *err, size_t errlen)
 {
 	json_error_t je;
 	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je), *list, *e;
@@ -89,6 +89,10 @@ events_parse(const char *buf, size_t len, struct state_ev *out, size_t max, char
 
 	if (o == NULL)
 		return errf(err, errlen, "not JSON: %s (line %d)", je.text, je.line);
+	*version = 0;
+	if (json_is_integer(json_object_get(o, "version")) &&
+	    json_integer_value(json_object_get(o, "version")) > 0)
+		*version = (unsigned long long)json_integer_value(json_object_get(o, "version"));
 	list = json_object_get(o, "events");
 	if (!json_is_array(list)) {
 		json_decref(o);
@@ -120,9 +124,10 @@ events_parse(const char *buf, size_t len, struct state_ev *out, size_t max, char
 }
 
 int
-events_save(const char *path, const struct state_ev *evs, size_t n, char *err, size_t errlen)
+events_save(const char *path, const struct state_ev *evs, size_t n, unsigned long long version,
+    char *err, size_t errlen)
 {
-	char *text = events_format(evs, n);
+	char *text = events_format(evs, n, version);
 	int r;
 
 	if (text == NULL)
@@ -133,7 +138,8 @@ events_save(const char *path, const struct state_ev *evs, size_t n, char *err, s
 }
 
 int
-events_load(const char *path, struct state_ev *out, size_t max, char *err, size_t errlen)
+events_load(const char *path, struct state_ev *out, size_t max, unsigned long long *version,
+    char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf;
@@ -142,6 +148,7 @@ events_load(const char *path, struct state_ev *out, size_t max, char *err, size_
 	int fd, r;
 
 	/* not blocking: a FIFO put there must not hang the start */
+	*version = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd == -1) {
 		if (errno == ENOENT)
@@ -161,7 +168,7 @@ events_load(const char *path, struct state_ev *out, size_t max, char *err, size_
 	while (len < (size_t)st.st_size && (got = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
 		len += (size_t)got;
 	close(fd);
-	r = events_parse(buf, len, out, max, err, errlen);
+	r = events_parse(buf, len, out, max, version, err, errlen);
 	free(buf);
 	return r;
 }

@@ -137,12 +137,16 @@ state_events_persist(void)
 		return;
 	for (i = first; i < state_nevents; i++)
 		evs[i - first] = state_events[i % STATE_EVENTS];
-	if (events_save(path, evs, state_nevents - first, err, sizeof(err)) == -1)
+	if (events_save(path, evs, state_nevents - first, state_cur.version, err,
+	    sizeof(err)) == -1)
 		log_warn("events not kept: %s", err);
 	free(evs);
 }
 
-/* The events of the last run, into the ring before this one's first. */
+/* The events of the last run, into the ring before this one's first; the
+ * version they were written at. */
+static unsigned long long state_events_version;
+
 static void
 state_events_restore(void)
 {
@@ -156,7 +160,7 @@ state_events_restore(void)
 	evs = calloc(STATE_EVENTS, sizeof(*evs));
 	if (evs == NULL)
 		return;
-	n = events_load(path, evs, STATE_EVENTS, err, sizeof(err));
+	n = events_load(path, evs, STATE_EVENTS, &state_events_version, err, sizeof(err));
 	if (n == -1)
 		log_warn("the events of the last run are not read (%s): they begin afresh", err);
 	for (i = 0; i < n; i++)
@@ -469,7 +473,10 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 		state_restore_shadow(&s);
 	}
 	state_bake_start_ms = state_now_ms();
-	/* the version goes on from the state file's: never back to 1 */
+	/* the version goes on from the state file's (or, lost or damaged, the
+	 * events file's): never back to 1 */
+	if (state_events_version > s.version)
+		s.version = state_events_version;
 	state_cur.version = s.version;
 	state_commit(&s);
 	state_describe(&s, desc, sizeof(desc));

@@ -276,3 +276,17 @@ def test_two_bgproxies_started_at_once_on_overlapping_addresses_one_wins(env):
             for p in running:
                 p.terminate()
                 p.wait(10)
+
+
+def test_version_goes_on_after_a_corrupt_state_file(env):
+    p = _proxy(env)
+    for w in (5, 10, 20):
+        assert admin(p.port, "set weight green %d" % w)[0]
+    v = _version(p)
+    p.stop()
+    with open(p.state, "w") as f:
+        f.write("garbage\n")
+    q = _again(env, p)
+    # the state file is set aside (the split starts over), its version is not
+    st = json_status(q)
+    assert st["weights"]["green"] == 0.0 and st["version"] > v, (st["version"], v)

@@ -12,6 +12,8 @@
 #include "events_file.h"
 #include "test.h"
 
+static unsigned long long ver;
+
 static struct state_ev
 ev(const char *kind, int i)
 {
@@ -37,10 +39,11 @@ TEST(round_trip)
 	in[0] = ev("revert", 0);
 	in[1] = ev("sync", 1);
 	in[2] = ev("some_future_kind", 2);
-	text = events_format(in, 3);
+	text = events_format(in, 3, 42);
 	CHECK(text != NULL);
-	n = events_parse(text, strlen(text), out, 3, err, sizeof(err));
+	n = events_parse(text, strlen(text), out, 3, &ver, err, sizeof(err));
 	CHECK_EQ_INT(n, 3);
+	CHECK_EQ_INT(ver, 42);
 	for (i = 0; i < 3; i++) {
 		CHECK_STR(out[i].time, in[i].time);
 		CHECK_STR(out[i].text, in[i].text);
@@ -62,8 +65,8 @@ TEST(the_newest_are_kept)
 
 	for (i = 0; i < 10; i++)
 		in[i] = ev("step", i);
-	text = events_format(in, 10);
-	CHECK_EQ_INT(events_parse(text, strlen(text), out, 4, err, sizeof(err)), 4);
+	text = events_format(in, 10, 7);
+	CHECK_EQ_INT(events_parse(text, strlen(text), out, 4, &ver, err, sizeof(err)), 4);
 	CHECK_STR(out[0].text, in[6].text);
 	CHECK_STR(out[3].text, in[9].text);
 	free(text);
@@ -75,7 +78,7 @@ refusal(const char *text)
 	static char err[256];
 	struct state_ev out[4];
 
-	if (events_parse(text, strlen(text), out, 4, err, sizeof(err)) >= 0)
+	if (events_parse(text, strlen(text), out, 4, &ver, err, sizeof(err)) >= 0)
 		return "(parsed)";
 	return err;
 }
@@ -99,22 +102,23 @@ TEST(the_file)
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/state.events", dir);
 	/* no file yet: no events */
-	CHECK_EQ_INT(events_load(path, out, 2, err, sizeof(err)), 0);
+	CHECK_EQ_INT(events_load(path, out, 2, &ver, err, sizeof(err)), 0);
 	in[0] = ev("start", 0);
 	in[1] = ev("revert", 1);
-	CHECK_EQ_INT(events_save(path, in, 2, err, sizeof(err)), 0);
-	CHECK_EQ_INT(events_load(path, out, 2, err, sizeof(err)), 2);
+	CHECK_EQ_INT(events_save(path, in, 2, 99, err, sizeof(err)), 0);
+	CHECK_EQ_INT(events_load(path, out, 2, &ver, err, sizeof(err)), 2);
 	CHECK_STR(out[1].text, in[1].text);
+	CHECK_EQ_INT(ver, 99);
 	/* damage is reported, not taken */
 	f = fopen(path, "w");
 	CHECK(f != NULL);
 	fputs("{\"events\":[{\"time\":", f);
 	fclose(f);
-	CHECK_EQ_INT(events_load(path, out, 2, err, sizeof(err)), -1);
+	CHECK_EQ_INT(events_load(path, out, 2, &ver, err, sizeof(err)), -1);
 	unlink(path);
 	/* a FIFO there is refused at once, not waited on */
 	CHECK(mkfifo(path, 0600) == 0);
-	CHECK_EQ_INT(events_load(path, out, 2, err, sizeof(err)), -1);
+	CHECK_EQ_INT(events_load(path, out, 2, &ver, err, sizeof(err)), -1);
 	unlink(path);
 	rmdir(dir);
 }
