@@ -4,10 +4,12 @@
  * client connections.
  */
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,8 +40,17 @@ upstream_idle_unlink(struct upconn *u)
 void
 upstream_free(struct upconn *u)
 {
+	struct linger lg = { 1, 0 };
+	int queued = 0;
+
 	if (u->owner == NULL)
 		upstream_idle_unlink(u);
+	/* bytes the server never took (a request cut off, a server that does
+	 * not read): a reset, not a close that keeps them queued in the kernel
+	 * for minutes */
+	if (u->c.fd != -1 && (evbuffer_get_length(u->c.out) > 0 ||
+	    (ioctl(u->c.fd, SIOCOUTQ, &queued) == 0 && queued > 0)))
+		(void)setsockopt(u->c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	conn_release(&u->c);
 	free(u);
 }

@@ -6,6 +6,7 @@ serving others.  The figures side by side with HAProxy are bench/'s
 import os
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -164,4 +165,10 @@ def test_uploads_to_a_server_that_does_not_read_are_bounded(env):
     ups = [l for l in lines if l["path"].startswith("/up")]
     assert len(ups) == 400 and all(l["term"] == "client_abort" for l in ups), \
         (len(ups), {l["term"] for l in ups})
+    # the server connections with bytes the server never took are reset,
+    # not left closing with their send queues for minutes
+    port = sink.addr.split(":")[1]
+    out = subprocess.run(["ss", "-Htn", "state", "fin-wait-1", "dport", "= :" + port],
+                         capture_output=True, text=True).stdout
+    assert out.strip() == "", out[:500]
     sink.stop()
