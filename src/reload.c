@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,6 +416,102 @@ reload_count_servers(const struct poolset *a, const struct poolset *b, int *adde
 	}
 }
 
+/* Append ", what" to buf at *off (as far as it fits). */
+static void
+reload_say(char *buf, size_t len, size_t *off, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+reload_say(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*off + 4 >= len)
+		return;
+	if (*off > 0) {
+		buf[(*off)++] = ',';
+		buf[(*off)++] = ' ';
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *off, len - *off, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off = (size_t)n >= len - *off ? len - 1 : *off + (size_t)n;
+}
+
+static const struct config_server *
+reload_find_server(const struct config_pool *p, const struct config_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < p->nservers; i++)
+		if (p->servers[i].addr.len == a->len &&
+		    memcmp(&p->servers[i].addr.ss, &a->ss, a->len) == 0)
+			return &p->servers[i];
+	return NULL;
+}
+
+static const struct config_listener *
+reload_find_listener(const struct config *c, const struct config_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].addr.len == a->len &&
+		    memcmp(&c->listeners[i].addr.ss, &a->ss, a->len) == 0)
+			return &c->listeners[i];
+	return NULL;
+}
+
+/* The servers and listeners a reload adds, removes or changes, by name:
+ * "+blue 127.0.0.1:9003, blue 127.0.0.1:9001 weight 1 -> 5, +listen
+ * 127.0.0.1:8443, listen 127.0.0.1:8080 h2c false -> true". */
+static void
+reload_describe(const struct config *a, const struct config *b, char *buf, size_t len)
+{
+	const struct config_server *s;
+	const struct config_listener *l;
+	size_t off = 0, i;
+	int p;
+
+	buf[0] = '\0';
+	for (p = 0; p < CONFIG_POOLS; p++) {
+		for (i = 0; i < b->pools[p].nservers; i++) {
+			const struct config_server *n = &b->pools[p].servers[i];
+
+			s = reload_find_server(&a->pools[p], &n->addr);
+			if (s == NULL)
+				reload_say(buf, len, &off, "+%s %s", pool_names[p], n->addr.text);
+			else if (s->weight != n->weight)
+				reload_say(buf, len, &off, "%s %s weight %d -> %d", pool_names[p],
+				    n->addr.text, s->weight, n->weight);
+		}
+		for (i = 0; i < a->pools[p].nservers; i++)
+			if (reload_find_server(&b->pools[p], &a->pools[p].servers[i].addr) == NULL)
+				reload_say(buf, len, &off, "-%s %s", pool_names[p],
+				    a->pools[p].servers[i].addr.text);
+	}
+	for (i = 0; i < b->nlisteners; i++) {
+		const struct config_listener *n = &b->listeners[i];
+
+		l = reload_find_listener(a, &n->addr);
+		if (l == NULL) {
+			reload_say(buf, len, &off, "+listen %s", n->addr.text);
+			continue;
+		}
+		if (l->h2c != n->h2c)
+			reload_say(buf, len, &off, "listen %s h2c %s -> %s", n->addr.text,
+			    l->h2c ? "true" : "false", n->h2c ? "true" : "false");
+		if (l->tls != n->tls || l->ncerts != n->ncerts || l->min_tls13 != n->min_tls13 ||
+		    l->alpn_len != n->alpn_len || memcmp(l->alpn, n->alpn, n->alpn_len) != 0)
+			reload_say(buf, len, &off, "listen %s tls changed", n->addr.text);
+	}
+	for (i = 0; i < a->nlisteners; i++)
+		if (reload_find_listener(b, &a->listeners[i].addr) == NULL)
+			reload_say(buf, len, &off, "-listen %s", a->listeners[i].addr.text);
+}
+
 /* Logs and audit log follow the new file names; failures are reported but
  * do not undo the reload (traffic already follows the new configuration). */
 static void
@@ -462,7 +559,7 @@ reload_apply(const struct actor *who, char *msg, size_t len)
 	struct lis_change *chg[CONFIG_MAX_LISTENERS > 64 ? CONFIG_MAX_LISTENERS : 64];
 	struct tls_ctxset *tls[CONFIG_MAX_LISTENERS];
 	size_t nadd, nrem, nkeys;
-	char *errs = NULL, changed[768];
+	char *errs = NULL, changed[768], named[768];
 	int added, removed, i;
 
 	c = config_load_checked(old->path, &errs);
@@ -516,9 +613,10 @@ reload_apply(const struct actor *who, char *msg, size_t len)
 	health_sync();
 	reload_count_servers(old_ps, ps, &added, &removed);
 	nkeys = config_diff(old, c, changed, sizeof(changed));
+	reload_describe(old, c, named, sizeof(named));
 	snprintf(msg, len, "reloaded %s: %d server(s) added, %d removed; %zu listener(s) added, "
-	    "%zu removed; %s%s", c->path, added, removed, nadd, nrem, nkeys ? "changed: " :
-	    "no setting changed", changed);
+	    "%zu removed%s%s%s%s", c->path, added, removed, nadd, nrem, named[0] ? ": " : "",
+	    named, nkeys ? "; changed: " : named[0] ? "" : "; no setting changed", changed);
 	state_event_rec(who, "reload", NULL, NULL, NULL, "%s", msg);
 	reload_retire(old, reload_free_config);
 	return 0;

@@ -114,3 +114,21 @@ def test_a_reload_event_names_what_changed(env):
     # the same file again: nothing changed, and it says so
     ok, first, rest = admin(p.port, "reload")
     assert ok and "no setting changed" in rest, rest
+
+
+def test_a_reload_event_names_servers_and_listeners(env):
+    b1, b2, green = env.demo("blue"), env.demo("blue"), env.demo("green")
+    p = env.proxy([b1], [green])
+    text = open(p.conf).read()
+    new = text.replace('blue = { servers = ( { address = "%s"; } ); };' % b1.addr,
+                       'blue = { servers = ( { address = "%s"; weight = 5; }, { address = "%s"; } ); };'
+                       % (b1.addr, b2.addr))
+    new = new.replace('listen = ( { address = "127.0.0.1:%d"; } ' % p.port,
+                      'listen = ( { address = "127.0.0.1:%d"; h2c = true; } ' % p.port)
+    assert new.count("weight = 5") == 1 and "h2c = true" in new
+    _write_conf(p, new)
+    ok, first, rest = admin(p.port, "reload")
+    assert ok, first
+    assert "+blue %s" % b2.addr in rest and "blue %s weight 1 -> 5" % b1.addr in rest, rest
+    assert "listen 127.0.0.1:%d h2c false -> true" % p.port in rest, rest
+    assert "no setting changed" not in rest, rest
