@@ -86,7 +86,9 @@ def test_rollout_gates(env):
     assert not ok and "in progress" in first
     assert admin(p.port, "rollout pause")[0]
     assert _status(p.port)["state"] == "paused"
-    assert not admin(p.port, "rollout pause")[0]
+    # pausing a paused rollout changes nothing, and says so
+    ok, first, rest = admin(p.port, "rollout pause")
+    assert ok and "(no change)" in rest, rest
     assert admin(p.port, "rollout next")[0]
     st = _status(p.port)
     assert st["rollout"]["step"] == 1 and st["weights"]["green"] == 5 and st["state"] == "paused"
