@@ -57,7 +57,8 @@ def _copy_tree(dst):
             dirs[:] = [x for x in dirs if not x.startswith(("build", ".git", "obj-"))]
             files += [os.path.relpath(os.path.join(d, f), ROOT) for f in fs]
     for f in files:
-        if not f or f.startswith(("build", "obj-")) or "/__pycache__/" in "/" + f:
+        # (.git is a file in a git worktree, and listed as untracked)
+        if not f or f.startswith(("build", "obj-")) or "/__pycache__/" in "/" + f or f == ".git":
             continue
         src = os.path.join(ROOT, f)
         if not os.path.isfile(src):
