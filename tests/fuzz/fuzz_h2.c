@@ -122,6 +122,19 @@ exchange_replied(struct exchange *ex, int status)
 	ex->resp_started = 1;
 }
 
+/* the exchange's end, and what a revert or a server marked down moves:
+ * the codec's side of them only */
+void
+exchange_end(struct exchange *ex, enum exchange_term term)
+{
+	REQUIRE(ex->magic == 1);
+	ex->live = 0;
+	ex->term = term;
+}
+
+int exchange_move_to_stable(struct exchange *ex, int pool) { (void)ex; (void)pool; return 0; }
+int exchange_move_from_down(struct exchange *ex) { (void)ex; return 0; }
+
 static void
 respond(struct exchange *ex, const char *raw, enum body_kind kind, uint64_t len)
 {
