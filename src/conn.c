@@ -20,6 +20,26 @@
 
 #define CONN_READ_MIN (8 * 1024)
 #define CONN_READ_MAX (256 * 1024)
+/*
+ * What one read takes while other events wait in the loop.  A read of a
+ * client's HTTP/2 connection is demultiplexed and fanned out to its
+ * streams' servers at once: at 256 KiB a turn, 40 clients uploading made
+ * every pass of the loop take 100-200 ms, and a new client waited several
+ * passes for its answer (bench/h2_abuse.py: side p99 200 ms, HAProxy's 35).
+ * In small bites a pass is short.  A few events waiting (one download: its
+ * client's write, its server's read) keep the large reads that make a
+ * transfer fast (docs/performance.md, slow readers).
+ */
+#define CONN_READ_FAIR (16 * 1024)
+#define CONN_FAIR_AFTER 8    /* events waiting in the loop */
+
+/* How much this turn of c's read may take. */
+static size_t
+conn_read_budget(const struct conn *c)
+{
+	return event_base_get_num_events(c->base, EVENT_BASE_COUNT_ACTIVE) > CONN_FAIR_AFTER ?
+	    CONN_READ_FAIR : CONN_READ_MAX;
+}
 
 static void conn_read_handler(evutil_socket_t fd, short what, void *arg);
 static void conn_write_handler(evutil_socket_t fd, short what, void *arg);
@@ -489,14 +509,14 @@ conn_tls_handshake(struct conn *c)
 /*
  * TLS reads: SSL_read until it wants more from the socket (a level
  * triggered read event would not fire again for bytes OpenSSL already
- * holds), at most CONN_READ_MAX per wakeup.  A close or an error found
+ * holds), at most conn_read_budget() per wakeup.  A close or an error found
  * behind data is delivered on the next turn of the loop, after the data.
  */
 static void
 conn_tls_read(struct conn *c)
 {
 	struct evbuffer_iovec v;
-	size_t total = 0;
+	size_t total = 0, budget;
 	int n;
 
 	if (c->tls_end != 0) {
@@ -514,7 +534,8 @@ conn_tls_read(struct conn *c)
 		if (conn_tls_write_some(c) == 0)
 			conn_want_write(c, conn_out_pending(c) > 0);
 	}
-	while (total < CONN_READ_MAX) {
+	budget = conn_read_budget(c);
+	while (total < budget) {
 		if (evbuffer_reserve_space(c->in, 16384, &v, 1) != 1) {
 			c->tls_end = 2;
 			break;
@@ -558,7 +579,7 @@ conn_tls_read(struct conn *c)
 		else
 			conn_want_write(c, conn_out_pending(c) > 0);
 	}
-	if (c->tls_end != 0 || total >= CONN_READ_MAX)
+	if (c->tls_end != 0 || total >= budget)
 		event_active(&c->rev, EV_READ, 1);     /* the rest on the next turn */
 	/* a close or error without data is delivered by the activation above */
 	if (total > 0)
@@ -570,7 +591,7 @@ conn_read_handler(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct evbuffer_iovec v[2];
-	size_t have, want;
+	size_t have, want, fair;
 	int nv;
 	ssize_t n;
 
@@ -590,6 +611,9 @@ conn_read_handler(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	want = c->rsize < c->rmax - have ? c->rsize : c->rmax - have;
+	fair = conn_read_budget(c);
+	if (want > fair)
+		want = fair;
 	nv = evbuffer_reserve_space(c->in, (ssize_t)want, v, 2);
 	if (nv <= 0) {
 		c->err = ENOMEM;
