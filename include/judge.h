@@ -1,0 +1,157 @@
+/*
+ * judge.h - the sequential guard: counts in, verdict and evidence out,
+ * with a stated bound on the chance of a false trip (CONTRACT.md section 15).
+ *
+ * Each limit is judged by two tests of a share of 0/1 observations
+ * against a limit: "beyond" (the share is above the limit: trip) and
+ * "within" (below: clean).  A test is a bet against its null hypothesis
+ * (a test supermartingale): wealth starts at 1 and each observation x
+ * multiplies it by 1 + lambda * (x - limit), lambda >= 0 chosen from past
+ * observations only.  Under the null its expected factor is at most 1, so
+ * by Ville's inequality the chance that the wealth ever reaches 1/a is at
+ * most a, however often one looks.  Two bettors share the stake:
+ *   - a fixed one (lambda = JUDGE_FIXED_STAKE / limit): a candidate that
+ *     fails every request is caught in a few requests;
+ *   - an adaptive one, whose lambda follows the share among recent
+ *     observations (counts that decay with JUDGE_MEMORY_*): after a long
+ *     clean stretch it stakes nothing and so loses nothing, and a fault
+ *     that starts late meets it at full strength.
+ * The e-value of a test is the mean of their wealths.
+ *
+ * The checks (the candidate's counts; the stable pool's for the ratio):
+ *   error_rate   share of the candidate's requests that fail, against
+ *                max_error_rate;
+ *   error_ratio  share of all errors that are the candidate's, against
+ *                the share they would have if its error rate were
+ *                max_error_ratio x the stable pool's (Lindon et al.:
+ *                conditioned on the errors, the daily cycle both pools
+ *                share cancels): rho*s / (rho*s + 1 - s), s the
+ *                candidate's share of requests in that batch;
+ *   p99          share of the candidate's requests slower than
+ *                max_p99_ms, against 1 %;
+ *   p99_ratio    share slower than max_p99_ratio x the stable pool's p99
+ *                (the caller counts them against its current figure),
+ *                against 1 %.
+ * A check trips when its "beyond" e-value reaches checks/alpha (a union
+ * bound over the checks that are on), so that over a whole rollout of a
+ * candidate within every limit the chance of any trip is at most alpha.
+ * The "within" tests restart at every step (judge_step): a step is clean
+ * when every check's "within" e-value reached checks/alpha during it.
+ * The ratio check is also clean once the candidate is shown to fail less
+ * than JUDGE_RATIO_FLOOR x max_error_rate: with (almost) no errors on
+ * either side no ratio can be shown, and none matters.
+ *
+ * Pure: no I/O, no clock, no globals.  Fed with counts since the last
+ * feed, it replays a recorded run to the same decisions.
+ */
+#ifndef BGPROXY_JUDGE_H
+#define BGPROXY_JUDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef JUDGE_FIXED_STAKE
+#define JUDGE_FIXED_STAKE 0.5     /* the fixed bettor's lambda x limit */
+#endif
+#ifndef JUDGE_FIXED_WEIGHT
+#define JUDGE_FIXED_WEIGHT 0.5    /* its share of the stake */
+#endif
+#ifndef JUDGE_ADAPT_CAP
+#define JUDGE_ADAPT_CAP 0.5       /* the adaptive bettor's lambda x limit, at most */
+#endif
+#ifndef JUDGE_MEMORY_REQUESTS
+#define JUDGE_MEMORY_REQUESTS 2000.0 /* the adaptive bettor's memory, in requests */
+#endif
+#ifndef JUDGE_MEMORY_ERRORS
+#define JUDGE_MEMORY_ERRORS 100.0 /* ... and in errors (the ratio check) */
+#endif
+#ifndef JUDGE_PRIOR
+#define JUDGE_PRIOR 20.0          /* pseudo-observations at the limit in its guess */
+#endif
+#define JUDGE_RATIO_FLOOR 0.2     /* see above */
+#define JUDGE_P99_SHARE 0.01      /* the share a p99 limit allows above it */
+
+/* one test of "the share is above limit" */
+struct judge_bet {
+	double lw_fixed;          /* log wealth of the fixed bettor */
+	double lw_adapt;          /* log wealth of the adaptive bettor */
+	double dn, dk;            /* decayed observations and ones (the guess) */
+	double memory;            /* the decay's horizon, in observations */
+	double limit;             /* the limit of the last feed */
+	uint64_t n, k;            /* observations and ones since the test began */
+};
+
+void judge_bet_init(struct judge_bet *b, double memory);
+/* n observations, k of them ones, each against limit (0 < limit < 1) */
+void judge_bet_feed(struct judge_bet *b, uint64_t n, uint64_t k, double limit);
+/* log of the e-value (0 at the start) */
+double judge_bet_log_e(const struct judge_bet *b);
+
+enum judge_check {
+	JUDGE_ERROR_RATE = 0,
+	JUDGE_ERROR_RATIO,
+	JUDGE_P99,
+	JUDGE_P99_RATIO,
+	JUDGE_NCHECKS
+};
+extern const char *const judge_check_names[JUDGE_NCHECKS];
+
+enum judge_verdict { JUDGE_INCONCLUSIVE = 0, JUDGE_CLEAN, JUDGE_TRIP };
+extern const char *const judge_verdict_names[3];
+
+struct judge_policy {
+	double alpha;             /* (0, 0.5] */
+	double max_error_rate;    /* (0, 1): error_rate; >= 1: off */
+	double max_error_ratio;   /* 0 = off */
+	int max_p99_ms;           /* 0 = off */
+	double max_p99_ratio;     /* 0 = off */
+};
+
+/* one pool's counts since the last feed */
+struct judge_counts {
+	uint64_t requests;
+	uint64_t errors;
+	uint64_t slow;            /* slower than max_p99_ms (candidate) */
+	uint64_t slow_ratio;      /* slower than max_p99_ratio x the stable p99 (candidate) */
+};
+
+struct judge_test {
+	struct judge_bet beyond;  /* for the whole rollout */
+	struct judge_bet within;  /* for the current step */
+	struct judge_bet floor;   /* error_ratio only: within JUDGE_RATIO_FLOOR x max_error_rate */
+	enum judge_verdict verdict;
+};
+
+struct judge {
+	struct judge_test t[JUDGE_NCHECKS];
+	/* the ratio check waits for a batch in which both pools had requests:
+	 * errors are compared within the exposure they came from */
+	struct judge_counts pend_cand, pend_stable;
+	uint64_t cand_requests, stable_requests;  /* since the rollout began */
+	uint64_t step_requests;                   /* the candidate's, since the step began */
+	double last_share;                        /* the candidate's share in the last feed */
+};
+
+/* A new rollout: every test from the start. */
+void judge_init(struct judge *j);
+/* A new step: the "within" tests start again (the "beyond" ones go on). */
+void judge_step(struct judge *j);
+/* Counts since the last feed; then the verdict of every check (judge_verdict). */
+void judge_feed(struct judge *j, const struct judge_policy *p, const struct judge_counts *cand,
+    const struct judge_counts *stable);
+
+/* Checks that are on under p, and the threshold log(checks/alpha). */
+int judge_checks_on(const struct judge_policy *p, int on[JUDGE_NCHECKS]);
+double judge_log_threshold(const struct judge_policy *p);
+
+/* The overall verdict: TRIP if a check tripped (first in check order into
+ * *which), CLEAN if every check that is on is clean, else INCONCLUSIVE. */
+enum judge_verdict judge_verdict(const struct judge *j, const struct judge_policy *p,
+    enum judge_check *which);
+
+/* About how many more candidate requests the checks still inconclusive
+ * need, at the shares seen so far (0: none inconclusive; UINT64_MAX: no
+ * estimate, the data so far point the other way or are too few). */
+uint64_t judge_need(const struct judge *j, const struct judge_policy *p);
+
+#endif

@@ -1,0 +1,293 @@
+/*
+ * judge.c - the sequential guard (judge.h): tests by betting, per check.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "judge.h"
+
+const char *const judge_check_names[JUDGE_NCHECKS] = {
+	"error_rate", "error_ratio", "p99", "p99_ratio",
+};
+
+const char *const judge_verdict_names[3] = { "inconclusive", "clean", "trip" };
+
+void
+judge_bet_init(struct judge_bet *b, double memory)
+{
+	memset(b, 0, sizeof(*b));
+	b->memory = memory;
+}
+
+/* the adaptive bettor's stake: about Kelly's for the recent share, never
+ * negative (it only bets that the share is above the limit) */
+static double
+judge_bet_adapt_lambda(const struct judge_bet *b, double limit)
+{
+	double mu = (b->dk + JUDGE_PRIOR * limit) / (b->dn + JUDGE_PRIOR);
+	double d = mu - limit, lambda;
+
+	if (d <= 0)
+		return 0;
+	lambda = d / (mu * (1 - mu) + d * d);
+	if (lambda > JUDGE_ADAPT_CAP / limit)
+		lambda = JUDGE_ADAPT_CAP / limit;
+	return lambda;
+}
+
+static double
+judge_bet_gain(double lambda, uint64_t n, uint64_t k, double limit)
+{
+	if (lambda <= 0)
+		return 0;
+	return (double)k * log1p(lambda * (1 - limit)) + (double)(n - k) * log1p(-lambda * limit);
+}
+
+void
+judge_bet_feed(struct judge_bet *b, uint64_t n, uint64_t k, double limit)
+{
+	double decay;
+
+	if (n == 0 || !(limit > 0 && limit < 1))
+		return;
+	if (k > n)
+		k = n;
+	b->lw_fixed += judge_bet_gain(JUDGE_FIXED_STAKE / limit, n, k, limit);
+	b->lw_adapt += judge_bet_gain(judge_bet_adapt_lambda(b, limit), n, k, limit);
+	decay = exp(-(double)n / b->memory);
+	b->dn = b->dn * decay + (double)n;
+	b->dk = b->dk * decay + (double)k;
+	b->n += n;
+	b->k += k;
+	b->limit = limit;
+}
+
+double
+judge_bet_log_e(const struct judge_bet *b)
+{
+	double f = b->lw_fixed + log(JUDGE_FIXED_WEIGHT);
+	double a = b->lw_adapt + log1p(-JUDGE_FIXED_WEIGHT);
+	double hi = f > a ? f : a, lo = f > a ? a : f;
+
+	return hi + log1p(exp(lo - hi));
+}
+
+int
+judge_checks_on(const struct judge_policy *p, int on[JUDGE_NCHECKS])
+{
+	int n = 0, i;
+
+	on[JUDGE_ERROR_RATE] = p->max_error_rate > 0 && p->max_error_rate < 1;
+	on[JUDGE_ERROR_RATIO] = p->max_error_ratio > 0;
+	on[JUDGE_P99] = p->max_p99_ms > 0;
+	on[JUDGE_P99_RATIO] = p->max_p99_ratio > 0;
+	for (i = 0; i < JUDGE_NCHECKS; i++)
+		n += on[i];
+	return n;
+}
+
+double
+judge_log_threshold(const struct judge_policy *p)
+{
+	int on[JUDGE_NCHECKS];
+	int n = judge_checks_on(p, on);
+
+	return log((n > 0 ? n : 1) / p->alpha);
+}
+
+static double
+judge_memory(int check, int which)
+{
+	/* the ratio's observations are errors; the floor's are requests */
+	return check == JUDGE_ERROR_RATIO && which != 2 ? JUDGE_MEMORY_ERRORS :
+	    JUDGE_MEMORY_REQUESTS;
+}
+
+void
+judge_init(struct judge *j)
+{
+	int i;
+
+	memset(j, 0, sizeof(*j));
+	for (i = 0; i < JUDGE_NCHECKS; i++) {
+		judge_bet_init(&j->t[i].beyond, judge_memory(i, 0));
+		judge_bet_init(&j->t[i].within, judge_memory(i, 1));
+		judge_bet_init(&j->t[i].floor, judge_memory(i, 2));
+	}
+}
+
+void
+judge_step(struct judge *j)
+{
+	int i;
+
+	j->step_requests = 0;
+	for (i = 0; i < JUDGE_NCHECKS; i++) {
+		judge_bet_init(&j->t[i].within, judge_memory(i, 1));
+		judge_bet_init(&j->t[i].floor, judge_memory(i, 2));
+		if (j->t[i].verdict == JUDGE_CLEAN)
+			j->t[i].verdict = JUDGE_INCONCLUSIVE;
+	}
+}
+
+/* a share of n observations with k ones, judged both ways against limit */
+static void
+judge_feed_share(struct judge_test *t, uint64_t n, uint64_t k, double limit)
+{
+	judge_bet_feed(&t->beyond, n, k, limit);
+	judge_bet_feed(&t->within, n, n - k, 1 - limit);
+}
+
+static double
+judge_floor_limit(const struct judge_policy *p)
+{
+	double m = p->max_error_rate > 0 && p->max_error_rate < 1 ? p->max_error_rate : 0.05;
+
+	return JUDGE_RATIO_FLOOR * m;
+}
+
+static void
+judge_add(struct judge_counts *to, const struct judge_counts *c)
+{
+	to->requests += c->requests;
+	to->errors += c->errors;
+	to->slow += c->slow;
+	to->slow_ratio += c->slow_ratio;
+}
+
+void
+judge_feed(struct judge *j, const struct judge_policy *p, const struct judge_counts *cand,
+    const struct judge_counts *stable)
+{
+	int on[JUDGE_NCHECKS], i;
+	double thr = judge_log_threshold(p);
+	uint64_t nc = cand->requests;
+
+	judge_checks_on(p, on);
+	j->cand_requests += nc;
+	j->stable_requests += stable->requests;
+	j->step_requests += nc;
+	if (nc + stable->requests > 0)
+		j->last_share = (double)nc / (double)(nc + stable->requests);
+	if (on[JUDGE_ERROR_RATE])
+		judge_feed_share(&j->t[JUDGE_ERROR_RATE], nc, cand->errors < nc ? cand->errors : nc,
+		    p->max_error_rate);
+	if (on[JUDGE_ERROR_RATIO]) {
+		struct judge_counts *pc = &j->pend_cand, *ps = &j->pend_stable;
+
+		judge_add(pc, cand);
+		judge_add(ps, stable);
+		judge_bet_feed(&j->t[JUDGE_ERROR_RATIO].floor, nc, nc - (cand->errors < nc ?
+		    cand->errors : nc), 1 - judge_floor_limit(p));
+		if (pc->requests > 0 && ps->requests > 0) {
+			double s = (double)pc->requests / (double)(pc->requests + ps->requests);
+			double rs = p->max_error_ratio * s;
+			uint64_t ec = pc->errors < pc->requests ? pc->errors : pc->requests;
+			uint64_t es = ps->errors < ps->requests ? ps->errors : ps->requests;
+
+			if (ec + es > 0)
+				judge_feed_share(&j->t[JUDGE_ERROR_RATIO], ec + es, ec,
+				    rs / (rs + 1 - s));
+			memset(pc, 0, sizeof(*pc));
+			memset(ps, 0, sizeof(*ps));
+		}
+	}
+	if (on[JUDGE_P99])
+		judge_feed_share(&j->t[JUDGE_P99], nc, cand->slow < nc ? cand->slow : nc,
+		    JUDGE_P99_SHARE);
+	if (on[JUDGE_P99_RATIO])
+		judge_feed_share(&j->t[JUDGE_P99_RATIO], nc,
+		    cand->slow_ratio < nc ? cand->slow_ratio : nc, JUDGE_P99_SHARE);
+	for (i = 0; i < JUDGE_NCHECKS; i++) {
+		struct judge_test *t = &j->t[i];
+
+		if (!on[i] || t->verdict == JUDGE_TRIP)
+			continue;
+		if (judge_bet_log_e(&t->beyond) >= thr)
+			t->verdict = JUDGE_TRIP;
+		else if (t->verdict != JUDGE_CLEAN &&
+		    (judge_bet_log_e(&t->within) >= thr ||
+		    (i == JUDGE_ERROR_RATIO && judge_bet_log_e(&t->floor) >= thr)))
+			t->verdict = JUDGE_CLEAN;
+	}
+}
+
+enum judge_verdict
+judge_verdict(const struct judge *j, const struct judge_policy *p, enum judge_check *which)
+{
+	int on[JUDGE_NCHECKS], i, clean = 1;
+
+	judge_checks_on(p, on);
+	for (i = 0; i < JUDGE_NCHECKS; i++) {
+		if (!on[i])
+			continue;
+		if (j->t[i].verdict == JUDGE_TRIP) {
+			if (which != NULL)
+				*which = (enum judge_check)i;
+			return JUDGE_TRIP;
+		}
+		if (j->t[i].verdict != JUDGE_CLEAN)
+			clean = 0;
+	}
+	return clean ? JUDGE_CLEAN : JUDGE_INCONCLUSIVE;
+}
+
+/* Bernoulli KL(q || l): a bettor's best growth per observation */
+static double
+judge_kl(double q, double l)
+{
+	double a = q > 0 ? q * log(q / l) : 0;
+	double b = q < 1 ? (1 - q) * log((1 - q) / (1 - l)) : 0;
+
+	return a + b;
+}
+
+/* observations b still needs to reach thr, at its share so far */
+static double
+judge_bet_need(const struct judge_bet *b, double thr)
+{
+	double q, g = thr - judge_bet_log_e(b);
+
+	if (g <= 0)
+		return 0;
+	if (b->n < 10 || b->limit <= 0)
+		return INFINITY;
+	q = (double)b->k / (double)b->n;
+	if (q <= b->limit)
+		return INFINITY;
+	return g / judge_kl(q, b->limit);
+}
+
+uint64_t
+judge_need(const struct judge *j, const struct judge_policy *p)
+{
+	int on[JUDGE_NCHECKS], i;
+	double thr = judge_log_threshold(p), worst = 0;
+
+	judge_checks_on(p, on);
+	for (i = 0; i < JUDGE_NCHECKS; i++) {
+		const struct judge_test *t = &j->t[i];
+		double need;
+
+		if (!on[i] || t->verdict != JUDGE_INCONCLUSIVE)
+			continue;
+		need = judge_bet_need(&t->within, thr);
+		if (i == JUDGE_ERROR_RATIO) {
+			/* observations are errors: per candidate request, the errors
+			 * of both pools that come with it */
+			const struct judge_bet *w = &t->within;
+			double per = j->cand_requests > 0 && w->n > 0 ?
+			    (double)w->n / (double)j->step_requests : 0;
+			double fl = judge_bet_need(&t->floor, thr);
+
+			need = per > 0 ? need / per : INFINITY;
+			if (fl < need)
+				need = fl;
+		}
+		if (need > worst)
+			worst = need;
+	}
+	if (isinf(worst) || worst > 1e18)
+		return UINT64_MAX;
+	return (uint64_t)ceil(worst);
+}
