@@ -6,17 +6,22 @@
  * against a limit: "beyond" (the share is above the limit: trip) and
  * "within" (below: clean).  A test is a bet against its null hypothesis
  * (a test supermartingale): wealth starts at 1 and each observation x
- * multiplies it by 1 + lambda * (x - limit), lambda >= 0 chosen from past
- * observations only.  Under the null its expected factor is at most 1, so
- * by Ville's inequality the chance that the wealth ever reaches 1/a is at
- * most a, however often one looks.  Two bettors share the stake:
- *   - a fixed one (lambda = JUDGE_FIXED_STAKE / limit): a candidate that
- *     fails every request is caught in a few requests;
- *   - an adaptive one, whose lambda follows the share among recent
- *     observations (counts that decay with JUDGE_MEMORY_*): after a long
- *     clean stretch it stakes nothing and so loses nothing, and a fault
- *     that starts late meets it at full strength.
- * The e-value of a test is the mean of their wealths.
+ * multiplies it by 1 + lambda * (x - limit), lambda >= 0 fixed before
+ * the observation is seen.  Under the null its expected factor is at most
+ * 1, so by Ville's inequality the chance that the wealth ever reaches 1/a
+ * is at most a, however often one looks.  The stake is shared (a mixture,
+ * itself such a test):
+ *   - between JUDGE_GRID stakes lambda = c / limit, c from 0.03 (a share
+ *     a little above the limit, seen over many observations) to 0.7 (a
+ *     candidate that fails every request, caught in a few);
+ *   - between bettors started at different times: the one from the start
+ *     holds JUDGE_FIRST_WEIGHT, and a new one starts every
+ *     JUDGE_MEMORY_* observations with a share that falls as
+ *     1 / (k (k + 1)).  After a long clean stretch the early bettors have
+ *     lost their stake; a fault that starts late meets a fresh one.  At
+ *     most JUDGE_EPOCHS are kept: the poorest is dropped (which can only
+ *     lower the e-value: the bound holds).
+ * The e-value of a test is their weighted mean wealth.
  *
  * The checks (the candidate's counts; the stable pool's for the ratio):
  *   error_rate   share of the candidate's requests that fail, against
@@ -50,33 +55,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef JUDGE_FIXED_STAKE
-#define JUDGE_FIXED_STAKE 0.5     /* the fixed bettor's lambda x limit */
+#define JUDGE_GRID 4              /* stakes in the mixture */
+#define JUDGE_EPOCHS 6            /* bettors started at different times, kept at once */
+#ifndef JUDGE_FIRST_WEIGHT
+#define JUDGE_FIRST_WEIGHT 0.7    /* the share of the stake the bettor from the start holds */
 #endif
-#ifndef JUDGE_FIXED_WEIGHT
-#define JUDGE_FIXED_WEIGHT 0.5    /* its share of the stake */
-#endif
-#ifndef JUDGE_ADAPT_CAP
-#define JUDGE_ADAPT_CAP 0.5       /* the adaptive bettor's lambda x limit, at most */
-#endif
-#ifndef JUDGE_MEMORY_REQUESTS
-#define JUDGE_MEMORY_REQUESTS 2000.0 /* the adaptive bettor's memory, in requests */
-#endif
-#ifndef JUDGE_MEMORY_ERRORS
-#define JUDGE_MEMORY_ERRORS 100.0 /* ... and in errors (the ratio check) */
-#endif
-#ifndef JUDGE_PRIOR
-#define JUDGE_PRIOR 20.0          /* pseudo-observations at the limit in its guess */
-#endif
+#define JUDGE_MEMORY_REQUESTS 2000.0 /* a new bettor starts every this many requests */
+#define JUDGE_MEMORY_ERRORS 100.0 /* ... or errors (the ratio check) */
 #define JUDGE_RATIO_FLOOR 0.2     /* see above */
 #define JUDGE_P99_SHARE 0.01      /* the share a p99 limit allows above it */
 
 /* one test of "the share is above limit" */
 struct judge_bet {
-	double lw_fixed;          /* log wealth of the fixed bettor */
-	double lw_adapt;          /* log wealth of the adaptive bettor */
-	double dn, dk;            /* decayed observations and ones (the guess) */
-	double memory;            /* the decay's horizon, in observations */
+	/* log wealth per epoch and stake; an epoch's start, its weight */
+	double lw[JUDGE_EPOCHS][JUDGE_GRID];
+	double lweight[JUDGE_EPOCHS];  /* log of its share of the stake; -INFINITY: unused */
+	unsigned epochs;          /* epochs started so far (the next one's number) */
+	double memory;            /* observations between epochs */
+	double since;             /* observations since the last epoch began */
 	double limit;             /* the limit of the last feed */
 	uint64_t n, k;            /* observations and ones since the test began */
 };
@@ -84,7 +80,7 @@ struct judge_bet {
 void judge_bet_init(struct judge_bet *b, double memory);
 /* n observations, k of them ones, each against limit (0 < limit < 1) */
 void judge_bet_feed(struct judge_bet *b, uint64_t n, uint64_t k, double limit);
-/* log of the e-value (0 at the start) */
+/* log of the e-value (log JUDGE_FIRST_WEIGHT at the start) */
 double judge_bet_log_e(const struct judge_bet *b);
 
 enum judge_check {

@@ -12,64 +12,99 @@ const char *const judge_check_names[JUDGE_NCHECKS] = {
 
 const char *const judge_verdict_names[3] = { "inconclusive", "clean", "trip" };
 
+static const double judge_stakes[JUDGE_GRID] = { 0.03, 0.1, 0.3, 0.7 };
+
 void
 judge_bet_init(struct judge_bet *b, double memory)
 {
+	int e;
+
 	memset(b, 0, sizeof(*b));
 	b->memory = memory;
+	for (e = 0; e < JUDGE_EPOCHS; e++)
+		b->lweight[e] = -INFINITY;
+	b->lweight[0] = log(JUDGE_FIRST_WEIGHT);
+	b->epochs = 1;
 }
 
-/* the adaptive bettor's stake: about Kelly's for the recent share, never
- * negative (it only bets that the share is above the limit) */
-static double
-judge_bet_adapt_lambda(const struct judge_bet *b, double limit)
+/* the k-th epoch after the first holds (1 - first) / (k (k + 1)) */
+static void
+judge_bet_new_epoch(struct judge_bet *b)
 {
-	double mu = (b->dk + JUDGE_PRIOR * limit) / (b->dn + JUDGE_PRIOR);
-	double d = mu - limit, lambda;
+	double k = (double)b->epochs, worst = INFINITY, lw;
+	int e, g, slot = -1;
 
-	if (d <= 0)
-		return 0;
-	lambda = d / (mu * (1 - mu) + d * d);
-	if (lambda > JUDGE_ADAPT_CAP / limit)
-		lambda = JUDGE_ADAPT_CAP / limit;
-	return lambda;
-}
+	for (e = 0; e < JUDGE_EPOCHS && slot < 0; e++)
+		if (isinf(b->lweight[e]))
+			slot = e;
+	if (slot < 0) {
+		/* full: the poorest goes (never the first: it is the only one
+		 * that saw everything) */
+		for (e = 1; e < JUDGE_EPOCHS; e++) {
+			double m = -INFINITY;
 
-static double
-judge_bet_gain(double lambda, uint64_t n, uint64_t k, double limit)
-{
-	if (lambda <= 0)
-		return 0;
-	return (double)k * log1p(lambda * (1 - limit)) + (double)(n - k) * log1p(-lambda * limit);
+			for (g = 0; g < JUDGE_GRID; g++)
+				if (b->lw[e][g] > m)
+					m = b->lw[e][g];
+			lw = b->lweight[e] + m;
+			if (lw < worst) {
+				worst = lw;
+				slot = e;
+			}
+		}
+	}
+	for (g = 0; g < JUDGE_GRID; g++)
+		b->lw[slot][g] = 0;
+	b->lweight[slot] = log1p(-JUDGE_FIRST_WEIGHT) - log(k) - log(k + 1);
+	b->epochs++;
 }
 
 void
 judge_bet_feed(struct judge_bet *b, uint64_t n, uint64_t k, double limit)
 {
-	double decay;
+	int e, g;
 
 	if (n == 0 || !(limit > 0 && limit < 1))
 		return;
 	if (k > n)
 		k = n;
-	b->lw_fixed += judge_bet_gain(JUDGE_FIXED_STAKE / limit, n, k, limit);
-	b->lw_adapt += judge_bet_gain(judge_bet_adapt_lambda(b, limit), n, k, limit);
-	decay = exp(-(double)n / b->memory);
-	b->dn = b->dn * decay + (double)n;
-	b->dk = b->dk * decay + (double)k;
+	for (e = 0; e < JUDGE_EPOCHS; e++) {
+		if (isinf(b->lweight[e]))
+			continue;
+		for (g = 0; g < JUDGE_GRID; g++) {
+			double lambda = judge_stakes[g] / limit;
+
+			b->lw[e][g] += (double)k * log1p(lambda * (1 - limit)) +
+			    (double)(n - k) * log1p(-lambda * limit);
+		}
+	}
 	b->n += n;
 	b->k += k;
 	b->limit = limit;
+	b->since += (double)n;
+	if (b->since >= b->memory) {
+		b->since = 0;
+		judge_bet_new_epoch(b);
+	}
 }
 
 double
 judge_bet_log_e(const struct judge_bet *b)
 {
-	double f = b->lw_fixed + log(JUDGE_FIXED_WEIGHT);
-	double a = b->lw_adapt + log1p(-JUDGE_FIXED_WEIGHT);
-	double hi = f > a ? f : a, lo = f > a ? a : f;
+	double hi = -INFINITY, sum = 0;
+	int e, g;
 
-	return hi + log1p(exp(lo - hi));
+	for (e = 0; e < JUDGE_EPOCHS; e++)
+		for (g = 0; g < JUDGE_GRID; g++)
+			if (!isinf(b->lweight[e]) && b->lweight[e] + b->lw[e][g] > hi)
+				hi = b->lweight[e] + b->lw[e][g];
+	for (e = 0; e < JUDGE_EPOCHS; e++)
+		for (g = 0; g < JUDGE_GRID; g++)
+			if (!isinf(b->lweight[e]))
+				sum += exp(b->lweight[e] + b->lw[e][g] - hi);
+	/* (the shares of epochs not started yet, or dropped, are left out:
+	 * the e-value is only lower for it) */
+	return hi + log(sum / JUDGE_GRID);
 }
 
 int
