@@ -214,7 +214,7 @@ judge_feed(struct judge *j, const struct judge_policy *p, const struct judge_cou
 		judge_add(ps, stable);
 		judge_bet_feed(&j->t[JUDGE_ERROR_RATIO].floor, nc, nc - (cand->errors < nc ?
 		    cand->errors : nc), 1 - judge_floor_limit(p));
-		if (pc->requests > 0 && ps->requests > 0) {
+		if (pc->requests >= JUDGE_RATIO_BATCH && ps->requests >= JUDGE_RATIO_BATCH) {
 			double s = (double)pc->requests / (double)(pc->requests + ps->requests);
 			double rs = p->max_error_ratio * s;
 			uint64_t ec = pc->errors < pc->requests ? pc->errors : pc->requests;

@@ -91,8 +91,7 @@ TEST(test_failing_every_request_trips_within_ten)
 			break;
 	}
 	CHECK(n <= 10);
-	/* its share of the errors gives it away first: all of them, at 1% */
-	CHECK_EQ_INT(which, JUDGE_ERROR_RATIO);
+	CHECK_EQ_INT(which, JUDGE_ERROR_RATE);
 	/* and its own rate alone, the ratio off */
 	p.max_error_ratio = 0;
 	judge_init(&j);
@@ -160,21 +159,26 @@ TEST(test_ratio_trips_within_the_rate)
 	CHECK(judge_verdict(&j, &p, NULL) != JUDGE_TRIP);
 }
 
-/* the ratio compares errors within the exposure they came from: errors of a
- * feed in which one pool had no request wait for one that has both */
+/* the ratio compares errors within the exposure they came from: errors
+ * wait until both pools had JUDGE_RATIO_BATCH requests */
 TEST(test_ratio_waits_for_both_pools)
 {
 	struct judge_policy p = defaults();
 	struct judge j;
 	struct judge_counts c = counts(1, 0), s = counts(0, 0), s1 = counts(1, 1);
+	int i;
 
 	p.max_error_rate = 1;         /* the ratio alone */
 	judge_init(&j);
-	judge_feed(&j, &p, &c, &s);
+	for (i = 0; i < JUDGE_RATIO_BATCH; i++)
+		judge_feed(&j, &p, &c, &s);
 	CHECK_EQ_INT(j.t[JUDGE_ERROR_RATIO].beyond.n, 0);
-	CHECK_EQ_INT(j.pend_cand.requests, 1);
+	CHECK_EQ_INT(j.pend_cand.requests, JUDGE_RATIO_BATCH);
+	for (i = 0; i < JUDGE_RATIO_BATCH - 1; i++)
+		judge_feed(&j, &p, &s, &s1);
+	CHECK_EQ_INT(j.t[JUDGE_ERROR_RATIO].beyond.n, 0);
 	judge_feed(&j, &p, &s, &s1);
-	CHECK_EQ_INT(j.t[JUDGE_ERROR_RATIO].beyond.n, 1);
+	CHECK_EQ_INT(j.t[JUDGE_ERROR_RATIO].beyond.n, JUDGE_RATIO_BATCH);
 	CHECK_EQ_INT(j.t[JUDGE_ERROR_RATIO].beyond.k, 0);
 	CHECK_EQ_INT(j.pend_cand.requests, 0);
 	CHECK_EQ_INT(j.pend_stable.requests, 0);
