@@ -32,6 +32,12 @@
  *                conditioned on the errors, the daily cycle both pools
  *                share cancels): rho*s / (rho*s + 1 - s), s the
  *                candidate's share of requests in that batch;
+ *   error_delta  share of the candidate's requests that fail, against the
+ *                stable pool's rate plus max_error_delta: for "beyond"
+ *                the stable pool's upper bound, for "within" its lower
+ *                bound, each a confidence sequence that holds at every
+ *                moment; the check's share of alpha is split in two, half
+ *                for the bounds and half for the bets;
  *   p99          share of the candidate's requests slower than
  *                max_p99_ms, against 1 %;
  *   p99_ratio    share slower than max_p99_ratio x the stable pool's p99
@@ -56,6 +62,7 @@
 #include <stdint.h>
 
 #define JUDGE_GRID 4              /* stakes in the mixture */
+#define JUDGE_GRID_FINE 6         /* ... of the bounds on the stable pool's rate */
 #define JUDGE_EPOCHS 6            /* bettors started at different times, kept at once */
 #ifndef JUDGE_FIRST_WEIGHT
 #define JUDGE_FIRST_WEIGHT 0.7    /* the share of the stake the bettor from the start holds */
@@ -69,13 +76,14 @@
 /* one test of "the share is above limit" */
 struct judge_bet {
 	/* log wealth per epoch and stake; an epoch's start, its weight */
-	double lw[JUDGE_EPOCHS][JUDGE_GRID];
+	double lw[JUDGE_EPOCHS][JUDGE_GRID_FINE];
 	double lweight[JUDGE_EPOCHS];  /* log of its share of the stake; -INFINITY: unused */
 	unsigned epochs;          /* epochs started so far (the next one's number) */
 	double memory;            /* observations between epochs */
 	double since;             /* observations since the last epoch began */
 	double limit;             /* the limit of the last feed */
 	uint64_t n, k;            /* observations and ones since the test began */
+	int fine;                 /* the finer stakes (JUDGE_GRID_FINE) */
 };
 
 void judge_bet_init(struct judge_bet *b, double memory);
@@ -87,6 +95,7 @@ double judge_bet_log_e(const struct judge_bet *b);
 enum judge_check {
 	JUDGE_ERROR_RATE = 0,
 	JUDGE_ERROR_RATIO,
+	JUDGE_ERROR_DELTA,
 	JUDGE_P99,
 	JUDGE_P99_RATIO,
 	JUDGE_NCHECKS
@@ -100,6 +109,7 @@ struct judge_policy {
 	double alpha;             /* (0, 0.5] */
 	double max_error_rate;    /* (0, 1): error_rate; >= 1: off */
 	double max_error_ratio;   /* 0 = off */
+	double max_error_delta;   /* 0 = off */
 	int max_p99_ms;           /* 0 = off */
 	double max_p99_ratio;     /* 0 = off */
 };
@@ -119,8 +129,17 @@ struct judge_test {
 	enum judge_verdict verdict;
 };
 
+#define JUDGE_CS_GRID 48          /* rates the stable pool's bounds are told from */
+
 struct judge {
 	struct judge_test t[JUDGE_NCHECKS];
+	/* error_delta: bounds on the stable pool's error rate that hold at
+	 * every moment (a confidence sequence), from tests of "its rate is at
+	 * least / at most m" for m on a grid from 0.05% to 50% */
+	struct judge_bet st_below[JUDGE_CS_GRID];  /* against "rate >= m" */
+	struct judge_bet st_above[JUDGE_CS_GRID];  /* against "rate <= m" */
+	unsigned char st_below_done[JUDGE_CS_GRID], st_above_done[JUDGE_CS_GRID];
+	double stable_hi, stable_lo;               /* the bounds now */
 	/* the ratio check waits for a batch in which both pools had
 	 * JUDGE_RATIO_BATCH requests: errors are compared within the exposure
 	 * they came from, and a share of requests taken over a handful of

@@ -7,12 +7,22 @@
 #include "judge.h"
 
 const char *const judge_check_names[JUDGE_NCHECKS] = {
-	"error_rate", "error_ratio", "p99", "p99_ratio",
+	"error_rate", "error_ratio", "error_delta", "p99", "p99_ratio",
 };
 
 const char *const judge_verdict_names[3] = { "inconclusive", "clean", "trip" };
 
+/* the stakes (lambda x limit); the bounds on the stable pool's rate bet
+ * on small excesses too (1% against a grid rate of 0.2%: 0.008) */
 static const double judge_stakes[JUDGE_GRID] = { 0.03, 0.1, 0.3, 0.7 };
+static const double judge_stakes_fine[JUDGE_GRID_FINE] = { 0.003, 0.01, 0.03, 0.1, 0.3, 0.7 };
+
+static int
+judge_bet_grid(const struct judge_bet *b, const double **stakes)
+{
+	*stakes = b->fine ? judge_stakes_fine : judge_stakes;
+	return b->fine ? JUDGE_GRID_FINE : JUDGE_GRID;
+}
 
 void
 judge_bet_init(struct judge_bet *b, double memory)
@@ -43,7 +53,7 @@ judge_bet_new_epoch(struct judge_bet *b)
 		for (e = 1; e < JUDGE_EPOCHS; e++) {
 			double m = -INFINITY;
 
-			for (g = 0; g < JUDGE_GRID; g++)
+			for (g = 0; g < JUDGE_GRID_FINE; g++)
 				if (b->lw[e][g] > m)
 					m = b->lw[e][g];
 			lw = b->lweight[e] + m;
@@ -53,7 +63,7 @@ judge_bet_new_epoch(struct judge_bet *b)
 			}
 		}
 	}
-	for (g = 0; g < JUDGE_GRID; g++)
+	for (g = 0; g < JUDGE_GRID_FINE; g++)
 		b->lw[slot][g] = 0;
 	b->lweight[slot] = log1p(-JUDGE_FIRST_WEIGHT) - log(k) - log(k + 1);
 	b->epochs++;
@@ -62,7 +72,8 @@ judge_bet_new_epoch(struct judge_bet *b)
 void
 judge_bet_feed(struct judge_bet *b, uint64_t n, uint64_t k, double limit)
 {
-	int e, g;
+	const double *stakes;
+	int e, g, ng = judge_bet_grid(b, &stakes);
 
 	if (n == 0 || !(limit > 0 && limit < 1))
 		return;
@@ -71,8 +82,8 @@ judge_bet_feed(struct judge_bet *b, uint64_t n, uint64_t k, double limit)
 	for (e = 0; e < JUDGE_EPOCHS; e++) {
 		if (isinf(b->lweight[e]))
 			continue;
-		for (g = 0; g < JUDGE_GRID; g++) {
-			double lambda = judge_stakes[g] / limit;
+		for (g = 0; g < ng; g++) {
+			double lambda = stakes[g] / limit;
 
 			b->lw[e][g] += (double)k * log1p(lambda * (1 - limit)) +
 			    (double)(n - k) * log1p(-lambda * limit);
@@ -91,20 +102,21 @@ judge_bet_feed(struct judge_bet *b, uint64_t n, uint64_t k, double limit)
 double
 judge_bet_log_e(const struct judge_bet *b)
 {
+	const double *stakes;
 	double hi = -INFINITY, sum = 0;
-	int e, g;
+	int e, g, ng = judge_bet_grid(b, &stakes);
 
 	for (e = 0; e < JUDGE_EPOCHS; e++)
-		for (g = 0; g < JUDGE_GRID; g++)
+		for (g = 0; g < ng; g++)
 			if (!isinf(b->lweight[e]) && b->lweight[e] + b->lw[e][g] > hi)
 				hi = b->lweight[e] + b->lw[e][g];
 	for (e = 0; e < JUDGE_EPOCHS; e++)
-		for (g = 0; g < JUDGE_GRID; g++)
+		for (g = 0; g < ng; g++)
 			if (!isinf(b->lweight[e]))
 				sum += exp(b->lweight[e] + b->lw[e][g] - hi);
 	/* (the shares of epochs not started yet, or dropped, are left out:
 	 * the e-value is only lower for it) */
-	return hi + log(sum / JUDGE_GRID);
+	return hi + log(sum / ng);
 }
 
 int
@@ -114,6 +126,7 @@ judge_checks_on(const struct judge_policy *p, int on[JUDGE_NCHECKS])
 
 	on[JUDGE_ERROR_RATE] = p->max_error_rate > 0 && p->max_error_rate < 1;
 	on[JUDGE_ERROR_RATIO] = p->max_error_ratio > 0;
+	on[JUDGE_ERROR_DELTA] = p->max_error_delta > 0;
 	on[JUDGE_P99] = p->max_p99_ms > 0;
 	on[JUDGE_P99_RATIO] = p->max_p99_ratio > 0;
 	for (i = 0; i < JUDGE_NCHECKS; i++)
@@ -149,6 +162,13 @@ judge_init(struct judge *j)
 		judge_bet_init(&j->t[i].within, judge_memory(i, 1));
 		judge_bet_init(&j->t[i].floor, judge_memory(i, 2));
 	}
+	for (i = 0; i < JUDGE_CS_GRID; i++) {
+		judge_bet_init(&j->st_below[i], JUDGE_MEMORY_REQUESTS);
+		judge_bet_init(&j->st_above[i], JUDGE_MEMORY_REQUESTS);
+		j->st_below[i].fine = j->st_above[i].fine = 1;
+	}
+	j->stable_hi = 1;
+	j->stable_lo = 0;
 }
 
 void
@@ -190,6 +210,46 @@ judge_add(struct judge_counts *to, const struct judge_counts *c)
 	to->slow_ratio += c->slow_ratio;
 }
 
+/* the grid of the stable pool's bounds: 0.05% to 50%, evenly in log */
+static double
+judge_cs_rate(int i)
+{
+	return 0.0005 * pow(1000.0, (double)i / (JUDGE_CS_GRID - 1));
+}
+
+/*
+ * The stable pool's n requests, k failed: each grid rate's two tests, then
+ * the bounds.  The upper bound is the lowest rate m such that "rate >= m'"
+ * was refuted for every grid rate m' >= m: were it below the true rate, the
+ * test at the grid rate just under the true rate (a true hypothesis) would
+ * have been refuted, which happens with chance at most a.  The lower bound
+ * likewise.
+ */
+static void
+judge_cs_feed(struct judge *j, uint64_t n, uint64_t k, double thr)
+{
+	int i;
+
+	if (n == 0)
+		return;
+	for (i = 0; i < JUDGE_CS_GRID; i++) {
+		double m = judge_cs_rate(i);
+
+		judge_bet_feed(&j->st_below[i], n, n - k, 1 - m);
+		judge_bet_feed(&j->st_above[i], n, k, m);
+		if (judge_bet_log_e(&j->st_below[i]) >= thr)
+			j->st_below_done[i] = 1;
+		if (judge_bet_log_e(&j->st_above[i]) >= thr)
+			j->st_above_done[i] = 1;
+	}
+	j->stable_hi = 1;
+	for (i = JUDGE_CS_GRID - 1; i >= 0 && j->st_below_done[i]; i--)
+		j->stable_hi = judge_cs_rate(i);
+	j->stable_lo = 0;
+	for (i = 0; i < JUDGE_CS_GRID && j->st_above_done[i]; i++)
+		j->stable_lo = judge_cs_rate(i);
+}
+
 void
 judge_feed(struct judge *j, const struct judge_policy *p, const struct judge_counts *cand,
     const struct judge_counts *stable)
@@ -227,6 +287,22 @@ judge_feed(struct judge *j, const struct judge_policy *p, const struct judge_cou
 			memset(ps, 0, sizeof(*ps));
 		}
 	}
+	if (on[JUDGE_ERROR_DELTA]) {
+		/* the bounds from before this feed: the stakes are set before
+		 * the outcomes they bet on are seen */
+		struct judge_test *t = &j->t[JUDGE_ERROR_DELTA];
+		uint64_t ec = cand->errors < nc ? cand->errors : nc;
+		uint64_t ns = stable->requests;
+		uint64_t es = stable->errors < ns ? stable->errors : ns;
+		double hi = j->stable_hi + p->max_error_delta;
+		double lo = j->stable_lo + p->max_error_delta;
+
+		if (hi < 1)
+			judge_bet_feed(&t->beyond, nc, ec, hi);
+		if (lo < 1)
+			judge_bet_feed(&t->within, nc, nc - ec, 1 - lo);
+		judge_cs_feed(j, ns, es, thr + log(2.0));
+	}
 	if (on[JUDGE_P99])
 		judge_feed_share(&j->t[JUDGE_P99], nc, cand->slow < nc ? cand->slow : nc,
 		    JUDGE_P99_SHARE);
@@ -235,13 +311,14 @@ judge_feed(struct judge *j, const struct judge_policy *p, const struct judge_cou
 		    cand->slow_ratio < nc ? cand->slow_ratio : nc, JUDGE_P99_SHARE);
 	for (i = 0; i < JUDGE_NCHECKS; i++) {
 		struct judge_test *t = &j->t[i];
+		double th = i == JUDGE_ERROR_DELTA ? thr + log(2.0) : thr;
 
 		if (!on[i] || t->verdict == JUDGE_TRIP)
 			continue;
-		if (judge_bet_log_e(&t->beyond) >= thr)
+		if (judge_bet_log_e(&t->beyond) >= th)
 			t->verdict = JUDGE_TRIP;
 		else if (t->verdict != JUDGE_CLEAN &&
-		    (judge_bet_log_e(&t->within) >= thr ||
+		    (judge_bet_log_e(&t->within) >= th ||
 		    (i == JUDGE_ERROR_RATIO && judge_bet_log_e(&t->floor) >= thr)))
 			t->verdict = JUDGE_CLEAN;
 	}
@@ -306,7 +383,7 @@ judge_need(const struct judge *j, const struct judge_policy *p)
 
 		if (!on[i] || t->verdict != JUDGE_INCONCLUSIVE)
 			continue;
-		need = judge_bet_need(&t->within, thr);
+		need = judge_bet_need(&t->within, i == JUDGE_ERROR_DELTA ? thr + log(2.0) : thr);
 		if (i == JUDGE_ERROR_RATIO) {
 			/* observations are errors: per candidate request, the errors
 			 * of both pools that come with it */

@@ -254,6 +254,47 @@ TEST(test_p99_checks)
 	CHECK_EQ_INT(which, JUDGE_P99_RATIO);
 }
 
+/* the stable pool's bounds close in on its rate and always hold it */
+TEST(test_stable_bounds)
+{
+	struct judge_policy p = { .alpha = 0.01, .max_error_rate = 1, .max_error_delta = 0.02 };
+	struct judge j;
+	struct judge_counts c = counts(0, 0), s = counts(100, 1);
+	int i;
+
+	judge_init(&j);
+	CHECK(j.stable_hi == 1 && j.stable_lo == 0);
+	for (i = 0; i < 1000; i++) {
+		judge_feed(&j, &p, &c, &s);
+		CHECK(j.stable_lo <= 0.01 && j.stable_hi >= 0.01);
+	}
+	CHECK(j.stable_hi < 0.02);
+	CHECK(j.stable_lo > 0.005);
+}
+
+/* error_delta: 10% against 1% + 0.02 trips; 1% against 1% comes clean */
+TEST(test_error_delta)
+{
+	struct judge_policy p = { .alpha = 0.01, .max_error_rate = 1, .max_error_delta = 0.02 };
+	struct judge j;
+	struct judge_counts bad = counts(10, 1), good = counts(100, 1), s = counts(100, 1);
+	enum judge_check which = JUDGE_NCHECKS;
+	int i;
+
+	judge_init(&j);
+	for (i = 0; i < 2000 && judge_verdict(&j, &p, &which) != JUDGE_TRIP; i++)
+		judge_feed(&j, &p, &bad, &s);
+	CHECK_EQ_INT(judge_verdict(&j, &p, NULL), JUDGE_TRIP);
+	CHECK_EQ_INT(which, JUDGE_ERROR_DELTA);
+	judge_init(&j);
+	for (i = 0; i < 3000 && judge_verdict(&j, &p, NULL) == JUDGE_INCONCLUSIVE; i++)
+		judge_feed(&j, &p, &good, &s);
+	CHECK_EQ_INT(judge_verdict(&j, &p, NULL), JUDGE_CLEAN);
+	for (i = 0; i < 3000; i++)
+		judge_feed(&j, &p, &good, &s);
+	CHECK(judge_verdict(&j, &p, NULL) != JUDGE_TRIP);
+}
+
 /* the threshold is log(checks on / alpha) */
 TEST(test_threshold_counts_the_checks_on)
 {
@@ -267,6 +308,8 @@ TEST(test_threshold_counts_the_checks_on)
 	CHECK_EQ_INT(judge_checks_on(&p, on), 4);
 	p.alpha = 0.05;
 	CHECK(fabs(judge_log_threshold(&p) - log(80.0)) < 1e-9);
+	p.max_error_delta = 0.01;
+	CHECK_EQ_INT(judge_checks_on(&p, on), 5);
 }
 
 /* the simulator, small: equal pools never trip (the bound is 1% and the
@@ -299,6 +342,8 @@ main(void)
 	RUN(test_equal_pools_come_clean);
 	RUN(test_at_the_limit_stays_inconclusive);
 	RUN(test_p99_checks);
+	RUN(test_stable_bounds);
+	RUN(test_error_delta);
 	RUN(test_threshold_counts_the_checks_on);
 	RUN(test_simulator_small);
 	return test_summary();
