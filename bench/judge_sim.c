@@ -133,6 +133,7 @@ sim_tick(struct sim_rng *r, const struct sim_scenario *sc, double weight, uint64
 
 			if (cand) {
 				t->c_lat[t->nlat_c++] = ms;
+				k->ratio_requests++;
 				if (ms > slow_ms)
 					k->slow_ratio++;
 			} else {

@@ -29,6 +29,8 @@ extern const char *const notify_event_names[];  /* by bit: "revert", "promote", 
 /* guard.on_trip: what a trip does */
 enum guard_on_trip { ON_TRIP_REVERT = 0, ON_TRIP_STEP_BACK, ON_TRIP_PAUSE };
 extern const char *const guard_on_trip_names[];  /* "revert", "step_back", "pause" */
+enum guard_method { GUARD_THRESHOLD = 0, GUARD_SEQUENTIAL };
+extern const char *const guard_method_names[];   /* "threshold", "sequential" */
 
 /* "blue", "green" (indexed by enum pool_id), then NULL */
 extern const char *const pool_names[CONFIG_POOLS + 1];
@@ -132,12 +134,16 @@ struct config {
 	int guard_bake_s;             /* 0..604800 [0] */
 	int guard_dry_run;            /* [0] */
 	int guard_on_trip;            /* enum guard_on_trip ["revert"] */
+	int guard_method;             /* enum guard_method ["threshold"] */
+	double guard_alpha;           /* 0.0001..0.5 [0.01] */
+	double guard_max_error_ratio; /* 0..1000, 0 = off [1.5 sequential, 0 threshold] */
 
 	/* rollout */
 	int rollout_steps_bp[32];     /* percentages x 100, strictly increasing, last = 10000 [1,5,10,25,50,100] */
 	size_t rollout_nsteps;
 	int rollout_hold_s;           /* 0..86400 [60] */
 	int rollout_min_requests;     /* 0..100000000 [0] */
+	int rollout_max_inconclusive_s; /* 0..604800, 0 = never [600] */
 
 	/* timeouts, all in ms */
 	int t_client_header_ms;       /* [10000] */

@@ -33,6 +33,7 @@ struct guard_policy {
 	double min_healthy_fraction;  /* trip when healthy/servers < this (any request count) */
 	double max_error_delta;       /* 0 = off; cand rate - stable rate > this, both >= min_requests */
 	double max_p99_ratio;         /* 0 = off; cand p99 > this x stable p99, both >= min_requests */
+	double max_error_ratio;       /* 0 = off; cand rate > this x stable rate, both >= min_requests */
 };
 
 enum guard_verdict { GUARD_HOLD = 0, GUARD_REVERT = 1 };
@@ -45,10 +46,11 @@ enum guard_check {
 	GUARD_CHECK_P99,          /* max_p99_ms */
 	GUARD_CHECK_ERROR_DELTA,  /* max_error_delta */
 	GUARD_CHECK_P99_RATIO,    /* max_p99_ratio */
+	GUARD_CHECK_ERROR_RATIO,  /* max_error_ratio */
 	GUARD_CHECK_COUNT
 };
 
-/* "health", "error_rate", "p99", "error_delta", "p99_ratio" ("none" for hold) */
+/* "health", "error_rate", "p99", "error_delta", "p99_ratio", "error_ratio" ("none" for hold) */
 extern const char *const guard_check_names[GUARD_CHECK_COUNT];
 
 /*
@@ -59,6 +61,8 @@ extern const char *const guard_check_names[GUARD_CHECK_COUNT];
  *   "p99 812ms > 500ms over 10s, n=143"
  *   "error_delta 0.08 > 0.02 (green 0.09, blue 0.01) over 10s"
  *   "p99_ratio 3.10 > 2.00 (green 31ms, blue 10ms) over 10s"
+ *   "error_ratio 3.20 > 1.50 (green 0.08, blue 0.03) over 10s" ("inf" when
+ *   the stable pool had no error)
  * Checks run in that order.  On GUARD_HOLD reason is "".
  */
 enum guard_verdict guard_evaluate(const struct guard_input *in, const struct guard_policy *pol,

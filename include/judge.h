@@ -120,6 +120,8 @@ struct judge_counts {
 	uint64_t errors;
 	uint64_t slow;            /* slower than max_p99_ms (candidate) */
 	uint64_t slow_ratio;      /* slower than max_p99_ratio x the stable p99 (candidate) */
+	uint64_t ratio_requests;  /* requests judged against that bound (it is not known
+	                           * before the stable pool has a p99) */
 };
 
 struct judge_test {
@@ -149,6 +151,7 @@ struct judge {
 	 * rate meanwhile. */
 	struct judge_counts pend_cand, pend_stable;
 	uint64_t cand_requests, stable_requests;  /* since the rollout began */
+	uint64_t cand_errors, stable_errors;
 	uint64_t step_requests;                   /* the candidate's, since the step began */
 	double last_share;                        /* the candidate's share in the last feed */
 };
@@ -169,6 +172,11 @@ double judge_log_threshold(const struct judge_policy *p);
  * *which), CLEAN if every check that is on is clean, else INCONCLUSIVE. */
 enum judge_verdict judge_verdict(const struct judge *j, const struct judge_policy *p,
     enum judge_check *which);
+
+/* The evidence of check c in words, for a trip's reason: its e-value
+ * against the threshold, alpha, and the counts since the rollout began. */
+void judge_reason(const struct judge *j, const struct judge_policy *p, enum judge_check c,
+    const char *cand, const char *stable, char *buf, size_t len);
 
 /* About how many more candidate requests the checks still inconclusive
  * need, at the shares seen so far (0: none inconclusive; UINT64_MAX: no

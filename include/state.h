@@ -110,6 +110,15 @@ int state_step_left_s(void);
 /* Called every guard interval: rollout steps, bake_s promotion. */
 void state_tick(void);
 
+/*
+ * guard.method "sequential": what the judge said this interval of the
+ * candidate's live traffic (1 clean, 0 not yet, -1 not judging).  While it
+ * is not clean, state_tick does not advance a running step, and after
+ * rollout.max_inconclusive_s in one step it pauses the rollout, with an
+ * event.  Control thread.
+ */
+void state_judge_note(int clean);
+
 /* Reverts since start (guard and operator), for the metrics. */
 uint64_t state_reverts(void);
 

@@ -86,6 +86,10 @@ struct stats_worker {
 	stats_ctr dur_count[CONFIG_POOLS];
 	stats_ctr dur_sum_us[CONFIG_POOLS];
 	stats_ctr routed[STATS_CLASSES];                 /* requests counted in the window */
+	/* of those: failed, and slower than the judge's bounds (stats_set_slow_bounds) */
+	stats_ctr routed_err[STATS_CLASSES];
+	stats_ctr routed_slow[STATS_CLASSES][2];
+	stats_ctr routed_bound1[STATS_CLASSES];  /* requests while the second bound was set */
 	stats_ctr retries;
 	stats_ctr tls_handshakes;
 	stats_ctr tls_handshake_errors;
@@ -159,6 +163,20 @@ void stats_window_sum(struct stats_worker *const *w, size_t n, int pool, int win
 /* Requests routed to pool by the split (not by the override header) since
  * start, summed over workers: the rollout counts a step's requests with it
  * (and a shadow phase's copies with STATS_SHADOW). */
+/* The sequential judge's counts of one class, summed over workers: what the
+ * window counts, from the start. */
+struct stats_judged {
+	uint64_t requests, errors, slow[2];
+	uint64_t bound1;              /* requests judged against the second bound */
+};
+void stats_judged_total(struct stats_worker *const *w, size_t n, int cls,
+    struct stats_judged *out);
+
+/* Requests slower than these (us; 0: none) are counted in routed_slow[][0]
+ * and [1]: max_p99_ms, and max_p99_ratio x the stable pool's p99.  Set by
+ * the control thread, read on every request. */
+void stats_set_slow_bounds(uint64_t us0, uint64_t us1);
+
 uint64_t stats_routed_total(struct stats_worker *const *w, size_t n, int pool);
 
 /* p-quantile (0..1) of the window's latency in ms (0 when no request). */

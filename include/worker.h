@@ -18,6 +18,8 @@ int worker_all_done(void);
 /* The workers' windows and routed-request totals, summed (control thread;
  * workers is at most 64, the bound of the workers key). */
 void worker_window_sum(int pool, int window_s, uint64_t now_us, struct stats_window *out);
+/* The sequential judge's counts of a class, over every worker (stats.h). */
+void worker_judged_total(int cls, struct stats_judged *out);
 uint64_t worker_routed_total(int pool);
 /* The TLS contexts of the listener on addr (NULL if none); any thread. */
 struct tls_ctxset *proxy_tls_set(const struct config_addr *addr);

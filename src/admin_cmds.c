@@ -198,14 +198,16 @@ admin_status_guard(void)
 {
 	const struct config *c = rt.cfg;
 
-	return json_pack("{s:o,s:b,s:s,s:i,s:i,s:i,s:f,s:i,s:f,s:f,s:f,s:i}", "verdict",
-	    jsonx_str(watch_verdict()), "dry_run", c->guard_dry_run, "on_trip",
+	return json_pack("{s:o,s:b,s:s,s:i,s:i,s:i,s:f,s:i,s:f,s:f,s:f,s:i,s:s,s:f,s:f,s:i}",
+	    "verdict", jsonx_str(watch_verdict()), "dry_run", c->guard_dry_run, "on_trip",
 	    guard_on_trip_names[c->guard_on_trip], "interval_ms", c->guard_interval_ms,
 	    "window_s", c->guard_window_s, "min_requests", c->guard_min_requests,
 	    "max_error_rate", c->guard_max_error_rate, "max_p99_ms", c->guard_max_p99_ms,
 	    "min_healthy_fraction", c->guard_min_healthy_fraction,
 	    "max_error_delta", c->guard_max_error_delta, "max_p99_ratio", c->guard_max_p99_ratio,
-	    "bake_s", c->guard_bake_s);
+	    "bake_s", c->guard_bake_s, "method", guard_method_names[c->guard_method],
+	    "alpha", c->guard_alpha, "max_error_ratio", c->guard_max_error_ratio,
+	    "max_inconclusive_s", c->rollout_max_inconclusive_s);
 }
 
 /* What the guard's last trip was and what it did; null before one. */

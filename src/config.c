@@ -36,6 +36,7 @@ static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL
 const char *const pool_names[CONFIG_POOLS + 1] = { "blue", "green", NULL };
 static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
 const char *const guard_on_trip_names[] = { "revert", "step_back", "pause", NULL };
+const char *const guard_method_names[] = { "threshold", "sequential", NULL };
 const char *const notify_event_names[] = { "revert", "promote", "step", "pause", "trip", NULL };
 
 /* Every scalar key of struct config.  Keep in step with docs/configuration.md. */
@@ -71,9 +72,14 @@ const struct config_key config_keys[] = {
 	C_INT("guard.bake_s", 0, 604800, 0, guard_bake_s),
 	C_BOOL("guard.dry_run", 0, guard_dry_run),
 	C_ENUM("guard.on_trip", guard_on_trip_names, 0, guard_on_trip),
+	C_ENUM("guard.method", guard_method_names, GUARD_THRESHOLD, guard_method),
+	C_DBL("guard.alpha", 0.0001, 0.5, 0.01, guard_alpha),
+	/* [1.5 with "sequential", 0 with "threshold"]: -1 until config_cross */
+	C_DBL("guard.max_error_ratio", 0, 1000, -1, guard_max_error_ratio),
 	C_INT("rollout.hold_s", 0, 86400, 60, rollout_hold_s),
 	/* [guard.min_requests]: -1 until config_cross copies it */
 	C_INT("rollout.min_requests", 0, 100000000, -1, rollout_min_requests),
+	C_INT("rollout.max_inconclusive_s", 0, 604800, 600, rollout_max_inconclusive_s),
 	C_INT("timeouts.client_header_ms", 1, 86400000, 10000, t_client_header_ms),
 	C_INT("timeouts.client_idle_ms", 1, 86400000, 60000, t_client_idle_ms),
 	C_INT("timeouts.upstream_connect_ms", 1, 86400000, 2000, t_upstream_connect_ms),
@@ -525,6 +531,8 @@ static void config_cross(struct loader *ld, const config_t *cf, struct config *c
 	/* a step never advances on less evidence than the guard needs */
 	if (c->rollout_min_requests < 0)
 		c->rollout_min_requests = c->guard_min_requests;
+	if (c->guard_max_error_ratio < 0)
+		c->guard_max_error_ratio = c->guard_method == GUARD_SEQUENTIAL ? 1.5 : 0;
 	if (c->admin_readonly_socket != NULL &&
 	    strcmp(c->admin_readonly_socket, c->admin_socket) == 0)
 		ld_err(ld, config_lookup(cf, "admin.readonly_socket"),

@@ -170,6 +170,31 @@ guard_check_p99_ratio(const struct guard_input *in, const struct guard_policy *p
 	return 1;
 }
 
+/* the candidate's rate against a multiple of the stable pool's:
+ * ce/cn > r * se/sn as ce*sn > r * (se*cn), one rounding on each side */
+static int
+guard_check_error_ratio(const struct guard_input *in, const struct guard_policy *pol,
+    char *reason, size_t len)
+{
+	const struct guard_figs *c = &in->cand, *st = &in->stable;
+	char ratio[32];
+
+	if (pol->max_error_ratio <= 0 || c->errors == 0 || !guard_enough(c, pol) ||
+	    !guard_enough(st, pol))
+		return 0;
+	if (!((double)(c->errors * st->requests) > pol->max_error_ratio *
+	    (double)(st->errors * c->requests)))
+		return 0;
+	if (st->errors == 0)
+		snprintf(ratio, sizeof(ratio), "inf");
+	else
+		snprintf(ratio, sizeof(ratio), "%.2f", guard_rate(c) / guard_rate(st));
+	errf(reason, len, "error_ratio %s > %.2f (%s %.2f, %s %.2f) over %ds", ratio,
+	    pol->max_error_ratio, guard_name(in->cand_name, "candidate"), guard_rate(c),
+	    guard_name(in->stable_name, "stable"), guard_rate(st), in->window_s);
+	return 1;
+}
+
 const char *const guard_check_names[GUARD_CHECK_COUNT] = {
 	[GUARD_CHECK_NONE] = "none",
 	[GUARD_CHECK_HEALTH] = "health",
@@ -177,6 +202,7 @@ const char *const guard_check_names[GUARD_CHECK_COUNT] = {
 	[GUARD_CHECK_P99] = "p99",
 	[GUARD_CHECK_ERROR_DELTA] = "error_delta",
 	[GUARD_CHECK_P99_RATIO] = "p99_ratio",
+	[GUARD_CHECK_ERROR_RATIO] = "error_ratio",
 };
 
 /* the documented order: the first failing check is the one reported */
@@ -189,6 +215,7 @@ static const struct {
 	{ GUARD_CHECK_P99, guard_check_p99 },
 	{ GUARD_CHECK_ERROR_DELTA, guard_check_error_delta },
 	{ GUARD_CHECK_P99_RATIO, guard_check_p99_ratio },
+	{ GUARD_CHECK_ERROR_RATIO, guard_check_error_ratio },
 };
 
 /*

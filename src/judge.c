@@ -2,6 +2,7 @@
  * judge.c - the sequential guard (judge.h): tests by betting, per check.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "judge.h"
@@ -261,6 +262,8 @@ judge_feed(struct judge *j, const struct judge_policy *p, const struct judge_cou
 	judge_checks_on(p, on);
 	j->cand_requests += nc;
 	j->stable_requests += stable->requests;
+	j->cand_errors += cand->errors < nc ? cand->errors : nc;
+	j->stable_errors += stable->errors < stable->requests ? stable->errors : stable->requests;
 	j->step_requests += nc;
 	if (nc + stable->requests > 0)
 		j->last_share = (double)nc / (double)(nc + stable->requests);
@@ -306,9 +309,12 @@ judge_feed(struct judge *j, const struct judge_policy *p, const struct judge_cou
 	if (on[JUDGE_P99])
 		judge_feed_share(&j->t[JUDGE_P99], nc, cand->slow < nc ? cand->slow : nc,
 		    JUDGE_P99_SHARE);
-	if (on[JUDGE_P99_RATIO])
-		judge_feed_share(&j->t[JUDGE_P99_RATIO], nc,
-		    cand->slow_ratio < nc ? cand->slow_ratio : nc, JUDGE_P99_SHARE);
+	if (on[JUDGE_P99_RATIO]) {
+		uint64_t nr = cand->ratio_requests < nc ? cand->ratio_requests : nc;
+
+		judge_feed_share(&j->t[JUDGE_P99_RATIO], nr,
+		    cand->slow_ratio < nr ? cand->slow_ratio : nr, JUDGE_P99_SHARE);
+	}
 	for (i = 0; i < JUDGE_NCHECKS; i++) {
 		struct judge_test *t = &j->t[i];
 		double th = i == JUDGE_ERROR_DELTA ? thr + log(2.0) : thr;
@@ -342,6 +348,26 @@ judge_verdict(const struct judge *j, const struct judge_policy *p, enum judge_ch
 			clean = 0;
 	}
 	return clean ? JUDGE_CLEAN : JUDGE_INCONCLUSIVE;
+}
+
+void
+judge_reason(const struct judge *j, const struct judge_policy *p, enum judge_check c,
+    const char *cand, const char *stable, char *buf, size_t len)
+{
+	double thr;
+	const struct judge_bet *b;
+
+	if ((int)c < 0 || c >= JUDGE_NCHECKS) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	thr = judge_log_threshold(p) + (c == JUDGE_ERROR_DELTA ? log(2.0) : 0);
+	b = &j->t[c].beyond;
+	snprintf(buf, len, "%s beyond its limit: evidence %.0f >= %.0f (alpha %g); %s %llu of %llu "
+	    "failed, %s %llu of %llu, since the rollout began", judge_check_names[c],
+	    exp(judge_bet_log_e(b)), exp(thr), p->alpha, cand,
+	    (unsigned long long)j->cand_errors, (unsigned long long)j->cand_requests, stable,
+	    (unsigned long long)j->stable_errors, (unsigned long long)j->stable_requests);
 }
 
 /* Bernoulli KL(q || l): a bettor's best growth per observation */

@@ -357,6 +357,7 @@ state_now_ms(void)
  * (they are added up as they come, so the count never goes back when it
  * ends). */
 static uint64_t state_shadow_seen, state_shadow_acc;
+static int state_judged = -1;     /* state_judge_note */
 
 uint64_t
 state_gate_requests(enum pool_id pool)
@@ -865,6 +866,10 @@ state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
 		snprintf(buf, len, "%d s (%s %llu of %llu)", *left_s, what, *seen, *need);
 	else if (*seen < *need)
 		snprintf(buf, len, "%llu more %s (%llu of %llu)", *need - *seen, what, *seen, *need);
+	else if (rt.cfg->guard_method == GUARD_SEQUENTIAL && state_ro.shadow_bp == 0 &&
+	    state_judged != 1)
+		snprintf(buf, len, "the evidence that the candidate is within every limit "
+		    "(guard: inconclusive)");
 	else
 		snprintf(buf, len, "the next guard interval");
 }
@@ -891,6 +896,39 @@ state_audit(const struct actor *who, const char *what, const char *result, const
 	a->before = *before;
 }
 
+void
+state_judge_note(int clean)
+{
+	state_judged = clean;
+}
+
+/* Under the sequential guard a running step with live traffic moves only
+ * on the judge's "clean"; 1 when the step must wait (and it may have been
+ * paused for waiting too long). */
+static int
+state_step_unjudged(const struct actor *who)
+{
+	const struct config *c = rt.cfg;
+	uint64_t now = state_now_ms(), ran;
+	char reason[200], msg[256];
+
+	if (c->guard_method != GUARD_SEQUENTIAL || state_ro.phase != RO_RUNNING ||
+	    state_ro.shadow_bp > 0 || state_judged == 1)
+		return 0;
+	ran = now > state_ro.step_start_ms ? now - state_ro.step_start_ms : 0;
+	if (c->rollout_max_inconclusive_s > 0 &&
+	    ran >= (uint64_t)c->rollout_max_inconclusive_s * 1000) {
+		struct split_state before = state_cur;
+
+		snprintf(reason, sizeof(reason), "step inconclusive for %d s "
+		    "(rollout.max_inconclusive_s): the evidence never showed the candidate "
+		    "within every limit", c->rollout_max_inconclusive_s);
+		state_guard_pause(reason, who, msg, sizeof(msg));
+		state_audit(who, "pause", "OK", reason, &before);
+	}
+	return 1;
+}
+
 /* The rollout timer: advance steps, and promote after guard.bake_s.  What
  * the timer changes is audited like an operator's command. */
 void
@@ -904,6 +942,8 @@ state_tick(void)
 	int r;
 
 	if (state_ro.phase != RO_NONE) {
+		if (state_step_unjudged(&timer))
+			return;
 		a = rollout_tick(&state_ro, now, state_gate_total(state_ro_pool()));
 		if (a == RA_SET) {
 			r = state_rollout_gate(0, &timer, "step", "step", msg, sizeof(msg));

@@ -163,6 +163,31 @@ static inline uint64_t stats_stamp(int cls, uint64_t idx)
 	return ((e & 0xffffff) << 40) | (idx & (((uint64_t)1 << 40) - 1));
 }
 
+static _Atomic uint64_t stats_slow_us[2];
+
+void stats_set_slow_bounds(uint64_t us0, uint64_t us1)
+{
+	atomic_store_explicit(&stats_slow_us[0], us0, memory_order_relaxed);
+	atomic_store_explicit(&stats_slow_us[1], us1, memory_order_relaxed);
+}
+
+/* what the sequential judge counts of a request the window counts */
+static void stats_record_judged(struct stats_worker *w, int cls, int is_err, uint64_t dur_us)
+{
+	uint64_t b0 = atomic_load_explicit(&stats_slow_us[0], memory_order_relaxed);
+	uint64_t b1 = atomic_load_explicit(&stats_slow_us[1], memory_order_relaxed);
+
+	if (is_err)
+		STATS_INC(w->routed_err[cls]);
+	if (b0 > 0 && dur_us > b0)
+		STATS_INC(w->routed_slow[cls][0]);
+	if (b1 > 0) {
+		STATS_INC(w->routed_bound1[cls]);
+		if (dur_us > b1)
+			STATS_INC(w->routed_slow[cls][1]);
+	}
+}
+
 static void stats_record_window(struct stats_worker *w, int pool, int is_err, int status,
     int err_kind, uint64_t now_s, uint64_t dur_us)
 {
@@ -223,6 +248,7 @@ void stats_record(struct stats_worker *w, int pool, int proto, int server, int s
 	}
 	if (in_window) {
 		STATS_INC(w->routed[pool]);
+		stats_record_judged(w, pool, is_err, dur_us);
 		stats_record_window(w, pool, is_err, status, err_kind, now_s, dur_us);
 	}
 }
@@ -234,9 +260,26 @@ void stats_record_shadow(struct stats_worker *w, int cls, int status, int err_ki
 		return;
 	if (err_kind >= STATS_ERR_KINDS)
 		err_kind = -1;
+	int is_err = status >= 500 || err_kind >= 0 || status == 0;
+
 	STATS_INC(w->routed[cls]);
-	stats_record_window(w, cls, status >= 500 || err_kind >= 0 || status == 0, status,
-	    err_kind, now_s, dur_us);
+	stats_record_judged(w, cls, is_err, dur_us);
+	stats_record_window(w, cls, is_err, status, err_kind, now_s, dur_us);
+}
+
+void stats_judged_total(struct stats_worker *const *w, size_t n, int cls,
+    struct stats_judged *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (cls < 0 || cls >= STATS_CLASSES)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		out->requests += STATS_GET(w[i]->routed[cls]);
+		out->errors += STATS_GET(w[i]->routed_err[cls]);
+		out->slow[0] += STATS_GET(w[i]->routed_slow[cls][0]);
+		out->slow[1] += STATS_GET(w[i]->routed_slow[cls][1]);
+		out->bound1 += STATS_GET(w[i]->routed_bound1[cls]);
+	}
 }
 
 uint64_t stats_routed_total(struct stats_worker *const *w, size_t n, int pool)

@@ -10,6 +10,7 @@
 #include "cluster.h"
 #include "guard.h"
 #include "health.h"
+#include "judge.h"
 #include "pools.h"
 #include "proxy.h"
 #include "state.h"
@@ -24,6 +25,125 @@ static unsigned long long watch_ntrips[GUARD_CHECK_COUNT];
 static char watch_dry_now[600];       /* this interval's dry-run verdict, "" = none */
 static struct watch_trip watch_last;  /* the last trip that acted */
 static unsigned long long watch_paused_version; /* the split a trip paused (on_trip pause) */
+
+/* guard.method "sequential": the judge of the candidate's live traffic */
+static struct {
+	struct judge j;
+	int live;                     /* judging now */
+	enum pool_id cand;
+	long long step_key;           /* the rollout step its "within" tests are for */
+	struct stats_judged last[CONFIG_POOLS];  /* totals at the last feed */
+} watch_seq;
+
+static const enum guard_check watch_seq_kind[JUDGE_NCHECKS] = {
+	[JUDGE_ERROR_RATE] = GUARD_CHECK_ERROR_RATE,
+	[JUDGE_ERROR_RATIO] = GUARD_CHECK_ERROR_RATIO,
+	[JUDGE_ERROR_DELTA] = GUARD_CHECK_ERROR_DELTA,
+	[JUDGE_P99] = GUARD_CHECK_P99,
+	[JUDGE_P99_RATIO] = GUARD_CHECK_P99_RATIO,
+};
+
+static void
+watch_seq_policy(struct judge_policy *jp)
+{
+	const struct config *c = rt.cfg;
+
+	memset(jp, 0, sizeof(*jp));
+	jp->alpha = c->guard_alpha;
+	jp->max_error_rate = c->guard_max_error_rate > 0 ? c->guard_max_error_rate : 1;
+	jp->max_error_ratio = c->guard_max_error_ratio;
+	jp->max_error_delta = c->guard_max_error_delta;
+	jp->max_p99_ms = c->guard_max_p99_ms;
+	jp->max_p99_ratio = c->guard_max_p99_ratio;
+}
+
+static void
+watch_seq_counts(const struct stats_judged *now, const struct stats_judged *last,
+    struct judge_counts *out)
+{
+#define WATCH_D(a, b) ((a) > (b) ? (a) - (b) : 0)
+	out->requests = WATCH_D(now->requests, last->requests);
+	out->errors = WATCH_D(now->errors, last->errors);
+	out->slow = WATCH_D(now->slow[0], last->slow[0]);
+	out->slow_ratio = WATCH_D(now->slow[1], last->slow[1]);
+	out->ratio_requests = WATCH_D(now->bound1, last->bound1);
+#undef WATCH_D
+}
+
+/*
+ * Feed the judge what this node's candidate and stable pool did since the
+ * last interval.  A new candidate (or traffic to it after none) is a new
+ * rollout for the judge; a new rollout step restarts its "within" tests.
+ * Then the bounds the data path counts slow requests against.
+ */
+static enum judge_verdict
+watch_seq_feed(enum pool_id cand, enum pool_id stable, const struct stats_window *win,
+    const struct judge_policy *jp, enum judge_check *which)
+{
+	const struct config *c = rt.cfg;
+	struct stats_judged now[CONFIG_POOLS];
+	struct judge_counts jc, js;
+	long long key = state_step_key();
+	double sp99;
+	int p;
+
+	for (p = 0; p < CONFIG_POOLS; p++)
+		worker_judged_total(p, &now[p]);
+	if (!watch_seq.live || watch_seq.cand != cand) {
+		judge_init(&watch_seq.j);
+		watch_seq.live = 1;
+		watch_seq.cand = cand;
+		watch_seq.step_key = key;
+		memcpy(watch_seq.last, now, sizeof(now));
+	} else if (key != watch_seq.step_key) {
+		judge_step(&watch_seq.j);
+		watch_seq.step_key = key;
+	}
+	watch_seq_counts(&now[cand], &watch_seq.last[cand], &jc);
+	watch_seq_counts(&now[stable], &watch_seq.last[stable], &js);
+	memcpy(watch_seq.last, now, sizeof(now));
+	judge_feed(&watch_seq.j, jp, &jc, &js);
+	/* the bounds for the next interval's requests */
+	sp99 = win[stable].requests >= (uint64_t)(c->guard_min_requests > 0 ?
+	    c->guard_min_requests : 1) ? stats_window_quantile_ms(&win[stable], 0.99) : 0;
+	stats_set_slow_bounds((uint64_t)c->guard_max_p99_ms * 1000,
+	    c->guard_max_p99_ratio > 0 && sp99 > 0 ?
+	    (uint64_t)(c->guard_max_p99_ratio * sp99 * 1000) : 0);
+	return judge_verdict(&watch_seq.j, jp, which);
+}
+
+/* What the judge says while nothing trips, for status. */
+static void
+watch_seq_clean(enum pool_id cand, const struct judge_policy *jp, enum judge_verdict v)
+{
+	int on[JUDGE_NCHECKS], i, n = 0;
+	char checks[160] = "";
+	uint64_t need;
+
+	judge_checks_on(jp, on);
+	for (i = 0; i < JUDGE_NCHECKS; i++) {
+		if (!on[i] || (v == JUDGE_INCONCLUSIVE &&
+		    watch_seq.j.t[i].verdict != JUDGE_INCONCLUSIVE))
+			continue;
+		snprintf(checks + strlen(checks), sizeof(checks) - strlen(checks), "%s%s",
+		    n++ ? ", " : "", judge_check_names[i]);
+	}
+	if (v == JUDGE_CLEAN) {
+		snprintf(watch_verdict_now, sizeof(watch_verdict_now), "clean: %s within every "
+		    "limit at %g%% confidence (%s), %llu requests this step", pool_names[cand],
+		    100 * (1 - jp->alpha), checks, (unsigned long long)watch_seq.j.step_requests);
+		return;
+	}
+	need = judge_need(&watch_seq.j, jp);
+	if (need == UINT64_MAX)
+		snprintf(watch_verdict_now, sizeof(watch_verdict_now), "inconclusive: %s not yet "
+		    "shown within %s (%llu requests this step; no estimate of how many more)",
+		    pool_names[cand], checks, (unsigned long long)watch_seq.j.step_requests);
+	else
+		snprintf(watch_verdict_now, sizeof(watch_verdict_now), "inconclusive: %s not yet "
+		    "shown within %s (%llu requests this step; about %llu more)", pool_names[cand],
+		    checks, (unsigned long long)watch_seq.j.step_requests, (unsigned long long)need);
+}
 
 static void
 watch_figs(const struct stats_window *win, struct guard_figs *f)
@@ -128,6 +248,7 @@ watch_guard(void)
 	struct guard_policy pol = {
 		c->guard_min_requests, c->guard_max_error_rate, c->guard_max_p99_ms,
 		c->guard_min_healthy_fraction, c->guard_max_error_delta, c->guard_max_p99_ratio,
+		c->guard_max_error_ratio,
 	};
 	struct actor guard = { ACTOR_GUARD, 0, 0 };
 	uint64_t now = proxy_now_us();
@@ -150,6 +271,10 @@ watch_guard(void)
 		cluster_publish(win);
 	}
 	watch_dry_now[0] = '\0';
+	if (!wc.do_live) {
+		watch_seq.live = 0;
+		state_judge_note(-1);
+	}
 	if (!wc.do_live && !wc.do_shadow) {
 		snprintf(watch_verdict_now, sizeof(watch_verdict_now),
 		    "not watching: %s has no traffic", pool_names[cand]);
@@ -166,6 +291,44 @@ watch_guard(void)
 	wc.shadow.healthy = wc.live.healthy;
 	wc.shadow.servers = wc.live.servers;
 	watch_fill(&wc, win, cand, s->stable);
+	if (c->guard_method == GUARD_SEQUENTIAL) {
+		/* health at once; the live traffic by the judge; shadow copies
+		 * by the thresholds (the judge does not see them yet) */
+		struct guard_policy hp = { 0 };
+		struct judge_policy jp;
+		enum judge_check which = JUDGE_ERROR_RATE;
+		enum judge_verdict v = JUDGE_INCONCLUSIVE;
+
+		hp.min_healthy_fraction = c->guard_min_healthy_fraction;
+		hp.max_error_rate = 1;
+		watch_seq_policy(&jp);
+		check = GUARD_CHECK_NONE;
+		if (wc.do_live) {
+			check = guard_decide(&wc.live, &hp, reason, sizeof(reason));
+			v = watch_seq_feed(cand, s->stable, win, &jp, &which);
+			if (check == GUARD_CHECK_NONE && v == JUDGE_TRIP) {
+				check = watch_seq_kind[which];
+				judge_reason(&watch_seq.j, &jp, which, pool_names[cand],
+				    pool_names[s->stable], reason, sizeof(reason));
+			}
+			state_judge_note(v == JUDGE_CLEAN);
+		}
+		if (check == GUARD_CHECK_NONE && wc.do_shadow) {
+			char why[480];
+
+			check = guard_decide(&wc.shadow, &pol, why, sizeof(why));
+			if (check != GUARD_CHECK_NONE)
+				snprintf(reason, sizeof(reason), "shadow copies: %s", why);
+		}
+		if (check == GUARD_CHECK_NONE) {
+			if (wc.do_live)
+				watch_seq_clean(cand, &jp, v);
+			else
+				watch_clean(&wc, &pol, c->guard_window_s, 0);
+			return;
+		}
+		goto tripped;
+	}
 	/* this node's own evidence first: it reverts at once, whatever etcd
 	 * does; then the fleet's, the sum over the live nodes */
 	check = watch_decide(&wc, &pol, reason, sizeof(reason));
@@ -180,6 +343,7 @@ watch_guard(void)
 		watch_clean(&wc, &pol, c->guard_window_s, nodes);
 		return;
 	}
+tripped:
 	snprintf(watch_verdict_now, sizeof(watch_verdict_now), "%s%s",
 	    c->guard_dry_run ? "would revert: " : "tripped: ", reason);
 	if (c->guard_dry_run) {

@@ -524,6 +524,14 @@ worker_window_sum(int pool, int window_s, uint64_t now_us, struct stats_window *
 	stats_window_sum(ws, worker_stats_blocks(ws), pool, window_s, now_us / 1000000, out);
 }
 
+void
+worker_judged_total(int cls, struct stats_judged *out)
+{
+	struct stats_worker *ws[64];
+
+	stats_judged_total(ws, worker_stats_blocks(ws), cls, out);
+}
+
 uint64_t
 worker_routed_total(int pool)
 {

@@ -752,6 +752,41 @@ TEST(guard_on_trip)
 	free(errs);
 }
 
+TEST(guard_method)
+{
+	struct config *c;
+	char *errs = NULL;
+
+	c = load_text(MINIMAL, &errs);
+	CHECK(c != NULL && c->guard_method == GUARD_THRESHOLD);
+	CHECK(c != NULL && c->guard_alpha == 0.01);
+	CHECK(c != NULL && c->guard_max_error_ratio == 0);
+	CHECK(c != NULL && c->rollout_max_inconclusive_s == 600);
+	config_free(c);
+	c = load_text("guard = { method = \"sequential\"; alpha = 0.05; };\n"
+	    "rollout = { max_inconclusive_s = 0; };\n" MINIMAL, &errs);
+	CHECK(c != NULL && c->guard_method == GUARD_SEQUENTIAL);
+	CHECK(c != NULL && c->guard_alpha == 0.05);
+	CHECK(c != NULL && c->guard_max_error_ratio == 1.5);
+	CHECK(c != NULL && c->rollout_max_inconclusive_s == 0);
+	config_free(c);
+	c = load_text("guard = { method = \"sequential\"; max_error_ratio = 0; };\n" MINIMAL, &errs);
+	CHECK(c != NULL && c->guard_max_error_ratio == 0);
+	config_free(c);
+	c = load_text("guard = { max_error_ratio = 2.5; };\n" MINIMAL, &errs);
+	CHECK(c != NULL && c->guard_max_error_ratio == 2.5);
+	config_free(c);
+	CHECK(strstr(errors_of("guard = { method = \"bayes\"; };\n" MINIMAL),
+	    "\"guard.method\"") != NULL);
+	CHECK(strstr(errors_of("guard = { alpha = 0.0; };\n" MINIMAL), "\"guard.alpha\"") != NULL);
+	CHECK(strstr(errors_of("guard = { alpha = 0.6; };\n" MINIMAL), "\"guard.alpha\"") != NULL);
+	CHECK(strstr(errors_of("guard = { max_error_ratio = -1.0; };\n" MINIMAL),
+	    "\"guard.max_error_ratio\"") != NULL);
+	CHECK(strstr(errors_of("rollout = { max_inconclusive_s = -5; };\n" MINIMAL),
+	    "\"rollout.max_inconclusive_s\"") != NULL);
+	free(errs);
+}
+
 TEST(cluster_keys)
 {
 	struct config *c;
@@ -833,5 +868,6 @@ int main(void)
 	RUN(include_cycles_and_fan_out);
 	RUN(cluster_keys);
 	RUN(guard_on_trip);
+	RUN(guard_method);
 	return test_summary();
 }

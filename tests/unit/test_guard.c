@@ -521,6 +521,35 @@ TEST(test_dry_run_recorded_once_per_kind)
 	CHECK_EQ_INT(guard_dry_note(&d, GUARD_CHECK_ERROR_RATE, t + 41000000 + GUARD_DRY_REPEAT_US + 1), 1);
 }
 
+/* the error ratio: the candidate's rate against a multiple of the stable pool's */
+TEST(test_error_ratio)
+{
+	struct guard_input in = base_input();
+	struct guard_policy pol = off_policy();
+
+	pol.max_error_ratio = 1.5;
+	in.cand.requests = 100;
+	in.cand.errors = 6;
+	in.stable.requests = 1000;
+	in.stable.errors = 40;
+	CHECK_EQ_INT(eval(&in, &pol), GUARD_HOLD);       /* 1.5 x exactly: holds */
+	in.cand.errors = 7;
+	CHECK_EQ_INT(guard_decide(&in, &pol, reason, sizeof(reason)), GUARD_CHECK_ERROR_RATIO);
+	CHECK_STR(reason, "error_ratio 1.75 > 1.50 (green 0.07, blue 0.04) over 10s");
+	in.stable.errors = 0;
+	CHECK_EQ_INT(eval(&in, &pol), GUARD_REVERT);
+	CHECK_STR(reason, "error_ratio inf > 1.50 (green 0.07, blue 0.00) over 10s");
+	in.cand.errors = 0;                               /* nothing to compare */
+	CHECK_EQ_INT(eval(&in, &pol), GUARD_HOLD);
+	in.cand.errors = 7;
+	in.stable.requests = 5;                           /* below min_requests */
+	CHECK_EQ_INT(eval(&in, &pol), GUARD_HOLD);
+	in.stable.requests = 1000;
+	pol.max_error_ratio = 0;
+	CHECK_EQ_INT(eval(&in, &pol), GUARD_HOLD);
+	CHECK_STR(guard_check_names[GUARD_CHECK_ERROR_RATIO], "error_ratio");
+}
+
 int
 main(void)
 {
@@ -553,5 +582,6 @@ main(void)
 	RUN(test_reason_buffer_edges);
 	RUN(test_decide_names_the_check);
 	RUN(test_dry_run_recorded_once_per_kind);
+	RUN(test_error_ratio);
 	return test_summary();
 }

@@ -248,6 +248,12 @@ TEST(test_p99_checks)
 	p.max_p99_ratio = 1.5;
 	c.slow = 0;
 	c.slow_ratio = 5;
+	c.ratio_requests = 0;             /* no bound known yet: nothing judged */
+	judge_init(&j);
+	for (i = 0; i < 100; i++)
+		judge_feed(&j, &p, &c, &s);
+	CHECK_EQ_INT(j.t[JUDGE_P99_RATIO].beyond.n, 0);
+	c.ratio_requests = 50;
 	judge_init(&j);
 	for (i = 0; i < 100 && judge_verdict(&j, &p, &which) != JUDGE_TRIP; i++)
 		judge_feed(&j, &p, &c, &s);

@@ -1,0 +1,97 @@
+"""guard.method = "sequential" (CONTRACT.md section 15), end to end on the
+real binary: a failing candidate reverted within a few of its requests, a
+step that waits for evidence, and the pause after max_inconclusive_s."""
+import json
+import os
+import subprocess
+import time
+
+from harness import get, Traffic, wait_until, admin, config_text, free_port
+
+
+def _status(port):
+    return json.loads(admin(port, "json status")[2])
+
+
+def _env(env, guard="", rollout=""):
+    blue, green = env.demo("blue"), env.demo("green")
+    extra = ('guard = { method = "sequential"; interval_ms = 100; window_s = 60; %s };\n'
+             'rollout = { %s };\n' % (guard, rollout))
+    p = env.proxy([blue], [green], {"cookie": ""}, extra=extra)
+    return blue, green, p
+
+
+def test_failing_candidate_reverted_within_ten_of_its_requests(env):
+    """At a low rate (one request at a time), green at 5% failing every
+    request: reverted by the judge's error_rate after at most 10 green
+    requests (CONTRACT: within 10 at the defaults, at any traffic rate)."""
+    blue, green, p = _env(env)
+    green.ctl("fail?rate=1")
+    assert admin(p.port, "set weight green 5")[0]
+    end = time.time() + 60
+    while time.time() < end and _status(p.port)["state"] != "reverted":
+        get(p.port)
+        time.sleep(0.02)
+    st = _status(p.port)
+    assert st["state"] == "reverted", st
+    g = st["guard"]
+    assert (g["method"], g["alpha"], g["max_error_ratio"], g["max_inconclusive_s"]) == (
+        "sequential", 0.01, 1.5, 600), g
+    assert st["last_revert"].startswith("error_rate beyond its limit: evidence "), st
+    assert "(alpha 0.01)" in st["last_revert"], st
+    # every green request is in the 60 s window: at most 10 before the trip
+    # (one guard interval of 100 ms may add the odd one)
+    assert st["pools"]["green"]["requests"] <= 10, st["pools"]["green"]
+    ok, first, ev = admin(p.port, "show events")
+    assert "by guard" in ev and "error_rate beyond its limit" in ev, ev
+
+
+def test_a_step_waits_for_evidence_then_advances(env):
+    """With no traffic the hold passes and the step stays, saying it waits
+    for evidence; with clean traffic the evidence comes and it advances."""
+    blue, green, p = _env(env, guard="alpha = 0.05; max_error_rate = 0.2;",
+                          rollout="hold_s = 1; min_requests = 0;")
+    ok, first, rest = admin(p.port, "rollout start green steps 10,50,100 hold 1")
+    assert ok, first
+
+    def waits_for_evidence():
+        st = _status(p.port)
+        return "evidence" in (st["rollout"].get("waiting_for") or "") and st
+
+    st = wait_until(waits_for_evidence, timeout=10)
+    assert st, _status(p.port)
+    assert st["rollout"]["step"] == 0 and st["weights"]["green"] == 10, st
+    # nothing judged: no traffic at green, the verdict says why it waits
+    assert st["guard"]["verdict"].startswith(("inconclusive", "not watching")), st["guard"]
+    tr = Traffic(env, p.port, max_s=120)
+    st = wait_until(lambda: (lambda s: s["rollout"] and s["rollout"]["step"] >= 1 and s)(
+        _status(p.port)), timeout=90, step=0.2)
+    assert st and st["weights"]["green"] >= 50, _status(p.port)
+    tr.stop()
+    assert not tr.failed, tr.failed[:5]
+
+
+def test_inconclusive_step_pauses_after_max_inconclusive_s(env):
+    blue, green, p = _env(env, rollout="hold_s = 0; min_requests = 0; max_inconclusive_s = 1;")
+    ok, first, rest = admin(p.port, "rollout start green steps 10,100 hold 0")
+    assert ok, first
+    st = wait_until(lambda: (lambda s: s["state"] == "paused" and s)(_status(p.port)), timeout=15)
+    assert st, _status(p.port)
+    assert st["weights"]["green"] == 10, st
+    ok, first, ev = admin(p.port, "show events")
+    assert "inconclusive for 1 s" in ev, ev
+
+
+def test_bad_sequential_config_values(env):
+    blue, green = env.demo("blue"), env.demo("green")
+    bgproxy = os.path.join(os.environ["BGPROXY_BUILD"], "bgproxy")
+    for extra, want in (
+            ('guard = { method = "bayes"; };', '"guard.method"'),
+            ("guard = { alpha = 0.9; };", '"guard.alpha" must be'),
+            ("guard = { max_error_ratio = -2.0; };", '"guard.max_error_ratio" must be'),
+            ("rollout = { max_inconclusive_s = -1; };", '"rollout.max_inconclusive_s" must be')):
+        path = os.path.join(env.tmp, "bad.conf")
+        with open(path, "w") as f:
+            f.write(config_text(free_port(), [blue.addr], [green.addr], extra=extra + "\n"))
+        r = subprocess.run([bgproxy, "-t", "-c", path], capture_output=True, text=True, timeout=10)
+        assert r.returncode != 0 and want in r.stderr, (extra, r.stderr)
