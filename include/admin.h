@@ -67,6 +67,9 @@ json_t *admin_fleet_object(void);
 void admin_fleet_text(struct evbuffer *b);
 int admin_cmd_show_nodes(struct admin_ctx *c, int argc, char **argv);
 
+/* admin_explain.c: the guard's evidence, per check (`explain`). */
+int admin_cmd_explain(struct admin_ctx *c, int argc, char **argv);
+
 /* The help text generated from the command table. */
 void admin_cmd_help(struct evbuffer *out);
 

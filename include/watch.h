@@ -39,4 +39,11 @@ struct watch_trip {
 };
 const struct watch_trip *watch_last_trip(void);
 
+/* guard.method "sequential": the judge of the candidate's live traffic and
+ * its policy; NULL when it is not judging (another method, or no live
+ * traffic at the candidate).  *cand, *stable: the pools.  Control thread. */
+struct judge;
+struct judge_policy;
+const struct judge *watch_judge(struct judge_policy *p, int *cand, int *stable);
+
 #endif

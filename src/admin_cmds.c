@@ -743,6 +743,7 @@ static const admin_handler admin_handlers[ACMD_COUNT] = {
 	[ACMD_SHOW_SERVERS] = admin_cmd_show_servers,
 	[ACMD_SHOW_NODES] = admin_cmd_show_nodes,
 	[ACMD_SHOW_INFO] = admin_cmd_show_info,
+	[ACMD_EXPLAIN] = admin_cmd_explain,
 	[ACMD_RELOAD] = admin_cmd_reload,
 	[ACMD_HELP] = admin_cmd_help_fn,
 };

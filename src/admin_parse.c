@@ -40,6 +40,9 @@ const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT] = {
 	{ ACMD_SHOW_INFO, "show info", "", 0, 0, 0, 1,
 	  "version, pid, uptime, workers, configuration file, sockets, connections, state file, "
 	  "split version, listeners, cluster" },
+	{ ACMD_EXPLAIN, "explain", "", 0, 0, 0, 1,
+	  "the guard's evidence per check: counts, statistic and bound, alpha, verdict, "
+	  "what it waits for" },
 	{ ACMD_RELOAD, "reload", "", 0, 0, 1, 0, "re-read the configuration file" },
 	{ ACMD_HELP, "help", "", 0, 0, 0, 1, "this list" },
 };

@@ -99,7 +99,7 @@ bgctl_usage(FILE *f)
 	    "Options may go before or after the command; \"--\" ends them. Commands\n"
 	    "(\"bgctl help\" asks the server):\n"
 	    "  status | show servers | show events [N] | show nodes | show info\n"
-	    "  help | reload\n"
+	    "  explain | help | reload\n"
 	    "  set weight POOL PERCENT | switch POOL | promote | revert\n"
 	    "  rollout start POOL [shadow PERCENT] [steps A,B,C] [hold SECONDS]\n"
 	    "  rollout pause | resume | next | abort | wait\n"

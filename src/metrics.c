@@ -8,6 +8,7 @@
  * slots are taken the client idle the longest is closed to make room.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "admin.h"
 #include "cluster.h"
 #include "guard.h"
+#include "judge.h"
 #include "http_parse.h"
 #include "metrics.h"
 #include "notify.h"
@@ -223,6 +225,20 @@ metrics_misc(struct evbuffer *b)
 	for (k = 1; k < GUARD_CHECK_COUNT; k++)
 		evbuffer_add_printf(b, "bgproxy_guard_trips_total{check=\"%s\"} %llu\n",
 		    guard_check_names[k], watch_trips(k));
+	{
+		struct judge_policy jp;
+		int jc, js, on[JUDGE_NCHECKS];
+		const struct judge *j = watch_judge(&jp, &jc, &js);
+
+		judge_checks_on(&jp, on);
+		metrics_head(b, "bgproxy_guard_evidence", "gauge",
+		    "guard.method sequential: the evidence that the candidate is beyond each "
+		    "limit that is on (it trips at the bound explain shows); 0 while not judging.");
+		for (k = 0; k < JUDGE_NCHECKS; k++)
+			evbuffer_add_printf(b, "bgproxy_guard_evidence{check=\"%s\"} %.6g\n",
+			    judge_check_names[k], j != NULL && on[k] ?
+			    exp(judge_bet_log_e(&j->t[k].beyond)) : 0.0);
+	}
 	metrics_head(b, "bgproxy_state", "gauge", "1 for the split's current state.");
 	for (k = 0; k <= MODE_REVERTED; k++)
 		evbuffer_add_printf(b, "bgproxy_state{state=\"%s\"} %d\n", state_mode_names[k],

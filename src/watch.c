@@ -392,6 +392,17 @@ tripped:
 	}
 }
 
+const struct judge *
+watch_judge(struct judge_policy *p, int *cand, int *stable)
+{
+	watch_seq_policy(p);
+	if (rt.cfg->guard_method != GUARD_SEQUENTIAL || !watch_seq.live)
+		return NULL;
+	*cand = (int)watch_seq.cand;
+	*stable = (int)!watch_seq.cand;
+	return &watch_seq.j;
+}
+
 const struct watch_trip *
 watch_last_trip(void)
 {

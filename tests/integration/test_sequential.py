@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from harness import get, Traffic, wait_until, admin, config_text, free_port
+from harness import get, Traffic, wait_until, admin, config_text, free_port, metric
 
 
 def _status(port):
@@ -15,9 +15,12 @@ def _status(port):
 
 def _env(env, guard="", rollout=""):
     blue, green = env.demo("blue"), env.demo("green")
+    mport = free_port()
     extra = ('guard = { method = "sequential"; interval_ms = 100; window_s = 60; %s };\n'
-             'rollout = { %s };\n' % (guard, rollout))
+             'rollout = { %s };\nmetrics = { address = "127.0.0.1:%d"; };\n'
+             % (guard, rollout, mport))
     p = env.proxy([blue], [green], {"cookie": ""}, extra=extra)
+    p.mport = mport
     return blue, green, p
 
 
@@ -44,6 +47,11 @@ def test_failing_candidate_reverted_within_ten_of_its_requests(env):
     assert st["pools"]["green"]["requests"] <= 10, st["pools"]["green"]
     ok, first, ev = admin(p.port, "show events")
     assert "by guard" in ev and "error_rate beyond its limit" in ev, ev
+    assert metric(p.mport, 'bgproxy_guard_trips_total{check="error_rate"}') == 1
+    # reverted: from the next guard interval on nothing is judged, no evidence exported
+    assert wait_until(lambda: metric(p.mport, 'bgproxy_guard_evidence{check="error_rate"}') == 0)
+    ok, first, text = admin(p.port, "explain")
+    assert ok and "not judging" in text, text
 
 
 def test_a_step_waits_for_evidence_then_advances(env):
@@ -63,7 +71,25 @@ def test_a_step_waits_for_evidence_then_advances(env):
     assert st["rollout"]["step"] == 0 and st["weights"]["green"] == 10, st
     # nothing judged: no traffic at green, the verdict says why it waits
     assert st["guard"]["verdict"].startswith(("inconclusive", "not watching")), st["guard"]
+    # explain says what it waits for
+    ok, first, text = admin(p.port, "explain")
+    assert ok and "method sequential, alpha 0.05" in text, text
     tr = Traffic(env, p.port, max_s=120)
+
+    def judged():
+        ex = json.loads(admin(p.port, "json explain")[2])
+        return ex.get("judging") and ex["step_requests"] > 0 and ex
+
+    ex = wait_until(judged, timeout=30)
+    assert ex, admin(p.port, "json explain")
+    assert ex["method"] == "sequential" and ex["candidate"] == "green", ex
+    names = [c["check"] for c in ex["checks"]]
+    assert names == ["error_rate", "error_ratio"], names
+    for c in ex["checks"]:
+        assert c["beyond"]["bound"] == c["within"]["bound"] > 1, c
+        assert c["verdict"] in ("inconclusive", "clean"), c
+    assert 0 < metric(p.mport, 'bgproxy_guard_evidence{check="error_rate"}') < 40
+    assert metric(p.mport, 'bgproxy_guard_evidence{check="p99"}') == 0
     st = wait_until(lambda: (lambda s: s["rollout"] and s["rollout"]["step"] >= 1 and s)(
         _status(p.port)), timeout=90, step=0.2)
     assert st and st["weights"]["green"] >= 50, _status(p.port)

@@ -167,7 +167,7 @@ TEST(test_readonly_commands)
 	for (i = 0; i < ACMD_COUNT; i++) {
 		const struct admin_cmd_spec *c = &admin_cmd_table[i];
 		int ro = strcmp(c->words, "status") == 0 || strncmp(c->words, "show ", 5) == 0 ||
-		    strcmp(c->words, "help") == 0;
+		    strcmp(c->words, "help") == 0 || strcmp(c->words, "explain") == 0;
 
 		CHECK_EQ_INT(c->readonly_ok, ro);
 		if (ro)

@@ -1,0 +1,134 @@
+/*
+ * admin_explain.c - `explain`: the guard's evidence, per check.
+ *
+ * Under guard.method "sequential", for each check that is on: its verdict,
+ * the evidence against "within the limit" (the statistic that trips it)
+ * and against "beyond it" (the one that lets a step advance), each with the
+ * bound it must reach, the observations they rest on, and what the check
+ * waits for.  Under "threshold" it says so, with the guard's verdict.
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include <event2/buffer.h>
+#include <jansson.h>
+
+#include "admin.h"
+#include "config.h"
+#include "jsonx.h"
+#include "judge.h"
+#include "proxy.h"
+#include "watch.h"
+
+/* a check's limit as configured, in words */
+static double
+explain_limit(const struct judge_policy *p, int i)
+{
+	switch (i) {
+	case JUDGE_ERROR_RATE: return p->max_error_rate;
+	case JUDGE_ERROR_RATIO: return p->max_error_ratio;
+	case JUDGE_ERROR_DELTA: return p->max_error_delta;
+	case JUDGE_P99: return p->max_p99_ms;
+	default: return p->max_p99_ratio;
+	}
+}
+
+static const char *
+explain_waits(const struct judge_test *t)
+{
+	switch (t->verdict) {
+	case JUDGE_TRIP:
+		return "nothing: tripped";
+	case JUDGE_CLEAN:
+		return "nothing: shown within its limit this step";
+	default:
+		return "evidence that the candidate is within its limit";
+	}
+}
+
+int
+admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
+{
+	struct judge_policy p;
+	int cand = 0, stable = 1, on[JUDGE_NCHECKS], i;
+	const struct judge *j = watch_judge(&p, &cand, &stable);
+	double thr = judge_log_threshold(&p);
+	enum judge_verdict v;
+	uint64_t need;
+
+	(void)argc;
+	(void)argv;
+	if (j == NULL) {
+		const char *why = rt.cfg->guard_method != GUARD_SEQUENTIAL ?
+		    "guard.method is \"threshold\": the verdict rests on the window's figures" :
+		    "not judging: the candidate has no live traffic";
+
+		if (c->json)
+			c->jout = json_pack("{s:s,s:f,s:b,s:o,s:o}", "method",
+			    guard_method_names[rt.cfg->guard_method], "alpha", p.alpha, "judging", 0,
+			    "why", jsonx_str(why), "verdict", jsonx_str(watch_verdict()));
+		else
+			evbuffer_add_printf(c->body, "method %s: %s\nverdict %s\n",
+			    guard_method_names[rt.cfg->guard_method], why, watch_verdict());
+		return 0;
+	}
+	judge_checks_on(&p, on);
+	v = judge_verdict(j, &p, NULL);
+	need = judge_need(j, &p);
+	if (c->json) {
+		json_t *checks = json_array();
+
+		for (i = 0; checks != NULL && i < JUDGE_NCHECKS; i++) {
+			const struct judge_test *t = &j->t[i];
+			double th = thr + (i == JUDGE_ERROR_DELTA ? log(2.0) : 0);
+
+			if (!on[i])
+				continue;
+			json_array_append_new(checks, json_pack("{s:s,s:f,s:s,s:{s:f,s:f,s:I,s:I},"
+			    "s:{s:f,s:f,s:I,s:I},s:s}", "check", judge_check_names[i], "limit",
+			    explain_limit(&p, i), "verdict", judge_verdict_names[t->verdict],
+			    "beyond", "evidence", exp(judge_bet_log_e(&t->beyond)), "bound", exp(th),
+			    "observations", (json_int_t)t->beyond.n, "ones", (json_int_t)t->beyond.k,
+			    "within", "evidence", exp(judge_bet_log_e(&t->within)), "bound", exp(th),
+			    "observations", (json_int_t)t->within.n, "ones", (json_int_t)t->within.k,
+			    "waits_for", explain_waits(t)));
+		}
+		c->jout = json_pack("{s:s,s:f,s:b,s:s,s:s,s:s,s:I,s:o,s:{s:{s:I,s:I},s:{s:I,s:I}},"
+		    "s:f,s:f,s:o}", "method", "sequential", "alpha", p.alpha, "judging", 1,
+		    "candidate", pool_names[cand], "stable", pool_names[stable], "verdict",
+		    judge_verdict_names[v], "step_requests", (json_int_t)j->step_requests,
+		    "need", need == UINT64_MAX || v != JUDGE_INCONCLUSIVE ? json_null() :
+		    json_integer((json_int_t)need), "counts", pool_names[cand], "requests",
+		    (json_int_t)j->cand_requests, "errors", (json_int_t)j->cand_errors,
+		    pool_names[stable], "requests", (json_int_t)j->stable_requests, "errors",
+		    (json_int_t)j->stable_errors, "stable_error_rate_low", j->stable_lo,
+		    "stable_error_rate_high", j->stable_hi, "checks",
+		    checks != NULL ? checks : json_null());
+		return 0;
+	}
+	evbuffer_add_printf(c->body, "method sequential, alpha %g: %s against %s, %s", p.alpha,
+	    pool_names[cand], pool_names[stable], judge_verdict_names[v]);
+	if (v == JUDGE_INCONCLUSIVE && need != UINT64_MAX)
+		evbuffer_add_printf(c->body, " (about %llu more %s requests)",
+		    (unsigned long long)need, pool_names[cand]);
+	evbuffer_add_printf(c->body, "\nsince the rollout began: %s %llu of %llu failed, %s %llu of "
+	    "%llu; this step %llu %s requests\n", pool_names[cand],
+	    (unsigned long long)j->cand_errors, (unsigned long long)j->cand_requests,
+	    pool_names[stable], (unsigned long long)j->stable_errors,
+	    (unsigned long long)j->stable_requests, (unsigned long long)j->step_requests,
+	    pool_names[cand]);
+	for (i = 0; i < JUDGE_NCHECKS; i++) {
+		const struct judge_test *t = &j->t[i];
+		double th = thr + (i == JUDGE_ERROR_DELTA ? log(2.0) : 0);
+
+		if (!on[i])
+			continue;
+		evbuffer_add_printf(c->body, "%s (limit %g): %s; beyond: evidence %.3g of %.0f "
+		    "(%llu observations); within: evidence %.3g of %.0f (%llu this step); waits for "
+		    "%s\n", judge_check_names[i], explain_limit(&p, i),
+		    judge_verdict_names[t->verdict], exp(judge_bet_log_e(&t->beyond)), exp(th),
+		    (unsigned long long)t->beyond.n, exp(judge_bet_log_e(&t->within)), exp(th),
+		    (unsigned long long)t->within.n, explain_waits(t));
+	}
+	return 0;
+}
