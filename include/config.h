@@ -134,7 +134,7 @@ struct config {
 	int guard_bake_s;             /* 0..604800 [0] */
 	int guard_dry_run;            /* [0] */
 	int guard_on_trip;            /* enum guard_on_trip ["revert"] */
-	int guard_method;             /* enum guard_method ["threshold"] */
+	int guard_method;             /* enum guard_method ["sequential"] */
 	double guard_alpha;           /* 0.0001..0.5 [0.01] */
 	double guard_max_error_ratio; /* 0..1000, 0 = off [1.5 sequential, 0 threshold] */
 

@@ -72,7 +72,7 @@ const struct config_key config_keys[] = {
 	C_INT("guard.bake_s", 0, 604800, 0, guard_bake_s),
 	C_BOOL("guard.dry_run", 0, guard_dry_run),
 	C_ENUM("guard.on_trip", guard_on_trip_names, 0, guard_on_trip),
-	C_ENUM("guard.method", guard_method_names, GUARD_THRESHOLD, guard_method),
+	C_ENUM("guard.method", guard_method_names, GUARD_SEQUENTIAL, guard_method),
 	C_DBL("guard.alpha", 0.0001, 0.5, 0.01, guard_alpha),
 	/* [1.5 with "sequential", 0 with "threshold"]: -1 until config_cross */
 	C_DBL("guard.max_error_ratio", 0, 1000, -1, guard_max_error_ratio),

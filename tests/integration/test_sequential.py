@@ -13,12 +13,14 @@ def _status(port):
     return json.loads(admin(port, "json status")[2])
 
 
-def _env(env, guard="", rollout=""):
+def _env(env, guard="", rollout="", default=False):
+    """default: no method named (the default guard is the sequential one)."""
     blue, green = env.demo("blue"), env.demo("green")
     mport = free_port()
-    extra = ('guard = { method = "sequential"; interval_ms = 100; window_s = 60; %s };\n'
+    method = "# the default guard\n" if default else 'method = "sequential";'
+    extra = ('guard = { %s interval_ms = 100; window_s = 60; %s };\n'
              'rollout = { %s };\nmetrics = { address = "127.0.0.1:%d"; };\n'
-             % (guard, rollout, mport))
+             % (method, guard, rollout, mport))
     p = env.proxy([blue], [green], {"cookie": ""}, extra=extra)
     p.mport = mport
     return blue, green, p
@@ -28,7 +30,7 @@ def test_failing_candidate_reverted_within_ten_of_its_requests(env):
     """At a low rate (one request at a time), green at 5% failing every
     request: reverted by the judge's error_rate after at most 10 green
     requests (CONTRACT: within 10 at the defaults, at any traffic rate)."""
-    blue, green, p = _env(env)
+    blue, green, p = _env(env, default=True)
     green.ctl("fail?rate=1")
     assert admin(p.port, "set weight green 5")[0]
     end = time.time() + 60

@@ -758,10 +758,14 @@ TEST(guard_method)
 	char *errs = NULL;
 
 	c = load_text(MINIMAL, &errs);
-	CHECK(c != NULL && c->guard_method == GUARD_THRESHOLD);
+	CHECK(c != NULL && c->guard_method == GUARD_SEQUENTIAL);
 	CHECK(c != NULL && c->guard_alpha == 0.01);
-	CHECK(c != NULL && c->guard_max_error_ratio == 0);
+	CHECK(c != NULL && c->guard_max_error_ratio == 1.5);
 	CHECK(c != NULL && c->rollout_max_inconclusive_s == 600);
+	config_free(c);
+	c = load_text("guard = { method = \"threshold\"; };\n" MINIMAL, &errs);
+	CHECK(c != NULL && c->guard_method == GUARD_THRESHOLD);
+	CHECK(c != NULL && c->guard_max_error_ratio == 0);
 	config_free(c);
 	c = load_text("guard = { method = \"sequential\"; alpha = 0.05; };\n"
 	    "rollout = { max_inconclusive_s = 0; };\n" MINIMAL, &errs);
@@ -773,7 +777,8 @@ TEST(guard_method)
 	c = load_text("guard = { method = \"sequential\"; max_error_ratio = 0; };\n" MINIMAL, &errs);
 	CHECK(c != NULL && c->guard_max_error_ratio == 0);
 	config_free(c);
-	c = load_text("guard = { max_error_ratio = 2.5; };\n" MINIMAL, &errs);
+	c = load_text("guard = { method = \"threshold\"; max_error_ratio = 2.5; };\n" MINIMAL,
+	    &errs);
 	CHECK(c != NULL && c->guard_max_error_ratio == 2.5);
 	config_free(c);
 	CHECK(strstr(errors_of("guard = { method = \"bayes\"; };\n" MINIMAL),
