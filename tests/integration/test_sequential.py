@@ -123,3 +123,52 @@ def test_bad_sequential_config_values(env):
             f.write(config_text(free_port(), [blue.addr], [green.addr], extra=extra + "\n"))
         r = subprocess.run([bgproxy, "-t", "-c", path], capture_output=True, text=True, timeout=10)
         assert r.returncode != 0 and want in r.stderr, (extra, r.stderr)
+
+
+def test_low_traffic_failing_candidate_never_advances(env):
+    """CONTRACT 15 / issue 22: ~19 requests a second of fresh users, `rollout
+    start green` at the defaults (hold 1 s so that a step could move), green
+    failing every request: no step advances, and the revert comes within 10
+    green answers."""
+    blue, green, p = _env(env, default=True, rollout="hold_s = 1;")
+    green.ctl("fail?rate=1")
+    ok, first, rest = admin(p.port, "rollout start green hold 1")
+    assert ok, first
+    steps = set()
+    end = time.time() + 120
+    while time.time() < end:
+        st = _status(p.port)
+        if st["state"] == "reverted":
+            break
+        if st["rollout"]:
+            steps.add(st["rollout"]["step"])
+        get(p.port)
+        time.sleep(0.05)
+    st = _status(p.port)
+    assert st["state"] == "reverted", st
+    assert steps == {0}, steps
+    assert st["pools"]["green"]["requests"] <= 10, st["pools"]["green"]
+
+
+def test_equal_pools_at_4pct_advance_and_never_trip(env):
+    """Both pools fail 4% of requests (max_error_rate 0.05): no trip, and
+    the rollout walks 10 -> 50 -> 100 as the evidence comes.  At alpha 0.001:
+    equal pools may trip in up to alpha of runs (the simulator: 0.2% at
+    0.01), and a test must not fail by chance one CI run in a hundred."""
+    blue, green, p = _env(env, default=True, guard="alpha = 0.001;")
+    blue.ctl("fail?rate=0.04")
+    green.ctl("fail?rate=0.04")
+    ok, first, rest = admin(p.port, "rollout start green steps 10,50,100 hold 2")
+    assert ok, first
+    tr = Traffic(env, p.port, max_s=400)
+
+    def done():
+        st = _status(p.port)
+        assert st["state"] != "reverted", st
+        return st["weights"]["green"] == 100 and st
+
+    st = wait_until(done, timeout=400, step=0.5)
+    tr.stop()
+    assert st, (_status(p.port), admin(p.port, "explain")[2])
+    ok, first, ev = admin(p.port, "show events")
+    assert "revert" not in ev and "trip" not in ev, ev
