@@ -178,6 +178,10 @@ enum judge_verdict judge_verdict(const struct judge *j, const struct judge_polic
 void judge_reason(const struct judge *j, const struct judge_policy *p, enum judge_check c,
     const char *cand, const char *stable, char *buf, size_t len);
 
+/* 1 when every number in j is one a judge can hold (a judge read back
+ * from a file is checked before it is used), else 0. */
+int judge_valid(const struct judge *j);
+
 /* About how many more candidate requests the checks still inconclusive
  * need, at the shares seen so far (0: none inconclusive; UINT64_MAX: no
  * estimate, the data so far point the other way or are too few). */

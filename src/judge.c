@@ -370,6 +370,42 @@ judge_reason(const struct judge *j, const struct judge_policy *p, enum judge_che
 	    (unsigned long long)j->stable_errors, (unsigned long long)j->stable_requests);
 }
 
+static int
+judge_bet_valid(const struct judge_bet *b)
+{
+	int e, g;
+
+	if (!(b->memory > 0) || !(b->since >= 0) || !(b->limit >= 0 && b->limit < 1) ||
+	    b->k > b->n || b->epochs < 1 || (b->fine != 0 && b->fine != 1))
+		return 0;
+	for (e = 0; e < JUDGE_EPOCHS; e++) {
+		if (isnan(b->lweight[e]) || b->lweight[e] > 0 || (isinf(b->lweight[e]) && e == 0))
+			return 0;
+		for (g = 0; g < JUDGE_GRID_FINE; g++)
+			if (!isfinite(b->lw[e][g]))
+				return 0;
+	}
+	return 1;
+}
+
+int
+judge_valid(const struct judge *j)
+{
+	int i;
+
+	for (i = 0; i < JUDGE_NCHECKS; i++)
+		if (!judge_bet_valid(&j->t[i].beyond) || !judge_bet_valid(&j->t[i].within) ||
+		    !judge_bet_valid(&j->t[i].floor) || (unsigned)j->t[i].verdict > JUDGE_TRIP)
+			return 0;
+	for (i = 0; i < JUDGE_CS_GRID; i++)
+		if (!judge_bet_valid(&j->st_below[i]) || !judge_bet_valid(&j->st_above[i]) ||
+		    j->st_below_done[i] > 1 || j->st_above_done[i] > 1)
+			return 0;
+	return j->stable_lo >= 0 && j->stable_hi <= 1 && j->stable_lo <= j->stable_hi &&
+	    j->last_share >= 0 && j->last_share <= 1 && j->cand_errors <= j->cand_requests &&
+	    j->stable_errors <= j->stable_requests && j->step_requests <= j->cand_requests;
+}
+
 /* Bernoulli KL(q || l): a bettor's best growth per observation */
 static double
 judge_kl(double q, double l)

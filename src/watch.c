@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -11,6 +12,7 @@
 #include "guard.h"
 #include "health.h"
 #include "judge.h"
+#include "judge_file.h"
 #include "pools.h"
 #include "proxy.h"
 #include "state.h"
@@ -33,7 +35,70 @@ static struct {
 	enum pool_id cand;
 	long long step_key;           /* the rollout step its "within" tests are for */
 	struct stats_judged last[CONFIG_POOLS];  /* totals at the last feed */
+	int restore_tried;            /* the file of the process before was looked at */
+	uint64_t saved_us;            /* when the evidence was last written */
 } watch_seq;
+
+#define WATCH_SEQ_SAVE_US 2000000  /* the evidence is written at most this often */
+
+/* STATE_FILE.judge, or NULL without a state file */
+static const char *
+watch_seq_path(char *buf, size_t len)
+{
+	if (rt.cfg->state_file == NULL)
+		return NULL;
+	snprintf(buf, len, "%s.judge", rt.cfg->state_file);
+	return buf;
+}
+
+static void
+watch_seq_save(void)
+{
+	char path[4096], err[256];
+
+	if (!watch_seq.live || watch_seq_path(path, sizeof(path)) == NULL)
+		return;
+	if (judge_file_save(path, &watch_seq.j, (int)watch_seq.cand, watch_seq.step_key, err,
+	    sizeof(err)) == -1)
+		log_warn("guard: cannot keep the evidence in %s: %s", path, err);
+}
+
+/* The judge stopped judging (revert, idle): its evidence is of no use to
+ * the next rollout, nor to a restart. */
+static void
+watch_seq_forget(void)
+{
+	char path[4096];
+
+	if (watch_seq_path(path, sizeof(path)) != NULL)
+		unlink(path);
+}
+
+/* Once, at the first interval that judges after the start: the evidence
+ * the process before gathered on the same candidate goes on (the bound
+ * holds over the whole rollout, not per process). */
+static void
+watch_seq_restore(enum pool_id cand)
+{
+	char path[4096], err[256];
+	long long key;
+	int c, r;
+
+	watch_seq.restore_tried = 1;
+	if (watch_seq_path(path, sizeof(path)) == NULL)
+		return;
+	r = judge_file_load(path, &watch_seq.j, &c, &key, err, sizeof(err));
+	if (r == -1)
+		log_warn("guard: the evidence in %s is not used: %s", path, err);
+	if (r != 0 || c != (int)cand)
+		return;
+	watch_seq.live = 1;
+	watch_seq.cand = cand;
+	watch_seq.step_key = key;
+	log_info("guard: the evidence gathered before the restart goes on (%llu %s requests, "
+	    "%llu failed)", (unsigned long long)watch_seq.j.cand_requests, pool_names[cand],
+	    (unsigned long long)watch_seq.j.cand_errors);
+}
 
 static const enum guard_check watch_seq_kind[JUDGE_NCHECKS] = {
 	[JUDGE_ERROR_RATE] = GUARD_CHECK_ERROR_RATE,
@@ -89,6 +154,10 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, const struct stats_window
 
 	for (p = 0; p < CONFIG_POOLS; p++)
 		worker_judged_total(p, &now[p]);
+	if (!watch_seq.restore_tried) {
+		watch_seq_restore(cand);
+		memcpy(watch_seq.last, now, sizeof(now));
+	}
 	if (!watch_seq.live || watch_seq.cand != cand) {
 		judge_init(&watch_seq.j);
 		watch_seq.live = 1;
@@ -103,6 +172,10 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, const struct stats_window
 	watch_seq_counts(&now[stable], &watch_seq.last[stable], &js);
 	memcpy(watch_seq.last, now, sizeof(now));
 	judge_feed(&watch_seq.j, jp, &jc, &js);
+	if (proxy_now_us() - watch_seq.saved_us >= WATCH_SEQ_SAVE_US) {
+		watch_seq.saved_us = proxy_now_us();
+		watch_seq_save();
+	}
 	/* the bounds for the next interval's requests */
 	sp99 = win[stable].requests >= (uint64_t)(c->guard_min_requests > 0 ?
 	    c->guard_min_requests : 1) ? stats_window_quantile_ms(&win[stable], 0.99) : 0;
@@ -272,6 +345,9 @@ watch_guard(void)
 	}
 	watch_dry_now[0] = '\0';
 	if (!wc.do_live) {
+		if (watch_seq.live || !watch_seq.restore_tried)
+			watch_seq_forget();
+		watch_seq.restore_tried = 1;
 		watch_seq.live = 0;
 		state_judge_note(-1);
 	}
@@ -458,6 +534,8 @@ watch_start(struct event_base *base, char *err, size_t errlen)
 void
 watch_stop(void)
 {
+	if (rt.cfg != NULL && rt.cfg->guard_method == GUARD_SEQUENTIAL)
+		watch_seq_save();
 	if (watch_ev != NULL)
 		event_free(watch_ev);
 	watch_ev = NULL;

@@ -172,3 +172,51 @@ def test_equal_pools_at_4pct_advance_and_never_trip(env):
     assert st, (_status(p.port), admin(p.port, "explain")[2])
     ok, first, ev = admin(p.port, "show events")
     assert "revert" not in ev and "trip" not in ev, ev
+
+
+def test_evidence_goes_on_after_a_restart(env):
+    """The bound holds over the whole rollout: the evidence the judge
+    gathered goes on after a restart (SIGTERM or kill -9, with a state
+    file), and is forgotten once the candidate has no live traffic."""
+    blue, green = env.demo("blue"), env.demo("green")
+    port = free_port()
+    state = os.path.join(env.tmp, "state")
+    extra = ('state_file = "%s";\nguard = { method = "sequential"; interval_ms = 100; };\n'
+             % state)
+    p = env.proxy([blue], [green], {"cookie": ""}, port=port, extra=extra)
+    assert admin(port, "set weight green 50")[0]
+
+    def judged(at_least):
+        ex = json.loads(admin(port, "json explain")[2])
+        return ex.get("judging") and ex["counts"]["green"]["requests"] >= at_least and ex
+
+    def traffic_until_judged(at_least):
+        for _ in range(20):
+            get(port)
+        return judged(at_least)
+
+    before = wait_until(lambda: traffic_until_judged(50), timeout=20)
+    assert before, admin(port, "json explain")
+    # written at most every 2 s: wait until the file holds what was seen
+    n = before["counts"]["green"]["requests"]
+
+    def saved():
+        try:
+            return json.load(open(state + ".judge"))
+        except (OSError, ValueError):
+            return None
+
+    assert wait_until(saved, timeout=10)
+    t0 = os.stat(state + ".judge").st_mtime_ns
+    assert wait_until(lambda: os.stat(state + ".judge").st_mtime_ns != t0, timeout=10)
+    p.kill9()
+    env.proxy([blue], [green], {"cookie": ""}, port=port, extra=extra)
+    after = wait_until(lambda: traffic_until_judged(1), timeout=20)
+    assert after, admin(port, "json explain")
+    # a write after `before` was read holds at least its requests
+    assert after["counts"]["green"]["requests"] >= n, (n, after["counts"])
+    p2 = env.proxies[-1]
+    assert "evidence gathered before the restart goes on" in p2.output()
+    # a revert ends the rollout: the next one starts with no evidence
+    assert admin(port, "revert")[0]
+    assert wait_until(lambda: not os.path.exists(state + ".judge"), timeout=10)
