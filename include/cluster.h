@@ -64,6 +64,13 @@ void cluster_publish(const struct stats_window win[STATS_CLASSES]);
  * the number of nodes added. */
 int cluster_fleet_add(struct stats_window win[STATS_CLASSES]);
 
+/* The sequential judge's counts of the other live nodes since the last
+ * call, per pool, into delta (zeroed first): each node's growth since it
+ * was last seen, so that a node missing from a listing for a while is
+ * neither lost nor counted twice; a node seen for the first time (or that
+ * restarted) counts from then.  The number of nodes it came from. */
+int cluster_fleet_judged(struct stats_judged delta[CONFIG_POOLS]);
+
 /* Every node the last listing showed, this one included (fn gets each,
  * age_ms: since it published). */
 void cluster_nodes_each(void (*fn)(const struct cluster_figs *f, long long age_ms, int self,

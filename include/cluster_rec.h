@@ -60,6 +60,10 @@ struct cluster_figs {
 	long long started_ms;         /* wall clock the process began: who it is, across restarts */
 	long long step_key;           /* the rollout step its count is of (0: none) */
 	uint64_t step_requests;       /* what it counted toward that step's gate */
+	/* the sequential judge's counts per pool since the node began
+	 * (optional: "judged"; has_judged 0 without) */
+	struct stats_judged judged[CONFIG_POOLS];
+	uint64_t has_judged;         /* (a full word: the struct is compared whole) */
 };
 
 /* The record as a malloc'd NUL-terminated string, or NULL (a state

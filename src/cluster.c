@@ -537,6 +537,9 @@ cluster_publish(const struct stats_window win[STATS_CLASSES])
 	f.started_ms = cl.started_ms;
 	f.step_key = state_step_key();
 	f.step_requests = f.step_key != 0 ? state_step_own() : 0;
+	for (p = 0; p < CONFIG_POOLS; p++)
+		worker_judged_total(p, &f.judged[p]);
+	f.has_judged = 1;
 	v = cluster_figs_format(&f);
 	if (v == NULL)
 		return;
@@ -568,6 +571,68 @@ cluster_fleet_add(struct stats_window win[STATS_CLASSES])
 			continue;
 		for (p = 0; p < STATS_CLASSES; p++)
 			cluster_figs_add(&win[p], &cl.nodes[i].win[p]);
+		n++;
+	}
+	return n;
+}
+
+/* what cluster_fleet_judged saw of each node last */
+static struct {
+	char node[CLUSTER_NODE_MAX];
+	long long started_ms;
+	struct stats_judged last[CONFIG_POOLS];
+	int used;
+} cl_judged[CLUSTER_MAX_NODES];
+
+#define CL_D(a, b) ((a) > (b) ? (a) - (b) : 0)
+
+int
+cluster_fleet_judged(struct stats_judged delta[CONFIG_POOLS])
+{
+	size_t i, k;
+	int p, n = 0;
+
+	memset(delta, 0, sizeof(*delta) * CONFIG_POOLS);
+	if (!cl.on || !cluster_nodes_fresh())
+		return 0;
+	for (i = 0; i < cl.nnodes; i++) {
+		const struct cluster_figs *f = &cl.nodes[i];
+		size_t free_slot = CLUSTER_MAX_NODES;
+
+		if (strcmp(f->node, cluster_cs.node) == 0 || !f->has_judged)
+			continue;
+		for (k = 0; k < CLUSTER_MAX_NODES; k++) {
+			if (cl_judged[k].used && strcmp(cl_judged[k].node, f->node) == 0)
+				break;
+			if (!cl_judged[k].used && free_slot == CLUSTER_MAX_NODES)
+				free_slot = k;
+		}
+		if (k == CLUSTER_MAX_NODES) {
+			if (free_slot == CLUSTER_MAX_NODES)
+				continue;
+			k = free_slot;
+			cl_judged[k].used = 1;
+			snprintf(cl_judged[k].node, sizeof(cl_judged[k].node), "%s", f->node);
+			cl_judged[k].started_ms = f->started_ms;
+			memcpy(cl_judged[k].last, f->judged, sizeof(f->judged));
+			continue;
+		}
+		if (cl_judged[k].started_ms != f->started_ms) {
+			/* it restarted: its counters began again */
+			cl_judged[k].started_ms = f->started_ms;
+			memcpy(cl_judged[k].last, f->judged, sizeof(f->judged));
+			continue;
+		}
+		for (p = 0; p < CONFIG_POOLS; p++) {
+			const struct stats_judged *a = &f->judged[p], *b = &cl_judged[k].last[p];
+
+			delta[p].requests += CL_D(a->requests, b->requests);
+			delta[p].errors += CL_D(a->errors, b->errors);
+			delta[p].slow[0] += CL_D(a->slow[0], b->slow[0]);
+			delta[p].slow[1] += CL_D(a->slow[1], b->slow[1]);
+			delta[p].bound1 += CL_D(a->bound1, b->bound1);
+		}
+		memcpy(cl_judged[k].last, f->judged, sizeof(f->judged));
 		n++;
 	}
 	return n;

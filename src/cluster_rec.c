@@ -154,6 +154,17 @@ cluster_figs_format(const struct cluster_figs *f)
 	    "requests", (json_int_t)f->step_requests);
 	if (o == NULL)
 		return NULL;
+	if (f->has_judged) {
+		json_t *j = json_object();
+
+		for (p = 0; j != NULL && p < CONFIG_POOLS; p++)
+			json_object_set_new(j, cluster_pools[p], json_pack("{s:I,s:I,s:I,s:I,s:I}",
+			    "requests", (json_int_t)f->judged[p].requests, "errors",
+			    (json_int_t)f->judged[p].errors, "slow", (json_int_t)f->judged[p].slow[0],
+			    "slow_ratio", (json_int_t)f->judged[p].slow[1], "bound1",
+			    (json_int_t)f->judged[p].bound1));
+		json_object_set_new(o, "judged", j != NULL ? j : json_null());
+	}
 	out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return out;
@@ -169,6 +180,34 @@ cluster_count(json_t *o, const char *key, uint64_t *out)
 	    json_integer_value(v) > (json_int_t)1 << 53)
 		return -1;
 	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+/* "judged": {"blue": {...}, "green": {...}}, optional; each count at most
+ * its requests */
+static int
+cluster_judged_parse(json_t *j, struct cluster_figs *n, char *err, size_t errlen)
+{
+	int p;
+
+	if (j == NULL)
+		return 0;
+	if (!json_is_object(j))
+		return errf(err, errlen, "\"judged\" must be an object");
+	for (p = 0; p < CONFIG_POOLS; p++) {
+		json_t *o = json_object_get(j, cluster_pools[p]);
+		struct stats_judged *d = &n->judged[p];
+
+		if (!json_is_object(o) || cluster_count(o, "requests", &d->requests) == -1 ||
+		    cluster_count(o, "errors", &d->errors) == -1 ||
+		    cluster_count(o, "slow", &d->slow[0]) == -1 ||
+		    cluster_count(o, "slow_ratio", &d->slow[1]) == -1 ||
+		    cluster_count(o, "bound1", &d->bound1) == -1 || d->errors > d->requests ||
+		    d->slow[0] > d->requests || d->bound1 > d->requests || d->slow[1] > d->bound1)
+			return errf(err, errlen, "\"judged\".%s must hold counts requests, errors, "
+			    "slow, slow_ratio, bound1, none above requests", cluster_pools[p]);
+	}
+	n->has_judged = 1;
 	return 0;
 }
 
@@ -263,6 +302,8 @@ cluster_figs_parse(const char *buf, size_t len, struct cluster_figs *f, char *er
 		errf(err, errlen, "\"step\" must be {\"key\": wall-clock ms, \"requests\": count}");
 		goto out;
 	}
+	if (cluster_judged_parse(json_object_get(o, "judged"), &n, err, errlen) == -1)
+		goto out;
 	*f = n;
 	rc = 0;
 out:

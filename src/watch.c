@@ -146,19 +146,23 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, const struct stats_window
     const struct judge_policy *jp, enum judge_check *which)
 {
 	const struct config *c = rt.cfg;
-	struct stats_judged now[CONFIG_POOLS];
-	struct judge_counts jc, js;
+	struct stats_judged now[CONFIG_POOLS], fleet[CONFIG_POOLS], zero[CONFIG_POOLS];
+	struct judge_counts jc, js, fc, fs;
 	long long key = state_step_key();
+	int p, fresh = 0;
 	double sp99;
-	int p;
 
 	for (p = 0; p < CONFIG_POOLS; p++)
 		worker_judged_total(p, &now[p]);
+	/* in a fleet, what the other live nodes judged since the last interval */
+	cluster_fleet_judged(fleet);
+	memset(zero, 0, sizeof(zero));
 	if (!watch_seq.restore_tried) {
 		watch_seq_restore(cand);
 		memcpy(watch_seq.last, now, sizeof(now));
 	}
 	if (!watch_seq.live || watch_seq.cand != cand) {
+		fresh = 1;
 		judge_init(&watch_seq.j);
 		watch_seq.live = 1;
 		watch_seq.cand = cand;
@@ -171,6 +175,17 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, const struct stats_window
 	watch_seq_counts(&now[cand], &watch_seq.last[cand], &jc);
 	watch_seq_counts(&now[stable], &watch_seq.last[stable], &js);
 	memcpy(watch_seq.last, now, sizeof(now));
+	if (!fresh) {
+		watch_seq_counts(&fleet[cand], &zero[cand], &fc);
+		watch_seq_counts(&fleet[stable], &zero[stable], &fs);
+		jc.requests += fc.requests;
+		jc.errors += fc.errors;
+		jc.slow += fc.slow;
+		jc.slow_ratio += fc.slow_ratio;
+		jc.ratio_requests += fc.ratio_requests;
+		js.requests += fs.requests;
+		js.errors += fs.errors;
+	}
 	judge_feed(&watch_seq.j, jp, &jc, &js);
 	if (proxy_now_us() - watch_seq.saved_us >= WATCH_SEQ_SAVE_US) {
 		watch_seq.saved_us = proxy_now_us();
@@ -345,6 +360,10 @@ watch_guard(void)
 	}
 	watch_dry_now[0] = '\0';
 	if (!wc.do_live) {
+		struct stats_judged none[CONFIG_POOLS];
+
+		/* the other nodes' counts of this while are no rollout's */
+		cluster_fleet_judged(none);
 		if (watch_seq.live || !watch_seq.restore_tried)
 			watch_seq_forget();
 		watch_seq.restore_tried = 1;

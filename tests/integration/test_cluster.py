@@ -554,3 +554,33 @@ def test_a_shadow_phase_reaches_the_fleet_and_its_copies_count_fleet_wide(env):
     assert "shadow copies:" in why and "fleet of 3 nodes" in why, why
     gs = green.stats()
     assert gs["requests"] == gs["mirrored"] == 36, gs
+
+
+SEQUENTIAL = 'guard = { method = "sequential"; interval_ms = 100; min_requests = %d; };\n'
+
+
+def test_sequential_judge_sums_the_fleet(env):
+    """Under the sequential guard every node judges the fleet's counts:
+    requests through one node are in the others' evidence, and failures
+    spread over the nodes trip it as one candidate."""
+    etcd, blue, green, (a, b, c) = _fleet(env, guard=SEQUENTIAL, split={"cookie": ""})
+    assert admin(a.port, "set weight green 50")[0]
+    assert _all([b, c], lambda p: _green(p) == 50.0)
+
+    def explain(p):
+        return json.loads(admin(p.port, "json explain")[2])
+
+    def b_and_c_see_a():
+        for _ in range(10):
+            get(a.port)
+        return all(explain(p).get("judging") and
+                   explain(p)["counts"]["green"]["requests"] >= 20 for p in (b, c))
+    assert wait_until(b_and_c_see_a, timeout=20), [explain(p) for p in (b, c)]
+    # no traffic through b or c: what they judged came from a
+    _fail_green(green)
+    for i in range(200):
+        if all(_reverted(p) for p in (a, b, c)):
+            break
+        get((a, b, c)[i % 3].port)
+    assert _all([a, b, c], _reverted, timeout=10), [_status(p) for p in (a, b, c)]
+    assert "beyond its limit" in _status(a)["last_revert"], _status(a)["last_revert"]

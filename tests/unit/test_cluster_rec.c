@@ -209,6 +209,42 @@ TEST(figures_step_count)
 	CHECK_STR(figs_step_error(",\"started_ms\":\"x\""), "\"started_ms\" must be a time in ms");
 }
 
+#define J0 "{\"requests\":10,\"errors\":2,\"slow\":1,\"slow_ratio\":1,\"bound1\":4}"
+
+TEST(figures_judged)
+{
+	struct cluster_figs f, back;
+	char err[256], *v;
+
+	/* a node of an earlier release sends none */
+	CHECK_STR(figs_step_error(""), "(parsed 0 0 0)");
+	CHECK_STR(figs_step_error(",\"judged\":{\"blue\":" J0 ",\"green\":" J0 "}"), "(parsed 0 0 0)");
+	CHECK_STR(figs_step_error(",\"judged\":{\"blue\":" J0 "}"), "\"judged\".green must hold "
+	    "counts requests, errors, slow, slow_ratio, bound1, none above requests");
+	CHECK_STR(figs_step_error(",\"judged\":{\"blue\":" J0 ",\"green\":{\"requests\":1,"
+	    "\"errors\":2,\"slow\":0,\"slow_ratio\":0,\"bound1\":0}}"), "\"judged\".green must "
+	    "hold counts requests, errors, slow, slow_ratio, bound1, none above requests");
+	CHECK_STR(figs_step_error(",\"judged\":[]"), "\"judged\" must be an object");
+	memset(&f, 0, sizeof(f));
+	snprintf(f.node, sizeof(f.node), "n1");
+	f.time_ms = 5;
+	f.has_judged = 1;
+	f.judged[1].requests = 1000;
+	f.judged[1].errors = 30;
+	f.judged[1].slow[0] = 7;
+	f.judged[1].bound1 = 900;
+	f.judged[1].slow[1] = 9;
+	v = cluster_figs_format(&f);
+	CHECK(v != NULL && cluster_figs_parse(v, strlen(v), &back, err, sizeof(err)) == 0);
+	CHECK(back.has_judged == 1 && memcmp(back.judged, f.judged, sizeof(f.judged)) == 0);
+	free(v);
+	f.has_judged = 0;
+	v = cluster_figs_format(&f);
+	CHECK(v != NULL && strstr(v, "judged") == NULL);
+	CHECK(cluster_figs_parse(v, strlen(v), &back, err, sizeof(err)) == 0 && !back.has_judged);
+	free(v);
+}
+
 int
 main(void)
 {
@@ -217,5 +253,6 @@ main(void)
 	RUN(figures_round_trip_and_sum);
 	RUN(figures_refusals);
 	RUN(figures_step_count);
+	RUN(figures_judged);
 	return test_summary();
 }
