@@ -14,6 +14,8 @@
 #include <jansson.h>
 
 #include "admin.h"
+#include "cluster.h"
+#include "cluster_rec.h"
 #include "config.h"
 #include "jsonx.h"
 #include "judge.h"
@@ -31,6 +33,34 @@ explain_limit(const struct judge_policy *p, int i)
 	case JUDGE_P99: return p->max_p99_ms;
 	default: return p->max_p99_ratio;
 	}
+}
+
+/* In a fleet: each live node's counts since it began, as it published them
+ * (this node's included), for `explain`'s "nodes". */
+struct explain_nodes {
+	json_t *arr;                  /* json, or NULL */
+	struct evbuffer *b;           /* text, or NULL */
+};
+
+static void
+explain_node(const struct cluster_figs *f, long long age_ms, int self, void *arg)
+{
+	struct explain_nodes *en = arg;
+
+	(void)age_ms;
+	if (!f->has_judged)
+		return;
+	if (en->arr != NULL)
+		json_array_append_new(en->arr, json_pack("{s:s,s:b,s:{s:{s:I,s:I},s:{s:I,s:I}}}",
+		    "node", f->node, "self", self, "counts", pool_names[0], "requests",
+		    (json_int_t)f->judged[0].requests, "errors", (json_int_t)f->judged[0].errors,
+		    pool_names[1], "requests", (json_int_t)f->judged[1].requests, "errors",
+		    (json_int_t)f->judged[1].errors));
+	if (en->b != NULL)
+		evbuffer_add_printf(en->b, "node %s%s: blue %llu of %llu failed, green %llu of %llu "
+		    "(since it began)\n", f->node, self ? " (this one)" : "",
+		    (unsigned long long)f->judged[0].errors, (unsigned long long)f->judged[0].requests,
+		    (unsigned long long)f->judged[1].errors, (unsigned long long)f->judged[1].requests);
 }
 
 static const char *
@@ -104,6 +134,12 @@ admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
 		    (json_int_t)j->stable_errors, "stable_error_rate_low", j->stable_lo,
 		    "stable_error_rate_high", j->stable_hi, "checks",
 		    checks != NULL ? checks : json_null());
+		if (cluster_on() && c->jout != NULL) {
+			struct explain_nodes en = { json_array(), NULL };
+
+			cluster_nodes_each(explain_node, &en);
+			json_object_set_new(c->jout, "nodes", en.arr != NULL ? en.arr : json_null());
+		}
 		return 0;
 	}
 	evbuffer_add_printf(c->body, "method sequential, alpha %g: %s against %s, %s", p.alpha,
@@ -129,6 +165,11 @@ admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
 		    judge_verdict_names[t->verdict], exp(judge_bet_log_e(&t->beyond)), exp(th),
 		    (unsigned long long)t->beyond.n, exp(judge_bet_log_e(&t->within)), exp(th),
 		    (unsigned long long)t->within.n, explain_waits(t));
+	}
+	if (cluster_on()) {
+		struct explain_nodes en = { NULL, c->body };
+
+		cluster_nodes_each(explain_node, &en);
 	}
 	return 0;
 }

@@ -576,6 +576,11 @@ def test_sequential_judge_sums_the_fleet(env):
         return all(explain(p).get("judging") and
                    explain(p)["counts"]["green"]["requests"] >= 20 for p in (b, c))
     assert wait_until(b_and_c_see_a, timeout=20), [explain(p) for p in (b, c)]
+    # per node, as each published them
+    nodes = {n["node"]: n for n in explain(b)["nodes"]}
+    assert set(nodes) == {"n0", "n1", "n2"} and nodes["n1"]["self"], nodes
+    assert nodes["n0"]["counts"]["green"]["requests"] >= 20, nodes
+    assert nodes["n1"]["counts"]["green"]["requests"] == 0, nodes
     # no traffic through b or c: what they judged came from a
     _fail_green(green)
     for i in range(200):
