@@ -485,6 +485,10 @@ tripped:
 		}
 		break;
 	}
+	/* a trip the candidate survives (a step back, a pause) begins a new
+	 * judgement: the one that tripped would trip again at every interval */
+	if (c->guard_on_trip != ON_TRIP_REVERT)
+		watch_seq.live = 0;
 }
 
 const struct judge *

@@ -19,10 +19,11 @@ def _metric(port, name):
     return metric(port, name) or 0.0
 
 
-def _setup(env, mode):
+def _setup(env, mode, method="threshold"):
     blue, green = env.demo("blue"), env.demo("green")
     mport = free_port()
-    p = env.proxy([blue], [green], {"cookie": ""}, GUARD % mode +
+    guard = (GUARD % mode).replace("guard = {", 'guard = { method = "%s";' % method, 1)
+    p = env.proxy([blue], [green], {"cookie": ""}, guard +
                   'metrics = { address = "127.0.0.1:%d"; };\n' % mport)
     return blue, green, p, mport
 
@@ -38,8 +39,8 @@ def _fail_until(p, pred, timeout=15):
     raise AssertionError("the guard did not act: %s" % _status(p))
 
 
-def test_step_back_twice_then_revert(env):
-    blue, green, p, mport = _setup(env, "step_back")
+def test_step_back_twice_then_revert(env, method="threshold"):
+    blue, green, p, mport = _setup(env, "step_back", method)
     assert admin(p.port, "rollout start green steps 20,50,100 hold 3600")[0]
     assert admin(p.port, "rollout next")[0]
     assert _status(p)["weights"]["green"] == 50.0
@@ -63,6 +64,14 @@ def test_step_back_twice_then_revert(env):
     assert _metric(mport, 'bgproxy_guard_trips_total{check="error_rate"}') == 2.0
     audit = open(admin_paths(p.port)[1]).read()
     assert "step back (by guard)" in audit and "revert (by guard)" in audit, audit[-2000:]
+
+
+def test_step_back_twice_then_revert_sequential(env):
+    """The same under the sequential guard: a step back begins a new
+    judgement (the one that tripped would trip at every interval and walk
+    the rollout back to nothing at once), which trips again at the first
+    step."""
+    test_step_back_twice_then_revert(env, "sequential")
 
 
 def test_pause_holds_until_an_operator_then_trips_again(env):
