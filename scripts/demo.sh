@@ -85,6 +85,9 @@ Shift traffic through the admin socket:
   build/bgctl -s $sock set weight green 25
   build/bgctl -s $sock set weight green 0      # a rollout begins at the first step at or above the share
   build/bgctl -s $sock rollout start green steps 10,50,100 hold 10
+  # a step moves once the evidence shows green within every limit: send traffic
+  for i in \$(seq 2000); do curl -s -o /dev/null http://127.0.0.1:8080/; done
+  build/bgctl -s $sock explain                 # the guard's evidence, check by check
 Make green fail and watch the guard revert it (build/bgdemo --help lists the switches):
   curl 'http://127.0.0.1:9002/__ctl/fail?rate=0.5'
   build/bgctl -s $sock show events
