@@ -43,9 +43,10 @@
  *   p99_ratio    share slower than max_p99_ratio x the stable pool's p99
  *                (the caller counts them against its current figure),
  *                against 1 %.
- * A check trips when its "beyond" e-value reaches checks/alpha (a union
- * bound over the checks that are on), so that over a whole rollout of a
- * candidate within every limit the chance of any trip is at most alpha.
+ * A check trips when its "beyond" e-value reaches 1 / its share of alpha
+ * (judge_threshold: a union bound over the checks that are on), so that
+ * over a whole rollout of a candidate within every limit the chance of any
+ * trip is at most alpha.
  * The "within" tests restart at every step (judge_step): a step is clean
  * when every check's "within" e-value reached checks/alpha during it.
  * The ratio check is also clean once the candidate is shown to fail less
@@ -164,9 +165,17 @@ void judge_step(struct judge *j);
 void judge_feed(struct judge *j, const struct judge_policy *p, const struct judge_counts *cand,
     const struct judge_counts *stable);
 
-/* Checks that are on under p, and the threshold log(checks/alpha). */
+/* Checks that are on under p. */
 int judge_checks_on(const struct judge_policy *p, int on[JUDGE_NCHECKS]);
-double judge_log_threshold(const struct judge_policy *p);
+
+/*
+ * The log of the e-value check c must reach: beyond (a trip) at its share
+ * of alpha (error_rate 1 part, every other check that is on 9: with the
+ * defaults error_rate alpha/10, error_ratio 9 alpha/10); within (clean) at
+ * alpha / the checks that are on.  error_delta's is doubled (half of its
+ * share for the bounds on the stable pool's rate).
+ */
+double judge_threshold(const struct judge_policy *p, enum judge_check c, int beyond);
 
 /* The overall verdict: TRIP if a check tripped (first in check order into
  * *which), CLEAN if every check that is on is clean, else INCONCLUSIVE. */

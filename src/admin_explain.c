@@ -82,7 +82,6 @@ admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
 	struct judge_policy p;
 	int cand = 0, stable = 1, on[JUDGE_NCHECKS], i;
 	const struct judge *j = watch_judge(&p, &cand, &stable);
-	double thr = judge_log_threshold(&p);
 	enum judge_verdict v;
 	uint64_t need;
 
@@ -110,16 +109,17 @@ admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
 
 		for (i = 0; checks != NULL && i < JUDGE_NCHECKS; i++) {
 			const struct judge_test *t = &j->t[i];
-			double th = thr + (i == JUDGE_ERROR_DELTA ? log(2.0) : 0);
+			double tb = judge_threshold(&p, (enum judge_check)i, 1);
+			double tw = judge_threshold(&p, (enum judge_check)i, 0);
 
 			if (!on[i])
 				continue;
 			json_array_append_new(checks, json_pack("{s:s,s:f,s:s,s:{s:f,s:f,s:I,s:I},"
 			    "s:{s:f,s:f,s:I,s:I},s:s}", "check", judge_check_names[i], "limit",
 			    explain_limit(&p, i), "verdict", judge_verdict_names[t->verdict],
-			    "beyond", "evidence", exp(judge_bet_log_e(&t->beyond)), "bound", exp(th),
+			    "beyond", "evidence", exp(judge_bet_log_e(&t->beyond)), "bound", exp(tb),
 			    "observations", (json_int_t)t->beyond.n, "ones", (json_int_t)t->beyond.k,
-			    "within", "evidence", exp(judge_bet_log_e(&t->within)), "bound", exp(th),
+			    "within", "evidence", exp(judge_bet_log_e(&t->within)), "bound", exp(tw),
 			    "observations", (json_int_t)t->within.n, "ones", (json_int_t)t->within.k,
 			    "waits_for", explain_waits(t)));
 		}
@@ -155,15 +155,16 @@ admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
 	    pool_names[cand]);
 	for (i = 0; i < JUDGE_NCHECKS; i++) {
 		const struct judge_test *t = &j->t[i];
-		double th = thr + (i == JUDGE_ERROR_DELTA ? log(2.0) : 0);
+		double tb = judge_threshold(&p, (enum judge_check)i, 1);
+		double tw = judge_threshold(&p, (enum judge_check)i, 0);
 
 		if (!on[i])
 			continue;
 		evbuffer_add_printf(c->body, "%s (limit %g): %s; beyond: evidence %.3g of %.0f "
 		    "(%llu observations); within: evidence %.3g of %.0f (%llu this step); waits for "
 		    "%s\n", judge_check_names[i], explain_limit(&p, i),
-		    judge_verdict_names[t->verdict], exp(judge_bet_log_e(&t->beyond)), exp(th),
-		    (unsigned long long)t->beyond.n, exp(judge_bet_log_e(&t->within)), exp(th),
+		    judge_verdict_names[t->verdict], exp(judge_bet_log_e(&t->beyond)), exp(tb),
+		    (unsigned long long)t->beyond.n, exp(judge_bet_log_e(&t->within)), exp(tw),
 		    (unsigned long long)t->within.n, explain_waits(t));
 	}
 	if (cluster_on()) {

@@ -239,7 +239,8 @@ TEST(test_p99_checks)
 	p.max_error_ratio = 0;
 	p.max_p99_ms = 300;
 	CHECK_EQ_INT(judge_checks_on(&p, on), 1);
-	CHECK(fabs(judge_log_threshold(&p) - log(100.0)) < 1e-9);
+	CHECK(fabs(judge_threshold(&p, JUDGE_P99, 1) - log(100.0)) < 1e-9);
+	CHECK(fabs(judge_threshold(&p, JUDGE_P99, 0) - log(100.0)) < 1e-9);
 	judge_init(&j);
 	for (i = 0; i < 100 && judge_verdict(&j, &p, &which) != JUDGE_TRIP; i++)
 		judge_feed(&j, &p, &c, &s);
@@ -308,12 +309,29 @@ TEST(test_threshold_counts_the_checks_on)
 	int on[JUDGE_NCHECKS];
 
 	CHECK_EQ_INT(judge_checks_on(&p, on), 2);
-	CHECK(fabs(judge_log_threshold(&p) - log(200.0)) < 1e-9);
+	/* a trip: error_rate a tenth of alpha, error_ratio nine tenths */
+	CHECK(fabs(judge_threshold(&p, JUDGE_ERROR_RATE, 1) - log(1000.0)) < 1e-9);
+	CHECK(fabs(judge_threshold(&p, JUDGE_ERROR_RATIO, 1) - log(1000.0 / 9)) < 1e-9);
+	/* clean: alpha shared evenly */
+	CHECK(fabs(judge_threshold(&p, JUDGE_ERROR_RATE, 0) - log(200.0)) < 1e-9);
+	CHECK(fabs(judge_threshold(&p, JUDGE_ERROR_RATIO, 0) - log(200.0)) < 1e-9);
+	/* the shares of alpha add up to alpha */
+	{
+		int is_on[JUDGE_NCHECKS], i;
+		double sum = 0;
+
+		judge_checks_on(&p, is_on);
+		for (i = 0; i < JUDGE_NCHECKS; i++)
+			if (is_on[i])
+				sum += exp(-judge_threshold(&p, (enum judge_check)i, 1));
+		CHECK(fabs(sum - p.alpha) < 1e-12);
+	}
 	p.max_p99_ms = 100;
 	p.max_p99_ratio = 2;
 	CHECK_EQ_INT(judge_checks_on(&p, on), 4);
 	p.alpha = 0.05;
-	CHECK(fabs(judge_log_threshold(&p) - log(80.0)) < 1e-9);
+	CHECK(fabs(judge_threshold(&p, JUDGE_ERROR_RATE, 0) - log(80.0)) < 1e-9);
+	CHECK(fabs(judge_threshold(&p, JUDGE_ERROR_RATE, 1) - log(28 / 0.05)) < 1e-9);
 	p.max_error_delta = 0.01;
 	CHECK_EQ_INT(judge_checks_on(&p, on), 5);
 }
