@@ -4,6 +4,7 @@ by PID.  Python standard library only."""
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -16,7 +17,37 @@ BUILD = os.environ.get("BGPROXY_BUILD", "build")
 _procs = []
 
 
+_handed_ports = set()
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
+    """A port nothing listens on, below the kernel's ephemeral range and not
+    handed out before in this run.  A port the kernel picks (bind to 0) is
+    in the ephemeral range: an outgoing connection made between this call
+    and the process's bind could take it as its local port, and the process
+    then fails to start (seen once in a CI run)."""
+    low = min(_ephemeral_low(), 32768)
+    for _ in range(500):
+        p = random.randint(10000, low - 1)
+        if p in _handed_ports:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _handed_ports.add(p)
+        return p
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     p = s.getsockname()[1]
@@ -215,7 +246,10 @@ class Proxy:
         self.log = os.path.join(tmp, "bgproxy-%d.log" % port)
         self.proc = _spawn([os.path.join(BUILD, "bgproxy"), "-c", self.conf], self.log)
         if wait:
-            wait_port(port, proc=self.proc)
+            try:
+                wait_port(port, proc=self.proc)
+            except RuntimeError as e:
+                raise RuntimeError("%s; bgproxy said: %s" % (e, self.output()[-2000:]))
             sock = admin_paths(port)[0]
             end = time.time() + 5
             while sock in text and not os.path.exists(sock) and time.time() < end:
