@@ -27,6 +27,24 @@ import sys
 import time
 
 
+_handed_ports = set()
+
+
+def free_port():
+    """A free loopback port, never the same twice in one process: a port
+    the kernel picks (bind to 0, close) can come back on the next call, and
+    two listeners of one run would then be given the same port."""
+    for _ in range(1000):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        if p not in _handed_ports:
+            _handed_ports.add(p)
+            return p
+    raise RuntimeError("no free port")
+
+
 def cmd_ports(n):
     socks, ports = [], []
     for _ in range(int(n)):
