@@ -187,6 +187,13 @@ enum judge_verdict judge_verdict(const struct judge *j, const struct judge_polic
 void judge_reason(const struct judge *j, const struct judge_policy *p, enum judge_check c,
     const char *cand, const char *stable, char *buf, size_t len);
 
+/* Every check that is on, in one line for an event: alpha, the counts
+ * since the rollout began, and per check its verdict with both statistics
+ * against their bounds ("error_rate trip: beyond 1.2e+03 >= 1e+03, within
+ * 0.3 of 2e+02"). */
+void judge_evidence(const struct judge *j, const struct judge_policy *p, const char *cand,
+    const char *stable, char *buf, size_t len);
+
 /* 1 when every number in j is one a judge can hold (a judge read back
  * from a file is checked before it is used), else 0. */
 int judge_valid(const struct judge *j);

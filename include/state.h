@@ -115,9 +115,11 @@ void state_tick(void);
  * candidate's live traffic (1 clean, 0 not yet, -1 not judging).  While it
  * is not clean, state_tick does not advance a running step, and after
  * rollout.max_inconclusive_s in one step it pauses the rollout, with an
- * event.  Control thread.
+ * event.  evidence (NULL: none) is the judge's, every check in a line
+ * (judge_evidence): the events the guard and the rollout timer record
+ * while it is judging carry it.  Control thread.
  */
-void state_judge_note(int clean);
+void state_judge_note(int clean, const char *evidence);
 
 /* Reverts since start (guard and operator), for the metrics. */
 uint64_t state_reverts(void);
@@ -133,7 +135,7 @@ struct state_ev {
 	const char *kind;             /* a static string */
 	char from[128], to[128];
 	char actor[64];
-	char evidence[512];
+	char evidence[1024];
 	char text[800];               /* the one-line form: time, what, by whom */
 };
 

@@ -390,6 +390,33 @@ judge_reason(const struct judge *j, const struct judge_policy *p, enum judge_che
 	    (unsigned long long)j->stable_errors, (unsigned long long)j->stable_requests);
 }
 
+void
+judge_evidence(const struct judge *j, const struct judge_policy *p, const char *cand,
+    const char *stable, char *buf, size_t len)
+{
+	int on[JUDGE_NCHECKS], i;
+	size_t at;
+
+	if (len == 0)
+		return;
+	judge_checks_on(p, on);
+	snprintf(buf, len, "alpha %g; since the rollout began %s %llu of %llu failed, %s %llu of "
+	    "%llu", p->alpha, cand, (unsigned long long)j->cand_errors,
+	    (unsigned long long)j->cand_requests, stable, (unsigned long long)j->stable_errors,
+	    (unsigned long long)j->stable_requests);
+	for (i = 0; i < JUDGE_NCHECKS; i++) {
+		const struct judge_test *t = &j->t[i];
+
+		if (!on[i])
+			continue;
+		at = strlen(buf);
+		snprintf(buf + at, len - at, "; %s %s: beyond %.3g of %.3g, within %.3g of %.3g",
+		    judge_check_names[i], judge_verdict_names[t->verdict],
+		    exp(judge_bet_log_e(&t->beyond)), exp(judge_threshold(p, (enum judge_check)i, 1)),
+		    exp(judge_bet_log_e(&t->within)), exp(judge_threshold(p, (enum judge_check)i, 0)));
+	}
+}
+
 static int
 judge_bet_valid(const struct judge_bet *b)
 {

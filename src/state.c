@@ -82,6 +82,7 @@ state_actor_text(const struct actor *who, char *buf, size_t len)
 }
 
 static void state_events_persist(void);
+static char state_judge_ev[640];  /* the judge's evidence (state_judge_note; "" none) */
 
 void
 state_event_rec(const struct actor *who, const char *kind, const char *from, const char *to,
@@ -105,6 +106,14 @@ state_event_rec(const struct actor *who, const char *kind, const char *from, con
 	snprintf(ev->from, sizeof(ev->from), "%s", from != NULL ? from : "");
 	snprintf(ev->to, sizeof(ev->to), "%s", to != NULL ? to : "");
 	snprintf(ev->evidence, sizeof(ev->evidence), "%s", evidence != NULL ? evidence : "");
+	/* what the guard and the rollout timer do under the sequential guard
+	 * rests on the judge's evidence of every check: the event carries it */
+	if ((who->kind == ACTOR_GUARD || who->kind == ACTOR_ROLLOUT) && state_judge_ev[0] != '\0') {
+		size_t at = strlen(ev->evidence);
+
+		snprintf(ev->evidence + at, sizeof(ev->evidence) - at, "%sjudge: %s",
+		    at > 0 ? " | " : "", state_judge_ev);
+	}
 	state_actor_text(who, actor, sizeof(actor));
 	memcpy(ev->actor, actor, sizeof(ev->actor));
 	clock_iso_now(when, sizeof(when));
@@ -897,9 +906,11 @@ state_audit(const struct actor *who, const char *what, const char *result, const
 }
 
 void
-state_judge_note(int clean)
+state_judge_note(int clean, const char *evidence)
 {
 	state_judged = clean;
+	snprintf(state_judge_ev, sizeof(state_judge_ev), "%s",
+	    clean >= 0 && evidence != NULL ? evidence : "");
 }
 
 /* Under the sequential guard a running step with live traffic moves only

@@ -368,7 +368,7 @@ watch_guard(void)
 			watch_seq_forget();
 		watch_seq.restore_tried = 1;
 		watch_seq.live = 0;
-		state_judge_note(-1);
+		state_judge_note(-1, NULL);
 	}
 	if (!wc.do_live && !wc.do_shadow) {
 		snprintf(watch_verdict_now, sizeof(watch_verdict_now),
@@ -393,6 +393,7 @@ watch_guard(void)
 		struct judge_policy jp;
 		enum judge_check which = JUDGE_ERROR_RATE;
 		enum judge_verdict v = JUDGE_INCONCLUSIVE;
+		char evidence[640];
 
 		hp.min_healthy_fraction = c->guard_min_healthy_fraction;
 		hp.max_error_rate = 1;
@@ -406,7 +407,9 @@ watch_guard(void)
 				judge_reason(&watch_seq.j, &jp, which, pool_names[cand],
 				    pool_names[s->stable], reason, sizeof(reason));
 			}
-			state_judge_note(v == JUDGE_CLEAN);
+			judge_evidence(&watch_seq.j, &jp, pool_names[cand], pool_names[s->stable],
+			    evidence, sizeof(evidence));
+			state_judge_note(v == JUDGE_CLEAN, evidence);
 		}
 		if (check == GUARD_CHECK_NONE && wc.do_shadow) {
 			char why[480];

@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from harness import get, Traffic, wait_until, admin, config_text, free_port, metric
+from harness import get, Traffic, wait_until, admin, config_text, free_port, metric, json_events
 
 
 def _status(port):
@@ -49,6 +49,13 @@ def test_failing_candidate_reverted_within_ten_of_its_requests(env):
     assert st["pools"]["green"]["requests"] <= 10, st["pools"]["green"]
     ok, first, ev = admin(p.port, "show events")
     assert "by guard" in ev and "error_rate beyond its limit" in ev, ev
+    # the revert's event carries the judge's evidence of every check on
+    rev = [e for e in json_events(p) if e["kind"] == "revert"]
+    assert len(rev) == 1, rev
+    evid = rev[0]["evidence"]
+    assert evid.startswith("error_rate beyond its limit: evidence "), evid
+    assert " | judge: alpha 0.01; since the rollout began green " in evid, evid
+    assert "; error_rate trip: beyond " in evid and "; error_ratio " in evid, evid
     assert metric(p.mport, 'bgproxy_guard_trips_total{check="error_rate"}') == 1
     # reverted: from the next guard interval on nothing is judged, no evidence exported
     assert wait_until(lambda: metric(p.mport, 'bgproxy_guard_evidence{check="error_rate"}') == 0)
@@ -99,6 +106,11 @@ def test_a_step_waits_for_evidence_then_advances(env):
     st = wait_until(lambda: (lambda s: s["rollout"] and s["rollout"]["step"] >= 1 and s)(
         _status(p.port)), timeout=90, step=0.2)
     assert st and st["weights"]["green"] >= 50, _status(p.port)
+    # the timer's step rests on the judge's evidence, and its event says so
+    steps = [e for e in json_events(p) if e["actor"] == "rollout timer" and e["kind"] != "rollout"]
+    assert steps, json_events(p)
+    assert "judge: alpha 0.05; " in steps[0]["evidence"], steps[0]
+    assert "; error_rate clean: " in steps[0]["evidence"], steps[0]
     tr.stop()
     assert not tr.failed, tr.failed[:5]
 

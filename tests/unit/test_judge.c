@@ -336,6 +336,37 @@ TEST(test_threshold_counts_the_checks_on)
 	CHECK_EQ_INT(judge_checks_on(&p, on), 5);
 }
 
+/* an event's evidence names every check that is on, its verdict and both
+ * statistics against their bounds, and fits the event's field */
+TEST(test_evidence_names_every_check)
+{
+	struct judge_policy p = defaults();
+	struct judge j;
+	struct judge_counts bad = counts(1, 1), s = counts(100, 1);
+	char buf[1024];
+	int i;
+
+	judge_init(&j);
+	for (i = 0; i < 20 && judge_verdict(&j, &p, NULL) != JUDGE_TRIP; i++)
+		judge_feed(&j, &p, &bad, &s);
+	judge_evidence(&j, &p, "green", "blue", buf, sizeof(buf));
+	CHECK(strstr(buf, "alpha 0.01; ") == buf);
+	CHECK(strstr(buf, "green 4 of 4 failed, blue 4 of 400") != NULL);
+	CHECK(strstr(buf, "; error_rate trip: beyond ") != NULL);
+	CHECK(strstr(buf, "; error_ratio ") != NULL);
+	CHECK(strstr(buf, "error_delta") == NULL);
+	CHECK(strstr(buf, "of 1e+03, within ") != NULL);
+	p.max_error_delta = 0.01;
+	p.max_p99_ms = 100;
+	p.max_p99_ratio = 2;
+	judge_evidence(&j, &p, "green", "blue", buf, sizeof(buf));
+	CHECK(strstr(buf, "; p99_ratio inconclusive: beyond ") != NULL);
+	CHECK(strlen(buf) < 600);
+	/* a short buffer is cut, never overrun */
+	judge_evidence(&j, &p, "green", "blue", buf, 40);
+	CHECK_EQ_INT(strlen(buf), 39);
+}
+
 /* the simulator, small: equal pools never trip (the bound is 1% and the
  * seed is fixed), the threshold guard does; regressions are caught */
 TEST(test_simulator_small)
@@ -369,6 +400,7 @@ main(void)
 	RUN(test_stable_bounds);
 	RUN(test_error_delta);
 	RUN(test_threshold_counts_the_checks_on);
+	RUN(test_evidence_names_every_check);
 	RUN(test_simulator_small);
 	return test_summary();
 }
