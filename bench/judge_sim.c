@@ -17,6 +17,14 @@
  * The threshold guard looks at a 10 s window (40 ticks) with today's
  * defaults (min_requests 20, max_error_rate 0.05; p99 checks with a ratio
  * of 1.5 in the p99 scenario), every tick.
+ *
+ * "oracle" is a yardstick, not a guard: Wald's sequential probability
+ * ratio test told both pools' true rates, testing the candidate at exactly
+ * max_error_ratio x the stable pool's rate (or a 1% share above 1.5 x the
+ * stable pool's true p99) against its true rate, with the whole alpha.  No
+ * test with the same bound that must find the alternative from the data
+ * needs fewer requests on average; its figures are how close to the least
+ * possible the judge comes.  (Shown where a fault is there from the start.)
  */
 #include <math.h>
 #include <stdint.h>
@@ -88,6 +96,8 @@ static const struct sim_scenario sim_scenarios[] = {
 
 #define SIM_NSCEN (sizeof(sim_scenarios) / sizeof(sim_scenarios[0]))
 
+static double sim_ratio = 1.5;   /* max_error_ratio (--max-error-ratio) */
+
 /* lognormal latencies: median 20 ms, sigma 0.5 */
 #define SIM_LAT_MU log(20.0)
 #define SIM_LAT_SIGMA 0.5
@@ -153,7 +163,7 @@ sim_policy(const struct sim_scenario *sc, struct judge_policy *jp, struct guard_
 	memset(jp, 0, sizeof(*jp));
 	jp->alpha = 0.01;
 	jp->max_error_rate = 0.05;
-	jp->max_error_ratio = 1.5;
+	jp->max_error_ratio = sim_ratio;
 	jp->max_p99_ratio = sc->latency ? 1.5 : 0;
 	memset(gp, 0, sizeof(*gp));
 	gp->min_requests = 20;
@@ -241,13 +251,46 @@ sim_threshold_trips(struct sim_window *w, const struct sim_tick *t, const struct
 	return guard_decide(&in, gp, reason, sizeof(reason)) != GUARD_CHECK_NONE;
 }
 
+/* The oracle's log-likelihood ratio per candidate observation: a one
+ * (an error, or a slow request) and a zero; 0 when it has none to run. */
+static int
+sim_oracle_llr(const struct sim_scenario *sc, double *one, double *zero)
+{
+	double l, q;
+
+	if (sc->weight == 0 || sc->late > 0)
+		return 0;
+	if (sc->latency) {
+		/* the share of the candidate's requests above 1.5 x the stable
+		 * pool's true p99, against 1% */
+		l = 0.01;
+		q = 0.5 * erfc((log(1.5 / sc->lat_scale) / SIM_LAT_SIGMA + 2.3263) / sqrt(2.0));
+	} else {
+		l = sim_ratio * sc->p_stable;
+		q = sc->p_cand;
+		if (l > 0.05)
+			l = 0.05;
+	}
+	if (!(q > l) || q >= 1) {
+		*one = q >= 1 ? log(1 / l) : 0;
+		*zero = q >= 1 ? -INFINITY : 0;
+		return q >= 1;
+	}
+	*one = log(q / l);
+	*zero = log((1 - q) / (1 - l));
+	return 1;
+}
+
 /*
- * One rollout by each method.  Returns through *at_j / *at_t the requests
- * until the trip (0: none).
+ * One rollout by each method.  Returns through *at_j / *at_t / *at_o the
+ * requests until the trip (0: none).
  */
 static void
-sim_rollout(struct sim_rng *r, const struct sim_scenario *sc, uint64_t *at_j, uint64_t *at_t)
+sim_rollout(struct sim_rng *r, const struct sim_scenario *sc, uint64_t *at_j, uint64_t *at_t,
+    uint64_t *at_o)
 {
+	double one = 0, zero = 0, llr = 0;
+	int oracle = sim_oracle_llr(sc, &one, &zero);
 	static struct sim_window w;
 	struct judge j;
 	struct judge_policy jp;
@@ -259,8 +302,8 @@ sim_rollout(struct sim_rng *r, const struct sim_scenario *sc, uint64_t *at_j, ui
 	sim_policy(sc, &jp, &gp);
 	judge_init(&j);
 	memset(&w, 0, sizeof(w));
-	*at_j = *at_t = 0;
-	while (done < cap && (*at_j == 0 || *at_t == 0)) {
+	*at_j = *at_t = *at_o = 0;
+	while (done < cap && (*at_j == 0 || *at_t == 0 || (oracle && *at_o == 0))) {
 		double weight = sc->weight;
 
 		if (weight == 0) {
@@ -281,6 +324,15 @@ sim_rollout(struct sim_rng *r, const struct sim_scenario *sc, uint64_t *at_j, ui
 		}
 		if (*at_t == 0 && sim_threshold_trips(&w, &t, &gp, sc->latency))
 			*at_t = done;
+		if (oracle && *at_o == 0) {
+			uint64_t n = sc->latency ? t.c.ratio_requests : t.c.requests;
+			uint64_t k = sc->latency ? t.c.slow_ratio : t.c.errors;
+
+			/* (a zero is impossible when every request fails) */
+			llr += (double)k * one + (n > k ? (double)(n - k) * zero : 0);
+			if (llr >= log(1 / jp.alpha))
+				*at_o = done;
+		}
 	}
 	/* a late fault counts from its start; a trip before it is false */
 	if (sc->late > 0) {
@@ -317,22 +369,31 @@ sim_figures(uint64_t *at, int n, struct sim_figures *f)
 	free(v);
 }
 
-/* Run one scenario; the judge's figures and the threshold guard's. */
+/* Run one scenario; the judge's figures, the threshold guard's and the
+ * oracle's (fo may be NULL; its rollouts 0 when it has none to run). */
 static void
 sim_run(const struct sim_scenario *sc, int rollouts, uint64_t seed, struct sim_figures *fj,
-    struct sim_figures *ft)
+    struct sim_figures *ft, struct sim_figures *fo)
 {
 	struct sim_rng r = { seed };
 	uint64_t *aj = calloc((size_t)rollouts, sizeof(uint64_t));
 	uint64_t *at = calloc((size_t)rollouts, sizeof(uint64_t));
+	uint64_t *ao = calloc((size_t)rollouts, sizeof(uint64_t));
+	double one, zero;
 	int i;
 
 	for (i = 0; i < rollouts; i++)
-		sim_rollout(&r, sc, &aj[i], &at[i]);
+		sim_rollout(&r, sc, &aj[i], &at[i], &ao[i]);
 	sim_figures(aj, rollouts, fj);
 	sim_figures(at, rollouts, ft);
+	if (fo != NULL) {
+		sim_figures(ao, rollouts, fo);
+		if (!sim_oracle_llr(sc, &one, &zero))
+			fo->rollouts = 0;
+	}
 	free(aj);
 	free(at);
+	free(ao);
 }
 
 static const struct sim_scenario *
@@ -374,10 +435,17 @@ main(int argc, char **argv)
 			seed = strtoull(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--scenario") == 0 && i + 1 < argc)
 			only = argv[++i];
+		else if (strcmp(argv[i], "--max-error-ratio") == 0 && i + 1 < argc)
+			sim_ratio = atof(argv[++i]);
 		else {
-			fprintf(stderr, "usage: judge_sim [--rollouts N] [--seed S] [--scenario NAME]\n");
+			fprintf(stderr, "usage: judge_sim [--rollouts N] [--seed S] [--scenario NAME] "
+			    "[--max-error-ratio R]\n");
 			return 2;
 		}
+	}
+	if (!(sim_ratio > 0 && sim_ratio <= 1000)) {
+		fprintf(stderr, "judge_sim: --max-error-ratio must be above 0, at most 1000\n");
+		return 2;
 	}
 	if (rollouts < 1) {
 		fprintf(stderr, "judge_sim: --rollouts must be at least 1\n");
@@ -388,16 +456,18 @@ main(int argc, char **argv)
 		return 2;
 	}
 	printf("%d rollouts a scenario, seed %llu; alpha 0.01, max_error_rate 0.05, "
-	    "max_error_ratio 1.5\n", rollouts, (unsigned long long)seed);
+	    "max_error_ratio %g\n", rollouts, (unsigned long long)seed, sim_ratio);
 	for (s = 0; s < SIM_NSCEN; s++) {
-		struct sim_figures fj, ft;
+		struct sim_figures fj, ft, fo;
 
 		if (only != NULL && strcmp(only, sim_scenarios[s].name) != 0)
 			continue;
-		sim_run(&sim_scenarios[s], rollouts, seed + s, &fj, &ft);
+		sim_run(&sim_scenarios[s], rollouts, seed + s, &fj, &ft, &fo);
 		printf("%s: %s\n", sim_scenarios[s].name, sim_scenarios[s].what);
 		sim_print("sequential", &fj);
 		sim_print("threshold", &ft);
+		if (fo.rollouts > 0)
+			sim_print("oracle", &fo);
 		fflush(stdout);
 	}
 	return 0;

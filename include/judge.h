@@ -71,7 +71,9 @@
 #define JUDGE_MEMORY_REQUESTS 2000.0 /* a new bettor starts every this many requests */
 #define JUDGE_MEMORY_ERRORS 100.0 /* ... or errors (the ratio check) */
 #define JUDGE_RATIO_FLOOR 0.2     /* see above */
+#ifndef JUDGE_RATIO_BATCH
 #define JUDGE_RATIO_BATCH 20      /* requests of each pool in one comparison, at least */
+#endif
 #define JUDGE_P99_SHARE 0.01      /* the share a p99 limit allows above it */
 
 /* one test of "the share is above limit" */

@@ -371,15 +371,22 @@ TEST(test_evidence_names_every_check)
  * seed is fixed), the threshold guard does; regressions are caught */
 TEST(test_simulator_small)
 {
-	struct sim_figures fj, ft;
+	struct sim_figures fj, ft, fo;
 
-	sim_run(sim_find("equal_4pct"), 60, 7, &fj, &ft);
+	sim_run(sim_find("equal_4pct"), 60, 7, &fj, &ft, NULL);
 	CHECK_EQ_INT(fj.trips, 0);
 	CHECK(ft.trips > 30);
-	sim_run(sim_find("up5_at10"), 60, 7, &fj, &ft);
+	sim_run(sim_find("up5_at10"), 60, 7, &fj, &ft, &fo);
 	CHECK_EQ_INT(fj.trips, 60);
 	CHECK(fj.median > 0 && fj.median < 20000);
-	sim_run(sim_find("all_fail_at1"), 60, 7, &fj, &ft);
+	/* the oracle knows the rates: the judge never needs fewer requests */
+	CHECK_EQ_INT(fo.rollouts, 60);
+	CHECK_EQ_INT(fo.trips, 60);
+	CHECK(fo.median > 0 && fo.median < fj.median && fo.p95 < fj.p95);
+	/* no oracle where the pools are equal */
+	sim_run(sim_find("equal_1pct"), 2, 7, &fj, &ft, &fo);
+	CHECK_EQ_INT(fo.rollouts, 0);
+	sim_run(sim_find("all_fail_at1"), 60, 7, &fj, &ft, NULL);
 	CHECK_EQ_INT(fj.trips, 60);
 	CHECK(fj.p95 < 2000);
 }
