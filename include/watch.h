@@ -46,4 +46,8 @@ struct judge;
 struct judge_policy;
 const struct judge *watch_judge(struct judge_policy *p, int *cand, int *stable);
 
+/* 1 while the judge is fed the copies of the stable pool's requests (the
+ * candidate has no users: a shadow phase), else 0. */
+int watch_judge_copies(void);
+
 #endif

@@ -134,6 +134,8 @@ admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
 		    (json_int_t)j->stable_errors, "stable_error_rate_low", j->stable_lo,
 		    "stable_error_rate_high", j->stable_hi, "checks",
 		    checks != NULL ? checks : json_null());
+		if (c->jout != NULL)
+			json_object_set_new(c->jout, "copies", json_boolean(watch_judge_copies()));
 		if (cluster_on() && c->jout != NULL) {
 			struct explain_nodes en = { json_array(), NULL };
 
@@ -142,8 +144,9 @@ admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
 		}
 		return 0;
 	}
-	evbuffer_add_printf(c->body, "method sequential, alpha %g: %s against %s, %s", p.alpha,
-	    pool_names[cand], pool_names[stable], judge_verdict_names[v]);
+	evbuffer_add_printf(c->body, "method sequential, alpha %g: %s%s against %s, %s", p.alpha,
+	    pool_names[cand], watch_judge_copies() ? " copies (the shadow phase)" : "",
+	    pool_names[stable], judge_verdict_names[v]);
 	if (v == JUDGE_INCONCLUSIVE && need != UINT64_MAX)
 		evbuffer_add_printf(c->body, " (about %llu more %s requests)",
 		    (unsigned long long)need, pool_names[cand]);

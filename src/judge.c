@@ -383,7 +383,7 @@ judge_reason(const struct judge *j, const struct judge_policy *p, enum judge_che
 	}
 	thr = judge_threshold(p, c, 1);
 	b = &j->t[c].beyond;
-	snprintf(buf, len, "%s beyond its limit: evidence %.0f >= %.0f (alpha %g); %s %llu of %llu "
+	snprintf(buf, len, "%s beyond its limit: evidence %.4g >= %.0f (alpha %g); %s %llu of %llu "
 	    "failed, %s %llu of %llu, since the rollout began", judge_check_names[c],
 	    exp(judge_bet_log_e(b)), exp(thr), p->alpha, cand,
 	    (unsigned long long)j->cand_errors, (unsigned long long)j->cand_requests, stable,

@@ -875,8 +875,7 @@ state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
 		snprintf(buf, len, "%d s (%s %llu of %llu)", *left_s, what, *seen, *need);
 	else if (*seen < *need)
 		snprintf(buf, len, "%llu more %s (%llu of %llu)", *need - *seen, what, *seen, *need);
-	else if (rt.cfg->guard_method == GUARD_SEQUENTIAL && state_ro.shadow_bp == 0 &&
-	    state_judged != 1)
+	else if (rt.cfg->guard_method == GUARD_SEQUENTIAL && state_judged != 1)
 		snprintf(buf, len, "the evidence that the candidate is within every limit "
 		    "(guard: inconclusive)");
 	else
@@ -913,9 +912,9 @@ state_judge_note(int clean, const char *evidence)
 	    clean >= 0 && evidence != NULL ? evidence : "");
 }
 
-/* Under the sequential guard a running step with live traffic moves only
- * on the judge's "clean"; 1 when the step must wait (and it may have been
- * paused for waiting too long). */
+/* Under the sequential guard a running step (a shadow phase too: the judge
+ * is fed its copies) moves only on the judge's "clean"; 1 when the step
+ * must wait (and it may have been paused for waiting too long). */
 static int
 state_step_unjudged(const struct actor *who)
 {
@@ -924,7 +923,7 @@ state_step_unjudged(const struct actor *who)
 	char reason[200], msg[256];
 
 	if (c->guard_method != GUARD_SEQUENTIAL || state_ro.phase != RO_RUNNING ||
-	    state_ro.shadow_bp > 0 || state_judged == 1)
+	    state_judged == 1)
 		return 0;
 	ran = now > state_ro.step_start_ms ? now - state_ro.step_start_ms : 0;
 	if (c->rollout_max_inconclusive_s > 0 &&

@@ -28,13 +28,16 @@ static char watch_dry_now[600];       /* this interval's dry-run verdict, "" = n
 static struct watch_trip watch_last;  /* the last trip that acted */
 static unsigned long long watch_paused_version; /* the split a trip paused (on_trip pause) */
 
-/* guard.method "sequential": the judge of the candidate's live traffic */
+/* guard.method "sequential": the judge of the candidate, on its users'
+ * requests, or on the copies of the stable pool's while those are all it
+ * gets (a rollout's shadow phase): one judgement for the whole rollout */
 static struct {
 	struct judge j;
 	int live;                     /* judging now */
+	int copies;                   /* fed the shadow classes this interval */
 	enum pool_id cand;
 	long long step_key;           /* the rollout step its "within" tests are for */
-	struct stats_judged last[CONFIG_POOLS];  /* totals at the last feed */
+	struct stats_judged last[STATS_CLASSES];  /* totals at the last feed */
 	int restore_tried;            /* the file of the process before was looked at */
 	uint64_t saved_us;            /* when the evidence was last written */
 } watch_seq;
@@ -137,22 +140,27 @@ watch_seq_counts(const struct stats_judged *now, const struct stats_judged *last
 
 /*
  * Feed the judge what this node's candidate and stable pool did since the
- * last interval.  A new candidate (or traffic to it after none) is a new
- * rollout for the judge; a new rollout step restarts its "within" tests.
- * Then the bounds the data path counts slow requests against.
+ * last interval (copies: the candidate's answers to copies of the stable
+ * pool's requests, and the stable answers to the same requests; in a fleet
+ * each node judges its own copies).  A new candidate (or traffic to it
+ * after none) is a new rollout for the judge; a new rollout step restarts
+ * its "within" tests; copies then users (the shadow phase ends) go on in
+ * the same judgement.  Then the bounds the data path counts slow requests
+ * against.
  */
 static enum judge_verdict
-watch_seq_feed(enum pool_id cand, enum pool_id stable, const struct stats_window *win,
-    const struct judge_policy *jp, enum judge_check *which)
+watch_seq_feed(enum pool_id cand, enum pool_id stable, int copies,
+    const struct stats_window *win, const struct judge_policy *jp, enum judge_check *which)
 {
 	const struct config *c = rt.cfg;
-	struct stats_judged now[CONFIG_POOLS], fleet[CONFIG_POOLS], zero[CONFIG_POOLS];
+	struct stats_judged now[STATS_CLASSES], fleet[CONFIG_POOLS], zero[CONFIG_POOLS];
 	struct judge_counts jc, js, fc, fs;
 	long long key = state_step_key();
-	int p, fresh = 0;
+	int p, fresh = 0, cc = copies ? STATS_SHADOW : (int)cand;
+	int sc = copies ? STATS_SHADOW_BASE : (int)stable;
 	double sp99;
 
-	for (p = 0; p < CONFIG_POOLS; p++)
+	for (p = 0; p < STATS_CLASSES; p++)
 		worker_judged_total(p, &now[p]);
 	/* in a fleet, what the other live nodes judged since the last interval */
 	cluster_fleet_judged(fleet);
@@ -172,10 +180,15 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, const struct stats_window
 		judge_step(&watch_seq.j);
 		watch_seq.step_key = key;
 	}
-	watch_seq_counts(&now[cand], &watch_seq.last[cand], &jc);
-	watch_seq_counts(&now[stable], &watch_seq.last[stable], &js);
+	if (watch_seq.copies != copies) {
+		/* from copies to users (or back): counted from now on */
+		watch_seq.copies = copies;
+		memcpy(watch_seq.last, now, sizeof(now));
+	}
+	watch_seq_counts(&now[cc], &watch_seq.last[cc], &jc);
+	watch_seq_counts(&now[sc], &watch_seq.last[sc], &js);
 	memcpy(watch_seq.last, now, sizeof(now));
-	if (!fresh) {
+	if (!fresh && !copies) {
 		watch_seq_counts(&fleet[cand], &zero[cand], &fc);
 		watch_seq_counts(&fleet[stable], &zero[stable], &fs);
 		jc.requests += fc.requests;
@@ -192,8 +205,8 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, const struct stats_window
 		watch_seq_save();
 	}
 	/* the bounds for the next interval's requests */
-	sp99 = win[stable].requests >= (uint64_t)(c->guard_min_requests > 0 ?
-	    c->guard_min_requests : 1) ? stats_window_quantile_ms(&win[stable], 0.99) : 0;
+	sp99 = win[sc].requests >= (uint64_t)(c->guard_min_requests > 0 ?
+	    c->guard_min_requests : 1) ? stats_window_quantile_ms(&win[sc], 0.99) : 0;
 	stats_set_slow_bounds((uint64_t)c->guard_max_p99_ms * 1000,
 	    c->guard_max_p99_ratio > 0 && sp99 > 0 ?
 	    (uint64_t)(c->guard_max_p99_ratio * sp99 * 1000) : 0);
@@ -202,7 +215,7 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, const struct stats_window
 
 /* What the judge says while nothing trips, for status. */
 static void
-watch_seq_clean(enum pool_id cand, const struct judge_policy *jp, enum judge_verdict v)
+watch_seq_clean(const char *cand, const struct judge_policy *jp, enum judge_verdict v)
 {
 	int on[JUDGE_NCHECKS], i, n = 0;
 	char checks[160] = "";
@@ -218,7 +231,7 @@ watch_seq_clean(enum pool_id cand, const struct judge_policy *jp, enum judge_ver
 	}
 	if (v == JUDGE_CLEAN) {
 		snprintf(watch_verdict_now, sizeof(watch_verdict_now), "clean: %s within every "
-		    "limit at %g%% confidence (%s), %llu requests this step", pool_names[cand],
+		    "limit at %g%% confidence (%s), %llu requests this step", cand,
 		    100 * (1 - jp->alpha), checks, (unsigned long long)watch_seq.j.step_requests);
 		return;
 	}
@@ -226,10 +239,10 @@ watch_seq_clean(enum pool_id cand, const struct judge_policy *jp, enum judge_ver
 	if (need == UINT64_MAX)
 		snprintf(watch_verdict_now, sizeof(watch_verdict_now), "inconclusive: %s not yet "
 		    "shown within %s (%llu requests this step; no estimate of how many more)",
-		    pool_names[cand], checks, (unsigned long long)watch_seq.j.step_requests);
+		    cand, checks, (unsigned long long)watch_seq.j.step_requests);
 	else
 		snprintf(watch_verdict_now, sizeof(watch_verdict_now), "inconclusive: %s not yet "
-		    "shown within %s (%llu requests this step; about %llu more)", pool_names[cand],
+		    "shown within %s (%llu requests this step; about %llu more)", cand,
 		    checks, (unsigned long long)watch_seq.j.step_requests, (unsigned long long)need);
 }
 
@@ -344,7 +357,7 @@ watch_guard(void)
 	enum guard_check check;
 	struct stats_window win[STATS_CLASSES];
 	struct watch_case wc;
-	int p, nodes = 0;
+	int p, nodes = 0, seq_copies;
 
 	memset(&wc, 0, sizeof(wc));
 	/* the guard watches whenever the candidate carries traffic: users, or
@@ -359,7 +372,9 @@ watch_guard(void)
 		cluster_publish(win);
 	}
 	watch_dry_now[0] = '\0';
-	if (!wc.do_live) {
+	/* the judge's copies: only while they are all the candidate gets */
+	seq_copies = c->guard_method == GUARD_SEQUENTIAL && !wc.do_live && wc.do_shadow;
+	if (!wc.do_live && !seq_copies) {
 		struct stats_judged none[CONFIG_POOLS];
 
 		/* the other nodes' counts of this while are no rollout's */
@@ -387,42 +402,33 @@ watch_guard(void)
 	wc.shadow.servers = wc.live.servers;
 	watch_fill(&wc, win, cand, s->stable);
 	if (c->guard_method == GUARD_SEQUENTIAL) {
-		/* health at once; the live traffic by the judge; shadow copies
-		 * by the thresholds (the judge does not see them yet) */
+		/* health at once; the rest by the judge: the users' requests, or
+		 * the copies while they are all the candidate gets (copies beside
+		 * users are not judged: the users' requests are) */
 		struct guard_policy hp = { 0 };
 		struct judge_policy jp;
 		enum judge_check which = JUDGE_ERROR_RATE;
-		enum judge_verdict v = JUDGE_INCONCLUSIVE;
-		char evidence[640];
+		enum judge_verdict v;
+		const char *cn = seq_copies ? copies : pool_names[cand];
+		char evidence[640], why[480];
 
 		hp.min_healthy_fraction = c->guard_min_healthy_fraction;
 		hp.max_error_rate = 1;
 		watch_seq_policy(&jp);
-		check = GUARD_CHECK_NONE;
-		if (wc.do_live) {
-			check = guard_decide(&wc.live, &hp, reason, sizeof(reason));
-			v = watch_seq_feed(cand, s->stable, win, &jp, &which);
-			if (check == GUARD_CHECK_NONE && v == JUDGE_TRIP) {
-				check = watch_seq_kind[which];
-				judge_reason(&watch_seq.j, &jp, which, pool_names[cand],
-				    pool_names[s->stable], reason, sizeof(reason));
-			}
-			judge_evidence(&watch_seq.j, &jp, pool_names[cand], pool_names[s->stable],
-			    evidence, sizeof(evidence));
-			state_judge_note(v == JUDGE_CLEAN, evidence);
+		check = guard_decide(&wc.live, &hp, reason, sizeof(reason));
+		v = watch_seq_feed(cand, s->stable, seq_copies, win, &jp, &which);
+		if (check == GUARD_CHECK_NONE && v == JUDGE_TRIP) {
+			check = watch_seq_kind[which];
+			judge_reason(&watch_seq.j, &jp, which, cn, pool_names[s->stable], why,
+			    sizeof(why));
+			snprintf(reason, sizeof(reason), "%s%s", seq_copies ? "shadow copies: " : "",
+			    why);
 		}
-		if (check == GUARD_CHECK_NONE && wc.do_shadow) {
-			char why[480];
-
-			check = guard_decide(&wc.shadow, &pol, why, sizeof(why));
-			if (check != GUARD_CHECK_NONE)
-				snprintf(reason, sizeof(reason), "shadow copies: %s", why);
-		}
+		judge_evidence(&watch_seq.j, &jp, cn, pool_names[s->stable], evidence,
+		    sizeof(evidence));
+		state_judge_note(v == JUDGE_CLEAN, evidence);
 		if (check == GUARD_CHECK_NONE) {
-			if (wc.do_live)
-				watch_seq_clean(cand, &jp, v);
-			else
-				watch_clean(&wc, &pol, c->guard_window_s, 0);
+			watch_seq_clean(cn, &jp, v);
 			return;
 		}
 		goto tripped;
@@ -489,9 +495,12 @@ tripped:
 		break;
 	}
 	/* a trip the candidate survives (a step back, a pause) begins a new
-	 * judgement: the one that tripped would trip again at every interval */
-	if (c->guard_on_trip != ON_TRIP_REVERT)
-		watch_seq.live = 0;
+	 * judgement: the one that tripped would trip again at every interval;
+	 * after a revert, traffic the operator gives the candidate again
+	 * (even before the next interval) is a new rollout's */
+	if (c->guard_on_trip == ON_TRIP_REVERT)
+		watch_seq_forget();
+	watch_seq.live = 0;
 }
 
 const struct judge *
@@ -503,6 +512,12 @@ watch_judge(struct judge_policy *p, int *cand, int *stable)
 	*cand = (int)watch_seq.cand;
 	*stable = (int)!watch_seq.cand;
 	return &watch_seq.j;
+}
+
+int
+watch_judge_copies(void)
+{
+	return watch_seq.live && watch_seq.copies;
 }
 
 const struct watch_trip *

@@ -236,3 +236,59 @@ def test_evidence_goes_on_after_a_restart(env):
     # a revert ends the rollout: the next one starts with no evidence
     assert admin(port, "revert")[0]
     assert wait_until(lambda: not os.path.exists(state + ".judge"), timeout=10)
+
+
+def test_shadow_phase_judged_by_the_judge(env):
+    """A rollout's shadow phase under the sequential guard: the judge is fed
+    the copies against the stable answers to the same requests, a failing
+    candidate is reverted on that evidence before any user reached it, a
+    clean one moves to its first live step only once the evidence shows it
+    within every limit, and the users' requests go on in the same
+    judgement."""
+    blue, green, p = _env(env, guard="alpha = 0.05; max_error_rate = 0.2;",
+                          rollout="min_requests = 0;")
+    green.ctl("fail?rate=1")
+    ok, first, rest = admin(p.port, "rollout start green shadow 100 steps 10,100 hold 3600")
+    assert ok, first
+    seen = []
+    end = time.time() + 30
+    while time.time() < end and _status(p.port)["state"] != "reverted":
+        st, h, body = get(p.port)
+        seen.append((st, body))
+    st = _status(p.port)
+    assert st["state"] == "reverted", st
+    assert st["last_revert"].startswith(
+        "shadow copies: error_rate beyond its limit: evidence "), st["last_revert"]
+    assert "green copies " in st["last_revert"] and "shadow phase" in st["last_revert"], st
+    assert set(seen) == {(200, b"blue\n")}, set(seen)
+    rev = [e for e in json_events(p) if e["kind"] == "revert"]
+    assert " | judge: alpha 0.05; since the rollout began green copies " in rev[0]["evidence"], rev
+    # mended: a new rollout's shadow phase waits for evidence, then moves on
+    green.ctl("reset")
+    assert admin(p.port, "set weight green 0")[0]
+    ok, first, rest = admin(p.port, "rollout start green shadow 100 steps 10,100 hold 1")
+    assert ok, first
+    st = wait_until(lambda: (lambda s: "evidence" in (s["rollout"].get("waiting_for") or "")
+                             and s)(_status(p.port)), timeout=10)
+    assert st and st["rollout"]["shadow"] == 100.0 and st["weights"]["green"] == 0, st
+    tr = Traffic(env, p.port, max_s=120)
+    ex = wait_until(lambda: (lambda e: e.get("judging") and e["copies"] and e)(
+        json.loads(admin(p.port, "json explain")[2])), timeout=20)
+    assert ex and ex["candidate"] == "green", ex
+    ok, first, text = admin(p.port, "explain")
+    assert "green copies (the shadow phase) against blue" in text or \
+        "green against blue" in text, text
+    st = wait_until(lambda: (lambda s: s["weights"]["green"] == 10 and s)(_status(p.port)),
+                    timeout=90, step=0.2)
+    assert st and st["rollout"]["shadow"] is None, _status(p.port)
+    copies = ex["counts"]["green"]["requests"]
+    # the same judgement goes on with the users' requests
+    ex2 = wait_until(lambda: (lambda e: e.get("judging") and not e["copies"] and
+                              e["counts"]["green"]["requests"] > copies and e)(
+        json.loads(admin(p.port, "json explain")[2])), timeout=30)
+    assert ex2, admin(p.port, "json explain")
+    steps = [e for e in json_events(p) if e["actor"] == "rollout timer" and e["kind"] == "step"]
+    assert steps and "judge: alpha 0.05; since the rollout began green copies " in \
+        steps[-1]["evidence"], steps
+    tr.stop()
+    assert not tr.failed, tr.failed[:5]
