@@ -1,7 +1,8 @@
 /*
  * audit.h - admin.audit_log: one JSON line per state-changing command (the
  * refused ones included) and per action bgproxy takes by itself (the
- * guard's revert).  Written from the control thread only.
+ * guard's revert: state_audit_actor).  A line writer: it knows nothing of
+ * the split but what it is given.  Written from the control thread only.
  */
 #ifndef BGPROXY_AUDIT_H
 #define BGPROXY_AUDIT_H
@@ -9,14 +10,20 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "state.h"
-
 /* Who asked: the peer's credentials and the socket it came through ("-"
  * for bgproxy itself). */
 struct audit_who {
 	uid_t		 uid;
 	pid_t		 pid;
 	const char	*socket;
+};
+
+/* The split as a line shows it (state.c fills one: state_audit_split). */
+struct audit_split {
+	const char	*stable;      /* "blue" */
+	const char	*state;       /* "idle", "running", ... */
+	double		 blue, green; /* percent */
+	unsigned long long version;
 };
 
 /* Opens (or reopens, for SIGUSR1 and reload) the log at path; NULL closes
@@ -27,11 +34,6 @@ void audit_close(void);
 /* One line: time, who, command, result ("OK", "ERR reason"), evidence (may
  * be NULL) and the split before and after. */
 void audit_write(const struct audit_who *who, const char *cmd, const char *result,
-    const char *evidence, const struct split_state *before, const struct split_state *after);
-
-/* An action of bgproxy itself, with its own uid and pid: the command reads
- * "WHAT (by ACTOR)". */
-void audit_actor(const struct actor *who, const char *what, const char *result,
-    const char *evidence, const struct split_state *before, const struct split_state *after);
+    const char *evidence, const struct audit_split *before, const struct audit_split *after);
 
 #endif

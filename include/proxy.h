@@ -113,6 +113,7 @@ struct runtime {
 	_Atomic int revert_pool;
 	_Atomic uint64_t revert_at_us;  /* close them from this time on (after a grace) */
 	_Atomic int mirror_bp;        /* stable requests copied to the candidate, x100 (mirror.c) */
+	uint64_t started_us;          /* proxy_now_us() at the start (show info's uptime) */
 	int nworkers;
 	struct worker *workers;
 	/* TLS contexts by listener address; the control thread replaces a set

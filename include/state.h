@@ -121,6 +121,14 @@ void state_tick(void);
  */
 void state_judge_note(int clean, const char *evidence);
 
+/* The split as an audit line shows it; and an action of bgproxy itself
+ * (the guard, the rollout timer) in the audit log, with its own uid and
+ * pid: the command reads "WHAT (by ACTOR)". */
+struct audit_split;
+void state_audit_split(const struct split_state *s, struct audit_split *out);
+void state_audit_actor(const struct actor *who, const char *what, const char *result,
+    const char *evidence, const struct split_state *before, const struct split_state *after);
+
 /* Reverts since start (guard and operator), for the metrics. */
 uint64_t state_reverts(void);
 

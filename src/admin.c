@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "admin.h"
+#include "admin_cmds.h"
 #include "audit.h"
 #include "cluster.h"
 #include "jsonx.h"
@@ -76,13 +77,18 @@ static struct evconnlistener *admin_listener, *admin_ro_listener;
 static LIST_HEAD(, admin_client) admin_clients = LIST_HEAD_INITIALIZER(admin_clients);
 static int admin_nclients;
 static char admin_path[108], admin_ro_path[108];
-static uint64_t admin_started_us;
-
-long
-admin_uptime_s(void)
+/* An operator's command in the audit log: the split before it and now. */
+static void
+admin_audit(const struct audit_who *who, const char *line, const char *result,
+    const struct split_state *before)
 {
-	return (long)((proxy_now_us() - admin_started_us) / 1000000);
+	struct audit_split b, a;
+
+	state_audit_split(before, &b);
+	state_audit_split(state_get(), &a);
+	audit_write(who, line, result, NULL, &b, &a);
 }
+
 /* ---- clients --------------------------------------------------------------- */
 
 static void
@@ -202,7 +208,7 @@ admin_op_finish(struct admin_op *op, int ok)
 			admin_reply(cl, ok, &op->c);
 	}
 	snprintf(res, sizeof(res), "%s%s", ok ? "OK" : "ERR ", ok ? "" : op->c.err);
-	audit_write(&op->who, op->line, res, NULL, &op->before, state_get());
+	admin_audit(&op->who, op->line, res, &op->before);
 	if (!ok)
 		log_info("admin (uid %d pid %d): \"%s\" refused: %s", (int)op->who.uid,
 		    (int)op->who.pid, op->line, op->c.err);
@@ -334,7 +340,7 @@ admin_run_line(struct admin_client *cl, char *line, size_t len)
 		struct audit_who who = { cl->uid, cl->pid, cl->readonly ? admin_ro_path :
 		    admin_path };
 
-		audit_write(&who, copy, res, NULL, &before, state_get());
+		admin_audit(&who, copy, res, &before);
 	}
 	if (!ok)
 		log_info("admin%s (uid %d pid %d): \"%s\" refused: %s", cl->readonly ?
@@ -556,7 +562,6 @@ admin_listen(struct event_base *base, const char *path, unsigned mode, int reado
 int
 admin_start(struct event_base *base, const struct config *cfg, char *err, size_t errlen)
 {
-	admin_started_us = proxy_now_us();
 	if (audit_open(cfg->admin_audit_log, err, errlen) == -1)
 		return -1;
 	admin_listener = admin_listen(base, cfg->admin_socket, cfg->admin_mode, 0, err, errlen);

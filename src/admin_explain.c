@@ -13,7 +13,7 @@
 #include <event2/buffer.h>
 #include <jansson.h>
 
-#include "admin.h"
+#include "admin_cmds.h"
 #include "cluster.h"
 #include "cluster_rec.h"
 #include "config.h"

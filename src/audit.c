@@ -44,18 +44,15 @@ audit_close(void)
 }
 
 static json_t *
-audit_split(const struct split_state *s)
+audit_split(const struct audit_split *s)
 {
-	int blue = s->stable == POOL_BLUE ? 10000 - s->candidate_bp : s->candidate_bp;
-
-	return json_pack("{s:s,s:s,s:f,s:f,s:I}", "stable", pool_names[s->stable], "state",
-	    state_mode_names[s->mode], "blue", blue / 100.0, "green", (10000 - blue) / 100.0,
-	    "version", (json_int_t)s->version);
+	return json_pack("{s:s,s:s,s:f,s:f,s:I}", "stable", s->stable, "state", s->state, "blue",
+	    s->blue, "green", s->green, "version", (json_int_t)s->version);
 }
 
 void
 audit_write(const struct audit_who *who, const char *cmd, const char *result,
-    const char *evidence, const struct split_state *before, const struct split_state *after)
+    const char *evidence, const struct audit_split *before, const struct audit_split *after)
 {
 	char when[CLOCK_ISO_LEN];
 	json_t *o;
@@ -84,16 +81,4 @@ audit_write(const struct audit_who *who, const char *cmd, const char *result,
 	if (write(audit_fd, line, len + 1) == -1)
 		log_error("audit log write failed: %s", strerror(errno));
 	free(line);
-}
-
-void
-audit_actor(const struct actor *who, const char *what, const char *result,
-    const char *evidence, const struct split_state *before, const struct split_state *after)
-{
-	struct audit_who self = { getuid(), getpid(), "-" };
-	char actor[64], cmd[600];
-
-	state_actor_text(who, actor, sizeof(actor));
-	snprintf(cmd, sizeof(cmd), "%s (by %s)", what, actor);
-	audit_write(&self, cmd, result, evidence, before, after);
 }

@@ -163,6 +163,7 @@ main_run(void)
 	}
 	/* the admin socket exists before traffic flows: whoever sees the port
 	 * open can steer at once (commands wait for the loop to run) */
+	rt.started_us = proxy_now_us();
 	if (admin_start(main_base, rt.cfg, err, sizeof(err)) == -1 ||
 	    metrics_start(main_base, rt.cfg, err, sizeof(err)) == -1) {
 		log_error("%s", err);

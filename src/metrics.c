@@ -19,7 +19,7 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
-#include "admin.h"
+#include "views.h"
 #include "cluster.h"
 #include "guard.h"
 #include "judge.h"
@@ -388,7 +388,7 @@ metrics_readcb(struct bufferevent *bev, void *arg)
 		} else if (http_token_eq(m->path, m->path_len, "/status.json") ||
 		    http_token_eq(m->path, m->path_len, "/events.json")) {
 			json_t *o = http_token_eq(m->path, m->path_len, "/status.json") ?
-			    admin_status_object() : admin_events_object(20);
+			    views_status_object() : views_events_object(20);
 			char *js = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
 			json_decref(o);

@@ -20,7 +20,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "admin.h"
+#include "views.h"
 #include "log.h"
 #include "notify.h"
 #include "proxy.h"
@@ -89,7 +89,7 @@ notify_event(const struct state_ev *ev)
 	pthread_mutex_unlock(&nt_mu);
 	if (skip)
 		return;
-	j = admin_event_json(ev);
+	j = views_event_json(ev);
 	s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(j);
 	it = s != NULL ? calloc(1, sizeof(*it)) : NULL;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "events_file.h"
@@ -82,6 +83,33 @@ state_actor_text(const struct actor *who, char *buf, size_t len)
 }
 
 static void state_events_persist(void);
+
+void
+state_audit_split(const struct split_state *s, struct audit_split *out)
+{
+	int blue = s->stable == POOL_BLUE ? 10000 - s->candidate_bp : s->candidate_bp;
+
+	out->stable = pool_names[s->stable];
+	out->state = state_mode_names[s->mode];
+	out->blue = blue / 100.0;
+	out->green = (10000 - blue) / 100.0;
+	out->version = s->version;
+}
+
+void
+state_audit_actor(const struct actor *who, const char *what, const char *result,
+    const char *evidence, const struct split_state *before, const struct split_state *after)
+{
+	struct audit_who self = { getuid(), getpid(), "-" };
+	struct audit_split b, a;
+	char actor[64], cmd[600];
+
+	state_actor_text(who, actor, sizeof(actor));
+	snprintf(cmd, sizeof(cmd), "%s (by %s)", what, actor);
+	state_audit_split(before, &b);
+	state_audit_split(after, &a);
+	audit_write(&self, cmd, result, evidence, &b, &a);
+}
 static char state_judge_ev[640];  /* the judge's evidence (state_judge_note; "" none) */
 
 void
@@ -359,6 +387,44 @@ uint64_t
 state_now_ms(void)
 {
 	return proxy_now_us() / 1000 + STATE_MONO_BASE_MS;
+}
+
+/*
+ * A monotonic ms of ours as wall clock, and back, through one offset (wall
+ * minus monotonic) so that the two are exact inverses: a record's step
+ * time read here and written again is the same number, and so is the
+ * step's key.  The offset is taken again only when the wall clock was
+ * stepped (by more than a second): slewing never changes it.
+ */
+static long long state_wall_offset;
+static int state_wall_offset_set;
+
+static long long
+state_offset(void)
+{
+	long long off = clock_wall_ms() - (long long)state_now_ms();
+
+	if (!state_wall_offset_set || off - state_wall_offset > 1000 ||
+	    state_wall_offset - off > 1000) {
+		state_wall_offset = off;
+		state_wall_offset_set = 1;
+	}
+	return state_wall_offset;
+}
+
+long long
+state_mono_to_wall(uint64_t mono_ms)
+{
+	return (long long)mono_ms + state_offset();
+}
+
+uint64_t
+state_wall_to_mono(long long wall_ms)
+{
+	long long m = wall_ms - state_offset();
+
+	/* before this host's monotonic clock began: as long ago as can be */
+	return m > 0 ? (uint64_t)m : 0;
 }
 
 /* What a rollout's gate (rollout.min_requests) counts for pool on this
@@ -891,7 +957,7 @@ state_audit(const struct actor *who, const char *what, const char *result, const
 	struct state_audit *a;
 
 	if (state_staging == NULL) {
-		audit_actor(who, what, result, msg, before, &state_cur);
+		state_audit_actor(who, what, result, msg, before, &state_cur);
 		return;
 	}
 	if (state_staging->naudits == STATE_STAGE_AUDITS)

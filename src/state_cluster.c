@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "audit.h"
 #include "persist.h"
 #include "proxy.h"
 #include "rollout.h"
@@ -72,46 +71,8 @@ state_stage_apply(const struct state_stage *st)
 	for (i = 0; i < st->nevents; i++)
 		state_event_keep(&st->events[i]);
 	for (i = 0; i < st->naudits; i++)
-		audit_actor(&st->audits[i].who, st->audits[i].what, st->audits[i].result,
+		state_audit_actor(&st->audits[i].who, st->audits[i].what, st->audits[i].result,
 		    st->audits[i].msg, &st->audits[i].before, &state_cur);
-}
-
-/*
- * A monotonic ms of ours as wall clock, and back, through one offset (wall
- * minus monotonic) so that the two are exact inverses: a record's step
- * time read here and written again is the same number, and so is the
- * step's key.  The offset is taken again only when the wall clock was
- * stepped (by more than a second): slewing never changes it.
- */
-static long long state_wall_offset;
-static int state_wall_offset_set;
-
-static long long
-state_offset(void)
-{
-	long long off = clock_wall_ms() - (long long)state_now_ms();
-
-	if (!state_wall_offset_set || off - state_wall_offset > 1000 ||
-	    state_wall_offset - off > 1000) {
-		state_wall_offset = off;
-		state_wall_offset_set = 1;
-	}
-	return state_wall_offset;
-}
-
-long long
-state_mono_to_wall(uint64_t mono_ms)
-{
-	return (long long)mono_ms + state_offset();
-}
-
-uint64_t
-state_wall_to_mono(long long wall_ms)
-{
-	long long m = wall_ms - state_offset();
-
-	/* before this host's monotonic clock began: as long ago as can be */
-	return m > 0 ? (uint64_t)m : 0;
 }
 
 static void

@@ -7,7 +7,6 @@
 
 #include <event2/event.h>
 
-#include "audit.h"
 #include "cluster.h"
 #include "guard.h"
 #include "health.h"
@@ -478,19 +477,19 @@ tripped:
 	case ON_TRIP_STEP_BACK:
 		r = state_guard_step_back(reason, &guard, msg, sizeof(msg));
 		log_warn("guard tripped on %s (step_back): %s: %s", pool_names[cand], reason, msg);
-		audit_actor(&guard, state_get()->mode == MODE_REVERTED ? "revert" : "step back",
+		state_audit_actor(&guard, state_get()->mode == MODE_REVERTED ? "revert" : "step back",
 		    r >= 0 ? "OK" : "ERR", reason, &before, state_get());
 		break;
 	case ON_TRIP_PAUSE:
 		r = state_guard_pause(reason, &guard, msg, sizeof(msg));
 		watch_paused_version = state_get()->version;
 		log_warn("guard tripped on %s (pause): %s: %s", pool_names[cand], reason, msg);
-		audit_actor(&guard, "pause", r >= 0 ? "OK" : "ERR", reason, &before, state_get());
+		state_audit_actor(&guard, "pause", r >= 0 ? "OK" : "ERR", reason, &before, state_get());
 		break;
 	default:
 		if (state_revert(reason, &guard, msg, sizeof(msg)) == 0) {
 			log_warn("guard reverted %s: %s", pool_names[cand], reason);
-			audit_actor(&guard, "revert", "OK", reason, &before, state_get());
+			state_audit_actor(&guard, "revert", "OK", reason, &before, state_get());
 		}
 		break;
 	}
