@@ -173,10 +173,6 @@ void exchange_reset(struct exchange *ex);
 void exchange_release(struct exchange *ex);
 void exchange_set_state(struct exchange *ex, enum exchange_state to);
 
-/* A server of pool that may take a new request (health, drain, marks),
- * round-robin by weight; NULL when none (mirror.c picks the candidate's). */
-struct server *exchange_pick_server(struct worker *w, enum pool_id pool, uint64_t now);
-
 /* The request line's part of a parsed head: req_minor, req_method, and
  * method and path (cut to their buffers) for the access line. */
 void exchange_request_line(struct exchange *ex, const struct http_msg *m);

@@ -83,6 +83,10 @@ enum http_method {
 	HTTP_M_DELETE, HTTP_M_OPTIONS, HTTP_M_TRACE, HTTP_M_CONNECT, HTTP_M_PATCH,
 };
 
+/* 1 for the idempotent methods, GET, HEAD, OPTIONS, TRACE, PUT, DELETE
+ * (RFC 9110 9.2.2): what may be sent again (a retry) or twice (a copy). */
+int http_method_idempotent(int method);
+
 struct http_msg {
 	/* request line (requests only) */
 	const char *method;  size_t method_len;  uint8_t method_id; /* enum http_method */

@@ -6,19 +6,30 @@
 #define BGPROXY_MIRROR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/buffer.h>
 
 #include "proxy.h"
 
-struct exchange;
+struct body_tee;
 
-/* Whether ex (routed, its head built) is to be copied: rt.mirror_bp's
- * share of the stable pool's idempotent requests (GET, HEAD, OPTIONS, PUT,
- * DELETE), not upgrades, not routed by the override header, with no body
- * or one of at most limits.mirror_body_bytes (a longer one is counted as
- * skipped).  *stable gets the stable pool when it answers 1. */
-int mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id *stable);
+/* What decides whether a request is copied (exchange.c fills it). */
+struct mirror_ask {
+	enum pool_id pool;            /* where it is routed */
+	int overridden;               /* by the override header */
+	int upgrade;                  /* an Upgrade request */
+	int method;                   /* enum http_method */
+	int body;                     /* enum body_kind */
+	uint64_t body_left;           /* with BODY_LENGTH: its length */
+};
+
+/* Whether a request (routed, its head built) is to be copied: rt.mirror_bp's
+ * share of the stable pool's idempotent requests (http_method_idempotent),
+ * not upgrades, not routed by the override header, with no body or one of
+ * at most limits.mirror_body_bytes (a longer one is counted as skipped).
+ * *stable gets the stable pool when it answers 1. */
+int mirror_wanted(struct worker *w, const struct mirror_ask *a, enum pool_id *stable);
 
 /* Send a copy of the request head (as the stable server got it) to a
  * server of cand; its answer is read and thrown away, its result counted
@@ -29,10 +40,12 @@ int mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t
     struct evbuffer *body);
 
 /* A copy of a request with a body: begin copying the body as it leaves
- * (ex->mirror_tee), and at its end (complete 0: the exchange ended first)
- * send the copy or count it as skipped. */
-void mirror_body_begin(struct exchange *ex, enum pool_id cand);
-void mirror_body_end(struct exchange *ex, int complete);
+ * (into t), and at its end (complete 0: the exchange ended first) send the
+ * copy of head and the body to cand, or count it as skipped; the end
+ * answers as mirror_request (0 too when nothing was begun). */
+void mirror_tee_begin(struct worker *w, struct body_tee *t);
+int mirror_tee_end(struct worker *w, struct body_tee *t, enum pool_id cand, const char *head,
+    size_t len, int complete);
 
 /* The worker's loop ended: the copies still out are given up. */
 void mirror_close_all(struct worker *w);

@@ -8,9 +8,13 @@
 
 #include <stddef.h>
 
+#include <stdint.h>
+
 #include "config.h"
 
 struct poolset;
+struct server;
+struct worker;
 
 /* A new poolset for cfg, finding or allocating registry slots.  NULL with a
  * FILE:LINE error when a pool has no slot left. */
@@ -20,5 +24,11 @@ struct poolset *pools_build(const struct config *cfg, char *err, size_t errlen);
 void pools_publish(struct poolset *ps);
 
 struct poolset *pools_current(void);
+
+/* A server of pool that may take a new request (health, drain, marks),
+ * round-robin by weight over the worker's positions (w->rr_current, begun
+ * again when a reload changed the membership); NULL when none.  Worker
+ * thread. */
+struct server *pools_pick(struct worker *w, enum pool_id pool, uint64_t now);
 
 #endif

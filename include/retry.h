@@ -45,9 +45,6 @@ struct retry_in {
 
 enum retry_action retry_decide(const struct retry_in *in);
 
-/* GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110 9.2.2). */
-int retry_method_idempotent(int method);
-
 /* The status a client gets for this failure (502 or 504). */
 int retry_failure_status(enum retry_failure f);
 

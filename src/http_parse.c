@@ -816,3 +816,10 @@ const char *http_status_text(int status)
 	}
 	return "Unknown";
 }
+
+int
+http_method_idempotent(int m)
+{
+	return m == HTTP_M_GET || m == HTTP_M_HEAD || m == HTTP_M_OPTIONS || m == HTTP_M_TRACE ||
+	    m == HTTP_M_PUT || m == HTTP_M_DELETE;
+}

@@ -20,9 +20,11 @@
 #include <event2/buffer.h>
 
 #include "conn.h"
-#include "exchange.h"
+#include "body.h"
+#include "http_parse.h"
 #include "log.h"
 #include "mirror.h"
+#include "pools.h"
 #include "proxy.h"
 #include "stats.h"
 
@@ -170,7 +172,7 @@ mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len
 		mirror_count(w, STATS_MIRROR_SKIPPED);
 		return 0;
 	}
-	srv = exchange_pick_server(w, cand, proxy_now_us());
+	srv = pools_pick(w, cand, proxy_now_us());
 	/* the head ends in an empty line; the copy's two lines go before it */
 	if (srv == NULL || len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0) {
 		if (srv != NULL) {
@@ -228,31 +230,23 @@ cfg_body_limit(void)
 }
 
 int
-mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id *stable)
+mirror_wanted(struct worker *w, const struct mirror_ask *ex, enum pool_id *stable)
 {
 	int bp = atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed);
 
 	if (bp <= 0)
 		return 0;             /* off: all a request pays is this load */
 	*stable = SPLIT_STABLE(atomic_load_explicit(&rt.split, memory_order_relaxed));
-	if (ex->pool != *stable || ex->overridden || ex->req_upgrade)
+	if (ex->pool != *stable || ex->overridden || ex->upgrade)
 		return 0;
 	if (route_rng_next(&w->rng) % 10000 >= (uint64_t)bp)
 		return 0;
-	switch (ex->req_method) {
-	case HTTP_M_GET:
-	case HTTP_M_HEAD:
-	case HTTP_M_OPTIONS:
-	case HTTP_M_PUT:
-	case HTTP_M_DELETE:
-		break;
-	default:
+	if (!http_method_idempotent(ex->method))
 		return 0;             /* not idempotent: never copied, not counted */
-	}
 	/* a body longer than limits.mirror_body_bytes is not copied (a chunked
 	 * one is given up when it grows past it) */
-	if (ex->req_body != BODY_NONE && (cfg_body_limit() == 0 ||
-	    (ex->req_body == BODY_LENGTH && ex->req_left > (uint64_t)cfg_body_limit()))) {
+	if (ex->body != BODY_NONE && (cfg_body_limit() == 0 ||
+	    (ex->body == BODY_LENGTH && ex->body_left > (uint64_t)cfg_body_limit()))) {
 		mirror_count(w, STATS_MIRROR_SKIPPED);
 		return 0;
 	}
@@ -260,29 +254,30 @@ mirror_wanted(struct worker *w, const struct exchange *ex, enum pool_id *stable)
 }
 
 void
-mirror_body_begin(struct exchange *ex, enum pool_id cand)
+mirror_tee_begin(struct worker *w, struct body_tee *t)
 {
-	ex->mirror_tee.buf = evbuffer_new();
-	ex->mirror_tee.limit = (size_t)cfg_body_limit();
-	ex->mirror_tee.over = 0;
-	ex->mirror_cand = cand;
-	if (ex->mirror_tee.buf == NULL)
-		mirror_count(ex->w, STATS_MIRROR_SKIPPED);
+	t->buf = evbuffer_new();
+	t->limit = (size_t)cfg_body_limit();
+	t->over = 0;
+	if (t->buf == NULL)
+		mirror_count(w, STATS_MIRROR_SKIPPED);
 }
 
-void
-mirror_body_end(struct exchange *ex, int complete)
+int
+mirror_tee_end(struct worker *w, struct body_tee *t, enum pool_id cand, const char *head,
+    size_t len, int complete)
 {
-	struct body_tee *t = &ex->mirror_tee;
+	int sent = 0;
 
 	if (t->buf == NULL)
-		return;
+		return 0;
 	if (complete && !t->over)
-		ex->mirrored = mirror_request(ex->w, ex->mirror_cand, ex->rhead, ex->rhead_len, t->buf);
+		sent = mirror_request(w, cand, head, len, t->buf);
 	else
-		mirror_count(ex->w, STATS_MIRROR_SKIPPED);   /* too long, or never complete */
+		mirror_count(w, STATS_MIRROR_SKIPPED);   /* too long, or never complete */
 	evbuffer_free(t->buf);
 	t->buf = NULL;
+	return sent;
 }
 
 void

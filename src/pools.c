@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "balance.h"
 #include "pools.h"
 #include "proxy.h"
 
@@ -105,4 +106,25 @@ struct poolset *
 pools_current(void)
 {
 	return atomic_load_explicit(&rt.ps, memory_order_acquire);
+}
+
+/* A server of the pool that may take a new request, round-robin. */
+struct server *
+pools_pick(struct worker *w, enum pool_id pool, uint64_t now)
+{
+	struct poolset *ps = atomic_load_explicit(&rt.ps, memory_order_acquire);
+	struct pool *p = &ps->pools[pool];
+	unsigned char usable[CONFIG_MAX_SERVERS];
+	size_t i;
+	int k;
+
+	if (w->rr_ps != ps) {
+		/* a reload changed the membership: positions mean other servers */
+		memset(w->rr_current, 0, sizeof(w->rr_current));
+		w->rr_ps = ps;
+	}
+	for (i = 0; i < p->nservers; i++)
+		usable[i] = server_usable(p->servers[i], now);
+	k = balance_pick(w->rr_current[pool], p->weights, usable, p->nservers);
+	return k == -1 ? NULL : p->servers[k];
 }

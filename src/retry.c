@@ -14,13 +14,6 @@ const char *const retry_failure_names[RETRY_F_COUNT] = {
 };
 
 int
-retry_method_idempotent(int m)
-{
-	return m == HTTP_M_GET || m == HTTP_M_HEAD || m == HTTP_M_OPTIONS || m == HTTP_M_TRACE ||
-	    m == HTTP_M_PUT || m == HTTP_M_DELETE;
-}
-
-int
 retry_failure_status(enum retry_failure f)
 {
 	return f == RETRY_F_CONNECT_TIMEOUT || f == RETRY_F_TIMEOUT ? 504 : 502;
@@ -38,7 +31,7 @@ retry_decide(const struct retry_in *in)
 	/* only a request that can be sent again as it was, and only before
 	 * the client saw any of an answer */
 	if (in->resp_started || in->has_body || !in->req_done ||
-	    !retry_method_idempotent(in->method))
+	    !http_method_idempotent(in->method))
 		return RETRY_NONE;
 	/* a pooled connection the server closed while idle: the request never
 	 * reached it, so the same server on a new connection */

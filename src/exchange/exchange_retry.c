@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "exchange.h"
 #include "exchange_int.h"
+#include "pools.h"
 #include "proxy.h"
 #include "retry.h"
 #include "upstream.h"
@@ -52,7 +53,7 @@ exchange_to_pool(struct exchange *ex, enum pool_id stable, int status)
 	struct server *srv;
 	uint64_t now = proxy_now_us();
 
-	srv = exchange_pick_server(w, stable, now);
+	srv = pools_pick(w, stable, now);
 	if (srv == NULL)
 		return 0;
 	stats_record(w->stats, ex->pool, ex->proto, ex->srv->index, status, ex->err_kind, 1, now / 1000000,
@@ -113,10 +114,10 @@ exchange_move(struct exchange *ex, enum pool_id to, const char *why)
 
 	if (ex->state != EX_HEAD || u == NULL || ex->srv == NULL || ex->resp_started ||
 	    ex->interim > 0 || !ex->req_done || ex->req_body != BODY_NONE ||
-	    !retry_method_idempotent(ex->req_method) || ex->overridden || ex->retried_stable)
+	    !http_method_idempotent(ex->req_method) || ex->overridden || ex->retried_stable)
 		return 0;
 	/* nobody to take it: it waits where it is */
-	if (exchange_pick_server(ex->w, to, proxy_now_us()) == NULL)
+	if (pools_pick(ex->w, to, proxy_now_us()) == NULL)
 		return 0;
 	log_info("%s %s moves from %s (%s) to %s before its answer", ex->method, ex->path,
 	    ex->srv->addr.text, why, pool_names[to]);

@@ -13,12 +13,12 @@
 #include <event2/buffer.h>
 
 #include "access_log.h"
-#include "balance.h"
 #include "conn.h"
 #include "exchange.h"
 #include "exchange_int.h"
 #include "http_rewrite.h"
 #include "mirror.h"
+#include "pools.h"
 #include "proxy.h"
 #include "retry.h"
 #include "upstream.h"
@@ -82,10 +82,20 @@ exchange_init(struct exchange *ex, struct worker *w, const struct exchange_peer 
 	exchange_reset(ex);
 }
 
+/* A copy with a body: sent now that the body is whole (complete 1), or
+ * given up (0); ex->mirrored says whether it counts for the guard. */
+static void
+exchange_mirror_end(struct exchange *ex, int complete)
+{
+	if (ex->mirror_tee.buf != NULL)
+		ex->mirrored = mirror_tee_end(ex->w, &ex->mirror_tee, ex->mirror_cand, ex->rhead,
+		    ex->rhead_len, complete);
+}
+
 void
 exchange_reset(struct exchange *ex)
 {
-	mirror_body_end(ex, 0);     /* a copy whose body never came whole */
+	exchange_mirror_end(ex, 0);     /* a copy whose body never came whole */
 	exchange_set_state(ex, EX_HEAD);
 	ex->req_body = BODY_NONE;
 	ex->req_left = 0;
@@ -130,7 +140,7 @@ exchange_release(struct exchange *ex)
 		upstream_free(ex->up);
 		ex->up = NULL;
 	}
-	mirror_body_end(ex, 0);
+	exchange_mirror_end(ex, 0);
 	free(ex->rhead);
 	ex->rhead = NULL;
 	ex->rhead_cap = 0;
@@ -367,27 +377,6 @@ exchange_route(struct exchange *ex, const struct http_msg *m)
 	return (enum pool_id)out.pool;
 }
 
-/* A server of the pool that may take a new request, round-robin. */
-struct server *
-exchange_pick_server(struct worker *w, enum pool_id pool, uint64_t now)
-{
-	struct poolset *ps = atomic_load_explicit(&rt.ps, memory_order_acquire);
-	struct pool *p = &ps->pools[pool];
-	unsigned char usable[CONFIG_MAX_SERVERS];
-	size_t i;
-	int k;
-
-	if (w->rr_ps != ps) {
-		/* a reload changed the membership: positions mean other servers */
-		memset(w->rr_current, 0, sizeof(w->rr_current));
-		w->rr_ps = ps;
-	}
-	for (i = 0; i < p->nservers; i++)
-		usable[i] = server_usable(p->servers[i], now);
-	k = balance_pick(w->rr_current[pool], p->weights, usable, p->nservers);
-	return k == -1 ? NULL : p->servers[k];
-}
-
 static void
 exchange_attach_upstream(struct exchange *ex, struct upconn *u)
 {
@@ -462,11 +451,11 @@ void
 exchange_prepare(struct exchange *ex, const struct http_msg *m)
 {
 	ex->pool = exchange_route(ex, m);
-	ex->srv = exchange_pick_server(ex->w, ex->pool, ex->t_start);
+	ex->srv = pools_pick(ex->w, ex->pool, ex->t_start);
 	if (ex->srv == NULL) {
 		/* failover: a pool with no server up sends to the other pool */
 		ex->pool = !ex->pool;
-		ex->srv = exchange_pick_server(ex->w, ex->pool, ex->t_start);
+		ex->srv = pools_pick(ex->w, ex->pool, ex->t_start);
 	}
 	ex->rhead_oom = exchange_build_request(ex, m) == -1;
 }
@@ -474,6 +463,7 @@ exchange_prepare(struct exchange *ex, const struct http_msg *m)
 int
 exchange_forward(struct exchange *ex)
 {
+	struct mirror_ask ask;
 	enum pool_id stable;
 
 	ex->req_done = ex->req_body == BODY_NONE;
@@ -489,11 +479,20 @@ exchange_forward(struct exchange *ex)
 		return exchange_fail(ex, 502, "cannot connect");
 	}
 	/* shadow traffic: a copy for the candidate, tied to nothing here */
-	if (mirror_wanted(ex->w, ex, &stable)) {
-		if (ex->req_body == BODY_NONE)
+	ask.pool = ex->pool;
+	ask.overridden = ex->overridden;
+	ask.upgrade = ex->req_upgrade;
+	ask.method = ex->req_method;
+	ask.body = ex->req_body;
+	ask.body_left = ex->req_left;
+	if (mirror_wanted(ex->w, &ask, &stable)) {
+		if (ex->req_body == BODY_NONE) {
 			ex->mirrored = mirror_request(ex->w, !stable, ex->rhead, ex->rhead_len, NULL);
-		else
-			mirror_body_begin(ex, !stable);   /* sent when the body is complete */
+		} else {
+			/* sent when the body is complete */
+			ex->mirror_cand = !stable;
+			mirror_tee_begin(ex->w, &ex->mirror_tee);
+		}
 	}
 	if (ex->req_done)
 		conn_flush(&ex->up->c);
@@ -526,7 +525,7 @@ exchange_pump_request(struct exchange *ex)
 		return;
 	}
 	if (r == 1) {
-		mirror_body_end(ex, 1);
+		exchange_mirror_end(ex, 1);
 		exchange_request_sent(ex);
 		return;
 	}
