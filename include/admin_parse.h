@@ -1,8 +1,9 @@
 /*
  * admin_parse.h - the admin command table and the parsing of a command
  * line against it.  Pure: no I/O, no global state besides the constant
- * table, so it is unit-tested and fuzzed on its own.  The handlers live in
- * admin_cmds.c, chosen by the command id.
+ * table, so it is unit-tested and fuzzed on its own.  The commands are the
+ * rows of admin_cmds.def; the handlers live in admin_cmds.c, chosen by the
+ * command id.
  */
 #ifndef BGPROXY_ADMIN_PARSE_H
 #define BGPROXY_ADMIN_PARSE_H
@@ -10,24 +11,9 @@
 #include <stddef.h>
 
 enum admin_cmd_id {
-	ACMD_STATUS = 0,
-	ACMD_SET_WEIGHT,
-	ACMD_SWITCH,
-	ACMD_ROLLOUT_START,
-	ACMD_ROLLOUT_PAUSE,
-	ACMD_ROLLOUT_RESUME,
-	ACMD_ROLLOUT_NEXT,
-	ACMD_ROLLOUT_ABORT,
-	ACMD_PROMOTE,
-	ACMD_REVERT,
-	ACMD_SERVER,
-	ACMD_SHOW_EVENTS,
-	ACMD_SHOW_SERVERS,
-	ACMD_SHOW_NODES,
-	ACMD_SHOW_INFO,
-	ACMD_EXPLAIN,
-	ACMD_RELOAD,
-	ACMD_HELP,
+#define ADMIN_CMD(id, words, args, min, max, change, ro, fleet, fn, help) ACMD_##id,
+#include "admin_cmds.def"
+#undef ADMIN_CMD
 	ACMD_COUNT
 };
 
@@ -38,6 +24,7 @@ struct admin_cmd_spec {
 	int min_args, max_args;
 	int changes_state;        /* audited; takes a trailing if-version N */
 	int readonly_ok;          /* answered on the read-only socket */
+	int fleet;                /* with a cluster, waits for the fleet's record */
 	const char *help;
 };
 

@@ -406,24 +406,9 @@ static int admin_cmd_help_fn(struct admin_ctx *c, int argc, char **argv);
 
 /* the handler of each command of admin_cmd_table, by id */
 static const admin_handler admin_handlers[ACMD_COUNT] = {
-	[ACMD_STATUS] = admin_cmd_status,
-	[ACMD_SET_WEIGHT] = admin_cmd_set_weight,
-	[ACMD_SWITCH] = admin_cmd_switch,
-	[ACMD_ROLLOUT_START] = admin_cmd_rollout_start,
-	[ACMD_ROLLOUT_PAUSE] = admin_cmd_rollout_pause,
-	[ACMD_ROLLOUT_RESUME] = admin_cmd_rollout_resume,
-	[ACMD_ROLLOUT_NEXT] = admin_cmd_rollout_next,
-	[ACMD_ROLLOUT_ABORT] = admin_cmd_revert,
-	[ACMD_PROMOTE] = admin_cmd_promote,
-	[ACMD_REVERT] = admin_cmd_revert,
-	[ACMD_SERVER] = admin_cmd_server,
-	[ACMD_SHOW_EVENTS] = admin_cmd_show_events,
-	[ACMD_SHOW_SERVERS] = admin_cmd_show_servers,
-	[ACMD_SHOW_NODES] = admin_cmd_show_nodes,
-	[ACMD_SHOW_INFO] = admin_cmd_show_info,
-	[ACMD_EXPLAIN] = admin_cmd_explain,
-	[ACMD_RELOAD] = admin_cmd_reload,
-	[ACMD_HELP] = admin_cmd_help_fn,
+#define ADMIN_CMD(id, words, args, min, max, change, ro, fleet, fn, help) [ACMD_##id] = fn,
+#include "admin_cmds.def"
+#undef ADMIN_CMD
 };
 
 static void
@@ -502,18 +487,5 @@ admin_cmd_for_fleet(const char *line)
 	snprintf(buf, sizeof(buf), "%s", line);
 	if (admin_parse_line(buf, &ap, NULL, 0) == -1 || ap.cmd == NULL)
 		return 0;
-	switch (ap.cmd->id) {
-	case ACMD_SET_WEIGHT:
-	case ACMD_SWITCH:
-	case ACMD_ROLLOUT_START:
-	case ACMD_ROLLOUT_PAUSE:
-	case ACMD_ROLLOUT_RESUME:
-	case ACMD_ROLLOUT_NEXT:
-	case ACMD_PROMOTE:
-		return 1;
-	default:
-		/* revert and rollout abort are made here at once and written
-		 * after; server and reload are this node's own */
-		return 0;
-	}
+	return ap.cmd->fleet;
 }

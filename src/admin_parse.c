@@ -10,41 +10,10 @@
 #include "pct.h"
 
 const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT] = {
-	{ ACMD_STATUS, "status", "", 0, 0, 0, 1,
-	  "version, pools, shares, state, rollout, last revert, window figures" },
-	{ ACMD_SET_WEIGHT, "set weight", "POOL PERCENT", 2, 2, 1, 0,
-	  "POOL gets PERCENT (0..100, two decimals), the other pool the rest" },
-	{ ACMD_SWITCH, "switch", "POOL", 1, 1, 1, 0,
-	  "POOL gets 100% now; the old stable stays the revert target" },
-	{ ACMD_ROLLOUT_START, "rollout start", "POOL [shadow PERCENT] [steps A,B,C] [hold SECONDS]",
-	  1, 7, 1, 0, "progressive canary: (copies first, then) step through the percentages, "
-	  "holding each while the guard is clean" },
-	{ ACMD_ROLLOUT_PAUSE, "rollout pause", "", 0, 0, 1, 0,
-	  "hold the current step" },
-	{ ACMD_ROLLOUT_RESUME, "rollout resume", "", 0, 0, 1, 0, "go on after a pause" },
-	{ ACMD_ROLLOUT_NEXT, "rollout next", "", 0, 0, 1, 0,
-	  "advance one step now (a manual gate)" },
-	{ ACMD_ROLLOUT_ABORT, "rollout abort", "", 0, 0, 1, 0, "same as revert" },
-	{ ACMD_PROMOTE, "promote", "", 0, 0, 1, 0,
-	  "the candidate gets 100% and becomes the stable pool" },
-	{ ACMD_REVERT, "revert", "", 0, 0, 1, 0,
-	  "all traffic to the stable pool now (state reverted)" },
-	{ ACMD_SERVER, "server", "POOL ADDRESS drain|disable|enable", 3, 3, 1, 0,
-	  "drain: no new requests; disable: out now; enable: back in" },
-	{ ACMD_SHOW_EVENTS, "show events", "[N]", 0, 1, 0, 1,
-	  "the last N (1..100, default 100) decisions, oldest first" },
-	{ ACMD_SHOW_SERVERS, "show servers", "", 0, 0, 0, 1,
-	  "each server: pool, address, state, active, requests, errors" },
-	{ ACMD_SHOW_NODES, "show nodes", "", 0, 0, 0, 1,
-	  "with a cluster: each node, last seen, requests, error rate, p99, split version" },
-	{ ACMD_SHOW_INFO, "show info", "", 0, 0, 0, 1,
-	  "version, pid, uptime, workers, configuration file, sockets, connections, state file, "
-	  "split version, listeners, cluster" },
-	{ ACMD_EXPLAIN, "explain", "", 0, 0, 0, 1,
-	  "the guard's evidence per check: counts, statistic and bound, alpha, verdict, "
-	  "what it waits for" },
-	{ ACMD_RELOAD, "reload", "", 0, 0, 1, 0, "re-read the configuration file" },
-	{ ACMD_HELP, "help", "", 0, 0, 0, 1, "this list" },
+#define ADMIN_CMD(id, words, args, min, max, change, ro, fleet, fn, help) \
+	{ ACMD_##id, words, args, min, max, change, ro, fleet, help },
+#include "admin_cmds.def"
+#undef ADMIN_CMD
 };
 
 static int

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin_parse.h"
 #include "bgctl_conn.h"
 #include "bgctl_view.h"
 
@@ -75,6 +76,30 @@ struct bgctl_opts {
 
 /* ---------------------------------------------------------------- options */
 
+/*
+ * The commands, from the admin command table (admin_cmds.def) and bgctl's
+ * own: "  WORDS ARGS" lines for the usage, or with grammar one line each,
+ * "WORDS<TAB>ARGS<TAB>change|-", that the bash completion reads (--commands).
+ */
+static void
+bgctl_commands(FILE *f, int grammar)
+{
+	size_t i;
+
+	for (i = 0; i < ACMD_COUNT; i++) {
+		const struct admin_cmd_spec *c = &admin_cmd_table[i];
+
+		if (grammar)
+			fprintf(f, "%s\t%s\t%s\n", c->words, c->args, c->changes_state ? "change" : "-");
+		else
+			fprintf(f, "  %s%s%s\n", c->words, c->args[0] ? " " : "", c->args);
+	}
+	/* bgctl's own (its usage line is above): it asks status until the
+	 * rollout ends */
+	if (grammar)
+		fprintf(f, "rollout wait\t\t-\n");
+}
+
 static void
 bgctl_usage(FILE *f)
 {
@@ -96,14 +121,11 @@ bgctl_usage(FILE *f)
 	    "                        (done once the candidate has 100%%)\n"
 	    "  -h, --help            print this help\n"
 	    "  -V, --version         print the version\n"
+	    "      --commands        print the commands' grammar (for the completion)\n"
 	    "Options may go before or after the command; \"--\" ends them. Commands\n"
-	    "(\"bgctl help\" asks the server):\n"
-	    "  status | show servers | show events [N] | show nodes | show info\n"
-	    "  explain | help | reload\n"
-	    "  set weight POOL PERCENT | switch POOL | promote | revert\n"
-	    "  rollout start POOL [shadow PERCENT] [steps A,B,C] [hold SECONDS]\n"
-	    "  rollout pause | resume | next | abort | wait\n"
-	    "  server POOL ADDRESS drain | disable | enable\n"
+	    "(\"bgctl help\" asks the server what each does):\n");
+	bgctl_commands(f, 0);
+	fprintf(f,
 	    "Exit status: 0 OK (rollout wait: promoted, or baking with --until baking),\n"
 	    "1 ERR or usage error (rollout wait: reverted or ended otherwise),\n"
 	    "2 socket unreachable, timeout or broken answer, 3 rollout wait timed out.\n");
@@ -245,6 +267,9 @@ bgctl_scan(int argc, char **argv, struct bgctl_opts *o)
 			opts = false;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			bgctl_usage(stdout);
+			return BGCTL_EXIT_OK;
+		} else if (strcmp(a, "--commands") == 0) {
+			bgctl_commands(stdout, 1);
 			return BGCTL_EXIT_OK;
 		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
 			printf("bgctl %s\n", BGPROXY_VERSION);

@@ -219,3 +219,21 @@ def test_bash_completion_commands_pools_servers(env):
 
         got = c("bgctl -s %s server blue %s " % (sock, blue.addr))
         assert sorted(got) == ["disable", "drain", "enable"], (tag, got)
+
+        # the grammar is bgctl's table (admin_cmds.def): every command's words
+        # are offered, a change takes if-version last, a read takes none
+        grammar = subprocess.run([bgctl, "--commands"], capture_output=True, text=True,
+                                 timeout=15, check=True).stdout.splitlines()
+        rows = [line.split("\t") for line in grammar]
+        assert all(len(r) == 3 for r in rows), grammar
+        firsts = {r[0].split()[0] for r in rows}
+        assert firsts <= set(c("bgctl ")), (tag, firsts)
+        assert "explain" in firsts and "rollout" in firsts, firsts
+        assert c("bgctl set weight green 5 ") == ["if-version"], tag
+        assert c("bgctl switch blue ") == ["if-version"], tag
+        assert c("bgctl show events ") == [], tag
+        assert c("bgctl status ") == [], tag
+        assert c("bgctl set weight green 5 if-version ") == [], tag
+        assert sorted(c("bgctl rollout start green steps 1,5 ")) == ["hold", "if-version",
+                                                                     "shadow"], tag
+        assert c("bgctl rollout start green shadow ") == [], tag
