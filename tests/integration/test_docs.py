@@ -51,8 +51,9 @@ def _version():
 
 
 def _command_table():
-    """The command words of the server's table (src/admin_parse.c)."""
-    words = re.findall(r'\{\s*ACMD_\w+,\s*"([^"]+)"', _read(os.path.join(ROOT, "src", "admin_parse.c")))
+    """The command words of the server's table (include/admin_cmds.def)."""
+    words = re.findall(r'(?m)^ADMIN_CMD\(\w+,\s*"([^"]+)"',
+                       _read(os.path.join(ROOT, "include", "admin_cmds.def")))
     assert len(words) >= 10, words
     return words
 
