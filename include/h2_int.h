@@ -90,6 +90,8 @@ struct h2stream {
 	unsigned replied : 1;         /* our own answer is submitted */
 };
 
+#define H2_MAGIC 0x68326332U     /* struct h2conn's, checked by h2_codec.c */
+
 struct h2conn {
 	uint32_t magic;
 	struct worker *w;

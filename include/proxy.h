@@ -11,7 +11,7 @@
  * passed its next tick (see reload.c).  Servers themselves live for the
  * whole process in a registry of slots, so a session may keep a pointer.
  *
- * Types only: the functions of the modules are in worker.h, session.h,
+ * Types only: the functions of the modules are in worker.h, client.h,
  * upstream.h and http_reply.h.
  */
 #ifndef BGPROXY_PROXY_H
@@ -139,7 +139,7 @@ extern struct runtime rt;
 #define PROXY_RESP_HEAD_MAX 65536     /* response head limit */
 
 struct upconn;
-struct session;
+struct client;
 struct exchange;
 
 /* idle keep-alive connections to one server, owned by one worker */
@@ -168,9 +168,9 @@ struct mirror;
 
 struct worker {
 	int id;
-	/* a client connection of this worker ended (session.c reports up
-	 * through it: session.c does not call into worker.c) */
-	void (*session_gone)(struct worker *w);
+	/* a client connection of this worker ended (client.c reports up
+	 * through it: client.c does not call into worker.c) */
+	void (*client_gone)(struct worker *w);
 	pthread_t thread;
 	struct event_base *base;
 	struct wlistener lis[CONFIG_MAX_LISTENERS];
@@ -193,8 +193,8 @@ struct worker {
 	struct mirror *mirror_list;   /* those copies */
 	int draining;
 	struct event *drain_deadline;
-	LIST_HEAD(session_list, session) sessions;  /* all live sessions, for drain */
-	long nsessions;
+	LIST_HEAD(client_list, client) clients;  /* all live client connections, for drain */
+	long nclients;
 	struct log_buf alog;
 	struct route_rng rng;
 	int rr_current[CONFIG_POOLS][CONFIG_MAX_SERVERS];

@@ -19,7 +19,7 @@
 
 #include "mirror.h"
 #include "proxy.h"
-#include "session.h"
+#include "client.h"
 #include "tls.h"
 #include "upstream.h"
 #include "worker.h"
@@ -93,7 +93,7 @@ worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *
 	}
 	if (atomic_fetch_add(&rt.conns_active, 1) + 1 >= rt.cfg->max_connections)
 		worker_pause_accept(w);
-	session_accept(w, fd, sa, salen, ssl, h2c);
+	client_accept(w, fd, sa, salen, ssl, h2c);
 }
 
 static void
@@ -213,13 +213,13 @@ worker_remove_listener(struct worker *w, const struct config_addr *a)
 }
 
 static void
-worker_session_gone(struct worker *w)
+worker_client_gone(struct worker *w)
 {
 	atomic_fetch_sub(&rt.conns_active, 1);
-	w->nsessions--;
+	w->nclients--;
 	if (w->accept_paused)
 		worker_resume_accept(w);
-	if (w->draining && w->nsessions == 0)
+	if (w->draining && w->nclients == 0)
 		event_base_loopexit(w->base, NULL);
 }
 
@@ -234,18 +234,18 @@ worker_after_revert(struct worker *w)
 
 	if (seq != w->revert_moved) {
 		w->revert_moved = seq;
-		session_move_reverted(w, atomic_load(&rt.revert_pool));
+		client_move_reverted(w, atomic_load(&rt.revert_pool));
 	}
 	if (atomic_load(&rt.down_seq) != w->down_seen) {
 		w->down_seen = atomic_load(&rt.down_seq);
-		session_move_from_down(w);
+		client_move_from_down(w);
 	}
 
 	if (seq == w->revert_seen || proxy_now_us() < atomic_load(&rt.revert_at_us))
 		return;
 	w->revert_seen = seq;
 	pool = atomic_load(&rt.revert_pool);
-	session_close_reverted(w, pool);
+	client_close_reverted(w, pool);
 	upstream_free_pool(w, pool);
 }
 
@@ -275,11 +275,11 @@ worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_buf_flush(&w->alog);
-	session_log_failures(w, proxy_now_us());
+	client_log_failures(w, proxy_now_us());
 	if (w->accept_paused)
 		worker_resume_accept(w);
 	/* "server ... disable", or a server a reload removed: out now */
-	session_close_disabled(w);
+	client_close_disabled(w);
 	worker_after_revert(w);
 	worker_trim(w);
 	/* nothing of this worker's from before this point is still in use:
@@ -295,7 +295,7 @@ worker_drain_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_warn("worker %d: %ld connection(s) still busy after shutdown_ms; closing them",
-	    w->id, w->nsessions);
+	    w->id, w->nclients);
 	event_base_loopbreak(w->base);
 }
 
@@ -314,8 +314,8 @@ worker_start_drain(struct worker *w)
 	upstream_free_idle(w);
 	w->drain_deadline = evtimer_new(w->base, worker_drain_deadline_cb, w);
 	evtimer_add(w->drain_deadline, &tv);
-	session_drain_all(w);
-	if (w->nsessions == 0)
+	client_drain_all(w);
+	if (w->nclients == 0)
 		event_base_loopexit(w->base, NULL);
 }
 
@@ -355,7 +355,7 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 		log_warn("worker %d: eventfd read: %s", w->id, strerror(errno));
 	/* a reload's change: HTTP/2 clients reconnect under the new config */
 	if (worker_apply_change(w) && !w->draining)
-		session_reloaded(w);
+		client_reloaded(w);
 	if (!w->draining && atomic_load(&rt.draining))
 		worker_start_drain(w);
 }
@@ -396,7 +396,7 @@ worker_main(void *arg)
 
 	event_base_dispatch(w->base);
 	/* what is left after the deadline is closed now */
-	session_close_all(w);
+	client_close_all(w);
 	upstream_free_idle(w);
 	mirror_close_all(w);
 	log_buf_flush(&w->alog);
@@ -412,7 +412,7 @@ worker_init(struct worker *w, int id, char *err, size_t errlen)
 	size_t i;
 
 	w->id = id;
-	w->session_gone = worker_session_gone;
+	w->client_gone = worker_client_gone;
 	w->notify_fd = -1;
 	pthread_mutex_init(&w->chg_lock, NULL);
 	w->stats = calloc(1, sizeof(*w->stats));

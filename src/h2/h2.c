@@ -40,7 +40,6 @@
 #include "stats.h"
 #include "upstream.h"
 
-#define H2_MAGIC 0x68326332U
 
 int
 h2_preface_match(const char *p, size_t n)
