@@ -75,6 +75,8 @@
 #define JUDGE_RATIO_BATCH 20      /* requests of each pool in one comparison, at least */
 #endif
 #define JUDGE_P99_SHARE 0.01      /* the share a p99 limit allows above it */
+#define JUDGE_RECENT_STAKE 0.9    /* the recent bettors' stake (x limit) */
+#define JUDGE_RECENT_SCALE 1000.0 /* their weights: 1 / (1 + N / this), N observations before */
 
 /* one test of "the share is above limit" */
 struct judge_bet {
@@ -87,9 +89,21 @@ struct judge_bet {
 	double limit;             /* the limit of the last feed */
 	uint64_t n, k;            /* observations and ones since the test began */
 	int fine;                 /* the finer stakes (JUDGE_GRID_FINE) */
+	/* recent: that share of the stake goes to bettors started at every feed, each
+	 * at JUDGE_RECENT_STAKE, the one started after N observations with
+	 * weight 1/(1 + N/S) - 1/(1 + (N + n)/S) (the weights of all of them
+	 * add up to at most 1; their sum kept in one number): a candidate
+	 * that fails every request after a long clean history meets a bettor
+	 * that has lost nothing to it, and is caught in about as few requests
+	 * as at the start (the grid's bettors lost their stakes to the clean
+	 * history; its epochs start only every JUDGE_MEMORY_* observations) */
+	double recent;            /* 0: none */
+	double recent_lw;         /* log of the recent bettors' wealth; -INFINITY: none yet */
 };
 
 void judge_bet_init(struct judge_bet *b, double memory);
+/* The same, with share of the stake on the recent bettors (see above). */
+void judge_bet_init_recent(struct judge_bet *b, double memory, double share);
 /* n observations, k of them ones, each against limit (0 < limit < 1) */
 void judge_bet_feed(struct judge_bet *b, uint64_t n, uint64_t k, double limit);
 /* log of the e-value (log JUDGE_FIRST_WEIGHT at the start) */
@@ -166,6 +180,10 @@ void judge_step(struct judge *j);
 /* Counts since the last feed; then the verdict of every check (judge_verdict). */
 void judge_feed(struct judge *j, const struct judge_policy *p, const struct judge_counts *cand,
     const struct judge_counts *stable);
+
+/* The error rate below which error_ratio is clean too (JUDGE_RATIO_FLOOR x
+ * max_error_rate, or x 0.05 with error_rate off). */
+double judge_floor_limit(const struct judge_policy *p);
 
 /* Checks that are on under p. */
 int judge_checks_on(const struct judge_policy *p, int on[JUDGE_NCHECKS]);

@@ -15,7 +15,7 @@
 
 #include "judge.h"
 
-#define JUDGE_FILE_LAYOUT 1
+#define JUDGE_FILE_LAYOUT 2
 
 /* Atomically; 0 or -1 with err. */
 int judge_file_save(const char *path, const struct judge *j, int cand, long long step_key,

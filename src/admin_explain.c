@@ -112,27 +112,38 @@ admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
 			double tb = judge_threshold(&p, (enum judge_check)i, 1);
 			double tw = judge_threshold(&p, (enum judge_check)i, 0);
 
+			json_t *o;
+
 			if (!on[i])
 				continue;
-			json_array_append_new(checks, json_pack("{s:s,s:f,s:s,s:{s:f,s:f,s:I,s:I},"
+			o = json_pack("{s:s,s:f,s:s,s:{s:f,s:f,s:I,s:I},"
 			    "s:{s:f,s:f,s:I,s:I},s:s}", "check", judge_check_names[i], "limit",
 			    explain_limit(&p, i), "verdict", judge_verdict_names[t->verdict],
 			    "beyond", "evidence", exp(judge_bet_log_e(&t->beyond)), "bound", exp(tb),
 			    "observations", (json_int_t)t->beyond.n, "ones", (json_int_t)t->beyond.k,
 			    "within", "evidence", exp(judge_bet_log_e(&t->within)), "bound", exp(tw),
 			    "observations", (json_int_t)t->within.n, "ones", (json_int_t)t->within.k,
-			    "waits_for", explain_waits(t)));
+			    "waits_for", explain_waits(t));
+			/* error_ratio is also clean once the candidate is shown to fail
+			 * less than a fifth of max_error_rate (no errors: no ratio) */
+			if (o != NULL && i == JUDGE_ERROR_RATIO)
+				json_object_set_new(o, "floor", json_pack("{s:f,s:f,s:f,s:I}", "rate",
+				    judge_floor_limit(&p), "evidence",
+				    exp(judge_bet_log_e(&t->floor)), "bound", exp(tw), "observations",
+				    (json_int_t)t->floor.n));
+			json_array_append_new(checks, o);
 		}
 		c->jout = json_pack("{s:s,s:f,s:b,s:s,s:s,s:s,s:I,s:o,s:{s:{s:I,s:I},s:{s:I,s:I}},"
-		    "s:f,s:f,s:o}", "method", "sequential", "alpha", p.alpha, "judging", 1,
+		    "s:o,s:o,s:o}", "method", "sequential", "alpha", p.alpha, "judging", 1,
 		    "candidate", pool_names[cand], "stable", pool_names[stable], "verdict",
 		    judge_verdict_names[v], "step_requests", (json_int_t)j->step_requests,
 		    "need", need == UINT64_MAX || v != JUDGE_INCONCLUSIVE ? json_null() :
 		    json_integer((json_int_t)need), "counts", pool_names[cand], "requests",
 		    (json_int_t)j->cand_requests, "errors", (json_int_t)j->cand_errors,
 		    pool_names[stable], "requests", (json_int_t)j->stable_requests, "errors",
-		    (json_int_t)j->stable_errors, "stable_error_rate_low", j->stable_lo,
-		    "stable_error_rate_high", j->stable_hi, "checks",
+		    (json_int_t)j->stable_errors, "stable_error_rate_low", on[JUDGE_ERROR_DELTA] ?
+		    json_real(j->stable_lo) : json_null(), "stable_error_rate_high",
+		    on[JUDGE_ERROR_DELTA] ? json_real(j->stable_hi) : json_null(), "checks",
 		    checks != NULL ? checks : json_null());
 		if (c->jout != NULL)
 			json_object_set_new(c->jout, "copies", json_boolean(watch_judge_copies()));
@@ -164,11 +175,17 @@ admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
 		if (!on[i])
 			continue;
 		evbuffer_add_printf(c->body, "%s (limit %g): %s; beyond: evidence %.3g of %.0f "
-		    "(%llu observations); within: evidence %.3g of %.0f (%llu this step); waits for "
-		    "%s\n", judge_check_names[i], explain_limit(&p, i),
+		    "(%llu observations); within: evidence %.3g of %.0f (%llu this step)",
+		    judge_check_names[i], explain_limit(&p, i),
 		    judge_verdict_names[t->verdict], exp(judge_bet_log_e(&t->beyond)), exp(tb),
 		    (unsigned long long)t->beyond.n, exp(judge_bet_log_e(&t->within)), exp(tw),
-		    (unsigned long long)t->within.n, explain_waits(t));
+		    (unsigned long long)t->within.n);
+		if (i == JUDGE_ERROR_RATIO)
+			evbuffer_add_printf(c->body, ", or an error rate under %g: evidence %.3g of %.0f "
+			    "(%llu requests this step)", judge_floor_limit(&p),
+			    exp(judge_bet_log_e(&t->floor)), exp(tw),
+			    (unsigned long long)t->floor.n);
+		evbuffer_add_printf(c->body, "; waits for %s\n", explain_waits(t));
 	}
 	if (cluster_on()) {
 		struct explain_nodes en = { NULL, c->body };

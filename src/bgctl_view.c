@@ -179,6 +179,7 @@ static void
 view_head(FILE *f, json_t *st)
 {
 	char stable[64], state[64], rollout[256], why[1024], head[160], b[32];
+	json_t *r, *g;
 	int n;
 
 	n = snprintf(head, sizeof(head), "bgproxy  stable %s  state %s  version %s",
@@ -190,6 +191,14 @@ view_head(FILE *f, json_t *st)
 	/* the rollout goes on its own line when the head would pass 80 columns */
 	fprintf(f, "%s%srollout %s\n", head,
 	    (size_t)n + 10 + strlen(rollout) > 80 ? "\n" : "  ", rollout);
+	/* why a step stays where it is, and what the guard says now */
+	r = json_object_get(st, "rollout");
+	if (json_is_object(r) && view_str(r, "waiting_for") != NULL)
+		fprintf(f, "waits for: %s\n", view_safe(view_str(r, "waiting_for"), why,
+		    sizeof(why)));
+	g = json_object_get(st, "guard");
+	if (json_is_object(g) && view_str(g, "verdict") != NULL)
+		fprintf(f, "guard: %s\n", view_safe(view_str(g, "verdict"), why, sizeof(why)));
 	view_last_revert(f, st);
 	if (view_true(st, "dry_run"))
 		fprintf(f, "dry run: %s\n", view_safe(view_str(st, "dry_run_verdict"), why,

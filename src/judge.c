@@ -36,6 +36,31 @@ judge_bet_init(struct judge_bet *b, double memory)
 		b->lweight[e] = -INFINITY;
 	b->lweight[0] = log(JUDGE_FIRST_WEIGHT);
 	b->epochs = 1;
+	b->recent_lw = -INFINITY;
+}
+
+void
+judge_bet_init_recent(struct judge_bet *b, double memory, double share)
+{
+	judge_bet_init(b, memory);
+	b->recent = share;
+}
+
+/* log(exp(a) + exp(b)) */
+static double
+judge_logaddexp(double a, double b)
+{
+	double hi = a > b ? a : b;
+
+	if (isinf(hi) && hi < 0)
+		return hi;
+	return hi + log(exp(a - hi) + exp(b - hi));
+}
+
+static double
+judge_recent_g(double n)
+{
+	return 1.0 / (1.0 + n / JUDGE_RECENT_SCALE);
 }
 
 /* the k-th epoch after the first holds (1 - first) / (k (k + 1)) */
@@ -90,6 +115,14 @@ judge_bet_feed(struct judge_bet *b, uint64_t n, uint64_t k, double limit)
 			    (double)(n - k) * log1p(-lambda * limit);
 		}
 	}
+	if (b->recent > 0) {
+		double lambda = JUDGE_RECENT_STAKE / limit;
+		double w = judge_recent_g((double)b->n) - judge_recent_g((double)(b->n + n));
+
+		/* a bettor starts now (weight w), and every one bets on this feed */
+		b->recent_lw = judge_logaddexp(b->recent_lw, log(w)) +
+		    (double)k * log1p(lambda * (1 - limit)) + (double)(n - k) * log1p(-lambda * limit);
+	}
 	b->n += n;
 	b->k += k;
 	b->limit = limit;
@@ -117,7 +150,11 @@ judge_bet_log_e(const struct judge_bet *b)
 				sum += exp(b->lweight[e] + b->lw[e][g] - hi);
 	/* (the shares of epochs not started yet, or dropped, are left out:
 	 * the e-value is only lower for it) */
-	return hi + log(sum / ng);
+	if (!(b->recent > 0))
+		return hi + log(sum / ng);
+	/* the grid's share of the stake, and the recent bettors' */
+	return judge_logaddexp(log1p(-b->recent) + hi + log(sum / ng),
+	    log(b->recent) + b->recent_lw);
 }
 
 int
@@ -180,7 +217,16 @@ judge_init(struct judge *j)
 
 	memset(j, 0, sizeof(*j));
 	for (i = 0; i < JUDGE_NCHECKS; i++) {
-		judge_bet_init(&j->t[i].beyond, judge_memory(i, 0));
+		/* the shares against a fixed limit: a candidate that fails (or
+		 * slows) every request late in a rollout is caught at once */
+		/* (the contract's "within 10 requests" is error_rate's: it holds
+		 * half; the latency checks a quarter, the rest for a slower one) */
+		if (i == JUDGE_ERROR_RATE)
+			judge_bet_init_recent(&j->t[i].beyond, judge_memory(i, 0), 0.5);
+		else if (i == JUDGE_P99 || i == JUDGE_P99_RATIO)
+			judge_bet_init_recent(&j->t[i].beyond, judge_memory(i, 0), 0.25);
+		else
+			judge_bet_init(&j->t[i].beyond, judge_memory(i, 0));
 		judge_bet_init(&j->t[i].within, judge_memory(i, 1));
 		judge_bet_init(&j->t[i].floor, judge_memory(i, 2));
 	}
@@ -215,7 +261,7 @@ judge_feed_share(struct judge_test *t, uint64_t n, uint64_t k, double limit)
 	judge_bet_feed(&t->within, n, n - k, 1 - limit);
 }
 
-static double
+double
 judge_floor_limit(const struct judge_policy *p)
 {
 	double m = p->max_error_rate > 0 && p->max_error_rate < 1 ? p->max_error_rate : 0.05;
@@ -376,6 +422,7 @@ judge_reason(const struct judge *j, const struct judge_policy *p, enum judge_che
 {
 	double thr;
 	const struct judge_bet *b;
+	size_t at;
 
 	if ((int)c < 0 || c >= JUDGE_NCHECKS) {
 		snprintf(buf, len, "?");
@@ -383,11 +430,19 @@ judge_reason(const struct judge *j, const struct judge_policy *p, enum judge_che
 	}
 	thr = judge_threshold(p, c, 1);
 	b = &j->t[c].beyond;
-	snprintf(buf, len, "%s beyond its limit: evidence %.4g >= %.0f (alpha %g); %s %llu of %llu "
-	    "failed, %s %llu of %llu, since the rollout began", judge_check_names[c],
-	    exp(judge_bet_log_e(b)), exp(thr), p->alpha, cand,
-	    (unsigned long long)j->cand_errors, (unsigned long long)j->cand_requests, stable,
-	    (unsigned long long)j->stable_errors, (unsigned long long)j->stable_requests);
+	snprintf(buf, len, "%s beyond its limit: evidence %.4g >= %.0f (alpha %g); ",
+	    judge_check_names[c], exp(judge_bet_log_e(b)), exp(thr), p->alpha);
+	at = strlen(buf);
+	/* a latency check's evidence is the requests slower than its bound */
+	if (c == JUDGE_P99 || c == JUDGE_P99_RATIO)
+		snprintf(buf + at, len - at, "%s %llu of %llu slower than %s, ", cand,
+		    (unsigned long long)b->k, (unsigned long long)b->n, c == JUDGE_P99 ?
+		    "max_p99_ms" : "max_p99_ratio x the stable p99");
+	at = strlen(buf);
+	snprintf(buf + at, len - at, "%s %llu of %llu failed, %s %llu of %llu, since the "
+	    "rollout began", cand, (unsigned long long)j->cand_errors,
+	    (unsigned long long)j->cand_requests, stable, (unsigned long long)j->stable_errors,
+	    (unsigned long long)j->stable_requests);
 }
 
 void
@@ -423,7 +478,9 @@ judge_bet_valid(const struct judge_bet *b)
 	int e, g;
 
 	if (!(b->memory > 0) || !(b->since >= 0) || !(b->limit >= 0 && b->limit < 1) ||
-	    b->k > b->n || b->epochs < 1 || (b->fine != 0 && b->fine != 1))
+	    b->k > b->n || b->epochs < 1 || (b->fine != 0 && b->fine != 1) ||
+	    !(b->recent >= 0 && b->recent < 1) || isnan(b->recent_lw) ||
+	    (isinf(b->recent_lw) && b->recent_lw > 0) || (b->recent == 0 && !isinf(b->recent_lw)))
 		return 0;
 	for (e = 0; e < JUDGE_EPOCHS; e++) {
 		if (isnan(b->lweight[e]) || b->lweight[e] > 0 || (isinf(b->lweight[e]) && e == 0))

@@ -23,9 +23,9 @@ static int log_access_fd = -1;
 void
 log_msg(int level, const char *fmt, ...)
 {
-	char line[2048];
+	char line[2048], msg[2048];
 	va_list ap;
-	int n, m;
+	int n, m, i;
 
 	if (level > log_level_cur)
 		return;
@@ -33,13 +33,23 @@ log_msg(int level, const char *fmt, ...)
 	n += snprintf(line + n, sizeof(line) - n, " bgproxy[%d]: %s: ", (int)getpid(),
 	    log_level_names[level]);
 	va_start(ap, fmt);
-	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (m < 0)
 		m = 0;
-	n += m;
-	if (n > (int)sizeof(line) - 2)
-		n = sizeof(line) - 2;
+	if (m > (int)sizeof(msg) - 1)
+		m = sizeof(msg) - 1;
+	/* one line, whatever the message holds: a control byte (an admin
+	 * line's, a peer's) is written as \xNN, never raw to a terminal or a
+	 * log reader */
+	for (i = 0; i < m && n < (int)sizeof(line) - 6; i++) {
+		unsigned char ch = (unsigned char)msg[i];
+
+		if (ch < 0x20 || ch == 0x7f)
+			n += snprintf(line + n, sizeof(line) - n, "\\x%02x", ch);
+		else
+			line[n++] = (char)ch;
+	}
 	line[n++] = '\n';
 	/* one write per line keeps lines from different threads whole */
 	if (write(STDERR_FILENO, line, n) == -1)

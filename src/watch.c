@@ -35,8 +35,10 @@ static struct {
 	int live;                     /* judging now */
 	int copies;                   /* fed the shadow classes this interval */
 	enum pool_id cand;
-	long long step_key;           /* the rollout step its "within" tests are for */
-	struct stats_judged last[STATS_CLASSES];  /* totals at the last feed */
+	uint64_t reverts;             /* state_reverts() when it began: a revert ends it */
+	long long step_key;           /* the rollout step its "within" tests are for (watch_step_id) */
+	struct stats_judged last[STATS_CLASSES];  /* totals at the last interval */
+	int have_last;                /* last was taken at the interval before */
 	int restore_tried;            /* the file of the process before was looked at */
 	uint64_t saved_us;            /* when the evidence was last written */
 } watch_seq;
@@ -92,11 +94,15 @@ watch_seq_restore(enum pool_id cand)
 	r = judge_file_load(path, &watch_seq.j, &c, &key, err, sizeof(err));
 	if (r == -1)
 		log_warn("guard: the evidence in %s is not used: %s", path, err);
+	if (r == 0 && c != (int)cand)
+		log_info("guard: the evidence in %s was about %s, the candidate now is %s: "
+		    "not used", path, pool_names[c & 1], pool_names[cand]);
 	if (r != 0 || c != (int)cand)
 		return;
 	watch_seq.live = 1;
 	watch_seq.cand = cand;
 	watch_seq.step_key = key;
+	watch_seq.reverts = state_reverts();
 	log_info("guard: the evidence gathered before the restart goes on (%llu %s requests, "
 	    "%llu failed)", (unsigned long long)watch_seq.j.cand_requests, pool_names[cand],
 	    (unsigned long long)watch_seq.j.cand_errors);
@@ -137,6 +143,19 @@ watch_seq_counts(const struct stats_judged *now, const struct stats_judged *last
 #undef WATCH_D
 }
 
+/* The rollout step the judge's "within" tests are for: its index (a
+ * shadow phase apart), the same on every node and after a restart (which
+ * starts the step's hold again, not its evidence); -1 without a rollout. */
+static long long
+watch_step_id(void)
+{
+	const struct split_state *s = state_get();
+
+	if (!s->has_rollout || s->mode == MODE_REVERTED)
+		return -1;
+	return 2LL * s->step + (s->shadow_bp > 0);
+}
+
 /*
  * Feed the judge what this node's candidate and stable pool did since the
  * last interval (copies: the candidate's answers to copies of the stable
@@ -154,7 +173,7 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, int copies,
 	const struct config *c = rt.cfg;
 	struct stats_judged now[STATS_CLASSES], fleet[CONFIG_POOLS], zero[CONFIG_POOLS];
 	struct judge_counts jc, js, fc, fs;
-	long long key = state_step_key();
+	long long key = watch_step_id();
 	int p, fresh = 0, cc = copies ? STATS_SHADOW : (int)cand;
 	int sc = copies ? STATS_SHADOW_BASE : (int)stable;
 	double sp99;
@@ -168,22 +187,27 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, int copies,
 		watch_seq_restore(cand);
 		memcpy(watch_seq.last, now, sizeof(now));
 	}
-	if (!watch_seq.live || watch_seq.cand != cand) {
+	/* a revert between two intervals (and traffic given again before the
+	 * second) ends the judgement too: what follows is a new rollout */
+	if (!watch_seq.live || watch_seq.cand != cand || watch_seq.reverts != state_reverts()) {
 		fresh = 1;
 		judge_init(&watch_seq.j);
+		/* the candidate's requests since the interval before count: the
+		 * ones between the change that gave it traffic and this interval
+		 * too (not after a revert: those were the old rollout's) */
+		if (!watch_seq.have_last || watch_seq.reverts != state_reverts())
+			memcpy(watch_seq.last, now, sizeof(now));
+		watch_seq.reverts = state_reverts();
 		watch_seq.live = 1;
 		watch_seq.cand = cand;
 		watch_seq.step_key = key;
-		memcpy(watch_seq.last, now, sizeof(now));
 	} else if (key != watch_seq.step_key) {
 		judge_step(&watch_seq.j);
 		watch_seq.step_key = key;
 	}
-	if (watch_seq.copies != copies) {
-		/* from copies to users (or back): counted from now on */
-		watch_seq.copies = copies;
-		memcpy(watch_seq.last, now, sizeof(now));
-	}
+	/* from copies to users (or back): last holds every class's totals at
+	 * the interval before, so the other class counts from there */
+	watch_seq.copies = copies;
 	watch_seq_counts(&now[cc], &watch_seq.last[cc], &jc);
 	watch_seq_counts(&now[sc], &watch_seq.last[sc], &js);
 	memcpy(watch_seq.last, now, sizeof(now));
@@ -198,6 +222,7 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, int copies,
 		js.requests += fs.requests;
 		js.errors += fs.errors;
 	}
+	watch_seq.have_last = 1;
 	judge_feed(&watch_seq.j, jp, &jc, &js);
 	if (proxy_now_us() - watch_seq.saved_us >= WATCH_SEQ_SAVE_US) {
 		watch_seq.saved_us = proxy_now_us();
@@ -383,6 +408,12 @@ watch_guard(void)
 		watch_seq.restore_tried = 1;
 		watch_seq.live = 0;
 		state_judge_note(-1, NULL);
+		/* the totals now: the requests of a rollout that begins before
+		 * the next interval count from here */
+		for (p = 0; p < STATS_CLASSES; p++)
+			worker_judged_total(p, &watch_seq.last[p]);
+		watch_seq.have_last = 1;
+		watch_seq.reverts = state_reverts();
 	}
 	if (!wc.do_live && !wc.do_shadow) {
 		snprintf(watch_verdict_now, sizeof(watch_verdict_now),
@@ -506,7 +537,9 @@ const struct judge *
 watch_judge(struct judge_policy *p, int *cand, int *stable)
 {
 	watch_seq_policy(p);
-	if (rt.cfg->guard_method != GUARD_SEQUENTIAL || !watch_seq.live)
+	/* (a revert since the last interval ended the judgement already) */
+	if (rt.cfg->guard_method != GUARD_SEQUENTIAL || !watch_seq.live ||
+	    watch_seq.reverts != state_reverts())
 		return NULL;
 	*cand = (int)watch_seq.cand;
 	*stable = (int)!watch_seq.cand;

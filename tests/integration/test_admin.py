@@ -12,7 +12,7 @@ import threading
 import time
 
 import harness
-from harness import get, free_port, config_text, admin_paths, Traffic
+from harness import get, free_port, config_text, admin_paths, Traffic, wait_until
 from harness import blue_green_proxy as _env
 # admin and bgctl live in harness; re-exported for `from test_admin import admin`
 from harness import admin, bgctl  # noqa: F401
@@ -119,6 +119,12 @@ def test_errors_change_nothing(env):
     # json prefix on an error: ERR then one JSON line
     ok, first, rest = admin(p.port, "json set weight green 200")
     assert not ok and json.loads(rest) == {"ok": False, "error": first[4:]}
+    # control bytes in a refused line reach the log escaped, never raw (a
+    # terminal escape, a forged second line)
+    data = admin(p.port, b"frob \x1b[31mRED\x1b]0;title\x07 \rforged\n", raw=True)
+    assert data.startswith(b"ERR "), data
+    assert wait_until(lambda: "frob \\x1b[31mRED" in p.output(), timeout=5), p.output()[-2000:]
+    assert "\x1b" not in p.output() and "\x07" not in p.output() and "\rforged" not in p.output()
 
 
 def test_json_status_shape(env):

@@ -13,14 +13,14 @@ def _status(port):
     return json.loads(admin(port, "json status")[2])
 
 
-def _env(env, guard="", rollout="", default=False):
+def _env(env, guard="", rollout="", default=False, interval_ms=100):
     """default: no method named (the default guard is the sequential one)."""
     blue, green = env.demo("blue"), env.demo("green")
     mport = free_port()
     method = "# the default guard\n" if default else 'method = "sequential";'
-    extra = ('guard = { %s interval_ms = 100; window_s = 60; %s };\n'
+    extra = ('guard = { %s interval_ms = %d; window_s = 60; %s };\n'
              'rollout = { %s };\nmetrics = { address = "127.0.0.1:%d"; };\n'
-             % (method, guard, rollout, mport))
+             % (method, interval_ms, guard, rollout, mport))
     p = env.proxy([blue], [green], {"cookie": ""}, extra=extra)
     p.mport = mport
     return blue, green, p
@@ -231,6 +231,8 @@ def test_evidence_goes_on_after_a_restart(env):
     assert after, admin(port, "json explain")
     # a write after `before` was read holds at least its requests
     assert after["counts"]["green"]["requests"] >= n, (n, after["counts"])
+    # and so does the step's: a restart starts no step's evidence again
+    assert after["step_requests"] >= before["step_requests"], (before, after)
     p2 = env.proxies[-1]
     assert "evidence gathered before the restart goes on" in p2.output()
     # a revert ends the rollout: the next one starts with no evidence
@@ -292,3 +294,64 @@ def test_shadow_phase_judged_by_the_judge(env):
         steps[-1]["evidence"], steps
     tr.stop()
     assert not tr.failed, tr.failed[:5]
+
+
+def test_late_total_failure_reverted_within_ten(env):
+    """A candidate that fails every request after a clean history (2,000
+    requests of it) is reverted within 10 of its failing requests, as one
+    that fails from the start (CONTRACT 15: at any traffic rate)."""
+    blue, green, p = _env(env, default=True)
+    assert admin(p.port, "set weight green 50")[0]
+
+    def judged(n):
+        ex = json.loads(admin(p.port, "json explain")[2])
+        return ex.get("judging") and ex["counts"]["green"]["requests"] >= n and ex
+
+    end = time.time() + 120
+    while time.time() < end and not judged(2000):
+        for _ in range(200):
+            get(p.port)
+    assert judged(2000), admin(p.port, "json explain")
+    assert _status(p.port)["state"] == "manual"
+    green.ctl("fail?rate=1")
+    failed = 0
+    end = time.time() + 60
+    while time.time() < end and _status(p.port)["state"] != "reverted":
+        st, h, body = get(p.port)
+        failed += st == 500
+        time.sleep(0.03)
+    st = _status(p.port)
+    assert st["state"] == "reverted", st
+    assert failed <= 10, (failed, st["last_revert"])
+    assert st["last_revert"].startswith("error_rate beyond its limit"), st["last_revert"]
+
+
+def test_revert_and_start_within_one_interval_is_a_new_judgement(env):
+    """revert then rollout start before the guard's next interval: the new
+    rollout's judgement begins with nothing of the old one's."""
+    blue, green, p = _env(env, rollout="min_requests = 0;", interval_ms=1000)
+    assert admin(p.port, "rollout start green steps 50,100 hold 3600")[0]
+
+    def counted():
+        ex = json.loads(admin(p.port, "json explain")[2])
+        return ex.get("judging") and ex["counts"]["green"]["requests"]
+
+    end = time.time() + 30
+    while time.time() < end and (counted() or 0) < 40:
+        for _ in range(40):
+            get(p.port)
+    assert (counted() or 0) >= 40, admin(p.port, "json explain")
+    # both within one guard interval (1 s): from the revert on the old
+    # judgement is over, and the next interval begins a new one
+    assert admin(p.port, "revert")[0]
+    assert admin(p.port, "rollout start green steps 50,100 hold 3600")[0]
+    assert "not judging" in admin(p.port, "explain")[2]
+    assert wait_until(lambda: json.loads(admin(p.port, "json explain")[2]).get("judging"),
+                      timeout=10), admin(p.port, "json explain")
+    assert counted() == 0, admin(p.port, "json explain")
+    sent = 0
+    while not (counted() or 0) and sent < 200:
+        get(p.port)
+        sent += 1
+    n = wait_until(lambda: counted(), timeout=10)
+    assert n and n <= sent, (sent, admin(p.port, "json explain"))

@@ -96,8 +96,29 @@ TEST(frame_shows_a_shadow_phase_and_its_copies)
 		bgctl_view_status(f, st, false);
 		fclose(f);
 		CHECK(strstr(buf, "green shadow (copies of 10%), 42 s left") != NULL);
+		/* why the step stays: the rollout's waiting_for */
+		CHECK(strstr(buf, "\nwaits for: 42 s (copies answered 96 of 20)\n") != NULL);
 		free(buf);
 	}
+	json_decref(st);
+}
+
+/* bgctl status says what the guard says (why a step is inconclusive) */
+TEST(status_shows_the_guard_verdict)
+{
+	json_t *st = load("{\"version\":3,\"stable\":\"blue\",\"state\":\"running\","
+	    "\"guard\":{\"verdict\":\"inconclusive: green not yet shown within error_rate "
+	    "(12 requests this step; about 500 more)\"}}");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	bgctl_view_status(f, st, false);
+	fclose(f);
+	CHECK(strstr(buf, "\nguard: inconclusive: green not yet shown within error_rate (12 "
+	    "requests this step; about 500 more)\n") != NULL);
+	CHECK(strstr(buf, "waits for") == NULL);
+	free(buf);
 	json_decref(st);
 }
 
@@ -182,6 +203,7 @@ main(void)
 {
 	RUN(frame_marks_the_current_step_and_says_what_it_waits_for);
 	RUN(frame_shows_a_shadow_phase_and_its_copies);
+	RUN(status_shows_the_guard_verdict);
 	RUN(frame_tolerates_a_bare_status);
 	RUN(frame_says_off_for_checks_that_are_off);
 	RUN(wait_follows_a_rollout_to_its_promote);

@@ -302,6 +302,49 @@ TEST(test_error_delta)
 	CHECK(judge_verdict(&j, &p, NULL) != JUDGE_TRIP);
 }
 
+/* a candidate that fails every request after a long clean history is
+ * caught in about as few of its requests as at the start (CONTRACT 15:
+ * within 10), by the recent bettors; the same for one slow every time */
+TEST(test_late_total_failure_within_ten)
+{
+	static const uint64_t history[] = { 3000, 100000, 1000000 };
+	struct judge_policy p = defaults();
+	struct judge_counts clean = counts(25, 0), bad = counts(1, 1), s = counts(100, 1);
+	struct judge j;
+	enum judge_check which = JUDGE_NCHECKS;
+	char reason[512];
+	size_t h;
+	int i, n;
+
+	for (h = 0; h < sizeof(history) / sizeof(history[0]); h++) {
+		judge_init(&j);
+		for (i = 0; i < (int)(history[h] / 25); i++)
+			judge_feed(&j, &p, &clean, &s);
+		CHECK_EQ_INT(judge_verdict(&j, &p, NULL), JUDGE_CLEAN);
+		for (n = 0; n < 100 && judge_verdict(&j, &p, NULL) != JUDGE_TRIP; n++)
+			judge_feed(&j, &p, &bad, &s);
+		fprintf(stderr, "  after %llu clean requests: tripped after %d failures\n",
+		    (unsigned long long)history[h], n);
+		CHECK(n <= 10);
+	}
+	/* slow: every request above max_p99_ms after a clean history */
+	p.max_p99_ms = 100;
+	judge_init(&j);
+	for (i = 0; i < 4000; i++)
+		judge_feed(&j, &p, &clean, &s);
+	bad.errors = 0;
+	bad.slow = 1;
+	for (n = 0; n < 100 && judge_verdict(&j, &p, &which) != JUDGE_TRIP; n++)
+		judge_feed(&j, &p, &bad, &s);
+	CHECK(n <= 10);
+	/* its reason counts the slow requests */
+	CHECK_EQ_INT(which, JUDGE_P99);
+	judge_reason(&j, &p, which, "green", "blue", reason, sizeof(reason));
+	CHECK(strstr(reason, "p99 beyond its limit: evidence ") == reason);
+	CHECK(strstr(reason, "green 8 of 100008 slower than max_p99_ms") != NULL ||
+	    strstr(reason, " slower than max_p99_ms, green 0 of ") != NULL);
+}
+
 /* the threshold is log(checks on / alpha) */
 TEST(test_threshold_counts_the_checks_on)
 {
@@ -407,6 +450,7 @@ main(void)
 	RUN(test_stable_bounds);
 	RUN(test_error_delta);
 	RUN(test_threshold_counts_the_checks_on);
+	RUN(test_late_total_failure_within_ten);
 	RUN(test_evidence_names_every_check);
 	RUN(test_simulator_small);
 	return test_summary();

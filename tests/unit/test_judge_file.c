@@ -86,7 +86,7 @@ TEST(test_refused)
 	CHECK_EQ_INT(parse(saved(&a, NULL, NULL)), 0);
 	CHECK_EQ_INT(parse("not json"), -1);
 	CHECK_EQ_INT(parse("{}"), -1);
-	CHECK_EQ_INT(parse(saved(&a, "\"layout\":1", "\"layout\":2")), -1);
+	CHECK_EQ_INT(parse(saved(&a, "\"layout\":2", "\"layout\":3")), -1);
 	CHECK_EQ_INT(parse(saved(&a, "\"cand\":\"blue\"", "\"cand\":\"red\"")), -1);
 	CHECK_EQ_INT(parse(saved(&a, "\"judge\":\"", "\"judge\":\"zz")), -1);
 	CHECK_EQ_INT(parse(saved(&a, "\"judge\":\"", "\"judge\":\"0")), -1);  /* odd length */
