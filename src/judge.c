@@ -528,9 +528,11 @@ judge_bet_need(const struct judge_bet *b, double thr)
 
 	if (g <= 0)
 		return 0;
-	if (b->n < 10 || b->limit <= 0)
+	/* fewer observations say too little of the share to be worth a
+	 * number; the share is taken half an observation toward the limit */
+	if (b->n < 50 || b->limit <= 0)
 		return INFINITY;
-	q = (double)b->k / (double)b->n;
+	q = ((double)b->k + 0.5 * b->limit) / ((double)b->n + 0.5);
 	if (q <= b->limit)
 		return INFINITY;
 	return g / judge_kl(q, b->limit);
@@ -567,7 +569,7 @@ judge_need(const struct judge *j, const struct judge_policy *p)
 		if (need > worst)
 			worst = need;
 	}
-	if (isinf(worst) || worst > 1e18)
+	if (isinf(worst) || worst > 1e12)
 		return UINT64_MAX;
 	return (uint64_t)ceil(worst);
 }
