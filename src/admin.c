@@ -364,6 +364,17 @@ admin_readcb(struct bufferevent *bev, void *arg)
 			return;
 		}
 		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+		if (eol.pos == -1 && cl->eof && evbuffer_get_length(in) > 0 &&
+		    evbuffer_get_length(in) <= ADMIN_LINE_MAX) {
+			/* the client ended its sending side after a last line
+			 * without its newline (printf status | socat): a line too */
+			len = evbuffer_get_length(in);
+			evbuffer_remove(in, line, len);
+			line[len] = '\0';
+			cl->last_us = proxy_now_us();
+			admin_run_line(cl, line, len);
+			continue;
+		}
 		if (eol.pos == -1) {
 			if (evbuffer_get_length(in) > ADMIN_LINE_MAX) {
 				evbuffer_add_printf(bufferevent_get_output(bev),
@@ -414,11 +425,14 @@ admin_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct admin_client *cl = arg;
 
-	if ((what & BEV_EVENT_EOF) && cl->pending != NULL) {
-		/* the client finished sending while a command waits for etcd: the
-		 * lines behind it are still answered, then the connection closes */
+	if ((what & BEV_EVENT_EOF) && !cl->closing) {
+		/* the client finished sending: every line is still answered
+		 * (after the one that waits for etcd, if one does), then the
+		 * connection closes once the answers are out */
 		cl->eof = 1;
 		bufferevent_disable(bev, EV_READ);
+		if (cl->pending == NULL)
+			admin_readcb(bev, cl);   /* may free cl */
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
