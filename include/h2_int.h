@@ -54,6 +54,16 @@ enum {
 
 struct h2conn;
 
+/* How a connection ends; h2_end_set is the only writer and checks each
+ * move against its table (h2.c). */
+enum h2_end {
+	H2_END_NONE = 0,              /* open */
+	H2_END_GOAWAY,                /* GOAWAY out: close once it is flushed */
+	H2_END_NOW,                   /* close at the end of this turn */
+	H2_END_FLUSH,                 /* over: what is queued leaves, bounded by the tick */
+	H2_END_STATES
+};
+
 struct h2stream {
 	struct exchange ex;
 	struct h2conn *h;
@@ -110,8 +120,7 @@ struct h2conn {
 	int in_run, again, kicked;
 	int in_cb;                    /* inside nghttp2 (mem_recv / send) */
 	int fatal;                    /* enum stats_goaway to end with, or -1 */
-	int ending;                   /* 1: GOAWAY out, close once it is flushed; 2: close at
-	                               * the end of this turn; 3: closing, bounded by the tick */
+	enum h2_end ending;           /* how the connection ends (h2_end_set) */
 	int send_failed;
 	int shut;                     /* a graceful GOAWAY was submitted... */
 	int32_t shut_last;            /* ...with this last stream id: later streams are refused */
@@ -162,5 +171,9 @@ int h2_stream_send_data(struct h2stream *st, const uint8_t *framehd, size_t leng
  * rst (nghttp2 has not closed it itself), freed by the loop. */
 void h2_stream_kill(struct h2stream *st, int rst, uint32_t code, const char *why);
 int h2_stream_has_pending(const struct h2stream *st);
+
+/* The connection's end moves to `to` (a move its table does not allow is
+ * logged as an invalid state change and made anyway). */
+void h2_end_set(struct h2conn *h, enum h2_end to);
 
 #endif

@@ -81,7 +81,7 @@ h1_set_state(struct h1 *s, enum h1_state to)
 	if (s->state == to)
 		return;
 	if (!h1_moves[s->state][to])
-		log_error("client %p: invalid HTTP/1.1 state change %s -> %s", (void *)s->c,
+		log_error("client %p: invalid state change (HTTP/1.1) %s -> %s", (void *)s->c,
 		    h1_state_names[s->state], h1_state_names[to]);
 	log_debug("client %p: %s -> %s", (void *)s->c, h1_state_names[s->state],
 	    h1_state_names[to]);

@@ -77,8 +77,8 @@ h2_held(struct h2conn *h)
 
 /*
  * While the client is not read (its bodies over their bound, or it does
- * not read what we send) its FIN or reset is not seen either: every 200 ms the socket's state says whether
- * it went (a FIN: CLOSE_WAIT; a reset: an error), and then the connection
+ * not read what we send) its FIN or reset is not seen either: every 200 ms
+ * the socket's state says whether it went (a FIN: CLOSE_WAIT; a reset: an error), and then the connection
  * ends with its streams, as when it is read.  A client that half-closes an
  * HTTP/2 connection can send no WINDOW_UPDATE any more: it is gone too.
  */
@@ -172,13 +172,36 @@ h2_stream_dead(struct h2stream *st)
 	h2_kick(h);
 }
 
+static const char *const h2_end_names[H2_END_STATES] = { "open", "goaway", "now", "flush" };
+
+/* The moves of a connection's end; anything else is a bug. */
+static const unsigned char h2_end_moves[H2_END_STATES][H2_END_STATES] = {
+	/*                   NONE GOAWAY NOW FLUSH */
+	[H2_END_NONE]   = {  1,   1,     1,  1 },
+	[H2_END_GOAWAY] = {  0,   1,     1,  1 },
+	[H2_END_NOW]    = {  0,   0,     1,  0 },
+	[H2_END_FLUSH]  = {  0,   0,     1,  1 },
+};
+
+void
+h2_end_set(struct h2conn *h, enum h2_end to)
+{
+	if (h->ending == to)
+		return;
+	if (!h2_end_moves[h->ending][to])
+		log_error("h2 %p: invalid state change (connection end) %s -> %s", (void *)h,
+		    h2_end_names[h->ending], h2_end_names[to]);
+	log_debug("h2 %p: end %s -> %s", (void *)h, h2_end_names[h->ending], h2_end_names[to]);
+	h->ending = to;
+}
+
 /* End the connection: GOAWAY with code, counted under reason. */
 static void
 h2_goaway(struct h2conn *h, int reason, uint32_t code, const char *why)
 {
 	if (h->ending)
 		return;
-	h->ending = 1;
+	h2_end_set(h, H2_END_GOAWAY);
 	h->why = why;
 	STATS_INC(h->w->stats->h2_goaways[reason]);
 	h->goaway_ours++;
@@ -278,7 +301,7 @@ h2_send(struct h2conn *h)
 		log_debug("h2 %p: send: %s", (void *)h, nghttp2_strerror(rv));
 		h->why = "nghttp2 send failed";
 		h->send_failed = 1;
-		h->ending = 2;
+		h2_end_set(h, H2_END_NOW);
 	}
 	conn_flush(h->cc);
 }
@@ -331,8 +354,8 @@ h2_run(struct h2conn *h)
 		before = h->out_bytes;
 		h2_send(h);
 		/* the socket took it all while nghttp2 had more: go on */
-		if (h->ending != 2 && h->out_bytes != before && nghttp2_session_want_write(h->ng) &&
-		    conn_out_pending(h->cc) < H2_OUT_HIGH)
+		if (h->ending != H2_END_NOW && h->out_bytes != before &&
+		    nghttp2_session_want_write(h->ng) && conn_out_pending(h->cc) < H2_OUT_HIGH)
 			h->again = 1;
 		if (!h->again && (TAILQ_EMPTY(&h->todo) || held))
 			break;
@@ -348,15 +371,15 @@ h2_run(struct h2conn *h)
 		TAILQ_REMOVE(&h->dead, st, link);
 		h2_stream_free(st);
 	}
-	if (h->ending == 2 || (!nghttp2_session_want_read(h->ng) &&
+	if (h->ending == H2_END_NOW || (!nghttp2_session_want_read(h->ng) &&
 	    !nghttp2_session_want_write(h->ng))) {
 		/* over: the GOAWAY (if any) leaves first, bounded by the tick */
-		if (h->ending == 2 || conn_out_pending(h->cc) == 0) {
+		if (h->ending == H2_END_NOW || conn_out_pending(h->cc) == 0) {
 			h->closed(h->arg, h->why != NULL ? h->why : "HTTP/2 connection over");
 			return -1;
 		}
-		if (h->ending < 3) {
-			h->ending = 3;
+		if (h->ending != H2_END_FLUSH) {
+			h2_end_set(h, H2_END_FLUSH);
 			conn_read_disable(h->cc);
 			h2_tick_ms(h, 5000);
 		}
@@ -415,7 +438,7 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (h->ending == 3) {
+	if (h->ending == H2_END_FLUSH) {
 		h->closed(h->arg, h->why != NULL ? h->why : "HTTP/2 connection over");
 		return;
 	}
@@ -443,7 +466,7 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 			/* the client too slow to take its responses */
 			h2_end_streams(h, EX_TERM_CLIENT_TIMEOUT);
 			h2_fatal_goaway(h, STATS_GOAWAY_ZERO_WINDOW);
-			h->ending = 2;  /* its output will not drain: close now */
+			h2_end_set(h, H2_END_NOW);  /* its output will not drain: close now */
 		}
 	}
 	if (!h->ending)
@@ -917,7 +940,7 @@ h2_read(struct h2conn *h)
 			h2_fatal_goaway(h, reason);
 			/* not HTTP/2 at all: the GOAWAY may go, then the close */
 			if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC || !nghttp2_session_want_write(h->ng))
-				h->ending = 2;
+				h2_end_set(h, H2_END_NOW);
 			break;
 		}
 		evbuffer_drain(in, (size_t)n);

@@ -146,7 +146,7 @@ h2_stream_kill(struct h2stream *st, int rst, uint32_t code, const char *why)
 			/* out of memory: the stream would never close; the
 			 * connection ends and frees it */
 			h->why = "out of memory for RST_STREAM";
-			h->ending = 2;
+			h2_end_set(h, H2_END_NOW);
 		}
 	} else {
 		nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
