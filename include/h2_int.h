@@ -64,8 +64,21 @@ enum h2_end {
 	H2_END_STATES
 };
 
+/* Where a stream is; h2s_set is the only writer, forward only (a refusal
+ * skips to FINISHED, the client's reset to CLOSED from anywhere). */
+enum h2s_phase {
+	H2S_HEADERS = 0,              /* its header list arrives */
+	H2S_READY,                    /* its request head is whole: to be forwarded */
+	H2S_FORWARDED,                /* its exchange has the request */
+	H2S_FINISHED,                 /* the exchange is over (answered, refused or aborted) */
+	H2S_CLOSED,                   /* over for nghttp2 or for us: out of the working lists,
+	                               * freed by the loop (wait_close: our RST not out yet) */
+	H2S_PHASES
+};
+
 struct h2stream {
 	struct exchange ex;
+	enum h2s_phase phase;
 	struct h2conn *h;
 	int32_t id;
 	TAILQ_ENTRY(h2stream) link;   /* h->streams, or h->dead once closed */
@@ -84,13 +97,10 @@ struct h2stream {
 	size_t hdr_bytes;             /* RFC 9113 6.5.2 size of the list so far */
 	struct event timer;           /* timeouts.client_body_ms */
 	unsigned ex_live : 1;         /* ex holds resources: exchange_release at the end */
-	unsigned started : 1;         /* the exchange was given its request */
-	unsigned finished : 1;        /* the exchange is over (answered or aborted) */
 	unsigned req_end : 1;         /* the client's END_STREAM came */
 	unsigned resp_submitted : 1;  /* a final response head is with nghttp2 */
 	unsigned resp_eof : 1;        /* respbuf holds the body's end */
 	unsigned deferred : 1;        /* nghttp2 waits for resume_data */
-	unsigned closed : 1;          /* nghttp2 closed the stream */
 	unsigned too_large : 1;       /* the header list passed max_header_list_size */
 	unsigned protocol : 1;        /* a :protocol pseudo-header came */
 	unsigned tunnel : 1;          /* extended CONNECT (WebSocket) */
@@ -171,6 +181,13 @@ int h2_stream_send_data(struct h2stream *st, const uint8_t *framehd, size_t leng
  * rst (nghttp2 has not closed it itself), freed by the loop. */
 void h2_stream_kill(struct h2stream *st, int rst, uint32_t code, const char *why);
 int h2_stream_has_pending(const struct h2stream *st);
+
+/* The stream moves on to `to` (never back: a move to where it is, or
+ * behind, changes nothing); and what its phase says. */
+void h2s_set(struct h2stream *st, enum h2s_phase to);
+#define h2s_started(st) ((st)->phase >= H2S_FORWARDED)
+#define h2s_finished(st) ((st)->phase >= H2S_FINISHED)
+#define h2s_closed(st) ((st)->phase == H2S_CLOSED)
 
 /* The connection's end moves to `to` (a move its table does not allow is
  * logged as an invalid state change and made anyway). */

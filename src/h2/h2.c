@@ -143,7 +143,7 @@ h2_todo(struct h2stream *st, unsigned what)
 {
 	struct h2conn *h = st->h;
 
-	if (st->closed)
+	if (h2s_closed(st))
 		return;
 	if (st->todo == 0)
 		TAILQ_INSERT_TAIL(&h->todo, st, todo_link);
@@ -158,9 +158,9 @@ h2_stream_dead(struct h2stream *st)
 {
 	struct h2conn *h = st->h;
 
-	if (st->closed)
+	if (h2s_closed(st))
 		return;
-	st->closed = 1;
+	h2s_set(st, H2S_CLOSED);
 	if (st->todo != 0)
 		TAILQ_REMOVE(&h->todo, st, todo_link);
 	st->todo = 0;
@@ -638,7 +638,7 @@ h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *nam
 	struct h2stream *st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
 
 	(void)flags;
-	if (st == NULL || st->closed || frame->hd.type != NGHTTP2_HEADERS)
+	if (st == NULL || h2s_closed(st) || frame->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	if (h2_stream_header(st, name, namelen, value, valuelen,
 	    frame->headers.cat == NGHTTP2_HCAT_HEADERS) == -1) {
@@ -674,7 +674,7 @@ h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
 	st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
-	if (st == NULL || st->closed)
+	if (st == NULL || h2s_closed(st))
 		return 0;
 	if (frame->hd.type == NGHTTP2_HEADERS) {
 		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
@@ -699,7 +699,7 @@ h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *
 	/* the connection's window opens at once; the stream's as the server
 	 * takes the bytes (h2_stream.c) */
 	nghttp2_session_consume_connection(ng, len);
-	if (st == NULL || st->closed)
+	if (st == NULL || h2s_closed(st))
 		return 0;
 	h2_stream_data(st, data, len);
 	return 0;
@@ -713,7 +713,7 @@ h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 	if (st == NULL)
 		return 0;
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
-	if (st->closed) {
+	if (h2s_closed(st)) {
 		/* ours, reset earlier: now it may be freed */
 		st->wait_close = 0;
 		h2_kick(arg);
@@ -771,7 +771,7 @@ h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 		if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
 			break;
 		st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
-		if (st != NULL && !st->closed)
+		if (st != NULL && !h2s_closed(st))
 			h2_stream_sent_end(st);
 		break;
 	}
@@ -1021,7 +1021,7 @@ h2_move_reverted(struct h2conn *h, int pool)
 
 	for (st = TAILQ_FIRST(&h->streams); st != NULL; st = next) {
 		next = TAILQ_NEXT(st, link);
-		if (st->ex_live && !st->closed)
+		if (st->ex_live && !h2s_closed(st))
 			(void)exchange_move_to_stable(&st->ex, pool);
 	}
 	return h2_run(h);
@@ -1034,7 +1034,7 @@ h2_move_from_down(struct h2conn *h)
 
 	for (st = TAILQ_FIRST(&h->streams); st != NULL; st = next) {
 		next = TAILQ_NEXT(st, link);
-		if (st->ex_live && !st->closed)
+		if (st->ex_live && !h2s_closed(st))
 			(void)exchange_move_from_down(&st->ex);
 	}
 	return h2_run(h);

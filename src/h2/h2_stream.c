@@ -44,7 +44,7 @@ h2_stream_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	st->timer_on = 0;
-	if (st->closed || st->finished || st->ex.req_done)
+	if (h2s_closed(st) || h2s_finished(st) || st->ex.req_done)
 		return;
 	exchange_client_body_timeout(&st->ex);
 	h2_kick(h);
@@ -135,7 +135,7 @@ h2_stream_kill(struct h2stream *st, int rst, uint32_t code, const char *why)
 {
 	struct h2conn *h = st->h;
 
-	if (st->closed)
+	if (h2s_closed(st))
 		return;
 	log_debug("h2 %p stream %d: %s", (void *)h, (int)st->id, why);
 	/* until nghttp2 closes the stream (our RST sent) it may still call the
@@ -159,8 +159,26 @@ h2_stream_kill(struct h2stream *st, int rst, uint32_t code, const char *why)
 		exchange_release(&st->ex);
 		st->ex_live = 0;
 	}
-	st->finished = 1;
+	h2s_set(st, H2S_FINISHED);
 	h2_stream_dead(st);
+}
+
+static const char *const h2s_phase_names[H2S_PHASES] = { "headers", "ready", "forwarded",
+	"finished", "closed" };
+
+void
+h2s_set(struct h2stream *st, enum h2s_phase to)
+{
+	if ((int)to < 0 || to >= H2S_PHASES) {
+		log_error("h2 stream %d: invalid state change %s -> %d", (int)st->id,
+		    h2s_phase_names[st->phase], (int)to);
+		return;
+	}
+	if (to <= st->phase)
+		return;
+	log_debug("h2 stream %d: %s -> %s", (int)st->id, h2s_phase_names[st->phase],
+	    h2s_phase_names[to]);
+	st->phase = to;
 }
 
 int
@@ -173,7 +191,7 @@ h2_stream_has_pending(const struct h2stream *st)
 static void
 h2_stream_resume(struct h2stream *st)
 {
-	if (st->deferred && st->resp_submitted && !st->closed) {
+	if (st->deferred && st->resp_submitted && !h2s_closed(st)) {
 		st->deferred = 0;
 		nghttp2_session_resume_data(st->h->ng, st->id);
 	}
@@ -263,7 +281,7 @@ static void
 h2_stream_refuse(struct h2stream *st, int status, const char *why)
 {
 	st->ex.ops->reply(&st->ex, status, why);
-	st->finished = 1;
+	h2s_set(st, H2S_FINISHED);
 }
 
 /* 16 random bytes in base64: the Sec-WebSocket-Key the server gets for an
@@ -313,6 +331,7 @@ h2_stream_request(struct h2stream *st, const char *head, long n, const struct h2
 		return;
 	}
 	exchange_prepare(ex, m);
+	h2s_set(st, H2S_READY);
 	h2_todo(st, H2_TODO_START);
 }
 
@@ -387,13 +406,13 @@ h2_stream_head_done(struct h2stream *st, int end_stream)
 void
 h2_stream_data(struct h2stream *st, const uint8_t *p, size_t n)
 {
-	if (st->finished || (st->ex.req_done && !st->tunnel)) {
+	if (h2s_finished(st) || (st->ex.req_done && !st->tunnel)) {
 		/* nobody takes it: the window opens again at once */
 		nghttp2_session_consume_stream(st->h->ng, st->id, n);
 		return;
 	}
 	evbuffer_add(st->reqbuf, p, n);
-	if (st->started)
+	if (h2s_started(st))
 		h2_todo(st, H2_TODO_PUMP);
 }
 
@@ -401,7 +420,7 @@ void
 h2_stream_end(struct h2stream *st)
 {
 	st->req_end = 1;
-	if (st->started)
+	if (h2s_started(st))
 		h2_todo(st, H2_TODO_PUMP);
 }
 
@@ -534,22 +553,22 @@ h2_stream_run(struct h2stream *st, unsigned what)
 {
 	struct exchange *ex = &st->ex;
 
-	if (st->closed)
+	if (h2s_closed(st))
 		return;
 	if (what & H2_TODO_START) {
-		st->started = 1;
-		if (exchange_forward(ex) == -1 || st->closed)
+		h2s_set(st, H2S_FORWARDED);
+		if (exchange_forward(ex) == -1 || h2s_closed(st))
 			return;
 	}
-	if ((what & H2_TODO_PUMP) && !st->finished && ex->up != NULL) {
+	if ((what & H2_TODO_PUMP) && !h2s_finished(st) && ex->up != NULL) {
 		if (ex->state == EX_TUNNEL)
 			h2_tunnel_up(st);
 		else if (!ex->req_done)
 			exchange_pump_request(ex);
-		if (st->closed)
+		if (h2s_closed(st))
 			return;
 	}
-	if ((what & H2_TODO_RESUME) && !st->finished)
+	if ((what & H2_TODO_RESUME) && !h2s_finished(st))
 		exchange_resume_response(ex);
 }
 
@@ -617,7 +636,7 @@ h2_stream_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
 	(void)id;
 	(void)buf;
 	(void)arg;
-	if (st->closed)
+	if (h2s_closed(st))
 		return NGHTTP2_ERR_DEFERRED;  /* reset by us: the RST ends it */
 	if (n == 0 && !st->resp_eof) {
 		st->deferred = 1;
@@ -641,7 +660,7 @@ h2_stream_send_data(struct h2stream *st, const uint8_t *framehd, size_t length)
 	if (evbuffer_add(out, framehd, 9) != 0 ||
 	    evbuffer_remove_buffer(st->respbuf, out, length) != (int)length)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	if (!st->finished && evbuffer_get_length(st->respbuf) < PROXY_RESP_HIGH)
+	if (!h2s_finished(st) && evbuffer_get_length(st->respbuf) < PROXY_RESP_HIGH)
 		h2_todo(st, H2_TODO_RESUME);
 	return 0;
 }
@@ -865,7 +884,7 @@ h2_finish(struct exchange *ex)
 {
 	struct h2stream *st = EX_STREAM(ex);
 
-	st->finished = 1;
+	h2s_set(st, H2S_FINISHED);
 	if (st->timer_on) {
 		evtimer_del(&st->timer);
 		st->timer_on = 0;
@@ -891,7 +910,7 @@ h2_abort(struct exchange *ex, const char *why)
 			exchange_release(&st->ex);
 			st->ex_live = 0;
 		}
-		st->finished = 1;
+		h2s_set(st, H2S_FINISHED);
 		h2_stream_resume(st);
 		return;
 	}
