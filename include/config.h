@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "split.h"
 
 #define CONFIG_MAX_LISTENERS 64
 #define CONFIG_MAX_SERVERS   256
@@ -139,7 +140,7 @@ struct config {
 	double guard_max_error_ratio; /* 0..1000, 0 = off [1.5 sequential, 0 threshold] */
 
 	/* rollout */
-	int rollout_steps_bp[32];     /* percentages x 100, strictly increasing, last = 10000 [1,5,10,25,50,100] */
+	int rollout_steps_bp[SPLIT_MAX_STEPS];     /* percentages x 100, strictly increasing, last = 10000 [1,5,10,25,50,100] */
 	size_t rollout_nsteps;
 	int rollout_hold_s;           /* 0..86400 [60] */
 	int rollout_min_requests;     /* 0..100000000 [0] */

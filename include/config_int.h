@@ -13,7 +13,6 @@
 #include "config.h"
 
 #define CONFIG_MAX_ERRORS 100   /* a fuzzed file must not yield megabytes */
-#define CONFIG_MAX_STEPS  ((int)(sizeof(((struct config *)0)->rollout_steps_bp) / sizeof(int)))
 
 /* The state of one config_load call; errors accumulate in errs. */
 struct loader {

@@ -29,8 +29,8 @@
 #define BGPROXY_PERSIST_H
 
 #include <stddef.h>
+#include "split.h"
 
-#define PERSIST_MAX_STEPS 32
 #define PERSIST_MAX_FILE  65536         /* a larger file is corrupt by definition */
 
 enum persist_mode {
@@ -49,8 +49,8 @@ struct persist_state {
 	char last_revert[512];          /* "" = none; no control characters */
 	int has_rollout;
 	int rollout_pool;               /* 0/1 */
-	int steps_bp[PERSIST_MAX_STEPS]; /* strictly increasing, 1..10000, last 10000 */
-	size_t nsteps;                  /* 1..PERSIST_MAX_STEPS with a rollout */
+	int steps_bp[SPLIT_MAX_STEPS]; /* strictly increasing, 1..10000, last 10000 */
+	size_t nsteps;                  /* 1..SPLIT_MAX_STEPS with a rollout */
 	int step;                       /* index into steps_bp */
 	int hold_s;                     /* 0..86400 */
 	int paused;                     /* 1 exactly when mode is PERSIST_PAUSED */

@@ -21,8 +21,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "split.h"
 
-#define ROLLOUT_MAX_STEPS 32
 
 enum rollout_phase {
 	RO_NONE = 0,      /* no rollout */
@@ -34,7 +34,7 @@ enum rollout_phase {
 struct rollout {
 	enum rollout_phase phase;
 	int pool;                       /* the candidate being rolled out */
-	int steps_bp[ROLLOUT_MAX_STEPS];
+	int steps_bp[SPLIT_MAX_STEPS];
 	size_t nsteps;
 	int step;                       /* index of the current step */
 	int hold_s;
@@ -57,7 +57,7 @@ enum rollout_action {
  * Parse "rollout start" arguments after POOL: "[shadow PERCENT] [steps
  * A,B,C] [hold SECONDS]" (any order, each at most once).  Percentages 0 <
  * x <= 100 with at most two decimals; steps strictly increasing, the last
- * must be 100; at most ROLLOUT_MAX_STEPS; hold 0..86400.  Fills
+ * must be 100; at most SPLIT_MAX_STEPS; hold 0..86400.  Fills
  * steps/nsteps/hold_s/shadow_bp (NULL: not wanted) only for what is
  * given.  0 or -1 with err saying what is allowed.
  */

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "persist.h"
 #include "rollout.h"
+#include "split.h"
 
 enum split_mode {
 	MODE_IDLE = 0,    /* the candidate has 0% */
@@ -37,7 +38,6 @@ struct actor {
 	pid_t pid;
 };
 
-#define STATE_MAX_STEPS 32
 
 struct split_state {
 	enum pool_id stable;
@@ -47,7 +47,7 @@ struct split_state {
 	/* the rollout, as rollout.c drives it (persisted, shown in status) */
 	int has_rollout;
 	enum pool_id rollout_pool;
-	int steps_bp[STATE_MAX_STEPS];
+	int steps_bp[SPLIT_MAX_STEPS];
 	size_t nsteps;
 	int step;
 	int hold_s;

@@ -149,13 +149,13 @@ static int
 admin_cmd_rollout_start(struct admin_ctx *c, int argc, char **argv)
 {
 	enum pool_id pool = POOL_BLUE;
-	int steps[ROLLOUT_MAX_STEPS], hold = rt.cfg->rollout_hold_s, shadow = 0;
+	int steps[SPLIT_MAX_STEPS], hold = rt.cfg->rollout_hold_s, shadow = 0;
 	size_t nsteps = rt.cfg->rollout_nsteps, i;
 	char msg[512];
 
 	if (admin_pool_arg(c, argv[0], &pool) == -1)
 		return -1;
-	for (i = 0; i < nsteps && i < ROLLOUT_MAX_STEPS; i++)
+	for (i = 0; i < nsteps && i < SPLIT_MAX_STEPS; i++)
 		steps[i] = rt.cfg->rollout_steps_bp[i];
 	if (rollout_parse_args(argc - 1, argv + 1, steps, &nsteps, &hold, &shadow, c->err,
 	    sizeof(c->err)) == -1)

@@ -204,15 +204,15 @@ static int rollout_step(struct loader *ld, const config_setting_t *e, int prev)
 static void sub_rollout_steps(struct loader *ld, const config_setting_t *s, void *base)
 {
 	struct config *c = base;
-	int steps[CONFIG_MAX_STEPS], n, prev = 0, bad = 0;
+	int steps[SPLIT_MAX_STEPS], n, prev = 0, bad = 0;
 
 	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
 		err_type(ld, s, "an array of percentages [ 1, 5, ..., 100 ]");
 		return;
 	}
 	n = config_setting_length(s);
-	if (n == 0 || n > CONFIG_MAX_STEPS) {
-		ld_err(ld, s, "\"rollout.steps\" must list 1..%d steps, got %d", CONFIG_MAX_STEPS, n);
+	if (n == 0 || n > SPLIT_MAX_STEPS) {
+		ld_err(ld, s, "\"rollout.steps\" must list 1..%d steps, got %d", SPLIT_MAX_STEPS, n);
 		return;
 	}
 	for (int i = 0; i < n; i++) {

@@ -128,9 +128,9 @@ persist_check_rollout(const struct persist_state *st, char *why, size_t whylen)
 
 	if (st->rollout_pool != 0 && st->rollout_pool != 1)
 		return errf(why, whylen, "rollout pool %d is not 0 or 1", st->rollout_pool);
-	if (st->nsteps < 1 || st->nsteps > PERSIST_MAX_STEPS)
+	if (st->nsteps < 1 || st->nsteps > SPLIT_MAX_STEPS)
 		return errf(why, whylen, "%zu rollout steps, want 1..%d", st->nsteps,
-		    PERSIST_MAX_STEPS);
+		    SPLIT_MAX_STEPS);
 	for (i = 0; i < st->nsteps; i++) {
 		int prev = i ? st->steps_bp[i - 1] : 0;
 
@@ -176,7 +176,7 @@ persist_check(const struct persist_state *st, char *why, size_t whylen)
 			return errf(why, whylen, "last_revert has a control character");
 	if (st->revert_time_ms != 0 && (st->revert_time_ms < 0 ||
 	    st->revert_time_ms > 999999999999999LL || st->revert_step < -1 ||
-	    st->revert_step >= PERSIST_MAX_STEPS ||
+	    st->revert_step >= SPLIT_MAX_STEPS ||
 	    persist_text_bad(st->revert_actor, sizeof st->revert_actor) ||
 	    persist_text_bad(st->revert_reason, sizeof st->revert_reason)))
 		return errf(why, whylen, "bad revert detail");
@@ -538,7 +538,7 @@ persist_steps(struct persist_lex *lx, struct persist_state *st)
 
 	st->nsteps = 0;
 	for (;;) {
-		if (st->nsteps == PERSIST_MAX_STEPS || persist_pct(lx, 0, &bp) == -1 ||
+		if (st->nsteps == SPLIT_MAX_STEPS || persist_pct(lx, 0, &bp) == -1 ||
 		    bp <= (st->nsteps ? st->steps_bp[st->nsteps - 1] : 0))
 			break;
 		st->steps_bp[st->nsteps++] = bp;
@@ -568,7 +568,7 @@ persist_l_rollout(struct persist_lex *lx, struct persist_state *st)
 	    persist_expect(lx, " step ") == -1)
 		return -1;
 	s = lx->p;
-	if (persist_uint(lx, PERSIST_MAX_STEPS, &v) == -1 || (size_t)v >= st->nsteps)
+	if (persist_uint(lx, SPLIT_MAX_STEPS, &v) == -1 || (size_t)v >= st->nsteps)
 		return persist_bad(lx, "step index", s, persist_word(lx) + (size_t)(lx->p - s),
 		    " out of range");
 	st->step = (int)v;
@@ -648,7 +648,7 @@ persist_detail(struct persist_lex *lx, const char *end, struct persist_state *st
 	lx->p = q + sizeof(kw) - 1;
 	lx->e = qe;
 	if (persist_uint(lx, 999999999999999L, &ms) == -1 || ms == 0 ||
-	    persist_expect(lx, " ") == -1 || persist_uint(lx, PERSIST_MAX_STEPS, &step) == -1 ||
+	    persist_expect(lx, " ") == -1 || persist_uint(lx, SPLIT_MAX_STEPS, &step) == -1 ||
 	    persist_expect(lx, " ") == -1)
 		return persist_bad(lx, "bad revert_detail", q + sizeof(kw) - 1,
 		    (size_t)(qe - q) - (sizeof(kw) - 1), " (want MS STEP \"ACTOR\" \"REASON\")");

@@ -42,7 +42,7 @@ rollout_parse_percent(const char *s, size_t len)
 static int
 rollout_parse_steps(const char *s, int *out, size_t *n)
 {
-	int tmp[ROLLOUT_MAX_STEPS];
+	int tmp[SPLIT_MAX_STEPS];
 	size_t count = 0;
 	const char *p = s;
 
@@ -51,7 +51,7 @@ rollout_parse_steps(const char *s, int *out, size_t *n)
 		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
 		int bp;
 
-		if (count == ROLLOUT_MAX_STEPS)
+		if (count == SPLIT_MAX_STEPS)
 			return -1;
 		bp = rollout_parse_percent(p, len);
 		if (bp == -1 || (count > 0 && bp <= tmp[count - 1]))
@@ -96,7 +96,7 @@ int
 rollout_parse_args(int argc, char **argv, int *steps_bp, size_t *nsteps, int *hold_s,
     int *shadow_bp, char *err, size_t errlen)
 {
-	int steps[ROLLOUT_MAX_STEPS], hold = 0, shadow = 0;
+	int steps[SPLIT_MAX_STEPS], hold = 0, shadow = 0;
 	int have_steps = 0, have_hold = 0, have_shadow = 0;
 	size_t n = 0;
 	int i;
@@ -123,7 +123,7 @@ rollout_parse_args(int argc, char **argv, int *steps_bp, size_t *nsteps, int *ho
 		if (is_steps && rollout_parse_steps(val, steps, &n) == -1) {
 			errf(err, errlen, "steps must be increasing percentages "
 			    "0 < x <= 100 with at most two decimals, ending at 100, "
-			    "at most %d, got \"%s\"", ROLLOUT_MAX_STEPS, val);
+			    "at most %d, got \"%s\"", SPLIT_MAX_STEPS, val);
 			return -1;
 		}
 		if (is_shadow) {
@@ -173,7 +173,7 @@ rollout_load(struct rollout *r, int pool, const int *steps_bp, size_t nsteps, in
     int min_requests, int bake_s)
 {
 	rollout_clear(r);
-	if (steps_bp == NULL || nsteps == 0 || nsteps > ROLLOUT_MAX_STEPS)
+	if (steps_bp == NULL || nsteps == 0 || nsteps > SPLIT_MAX_STEPS)
 		return -1;
 	r->pool = pool;
 	memcpy(r->steps_bp, steps_bp, nsteps * sizeof(steps_bp[0]));

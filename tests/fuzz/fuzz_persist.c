@@ -38,7 +38,7 @@ fuzz_state_eq(const struct persist_state *a, const struct persist_state *b)
 	return a->stable == b->stable && a->candidate_bp == b->candidate_bp &&
 	    a->mode == b->mode && strcmp(a->last_revert, b->last_revert) == 0 &&
 	    a->has_rollout == b->has_rollout && a->rollout_pool == b->rollout_pool &&
-	    a->nsteps == b->nsteps && a->nsteps <= PERSIST_MAX_STEPS &&
+	    a->nsteps == b->nsteps && a->nsteps <= SPLIT_MAX_STEPS &&
 	    memcmp(a->steps_bp, b->steps_bp, a->nsteps * sizeof a->steps_bp[0]) == 0 &&
 	    a->step == b->step && a->hold_s == b->hold_s && a->paused == b->paused;
 }

@@ -270,10 +270,10 @@ TEST(test_round_trip_extremes)
 
 	in.mode = PERSIST_PAUSED;
 	in.paused = 1;
-	in.nsteps = PERSIST_MAX_STEPS;
-	for (i = 0; i < PERSIST_MAX_STEPS; i++)
-		in.steps_bp[i] = (int)(10000 - (PERSIST_MAX_STEPS - 1 - i) * 7);
-	in.step = PERSIST_MAX_STEPS - 1;
+	in.nsteps = SPLIT_MAX_STEPS;
+	for (i = 0; i < SPLIT_MAX_STEPS; i++)
+		in.steps_bp[i] = (int)(10000 - (SPLIT_MAX_STEPS - 1 - i) * 7);
+	in.step = SPLIT_MAX_STEPS - 1;
 	in.hold_s = 86400;
 	in.candidate_bp = 10000;
 	memset(in.last_revert, '\\', sizeof in.last_revert - 1);

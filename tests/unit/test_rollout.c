@@ -42,7 +42,7 @@ parse(const char *a0, const char *a1, const char *a2, const char *a3, int *steps
 static int
 steps_ok(const char *v)
 {
-	int steps[ROLLOUT_MAX_STEPS], hold = 0;
+	int steps[SPLIT_MAX_STEPS], hold = 0;
 	size_t n = 0;
 	char err[256];
 
@@ -52,7 +52,7 @@ steps_ok(const char *v)
 static int
 hold_ok(const char *v, int *hold)
 {
-	int steps[ROLLOUT_MAX_STEPS];
+	int steps[SPLIT_MAX_STEPS];
 	size_t n = 0;
 	char err[256];
 
@@ -61,7 +61,7 @@ hold_ok(const char *v, int *hold)
 
 TEST(parse_nothing_keeps_defaults)
 {
-	int steps[ROLLOUT_MAX_STEPS] = { 42 }, hold = 60;
+	int steps[SPLIT_MAX_STEPS] = { 42 }, hold = 60;
 	size_t n = 1;
 	char err[256] = "";
 
@@ -73,7 +73,7 @@ TEST(parse_nothing_keeps_defaults)
 
 TEST(parse_steps_and_hold)
 {
-	int steps[ROLLOUT_MAX_STEPS], hold = 60;
+	int steps[SPLIT_MAX_STEPS], hold = 60;
 	size_t n = 0;
 	char err[256];
 
@@ -85,7 +85,7 @@ TEST(parse_steps_and_hold)
 
 TEST(parse_hold_before_steps)
 {
-	int steps[ROLLOUT_MAX_STEPS], hold = 60;
+	int steps[SPLIT_MAX_STEPS], hold = 60;
 	size_t n = 0;
 	char err[256];
 
@@ -98,7 +98,7 @@ TEST(parse_hold_before_steps)
 
 TEST(parse_only_one_keyword_fills_only_it)
 {
-	int steps[ROLLOUT_MAX_STEPS] = { 42 }, hold = 60;
+	int steps[SPLIT_MAX_STEPS] = { 42 }, hold = 60;
 	size_t n = 1;
 	char err[256];
 
@@ -114,7 +114,7 @@ TEST(parse_only_one_keyword_fills_only_it)
 
 TEST(parse_decimals)
 {
-	int steps[ROLLOUT_MAX_STEPS], hold = 0;
+	int steps[SPLIT_MAX_STEPS], hold = 0;
 	size_t n = 0;
 	char err[256];
 
@@ -156,7 +156,7 @@ TEST(parse_bad_percentages)
 
 TEST(parse_not_increasing)
 {
-	int steps[ROLLOUT_MAX_STEPS] = { 42 }, hold = 0;
+	int steps[SPLIT_MAX_STEPS] = { 42 }, hold = 0;
 	size_t n = 1;
 	char err[256];
 
@@ -195,7 +195,7 @@ TEST(parse_at_most_32_steps)
 
 TEST(parse_duplicate_keyword)
 {
-	int steps[ROLLOUT_MAX_STEPS] = { 42 }, hold = 60;
+	int steps[SPLIT_MAX_STEPS] = { 42 }, hold = 60;
 	size_t n = 1;
 	char err[256];
 
@@ -210,7 +210,7 @@ TEST(parse_duplicate_keyword)
 
 TEST(parse_missing_value)
 {
-	int steps[ROLLOUT_MAX_STEPS] = { 42 }, hold = 60;
+	int steps[SPLIT_MAX_STEPS] = { 42 }, hold = 60;
 	size_t n = 1;
 	char err[256];
 
@@ -225,7 +225,7 @@ TEST(parse_missing_value)
 
 TEST(parse_unknown_keyword)
 {
-	int steps[ROLLOUT_MAX_STEPS], hold = 60;
+	int steps[SPLIT_MAX_STEPS], hold = 60;
 	size_t n = 0;
 	char err[256];
 
@@ -238,7 +238,7 @@ TEST(parse_unknown_keyword)
 
 TEST(parse_hold_bounds)
 {
-	int steps[ROLLOUT_MAX_STEPS], hold = 60;
+	int steps[SPLIT_MAX_STEPS], hold = 60;
 	size_t n = 0;
 	char err[256];
 
@@ -260,7 +260,7 @@ TEST(parse_hold_bounds)
 
 TEST(parse_error_writes_nothing)
 {
-	int steps[ROLLOUT_MAX_STEPS] = { 42 }, hold = 60;
+	int steps[SPLIT_MAX_STEPS] = { 42 }, hold = 60;
 	size_t n = 1;
 	char err[256];
 
@@ -308,11 +308,11 @@ TEST(start_at_100_bakes_at_once)
 TEST(start_refuses_unusable_schedule)
 {
 	struct rollout r;
-	int many[ROLLOUT_MAX_STEPS + 1] = { 0 };
+	int many[SPLIT_MAX_STEPS + 1] = { 0 };
 
 	CHECK_EQ_INT(rollout_start(&r, 1, six, 0, 0, 30, 0, 0, 0, 0), RA_NONE);
 	CHECK_EQ_INT(r.phase, RO_NONE);
-	CHECK_EQ_INT(rollout_start(&r, 1, many, ROLLOUT_MAX_STEPS + 1, 0, 30, 0, 0, 0, 0), RA_NONE);
+	CHECK_EQ_INT(rollout_start(&r, 1, many, SPLIT_MAX_STEPS + 1, 0, 30, 0, 0, 0, 0), RA_NONE);
 	CHECK_EQ_INT(r.phase, RO_NONE);
 	CHECK_EQ_INT(rollout_bp(&r), 0);
 }
@@ -755,7 +755,7 @@ TEST(step_back_holds_the_step_before)
 
 TEST(parse_shadow)
 {
-	int steps[ROLLOUT_MAX_STEPS] = { 0 }, hold = 7, shadow = 0;
+	int steps[SPLIT_MAX_STEPS] = { 0 }, hold = 7, shadow = 0;
 	size_t n = 0;
 	char err[256];
 	char *ok[] = { "shadow", "12.5", "hold", "30" };
