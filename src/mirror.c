@@ -33,10 +33,8 @@ struct mirror {
 	struct worker *w;
 	struct mirror *next, **prevp;  /* w->mirror_list */
 	uint64_t t_start;             /* when the copy was sent (proxy_now_us) */
-	size_t got;                   /* response bytes read (only the first line is kept) */
-	char line[16];                /* "HTTP/1.1 200": the start of the head being read */
-	size_t linelen;
-	int crlf;                     /* bytes of "\r\n\r\n" matched at the head's end so far */
+	size_t got;                   /* response bytes read */
+	int status;                   /* the final answer's, once its head is read */
 	int body;                     /* the final head is over: the rest is thrown away */
 };
 
@@ -70,51 +68,43 @@ mirror_end(struct mirror *m, enum stats_mirror r, int status, int err_kind, int 
 	free(m);
 }
 
-/* The answer's status from its first line; 0 when it is not one. */
-static int
-mirror_status(const struct mirror *m)
-{
-	if (m->linelen < 12 || memcmp(m->line, "HTTP/1.", 7) != 0 || m->line[8] != ' ')
-		return 0;
-	if (m->line[9] < '1' || m->line[9] > '5' || m->line[10] < '0' || m->line[10] > '9' ||
-	    m->line[11] < '0' || m->line[11] > '9')
-		return 0;
-	return (m->line[9] - '0') * 100 + (m->line[10] - '0') * 10 + (m->line[11] - '0');
-}
-
+/*
+ * The answer's head, read with the strict parser a live response meets
+ * (http_parse_response): an interim one (1xx, 100 Continue to a copied
+ * body, 103) is followed by the final head, whose status counts; what
+ * comes after that is thrown away as it comes.  A head the parser refuses
+ * is a protocol error, as for a live request, and ends the copy.
+ */
 static void
 mirror_readcb(struct conn *c, void *arg)
 {
 	struct mirror *m = arg;
-	size_t n = evbuffer_get_length(c->in), i, len;
-	struct evbuffer_iovec v[8];
-	int nv, k, st;
+	struct http_limits lim = { PROXY_RESP_HEAD_MAX, HTTP_MAX_HEADERS_HARD };
+	struct http_msg *msg = &m->w->msg;
+	size_t len, want;
+	const char *p;
+	int r;
 
-	/* keep the start of each head's status line; an interim answer (1xx,
-	 * 100 Continue to a copied body, 103) is followed by the final head,
-	 * whose status counts; everything after it is thrown away as it comes */
-	nv = m->body ? 0 : evbuffer_peek(c->in, (ev_ssize_t)n, NULL, v, 8);
-	for (k = 0; k < nv && k < 8 && !m->body; k++) {
-		const char *p = v[k].iov_base;
-
-		len = v[k].iov_len;
-		for (i = 0; i < len && !m->body; i++) {
-			if (m->linelen < sizeof(m->line))
-				m->line[m->linelen++] = p[i];
-			m->crlf = p[i] == "\r\n\r\n"[m->crlf] ? m->crlf + 1 : p[i] == '\r';
-			if (m->crlf < 4)
-				continue;
-			st = mirror_status(m);
-			if (st >= 100 && st < 200 && st != 101) {
-				m->linelen = 0;    /* an interim head: the next one counts */
-				m->crlf = 0;
-			} else {
-				m->body = 1;
-			}
+	while (!m->body && (len = evbuffer_get_length(c->in)) > 0) {
+		want = len < PROXY_RESP_HEAD_MAX + 1 ? len : PROXY_RESP_HEAD_MAX + 1;
+		p = (const char *)evbuffer_pullup(c->in, (ssize_t)want);
+		r = http_parse_response(p, want, &lim, msg);
+		if (r == HTTP_PARSE_INCOMPLETE)
+			return;           /* (the parser refuses a head past its limit) */
+		if (r == HTTP_PARSE_ERROR) {
+			mirror_end(m, STATS_MIRROR_ERROR, 0, STATS_ERR_PROTOCOL, 1);
+			return;
+		}
+		m->got += (size_t)r;
+		evbuffer_drain(c->in, (size_t)r);
+		if (msg->status >= 200 || msg->status == 101) {
+			m->status = msg->status;
+			m->body = 1;
 		}
 	}
-	m->got += n;
-	evbuffer_drain(c->in, n);
+	len = evbuffer_get_length(c->in);
+	m->got += len;
+	evbuffer_drain(c->in, len);
 }
 
 static void
@@ -132,8 +122,8 @@ mirror_eventcb(struct conn *c, short what, void *arg)
 
 	if (what & CONN_EV_EOF) {
 		/* Connection: close: the answer ends with the connection; one
-		 * that ends before its status line was reset */
-		st = mirror_status(m);
+		 * that ends before its final head was reset */
+		st = m->status;
 		if (st < 200)
 			st = 0;           /* no final answer */
 		mirror_end(m, st >= 200 && st < 500 ? STATS_MIRROR_OK : STATS_MIRROR_ERROR, st,

@@ -185,3 +185,84 @@ def test_copies_in_flight_are_bounded(env):
     assert _mirror(mport, "sent") == 2.0 and _mirror(mport, "skipped") == 18.0, (
         _mirror(mport, "sent"), _mirror(mport, "skipped"))
     assert wait_until(lambda: _mirror(mport, "ok") == 2.0, timeout=10)
+
+
+class _HeadServer:
+    """A candidate that answers each copy as its path says, then closes:
+    /interim  100 Continue, then 204 (the final head counts)
+    /garbage  a head the strict parser refuses (a status of letters)
+    /status5  503"""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.stop_ev = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        self.sock.settimeout(0.2)
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf = b""
+        c.settimeout(10)
+        try:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            path = buf.split(b" ")[1]
+            if path.startswith(b"/interim"):
+                c.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
+            elif path.startswith(b"/garbage"):
+                c.sendall(b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n")
+            else:
+                c.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.stop_ev.set()
+        self.sock.close()
+
+
+def test_copy_answers_read_by_the_strict_parser(env):
+    """A copy's answer is read with the parser a live response meets: an
+    interim head is followed by the final one, which counts; a head the
+    parser refuses is an error (protocol) for the guard's shadow figures."""
+    cand = _HeadServer()
+    env.demos.append(cand)
+    blue = env.demo("blue")
+    mport = free_port()
+    p = env.proxy([blue], [cand], {"mirror_percent": 100.0},
+                  'metrics = { address = "127.0.0.1:%d"; };\n' % mport)
+
+    def shadow():
+        return json.loads(admin(p.port, "json status")[2])["shadow"]["copies"]
+
+    for path, want_err in (("/interim", 0), ("/garbage", 1), ("/status5", 2)):
+        st, h, body = get(p.port, path)
+        assert st == 200 and body == b"blue\n", (path, st)
+        assert wait_until(lambda: shadow()["requests"] >= 1 + ["/interim", "/garbage",
+                                                               "/status5"].index(path),
+                          timeout=10), shadow()
+        errs = round(shadow()["error_rate"] * shadow()["requests"])
+        assert errs == want_err, (path, shadow())
+    assert _mirror(mport, "ok") == 1 and _mirror(mport, "error") == 2, (
+        _mirror(mport, "ok"), _mirror(mport, "error"))
