@@ -63,6 +63,23 @@ struct route_in {
 	int		 cookies;		/* split.cookie is set: keyless clients get one */
 };
 
+/* The names the routing inputs are read under (split.cookie, split.header,
+ * split.override_header; a length of 0: not configured). */
+struct route_names {
+	const char	*cookie, *header, *override;
+	size_t		 cookie_len, header_len, override_len;
+};
+
+struct http_msg;
+
+/*
+ * The routing inputs of a parsed request head: the first valid key of the
+ * cookie, the first non-empty split.header value, the pool the override
+ * header names (-1 none; the last one counts).  Fills those fields of in
+ * and leaves the others; the values point into m's buffer.
+ */
+void route_scan(const struct http_msg *m, const struct route_names *nm, struct route_in *in);
+
 enum route_why {
 	ROUTE_WHY_OVERRIDE,	/* the override header from a trusted peer */
 	ROUTE_WHY_COOKIE,	/* the sticky key of the cookie */

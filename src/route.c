@@ -3,6 +3,7 @@
  */
 #include <string.h>
 
+#include "http_parse.h"
 #include "route.h"
 
 /*
@@ -196,4 +197,37 @@ route_decide(const struct route_in *in, struct route_rng *rng, struct route_out 
 	}
 	out->pool = route_bucket_is_candidate(route_bucket(key, klen), in->candidate_bp) ?
 	    !stable : stable;
+}
+
+void
+route_scan(const struct http_msg *m, const struct route_names *nm, struct route_in *in)
+{
+	size_t i;
+
+	in->override = -1;
+	in->cookie_key = in->header_key = NULL;
+	in->cookie_len = in->header_len = 0;
+	for (i = 0; i < m->nhdr; i++) {
+		const struct http_header *h = &m->hdr[i];
+		const char *v;
+		size_t vl;
+
+		if (h->id == HDR_COOKIE && nm->cookie_len > 0 && in->cookie_key == NULL) {
+			if (route_cookie_find(h->value, h->value_len, nm->cookie, nm->cookie_len,
+			    &v, &vl) && route_key_valid(v, vl)) {
+				in->cookie_key = v;
+				in->cookie_len = vl;
+			}
+		} else if (h->id == HDR_OTHER) {
+			if (nm->override_len > 0 && h->name_len == nm->override_len &&
+			    http_token_eq(h->name, h->name_len, nm->override))
+				in->override = route_parse_pool(h->value, h->value_len);
+			else if (nm->header_len > 0 && h->name_len == nm->header_len &&
+			    in->header_key == NULL &&
+			    http_token_eq(h->name, h->name_len, nm->header) && h->value_len > 0) {
+				in->header_key = h->value;
+				in->header_len = h->value_len;
+			}
+		}
+	}
 }

@@ -334,37 +334,18 @@ exchange_route(struct exchange *ex, const struct http_msg *m)
 {
 	const struct config *c = rt.cfg;
 	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
-	size_t i, cookie_len = strlen(c->cookie);
-	size_t header_len = strlen(c->header), ovr_len = strlen(c->override_header);
+	struct route_names nm = {
+		.cookie = c->cookie, .header = c->header, .override = c->override_header,
+		.cookie_len = strlen(c->cookie), .header_len = strlen(c->header),
+		.override_len = strlen(c->override_header),
+	};
 	struct route_in in = {
-		.stable = SPLIT_STABLE(split), .candidate_bp = SPLIT_BP(split), .override = -1,
-		.cookies = cookie_len > 0,
+		.stable = SPLIT_STABLE(split), .candidate_bp = SPLIT_BP(split),
+		.cookies = nm.cookie_len > 0,
 	};
 	struct route_out out;
 
-	for (i = 0; i < m->nhdr; i++) {
-		const struct http_header *h = &m->hdr[i];
-		const char *v;
-		size_t vl;
-
-		if (h->id == HDR_COOKIE && cookie_len > 0 && in.cookie_key == NULL) {
-			if (route_cookie_find(h->value, h->value_len, c->cookie, cookie_len,
-			    &v, &vl) && route_key_valid(v, vl)) {
-				in.cookie_key = v;
-				in.cookie_len = vl;
-			}
-		} else if (h->id == HDR_OTHER) {
-			if (ovr_len > 0 && h->name_len == ovr_len &&
-			    http_token_eq(h->name, h->name_len, c->override_header))
-				in.override = route_parse_pool(h->value, h->value_len);
-			else if (header_len > 0 && h->name_len == header_len &&
-			    in.header_key == NULL &&
-			    http_token_eq(h->name, h->name_len, c->header) && h->value_len > 0) {
-				in.header_key = h->value;
-				in.header_len = h->value_len;
-			}
-		}
-	}
+	route_scan(m, &nm, &in);
 	in.override_trusted = in.override != -1 && c->noverride_from > 0 &&
 	    config_cidr_match(c->override_from, c->noverride_from,
 	    (const struct sockaddr *)&ex->peer->sa);

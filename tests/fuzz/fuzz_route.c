@@ -1,9 +1,10 @@
-/* libFuzzer harness for the cookie parser, the key checks and the route
- * decision of route.c. */
+/* libFuzzer harness for the cookie parser, the key checks, the scan of a
+ * request head and the route decision of route.c. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "http_parse.h"
 #include "route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -48,6 +49,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (in.candidate_bp == 10000 && out.why != ROUTE_WHY_OVERRIDE &&
 		    out.pool == in.stable)
 			__builtin_trap();
+	}
+	/* the bytes as a request head: what the scan takes points into it */
+	{
+		static struct http_msg m;
+		struct http_limits lim = { 65536, 100 };
+		struct route_names nm = { "bgp", "X-Key", "X-Bgproxy-Pool", 3, 5, 14 };
+		struct route_in in = { 0 };
+
+		if (http_parse_request(h, size, &lim, &m) > 0) {
+			route_scan(&m, &nm, &in);
+			if (in.override < -1 || in.override > 1)
+				__builtin_trap();
+			if (in.cookie_key != NULL && (in.cookie_key < h ||
+			    in.cookie_key + in.cookie_len > h + size || !route_key_valid(in.cookie_key,
+			    in.cookie_len)))
+				__builtin_trap();
+			if (in.header_key != NULL && (in.header_key < h ||
+			    in.header_key + in.header_len > h + size || in.header_len == 0))
+				__builtin_trap();
+		}
 	}
 	return 0;
 }

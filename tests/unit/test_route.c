@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http_parse.h"
 #include "route.h"
 #include "test.h"
 
@@ -78,6 +79,36 @@ TEST(test_monotonic_ramp)
 	}
 	CHECK(!route_bucket_is_candidate(0, 0));
 	CHECK(route_bucket_is_candidate(9999, 10000));
+}
+
+/* the routing inputs of a parsed head: the first valid cookie key, the
+ * first non-empty key header, the override header's pool */
+TEST(test_scan)
+{
+	static struct http_msg m;
+	struct http_limits lim = { 65536, 100 };
+	struct route_names nm = { "bgp", "X-Key", "X-Bgproxy-Pool", 3, 5, 14 };
+	struct route_in in = { .override = 7 };
+	static const char head[] = "GET / HTTP/1.1\r\nHost: a\r\nCookie: x=1; bgp=a\\b\r\n"
+	    "Cookie: bgp=k17\r\nx-key: \r\nX-KEY: user42\r\nx-bgproxy-pool: green\r\n\r\n";
+	static const char none[] = "GET / HTTP/1.1\r\nHost: a\r\nCookie: other=1\r\n\r\n";
+
+	CHECK(http_parse_request(head, sizeof(head) - 1, &lim, &m) > 0);
+	route_scan(&m, &nm, &in);
+	CHECK(in.cookie_key != NULL && in.cookie_len == 3 && memcmp(in.cookie_key, "k17", 3) == 0);
+	CHECK(in.header_key != NULL && in.header_len == 6 &&
+	    memcmp(in.header_key, "user42", 6) == 0);
+	CHECK_EQ_INT(in.override, 1);
+	/* nothing there: no key, no override; names not configured: not read */
+	CHECK(http_parse_request(none, sizeof(none) - 1, &lim, &m) > 0);
+	route_scan(&m, &nm, &in);
+	CHECK(in.cookie_key == NULL && in.header_key == NULL);
+	CHECK_EQ_INT(in.override, -1);
+	nm.cookie_len = nm.header_len = nm.override_len = 0;
+	CHECK(http_parse_request(head, sizeof(head) - 1, &lim, &m) > 0);
+	route_scan(&m, &nm, &in);
+	CHECK(in.cookie_key == NULL && in.header_key == NULL);
+	CHECK_EQ_INT(in.override, -1);
 }
 
 TEST(test_cookie_find)
@@ -238,6 +269,7 @@ main(void)
 	RUN(test_bucket_uniform);
 	RUN(test_shares_within_tolerance);
 	RUN(test_monotonic_ramp);
+	RUN(test_scan);
 	RUN(test_cookie_find);
 	RUN(test_key_valid);
 	RUN(test_parse_pool);
