@@ -50,6 +50,7 @@ struct http_rewrite_resp {
 	const char *key;
 	size_t key_len;
 	const char *pool;         /* X-Bgproxy-Pool: pool (NULL: not exposed) */
+	int h2;                   /* the client speaks HTTP/2 (a field list, no framing headers) */
 };
 
 /*
@@ -57,6 +58,23 @@ struct http_rewrite_resp {
  * first "=", spaces around it ignored, case-sensitive as cookie names are).
  */
 int http_set_cookie_is(const char *val, size_t len, const char *name, size_t name_len);
+
+/*
+ * The one rule of which of the server's header fields the client gets, for
+ * either protocol: not the hop-by-hop ones, no Content-Length on a 1xx or
+ * 204, not the server's Set-Cookie for the cookie bgproxy sets; to an
+ * HTTP/2 client (rs->h2) no Transfer-Encoding either, and on a 101 (the
+ * tunnel's 200 there) no Content-Length or Sec-WebSocket-Accept.
+ */
+int http_rewrite_resp_keep(const struct http_msg *m, const struct http_header *h,
+    const struct http_rewrite_resp *rs);
+
+/*
+ * Ours, on a final head (2xx..5xx): the stickiness cookie's Set-Cookie
+ * value into out (at least rs->cookie_len + rs->key_len + 40 bytes), its
+ * length, 0 when bgproxy sets none; X-Bgproxy-Pool is rs->pool.
+ */
+size_t http_rewrite_set_cookie(const struct http_rewrite_resp *rs, char *out);
 
 /* Bytes http_rewrite_response may write for m (cookie name and key of at
  * most 256 bytes each). */

@@ -124,20 +124,37 @@ http_rewrite_response_max(const struct http_msg *m)
 	return m->head_len + 1024;
 }
 
-/* A header of the server's that the client does not get. */
-static int
-http_rewrite_resp_drop(const struct http_msg *m, const struct http_header *h,
+int
+http_rewrite_resp_keep(const struct http_msg *m, const struct http_header *h,
     const struct http_rewrite_resp *rs)
 {
 	if (h->flags & HTTP_HDR_HOP)
-		return 1;
+		return 0;
 	/* RFC 9110 8.6: no Content-Length on a 1xx or 204 */
-	if (h->id == HDR_CONTENT_LENGTH && (m->status < 200 || m->status == 204))
-		return 1;
+	if (h->id == HDR_CONTENT_LENGTH && (m->status < 200 || m->status == 204 ||
+	    (rs->h2 && m->status == 101)))
+		return 0;
+	if (rs->h2 && (h->id == HDR_TRANSFER_ENCODING || (m->status == 101 &&
+	    http_token_eq(h->name, h->name_len, "sec-websocket-accept"))))
+		return 0;
 	/* our cookie, set by us: the server's would be a second one */
-	return rs->cookie != NULL && h->id == HDR_OTHER && h->name_len == 10 &&
+	return !(rs->cookie != NULL && h->id == HDR_OTHER && h->name_len == 10 &&
 	    http_token_eq(h->name, h->name_len, "set-cookie") &&
-	    http_set_cookie_is(h->value, h->value_len, rs->cookie, rs->cookie_len);
+	    http_set_cookie_is(h->value, h->value_len, rs->cookie, rs->cookie_len));
+}
+
+size_t
+http_rewrite_set_cookie(const struct http_rewrite_resp *rs, char *out)
+{
+	char *p = out;
+
+	if (rs->cookie == NULL)
+		return 0;
+	APPEND(p, rs->cookie, rs->cookie_len);
+	*p++ = '=';
+	APPEND(p, rs->key, rs->key_len);
+	APPEND_LIT(p, "; Path=/; HttpOnly; SameSite=Lax");
+	return (size_t)(p - out);
 }
 
 size_t
@@ -153,17 +170,15 @@ http_rewrite_response(const struct http_msg *m, const char *raw,
 	APPEND(p, raw + 8, (size_t)(line_end - raw) - 8);
 	APPEND_LIT(p, "\r\n");
 	for (i = 0; i < m->nhdr; i++)
-		if (!http_rewrite_resp_drop(m, &m->hdr[i], rs))
+		if (http_rewrite_resp_keep(m, &m->hdr[i], rs))
 			APPEND(p, m->hdr[i].line, m->hdr[i].line_len);
 	if (m->status == 101) {
 		APPEND_LIT(p, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
 	} else if (m->status >= 200) {
 		if (rs->cookie != NULL) {
 			APPEND_LIT(p, "Set-Cookie: ");
-			APPEND(p, rs->cookie, rs->cookie_len);
-			*p++ = '=';
-			APPEND(p, rs->key, rs->key_len);
-			APPEND_LIT(p, "; Path=/; HttpOnly; SameSite=Lax\r\n");
+			p += http_rewrite_set_cookie(rs, p);
+			APPEND_LIT(p, "\r\n");
 		}
 		if (!rs->keepalive)
 			APPEND_LIT(p, "Connection: close\r\n");

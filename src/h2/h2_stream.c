@@ -676,7 +676,14 @@ h2_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 	struct h2conn *h = st->h;
 	char *sp = ex->w->scratch, status[8];
 	int interim = m->status < 200 && m->status != 101, rv, code;
-	size_t n = 0, i, k, clen = ex->set_cookie ? strlen(rt.cfg->cookie) : 0;
+	size_t n = 0, i, k, len;
+	/* the same rule as an HTTP/1.1 client's head (http_rewrite.c) */
+	struct http_rewrite_resp rs = {
+		.cookie = ex->set_cookie ? rt.cfg->cookie : NULL,
+		.cookie_len = ex->set_cookie ? strlen(rt.cfg->cookie) : 0,
+		.key = ex->key, .key_len = ROUTE_KEY_LEN,
+		.pool = rt.cfg->expose_header ? pool_names[ex->pool] : NULL, .h2 = 1,
+	};
 	nghttp2_nv nva[H2_MAX_NV];
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = h2_stream_read_cb };
 
@@ -695,16 +702,7 @@ h2_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 	for (i = 0; i < m->nhdr && n < H2_MAX_NV - 3; i++) {
 		const struct http_header *hd = &m->hdr[i];
 
-		if ((hd->flags & HTTP_HDR_HOP) || hd->id == HDR_TRANSFER_ENCODING)
-			continue;
-		if (hd->id == HDR_CONTENT_LENGTH && (m->status < 200 || m->status == 204 ||
-		    m->status == 101))
-			continue;
-		if (m->status == 101 && http_token_eq(hd->name, hd->name_len, "sec-websocket-accept"))
-			continue;
-		if (clen > 0 && hd->name_len == 10 && http_token_eq(hd->name, hd->name_len,
-		    "set-cookie") && http_set_cookie_is(hd->value, hd->value_len, rt.cfg->cookie,
-		    clen))
+		if (!http_rewrite_resp_keep(m, hd, &rs))
 			continue;
 		for (k = 0; k < hd->name_len; k++)
 			sp[k] = (char)(hd->name[k] >= 'A' && hd->name[k] <= 'Z' ? hd->name[k] + 32 :
@@ -712,16 +710,12 @@ h2_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 		nva[n++] = NV(sp, hd->name_len, hd->value, hd->value_len);
 		sp += hd->name_len;
 	}
-	if (!interim && clen > 0) {
-		int len = snprintf(sp, 1024, "%s=%.*s; Path=/; HttpOnly; SameSite=Lax",
-		    rt.cfg->cookie, ROUTE_KEY_LEN, ex->key);
-
-		nva[n++] = NV_LIT("set-cookie", sp, (size_t)len);
+	if (!interim && (len = http_rewrite_set_cookie(&rs, sp)) > 0) {
+		nva[n++] = NV_LIT("set-cookie", sp, len);
 		sp += len;
 	}
-	if (!interim && rt.cfg->expose_header)
-		nva[n++] = NV_LIT("x-bgproxy-pool", pool_names[ex->pool],
-		    strlen(pool_names[ex->pool]));
+	if (!interim && rs.pool != NULL)
+		nva[n++] = NV_LIT("x-bgproxy-pool", rs.pool, strlen(rs.pool));
 	if (interim) {
 		rv = nghttp2_submit_headers(h->ng, NGHTTP2_FLAG_NONE, st->id, NULL, nva, n, NULL);
 	} else {

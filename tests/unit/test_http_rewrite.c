@@ -59,7 +59,7 @@ static const char *
 resp(const char *head, int keep, int minor, const char *cookie, const char *pool)
 {
 	struct http_rewrite_resp rs = { keep, minor, cookie, cookie ? strlen(cookie) : 0,
-		"KEY", 3, pool };
+		"KEY", 3, pool, 0 };
 	size_t n;
 
 	if (http_parse_response(head, strlen(head), &lim, &m) <= 0)
@@ -108,6 +108,44 @@ TEST(test_set_cookie_is)
 #undef SC
 }
 
+/* the one rule, to an HTTP/2 client: no framing headers, the tunnel's
+ * 200 without the WebSocket handshake; our Set-Cookie value */
+TEST(test_keep_for_h2)
+{
+	static const char head[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Accept: abc\r\nContent-Length: 0\r\n"
+	    "X-App: 1\r\n\r\n";
+	static const char chunked[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	    "Set-Cookie: bgp=theirs\r\nSet-Cookie: app=1\r\n\r\n";
+	struct http_rewrite_resp rs = { .cookie = "bgp", .cookie_len = 3, .key = "KEY",
+		.key_len = 3, .h2 = 1 };
+	char cv[128];
+	size_t i, kept = 0;
+
+	CHECK(http_parse_response(head, strlen(head), &lim, &m) > 0);
+	for (i = 0; i < m.nhdr; i++)
+		if (http_rewrite_resp_keep(&m, &m.hdr[i], &rs)) {
+			kept++;
+			CHECK(http_token_eq(m.hdr[i].name, m.hdr[i].name_len, "x-app"));
+		}
+	CHECK_EQ_INT(kept, 1);
+	CHECK(http_parse_response(chunked, strlen(chunked), &lim, &m) > 0);
+	kept = 0;
+	for (i = 0; i < m.nhdr; i++)
+		if (http_rewrite_resp_keep(&m, &m.hdr[i], &rs)) {
+			kept++;
+			CHECK(m.hdr[i].value_len == 5 && memcmp(m.hdr[i].value, "app=1", 5) == 0);
+		}
+	CHECK_EQ_INT(kept, 1);
+	/* an HTTP/1.1 client keeps the framing header */
+	rs.h2 = 0;
+	CHECK(http_rewrite_resp_keep(&m, &m.hdr[0], &rs));
+	CHECK_EQ_INT(http_rewrite_set_cookie(&rs, cv), 39);
+	CHECK(memcmp(cv, "bgp=KEY; Path=/; HttpOnly; SameSite=Lax", 39) == 0);
+	rs.cookie = NULL;
+	CHECK_EQ_INT(http_rewrite_set_cookie(&rs, cv), 0);
+}
+
 int
 main(void)
 {
@@ -116,5 +154,6 @@ main(void)
 	RUN(test_request_http10_and_upgrade);
 	RUN(test_response_heads);
 	RUN(test_set_cookie_is);
+	RUN(test_keep_for_h2);
 	return test_summary();
 }
