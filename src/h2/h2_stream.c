@@ -25,6 +25,7 @@
 #include "h2_head.h"
 #include "h2_int.h"
 #include "http_parse.h"
+#include "http_reply.h"
 #include "http_rewrite.h"
 #include "proxy.h"
 #include "stats.h"
@@ -831,8 +832,9 @@ h2_reply(struct exchange *ex, int status, const char *why)
 	struct h2stream *st = EX_STREAM(ex);
 	struct h2conn *h = st->h;
 	char body[512], len[24], *sp = ex->w->scratch;
-	int blen;
-	nghttp2_nv nva[4];
+	size_t blen, n = 0;
+	int i;
+	nghttp2_nv nva[HTTP_REPLY_NFIELDS + 2];
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = h2_stream_read_cb };
 
 	if (ex->resp_started || st->resp_submitted) {
@@ -841,19 +843,26 @@ h2_reply(struct exchange *ex, int status, const char *why)
 		return -1;
 	}
 	log_debug("reply %d to %s stream %d: %s", status, h->peer->addr, (int)st->id, why);
-	blen = snprintf(body, sizeof(body), "%d %s\n", status, http_status_text(status));
-	if (blen < 0 || blen >= (int)sizeof(body))
-		blen = (int)strlen(body);
-	snprintf(len, sizeof(len), "%d", blen);
+	/* the reply an HTTP/1.1 client gets (http_reply.c), as a field list */
+	blen = http_reply_body(status, NULL, body, sizeof(body));
+	snprintf(len, sizeof(len), "%zu", blen);
 	snprintf(sp, 8, "%d", status);
-	nva[0] = NV_LIT(":status", sp, strlen(sp));
-	nva[1] = NV_LIT("content-type", "text/plain", 10);
-	nva[2] = NV_LIT("content-length", len, strlen(len));
-	nva[3] = NV_LIT("cache-control", "no-store", 8);
+	nva[n++] = NV_LIT(":status", sp, strlen(sp));
+	sp += 8;
+	for (i = 0; i < HTTP_REPLY_NFIELDS; i++) {
+		const char *nm = http_reply_fields[i].name;
+		size_t k, nl = strlen(nm);
+
+		for (k = 0; k < nl; k++)
+			sp[k] = (char)(nm[k] >= 'A' && nm[k] <= 'Z' ? nm[k] + 32 : nm[k]);
+		nva[n++] = NV(sp, nl, http_reply_fields[i].value, strlen(http_reply_fields[i].value));
+		sp += nl;
+	}
+	nva[n++] = NV_LIT("content-length", len, strlen(len));
 	evbuffer_drain(st->respbuf, evbuffer_get_length(st->respbuf));
-	evbuffer_add(st->respbuf, body, (size_t)blen);
+	evbuffer_add(st->respbuf, body, blen);
 	st->resp_eof = 1;
-	if (nghttp2_submit_response(h->ng, st->id, nva, 4, ex->req_method == HTTP_M_HEAD ? NULL :
+	if (nghttp2_submit_response(h->ng, st->id, nva, n, ex->req_method == HTTP_M_HEAD ? NULL :
 	    &prd) != 0) {
 		h2_stream_kill(st, 1, NGHTTP2_INTERNAL_ERROR, "cannot submit a response");
 		return -1;
