@@ -29,6 +29,7 @@
 #define BGPROXY_PERSIST_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "split.h"
 
 #define PERSIST_MAX_FILE  65536         /* a larger file is corrupt by definition */
@@ -109,6 +110,14 @@ int persist_format(const struct persist_state *st, char *buf, size_t cap);
 
 /* 0 when st may be written and read back, else -1 with why. */
 int persist_check(const struct persist_state *st, char *why, size_t whylen);
+
+/* The file's first line, its words for the pools and modes, and its
+ * checksum (CRC-32 as zlib computes it, so a file can be checked by hand):
+ * what persist_format writes and persist_parse reads. */
+#define PERSIST_HEADER "# bgproxy state; written by bgproxy, do not edit while it runs"
+extern const char *const persist_pools[2];
+extern const char *const persist_modes[6];
+uint32_t persist_crc32(const char *buf, size_t len);
 
 /*
  * Move a corrupt file aside to "<path>.corrupt.<UTC YYYYmmddTHHMMSSZ>" (adding

@@ -1,6 +1,7 @@
 /*
- * persist.c - the state file's format: format and strict parse (the file
- * operations, atomic save and set aside, are persist_file.c).
+ * persist.c - the state file's format: its rules and strict parse (the
+ * writing is persist_format.c; the file operations, atomic save and set
+ * aside, are persist_file.c).
  *
  * The parser is strict on purpose: the file is only ever written by
  * persist_format, so anything else is damage (a torn write, a full disk, a
@@ -31,10 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PERSIST_HEADER "# bgproxy state; written by bgproxy, do not edit while it runs"
-
-static const char *const persist_pools[] = { "blue", "green" };
-static const char *const persist_modes[] = {
+const char *const persist_pools[2] = { "blue", "green" };
+const char *const persist_modes[6] = {
 	"idle", "manual", "running", "paused", "baking", "reverted"
 };
 
@@ -86,7 +85,7 @@ static const uint32_t persist_crc_table[256] = {
 	0xb40bbe37U, 0xc30c8ea1U, 0x5a05df1bU, 0x2d02ef8dU,
 };
 
-static uint32_t
+uint32_t
 persist_crc32(const char *buf, size_t len)
 {
 	uint32_t c = 0xffffffffU;
@@ -189,120 +188,6 @@ persist_check(const struct persist_state *st, char *why, size_t whylen)
 		return errf(why, whylen, "mode %s without a rollout",
 		    persist_modes[st->mode]);
 	return st->has_rollout ? persist_check_rollout(st, why, whylen) : 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Formatting                                                          */
-
-struct persist_out {
-	char *buf;
-	size_t cap, len;
-	int full;               /* something did not fit */
-};
-
-static void persist_put(struct persist_out *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-persist_put(struct persist_out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->full)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->cap - o->len) {
-		o->full = 1;
-		return;
-	}
-	o->len += (size_t)n;
-}
-
-/* A step as short as it reads naturally: 100, 2.5, 0.25. */
-static void
-persist_put_step(struct persist_out *o, int bp)
-{
-	char buf[16];
-
-	pct_format(bp, buf, sizeof(buf));
-	persist_put(o, "%s", buf);
-}
-
-/* "s" with \" and \\ escaped. */
-static void
-persist_put_quoted(struct persist_out *o, const char *s)
-{
-	persist_put(o, "\"");
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			persist_put(o, "\\%c", *s);
-		else
-			persist_put(o, "%c", *s);
-	}
-	persist_put(o, "\"");
-}
-
-static void
-persist_put_revert(struct persist_out *o, const char *s)
-{
-	if (*s == '\0') {
-		persist_put(o, "last_revert -\n");
-		return;
-	}
-	persist_put(o, "last_revert ");
-	persist_put_quoted(o, s);
-	persist_put(o, "\n");
-}
-
-static void
-persist_put_rollout(struct persist_out *o, const struct persist_state *st)
-{
-	size_t i;
-
-	if (!st->has_rollout) {
-		persist_put(o, "rollout -\n");
-		return;
-	}
-	persist_put(o, "rollout %s steps ", persist_pools[st->rollout_pool]);
-	for (i = 0; i < st->nsteps; i++) {
-		if (i > 0)
-			persist_put(o, ",");
-		persist_put_step(o, st->steps_bp[i]);
-	}
-	persist_put(o, " step %d hold %d paused %d", st->step, st->hold_s, st->paused);
-	if (st->shadow_bp > 0) {
-		persist_put(o, " shadow ");
-		persist_put_step(o, st->shadow_bp);
-	}
-	persist_put(o, "\n");
-}
-
-int
-persist_format(const struct persist_state *st, char *buf, size_t cap)
-{
-	struct persist_out o = { buf, cap, 0, 0 };
-
-	if (cap == 0 || cap > INT_MAX || persist_check(st, NULL, 0) == -1)
-		return -1;
-	persist_put(&o, "%s\nversion 1\nstable %s\ncandidate_percent %d.%02d\nmode %s\n",
-	    PERSIST_HEADER, persist_pools[st->stable], st->candidate_bp / 100,
-	    st->candidate_bp % 100, persist_modes[st->mode]);
-	persist_put_revert(&o, st->last_revert);
-	persist_put_rollout(&o, st);
-	persist_put(&o, "split_version %llu\n", st->split_version);
-	if (st->revert_time_ms != 0) {
-		persist_put(&o, "revert_detail %lld %d ", st->revert_time_ms, st->revert_step + 1);
-		persist_put_quoted(&o, st->revert_actor);
-		persist_put(&o, " ");
-		persist_put_quoted(&o, st->revert_reason);
-		persist_put(&o, "\n");
-	}
-	if (!o.full)
-		persist_put(&o, "checksum %08x\n", (unsigned)persist_crc32(o.buf, o.len));
-	return o.full ? -1 : (int)o.len;
 }
 
 /* ------------------------------------------------------------------ */
