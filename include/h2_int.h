@@ -189,6 +189,20 @@ void h2s_set(struct h2stream *st, enum h2s_phase to);
 #define h2s_finished(st) ((st)->phase >= H2S_FINISHED)
 #define h2s_closed(st) ((st)->phase == H2S_CLOSED)
 
+/* h2.c, for h2_frames.c: GOAWAY with code counted under reason (why the
+ * connection ends); the same for a fatal reason (enum stats_goaway); a
+ * PROTOCOL_ERROR of the client's; the client's stream ids seen; the tick's
+ * next look. */
+void h2_goaway(struct h2conn *h, int reason, uint32_t code, const char *why);
+void h2_fatal_goaway(struct h2conn *h, int reason);
+void h2_protocol_error(struct h2conn *h, uint32_t code);
+void h2_ids_open(struct h2conn *h, int32_t id);
+int h2_ids_never_opened(const struct h2conn *h, int32_t id);
+void h2_tick_next(struct h2conn *h, uint64_t now);
+
+/* h2_frames.c: nghttp2's callbacks for a connection (NULL: out of memory). */
+nghttp2_session_callbacks *h2_callbacks_new(void);
+
 /* The connection's end moves to `to` (a move its table does not allow is
  * logged as an invalid state change and made anyway). */
 void h2_end_set(struct h2conn *h, enum h2_end to);
