@@ -189,11 +189,17 @@ struct state_audit {
  * puts the state back as it was and keeps the result in st, and
  * state_stage_apply makes it real (once the fleet's record took it).
  */
-struct state_stage {
+/* The split's mutable core, the one copy of it: what a staged change
+ * computes on and what is put back after (state.c holds it). */
+struct state_core {
 	struct split_state cur;
-	struct rollout ro;
-	uint64_t bake_start_ms;
-	uint64_t nreverts;
+	struct rollout ro;            /* the rollout engine's own view */
+	uint64_t bake_start_ms;       /* baking after a switch (no rollout) */
+	uint64_t nreverts;            /* reverts since start */
+};
+
+struct state_stage {
+	struct state_core core;       /* (nreverts: the ones the change made) */
 	struct state_ev events[STATE_STAGE_EVENTS];
 	size_t nevents;
 	struct state_audit audits[STATE_STAGE_AUDITS];

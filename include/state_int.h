@@ -1,6 +1,6 @@
 /*
  * state_int.h - what state.c and state_cluster.c share, and nothing else
- * includes: the split as it is, the rollout engine's view, and the few
+ * includes: the split's core through one accessor (no global), and the few
  * steps both make (publish, persist form, the clocks).  Control thread.
  */
 #ifndef BGPROXY_STATE_INT_H
@@ -12,14 +12,10 @@
 #include "rollout.h"
 #include "state.h"
 
-extern struct split_state state_cur;
-extern struct rollout state_ro;            /* the rollout engine's own view */
-extern uint64_t state_bake_start_ms;       /* baking after a switch (no rollout) */
-extern uint64_t state_nreverts;
-extern struct state_stage *state_staging;  /* set while a change is staged */
-extern void (*state_hook)(int revert);
-extern void (*state_ev_hook)(const struct state_ev *ev);
-extern uint64_t (*state_fleet_step)(long long key);
+/* The split's core (state.c's one copy); a staged change in progress
+ * (NULL: none): while one is, a change touches the core only. */
+struct state_core *state_core_get(void);
+void state_staging_set(struct state_stage *st);
 
 /* Publish next (its version as it is) to the workers, then persist; while
  * staging only state_cur changes. */

@@ -23,31 +23,58 @@ const char *const state_mode_names[] = {
 	"idle", "manual", "running", "paused", "baking", "reverted",
 };
 
-struct split_state state_cur;
-struct rollout state_ro;              /* the rollout engine's own view */
-uint64_t state_bake_start_ms;         /* baking after a switch (no rollout) */
+static struct state_core S;          /* the split, the rollout, the bake clock, reverts */
 static const char *state_path;        /* borrowed from the running config */
 static struct state_ev state_events[STATE_EVENTS];
 static unsigned state_nevents;        /* total recorded; ring index = n % STATE_EVENTS */
-uint64_t state_nreverts;
-void (*state_hook)(int revert);        /* a local change the cluster must write */
-void (*state_ev_hook)(const struct state_ev *ev); /* every event recorded (notify.c) */
-uint64_t (*state_fleet_step)(long long key); /* the other nodes' count of a step */
+static void (*state_hook)(int revert); /* a local change the cluster must write */
+static void (*state_ev_hook)(const struct state_ev *ev); /* every event recorded (notify.c) */
+static uint64_t (*state_fleet_step)(long long key); /* the other nodes' count of a step */
 
 /* Staging (cluster mode, state_cluster.c): while set, a change touches
- * state_cur only. */
-struct state_stage *state_staging;
+ * the core only. */
+static struct state_stage *state_staging;
+
+struct state_core *
+state_core_get(void)
+{
+	return &S;
+}
+
+void
+state_staging_set(struct state_stage *st)
+{
+	state_staging = st;
+}
+
+void
+state_set_hook(void (*fn)(int revert))
+{
+	state_hook = fn;
+}
+
+void
+state_set_event_hook(void (*fn)(const struct state_ev *ev))
+{
+	state_ev_hook = fn;
+}
+
+void
+state_set_fleet_step(uint64_t (*fn)(long long key))
+{
+	state_fleet_step = fn;
+}
 
 uint64_t
 state_reverts(void)
 {
-	return state_nreverts;
+	return S.nreverts;
 }
 
 const struct split_state *
 state_get(void)
 {
-	return &state_cur;
+	return &S.cur;
 }
 
 void
@@ -174,7 +201,7 @@ state_events_persist(void)
 		return;
 	for (i = first; i < state_nevents; i++)
 		evs[i - first] = state_events[i % STATE_EVENTS];
-	if (events_save(path, evs, state_nevents - first, state_cur.version, err,
+	if (events_save(path, evs, state_nevents - first, S.cur.version, err,
 	    sizeof(err)) == -1)
 		log_warn("events not kept: %s", err);
 	free(evs);
@@ -309,8 +336,8 @@ state_epoch_version(void)
 static void
 state_mirror_apply(const struct config *cfg, int phase_begins)
 {
-	int bp = state_cur.shadow_bp > 0 ? state_cur.shadow_bp :
-	    state_cur.mode == MODE_REVERTED ? 0 : cfg->mirror_bp;
+	int bp = S.cur.shadow_bp > 0 ? S.cur.shadow_bp :
+	    S.cur.mode == MODE_REVERTED ? 0 : cfg->mirror_bp;
 
 	/* copies start (again), or a shadow phase begins: what copies did
 	 * before must not trip it at once */
@@ -322,42 +349,42 @@ state_mirror_apply(const struct config *cfg, int phase_begins)
 
 /* Publish next (its version as it is) to the workers, then persist.  A
  * failed write is logged loudly but does not undo the change: traffic must
- * follow the operator.  While staging, only state_cur changes. */
+ * follow the operator.  While staging, only S.cur changes. */
 void
 state_publish(const struct split_state *next)
 {
 	struct persist_state p;
 	char err[512];
-	int reverted = next->mode == MODE_REVERTED && (state_cur.mode != MODE_REVERTED ||
-	    next->revert_time_ms != state_cur.revert_time_ms);
-	enum pool_id cand = !state_cur.stable;
-	int phase_begins = next->shadow_bp > 0 && state_cur.shadow_bp == 0;
+	int reverted = next->mode == MODE_REVERTED && (S.cur.mode != MODE_REVERTED ||
+	    next->revert_time_ms != S.cur.revert_time_ms);
+	enum pool_id cand = !S.cur.stable;
+	int phase_begins = next->shadow_bp > 0 && S.cur.shadow_bp == 0;
 
 	if (state_staging != NULL) {
-		state_cur = *next;
+		S.cur = *next;
 		return;
 	}
 	/* when the candidate starts to get traffic again (after idle or a
 	 * revert, or a new candidate after promote), what it did before must
 	 * not trip the guard at once */
-	if (next->candidate_bp > 0 && (state_cur.candidate_bp == 0 ||
-	    state_cur.mode == MODE_REVERTED || next->stable != state_cur.stable))
+	if (next->candidate_bp > 0 && (S.cur.candidate_bp == 0 ||
+	    S.cur.mode == MODE_REVERTED || next->stable != S.cur.stable))
 		state_new_epoch(next);
 	/* a step back (a guard's here or on another node): the step below is
 	 * judged on what it does from now on */
-	else if (next->has_rollout && state_cur.has_rollout && next->stable == state_cur.stable &&
-	    next->rollout_pool == state_cur.rollout_pool && next->step < state_cur.step)
+	else if (next->has_rollout && S.cur.has_rollout && next->stable == S.cur.stable &&
+	    next->rollout_pool == S.cur.rollout_pool && next->step < S.cur.step)
 		state_new_epoch(next);
 
-	state_cur = *next;
-	atomic_store_explicit(&rt.split, SPLIT_WORD(state_cur.stable, state_cur.candidate_bp),
+	S.cur = *next;
+	atomic_store_explicit(&rt.split, SPLIT_WORD(S.cur.stable, S.cur.candidate_bp),
 	    memory_order_release);
 	state_mirror_apply(rt.cfg, phase_begins);
 	if (reverted)
 		state_announce_revert(cand);
 	if (state_path == NULL)
 		return;
-	state_to_persist(&state_cur, &p);
+	state_to_persist(&S.cur, &p);
 	if (persist_save(state_path, &p, err, sizeof(err)) == -1)
 		log_error("state file %s not written: %s", state_path, err);
 }
@@ -369,7 +396,7 @@ state_commit(const struct split_state *next)
 {
 	struct split_state n = *next;
 
-	n.version = state_cur.version + 1;
+	n.version = S.cur.version + 1;
 	/* only a running or paused rollout has a shadow phase */
 	if (!n.has_rollout || (n.mode != MODE_RUNNING && n.mode != MODE_PAUSED))
 		n.shadow_bp = 0;
@@ -439,7 +466,7 @@ state_gate_requests(enum pool_id pool)
 {
 	uint64_t copies = worker_routed_total(STATS_SHADOW);
 
-	if (state_ro.shadow_bp > 0 && copies > state_shadow_seen)
+	if (S.ro.shadow_bp > 0 && copies > state_shadow_seen)
 		state_shadow_acc += copies - state_shadow_seen;
 	state_shadow_seen = copies;
 	return worker_routed_total(pool) + state_shadow_acc;
@@ -448,7 +475,7 @@ state_gate_requests(enum pool_id pool)
 long long
 state_step_key(void)
 {
-	return state_ro.phase != RO_NONE ? state_mono_to_wall(state_ro.step_start_ms) : 0;
+	return S.ro.phase != RO_NONE ? state_mono_to_wall(S.ro.step_start_ms) : 0;
 }
 
 static enum pool_id state_ro_pool(void);
@@ -456,7 +483,7 @@ static enum pool_id state_ro_pool(void);
 uint64_t
 state_step_own(void)
 {
-	return rollout_step_requests(&state_ro, state_gate_requests(state_ro_pool()));
+	return rollout_step_requests(&S.ro, state_gate_requests(state_ro_pool()));
 }
 
 /* A step began with this node's count alone (a node counts from when it
@@ -466,7 +493,7 @@ state_gate_total(enum pool_id pool)
 {
 	uint64_t own = state_gate_requests(pool);
 
-	if (state_fleet_step == NULL || state_ro.phase == RO_NONE)
+	if (state_fleet_step == NULL || S.ro.phase == RO_NONE)
 		return own;
 	return own + state_fleet_step(state_step_key());
 }
@@ -474,7 +501,7 @@ state_gate_total(enum pool_id pool)
 static enum pool_id
 state_ro_pool(void)
 {
-	return state_ro.pool ? POOL_GREEN : POOL_BLUE;
+	return S.ro.pool ? POOL_GREEN : POOL_BLUE;
 }
 
 /* A restored rollout in its shadow phase goes on copying (paused or not). */
@@ -483,28 +510,28 @@ state_restore_shadow(const struct split_state *s)
 {
 	if (s->shadow_bp <= 0)
 		return;
-	rollout_shadow(&state_ro, s->shadow_bp, state_now_ms(), state_gate_requests(s->rollout_pool));
-	if (s->mode == MODE_PAUSED && state_ro.phase == RO_RUNNING)
-		rollout_pause(&state_ro, NULL, 0);
+	rollout_shadow(&S.ro, s->shadow_bp, state_now_ms(), state_gate_requests(s->rollout_pool));
+	if (s->mode == MODE_PAUSED && S.ro.phase == RO_RUNNING)
+		rollout_pause(&S.ro, NULL, 0);
 }
 
 /* The split's rollout fields and mode from the engine. */
 static void
 state_from_rollout(struct split_state *n)
 {
-	n->has_rollout = state_ro.phase != RO_NONE;
+	n->has_rollout = S.ro.phase != RO_NONE;
 	n->shadow_bp = 0;
 	if (!n->has_rollout)
 		return;
-	n->rollout_pool = state_ro.pool ? POOL_GREEN : POOL_BLUE;
-	memcpy(n->steps_bp, state_ro.steps_bp, sizeof(n->steps_bp));
-	n->nsteps = state_ro.nsteps;
-	n->step = state_ro.step;
-	n->hold_s = state_ro.hold_s;
-	n->shadow_bp = rollout_mirror_bp(&state_ro);
-	n->candidate_bp = rollout_bp(&state_ro);
-	n->mode = state_ro.phase == RO_PAUSED ? MODE_PAUSED :
-	    state_ro.phase == RO_BAKING ? MODE_BAKING : MODE_RUNNING;
+	n->rollout_pool = S.ro.pool ? POOL_GREEN : POOL_BLUE;
+	memcpy(n->steps_bp, S.ro.steps_bp, sizeof(n->steps_bp));
+	n->nsteps = S.ro.nsteps;
+	n->step = S.ro.step;
+	n->hold_s = S.ro.hold_s;
+	n->shadow_bp = rollout_mirror_bp(&S.ro);
+	n->candidate_bp = rollout_bp(&S.ro);
+	n->mode = S.ro.phase == RO_PAUSED ? MODE_PAUSED :
+	    S.ro.phase == RO_BAKING ? MODE_BAKING : MODE_RUNNING;
 }
 
 int
@@ -543,17 +570,17 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 	}
 	if (s.has_rollout && s.mode != MODE_REVERTED) {
 		/* a rollout resumes at its step; the hold timer starts again */
-		rollout_restore(&state_ro, s.rollout_pool, s.steps_bp, s.nsteps, s.step, s.hold_s,
+		rollout_restore(&S.ro, s.rollout_pool, s.steps_bp, s.nsteps, s.step, s.hold_s,
 		    s.mode == MODE_PAUSED, s.mode == MODE_BAKING, cfg->rollout_min_requests,
 		    cfg->guard_bake_s, state_now_ms(), state_gate_requests(s.rollout_pool));
 		state_restore_shadow(&s);
 	}
-	state_bake_start_ms = state_now_ms();
+	S.bake_start_ms = state_now_ms();
 	/* the version goes on from the state file's (or, lost or damaged, the
 	 * events file's): never back to 1 */
 	if (state_events_version > s.version)
 		s.version = state_events_version;
-	state_cur.version = s.version;
+	S.cur.version = s.version;
 	state_commit(&s);
 	state_describe(&s, desc, sizeof(desc));
 	state_event_rec(&sys, "start", NULL, desc, NULL, "start: %s, %s", desc,
@@ -572,13 +599,13 @@ state_config_changed(const struct config *cfg)
 static int
 state_no_change(const struct split_state *next, char *msg, size_t len)
 {
-	struct split_state a = state_cur, b = *next;
+	struct split_state a = S.cur, b = *next;
 	char now[128];
 
 	a.version = b.version = 0;
-	if (memcmp(&a, &b, sizeof(a)) != 0 || state_ro.phase != RO_NONE)
+	if (memcmp(&a, &b, sizeof(a)) != 0 || S.ro.phase != RO_NONE)
 		return 0;
-	state_describe(&state_cur, now, sizeof(now));
+	state_describe(&S.cur, now, sizeof(now));
 	snprintf(msg, len, "%s (no change)", now);
 	return 1;
 }
@@ -586,7 +613,7 @@ state_no_change(const struct split_state *next, char *msg, size_t len)
 int
 state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *msg, size_t len)
 {
-	struct split_state n = state_cur;
+	struct split_state n = S.cur;
 	char before[128], after[128];
 
 	if (bp < 0 || bp > 10000) {
@@ -598,8 +625,8 @@ state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *msg, 
 	n.has_rollout = 0;
 	if (state_no_change(&n, msg, len))
 		return 0;
-	rollout_clear(&state_ro);
-	state_describe(&state_cur, before, sizeof(before));
+	rollout_clear(&S.ro);
+	state_describe(&S.cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);
 	state_event_rec(who, "weight", before, after, NULL, "weight %s -> %s, state %s", before,
@@ -611,19 +638,19 @@ state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *msg, 
 int
 state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len)
 {
-	struct split_state n = state_cur;
+	struct split_state n = S.cur;
 	char before[128], after[128];
 
 	/* the pool that has every user already, and nothing running */
-	if (!state_cur.has_rollout && (pool == n.stable ? n.candidate_bp == 0 :
+	if (!S.cur.has_rollout && (pool == n.stable ? n.candidate_bp == 0 :
 	    n.candidate_bp == 10000 && n.mode == MODE_BAKING)) {
-		state_describe(&state_cur, before, sizeof(before));
+		state_describe(&S.cur, before, sizeof(before));
 		snprintf(msg, len, "%s has 100%% already: %s (no change)", pool_names[pool], before);
 		return 0;
 	}
 	n.has_rollout = 0;
-	rollout_clear(&state_ro);
-	state_bake_start_ms = state_now_ms();
+	rollout_clear(&S.ro);
+	S.bake_start_ms = state_now_ms();
 	if (pool == n.stable) {
 		n.candidate_bp = 0;
 		n.mode = MODE_IDLE;
@@ -632,7 +659,7 @@ state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len)
 		n.candidate_bp = 10000;
 		n.mode = MODE_BAKING;
 	}
-	state_describe(&state_cur, before, sizeof(before));
+	state_describe(&S.cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);
 	state_event_rec(who, "switch", before, after, NULL, "switch to %s: %s -> %s, state %s",
@@ -645,28 +672,28 @@ state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len)
 int
 state_nothing_to_revert(void)
 {
-	return state_cur.candidate_bp == 0 && state_cur.shadow_bp == 0 &&
-	    (!state_cur.has_rollout || state_cur.mode == MODE_REVERTED);
+	return S.cur.candidate_bp == 0 && S.cur.shadow_bp == 0 &&
+	    (!S.cur.has_rollout || S.cur.mode == MODE_REVERTED);
 }
 
 int
 state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
 {
-	struct split_state n = state_cur;
+	struct split_state n = S.cur;
 	char before[128], after[128], at[64], step[96] = "";
 	struct timespec ts;
 	struct tm tm;
 
 	if (state_nothing_to_revert()) {
 		/* the last revert, its reason and its evidence stay as they are */
-		state_describe(&state_cur, before, sizeof(before));
+		state_describe(&S.cur, before, sizeof(before));
 		snprintf(msg, len, "%s: nothing to revert (no change)", before);
 		return 0;
 	}
 	n.candidate_bp = 0;
 	n.mode = MODE_REVERTED;
 	/* the rollout's position stays in the state for the record, stopped */
-	rollout_clear(&state_ro);
+	rollout_clear(&S.ro);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -674,24 +701,24 @@ state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
 	state_actor_text(who, n.revert_actor, sizeof(n.revert_actor));
 	snprintf(n.revert_reason, sizeof(n.revert_reason), "%.300s", reason);
 	n.revert_step = -1;
-	if (state_cur.shadow_bp > 0) {
+	if (S.cur.shadow_bp > 0) {
 		/* before any user: the copies told */
 		snprintf(step, sizeof(step), ", rollout of %s in its shadow phase (copies of "
-		    "%d.%02d%%, no user)", pool_names[state_cur.rollout_pool],
-		    state_cur.shadow_bp / 100, state_cur.shadow_bp % 100);
-	} else if (state_cur.has_rollout && state_cur.mode != MODE_REVERTED) {
-		n.revert_step = state_cur.step;
+		    "%d.%02d%%, no user)", pool_names[S.cur.rollout_pool],
+		    S.cur.shadow_bp / 100, S.cur.shadow_bp % 100);
+	} else if (S.cur.has_rollout && S.cur.mode != MODE_REVERTED) {
+		n.revert_step = S.cur.step;
 		snprintf(step, sizeof(step), ", rollout of %s at step %d of %zu (%d.%02d%%)",
-		    pool_names[state_cur.rollout_pool], state_cur.step + 1, state_cur.nsteps,
-		    state_cur.steps_bp[state_cur.step] / 100, state_cur.steps_bp[state_cur.step] % 100);
+		    pool_names[S.cur.rollout_pool], S.cur.step + 1, S.cur.nsteps,
+		    S.cur.steps_bp[S.cur.step] / 100, S.cur.steps_bp[S.cur.step] % 100);
 	}
 	/* the reason first (what tripped), then when, who and where */
 	snprintf(n.last_revert, sizeof(n.last_revert), "%.300s (by %s at %s%s)", reason,
 	    n.revert_actor, at, step);
-	state_describe(&state_cur, before, sizeof(before));
+	state_describe(&S.cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);
-	state_nreverts++;
+	S.nreverts++;
 	state_event_rec(who, "revert", before, after, reason, "revert: %s -> %s: %s", before, after,
 	    reason);
 	snprintf(msg, len, "%s", after);
@@ -701,27 +728,27 @@ state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
 int
 state_promote(const struct actor *who, char *msg, size_t len)
 {
-	struct split_state n = state_cur;
-	enum pool_id cand = !state_cur.stable;
+	struct split_state n = S.cur;
+	enum pool_id cand = !S.cur.stable;
 	char before[128], after[128];
 
-	if (state_cur.mode == MODE_REVERTED) {
+	if (S.cur.mode == MODE_REVERTED) {
 		snprintf(msg, len, "cannot promote %s: it was reverted (%s); give it traffic again "
 		    "with set weight, switch or rollout start first", pool_names[cand],
-		    state_cur.last_revert);
+		    S.cur.last_revert);
 		return -1;
 	}
-	if (state_cur.candidate_bp == 0) {
+	if (S.cur.candidate_bp == 0) {
 		snprintf(msg, len, "cannot promote %s: it has no traffic (state %s)",
-		    pool_names[cand], state_mode_names[state_cur.mode]);
+		    pool_names[cand], state_mode_names[S.cur.mode]);
 		return -1;
 	}
 	n.stable = cand;
 	n.candidate_bp = 0;
 	n.mode = MODE_IDLE;
 	n.has_rollout = 0;
-	rollout_clear(&state_ro);
-	state_describe(&state_cur, before, sizeof(before));
+	rollout_clear(&S.ro);
+	state_describe(&S.cur, before, sizeof(before));
 	state_commit(&n);
 	snprintf(after, sizeof(after), "%s stable 100.00%%", pool_names[cand]);
 	state_event_rec(who, "promote", before, after, NULL,
@@ -735,18 +762,18 @@ state_promote(const struct actor *who, char *msg, size_t len)
 int
 state_guard_step_back(const char *reason, const struct actor *who, char *msg, size_t len)
 {
-	struct split_state n = state_cur;
+	struct split_state n = S.cur;
 	char before[128], after[128], why[480];
-	int from = state_ro.step;
+	int from = S.ro.step;
 
-	if (state_ro.phase == RO_NONE || rollout_step_back(&state_ro, state_now_ms(),
+	if (S.ro.phase == RO_NONE || rollout_step_back(&S.ro, state_now_ms(),
 	    state_gate_requests(state_ro_pool())) == -1) {
 		/* from the first step (or without a rollout) back is the stable pool */
 		snprintf(why, sizeof(why), "%.300s (step_back from the first step: revert)", reason);
 		return state_revert(why, who, msg, len);
 	}
 	state_from_rollout(&n);
-	state_describe(&state_cur, before, sizeof(before));
+	state_describe(&S.cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);    /* a new guard window: see state_publish */
 	state_event_rec(who, "step", before, after, reason, "guard stepped back: step %d -> %d of "
@@ -760,19 +787,19 @@ state_guard_step_back(const char *reason, const struct actor *who, char *msg, si
 int
 state_guard_pause(const char *reason, const struct actor *who, char *msg, size_t len)
 {
-	struct split_state n = state_cur;
+	struct split_state n = S.cur;
 	char now[128];
 
-	state_describe(&state_cur, now, sizeof(now));
-	if (state_ro.phase != RO_RUNNING) {
+	state_describe(&S.cur, now, sizeof(now));
+	if (S.ro.phase != RO_RUNNING) {
 		/* nothing moves on its own: the candidate keeps what it has */
 		state_event_rec(who, "pause", now, now, reason, "guard paused: %s stays (%s, state "
-		    "%s): %s", now, state_ro.phase == RO_NONE ? "no rollout" : "the rollout holds",
-		    state_mode_names[state_cur.mode], reason);
-		snprintf(msg, len, "%s stays, state %s", now, state_mode_names[state_cur.mode]);
+		    "%s): %s", now, S.ro.phase == RO_NONE ? "no rollout" : "the rollout holds",
+		    state_mode_names[S.cur.mode], reason);
+		snprintf(msg, len, "%s stays, state %s", now, state_mode_names[S.cur.mode]);
 		return 1;
 	}
-	rollout_pause(&state_ro, NULL, 0);
+	rollout_pause(&S.ro, NULL, 0);
 	state_from_rollout(&n);
 	state_commit(&n);
 	state_event_rec(who, "pause", now, now, reason, "guard paused the rollout at step %d of "
@@ -787,24 +814,24 @@ int
 state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int hold_s,
     int shadow_bp, const struct actor *who, char *msg, size_t len)
 {
-	struct split_state n = state_cur;
+	struct split_state n = S.cur;
 	char before[128], after[128], at[160];
 	int cur_bp, first;
 
-	if (pool == state_cur.stable) {
+	if (pool == S.cur.stable) {
 		snprintf(msg, len, "%s is the stable pool; a rollout moves traffic to the other one "
 		    "(%s)", pool_names[pool], pool_names[!pool]);
 		return -1;
 	}
-	if (state_ro.phase != RO_NONE) {
+	if (S.ro.phase != RO_NONE) {
 		snprintf(msg, len, "a rollout of %s is in progress (step %d of %zu, %s); abort or "
-		    "promote it first", pool_names[state_ro.pool ? POOL_GREEN : POOL_BLUE],
-		    state_ro.step + 1, state_ro.nsteps, state_mode_names[state_cur.mode]);
+		    "promote it first", pool_names[S.ro.pool ? POOL_GREEN : POOL_BLUE],
+		    S.ro.step + 1, S.ro.nsteps, state_mode_names[S.cur.mode]);
 		return -1;
 	}
 	/* begin at the first step at or above the share the candidate has
 	 * now, so no client it holds moves back (a reverted one has none) */
-	cur_bp = state_cur.mode == MODE_REVERTED ? 0 : state_cur.candidate_bp;
+	cur_bp = S.cur.mode == MODE_REVERTED ? 0 : S.cur.candidate_bp;
 	if (shadow_bp > 0 && cur_bp > 0) {
 		snprintf(msg, len, "a shadow phase comes before any user: %s has %d.%02d%% now; "
 		    "set weight %s 0 first, or start without shadow", pool_names[pool],
@@ -812,13 +839,13 @@ state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int h
 		return -1;
 	}
 	first = rollout_first_step(steps_bp, nsteps, cur_bp);
-	rollout_start(&state_ro, pool, steps_bp, nsteps, first, hold_s,
+	rollout_start(&S.ro, pool, steps_bp, nsteps, first, hold_s,
 	    rt.cfg->rollout_min_requests, rt.cfg->guard_bake_s, state_now_ms(),
 	    state_gate_requests(pool));
 	if (shadow_bp > 0)
-		rollout_shadow(&state_ro, shadow_bp, state_now_ms(), state_gate_requests(pool));
+		rollout_shadow(&S.ro, shadow_bp, state_now_ms(), state_gate_requests(pool));
 	state_from_rollout(&n);
-	state_describe(&state_cur, before, sizeof(before));
+	state_describe(&S.cur, before, sizeof(before));
 	state_commit(&n);
 	state_describe(&n, after, sizeof(after));
 	if (shadow_bp > 0)
@@ -836,13 +863,13 @@ static int
 state_rollout_gate(int r, const struct actor *who, const char *kind, const char *what,
     char *msg, size_t len)
 {
-	struct split_state n = state_cur;
+	struct split_state n = S.cur;
 	char before[128], after[128], at[48];
 
 	if (r == -1)
 		return -1;
 	state_from_rollout(&n);
-	state_describe(&state_cur, before, sizeof(before));
+	state_describe(&S.cur, before, sizeof(before));
 	state_commit(&n);
 	state_describe(&n, after, sizeof(after));
 	if (n.shadow_bp > 0)
@@ -858,22 +885,22 @@ state_rollout_gate(int r, const struct actor *who, const char *kind, const char 
 int
 state_rollout_pause(const struct actor *who, char *msg, size_t len)
 {
-	if (state_ro.phase == RO_PAUSED) {
+	if (S.ro.phase == RO_PAUSED) {
 		snprintf(msg, len, "the rollout is paused already (no change)");
 		return 0;
 	}
-	return state_rollout_gate(rollout_pause(&state_ro, msg, len), who, "pause", "paused",
+	return state_rollout_gate(rollout_pause(&S.ro, msg, len), who, "pause", "paused",
 	    msg, len);
 }
 
 int
 state_rollout_resume(const struct actor *who, char *msg, size_t len)
 {
-	if (state_ro.phase == RO_RUNNING) {
+	if (S.ro.phase == RO_RUNNING) {
 		snprintf(msg, len, "the rollout is running already (no change)");
 		return 0;
 	}
-	return state_rollout_gate(rollout_resume(&state_ro, state_now_ms(),
+	return state_rollout_gate(rollout_resume(&S.ro, state_now_ms(),
 	    state_gate_requests(state_ro_pool()), msg, len), who, "resume",
 	    "resumed", msg, len);
 }
@@ -883,7 +910,7 @@ state_rollout_next(const struct actor *who, char *msg, size_t len)
 {
 	int failed = 0;
 
-	rollout_next(&state_ro, state_now_ms(),
+	rollout_next(&S.ro, state_now_ms(),
 	    state_gate_requests(state_ro_pool()), msg, len, &failed);
 	return state_rollout_gate(failed ? -1 : 0, who, "step", "advanced", msg, len);
 }
@@ -891,7 +918,7 @@ state_rollout_next(const struct actor *who, char *msg, size_t len)
 int
 state_step_left_s(void)
 {
-	return rollout_step_left_s(&state_ro, state_now_ms());
+	return rollout_step_left_s(&S.ro, state_now_ms());
 }
 
 void
@@ -904,22 +931,22 @@ state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
 	*left_s = 0;
 	*seen = *need = 0;
 	buf[0] = '\0';
-	switch (state_ro.phase) {
+	switch (S.ro.phase) {
 	case RO_NONE:
 		return;
 	case RO_PAUSED:
 		/* a resume begins the step again: its whole hold and count */
-		*left_s = state_ro.hold_s;
-		*need = (unsigned long long)state_ro.min_requests;
+		*left_s = S.ro.hold_s;
+		*need = (unsigned long long)S.ro.min_requests;
 		snprintf(buf, len, "paused: rollout resume (then %d s and %llu %s) or rollout next",
-		    *left_s, *need, state_ro.shadow_bp > 0 ? "copies answered" :
+		    *left_s, *need, S.ro.shadow_bp > 0 ? "copies answered" :
 		    "candidate request(s)");
 		return;
 	case RO_BAKING:
-		if (state_ro.bake_s > 0) {
-			uint64_t done = (state_now_ms() - state_ro.bake_start_ms) / 1000;
+		if (S.ro.bake_s > 0) {
+			uint64_t done = (state_now_ms() - S.ro.bake_start_ms) / 1000;
 
-			*left_s = done >= (uint64_t)state_ro.bake_s ? 0 : state_ro.bake_s - (int)done;
+			*left_s = done >= (uint64_t)S.ro.bake_s ? 0 : S.ro.bake_s - (int)done;
 			snprintf(buf, len, "baking: promote, or %d s more clean for the automatic "
 			    "promote", *left_s);
 		} else {
@@ -929,11 +956,11 @@ state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
 	case RO_RUNNING:
 		break;
 	}
-	*left_s = rollout_step_left_s(&state_ro, state_now_ms());
-	*seen = rollout_step_requests(&state_ro, cand);
-	*need = (unsigned long long)state_ro.min_requests;
+	*left_s = rollout_step_left_s(&S.ro, state_now_ms());
+	*seen = rollout_step_requests(&S.ro, cand);
+	*need = (unsigned long long)S.ro.min_requests;
 	/* in the shadow phase the gate counts the copies answered */
-	what = state_ro.shadow_bp > 0 ? "copies answered" : "candidate request(s)";
+	what = S.ro.shadow_bp > 0 ? "copies answered" : "candidate request(s)";
 	if (*left_s > 0 && *seen < *need)
 		snprintf(buf, len, "%d s and %llu more %s (%llu of %llu)", *left_s, *need - *seen,
 		    what, *seen, *need);
@@ -957,7 +984,7 @@ state_audit(const struct actor *who, const char *what, const char *result, const
 	struct state_audit *a;
 
 	if (state_staging == NULL) {
-		state_audit_actor(who, what, result, msg, before, &state_cur);
+		state_audit_actor(who, what, result, msg, before, &S.cur);
 		return;
 	}
 	if (state_staging->naudits == STATE_STAGE_AUDITS)
@@ -988,13 +1015,13 @@ state_step_unjudged(const struct actor *who)
 	uint64_t now = state_now_ms(), ran;
 	char reason[200], msg[256];
 
-	if (c->guard_method != GUARD_SEQUENTIAL || state_ro.phase != RO_RUNNING ||
+	if (c->guard_method != GUARD_SEQUENTIAL || S.ro.phase != RO_RUNNING ||
 	    state_judged == 1)
 		return 0;
-	ran = now > state_ro.step_start_ms ? now - state_ro.step_start_ms : 0;
+	ran = now > S.ro.step_start_ms ? now - S.ro.step_start_ms : 0;
 	if (c->rollout_max_inconclusive_s > 0 &&
 	    ran >= (uint64_t)c->rollout_max_inconclusive_s * 1000) {
-		struct split_state before = state_cur;
+		struct split_state before = S.cur;
 
 		snprintf(reason, sizeof(reason), "step inconclusive for %d s "
 		    "(rollout.max_inconclusive_s): the evidence never showed the candidate "
@@ -1011,16 +1038,16 @@ void
 state_tick(void)
 {
 	struct actor timer = { ACTOR_ROLLOUT, 0, 0 };
-	struct split_state before = state_cur;
+	struct split_state before = S.cur;
 	uint64_t now = state_now_ms();
 	char msg[256];
 	enum rollout_action a;
 	int r;
 
-	if (state_ro.phase != RO_NONE) {
+	if (S.ro.phase != RO_NONE) {
 		if (state_step_unjudged(&timer))
 			return;
-		a = rollout_tick(&state_ro, now, state_gate_total(state_ro_pool()));
+		a = rollout_tick(&S.ro, now, state_gate_total(state_ro_pool()));
 		if (a == RA_SET) {
 			r = state_rollout_gate(0, &timer, "step", "step", msg, sizeof(msg));
 			state_audit(&timer, "rollout step", r == 0 ? "OK" : "ERR", msg, &before);
@@ -1030,8 +1057,8 @@ state_tick(void)
 		}
 		return;
 	}
-	if (state_cur.mode == MODE_BAKING && rt.cfg->guard_bake_s > 0 &&
-	    now - state_bake_start_ms >= (uint64_t)rt.cfg->guard_bake_s * 1000) {
+	if (S.cur.mode == MODE_BAKING && rt.cfg->guard_bake_s > 0 &&
+	    now - S.bake_start_ms >= (uint64_t)rt.cfg->guard_bake_s * 1000) {
 		r = state_promote(&timer, msg, sizeof(msg));
 		state_audit(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before);
 	}

@@ -13,50 +13,26 @@
 #include "state.h"
 #include "state_int.h"
 
-static struct state_stage state_saved;  /* the real state while staging */
+#define S (*state_core_get())
 
-void
-state_set_hook(void (*fn)(int revert))
-{
-	state_hook = fn;
-}
-
-void
-state_set_event_hook(void (*fn)(const struct state_ev *ev))
-{
-	state_ev_hook = fn;
-}
-
-void
-state_set_fleet_step(uint64_t (*fn)(long long key))
-{
-	state_fleet_step = fn;
-}
+static struct state_core state_saved;   /* the real core while staging */
 
 void
 state_stage_begin(struct state_stage *st)
 {
 	memset(st, 0, sizeof(*st));
-	state_saved.cur = state_cur;
-	state_saved.ro = state_ro;
-	state_saved.bake_start_ms = state_bake_start_ms;
-	state_saved.nreverts = state_nreverts;
-	state_staging = st;
+	state_saved = S;
+	state_staging_set(st);
 }
 
 void
 state_stage_end(struct state_stage *st)
 {
-	st->cur = state_cur;
-	st->ro = state_ro;
-	st->bake_start_ms = state_bake_start_ms;
-	st->nreverts = state_nreverts - state_saved.nreverts;
-	st->changed = state_cur.version != state_saved.cur.version;
-	state_cur = state_saved.cur;
-	state_ro = state_saved.ro;
-	state_bake_start_ms = state_saved.bake_start_ms;
-	state_nreverts = state_saved.nreverts;
-	state_staging = NULL;
+	st->core = S;
+	st->core.nreverts = S.nreverts - state_saved.nreverts;
+	st->changed = S.cur.version != state_saved.cur.version;
+	S = state_saved;
+	state_staging_set(NULL);
 }
 
 void
@@ -64,15 +40,15 @@ state_stage_apply(const struct state_stage *st)
 {
 	size_t i;
 
-	state_publish(&st->cur);
-	state_ro = st->ro;
-	state_bake_start_ms = st->bake_start_ms;
-	state_nreverts += st->nreverts;
+	state_publish(&st->core.cur);
+	S.ro = st->core.ro;
+	S.bake_start_ms = st->core.bake_start_ms;
+	S.nreverts += st->core.nreverts;
 	for (i = 0; i < st->nevents; i++)
 		state_event_keep(&st->events[i]);
 	for (i = 0; i < st->naudits; i++)
 		state_audit_actor(&st->audits[i].who, st->audits[i].what, st->audits[i].result,
-		    st->audits[i].msg, &st->audits[i].before, &state_cur);
+		    st->audits[i].msg, &st->audits[i].before, &S.cur);
 }
 
 static void
@@ -88,14 +64,14 @@ state_record_of(const struct split_state *cur, const struct rollout *ro, uint64_
 void
 state_record(struct persist_state *p, long long *step_wall_ms, long long *bake_wall_ms)
 {
-	state_record_of(&state_cur, &state_ro, state_bake_start_ms, p, step_wall_ms, bake_wall_ms);
+	state_record_of(&S.cur, &S.ro, S.bake_start_ms, p, step_wall_ms, bake_wall_ms);
 }
 
 void
 state_stage_record(const struct state_stage *st, struct persist_state *p, long long *step_wall_ms,
     long long *bake_wall_ms)
 {
-	state_record_of(&st->cur, &st->ro, st->bake_start_ms, p, step_wall_ms, bake_wall_ms);
+	state_record_of(&st->core.cur, &st->core.ro, st->core.bake_start_ms, p, step_wall_ms, bake_wall_ms);
 }
 
 int
@@ -108,30 +84,30 @@ state_apply_remote(const struct persist_state *p, long long step_wall_ms, long l
 	char before[128], after[128];
 
 	state_from_persist(p, &s);
-	if (s.version == state_cur.version && memcmp(&s, &state_cur, sizeof(s)) == 0)
+	if (s.version == S.cur.version && memcmp(&s, &S.cur, sizeof(s)) == 0)
 		return 0;
-	state_describe(&state_cur, before, sizeof(before));
+	state_describe(&S.cur, before, sizeof(before));
 	state_publish(&s);
-	old_ro = state_ro;
-	rollout_clear(&state_ro);
+	old_ro = S.ro;
+	rollout_clear(&S.ro);
 	if (s.has_rollout && s.mode != MODE_REVERTED) {
-		rollout_restore(&state_ro, s.rollout_pool, s.steps_bp, s.nsteps, s.step, s.hold_s,
+		rollout_restore(&S.ro, s.rollout_pool, s.steps_bp, s.nsteps, s.step, s.hold_s,
 		    s.mode == MODE_PAUSED, s.mode == MODE_BAKING, rt.cfg->rollout_min_requests,
 		    rt.cfg->guard_bake_s, state_now_ms(), state_gate_requests(s.rollout_pool));
 		state_restore_shadow(&s);
 		/* the same step with the hold it has left, whoever runs the clock */
 		if (step_wall_ms > 0)
-			state_ro.step_start_ms = state_wall_to_mono(step_wall_ms);
-		if (bake_wall_ms > 0 && state_ro.phase == RO_BAKING)
-			state_ro.bake_start_ms = state_wall_to_mono(bake_wall_ms);
+			S.ro.step_start_ms = state_wall_to_mono(step_wall_ms);
+		if (bake_wall_ms > 0 && S.ro.phase == RO_BAKING)
+			S.ro.bake_start_ms = state_wall_to_mono(bake_wall_ms);
 		/* the step this node is in already (another change of the
 		 * split): what it counted in it still counts */
-		if (old_ro.phase != RO_NONE && old_ro.step == state_ro.step &&
-		    old_ro.shadow_bp == state_ro.shadow_bp &&
-		    old_ro.step_start_ms == state_ro.step_start_ms)
-			state_ro.step_start_requests = old_ro.step_start_requests;
+		if (old_ro.phase != RO_NONE && old_ro.step == S.ro.step &&
+		    old_ro.shadow_bp == S.ro.shadow_bp &&
+		    old_ro.step_start_ms == S.ro.step_start_ms)
+			S.ro.step_start_requests = old_ro.step_start_requests;
 	}
-	state_bake_start_ms = bake_wall_ms > 0 ? state_wall_to_mono(bake_wall_ms) : state_now_ms();
+	S.bake_start_ms = bake_wall_ms > 0 ? state_wall_to_mono(bake_wall_ms) : state_now_ms();
 	state_describe(&s, after, sizeof(after));
 	state_event_rec(&sys, "sync", before, after, NULL, "split from node %s: %s -> %s, state %s, "
 	    "version %llu", node, before, after, state_mode_names[s.mode], s.version);
@@ -142,7 +118,7 @@ void
 state_merge_revert(const struct persist_state *p, const char *node)
 {
 	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
-	struct split_state s, mine = state_cur;
+	struct split_state s, mine = S.cur;
 	char after[128];
 
 	/* the fleet's split with this node's revert on top: a revert is never
@@ -158,7 +134,7 @@ state_merge_revert(const struct persist_state *p, const char *node)
 	memcpy(s.revert_reason, mine.revert_reason, sizeof(s.revert_reason));
 	s.version = (s.version > mine.version ? s.version : mine.version) + 1;
 	state_publish(&s);
-	rollout_clear(&state_ro);
+	rollout_clear(&S.ro);
 	state_describe(&s, after, sizeof(after));
 	state_event_rec(&sys, "sync", NULL, after, NULL, "this node's revert kept over version "
 	    "%llu from node %s: %s, state reverted, version %llu", p->split_version, node, after,
