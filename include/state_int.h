@@ -16,6 +16,16 @@
  * (NULL: none): while one is, a change touches the core only. */
 struct state_core *state_core_get(void);
 void state_staging_set(struct state_stage *st);
+struct state_stage *state_staging_get(void);
+
+/* state.c, for state_rollout.c: a change made (published, persisted, the
+ * cluster told); the split's rollout fields and mode from the engine; the
+ * rollout's pool; the judge's evidence that the guard's and the timer's
+ * events carry (NULL: none). */
+void state_commit(const struct split_state *next);
+void state_from_rollout(struct split_state *n);
+enum pool_id state_ro_pool(void);
+void state_judge_ev_set(const char *evidence);
 
 /* Publish next (its version as it is) to the workers, then persist; while
  * staging only state_cur changes. */

@@ -34,11 +34,24 @@ static uint64_t (*state_fleet_step)(long long key); /* the other nodes' count of
 /* Staging (cluster mode, state_cluster.c): while set, a change touches
  * the core only. */
 static struct state_stage *state_staging;
+static char state_judge_ev[640];     /* the judge's evidence (state_judge_note; "" none) */
 
 struct state_core *
 state_core_get(void)
 {
 	return &S;
+}
+
+struct state_stage *
+state_staging_get(void)
+{
+	return state_staging;
+}
+
+void
+state_judge_ev_set(const char *evidence)
+{
+	snprintf(state_judge_ev, sizeof(state_judge_ev), "%s", evidence != NULL ? evidence : "");
 }
 
 void
@@ -137,7 +150,6 @@ state_audit_actor(const struct actor *who, const char *what, const char *result,
 	state_audit_split(after, &a);
 	audit_write(&self, cmd, result, evidence, &b, &a);
 }
-static char state_judge_ev[640];  /* the judge's evidence (state_judge_note; "" none) */
 
 void
 state_event_rec(const struct actor *who, const char *kind, const char *from, const char *to,
@@ -391,7 +403,7 @@ state_publish(const struct split_state *next)
 
 /* A change made here: the next version, published; a change made outside
  * staging is one the cluster (if any) must write. */
-static void
+void
 state_commit(const struct split_state *next)
 {
 	struct split_state n = *next;
@@ -459,7 +471,6 @@ state_wall_to_mono(long long wall_ms)
  * (they are added up as they come, so the count never goes back when it
  * ends). */
 static uint64_t state_shadow_seen, state_shadow_acc;
-static int state_judged = -1;     /* state_judge_note */
 
 uint64_t
 state_gate_requests(enum pool_id pool)
@@ -478,7 +489,6 @@ state_step_key(void)
 	return S.ro.phase != RO_NONE ? state_mono_to_wall(S.ro.step_start_ms) : 0;
 }
 
-static enum pool_id state_ro_pool(void);
 
 uint64_t
 state_step_own(void)
@@ -498,7 +508,7 @@ state_gate_total(enum pool_id pool)
 	return own + state_fleet_step(state_step_key());
 }
 
-static enum pool_id
+enum pool_id
 state_ro_pool(void)
 {
 	return S.ro.pool ? POOL_GREEN : POOL_BLUE;
@@ -516,7 +526,7 @@ state_restore_shadow(const struct split_state *s)
 }
 
 /* The split's rollout fields and mode from the engine. */
-static void
+void
 state_from_rollout(struct split_state *n)
 {
 	n->has_rollout = S.ro.phase != RO_NONE;
@@ -755,311 +765,4 @@ state_promote(const struct actor *who, char *msg, size_t len)
 	    "promote: %s is now the stable pool with 100%%", pool_names[cand]);
 	snprintf(msg, len, "%s is stable with 100%%", pool_names[cand]);
 	return 0;
-}
-
-/* ---- what a guard trip does (guard.on_trip) --------------------------------------- */
-
-int
-state_guard_step_back(const char *reason, const struct actor *who, char *msg, size_t len)
-{
-	struct split_state n = S.cur;
-	char before[128], after[128], why[480];
-	int from = S.ro.step;
-
-	if (S.ro.phase == RO_NONE || rollout_step_back(&S.ro, state_now_ms(),
-	    state_gate_requests(state_ro_pool())) == -1) {
-		/* from the first step (or without a rollout) back is the stable pool */
-		snprintf(why, sizeof(why), "%.300s (step_back from the first step: revert)", reason);
-		return state_revert(why, who, msg, len);
-	}
-	state_from_rollout(&n);
-	state_describe(&S.cur, before, sizeof(before));
-	state_describe(&n, after, sizeof(after));
-	state_commit(&n);    /* a new guard window: see state_publish */
-	state_event_rec(who, "step", before, after, reason, "guard stepped back: step %d -> %d of "
-	    "%zu, %s, held (rollout resume to go on): %s", from + 1, n.step + 1, n.nsteps, after,
-	    reason);
-	snprintf(msg, len, "stepped back to step %d of %zu, %s, paused", n.step + 1, n.nsteps,
-	    after);
-	return 0;
-}
-
-int
-state_guard_pause(const char *reason, const struct actor *who, char *msg, size_t len)
-{
-	struct split_state n = S.cur;
-	char now[128];
-
-	state_describe(&S.cur, now, sizeof(now));
-	if (S.ro.phase != RO_RUNNING) {
-		/* nothing moves on its own: the candidate keeps what it has */
-		state_event_rec(who, "pause", now, now, reason, "guard paused: %s stays (%s, state "
-		    "%s): %s", now, S.ro.phase == RO_NONE ? "no rollout" : "the rollout holds",
-		    state_mode_names[S.cur.mode], reason);
-		snprintf(msg, len, "%s stays, state %s", now, state_mode_names[S.cur.mode]);
-		return 1;
-	}
-	rollout_pause(&S.ro, NULL, 0);
-	state_from_rollout(&n);
-	state_commit(&n);
-	state_event_rec(who, "pause", now, now, reason, "guard paused the rollout at step %d of "
-	    "%zu, %s (rollout resume, next or revert): %s", n.step + 1, n.nsteps, now, reason);
-	snprintf(msg, len, "paused at step %d of %zu, %s", n.step + 1, n.nsteps, now);
-	return 0;
-}
-
-/* ---- rollouts ---------------------------------------------------------------- */
-
-int
-state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int hold_s,
-    int shadow_bp, const struct actor *who, char *msg, size_t len)
-{
-	struct split_state n = S.cur;
-	char before[128], after[128], at[160];
-	int cur_bp, first;
-
-	if (pool == S.cur.stable) {
-		snprintf(msg, len, "%s is the stable pool; a rollout moves traffic to the other one "
-		    "(%s)", pool_names[pool], pool_names[!pool]);
-		return -1;
-	}
-	if (S.ro.phase != RO_NONE) {
-		snprintf(msg, len, "a rollout of %s is in progress (step %d of %zu, %s); abort or "
-		    "promote it first", pool_names[S.ro.pool ? POOL_GREEN : POOL_BLUE],
-		    S.ro.step + 1, S.ro.nsteps, state_mode_names[S.cur.mode]);
-		return -1;
-	}
-	/* begin at the first step at or above the share the candidate has
-	 * now, so no client it holds moves back (a reverted one has none) */
-	cur_bp = S.cur.mode == MODE_REVERTED ? 0 : S.cur.candidate_bp;
-	if (shadow_bp > 0 && cur_bp > 0) {
-		snprintf(msg, len, "a shadow phase comes before any user: %s has %d.%02d%% now; "
-		    "set weight %s 0 first, or start without shadow", pool_names[pool],
-		    cur_bp / 100, cur_bp % 100, pool_names[pool]);
-		return -1;
-	}
-	first = rollout_first_step(steps_bp, nsteps, cur_bp);
-	rollout_start(&S.ro, pool, steps_bp, nsteps, first, hold_s,
-	    rt.cfg->rollout_min_requests, rt.cfg->guard_bake_s, state_now_ms(),
-	    state_gate_requests(pool));
-	if (shadow_bp > 0)
-		rollout_shadow(&S.ro, shadow_bp, state_now_ms(), state_gate_requests(pool));
-	state_from_rollout(&n);
-	state_describe(&S.cur, before, sizeof(before));
-	state_commit(&n);
-	state_describe(&n, after, sizeof(after));
-	if (shadow_bp > 0)
-		snprintf(at, sizeof(at), "shadow phase, copies of %d.%02d%% of %s's requests, then "
-		    "%zu steps", shadow_bp / 100, shadow_bp % 100, pool_names[n.stable], nsteps);
-	else
-		snprintf(at, sizeof(at), "step %d of %zu, %s", first + 1, nsteps, after);
-	state_event_rec(who, "rollout", before, after, NULL, "rollout of %s started: %s, hold %d s",
-	    pool_names[pool], at, hold_s);
-	snprintf(msg, len, "rollout of %s started: %s", pool_names[pool], after);
-	return 0;
-}
-
-static int
-state_rollout_gate(int r, const struct actor *who, const char *kind, const char *what,
-    char *msg, size_t len)
-{
-	struct split_state n = S.cur;
-	char before[128], after[128], at[48];
-
-	if (r == -1)
-		return -1;
-	state_from_rollout(&n);
-	state_describe(&S.cur, before, sizeof(before));
-	state_commit(&n);
-	state_describe(&n, after, sizeof(after));
-	if (n.shadow_bp > 0)
-		snprintf(at, sizeof(at), "shadow phase");
-	else
-		snprintf(at, sizeof(at), "step %d of %zu", n.step + 1, n.nsteps);
-	state_event_rec(who, kind, before, after, NULL, "rollout %s: %s, %s, state %s", what, at,
-	    after, state_mode_names[n.mode]);
-	snprintf(msg, len, "%s, %s, state %s", at, after, state_mode_names[n.mode]);
-	return 0;
-}
-
-int
-state_rollout_pause(const struct actor *who, char *msg, size_t len)
-{
-	if (S.ro.phase == RO_PAUSED) {
-		snprintf(msg, len, "the rollout is paused already (no change)");
-		return 0;
-	}
-	return state_rollout_gate(rollout_pause(&S.ro, msg, len), who, "pause", "paused",
-	    msg, len);
-}
-
-int
-state_rollout_resume(const struct actor *who, char *msg, size_t len)
-{
-	if (S.ro.phase == RO_RUNNING) {
-		snprintf(msg, len, "the rollout is running already (no change)");
-		return 0;
-	}
-	return state_rollout_gate(rollout_resume(&S.ro, state_now_ms(),
-	    state_gate_requests(state_ro_pool()), msg, len), who, "resume",
-	    "resumed", msg, len);
-}
-
-int
-state_rollout_next(const struct actor *who, char *msg, size_t len)
-{
-	int failed = 0;
-
-	rollout_next(&S.ro, state_now_ms(),
-	    state_gate_requests(state_ro_pool()), msg, len, &failed);
-	return state_rollout_gate(failed ? -1 : 0, who, "step", "advanced", msg, len);
-}
-
-int
-state_step_left_s(void)
-{
-	return rollout_step_left_s(&S.ro, state_now_ms());
-}
-
-void
-state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
-    unsigned long long *need)
-{
-	uint64_t cand = state_gate_total(state_ro_pool());
-	const char *what;
-
-	*left_s = 0;
-	*seen = *need = 0;
-	buf[0] = '\0';
-	switch (S.ro.phase) {
-	case RO_NONE:
-		return;
-	case RO_PAUSED:
-		/* a resume begins the step again: its whole hold and count */
-		*left_s = S.ro.hold_s;
-		*need = (unsigned long long)S.ro.min_requests;
-		snprintf(buf, len, "paused: rollout resume (then %d s and %llu %s) or rollout next",
-		    *left_s, *need, S.ro.shadow_bp > 0 ? "copies answered" :
-		    "candidate request(s)");
-		return;
-	case RO_BAKING:
-		if (S.ro.bake_s > 0) {
-			uint64_t done = (state_now_ms() - S.ro.bake_start_ms) / 1000;
-
-			*left_s = done >= (uint64_t)S.ro.bake_s ? 0 : S.ro.bake_s - (int)done;
-			snprintf(buf, len, "baking: promote, or %d s more clean for the automatic "
-			    "promote", *left_s);
-		} else {
-			snprintf(buf, len, "baking: promote");
-		}
-		return;
-	case RO_RUNNING:
-		break;
-	}
-	*left_s = rollout_step_left_s(&S.ro, state_now_ms());
-	*seen = rollout_step_requests(&S.ro, cand);
-	*need = (unsigned long long)S.ro.min_requests;
-	/* in the shadow phase the gate counts the copies answered */
-	what = S.ro.shadow_bp > 0 ? "copies answered" : "candidate request(s)";
-	if (*left_s > 0 && *seen < *need)
-		snprintf(buf, len, "%d s and %llu more %s (%llu of %llu)", *left_s, *need - *seen,
-		    what, *seen, *need);
-	else if (*left_s > 0)
-		snprintf(buf, len, "%d s (%s %llu of %llu)", *left_s, what, *seen, *need);
-	else if (*seen < *need)
-		snprintf(buf, len, "%llu more %s (%llu of %llu)", *need - *seen, what, *seen, *need);
-	else if (rt.cfg->guard_method == GUARD_SEQUENTIAL && state_judged != 1)
-		snprintf(buf, len, "the evidence that the candidate is within every limit "
-		    "(guard: inconclusive)");
-	else
-		snprintf(buf, len, "the next guard interval");
-}
-
-/* The audit line of what the timer did: written now, or with a staged
- * change when it is applied (not when etcd refused it). */
-static void
-state_audit(const struct actor *who, const char *what, const char *result, const char *msg,
-    const struct split_state *before)
-{
-	struct state_audit *a;
-
-	if (state_staging == NULL) {
-		state_audit_actor(who, what, result, msg, before, &S.cur);
-		return;
-	}
-	if (state_staging->naudits == STATE_STAGE_AUDITS)
-		return;
-	a = &state_staging->audits[state_staging->naudits++];
-	a->who = *who;
-	snprintf(a->what, sizeof(a->what), "%s", what);
-	snprintf(a->result, sizeof(a->result), "%s", result);
-	snprintf(a->msg, sizeof(a->msg), "%s", msg);
-	a->before = *before;
-}
-
-void
-state_judge_note(int clean, const char *evidence)
-{
-	state_judged = clean;
-	snprintf(state_judge_ev, sizeof(state_judge_ev), "%s",
-	    clean >= 0 && evidence != NULL ? evidence : "");
-}
-
-/* Under the sequential guard a running step (a shadow phase too: the judge
- * is fed its copies) moves only on the judge's "clean"; 1 when the step
- * must wait (and it may have been paused for waiting too long). */
-static int
-state_step_unjudged(const struct actor *who)
-{
-	const struct config *c = rt.cfg;
-	uint64_t now = state_now_ms(), ran;
-	char reason[200], msg[256];
-
-	if (c->guard_method != GUARD_SEQUENTIAL || S.ro.phase != RO_RUNNING ||
-	    state_judged == 1)
-		return 0;
-	ran = now > S.ro.step_start_ms ? now - S.ro.step_start_ms : 0;
-	if (c->rollout_max_inconclusive_s > 0 &&
-	    ran >= (uint64_t)c->rollout_max_inconclusive_s * 1000) {
-		struct split_state before = S.cur;
-
-		snprintf(reason, sizeof(reason), "step inconclusive for %d s "
-		    "(rollout.max_inconclusive_s): the evidence never showed the candidate "
-		    "within every limit", c->rollout_max_inconclusive_s);
-		state_guard_pause(reason, who, msg, sizeof(msg));
-		state_audit(who, "pause", "OK", reason, &before);
-	}
-	return 1;
-}
-
-/* The rollout timer: advance steps, and promote after guard.bake_s.  What
- * the timer changes is audited like an operator's command. */
-void
-state_tick(void)
-{
-	struct actor timer = { ACTOR_ROLLOUT, 0, 0 };
-	struct split_state before = S.cur;
-	uint64_t now = state_now_ms();
-	char msg[256];
-	enum rollout_action a;
-	int r;
-
-	if (S.ro.phase != RO_NONE) {
-		if (state_step_unjudged(&timer))
-			return;
-		a = rollout_tick(&S.ro, now, state_gate_total(state_ro_pool()));
-		if (a == RA_SET) {
-			r = state_rollout_gate(0, &timer, "step", "step", msg, sizeof(msg));
-			state_audit(&timer, "rollout step", r == 0 ? "OK" : "ERR", msg, &before);
-		} else if (a == RA_PROMOTE) {
-			r = state_promote(&timer, msg, sizeof(msg));
-			state_audit(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before);
-		}
-		return;
-	}
-	if (S.cur.mode == MODE_BAKING && rt.cfg->guard_bake_s > 0 &&
-	    now - S.bake_start_ms >= (uint64_t)rt.cfg->guard_bake_s * 1000) {
-		r = state_promote(&timer, msg, sizeof(msg));
-		state_audit(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before);
-	}
 }
