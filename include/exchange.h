@@ -7,7 +7,7 @@
  * on a fresh connection or on the stable pool, feeds the guard's figures
  * and writes the access line.  It never touches the client's socket: what
  * goes to or comes from the client passes through the codec of the client
- * connection, struct exchange_ops.  The HTTP/1.1 codec (session.c) carries
+ * connection, struct exchange_ops.  The HTTP/1.1 codec (h1.c) carries
  * one exchange at a time; a codec may carry many (each exchange is its own
  * object with its own upstream connection and callbacks).
  *

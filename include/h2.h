@@ -1,11 +1,12 @@
 /*
- * h2.h - the HTTP/2 codec of a client connection (h2.c, h2_stream.c).
+ * h2.h - the HTTP/2 codec of a client connection (src/h2/).
  *
  * A client connection that negotiated "h2" through ALPN, or that starts
  * with the HTTP/2 preface on a listener with h2c = true, is handed here by
- * session.c.  libnghttp2 does the framing, HPACK and flow control; each
- * stream is an exchange (exchange.c) like an HTTP/1.1 request, with its
- * own upstream connection.  The session keeps the socket (struct conn);
+ * client.c (client_use_h2; h2_codec.c is its ops).  libnghttp2 does the
+ * framing, HPACK and flow control; each stream is an exchange (exchange.c)
+ * like an HTTP/1.1 request, with its own upstream connection.  The client
+ * connection keeps the socket (struct conn);
  * this codec never frees it: when the connection is over it calls the
  * closed callback, from the top of one of its entry points only, and the
  * entry point returns -1 (h is gone then).
