@@ -37,8 +37,9 @@ int h2_preface_match(const char *p, size_t n);
 struct h2conn *h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
     void (*closed)(void *arg, const char *why), void *arg);
 
-/* Entry points, from the session's callbacks.  Each returns 0, or -1 when
- * the connection was closed (closed() ran: h and the session are gone). */
+/* Entry points, from the client connection's callbacks (h2_codec.c).  Each
+ * returns 0, or -1 when the connection was closed (closed() ran: h and the
+ * client connection are gone). */
 int h2_read(struct h2conn *h);           /* new bytes in cc->in */
 int h2_write(struct h2conn *h);          /* cc's output drained */
 /* The client closed or the socket failed: every stream ends now. */
@@ -60,7 +61,7 @@ int h2_move_reverted(struct h2conn *h, int pool);
 int h2_move_from_down(struct h2conn *h);
 /* Every stream's exchange still live ends as term (the connection goes). */
 void h2_end_streams(struct h2conn *h, enum exchange_term term);
-/* Streams open now (for the session's bookkeeping and tests). */
+/* Streams open now (for bookkeeping and tests). */
 int h2_nstreams(const struct h2conn *h);
 
 #endif

@@ -1,15 +1,15 @@
 /*
  * proxy.h - the runtime shared by the data-path modules: servers, pools,
- * the split, worker threads, client sessions and upstream connections.
+ * the split, worker threads, client connections and upstream connections.
  *
  * Threading: every worker thread owns an event_base, its listeners, its
- * sessions and its idle upstream connections; nothing of those is touched
- * by another thread.  What all workers read is either an atomic (the split
+ * client connections and its idle upstream connections; nothing of those
+ * is touched by another thread.  What all workers read is either an atomic (the split
  * word, server states) or published through an atomic pointer and never
  * changed afterwards (the configuration, the pool membership): a reload
  * publishes new ones and frees the old ones only after every worker has
  * passed its next tick (see reload.c).  Servers themselves live for the
- * whole process in a registry of slots, so a session may keep a pointer.
+ * whole process in a registry of slots, so a connection may keep a pointer.
  *
  * Types only: the functions of the modules are in worker.h, client.h,
  * upstream.h and http_reply.h.
