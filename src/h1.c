@@ -129,11 +129,6 @@ h1_reply(struct h1 *s, int status, const char *why)
 static void h1_reset_request(struct h1 *s);
 
 /*
- * After a reply of our own: close once it is flushed, or wait for the next
- * request.  Inside the head loop nothing is freed here (the loop goes on or
- * closes when it ends), so callers there may still use s.
- */
-/*
  * H1_CLOSING and the output is flushed.  When the client may still be
  * sending (we answered before reading its whole request), closing now
  * would make the kernel answer its bytes with a reset that can destroy
@@ -154,6 +149,11 @@ h1_closing_flushed(struct h1 *s, const char *reason)
 	client_timer_ms(s->c, H1_CLOSE_LINGER_MS);
 }
 
+/*
+ * After a reply of our own: close once it is flushed, or wait for the next
+ * request.  Inside the head loop nothing is freed here (the loop goes on or
+ * closes when it ends), so callers there may still use s.
+ */
 static void
 h1_after_reply(struct h1 *s)
 {
