@@ -43,6 +43,19 @@ health_cfg(const struct hcheck *h)
 
 static void health_timer_cb(evutil_socket_t fd, short what, void *arg);
 
+/* A check's pointer from a callback, checked: a freed or foreign one is a bug. */
+static struct hcheck *
+health_of(void *arg)
+{
+	struct hcheck *h = arg;
+
+	if (h == NULL || h->magic != HEALTH_MAGIC) {
+		log_error("bad health check magic");
+		abort();
+	}
+	return h;
+}
+
 static void
 health_schedule(struct hcheck *h, int ms)
 {
@@ -95,7 +108,7 @@ static void
 health_readcb(struct bufferevent *bev, void *arg)
 {
 	static struct http_msg msg;       /* scratch: the control thread only */
-	struct hcheck *h = arg;
+	struct hcheck *h = health_of(arg);
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len = evbuffer_get_length(in);
 	char why[128];
@@ -119,7 +132,7 @@ health_readcb(struct bufferevent *bev, void *arg)
 static void
 health_eventcb(struct bufferevent *bev, short what, void *arg)
 {
-	struct hcheck *h = arg;
+	struct hcheck *h = health_of(arg);
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED)
@@ -156,7 +169,7 @@ health_begin(struct hcheck *h)
 static void
 health_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct hcheck *h = arg;
+	struct hcheck *h = health_of(arg);
 
 	(void)fd;
 	(void)what;

@@ -431,6 +431,9 @@ def test_show_servers_has_checks_time_in_state_and_errors_by_class(env):
     def servers():
         return {s["address"]: s for s in json.loads(admin(p.port, "json show servers")[2])["servers"]}
     assert wait_until(lambda: servers()[green.addr]["check"] is not None)
+    # an exchange is counted at its end, which may come just after the
+    # client has its last byte: wait for the third
+    assert wait_until(lambda: servers()[fs.addr]["requests"] == 3), servers()[fs.addr]
     s = servers()
     b, g = s[fs.addr], s[green.addr]
     assert b["errors_by"]["reset"] == 1 and b["errors_by"]["protocol"] == 1, b
