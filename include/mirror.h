@@ -24,6 +24,13 @@ struct mirror_ask {
 	uint64_t body_left;           /* with BODY_LENGTH: its length */
 };
 
+/* Shadow traffic is on (rt.mirror_bp > 0): one relaxed load. */
+static inline int
+mirror_on(void)
+{
+	return atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed) > 0;
+}
+
 /* Whether a request (routed, its head built) is to be copied: rt.mirror_bp's
  * share of the stable pool's idempotent requests (http_method_idempotent),
  * not upgrades, not routed by the override header, with no body or one of

@@ -225,7 +225,7 @@ mirror_wanted(struct worker *w, const struct mirror_ask *ex, enum pool_id *stabl
 	int bp = atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed);
 
 	if (bp <= 0)
-		return 0;             /* off: all a request pays is this load */
+		return 0;             /* off (the caller asks mirror_on first) */
 	*stable = SPLIT_STABLE(atomic_load_explicit(&rt.split, memory_order_relaxed));
 	if (ex->pool != *stable || ex->overridden || ex->upgrade)
 		return 0;

@@ -351,7 +351,6 @@ exchange_prepare(struct exchange *ex, const struct http_msg *m)
 int
 exchange_forward(struct exchange *ex)
 {
-	struct mirror_ask ask;
 	enum pool_id stable;
 
 	ex->req_done = ex->req_body == BODY_NONE;
@@ -366,20 +365,21 @@ exchange_forward(struct exchange *ex)
 		ex->ops->close_after(ex, "no server connection");
 		return exchange_fail(ex, 502, "cannot connect");
 	}
-	/* shadow traffic: a copy for the candidate, tied to nothing here */
-	ask.pool = ex->pool;
-	ask.overridden = ex->overridden;
-	ask.upgrade = ex->req_upgrade;
-	ask.method = ex->req_method;
-	ask.body = ex->req_body;
-	ask.body_left = ex->req_left;
-	if (mirror_wanted(ex->w, &ask, &stable)) {
-		if (ex->req_body == BODY_NONE) {
-			ex->mirrored = mirror_request(ex->w, !stable, ex->rhead, ex->rhead_len, NULL);
-		} else {
-			/* sent when the body is complete */
-			ex->mirror_cand = !stable;
-			mirror_tee_begin(ex->w, &ex->mirror_tee);
+	/* shadow traffic (off: all a request pays is one load): a copy for the
+	 * candidate, tied to nothing here */
+	if (mirror_on()) {
+		struct mirror_ask ask = { ex->pool, ex->overridden, ex->req_upgrade, ex->req_method,
+			ex->req_body, ex->req_left };
+
+		if (mirror_wanted(ex->w, &ask, &stable)) {
+			if (ex->req_body == BODY_NONE) {
+				ex->mirrored = mirror_request(ex->w, !stable, ex->rhead, ex->rhead_len,
+				    NULL);
+			} else {
+				/* sent when the body is complete */
+				ex->mirror_cand = !stable;
+				mirror_tee_begin(ex->w, &ex->mirror_tee);
+			}
 		}
 	}
 	if (ex->req_done)

@@ -385,6 +385,16 @@ h2_stream_sent_end(struct h2stream *st)
 	NGHTTP2_NV_FLAG_NONE })
 #define NV_LIT(n, v, vl) NV(n, sizeof(n) - 1, v, vl)
 
+/* A field name as HTTP/2 writes it, in lower case, into dst (n bytes). */
+static void
+h2_lower(char *dst, const char *src, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		dst[k] = (char)(src[k] >= 'A' && src[k] <= 'Z' ? src[k] + 32 : src[k]);
+}
+
 /* Trailer lines of a chunked response ("Name: value" CRLF ..., CRLF) as
  * HTTP/2 trailers (names in lower case), submitted after the last DATA. */
 static int
@@ -474,7 +484,7 @@ h2_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 	struct h2conn *h = st->h;
 	char *sp = ex->w->scratch, status[8];
 	int interim = m->status < 200 && m->status != 101, rv, code;
-	size_t n = 0, i, k, len;
+	size_t n = 0, i, len;
 	/* the same rule as an HTTP/1.1 client's head (http_rewrite.c) */
 	struct http_rewrite_resp rs = {
 		.cookie = ex->set_cookie ? rt.cfg->cookie : NULL,
@@ -502,9 +512,7 @@ h2_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 
 		if (!http_rewrite_resp_keep(m, hd, &rs))
 			continue;
-		for (k = 0; k < hd->name_len; k++)
-			sp[k] = (char)(hd->name[k] >= 'A' && hd->name[k] <= 'Z' ? hd->name[k] + 32 :
-			    hd->name[k]);
+		h2_lower(sp, hd->name, hd->name_len);
 		nva[n++] = NV(sp, hd->name_len, hd->value, hd->value_len);
 		sp += hd->name_len;
 	}
@@ -648,10 +656,9 @@ h2_reply(struct exchange *ex, int status, const char *why)
 	sp += 8;
 	for (i = 0; i < HTTP_REPLY_NFIELDS; i++) {
 		const char *nm = http_reply_fields[i].name;
-		size_t k, nl = strlen(nm);
+		size_t nl = strlen(nm);
 
-		for (k = 0; k < nl; k++)
-			sp[k] = (char)(nm[k] >= 'A' && nm[k] <= 'Z' ? nm[k] + 32 : nm[k]);
+		h2_lower(sp, nm, nl);
 		nva[n++] = NV(sp, nl, http_reply_fields[i].value, strlen(http_reply_fields[i].value));
 		sp += nl;
 	}

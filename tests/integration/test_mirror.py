@@ -9,6 +9,7 @@ import json
 import time
 
 from harness import get, admin, wait_until, free_port, metric
+from test_ends import FaultServer
 
 
 def _mirror(port, result):
@@ -187,34 +188,12 @@ def test_copies_in_flight_are_bounded(env):
     assert wait_until(lambda: _mirror(mport, "ok") == 2.0, timeout=10)
 
 
-class _HeadServer:
+class _HeadServer(FaultServer):
     """A candidate that answers each copy as its path says, then closes:
     /interim  100 Continue, then 204 (the final head counts)
     /garbage  a head the strict parser refuses (a status of letters)
-    /status5  503"""
-
-    def __init__(self):
-        import socket
-        import threading
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.stop_ev = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        import socket
-        import threading
-        self.sock.settimeout(0.2)
-        while not self.stop_ev.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+    /status5  503
+    (FaultServer's socket and accept loop, its own answers)"""
 
     def _serve(self, c):
         buf = b""
@@ -236,10 +215,6 @@ class _HeadServer:
             pass
         finally:
             c.close()
-
-    def stop(self):
-        self.stop_ev.set()
-        self.sock.close()
 
 
 def test_copy_answers_read_by_the_strict_parser(env):
