@@ -9,7 +9,6 @@
 
 #include "http_parse.h"
 
-struct conn;
 struct evbuffer;
 
 /* How a body is framed (in either direction, on the HTTP/1.1 side). */
@@ -41,12 +40,26 @@ struct body_tee {
 void body_tee_take(struct body_tee *t, struct evbuffer *out, size_t from);
 
 /*
- * body_move from one conn's input to the other's output, writing as it
- * goes, again while the write took the bytes and more is waiting: bytes
- * never wait in the input while the output has room.  What is moved is
- * copied into tee too (NULL: no copy).  Returns as body_move.
+ * Pushes what waits in a destination toward its peer (hold: make it ready,
+ * it leaves with what follows); returns the bytes still to go.  A client
+ * connection's is conn_push_cb (conn.h), a server's upstream_push_cb.
  */
-int body_move_flush(struct conn *from, struct conn *to, enum body_kind kind, uint64_t *left,
-    struct http_chunked *ch, uint64_t *moved, size_t high, struct body_tee *tee);
+typedef size_t (*body_push_fn)(void *arg, int hold);
+
+/*
+ * body_move from src to dst, pushing dst as it goes, again while the push
+ * took the bytes and more is waiting: bytes never wait in src while dst's
+ * peer has room.  What is moved is copied into tee too (NULL: no copy).
+ * Returns as body_move.
+ */
+int body_move_flush(struct evbuffer *src, struct evbuffer *dst, body_push_fn push, void *arg,
+    enum body_kind kind, uint64_t *left, struct http_chunked *ch, uint64_t *moved, size_t high,
+    struct body_tee *tee);
+/*
+ * A tunnel's bytes: all of src into dst, pushed.  Returns 1 when dst's peer
+ * holds `high` bytes or more: the source is to pause until it drains.
+ */
+int body_tunnel_move(struct evbuffer *src, struct evbuffer *dst, body_push_fn push, void *arg,
+    size_t high);
 
 #endif

@@ -122,6 +122,10 @@ void conn_close_notify(struct conn *c);
  * it that the socket has not taken yet.  0 means everything was sent. */
 size_t conn_out_pending(const struct conn *c);
 
+/* Flush (hold: conn_flush_hold) and return conn_out_pending: the push of a
+ * body's destination (body.h's body_push_fn). */
+size_t conn_push_cb(void *arg, int hold);
+
 /*
  * Speak TLS on c (a server side: the handshake is driven by the events;
  * takes ownership of ssl).  The event callback gets CONN_EV_HANDSHAKE when

@@ -31,7 +31,7 @@
 #include "proxy.h"
 
 struct exchange;
-struct conn;
+struct upconn;
 
 enum exchange_state { EX_HEAD, EX_BODY, EX_TUNNEL, EX_DONE };
 
@@ -77,16 +77,17 @@ struct exchange_ops {
 	/* Queue a response head for the client (a 1xx interim one too); raw
 	 * is the server's head, m its parse. */
 	void (*resp_head)(struct exchange *ex, const struct http_msg *m, const char *raw);
-	/* Move response body bytes from the server's input toward the client,
-	 * framed as ex->resp_body.  all: the server closed, move everything.
-	 * Returns 1 at the body's end, 0 for more, -1 on a framing error. */
-	int (*resp_body)(struct exchange *ex, struct conn *up, int all);
+	/* Move response body bytes from the server's input (up->in) toward
+	 * the client, framed as ex->resp_body.  all: the server closed, move
+	 * everything.  Returns 1 at the body's end, 0 for more, -1 on a
+	 * framing error. */
+	int (*resp_body)(struct exchange *ex, struct upconn *up, int all);
 	/* The client side holds as much of the response as it may. */
 	int (*resp_full)(struct exchange *ex);
-	/* Move request body bytes from the client into the server's output.
-	 * Returns 1 at the body's end, 0 for more, -1 on a framing error
-	 * (ex->req_error says which). */
-	int (*req_body)(struct exchange *ex, struct conn *up);
+	/* Move request body bytes from the client into the server's output
+	 * (up->out, pushed with upstream_push).  Returns 1 at the body's end,
+	 * 0 for more, -1 on a framing error (ex->req_error says which). */
+	int (*req_body)(struct exchange *ex, struct upconn *up);
 	/* more: the server takes the body, read on (client body timer runs);
 	 * 0: the server is slow, stop reading the client (no timer). */
 	void (*req_flow)(struct exchange *ex, int more);
@@ -95,7 +96,7 @@ struct exchange_ops {
 	/* The tunnel is open (the 101 is queued); bytes from the server
 	 * (tunnel_down) and room at the server (tunnel_room) for the client. */
 	void (*tunnel_start)(struct exchange *ex);
-	void (*tunnel_down)(struct exchange *ex, struct conn *up);
+	void (*tunnel_down)(struct exchange *ex, struct upconn *up);
 	void (*tunnel_room)(struct exchange *ex);
 	/* Our own error response.  Returns 0, or -1 when the client
 	 * connection is gone (a response had started: nothing to answer with). */
@@ -148,7 +149,6 @@ struct exchange {
 	int resp_reusable;            /* upstream may be reused after it */
 	uint64_t resp_bytes;
 	int resp_started;             /* a response byte went to the client */
-	int up_eof;                   /* the server closed the current connection */
 	int err_kind;                 /* enum stats_err of a failed attempt, or -1 */
 	int overridden;               /* routed by the override header: not in the window */
 	int active_counted;           /* counted in the server's active requests */

@@ -31,17 +31,31 @@ struct exchange_peer;
  * more); -1: it is not HTTP/2. */
 int h2_preface_match(const char *p, size_t n);
 
+/*
+ * What the client connection gives its HTTP/2 codec: the end (closed, from
+ * the top of an entry point only) and its one timer (timer: fire h2_timeout
+ * in ms, again armed replaces; the connection's client_timer_ms).
+ */
+struct h2_host {
+	void (*closed)(void *arg, const char *why);
+	void (*timer)(void *arg, int ms);
+	void *arg;
+};
+
 /* Take over an open client connection (bytes already in cc->in are the
  * start of its HTTP/2 input: h2_read them).  Its loop runs at the next turn
  * of the event loop: our SETTINGS go out then.  NULL when out of memory. */
 struct h2conn *h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
-    void (*closed)(void *arg, const char *why), void *arg);
+    const struct h2_host *host);
 
 /* Entry points, from the client connection's callbacks (h2_codec.c).  Each
  * returns 0, or -1 when the connection was closed (closed() ran: h and the
  * client connection are gone). */
 int h2_read(struct h2conn *h);           /* new bytes in cc->in */
 int h2_write(struct h2conn *h);          /* cc's output drained */
+/* The host's timer fired: the idle, header-block, zero-window and closing
+ * times, the check on a client not read, the streams' body times. */
+int h2_timeout(struct h2conn *h);
 /* The client closed or the socket failed: every stream ends now. */
 void h2_free(struct h2conn *h);
 

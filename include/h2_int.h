@@ -95,7 +95,7 @@ struct h2stream {
 	struct h2_fld { uint32_t no, nl, vo, vl; } *fld;
 	size_t nfld, fldcap;
 	size_t hdr_bytes;             /* RFC 9113 6.5.2 size of the list so far */
-	struct event timer;           /* timeouts.client_body_ms */
+	uint64_t body_due_us;         /* timeouts.client_body_ms runs out then (0: not timed) */
 	unsigned ex_live : 1;         /* ex holds resources: exchange_release at the end */
 	unsigned req_end : 1;         /* the client's END_STREAM came */
 	unsigned resp_submitted : 1;  /* a final response head is with nghttp2 */
@@ -105,7 +105,6 @@ struct h2stream {
 	unsigned protocol : 1;        /* a :protocol pseudo-header came */
 	unsigned tunnel : 1;          /* extended CONNECT (WebSocket) */
 	unsigned up_shut : 1;         /* the tunnel's client end was passed on */
-	unsigned timer_on : 1;
 	unsigned wait_close : 1;      /* dead, but nghttp2 still knows it (our RST not out yet) */
 	unsigned replied : 1;         /* our own answer is submitted */
 };
@@ -118,15 +117,13 @@ struct h2conn {
 	struct conn *cc;
 	const struct exchange_peer *peer;
 	nghttp2_session *ng;
-	void (*closed)(void *arg, const char *why);
-	void *arg;
+	struct h2_host host;          /* the client connection: closed, timer */
 	TAILQ_HEAD(, h2stream) streams, todo, dead;
 	TAILQ_HEAD(, h2stream) spare; /* freed streams kept for the next ones, with buffers */
 	int nspare;
 	int nstreams;
 	struct event kick;            /* a turn of the loop soon (ops from upstream events) */
-	struct event tick;            /* idle, zero-window and closing timer */
-	struct event peer_check;      /* while not read: has the client gone? */
+	uint64_t tick_due_us;         /* the host's timer fires then (0: not armed) */
 	int in_run, again, kicked;
 	int in_cb;                    /* inside nghttp2 (mem_recv / send) */
 	int fatal;                    /* enum stats_goaway to end with, or -1 */
@@ -199,6 +196,8 @@ void h2_protocol_error(struct h2conn *h, uint32_t code);
 void h2_ids_open(struct h2conn *h, int32_t id);
 int h2_ids_never_opened(const struct h2conn *h, int32_t id);
 void h2_tick_next(struct h2conn *h, uint64_t now);
+/* The host's timer fires by due (µs) at the latest. */
+void h2_tick_by(struct h2conn *h, uint64_t due);
 
 /* h2_frames.c: nghttp2's callbacks for a connection (NULL: out of memory). */
 nghttp2_session_callbacks *h2_callbacks_new(void);

@@ -8,7 +8,6 @@
 #include <event2/buffer.h>
 
 #include "body.h"
-#include "conn.h"
 
 /*
  * Move framed body bytes from src to dst: at most *left bytes of a
@@ -114,29 +113,34 @@ body_tee_take(struct body_tee *t, struct evbuffer *out, size_t from)
 
 /*
  * Move body bytes from one side's input to the other side's output and
- * write them, again while the write took them and more is waiting: bytes
- * never wait in the input while the output has room (the input's conn
+ * push them, again while the push took them and more is waiting: bytes
+ * never wait in the input while the output has room (the input's side
  * stops reading when it is full, and nothing else would move them).
  * Returns as body_move.
  */
 int
-body_move_flush(struct conn *from, struct conn *to, enum body_kind kind, uint64_t *left,
-    struct http_chunked *ch, uint64_t *moved, size_t high, struct body_tee *tee)
+body_move_flush(struct evbuffer *src, struct evbuffer *dst, body_push_fn push, void *arg,
+    enum body_kind kind, uint64_t *left, struct http_chunked *ch, uint64_t *moved, size_t high,
+    struct body_tee *tee)
 {
-	size_t before;
+	size_t before, pending;
 	int r;
 
 	for (;;) {
-		before = evbuffer_get_length(to->out);
-		r = body_move(from->in, to->out, kind, left, ch, moved, high);
-		body_tee_take(tee, to->out, before);
+		before = evbuffer_get_length(dst);
+		r = body_move(src, dst, kind, left, ch, moved, high);
+		body_tee_take(tee, dst, before);
 		/* the body's end: what follows (a close_notify) leaves with it */
-		if (r == 1)
-			conn_flush_hold(to);
-		else
-			conn_flush(to);
-		if (r != 0 || conn_out_pending(to) >= high ||
-		    evbuffer_get_length(from->in) == 0)
+		pending = push(arg, r == 1);
+		if (r != 0 || pending >= high || evbuffer_get_length(src) == 0)
 			return r;
 	}
+}
+
+int
+body_tunnel_move(struct evbuffer *src, struct evbuffer *dst, body_push_fn push, void *arg,
+    size_t high)
+{
+	evbuffer_add_buffer(dst, src);
+	return push(arg, 0) >= high;
 }

@@ -66,11 +66,22 @@ client_h2_closed(void *arg, const char *why)
 	client_close(arg, why);
 }
 
+/* The HTTP/2 codec's timer is the connection's one timer. */
+static void
+client_h2_timer(void *arg, int ms)
+{
+	client_timer_ms(arg, ms);
+}
+
 int
 client_use_h2(struct client *c, int read_now)
 {
-	struct h2conn *h = h2_open(c->w, &c->cc, &c->peer, client_h2_closed, c);
+	struct h2_host host = { client_h2_closed, client_h2_timer, c };
+	struct h2conn *h;
 
+	/* the HTTP/1.1 codec's timer is over; HTTP/2 arms its own at once */
+	evtimer_del(&c->timer);
+	h = h2_open(c->w, &c->cc, &c->peer, &host);
 	if (h == NULL) {
 		log_warn("out of memory for an HTTP/2 connection from %s", c->peer.addr);
 		return -1;
@@ -78,7 +89,6 @@ client_use_h2(struct client *c, int read_now)
 	c->ops->free(c->cd);
 	c->ops = &h2_codec;
 	c->cd = h;
-	evtimer_del(&c->timer);
 	if (c->w->draining)
 		h2_goaway_soon(h);       /* no new streams: GOAWAY at once */
 	if (read_now)

@@ -194,6 +194,18 @@ conn_out_pending(const struct conn *c)
 	return n;
 }
 
+size_t
+conn_push_cb(void *arg, int hold)
+{
+	struct conn *c = arg;
+
+	if (hold)
+		conn_flush_hold(c);
+	else
+		conn_flush(c);
+	return conn_out_pending(c);
+}
+
 static int
 conn_setup(struct conn *c, struct event_base *base, evutil_socket_t fd)
 {

@@ -55,7 +55,7 @@ struct h1 {
 };
 
 static void h1_read_heads(struct h1 *s);
-static void h1_tunnel_move(struct h1 *s, struct conn *from, struct conn *to);
+static void h1_tunnel_up(struct h1 *s);
 static void h1_tunnel_shut(struct h1 *s);
 static const struct exchange_ops h1_exchange_ops;
 
@@ -331,11 +331,11 @@ h1_ex_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 }
 
 static int
-h1_ex_resp_body(struct exchange *ex, struct conn *up, int all)
+h1_ex_resp_body(struct exchange *ex, struct upconn *up, int all)
 {
 	struct h1 *s = EX_H1(ex);
 
-	return body_move_flush(up, &s->c->cc, ex->resp_body, &ex->resp_left, &ex->resp_chunk,
+	return body_move_flush(up->in, s->c->cc.out, conn_push_cb, &s->c->cc, ex->resp_body, &ex->resp_left, &ex->resp_chunk,
 	    &ex->resp_bytes, all ? SIZE_MAX : PROXY_RESP_HIGH, NULL);
 }
 
@@ -346,13 +346,13 @@ h1_ex_resp_full(struct exchange *ex)
 }
 
 static int
-h1_ex_req_body(struct exchange *ex, struct conn *up)
+h1_ex_req_body(struct exchange *ex, struct upconn *up)
 {
 	struct h1 *s = EX_H1(ex);
 	uint64_t moved = 0;
 	int r;
 
-	r = body_move_flush(&s->c->cc, up, ex->req_body, &ex->req_left, &ex->req_chunk, &moved,
+	r = body_move_flush(s->c->cc.in, up->out, upstream_push_cb, up, ex->req_body, &ex->req_left, &ex->req_chunk, &moved,
 	    PROXY_BUF_HIGH, &ex->mirror_tee);
 	if (r == -1)
 		ex->req_error = ex->req_chunk.error;
@@ -390,18 +390,20 @@ h1_ex_tunnel_start(struct exchange *ex)
 	h1_set_state(s, H1_TUNNEL);
 	/* what the client sent after its upgrade request goes up now */
 	if (evbuffer_get_length(s->c->cc.in) > 0)
-		h1_tunnel_move(s, &s->c->cc, &ex->up->c);
+		h1_tunnel_up(s);
 	conn_read_enable(&s->c->cc);
 	/* a client that half-closed before the 101: its FIN goes on too */
 	h1_tunnel_shut(s);
 }
 
 static void
-h1_ex_tunnel_down(struct exchange *ex, struct conn *up)
+h1_ex_tunnel_down(struct exchange *ex, struct upconn *up)
 {
 	struct h1 *s = EX_H1(ex);
 
-	h1_tunnel_move(s, up, &s->c->cc);
+	/* toward the client: the response budget, as for any response */
+	if (body_tunnel_move(up->in, s->c->cc.out, conn_push_cb, &s->c->cc, PROXY_RESP_HIGH))
+		upstream_read(up, 0);   /* the client's write callback resumes */
 }
 
 /* The client half-closed its tunnel: the server gets the FIN once the
@@ -410,15 +412,14 @@ h1_ex_tunnel_down(struct exchange *ex, struct conn *up)
 static void
 h1_tunnel_shut(struct h1 *s)
 {
-	struct conn *up = &s->ex.up->c;
+	struct upconn *up = s->ex.up;
 
 	if (!s->client_eof || s->tunnel_shut || evbuffer_get_length(s->c->cc.in) > 0)
 		return;
-	conn_flush(up);
-	if (conn_out_pending(up) > 0)
+	if (upstream_push(up, 0) > 0)
 		return;
 	s->tunnel_shut = 1;
-	conn_shutdown_write(up);
+	up->proto->shutdown(up);
 }
 
 static void
@@ -429,7 +430,7 @@ h1_ex_tunnel_room(struct exchange *ex)
 	if (!s->client_eof)
 		conn_read_enable(&s->c->cc);
 	if (evbuffer_get_length(s->c->cc.in) > 0)
-		h1_tunnel_move(s, &s->c->cc, &ex->up->c);
+		h1_tunnel_up(s);
 	h1_tunnel_shut(s);
 }
 
@@ -475,17 +476,14 @@ static const struct exchange_ops h1_exchange_ops = {
 
 /* ---- callbacks ----------------------------------------------------------- */
 
-/* Tunnel: move what one side sent to the other, pausing at the watermark. */
+/* Tunnel: what the client sent to the server, pausing the client at the
+ * watermark (the server's room callback resumes). */
 static void
-h1_tunnel_move(struct h1 *s, struct conn *from, struct conn *to)
+h1_tunnel_up(struct h1 *s)
 {
-	/* toward the client: the response budget, as for any response */
-	size_t high = to == &s->c->cc ? PROXY_RESP_HIGH : PROXY_BUF_HIGH;
-
-	evbuffer_add_buffer(to->out, from->in);
-	conn_flush(to);
-	if (conn_out_pending(to) >= high)
-		conn_read_disable(from);
+	if (body_tunnel_move(s->c->cc.in, s->ex.up->out, upstream_push_cb, s->ex.up,
+	    PROXY_BUF_HIGH))
+		conn_read_disable(&s->c->cc);
 }
 
 /* ---- the read path: one step per state ---------------------------------- */
@@ -512,7 +510,8 @@ h1_read_body(struct h1 *s, struct conn *c)
 static void
 h1_read_tunnel(struct h1 *s, struct conn *c)
 {
-	h1_tunnel_move(s, c, &s->ex.up->c);
+	(void)c;
+	h1_tunnel_up(s);
 }
 
 /* H1_CLOSING: the last response is queued; what else comes is dropped. */

@@ -1,7 +1,8 @@
 /*
  * upstream.c - connections to servers: connect with a timeout, and per
  * worker, per server pools of idle keep-alive connections reused across
- * client connections.
+ * client connections.  What goes over them is the protocol's
+ * (upstream_h1.c).
  */
 #include <errno.h>
 #include <linux/sockios.h>
@@ -43,7 +44,7 @@ upstream_free(struct upconn *u)
 	struct linger lg = { 1, 0 };
 	int queued = 0;
 
-	if (u->owner == NULL)
+	if (u->arg == NULL)
 		upstream_idle_unlink(u);
 	/* bytes the server never took (a request cut off, a server that does
 	 * not read): a reset, not a close that keeps them queued in the kernel
@@ -78,7 +79,8 @@ upstream_release(struct upconn *u)
 {
 	struct upidle *idle = &u->w->idle[u->srv->pool][u->srv->index];
 
-	u->owner = NULL;
+	u->arg = NULL;
+	u->ev = NULL;
 	if (idle->n >= UPSTREAM_IDLE_MAX || u->w->draining ||
 	    atomic_load_explicit(&u->srv->state, memory_order_relaxed) == SRV_DISABLED ||
 	    atomic_load_explicit(&u->srv->removed, memory_order_relaxed)) {
@@ -139,6 +141,9 @@ upstream_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 	u->c.wlowat = PROXY_BUF_HIGH / 2;
 	u->w = w;
 	u->srv = srv;
+	u->proto = &upstream_h1;
+	u->in = u->c.in;
+	u->out = u->c.out;
 	return u;
 }
 
@@ -198,4 +203,10 @@ upstream_free_pool(struct worker *w, int pool)
 	for (i = 0; i < CONFIG_MAX_SERVERS; i++)
 		while (w->idle[pool][i].head != NULL)
 			upstream_free(w->idle[pool][i].head);
+}
+
+size_t
+upstream_push_cb(void *arg, int hold)
+{
+	return upstream_push(arg, hold);
 }

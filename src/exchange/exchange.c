@@ -13,7 +13,6 @@
 #include <event2/buffer.h>
 
 #include "access_log.h"
-#include "conn.h"
 #include "exchange.h"
 #include "exchange_int.h"
 #include "http_rewrite.h"
@@ -35,9 +34,8 @@
 	} \
 } while (0)
 
-static void exchange_up_readcb(struct conn *, void *);
-static void exchange_up_writecb(struct conn *, void *);
-static void exchange_up_eventcb(struct conn *, short, void *);
+static const struct upstream_events exchange_up_events;
+static int exchange_up_body(void *arg);
 
 static const char *const exchange_state_names[] = { "head", "body", "tunnel", "done" };
 
@@ -115,7 +113,6 @@ exchange_reset(struct exchange *ex)
 	ex->resp_reusable = 0;
 	ex->resp_bytes = 0;
 	ex->resp_started = 0;
-	ex->up_eof = 0;
 	ex->err_kind = -1;
 	ex->overridden = 0;
 	ex->retried_stable = 0;
@@ -137,7 +134,7 @@ exchange_release(struct exchange *ex)
 		STATS_ADD(ex->w->stats->srv_active[ex->pool][ex->srv->index], -1);
 	ex->active_counted = 0;
 	if (ex->up != NULL) {
-		upstream_free(ex->up);
+		upstream_close(ex->up);
 		ex->up = NULL;
 	}
 	exchange_mirror_end(ex, 0);
@@ -269,13 +266,7 @@ static void
 exchange_attach_upstream(struct exchange *ex, struct upconn *u)
 {
 	ex->up = u;
-	ex->up_eof = 0;
-	u->owner = ex;
-	/* a response head may take up to PROXY_RESP_HEAD_MAX; its body is read
-	 * in PROXY_RESP_READ pieces (exchange_response_head) */
-	u->c.rmax = PROXY_RESP_HEAD_MAX + 1;
-	conn_setcb(&u->c, exchange_up_readcb, exchange_up_writecb, exchange_up_eventcb, ex);
-	conn_read_enable(&u->c);
+	u->proto->attach(u, &exchange_up_events, ex);
 }
 
 /*
@@ -287,7 +278,7 @@ static void
 exchange_request_sent(struct exchange *ex)
 {
 	ex->req_done = 1;
-	upstream_set_timers(ex->up, UPSTREAM_T_WAITING);
+	ex->up->proto->timers(ex->up, UPSTREAM_T_WAITING);
 	ex->resp_deadline_us = proxy_now_us() + (uint64_t)rt.cfg->t_upstream_response_ms * 1000;
 	ex->ops->req_sent(ex);
 }
@@ -311,11 +302,11 @@ exchange_send_upstream(struct exchange *ex, int fresh)
 		STATS_INC(ex->w->stats->retries);
 	}
 	exchange_attach_upstream(ex, u);
-	evbuffer_add(u->c.out, ex->rhead, ex->rhead_len);
+	u->proto->send_head(u, ex->rhead, ex->rhead_len, ex->req_method == HTTP_M_HEAD);
 	if (ex->req_done)
 		exchange_request_sent(ex);    /* no body: the head is the whole request */
 	else
-		upstream_set_timers(u, UPSTREAM_T_SENDING);
+		u->proto->timers(u, UPSTREAM_T_SENDING);
 	return 0;
 }
 
@@ -383,7 +374,7 @@ exchange_forward(struct exchange *ex)
 		}
 	}
 	if (ex->req_done)
-		conn_flush(&ex->up->c);
+		(void)upstream_push(ex->up, 0);
 	else
 		exchange_pump_request(ex);
 	return 0;
@@ -392,13 +383,12 @@ exchange_forward(struct exchange *ex)
 void
 exchange_pump_request(struct exchange *ex)
 {
-	struct evbuffer *out = ex->up->c.out;
 	int r;
 
-	r = ex->ops->req_body(ex, &ex->up->c);
+	r = ex->ops->req_body(ex, ex->up);
 	if (r == -1) {
 		/* the server saw part of a bad body: that connection is done */
-		upstream_free(ex->up);
+		upstream_close(ex->up);
 		ex->up = NULL;
 		ex->ops->close_after(ex, "a malformed request body");
 		ex->client_fault = 1;
@@ -419,7 +409,7 @@ exchange_pump_request(struct exchange *ex)
 	}
 	/* the server slow to take the body: its write timer runs, and the
 	 * client's gap is not the client's fault (upstream write cb resumes) */
-	ex->ops->req_flow(ex, evbuffer_get_length(out) < PROXY_BUF_HIGH);
+	ex->ops->req_flow(ex, upstream_pending(ex->up) < PROXY_BUF_HIGH);
 }
 
 /*
@@ -441,7 +431,7 @@ exchange_client_body_timeout(struct exchange *ex)
 		return;
 	}
 	if (ex->up != NULL) {
-		upstream_free(ex->up);
+		upstream_close(ex->up);
 		ex->up = NULL;
 	}
 	exchange_fail(ex, 408, "request body not received in time");
@@ -465,24 +455,21 @@ exchange_start_tunnel(struct exchange *ex)
 	ex->ops->close_after(ex, "a tunnel");
 	exchange_end(ex, EX_TERM_TUNNEL);
 	/* tunnels are long-lived: no response timeout on either side */
-	upstream_set_timers(ex->up, UPSTREAM_T_NONE);
-	ex->up->c.rmax = PROXY_RESP_READ;
+	ex->up->proto->tunnel(ex->up);
 	ex->ops->tunnel_start(ex);
-	conn_read_enable(&ex->up->c);
 }
 
-/* Decide the framing of a response and send its head.  Returns 0, -1 on
- * a bad response (answered; the exchange is to be aborted), or 1 when the
- * request went elsewhere (retry). */
+/* A final response head: its framing (the server's protocol read it) and
+ * the head to the client.  Returns 0, -1 when the exchange let go of the
+ * server connection (answered and aborted, or the request went elsewhere). */
 static int
-exchange_response_head(struct exchange *ex, const struct http_msg *m, const char *raw)
+exchange_response_head(struct exchange *ex, const struct upstream_resp *r)
 {
-	int upstream_keep = m->version_minor == 1 ? !(m->flags & HTTP_F_CONN_CLOSE) :
-	    !!(m->flags & HTTP_F_CONN_KEEPALIVE);
+	const struct http_msg *m = r->m;
 
 	ex->resp_status = m->status;
 	if (ex->interim > 0 && ex->req_done)
-		upstream_set_timers(ex->up, UPSTREAM_T_WAITING);  /* the 1xx deadline is over */
+		ex->up->proto->timers(ex->up, UPSTREAM_T_WAITING);  /* the 1xx deadline is over */
 	if (atomic_load_explicit(&ex->srv->fails, memory_order_relaxed) != 0)
 		atomic_store_explicit(&ex->srv->fails, 0, memory_order_relaxed);
 	if (m->status >= 502 && m->status <= 504) {
@@ -492,39 +479,31 @@ exchange_response_head(struct exchange *ex, const struct http_msg *m, const char
 
 		ex->up = NULL;
 		if (exchange_retry_on_stable(ex, RETRY_F_GATEWAY, m->status)) {
-			upstream_free(u);
-			return 1;
+			upstream_close(u);
+			return -1;
 		}
 		ex->up = u;
 	}
 	if (m->status == 101) {
 		if (!ex->req_upgrade) {
 			ex->err_kind = STATS_ERR_PROTOCOL;
-			if (ex->ops->reply(ex, 502, "unexpected 101 from server") == -1)
-				return 2;
+			if (ex->ops->reply(ex, 502, "unexpected 101 from server") == 0)
+				ex->ops->abort(ex, "bad response");
 			return -1;
 		}
-		exchange_send_response_head(ex, m, raw);
+		exchange_send_response_head(ex, m, r->raw);
 		exchange_start_tunnel(ex);
 		return 0;
 	}
-	if (ex->req_method == HTTP_M_HEAD || m->status == 204 || m->status == 304) {
-		ex->resp_body = BODY_NONE;
-	} else if (m->flags & HTTP_F_CHUNKED) {
-		ex->resp_body = BODY_CHUNKED;
+	ex->resp_body = r->body;
+	ex->resp_left = r->length;
+	if (r->body == BODY_CHUNKED)
 		http_chunked_init(&ex->resp_chunk);
-	} else if (m->flags & HTTP_F_CONTENT_LENGTH) {
-		ex->resp_body = m->content_length > 0 ? BODY_LENGTH : BODY_NONE;
-		ex->resp_left = m->content_length;
-	} else {
-		ex->resp_body = BODY_UNTIL_CLOSE;
-		upstream_keep = 0;
+	else if (r->body == BODY_UNTIL_CLOSE)
 		ex->ops->close_after(ex, "a response body ended by a close");
-	}
-	ex->resp_reusable = upstream_keep;
-	exchange_send_response_head(ex, m, raw);
+	ex->resp_reusable = r->keep;
+	exchange_send_response_head(ex, m, r->raw);
 	exchange_set_state(ex, EX_BODY);
-	ex->up->c.rmax = PROXY_RESP_READ;
 	return 0;
 }
 
@@ -536,7 +515,7 @@ exchange_pump_response(struct exchange *ex)
 	int r;
 
 	/* once the server closed, what it sent is all there is: move it all */
-	r = ex->ops->resp_body(ex, &ex->up->c, ex->up_eof);
+	r = ex->ops->resp_body(ex, ex->up, ex->up->eof);
 	if (r == -1) {
 		exchange_cut(ex, EX_TERM_BAD_BODY, STATS_ERR_PROTOCOL, "bad chunked response body");
 		return -1;
@@ -545,10 +524,9 @@ exchange_pump_response(struct exchange *ex)
 		exchange_response_done(ex);
 		return -1;
 	}
-	if (ex->ops->resp_full(ex))
-		conn_read_disable(&ex->up->c);  /* exchange_resume_response resumes */
-	else
-		conn_read_enable(&ex->up->c);   /* it may have paused itself when full */
+	/* paused when the client is full (exchange_resume_response resumes);
+	 * on again when it paused itself */
+	upstream_read(ex->up, !ex->ops->resp_full(ex));
 	return 0;
 }
 
@@ -557,9 +535,9 @@ exchange_resume_response(struct exchange *ex)
 {
 	if (ex->up == NULL || (ex->state != EX_BODY && ex->state != EX_TUNNEL))
 		return;
-	conn_read_enable(&ex->up->c);
-	if (evbuffer_get_length(ex->up->c.in) > 0)
-		exchange_up_readcb(&ex->up->c, ex);
+	upstream_read(ex->up, 1);
+	if (evbuffer_get_length(ex->up->in) > 0)
+		(void)exchange_up_body(ex);
 }
 
 /*
@@ -570,10 +548,9 @@ exchange_resume_response(struct exchange *ex)
  * was sent.  Returns 0, or -1 when the exchange was answered or aborted.
  */
 static int
-exchange_interim(struct exchange *ex, const struct http_msg *m, const char *raw, size_t len)
+exchange_interim(struct exchange *ex, const struct http_msg *m, const char *raw)
 {
-	uint64_t now, left;
-	struct timeval tv;
+	uint64_t now;
 
 	if (++ex->interim > EXCHANGE_MAX_INTERIM) {
 		log_warn("server %s sent more than %d interim responses", ex->srv->addr.text,
@@ -585,68 +562,11 @@ exchange_interim(struct exchange *ex, const struct http_msg *m, const char *raw,
 		return -1;
 	}
 	exchange_send_response_head(ex, m, raw);
-	evbuffer_drain(ex->up->c.in, len);
 	if (ex->req_done) {
 		now = proxy_now_us();
-		left = ex->resp_deadline_us > now ? ex->resp_deadline_us - now : 1;
-		tv.tv_sec = (time_t)(left / 1000000);
-		tv.tv_usec = (suseconds_t)(left % 1000000);
-		conn_set_timeouts(&ex->up->c, &tv, &ex->up->c.wto);
+		ex->up->proto->due(ex->up, ex->resp_deadline_us > now ?
+		    ex->resp_deadline_us - now : 1);
 	}
-	return 0;
-}
-
-/*
- * Read response heads (skipping 1xx interim ones) and body bytes.  Returns
- * 0 while the exchange waits for more from this server, -1 when it ended,
- * was aborted or went to another connection (ex may be gone).
- */
-static int
-exchange_read_response(struct exchange *ex)
-{
-	struct evbuffer *in = ex->up->c.in;
-	struct http_limits lim = { PROXY_RESP_HEAD_MAX, HTTP_MAX_HEADERS_HARD };
-	struct http_msg *m = &ex->w->msg;
-	size_t len, want;
-	const char *p;
-	int r;
-
-	while (ex->state == EX_HEAD && (len = evbuffer_get_length(in)) > 0) {
-		want = len < PROXY_RESP_HEAD_MAX + 1 ? len : PROXY_RESP_HEAD_MAX + 1;
-		p = (const char *)evbuffer_pullup(in, (ssize_t)want);
-		r = http_parse_response(p, want, &lim, m);
-		if (r == HTTP_PARSE_INCOMPLETE)
-			return 0;
-		if (r == HTTP_PARSE_ERROR) {
-			log_warn("bad response from %s: %s", ex->srv->addr.text, m->error);
-			ex->err_kind = STATS_ERR_PROTOCOL;
-			ex->ops->close_after(ex, "a malformed response");
-			if (ex->ops->reply(ex, 502, "bad response from server") == 0)
-				ex->ops->abort(ex, "bad response");
-			return -1;
-		}
-		if (m->status >= 100 && m->status < 200 && m->status != 101) {
-			if (exchange_interim(ex, m, p, (size_t)r) == -1)
-				return -1;
-			continue;
-		}
-		switch (exchange_response_head(ex, m, p)) {
-		case -1:
-			evbuffer_drain(in, (size_t)r);
-			ex->ops->abort(ex, "bad response");
-			return -1;
-		case 1:
-		case 2:
-			return -1;      /* retried elsewhere (`in` is gone), or closed */
-		}
-		evbuffer_drain(in, (size_t)r);
-	}
-	if (ex->state == EX_TUNNEL) {
-		ex->ops->tunnel_down(ex, &ex->up->c);
-		return 0;
-	}
-	if (ex->state == EX_BODY)
-		return exchange_pump_response(ex);
 	return 0;
 }
 
@@ -661,33 +581,46 @@ exchange_response_done(struct exchange *ex)
 	ex->up = NULL;
 	if (u == NULL)
 		;       /* an until-close body: the server already closed */
-	else if (ex->resp_reusable && ex->req_done && evbuffer_get_length(u->c.in) == 0)
-		upstream_release(u);
 	else
-		upstream_free(u);
+		upstream_done(u, ex->resp_reusable && ex->req_done);
 	if (!ex->req_done)
 		ex->ops->close_after(ex, "the response came before the whole request");
 	exchange_end(ex, EX_TERM_DONE);
 	ex->ops->finish(ex);
 }
 
-/* ---- the upstream connection's callbacks --------------------------------- */
+/* ---- what the server's protocol tells ----------------------------------- */
 
-static void
-exchange_up_readcb(struct conn *c, void *arg)
+static int
+exchange_up_head(void *arg, const struct upstream_resp *r)
+{
+	struct exchange *ex = arg;
+
+	EXCHANGE_CHECK(ex);
+	if (ex->state != EX_HEAD)
+		return 0;
+	if (r->m->status >= 100 && r->m->status < 200 && r->m->status != 101)
+		return exchange_interim(ex, r->m, r->raw);
+	return exchange_response_head(ex, r);
+}
+
+static int
+exchange_up_body(void *arg)
 {
 	struct exchange *ex = arg;
 
 	EXCHANGE_CHECK(ex);
 	if (ex->state == EX_TUNNEL) {
-		ex->ops->tunnel_down(ex, c);
-		return;
+		ex->ops->tunnel_down(ex, ex->up);
+		return 0;
 	}
-	(void)exchange_read_response(ex);
+	if (ex->state == EX_BODY)
+		return exchange_pump_response(ex);
+	return 0;
 }
 
 static void
-exchange_up_writecb(struct conn *c, void *arg)
+exchange_up_room(void *arg)
 {
 	struct exchange *ex = arg;
 
@@ -696,44 +629,44 @@ exchange_up_writecb(struct conn *c, void *arg)
 		ex->ops->tunnel_room(ex);
 	else if (ex->state != EX_DONE && !ex->req_done)
 		exchange_pump_request(ex);
-	(void)c;
 }
 
 static void
-exchange_up_eventcb(struct conn *c, short what, void *arg)
+exchange_up_fail(void *arg, enum retry_failure f)
 {
 	struct exchange *ex = arg;
 
 	EXCHANGE_CHECK(ex);
-	if ((what & CONN_EV_EOF) && ex->state != EX_TUNNEL) {
-		/* bytes that arrived with the FIN still count */
-		ex->up_eof = 1;
-		if (evbuffer_get_length(c->in) > 0 && exchange_read_response(ex) != 0)
-			return;         /* done, closed, or retried on another connection */
-		if (ex->state != EX_TUNNEL) {
-			exchange_up_failed(ex, RETRY_F_CLOSED);
-			return;
-		}
-		/* a 101 that came with the FIN: the tunnel ends at once */
-	}
 	if (ex->state == EX_TUNNEL) {
-		/* pass on what the server sent, then end like after any reply */
-		ex->ops->tunnel_down(ex, c);
-		upstream_free(ex->up);
+		/* the tunnel's end: what the server sent went on; end like
+		 * after any reply */
+		upstream_close(ex->up);
 		ex->up = NULL;
 		exchange_set_state(ex, EX_DONE);
 		ex->ops->close_after(ex, "the tunnel's server closed");
 		ex->ops->finish(ex);
 		return;
 	}
-	if (what & CONN_EV_TIMEOUT) {
-		if (c->connecting)
-			exchange_up_failed(ex, RETRY_F_CONNECT_TIMEOUT);
-		else
-			exchange_up_failed(ex, RETRY_F_TIMEOUT);
-	} else if (c->connecting) {
-		exchange_up_failed(ex, RETRY_F_CONNECT);
-	} else {
-		exchange_up_failed(ex, RETRY_F_RESET);
-	}
+	exchange_up_failed(ex, f);
 }
+
+static void
+exchange_up_bad(void *arg, const char *why)
+{
+	struct exchange *ex = arg;
+
+	EXCHANGE_CHECK(ex);
+	(void)why;      /* logged by the protocol, with the server */
+	ex->err_kind = STATS_ERR_PROTOCOL;
+	ex->ops->close_after(ex, "a malformed response");
+	if (ex->ops->reply(ex, 502, "bad response from server") == 0)
+		ex->ops->abort(ex, "bad response");
+}
+
+static const struct upstream_events exchange_up_events = {
+	.head = exchange_up_head,
+	.body = exchange_up_body,
+	.room = exchange_up_room,
+	.failed = exchange_up_fail,
+	.bad = exchange_up_bad,
+};

@@ -6,7 +6,6 @@
  */
 #include <stdio.h>
 
-#include "conn.h"
 #include "exchange.h"
 #include "exchange_int.h"
 #include "pools.h"
@@ -78,7 +77,7 @@ exchange_to_pool(struct exchange *ex, enum pool_id stable, int status)
 	STATS_INC(w->stats->retries);
 	if (exchange_send_upstream(ex, 0) == -1)
 		return 0;
-	conn_flush(&ex->up->c);
+	(void)upstream_push(ex->up, 0);
 	return 1;
 }
 
@@ -123,7 +122,7 @@ exchange_move(struct exchange *ex, enum pool_id to, const char *why)
 	    ex->srv->addr.text, why, pool_names[to]);
 	ex->err_kind = STATS_ERR_TIMEOUT;
 	ex->up = NULL;
-	upstream_free(u);
+	upstream_close(u);
 	if (!exchange_to_pool(ex, to, 0)) {
 		ex->ops->close_after(ex, "no server connection");
 		exchange_fail(ex, 502, "cannot connect");
@@ -187,7 +186,7 @@ exchange_up_failed(struct exchange *ex, enum retry_failure f)
 	int was_reused = ex->up->reused, status = retry_failure_status(f);
 	struct worker *w = ex->w;
 
-	upstream_free(ex->up);
+	upstream_close(ex->up);
 	ex->up = NULL;
 	if (ex->resp_started || ex->state != EX_HEAD) {
 		if (ex->state == EX_BODY && ex->resp_body == BODY_UNTIL_CLOSE &&
@@ -206,7 +205,7 @@ exchange_up_failed(struct exchange *ex, enum retry_failure f)
 		log_debug("retrying on a new connection to %s after %s", ex->srv->addr.text,
 		    kind);
 		if (exchange_send_upstream(ex, 1) == 0) {
-			conn_flush(&ex->up->c);
+			(void)upstream_push(ex->up, 0);
 			return;
 		}
 	}

@@ -68,7 +68,7 @@ h2_held(struct h2conn *h)
 	TAILQ_FOREACH(st, &h->streams, link) {
 		n += evbuffer_get_length(st->reqbuf);
 		if (st->ex_live && st->ex.up != NULL && (!st->ex.req_done || st->tunnel))
-			n += conn_out_pending(&st->ex.up->c);
+			n += upstream_pending(st->ex.up);
 	}
 	h->w->h2_held = h->w->h2_held - h->held_last + n;
 	h->held_last = n;
@@ -84,37 +84,44 @@ h2_held(struct h2conn *h)
  */
 #define H2_PEER_CHECK_MS 200
 
-static void
-h2_peer_check_cb(evutil_socket_t fd, short what, void *arg)
+/* While not read: has the client gone?  1 when it did. */
+static int
+h2_peer_gone(const struct h2conn *h, int *err)
 {
-	struct h2conn *h = arg;
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
-	int err = 0;
-	socklen_t elen = sizeof(err);
-	struct timeval tv = clock_tv_ms(H2_PEER_CHECK_MS);
+	socklen_t elen = sizeof(*err);
 
-	(void)fd;
-	(void)what;
-	if (h->cc->want_read || h->ending)
-		return;
-	if ((getsockopt(h->cc->fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 && err != 0) ||
+	*err = 0;
+	return (getsockopt(h->cc->fd, SOL_SOCKET, SO_ERROR, err, &elen) == 0 && *err != 0) ||
 	    (getsockopt(h->cc->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-	    ti.tcpi_state != TCP_ESTABLISHED)) {
-		h->closed(h->arg, err != 0 ? "client error while not read" :
-		    "client closed while not read");
+	    ti.tcpi_state != TCP_ESTABLISHED);
+}
+
+/* The host's one timer, to fire in ms. */
+static void
+h2_tick_ms(struct h2conn *h, int ms)
+{
+	h->tick_due_us = proxy_now_us() + (uint64_t)ms * 1000;
+	h->host.timer(h->host.arg, ms);
+}
+
+/* The timer fires by due (µs) at the latest; the closing's bound stays. */
+void
+h2_tick_by(struct h2conn *h, uint64_t due)
+{
+	uint64_t now = proxy_now_us(), left;
+
+	if (h->ending == H2_END_FLUSH || (h->tick_due_us != 0 && h->tick_due_us <= due))
 		return;
-	}
-	evtimer_add(&h->peer_check, &tv);
+	left = due > now ? due - now : 0;
+	h2_tick_ms(h, left >= 1000 ? (int)((left + 999) / 1000) : 1);
 }
 
 static void
 h2_peer_watch(struct h2conn *h)
 {
-	struct timeval tv = clock_tv_ms(H2_PEER_CHECK_MS);
-
-	if (!evtimer_pending(&h->peer_check, NULL))
-		evtimer_add(&h->peer_check, &tv);
+	h2_tick_by(h, proxy_now_us() + H2_PEER_CHECK_MS * 1000);
 }
 
 /* What h may hold before its client is not read: less while the worker
@@ -275,14 +282,6 @@ h2_ids_never_opened(const struct h2conn *h, int32_t id)
 	return !(H2_IDS_WORD(i) & H2_IDS_BIT(i));
 }
 
-static void
-h2_tick_ms(struct h2conn *h, int ms)
-{
-	struct timeval tv = clock_tv_ms(ms);
-
-	evtimer_add(&h->tick, &tv);
-}
-
 
 /* Everything nghttp2 has to send, as far as the client's output takes it. */
 static void
@@ -374,7 +373,7 @@ h2_run(struct h2conn *h)
 	    !nghttp2_session_want_write(h->ng))) {
 		/* over: the GOAWAY (if any) leaves first, bounded by the tick */
 		if (h->ending == H2_END_NOW || conn_out_pending(h->cc) == 0) {
-			h->closed(h->arg, h->why != NULL ? h->why : "HTTP/2 connection over");
+			h->host.closed(h->host.arg, h->why != NULL ? h->why : "HTTP/2 connection over");
 			return -1;
 		}
 		if (h->ending != H2_END_FLUSH) {
@@ -425,21 +424,45 @@ h2_kick_cb(evutil_socket_t fd, short what, void *arg)
 	h2_run(h);
 }
 
-/* Idle (no stream for client_idle_ms), zero window (response bytes wait,
- * no DATA sent for client_idle_ms), and the end of a closing connection. */
+/* A stream whose client let timeouts.client_body_ms pass in its body:
+ * the exchange answers 408 or ends.  One at a time, the list may change. */
 static void
-h2_tick_cb(evutil_socket_t fd, short what, void *arg)
+h2_body_timeouts(struct h2conn *h, uint64_t now)
 {
-	struct h2conn *h = arg;
+	struct h2stream *st;
+
+	for (;;) {
+		TAILQ_FOREACH(st, &h->streams, link)
+			if (st->body_due_us != 0 && st->body_due_us <= now)
+				break;
+		if (st == NULL)
+			return;
+		st->body_due_us = 0;
+		if (!h2s_closed(st) && !h2s_finished(st) && !st->ex.req_done)
+			exchange_client_body_timeout(&st->ex);
+	}
+}
+
+/* The connection's timer: the end of a closing connection, a client not
+ * read that went, the streams' body times, a header block's time, idle (no
+ * stream for client_idle_ms) and zero window (response bytes wait, no DATA
+ * sent for client_idle_ms). */
+int
+h2_timeout(struct h2conn *h)
+{
 	uint64_t now = proxy_now_us(), idle = (uint64_t)rt.cfg->t_client_idle_ms * 1000;
 	struct h2stream *st;
-	int pending = 0;
+	int pending = 0, err;
 
-	(void)fd;
-	(void)what;
+	h->tick_due_us = 0;
 	if (h->ending == H2_END_FLUSH) {
-		h->closed(h->arg, h->why != NULL ? h->why : "HTTP/2 connection over");
-		return;
+		h->host.closed(h->host.arg, h->why != NULL ? h->why : "HTTP/2 connection over");
+		return -1;
+	}
+	if (!h->cc->want_read && !h->ending && h2_peer_gone(h, &err)) {
+		h->host.closed(h->host.arg, err != 0 ? "client error while not read" :
+		    "client closed while not read");
+		return -1;
 	}
 	if (h->nstreams == 0) {
 		/* an idle connection keeps no spare streams */
@@ -449,6 +472,7 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 			h->nspare--;
 		}
 	}
+	h2_body_timeouts(h, now);
 	TAILQ_FOREACH(st, &h->streams, link)
 		if (h2_stream_has_pending(st)) {
 			pending = 1;
@@ -470,25 +494,38 @@ h2_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!h->ending)
 		h2_tick_next(h, now);
-	h2_run(h);
+	return h2_run(h);
 }
 
 /* The tick's next look: when the idle time or a header block's time would
- * be up, at least 100 ms on. */
+ * be up (at least 100 ms on), a stream's body time, or the next check on a
+ * client not read. */
 void
 h2_tick_next(struct h2conn *h, uint64_t now)
 {
 	uint64_t idle = (uint64_t)rt.cfg->t_client_idle_ms * 1000, since = now - h->progress_us;
-	uint64_t next = since < idle ? idle - since : 0;
+	uint64_t next = since < idle ? idle - since : 0, left;
+	struct h2stream *st;
 
 	if (h->hdr_open_us != 0) {
 		uint64_t lim = (uint64_t)rt.cfg->t_client_header_ms * 1000, open = now - h->hdr_open_us;
-		uint64_t left = open < lim ? lim - open : 0;
 
+		left = open < lim ? lim - open : 0;
 		if (left < next)
 			next = left;
 	}
-	h2_tick_ms(h, next > 100000 ? (int)(next / 1000) : 100);
+	if (next < 100000)
+		next = 100000;
+	if (!h->cc->want_read && next > H2_PEER_CHECK_MS * 1000)
+		next = H2_PEER_CHECK_MS * 1000;
+	TAILQ_FOREACH(st, &h->streams, link) {
+		if (st->body_due_us == 0)
+			continue;
+		left = st->body_due_us > now ? st->body_due_us - now : 0;
+		if (left < next)
+			next = left;
+	}
+	h2_tick_ms(h, next >= 1000 ? (int)((next + 999) / 1000) : 1);
 }
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -530,7 +567,7 @@ static pthread_mutex_t h2_setup_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct h2conn *
 h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
-    void (*closed)(void *arg, const char *why), void *arg)
+    const struct h2_host *host)
 {
 	const struct config *c = rt.cfg;
 	nghttp2_settings_entry iv[] = {
@@ -551,8 +588,7 @@ h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
 	h->w = w;
 	h->cc = cc;
 	h->peer = peer;
-	h->closed = closed;
-	h->arg = arg;
+	h->host = *host;
 	h->fatal = -1;
 	h->rst_tokens = H2_RST_BURST;
 	h->rst_us = h->win_us = h->progress_us = proxy_now_us();
@@ -572,8 +608,6 @@ h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
 		return NULL;
 	}
 	event_assign(&h->kick, w->base, -1, 0, h2_kick_cb, h);
-	evtimer_assign(&h->tick, w->base, h2_tick_cb, h);
-	evtimer_assign(&h->peer_check, w->base, h2_peer_check_cb, h);
 	h2_tick_ms(h, c->t_client_idle_ms);
 	h2_kick(h);             /* the server preface (SETTINGS) goes out soon */
 	return h;
@@ -599,8 +633,7 @@ h2_free(struct h2conn *h)
 		h2_stream_release(st);
 	}
 	event_del(&h->kick);
-	evtimer_del(&h->tick);
-	evtimer_del(&h->peer_check);
+	/* the host's timer is the host's: it stops it when it frees */
 	/* the worker gives memory back to the system after large teardowns */
 	h->w->freed_big += h->held_peak;
 	h->w->h2_held -= h->held_last;

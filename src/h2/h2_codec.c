@@ -57,7 +57,7 @@ h2c_event(void *cd, short what)
 static void
 h2c_timeout(void *cd)
 {
-	(void)H2_CODEC(cd);       /* HTTP/2 keeps its own timers: never armed */
+	(void)h2_timeout(H2_CODEC(cd));
 }
 
 static void

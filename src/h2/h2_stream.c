@@ -36,21 +36,6 @@
 
 static const struct exchange_ops h2_ops;
 
-static void
-h2_stream_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct h2stream *st = arg;
-	struct h2conn *h = st->h;
-
-	(void)fd;
-	(void)what;
-	st->timer_on = 0;
-	if (h2s_closed(st) || h2s_finished(st) || st->ex.req_done)
-		return;
-	exchange_client_body_timeout(&st->ex);
-	h2_kick(h);
-}
-
 /* A stream: a spare one of the connection's (its buffers kept), or new. */
 struct h2stream *
 h2_stream_new(struct h2conn *h, int32_t id)
@@ -88,7 +73,7 @@ h2_stream_new(struct h2conn *h, int32_t id)
 	st->ex.proto = STATS_PROTO_H2;
 	st->ex.t_start = proxy_now_us();
 	st->ex_live = 1;
-	evtimer_assign(&st->timer, h->w->base, h2_stream_timer_cb, st);
+	st->body_due_us = 0;
 	return st;
 }
 
@@ -112,8 +97,7 @@ h2_stream_free(struct h2stream *st)
 {
 	struct h2conn *h = st->h;
 
-	if (st->timer_on)
-		evtimer_del(&st->timer);
+	st->body_due_us = 0;
 	if (st->ex_live)
 		exchange_release(&st->ex);
 	if (st->trailers != NULL)
@@ -152,10 +136,7 @@ h2_stream_kill(struct h2stream *st, int rst, uint32_t code, const char *why)
 	} else {
 		nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
 	}
-	if (st->timer_on) {
-		evtimer_del(&st->timer);
-		st->timer_on = 0;
-	}
+	st->body_due_us = 0;
 	if (st->ex_live) {
 		exchange_release(&st->ex);
 		st->ex_live = 0;
@@ -226,39 +207,38 @@ h2_stream_end(struct h2stream *st)
 static void
 h2_tunnel_up(struct h2stream *st)
 {
-	struct conn *up = &st->ex.up->c;
+	struct upconn *up = st->ex.up;
 	size_t pending, n;
 
 	/* again while the socket takes it all: its write callback comes only
 	 * when it could not */
 	while ((n = evbuffer_get_length(st->reqbuf)) > 0 &&
-	    (pending = conn_out_pending(up)) < H2_UP_OUT_MAX) {
+	    (pending = upstream_pending(up)) < H2_UP_OUT_MAX) {
 		if (n > H2_UP_OUT_MAX - pending)
 			n = H2_UP_OUT_MAX - pending;
 		evbuffer_remove_buffer(st->reqbuf, up->out, n);
 		nghttp2_session_consume_stream(st->h->ng, st->id, n);
 		h2_kick(st->h);
-		conn_flush(up);
+		(void)upstream_push(up, 0);
 	}
-	conn_flush(up);
 	/* the client's end goes on once its last bytes are out (the server's
 	 * write callback, tunnel_room, comes back here when they are) */
-	if (st->req_end && evbuffer_get_length(st->reqbuf) == 0 && !st->up_shut &&
-	    conn_out_pending(up) == 0) {
+	if (upstream_push(up, 0) == 0 && st->req_end && evbuffer_get_length(st->reqbuf) == 0 &&
+	    !st->up_shut) {
 		st->up_shut = 1;
-		conn_shutdown_write(up);     /* the server's close ends the tunnel */
+		up->proto->shutdown(up);     /* the server's close ends the tunnel */
 	}
 }
 
 /* The server has room: move request body bytes up (framed as the head
  * said: Content-Length, or chunked with the client's trailers at the end). */
-static int h2_req_move(struct exchange *ex, struct conn *up);
+static int h2_req_move(struct exchange *ex, struct upconn *up);
 
 /* Again while the server's socket takes everything: its write callback
  * comes only when it could not, and the client's window opens only by what
  * moved. */
 static int
-h2_req_body(struct exchange *ex, struct conn *up)
+h2_req_body(struct exchange *ex, struct upconn *up)
 {
 	struct h2stream *st = EX_STREAM(ex);
 	int r;
@@ -266,15 +246,15 @@ h2_req_body(struct exchange *ex, struct conn *up)
 	do {
 		r = h2_req_move(ex, up);
 	} while (r == 0 && evbuffer_get_length(st->reqbuf) > 0 &&
-	    conn_out_pending(up) < H2_UP_OUT_MAX);
+	    upstream_pending(up) < H2_UP_OUT_MAX);
 	return r;
 }
 
 static int
-h2_req_move(struct exchange *ex, struct conn *up)
+h2_req_move(struct exchange *ex, struct upconn *up)
 {
 	struct h2stream *st = EX_STREAM(ex);
-	size_t pending = conn_out_pending(up), n = evbuffer_get_length(st->reqbuf);
+	size_t pending = upstream_pending(up), n = evbuffer_get_length(st->reqbuf);
 	size_t before = evbuffer_get_length(up->out);
 	int done = 0;
 
@@ -313,7 +293,7 @@ h2_req_move(struct exchange *ex, struct conn *up)
 	}
 	/* shadow traffic's copy of the body, as the server gets it */
 	body_tee_take(&ex->mirror_tee, up->out, before);
-	conn_flush(up);
+	(void)upstream_push(up, 0);
 	return done;
 }
 
@@ -323,13 +303,10 @@ h2_req_flow(struct exchange *ex, int more)
 	struct h2stream *st = EX_STREAM(ex);
 
 	if (more && !st->req_end) {
-		struct timeval tv = clock_tv_ms(rt.cfg->t_client_body_ms);
-
-		evtimer_add(&st->timer, &tv);
-		st->timer_on = 1;
-	} else if (st->timer_on) {
-		evtimer_del(&st->timer);
-		st->timer_on = 0;
+		st->body_due_us = proxy_now_us() + (uint64_t)rt.cfg->t_client_body_ms * 1000;
+		h2_tick_by(st->h, st->body_due_us);
+	} else {
+		st->body_due_us = 0;
 	}
 }
 
@@ -338,10 +315,7 @@ h2_req_sent(struct exchange *ex)
 {
 	struct h2stream *st = EX_STREAM(ex);
 
-	if (st->timer_on) {
-		evtimer_del(&st->timer);
-		st->timer_on = 0;
-	}
+	st->body_due_us = 0;
 }
 
 /* ---- the loop's work for a stream ------------------------------------------ */
@@ -556,7 +530,7 @@ h2_resp_trailer(void *arg, const char *p, size_t n)
 /* The server's body bytes into the stream's DATA, without their HTTP/1.1
  * framing (the trailers kept for HEADERS), up to PROXY_RESP_HIGH waiting. */
 static int
-h2_resp_body(struct exchange *ex, struct conn *up, int all)
+h2_resp_body(struct exchange *ex, struct upconn *up, int all)
 {
 	struct h2stream *st = EX_STREAM(ex);
 	size_t high = all ? SIZE_MAX : PROXY_RESP_HIGH, before = evbuffer_get_length(st->respbuf);
@@ -613,13 +587,13 @@ h2_tunnel_start(struct exchange *ex)
 }
 
 static void
-h2_tunnel_down(struct exchange *ex, struct conn *up)
+h2_tunnel_down(struct exchange *ex, struct upconn *up)
 {
 	struct h2stream *st = EX_STREAM(ex);
 
 	evbuffer_add_buffer(st->respbuf, up->in);
 	if (evbuffer_get_length(st->respbuf) >= PROXY_RESP_HIGH)
-		conn_read_disable(up);     /* resumed as DATA frames take it */
+		upstream_read(up, 0);      /* resumed as DATA frames take it */
 	h2_stream_resume(st);
 }
 
@@ -692,10 +666,7 @@ h2_finish(struct exchange *ex)
 	struct h2stream *st = EX_STREAM(ex);
 
 	h2s_set(st, H2S_FINISHED);
-	if (st->timer_on) {
-		evtimer_del(&st->timer);
-		st->timer_on = 0;
-	}
+	st->body_due_us = 0;
 	if (!st->resp_submitted) {
 		h2_stream_kill(st, 1, NGHTTP2_INTERNAL_ERROR, "no response");
 		return;

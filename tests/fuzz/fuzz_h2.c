@@ -25,6 +25,7 @@
 #include "http_parse.h"
 #include "proxy.h"
 #include "stats.h"
+#include "upstream.h"
 
 #define REQUIRE(x) do { if (!(x)) __builtin_trap(); } while (0)
 
@@ -67,7 +68,24 @@ void conn_shutdown_write(struct conn *c) { (void)c; }
 
 /* ---- an exchange that answers at once ------------------------------------- */
 
-static struct conn fake_up;       /* the "server" side of every exchange */
+/* the "server" side of every exchange: takes everything at once */
+static size_t
+fake_push(struct upconn *u, int hold)
+{
+	(void)hold;
+	evbuffer_drain(u->out, evbuffer_get_length(u->out));
+	return 0;
+}
+
+static size_t fake_pending(const struct upconn *u) { return evbuffer_get_length(u->out); }
+static void fake_read(struct upconn *u, int on) { (void)u; (void)on; }
+static void fake_shutdown(struct upconn *u) { (void)u; }
+
+static const struct upstream_proto fake_proto = {
+	.name = "fake", .framed = 1, .push = fake_push, .pending = fake_pending,
+	.read = fake_read, .shutdown = fake_shutdown,
+};
+static struct upconn fake_up = { .proto = &fake_proto };
 static int live_exchanges;
 
 void
@@ -235,6 +253,15 @@ static struct stats_worker stats;
 static int closed;
 static struct h2conn *cur;
 
+/* the client connection's timer: the harness has none (h2_timeout is
+ * driven below) */
+static void
+on_timer(void *arg, int ms)
+{
+	(void)arg;
+	(void)ms;
+}
+
 static void
 on_closed(void *arg, const char *why)
 {
@@ -249,6 +276,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct exchange_peer peer = { .addr = "127.0.0.1", .addr_len = 9 };
 	struct conn cc;
+	struct h2_host host = { on_closed, on_timer, NULL };
 	struct h2conn *h;
 	int i;
 
@@ -273,12 +301,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	evbuffer_add(cc.in, H2_PREFACE, H2_PREFACE_LEN);
 	evbuffer_add(cc.in, data, size);
 	closed = 0;
-	h = cur = h2_open(&w, &cc, &peer, on_closed, NULL);
+	h = cur = h2_open(&w, &cc, &peer, &host);
 	REQUIRE(h != NULL);
 	if (h2_read(h) == 0) {
 		/* the kicks and the streams' work, as the loop would run them */
 		for (i = 0; i < 8 && !closed; i++)
 			event_base_loop(w.base, EVLOOP_NONBLOCK);
+		/* and once the timer, as if it fired */
+		if (!closed && h2_timeout(h) == 0)
+			for (i = 0; i < 4 && !closed; i++)
+				event_base_loop(w.base, EVLOOP_NONBLOCK);
 		if (!closed)
 			h2_free(h);
 	}
