@@ -30,9 +30,10 @@ struct client {
 };
 
 /* ssl: NULL for plain HTTP; the client owns it.  h2c: a plain listener
- * that takes HTTP/2 with prior knowledge (listen[].h2c). */
+ * that takes HTTP/2 with prior knowledge (listen[].h2c).  first: the codec
+ * the connection starts with (h1_codec; it may hand over to HTTP/2). */
 void client_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen,
-    SSL *ssl, int h2c);
+    SSL *ssl, int h2c, const struct codec_ops *first);
 
 /* The codec's timer: fires its timeout op after ms; client_timer_off
  * stops it.  The TLS handshake is timed by the same timer. */

@@ -14,8 +14,13 @@
 
 #include "exchange.h"
 
+struct client;
+
 struct codec_ops {
 	const char *name;                /* "http/1.1", "h2" */
+	/* The codec's state for a new connection c (the codec a connection
+	 * starts with); NULL when out of memory. */
+	void *(*open)(struct client *c);
 	/* bytes arrived in the connection's input (may close) */
 	void (*read)(void *cd);
 	/* the connection's output drained below its low mark (may close) */
@@ -44,13 +49,10 @@ struct codec_ops {
 	void (*free)(void *cd);
 };
 
-/* HTTP/1.1 (h1.c), the codec every connection starts with; HTTP/2 (h2.c). */
+/* HTTP/1.1 (h1.c), the codec every connection starts with (the worker
+ * gives it to client_accept); HTTP/2 (h2/h2_codec.c, opened by
+ * client_use_h2 on a connection that has one already). */
 extern const struct codec_ops h1_codec;
 extern const struct codec_ops h2_codec;
-
-struct client;
-
-/* The HTTP/1.1 codec for c; NULL when out of memory. */
-void *h1_open(struct client *c);
 
 #endif

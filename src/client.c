@@ -183,7 +183,7 @@ client_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 void
 client_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen, SSL *ssl,
-    int h2c)
+    int h2c, const struct codec_ops *first)
 {
 	struct client *c;
 	struct timeval wtv = clock_tv_ms(rt.cfg->t_client_idle_ms);
@@ -223,8 +223,8 @@ client_accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int sal
 	if (ssl != NULL)
 		conn_start_tls(&c->cc, ssl);
 	evtimer_assign(&c->timer, w->base, client_timer_cb, c);
-	c->ops = &h1_codec;
-	c->cd = h1_open(c);
+	c->ops = first;
+	c->cd = first->open(c);
 	if (c->cd == NULL) {
 		conn_release(&c->cc);
 		free(c);

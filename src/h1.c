@@ -676,7 +676,7 @@ h1_free(void *cd)
 	free(s);
 }
 
-void *
+static void *
 h1_open(struct client *c)
 {
 	struct h1 *s = calloc(1, sizeof(*s));
@@ -693,6 +693,7 @@ h1_open(struct client *c)
 
 const struct codec_ops h1_codec = {
 	.name = "http/1.1",
+	.open = h1_open,
 	.read = h1_read,
 	.write = h1_write,
 	.event = h1_event,

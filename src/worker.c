@@ -20,6 +20,7 @@
 #include "mirror.h"
 #include "proxy.h"
 #include "client.h"
+#include "codec.h"
 #include "tls.h"
 #include "upstream.h"
 #include "worker.h"
@@ -93,7 +94,7 @@ worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *
 	}
 	if (atomic_fetch_add(&rt.conns_active, 1) + 1 >= rt.cfg->max_connections)
 		worker_pause_accept(w);
-	client_accept(w, fd, sa, salen, ssl, h2c);
+	client_accept(w, fd, sa, salen, ssl, h2c, &h1_codec);
 }
 
 static void
