@@ -43,7 +43,7 @@
 #define CLUSTER_REC_MAX 65536         /* a larger value is refused */
 
 struct cluster_rec {
-	struct persist_state st;
+	struct split_state st;
 	char node[CLUSTER_NODE_MAX];
 	long long step_started_ms;
 	long long bake_started_ms;

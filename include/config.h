@@ -36,7 +36,6 @@ extern const char *const guard_method_names[];   /* "threshold", "sequential" */
 /* "blue", "green" (indexed by enum pool_id), then NULL */
 extern const char *const pool_names[CONFIG_POOLS + 1];
 
-enum pool_id { POOL_BLUE = 0, POOL_GREEN = 1 };
 
 struct config_addr {
 	struct sockaddr_storage ss;

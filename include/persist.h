@@ -34,43 +34,14 @@
 
 #define PERSIST_MAX_FILE  65536         /* a larger file is corrupt by definition */
 
-enum persist_mode {
-	PERSIST_IDLE = 0,               /* candidate at 0%, nothing going on */
-	PERSIST_MANUAL,                 /* an operator's `set weight` */
-	PERSIST_RUNNING,                /* a rollout stepping on its timer */
-	PERSIST_PAUSED,                 /* a rollout held by `rollout pause` */
-	PERSIST_BAKING,                 /* candidate at 100%, waiting for promote */
-	PERSIST_REVERTED                /* everything back on stable; stays so */
-};
-
-struct persist_state {
-	int stable;                     /* 0 blue, 1 green */
-	int candidate_bp;               /* candidate share x 100, 0..10000 */
-	int mode;                       /* enum persist_mode */
-	char last_revert[512];          /* "" = none; no control characters */
-	int has_rollout;
-	int rollout_pool;               /* 0/1 */
-	int steps_bp[SPLIT_MAX_STEPS]; /* strictly increasing, 1..10000, last 10000 */
-	size_t nsteps;                  /* 1..SPLIT_MAX_STEPS with a rollout */
-	int step;                       /* index into steps_bp */
-	int hold_s;                     /* 0..86400 */
-	int paused;                     /* 1 exactly when mode is PERSIST_PAUSED */
-	int shadow_bp;                  /* 0, or in the shadow phase: 1..10000 at step 0 */
-	unsigned long long split_version; /* 0..10^15; 0 when the file has none */
-	/* the last revert's record; revert_time_ms 0: none (no revert_detail line) */
-	long long revert_time_ms;       /* wall clock, 0..10^15 */
-	int revert_step;                /* rollout step index at the revert, -1 none */
-	char revert_actor[64];          /* no control characters */
-	char revert_reason[320];        /* no control characters */
-};
-
 /*
- * Consistency rules, checked by persist_save, persist_format and persist_parse:
- * idle and reverted have candidate_bp 0; running and paused need a rollout;
- * idle has none; with a rollout, paused == (mode == PERSIST_PAUSED); a
- * shadow phase is at step 0, running or paused, the candidate at 0%.  Without
- * a rollout the rollout_* / steps / step / hold_s / paused fields are ignored
- * on write and zero after a parse.
+ * The record is struct split_state (split.h).  Consistency rules, checked by
+ * persist_save, persist_format and persist_parse: idle and reverted have
+ * candidate_bp 0; running and paused need a rollout; idle has none; a
+ * shadow phase is at step 0, running or paused, the candidate at 0%; the
+ * file's "paused" word is 1 exactly when mode is paused.  Without a rollout
+ * the rollout_* / steps / step / hold_s fields are ignored on write and
+ * zero after a parse.
  */
 
 /*
@@ -81,7 +52,7 @@ struct persist_state {
  * but may not survive a power cut).  Two threads must not save the same path at
  * once (they would share the temporary name); state.c is the only writer.
  */
-int persist_save(const char *path, const struct persist_state *st, char *err, size_t errlen);
+int persist_save(const char *path, const struct split_state *st, char *err, size_t errlen);
 
 /* Any bytes to path the same way (a temporary file, fsync, rename, fsync
  * the directory): 0, or -1 with err. */
@@ -92,24 +63,24 @@ int persist_save_text(const char *path, const char *buf, size_t len, char *err, 
  * untouched); -1 when it exists but is unreadable or corrupt (st untouched,
  * err says why and where, prefixed with the path).
  */
-int persist_load(const char *path, struct persist_state *st, char *err, size_t errlen);
+int persist_load(const char *path, struct split_state *st, char *err, size_t errlen);
 
 /*
  * Parse a state file's bytes (what persist_load uses; exposed for tests and
  * fuzzing).  buf need not be NUL-terminated.  Returns 0 and fills st, or -1
  * with err ("line 4: unknown mode \"foo\"") and st untouched.
  */
-int persist_parse(const char *buf, size_t len, struct persist_state *st, char *err, size_t errlen);
+int persist_parse(const char *buf, size_t len, struct split_state *st, char *err, size_t errlen);
 
 /*
  * Format st into buf (what persist_save writes), NUL-terminated.  Returns the
  * length without the NUL, or -1 if it does not fit in cap or st breaks a rule
  * above (a file we could not read back must never be written).
  */
-int persist_format(const struct persist_state *st, char *buf, size_t cap);
+int persist_format(const struct split_state *st, char *buf, size_t cap);
 
 /* 0 when st may be written and read back, else -1 with why. */
-int persist_check(const struct persist_state *st, char *why, size_t whylen);
+int persist_check(const struct split_state *st, char *why, size_t whylen);
 
 /* The file's first line, its words for the pools and modes, and its
  * checksum (CRC-32 as zlib computes it, so a file can be checked by hand):

@@ -19,15 +19,6 @@
 #include "rollout.h"
 #include "split.h"
 
-enum split_mode {
-	MODE_IDLE = 0,    /* the candidate has 0% */
-	MODE_MANUAL,      /* an operator's set weight gives the candidate traffic */
-	MODE_RUNNING,     /* a rollout steps through its percentages */
-	MODE_PAUSED,      /* a rollout holds its step */
-	MODE_BAKING,      /* the candidate has 100% (switch or last step), waiting for promote */
-	MODE_REVERTED,    /* everything went back to stable; stays until an operator acts */
-};
-
 extern const char *const state_mode_names[];
 
 /* who changed something, for events and the audit log */
@@ -38,28 +29,6 @@ struct actor {
 	pid_t pid;
 };
 
-
-struct split_state {
-	enum pool_id stable;
-	int candidate_bp;             /* 0..10000 */
-	enum split_mode mode;
-	char last_revert[512];        /* "" = none */
-	/* the rollout, as rollout.c drives it (persisted, shown in status) */
-	int has_rollout;
-	enum pool_id rollout_pool;
-	int steps_bp[SPLIT_MAX_STEPS];
-	size_t nsteps;
-	int step;
-	int hold_s;
-	int shadow_bp;                /* > 0: the rollout's shadow phase copies this share */
-	/* grows with every change of the split (persisted): if-version */
-	unsigned long long version;
-	/* the last revert, for the record (last_revert has it in words too) */
-	long long revert_time_ms;     /* wall clock, 0 = none or unknown */
-	int revert_step;              /* rollout step index at the revert, -1 none */
-	char revert_actor[64];
-	char revert_reason[320];      /* what tripped, alone; "" after a restart */
-};
 
 /* The current split (control thread). */
 const struct split_state *state_get(void);
@@ -228,20 +197,20 @@ uint64_t state_step_own(void);
 
 /* The current split as the record holds it: the state file's fields, and
  * when (wall clock ms) the rollout's step and the baking began (0: none). */
-void state_record(struct persist_state *p, long long *step_wall_ms, long long *bake_wall_ms);
+void state_record(struct split_state *p, long long *step_wall_ms, long long *bake_wall_ms);
 
-void state_stage_record(const struct state_stage *st, struct persist_state *p,
+void state_stage_record(const struct state_stage *st, struct split_state *p,
     long long *step_wall_ms, long long *bake_wall_ms);
 
 /* A record another node wrote: published as it is (its version too), the
  * rollout continues the same step with the hold it has left.  1 when it
  * changed something, 0 when it is what we have. */
-int state_apply_remote(const struct persist_state *p, long long step_wall_ms,
+int state_apply_remote(const struct split_state *p, long long step_wall_ms,
     long long bake_wall_ms, const char *node);
 
 /* The fleet's record p, with the revert this node made while etcd did not
  * have it on top (the revert's fields, state reverted, a version above
  * both), published. */
-void state_merge_revert(const struct persist_state *p, const char *node);
+void state_merge_revert(const struct split_state *p, const char *node);
 
 #endif

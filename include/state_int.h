@@ -34,8 +34,8 @@ void state_publish(const struct split_state *next);
 /* Keep a recorded event in the ring (and tell the event hook). */
 void state_event_keep(const struct state_ev *ev);
 
-void state_to_persist(const struct split_state *s, struct persist_state *p);
-void state_from_persist(const struct persist_state *p, struct split_state *s);
+void state_to_persist(const struct split_state *s, struct split_state *p);
+void state_from_persist(const struct split_state *p, struct split_state *s);
 
 /* Monotonic ms. */
 uint64_t state_now_ms(void);

@@ -105,7 +105,7 @@ static void cluster_next(void);
 
 /* Hand the writer a record to compare-and-set against cl.mod. */
 static int
-cluster_send(const struct persist_state *p, long long step_ms, long long bake_ms)
+cluster_send(const struct split_state *p, long long step_ms, long long bake_ms)
 {
 	struct cluster_rec rec;
 	char *v;
@@ -124,7 +124,7 @@ cluster_send(const struct persist_state *p, long long step_ms, long long bake_ms
 
 /* The record holds the revert this node made (the same time and actor). */
 static int
-cluster_has_our_revert(const struct persist_state *p)
+cluster_has_our_revert(const struct split_state *p)
 {
 	const struct split_state *me = state_get();
 
@@ -252,7 +252,7 @@ cluster_msg_written(struct cluster_msg *m)
 		if (cl.revert_pending) {
 			/* a revert came while it was out: the fleet gets the revert on
 			 * top of what was written */
-			struct persist_state p;
+			struct split_state p;
 			long long sm, bm;
 
 			state_stage_record(&rq->st, &p, &sm, &bm);
@@ -424,7 +424,7 @@ static void
 cluster_next(void)
 {
 	struct cluster_req *rq;
-	struct persist_state p;
+	struct split_state p;
 	long long sm, bm;
 
 	if (!cl.on || cl.busy != NULL || !cl.connected)

@@ -121,11 +121,11 @@ persist_text_bad(const char *s, size_t cap)
 /* Consistency: one function, so format, save and parse agree.         */
 
 static int
-persist_check_rollout(const struct persist_state *st, char *why, size_t whylen)
+persist_check_rollout(const struct split_state *st, char *why, size_t whylen)
 {
 	size_t i;
 
-	if (st->rollout_pool != 0 && st->rollout_pool != 1)
+	if ((int)st->rollout_pool != 0 && (int)st->rollout_pool != 1)
 		return errf(why, whylen, "rollout pool %d is not 0 or 1", st->rollout_pool);
 	if (st->nsteps < 1 || st->nsteps > SPLIT_MAX_STEPS)
 		return errf(why, whylen, "%zu rollout steps, want 1..%d", st->nsteps,
@@ -144,29 +144,26 @@ persist_check_rollout(const struct persist_state *st, char *why, size_t whylen)
 		    st->step, st->nsteps);
 	if (st->hold_s < 0 || st->hold_s > 86400)
 		return errf(why, whylen, "hold %d out of range 0..86400", st->hold_s);
-	if (st->paused != (st->mode == PERSIST_PAUSED))
-		return errf(why, whylen, "rollout paused %d with mode %s", st->paused,
-		    persist_modes[st->mode]);
-	if (st->mode == PERSIST_IDLE)
+	if (st->mode == MODE_IDLE)
 		return errf(why, whylen, "mode idle with a rollout");
 	if (st->shadow_bp != 0 && (st->shadow_bp < 0 || st->shadow_bp > 10000 || st->step != 0 ||
-	    st->candidate_bp != 0 || (st->mode != PERSIST_RUNNING && st->mode != PERSIST_PAUSED)))
+	    st->candidate_bp != 0 || (st->mode != MODE_RUNNING && st->mode != MODE_PAUSED)))
 		return errf(why, whylen, "a shadow phase (%d) is at step 0, running or paused, "
 		    "with the candidate at 0%%", st->shadow_bp);
 	return 0;
 }
 
 int
-persist_check(const struct persist_state *st, char *why, size_t whylen)
+persist_check(const struct split_state *st, char *why, size_t whylen)
 {
 	size_t i, n = strnlen(st->last_revert, sizeof st->last_revert);
 
-	if (st->stable != 0 && st->stable != 1)
+	if ((int)st->stable != 0 && (int)st->stable != 1)
 		return errf(why, whylen, "stable pool %d is not 0 or 1", st->stable);
 	if (st->candidate_bp < 0 || st->candidate_bp > 10000)
 		return errf(why, whylen, "candidate share %d out of range 0..10000",
 		    st->candidate_bp);
-	if (st->mode < PERSIST_IDLE || st->mode > PERSIST_REVERTED)
+	if (st->mode < MODE_IDLE || st->mode > MODE_REVERTED)
 		return errf(why, whylen, "unknown mode %d", st->mode);
 	if (n == sizeof st->last_revert)
 		return errf(why, whylen, "last_revert is not NUL-terminated");
@@ -179,12 +176,12 @@ persist_check(const struct persist_state *st, char *why, size_t whylen)
 	    persist_text_bad(st->revert_actor, sizeof st->revert_actor) ||
 	    persist_text_bad(st->revert_reason, sizeof st->revert_reason)))
 		return errf(why, whylen, "bad revert detail");
-	if ((st->mode == PERSIST_IDLE || st->mode == PERSIST_REVERTED) && st->candidate_bp != 0)
+	if ((st->mode == MODE_IDLE || st->mode == MODE_REVERTED) && st->candidate_bp != 0)
 		return errf(why, whylen, "mode %s with the candidate at %d.%02d%%",
 		    persist_modes[st->mode], st->candidate_bp / 100, st->candidate_bp % 100);
 	if (st->has_rollout != 0 && st->has_rollout != 1)
 		return errf(why, whylen, "has_rollout %d is not 0 or 1", st->has_rollout);
-	if (!st->has_rollout && (st->mode == PERSIST_RUNNING || st->mode == PERSIST_PAUSED))
+	if (!st->has_rollout && (st->mode == MODE_RUNNING || st->mode == MODE_PAUSED))
 		return errf(why, whylen, "mode %s without a rollout",
 		    persist_modes[st->mode]);
 	return st->has_rollout ? persist_check_rollout(st, why, whylen) : 0;
@@ -198,6 +195,7 @@ struct persist_lex {
 	int line;
 	char *err;
 	size_t errlen;
+	int paused;             /* the rollout line's "paused" word */
 };
 
 /* Quote bytes for an error message: printable as is, others as \xNN, cut at 40. */
@@ -311,10 +309,10 @@ persist_pct(struct persist_lex *lx, int exact2, int *bp)
 /* ------------------------------------------------------------------ */
 /* One function per line, in file order; each consumes its whole line. */
 
-typedef int (*persist_line_fn)(struct persist_lex *, struct persist_state *);
+typedef int (*persist_line_fn)(struct persist_lex *, struct split_state *);
 
 static int
-persist_l_header(struct persist_lex *lx, struct persist_state *st)
+persist_l_header(struct persist_lex *lx, struct split_state *st)
 {
 	(void)st;
 	if ((size_t)(lx->e - lx->p) != strlen(PERSIST_HEADER) ||
@@ -326,7 +324,7 @@ persist_l_header(struct persist_lex *lx, struct persist_state *st)
 }
 
 static int
-persist_l_version(struct persist_lex *lx, struct persist_state *st)
+persist_l_version(struct persist_lex *lx, struct split_state *st)
 {
 	(void)st;
 	if (lx->e - lx->p != 1 || *lx->p != '1')
@@ -337,14 +335,18 @@ persist_l_version(struct persist_lex *lx, struct persist_state *st)
 }
 
 static int
-persist_l_stable(struct persist_lex *lx, struct persist_state *st)
+persist_l_stable(struct persist_lex *lx, struct split_state *st)
 {
-	st->stable = persist_name(lx, persist_pools, 2, "unknown pool");
-	return st->stable == -1 ? -1 : 0;
+	int p = persist_name(lx, persist_pools, 2, "unknown pool");
+
+	if (p == -1)
+		return -1;
+	st->stable = (enum pool_id)p;
+	return 0;
 }
 
 static int
-persist_l_percent(struct persist_lex *lx, struct persist_state *st)
+persist_l_percent(struct persist_lex *lx, struct split_state *st)
 {
 	const char *s = lx->p;
 
@@ -355,10 +357,14 @@ persist_l_percent(struct persist_lex *lx, struct persist_state *st)
 }
 
 static int
-persist_l_mode(struct persist_lex *lx, struct persist_state *st)
+persist_l_mode(struct persist_lex *lx, struct split_state *st)
 {
-	st->mode = persist_name(lx, persist_modes, 6, "unknown mode");
-	return st->mode == -1 ? -1 : 0;
+	int m = persist_name(lx, persist_modes, 6, "unknown mode");
+
+	if (m == -1)
+		return -1;
+	st->mode = (enum split_mode)m;
+	return 0;
 }
 
 /* A quoted string (only \" and \\ escapes, no control characters) into
@@ -400,7 +406,7 @@ persist_qstring(struct persist_lex *lx, char *buf, size_t cap, const char *what)
 
 /* "-" or a quoted string. */
 static int
-persist_l_revert(struct persist_lex *lx, struct persist_state *st)
+persist_l_revert(struct persist_lex *lx, struct split_state *st)
 {
 	if (lx->e - lx->p == 1 && *lx->p == '-') {
 		lx->p = lx->e;
@@ -415,7 +421,7 @@ persist_l_revert(struct persist_lex *lx, struct persist_state *st)
 }
 
 static int
-persist_steps(struct persist_lex *lx, struct persist_state *st)
+persist_steps(struct persist_lex *lx, struct split_state *st)
 {
 	const char *s = lx->p;
 	size_t n = persist_word(lx);
@@ -438,9 +444,10 @@ persist_steps(struct persist_lex *lx, struct persist_state *st)
 }
 
 static int
-persist_l_rollout(struct persist_lex *lx, struct persist_state *st)
+persist_l_rollout(struct persist_lex *lx, struct split_state *st)
 {
 	const char *s;
+	int pool;
 	long v;
 
 	if (lx->e - lx->p == 1 && *lx->p == '-') {
@@ -448,9 +455,11 @@ persist_l_rollout(struct persist_lex *lx, struct persist_state *st)
 		return 0;
 	}
 	st->has_rollout = 1;
-	if ((st->rollout_pool = persist_name(lx, persist_pools, 2, "unknown pool")) == -1 ||
-	    persist_expect(lx, " steps ") == -1 || persist_steps(lx, st) == -1 ||
-	    persist_expect(lx, " step ") == -1)
+	if ((pool = persist_name(lx, persist_pools, 2, "unknown pool")) == -1 ||
+	    persist_expect(lx, " steps ") == -1)
+		return -1;
+	st->rollout_pool = (enum pool_id)pool;
+	if (persist_steps(lx, st) == -1 || persist_expect(lx, " step ") == -1)
 		return -1;
 	s = lx->p;
 	if (persist_uint(lx, SPLIT_MAX_STEPS, &v) == -1 || (size_t)v >= st->nsteps)
@@ -470,7 +479,7 @@ persist_l_rollout(struct persist_lex *lx, struct persist_state *st)
 	if (persist_uint(lx, 1, &v) == -1)
 		return persist_bad(lx, "bad paused", s, persist_word(lx) + (size_t)(lx->p - s),
 		    " (want 0 or 1)");
-	st->paused = (int)v;
+	lx->paused = (int)v;
 	/* a shadow phase: its share (files from before it lack the words) */
 	if (lx->e - lx->p > 8 && memcmp(lx->p, " shadow ", 8) == 0) {
 		lx->p += 8;
@@ -521,7 +530,7 @@ persist_key(struct persist_lex *lx, size_t idx)
 
 /* The optional revert_detail line: MS STEP1 "ACTOR" "REASON". */
 static int
-persist_detail(struct persist_lex *lx, const char *end, struct persist_state *st)
+persist_detail(struct persist_lex *lx, const char *end, struct split_state *st)
 {
 	static const char kw[] = "revert_detail ";
 	const char *q = lx->e + 1, *qe = memchr(q, '\n', (size_t)(end - q));
@@ -551,9 +560,9 @@ persist_detail(struct persist_lex *lx, const char *end, struct persist_state *st
 
 /* Parse the checksummed content [buf, buf+len), every line ending in '\n'. */
 static int
-persist_content(const char *buf, size_t len, struct persist_state *st, char *err, size_t errlen)
+persist_content(const char *buf, size_t len, struct split_state *st, char *err, size_t errlen)
 {
-	struct persist_lex lx = { buf, buf, 0, err, errlen };
+	struct persist_lex lx = { buf, buf, 0, err, errlen, 0 };
 	const char *end = buf + len;
 	size_t i;
 
@@ -586,11 +595,15 @@ persist_content(const char *buf, size_t len, struct persist_state *st, char *err
 			if (persist_uint(&lx, 999999999999999L, &v) == -1 || lx.p != lx.e)
 				return persist_bad(&lx, "bad split_version", q + sizeof(kw) - 1,
 				    (size_t)(qe - q) - (sizeof(kw) - 1), " (want 0..10^15)");
-			st->split_version = (unsigned long long)v;
+			st->version = (unsigned long long)v;
 		}
 	}
 	if (lx.e + 1 != end && persist_detail(&lx, end, st) == -1)
 		return -1;
+	/* the word says what the mode says (a file that disagrees was edited) */
+	if (st->has_rollout && lx.paused != (st->mode == MODE_PAUSED))
+		return errf(err, errlen, "inconsistent state: rollout paused %d with mode %s",
+		    lx.paused, persist_modes[st->mode]);
 	if (lx.e + 1 != end) {
 		lx.line++;
 		lx.p = lx.e + 1;
@@ -676,9 +689,9 @@ persist_verify(const char *buf, size_t len, char *err, size_t errlen)
 }
 
 int
-persist_parse(const char *buf, size_t len, struct persist_state *st, char *err, size_t errlen)
+persist_parse(const char *buf, size_t len, struct split_state *st, char *err, size_t errlen)
 {
-	struct persist_state tmp;
+	struct split_state tmp;
 	char why[256];
 	long n;
 

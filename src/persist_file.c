@@ -124,7 +124,7 @@ persist_save_text(const char *path, const char *buf, size_t len, char *err, size
 }
 
 int
-persist_save(const char *path, const struct persist_state *st, char *err, size_t errlen)
+persist_save(const char *path, const struct split_state *st, char *err, size_t errlen)
 {
 	char buf[PERSIST_FMT_MAX], tmp[PATH_MAX], why[256], eb[128];
 	int n, eno;
@@ -171,7 +171,7 @@ persist_read_fd(int fd, char *buf, size_t cap)
 }
 
 int
-persist_load(const char *path, struct persist_state *st, char *err, size_t errlen)
+persist_load(const char *path, struct split_state *st, char *err, size_t errlen)
 {
 	char eb[128], perr[384];
 	struct stat sb;

@@ -79,7 +79,7 @@ persist_put_revert(struct persist_out *o, const char *s)
 }
 
 static void
-persist_put_rollout(struct persist_out *o, const struct persist_state *st)
+persist_put_rollout(struct persist_out *o, const struct split_state *st)
 {
 	size_t i;
 
@@ -93,7 +93,7 @@ persist_put_rollout(struct persist_out *o, const struct persist_state *st)
 			persist_put(o, ",");
 		persist_put_step(o, st->steps_bp[i]);
 	}
-	persist_put(o, " step %d hold %d paused %d", st->step, st->hold_s, st->paused);
+	persist_put(o, " step %d hold %d paused %d", st->step, st->hold_s, st->mode == MODE_PAUSED);
 	if (st->shadow_bp > 0) {
 		persist_put(o, " shadow ");
 		persist_put_step(o, st->shadow_bp);
@@ -102,7 +102,7 @@ persist_put_rollout(struct persist_out *o, const struct persist_state *st)
 }
 
 int
-persist_format(const struct persist_state *st, char *buf, size_t cap)
+persist_format(const struct split_state *st, char *buf, size_t cap)
 {
 	struct persist_out o = { buf, cap, 0, 0 };
 
@@ -113,7 +113,7 @@ persist_format(const struct persist_state *st, char *buf, size_t cap)
 	    st->candidate_bp % 100, persist_modes[st->mode]);
 	persist_put_revert(&o, st->last_revert);
 	persist_put_rollout(&o, st);
-	persist_put(&o, "split_version %llu\n", st->split_version);
+	persist_put(&o, "split_version %llu\n", st->version);
 	if (st->revert_time_ms != 0) {
 		persist_put(&o, "revert_detail %lld %d ", st->revert_time_ms, st->revert_step + 1);
 		persist_put_quoted(&o, st->revert_actor);

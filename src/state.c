@@ -268,51 +268,24 @@ state_events_each(void (*fn)(const struct state_ev *ev, void *arg), void *arg)
 		fn(&state_events[i % STATE_EVENTS], arg);
 }
 
+/* The split as its record is written: the shadow share only where a
+ * rollout is in its shadow phase. */
 void
-state_to_persist(const struct split_state *s, struct persist_state *p)
+state_to_persist(const struct split_state *s, struct split_state *p)
 {
-	memset(p, 0, sizeof(*p));
-	p->stable = s->stable;
-	p->candidate_bp = s->candidate_bp;
-	p->mode = (int)s->mode;
-	snprintf(p->last_revert, sizeof(p->last_revert), "%s", s->last_revert);
-	p->has_rollout = s->has_rollout;
-	p->rollout_pool = s->rollout_pool;
-	memcpy(p->steps_bp, s->steps_bp, sizeof(p->steps_bp));
-	p->nsteps = s->nsteps;
-	p->step = s->step;
-	p->hold_s = s->hold_s;
-	p->paused = s->mode == MODE_PAUSED;
+	*p = *s;
 	p->shadow_bp = s->has_rollout && (s->mode == MODE_RUNNING || s->mode == MODE_PAUSED) ?
 	    s->shadow_bp : 0;
-	p->split_version = s->version;
-	p->revert_time_ms = s->revert_time_ms;
-	p->revert_step = s->revert_step;
-	snprintf(p->revert_actor, sizeof(p->revert_actor), "%s", s->revert_actor);
-	snprintf(p->revert_reason, sizeof(p->revert_reason), "%s", s->revert_reason);
 }
 
+/* The split from a record: no shadow share without a rollout, no revert
+ * step without a revert's time. */
 void
-state_from_persist(const struct persist_state *p, struct split_state *s)
+state_from_persist(const struct split_state *p, struct split_state *s)
 {
-	memset(s, 0, sizeof(*s));
-	s->stable = p->stable ? POOL_GREEN : POOL_BLUE;
-	s->candidate_bp = p->candidate_bp;
-	s->mode = (enum split_mode)p->mode;
-	snprintf(s->last_revert, sizeof(s->last_revert), "%s", p->last_revert);
-	s->has_rollout = p->has_rollout;
-	s->rollout_pool = p->rollout_pool ? POOL_GREEN : POOL_BLUE;
-	memcpy(s->steps_bp, p->steps_bp, sizeof(s->steps_bp));
-	s->nsteps = p->nsteps;
-	s->step = p->step;
-	s->hold_s = p->hold_s;
+	*s = *p;
 	s->shadow_bp = p->has_rollout ? p->shadow_bp : 0;
-	s->version = p->split_version;
-	/* the revert's record, when the file has one */
-	s->revert_time_ms = p->revert_time_ms;
 	s->revert_step = p->revert_time_ms != 0 ? p->revert_step : -1;
-	snprintf(s->revert_actor, sizeof(s->revert_actor), "%s", p->revert_actor);
-	snprintf(s->revert_reason, sizeof(s->revert_reason), "%s", p->revert_reason);
 }
 
 /* A revert tells the workers, so connections kept to the candidate are
@@ -365,7 +338,7 @@ state_mirror_apply(const struct config *cfg, int phase_begins)
 void
 state_publish(const struct split_state *next)
 {
-	struct persist_state p;
+	struct split_state p;
 	char err[512];
 	int reverted = next->mode == MODE_REVERTED && (S.cur.mode != MODE_REVERTED ||
 	    next->revert_time_ms != S.cur.revert_time_ms);
@@ -548,7 +521,7 @@ int
 state_init(const struct config *cfg, char *err, size_t errlen)
 {
 	struct split_state s;
-	struct persist_state p;
+	struct split_state p;
 	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
 	char aside[1024], perr[512], desc[128];
 	int r;

@@ -53,7 +53,7 @@ state_stage_apply(const struct state_stage *st)
 
 static void
 state_record_of(const struct split_state *cur, const struct rollout *ro, uint64_t bake_start_ms,
-    struct persist_state *p, long long *step_wall_ms, long long *bake_wall_ms)
+    struct split_state *p, long long *step_wall_ms, long long *bake_wall_ms)
 {
 	state_to_persist(cur, p);
 	*step_wall_ms = ro->phase != RO_NONE ? state_mono_to_wall(ro->step_start_ms) : 0;
@@ -62,20 +62,20 @@ state_record_of(const struct split_state *cur, const struct rollout *ro, uint64_
 }
 
 void
-state_record(struct persist_state *p, long long *step_wall_ms, long long *bake_wall_ms)
+state_record(struct split_state *p, long long *step_wall_ms, long long *bake_wall_ms)
 {
 	state_record_of(&S.cur, &S.ro, S.bake_start_ms, p, step_wall_ms, bake_wall_ms);
 }
 
 void
-state_stage_record(const struct state_stage *st, struct persist_state *p, long long *step_wall_ms,
+state_stage_record(const struct state_stage *st, struct split_state *p, long long *step_wall_ms,
     long long *bake_wall_ms)
 {
 	state_record_of(&st->core.cur, &st->core.ro, st->core.bake_start_ms, p, step_wall_ms, bake_wall_ms);
 }
 
 int
-state_apply_remote(const struct persist_state *p, long long step_wall_ms, long long bake_wall_ms,
+state_apply_remote(const struct split_state *p, long long step_wall_ms, long long bake_wall_ms,
     const char *node)
 {
 	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
@@ -115,7 +115,7 @@ state_apply_remote(const struct persist_state *p, long long step_wall_ms, long l
 }
 
 void
-state_merge_revert(const struct persist_state *p, const char *node)
+state_merge_revert(const struct split_state *p, const char *node)
 {
 	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
 	struct split_state s, mine = S.cur;
@@ -137,6 +137,6 @@ state_merge_revert(const struct persist_state *p, const char *node)
 	rollout_clear(&S.ro);
 	state_describe(&s, after, sizeof(after));
 	state_event_rec(&sys, "sync", NULL, after, NULL, "this node's revert kept over version "
-	    "%llu from node %s: %s, state reverted, version %llu", p->split_version, node, after,
+	    "%llu from node %s: %s, state reverted, version %llu", p->version, node, after,
 	    s.version);
 }

@@ -33,21 +33,21 @@ fuzz_crc32(const char *s, size_t n)
 }
 
 static int
-fuzz_state_eq(const struct persist_state *a, const struct persist_state *b)
+fuzz_state_eq(const struct split_state *a, const struct split_state *b)
 {
 	return a->stable == b->stable && a->candidate_bp == b->candidate_bp &&
 	    a->mode == b->mode && strcmp(a->last_revert, b->last_revert) == 0 &&
 	    a->has_rollout == b->has_rollout && a->rollout_pool == b->rollout_pool &&
 	    a->nsteps == b->nsteps && a->nsteps <= SPLIT_MAX_STEPS &&
 	    memcmp(a->steps_bp, b->steps_bp, a->nsteps * sizeof a->steps_bp[0]) == 0 &&
-	    a->step == b->step && a->hold_s == b->hold_s && a->paused == b->paused;
+	    a->step == b->step && a->hold_s == b->hold_s;
 }
 
 static void
 fuzz_one(const char *buf, size_t len)
 {
 	static char out1[PERSIST_MAX_FILE + 1], out2[PERSIST_MAX_FILE + 1];
-	struct persist_state a, b;
+	struct split_state a, b;
 	char err[512];
 	int n1, n2;
 

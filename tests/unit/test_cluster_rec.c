@@ -15,14 +15,14 @@ sample_rec(void)
 	memset(&r, 0, sizeof(r));
 	r.st.stable = 0;
 	r.st.candidate_bp = 500;
-	r.st.mode = PERSIST_RUNNING;
+	r.st.mode = MODE_RUNNING;
 	r.st.has_rollout = 1;
 	r.st.rollout_pool = 1;
 	r.st.steps_bp[0] = 500;
 	r.st.steps_bp[1] = 10000;
 	r.st.nsteps = 2;
 	r.st.hold_s = 60;
-	r.st.split_version = 42;
+	r.st.version = 42;
 	r.st.revert_step = -1;
 	snprintf(r.node, sizeof(r.node), "n1");
 	r.step_started_ms = 1764680000123LL;
@@ -38,8 +38,8 @@ TEST(record_round_trip)
 	CHECK(strstr(v, "\"node\":\"n1\"") != NULL);
 	CHECK(cluster_rec_parse(v, strlen(v), &back, err, sizeof(err)) == 0);
 	CHECK_EQ_INT(back.st.candidate_bp, 500);
-	CHECK_EQ_INT(back.st.mode, PERSIST_RUNNING);
-	CHECK_EQ_INT(back.st.split_version, 42);
+	CHECK_EQ_INT(back.st.mode, MODE_RUNNING);
+	CHECK_EQ_INT(back.st.version, 42);
 	CHECK_EQ_INT(back.st.nsteps, 2);
 	CHECK_EQ_INT(back.step_started_ms, 1764680000123LL);
 	CHECK_EQ_INT(back.bake_started_ms, 0);

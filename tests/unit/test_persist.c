@@ -51,45 +51,45 @@ sign(const char *body, size_t len, char *out, size_t cap)
 }
 
 static int
-state_eq(const struct persist_state *a, const struct persist_state *b)
+state_eq(const struct split_state *a, const struct split_state *b)
 {
 	return a->stable == b->stable && a->candidate_bp == b->candidate_bp &&
 	    a->mode == b->mode && strcmp(a->last_revert, b->last_revert) == 0 &&
 	    a->has_rollout == b->has_rollout && a->rollout_pool == b->rollout_pool &&
 	    a->nsteps == b->nsteps &&
 	    memcmp(a->steps_bp, b->steps_bp, a->nsteps * sizeof a->steps_bp[0]) == 0 &&
-	    a->step == b->step && a->hold_s == b->hold_s && a->paused == b->paused;
+	    a->step == b->step && a->hold_s == b->hold_s;
 }
 
-static struct persist_state
+static struct split_state
 st_idle(void)
 {
-	struct persist_state st;
+	struct split_state st;
 
 	memset(&st, 0, sizeof st);
 	st.stable = 1;
 	return st;
 }
 
-static struct persist_state
+static struct split_state
 st_manual5(void)
 {
-	struct persist_state st = st_idle();
+	struct split_state st = st_idle();
 
 	st.stable = 0;
-	st.mode = PERSIST_MANUAL;
+	st.mode = MODE_MANUAL;
 	st.candidate_bp = 500;
 	return st;
 }
 
-static struct persist_state
+static struct split_state
 st_running(void)
 {
 	static const int steps[] = { 1, 250, 1000, 2550, 5000, 10000 };
-	struct persist_state st = st_idle();
+	struct split_state st = st_idle();
 
 	st.stable = 0;
-	st.mode = PERSIST_RUNNING;
+	st.mode = MODE_RUNNING;
 	st.candidate_bp = 250;
 	st.has_rollout = 1;
 	st.rollout_pool = 1;
@@ -100,12 +100,12 @@ st_running(void)
 	return st;
 }
 
-static struct persist_state
+static struct split_state
 st_reverted(void)
 {
-	struct persist_state st = st_running();
+	struct split_state st = st_running();
 
-	st.mode = PERSIST_REVERTED;
+	st.mode = MODE_REVERTED;
 	st.candidate_bp = 0;
 	snprintf(st.last_revert, sizeof st.last_revert,
 	    "p99 \"slow\" at C:\\path\\ 812ms > 500ms, n=90 \\\"");
@@ -116,7 +116,7 @@ st_reverted(void)
 static int
 parse_fails(const char *buf, size_t len, const char *want)
 {
-	struct persist_state st;
+	struct split_state st;
 	char err[512] = "";
 	int rc;
 
@@ -195,7 +195,7 @@ write_file(const char *path, const char *s, size_t n)
 
 TEST(test_crc_matches_zlib)
 {
-	struct persist_state st;
+	struct split_state st;
 	char err[256] = "";
 
 	CHECK_EQ_INT(slow_crc32("123456789", 9), 0xcbf43926U);
@@ -203,7 +203,7 @@ TEST(test_crc_matches_zlib)
 	CHECK_STR(err, "");
 	CHECK_EQ_INT(st.stable, 0);
 	CHECK_EQ_INT(st.candidate_bp, 500);
-	CHECK_EQ_INT(st.mode, PERSIST_RUNNING);
+	CHECK_EQ_INT(st.mode, MODE_RUNNING);
 	CHECK_STR(st.last_revert, "error_rate 0.62 > 0.05 over 10s, n=143");
 	CHECK_EQ_INT(st.has_rollout, 1);
 	CHECK_EQ_INT(st.rollout_pool, 1);
@@ -212,12 +212,12 @@ TEST(test_crc_matches_zlib)
 	CHECK_EQ_INT(st.steps_bp[5], 10000);
 	CHECK_EQ_INT(st.step, 1);
 	CHECK_EQ_INT(st.hold_s, 60);
-	CHECK_EQ_INT(st.paused, 0);
+	CHECK(st.mode != MODE_PAUSED);
 }
 
 TEST(test_format_is_readable)
 {
-	struct persist_state st = st_manual5();
+	struct split_state st = st_manual5();
 	char buf[4096];
 	int n;
 
@@ -239,7 +239,7 @@ TEST(test_format_is_readable)
 
 TEST(test_round_trips)
 {
-	struct persist_state in[4], out;
+	struct split_state in[4], out;
 	char buf[4096], err[256];
 	size_t i;
 	int n;
@@ -263,13 +263,12 @@ TEST(test_round_trips)
 
 TEST(test_round_trip_extremes)
 {
-	struct persist_state in = st_running(), out;
+	struct split_state in = st_running(), out;
 	char buf[4096], err[256] = "";
 	size_t i;
 	int n;
 
-	in.mode = PERSIST_PAUSED;
-	in.paused = 1;
+	in.mode = MODE_PAUSED;
 	in.nsteps = SPLIT_MAX_STEPS;
 	for (i = 0; i < SPLIT_MAX_STEPS; i++)
 		in.steps_bp[i] = (int)(10000 - (SPLIT_MAX_STEPS - 1 - i) * 7);
@@ -287,7 +286,7 @@ TEST(test_round_trip_extremes)
 
 TEST(test_format_refuses_invalid)
 {
-	struct persist_state st;
+	struct split_state st;
 	char buf[4096];
 
 	st = st_manual5();
@@ -298,9 +297,6 @@ TEST(test_format_refuses_invalid)
 	CHECK_EQ_INT(persist_format(&st, buf, sizeof buf), -1);
 	st = st_running();
 	st.has_rollout = 0;
-	CHECK_EQ_INT(persist_format(&st, buf, sizeof buf), -1);
-	st = st_running();
-	st.paused = 1;
 	CHECK_EQ_INT(persist_format(&st, buf, sizeof buf), -1);
 	st = st_running();
 	st.steps_bp[2] = st.steps_bp[1];
@@ -423,7 +419,7 @@ TEST(test_bad_mode_and_revert)
 
 TEST(test_long_revert)
 {
-	struct persist_state st;
+	struct split_state st;
 	char body[4096], buf[4096], err[256];
 	int n;
 
@@ -494,7 +490,7 @@ TEST(test_inconsistent)
 
 TEST(test_load_missing_and_corrupt)
 {
-	struct persist_state st = st_manual5(), before = st;
+	struct split_state st = st_manual5(), before = st;
 	char path[128], err[512] = "";
 
 	tmpdir_make();
@@ -510,7 +506,7 @@ TEST(test_load_missing_and_corrupt)
 	CHECK(strstr(err, "not a regular file") != NULL);
 	write_file(path, EXAMPLE, strlen(EXAMPLE));
 	CHECK_EQ_INT(persist_load(path, &st, err, sizeof err), 0);
-	CHECK_EQ_INT(st.mode, PERSIST_RUNNING);
+	CHECK_EQ_INT(st.mode, MODE_RUNNING);
 	CHECK_EQ_INT(unlink(path), 0);
 	CHECK_EQ_INT(mkfifo(path, 0600), 0);    /* must not block waiting for a writer */
 	CHECK_EQ_INT(persist_load(path, &st, err, sizeof err), -1);
@@ -520,7 +516,7 @@ TEST(test_load_missing_and_corrupt)
 
 TEST(test_save_replaces)
 {
-	struct persist_state in = st_running(), out;
+	struct split_state in = st_running(), out;
 	char path[128], stale[160], err[512] = "";
 	struct stat sb;
 
@@ -546,7 +542,7 @@ TEST(test_save_replaces)
 
 TEST(test_save_relative_path)
 {
-	struct persist_state in = st_manual5(), out;
+	struct split_state in = st_manual5(), out;
 	char cwd[512], err[512] = "";
 
 	tmpdir_make();
@@ -562,7 +558,7 @@ TEST(test_save_relative_path)
 
 TEST(test_save_failures)
 {
-	struct persist_state in = st_manual5();
+	struct split_state in = st_manual5();
 	char path[128], err[512] = "";
 
 	tmpdir_make();
@@ -626,22 +622,22 @@ TEST(test_set_aside)
 
 TEST(test_split_version_round_trip_and_old_files)
 {
-	struct persist_state st = st_manual5(), back;
+	struct split_state st = st_manual5(), back;
 	char buf[4096], file[4096], err[256];
 	int n;
 
-	st.split_version = 42;
+	st.version = 42;
 	n = persist_format(&st, buf, sizeof buf);
 	CHECK(n > 0);
 	CHECK(strstr(buf, "\nsplit_version 42\n") != NULL);
 	memset(&back, 0, sizeof back);
 	CHECK_EQ_INT(persist_parse(buf, (size_t)n, &back, err, sizeof err), 0);
-	CHECK_EQ_INT(back.split_version, 42);
+	CHECK_EQ_INT(back.version, 42);
 	SIGNED(HEADER "version 1\nstable blue\ncandidate_percent 5.00\n"
 	    "mode manual\nlast_revert -\nrollout -\n");
-	back.split_version = 7;
+	back.version = 7;
 	CHECK_EQ_INT(persist_parse(file, strlen(file), &back, err, sizeof err), 0);
-	CHECK_EQ_INT(back.split_version, 0);
+	CHECK_EQ_INT(back.version, 0);
 	CHECK_EQ_INT(back.candidate_bp, 500);
 	SIGNED(HEADER "version 1\nstable blue\ncandidate_percent 5.00\n"
 	    "mode manual\nlast_revert -\nrollout -\nsplit_version x1\n");
@@ -655,13 +651,13 @@ TEST(test_split_version_round_trip_and_old_files)
 /* a rollout's shadow phase: " shadow PCT" at the end of the rollout line */
 TEST(test_shadow_round_trip_and_rules)
 {
-	struct persist_state st, back;
+	struct split_state st, back;
 	char buf[4096], err[256];
 	int n;
 
 	memset(&st, 0, sizeof st);
 	st.stable = 0;
-	st.mode = PERSIST_RUNNING;
+	st.mode = MODE_RUNNING;
 	st.has_rollout = 1;
 	st.rollout_pool = 1;
 	st.steps_bp[0] = 500;
@@ -682,9 +678,9 @@ TEST(test_shadow_round_trip_and_rules)
 	st.candidate_bp = 500;
 	CHECK_EQ_INT(persist_format(&st, buf, sizeof buf), -1);
 	st.candidate_bp = 0;
-	st.mode = PERSIST_BAKING;
+	st.mode = MODE_BAKING;
 	CHECK_EQ_INT(persist_format(&st, buf, sizeof buf), -1);
-	st.mode = PERSIST_RUNNING;
+	st.mode = MODE_RUNNING;
 	st.step = 1;
 	CHECK_EQ_INT(persist_format(&st, buf, sizeof buf), -1);
 	CHECK(signed_fails(HEADER "version 1\nstable blue\ncandidate_percent 0.00\nmode running\n"
@@ -704,12 +700,12 @@ TEST(test_shadow_round_trip_and_rules)
 /* the last revert's record (time, step, actor, reason) survives a restart */
 TEST(test_revert_detail_round_trip)
 {
-	struct persist_state st = st_manual5(), back;
+	struct split_state st = st_manual5(), back;
 	char buf[4096], file[4096], err[256];
 	int n;
 
 	st.candidate_bp = 0;
-	st.mode = PERSIST_REVERTED;
+	st.mode = MODE_REVERTED;
 	snprintf(st.last_revert, sizeof st.last_revert, "p99 900ms > 500ms (by guard at x)");
 	st.revert_time_ms = 1764680000123LL;
 	st.revert_step = 2;
