@@ -26,6 +26,16 @@ int body_move(struct evbuffer *src, struct evbuffer *dst, enum body_kind kind,
     uint64_t *left, struct http_chunked *ch, uint64_t *moved, size_t high);
 
 /*
+ * The same, without the HTTP/1.1 framing: the data of a Content-Length
+ * body or of one ended by a close, or a chunked body decoded (ch), its
+ * trailer lines (each with its CRLF) handed to trailer(arg, line, len).
+ * What an HTTP/2 peer gets of an HTTP/1.1 body.  Returns as body_move.
+ */
+int body_unframe(struct evbuffer *src, struct evbuffer *dst, enum body_kind kind,
+    uint64_t *left, struct http_chunked *ch, uint64_t *moved, size_t high,
+    void (*trailer)(void *arg, const char *p, size_t n), void *arg);
+
+/*
  * A copy of the body bytes as they leave for the server (shadow traffic's
  * copy of a request body), up to limit bytes: beyond them the copy is given
  * up (over set, buf emptied).  buf NULL: no copy.

@@ -52,8 +52,10 @@ body_move(struct evbuffer *src, struct evbuffer *dst, enum body_kind kind,
 			if (nv > 8)
 				nv = 8;
 			n = 0;
-			for (i = 0; i < nv && !ch->done; i++) {
-				r = http_chunked_scan(ch, v[i].iov_base, v[i].iov_len);
+			/* a peek's last extent may run past avail: cut it */
+			for (i = 0; i < nv && !ch->done && n < avail; i++) {
+				r = http_chunked_scan(ch, v[i].iov_base, v[i].iov_len < avail - n ?
+				    v[i].iov_len : avail - n);
 				if (r < 0)
 					return -1;
 				n += (size_t)r;
@@ -68,6 +70,64 @@ body_move(struct evbuffer *src, struct evbuffer *dst, enum body_kind kind,
 		}
 	}
 	return kind == BODY_NONE;
+}
+
+struct body_unframe_to {
+	struct evbuffer *dst;
+	uint64_t *moved;
+	void (*trailer)(void *arg, const char *p, size_t n);
+	void *arg;
+};
+
+static void
+body_unframe_data(void *arg, const char *p, size_t n)
+{
+	struct body_unframe_to *to = arg;
+
+	evbuffer_add(to->dst, p, n);
+	*to->moved += n;
+}
+
+static void
+body_unframe_trailer(void *arg, const char *p, size_t n)
+{
+	struct body_unframe_to *to = arg;
+
+	to->trailer(to->arg, p, n);
+}
+
+int
+body_unframe(struct evbuffer *src, struct evbuffer *dst, enum body_kind kind,
+    uint64_t *left, struct http_chunked *ch, uint64_t *moved, size_t high,
+    void (*trailer)(void *arg, const char *p, size_t n), void *arg)
+{
+	struct body_unframe_to to = { dst, moved, trailer, arg };
+	struct evbuffer_iovec v[8];
+	size_t avail, used;
+	int nv, i;
+	long k;
+
+	if (kind != BODY_CHUNKED)
+		return body_move(src, dst, kind, left, NULL, moved, high);
+	while ((avail = evbuffer_get_length(src)) > 0 && evbuffer_get_length(dst) < high) {
+		if (avail > 65536)
+			avail = 65536;
+		nv = evbuffer_peek(src, (ssize_t)avail, NULL, v, 8);
+		if (nv > 8)
+			nv = 8;
+		used = 0;
+		for (i = 0; i < nv && !ch->done && used < avail; i++) {
+			k = http_chunked_decode(ch, v[i].iov_base, v[i].iov_len < avail - used ?
+			    v[i].iov_len : avail - used, body_unframe_data, body_unframe_trailer, &to);
+			if (k < 0)
+				return -1;
+			used += (size_t)k;
+		}
+		evbuffer_drain(src, used);
+		if (ch->done)
+			return 1;
+	}
+	return 0;
 }
 
 void

@@ -509,15 +509,6 @@ h2_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 }
 
 static void
-h2_resp_data(void *arg, const char *p, size_t n)
-{
-	struct h2stream *st = arg;
-
-	evbuffer_add(st->respbuf, p, n);
-	st->ex.resp_bytes += n;
-}
-
-static void
 h2_resp_trailer(void *arg, const char *p, size_t n)
 {
 	struct h2stream *st = arg;
@@ -537,36 +528,11 @@ h2_resp_body(struct exchange *ex, struct upconn *up, int all)
 	uint64_t moved = 0;
 	int r;
 
-	if (ex->resp_body != BODY_CHUNKED) {
-		r = body_move(up->in, st->respbuf, ex->resp_body, &ex->resp_left, NULL, &moved,
-		    high);
-		ex->resp_bytes += moved;
-	} else {
-		struct evbuffer_iovec v[8];
-		size_t avail, used = 0;
-		int nv, i;
-		long k;
-
-		r = 0;
-		while (r == 0 && (avail = evbuffer_get_length(up->in)) > 0 &&
-		    evbuffer_get_length(st->respbuf) < high) {
-			nv = evbuffer_peek(up->in, (ssize_t)(avail < 65536 ? avail : 65536), NULL, v,
-			    8);
-			if (nv > 8)
-				nv = 8;
-			used = 0;
-			for (i = 0; i < nv && !ex->resp_chunk.done; i++) {
-				k = http_chunked_decode(&ex->resp_chunk, v[i].iov_base, v[i].iov_len,
-				    h2_resp_data, h2_resp_trailer, st);
-				if (k < 0)
-					return -1;
-				used += (size_t)k;
-			}
-			evbuffer_drain(up->in, used);
-			if (ex->resp_chunk.done)
-				r = 1;
-		}
-	}
+	r = body_unframe(up->in, st->respbuf, ex->resp_body, &ex->resp_left, &ex->resp_chunk,
+	    &moved, high, h2_resp_trailer, st);
+	ex->resp_bytes += moved;
+	if (r == -1)
+		return -1;
 	if (r == 1 || evbuffer_get_length(st->respbuf) != before)
 		h2_stream_resume(st);
 	return r;
