@@ -78,11 +78,29 @@ struct config_health {
 	int fall;                     /* 1..100 [3] */
 };
 
+/* The protocol a pool's servers speak (pools.X.protocol). */
+enum config_upproto { UPPROTO_HTTP1 = 0, UPPROTO_H2 };
+extern const char *const upproto_names[];        /* "http/1.1", "h2" */
+
+/* TLS to a pool's servers (pools.X.tls; docs/upstreams.md). */
+struct config_uptls {
+	int enabled;                  /* a tls group is present */
+	char *ca;                     /* PEM CA bundle; NULL: the system's CAs */
+	int verify;                   /* check the chain and the name [1] */
+	char *sni;                    /* name sent and checked; "" (or NULL): the host part */
+	char *cert;                   /* client certificate chain for mTLS; "": none */
+	char *key;                    /* its key */
+	int min_tls13;                /* min_version: 0 TLSv1.2, 1 TLSv1.3 */
+	int line;
+};
+
 struct config_pool {
 	const char *name;             /* "blue" or "green" (static) */
 	struct config_server servers[CONFIG_MAX_SERVERS];
 	size_t nservers;
 	struct config_health health;
+	int protocol;                 /* enum config_upproto ["http/1.1"] */
+	struct config_uptls tls;
 };
 
 struct config_cidr {

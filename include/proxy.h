@@ -99,6 +99,8 @@ struct poolset {
 #define SPLIT_STABLE(w)        ((enum pool_id)(((w) >> 16) & 1))
 #define SPLIT_BP(w)            ((int)((w) & 0x3fff))
 
+struct tls_up;
+
 struct runtime {
 	struct config *_Atomic cfg;                /* the running configuration */
 	struct poolset *_Atomic ps;                /* the running pool membership */
@@ -123,6 +125,10 @@ struct runtime {
 		struct tls_ctxset *_Atomic set;
 	} tls[CONFIG_MAX_LISTENERS * 2];
 	_Atomic int ntls;
+	/* TLS to each pool's servers (tls_up.c), NULL: plain TCP; replaced on
+	 * reload like the listeners' (the old one freed after every worker
+	 * ticked; connections made from it keep their own references) */
+	struct tls_up *_Atomic up_tls[CONFIG_POOLS];
 };
 
 extern struct runtime rt;
@@ -146,6 +152,9 @@ struct exchange;
 struct upidle {
 	struct upconn *head;          /* LIFO: the most recently used first */
 	int n;
+	/* TLS: the server's last session, to resume with (of that pool TLS) */
+	SSL_SESSION *sess;
+	uint64_t sess_gen;            /* the tls_up it came with (tls_up.gen) */
 };
 
 /* one listening socket of a worker */

@@ -26,6 +26,7 @@
 #include "retry.h"
 
 struct upconn;
+struct tls_up;
 
 /*
  * The timers of a server connection, by what it is doing (docs/http.md):
@@ -117,6 +118,7 @@ struct upconn {
 	int no_body;                  /* the response has no body (HEAD) */
 	int tunnel;                   /* after a 101: bytes both ways */
 	int in_body;                  /* a final head came: body bytes follow */
+	uint64_t tls_gen;             /* the pool's TLS it speaks (tls_up.gen), 0: plain TCP */
 };
 
 /* A connection to srv, pooled unless fresh, in the protocol srv speaks;
@@ -155,6 +157,10 @@ upstream_close(struct upconn *u)
 {
 	u->proto->free(u);
 }
+
+/* The new-session callback of a pool's TLS (tls_up_new): the server's
+ * session kept for resumption. */
+int upstream_tls_session(SSL *ssl, SSL_SESSION *sess);
 
 /* body_move_flush's push for a server connection (arg: the upconn). */
 size_t upstream_push_cb(void *arg, int hold);

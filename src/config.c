@@ -19,6 +19,7 @@
 #include "config_int.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <math.h>
@@ -35,6 +36,7 @@ static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL
 /* the one spelling of the pool names; NULL ends the list for C_ENUM */
 const char *const pool_names[CONFIG_POOLS + 1] = { "blue", "green", NULL };
 static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
+const char *const upproto_names[] = { "http/1.1", "h2", NULL };
 const char *const guard_on_trip_names[] = { "revert", "step_back", "pause", NULL };
 const char *const guard_method_names[] = { "threshold", "sequential", NULL };
 const char *const notify_event_names[] = { "revert", "promote", "step", "pause", "trip", NULL };
@@ -131,6 +133,20 @@ static const struct config_key cert_keys[] = {
 static const struct config_key server_keys[] = {
 	KEY(struct config_server, "address", KT_ADDR, 0, 0, 0, NULL, NULL, addr, KF_REQUIRED),
 	KEY(struct config_server, "weight", KT_INT, 1, 256, 1, NULL, NULL, weight, 0),
+};
+
+static const struct config_key pool_keys[] = {
+	KEY(struct config_pool, "protocol", KT_ENUM, 0, 0, UPPROTO_HTTP1, NULL, upproto_names,
+	    protocol, 0),
+};
+
+static const struct config_key uptls_keys[] = {
+	KEY(struct config_uptls, "ca", KT_STR, 0, 0, 0, NULL, NULL, ca, KF_NONEMPTY),
+	KEY(struct config_uptls, "verify", KT_BOOL, 0, 1, 1, NULL, NULL, verify, 0),
+	KEY(struct config_uptls, "sni", KT_STR, 0, 0, 0, "", NULL, sni, 0),
+	KEY(struct config_uptls, "cert", KT_STR, 0, 0, 0, "", NULL, cert, 0),
+	KEY(struct config_uptls, "key", KT_STR, 0, 0, 0, "", NULL, key, 0),
+	KEY(struct config_uptls, "min_version", KT_ENUM, 0, 0, 0, NULL, tls_versions, min_tls13, 0),
 };
 
 static const struct config_key health_keys[] = {
@@ -428,6 +444,56 @@ static void sub_health(struct loader *ld, const config_setting_t *s, void *base)
 	}
 }
 
+/* A DNS name as SNI carries it: labels of letters, digits and '-', dots
+ * between, at most 253 bytes (RFC 1123 2.1). */
+static int host_name_ok(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+
+	if (n == 0 || n > 253 || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if (isalnum(ch) || ch == '-') {
+			if (++label > 63)
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static void sub_uptls(struct loader *ld, const config_setting_t *s, void *base)
+{
+	struct config_uptls *t = &((struct config_pool *)base)->tls;
+	int before = ld->nerrs;
+	char p[256];
+
+	t->enabled = 1;
+	t->line = (int)setting_line(s);
+	config_group(ld, s, "", uptls_keys, NKEYS(uptls_keys), NULL, t);
+	if (ld->nerrs != before)
+		return;
+	setting_path(s, p, sizeof p);
+	if ((t->cert[0] != '\0') != (t->key[0] != '\0'))
+		ld_err(ld, s, "\"%s\": a client certificate needs both \"cert\" and \"key\"", p);
+	/* the files as for a listener: relative to the file that names them,
+	 * readable now (read again at every reload) */
+	cert_file(ld, s, "ca", "CA", &t->ca);
+	if (t->cert[0] != '\0' && t->key[0] != '\0') {
+		cert_file(ld, s, "cert", "certificate", &t->cert);
+		cert_file(ld, s, "key", "key", &t->key);
+	}
+	if (t->sni[0] != '\0' && !host_name_ok(t->sni))
+		ld_err(ld, s, "\"%s.sni\" must be a host name, got \"%.200s\"", p, t->sni);
+}
+
 static void sub_servers(struct loader *ld, const config_setting_t *s, void *base)
 {
 	struct config_pool *pool = base;
@@ -451,9 +517,16 @@ static void sub_servers(struct loader *ld, const config_setting_t *s, void *base
 static void pool_parse(struct loader *ld, const config_setting_t *s, struct config_pool *pool)
 {
 	static const struct config_sub subs[] = {
-		{ "servers", sub_servers, 1 }, { "health", sub_health, 0 }, { NULL, NULL, 0 } };
+		{ "servers", sub_servers, 1 }, { "health", sub_health, 0 }, { "tls", sub_uptls, 0 },
+		{ NULL, NULL, 0 } };
+	char p[256];
 
-	config_group(ld, s, "", NULL, 0, subs, pool);
+	config_group(ld, s, "", pool_keys, NKEYS(pool_keys), subs, pool);
+	if (pool->protocol == UPPROTO_H2) {
+		setting_path(s, p, sizeof p);
+		ld_err(ld, config_setting_get_member(s, "protocol"), "\"%s.protocol\" \"h2\": "
+		    "HTTP/2 to servers is not available in this version; use \"http/1.1\"", p);
+	}
 }
 
 static void sub_blue(struct loader *ld, const config_setting_t *s, void *base)
@@ -501,6 +574,8 @@ static void config_defaults(struct loader *ld, struct config *c)
 	for (int p = 0; p < CONFIG_POOLS; p++) {
 		c->pools[p].name = pool_names[p];
 		keys_default(ld, health_keys, NKEYS(health_keys), &c->pools[p].health);
+		keys_default(ld, pool_keys, NKEYS(pool_keys), &c->pools[p]);
+		keys_default(ld, uptls_keys, NKEYS(uptls_keys), &c->pools[p].tls);
 	}
 	config_parse_cidr("127.0.0.0/8", &c->override_from[0]);
 	config_parse_cidr("::1/128", &c->override_from[1]);
@@ -762,8 +837,10 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->nlisteners; i++)
 		for (size_t j = 0; j < c->listeners[i].ncerts; j++)
 			keys_free(cert_keys, NKEYS(cert_keys), &c->listeners[i].certs[j]);
-	for (int p = 0; p < CONFIG_POOLS; p++)
+	for (int p = 0; p < CONFIG_POOLS; p++) {
 		keys_free(health_keys, NKEYS(health_keys), &c->pools[p].health);
+		keys_free(uptls_keys, NKEYS(uptls_keys), &c->pools[p].tls);
+	}
 	for (size_t i = 0; i < c->cluster_netcd; i++)
 		free(c->cluster_etcd[i]);
 	free(c->ref_admin_socket.file);

@@ -9,6 +9,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
@@ -18,6 +19,7 @@
 #include "pools.h"
 #include "proxy.h"
 #include "state.h"
+#include "tls_up.h"
 
 #define HEALTH_MAGIC 0x4ea17400U
 
@@ -134,9 +136,20 @@ health_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct hcheck *h = health_of(arg);
 
-	(void)bev;
 	if (what & BEV_EVENT_CONNECTED)
 		return;
+	/* TLS: the handshake's reason (a certificate refused, a protocol) */
+	if ((what & BEV_EVENT_ERROR) && bufferevent_openssl_get_ssl(bev) != NULL &&
+	    (bufferevent_get_openssl_error(bev) != 0 ||
+	    SSL_get_verify_result(bufferevent_openssl_get_ssl(bev)) != X509_V_OK)) {
+		char why[512];
+
+		while (bufferevent_get_openssl_error(bev) != 0)
+			;       /* tls_up_why reads the verify result, or OpenSSL's queue */
+		tls_up_why(bufferevent_openssl_get_ssl(bev), why, sizeof(why));
+		health_result(h, 0, why);
+		return;
+	}
 	if (what & BEV_EVENT_EOF)
 		health_result(h, 0, "closed before answering");
 	else
@@ -148,12 +161,30 @@ health_begin(struct hcheck *h)
 {
 	const struct config_health *hc = health_cfg(h);
 	const struct config_addr *a = &h->srv->addr;
+	/* the pool's TLS, as its data connections (the control thread: a
+	 * reload replaces it here too, never under this call) */
+	const struct tls_up *t = atomic_load_explicit(&rt.up_tls[h->srv->pool],
+	    memory_order_acquire);
+	char err[256];
+	SSL *ssl = NULL;
 
-	h->bev = bufferevent_socket_new(health_base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (h->bev == NULL) {
+	if (t != NULL && (ssl = tls_up_ssl(t, a->text, err, sizeof(err))) == NULL) {
+		log_warn("health check of %s: %s", a->text, err);
 		health_schedule(h, hc->interval_ms);
 		return;
 	}
+	h->bev = ssl != NULL ? bufferevent_openssl_socket_new(health_base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE) :
+	    bufferevent_socket_new(health_base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (h->bev == NULL) {
+		if (ssl != NULL)
+			SSL_free(ssl);
+		health_schedule(h, hc->interval_ms);
+		return;
+	}
+	/* a server that closes without close_notify after its answer: an EOF */
+	if (ssl != NULL)
+		bufferevent_openssl_set_allow_dirty_shutdown(h->bev, 1);
 	h->running = 1;
 	bufferevent_setcb(h->bev, health_readcb, NULL, health_eventcb, h);
 	bufferevent_enable(h->bev, EV_READ | EV_WRITE);

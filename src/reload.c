@@ -25,6 +25,8 @@
 #include "listen_claim.h"
 #include "reload.h"
 #include "tls.h"
+#include "tls_up.h"
+#include "upstream.h"
 #include "worker.h"
 
 /* ---- freeing what a reload replaced -------------------------------------- */
@@ -132,13 +134,43 @@ reload_free_tls(void *p)
 	tls_ctxset_free(p);
 }
 
+/* TLS to each pool's servers, made with the listeners' (one reload, one
+ * control thread: prepared, then published or dropped). */
+static struct tls_up *reload_up_pending[CONFIG_POOLS];
+
+static void
+reload_free_uptls(void *p)
+{
+	tls_up_free(p);
+}
+
+static void
+reload_uptls_drop(void)
+{
+	int p;
+
+	for (p = 0; p < CONFIG_POOLS; p++) {
+		tls_up_free(reload_up_pending[p]);
+		reload_up_pending[p] = NULL;
+	}
+}
+
 /* Load every TLS listener's certificates (sets[i] for listener i; NULL for
- * plain ones).  -1 with FILE:LINE in err, and nothing kept, when any fails:
- * a typo in one certificate never takes HTTPS down. */
+ * plain ones) and each pool's TLS to its servers (its CA, client
+ * certificate and key read again).  -1 with FILE:LINE in err, and nothing
+ * kept, when any fails: a typo in one certificate never takes HTTPS down. */
 int
 reload_tls_prepare(const struct config *c, struct tls_ctxset **sets, char *err, size_t errlen)
 {
 	size_t i, k;
+	int p;
+
+	for (p = 0; p < CONFIG_POOLS; p++) {
+		if (tls_up_new(c, p, upstream_tls_session, &reload_up_pending[p], err, errlen) == -1) {
+			reload_uptls_drop();
+			return -1;
+		}
+	}
 
 	for (i = 0; i < c->nlisteners; i++) {
 		sets[i] = NULL;
@@ -148,6 +180,7 @@ reload_tls_prepare(const struct config *c, struct tls_ctxset **sets, char *err, 
 		if (sets[i] == NULL) {
 			for (k = 0; k < i; k++)
 				tls_ctxset_free(sets[k]);
+			reload_uptls_drop();
 			return -1;
 		}
 	}
@@ -159,8 +192,19 @@ reload_tls_prepare(const struct config *c, struct tls_ctxset **sets, char *err, 
 void
 reload_tls_publish(const struct config *c, struct tls_ctxset **sets)
 {
+	struct tls_up *oldup;
 	size_t i;
 	int k, n;
+
+	for (k = 0; k < CONFIG_POOLS; k++) {
+		oldup = atomic_exchange_explicit(&rt.up_tls[k], reload_up_pending[k],
+		    memory_order_acq_rel);
+		reload_up_pending[k] = NULL;
+		if (oldup != NULL && rt.workers != NULL)
+			reload_retire(oldup, reload_free_uptls);
+		else
+			tls_up_free(oldup);
+	}
 
 	for (i = 0; i < c->nlisteners; i++) {
 		const struct config_addr *a = &c->listeners[i].addr;
@@ -204,6 +248,9 @@ reload_tls_free_all(void)
 		tls_ctxset_free(atomic_exchange(&rt.tls[k].set, NULL));
 	}
 	atomic_store(&rt.ntls, 0);
+	for (k = 0; k < CONFIG_POOLS; k++)
+		tls_up_free(atomic_exchange(&rt.up_tls[k], NULL));
+	reload_uptls_drop();
 }
 
 static int
@@ -389,6 +436,7 @@ reload_tls_drop(const struct config *c, struct tls_ctxset **sets)
 
 	for (i = 0; i < c->nlisteners; i++)
 		tls_ctxset_free(sets[i]);
+	reload_uptls_drop();
 }
 
 static void

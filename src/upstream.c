@@ -18,6 +18,7 @@
 
 #include "conn.h"
 #include "proxy.h"
+#include "tls_up.h"
 #include "upstream.h"
 
 #define UPSTREAM_IDLE_MAX 512         /* idle connections kept per server per worker */
@@ -121,11 +122,50 @@ upstream_set_timers(struct upconn *u, enum upstream_timers which)
 	}
 }
 
+/* A session a server gave on one of our connections: kept for the next
+ * connection to it (resumption), one per server per worker. */
+int
+upstream_tls_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct upconn *u = SSL_get_app_data(ssl);
+	struct upidle *slot;
+
+	if (u == NULL || u->tls_gen == 0)
+		return 0;
+	slot = &u->w->idle[u->srv->pool][u->srv->index];
+	if (slot->sess != NULL)
+		SSL_SESSION_free(slot->sess);
+	slot->sess = sess;
+	slot->sess_gen = u->tls_gen;
+	return 1;
+}
+
+/* TLS on u toward its server, when its pool speaks it: the SSL with its
+ * SNI and name to verify, the server's last session offered. */
+static int
+upstream_tls(struct upconn *u, const struct tls_up *t, char *err, size_t errlen)
+{
+	struct upidle *slot = &u->w->idle[u->srv->pool][u->srv->index];
+	SSL *ssl = tls_up_ssl(t, u->srv->addr.text, err, errlen);
+
+	if (ssl == NULL)
+		return -1;
+	u->tls_gen = t->gen;
+	SSL_set_app_data(ssl, u);
+	/* only a session verified under this same TLS (a reload may change
+	 * what is trusted) */
+	if (slot->sess != NULL && slot->sess_gen == t->gen && SSL_SESSION_is_resumable(slot->sess))
+		(void)SSL_set_session(ssl, slot->sess);
+	conn_start_tls(&u->c, ssl);
+	return 0;
+}
+
 static struct upconn *
 upstream_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 {
 	const struct config_addr *a = &srv->addr;
 	struct timeval cto = clock_tv_ms(rt.cfg->t_upstream_connect_ms);
+	const struct tls_up *t = atomic_load_explicit(&rt.up_tls[srv->pool], memory_order_acquire);
 	struct upconn *u;
 
 	u = calloc(1, sizeof(*u));
@@ -141,6 +181,11 @@ upstream_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 	u->c.wlowat = PROXY_BUF_HIGH / 2;
 	u->w = w;
 	u->srv = srv;
+	if (t != NULL && upstream_tls(u, t, err, errlen) == -1) {
+		conn_release(&u->c);
+		free(u);
+		return NULL;
+	}
 	u->proto = &upstream_h1;
 	u->in = u->c.in;
 	u->out = u->c.out;
@@ -151,8 +196,14 @@ struct upconn *
 upstream_get(struct worker *w, struct server *srv, int fresh, char *err, size_t errlen)
 {
 	struct upidle *idle = &w->idle[srv->pool][srv->index];
+	const struct tls_up *t = atomic_load_explicit(&rt.up_tls[srv->pool], memory_order_acquire);
+	uint64_t gen = t != NULL ? t->gen : 0;
 	struct upconn *u;
 
+	/* an idle connection made under the pool's TLS before a reload goes:
+	 * what is trusted, sent or presented may have changed */
+	while (!fresh && idle->head != NULL && idle->head->tls_gen != gen)
+		upstream_free(idle->head);
 	if (!fresh && idle->head != NULL) {
 		u = idle->head;
 		idle->head = u->next;
@@ -170,9 +221,13 @@ upstream_free_idle(struct worker *w)
 	size_t p, i;
 
 	for (p = 0; p < CONFIG_POOLS; p++)
-		for (i = 0; i < CONFIG_MAX_SERVERS; i++)
+		for (i = 0; i < CONFIG_MAX_SERVERS; i++) {
 			while (w->idle[p][i].head != NULL)
 				upstream_free(w->idle[p][i].head);
+			if (w->idle[p][i].sess != NULL)
+				SSL_SESSION_free(w->idle[p][i].sess);
+			w->idle[p][i].sess = NULL;
+		}
 }
 
 /* Close idle connections to servers an operator disabled or a reload removed. */

@@ -5,11 +5,14 @@
  * a final head's body decided (RFC 9112 6.3), and what the connection
  * does told to the exchange through its events.
  */
+#include <stdio.h>
+
 #include <event2/buffer.h>
 
 #include "conn.h"
 #include "http_parse.h"
 #include "proxy.h"
+#include "tls_up.h"
 #include "upstream.h"
 
 static void upstream_h1_readcb(struct conn *, void *);
@@ -180,11 +183,36 @@ upstream_h1_writecb(struct conn *c, void *arg)
 	u->ev->room(u->arg);
 }
 
+/* TLS to the server: a handshake that failed (or a close, an error or the
+ * time running out before it was done) is a connect error, logged with
+ * OpenSSL's reason. */
+static int
+upstream_h1_handshake(struct upconn *u, struct conn *c, short what)
+{
+	char why[512];
+
+	if (what == CONN_EV_HANDSHAKE)
+		return 1;               /* done: the request goes out */
+	if (c->ssl == NULL || c->hs_done || c->connecting)
+		return 0;
+	if (what & CONN_EV_TIMEOUT)
+		snprintf(why, sizeof(why), "TLS handshake timed out");
+	else if (what & CONN_EV_HANDSHAKE)
+		tls_up_why(c->ssl, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "the server closed during the TLS handshake");
+	log_warn("server %s (%s): %s", u->srv->addr.text, pool_names[u->srv->pool], why);
+	u->ev->failed(u->arg, (what & CONN_EV_TIMEOUT) ? RETRY_F_CONNECT_TIMEOUT : RETRY_F_CONNECT);
+	return 1;
+}
+
 static void
 upstream_h1_eventcb(struct conn *c, short what, void *arg)
 {
 	struct upconn *u = arg;
 
+	if (upstream_h1_handshake(u, c, what))
+		return;
 	if ((what & CONN_EV_EOF) && !u->tunnel) {
 		/* bytes that arrived with the FIN still count */
 		u->eof = 1;

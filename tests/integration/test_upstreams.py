@@ -1,0 +1,330 @@
+"""TLS to servers (CONTRACT.md 16, docs/upstreams.md): verification on by
+default against pools.X.tls.ca, the name checked (an IP address as an IP,
+sni as a name), a client certificate for servers that demand one, session
+resumption, health checks over the same TLS, certificates read again on
+reload.  The servers are Python `ssl` servers; every certificate is made at
+test time with `openssl`, under a CA made at test time."""
+import http.server
+import os
+import socket
+import ssl
+import subprocess
+import threading
+
+import harness
+from harness import admin, free_port, get, wait_until
+
+
+def _openssl(*args, cwd=None):
+    r = subprocess.run(["openssl"] + list(args), capture_output=True, text=True, cwd=cwd,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def make_ca(d, name):
+    key, pem = os.path.join(d, name + ".key"), os.path.join(d, name + ".pem")
+    _openssl("req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-keyout", key, "-out", pem, "-days", "2", "-subj", "/CN=" + name,
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    return pem, key
+
+
+def make_leaf(d, name, ca, sans, client=False):
+    """A certificate for sans signed by ca (pem, key): name.pem, name.key."""
+    key, csr, pem = (os.path.join(d, name + ext) for ext in (".key", ".csr", ".pem"))
+    ext = os.path.join(d, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=%s\n" % ",".join(sans))
+        f.write("extendedKeyUsage=%s\n" % ("clientAuth" if client else "serverAuth"))
+    _openssl("req", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-keyout", key, "-out", csr, "-subj", "/CN=" + name)
+    _openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
+             "-out", pem, "-days", "2", "-extfile", ext)
+    return pem, key
+
+
+class TLSServer:
+    """An HTTPS/1.1 server answering every GET with its name and whether the
+    TLS session was resumed; with client_ca it demands a client certificate
+    and answers with the certificate's CN."""
+
+    def __init__(self, name, cert, client_ca=None, close=False):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert[0], cert[1])
+        if client_ca is not None:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(client_ca)
+        self.name, self.requests, self.resumed, self.handshakes = name, 0, 0, 0
+        self.sni = []
+        srv = self
+
+        def on_sni(sock, server_name, context):
+            srv.sni.append(server_name)
+
+        ctx.sni_callback = on_sni
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                srv.requests += 1
+                peer = self.connection.getpeercert()
+                cn = ""
+                if peer:
+                    cn = dict(x[0] for x in peer.get("subject", ())).get("commonName", "")
+                body = ("%s %s %s\n" % (srv.name, "resumed" if self.connection.session_reused
+                                        else "full", cn or "-")).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                if close:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                self.wfile.write(body)
+
+        class S(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def get_request(self):
+                sock, addr = self.socket.accept()
+                sock.settimeout(10)
+                try:
+                    tls = ctx.wrap_socket(sock, server_side=True)
+                except (ssl.SSLError, OSError):
+                    sock.close()
+                    raise
+                srv.handshakes += 1
+                return tls, addr
+
+            def handle_error(self, request, client_address):
+                pass
+
+        self.httpd = S(("127.0.0.1", 0), H)
+        self.port = self.httpd.server_address[1]
+        self.addr = "127.0.0.1:%d" % self.port
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def pki(env):
+    """Two CAs, a server certificate from each, a name-only certificate,
+    and a client certificate."""
+    d = env.tmp
+    ca, other = make_ca(d, "ca"), make_ca(d, "other-ca")
+    return {
+        "ca": ca, "other": other,
+        "ip": make_leaf(d, "server-ip", ca, ["IP:127.0.0.1", "DNS:localhost"]),
+        "name": make_leaf(d, "server-name", ca, ["DNS:app.internal"]),
+        "foreign": make_leaf(d, "server-foreign", other, ["IP:127.0.0.1"]),
+        "client": make_leaf(d, "client", ca, ["DNS:bgproxy.client"], client=True),
+    }
+
+
+def tls_proxy(env, green_addr, tls, extra="", blue_addr=None, health=""):
+    """All traffic to green, a TLS pool (tls: the group's body); blue a demo."""
+    port = free_port()
+    blue = blue_addr or env.demo("blue").addr
+    sock, audit = harness.admin_paths(port)
+    text = ('workers = 1;\nlisten = ( { address = "127.0.0.1:%d"; } );\n'
+            'pools = {\n  blue = { servers = ( { address = "%s"; } ); };\n'
+            '  green = { servers = ( { address = "%s"; } ); tls = { %s }; %s };\n};\n'
+            'split = { stable = "green"; candidate_percent = 0.0; };\n'
+            'log = { level = "info"; access = "stderr"; };\n'
+            'admin = { socket = "%s"; audit_log = "%s"; };\n%s\n') % (
+                port, blue, green_addr, tls, health, sock, audit, extra)
+    p = harness.Proxy(env.tmp, text, port)
+    env.proxies.append(p)
+    return p
+
+
+def test_verified_tls_to_a_server_by_ip(env):
+    k = pki(env)
+    s = TLSServer("green", k["ip"])
+    try:
+        p = tls_proxy(env, s.addr, 'ca = "%s";' % k["ca"][0])
+        st, h, body = get(p.port)
+        assert st == 200 and body.startswith(b"green "), (st, body)
+        # an IP is checked as an IP and sends no SNI (RFC 6066 3)
+        assert s.sni == [None], s.sni
+    finally:
+        s.stop()
+
+
+def test_a_certificate_from_another_ca_is_a_connect_error_with_its_reason(env):
+    k = pki(env)
+    s = TLSServer("green", k["foreign"])
+    try:
+        p = tls_proxy(env, s.addr, 'ca = "%s";' % k["ca"][0])
+        st, h, body = get(p.port)
+        assert st == 502, (st, body)
+        assert wait_until(lambda: "certificate verify failed" in p.output()), p.output()[-2000:]
+        assert s.requests == 0
+        # verify = false: the same server is reached
+        p.stop()
+        p2 = tls_proxy(env, s.addr, 'ca = "%s"; verify = false;' % k["ca"][0])
+        st, h, body = get(p2.port)
+        assert st == 200 and body.startswith(b"green "), (st, body)
+    finally:
+        s.stop()
+
+
+def test_the_name_is_checked_and_sent_as_sni(env):
+    k = pki(env)
+    s = TLSServer("green", k["name"])
+    try:
+        # the address is an IP the certificate does not name
+        p = tls_proxy(env, s.addr, 'ca = "%s";' % k["ca"][0])
+        st, h, body = get(p.port)
+        assert st == 502, (st, body)
+        assert wait_until(lambda: "IP address mismatch" in p.output()), p.output()[-2000:]
+        p.stop()
+        # sni names the certificate: sent and checked
+        p2 = tls_proxy(env, s.addr, 'ca = "%s"; sni = "app.internal";' % k["ca"][0])
+        st, h, body = get(p2.port)
+        assert st == 200, (st, body)
+        assert "app.internal" in s.sni, s.sni
+        p2.stop()
+        # a wrong sni: refused
+        p3 = tls_proxy(env, s.addr, 'ca = "%s"; sni = "db.internal";' % k["ca"][0])
+        st, h, body = get(p3.port)
+        assert st == 502, (st, body)
+        assert wait_until(lambda: "hostname mismatch" in p3.output()), p3.output()[-2000:]
+    finally:
+        s.stop()
+
+
+def test_mutual_tls(env):
+    k = pki(env)
+    s = TLSServer("green", k["ip"], client_ca=k["ca"][0])
+    try:
+        p = tls_proxy(env, s.addr, 'ca = "%s";' % k["ca"][0])
+        st, h, body = get(p.port)
+        assert st == 502, (st, body)
+        assert s.requests == 0
+        p.stop()
+        p2 = tls_proxy(env, s.addr, 'ca = "%s"; cert = "%s"; key = "%s";' % (
+            k["ca"][0], k["client"][0], k["client"][1]))
+        st, h, body = get(p2.port)
+        assert st == 200, (st, body)
+        assert body.split()[2] == b"client", body
+    finally:
+        s.stop()
+
+
+def test_sessions_resume_on_new_connections(env):
+    k = pki(env)
+    # the server closes after every answer: each request needs a new connection
+    s = TLSServer("green", k["ip"], close=True)
+    try:
+        p = tls_proxy(env, s.addr, 'ca = "%s";' % k["ca"][0])
+        kinds = []
+        for _ in range(4):
+            st, h, body = get(p.port)
+            assert st == 200, (st, body)
+            kinds.append(body.split()[1])
+        assert kinds[0] == b"full", kinds
+        assert kinds[1:].count(b"resumed") >= 2, kinds
+    finally:
+        s.stop()
+
+
+def test_health_checks_speak_the_pools_tls(env):
+    k = pki(env)
+    good, bad = TLSServer("good", k["ip"]), TLSServer("bad", k["foreign"])
+    try:
+        port = free_port()
+        sock, audit = harness.admin_paths(port)
+        blue = env.demo("blue")
+        text = ('workers = 1;\nlisten = ( { address = "127.0.0.1:%d"; } );\n'
+                'pools = {\n  blue = { servers = ( { address = "%s"; } ); };\n'
+                '  green = { servers = ( { address = "%s"; }, { address = "%s"; } );\n'
+                '    tls = { ca = "%s"; };\n'
+                '    health = { path = "/healthz"; interval_ms = 100; timeout_ms = 80; rise = 1; '
+                'fall = 1; }; };\n};\n'
+                'split = { stable = "green"; candidate_percent = 0.0; };\n'
+                'log = { level = "info"; access = "stderr"; };\n'
+                'admin = { socket = "%s"; audit_log = "%s"; };\n') % (
+                    port, blue.addr, good.addr, bad.addr, k["ca"][0], sock, audit)
+        p = harness.Proxy(env.tmp, text, port)
+        env.proxies.append(p)
+
+        def states():
+            ok, first, rest = admin(port, "show servers")
+            return first + "\n" + rest
+
+        assert wait_until(lambda: good.requests > 0), states()
+        assert wait_until(lambda: "certificate verify failed" in p.output()), p.output()[-2000:]
+        # the server that does not verify is down, the other one takes everything
+        assert wait_until(lambda: all(get(port)[2].startswith(b"good ") for _ in range(6))), \
+            states()
+        assert bad.requests == 0
+    finally:
+        good.stop()
+        bad.stop()
+
+
+def test_reload_reads_the_certificates_again(env):
+    k = pki(env)
+    s = TLSServer("green", k["foreign"])
+    try:
+        ca_file = os.path.join(env.tmp, "trusted.pem")
+        with open(ca_file, "w") as f:
+            f.write(open(k["ca"][0]).read())
+        p = tls_proxy(env, s.addr, 'ca = "trusted.pem";')
+        assert get(p.port)[0] == 502
+        # the operator trusts the other CA now: the same path, new contents
+        with open(ca_file, "w") as f:
+            f.write(open(k["other"][0]).read())
+        ok, first, rest = admin(p.port, "reload")
+        assert ok, (first, rest)
+        st, h, body = get(p.port)
+        assert st == 200 and body.startswith(b"green "), (st, body)
+        # a CA file that no longer parses: the reload is refused, TLS goes on
+        with open(ca_file, "w") as f:
+            f.write("not a certificate\n")
+        ok, first, rest = admin(p.port, "reload")
+        assert not ok and "trusted.pem" in first + rest, (first, rest)
+        assert get(p.port)[0] == 200
+    finally:
+        s.stop()
+
+
+def test_bad_tls_settings_are_refused_at_start(env):
+    k = pki(env)
+    cases = [
+        ('ca = "%s"; cert = "%s";' % (k["ca"][0], k["client"][0]), "needs both"),
+        ('ca = "%s/nope.pem";' % env.tmp, "cannot be read"),
+        ('sni = "bad name!";', "must be a host name"),
+        ('cert = "%s"; key = "%s";' % (k["client"][0], k["ip"][1]), "does not match"),
+        ('min_version = "SSLv3";', "min_version"),
+    ]
+    for tls, words in cases:
+        port = free_port()
+        conf = os.path.join(env.tmp, "bad-%d.conf" % port)
+        with open(conf, "w") as f:
+            f.write('listen = ( { address = "127.0.0.1:%d"; } );\n'
+                    'pools = { blue = { servers = ( { address = "127.0.0.1:1"; } ); };\n'
+                    '  green = { servers = ( { address = "127.0.0.1:2"; } ); tls = { %s }; };\n'
+                    '};\n' % (port, tls))
+        r = subprocess.run([os.path.join(harness.BUILD, "bgproxy"), "-t", "-c", conf],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and words in r.stderr, (tls, r.stderr)
+    # HTTP/2 to servers: named in the contract, refused with a clear word here
+    port = free_port()
+    conf = os.path.join(env.tmp, "h2-%d.conf" % port)
+    with open(conf, "w") as f:
+        f.write('listen = ( { address = "127.0.0.1:%d"; } );\n'
+                'pools = { blue = { servers = ( { address = "127.0.0.1:1"; } ); };\n'
+                '  green = { servers = ( { address = "127.0.0.1:2"; } ); protocol = "h2"; };\n'
+                '};\n' % port)
+    r = subprocess.run([os.path.join(harness.BUILD, "bgproxy"), "-t", "-c", conf],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "protocol" in r.stderr, r.stderr
