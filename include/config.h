@@ -66,6 +66,7 @@ struct config_listener {
 struct config_server {
 	struct config_addr addr;
 	int weight;                   /* 1..256 [1] */
+	int max_connections;          /* requests at once on connections to it, 0: no limit [0] */
 	int line;
 };
 
@@ -170,6 +171,7 @@ struct config {
 	int t_upstream_response_ms;   /* [30000] from the request fully sent, restarted by each byte */
 	int t_client_body_ms;         /* [60000] longest gap between two reads of a request body */
 	int t_upstream_idle_ms;       /* [30000] a pooled idle server connection lives this long */
+	int t_queue_ms;               /* [1000] a request waits this long for a server at max_connections */
 	int t_shutdown_ms;            /* [10000] */
 
 	/* limits */

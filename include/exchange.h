@@ -21,6 +21,7 @@
 #define BGPROXY_EXCHANGE_H
 
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -161,6 +162,10 @@ struct exchange {
 	int live;                     /* a request head was read: the exchange must end */
 	enum exchange_term term;      /* how it ended, or (before) how a reply ends it */
 	uint64_t resp_deadline_us;    /* the final head is due by then (request fully sent) */
+	/* waiting for a place on srv (max_connections: exchange_queue.c) */
+	int queued;
+	uint64_t queue_until_us;
+	TAILQ_ENTRY(exchange) qlink;
 };
 
 /* A new exchange of a client connection (its memory is the caller's). */
@@ -187,6 +192,12 @@ void exchange_request_line(struct exchange *ex, const struct http_msg *m);
  */
 void exchange_prepare(struct exchange *ex, const struct http_msg *m);
 int exchange_forward(struct exchange *ex);
+
+/* The worker's queue: requests waiting for a place on a server
+ * (max_connections) go on when one frees, those that waited
+ * timeouts.queue_ms get 503 (exchange_queue.c; from w->queue_ev and the
+ * worker's tick). */
+void exchange_queue_run(struct worker *w);
 
 /* The client has more request body bytes. */
 void exchange_pump_request(struct exchange *ex);

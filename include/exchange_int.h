@@ -9,12 +9,22 @@
 #include "retry.h"
 
 /* exchange.c */
+/* Send the request head on a pooled or new connection: 0, -1 when none
+ * could be had, 1 when the server is full and the request waits for a
+ * place (exchange_queue.c). */
 int exchange_send_upstream(struct exchange *ex, int fresh);
+/* The same with the server's place already taken: 0 or -1 (the place
+ * given back). */
+int exchange_connect(struct exchange *ex, int fresh);
 int exchange_fail(struct exchange *ex, int status, const char *why);
 void exchange_response_done(struct exchange *ex);
 /* The server failed after its response head went out: the exchange ends as
  * term (an error of that server, err_kind), the response is cut. */
 void exchange_cut(struct exchange *ex, enum exchange_term term, int err_kind, const char *why);
+
+/* exchange_queue.c */
+int exchange_enqueue(struct exchange *ex);
+void exchange_dequeue(struct exchange *ex);
 
 /* exchange_retry.c */
 /* Returns 1 when the request went again to the stable pool. */

@@ -57,6 +57,11 @@ struct server {
 	_Atomic uint64_t changed_us;  /* when its state (as show servers says it) last changed */
 	/* the last active health check (control thread: health.c writes, the
 	 * admin socket reads) */
+	/* servers[].max_connections: requests at once on connections to it
+	 * (all workers), and those waiting for one (exchange.c's queues) */
+	_Atomic int maxconn;          /* 0: no limit */
+	_Atomic int busy;
+	_Atomic int queued;
 	int check_ok;                 /* 1 passed, 0 failed, -1 none yet */
 	uint64_t check_us;            /* when (monotonic us) */
 	char check_why[96];           /* why it failed */
@@ -82,6 +87,7 @@ server_usable(struct server *srv, uint64_t now)
 struct pool {
 	struct server *servers[CONFIG_MAX_SERVERS];
 	int weights[CONFIG_MAX_SERVERS];
+	int maxconn[CONFIG_MAX_SERVERS];
 	size_t nservers;
 };
 
@@ -208,6 +214,11 @@ struct worker {
 	struct route_rng rng;
 	int rr_current[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	struct upidle idle[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+	/* requests waiting for a server at its max_connections (exchange.c),
+	 * oldest first; queue_ev runs them when a connection of this worker
+	 * frees a place, the tick when another worker's does or time is up */
+	TAILQ_HEAD(, exchange) queue;
+	struct event *queue_ev;
 	struct stats_worker *stats;   /* this worker's counters and windows */
 	_Atomic int done;             /* the event loop has ended */
 	/* upstream failures and retries since the last summary line: each is

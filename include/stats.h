@@ -102,6 +102,10 @@ struct stats_worker {
 	stats_ctr srv_err_kind[CONFIG_POOLS][CONFIG_MAX_SERVERS][STATS_ERR_KINDS];
 	/* the server's own 5xx (not ours after a failure of another kind) */
 	stats_ctr srv_5xx[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+	/* requests that waited for a place (max_connections), and of those the
+	 * ones that waited timeouts.queue_ms in vain */
+	stats_ctr srv_queued[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+	stats_ctr srv_queue_timeouts[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	stats_ctr srv_class[CONFIG_POOLS][CONFIG_MAX_SERVERS][6];  /* by status/100 (1..5) */
 	_Atomic int64_t srv_active[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	/* sliding window, per class (override-routed requests are left out) */

@@ -119,6 +119,7 @@ struct upconn {
 	int tunnel;                   /* after a 101: bytes both ways */
 	int in_body;                  /* a final head came: body bytes follow */
 	uint64_t tls_gen;             /* the pool's TLS it speaks (tls_up.gen), 0: plain TCP */
+	int slot;                     /* holds a place of srv's max_connections */
 };
 
 /* A connection to srv, pooled unless fresh, in the protocol srv speaks;
@@ -157,6 +158,16 @@ upstream_close(struct upconn *u)
 {
 	u->proto->free(u);
 }
+
+/*
+ * A request's place on srv's connections (servers[].max_connections): 1
+ * when it may have a connection (the caller sets u->slot = 1 on the one it
+ * gets, or gives the place back), 0 when the server is full.  A place is
+ * given back when its connection leaves the request (release or free);
+ * requests queued in that worker then run (w->queue_ev).
+ */
+int upstream_slot_take(struct server *srv);
+void upstream_slot_give(struct worker *w, struct server *srv);
 
 /* The new-session callback of a pool's TLS (tls_up_new): the server's
  * session kept for resumption. */

@@ -313,10 +313,20 @@ admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 				    state, "active", (json_int_t)active, "requests", (json_int_t)req,
 				    "errors", (json_int_t)errs, "state_s", (json_int_t)since_s,
 				    "errors_by", jby, "check", jcheck != NULL ? jcheck : json_null()));
+				/* max_connections, when set: the limit and who waits */
+				json_object_set_new(json_array_get(list, json_array_size(list) - 1),
+				    "max_connections", json_integer(atomic_load(&srv->maxconn)));
+				json_object_set_new(json_array_get(list, json_array_size(list) - 1),
+				    "queued", json_integer(atomic_load(&srv->queued)));
 			} else {
-				evbuffer_add_printf(c->body, "%s %s %s active %lld requests %llu "
+				char lim[64] = "";
+
+				if (atomic_load(&srv->maxconn) > 0)
+					snprintf(lim, sizeof(lim), " of %d queued %d",
+					    atomic_load(&srv->maxconn), atomic_load(&srv->queued));
+				evbuffer_add_printf(c->body, "%s %s %s active %lld%s requests %llu "
 				    "errors %llu (%s) for %lld s%s\n", pool_names[p], srv->addr.text,
-				    state, active, req, errs, errs_txt, since_s, check);
+				    state, active, lim, req, errs, errs_txt, since_s, check);
 			}
 		}
 	}

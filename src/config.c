@@ -89,6 +89,7 @@ const struct config_key config_keys[] = {
 	C_INT("timeouts.shutdown_ms", 0, 86400000, 10000, t_shutdown_ms),
 	C_INT("timeouts.client_body_ms", 1, 86400000, 60000, t_client_body_ms),
 	C_INT("timeouts.upstream_idle_ms", 1, 86400000, 30000, t_upstream_idle_ms),
+	C_INT("timeouts.queue_ms", 1, 86400000, 1000, t_queue_ms),
 	C_INT("limits.max_connections", 1, 1000000, 10000, max_connections),
 	C_INT("limits.max_header_bytes", 1024, 1048576, 16384, max_header_bytes),
 	C_INT("limits.max_headers", 1, 256, 100, max_headers),
@@ -133,6 +134,8 @@ static const struct config_key cert_keys[] = {
 static const struct config_key server_keys[] = {
 	KEY(struct config_server, "address", KT_ADDR, 0, 0, 0, NULL, NULL, addr, KF_REQUIRED),
 	KEY(struct config_server, "weight", KT_INT, 1, 256, 1, NULL, NULL, weight, 0),
+	KEY(struct config_server, "max_connections", KT_INT, 0, 1000000, 0, NULL, NULL,
+	    max_connections, 0),
 };
 
 static const struct config_key pool_keys[] = {

@@ -180,6 +180,30 @@ metrics_pools(struct evbuffer *b)
 			evbuffer_add_printf(b, "bgproxy_server_up{pool=\"%s\",server=\"%s\"} %d\n",
 			    pool_names[p], pools_current()->pools[p].servers[i]->addr.text,
 			    server_usable(pools_current()->pools[p].servers[i], now));
+	metrics_head(b, "bgproxy_server_queue", "gauge",
+	    "Requests waiting now for a place on the server (servers[].max_connections).");
+	for (p = 0; p < CONFIG_POOLS; p++)
+		for (i = 0; i < pools_current()->pools[p].nservers; i++)
+			evbuffer_add_printf(b, "bgproxy_server_queue{pool=\"%s\",server=\"%s\"} %d\n",
+			    pool_names[p], pools_current()->pools[p].servers[i]->addr.text,
+			    atomic_load(&pools_current()->pools[p].servers[i]->queued));
+	metrics_head(b, "bgproxy_server_queued_total", "counter",
+	    "Requests that waited for a place on the server (servers[].max_connections).");
+	for (p = 0; p < CONFIG_POOLS; p++)
+		for (i = 0; i < pools_current()->pools[p].nservers; i++)
+			evbuffer_add_printf(b, "bgproxy_server_queued_total{pool=\"%s\",server=\"%s\"} "
+			    "%llu\n", pool_names[p], pools_current()->pools[p].servers[i]->addr.text,
+			    (unsigned long long)SUM(srv_queued[p][pools_current()->pools[p].servers[i]->
+			    index]));
+	metrics_head(b, "bgproxy_server_queue_timeouts_total", "counter",
+	    "Requests answered 503 after waiting timeouts.queue_ms for a place on the server.");
+	for (p = 0; p < CONFIG_POOLS; p++)
+		for (i = 0; i < pools_current()->pools[p].nservers; i++)
+			evbuffer_add_printf(b, "bgproxy_server_queue_timeouts_total{pool=\"%s\","
+			    "server=\"%s\"} %llu\n", pool_names[p],
+			    pools_current()->pools[p].servers[i]->addr.text,
+			    (unsigned long long)SUM(srv_queue_timeouts[p][pools_current()->pools[p].
+			    servers[i]->index]));
 	metrics_head(b, "bgproxy_server_requests_total", "counter",
 	    "Requests answered, by server and status class.");
 	for (p = 0; p < CONFIG_POOLS; p++)

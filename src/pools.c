@@ -43,6 +43,9 @@ pools_slot(enum pool_id p, const struct config_addr *addr)
 	atomic_init(&srv->fails, 0);
 	atomic_init(&srv->down_until, 0);
 	atomic_init(&srv->changed_us, proxy_now_us());
+	atomic_init(&srv->maxconn, 0);
+	atomic_init(&srv->busy, 0);
+	atomic_init(&srv->queued, 0);
 	srv->check_ok = -1;
 	rt.nslots[p]++;
 	return srv;
@@ -76,6 +79,7 @@ pools_build(const struct config *cfg, char *err, size_t errlen)
 			}
 			pl->servers[pl->nservers] = srv;
 			pl->weights[pl->nservers] = cs->weight;
+			pl->maxconn[pl->nservers] = cs->max_connections;
 			pl->nservers++;
 		}
 	}
@@ -93,8 +97,12 @@ pools_publish(struct poolset *ps)
 			struct server *srv = &rt.servers[p][i];
 			int in = 0;
 
-			for (k = 0; k < ps->pools[p].nservers; k++)
-				in |= ps->pools[p].servers[k] == srv;
+			for (k = 0; k < ps->pools[p].nservers; k++) {
+				if (ps->pools[p].servers[k] != srv)
+					continue;
+				in = 1;
+				atomic_store(&srv->maxconn, ps->pools[p].maxconn[k]);
+			}
 			atomic_store(&srv->removed, !in);
 		}
 	}

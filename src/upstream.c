@@ -39,6 +39,39 @@ upstream_idle_unlink(struct upconn *u)
 	}
 }
 
+int
+upstream_slot_take(struct server *srv)
+{
+	int max = atomic_load_explicit(&srv->maxconn, memory_order_relaxed), b;
+
+	b = atomic_load_explicit(&srv->busy, memory_order_relaxed);
+	do {
+		if (max > 0 && b >= max)
+			return 0;
+	} while (!atomic_compare_exchange_weak_explicit(&srv->busy, &b, b + 1,
+	    memory_order_relaxed, memory_order_relaxed));
+	return 1;
+}
+
+void
+upstream_slot_give(struct worker *w, struct server *srv)
+{
+	atomic_fetch_sub_explicit(&srv->busy, 1, memory_order_relaxed);
+	/* what waits in this worker runs at the next turn of its loop */
+	if (atomic_load_explicit(&srv->queued, memory_order_relaxed) > 0 && w->queue_ev != NULL)
+		event_active(w->queue_ev, EV_READ, 1);
+}
+
+/* The connection leaves its request: the place it held is free. */
+static void
+upstream_unslot(struct upconn *u)
+{
+	if (!u->slot)
+		return;
+	u->slot = 0;
+	upstream_slot_give(u->w, u->srv);
+}
+
 void
 upstream_free(struct upconn *u)
 {
@@ -47,6 +80,7 @@ upstream_free(struct upconn *u)
 
 	if (u->arg == NULL)
 		upstream_idle_unlink(u);
+	upstream_unslot(u);
 	/* bytes the server never took (a request cut off, a server that does
 	 * not read): a reset, not a close that keeps them queued in the kernel
 	 * for minutes */
@@ -82,6 +116,7 @@ upstream_release(struct upconn *u)
 
 	u->arg = NULL;
 	u->ev = NULL;
+	upstream_unslot(u);
 	if (idle->n >= UPSTREAM_IDLE_MAX || u->w->draining ||
 	    atomic_load_explicit(&u->srv->state, memory_order_relaxed) == SRV_DISABLED ||
 	    atomic_load_explicit(&u->srv->removed, memory_order_relaxed)) {

@@ -21,6 +21,7 @@
 #include "proxy.h"
 #include "client.h"
 #include "codec.h"
+#include "exchange.h"
 #include "tls.h"
 #include "upstream.h"
 #include "worker.h"
@@ -282,10 +283,23 @@ worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 	/* "server ... disable", or a server a reload removed: out now */
 	client_close_disabled(w);
 	worker_after_revert(w);
+	/* requests waiting for a place another worker freed, or whose time
+	 * to wait is up */
+	if (!TAILQ_EMPTY(&w->queue))
+		exchange_queue_run(w);
 	worker_trim(w);
 	/* nothing of this worker's from before this point is still in use:
 	 * a reload may now free what it replaced */
 	atomic_fetch_add_explicit(&w->epoch, 1, memory_order_release);
+}
+
+/* A place on a server freed in this worker: what waits for it goes on. */
+static void
+worker_queue_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	exchange_queue_run(arg);
 }
 
 static void
@@ -461,7 +475,9 @@ worker_init(struct worker *w, int id, char *err, size_t errlen)
 	}
 	w->notify_ev = event_new(w->base, w->notify_fd, EV_READ | EV_PERSIST, worker_notify_cb, w);
 	w->tick = event_new(w->base, -1, EV_PERSIST, worker_tick_cb, w);
-	if (w->notify_ev == NULL || w->tick == NULL) {
+	TAILQ_INIT(&w->queue);
+	w->queue_ev = event_new(w->base, -1, 0, worker_queue_cb, w);
+	if (w->notify_ev == NULL || w->tick == NULL || w->queue_ev == NULL) {
 		snprintf(err, errlen, "cannot create events");
 		return -1;
 	}
@@ -584,6 +600,9 @@ worker_free_all(void)
 		}
 		if (w->tick != NULL)
 			event_free(w->tick);
+		if (w->queue_ev != NULL)
+			event_free(w->queue_ev);
+		w->queue_ev = NULL;
 		if (w->notify_ev != NULL)
 			event_free(w->notify_ev);
 		if (w->drain_deadline != NULL)

@@ -128,6 +128,7 @@ void
 exchange_release(struct exchange *ex)
 {
 	EXCHANGE_CHECK(ex);
+	exchange_dequeue(ex);
 	/* the codec lets go of an exchange that did not end: its client went */
 	exchange_end(ex, ex->term != EX_TERM_NONE ? ex->term : EX_TERM_CLIENT_ABORT);
 	if (ex->active_counted)
@@ -283,18 +284,29 @@ exchange_request_sent(struct exchange *ex)
 	ex->ops->req_sent(ex);
 }
 
-/* Send the request head (again, for a retry) on a new or pooled connection. */
+/* Send the request head (again, for a retry) on a new or pooled
+ * connection, or wait for a place on a full server. */
 int
 exchange_send_upstream(struct exchange *ex, int fresh)
+{
+	if (!upstream_slot_take(ex->srv))
+		return exchange_enqueue(ex);
+	return exchange_connect(ex, fresh);
+}
+
+int
+exchange_connect(struct exchange *ex, int fresh)
 {
 	char err[256];
 	struct upconn *u;
 
 	u = upstream_get(ex->w, ex->srv, fresh, err, sizeof(err));
 	if (u == NULL) {
+		upstream_slot_give(ex->w, ex->srv);
 		log_warn("server %s: %s", ex->srv->addr.text, err);
 		return -1;
 	}
+	u->slot = 1;
 	if (ex->attempts++ == 0) {
 		STATS_ADD(ex->w->stats->srv_active[ex->pool][ex->srv->index], 1);
 		ex->active_counted = 1;
@@ -373,6 +385,8 @@ exchange_forward(struct exchange *ex)
 			}
 		}
 	}
+	if (ex->queued)
+		return 0;       /* exchange_queue_run sends it when there is room */
 	if (ex->req_done)
 		(void)upstream_push(ex->up, 0);
 	else
@@ -385,6 +399,10 @@ exchange_pump_request(struct exchange *ex)
 {
 	int r;
 
+	if (ex->up == NULL) {
+		ex->ops->req_flow(ex, 0);       /* waiting for a place: nothing reads it */
+		return;
+	}
 	r = ex->ops->req_body(ex, ex->up);
 	if (r == -1) {
 		/* the server saw part of a bad body: that connection is done */

@@ -75,10 +75,14 @@ exchange_to_pool(struct exchange *ex, enum pool_id stable, int status)
 	ex->srv = srv;
 	ex->attempts = 0;
 	STATS_INC(w->stats->retries);
-	if (exchange_send_upstream(ex, 0) == -1)
+	switch (exchange_send_upstream(ex, 0)) {
+	case -1:
 		return 0;
-	(void)upstream_push(ex->up, 0);
-	return 1;
+	case 0:
+		(void)upstream_push(ex->up, 0);
+		break;
+	}
+	return 1;       /* sent, or waiting for a place on the stable server */
 }
 
 static int
@@ -204,9 +208,12 @@ exchange_up_failed(struct exchange *ex, enum retry_failure f)
 	if (exchange_retry_decide(ex, f, was_reused) == RETRY_FRESH) {
 		log_debug("retrying on a new connection to %s after %s", ex->srv->addr.text,
 		    kind);
-		if (exchange_send_upstream(ex, 1) == 0) {
+		switch (exchange_send_upstream(ex, 1)) {
+		case 0:
 			(void)upstream_push(ex->up, 0);
 			return;
+		case 1:
+			return;         /* waits for a place */
 		}
 	}
 	log_debug("server %s (%s): %s", ex->srv->addr.text, pool_names[ex->pool], kind);

@@ -328,3 +328,138 @@ def test_bad_tls_settings_are_refused_at_start(env):
     r = subprocess.run([os.path.join(harness.BUILD, "bgproxy"), "-t", "-c", conf],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "protocol" in r.stderr, r.stderr
+
+
+# ---- servers[].max_connections and timeouts.queue_ms ----------------------
+
+
+class CountingServer:
+    """An HTTP/1.1 server that answers after `delay_s` and counts how many
+    requests it holds at once (the most ever, and now)."""
+
+    def __init__(self, delay_s):
+        self.lock = threading.Lock()
+        self.now = self.most = self.requests = 0
+        srv = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                with srv.lock:
+                    srv.now += 1
+                    srv.requests += 1
+                    srv.most = max(srv.most, srv.now)
+                try:
+                    import time
+                    time.sleep(delay_s)
+                    body = b"counted\n"
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                finally:
+                    with srv.lock:
+                        srv.now -= 1
+
+        class S(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+        self.httpd = S(("127.0.0.1", 0), H)
+        self.addr = "127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def limited_proxy(env, addr, maxconn, queue_ms, listen_extra=""):
+    port, mport = free_port(), free_port()
+    sock, audit = harness.admin_paths(port)
+    text = ('workers = 1;\nlisten = ( { address = "127.0.0.1:%d"; %s} );\n'
+            'pools = {\n  blue = { servers = ( { address = "%s"; max_connections = %d; } ); };\n'
+            '  green = { servers = ( { address = "%s"; } ); };\n};\n'
+            'split = { stable = "blue"; candidate_percent = 0.0; };\n'
+            'timeouts = { queue_ms = %d; };\n'
+            'log = { level = "info"; access = "stderr"; };\n'
+            'admin = { socket = "%s"; audit_log = "%s"; };\n'
+            'metrics = { address = "127.0.0.1:%d"; };\n') % (
+                port, listen_extra, addr, maxconn, env.demo("green").addr, queue_ms, sock,
+                audit, mport)
+    p = harness.Proxy(env.tmp, text, port)
+    env.proxies.append(p)
+    harness.wait_port(mport)
+    p.mport = mport
+    return p
+
+
+def _parallel_gets(port, n):
+    out = [None] * n
+
+    def one(i):
+        try:
+            out[i] = get(port, timeout=20)[0]
+        except OSError as e:
+            out[i] = repr(e)
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+
+def test_max_connections_queues_then_serves_in_order(env):
+    s = CountingServer(0.2)
+    try:
+        p = limited_proxy(env, s.addr, 2, 5000)
+        codes = _parallel_gets(p.port, 8)
+        assert codes == [200] * 8, codes
+        assert s.most == 2, s.most
+        assert s.requests == 8
+        ok, first, rest = admin(p.port, "show servers")
+        assert "of 2 queued 0" in first + rest, (first, rest)
+        # 8 at once on 2 places: at least 6 waited, none in vain
+        lab = '{pool="blue",server="%s"}' % s.addr
+        assert harness.metric(p.mport, "bgproxy_server_queued_total" + lab) >= 6
+        assert harness.metric(p.mport, "bgproxy_server_queue_timeouts_total" + lab) == 0
+        assert harness.metric(p.mport, "bgproxy_server_queue" + lab) == 0
+    finally:
+        s.stop()
+
+
+def test_a_full_server_answers_503_after_queue_ms(env):
+    s = CountingServer(1.5)
+    try:
+        p = limited_proxy(env, s.addr, 1, 200)
+        codes = _parallel_gets(p.port, 4)
+        assert sorted(codes) == [200, 503, 503, 503], codes
+        assert s.most == 1 and s.requests == 1, (s.most, s.requests)
+        assert wait_until(lambda: len(p.access_lines()) >= 4)
+        busy = [l for l in p.access_lines() if l["status"] == 503]
+        assert len(busy) == 3, p.access_lines()
+        lab = '{pool="blue",server="%s"}' % s.addr
+        assert harness.metric(p.mport, "bgproxy_server_queue_timeouts_total" + lab) == 3
+    finally:
+        s.stop()
+
+
+def test_one_http2_burst_holds_to_max_connections(env):
+    from h2client import H2Client
+    s = CountingServer(0.1)
+    try:
+        p = limited_proxy(env, s.addr, 3, 5000, listen_extra="h2c = true; ")
+        c = H2Client(p.port)
+        sids = [c.request("/") for _ in range(20)]
+        assert c.wait(sids, timeout=20)
+        assert [c.streams[i].status for i in sids] == [200] * 20, \
+            [c.streams[i].status for i in sids]
+        assert s.most <= 3, s.most
+        c.close()
+    finally:
+        s.stop()
