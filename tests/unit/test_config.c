@@ -342,13 +342,13 @@ TEST(error_unknown_nested_key)
 {
 	CHECK_STR(errors_of("timeouts = {\n  client_idle_ms = 5;\n  foo = 1;\n};\n" MINIMAL),
 	    "F:3: unknown key \"foo\" in \"timeouts\"; allowed: client_body_ms, client_header_ms, "
-	    "client_idle_ms, shutdown_ms, upstream_connect_ms, upstream_idle_ms, "
+	    "client_idle_ms, queue_ms, shutdown_ms, upstream_connect_ms, upstream_idle_ms, "
 	    "upstream_response_ms\n");
 	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:1\";\n  port = 2; } );\n"
 	    "pools = { blue = { servers = ( { address = \"127.0.0.1:9001\"; } ); };\n"
 	    "  green = { servers = ( { address = \"127.0.0.1:9002\"; wait = 1; } ); }; };\n"),
 	    "F:2: unknown key \"port\" in \"listen[0]\"; allowed: address, h2c, tls\n"
-	    "F:4: unknown key \"wait\" in \"pools.green.servers[0]\"; allowed: address, weight\n");
+	    "F:4: unknown key \"wait\" in \"pools.green.servers[0]\"; allowed: address, max_connections, weight\n");
 }
 
 TEST(error_wrong_type)
