@@ -162,6 +162,7 @@ struct exchange {
 	int live;                     /* a request head was read: the exchange must end */
 	enum exchange_term term;      /* how it ended, or (before) how a reply ends it */
 	uint64_t resp_deadline_us;    /* the final head is due by then (request fully sent) */
+	const char *up_proto;         /* what its server spoke (upstream_proto.name), NULL: none yet */
 	/* waiting for a place on srv (max_connections: exchange_queue.c) */
 	int queued;
 	uint64_t queue_until_us;

@@ -120,6 +120,7 @@ exchange_reset(struct exchange *ex)
 	ex->mirrored = 0;
 	ex->interim = 0;
 	ex->resp_deadline_us = 0;
+	ex->up_proto = NULL;
 	ex->live = 0;
 	ex->term = EX_TERM_NONE;
 }
@@ -307,6 +308,7 @@ exchange_connect(struct exchange *ex, int fresh)
 		return -1;
 	}
 	u->slot = 1;
+	ex->up_proto = u->proto->name;
 	if (ex->attempts++ == 0) {
 		STATS_ADD(ex->w->stats->srv_active[ex->pool][ex->srv->index], 1);
 		ex->active_counted = 1;

@@ -58,6 +58,7 @@ exchange_access_log(struct exchange *ex)
 		.pool = ex->srv != NULL ? pool_names[ex->pool] : NULL,
 		.server = ex->srv != NULL ? ex->srv->addr.text : NULL,
 		.term = exchange_term_names[ex->term],
+		.upstream_proto = ex->up_proto,
 		.duration_ms = (double)dur / 1000.0, .request_id = ex->reqid,
 		.proto = stats_proto_names[ex->proto], .tls = pe->tls,
 	};

@@ -154,6 +154,8 @@ def test_verified_tls_to_a_server_by_ip(env):
         assert st == 200 and body.startswith(b"green "), (st, body)
         # an IP is checked as an IP and sends no SNI (RFC 6066 3)
         assert s.sni == [None], s.sni
+        assert wait_until(lambda: len(p.access_lines()) >= 1)
+        assert p.access_lines()[0]["upstream_proto"] == "http/1.1", p.access_lines()
     finally:
         s.stop()
 
@@ -443,6 +445,8 @@ def test_a_full_server_answers_503_after_queue_ms(env):
         assert wait_until(lambda: len(p.access_lines()) >= 4)
         busy = [l for l in p.access_lines() if l["status"] == 503]
         assert len(busy) == 3, p.access_lines()
+        # they never reached the server: no upstream_proto
+        assert all("upstream_proto" not in l for l in busy), busy
         lab = '{pool="blue",server="%s"}' % s.addr
         assert harness.metric(p.mport, "bgproxy_server_queue_timeouts_total" + lab) == 3
     finally:

@@ -50,6 +50,13 @@ TEST(every_field_in_order)
 	n = access_log_format(&a, out);
 	out[n] = '\0';
 	CHECK(strstr(out, "term") == NULL);
+	/* what the server spoke, after term, when a server was reached */
+	a = plain();
+	a.upstream_proto = "http/1.1";
+	n = access_log_format(&a, out);
+	out[n] = '\0';
+	CHECK(strstr(out, "\"term\":\"server_reset\",\"upstream_proto\":\"http/1.1\","
+	    "\"duration_ms\"") != NULL);
 }
 
 TEST(no_server_is_null_and_tls_fields_follow_tls)
@@ -138,6 +145,7 @@ TEST(longest_fields_stay_whole_json)
 	a.sni = sni;
 	a.bytes = (uint64_t)1 << 62;  /* jansson reads signed 64-bit integers */
 	a.status = 599;
+	a.upstream_proto = "http/1.1";
 	n = access_log_format(&a, out);
 	CHECK(n <= ACCESS_LINE_MAX);
 	j = parse(out, n);
