@@ -70,8 +70,12 @@ struct config_server {
 	int line;
 };
 
+enum config_health_type { HEALTH_HTTP = 0, HEALTH_GRPC };
+
 struct config_health {
 	int enabled;                  /* a health group is present */
+	int type;                     /* enum config_health_type ["http"] */
+	char *grpc_service;           /* health.type grpc: the service asked about [""] */
 	char *path;                   /* ["/healthz"] */
 	int interval_ms;              /* 100..3600000 [1000] */
 	int timeout_ms;               /* 10..60000 [500], < interval_ms */

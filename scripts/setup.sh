@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc clang libevent-dev libssl-dev libconfig-dev
       python3 curl openssl socat prometheus testssl.sh
-      libjansson-dev libsystemd-dev libnghttp2-dev nghttp2-client python3-h2
+      libjansson-dev libsystemd-dev libnghttp2-dev nghttp2-client python3-h2 python3-grpcio nghttp2-server
       libcurl4-openssl-dev etcd-server etcd-client chromium chromium-driver tmux groff-base man-db bash-completion
       debhelper dpkg-dev lintian systemd)
 if [ "${BGPROXY_FUZZ:-1}" = 1 ]; then

@@ -152,7 +152,11 @@ static const struct config_key uptls_keys[] = {
 	KEY(struct config_uptls, "min_version", KT_ENUM, 0, 0, 0, NULL, tls_versions, min_tls13, 0),
 };
 
+static const char *const health_types[] = { "http", "grpc", NULL };
+
 static const struct config_key health_keys[] = {
+	KEY(struct config_health, "type", KT_ENUM, 0, 0, HEALTH_HTTP, NULL, health_types, type, 0),
+	KEY(struct config_health, "grpc_service", KT_STR, 0, 0, 0, "", NULL, grpc_service, 0),
 	KEY(struct config_health, "path", KT_STR, 0, 0, 0, "/healthz", NULL, path, KF_URLPATH),
 	KEY(struct config_health, "interval_ms", KT_INT, 100, 3600000, 1000, NULL, NULL,
 	    interval_ms, 0),
@@ -444,6 +448,20 @@ static void sub_health(struct loader *ld, const config_setting_t *s, void *base)
 		setting_path(s, p, sizeof p);
 		ld_err(ld, s, "\"%s.timeout_ms\" (%d) must be less than interval_ms (%d)",
 		    p, h->timeout_ms, h->interval_ms);
+	}
+	/* a gRPC service name: printable, under 128 bytes (one frame byte) */
+	if (ld->nerrs == before && h->grpc_service != NULL) {
+		size_t n = strlen(h->grpc_service);
+		int bad = n >= 128;
+
+		for (size_t i = 0; i < n; i++)
+			bad |= (unsigned char)h->grpc_service[i] <= 0x20 ||
+			    (unsigned char)h->grpc_service[i] >= 0x7f;
+		if (bad) {
+			setting_path(s, p, sizeof p);
+			ld_err(ld, s, "\"%s.grpc_service\" must be a service name (printable, no "
+			    "spaces, under 128 bytes), got \"%.200s\"", p, h->grpc_service);
+		}
 	}
 }
 

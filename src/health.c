@@ -15,6 +15,7 @@
 
 #include "health.h"
 #include "health_count.h"
+#include "health_grpc.h"
 #include "health_parse.h"
 #include "pools.h"
 #include "proxy.h"
@@ -27,6 +28,7 @@ struct hcheck {
 	uint32_t magic;
 	struct server *srv;
 	struct bufferevent *bev;     /* the check in progress, or NULL */
+	struct health_grpc *grpc;    /* health.type grpc: its HTTP/2 stream */
 	struct event timer;          /* next check, or the running check's deadline */
 	int running;
 	struct health_count count;   /* passes and fails in a row */
@@ -78,6 +80,8 @@ health_result(struct hcheck *h, int ok, const char *why)
 		bufferevent_free(h->bev);
 		h->bev = NULL;
 	}
+	health_grpc_free(h->grpc);
+	h->grpc = NULL;
 	h->running = 0;
 	h->srv->check_ok = ok;
 	h->srv->check_us = proxy_now_us();
@@ -116,6 +120,18 @@ health_readcb(struct bufferevent *bev, void *arg)
 	char why[128];
 	const char *p;
 
+	if (h->grpc != NULL) {
+		switch (health_grpc_read(h->grpc, why, sizeof(why))) {
+		case HEALTH_MORE:
+			return;
+		case HEALTH_PASS:
+			health_result(h, 1, NULL);
+			return;
+		case HEALTH_FAIL:
+			health_result(h, 0, why);
+			return;
+		}
+	}
 	if (len > HEALTH_HEAD_MAX + 1)
 		len = HEALTH_HEAD_MAX + 1;
 	p = (const char *)evbuffer_pullup(in, (ssize_t)len);
@@ -150,6 +166,13 @@ health_eventcb(struct bufferevent *bev, short what, void *arg)
 		health_result(h, 0, why);
 		return;
 	}
+	if ((what & BEV_EVENT_EOF) && h->grpc != NULL) {
+		char why[160];
+		enum health_verdict v = health_grpc_eof(h->grpc, why, sizeof(why));
+
+		health_result(h, v == HEALTH_PASS, why);
+		return;
+	}
 	if (what & BEV_EVENT_EOF)
 		health_result(h, 0, "closed before answering");
 	else
@@ -173,6 +196,9 @@ health_begin(struct hcheck *h)
 		health_schedule(h, hc->interval_ms);
 		return;
 	}
+	/* gRPC is HTTP/2: asked for by ALPN over TLS */
+	if (ssl != NULL && hc->type == HEALTH_GRPC)
+		(void)SSL_set_alpn_protos(ssl, (const unsigned char *)"\x02h2", 3);
 	h->bev = ssl != NULL ? bufferevent_openssl_socket_new(health_base, -1, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE) :
 	    bufferevent_socket_new(health_base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -188,9 +214,18 @@ health_begin(struct hcheck *h)
 	h->running = 1;
 	bufferevent_setcb(h->bev, health_readcb, NULL, health_eventcb, h);
 	bufferevent_enable(h->bev, EV_READ | EV_WRITE);
-	evbuffer_add_printf(bufferevent_get_output(h->bev),
-	    "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: bgproxy-health\r\n"
-	    "Connection: close\r\n\r\n", hc->path, a->text);
+	if (hc->type == HEALTH_GRPC) {
+		h->grpc = health_grpc_start(h->bev, a->text, hc->grpc_service != NULL ?
+		    hc->grpc_service : "", ssl != NULL);
+		if (h->grpc == NULL) {
+			health_result(h, 0, "out of memory");
+			return;
+		}
+	} else {
+		evbuffer_add_printf(bufferevent_get_output(h->bev),
+		    "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: bgproxy-health\r\n"
+		    "Connection: close\r\n\r\n", hc->path, a->text);
+	}
 	/* the whole check, connect included, must finish within timeout_ms */
 	health_schedule(h, hc->timeout_ms);
 	if (bufferevent_socket_connect(h->bev, (const struct sockaddr *)&a->ss, (int)a->len) == -1)
@@ -217,6 +252,8 @@ health_free(struct hcheck *h)
 	if (h->bev != NULL)
 		bufferevent_free(h->bev);
 	h->bev = NULL;
+	health_grpc_free(h->grpc);
+	h->grpc = NULL;
 	h->magic = 0;
 	free(h);
 }

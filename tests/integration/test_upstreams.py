@@ -467,3 +467,109 @@ def test_one_http2_burst_holds_to_max_connections(env):
         c.close()
     finally:
         s.stop()
+
+
+# ---- health.type = "grpc" --------------------------------------------------
+
+
+class GrpcHealthServer:
+    """A real gRPC server (python3-grpcio) answering grpc.health.v1.Health/
+    Check with raw bytes: SERVING (b"\\x08\\x01"), NOT_SERVING, or NOT_FOUND
+    for a service it does not know."""
+
+    def __init__(self, cert=None):
+        import grpc
+        from concurrent import futures
+        self.grpc = grpc
+        self.status = 1
+        self.asked = []
+        srv = self
+
+        def check(request, context):
+            srv.asked.append(request)
+            if request not in (b"", b"\x0a\x04shop"):
+                context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
+            return bytes([0x08, srv.status])
+
+        handler = grpc.method_handlers_generic_handler(
+            "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(check)})
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        self.server.add_generic_rpc_handlers((handler,))
+        if cert is None:
+            self.port = self.server.add_insecure_port("127.0.0.1:0")
+        else:
+            creds = grpc.ssl_server_credentials(
+                [(open(cert[1], "rb").read(), open(cert[0], "rb").read())])
+            self.port = self.server.add_secure_port("127.0.0.1:0", creds)
+        self.addr = "127.0.0.1:%d" % self.port
+        self.server.start()
+
+    def stop(self):
+        self.server.stop(0)
+
+
+def grpc_health_proxy(env, addr, service, tls=""):
+    port = free_port()
+    sock, audit = harness.admin_paths(port)
+    text = ('workers = 1;\nlisten = ( { address = "127.0.0.1:%d"; } );\n'
+            'pools = {\n  blue = { servers = ( { address = "%s"; } ); };\n'
+            '  green = { servers = ( { address = "%s"; } );\n'
+            '    health = { type = "grpc"; grpc_service = "%s"; interval_ms = 100; '
+            'timeout_ms = 80; rise = 1; fall = 1; }; %s };\n};\n'
+            'split = { stable = "blue"; candidate_percent = 0.0; };\n'
+            'log = { level = "info"; access = "stderr"; };\n'
+            'admin = { socket = "%s"; audit_log = "%s"; };\n') % (
+                port, env.demo("blue").addr, addr, service, tls, sock, audit)
+    p = harness.Proxy(env.tmp, text, port)
+    env.proxies.append(p)
+    return p
+
+
+def _green_line(port):
+    ok, first, rest = admin(port, "show servers")
+    return [l for l in (first + "\n" + rest).splitlines() if l.startswith("green ")][0]
+
+
+def test_grpc_health_checks_follow_serving(env):
+    g = GrpcHealthServer()
+    try:
+        p = grpc_health_proxy(env, g.addr, "shop")
+        assert wait_until(lambda: "check ok" in _green_line(p.port)), _green_line(p.port)
+        assert g.asked and g.asked[-1] == b"\x0a\x04shop", g.asked
+        assert " up " in _green_line(p.port), _green_line(p.port)
+        g.status = 2        # NOT_SERVING
+        assert wait_until(lambda: " down " in _green_line(p.port)), _green_line(p.port)
+        assert "NOT_SERVING" in _green_line(p.port), _green_line(p.port)
+        g.status = 1
+        assert wait_until(lambda: " up " in _green_line(p.port)), _green_line(p.port)
+    finally:
+        g.stop()
+
+
+def test_grpc_health_of_an_unknown_service_fails_with_its_status(env):
+    g = GrpcHealthServer()
+    try:
+        p = grpc_health_proxy(env, g.addr, "billing")
+        assert wait_until(lambda: "grpc-status 5" in _green_line(p.port)), _green_line(p.port)
+        assert " down " in _green_line(p.port), _green_line(p.port)
+        # an HTTP/1.1 server answers no gRPC: down, and the line says why
+        p.stop()
+        p2 = grpc_health_proxy(env, env.demo("plain").addr, "")
+        assert wait_until(lambda: "check failed" in _green_line(p2.port)), _green_line(p2.port)
+    finally:
+        g.stop()
+
+
+def test_grpc_health_over_the_pools_tls(env):
+    k = pki(env)
+    g = GrpcHealthServer(cert=k["ip"])
+    try:
+        p = grpc_health_proxy(env, g.addr, "", tls='tls = { ca = "%s"; };' % k["ca"][0])
+        assert wait_until(lambda: "check ok" in _green_line(p.port)), _green_line(p.port)
+        p.stop()
+        # the same server under a CA bgproxy does not trust: down, and why
+        p2 = grpc_health_proxy(env, g.addr, "", tls='tls = { ca = "%s"; };' % k["other"][0])
+        assert wait_until(lambda: "certificate verify failed" in _green_line(p2.port)), \
+            _green_line(p2.port)
+    finally:
+        g.stop()

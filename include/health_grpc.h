@@ -1,0 +1,43 @@
+/*
+ * health_grpc.h - the gRPC Health Checking Protocol as a health check
+ * (health.type = "grpc"; health_grpc.c): one HTTP/2 stream on a connection
+ * of its own (prior knowledge over TCP, ALPN h2 over the pool's TLS),
+ * `POST /grpc.health.v1.Health/Check` with the service named by
+ * health.grpc_service ("" : the server as a whole); an answer of HTTP 200,
+ * grpc-status 0 and status SERVING passes, anything else fails and says why.
+ */
+#ifndef BGPROXY_HEALTH_GRPC_H
+#define BGPROXY_HEALTH_GRPC_H
+
+#include <stddef.h>
+
+#include <event2/bufferevent.h>
+
+#include "health_parse.h"
+
+struct health_grpc;
+
+/* A check on bev (its connect may still be under way: what is written
+ * waits), the request queued.  authority: the :authority sent; tls: the
+ * :scheme is https.  NULL when out of memory. */
+struct health_grpc *health_grpc_start(struct bufferevent *bev, const char *authority,
+    const char *service, int tls);
+
+/* Bytes arrived in bev's input: HEALTH_MORE, or HEALTH_PASS / HEALTH_FAIL
+ * with why (as health_judge). */
+enum health_verdict health_grpc_read(struct health_grpc *g, char *why, size_t whylen);
+
+/* The server closed: the verdict if the answer was whole, else a failure. */
+enum health_verdict health_grpc_eof(struct health_grpc *g, char *why, size_t whylen);
+
+void health_grpc_free(struct health_grpc *g);
+
+/*
+ * The verdict on a Health/Check answer (pure, for tests): HTTP status,
+ * grpc-status (-1: none came), grpc-message, and the response message as
+ * it came in DATA (the 5-byte gRPC prefix first).
+ */
+enum health_verdict health_grpc_judge(int http_status, int grpc_status, const char *grpc_message,
+    const unsigned char *msg, size_t len, char *why, size_t whylen);
+
+#endif
