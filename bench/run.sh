@@ -11,7 +11,7 @@
 # Env: DURATION (s per measured run, default 5), ROUNDS (default 5),
 #      CONNS (wrk connections, default 50), KEEP_TMP=1 (keep configs/logs),
 #      PROXIES (default "bgproxy haproxy nginx"),
-#      SCENARIOS (default "http,https,handshake,h2"; commas or spaces),
+#      SCENARIOS (default "http,https,handshake,h2,tls_up"; commas or spaces),
 #      H2_CONNS, H2_STREAMS (h2load -c and -m, default 16 and 10).
 set -uo pipefail
 
@@ -22,7 +22,7 @@ DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-50}
 PROXIES=${PROXIES:-"bgproxy haproxy nginx"}
-SCENARIOS=${SCENARIOS:-"http,https,handshake,h2"}
+SCENARIOS=${SCENARIOS:-"http,https,handshake,h2,tls_up"}
 H2_CONNS=${H2_CONNS:-16}
 H2_STREAMS=${H2_STREAMS:-10}
 BGPROXY=${BGPROXY:-$root/build/bgproxy}
@@ -40,7 +40,8 @@ for s in "${slist[@]}"; do
 	http) ;;
 	https | handshake) need_tls=1 ;;
 	h2) need_tls=1; need_h2load=1 ;;
-	*) die "unknown scenario $s (http, https, handshake, h2)" ;;
+	tls_up) need_tls=1 ;;
+	*) die "unknown scenario $s (http, https, handshake, h2, tls_up)" ;;
 	esac
 done
 
@@ -139,10 +140,11 @@ check_alive() {
 	fi
 }
 
-mapfile -t ports < <(python3 "$lib" ports 6)
+mapfile -t ports < <(python3 "$lib" ports 8)
 blue_port=${ports[0]} green_port=${ports[1]}
 declare -A port=([bgproxy]=${ports[2]} [haproxy]=${ports[3]} [nginx]=${ports[4]})
 metrics_port=${ports[5]}   # bgproxy's metrics listener (TLS handshake counter)
+tls_blue_port=${ports[6]} tls_green_port=${ports[7]}   # tls_up: TLS in front of the upstreams
 
 # ---- upstreams (load core), shared by all scenarios ----
 taskset -c 1 "$BGDEMO" --port "$blue_port" --name blue >"$tmp/blue.log" 2>&1 &
@@ -162,11 +164,45 @@ if [ $need_tls = 1 ]; then
 	cat "$cert" "$key" >"$certkey"   # HAProxy wants cert + key in one file
 fi
 
+# ---- tls_up: the same upstreams behind TLS (a bgproxy per colour on the
+# load core terminating TLS with the same certificate), so that the proxy
+# under test speaks TLS to its servers ----
+if [[ " ${slist[*]} " == *" tls_up "* ]]; then
+	for c in blue green; do
+		if [ $c = blue ]; then fp=$tls_blue_port bp=$blue_port; else fp=$tls_green_port bp=$green_port; fi
+		mkdir -p "$tmp/front-$c"
+		cat >"$tmp/front-$c/bgproxy.conf" <<EOF
+workers = 1;
+listen = ( { address = "127.0.0.1:$fp"; tls = { certificates = ( { cert = "$cert"; key = "$key"; } ); alpn = [ "http/1.1" ]; }; } );
+pools = { blue = { servers = ( { address = "127.0.0.1:$bp"; } ); };
+          green = { servers = ( { address = "127.0.0.1:$bp"; } ); }; };
+split = { stable = "blue"; candidate_percent = 0.0; cookie = ""; };
+log = { level = "warn"; access = "off"; };
+admin = { socket = "$tmp/front-$c/admin.sock"; audit_log = "$tmp/front-$c/audit.log"; };
+EOF
+		taskset -c 1 "$BGPROXY" -c "$tmp/front-$c/bgproxy.conf" >"$tmp/front-$c/log" 2>&1 &
+		pids+=($!)
+		python3 "$lib" wait-port "$fp" || die "TLS front for $c did not start: $(cat "$tmp/front-$c/log")"
+	done
+fi
+
 # ---- proxy configs for scenario $scen into $tmp/$scen ----
 write_configs() {
-	local d="$tmp/$scen" tls=0
-	[ "$scen" = http ] || tls=1
+	local d="$tmp/$scen" tls=0 ub=$blue_port ug=$green_port
+	local bg_up="" ha_up="" ng_up="" ng_scheme=http
+	[ "$scen" = http ] || [ "$scen" = tls_up ] || tls=1
 	mkdir -p "$d/nginx"
+	if [ "$scen" = tls_up ]; then
+		# the servers speak TLS, verified (the name bench.test), resumed
+		ub=$tls_blue_port ug=$tls_green_port ng_scheme=https
+		bg_up=" tls = { ca = \"$cert\"; sni = \"bench.test\"; };"
+		ha_up=" ssl verify required ca-file $cert sni str(bench.test) verifyhost bench.test"
+		ng_up="            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate $cert;
+            proxy_ssl_name bench.test;
+            proxy_ssl_server_name on;
+            proxy_ssl_session_reuse on;"
+	fi
 
 	local bg_tls="" ha_global="" ha_bind="" ng_listen="" ng_tls=""
 	if [ $tls = 1 ]; then
@@ -186,8 +222,8 @@ write_configs() {
 workers = 1;
 listen = ( { address = "127.0.0.1:${port[bgproxy]}";$bg_tls } );
 pools = {
-  blue  = { servers = ( { address = "127.0.0.1:$blue_port"; } ); };
-  green = { servers = ( { address = "127.0.0.1:$green_port"; } ); };
+  blue  = { servers = ( { address = "127.0.0.1:$ub"; } );$bg_up };
+  green = { servers = ( { address = "127.0.0.1:$ug"; } );$bg_up };
 };
 split = { stable = "blue"; candidate_percent = 10.0; cookie = ""; };
 log = { level = "warn"; access = "off"; };
@@ -217,8 +253,8 @@ frontend fe
 
 backend be
     balance roundrobin
-    server blue 127.0.0.1:$blue_port weight 90
-    server green 127.0.0.1:$green_port weight 10
+    server blue 127.0.0.1:$ub weight 90$ha_up
+    server green 127.0.0.1:$ug weight 10$ha_up
 EOF
 
 	cat >"$d/nginx.conf" <<EOF
@@ -233,8 +269,8 @@ http {
     keepalive_requests 1000000;
     keepalive_timeout 60s;
     upstream demo {
-        server 127.0.0.1:$blue_port weight=9;
-        server 127.0.0.1:$green_port weight=1;
+        server 127.0.0.1:$ub weight=9;
+        server 127.0.0.1:$ug weight=1;
         keepalive 64;
         keepalive_requests 1000000;
     }
@@ -242,9 +278,10 @@ http {
         listen 127.0.0.1:${port[nginx]}$ng_listen;
 $ng_tls
         location / {
-            proxy_pass http://demo;
+            proxy_pass $ng_scheme://demo;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+$ng_up
         }
     }
 }
@@ -314,6 +351,7 @@ wrk_bound=$((DURATION + 30))
 for scen in "${slist[@]}"; do
 	case $scen in
 	http) scheme=http wrk_extra=() split_mode=http ;;
+	tls_up) scheme=http wrk_extra=() split_mode=http ;;
 	https) scheme=https wrk_extra=() split_mode=https ;;
 	handshake) scheme=https wrk_extra=(-H "Connection: close") split_mode=close ;;
 	h2) scheme=https wrk_extra=() split_mode=https ;;
