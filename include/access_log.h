@@ -20,6 +20,8 @@ struct access_line {
 	const char *server;
 	const char *term;             /* how the exchange ended (NULL: left out) */
 	const char *upstream_proto;   /* what its server spoke (NULL: no server reached, left out) */
+	int has_grpc;                 /* a gRPC answer: grpc_status is written */
+	int grpc_status;
 	double duration_ms;
 	const char *request_id;
 	const char *proto;            /* "http/1.1", "h2" (NULL: "http/1.1") */

@@ -158,6 +158,7 @@ struct config {
 	int guard_dry_run;            /* [0] */
 	int guard_on_trip;            /* enum guard_on_trip ["revert"] */
 	int guard_method;             /* enum guard_method ["sequential"] */
+	unsigned grpc_error_mask;     /* guard.grpc_error_codes: bit per gRPC status counted as an error */
 	double guard_alpha;           /* 0.0001..0.5 [0.01] */
 	double guard_max_error_ratio; /* 0..1000, 0 = off [1.5 sequential, 0 threshold] */
 

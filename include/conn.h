@@ -72,6 +72,7 @@ struct conn {
 	unsigned tls_end : 2;        /* 1: close_notify/EOF, 2: error, to deliver after the data */
 	unsigned tls_hold : 1;       /* conn_flush_hold: records are made, not sent */
 	unsigned tls_shut : 1;       /* our close_notify is queued */
+	unsigned long tls_err;       /* OpenSSL's error when TLS failed (handshake or read), 0: none */
 };
 
 /* Set up c on an open non-blocking socket (connected or accepted).

@@ -163,6 +163,8 @@ struct exchange {
 	enum exchange_term term;      /* how it ended, or (before) how a reply ends it */
 	uint64_t resp_deadline_us;    /* the final head is due by then (request fully sent) */
 	const char *up_proto;         /* what its server spoke (upstream_proto.name), NULL: none yet */
+	int grpc;                     /* the client asked for gRPC: our own replies are gRPC's */
+	int grpc_status;              /* the answer's grpc-status (head or trailers), -1: none */
 	/* waiting for a place on srv (max_connections: exchange_queue.c) */
 	int queued;
 	uint64_t queue_until_us;

@@ -87,6 +87,7 @@ enum http_method {
  * (RFC 9110 9.2.2): what may be sent again (a retry) or twice (a copy). */
 int http_method_idempotent(int method);
 
+
 struct http_msg {
 	/* request line (requests only) */
 	const char *method;  size_t method_len;  uint8_t method_id; /* enum http_method */
@@ -148,6 +149,7 @@ struct http_chunked {
 	char tname[24];          /* private: current trailer name, lower case */
 	size_t tname_len;        /* private */
 	int done;                /* set once the last chunk and trailer section are complete */
+	uint64_t data;           /* data bytes so far (the body without its framing) */
 	const char *error;       /* set on error */
 };
 
@@ -182,5 +184,18 @@ const char *http_status_text(int status);
 
 /* Case-insensitive comparison of a length-delimited string with a C string. */
 int http_token_eq(const char *s, size_t n, const char *lit);
+
+/* gRPC (http_words.c): the grpc-status of a head (-1: none, or not a code
+ * 0..16), of one "name: value" trailer line, and whether a request's
+ * content-type is gRPC's (application/grpc, application/grpc+proto...). */
+int http_grpc_status(const struct http_msg *m);
+int http_grpc_status_line(const char *p, size_t n);
+int http_is_grpc(const struct http_msg *m);
+
+/* The gRPC status bgproxy answers with for its own HTTP status (the
+ * mapping of the gRPC docs: 400 INTERNAL, 401 UNAUTHENTICATED, 403
+ * PERMISSION_DENIED, 404 UNIMPLEMENTED, 429 and 502..504 UNAVAILABLE, other
+ * UNKNOWN). */
+int http_grpc_for_status(int status);
 
 #endif

@@ -34,7 +34,10 @@ extern const double stats_prom_bounds[STATS_PROM_BUCKETS]; /* 0.0005 .. 10; +Inf
  * body); reset: the server closed or reset (before or in the body);
  * protocol: a malformed response head or body */
 enum stats_err { STATS_ERR_CONNECT = 0, STATS_ERR_TIMEOUT, STATS_ERR_RESET, STATS_ERR_PROTOCOL,
+	STATS_ERR_GRPC,               /* a grpc-status in guard.grpc_error_codes */
 	STATS_ERR_KINDS };
+
+#define STATS_GRPC_CODES 17           /* gRPC status codes 0..16 */
 
 /* the client's protocol: bgproxy_requests_total{proto} */
 enum stats_proto { STATS_PROTO_H1 = 0, STATS_PROTO_H2, STATS_PROTOS };
@@ -105,6 +108,8 @@ struct stats_worker {
 	/* requests that waited for a place (max_connections), and of those the
 	 * ones that waited timeouts.queue_ms in vain */
 	stats_ctr srv_queued[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+	/* gRPC answers by pool and grpc-status (bgproxy_grpc_responses_total) */
+	stats_ctr grpc[CONFIG_POOLS][STATS_GRPC_CODES];
 	stats_ctr srv_queue_timeouts[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	stats_ctr srv_class[CONFIG_POOLS][CONFIG_MAX_SERVERS][6];  /* by status/100 (1..5) */
 	_Atomic int64_t srv_active[CONFIG_POOLS][CONFIG_MAX_SERVERS];

@@ -48,8 +48,9 @@ void tls_up_free(struct tls_up *t);
 SSL *tls_up_ssl(const struct tls_up *t, const char *addr_text, char *err, size_t errlen);
 
 /* Why a handshake with a server failed, in OpenSSL's words: the verify
- * result when the certificate was refused, else the error queue. */
-void tls_up_why(SSL *ssl, char *buf, size_t len);
+ * result when the certificate was refused, else err (the error kept when
+ * it happened; 0: the thread's error queue now). */
+void tls_up_why(SSL *ssl, unsigned long err, char *buf, size_t len);
 
 /* The host part of "host:port" / "[v6]:port" into out; 1 when it is an IP. */
 int tls_up_host(const char *addr_text, char *out, size_t outlen);

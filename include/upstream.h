@@ -120,6 +120,10 @@ struct upconn {
 	int in_body;                  /* a final head came: body bytes follow */
 	uint64_t tls_gen;             /* the pool's TLS it speaks (tls_up.gen), 0: plain TCP */
 	int slot;                     /* holds a place of srv's max_connections */
+	/* TLS: connect and handshake within timeouts.upstream_connect_ms, however
+	 * slowly the server sends its part (armed from the connect on) */
+	struct event hs_timer;
+	int hs_armed;
 };
 
 /* A connection to srv, pooled unless fresh, in the protocol srv speaks;
@@ -168,6 +172,9 @@ upstream_close(struct upconn *u)
  */
 int upstream_slot_take(struct server *srv);
 void upstream_slot_give(struct worker *w, struct server *srv);
+
+/* The TLS handshake is over (done, or the connection goes): its timer stops. */
+void upstream_hs_done(struct upconn *u);
 
 /* The new-session callback of a pool's TLS (tls_up_new): the server's
  * session kept for resumption. */

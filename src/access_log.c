@@ -81,6 +81,10 @@ access_log_format(const struct access_line *a, char out[ACCESS_LINE_MAX])
 		n = put_lit(out, n, cap, ",\"upstream_proto\":");
 		n = put_str(out, n, cap, a->upstream_proto, 16);
 	}
+	if (a->has_grpc) {
+		snprintf(num, sizeof(num), ",\"grpc_status\":%d", a->grpc_status);
+		n = put_lit(out, n, cap, num);
+	}
 	snprintf(num, sizeof(num), ",\"duration_ms\":%.3f,\"request_id\":", a->duration_ms);
 	n = put_lit(out, n, cap, num);
 	n = put_str(out, n, cap, a->request_id, 767);

@@ -260,7 +260,7 @@ static int
 admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 {
 	static const char *const kinds[STATS_ERR_KINDS] = { "connect", "timeout", "reset",
-		"protocol" };
+		"protocol", "grpc" };
 	uint64_t now = proxy_now_us();
 	json_t *list = c->json ? json_array() : NULL;
 	int p, k, w;
@@ -304,10 +304,15 @@ admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 			}
 			snprintf(errs_txt, sizeof(errs_txt), "5xx %llu %s %llu %s %llu %s %llu %s %llu",
 			    s5, kinds[0], by[0], kinds[1], by[1], kinds[2], by[2], kinds[3], by[3]);
+			/* gRPC errors, once there are any */
+			if (by[STATS_ERR_GRPC] > 0)
+				snprintf(errs_txt + strlen(errs_txt), sizeof(errs_txt) - strlen(errs_txt),
+				    " grpc %llu", by[STATS_ERR_GRPC]);
 			if (c->json) {
-				jby = json_pack("{s:I,s:I,s:I,s:I,s:I}", "5xx", (json_int_t)s5,
+				jby = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "5xx", (json_int_t)s5,
 				    kinds[0], (json_int_t)by[0], kinds[1], (json_int_t)by[1], kinds[2],
-				    (json_int_t)by[2], kinds[3], (json_int_t)by[3]);
+				    (json_int_t)by[2], kinds[3], (json_int_t)by[3], kinds[4],
+				    (json_int_t)by[4]);
 				json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:o,"
 				    "s:o}", "pool", pool_names[p], "address", srv->addr.text, "state",
 				    state, "active", (json_int_t)active, "requests", (json_int_t)req,

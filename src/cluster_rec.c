@@ -128,12 +128,13 @@ cluster_win_json(const struct stats_window *w, uint64_t routed)
 		if (w->lat[i] != 0)
 			json_array_append_new(lat, json_pack("[I,I]", (json_int_t)i,
 			    (json_int_t)w->lat[i]));
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I}", "requests",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I}", "requests",
 	    (json_int_t)w->requests, "errors", (json_int_t)w->errors, "connect",
 	    (json_int_t)w->err_kind[STATS_ERR_CONNECT], "timeout",
 	    (json_int_t)w->err_kind[STATS_ERR_TIMEOUT], "reset",
 	    (json_int_t)w->err_kind[STATS_ERR_RESET], "protocol",
-	    (json_int_t)w->err_kind[STATS_ERR_PROTOCOL], "status_5xx", (json_int_t)w->status_5xx,
+	    (json_int_t)w->err_kind[STATS_ERR_PROTOCOL], "grpc",
+	    (json_int_t)w->err_kind[STATS_ERR_GRPC], "status_5xx", (json_int_t)w->status_5xx,
 	    "lat", lat, "routed", (json_int_t)routed);
 }
 
@@ -232,6 +233,9 @@ cluster_win_parse(json_t *o, struct stats_window *w, uint64_t *routed, const cha
 	if (json_object_get(o, "protocol") != NULL &&
 	    cluster_count(o, "protocol", &w->err_kind[STATS_ERR_PROTOCOL]) == -1)
 		return errf(err, errlen, "pools.%s: protocol must be a count", pool);
+	if (json_object_get(o, "grpc") != NULL &&
+	    cluster_count(o, "grpc", &w->err_kind[STATS_ERR_GRPC]) == -1)
+		return errf(err, errlen, "pools.%s: grpc must be a count", pool);
 	if (w->errors > w->requests)
 		return errf(err, errlen, "pools.%s: more errors than requests", pool);
 	lat = json_object_get(o, "lat");

@@ -269,7 +269,45 @@ static void sub_rollout(struct loader *ld, const config_setting_t *s, void *base
 	config_group(ld, s, "rollout", config_keys, NKEYS(config_keys), subs, base);
 }
 
-/* admin, guard, timeouts, limits, log: nothing but table keys. */
+/* guard.grpc_error_codes: gRPC status codes 0..16, each at most once. */
+static void sub_grpc_codes(struct loader *ld, const config_setting_t *s, void *base)
+{
+	struct config *c = base;
+	unsigned mask = 0;
+	int n, bad = 0;
+
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		err_type(ld, s, "an array of gRPC status codes [ 2, 4, 12, 13, 14, 15 ]");
+		return;
+	}
+	n = config_setting_length(s);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		int v;
+
+		if (config_setting_type(e) != CONFIG_TYPE_INT ||
+		    (v = config_setting_get_int(e)) < 0 || v > 16) {
+			ld_err(ld, e, "\"guard.grpc_error_codes\" lists gRPC status codes 0..16");
+			bad = 1;
+		} else if (mask & (1u << v)) {
+			ld_err(ld, e, "\"guard.grpc_error_codes\" lists %d twice", v);
+			bad = 1;
+		} else {
+			mask |= 1u << v;
+		}
+	}
+	if (!bad)
+		c->grpc_error_mask = mask;
+}
+
+static void sub_guard(struct loader *ld, const config_setting_t *s, void *base)
+{
+	static const struct config_sub subs[] = {
+		{ "grpc_error_codes", sub_grpc_codes, 0 }, { NULL, NULL, 0 } };
+	config_group(ld, s, "guard", config_keys, NKEYS(config_keys), subs, base);
+}
+
+/* admin, timeouts, limits, log: nothing but table keys. */
 static void sub_plain(struct loader *ld, const config_setting_t *s, void *base)
 {
 	config_group(ld, s, config_setting_name(s), config_keys, NKEYS(config_keys), NULL, base);
@@ -576,7 +614,7 @@ static const struct config_sub root_subs[] = {
 	{ "metrics", sub_metrics, 0 },
 	{ "pools", sub_pools, 1 },
 	{ "split", sub_split, 0 },
-	{ "guard", sub_plain, 0 },
+	{ "guard", sub_guard, 0 },
 	{ "rollout", sub_rollout, 0 },
 	{ "timeouts", sub_plain, 0 },
 	{ "limits", sub_plain, 0 },
@@ -602,6 +640,9 @@ static void config_defaults(struct loader *ld, struct config *c)
 	config_parse_cidr("::1/128", &c->override_from[1]);
 	c->noverride_from = 2;
 	memcpy(c->rollout_steps_bp, steps, sizeof steps);
+	/* UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
+	 * DATA_LOSS: the server's failures, not the caller's */
+	c->grpc_error_mask = 1u << 2 | 1u << 4 | 1u << 12 | 1u << 13 | 1u << 14 | 1u << 15;
 	c->rollout_nsteps = sizeof steps / sizeof steps[0];
 }
 

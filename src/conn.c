@@ -379,6 +379,7 @@ conn_tls_write_some(struct conn *c)
 		default:
 			c->err = EPIPE;
 			c->tls_end = 2;
+			c->tls_err = ERR_peek_error();
 			return -1;
 		}
 	}
@@ -513,6 +514,7 @@ conn_tls_handshake(struct conn *c)
 	default:
 		c->err = EPROTO;
 		c->tls_end = 2;
+		c->tls_err = ERR_peek_error();
 		c->eventcb(c, CONN_EV_ERROR | CONN_EV_HANDSHAKE, c->arg);
 		return -1;
 	}
@@ -574,9 +576,13 @@ conn_tls_read(struct conn *c)
 		case SSL_ERROR_SYSCALL:
 			/* a peer that closes without close_notify: EOF */
 			c->tls_end = ERR_peek_error() == 0 ? 1 : 2;
+			c->tls_err = ERR_peek_error();
 			break;
 		default:
+			/* the reason kept: it is told on the next turn, when the
+			 * thread's error queue holds other connections' */
 			c->tls_end = 2;
+			c->tls_err = ERR_peek_error();
 			break;
 		}
 		break;

@@ -334,9 +334,15 @@ static int
 h1_ex_resp_body(struct exchange *ex, struct upconn *up, int all)
 {
 	struct h1 *s = EX_H1(ex);
+	int r;
 
-	return body_move_flush(up->in, s->c->cc.out, conn_push_cb, &s->c->cc, ex->resp_body, &ex->resp_left, &ex->resp_chunk,
-	    &ex->resp_bytes, all ? SIZE_MAX : PROXY_RESP_HIGH, NULL);
+	r = body_move_flush(up->in, s->c->cc.out, conn_push_cb, &s->c->cc, ex->resp_body,
+	    &ex->resp_left, &ex->resp_chunk, &ex->resp_bytes, all ? SIZE_MAX : PROXY_RESP_HIGH,
+	    NULL);
+	/* a chunked body goes on framed: what the log counts is its data */
+	if (ex->resp_body == BODY_CHUNKED)
+		ex->resp_bytes = ex->resp_chunk.data;
+	return r;
 }
 
 static int

@@ -162,7 +162,7 @@ health_eventcb(struct bufferevent *bev, short what, void *arg)
 
 		while (bufferevent_get_openssl_error(bev) != 0)
 			;       /* tls_up_why reads the verify result, or OpenSSL's queue */
-		tls_up_why(bufferevent_openssl_get_ssl(bev), why, sizeof(why));
+		tls_up_why(bufferevent_openssl_get_ssl(bev), 0, why, sizeof(why));
 		health_result(h, 0, why);
 		return;
 	}

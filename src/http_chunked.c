@@ -44,6 +44,7 @@ void http_chunked_init(struct http_chunked *c)
 	c->trailer_bytes = 0;
 	c->ndigits = 0;
 	c->done = 0;
+	c->data = 0;
 	c->error = NULL;
 }
 
@@ -218,6 +219,7 @@ long http_chunked_decode(struct http_chunked *c, const char *buf, size_t len,
 				data(arg, buf + i, n);
 			i += n;
 			c->remaining -= n;
+			c->data += n;
 			if (c->remaining == 0)
 				c->state = CK_DATA_CR;
 			continue;

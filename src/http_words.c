@@ -3,6 +3,8 @@
  * tests share: the reason phrase of a status, and which methods may be
  * sent again.  Pure.
  */
+#include <string.h>
+
 #include "http_parse.h"
 
 const char *http_status_text(int status)
@@ -51,4 +53,73 @@ http_method_idempotent(int m)
 {
 	return m == HTTP_M_GET || m == HTTP_M_HEAD || m == HTTP_M_OPTIONS || m == HTTP_M_TRACE ||
 	    m == HTTP_M_PUT || m == HTTP_M_DELETE;
+}
+
+/* "0".."16": the code, else -1 */
+static int
+http_grpc_code(const char *v, size_t n)
+{
+	int code = 0;
+
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' || v[n - 1] == '\n'))
+		n--;
+	while (n > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	if (n == 0 || n > 2)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		code = code * 10 + (v[i] - '0');
+	}
+	return code <= 16 ? code : -1;
+}
+
+int
+http_grpc_status(const struct http_msg *m)
+{
+	for (size_t i = 0; i < m->nhdr; i++)
+		if (http_token_eq(m->hdr[i].name, m->hdr[i].name_len, "grpc-status"))
+			return http_grpc_code(m->hdr[i].value, m->hdr[i].value_len);
+	return -1;
+}
+
+int
+http_grpc_status_line(const char *p, size_t n)
+{
+	const char *colon = memchr(p, ':', n);
+
+	if (colon == NULL || !http_token_eq(p, (size_t)(colon - p), "grpc-status"))
+		return -1;
+	return http_grpc_code(colon + 1, n - (size_t)(colon + 1 - p));
+}
+
+int
+http_is_grpc(const struct http_msg *m)
+{
+	for (size_t i = 0; i < m->nhdr; i++) {
+		const struct http_header *h = &m->hdr[i];
+
+		if (!http_token_eq(h->name, h->name_len, "content-type"))
+			continue;
+		/* application/grpc, then the end, "+" (a format) or ";" */
+		return h->value_len >= 16 && http_token_eq(h->value, 16, "application/grpc") &&
+		    (h->value_len == 16 || h->value[16] == '+' || h->value[16] == ';');
+	}
+	return 0;
+}
+
+int
+http_grpc_for_status(int status)
+{
+	switch (status) {
+	case 400: return 13;
+	case 401: return 16;
+	case 403: return 7;
+	case 404: return 12;
+	case 429: case 502: case 503: case 504: return 14;
+	default: return 2;
+	}
 }

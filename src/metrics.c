@@ -51,7 +51,7 @@ static LIST_HEAD(, metrics_client) metrics_clients = LIST_HEAD_INITIALIZER(metri
 static int metrics_nclients;
 
 static const char *const metrics_err_kinds[STATS_ERR_KINDS] = { "connect", "timeout", "reset",
-	"protocol" };
+	"protocol", "grpc" };
 
 static uint64_t
 metrics_sum(size_t off)
@@ -129,6 +129,12 @@ metrics_requests(struct evbuffer *b)
 			evbuffer_add_printf(b, "bgproxy_upstream_errors_total{pool=\"%s\",kind=\"%s\"} "
 			    "%llu\n", pool_names[p], metrics_err_kinds[k],
 			    (unsigned long long)SUM(upstream_errors[p][k]));
+	metrics_head(b, "bgproxy_grpc_responses_total", "counter",
+	    "gRPC answers (a grpc-status in the head or the trailers), by pool and grpc-status.");
+	for (p = 0; p < CONFIG_POOLS; p++)
+		for (k = 0; k < STATS_GRPC_CODES; k++)
+			evbuffer_add_printf(b, "bgproxy_grpc_responses_total{pool=\"%s\",code=\"%d\"} "
+			    "%llu\n", pool_names[p], k, (unsigned long long)SUM(grpc[p][k]));
 }
 
 static void

@@ -217,12 +217,17 @@ fail:
 }
 
 void
-tls_up_why(SSL *ssl, char *buf, size_t len)
+tls_up_why(SSL *ssl, unsigned long err, char *buf, size_t len)
 {
 	long v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
 	char q[512];
 
-	tls_errors(q, sizeof(q));
+	if (err != 0) {
+		ERR_error_string_n(err, q, sizeof(q));
+		ERR_clear_error();
+	} else {
+		tls_errors(q, sizeof(q));
+	}
 	if (v != X509_V_OK)
 		snprintf(buf, len, "certificate verify failed: %s", X509_verify_cert_error_string(v));
 	else

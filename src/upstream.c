@@ -81,6 +81,7 @@ upstream_free(struct upconn *u)
 	if (u->arg == NULL)
 		upstream_idle_unlink(u);
 	upstream_unslot(u);
+	upstream_hs_done(u);
 	/* bytes the server never took (a request cut off, a server that does
 	 * not read): a reset, not a close that keeps them queued in the kernel
 	 * for minutes */
@@ -175,11 +176,36 @@ upstream_tls_session(SSL *ssl, SSL_SESSION *sess)
 	return 1;
 }
 
+void
+upstream_hs_done(struct upconn *u)
+{
+	if (u->hs_armed)
+		evtimer_del(&u->hs_timer);
+	u->hs_armed = 0;
+}
+
+/* The connect and the TLS handshake took upstream_connect_ms: a connect
+ * timeout, told to the protocol as one (the request waits no longer). */
+static void
+upstream_hs_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upconn *u = arg;
+
+	(void)fd;
+	(void)what;
+	u->hs_armed = 0;
+	if (u->c.hs_done || u->c.eventcb == NULL)
+		return;
+	u->c.eventcb(&u->c, CONN_EV_TIMEOUT | CONN_EV_WRITING, u->c.arg);
+}
+
 /* TLS on u toward its server, when its pool speaks it: the SSL with its
  * SNI and name to verify, the server's last session offered. */
 static int
 upstream_tls(struct upconn *u, const struct tls_up *t, char *err, size_t errlen)
 {
+	struct timeval cto = clock_tv_ms(rt.cfg->t_upstream_connect_ms);
+
 	struct upidle *slot = &u->w->idle[u->srv->pool][u->srv->index];
 	SSL *ssl = tls_up_ssl(t, u->srv->addr.text, err, errlen);
 
@@ -192,6 +218,9 @@ upstream_tls(struct upconn *u, const struct tls_up *t, char *err, size_t errlen)
 	if (slot->sess != NULL && slot->sess_gen == t->gen && SSL_SESSION_is_resumable(slot->sess))
 		(void)SSL_set_session(ssl, slot->sess);
 	conn_start_tls(&u->c, ssl);
+	evtimer_assign(&u->hs_timer, u->w->base, upstream_hs_timeout_cb, u);
+	evtimer_add(&u->hs_timer, &cto);
+	u->hs_armed = 1;
 	return 0;
 }
 

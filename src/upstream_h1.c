@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include <event2/buffer.h>
+#include <openssl/err.h>
 
 #include "conn.h"
 #include "http_parse.h"
@@ -191,16 +192,42 @@ upstream_h1_handshake(struct upconn *u, struct conn *c, short what)
 {
 	char why[512];
 
-	if (what == CONN_EV_HANDSHAKE)
+	if (what == CONN_EV_HANDSHAKE) {
+		upstream_hs_done(u);
 		return 1;               /* done: the request goes out */
-	if (c->ssl == NULL || c->hs_done || c->connecting)
+	}
+	if (c->ssl == NULL || c->connecting)
 		return 0;
-	if (what & CONN_EV_TIMEOUT)
+	if (c->hs_done) {
+		/* TLS 1.3: the client's part of the handshake ends before the
+		 * server's verdict on it (a client certificate it refuses)
+		 * arrives: an alert on the first read of a new connection is
+		 * still the handshake's failure */
+		if (u->reused || u->in_body || !(what & (CONN_EV_ERROR | CONN_EV_EOF)) ||
+		    evbuffer_get_length(c->in) > 0)
+			return 0;
+		/* our write may have failed first (the server reset after its
+		 * alert): the alert waits in the socket, read it */
+		if (c->tls_err == 0 && c->fd != -1) {
+			char b;
+
+			ERR_clear_error();
+			if (SSL_read(c->ssl, &b, 1) <= 0)
+				c->tls_err = ERR_peek_error();
+			ERR_clear_error();
+		}
+		/* without the server's word it may have seen the request: not a
+		 * connect error */
+		if (c->tls_err == 0)
+			return 0;
+		tls_up_why(c->ssl, c->tls_err, why, sizeof(why));
+	} else if (what & CONN_EV_TIMEOUT) {
 		snprintf(why, sizeof(why), "TLS handshake timed out");
-	else if (what & CONN_EV_HANDSHAKE)
-		tls_up_why(c->ssl, why, sizeof(why));
-	else
+	} else if (what & CONN_EV_HANDSHAKE) {
+		tls_up_why(c->ssl, c->tls_err, why, sizeof(why));
+	} else {
 		snprintf(why, sizeof(why), "the server closed during the TLS handshake");
+	}
 	log_warn("server %s (%s): %s", u->srv->addr.text, pool_names[u->srv->pool], why);
 	u->ev->failed(u->arg, (what & CONN_EV_TIMEOUT) ? RETRY_F_CONNECT_TIMEOUT : RETRY_F_CONNECT);
 	return 1;

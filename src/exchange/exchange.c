@@ -121,6 +121,8 @@ exchange_reset(struct exchange *ex)
 	ex->interim = 0;
 	ex->resp_deadline_us = 0;
 	ex->up_proto = NULL;
+	ex->grpc = 0;
+	ex->grpc_status = -1;
 	ex->live = 0;
 	ex->term = EX_TERM_NONE;
 }
@@ -522,6 +524,8 @@ exchange_response_head(struct exchange *ex, const struct upstream_resp *r)
 	else if (r->body == BODY_UNTIL_CLOSE)
 		ex->ops->close_after(ex, "a response body ended by a close");
 	ex->resp_reusable = r->keep;
+	/* a trailers-only gRPC answer has its status in the head */
+	ex->grpc_status = http_grpc_status(m);
 	exchange_send_response_head(ex, m, r->raw);
 	exchange_set_state(ex, EX_BODY);
 	return 0;

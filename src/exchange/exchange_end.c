@@ -34,6 +34,14 @@ exchange_access_log(struct exchange *ex)
 	uint64_t now = proxy_now_us(), dur = now - ex->t_start;
 	struct access_line a;
 
+	/* a gRPC answer: counted by its status; one in guard.grpc_error_codes
+	 * is an error of the server (HTTP said 200) */
+	if (ex->grpc_status >= 0 && ex->grpc_status < STATS_GRPC_CODES && ex->srv != NULL) {
+		STATS_INC(w->stats->grpc[ex->pool][ex->grpc_status]);
+		if (((rt.cfg->grpc_error_mask >> ex->grpc_status) & 1) && ex->err_kind < 0 &&
+		    !ex->client_fault)
+			ex->err_kind = STATS_ERR_GRPC;
+	}
 	/* a request the client gave up on before it went to a server is in
 	 * no server's figures */
 	if (ex->srv != NULL && !(ex->attempts == 0 && ex->client_fault)) {
@@ -59,6 +67,7 @@ exchange_access_log(struct exchange *ex)
 		.server = ex->srv != NULL ? ex->srv->addr.text : NULL,
 		.term = exchange_term_names[ex->term],
 		.upstream_proto = ex->up_proto,
+		.has_grpc = ex->grpc_status >= 0, .grpc_status = ex->grpc_status,
 		.duration_ms = (double)dur / 1000.0, .request_id = ex->reqid,
 		.proto = stats_proto_names[ex->proto], .tls = pe->tls,
 	};

@@ -140,6 +140,7 @@ h2_stream_request(struct h2stream *st, const char *head, long n, const struct h2
 		return;
 	}
 	exchange_request_line(ex, m);
+	ex->grpc = http_is_grpc(m);
 	if (r->has_length && r->length > 0) {
 		ex->req_body = BODY_LENGTH;
 		ex->req_left = r->length;

@@ -302,7 +302,10 @@ h2_req_flow(struct exchange *ex, int more)
 {
 	struct h2stream *st = EX_STREAM(ex);
 
-	if (more && !st->req_end) {
+	/* the client's time runs only while we wait for it: with its bytes
+	 * still held here, the server is the one that is slow (its window
+	 * opens only as they move) */
+	if (more && !st->req_end && evbuffer_get_length(st->reqbuf) == 0) {
 		st->body_due_us = proxy_now_us() + (uint64_t)rt.cfg->t_client_body_ms * 1000;
 		h2_tick_by(st->h, st->body_due_us);
 	} else {
@@ -518,6 +521,23 @@ h2_resp_trailer(void *arg, const char *p, size_t n)
 	evbuffer_add(st->trailers, p, n);
 }
 
+/* gRPC's verdict comes in the trailers: the whole section is here. */
+static void
+h2_resp_grpc_status(struct h2stream *st)
+{
+	size_t len = evbuffer_get_length(st->trailers), i, start = 0;
+	const char *p = (const char *)evbuffer_pullup(st->trailers, (ssize_t)len);
+	int code;
+
+	for (i = 0; p != NULL && i < len; i++) {
+		if (p[i] != '\n')
+			continue;
+		if ((code = http_grpc_status_line(p + start, i + 1 - start)) >= 0)
+			st->ex.grpc_status = code;
+		start = i + 1;
+	}
+}
+
 /* The server's body bytes into the stream's DATA, without their HTTP/1.1
  * framing (the trailers kept for HEADERS), up to PROXY_RESP_HIGH waiting. */
 static int
@@ -533,6 +553,8 @@ h2_resp_body(struct exchange *ex, struct upconn *up, int all)
 	ex->resp_bytes += moved;
 	if (r == -1)
 		return -1;
+	if (r == 1 && st->trailers != NULL)
+		h2_resp_grpc_status(st);
 	if (r == 1 || evbuffer_get_length(st->respbuf) != before)
 		h2_stream_resume(st);
 	return r;
@@ -571,6 +593,50 @@ h2_tunnel_room(struct exchange *ex)
 
 /* ---- answers of our own, the end --------------------------------------------- */
 
+/*
+ * Our own answer to a gRPC client: what gRPC clients understand, HTTP 200
+ * with the gRPC status in a trailers-only HEADERS (503, 502, 504:
+ * UNAVAILABLE; see http_grpc_for_status) and why in grpc-message (our
+ * reasons are plain ASCII; a % would be escaped).
+ */
+static int
+h2_reply_grpc(struct exchange *ex, int status, const char *why)
+{
+	struct h2stream *st = EX_STREAM(ex);
+	struct h2conn *h = st->h;
+	char code[8], msg[256];
+	size_t n = 0;
+	int g = http_grpc_for_status(status);
+	nghttp2_nv nva[4];
+
+	snprintf(code, sizeof(code), "%d", g);
+	for (const char *p = why; *p != '\0' && n + 4 < sizeof(msg); p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c >= 0x20 && c < 0x7f && c != '%') {
+			msg[n++] = (char)c;
+		} else {
+			snprintf(msg + n, 4, "%%%02X", c);
+			n += 3;
+		}
+	}
+	msg[n] = '\0';
+	nva[0] = NV_LIT(":status", "200", 3);
+	nva[1] = NV_LIT("content-type", "application/grpc", 16);
+	nva[2] = NV_LIT("grpc-status", code, strlen(code));
+	nva[3] = NV_LIT("grpc-message", msg, n);
+	if (nghttp2_submit_response(h->ng, st->id, nva, 4, NULL) != 0) {
+		h2_stream_kill(st, 1, NGHTTP2_INTERNAL_ERROR, "cannot submit a response");
+		return -1;
+	}
+	st->resp_submitted = 1;
+	st->replied = 1;
+	ex->grpc_status = g;
+	exchange_replied(ex, 200);
+	h2_kick(h);
+	return 0;
+}
+
 static int
 h2_reply(struct exchange *ex, int status, const char *why)
 {
@@ -588,6 +654,8 @@ h2_reply(struct exchange *ex, int status, const char *why)
 		return -1;
 	}
 	log_debug("reply %d to %s stream %d: %s", status, h->peer->addr, (int)st->id, why);
+	if (ex->grpc)
+		return h2_reply_grpc(ex, status, why);
 	/* the reply an HTTP/1.1 client gets (http_reply.c), as a field list */
 	blen = http_reply_body(status, NULL, body, sizeof(body));
 	snprintf(len, sizeof(len), "%zu", blen);

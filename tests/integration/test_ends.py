@@ -535,3 +535,14 @@ def test_h2_client_that_never_opens_its_window_is_a_client_timeout(env):
     (l,) = _line(p, "/hold", timeout=15)
     assert l["term"] == "client_timeout" and l["proto"] == "h2", l
     assert _blue_window(p)["requests"] == 0
+
+
+def test_bytes_count_the_body_without_its_chunk_framing(env):
+    """The access line's bytes is the response body: a chunked body that
+    goes on framed to an HTTP/1.1 client counts its data only."""
+    from harness import blue_green_proxy
+    _, _, p = blue_green_proxy(env)
+    st, h, body = get(p.port, "/big?n=100&chunked")
+    assert st == 200 and len(body) == 100, (st, len(body))
+    assert wait_until(lambda: len(p.access_lines()) >= 1)
+    assert p.access_lines()[-1]["bytes"] == 100, p.access_lines()[-1]

@@ -137,9 +137,10 @@ def tls_proxy(env, green_addr, tls, extra="", blue_addr=None, health=""):
             'pools = {\n  blue = { servers = ( { address = "%s"; } ); };\n'
             '  green = { servers = ( { address = "%s"; } ); tls = { %s }; %s };\n};\n'
             'split = { stable = "green"; candidate_percent = 0.0; };\n'
-            'log = { level = "info"; access = "stderr"; };\n'
+            'log = { level = "%s"; access = "stderr"; };\n'
             'admin = { socket = "%s"; audit_log = "%s"; };\n%s\n') % (
-                port, blue, green_addr, tls, health, sock, audit, extra)
+                port, blue, green_addr, tls, health,
+                os.environ.get("BGPROXY_TEST_LOG_LEVEL", "info"), sock, audit, extra)
     p = harness.Proxy(env.tmp, text, port)
     env.proxies.append(p)
     return p
@@ -211,6 +212,9 @@ def test_mutual_tls(env):
         st, h, body = get(p.port)
         assert st == 502, (st, body)
         assert s.requests == 0
+        # TLS 1.3 refuses the missing certificate after our side of the
+        # handshake ended: still a handshake failure, with its reason
+        assert wait_until(lambda: "certificate required" in p.output()), p.output()[-2000:]
         p.stop()
         p2 = tls_proxy(env, s.addr, 'ca = "%s"; cert = "%s"; key = "%s";' % (
             k["ca"][0], k["client"][0], k["client"][1]))
@@ -573,3 +577,217 @@ def test_grpc_health_over_the_pools_tls(env):
             _green_line(p2.port)
     finally:
         g.stop()
+
+
+class SilentTLSPeer:
+    """Accepts TCP and then sends nothing of a TLS handshake (drip: one
+    byte of a ServerHello every 100 ms, for ever)."""
+
+    def __init__(self, drip=False):
+        import time
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.conns = []
+        self.stop_ = False
+
+        def serve():
+            self.sock.settimeout(0.2)
+            while not self.stop_:
+                try:
+                    c, _ = self.sock.accept()
+                except OSError:
+                    continue
+                self.conns.append(c)
+                if drip:
+                    threading.Thread(target=self._drip, args=(c,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def _drip(self, c):
+        import time
+        hello = b"\x16\x03\x03\x00\x7a\x02\x00\x00\x76\x03\x03" + b"\x00" * 200
+        for b in hello:
+            if self.stop_:
+                return
+            try:
+                c.sendall(bytes([b]))
+            except OSError:
+                return
+            time.sleep(0.1)
+
+    def stop(self):
+        self.stop_ = True
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def test_a_stalled_or_dripping_handshake_is_a_connect_timeout(env):
+    import time
+    for drip in (False, True):
+        s = SilentTLSPeer(drip=drip)
+        try:
+            p = tls_proxy(env, s.addr, "verify = false;",
+                          extra="timeouts = { upstream_connect_ms = 300; "
+                                "upstream_response_ms = 20000; };")
+            t0 = time.time()
+            st, h, body = get(p.port, timeout=15)
+            took = time.time() - t0
+            assert st in (502, 504), (st, body)
+            # bounded by the connect time, not by the response's 20 s
+            assert took < 5, took
+            assert wait_until(lambda: "TLS handshake timed out" in p.output()), \
+                p.output()[-2000:]
+            p.stop()
+        finally:
+            s.stop()
+
+
+
+# ---- gRPC-aware accounting (guard.grpc_error_codes) ------------------------
+
+
+class GrpcLikeServer:
+    """An HTTP/1.1 server answering the way a gRPC server's answers reach
+    bgproxy: /only-14 a trailers-only answer (grpc-status 14 in the head),
+    /trailer-0 and /trailer-13 a chunked body with grpc-status in its
+    trailers."""
+
+    def __init__(self):
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                self.rfile.read(n)
+                if self.path == "/only-14":
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\n"
+                                     b"grpc-status: 14\r\ngrpc-message: down\r\n"
+                                     b"content-length: 0\r\n\r\n")
+                    return
+                code = self.path.rsplit("-", 1)[1].encode()
+                self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\n"
+                                 b"transfer-encoding: chunked\r\ntrailer: grpc-status\r\n\r\n"
+                                 b"5\r\n\x00\x00\x00\x00\x00\r\n0\r\ngrpc-status: " + code +
+                                 b"\r\n\r\n")
+
+        class S(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+        self.httpd = S(("127.0.0.1", 0), H)
+        self.addr = "127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+GRPC_HEADERS = [("content-type", "application/grpc"), ("te", "trailers")]
+
+
+def grpc_proxy(env, blue_addr, extra=""):
+    port, mport = free_port(), free_port()
+    sock, audit = harness.admin_paths(port)
+    text = ('workers = 1;\nlisten = ( { address = "127.0.0.1:%d"; h2c = true; } );\n'
+            'pools = {\n  blue = { servers = ( { address = "%s"; } ); };\n'
+            '  green = { servers = ( { address = "%s"; } ); };\n};\n'
+            'split = { stable = "blue"; candidate_percent = 0.0; };\n'
+            'log = { level = "info"; access = "stderr"; };\n'
+            'admin = { socket = "%s"; audit_log = "%s"; };\n'
+            'metrics = { address = "127.0.0.1:%d"; };\n%s\n') % (
+                port, blue_addr, env.demo("green").addr, sock, audit, mport, extra)
+    p = harness.Proxy(env.tmp, text, port)
+    env.proxies.append(p)
+    harness.wait_port(mport)
+    p.mport = mport
+    return p
+
+
+def test_grpc_status_is_counted_and_errors_are_the_servers(env):
+    from h2client import H2Client
+    s = GrpcLikeServer()
+    try:
+        p = grpc_proxy(env, s.addr)
+        c = H2Client(p.port)
+        for path in ("/only-14", "/trailer-0", "/trailer-13", "/trailer-5"):
+            sid = c.request(path, method="POST", headers=GRPC_HEADERS, body=b"\x00" * 5)
+            assert c.wait([sid])
+            st = c.streams[sid]
+            assert st.status == 200, (path, st.status)
+            want = path.rsplit("-", 1)[1]
+            got = (st.trailers or st.headers).get("grpc-status")
+            assert got == want, (path, st.headers, st.trailers)
+        c.close()
+        assert wait_until(lambda: len(p.access_lines()) >= 4)
+        codes = sorted(l.get("grpc_status") for l in p.access_lines())
+        assert codes == [0, 5, 13, 14], p.access_lines()
+
+        def m(name):
+            return harness.metric(p.mport, name)
+        assert m('bgproxy_grpc_responses_total{pool="blue",code="14"}') == 1
+        assert m('bgproxy_grpc_responses_total{pool="blue",code="0"}') == 1
+        # 13 and 14 are in the default grpc_error_codes, 5 (NOT_FOUND) is not
+        assert m('bgproxy_upstream_errors_total{pool="blue",kind="grpc"}') == 2
+        ok, first, rest = admin(p.port, "show servers")
+        assert " grpc 2)" in first + rest, (first, rest)
+    finally:
+        s.stop()
+
+
+def test_grpc_error_codes_are_the_operators_choice(env):
+    from h2client import H2Client
+    s = GrpcLikeServer()
+    try:
+        p = grpc_proxy(env, s.addr, "guard = { grpc_error_codes = [ 5 ]; };")
+        c = H2Client(p.port)
+        for path in ("/trailer-5", "/only-14"):
+            sid = c.request(path, method="POST", headers=GRPC_HEADERS, body=b"\x00" * 5)
+            assert c.wait([sid])
+        c.close()
+        assert wait_until(lambda: len(p.access_lines()) >= 2)
+        assert harness.metric(p.mport,
+                              'bgproxy_upstream_errors_total{pool="blue",kind="grpc"}') == 1
+    finally:
+        s.stop()
+    # codes outside 0..16 or twice: refused
+    for bad in ("[ 17 ]", "[ 2, 2 ]", "[ \"x\" ]"):
+        port = free_port()
+        conf = os.path.join(env.tmp, "g-%d.conf" % port)
+        with open(conf, "w") as f:
+            f.write('listen = ( { address = "127.0.0.1:%d"; } );\n'
+                    'pools = { blue = { servers = ( { address = "127.0.0.1:1"; } ); };\n'
+                    '  green = { servers = ( { address = "127.0.0.1:2"; } ); }; };\n'
+                    'guard = { grpc_error_codes = %s; };\n' % (port, bad))
+        r = subprocess.run([os.path.join(harness.BUILD, "bgproxy"), "-t", "-c", conf],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and "grpc_error_codes" in r.stderr, (bad, r.stderr)
+
+
+def test_a_grpc_client_gets_grpc_shaped_errors(env):
+    from h2client import H2Client
+    # nothing listens there: no server can be reached
+    dead = "127.0.0.1:%d" % free_port()
+    p = grpc_proxy(env, dead)
+    c = H2Client(p.port)
+    sid = c.request("/pkg.Svc/Call", method="POST", headers=GRPC_HEADERS, body=b"\x00" * 5)
+    assert c.wait([sid])
+    st = c.streams[sid]
+    assert st.status == 200, st.headers
+    assert st.headers.get("content-type") == "application/grpc", st.headers
+    assert st.headers.get("grpc-status") == "14", st.headers
+    assert st.headers.get("grpc-message"), st.headers
+    # a client that did not ask for gRPC gets HTTP's answer
+    sid = c.request("/plain", method="GET")
+    assert c.wait([sid])
+    assert c.streams[sid].status == 502, c.streams[sid].headers
+    c.close()
+    assert wait_until(lambda: len(p.access_lines()) >= 2)
+    lines = p.access_lines()
+    assert lines[0]["status"] == 200 and lines[0]["grpc_status"] == 14, lines
+    assert "grpc_status" not in lines[1], lines
