@@ -791,3 +791,41 @@ def test_a_grpc_client_gets_grpc_shaped_errors(env):
     lines = p.access_lines()
     assert lines[0]["status"] == 200 and lines[0]["grpc_status"] == 14, lines
     assert "grpc_status" not in lines[1], lines
+
+
+def test_a_grpc_candidate_failing_unavailable_is_reverted(env):
+    """HTTP says 200 every time; grpc-status 14 says the candidate is down:
+    the guard sees it and reverts."""
+    from h2client import H2Client
+    s = GrpcLikeServer()
+    try:
+        port = free_port()
+        sock, audit = harness.admin_paths(port)
+        text = ('workers = 1;\nlisten = ( { address = "127.0.0.1:%d"; h2c = true; } );\n'
+                'pools = {\n  blue = { servers = ( { address = "%s"; } ); };\n'
+                '  green = { servers = ( { address = "%s"; } ); };\n};\n'
+                'split = { stable = "blue"; candidate_percent = 0.0; cookie = ""; };\n'
+                'guard = { min_requests = 10; window_s = 5; interval_ms = 100; };\n'
+                'log = { level = "info"; access = "stderr"; };\n'
+                'admin = { socket = "%s"; audit_log = "%s"; };\n') % (
+                    port, env.demo("blue").addr, s.addr, sock, audit)
+        p = harness.Proxy(env.tmp, text, port)
+        env.proxies.append(p)
+        assert admin(port, "set weight green 50")[0]
+        c = H2Client(port)
+
+        def state():
+            return harness.json_status(p)["state"]
+
+        sent = 0
+        while state() != "reverted" and sent < 400:
+            sids = [c.request("/only-14", method="POST", headers=GRPC_HEADERS,
+                              body=b"\x00" * 5) for _ in range(10)]
+            assert c.wait(sids)
+            sent += 10
+        assert wait_until(lambda: state() == "reverted"), state()
+        c.close()
+        assert "guard reverted green" in p.output(), p.output()[-2000:]
+        assert "error" in harness.json_status(p)["last_revert"], harness.json_status(p)
+    finally:
+        s.stop()
