@@ -95,6 +95,22 @@ int group_list(struct loader *ld, const config_setting_t *s, const char *what, i
 extern const struct config_key config_keys[];   /* every scalar key of struct config */
 extern const size_t config_nkeys;
 
+/* config.c, for the groups in other files: TLS versions by name; two
+ * addresses the same; a file named by member `name` of e resolved against
+ * the file that names it and checked readable (what names it in errors). */
+extern const char *const config_tls_versions[];
+int config_addr_equal(const struct config_addr *a, const struct config_addr *b);
+void config_cert_file(struct loader *ld, const config_setting_t *e, const char *name,
+    const char *what, char **field);
+
+/* The pools group (config_pools.c) and its key tables (config.c sets
+ * their defaults and frees their strings). */
+void config_sub_pools(struct loader *ld, const config_setting_t *s, void *base);
+extern const struct config_key config_server_keys[], config_pool_keys[],
+    config_uptls_keys[], config_health_keys[];
+extern const size_t config_nserver_keys, config_npool_keys, config_nuptls_keys,
+    config_nhealth_keys;
+
 /* The cluster and notify groups (config_fleet.c). */
 void config_sub_cluster(struct loader *ld, const config_setting_t *s, void *base);
 void config_sub_notify(struct loader *ld, const config_setting_t *s, void *base);

@@ -35,7 +35,7 @@
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 /* the one spelling of the pool names; NULL ends the list for C_ENUM */
 const char *const pool_names[CONFIG_POOLS + 1] = { "blue", "green", NULL };
-static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
+const char *const config_tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
 const char *const upproto_names[] = { "http/1.1", "h2", NULL };
 const char *const guard_on_trip_names[] = { "revert", "step_back", "pause", NULL };
 const char *const guard_method_names[] = { "threshold", "sequential", NULL };
@@ -120,7 +120,7 @@ static const struct config_key listener_keys[] = {
 };
 
 static const struct config_key tls_keys[] = {
-	KEY(struct config_listener, "min_version", KT_ENUM, 0, 0, 0, NULL, tls_versions,
+	KEY(struct config_listener, "min_version", KT_ENUM, 0, 0, 0, NULL, config_tls_versions,
 	    min_tls13, 0),
 };
 
@@ -129,40 +129,6 @@ static const struct config_key cert_keys[] = {
 	    KF_REQUIRED | KF_NONEMPTY),
 	KEY(struct config_cert, "key", KT_STR, 0, 0, 0, NULL, NULL, key,
 	    KF_REQUIRED | KF_NONEMPTY),
-};
-
-static const struct config_key server_keys[] = {
-	KEY(struct config_server, "address", KT_ADDR, 0, 0, 0, NULL, NULL, addr, KF_REQUIRED),
-	KEY(struct config_server, "weight", KT_INT, 1, 256, 1, NULL, NULL, weight, 0),
-	KEY(struct config_server, "max_connections", KT_INT, 0, 1000000, 0, NULL, NULL,
-	    max_connections, 0),
-};
-
-static const struct config_key pool_keys[] = {
-	KEY(struct config_pool, "protocol", KT_ENUM, 0, 0, UPPROTO_HTTP1, NULL, upproto_names,
-	    protocol, 0),
-};
-
-static const struct config_key uptls_keys[] = {
-	KEY(struct config_uptls, "ca", KT_STR, 0, 0, 0, NULL, NULL, ca, KF_NONEMPTY),
-	KEY(struct config_uptls, "verify", KT_BOOL, 0, 1, 1, NULL, NULL, verify, 0),
-	KEY(struct config_uptls, "sni", KT_STR, 0, 0, 0, "", NULL, sni, 0),
-	KEY(struct config_uptls, "cert", KT_STR, 0, 0, 0, "", NULL, cert, 0),
-	KEY(struct config_uptls, "key", KT_STR, 0, 0, 0, "", NULL, key, 0),
-	KEY(struct config_uptls, "min_version", KT_ENUM, 0, 0, 0, NULL, tls_versions, min_tls13, 0),
-};
-
-static const char *const health_types[] = { "http", "grpc", NULL };
-
-static const struct config_key health_keys[] = {
-	KEY(struct config_health, "type", KT_ENUM, 0, 0, HEALTH_HTTP, NULL, health_types, type, 0),
-	KEY(struct config_health, "grpc_service", KT_STR, 0, 0, 0, "", NULL, grpc_service, 0),
-	KEY(struct config_health, "path", KT_STR, 0, 0, 0, "/healthz", NULL, path, KF_URLPATH),
-	KEY(struct config_health, "interval_ms", KT_INT, 100, 3600000, 1000, NULL, NULL,
-	    interval_ms, 0),
-	KEY(struct config_health, "timeout_ms", KT_INT, 10, 60000, 500, NULL, NULL, timeout_ms, 0),
-	KEY(struct config_health, "rise", KT_INT, 1, 100, 2, NULL, NULL, rise, 0),
-	KEY(struct config_health, "fall", KT_INT, 1, 100, 3, NULL, NULL, fall, 0),
 };
 
 /* ---- dedicated groups and lists ---- */
@@ -346,7 +312,7 @@ static char *resolve_path(struct loader *ld, const config_setting_t *s, const ch
 }
 
 /* Resolve *field (named by member name of e) and check it can be read. */
-static void cert_file(struct loader *ld, const config_setting_t *e, const char *name,
+void config_cert_file(struct loader *ld, const config_setting_t *e, const char *name,
     const char *what, char **field)
 {
 	const config_setting_t *s = config_setting_get_member(e, name);
@@ -383,8 +349,8 @@ static void sub_certificates(struct loader *ld, const config_setting_t *s, void 
 		keys_default(ld, cert_keys, NKEYS(cert_keys), ct);
 		if (config_group(ld, e, "", cert_keys, NKEYS(cert_keys), NULL, ct) == -1)
 			continue;
-		cert_file(ld, e, "cert", "certificate", &ct->cert);
-		cert_file(ld, e, "key", "key", &ct->key);
+		config_cert_file(ld, e, "cert", "certificate", &ct->cert);
+		config_cert_file(ld, e, "key", "key", &ct->key);
 	}
 }
 
@@ -442,7 +408,7 @@ static void sub_tls(struct loader *ld, const config_setting_t *s, void *base)
 
 /* ---- listen ---- */
 
-static int addr_equal(const struct config_addr *a, const struct config_addr *b)
+int config_addr_equal(const struct config_addr *a, const struct config_addr *b)
 {
 	return a->len != 0 && a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
 }
@@ -466,144 +432,10 @@ static void sub_listen(struct loader *ld, const config_setting_t *s, void *base)
 			ld_err(ld, e, "\"h2c\" is for a plain listener; a TLS listener offers h2 "
 			    "through \"tls.alpn\"");
 		for (size_t j = 0; j + 1 < c->nlisteners; j++)
-			if (addr_equal(&c->listeners[j].addr, &l->addr))
+			if (config_addr_equal(&c->listeners[j].addr, &l->addr))
 				ld_err(ld, e, "duplicate listener address \"%s\" (first at line %d)",
 				    l->addr.text, c->listeners[j].line);
 	}
-}
-
-/* ---- pools ---- */
-
-static void sub_health(struct loader *ld, const config_setting_t *s, void *base)
-{
-	struct config_health *h = &((struct config_pool *)base)->health;
-	int before = ld->nerrs;
-	char p[256];
-
-	h->enabled = 1;
-	config_group(ld, s, "", health_keys, NKEYS(health_keys), NULL, h);
-	if (ld->nerrs == before && h->timeout_ms >= h->interval_ms) {
-		setting_path(s, p, sizeof p);
-		ld_err(ld, s, "\"%s.timeout_ms\" (%d) must be less than interval_ms (%d)",
-		    p, h->timeout_ms, h->interval_ms);
-	}
-	/* a gRPC service name: printable, under 128 bytes (one frame byte) */
-	if (ld->nerrs == before && h->grpc_service != NULL) {
-		size_t n = strlen(h->grpc_service);
-		int bad = n >= 128;
-
-		for (size_t i = 0; i < n; i++)
-			bad |= (unsigned char)h->grpc_service[i] <= 0x20 ||
-			    (unsigned char)h->grpc_service[i] >= 0x7f;
-		if (bad) {
-			setting_path(s, p, sizeof p);
-			ld_err(ld, s, "\"%s.grpc_service\" must be a service name (printable, no "
-			    "spaces, under 128 bytes), got \"%.200s\"", p, h->grpc_service);
-		}
-	}
-}
-
-/* A DNS name as SNI carries it: labels of letters, digits and '-', dots
- * between, at most 253 bytes (RFC 1123 2.1). */
-static int host_name_ok(const char *s)
-{
-	size_t n = strlen(s), label = 0;
-
-	if (n == 0 || n > 253 || s[0] == '.' || s[n - 1] == '.')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '.') {
-			if (label == 0)
-				return 0;
-			label = 0;
-		} else if (isalnum(ch) || ch == '-') {
-			if (++label > 63)
-				return 0;
-		} else {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-static void sub_uptls(struct loader *ld, const config_setting_t *s, void *base)
-{
-	struct config_uptls *t = &((struct config_pool *)base)->tls;
-	int before = ld->nerrs;
-	char p[256];
-
-	t->enabled = 1;
-	t->line = (int)setting_line(s);
-	config_group(ld, s, "", uptls_keys, NKEYS(uptls_keys), NULL, t);
-	if (ld->nerrs != before)
-		return;
-	setting_path(s, p, sizeof p);
-	if ((t->cert[0] != '\0') != (t->key[0] != '\0'))
-		ld_err(ld, s, "\"%s\": a client certificate needs both \"cert\" and \"key\"", p);
-	/* the files as for a listener: relative to the file that names them,
-	 * readable now (read again at every reload) */
-	cert_file(ld, s, "ca", "CA", &t->ca);
-	if (t->cert[0] != '\0' && t->key[0] != '\0') {
-		cert_file(ld, s, "cert", "certificate", &t->cert);
-		cert_file(ld, s, "key", "key", &t->key);
-	}
-	if (t->sni[0] != '\0' && !host_name_ok(t->sni))
-		ld_err(ld, s, "\"%s.sni\" must be a host name, got \"%.200s\"", p, t->sni);
-}
-
-static void sub_servers(struct loader *ld, const config_setting_t *s, void *base)
-{
-	struct config_pool *pool = base;
-	int n = group_list(ld, s, "server", CONFIG_MAX_SERVERS);
-
-	for (int i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-		struct config_server *sv = &pool->servers[pool->nservers++];
-
-		sv->line = (int)setting_line(e);
-		keys_default(ld, server_keys, NKEYS(server_keys), sv);
-		config_group(ld, e, "", server_keys, NKEYS(server_keys), NULL, sv);
-		for (size_t j = 0; j + 1 < pool->nservers; j++)
-			if (addr_equal(&pool->servers[j].addr, &sv->addr))
-				ld_err(ld, e, "duplicate server address \"%s\" in pool \"%s\" "
-				    "(first at line %d)", sv->addr.text, pool->name,
-				    pool->servers[j].line);
-	}
-}
-
-static void pool_parse(struct loader *ld, const config_setting_t *s, struct config_pool *pool)
-{
-	static const struct config_sub subs[] = {
-		{ "servers", sub_servers, 1 }, { "health", sub_health, 0 }, { "tls", sub_uptls, 0 },
-		{ NULL, NULL, 0 } };
-	char p[256];
-
-	config_group(ld, s, "", pool_keys, NKEYS(pool_keys), subs, pool);
-	if (pool->protocol == UPPROTO_H2) {
-		setting_path(s, p, sizeof p);
-		ld_err(ld, config_setting_get_member(s, "protocol"), "\"%s.protocol\" \"h2\": "
-		    "HTTP/2 to servers is not available in this version; use \"http/1.1\"", p);
-	}
-}
-
-static void sub_blue(struct loader *ld, const config_setting_t *s, void *base)
-{
-	pool_parse(ld, s, &((struct config *)base)->pools[POOL_BLUE]);
-}
-
-static void sub_green(struct loader *ld, const config_setting_t *s, void *base)
-{
-	pool_parse(ld, s, &((struct config *)base)->pools[POOL_GREEN]);
-}
-
-static void sub_pools(struct loader *ld, const config_setting_t *s, void *base)
-{
-	static const struct config_sub subs[] = {
-		{ "blue", sub_blue, 1 }, { "green", sub_green, 1 }, { NULL, NULL, 0 } };
-
-	config_group(ld, s, "", NULL, 0, subs, base);
 }
 
 /* ---- the whole file ---- */
@@ -612,7 +444,7 @@ static const struct config_sub root_subs[] = {
 	{ "listen", sub_listen, 1 },
 	{ "admin", sub_plain, 0 },
 	{ "metrics", sub_metrics, 0 },
-	{ "pools", sub_pools, 1 },
+	{ "pools", config_sub_pools, 1 },
 	{ "split", sub_split, 0 },
 	{ "guard", sub_guard, 0 },
 	{ "rollout", sub_rollout, 0 },
@@ -632,9 +464,9 @@ static void config_defaults(struct loader *ld, struct config *c)
 	keys_default(ld, config_keys, NKEYS(config_keys), c);
 	for (int p = 0; p < CONFIG_POOLS; p++) {
 		c->pools[p].name = pool_names[p];
-		keys_default(ld, health_keys, NKEYS(health_keys), &c->pools[p].health);
-		keys_default(ld, pool_keys, NKEYS(pool_keys), &c->pools[p]);
-		keys_default(ld, uptls_keys, NKEYS(uptls_keys), &c->pools[p].tls);
+		keys_default(ld, config_health_keys, config_nhealth_keys, &c->pools[p].health);
+		keys_default(ld, config_pool_keys, config_npool_keys, &c->pools[p]);
+		keys_default(ld, config_uptls_keys, config_nuptls_keys, &c->pools[p].tls);
 	}
 	config_parse_cidr("127.0.0.0/8", &c->override_from[0]);
 	config_parse_cidr("::1/128", &c->override_from[1]);
@@ -683,7 +515,7 @@ static void config_cross(struct loader *ld, const config_t *cf, struct config *c
 	if (!c->metrics_enabled || m == NULL)
 		return;
 	for (size_t i = 0; i < c->nlisteners; i++)
-		if (addr_equal(&c->listeners[i].addr, &c->metrics_addr))
+		if (config_addr_equal(&c->listeners[i].addr, &c->metrics_addr))
 			ld_err(ld, m, "\"metrics.address\" \"%s\" is also a listener (line %d)",
 			    c->metrics_addr.text, c->listeners[i].line);
 }
@@ -900,8 +732,8 @@ void config_free(struct config *c)
 		for (size_t j = 0; j < c->listeners[i].ncerts; j++)
 			keys_free(cert_keys, NKEYS(cert_keys), &c->listeners[i].certs[j]);
 	for (int p = 0; p < CONFIG_POOLS; p++) {
-		keys_free(health_keys, NKEYS(health_keys), &c->pools[p].health);
-		keys_free(uptls_keys, NKEYS(uptls_keys), &c->pools[p].tls);
+		keys_free(config_health_keys, config_nhealth_keys, &c->pools[p].health);
+		keys_free(config_uptls_keys, config_nuptls_keys, &c->pools[p].tls);
 	}
 	for (size_t i = 0; i < c->cluster_netcd; i++)
 		free(c->cluster_etcd[i]);
