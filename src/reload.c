@@ -253,6 +253,24 @@ reload_tls_free_all(void)
 	reload_uptls_drop();
 }
 
+/* Whether the configuration names TLS files (listeners' certificates, the
+ * pools' CA and client certificates): a reload has read them again, even
+ * when no setting changed. */
+static int
+reload_tls_files(const struct config *c)
+{
+	size_t i;
+	int p;
+
+	for (i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].tls)
+			return 1;
+	for (p = 0; p < CONFIG_POOLS; p++)
+		if (c->pools[p].tls.enabled)
+			return 1;
+	return 0;
+}
+
 static int
 reload_str_eq(const char *a, const char *b)
 {
@@ -663,8 +681,9 @@ reload_apply(const struct actor *who, char *msg, size_t len)
 	nkeys = config_diff(old, c, changed, sizeof(changed));
 	reload_describe(old, c, named, sizeof(named));
 	snprintf(msg, len, "reloaded %s: %d server(s) added, %d removed; %zu listener(s) added, "
-	    "%zu removed%s%s%s%s", c->path, added, removed, nadd, nrem, named[0] ? ": " : "",
-	    named, nkeys ? "; changed: " : named[0] ? "" : "; no setting changed", changed);
+	    "%zu removed%s%s%s%s%s", c->path, added, removed, nadd, nrem, named[0] ? ": " : "",
+	    named, nkeys ? "; changed: " : named[0] ? "" : "; no setting changed", changed,
+	    reload_tls_files(c) ? "; certificates and CA files read again" : "");
 	state_event_rec(who, "reload", NULL, NULL, NULL, "%s", msg);
 	reload_retire(old, reload_free_config);
 	return 0;

@@ -291,6 +291,7 @@ def test_reload_reads_the_certificates_again(env):
             f.write(open(k["other"][0]).read())
         ok, first, rest = admin(p.port, "reload")
         assert ok, (first, rest)
+        assert "CA files read again" in first + rest, (first, rest)
         st, h, body = get(p.port)
         assert st == 200 and body.startswith(b"green "), (st, body)
         # a CA file that no longer parses: the reload is refused, TLS goes on
