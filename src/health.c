@@ -155,16 +155,18 @@ health_eventcb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED)
 		return;
 	/* TLS: the handshake's reason (a certificate refused, a protocol) */
-	if ((what & BEV_EVENT_ERROR) && bufferevent_openssl_get_ssl(bev) != NULL &&
-	    (bufferevent_get_openssl_error(bev) != 0 ||
-	    SSL_get_verify_result(bufferevent_openssl_get_ssl(bev)) != X509_V_OK)) {
-		char why[512];
+	if ((what & BEV_EVENT_ERROR) && bufferevent_openssl_get_ssl(bev) != NULL) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
 
-		while (bufferevent_get_openssl_error(bev) != 0)
-			;       /* tls_up_why reads the verify result, or OpenSSL's queue */
-		tls_up_why(bufferevent_openssl_get_ssl(bev), 0, why, sizeof(why));
-		health_result(h, 0, why);
-		return;
+		if (e != 0 || SSL_get_verify_result(bufferevent_openssl_get_ssl(bev)) != X509_V_OK) {
+			char why[512];
+
+			while (bufferevent_get_openssl_error(bev) != 0)
+				;       /* the first error says it */
+			tls_up_why(bufferevent_openssl_get_ssl(bev), e, why, sizeof(why));
+			health_result(h, 0, why);
+			return;
+		}
 	}
 	if ((what & BEV_EVENT_EOF) && h->grpc != NULL) {
 		char why[160];

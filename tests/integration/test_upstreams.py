@@ -830,3 +830,25 @@ def test_a_grpc_candidate_failing_unavailable_is_reverted(env):
         assert "error" in harness.json_status(p)["last_revert"], harness.json_status(p)
     finally:
         s.stop()
+
+
+def test_a_health_check_refused_for_its_client_certificate_says_why(env):
+    k = pki(env)
+    s = TLSServer("green", k["ip"], client_ca=k["ca"][0])
+    try:
+        port = free_port()
+        sock, audit = harness.admin_paths(port)
+        text = ('workers = 1;\nlisten = ( { address = "127.0.0.1:%d"; } );\n'
+                'pools = {\n  blue = { servers = ( { address = "%s"; } ); };\n'
+                '  green = { servers = ( { address = "%s"; } ); tls = { ca = "%s"; };\n'
+                '    health = { interval_ms = 100; timeout_ms = 80; rise = 1; fall = 1; }; };\n'
+                '};\nsplit = { stable = "blue"; candidate_percent = 0.0; };\n'
+                'log = { level = "info"; access = "stderr"; };\n'
+                'admin = { socket = "%s"; audit_log = "%s"; };\n') % (
+                    port, env.demo("blue").addr, s.addr, k["ca"][0], sock, audit)
+        p = harness.Proxy(env.tmp, text, port)
+        env.proxies.append(p)
+        assert wait_until(lambda: "certificate required" in _green_line(port) or
+                          "handshake failure" in _green_line(port)), _green_line(port)
+    finally:
+        s.stop()
