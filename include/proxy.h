@@ -106,6 +106,7 @@ struct poolset {
 #define SPLIT_BP(w)            ((int)((w) & 0x3fff))
 
 struct tls_up;
+struct h2up;
 
 struct runtime {
 	struct config *_Atomic cfg;                /* the running configuration */
@@ -161,6 +162,7 @@ struct upidle {
 	/* TLS: the server's last session, to resume with (of that pool TLS) */
 	SSL_SESSION *sess;
 	uint64_t sess_gen;            /* the tls_up it came with (tls_up.gen) */
+	struct h2up *h2;              /* HTTP/2 connections to it (upstream_h2.c) */
 };
 
 /* one listening socket of a worker */

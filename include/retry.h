@@ -15,6 +15,7 @@ enum retry_failure {
 	RETRY_F_CLOSED,			/* closed before a whole response */
 	RETRY_F_TIMEOUT,		/* no response in timeouts.upstream_response_ms */
 	RETRY_F_GATEWAY,		/* the server answered 502, 503 or 504 */
+	RETRY_F_REFUSED,		/* HTTP/2: the server never processed it (REFUSED_STREAM, GOAWAY) */
 	RETRY_F_COUNT
 };
 

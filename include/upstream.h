@@ -102,6 +102,14 @@ struct upstream_proto {
 };
 
 extern const struct upstream_proto upstream_h1;
+extern const struct upstream_proto upstream_h2;
+
+/* HTTP/2 to srv (upstream_h2.c): a stream on one of the worker's
+ * connections to it with room, or on a new one; and, at a worker's end,
+ * its connections closed. */
+struct upconn *upstream_h2_get(struct worker *w, struct server *srv, int fresh, char *err,
+    size_t errlen);
+void upstream_h2_free_all(struct worker *w);
 
 struct upconn {
 	struct conn c;

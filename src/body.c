@@ -93,7 +93,8 @@ body_unframe_trailer(void *arg, const char *p, size_t n)
 {
 	struct body_unframe_to *to = arg;
 
-	to->trailer(to->arg, p, n);
+	if (to->trailer != NULL)        /* NULL: the trailers are dropped */
+		to->trailer(to->arg, p, n);
 }
 
 int

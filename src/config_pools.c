@@ -158,14 +158,8 @@ static void pool_parse(struct loader *ld, const config_setting_t *s, struct conf
 	static const struct config_sub subs[] = {
 		{ "servers", sub_servers, 1 }, { "health", sub_health, 0 }, { "tls", sub_uptls, 0 },
 		{ NULL, NULL, 0 } };
-	char p[256];
 
 	config_group(ld, s, "", config_pool_keys, config_npool_keys, subs, pool);
-	if (pool->protocol == UPPROTO_H2) {
-		setting_path(s, p, sizeof p);
-		ld_err(ld, config_setting_get_member(s, "protocol"), "\"%s.protocol\" \"h2\": "
-		    "HTTP/2 to servers is not available in this version; use \"http/1.1\"", p);
-	}
 }
 
 static void sub_blue(struct loader *ld, const config_setting_t *s, void *base)

@@ -11,6 +11,7 @@ const char *const retry_failure_names[RETRY_F_COUNT] = {
 	[RETRY_F_CLOSED] = "closed",
 	[RETRY_F_TIMEOUT] = "timeout",
 	[RETRY_F_GATEWAY] = "status",
+	[RETRY_F_REFUSED] = "refused",
 };
 
 int
@@ -30,8 +31,13 @@ retry_decide(const struct retry_in *in)
 {
 	/* only a request that can be sent again as it was, and only before
 	 * the client saw any of an answer */
-	if (in->resp_started || in->has_body || !in->req_done ||
-	    !http_method_idempotent(in->method))
+	if (in->resp_started || in->has_body || !in->req_done)
+		return RETRY_NONE;
+	/* HTTP/2: a stream the server refused or never took (RFC 9113 8.7):
+	 * whatever its method, on a new connection */
+	if (in->failure == RETRY_F_REFUSED && in->attempts < RETRY_FRESH_MAX)
+		return RETRY_FRESH;
+	if (!http_method_idempotent(in->method))
 		return RETRY_NONE;
 	/* a pooled connection the server closed while idle: the request never
 	 * reached it, so the same server on a new connection */

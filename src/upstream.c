@@ -264,6 +264,9 @@ upstream_get(struct worker *w, struct server *srv, int fresh, char *err, size_t 
 	uint64_t gen = t != NULL ? t->gen : 0;
 	struct upconn *u;
 
+	if (rt.cfg->pools[srv->pool].protocol == UPPROTO_H2)
+		return upstream_h2_get(w, srv, fresh, err, errlen);
+
 	/* an idle connection made under the pool's TLS before a reload goes:
 	 * what is trusted, sent or presented may have changed */
 	while (!fresh && idle->head != NULL && idle->head->tls_gen != gen)
@@ -284,6 +287,7 @@ upstream_free_idle(struct worker *w)
 {
 	size_t p, i;
 
+	upstream_h2_free_all(w);
 	for (p = 0; p < CONFIG_POOLS; p++)
 		for (i = 0; i < CONFIG_MAX_SERVERS; i++) {
 			while (w->idle[p][i].head != NULL)

@@ -23,6 +23,8 @@ TEST(candidate_failures_go_to_stable_once)
 	struct retry_in in;
 
 	for (f = 0; f < RETRY_F_COUNT; f++) {
+		if (f == RETRY_F_REFUSED)
+			continue;       /* its own rule: refused_streams_go_again_fresh */
 		in = base(f);
 		CHECK_EQ_INT(retry_decide(&in), RETRY_STABLE);
 		in.retried_stable = 1;
@@ -100,6 +102,24 @@ TEST(failure_status_and_marking)
 	CHECK_STR(retry_failure_names[RETRY_F_CONNECT_TIMEOUT], "connect timeout");
 }
 
+TEST(refused_streams_go_again_fresh)
+{
+	struct retry_in in = base(RETRY_F_REFUSED);
+
+	/* the server never processed it: whatever the method */
+	in.method = HTTP_M_POST;
+	CHECK_EQ_INT(retry_decide(&in), RETRY_FRESH);
+	in.attempts = 99;
+	CHECK(retry_decide(&in) != RETRY_FRESH);
+	in = base(RETRY_F_REFUSED);
+	in.has_body = 1;		/* its body is gone: nothing to send again */
+	CHECK_EQ_INT(retry_decide(&in), RETRY_NONE);
+	in = base(RETRY_F_REFUSED);
+	in.resp_started = 1;
+	CHECK_EQ_INT(retry_decide(&in), RETRY_NONE);
+	CHECK_STR(retry_failure_names[RETRY_F_REFUSED], "refused");
+}
+
 int
 main(void)
 {
@@ -107,5 +127,6 @@ main(void)
 	RUN(only_what_can_be_replayed_before_the_client_saw_anything);
 	RUN(a_pooled_connection_closed_while_idle_goes_fresh_first);
 	RUN(failure_status_and_marking);
+	RUN(refused_streams_go_again_fresh);
 	return test_summary();
 }
