@@ -167,7 +167,7 @@ class RefusingServer:
     """An HTTP/2 server (python3-h2) that refuses the first stream of its
     first connection with REFUSED_STREAM, and answers every other one."""
 
-    def __init__(self):
+    def __init__(self, goaway=False):
         import h2.config
         import h2.connection
         import h2.events
@@ -197,7 +197,11 @@ class RefusingServer:
                         if first and not refused_here:
                             refused_here = True
                             srv.refused += 1
-                            conn.reset_stream(ev.stream_id, error_code=7)
+                            if goaway:
+                                # going away: nothing above stream 0 processed
+                                conn.close_connection(error_code=0, last_stream_id=0)
+                            else:
+                                conn.reset_stream(ev.stream_id, error_code=7)
                         else:
                             srv.answered += 1
                             conn.send_headers(ev.stream_id, [(":status", "200"),
@@ -242,3 +246,17 @@ def test_config_names_the_protocol(env):
     r = subprocess.run([os.path.join(harness.BUILD, "bgproxy"), "-t", "-c", conf],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "protocol" in r.stderr and "h2" in r.stderr, r.stderr
+
+
+def test_a_goaway_before_the_stream_sends_it_again_elsewhere(env):
+    s = RefusingServer(goaway=True)
+    try:
+        p = h2_proxy(env, s.addr)
+        st, h, body = get(p.port, "/")
+        assert st == 200 and body == b"ok\n", (st, body)
+        assert s.conns == 2 and s.answered == 1, (s.conns, s.answered)
+        # the next request does not take the connection that went away
+        st, h, body = get(p.port, "/")
+        assert st == 200 and s.answered == 2 and s.conns == 2, (st, s.answered, s.conns)
+    finally:
+        s.stop()
