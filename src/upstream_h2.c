@@ -58,6 +58,8 @@ struct h2up {
 	int tls;
 	struct h2up *next;            /* the worker's connections to srv */
 	TAILQ_HEAD(, h2ustream) streams;
+	struct event hs_timer;        /* TLS: connect and handshake within upstream_connect_ms */
+	int hs_armed;
 };
 
 /* One request: the seam's upconn and what the stream needs. */
@@ -528,6 +530,9 @@ h2up_eventcb(struct conn *c, short what, void *arg)
 		const unsigned char *p;
 		unsigned int n;
 
+		if (h->hs_armed)
+			evtimer_del(&h->hs_timer);
+		h->hs_armed = 0;
 		SSL_get0_alpn_selected(c->ssl, &p, &n);
 		if (n != 2 || memcmp(p, "h2", 2) != 0) {
 			log_warn("server %s (%s): TLS handshake chose no h2 (ALPN %.*s)",
@@ -560,10 +565,27 @@ h2up_eventcb(struct conn *c, short what, void *arg)
 static void
 h2up_free_conn(struct h2up *h)
 {
+	if (h->hs_armed)
+		evtimer_del(&h->hs_timer);
 	h->magic = 0;
 	nghttp2_session_del(h->ng);
 	conn_release(&h->c);
 	free(h);
+}
+
+static void
+h2up_hs_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2up *h = arg;
+
+	(void)fd;
+	(void)what;
+	h->hs_armed = 0;
+	if (h->c.hs_done)
+		return;
+	log_warn("server %s (%s): TLS handshake timed out", h->srv->addr.text,
+	    pool_names[h->srv->pool]);
+	h2up_conn_failed(h, RETRY_F_CONNECT_TIMEOUT);
 }
 
 static struct h2up *
@@ -609,6 +631,10 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 		conn_start_tls(&h->c, ssl);
 		h->tls = 1;
 		h->tls_gen = t->gen;
+		/* however slowly the server sends its part of the handshake */
+		evtimer_assign(&h->hs_timer, w->base, h2up_hs_timeout_cb, h);
+		evtimer_add(&h->hs_timer, &cto);
+		h->hs_armed = 1;
 	}
 	conn_setcb(&h->c, h2up_readcb, h2up_writecb, h2up_eventcb, h);
 	conn_read_enable(&h->c);

@@ -260,3 +260,16 @@ def test_a_goaway_before_the_stream_sends_it_again_elsewhere(env):
         assert st == 200 and s.answered == 2 and s.conns == 2, (st, s.answered, s.conns)
     finally:
         s.stop()
+
+
+def test_a_stalled_handshake_to_an_h2_server_is_a_connect_timeout(env):
+    s = tu.SilentTLSPeer(drip=True)
+    try:
+        p = h2_proxy(env, s.addr, pool_extra="tls = { verify = false; };",
+                     extra="timeouts = { upstream_connect_ms = 300; upstream_response_ms = 20000; };")
+        t0 = time.time()
+        st, h, body = get(p.port, "/", timeout=15)
+        assert st in (502, 504) and time.time() - t0 < 5, (st, time.time() - t0)
+        assert wait_until(lambda: "TLS handshake timed out" in p.output()), p.output()[-2000:]
+    finally:
+        s.stop()
