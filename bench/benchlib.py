@@ -248,7 +248,7 @@ def cmd_record(jsonl, rnd, proxy, wrk_file, ticks0, ticks1, t0, t1, clk_tck, rss
                scenario="http", tls_hs="-", tls_hs_err="-"):
     with open(wrk_file) as f:
         text = f.read()
-    w = parse_h2load(text, wrk_file + ".reqlog") if scenario == "h2" else parse_wrk(text)
+    w = parse_h2load(text, wrk_file + ".reqlog") if scenario in ("h2", "h2_up") else parse_wrk(text)
     wall = float(t1) - float(t0)
     cpu = (int(ticks1) - int(ticks0)) / float(clk_tck)
     busy = cpu / wall if wall > 0 else 0.0

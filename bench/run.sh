@@ -11,7 +11,7 @@
 # Env: DURATION (s per measured run, default 5), ROUNDS (default 5),
 #      CONNS (wrk connections, default 50), KEEP_TMP=1 (keep configs/logs),
 #      PROXIES (default "bgproxy haproxy nginx"),
-#      SCENARIOS (default "http,https,handshake,h2,tls_up"; commas or spaces),
+#      SCENARIOS (default "http,https,handshake,h2,tls_up,h2_up"; commas or spaces),
 #      H2_CONNS, H2_STREAMS (h2load -c and -m, default 16 and 10).
 set -uo pipefail
 
@@ -22,7 +22,7 @@ DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-50}
 PROXIES=${PROXIES:-"bgproxy haproxy nginx"}
-SCENARIOS=${SCENARIOS:-"http,https,handshake,h2,tls_up"}
+SCENARIOS=${SCENARIOS:-"http,https,handshake,h2,tls_up,h2_up"}
 H2_CONNS=${H2_CONNS:-16}
 H2_STREAMS=${H2_STREAMS:-10}
 BGPROXY=${BGPROXY:-$root/build/bgproxy}
@@ -35,13 +35,15 @@ read -r -a slist <<<"${SCENARIOS//,/ }"
 [ "${#slist[@]}" -ge 1 ] || die "SCENARIOS is empty"
 need_tls=0
 need_h2load=0
+need_nghttpd=0
 for s in "${slist[@]}"; do
 	case $s in
 	http) ;;
 	https | handshake) need_tls=1 ;;
 	h2) need_tls=1; need_h2load=1 ;;
 	tls_up) need_tls=1 ;;
-	*) die "unknown scenario $s (http, https, handshake, h2, tls_up)" ;;
+	h2_up) need_tls=1; need_h2load=1; need_nghttpd=1 ;;
+	*) die "unknown scenario $s (http, https, handshake, h2, tls_up, h2_up)" ;;
 	esac
 done
 
@@ -52,6 +54,7 @@ for tool in wrk taskset python3; do
 	command -v "$tool" >/dev/null || die "$tool not found (BGPROXY_BENCH=1 scripts/setup.sh)"
 done
 [ $need_h2load = 0 ] || command -v h2load >/dev/null || die "h2load not found (Debian nghttp2-client: BGPROXY_BENCH=1 scripts/setup.sh)"
+[ $need_nghttpd = 0 ] || command -v nghttpd >/dev/null || [ -x /usr/sbin/nghttpd ] || die "nghttpd not found (Debian nghttp2-server: scripts/setup.sh)"
 [ $need_tls = 0 ] || command -v openssl >/dev/null || die "openssl not found (needed for the TLS scenarios)"
 for p in $PROXIES; do
 	case $p in
@@ -140,11 +143,12 @@ check_alive() {
 	fi
 }
 
-mapfile -t ports < <(python3 "$lib" ports 8)
+mapfile -t ports < <(python3 "$lib" ports 10)
 blue_port=${ports[0]} green_port=${ports[1]}
 declare -A port=([bgproxy]=${ports[2]} [haproxy]=${ports[3]} [nginx]=${ports[4]})
 metrics_port=${ports[5]}   # bgproxy's metrics listener (TLS handshake counter)
 tls_blue_port=${ports[6]} tls_green_port=${ports[7]}   # tls_up: TLS in front of the upstreams
+h2_blue_port=${ports[8]} h2_green_port=${ports[9]}     # h2_up: HTTP/2 upstreams (nghttpd)
 
 # ---- upstreams (load core), shared by all scenarios ----
 taskset -c 1 "$BGDEMO" --port "$blue_port" --name blue >"$tmp/blue.log" 2>&1 &
@@ -162,6 +166,19 @@ if [ $need_tls = 1 ]; then
 		-keyout "$key" -out "$cert" >"$tmp/openssl.log" 2>&1 ||
 		die "openssl req failed: $(cat "$tmp/openssl.log")"
 	cat "$cert" "$key" >"$certkey"   # HAProxy wants cert + key in one file
+fi
+
+# ---- h2_up: HTTP/2 upstreams, nghttpd (h2c, prior knowledge) answering
+# GET / with "blue" / "green", on the load core ----
+if [[ " ${slist[*]} " == *" h2_up "* ]]; then
+	for c in blue green; do
+		if [ $c = blue ]; then hp=$h2_blue_port; else hp=$h2_green_port; fi
+		mkdir -p "$tmp/ngh-$c"
+		printf '%s\n' "$c" >"$tmp/ngh-$c/index.html"
+		taskset -c 1 nghttpd --no-tls -d "$tmp/ngh-$c" "$hp" >"$tmp/ngh-$c.log" 2>&1 &
+		pids+=($!)
+		python3 "$lib" wait-port "$hp" || die "nghttpd for $c did not start: $(cat "$tmp/ngh-$c.log")"
+	done
 fi
 
 # ---- tls_up: the same upstreams behind TLS (a bgproxy per colour on the
@@ -192,6 +209,13 @@ write_configs() {
 	local bg_up="" ha_up="" ng_up="" ng_scheme=http
 	[ "$scen" = http ] || [ "$scen" = tls_up ] || tls=1
 	mkdir -p "$d/nginx"
+	if [ "$scen" = h2_up ]; then
+		# the servers speak HTTP/2 (prior knowledge); nginx has no HTTP/2
+		# upstream, so it sits this one out
+		ub=$h2_blue_port ug=$h2_green_port
+		bg_up=' protocol = "h2";'
+		ha_up=" proto h2"
+	fi
 	if [ "$scen" = tls_up ]; then
 		# the servers speak TLS, verified (the name bench.test), resumed
 		ub=$tls_blue_port ug=$tls_green_port ng_scheme=https
@@ -291,7 +315,7 @@ EOF
 # ---- start / stop the proxies (proxy core) ----
 start_proxies() {
 	local p d="$tmp/$scen"
-	for p in $PROXIES; do
+	for p in $SPROXIES; do
 		case $p in
 		bgproxy) taskset -c 0 "$BGPROXY" -c "$d/bgproxy.conf" >"$(plog bgproxy)" 2>&1 & ;;
 		haproxy) taskset -c 0 haproxy -f "$d/haproxy.cfg" -db >"$(plog haproxy)" 2>&1 & ;;
@@ -306,7 +330,7 @@ start_proxies() {
 		fi
 		check_alive "$p"
 	done
-	if [[ " $PROXIES " == *" nginx "* ]]; then
+	if [[ " $SPROXIES " == *" nginx "* ]]; then
 		mapfile -t pp < <(proxy_pids nginx)
 		[ "${#pp[@]}" -ge 2 ] || die "nginx: no worker process found under master ${ppid[nginx]}"
 		echo "bench: [$scen] nginx CPU/RSS = master + worker(s): ${pp[*]}"
@@ -315,7 +339,7 @@ start_proxies() {
 
 stop_proxies() {
 	local p main=() keep=() pid
-	for p in $PROXIES; do main+=("${ppid[$p]}"); done
+	for p in $SPROXIES; do main+=("${ppid[$p]}"); done
 	stop_pids "${main[@]}"
 	for pid in "${pids[@]}"; do
 		[[ " ${main[*]} " == *" $pid "* ]] || keep+=("$pid")
@@ -325,7 +349,7 @@ stop_proxies() {
 
 # bgproxy's TLS handshake counters (handshakes errors), or "- -".
 bg_tls_counts() {
-	[[ " $PROXIES " == *" bgproxy "* ]] || { echo "- -"; return; }
+	[[ " $SPROXIES " == *" bgproxy "* ]] || { echo "- -"; return; }
 	python3 "$lib" tls-counters "$metrics_port" 2>/dev/null || echo "- -"
 }
 
@@ -345,8 +369,6 @@ BENCH_META=$(printf '{"duration_s": %s, "rounds": %s, "connections": %s, "cpus":
 	"$(nginx -v 2>&1 | sed 's|.*nginx/||')" \
 	"$(openssl version 2>/dev/null | awk '{print $2}')" "${slist[*]}")
 
-read -r -a plist <<<"$PROXIES"
-n=${#plist[@]}
 wrk_bound=$((DURATION + 30))
 for scen in "${slist[@]}"; do
 	case $scen in
@@ -355,12 +377,17 @@ for scen in "${slist[@]}"; do
 	https) scheme=https wrk_extra=() split_mode=https ;;
 	handshake) scheme=https wrk_extra=(-H "Connection: close") split_mode=close ;;
 	h2) scheme=https wrk_extra=() split_mode=https ;;
+	h2_up) scheme=https wrk_extra=() split_mode=https ;;
 	esac
+	SPROXIES=$PROXIES
+	[ "$scen" = h2_up ] && SPROXIES=$(echo " $PROXIES " | sed 's/ nginx / /g')
+	read -r -a plist <<<"$SPROXIES"
+	n=${#plist[@]}
 	echo "bench: ==== scenario $scen ===="
 	write_configs
 	start_proxies
 	# sanity: every proxy answers 200 and splits about 90/10
-	for p in $PROXIES; do
+	for p in $SPROXIES; do
 		printf 'bench: [%s] split check %-8s %s\n' "$scen" "$p" \
 			"$(python3 "$lib" split "${port[$p]}" 1000 "$split_mode")"
 	done
@@ -371,7 +398,7 @@ for scen in "${slist[@]}"; do
 			url="$scheme://127.0.0.1:${port[$p]}/"
 			out="$tmp/$scen/wrk-$p-$r.txt"
 			check_alive "$p"
-			if [ "$scen" = h2 ]; then
+			if [ "$scen" = h2 ] || [ "$scen" = h2_up ]; then
 				timeout 20 taskset -c 1 h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -D1 "$url" \
 					>"$tmp/$scen/warm-$p-$r.txt" 2>&1
 			else
@@ -382,7 +409,7 @@ for scen in "${slist[@]}"; do
 			mapfile -t pp < <(proxy_pids "$p")
 			t0=$(ticks "${pp[@]}") || die "cannot read /proc for $p"
 			s0=$(date +%s.%N)
-			if [ "$scen" = h2 ]; then
+			if [ "$scen" = h2 ] || [ "$scen" = h2_up ]; then
 				# per-request times go to a log: the p99 comes from it
 				timeout "$wrk_bound" taskset -c 1 h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" \
 					-D"$DURATION" --log-file="$out.reqlog" "$url" >"$out" 2>&1
@@ -397,7 +424,8 @@ for scen in "${slist[@]}"; do
 			[ $wrc = 0 ] || { cat "$out" >&2; die "wrk against $p failed (rc $wrc, $scen)"; }
 			rss=$(python3 "$lib" rss "${pp[@]}")
 			hs="- -"
-			if [ "$p" = bgproxy ] && [ "$scen" != http ] && [ "$scen" != h2 ]; then
+			if [ "$p" = bgproxy ] && [ "$scen" != http ] && [ "$scen" != h2 ] &&
+			    [ "$scen" != h2_up ] && [ "$scen" != tls_up ]; then
 				read -r hs1 hse1 < <(bg_tls_counts)
 				[ "$hs0" != - ] && [ "$hs1" != - ] && hs="$((hs1 - hs0)) $((hse1 - hse0))"
 			fi
@@ -408,7 +436,7 @@ for scen in "${slist[@]}"; do
 		done
 	done
 	stop_proxies
-	for p in $PROXIES; do
+	for p in $SPROXIES; do
 		f=$(plog "$p")
 		if [ -s "$f" ]; then
 			echo "bench: [$scen] $p wrote $(wc -l <"$f") log line(s); last ones:"

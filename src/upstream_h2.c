@@ -38,6 +38,7 @@
 
 #define H2UP_MAGIC 0x4832c0deU
 #define H2UP_WINDOW (256 * 1024)      /* a stream's window: what one response may hold here */
+#define H2UP_CONN_WINDOW (16 * 1024 * 1024)
 #define H2UP_MAX_NV (HTTP_MAX_HEADERS_HARD + 8)
 
 struct h2ustream;
@@ -383,6 +384,8 @@ h2up_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 		return 0;
 	}
 	if (code != NGHTTP2_NO_ERROR || !s->head_final) {
+		log_debug("server %s: HTTP/2 stream %d closed (%s)%s", s->u.srv->addr.text, (int)id,
+		    nghttp2_http2_strerror(code), s->head_final ? "" : " before its response head");
 		h2up_fail(s, RETRY_F_RESET);
 		return 0;
 	}
@@ -554,6 +557,10 @@ h2up_eventcb(struct conn *c, short what, void *arg)
 		    RETRY_F_CONNECT);
 		return;
 	}
+	log_debug("server %s: HTTP/2 connection %s%s%s (%s), %d stream(s)", h->srv->addr.text,
+	    (what & CONN_EV_EOF) ? "closed" : "", (what & CONN_EV_ERROR) ? "failed" : "",
+	    (what & CONN_EV_TIMEOUT) ? "timed out" : "", c->err ? strerror(c->err) : "-",
+	    h->nstreams);
 	if (what & CONN_EV_TIMEOUT)
 		h2up_conn_failed(h, c->connecting ? RETRY_F_CONNECT_TIMEOUT : RETRY_F_TIMEOUT);
 	else if (c->connecting)
@@ -639,6 +646,9 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 	conn_setcb(&h->c, h2up_readcb, h2up_writecb, h2up_eventcb, h);
 	conn_read_enable(&h->c);
 	nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+	/* the connection's window is the streams' together: each stream's own
+	 * (opened as its client takes bytes) is what bounds the memory */
+	(void)nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, H2UP_CONN_WINDOW);
 	h->next = *h2up_list(w, srv);
 	*h2up_list(w, srv) = h;
 	if (t == NULL)
@@ -883,17 +893,22 @@ h2up_tunnel(struct upconn *u)
 	(void)u;
 }
 
+/* The exchange is done with u.  whole: its response came whole and its
+ * request went whole (nghttp2 closes the stream with the END_STREAM it is
+ * reading); else the server is told to stop (RST_STREAM CANCEL). */
 static void
-h2up_free_stream(struct upconn *u)
+h2up_release_stream(struct upconn *u, int whole)
 {
 	struct h2ustream *s = H2S(u);
 	struct h2up *h = s->h;
 
 	evtimer_del(&s->timer);
 	if (h != NULL && !s->closed && s->id > 0) {
-		/* the exchange let go before the end: the server stops */
 		nghttp2_session_set_stream_user_data(h->ng, s->id, NULL);
-		nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+		/* resetting a stream that is ending anyway would only spend the
+		 * server's budget of resets (a rapid-reset guard closes on it) */
+		if (!whole)
+			nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
 	}
 	h2up_detach(s);
 	if (h != NULL)
@@ -912,10 +927,16 @@ h2up_free_stream(struct upconn *u)
 }
 
 static void
+h2up_free_stream(struct upconn *u)
+{
+	h2up_release_stream(u, 0);
+}
+
+static void
 h2up_done(struct upconn *u, int clean)
 {
-	(void)clean;    /* the connection goes on either way */
-	h2up_free_stream(u);
+	/* the connection goes on either way */
+	h2up_release_stream(u, clean && H2S(u)->req_end);
 }
 
 const struct upstream_proto upstream_h2 = {
