@@ -117,25 +117,19 @@ health_readcb(struct bufferevent *bev, void *arg)
 	struct hcheck *h = health_of(arg);
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len = evbuffer_get_length(in);
+	enum health_verdict v;
 	char why[128];
 	const char *p;
 
 	if (h->grpc != NULL) {
-		switch (health_grpc_read(h->grpc, why, sizeof(why))) {
-		case HEALTH_MORE:
-			return;
-		case HEALTH_PASS:
-			health_result(h, 1, NULL);
-			return;
-		case HEALTH_FAIL:
-			health_result(h, 0, why);
-			return;
-		}
+		v = health_grpc_read(h->grpc, why, sizeof(why));
+	} else {
+		if (len > HEALTH_HEAD_MAX + 1)
+			len = HEALTH_HEAD_MAX + 1;
+		p = (const char *)evbuffer_pullup(in, (ssize_t)len);
+		v = health_judge(p, len, &msg, why, sizeof(why));
 	}
-	if (len > HEALTH_HEAD_MAX + 1)
-		len = HEALTH_HEAD_MAX + 1;
-	p = (const char *)evbuffer_pullup(in, (ssize_t)len);
-	switch (health_judge(p, len, &msg, why, sizeof(why))) {
+	switch (v) {
 	case HEALTH_MORE:
 		return;
 	case HEALTH_PASS:

@@ -1,0 +1,90 @@
+/*
+ * upstream_h2_int.h - what the two files of HTTP/2 to servers share
+ * (upstream_h2.c: the seam's ops; upstream_h2_conn.c: the connections and
+ * nghttp2's callbacks).  Not for other modules: they use upstream.h.
+ */
+#ifndef BGPROXY_UPSTREAM_H2_INT_H
+#define BGPROXY_UPSTREAM_H2_INT_H
+
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <nghttp2/nghttp2.h>
+
+#include "conn.h"
+#include "http_parse.h"
+#include "proxy.h"
+#include "upstream.h"
+
+#define H2UP_MAGIC 0x4832c0deU
+#define H2UP_WINDOW (256 * 1024)      /* a stream's window: what one response may hold here */
+#define H2UP_CONN_WINDOW (16 * 1024 * 1024)
+#define H2UP_MAX_NV (HTTP_MAX_HEADERS_HARD + 8)
+
+struct h2ustream;
+
+/* One HTTP/2 connection to a server. */
+struct h2up {
+	uint32_t magic;
+	struct conn c;
+	nghttp2_session *ng;
+	struct worker *w;
+	struct server *srv;
+	uint64_t tls_gen;
+	int nstreams;
+	uint32_t max_streams;         /* the server's, until it says: 100 */
+	int goaway;                   /* no new streams on it */
+	int dead;                     /* failed or closing: freed with its last stream */
+	int in_cb;
+	int tls;
+	struct h2up *next;            /* the worker's connections to srv */
+	TAILQ_HEAD(, h2ustream) streams;
+	struct event hs_timer;        /* TLS: connect and handshake within upstream_connect_ms */
+	int hs_armed;
+};
+
+/* One request: the seam's upconn and what the stream needs. */
+struct h2ustream {
+	struct upconn u;              /* first: the exchange holds this */
+	struct h2up *h;
+	int32_t id;                   /* 0: not submitted yet */
+	struct evbuffer *payload;     /* the request's DATA, unframed */
+	enum body_kind req_kind;      /* the framing of what the codec writes to u->out */
+	uint64_t req_left;
+	struct http_chunked req_chunk;
+	int req_end;                  /* all of the request's DATA is in payload */
+	int deferred;                 /* the data provider waits for more */
+	struct evbuffer *head;        /* the response head being built */
+	int head_final;               /* a final head went to the exchange */
+	int resp_chunked;             /* the body goes to u->in chunked */
+	uint64_t unconsumed;          /* DATA bytes given to u->in, window not opened yet */
+	struct evbuffer *trailers;    /* the server's trailers, as HTTP/1.1 lines */
+	int closed;                   /* nghttp2 closed the stream */
+	uint32_t close_code;
+	int told;                     /* the exchange was told the end or a failure */
+	struct event timer;           /* the response's time (timers, due) */
+	struct timeval tv;            /* restarted by every frame of the response */
+	int timing;
+	TAILQ_ENTRY(h2ustream) link;  /* the connection's streams, while attached */
+};
+
+#define H2S(u) ((struct h2ustream *)(u))
+
+/* upstream_h2_conn.c */
+struct h2up **h2up_list(struct worker *w, struct server *srv);
+struct h2up *h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen);
+/* Everything nghttp2 has to send, then out. */
+void h2up_kick(struct h2up *h);
+/* The connection failed: every stream is told, then it goes. */
+void h2up_conn_failed(struct h2up *h, enum retry_failure f);
+/* s leaves its connection; an idle one closes after upstream_idle_ms. */
+void h2up_detach(struct h2ustream *s);
+/* A stream's response timer (and the deferred telling of a stream that
+ * could not be made). */
+void h2up_timer_cb(evutil_socket_t fd, short what, void *arg);
+/* The request's DATA provider. */
+ssize_t h2up_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+    nghttp2_data_source *src, void *arg);
+
+#endif

@@ -1,0 +1,584 @@
+/*
+ * upstream_h2_conn.c - HTTP/2 to servers, its connections (see
+ * upstream_h2.c): connect (prior knowledge, or ALPN h2 over the pool's
+ * TLS), nghttp2's client callbacks, the response head built as HTTP/1.1,
+ * DATA chunked into the stream's input, the streams' ends and failures.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <openssl/err.h>
+
+#include "tls_up.h"
+#include "upstream_h2_int.h"
+
+static void h2up_free_conn(struct h2up *h);
+
+/* ---- the worker's connections ------------------------------------------------ */
+
+struct h2up **
+h2up_list(struct worker *w, struct server *srv)
+{
+	return (struct h2up **)&w->idle[srv->pool][srv->index].h2;
+}
+
+static void
+h2up_unlink(struct h2up *h)
+{
+	struct h2up **pp;
+
+	for (pp = h2up_list(h->w, h->srv); *pp != NULL; pp = &(*pp)->next)
+		if (*pp == h) {
+			*pp = h->next;
+			return;
+		}
+}
+
+/* s leaves its connection (closed by nghttp2, or freed); an idle
+ * connection closes after timeouts.upstream_idle_ms. */
+void
+h2up_detach(struct h2ustream *s)
+{
+	struct h2up *h = s->h;
+	struct timeval idle;
+
+	if (h == NULL)
+		return;
+	TAILQ_REMOVE(&h->streams, s, link);
+	h->nstreams--;
+	s->h = NULL;
+	if (h->nstreams == 0 && !h->dead) {
+		idle = clock_tv_ms(rt.cfg->t_upstream_idle_ms);
+		conn_set_timeouts(&h->c, &idle, NULL);
+	}
+}
+
+/* ---- telling the exchange ------------------------------------------------------- */
+
+static void
+h2up_fail(struct h2ustream *s, enum retry_failure f)
+{
+	if (s->told || s->u.ev == NULL)
+		return;
+	s->told = 1;
+	s->u.ev->failed(s->u.arg, f);      /* the exchange lets go of s */
+}
+
+/* The response's time: restarted by every frame that comes. */
+void
+h2up_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2ustream *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->timing = 0;
+	/* a request that could not even be a stream never reached the server */
+	h2up_fail(s, s->id < 0 ? RETRY_F_CONNECT : RETRY_F_TIMEOUT);
+}
+
+static void
+h2up_timer_restart(struct h2ustream *s)
+{
+	if (s->timing)
+		evtimer_add(&s->timer, &s->tv);
+}
+
+/* ---- nghttp2's callbacks ------------------------------------------------------------ */
+
+static ssize_t
+h2up_send_cb(nghttp2_session *ng, const uint8_t *data, size_t len, int flags, void *arg)
+{
+	struct h2up *h = arg;
+
+	(void)ng;
+	(void)flags;
+	if (conn_out_pending(&h->c) >= PROXY_BUF_HIGH)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	evbuffer_add(h->c.out, data, len);
+	return (ssize_t)len;
+}
+
+static struct h2ustream *
+h2up_stream(nghttp2_session *ng, int32_t id)
+{
+	return id > 0 ? nghttp2_session_get_stream_user_data(ng, id) : NULL;
+}
+
+static int
+h2up_begin_headers_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
+{
+	struct h2ustream *s = h2up_stream(ng, frame->hd.stream_id);
+
+	(void)arg;
+	if (s != NULL && s->head != NULL)
+		evbuffer_drain(s->head, evbuffer_get_length(s->head));
+	return 0;
+}
+
+static int
+h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+    size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *arg)
+{
+	struct h2ustream *s = h2up_stream(ng, frame->hd.stream_id);
+	struct evbuffer *b;
+
+	(void)flags;
+	(void)arg;
+	if (s == NULL)
+		return 0;
+	h2up_timer_restart(s);
+	if (s->head_final && frame->hd.type == NGHTTP2_HEADERS) {
+		/* trailers: HTTP/1.1 trailer lines of the last chunk */
+		if (nl == 0 || name[0] == ':')
+			return 0;
+		if (s->trailers == NULL && (s->trailers = evbuffer_new()) == NULL)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		b = s->trailers;
+	} else {
+		b = s->head;
+		if (nl == 7 && memcmp(name, ":status", 7) == 0) {
+			int st = 0;
+
+			for (size_t i = 0; i < vl && i < 3; i++)
+				st = st * 10 + (value[i] - '0');
+			evbuffer_add_printf(b, "HTTP/1.1 %.*s %s\r\n", (int)vl, (const char *)value,
+			    http_status_text(st));
+			return 0;
+		}
+		if (nl == 0 || name[0] == ':')
+			return 0;
+	}
+	evbuffer_add(b, name, nl);
+	evbuffer_add(b, ": ", 2);
+	evbuffer_add(b, value, vl);
+	evbuffer_add(b, "\r\n", 2);
+	return 0;
+}
+
+/* Whether the head built so far has a content-length line. */
+static int
+h2up_has_length(struct evbuffer *head)
+{
+	size_t len = evbuffer_get_length(head), i;
+	const char *p = (const char *)evbuffer_pullup(head, (ssize_t)len);
+
+	for (i = 0; i + 15 <= len; i++)
+		if ((i == 0 || p[i - 1] == '\n') && strncasecmp(p + i, "content-length:", 15) == 0)
+			return 1;
+	return 0;
+}
+
+/* A whole response head: to the exchange as HTTP/1.1 (interim ones too);
+ * a body of unknown length goes on chunked. */
+static int
+h2up_head_done(struct h2ustream *s, int end_stream)
+{
+	struct http_limits lim = { PROXY_RESP_HEAD_MAX, HTTP_MAX_HEADERS_HARD };
+	struct http_msg *m = &s->u.w->msg;
+	struct upstream_resp resp;
+	size_t len;
+	const char *p;
+	int r, interim;
+
+	len = evbuffer_get_length(s->head);
+	p = (const char *)evbuffer_pullup(s->head, (ssize_t)(len < 13 ? len : 13));
+	interim = len >= 10 && p[9] == '1' && !(len >= 12 && memcmp(p + 9, "101", 3) == 0);
+	if (!interim && !h2up_has_length(s->head)) {
+		if (end_stream)
+			evbuffer_add(s->head, "content-length: 0\r\n", 19);
+		else {
+			evbuffer_add(s->head, "transfer-encoding: chunked\r\n", 28);
+			s->resp_chunked = 1;
+		}
+	}
+	evbuffer_add(s->head, "\r\n", 2);
+	len = evbuffer_get_length(s->head);
+	p = (const char *)evbuffer_pullup(s->head, (ssize_t)len);
+	r = http_parse_response(p, len, &lim, m);
+	if (r <= 0) {
+		log_warn("server %s: an HTTP/2 response head that does not parse: %s",
+		    s->u.srv->addr.text, r == HTTP_PARSE_ERROR ? m->error : "incomplete");
+		if (!s->told) {
+			s->told = 1;
+			s->u.ev->bad(s->u.arg, "a response head that does not parse");
+		}
+		return -1;
+	}
+	resp.m = m;
+	resp.raw = p;
+	resp.keep = 1;
+	resp.length = 0;
+	resp.body = BODY_NONE;
+	if (!interim) {
+		s->head_final = 1;
+		if (m->status == 101 || s->u.no_body || m->status == 204 || m->status == 304) {
+			s->resp_chunked = 0;
+		} else if (s->resp_chunked) {
+			resp.body = BODY_CHUNKED;
+		} else if (m->flags & HTTP_F_CONTENT_LENGTH) {
+			resp.body = m->content_length > 0 ? BODY_LENGTH : BODY_NONE;
+			resp.length = m->content_length;
+		}
+		s->u.in_body = 1;
+	}
+	if (s->u.ev->head(s->u.arg, &resp) == -1)
+		return -1;      /* the exchange let go of s */
+	evbuffer_drain(s->head, evbuffer_get_length(s->head));
+	return 0;
+}
+
+/* Response body bytes the exchange may take, or the end: tell it. */
+static int
+h2up_body_ready(struct h2ustream *s)
+{
+	if (s->told)
+		return -1;
+	return s->u.ev->body(s->u.arg);
+}
+
+static int
+h2up_frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
+{
+	struct h2up *h = arg;
+	struct h2ustream *s = h2up_stream(ng, frame->hd.stream_id);
+
+	switch (frame->hd.type) {
+	case NGHTTP2_SETTINGS:
+		h->max_streams = nghttp2_session_get_remote_settings(ng,
+		    NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+		break;
+	case NGHTTP2_GOAWAY:
+		h->goaway = 1;
+		break;
+	case NGHTTP2_HEADERS:
+		if (s == NULL || s->told)
+			break;
+		if (frame->headers.cat == NGHTTP2_HCAT_RESPONSE || !s->head_final) {
+			if (h2up_head_done(s, frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == -1)
+				break;
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int
+h2up_data_cb(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+    void *arg)
+{
+	struct h2ustream *s = h2up_stream(ng, id);
+
+	(void)flags;
+	(void)arg;
+	if (s == NULL || s->told || len == 0)
+		return 0;
+	h2up_timer_restart(s);
+	if (s->resp_chunked)
+		evbuffer_add_printf(s->u.in, "%zx\r\n", len);
+	evbuffer_add(s->u.in, data, len);
+	if (s->resp_chunked)
+		evbuffer_add(s->u.in, "\r\n", 2);
+	s->unconsumed += len;
+	(void)h2up_body_ready(s);
+	return 0;
+}
+
+static int
+h2up_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
+{
+	struct h2ustream *s = h2up_stream(ng, id);
+
+	(void)arg;
+	if (s == NULL)
+		return 0;
+	nghttp2_session_set_stream_user_data(ng, id, NULL);
+	s->closed = 1;
+	s->close_code = code;
+	h2up_detach(s);         /* the connection may go before s does */
+	if (s->told)
+		return 0;
+	if (code == NGHTTP2_REFUSED_STREAM) {
+		h2up_fail(s, RETRY_F_REFUSED);
+		return 0;
+	}
+	if (code != NGHTTP2_NO_ERROR || !s->head_final) {
+		log_debug("server %s: HTTP/2 stream %d closed (%s)%s", s->u.srv->addr.text, (int)id,
+		    nghttp2_http2_strerror(code), s->head_final ? "" : " before its response head");
+		h2up_fail(s, RETRY_F_RESET);
+		return 0;
+	}
+	/* the response's end: the last chunk with the trailers */
+	if (s->resp_chunked) {
+		evbuffer_add(s->u.in, "0\r\n", 3);
+		if (s->trailers != NULL)
+			evbuffer_add_buffer(s->u.in, s->trailers);
+		evbuffer_add(s->u.in, "\r\n", 2);
+	}
+	s->u.eof = 1;
+	(void)h2up_body_ready(s);
+	return 0;
+}
+
+/* The request's DATA as the codec's bytes come (NGHTTP2_ERR_DEFERRED until
+ * they do). */
+ssize_t
+h2up_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+    nghttp2_data_source *src, void *arg)
+{
+	struct h2ustream *s = src->ptr;
+	size_t n = evbuffer_get_length(s->payload);
+
+	(void)ng;
+	(void)id;
+	(void)arg;
+	if (n == 0 && !s->req_end) {
+		s->deferred = 1;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	if (n > len)
+		n = len;
+	evbuffer_remove(s->payload, buf, n);
+	if (s->req_end && evbuffer_get_length(s->payload) == 0)
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)n;
+}
+
+/* ---- the connection ---------------------------------------------------------------- */
+
+static nghttp2_session_callbacks *h2up_callbacks;
+static nghttp2_option *h2up_options;
+static pthread_mutex_t h2up_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+h2up_setup(void)
+{
+	int rv = 0;
+
+	pthread_mutex_lock(&h2up_lock);
+	if (h2up_callbacks == NULL) {
+		if (nghttp2_session_callbacks_new(&h2up_callbacks) != 0 ||
+		    nghttp2_option_new(&h2up_options) != 0) {
+			rv = -1;
+		} else {
+			nghttp2_session_callbacks_set_send_callback(h2up_callbacks, h2up_send_cb);
+			nghttp2_session_callbacks_set_on_begin_headers_callback(h2up_callbacks,
+			    h2up_begin_headers_cb);
+			nghttp2_session_callbacks_set_on_header_callback(h2up_callbacks, h2up_header_cb);
+			nghttp2_session_callbacks_set_on_frame_recv_callback(h2up_callbacks,
+			    h2up_frame_recv_cb);
+			nghttp2_session_callbacks_set_on_data_chunk_recv_callback(h2up_callbacks,
+			    h2up_data_cb);
+			nghttp2_session_callbacks_set_on_stream_close_callback(h2up_callbacks,
+			    h2up_stream_close_cb);
+			/* windows open as clients take the bytes */
+			nghttp2_option_set_no_auto_window_update(h2up_options, 1);
+		}
+	}
+	pthread_mutex_unlock(&h2up_lock);
+	return rv;
+}
+
+/* Everything nghttp2 has to send, then out. */
+void
+h2up_kick(struct h2up *h)
+{
+	if (h->dead || h->in_cb)
+		return;
+	h->in_cb = 1;
+	if (nghttp2_session_send(h->ng) != 0)
+		h->dead = 1;
+	h->in_cb = 0;
+	conn_flush(&h->c);
+}
+
+/* The connection failed: every stream is told, then it goes. */
+void
+h2up_conn_failed(struct h2up *h, enum retry_failure f)
+{
+	struct h2ustream *s;
+
+	if (h->magic != H2UP_MAGIC)
+		return;
+	h->dead = 1;
+	h2up_unlink(h);
+	/* streams still there: each detached, then its exchange told (it lets
+	 * go of the stream) */
+	while ((s = TAILQ_FIRST(&h->streams)) != NULL) {
+		if (s->id > 0)
+			nghttp2_session_set_stream_user_data(h->ng, s->id, NULL);
+		s->closed = 1;
+		h2up_detach(s);
+		h2up_fail(s, f);
+	}
+	h2up_free_conn(h);
+}
+
+static void
+h2up_readcb(struct conn *c, void *arg)
+{
+	struct h2up *h = arg;
+	size_t len = evbuffer_get_length(c->in);
+	ssize_t r;
+
+	h->in_cb = 1;
+	r = nghttp2_session_mem_recv(h->ng, evbuffer_pullup(c->in, (ssize_t)len), len);
+	h->in_cb = 0;
+	if (r < 0) {
+		log_warn("server %s: HTTP/2: %s", h->srv->addr.text, nghttp2_strerror((int)r));
+		h2up_conn_failed(h, RETRY_F_RESET);
+		return;
+	}
+	evbuffer_drain(c->in, (size_t)r);
+	h2up_kick(h);
+	if (h->dead || (h->goaway && h->nstreams == 0))
+		h2up_conn_failed(h, RETRY_F_CLOSED);
+}
+
+static void
+h2up_writecb(struct conn *c, void *arg)
+{
+	(void)c;
+	h2up_kick(arg);
+}
+
+static void
+h2up_eventcb(struct conn *c, short what, void *arg)
+{
+	struct h2up *h = arg;
+	char why[512];
+
+	if (what == CONN_EV_HANDSHAKE) {
+		const unsigned char *p;
+		unsigned int n;
+
+		if (h->hs_armed)
+			evtimer_del(&h->hs_timer);
+		h->hs_armed = 0;
+		SSL_get0_alpn_selected(c->ssl, &p, &n);
+		if (n != 2 || memcmp(p, "h2", 2) != 0) {
+			log_warn("server %s (%s): TLS handshake chose no h2 (ALPN %.*s)",
+			    h->srv->addr.text, pool_names[h->srv->pool], (int)n, n ? (const char *)p :
+			    "none");
+			h2up_conn_failed(h, RETRY_F_CONNECT);
+			return;
+		}
+		h2up_kick(h);
+		return;
+	}
+	if (c->ssl != NULL && !c->hs_done && !c->connecting) {
+		if (what & CONN_EV_TIMEOUT)
+			snprintf(why, sizeof(why), "TLS handshake timed out");
+		else
+			tls_up_why(c->ssl, c->tls_err, why, sizeof(why));
+		log_warn("server %s (%s): %s", h->srv->addr.text, pool_names[h->srv->pool], why);
+		h2up_conn_failed(h, (what & CONN_EV_TIMEOUT) ? RETRY_F_CONNECT_TIMEOUT :
+		    RETRY_F_CONNECT);
+		return;
+	}
+	log_debug("server %s: HTTP/2 connection %s%s%s (%s), %d stream(s)", h->srv->addr.text,
+	    (what & CONN_EV_EOF) ? "closed" : "", (what & CONN_EV_ERROR) ? "failed" : "",
+	    (what & CONN_EV_TIMEOUT) ? "timed out" : "", c->err ? strerror(c->err) : "-",
+	    h->nstreams);
+	if (what & CONN_EV_TIMEOUT)
+		h2up_conn_failed(h, c->connecting ? RETRY_F_CONNECT_TIMEOUT : RETRY_F_TIMEOUT);
+	else if (c->connecting)
+		h2up_conn_failed(h, RETRY_F_CONNECT);
+	else
+		h2up_conn_failed(h, (what & CONN_EV_EOF) ? RETRY_F_CLOSED : RETRY_F_RESET);
+}
+
+static void
+h2up_free_conn(struct h2up *h)
+{
+	if (h->hs_armed)
+		evtimer_del(&h->hs_timer);
+	h->magic = 0;
+	nghttp2_session_del(h->ng);
+	conn_release(&h->c);
+	free(h);
+}
+
+static void
+h2up_hs_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2up *h = arg;
+
+	(void)fd;
+	(void)what;
+	h->hs_armed = 0;
+	if (h->c.hs_done)
+		return;
+	log_warn("server %s (%s): TLS handshake timed out", h->srv->addr.text,
+	    pool_names[h->srv->pool]);
+	h2up_conn_failed(h, RETRY_F_CONNECT_TIMEOUT);
+}
+
+struct h2up *
+h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
+{
+	const struct config_addr *a = &srv->addr;
+	const struct tls_up *t = atomic_load_explicit(&rt.up_tls[srv->pool], memory_order_acquire);
+	struct timeval cto = clock_tv_ms(rt.cfg->t_upstream_connect_ms);
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2UP_WINDOW },
+	};
+	struct h2up *h;
+
+	if (h2up_setup() == -1 || (h = calloc(1, sizeof(*h))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->magic = H2UP_MAGIC;
+	h->w = w;
+	h->srv = srv;
+	h->max_streams = 100;
+	TAILQ_INIT(&h->streams);
+	if (nghttp2_session_client_new2(&h->ng, h2up_callbacks, h, h2up_options) != 0) {
+		free(h);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (conn_connect(&h->c, w->base, (const struct sockaddr *)&a->ss, a->len, &cto) == -1) {
+		snprintf(err, errlen, "cannot connect to %s: %s", a->text, strerror(errno));
+		nghttp2_session_del(h->ng);
+		free(h);
+		return NULL;
+	}
+	if (t != NULL) {
+		SSL *ssl = tls_up_ssl(t, a->text, err, errlen);
+
+		if (ssl == NULL) {
+			h2up_free_conn(h);
+			return NULL;
+		}
+		(void)SSL_set_alpn_protos(ssl, (const unsigned char *)"\x02h2", 3);
+		conn_start_tls(&h->c, ssl);
+		h->tls = 1;
+		h->tls_gen = t->gen;
+		/* however slowly the server sends its part of the handshake */
+		evtimer_assign(&h->hs_timer, w->base, h2up_hs_timeout_cb, h);
+		evtimer_add(&h->hs_timer, &cto);
+		h->hs_armed = 1;
+	}
+	conn_setcb(&h->c, h2up_readcb, h2up_writecb, h2up_eventcb, h);
+	conn_read_enable(&h->c);
+	nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+	/* the connection's window is the streams' together: each stream's own
+	 * (opened as its client takes bytes) is what bounds the memory */
+	(void)nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, H2UP_CONN_WINDOW);
+	h->next = *h2up_list(w, srv);
+	*h2up_list(w, srv) = h;
+	if (t == NULL)
+		h2up_kick(h);
+	return h;
+}
+
