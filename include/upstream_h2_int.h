@@ -42,6 +42,8 @@ struct h2up {
 	TAILQ_HEAD(, h2ustream) streams;
 	struct event hs_timer;        /* TLS: connect and handshake within upstream_connect_ms */
 	int hs_armed;
+	struct event flush_ev;        /* the frames of this turn go out together */
+	int flush_armed;
 };
 
 /* One request: the seam's upconn and what the stream needs. */

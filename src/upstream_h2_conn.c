@@ -386,7 +386,21 @@ h2up_setup(void)
 	return rv;
 }
 
-/* Everything nghttp2 has to send, then out. */
+static void
+h2up_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2up *h = arg;
+
+	(void)fd;
+	(void)what;
+	h->flush_armed = 0;
+	conn_flush(&h->c);
+}
+
+/* Everything nghttp2 has to send, then out -- at the end of this turn of
+ * the loop: the HEADERS of every request that arrived in the same turn
+ * leave in one write (one write per stream cost more than the rest of the
+ * path). */
 void
 h2up_kick(struct h2up *h)
 {
@@ -396,7 +410,10 @@ h2up_kick(struct h2up *h)
 	if (nghttp2_session_send(h->ng) != 0)
 		h->dead = 1;
 	h->in_cb = 0;
-	conn_flush(&h->c);
+	if (!h->flush_armed && conn_out_pending(&h->c) > 0) {
+		h->flush_armed = 1;
+		event_active(&h->flush_ev, EV_WRITE, 1);
+	}
 }
 
 /* The connection failed: every stream is told, then it goes. */
@@ -500,6 +517,7 @@ h2up_free_conn(struct h2up *h)
 {
 	if (h->hs_armed)
 		evtimer_del(&h->hs_timer);
+	event_del(&h->flush_ev);
 	h->magic = 0;
 	nghttp2_session_del(h->ng);
 	conn_release(&h->c);
@@ -542,6 +560,7 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 	h->srv = srv;
 	h->max_streams = 100;
 	TAILQ_INIT(&h->streams);
+	event_assign(&h->flush_ev, w->base, -1, 0, h2up_flush_cb, h);
 	if (nghttp2_session_client_new2(&h->ng, h2up_callbacks, h, h2up_options) != 0) {
 		free(h);
 		snprintf(err, errlen, "out of memory");
