@@ -42,6 +42,7 @@ struct h2up {
 	TAILQ_HEAD(, h2ustream) streams;
 	struct event hs_timer;        /* TLS: connect and handshake within upstream_connect_ms */
 	int hs_armed;
+	struct evbuffer *head;        /* a response head being built (one header block at a time) */
 	struct event flush_ev;        /* the frames of this turn go out together */
 	int flush_armed;
 };
@@ -51,13 +52,13 @@ struct h2ustream {
 	struct upconn u;              /* first: the exchange holds this */
 	struct h2up *h;
 	int32_t id;                   /* 0: not submitted yet */
-	struct evbuffer *payload;     /* the request's DATA, unframed */
+	struct evbuffer *payload;     /* the request's DATA, unframed (NULL: no body) */
 	enum body_kind req_kind;      /* the framing of what the codec writes to u->out */
 	uint64_t req_left;
 	struct http_chunked req_chunk;
 	int req_end;                  /* all of the request's DATA is in payload */
 	int deferred;                 /* the data provider waits for more */
-	struct evbuffer *head;        /* the response head being built */
+	int has_length;               /* the response head has a content-length */
 	int head_final;               /* a final head went to the exchange */
 	int resp_chunked;             /* the body goes to u->in chunked */
 	uint64_t unconsumed;          /* DATA bytes given to u->in, window not opened yet */

@@ -50,15 +50,10 @@ upstream_h2_get(struct worker *w, struct server *srv, int fresh, char *err, size
 	if (h == NULL && (h = h2up_connect(w, srv, err, errlen)) == NULL)
 		return NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL || (s->u.in = evbuffer_new()) == NULL ||
-	    (s->u.out = evbuffer_new()) == NULL || (s->payload = evbuffer_new()) == NULL ||
-	    (s->head = evbuffer_new()) == NULL) {
+	    (s->u.out = evbuffer_new()) == NULL) {
 		if (s != NULL) {
 			if (s->u.in != NULL)
 				evbuffer_free(s->u.in);
-			if (s->u.out != NULL)
-				evbuffer_free(s->u.out);
-			if (s->payload != NULL)
-				evbuffer_free(s->payload);
 			free(s);
 		}
 		snprintf(err, errlen, "out of memory");
@@ -141,6 +136,11 @@ h2up_send_head(struct upconn *u, const char *head, size_t len, int no_body)
 		s->req_kind = BODY_NONE;
 		s->req_end = 1;
 	}
+	/* the DATA's buffer only for a request with a body */
+	if (s->req_kind != BODY_NONE && (s->payload = evbuffer_new()) == NULL) {
+		s->id = -1;
+		return;
+	}
 	prd.source.ptr = s;
 	prd.read_callback = h2up_read_cb;
 	id = nghttp2_submit_request(s->h->ng, NULL, nva, n, s->req_kind == BODY_NONE ? NULL : &prd,
@@ -155,7 +155,7 @@ h2up_take_body(struct h2ustream *s)
 	struct evbuffer *out = s->u.out;
 	size_t n;
 
-	if (s->req_end) {
+	if (s->req_end || s->payload == NULL) {
 		evbuffer_drain(out, evbuffer_get_length(out));
 		return;
 	}
@@ -182,6 +182,15 @@ h2up_take_body(struct h2ustream *s)
 }
 
 static size_t
+h2up_pending(const struct upconn *u)
+{
+	const struct h2ustream *s = (const struct h2ustream *)u;
+
+	return evbuffer_get_length(u->out) + (s->payload != NULL ?
+	    evbuffer_get_length(s->payload) : 0);
+}
+
+static size_t
 h2up_push(struct upconn *u, int hold)
 {
 	struct h2ustream *s = H2S(u);
@@ -199,16 +208,9 @@ h2up_push(struct upconn *u, int hold)
 	}
 	h2up_take_body(s);
 	h2up_kick(s->h);
-	return evbuffer_get_length(u->out) + evbuffer_get_length(s->payload);
+	return h2up_pending(u);
 }
 
-static size_t
-h2up_pending(const struct upconn *u)
-{
-	const struct h2ustream *s = (const struct h2ustream *)u;
-
-	return evbuffer_get_length(u->out) + evbuffer_get_length(s->payload);
-}
 
 /* Open the stream's window by what the client took of the response. */
 static void
@@ -296,8 +298,8 @@ h2up_release_stream(struct upconn *u, int whole)
 	}
 	evbuffer_free(u->in);
 	evbuffer_free(u->out);
-	evbuffer_free(s->payload);
-	evbuffer_free(s->head);
+	if (s->payload != NULL)
+		evbuffer_free(s->payload);
 	if (s->trailers != NULL)
 		evbuffer_free(s->trailers);
 	free(s);

@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <event2/buffer.h>
 #include <openssl/err.h>
 
+#include "h2mem.h"
 #include "tls_up.h"
 #include "upstream_h2_int.h"
 
@@ -113,26 +113,54 @@ h2up_stream(nghttp2_session *ng, int32_t id)
 static int
 h2up_begin_headers_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 {
+	struct h2up *h = arg;
 	struct h2ustream *s = h2up_stream(ng, frame->hd.stream_id);
 
-	(void)arg;
-	if (s != NULL && s->head != NULL)
-		evbuffer_drain(s->head, evbuffer_get_length(s->head));
+	/* header blocks never interleave (RFC 9113 6.10): one buffer per
+	 * connection holds the one being read */
+	evbuffer_drain(h->head, evbuffer_get_length(h->head));
+	if (s != NULL) {
+		h2up_timer_restart(s);          /* once per header block */
+		if (!s->head_final)
+			s->has_length = 0;
+	}
 	return 0;
+}
+
+/* "name: value\r\n" in one append. */
+static void
+h2up_add_line(struct evbuffer *b, const uint8_t *name, size_t nl, const uint8_t *value,
+    size_t vl)
+{
+	char line[512];
+
+	if (nl + vl + 4 > sizeof(line)) {
+		evbuffer_add(b, name, nl);
+		evbuffer_add(b, ": ", 2);
+		evbuffer_add(b, value, vl);
+		evbuffer_add(b, "\r\n", 2);
+		return;
+	}
+	memcpy(line, name, nl);
+	line[nl] = ':';
+	line[nl + 1] = ' ';
+	memcpy(line + nl + 2, value, vl);
+	line[nl + 2 + vl] = '\r';
+	line[nl + 3 + vl] = '\n';
+	evbuffer_add(b, line, nl + vl + 4);
 }
 
 static int
 h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
     size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *arg)
 {
+	struct h2up *h = arg;
 	struct h2ustream *s = h2up_stream(ng, frame->hd.stream_id);
 	struct evbuffer *b;
 
 	(void)flags;
-	(void)arg;
 	if (s == NULL)
 		return 0;
-	h2up_timer_restart(s);
 	if (s->head_final && frame->hd.type == NGHTTP2_HEADERS) {
 		/* trailers: HTTP/1.1 trailer lines of the last chunk */
 		if (nl == 0 || name[0] == ':')
@@ -141,36 +169,25 @@ h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *n
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		b = s->trailers;
 	} else {
-		b = s->head;
+		b = h->head;
 		if (nl == 7 && memcmp(name, ":status", 7) == 0) {
-			int st = 0;
+			char line[96];
+			int st = 0, n;
 
+			/* nghttp2 checked it: three digits */
 			for (size_t i = 0; i < vl && i < 3; i++)
 				st = st * 10 + (value[i] - '0');
-			evbuffer_add_printf(b, "HTTP/1.1 %.*s %s\r\n", (int)vl, (const char *)value,
-			    http_status_text(st));
+			n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", st, http_status_text(st));
+			evbuffer_add(b, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
 			return 0;
 		}
 		if (nl == 0 || name[0] == ':')
 			return 0;
+		/* nghttp2 gives names in lower case */
+		if (nl == 14 && memcmp(name, "content-length", 14) == 0)
+			s->has_length = 1;
 	}
-	evbuffer_add(b, name, nl);
-	evbuffer_add(b, ": ", 2);
-	evbuffer_add(b, value, vl);
-	evbuffer_add(b, "\r\n", 2);
-	return 0;
-}
-
-/* Whether the head built so far has a content-length line. */
-static int
-h2up_has_length(struct evbuffer *head)
-{
-	size_t len = evbuffer_get_length(head), i;
-	const char *p = (const char *)evbuffer_pullup(head, (ssize_t)len);
-
-	for (i = 0; i + 15 <= len; i++)
-		if ((i == 0 || p[i - 1] == '\n') && strncasecmp(p + i, "content-length:", 15) == 0)
-			return 1;
+	h2up_add_line(b, name, nl, value, vl);
 	return 0;
 }
 
@@ -182,24 +199,25 @@ h2up_head_done(struct h2ustream *s, int end_stream)
 	struct http_limits lim = { PROXY_RESP_HEAD_MAX, HTTP_MAX_HEADERS_HARD };
 	struct http_msg *m = &s->u.w->msg;
 	struct upstream_resp resp;
+	struct evbuffer *head = s->h->head;
 	size_t len;
 	const char *p;
 	int r, interim;
 
-	len = evbuffer_get_length(s->head);
-	p = (const char *)evbuffer_pullup(s->head, (ssize_t)(len < 13 ? len : 13));
+	len = evbuffer_get_length(head);
+	p = (const char *)evbuffer_pullup(head, (ssize_t)(len < 13 ? len : 13));
 	interim = len >= 10 && p[9] == '1' && !(len >= 12 && memcmp(p + 9, "101", 3) == 0);
-	if (!interim && !h2up_has_length(s->head)) {
+	if (!interim && !s->has_length) {
 		if (end_stream)
-			evbuffer_add(s->head, "content-length: 0\r\n", 19);
+			evbuffer_add(head, "content-length: 0\r\n", 19);
 		else {
-			evbuffer_add(s->head, "transfer-encoding: chunked\r\n", 28);
+			evbuffer_add(head, "transfer-encoding: chunked\r\n", 28);
 			s->resp_chunked = 1;
 		}
 	}
-	evbuffer_add(s->head, "\r\n", 2);
-	len = evbuffer_get_length(s->head);
-	p = (const char *)evbuffer_pullup(s->head, (ssize_t)len);
+	evbuffer_add(head, "\r\n", 2);
+	len = evbuffer_get_length(head);
+	p = (const char *)evbuffer_pullup(head, (ssize_t)len);
 	r = http_parse_response(p, len, &lim, m);
 	if (r <= 0) {
 		log_warn("server %s: an HTTP/2 response head that does not parse: %s",
@@ -229,7 +247,7 @@ h2up_head_done(struct h2ustream *s, int end_stream)
 	}
 	if (s->u.ev->head(s->u.arg, &resp) == -1)
 		return -1;      /* the exchange let go of s */
-	evbuffer_drain(s->head, evbuffer_get_length(s->head));
+	evbuffer_drain(head, evbuffer_get_length(head));
 	return 0;
 }
 
@@ -281,8 +299,12 @@ h2up_data_cb(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data
 	if (s == NULL || s->told || len == 0)
 		return 0;
 	h2up_timer_restart(s);
-	if (s->resp_chunked)
-		evbuffer_add_printf(s->u.in, "%zx\r\n", len);
+	if (s->resp_chunked) {
+		char hex[24];
+		int n = snprintf(hex, sizeof(hex), "%zx\r\n", len);
+
+		evbuffer_add(s->u.in, hex, (size_t)n);
+	}
 	evbuffer_add(s->u.in, data, len);
 	if (s->resp_chunked)
 		evbuffer_add(s->u.in, "\r\n", 2);
@@ -518,6 +540,8 @@ h2up_free_conn(struct h2up *h)
 	if (h->hs_armed)
 		evtimer_del(&h->hs_timer);
 	event_del(&h->flush_ev);
+	if (h->head != NULL)
+		evbuffer_free(h->head);
 	h->magic = 0;
 	nghttp2_session_del(h->ng);
 	conn_release(&h->c);
@@ -561,7 +585,10 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 	h->max_streams = 100;
 	TAILQ_INIT(&h->streams);
 	event_assign(&h->flush_ev, w->base, -1, 0, h2up_flush_cb, h);
-	if (nghttp2_session_client_new2(&h->ng, h2up_callbacks, h, h2up_options) != 0) {
+	if ((h->head = evbuffer_new()) == NULL ||
+	    nghttp2_session_client_new3(&h->ng, h2up_callbacks, h, h2up_options, h2mem()) != 0) {
+		if (h->head != NULL)
+			evbuffer_free(h->head);
 		free(h);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -569,6 +596,7 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 	if (conn_connect(&h->c, w->base, (const struct sockaddr *)&a->ss, a->len, &cto) == -1) {
 		snprintf(err, errlen, "cannot connect to %s: %s", a->text, strerror(errno));
 		nghttp2_session_del(h->ng);
+		evbuffer_free(h->head);
 		free(h);
 		return NULL;
 	}

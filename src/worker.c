@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "h2mem.h"
 #include "mirror.h"
 #include "proxy.h"
 #include "client.h"
@@ -414,6 +415,7 @@ worker_main(void *arg)
 	client_close_all(w);
 	upstream_free_idle(w);
 	mirror_close_all(w);
+	h2mem_thread_end();
 	log_buf_flush(&w->alog);
 	atomic_store(&w->done, 1);
 	return NULL;

@@ -36,6 +36,7 @@
 
 #include "conn.h"
 #include "h2_int.h"
+#include "h2mem.h"
 #include "proxy.h"
 #include "stats.h"
 #include "upstream.h"
@@ -596,7 +597,7 @@ h2_open(struct worker *w, struct conn *cc, const struct exchange_peer *peer,
 	TAILQ_INIT(&h->todo);
 	TAILQ_INIT(&h->dead);
 	TAILQ_INIT(&h->spare);
-	if (nghttp2_session_server_new2(&h->ng, h2_callbacks, h, h2_options) != 0) {
+	if (nghttp2_session_server_new3(&h->ng, h2_callbacks, h, h2_options, h2mem()) != 0) {
 		free(h);
 		return NULL;
 	}
