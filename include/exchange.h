@@ -129,6 +129,7 @@ struct exchange {
 	const char *req_error;        /* why req_body failed */
 	int req_done;                 /* whole request (head + body) sent upstream */
 	int req_upgrade;              /* websocket upgrade requested */
+	int req_trailers;             /* the client takes trailers (TE: trailers) */
 	int attempts;
 	enum pool_id pool;
 	struct server *srv;

@@ -47,4 +47,13 @@ struct h2_req {
 long h2_request_head(const struct h2_field *f, size_t n, int end_stream, const char *ws_key,
     struct h2_req *r, char *out, size_t cap);
 
+/*
+ * HTTP/1.1 field lines ("Name: value" CRLF ..., up to an empty line or the
+ * end) as HTTP/2 fields: names lowered in place (RFC 9113 8.2.1), values
+ * without their surrounding whitespace; what HTTP/2 forbids (connection-
+ * specific fields, te, a pseudo-header's colon) left out.  At most max;
+ * returns the count.  What trailers of a chunked body become.
+ */
+size_t h2_lines_fields(char *p, size_t len, struct h2_field *f, size_t max);
+
 #endif

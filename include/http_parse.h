@@ -191,6 +191,8 @@ int http_token_eq(const char *s, size_t n, const char *lit);
 int http_grpc_status(const struct http_msg *m);
 int http_grpc_status_line(const char *p, size_t n);
 int http_is_grpc(const struct http_msg *m);
+/* A TE field lists "trailers": the client takes trailers (RFC 9110 10.1.4). */
+int http_takes_trailers(const struct http_msg *m);
 
 /* The gRPC status bgproxy answers with for its own HTTP status (the
  * mapping of the gRPC docs: 400 INTERNAL, 401 UNAUTHENTICATED, 403

@@ -38,6 +38,10 @@ struct tls_up;
  *            response, restarted by every byte received
  *   NONE     a tunnel: long-lived, no timer
  */
+/* send_head's flags */
+#define UPSTREAM_NO_BODY 1u   /* the response carries no body whatever its head says (HEAD) */
+#define UPSTREAM_TRAILERS 2u  /* the client takes trailers (TE: trailers): keep a way for them */
+
 enum upstream_timers { UPSTREAM_T_IDLE, UPSTREAM_T_SENDING, UPSTREAM_T_WAITING, UPSTREAM_T_NONE };
 
 /* A response head as the server's protocol read it. */
@@ -76,9 +80,9 @@ struct upstream_proto {
 	int framed;                   /* body bytes carry HTTP/1.1 framing */
 	/* Tie u to an exchange's events; reading starts. */
 	void (*attach)(struct upconn *u, const struct upstream_events *ev, void *arg);
-	/* The request head goes out (not yet written: push does).  no_body:
-	 * its response carries no body whatever its head says (HEAD). */
-	void (*send_head)(struct upconn *u, const char *head, size_t len, int no_body);
+	/* The request head goes out (not yet written: push does); flags of
+	 * UPSTREAM_NO_BODY, UPSTREAM_TRAILERS. */
+	void (*send_head)(struct upconn *u, const char *head, size_t len, unsigned flags);
 	/* Write what waits in u->out (hold: made ready, sent with what
 	 * follows); returns the bytes still to go. */
 	size_t (*push)(struct upconn *u, int hold);

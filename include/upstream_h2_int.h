@@ -43,6 +43,8 @@ struct h2up {
 	struct event hs_timer;        /* TLS: connect and handshake within upstream_connect_ms */
 	int hs_armed;
 	struct evbuffer *head;        /* a response head being built (one header block at a time) */
+	struct event ping_ev;         /* silence from the server: a PING; no answer: dead */
+	int ping_out;
 	struct event flush_ev;        /* the frames of this turn go out together */
 	int flush_armed;
 };
@@ -57,8 +59,10 @@ struct h2ustream {
 	uint64_t req_left;
 	struct http_chunked req_chunk;
 	int req_end;                  /* all of the request's DATA is in payload */
+	struct evbuffer *req_trailers; /* the client's trailers, as HTTP/1.1 lines */
 	int deferred;                 /* the data provider waits for more */
 	int has_length;               /* the response head has a content-length */
+	int want_trailers;            /* the client takes trailers: no length, chunked */
 	int head_final;               /* a final head went to the exchange */
 	int resp_chunked;             /* the body goes to u->in chunked */
 	uint64_t unconsumed;          /* DATA bytes given to u->in, window not opened yet */
@@ -69,6 +73,7 @@ struct h2ustream {
 	struct event timer;           /* the response's time (timers, due) */
 	struct timeval tv;            /* restarted by every frame of the response */
 	int timing;
+	int sending;                  /* the request's body goes: time only what waits for the server */
 	TAILQ_ENTRY(h2ustream) link;  /* the connection's streams, while attached */
 };
 
@@ -86,6 +91,9 @@ void h2up_detach(struct h2ustream *s);
 /* A stream's response timer (and the deferred telling of a stream that
  * could not be made). */
 void h2up_timer_cb(evutil_socket_t fd, short what, void *arg);
+/* The request body's timer: runs while bytes wait for the server's
+ * window, restarted by each DATA that leaves. */
+void h2up_send_timer(struct h2ustream *s);
 /* The request's DATA provider. */
 ssize_t h2up_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
     nghttp2_data_source *src, void *arg);

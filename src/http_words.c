@@ -112,6 +112,34 @@ http_is_grpc(const struct http_msg *m)
 }
 
 int
+http_takes_trailers(const struct http_msg *m)
+{
+	for (size_t i = 0; i < m->nhdr; i++) {
+		const struct http_header *h = &m->hdr[i];
+		size_t k = 0, s, e;
+
+		if (h->id != HDR_TE)
+			continue;
+		/* a list of "token [; params]" */
+		while (k < h->value_len) {
+			while (k < h->value_len && (h->value[k] == ' ' || h->value[k] == '\t' ||
+			    h->value[k] == ','))
+				k++;
+			s = k;
+			while (k < h->value_len && h->value[k] != ',' && h->value[k] != ';' &&
+			    h->value[k] != ' ' && h->value[k] != '\t')
+				k++;
+			e = k;
+			if (e > s && http_token_eq(h->value + s, e - s, "trailers"))
+				return 1;
+			while (k < h->value_len && h->value[k] != ',')
+				k++;
+		}
+	}
+	return 0;
+}
+
+int
 http_grpc_for_status(int status)
 {
 	switch (status) {

@@ -37,9 +37,9 @@ upstream_h1_attach(struct upconn *u, const struct upstream_events *ev, void *arg
 }
 
 static void
-upstream_h1_send_head(struct upconn *u, const char *head, size_t len, int no_body)
+upstream_h1_send_head(struct upconn *u, const char *head, size_t len, unsigned flags)
 {
-	u->no_body = no_body;
+	u->no_body = (flags & UPSTREAM_NO_BODY) != 0;
 	evbuffer_add(u->c.out, head, len);
 }
 

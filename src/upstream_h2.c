@@ -79,7 +79,7 @@ h2up_attach(struct upconn *u, const struct upstream_events *ev, void *arg)
 }
 
 static void
-h2up_send_head(struct upconn *u, const char *head, size_t len, int no_body)
+h2up_send_head(struct upconn *u, const char *head, size_t len, unsigned flags)
 {
 	struct h2ustream *s = H2S(u);
 	struct http_limits lim = { len, HTTP_MAX_HEADERS_HARD };
@@ -90,7 +90,9 @@ h2up_send_head(struct upconn *u, const char *head, size_t len, int no_body)
 	char *sp = u->w->scratch;
 	int32_t id;
 
-	u->no_body = no_body;
+	u->no_body = (flags & UPSTREAM_NO_BODY) != 0;
+	/* an answer with a length and trailers reaches such a client chunked */
+	s->want_trailers = (flags & UPSTREAM_TRAILERS) && !u->no_body;
 	if (s->h == NULL || s->h->dead || http_parse_request(head, len, &lim, m) <= 0) {
 		s->id = -1;
 		return;         /* push tells the failure */
@@ -148,6 +150,17 @@ h2up_send_head(struct upconn *u, const char *head, size_t len, int no_body)
 	s->id = id > 0 ? id : -1;
 }
 
+/* A byte of the client's trailer section: kept for a trailing HEADERS. */
+static void
+h2up_req_trailer(void *arg, const char *p, size_t n)
+{
+	struct h2ustream *s = arg;
+
+	if (s->req_trailers == NULL && (s->req_trailers = evbuffer_new()) == NULL)
+		return;
+	evbuffer_add(s->req_trailers, p, n);
+}
+
 /* The request body the codec wrote (framed as its head said) into DATA. */
 static void
 h2up_take_body(struct h2ustream *s)
@@ -169,9 +182,8 @@ h2up_take_body(struct h2ustream *s)
 	} else if (s->req_kind == BODY_CHUNKED) {
 		uint64_t moved = 0;
 		int r = body_unframe(out, s->payload, BODY_CHUNKED, NULL, &s->req_chunk, &moved, SIZE_MAX,
-		    NULL, NULL);
+		    h2up_req_trailer, s);
 
-		/* the client's trailers are not passed on (gRPC clients send none) */
 		if (r != 0)
 			s->req_end = 1;
 	}
@@ -208,6 +220,7 @@ h2up_push(struct upconn *u, int hold)
 	}
 	h2up_take_body(s);
 	h2up_kick(s->h);
+	h2up_send_timer(s);
 	return h2up_pending(u);
 }
 
@@ -245,10 +258,33 @@ h2up_timers(struct upconn *u, enum upstream_timers which)
 {
 	struct h2ustream *s = H2S(u);
 
+	s->sending = which == UPSTREAM_T_SENDING;
 	if (which == UPSTREAM_T_WAITING) {
 		s->tv = clock_tv_ms(rt.cfg->t_upstream_response_ms);
 		s->timing = 1;
 		evtimer_add(&s->timer, &s->tv);
+	} else if (which == UPSTREAM_T_SENDING) {
+		h2up_send_timer(s);
+	} else if (s->timing) {
+		evtimer_del(&s->timer);
+		s->timing = 0;
+	}
+}
+
+/* While the body goes, a server is timed only when bytes wait for its
+ * window (a slow client is not the server's fault): upstream_response_ms,
+ * restarted by every DATA frame that leaves (h2up_frame_send_cb). */
+void
+h2up_send_timer(struct h2ustream *s)
+{
+	if (!s->sending || s->told)
+		return;
+	if (h2up_pending(&s->u) > 0) {
+		if (!s->timing) {
+			s->tv = clock_tv_ms(rt.cfg->t_upstream_response_ms);
+			s->timing = 1;
+			evtimer_add(&s->timer, &s->tv);
+		}
 	} else if (s->timing) {
 		evtimer_del(&s->timer);
 		s->timing = 0;
@@ -302,6 +338,8 @@ h2up_release_stream(struct upconn *u, int whole)
 		evbuffer_free(s->payload);
 	if (s->trailers != NULL)
 		evbuffer_free(s->trailers);
+	if (s->req_trailers != NULL)
+		evbuffer_free(s->req_trailers);
 	free(s);
 }
 

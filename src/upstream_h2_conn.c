@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 #include <openssl/err.h>
 
+#include "h2_head.h"
 #include "h2mem.h"
 #include "tls_up.h"
 #include "upstream_h2_int.h"
@@ -183,9 +184,14 @@ h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *n
 		}
 		if (nl == 0 || name[0] == ':')
 			return 0;
-		/* nghttp2 gives names in lower case */
-		if (nl == 14 && memcmp(name, "content-length", 14) == 0)
+		/* nghttp2 gives names in lower case; a client that takes trailers
+		 * gets the body chunked, its length left out (nghttp2 still
+		 * holds the server to it), so that trailers find a way */
+		if (nl == 14 && memcmp(name, "content-length", 14) == 0) {
+			if (s->want_trailers && !s->head_final)
+				return 0;
 			s->has_length = 1;
+		}
 	}
 	h2up_add_line(b, name, nl, value, vl);
 	return 0;
@@ -289,6 +295,20 @@ h2up_frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 }
 
 static int
+h2up_frame_send_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
+{
+	struct h2ustream *s;
+
+	(void)arg;
+	if (frame->hd.type != NGHTTP2_DATA || (s = h2up_stream(ng, frame->hd.stream_id)) == NULL)
+		return 0;
+	/* the server's window let bytes go: it is alive */
+	if (s->sending && s->timing)
+		evtimer_add(&s->timer, &s->tv);
+	return 0;
+}
+
+static int
 h2up_data_cb(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
     void *arg)
 {
@@ -349,6 +369,29 @@ h2up_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 	return 0;
 }
 
+/* The client's trailers as a trailing HEADERS (it ends the stream);
+ * -1: none. */
+static int
+h2up_submit_trailers(nghttp2_session *ng, struct h2ustream *s)
+{
+	struct h2_field f[64];
+	nghttp2_nv nva[64];
+	size_t n, i, len;
+	char *p;
+
+	if (s->req_trailers == NULL || (len = evbuffer_get_length(s->req_trailers)) == 0)
+		return -1;
+	p = (char *)evbuffer_pullup(s->req_trailers, -1);
+	n = p != NULL ? h2_lines_fields(p, len, f, 64) : 0;
+	for (i = 0; i < n; i++)
+		nva[i] = (nghttp2_nv){ (uint8_t *)f[i].name, (uint8_t *)f[i].value, f[i].name_len,
+		    f[i].value_len, NGHTTP2_NV_FLAG_NONE };
+	if (n == 0)
+		return -1;
+	/* nghttp2 copies the fields: the buffer may go */
+	return nghttp2_submit_trailer(ng, s->id, nva, n) == 0 ? 0 : -1;
+}
+
 /* The request's DATA as the codec's bytes come (NGHTTP2_ERR_DEFERRED until
  * they do). */
 ssize_t
@@ -368,8 +411,11 @@ h2up_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t
 	if (n > len)
 		n = len;
 	evbuffer_remove(s->payload, buf, n);
-	if (s->req_end && evbuffer_get_length(s->payload) == 0)
+	if (s->req_end && evbuffer_get_length(s->payload) == 0) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (h2up_submit_trailers(ng, s) == 0)
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	}
 	return (ssize_t)n;
 }
 
@@ -400,6 +446,8 @@ h2up_setup(void)
 			    h2up_data_cb);
 			nghttp2_session_callbacks_set_on_stream_close_callback(h2up_callbacks,
 			    h2up_stream_close_cb);
+			nghttp2_session_callbacks_set_on_frame_send_callback(h2up_callbacks,
+			    h2up_frame_send_cb);
 			/* windows open as clients take the bytes */
 			nghttp2_option_set_no_auto_window_update(h2up_options, 1);
 		}
@@ -460,6 +508,46 @@ h2up_conn_failed(struct h2up *h, enum retry_failure f)
 	h2up_free_conn(h);
 }
 
+/* Silence from the server for half of upstream_response_ms: a PING; no
+ * answer within upstream_connect_ms: the connection is dead (a server
+ * that went away without a word, a path that drops everything), closed
+ * before a request waits its whole response time on it. */
+static void
+h2up_ping_arm(struct h2up *h)
+{
+	int ms = h->ping_out ? rt.cfg->t_upstream_connect_ms : rt.cfg->t_upstream_response_ms / 2;
+	struct timeval tv = clock_tv_ms(ms > 0 ? ms : 1);
+
+	evtimer_add(&h->ping_ev, &tv);
+}
+
+static void
+h2up_ping_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct h2up *h = arg;
+
+	(void)fd;
+	(void)what;
+	if (h->ping_out) {
+		log_warn("server %s (%s): HTTP/2 connection silent, no answer to a PING within %d ms: "
+		    "closed with %d stream(s)", h->srv->addr.text, pool_names[h->srv->pool],
+		    rt.cfg->t_upstream_connect_ms, h->nstreams);
+		h2up_conn_failed(h, RETRY_F_TIMEOUT);
+		return;
+	}
+	if (!h->c.hs_done && h->tls) {
+		h2up_ping_arm(h);               /* the handshake has its own timer */
+		return;
+	}
+	if (nghttp2_submit_ping(h->ng, NGHTTP2_FLAG_NONE, NULL) != 0) {
+		h2up_conn_failed(h, RETRY_F_RESET);
+		return;
+	}
+	h->ping_out = 1;
+	h2up_ping_arm(h);
+	h2up_kick(h);
+}
+
 static void
 h2up_readcb(struct conn *c, void *arg)
 {
@@ -476,6 +564,10 @@ h2up_readcb(struct conn *c, void *arg)
 		return;
 	}
 	evbuffer_drain(c->in, (size_t)r);
+	if (r > 0) {
+		h->ping_out = 0;        /* whatever came answers for the peer */
+		h2up_ping_arm(h);
+	}
 	h2up_kick(h);
 	if (h->dead || (h->goaway && h->nstreams == 0))
 		h2up_conn_failed(h, RETRY_F_CLOSED);
@@ -540,6 +632,7 @@ h2up_free_conn(struct h2up *h)
 	if (h->hs_armed)
 		evtimer_del(&h->hs_timer);
 	event_del(&h->flush_ev);
+	evtimer_del(&h->ping_ev);
 	if (h->head != NULL)
 		evbuffer_free(h->head);
 	h->magic = 0;
@@ -585,6 +678,7 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 	h->max_streams = 100;
 	TAILQ_INIT(&h->streams);
 	event_assign(&h->flush_ev, w->base, -1, 0, h2up_flush_cb, h);
+	evtimer_assign(&h->ping_ev, w->base, h2up_ping_cb, h);
 	if ((h->head = evbuffer_new()) == NULL ||
 	    nghttp2_session_client_new3(&h->ng, h2up_callbacks, h, h2up_options, h2mem()) != 0) {
 		if (h->head != NULL)
@@ -624,6 +718,7 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 	(void)nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, H2UP_CONN_WINDOW);
 	h->next = *h2up_list(w, srv);
 	*h2up_list(w, srv) = h;
+	h2up_ping_arm(h);
 	if (t == NULL)
 		h2up_kick(h);
 	return h;

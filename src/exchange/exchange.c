@@ -224,6 +224,7 @@ exchange_build_request(struct exchange *ex, const struct http_msg *m)
 	if (exchange_rhead_reserve(ex, http_rewrite_request_max(m, pe->addr_len)) == -1)
 		return -1;
 	exchange_make_reqid(ex);
+	ex->req_trailers = http_takes_trailers(m);
 	ex->rhead_len = http_rewrite_request(m, &rq, ex->rhead);
 	/* the client's id replaces ours (rq.reqid == ex->reqid when it sent none) */
 	n = rq.reqid_len < sizeof(ex->reqid) - 1 ? rq.reqid_len : sizeof(ex->reqid) - 1;
@@ -318,7 +319,9 @@ exchange_connect(struct exchange *ex, int fresh)
 		STATS_INC(ex->w->stats->retries);
 	}
 	exchange_attach_upstream(ex, u);
-	u->proto->send_head(u, ex->rhead, ex->rhead_len, ex->req_method == HTTP_M_HEAD);
+	u->proto->send_head(u, ex->rhead, ex->rhead_len,
+	    (ex->req_method == HTTP_M_HEAD ? UPSTREAM_NO_BODY : 0) |
+	    (ex->req_trailers ? UPSTREAM_TRAILERS : 0));
 	if (ex->req_done)
 		exchange_request_sent(ex);    /* no body: the head is the whole request */
 	else

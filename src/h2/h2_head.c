@@ -269,7 +269,7 @@ h2_request_head(const struct h2_field *f, size_t n, int end_stream, const char *
 	puts_(&o, "\r\n");
 	for (i = 0; i < n; i++) {
 		if (f[i].name[0] == ':' || eq(f[i].name, f[i].name_len, "host") ||
-		    eq(f[i].name, f[i].name_len, "cookie") || eq(f[i].name, f[i].name_len, "te") ||
+		    eq(f[i].name, f[i].name_len, "cookie") ||
 		    eq(f[i].name, f[i].name_len, "content-length") ||
 		    (r->websocket && eq(f[i].name, f[i].name_len, "sec-websocket-key")))
 			continue;
@@ -316,4 +316,41 @@ h2_request_head(const struct h2_field *f, size_t n, int end_stream, const char *
 	if (o.full)
 		return fail(r, "a header list too large");
 	return (long)o.n;
+}
+
+size_t
+h2_lines_fields(char *p, size_t len, struct h2_field *f, size_t max)
+{
+	size_t n = 0, i = 0;
+
+	while (i < len && n < max) {
+		char *eol = memchr(p + i, '\n', len - i), *colon;
+		size_t ll = eol != NULL ? (size_t)(eol - (p + i)) : len - i, next = i + ll + 1, vs, k;
+
+		if (ll > 0 && p[i + ll - 1] == '\r')
+			ll--;
+		if (ll == 0)
+			break;
+		colon = memchr(p + i, ':', ll);
+		if (colon != NULL && colon != p + i) {
+			struct h2_field *x = &f[n];
+
+			x->name = p + i;
+			x->name_len = (size_t)(colon - (p + i));
+			for (k = 0; k < x->name_len; k++)
+				if (p[i + k] >= 'A' && p[i + k] <= 'Z')
+					p[i + k] = (char)(p[i + k] + 32);
+			vs = x->name_len + 1;
+			while (vs < ll && IS_OWS(p[i + vs]))
+				vs++;
+			while (ll > vs && IS_OWS(p[i + ll - 1]))
+				ll--;
+			x->value = p + i + vs;
+			x->value_len = ll - vs;
+			if (!connection_specific(x) && !eq(x->name, x->name_len, "te"))
+				n++;
+		}
+		i = next;
+	}
+	return n;
 }

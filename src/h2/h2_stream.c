@@ -377,34 +377,14 @@ h2_lower(char *dst, const char *src, size_t n)
 static int
 h2_submit_trailers(struct h2stream *st)
 {
+	struct h2_field f[64];
 	nghttp2_nv nva[64];
-	size_t n = 0, len = evbuffer_get_length(st->trailers), i, k;
+	size_t n, i, len = evbuffer_get_length(st->trailers);
 	char *p = (char *)evbuffer_pullup(st->trailers, -1);
 
-	for (i = 0; p != NULL && i < len && n < 64;) {
-		char *eol = memchr(p + i, '\r', len - i), *colon;
-		size_t ll = eol != NULL ? (size_t)(eol - (p + i)) : len - i, vs, ve;
-
-		if (ll == 0)
-			break;
-		colon = memchr(p + i, ':', ll);
-		if (colon != NULL) {
-			size_t nl = (size_t)(colon - (p + i));
-
-			for (k = 0; k < nl; k++)
-				if (p[i + k] >= 'A' && p[i + k] <= 'Z')
-					p[i + k] = (char)(p[i + k] + 32);
-			vs = nl + 1;
-			ve = ll;
-			while (vs < ve && (p[i + vs] == ' ' || p[i + vs] == '\t'))
-				vs++;
-			while (ve > vs && (p[i + ve - 1] == ' ' || p[i + ve - 1] == '\t'))
-				ve--;
-			if (nl > 0)
-				nva[n++] = NV(p + i, nl, p + i + vs, ve - vs);
-		}
-		i += ll + 2;
-	}
+	n = p != NULL ? h2_lines_fields(p, len, f, 64) : 0;
+	for (i = 0; i < n; i++)
+		nva[i] = NV(f[i].name, f[i].name_len, f[i].value, f[i].value_len);
 	if (n == 0)
 		return -1;
 	return nghttp2_submit_trailer(st->h->ng, st->id, nva, n) == 0 ? 0 : -1;

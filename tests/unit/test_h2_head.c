@@ -59,10 +59,14 @@ TEST(get_becomes_a_request_line_and_host)
 	struct h2_req r;
 	struct http_msg m;
 
+	/* te: trailers stays (the client takes trailers); the parser marks it
+	 * hop-by-hop, so that it goes no further than bgproxy */
 	CHECK_STR(head(f, NF(f), 1, &r),
-	    "GET /a?b=1 HTTP/1.1\r\nhost: shop.example\r\naccept: */*\r\n\r\n");
+	    "GET /a?b=1 HTTP/1.1\r\nhost: shop.example\r\naccept: */*\r\nte: trailers\r\n\r\n");
 	CHECK(!r.chunked && !r.has_length && !r.websocket);
 	CHECK(parses(out, &m) != -1);
+	CHECK(http_takes_trailers(&m));
+	CHECK(m.hdr[2].flags & HTTP_HDR_HOP);
 }
 
 TEST(bodies_get_a_length_or_chunked)

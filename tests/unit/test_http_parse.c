@@ -941,8 +941,33 @@ TEST(misc_helpers)
 	CHECK_STR(http_status_text(299), "Unknown");
 }
 
+TEST(te_trailers_in_a_list)
+{
+	static const char *yes[] = {
+		"GET / HTTP/1.1\r\nHost: a\r\nTE: trailers\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nTE: gzip;q=0.5, Trailers\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nTE: deflate\r\nte: trailers;q=1\r\n\r\n",
+	};
+	static const char *no[] = {
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nTE: gzip\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nTE: trailersx, xtrailers\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nX-TE: trailers\r\n\r\n",
+	};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		CHECK(parse(0, yes[i], strlen(yes[i]), &lim_std, &m_whole) > 0);
+		CHECK_EQ_INT(http_takes_trailers(&m_whole), 1);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		CHECK(parse(0, no[i], strlen(no[i]), &lim_std, &m_whole) > 0);
+		CHECK_EQ_INT(http_takes_trailers(&m_whole), 0);
+	}
+}
+
 int main(void)
 {
+	RUN(te_trailers_in_a_list);
 	RUN(req_get);
 	RUN(req_post_cl);
 	RUN(req_post_chunked);

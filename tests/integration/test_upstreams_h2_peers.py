@@ -1,0 +1,233 @@
+"""HTTP/2 to servers against scripted python3-h2 servers (docs/upstreams.md):
+trailers both ways, a GOAWAY in the middle of a response, a server that
+stalls its window under an upload, a connection that goes silent (PING)."""
+import socket
+import struct
+import threading
+import time
+
+import harness
+from harness import get, wait_until
+
+from test_upstreams_h2 import h2_proxy
+
+
+class ScriptedServer:
+    """An HTTP/2 server (python3-h2, prior knowledge) whose behaviour per
+    stream is `mode`:
+    - "echo": answers after the request ends: 200, the body it got, a
+      header x-got-trailers listing the request's trailers, and trailers
+      of its own (grpc-status: 0, x-echo: <the request's x-t trailer>);
+    - "goaway_mid": sends the head and half the body, a GOAWAY naming this
+      stream as the last, then the rest and the end (a graceful GOAWAY);
+      streams above the last one are never answered;
+    - "stall": reads the request but never opens a window again and never
+      answers;
+    - "silent_after_one": answers the first request of a connection, then
+      reads nothing more (no PING answer) while keeping the socket open."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.conns = 0
+        self.answered = 0
+        self.received = {}        # stream id -> bytes of body received (last conn)
+        self.trailers = []        # request trailers seen
+        self.socks = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns += 1
+            self.socks.append(c)
+            threading.Thread(target=self._handle, args=(c,), daemon=True).start()
+
+    def _handle(self, c):
+        import h2.config
+        import h2.connection
+        import h2.events
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=False, validate_inbound_headers=False))
+        conn.initiate_connection()
+        c.sendall(conn.data_to_send())
+        bodies, trailers, answered_here, gone = {}, {}, 0, False
+        while True:
+            try:
+                data = c.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            for ev in conn.receive_data(data):
+                sid = getattr(ev, "stream_id", None)
+                if isinstance(ev, h2.events.RequestReceived):
+                    bodies[sid] = bytearray()
+                    if self.mode == "goaway_mid" and gone:
+                        continue            # above the GOAWAY's last stream
+                    if self.mode == "goaway_mid":
+                        gone = True
+                        body = b"x" * 20000
+                        conn.send_headers(sid, [(":status", "200"),
+                                                ("content-length", str(len(body)))])
+                        conn.send_data(sid, body[:10000])
+                        c.sendall(conn.data_to_send())
+                        # GOAWAY written by hand: python3-h2 would send
+                        # nothing more after its own
+                        c.sendall(struct.pack(">I", 8)[1:] + b"\x07\x00" +
+                                  struct.pack(">III", 0, sid, 0))
+                        time.sleep(0.2)
+                        conn.send_data(sid, body[10000:], end_stream=True)
+                        self.answered += 1
+                elif isinstance(ev, h2.events.DataReceived):
+                    bodies.setdefault(sid, bytearray()).extend(ev.data)
+                    self.received[sid] = len(bodies[sid])
+                    if self.mode != "stall":
+                        conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+                elif isinstance(ev, h2.events.TrailersReceived):
+                    trailers[sid] = [(k.decode() if isinstance(k, bytes) else k,
+                                      v.decode() if isinstance(v, bytes) else v)
+                                     for k, v in ev.headers]
+                    self.trailers.append(trailers[sid])
+                elif isinstance(ev, h2.events.StreamEnded):
+                    if self.mode == "echo":
+                        got = trailers.get(sid, [])
+                        body = bytes(bodies.get(sid, b""))
+                        conn.send_headers(sid, [
+                            (":status", "200"), ("content-length", str(len(body))),
+                            ("x-got-trailers", ",".join("%s=%s" % kv for kv in got))])
+                        if body:
+                            conn.send_data(sid, body)
+                        conn.send_headers(sid, [("grpc-status", "0"),
+                                                ("x-echo", dict(got).get("x-t", "-"))],
+                                          end_stream=True)
+                        self.answered += 1
+                    elif self.mode == "silent_after_one":
+                        if answered_here == 0:
+                            conn.send_headers(sid, [(":status", "200"), ("content-length", "3")])
+                            conn.send_data(sid, b"ok\n", end_stream=True)
+                            self.answered += 1
+                            answered_here += 1
+                            c.sendall(conn.data_to_send())
+                        # from now on: nothing read, nothing answered
+                        while True:
+                            time.sleep(1)
+            c.sendall(conn.data_to_send())
+
+    def stop(self):
+        self.sock.close()
+        for c in self.socks:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+def test_request_trailers_reach_an_h2_server_from_both_client_protocols(env):
+    from h2client import H2Client
+    s = ScriptedServer("echo")
+    try:
+        p = h2_proxy(env, s.addr)
+        # HTTP/1.1, chunked with trailers
+        body = (b"5\r\nhello\r\n0\r\nX-T: one\r\nX-Other: two\r\n\r\n")
+        raw = (b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+               b"TE: trailers\r\nConnection: close\r\n\r\n" + body)
+        resp = harness.raw(p.port, raw, timeout=5)
+        assert b" 200 " in resp.split(b"\r\n", 1)[0], resp[:300]
+        assert b"x-got-trailers: x-t=one,x-other=two" in resp.lower(), resp[:500]
+        # the client said TE: trailers: the answer comes chunked, the
+        # server's trailers in its last chunk
+        low = resp.lower()
+        assert b"transfer-encoding: chunked" in low and b"content-length" not in low, resp
+        assert b"5\r\nhello\r\n0\r\n" in low and b"x-echo: one\r\n" in low, resp
+        # without TE: trailers the length stays and the trailers drop
+        resp = harness.raw(p.port, raw.replace(b"TE: trailers\r\n", b""), timeout=5)
+        assert resp.lower().split(b"\r\n\r\n")[0].count(b"content-length: 5") == 1, resp
+        assert resp.endswith(b"\r\n\r\nhello"), resp
+        # HTTP/2, DATA then trailers
+        c = H2Client(p.port)
+        sid = c.request("/up", method="POST", body=b"abc", end=False,
+                        headers=[("te", "trailers")])
+        c.conn.send_headers(sid, [("x-t", "h2")], end_stream=True)
+        c.flush()
+        assert c.wait([sid], 10)
+        st = c.streams[sid]
+        assert st.status == 200 and bytes(st.data) == b"abc", (st.status, st.data)
+        assert st.headers["x-got-trailers"] == "x-t=h2", st.headers
+        assert st.trailers == {"grpc-status": "0", "x-echo": "h2"}, st.trailers
+        c.close()
+        assert s.trailers == [[("x-t", "one"), ("x-other", "two")]] * 2 + [[("x-t", "h2")]], \
+            s.trailers
+    finally:
+        s.stop()
+
+
+def test_a_graceful_goaway_mid_response_finishes_it_and_moves_on(env):
+    from h2client import H2Client
+    s = ScriptedServer("goaway_mid")
+    try:
+        p = h2_proxy(env, s.addr)
+        c = H2Client(p.port)
+        first = c.request("/a")
+        assert c.pump(lambda: c.streams[first].status is not None, 10)
+        second = c.request("/b")
+        assert c.wait([first, second], 15)
+        # the stream the GOAWAY named came whole; the next went elsewhere
+        assert c.streams[first].status == 200 and len(c.streams[first].data) == 20000
+        assert c.streams[second].status == 200 and len(c.streams[second].data) == 20000, \
+            (c.streams[second].status, c.streams[second].reset)
+        assert s.conns == 2 and s.answered == 2, (s.conns, s.answered)
+        c.close()
+    finally:
+        s.stop()
+
+
+def test_a_server_stalling_its_window_times_out_and_bounds_what_is_held(env):
+    from h2client import H2Client
+    s = ScriptedServer("stall")
+    try:
+        p = h2_proxy(env, s.addr, extra="timeouts = { upstream_response_ms = 1500; };")
+        c = H2Client(p.port)
+        sid = c.request("/upload", method="POST", end=False)
+        t0 = time.time()
+        sent = 0
+        # the client sends while windows let it: bgproxy must stop taking
+        # bytes it cannot pass on (the server took 64 KiB)
+        try:
+            for _ in range(256):
+                c.send_data(sid, b"z" * 65536, timeout=1)
+                sent += 65536
+        except RuntimeError:
+            pass
+        print("sent before the window closed:", sent)
+        assert sent < 4 << 20, sent
+        assert c.wait([sid], 15), "no answer"
+        st = c.streams[sid]
+        assert st.status == 504 or st.reset is not None, (st.status, st.reset)
+        assert time.time() - t0 < 12, time.time() - t0
+        assert max(s.received.values() or [0]) <= 65535, s.received
+        c.close()
+        assert wait_until(lambda: any(l.get("status") == 504 for l in p.access_lines()))
+    finally:
+        s.stop()
+
+
+def test_a_connection_that_goes_silent_is_found_by_ping_and_replaced(env):
+    s = ScriptedServer("silent_after_one")
+    try:
+        p = h2_proxy(env, s.addr, extra="timeouts = { upstream_response_ms = 1000; "
+                     "upstream_connect_ms = 300; upstream_idle_ms = 60000; };")
+        st, h, body = get(p.port, "/")
+        assert st == 200 and body == b"ok\n", (st, body)
+        # idle, silent: a PING at 0.5 s, no answer by 0.8 s: closed
+        assert wait_until(lambda: "no answer to a PING" in p.output(), 10), p.output()[-2000:]
+        st, h, body = get(p.port, "/")
+        assert st == 200 and s.conns == 2, (st, s.conns)
+    finally:
+        s.stop()
