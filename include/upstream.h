@@ -114,6 +114,20 @@ extern const struct upstream_proto upstream_h2;
 struct upconn *upstream_h2_get(struct worker *w, struct server *srv, int fresh, char *err,
     size_t errlen);
 void upstream_h2_free_all(struct worker *w);
+/* Connections to one server go: idle now, busy ones after their streams. */
+void upstream_h2_drain(struct worker *w, int pool, int index);
+
+/* Whose sessions a TLS connection to a server makes (its SSL's app data):
+ * kept per server and worker, offered again for resumption. */
+struct upsess_owner {
+	struct worker *w;
+	struct server *srv;
+	uint64_t gen;                 /* the pool's TLS it was made under (tls_up.gen) */
+};
+
+/* The SSL of a new connection to o->srv under t (SNI, the name to verify),
+ * the worker's last session for it offered when made under the same t. */
+SSL *upstream_tls_ssl(struct upsess_owner *o, const struct tls_up *t, char *err, size_t errlen);
 
 struct upconn {
 	struct conn c;
@@ -132,6 +146,7 @@ struct upconn {
 	int in_body;                  /* a final head came: body bytes follow */
 	uint64_t tls_gen;             /* the pool's TLS it speaks (tls_up.gen), 0: plain TCP */
 	int slot;                     /* holds a place of srv's max_connections */
+	struct upsess_owner sess;     /* TLS: whose sessions it makes */
 	/* TLS: connect and handshake within timeouts.upstream_connect_ms, however
 	 * slowly the server sends its part (armed from the connect on) */
 	struct event hs_timer;

@@ -32,6 +32,7 @@ struct h2up {
 	struct worker *w;
 	struct server *srv;
 	uint64_t tls_gen;
+	struct upsess_owner sess;     /* TLS: whose sessions it makes (resumption) */
 	int nstreams;
 	uint32_t max_streams;         /* the server's, until it says: 100 */
 	int goaway;                   /* no new streams on it */

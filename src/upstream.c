@@ -140,17 +140,34 @@ upstream_set_timers(struct upconn *u, enum upstream_timers which)
 int
 upstream_tls_session(SSL *ssl, SSL_SESSION *sess)
 {
-	struct upconn *u = SSL_get_app_data(ssl);
+	struct upsess_owner *o = SSL_get_app_data(ssl);
 	struct upidle *slot;
 
-	if (u == NULL || u->tls_gen == 0)
+	if (o == NULL || o->gen == 0)
 		return 0;
-	slot = &u->w->idle[u->srv->pool][u->srv->index];
+	slot = &o->w->idle[o->srv->pool][o->srv->index];
 	if (slot->sess != NULL)
 		SSL_SESSION_free(slot->sess);
 	slot->sess = sess;
-	slot->sess_gen = u->tls_gen;
+	slot->sess_gen = o->gen;
 	return 1;
+}
+
+SSL *
+upstream_tls_ssl(struct upsess_owner *o, const struct tls_up *t, char *err, size_t errlen)
+{
+	struct upidle *slot = &o->w->idle[o->srv->pool][o->srv->index];
+	SSL *ssl = tls_up_ssl(t, o->srv->addr.text, err, errlen);
+
+	if (ssl == NULL)
+		return NULL;
+	o->gen = t->gen;
+	SSL_set_app_data(ssl, o);
+	/* only a session verified under this same TLS (a reload may change
+	 * what is trusted) */
+	if (slot->sess != NULL && slot->sess_gen == t->gen && SSL_SESSION_is_resumable(slot->sess))
+		(void)SSL_set_session(ssl, slot->sess);
+	return ssl;
 }
 
 void
@@ -183,17 +200,13 @@ upstream_tls(struct upconn *u, const struct tls_up *t, char *err, size_t errlen)
 {
 	struct timeval cto = clock_tv_ms(rt.cfg->t_upstream_connect_ms);
 
-	struct upidle *slot = &u->w->idle[u->srv->pool][u->srv->index];
-	SSL *ssl = tls_up_ssl(t, u->srv->addr.text, err, errlen);
+	SSL *ssl;
 
-	if (ssl == NULL)
+	u->sess.w = u->w;
+	u->sess.srv = u->srv;
+	if ((ssl = upstream_tls_ssl(&u->sess, t, err, errlen)) == NULL)
 		return -1;
 	u->tls_gen = t->gen;
-	SSL_set_app_data(ssl, u);
-	/* only a session verified under this same TLS (a reload may change
-	 * what is trusted) */
-	if (slot->sess != NULL && slot->sess_gen == t->gen && SSL_SESSION_is_resumable(slot->sess))
-		(void)SSL_set_session(ssl, slot->sess);
 	conn_start_tls(&u->c, ssl);
 	evtimer_assign(&u->hs_timer, u->w->base, upstream_hs_timeout_cb, u);
 	evtimer_add(&u->hs_timer, &cto);
@@ -290,6 +303,7 @@ upstream_free_disabled(struct worker *w)
 				continue;
 			while (w->idle[p][i].head != NULL)
 				upstream_free(w->idle[p][i].head);
+			upstream_h2_drain(w, p, i);
 		}
 	}
 }
@@ -300,9 +314,11 @@ upstream_free_pool(struct worker *w, int pool)
 {
 	size_t i;
 
-	for (i = 0; i < CONFIG_MAX_SERVERS; i++)
+	for (i = 0; i < CONFIG_MAX_SERVERS; i++) {
 		while (w->idle[pool][i].head != NULL)
 			upstream_free(w->idle[pool][i].head);
+		upstream_h2_drain(w, pool, (int)i);
+	}
 }
 
 size_t

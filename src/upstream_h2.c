@@ -372,6 +372,27 @@ const struct upstream_proto upstream_h2 = {
 	.free = h2up_free_stream,
 };
 
+/* The worker's HTTP/2 connections to one server go: idle ones now, busy
+ * ones once their streams are over (no new stream on them; a GOAWAY tells
+ * the server). */
+void
+upstream_h2_drain(struct worker *w, int pool, int index)
+{
+	struct h2up *h = w->idle[pool][index].h2, *next;
+
+	for (; h != NULL; h = next) {
+		next = h->next;
+		if (h->nstreams == 0) {
+			h2up_conn_failed(h, RETRY_F_CLOSED);
+		} else if (!h->goaway) {
+			h->goaway = 1;
+			(void)nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE,
+			    nghttp2_session_get_last_proc_stream_id(h->ng), NGHTTP2_NO_ERROR, NULL, 0);
+			h2up_kick(h);
+		}
+	}
+}
+
 /* At a worker's end: its HTTP/2 connections to servers go. */
 void
 upstream_h2_free_all(struct worker *w)

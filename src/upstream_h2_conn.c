@@ -54,7 +54,9 @@ h2up_detach(struct h2ustream *s)
 	h->nstreams--;
 	s->h = NULL;
 	if (h->nstreams == 0 && !h->dead) {
-		idle = clock_tv_ms(rt.cfg->t_upstream_idle_ms);
+		/* going away (drained, or the server's GOAWAY): closed at once,
+		 * from the loop */
+		idle = clock_tv_ms(h->goaway ? 1 : rt.cfg->t_upstream_idle_ms);
 		conn_set_timeouts(&h->c, &idle, NULL);
 	}
 }
@@ -695,7 +697,11 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 		return NULL;
 	}
 	if (t != NULL) {
-		SSL *ssl = tls_up_ssl(t, a->text, err, errlen);
+		SSL *ssl;
+
+		h->sess.w = w;
+		h->sess.srv = srv;
+		ssl = upstream_tls_ssl(&h->sess, t, err, errlen);
 
 		if (ssl == NULL) {
 			h2up_free_conn(h);

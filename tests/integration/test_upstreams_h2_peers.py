@@ -26,13 +26,21 @@ class ScriptedServer:
     - "silent_after_one": answers the first request of a connection, then
       reads nothing more (no PING answer) while keeping the socket open."""
 
-    def __init__(self, mode):
+    def __init__(self, mode, tls=None):
         self.mode = mode
+        self.ctx = None
+        self.resumed = []         # per TLS connection: was its session resumed
+        if tls is not None:
+            import ssl
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(tls[0], tls[1])
+            self.ctx.set_alpn_protocols(["h2"])
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.conns = 0
+        self.closed = 0           # connections bgproxy closed
         self.answered = 0
         self.received = {}        # stream id -> bytes of body received (last conn)
         self.trailers = []        # request trailers seen
@@ -47,7 +55,16 @@ class ScriptedServer:
                 return
             self.conns += 1
             self.socks.append(c)
-            threading.Thread(target=self._handle, args=(c,), daemon=True).start()
+            threading.Thread(target=self._start, args=(c,), daemon=True).start()
+
+    def _start(self, c):
+        if self.ctx is not None:
+            try:
+                c = self.ctx.wrap_socket(c, server_side=True)
+            except OSError:
+                return
+            self.resumed.append(c.session_reused)
+        self._handle(c)
 
     def _handle(self, c):
         import h2.config
@@ -64,6 +81,7 @@ class ScriptedServer:
             except OSError:
                 return
             if not data:
+                self.closed += 1
                 return
             for ev in conn.receive_data(data):
                 sid = getattr(ev, "stream_id", None)
@@ -229,5 +247,38 @@ def test_a_connection_that_goes_silent_is_found_by_ping_and_replaced(env):
         assert wait_until(lambda: "no answer to a PING" in p.output(), 10), p.output()[-2000:]
         st, h, body = get(p.port, "/")
         assert st == 200 and s.conns == 2, (st, s.conns)
+    finally:
+        s.stop()
+
+
+def test_disabling_a_server_closes_its_http2_connections(env):
+    s = ScriptedServer("echo")
+    try:
+        p = h2_proxy(env, s.addr, extra="timeouts = { upstream_idle_ms = 60000; };")
+        st, h, body = get(p.port, "/", method="POST", body=b"x")
+        assert st == 200 and body == b"x", (st, body)
+        assert s.conns == 1 and s.closed == 0, (s.conns, s.closed)
+        ok, first, _ = harness.admin(p.port, "server blue %s disable" % s.addr)
+        assert ok, first
+        # the idle connection goes at the worker's next tick, not after
+        # upstream_idle_ms
+        assert wait_until(lambda: s.closed == 1, 5), (s.conns, s.closed)
+    finally:
+        s.stop()
+
+
+def test_tls_sessions_resume_on_http2_connections(env):
+    import test_upstreams as tu
+    k = tu.pki(env)
+    s = ScriptedServer("echo", tls=k["ip"])
+    try:
+        p = h2_proxy(env, s.addr, pool_extra='tls = { ca = "%s"; };' % k["ca"][0],
+                     extra="timeouts = { upstream_idle_ms = 100; };")
+        for i in range(3):
+            st, h, body = get(p.port, "/", method="POST", body=b"r%d" % i)
+            assert st == 200 and body == b"r%d" % i, (st, body)
+            # the idle connection closes: the next request makes a new one
+            assert wait_until(lambda: s.closed == i + 1, 5), (s.conns, s.closed)
+        assert s.resumed == [False, True, True], s.resumed
     finally:
         s.stop()
