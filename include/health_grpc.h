@@ -1,6 +1,7 @@
 /*
- * health_grpc.h - the gRPC Health Checking Protocol as a health check
- * (health.type = "grpc"; health_grpc.c): one HTTP/2 stream on a connection
+ * health_grpc.h - health checks over HTTP/2 (health_grpc.c): the gRPC
+ * Health Checking Protocol (health.type = "grpc"), and the HTTP check of a
+ * pool whose servers speak HTTP/2.  One HTTP/2 stream on a connection
  * of its own (prior knowledge over TCP, ALPN h2 over the pool's TLS),
  * `POST /grpc.health.v1.Health/Check` with the service named by
  * health.grpc_service ("" : the server as a whole); an answer of HTTP 200,
@@ -29,6 +30,12 @@ enum health_verdict health_grpc_read(struct health_grpc *g, char *why, size_t wh
 
 /* The server closed: the verdict if the answer was whole, else a failure. */
 enum health_verdict health_grpc_eof(struct health_grpc *g, char *why, size_t whylen);
+
+/* An HTTP GET of path over HTTP/2 (a pool whose servers speak it): a final
+ * 2xx or 3xx passes, as health_judge over HTTP/1.1.  Read, ended and freed
+ * as a gRPC check. */
+struct health_grpc *health_h2_get_start(struct bufferevent *bev, const char *authority,
+    const char *path, int tls);
 
 void health_grpc_free(struct health_grpc *g);
 

@@ -23,4 +23,7 @@ enum health_verdict { HEALTH_MORE = 0, HEALTH_PASS = 1, HEALTH_FAIL = 2 };
 enum health_verdict health_judge(const char *buf, size_t len, struct http_msg *m, char *why,
     size_t whylen);
 
+/* A final status: 2xx or 3xx passes, else why says "status N". */
+enum health_verdict health_status_judge(int status, char *why, size_t whylen);
+
 #endif

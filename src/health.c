@@ -184,6 +184,7 @@ health_begin(struct hcheck *h)
 	 * reload replaces it here too, never under this call) */
 	const struct tls_up *t = atomic_load_explicit(&rt.up_tls[h->srv->pool],
 	    memory_order_acquire);
+	int h2 = hc->type == HEALTH_GRPC || rt.cfg->pools[h->srv->pool].protocol == UPPROTO_H2;
 	char err[256];
 	SSL *ssl = NULL;
 
@@ -192,8 +193,9 @@ health_begin(struct hcheck *h)
 		health_schedule(h, hc->interval_ms);
 		return;
 	}
-	/* gRPC is HTTP/2: asked for by ALPN over TLS */
-	if (ssl != NULL && hc->type == HEALTH_GRPC)
+	/* gRPC is HTTP/2, and so is a pool's that speaks it: asked for by ALPN
+	 * over TLS */
+	if (ssl != NULL && h2)
 		(void)SSL_set_alpn_protos(ssl, (const unsigned char *)"\x02h2", 3);
 	h->bev = ssl != NULL ? bufferevent_openssl_socket_new(health_base, -1, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE) :
@@ -213,6 +215,12 @@ health_begin(struct hcheck *h)
 	if (hc->type == HEALTH_GRPC) {
 		h->grpc = health_grpc_start(h->bev, a->text, hc->grpc_service != NULL ?
 		    hc->grpc_service : "", ssl != NULL);
+		if (h->grpc == NULL) {
+			health_result(h, 0, "out of memory");
+			return;
+		}
+	} else if (h2) {
+		h->grpc = health_h2_get_start(h->bev, a->text, hc->path, ssl != NULL);
 		if (h->grpc == NULL) {
 			health_result(h, 0, "out of memory");
 			return;

@@ -1,6 +1,7 @@
 /*
- * health_grpc.c - the gRPC Health Checking Protocol as a health check (see
- * health_grpc.h), on libnghttp2's client side.  The control thread only.
+ * health_grpc.c - health checks over HTTP/2 (see health_grpc.h): the gRPC
+ * Health Checking Protocol, and an HTTP GET to a pool whose servers speak
+ * HTTP/2, on libnghttp2's client side.  The control thread only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct health_grpc {
 	char grpc_message[128];
 	unsigned char msg[HEALTH_GRPC_MSG_MAX];
 	size_t msg_len;
+	int get;                         /* an HTTP GET: judged by its final status */
 	int closed;                      /* the stream is over */
 	uint32_t close_code;             /* its RST_STREAM code, 0: none */
 };
@@ -116,7 +118,7 @@ health_grpc_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uin
 	if (nl == 7 && memcmp(name, ":status", 7) == 0 && vl < sizeof(num)) {
 		memcpy(num, value, vl);
 		num[vl] = '\0';
-		g->http_status = atoi(num);
+		g->http_status = atoi(num);     /* a final one follows an interim one */
 	} else if (nl == 11 && memcmp(name, "grpc-status", 11) == 0 && vl < sizeof(num)) {
 		memcpy(num, value, vl);
 		num[vl] = '\0';
@@ -185,11 +187,35 @@ health_grpc_body_cb(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
 #define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), \
 	NGHTTP2_NV_FLAG_NO_COPY_NAME }
 
+/* A session on bev with one request submitted (prd: its body, or none). */
+static int
+health_h2_submit(struct health_grpc *g, const nghttp2_nv *nva, size_t n,
+    const nghttp2_data_provider *prd)
+{
+	nghttp2_session_callbacks *cb;
+
+	if (nghttp2_session_callbacks_new(&cb) != 0)
+		return -1;
+	nghttp2_session_callbacks_set_send_callback(cb, health_grpc_send_cb);
+	nghttp2_session_callbacks_set_on_header_callback(cb, health_grpc_header_cb);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, health_grpc_data_cb);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, health_grpc_close_cb);
+	if (nghttp2_session_client_new(&g->ng, cb, g) != 0) {
+		nghttp2_session_callbacks_del(cb);
+		return -1;
+	}
+	nghttp2_session_callbacks_del(cb);
+	if (nghttp2_submit_settings(g->ng, NGHTTP2_FLAG_NONE, NULL, 0) != 0 ||
+	    (g->sid = nghttp2_submit_request(g->ng, NULL, nva, n, prd, NULL)) < 0 ||
+	    nghttp2_session_send(g->ng) != 0)
+		return -1;
+	return 0;
+}
+
 struct health_grpc *
 health_grpc_start(struct bufferevent *bev, const char *authority, const char *service, int tls)
 {
 	size_t sl = strlen(service);
-	nghttp2_session_callbacks *cb;
 	nghttp2_data_provider prd;
 	struct health_grpc *g;
 	nghttp2_nv nva[] = {
@@ -212,25 +238,31 @@ health_grpc_start(struct bufferevent *bev, const char *authority, const char *se
 		g->req[6] = (unsigned char)sl;   /* < 128 bytes is one varint byte */
 		memcpy(g->req + 7, service, sl);
 	}
-	if (nghttp2_session_callbacks_new(&cb) != 0) {
-		free(g);
-		return NULL;
-	}
-	nghttp2_session_callbacks_set_send_callback(cb, health_grpc_send_cb);
-	nghttp2_session_callbacks_set_on_header_callback(cb, health_grpc_header_cb);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, health_grpc_data_cb);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cb, health_grpc_close_cb);
-	if (nghttp2_session_client_new(&g->ng, cb, g) != 0) {
-		nghttp2_session_callbacks_del(cb);
-		free(g);
-		return NULL;
-	}
-	nghttp2_session_callbacks_del(cb);
 	prd.source.ptr = NULL;
 	prd.read_callback = health_grpc_body_cb;
-	if (nghttp2_submit_settings(g->ng, NGHTTP2_FLAG_NONE, NULL, 0) != 0 ||
-	    (g->sid = nghttp2_submit_request(g->ng, NULL, nva, sizeof(nva) / sizeof(nva[0]), &prd,
-	    NULL)) < 0 || nghttp2_session_send(g->ng) != 0) {
+	if (health_h2_submit(g, nva, sizeof(nva) / sizeof(nva[0]), &prd) == -1) {
+		health_grpc_free(g);
+		return NULL;
+	}
+	return g;
+}
+
+struct health_grpc *
+health_h2_get_start(struct bufferevent *bev, const char *authority, const char *path, int tls)
+{
+	struct health_grpc *g;
+	nghttp2_nv nva[] = {
+		NV(":method", "GET"), NV(":scheme", tls ? "https" : "http"),
+		NV(":path", path), NV(":authority", authority),
+		NV("user-agent", "bgproxy-health"),
+	};
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	g->bev = bev;
+	g->get = 1;
+	g->grpc_status = -1;
+	if (health_h2_submit(g, nva, sizeof(nva) / sizeof(nva[0]), NULL) == -1) {
 		health_grpc_free(g);
 		return NULL;
 	}
@@ -240,6 +272,8 @@ health_grpc_start(struct bufferevent *bev, const char *authority, const char *se
 static enum health_verdict
 health_grpc_verdict(struct health_grpc *g, char *why, size_t whylen)
 {
+	if (g->get && g->http_status >= 200)
+		return health_status_judge(g->http_status, why, whylen);
 	if (g->close_code != 0) {
 		snprintf(why, whylen, "the stream was reset (%s)", nghttp2_http2_strerror(g->close_code));
 		return HEALTH_FAIL;
@@ -261,7 +295,8 @@ health_grpc_read(struct health_grpc *g, char *why, size_t whylen)
 		snprintf(why, whylen, "HTTP/2: %s", nghttp2_strerror((int)r));
 		return HEALTH_FAIL;
 	}
-	if (g->closed)
+	/* a GET is judged by its final head, as over HTTP/1.1 */
+	if (g->closed || (g->get && g->http_status >= 200))
 		return health_grpc_verdict(g, why, whylen);
 	if (nghttp2_session_send(g->ng) != 0) {
 		snprintf(why, whylen, "HTTP/2: cannot send");
@@ -273,9 +308,10 @@ health_grpc_read(struct health_grpc *g, char *why, size_t whylen)
 enum health_verdict
 health_grpc_eof(struct health_grpc *g, char *why, size_t whylen)
 {
-	if (g->closed)
+	if (g->closed || (g->get && g->http_status >= 200))
 		return health_grpc_verdict(g, why, whylen);
-	snprintf(why, whylen, "closed before answering (is it an HTTP/2 gRPC server?)");
+	snprintf(why, whylen, g->get ? "closed before answering (is it an HTTP/2 server?)" :
+	    "closed before answering (is it an HTTP/2 gRPC server?)");
 	return HEALTH_FAIL;
 }
 

@@ -24,8 +24,14 @@ health_judge(const char *buf, size_t len, struct http_msg *m, char *why, size_t 
 			break;
 		off += (size_t)r;           /* an interim head: the final one follows */
 	}
-	if (m->status >= 200 && m->status < 400)
+	return health_status_judge(m->status, why, whylen);
+}
+
+enum health_verdict
+health_status_judge(int status, char *why, size_t whylen)
+{
+	if (status >= 200 && status < 400)
 		return HEALTH_PASS;
-	snprintf(why, whylen, "status %d", m->status);
+	snprintf(why, whylen, "status %d", status);
 	return HEALTH_FAIL;
 }

@@ -273,3 +273,26 @@ def test_a_stalled_handshake_to_an_h2_server_is_a_connect_timeout(env):
         assert wait_until(lambda: "TLS handshake timed out" in p.output()), p.output()[-2000:]
     finally:
         s.stop()
+
+
+def _blue_line(port):
+    ok, first, rest = admin(port, "show servers")
+    return next((l for l in rest.splitlines() if l.startswith("blue ")), "")
+
+
+def test_http_health_checks_speak_http2_to_an_h2_pool(env):
+    proc, addr, www = _nghttpd(env)
+    try:
+        health = ('health = { path = "%s"; interval_ms = 200; timeout_ms = 150; rise = 1; '
+                  'fall = 1; };')
+        p = h2_proxy(env, addr, pool_extra=health % "/index.html")
+        assert wait_until(lambda: "check ok" in _blue_line(p.port)), _blue_line(p.port)
+        assert " up " in _blue_line(p.port), _blue_line(p.port)
+        p.stop()
+        # a path the server does not have: down, and the line says why
+        p2 = h2_proxy(env, addr, pool_extra=health % "/nope")
+        assert wait_until(lambda: "status 404" in _blue_line(p2.port)), _blue_line(p2.port)
+        assert " down " in _blue_line(p2.port), _blue_line(p2.port)
+    finally:
+        proc.terminate()
+        proc.wait(5)
