@@ -37,6 +37,7 @@ struct h2up {
 	uint32_t max_streams;         /* the server's, until it says: 100 */
 	int goaway;                   /* no new streams on it */
 	int dead;                     /* failed or closing: freed with its last stream */
+	int settings_seen;            /* the server's first SETTINGS came */
 	int in_cb;
 	int tls;
 	struct h2up *next;            /* the worker's connections to srv */
@@ -64,6 +65,13 @@ struct h2ustream {
 	int deferred;                 /* the data provider waits for more */
 	int has_length;               /* the response head has a content-length */
 	int want_trailers;            /* the client takes trailers: no length, chunked */
+	int ws;                       /* a WebSocket: an extended CONNECT (RFC 8441) */
+	int ws_open;                  /* its 200 came: a 101 for the exchange, then a tunnel */
+	char ws_accept[29];           /* Sec-WebSocket-Accept of the client's key */
+	char *held;                   /* a head waiting for the server's SETTINGS */
+	size_t held_len;
+	const char *fail_why;         /* a request the server cannot take: why */
+	int want_room;                /* DATA left: the exchange may give more */
 	int head_final;               /* a final head went to the exchange */
 	int resp_chunked;             /* the body goes to u->in chunked */
 	uint64_t unconsumed;          /* DATA bytes given to u->in, window not opened yet */
@@ -95,6 +103,10 @@ void h2up_timer_cb(evutil_socket_t fd, short what, void *arg);
 /* The request body's timer: runs while bytes wait for the server's
  * window, restarted by each DATA that leaves. */
 void h2up_send_timer(struct h2ustream *s);
+/* Open s's window by what its client took of the response. */
+void h2up_consume(struct h2ustream *s);
+/* The server's first SETTINGS: heads that waited for them go. */
+void h2up_settings_seen(struct h2up *h);
 /* The request's DATA provider. */
 ssize_t h2up_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
     nghttp2_data_source *src, void *arg);

@@ -25,6 +25,8 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "conn.h"
 #include "http_parse.h"
@@ -78,10 +80,30 @@ h2up_attach(struct upconn *u, const struct upstream_events *ev, void *arg)
 	u->arg = arg;
 }
 
-static void
-h2up_send_head(struct upconn *u, const char *head, size_t len, unsigned flags)
+/* Sec-WebSocket-Accept for a client's key (RFC 6455 4.2.2): what an
+ * HTTP/1.1 client checks in the 101 that an HTTP/2 server's 200 becomes. */
+static int
+h2up_ws_accept(const char *key, size_t len, char out[29])
 {
-	struct h2ustream *s = H2S(u);
+	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+	unsigned char md[SHA_DIGEST_LENGTH];
+	char buf[128 + sizeof(guid)];
+
+	if (len == 0 || len > 128)
+		return -1;
+	memcpy(buf, key, len);
+	memcpy(buf + len, guid, sizeof(guid) - 1);
+	if (EVP_Digest(buf, len + sizeof(guid) - 1, md, NULL, EVP_sha1(), NULL) != 1)
+		return -1;
+	return EVP_EncodeBlock((unsigned char *)out, md, sizeof(md)) == 28 ? 0 : -1;
+}
+
+/* The request as a stream: HEADERS (and a data provider for its body, or
+ * for a WebSocket's bytes: an extended CONNECT, RFC 8441). */
+static void
+h2up_submit(struct h2ustream *s, const char *head, size_t len)
+{
+	struct upconn *u = &s->u;
 	struct http_limits lim = { len, HTTP_MAX_HEADERS_HARD };
 	struct http_msg *m = &u->w->msg;
 	nghttp2_nv nva[H2UP_MAX_NV];
@@ -89,24 +111,34 @@ h2up_send_head(struct upconn *u, const char *head, size_t len, unsigned flags)
 	size_t n = 0, i;
 	char *sp = u->w->scratch;
 	int32_t id;
+	int ws;
 
-	u->no_body = (flags & UPSTREAM_NO_BODY) != 0;
-	/* an answer with a length and trailers reaches such a client chunked */
-	s->want_trailers = (flags & UPSTREAM_TRAILERS) && !u->no_body;
-	if (s->h == NULL || s->h->dead || http_parse_request(head, len, &lim, m) <= 0) {
-		s->id = -1;
-		return;         /* push tells the failure */
+	s->id = -1;             /* push tells a failure */
+	if (http_parse_request(head, len, &lim, m) <= 0)
+		return;
+	ws = (m->flags & HTTP_F_UPGRADE_WS) != 0;
+	if (ws && nghttp2_session_get_remote_settings(s->h->ng,
+	    NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) != 1) {
+		s->fail_why = "the server does not take WebSocket over HTTP/2 "
+		    "(no SETTINGS_ENABLE_CONNECT_PROTOCOL)";
+		return;
 	}
 #define NVX(nm, nl, v, vl) (nghttp2_nv){ (uint8_t *)(nm), (uint8_t *)(v), (nl), (vl), \
 	NGHTTP2_NV_FLAG_NONE }
-	nva[n++] = NVX(":method", 7, m->method, m->method_len);
+	if (ws) {
+		nva[n++] = NVX(":method", 7, "CONNECT", 7);
+		nva[n++] = NVX(":protocol", 9, "websocket", 9);
+	} else {
+		nva[n++] = NVX(":method", 7, m->method, m->method_len);
+	}
 	nva[n++] = NVX(":scheme", 7, s->h->tls ? "https" : "http", s->h->tls ? 5 : 4);
 	nva[n++] = NVX(":authority", 10, m->host != NULL ? m->host : u->srv->addr.text,
 	    m->host != NULL ? m->host_len : strlen(u->srv->addr.text));
 	nva[n++] = NVX(":path", 5, m->target, m->target_len);
 	/* bgproxy takes trailers (gRPC servers want to be told: RFC 9113
 	 * 8.2.2 lets TE say only this) */
-	nva[n++] = NVX("te", 2, "trailers", 8);
+	if (!ws)
+		nva[n++] = NVX("te", 2, "trailers", 8);
 	for (i = 0; i < m->nhdr && n < H2UP_MAX_NV; i++) {
 		const struct http_header *f = &m->hdr[i];
 
@@ -114,10 +146,16 @@ h2up_send_head(struct upconn *u, const char *head, size_t len, unsigned flags)
 		if ((f->flags & HTTP_HDR_HOP) || http_token_eq(f->name, f->name_len, "host") ||
 		    http_token_eq(f->name, f->name_len, "transfer-encoding") ||
 		    http_token_eq(f->name, f->name_len, "connection") ||
-		    http_token_eq(f->name, f->name_len, "upgrade"))
+		    http_token_eq(f->name, f->name_len, "upgrade") ||
+		    http_token_eq(f->name, f->name_len, "te"))
 			continue;
-		if (http_token_eq(f->name, f->name_len, "te"))
+		if (ws && http_token_eq(f->name, f->name_len, "sec-websocket-key")) {
+			/* not sent over HTTP/2 (RFC 8441 5): the accept the
+			 * client checks is made here */
+			if (h2up_ws_accept(f->value, f->value_len, s->ws_accept) == -1)
+				return;
 			continue;
+		}
 		/* names in lower case (RFC 9113 8.2.1), into the worker's scratch:
 		 * nghttp2 copies them at submit */
 		if (sp + f->name_len > u->w->scratch + sizeof(u->w->scratch))
@@ -128,7 +166,14 @@ h2up_send_head(struct upconn *u, const char *head, size_t len, unsigned flags)
 		nva[n++] = NVX(sp, f->name_len, f->value, f->value_len);
 		sp += f->name_len;
 	}
-	if (m->flags & HTTP_F_CHUNKED) {
+	if (ws) {
+		if (s->ws_accept[0] == '\0') {
+			s->fail_why = "a WebSocket request without Sec-WebSocket-Key";
+			return;
+		}
+		s->ws = 1;
+		s->req_kind = BODY_UNTIL_CLOSE;     /* the tunnel's bytes, until a half-close */
+	} else if (m->flags & HTTP_F_CHUNKED) {
 		s->req_kind = BODY_CHUNKED;
 		http_chunked_init(&s->req_chunk);
 	} else if ((m->flags & HTTP_F_CONTENT_LENGTH) && m->content_length > 0) {
@@ -139,15 +184,58 @@ h2up_send_head(struct upconn *u, const char *head, size_t len, unsigned flags)
 		s->req_end = 1;
 	}
 	/* the DATA's buffer only for a request with a body */
-	if (s->req_kind != BODY_NONE && (s->payload = evbuffer_new()) == NULL) {
-		s->id = -1;
+	if (s->req_kind != BODY_NONE && (s->payload = evbuffer_new()) == NULL)
 		return;
-	}
 	prd.source.ptr = s;
 	prd.read_callback = h2up_read_cb;
 	id = nghttp2_submit_request(s->h->ng, NULL, nva, n, s->req_kind == BODY_NONE ? NULL : &prd,
 	    s);
 	s->id = id > 0 ? id : -1;
+}
+
+static void
+h2up_send_head(struct upconn *u, const char *head, size_t len, unsigned flags)
+{
+	struct h2ustream *s = H2S(u);
+
+	u->no_body = (flags & UPSTREAM_NO_BODY) != 0;
+	/* an answer with a length and trailers reaches such a client chunked */
+	s->want_trailers = (flags & UPSTREAM_TRAILERS) && !u->no_body;
+	if (s->h == NULL || s->h->dead) {
+		s->id = -1;
+		return;
+	}
+	/* a WebSocket (the rewrite's own Upgrade line says it) needs the
+	 * server's SETTINGS (may it take an extended CONNECT?): on a new
+	 * connection its head waits for them */
+	if (!s->h->settings_seen && memmem(head, len, "\r\nUpgrade: websocket\r\n", 22) != NULL &&
+	    (s->held = malloc(len)) != NULL) {
+		memcpy(s->held, head, len);
+		s->held_len = len;
+		return;
+	}
+	h2up_submit(s, head, len);
+}
+
+/* The server's first SETTINGS came: the heads that waited for them go. */
+void
+h2up_settings_seen(struct h2up *h)
+{
+	struct h2ustream *s;
+
+	h->settings_seen = 1;
+	TAILQ_FOREACH(s, &h->streams, link) {
+		if (s->held == NULL)
+			continue;
+		h2up_submit(s, s->held, s->held_len);
+		free(s->held);
+		s->held = NULL;
+		if (s->id < 0 && !s->told) {
+			struct timeval now = { 0, 0 };
+
+			evtimer_add(&s->timer, &now);   /* told from the loop */
+		}
+	}
 }
 
 /* A byte of the client's trailer section: kept for a trailing HEADERS. */
@@ -169,10 +257,13 @@ h2up_take_body(struct h2ustream *s)
 	size_t n;
 
 	if (s->req_end || s->payload == NULL) {
-		evbuffer_drain(out, evbuffer_get_length(out));
+		if (s->held == NULL)    /* (a held head's bytes wait for it) */
+			evbuffer_drain(out, evbuffer_get_length(out));
 		return;
 	}
-	if (s->req_kind == BODY_LENGTH) {
+	if (s->req_kind == BODY_UNTIL_CLOSE) {
+		evbuffer_add_buffer(s->payload, out);   /* a tunnel's bytes as they are */
+	} else if (s->req_kind == BODY_LENGTH) {
 		n = evbuffer_get_length(out);
 		if (n > s->req_left)
 			n = (size_t)s->req_left;
@@ -187,7 +278,7 @@ h2up_take_body(struct h2ustream *s)
 		if (r != 0)
 			s->req_end = 1;
 	}
-	if (s->deferred && (evbuffer_get_length(s->payload) > 0 || s->req_end)) {
+	if (s->deferred && s->id > 0 && (evbuffer_get_length(s->payload) > 0 || s->req_end)) {
 		s->deferred = 0;
 		nghttp2_session_resume_data(s->h->ng, s->id);
 	}
@@ -226,7 +317,7 @@ h2up_push(struct upconn *u, int hold)
 
 
 /* Open the stream's window by what the client took of the response. */
-static void
+void
 h2up_consume(struct h2ustream *s)
 {
 	size_t left = evbuffer_get_length(s->u.in);
@@ -247,10 +338,20 @@ h2up_read(struct upconn *u, int on)
 		h2up_consume(H2S(u));
 }
 
+/* The client half-closed its tunnel: END_STREAM after its last bytes. */
 static void
 h2up_shutdown(struct upconn *u)
 {
-	(void)u;        /* no tunnels over HTTP/2 to servers */
+	struct h2ustream *s = H2S(u);
+
+	if (s->req_kind != BODY_UNTIL_CLOSE || s->req_end || s->h == NULL || s->id <= 0)
+		return;
+	s->req_end = 1;
+	if (s->deferred) {
+		s->deferred = 0;
+		nghttp2_session_resume_data(s->h->ng, s->id);
+	}
+	h2up_kick(s->h);
 }
 
 static void
@@ -302,10 +403,19 @@ h2up_due(struct upconn *u, uint64_t us)
 	evtimer_add(&s->timer, &s->tv);
 }
 
+/* After the 101 (the server's 200 to an extended CONNECT): no timers, as
+ * for any tunnel. */
 static void
 h2up_tunnel(struct upconn *u)
 {
-	(void)u;
+	struct h2ustream *s = H2S(u);
+
+	u->tunnel = 1;
+	s->sending = 0;
+	if (s->timing) {
+		evtimer_del(&s->timer);
+		s->timing = 0;
+	}
 }
 
 /* The exchange is done with u.  whole: its response came whole and its
@@ -340,6 +450,7 @@ h2up_release_stream(struct upconn *u, int whole)
 		evbuffer_free(s->trailers);
 	if (s->req_trailers != NULL)
 		evbuffer_free(s->req_trailers);
+	free(s->held);
 	free(s);
 }
 

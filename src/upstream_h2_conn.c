@@ -19,6 +19,7 @@
 #include "upstream_h2_int.h"
 
 static void h2up_free_conn(struct h2up *h);
+static int h2up_body_ready(struct h2ustream *s);
 
 /* ---- the worker's connections ------------------------------------------------ */
 
@@ -81,6 +82,14 @@ h2up_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	s->timing = 0;
+	if (s->fail_why != NULL && !s->told && s->u.ev != NULL) {
+		/* a request this server cannot take */
+		log_warn("server %s (%s): %s", s->u.srv->addr.text, pool_names[s->u.srv->pool],
+		    s->fail_why);
+		s->told = 1;
+		s->u.ev->bad(s->u.arg, s->fail_why);
+		return;
+	}
 	/* a request that could not even be a stream never reached the server */
 	h2up_fail(s, s->id < 0 ? RETRY_F_CONNECT : RETRY_F_TIMEOUT);
 }
@@ -180,6 +189,15 @@ h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *n
 			/* nghttp2 checked it: three digits */
 			for (size_t i = 0; i < vl && i < 3; i++)
 				st = st * 10 + (value[i] - '0');
+			if (s->ws && st == 200) {
+				/* the extended CONNECT took: the 101 an HTTP/1.1
+				 * client (or the HTTP/2 codec) expects */
+				s->ws_open = 1;
+				evbuffer_add_printf(b, "HTTP/1.1 101 Switching Protocols\r\n"
+				    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+				    "Sec-WebSocket-Accept: %s\r\n", s->ws_accept);
+				return 0;
+			}
 			n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", st, http_status_text(st));
 			evbuffer_add(b, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
 			return 0;
@@ -215,7 +233,7 @@ h2up_head_done(struct h2ustream *s, int end_stream)
 	len = evbuffer_get_length(head);
 	p = (const char *)evbuffer_pullup(head, (ssize_t)(len < 13 ? len : 13));
 	interim = len >= 10 && p[9] == '1' && !(len >= 12 && memcmp(p + 9, "101", 3) == 0);
-	if (!interim && !s->has_length) {
+	if (!interim && !s->has_length && !s->ws_open) {
 		if (end_stream)
 			evbuffer_add(head, "content-length: 0\r\n", 19);
 		else {
@@ -256,6 +274,10 @@ h2up_head_done(struct h2ustream *s, int end_stream)
 	if (s->u.ev->head(s->u.arg, &resp) == -1)
 		return -1;      /* the exchange let go of s */
 	evbuffer_drain(head, evbuffer_get_length(head));
+	/* a final head goes to the client now, not with the first DATA (a
+	 * gRPC stream's head, a tunnel's 101), as from an HTTP/1.1 server */
+	if (!interim && !end_stream)
+		return h2up_body_ready(s) == -1 ? -1 : 0;
 	return 0;
 }
 
@@ -278,6 +300,8 @@ h2up_frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	case NGHTTP2_SETTINGS:
 		h->max_streams = nghttp2_session_get_remote_settings(ng,
 		    NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+		if (!h->settings_seen && !(frame->hd.flags & NGHTTP2_FLAG_ACK))
+			h2up_settings_seen(h);
 		break;
 	case NGHTTP2_GOAWAY:
 		h->goaway = 1;
@@ -307,6 +331,9 @@ h2up_frame_send_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	/* the server's window let bytes go: it is alive */
 	if (s->sending && s->timing)
 		evtimer_add(&s->timer, &s->tv);
+	/* room for more of the client's bytes: told from the loop */
+	if (s->payload != NULL && evbuffer_get_length(s->payload) < PROXY_BUF_HIGH)
+		s->want_room = 1;
 	return 0;
 }
 
@@ -331,7 +358,8 @@ h2up_data_cb(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data
 	if (s->resp_chunked)
 		evbuffer_add(s->u.in, "\r\n", 2);
 	s->unconsumed += len;
-	(void)h2up_body_ready(s);
+	if (h2up_body_ready(s) == 0 && s->ws_open)
+		h2up_consume(s);        /* a tunnel reads on while its client takes bytes */
 	return 0;
 }
 
@@ -357,6 +385,13 @@ h2up_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 		log_debug("server %s: HTTP/2 stream %d closed (%s)%s", s->u.srv->addr.text, (int)id,
 		    nghttp2_http2_strerror(code), s->head_final ? "" : " before its response head");
 		h2up_fail(s, RETRY_F_RESET);
+		return 0;
+	}
+	if (s->ws_open) {
+		/* the tunnel's end: what the server sent goes on, then it ends */
+		s->u.eof = 1;
+		if (h2up_body_ready(s) == 0)
+			h2up_fail(s, RETRY_F_CLOSED);
 		return 0;
 	}
 	/* the response's end: the last chunk with the trailers */
@@ -463,10 +498,24 @@ h2up_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct h2up *h = arg;
 
+	struct h2ustream *s;
+
 	(void)fd;
 	(void)what;
 	h->flush_armed = 0;
 	conn_flush(&h->c);
+	/* streams whose DATA left: the exchange may pass more of the client's
+	 * body (a callback may end streams: the walk starts over) */
+	for (s = TAILQ_FIRST(&h->streams); s != NULL; ) {
+		if (!s->want_room) {
+			s = TAILQ_NEXT(s, link);
+			continue;
+		}
+		s->want_room = 0;
+		if (!s->told && s->u.ev != NULL)
+			s->u.ev->room(s->u.arg);
+		s = TAILQ_FIRST(&h->streams);
+	}
 }
 
 /* Everything nghttp2 has to send, then out -- at the end of this turn of

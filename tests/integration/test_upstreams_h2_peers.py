@@ -1,6 +1,8 @@
 """HTTP/2 to servers against scripted python3-h2 servers (docs/upstreams.md):
 trailers both ways, a GOAWAY in the middle of a response, a server that
 stalls its window under an upload, a connection that goes silent (PING)."""
+import hashlib
+import os
 import socket
 import struct
 import threading
@@ -15,7 +17,8 @@ from test_upstreams_h2 import h2_proxy
 class ScriptedServer:
     """An HTTP/2 server (python3-h2, prior knowledge) whose behaviour per
     stream is `mode`:
-    - "echo": answers after the request ends: 200, the body it got, a
+    - "echo": answers after the request ends: 200, the body it got (its
+      sha256 in hex above 16 KiB), a
       header x-got-trailers listing the request's trailers, and trailers
       of its own (grpc-status: 0, x-echo: <the request's x-t trailer>);
     - "goaway_mid": sends the head and half the body, a GOAWAY naming this
@@ -23,6 +26,8 @@ class ScriptedServer:
       streams above the last one are never answered;
     - "stall": reads the request but never opens a window again and never
       answers;
+    - "ws_echo": takes extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL),
+      answers 200 and echoes every DATA, ends its side when the client does;
     - "silent_after_one": answers the first request of a connection, then
       reads nothing more (no PING answer) while keeping the socket open."""
 
@@ -44,6 +49,7 @@ class ScriptedServer:
         self.answered = 0
         self.received = {}        # stream id -> bytes of body received (last conn)
         self.trailers = []        # request trailers seen
+        self.heads = []           # request header lists seen
         self.socks = []
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -64,7 +70,12 @@ class ScriptedServer:
             except OSError:
                 return
             self.resumed.append(c.session_reused)
-        self._handle(c)
+        try:
+            self._handle(c)
+        except Exception as e:      # a test's server: say why, for the log
+            import traceback
+            if not isinstance(e, OSError):
+                traceback.print_exc()
 
     def _handle(self, c):
         import h2.config
@@ -72,6 +83,12 @@ class ScriptedServer:
         import h2.events
         conn = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=False, validate_inbound_headers=False))
+        if self.mode == "ws_echo":
+            # in the first SETTINGS, as servers that take it say it
+            import h2.settings
+            conn.local_settings = h2.settings.Settings(client=False, initial_values={
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1})
         conn.initiate_connection()
         c.sendall(conn.data_to_send())
         bodies, trailers, answered_here, gone = {}, {}, 0, False
@@ -87,6 +104,12 @@ class ScriptedServer:
                 sid = getattr(ev, "stream_id", None)
                 if isinstance(ev, h2.events.RequestReceived):
                     bodies[sid] = bytearray()
+                    self.heads.append(dict((k.decode() if isinstance(k, bytes) else k,
+                                            v.decode() if isinstance(v, bytes) else v)
+                                           for k, v in ev.headers))
+                    if self.mode == "ws_echo":
+                        conn.send_headers(sid, [(":status", "200"),
+                                                ("sec-websocket-protocol", "chat")])
                     if self.mode == "goaway_mid" and gone:
                         continue            # above the GOAWAY's last stream
                     if self.mode == "goaway_mid":
@@ -106,6 +129,8 @@ class ScriptedServer:
                 elif isinstance(ev, h2.events.DataReceived):
                     bodies.setdefault(sid, bytearray()).extend(ev.data)
                     self.received[sid] = len(bodies[sid])
+                    if self.mode == "ws_echo":
+                        conn.send_data(sid, ev.data)
                     if self.mode != "stall":
                         conn.acknowledge_received_data(ev.flow_controlled_length, sid)
                 elif isinstance(ev, h2.events.TrailersReceived):
@@ -114,9 +139,15 @@ class ScriptedServer:
                                      for k, v in ev.headers]
                     self.trailers.append(trailers[sid])
                 elif isinstance(ev, h2.events.StreamEnded):
+                    if self.mode == "ws_echo":
+                        conn.end_stream(sid)        # the half-close answered
+                        self.answered += 1
                     if self.mode == "echo":
                         got = trailers.get(sid, [])
                         body = bytes(bodies.get(sid, b""))
+                        if len(body) > 16384:
+                            # within one window: the body's digest
+                            body = hashlib.sha256(body).hexdigest().encode()
                         conn.send_headers(sid, [
                             (":status", "200"), ("content-length", str(len(body))),
                             ("x-got-trailers", ",".join("%s=%s" % kv for kv in got))])
@@ -280,5 +311,97 @@ def test_tls_sessions_resume_on_http2_connections(env):
             # the idle connection closes: the next request makes a new one
             assert wait_until(lambda: s.closed == i + 1, 5), (s.conns, s.closed)
         assert s.resumed == [False, True, True], s.resumed
+    finally:
+        s.stop()
+
+
+def test_websocket_to_an_h2_server_is_an_extended_connect(env):
+    import base64
+    import hashlib
+    from h2client import H2Client
+    s = ScriptedServer("ws_echo")
+    try:
+        p = h2_proxy(env, s.addr)
+        # HTTP/1.1 client: a 101 with the accept of its own key, then bytes
+        # both ways through DATA frames
+        sock, key, head = harness.ws_open(p.port, b"Sec-WebSocket-Protocol: chat\r\n")
+        want = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+                                .digest())
+        assert b"Sec-WebSocket-Accept: " + want + b"\r\n" in head, head
+        assert b"sec-websocket-protocol: chat" in head.lower(), head
+        h = s.heads[-1]
+        assert h[":method"] == "CONNECT" and h[":protocol"] == "websocket", h
+        assert "sec-websocket-key" not in h and h.get("sec-websocket-version") == "13", h
+        big = os.urandom(600000)        # above a stream window: flow control both ways
+        sock.sendall(b"ping-1")
+        got = b""
+        while len(got) < 6:
+            got += sock.recv(65536)
+        assert got == b"ping-1", got
+        sock.sendall(big)
+        got = b""
+        while len(got) < len(big):
+            b = sock.recv(65536)
+            assert b, len(got)
+            got += b
+        assert got == big
+        # the client's half-close ends the stream; the server's end closes
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(100) == b""
+        sock.close()
+        assert wait_until(lambda: s.answered == 1), s.answered
+        # an HTTP/2 client's extended CONNECT goes through the same way
+        c = H2Client(p.port)
+        sid = c.request("/ws", method="CONNECT", end=False, pseudo=[
+            (":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"),
+            (":path", "/ws"), (":authority", "a")], headers=[("sec-websocket-version", "13")])
+        assert c.pump(lambda: c.streams[sid].status is not None, 10)
+        assert c.streams[sid].status == 200, c.streams[sid].status
+        c.send_data(sid, b"hello-h2")
+        assert c.pump(lambda: bytes(c.streams[sid].data) == b"hello-h2", 10), c.streams[sid].data
+        c.close()
+        assert wait_until(lambda: any(l.get("term") == "tunnel" for l in p.access_lines()))
+    finally:
+        s.stop()
+
+
+def test_websocket_to_an_h2_server_without_extended_connect_is_a_502(env):
+    s = ScriptedServer("echo")
+    try:
+        p = h2_proxy(env, s.addr)
+        sock = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+        sock.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     b"Sec-WebSocket-Version: 13\r\n\r\n")
+        resp = sock.recv(4096)
+        sock.close()
+        assert resp.startswith(b"HTTP/1.1 502"), resp
+        assert wait_until(lambda: "SETTINGS_ENABLE_CONNECT_PROTOCOL" in p.output()), \
+            p.output()[-2000:]
+        # plain requests on the same server are fine
+        st, h, body = get(p.port, "/", method="POST", body=b"ok")
+        assert st == 200 and body == b"ok", (st, body)
+    finally:
+        s.stop()
+
+
+def test_a_large_upload_to_an_h2_server_flows_at_the_servers_pace(env):
+    from h2client import H2Client
+    s = ScriptedServer("echo")
+    try:
+        p = h2_proxy(env, s.addr, extra="timeouts = { upstream_response_ms = 5000; };")
+        # far above what bgproxy holds for a stream: it must read the client
+        # on as the server's window lets the bytes go
+        big = os.urandom(6 << 20)
+        digest = hashlib.sha256(big).hexdigest().encode()
+        st, h, body = get(p.port, "/up", method="POST", body=big, timeout=30)
+        assert st == 200 and body == digest, (st, body[:100])
+        c = H2Client(p.port)
+        sid = c.request("/up", method="POST", end=False)
+        c.send_data(sid, big, end=True, timeout=30)
+        assert c.wait([sid], 30)
+        assert c.streams[sid].status == 200 and bytes(c.streams[sid].data) == digest, \
+            (c.streams[sid].status, c.streams[sid].data[:100])
+        c.close()
     finally:
         s.stop()
