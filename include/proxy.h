@@ -216,6 +216,10 @@ struct worker {
 	struct route_rng rng;
 	int rr_current[CONFIG_POOLS][CONFIG_MAX_SERVERS];
 	struct upidle idle[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+	/* HTTP/2 streams to servers kept for the next requests (upstream_h2.c):
+	 * a stream's struct and buffers are made once, not per request */
+	void *h2up_spare;
+	int h2up_nspare;
 	/* requests waiting for a server at its max_connections (exchange.c),
 	 * oldest first; queue_ev runs them when a connection of this worker
 	 * frees a place, the tick when another worker's does or time is up */

@@ -21,6 +21,7 @@
 #define H2UP_WINDOW (256 * 1024)      /* a stream's window: what one response may hold here */
 #define H2UP_CONN_WINDOW (16 * 1024 * 1024)
 #define H2UP_MAX_NV (HTTP_MAX_HEADERS_HARD + 8)
+#define H2UP_SPARE 256                /* streams a worker keeps for reuse */
 
 struct h2ustream;
 
@@ -84,6 +85,7 @@ struct h2ustream {
 	int timing;
 	int sending;                  /* the request's body goes: time only what waits for the server */
 	TAILQ_ENTRY(h2ustream) link;  /* the connection's streams, while attached */
+	struct h2ustream *spare_next; /* the worker's kept streams */
 };
 
 #define H2S(u) ((struct h2ustream *)(u))

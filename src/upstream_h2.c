@@ -21,6 +21,7 @@
 #include <sys/queue.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -51,7 +52,16 @@ upstream_h2_get(struct worker *w, struct server *srv, int fresh, char *err, size
 			break;
 	if (h == NULL && (h = h2up_connect(w, srv, err, errlen)) == NULL)
 		return NULL;
-	if ((s = calloc(1, sizeof(*s))) == NULL || (s->u.in = evbuffer_new()) == NULL ||
+	if ((s = w->h2up_spare) != NULL) {
+		/* a kept one: its buffers are empty, the rest starts over */
+		struct evbuffer *in = s->u.in, *out = s->u.out;
+
+		w->h2up_spare = s->spare_next;
+		w->h2up_nspare--;
+		memset(s, 0, sizeof(*s));
+		s->u.in = in;
+		s->u.out = out;
+	} else if ((s = calloc(1, sizeof(*s))) == NULL || (s->u.in = evbuffer_new()) == NULL ||
 	    (s->u.out = evbuffer_new()) == NULL) {
 		if (s != NULL) {
 			if (s->u.in != NULL)
@@ -98,26 +108,144 @@ h2up_ws_accept(const char *key, size_t len, char out[29])
 	return EVP_EncodeBlock((unsigned char *)out, md, sizeof(md)) == 28 ? 0 : -1;
 }
 
+/* The parts of a request head HTTP/2 needs. */
+struct h2up_req {
+	const char *method, *target, *host, *ws_key;
+	size_t method_len, target_len, host_len, ws_key_len;
+	int chunked, ws;
+	int has_length;
+	uint64_t length;
+};
+
+/* name (n bytes) is lit, in any case */
+static int
+h2up_is(const char *name, size_t n, const char *lit, size_t ln)
+{
+	return n == ln && strncasecmp(name, lit, n) == 0;
+}
+
+/*
+ * The head the exchange wrote (http_rewrite_request: the request line,
+ * lines the strict parser accepted, bgproxy's own) split into its fields,
+ * without validating it again: names lowered into out[], what HTTP/2
+ * carries elsewhere or forbids (RFC 9113 8.2.2) left out, the framing and
+ * the host noted in r.  Returns the number of fields, -1 when the head is
+ * not one bgproxy writes.
+ */
+static long
+h2up_split(const char *p, size_t len, struct h2up_req *r, nghttp2_nv *out, size_t max,
+    char *lower, size_t lower_len)
+{
+	const char *end = p + len, *eol, *sp, *colon;
+	size_t n = 0, used = 0;
+
+	memset(r, 0, sizeof(*r));
+	/* METHOD SP target SP HTTP/1.x CRLF */
+	if ((eol = memchr(p, '\n', len)) == NULL || (sp = memchr(p, ' ', (size_t)(eol - p))) == NULL)
+		return -1;
+	r->method = p;
+	r->method_len = (size_t)(sp - p);
+	r->target = sp + 1;
+	if ((sp = memchr(r->target, ' ', (size_t)(eol - r->target))) == NULL)
+		return -1;
+	r->target_len = (size_t)(sp - r->target);
+	for (p = eol + 1; p < end && *p != '\r' && *p != '\n'; p = eol + 1) {
+		const char *v, *ve;
+		size_t nl, k;
+
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL ||
+		    (colon = memchr(p, ':', (size_t)(eol - p))) == NULL)
+			return -1;
+		nl = (size_t)(colon - p);
+		for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
+			;
+		for (ve = eol; ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'); ve--)
+			;
+		switch (nl) {
+		case 2:
+			if (h2up_is(p, nl, "te", 2))
+				continue;
+			break;
+		case 4:
+			if (h2up_is(p, nl, "host", 4)) {
+				if (r->host == NULL) {
+					r->host = v;
+					r->host_len = (size_t)(ve - v);
+				}
+				continue;
+			}
+			break;
+		case 7:
+			if (h2up_is(p, nl, "upgrade", 7)) {
+				r->ws = h2up_is(v, (size_t)(ve - v), "websocket", 9);
+				continue;
+			}
+			break;
+		case 10:
+			if (h2up_is(p, nl, "connection", 10) || h2up_is(p, nl, "keep-alive", 10))
+				continue;
+			break;
+		case 14:
+			if (h2up_is(p, nl, "content-length", 14)) {
+				const char *d;
+
+				r->has_length = 1;
+				for (r->length = 0, d = v; d < ve && *d >= '0' && *d <= '9'; d++)
+					r->length = r->length * 10 + (uint64_t)(*d - '0');
+			}
+			break;
+		case 16:
+			if (h2up_is(p, nl, "proxy-connection", 16))
+				continue;
+			break;
+		case 17:
+			if (h2up_is(p, nl, "transfer-encoding", 17)) {
+				/* the strict parser took it: chunked is its last coding */
+				r->chunked = 1;
+				continue;
+			}
+			if (h2up_is(p, nl, "sec-websocket-key", 17)) {
+				r->ws_key = v;
+				r->ws_key_len = (size_t)(ve - v);
+			}
+			break;
+		default:
+			break;
+		}
+		if (n == max || used + nl > lower_len)
+			return -1;
+		/* names in lower case (RFC 9113 8.2.1) */
+		for (k = 0; k < nl; k++)
+			lower[used + k] = p[k] >= 'A' && p[k] <= 'Z' ? (char)(p[k] + 32) : p[k];
+		out[n++] = (nghttp2_nv){ (uint8_t *)lower + used, (uint8_t *)v, nl, (size_t)(ve - v),
+			/* a new value each time: kept out of the table */
+			nl == 12 && memcmp(lower + used, "x-request-id", 12) == 0 ?
+			    NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE };
+		used += nl;
+	}
+	return (long)n;
+}
+
 /* The request as a stream: HEADERS (and a data provider for its body, or
  * for a WebSocket's bytes: an extended CONNECT, RFC 8441). */
 static void
 h2up_submit(struct h2ustream *s, const char *head, size_t len)
 {
 	struct upconn *u = &s->u;
-	struct http_limits lim = { len, HTTP_MAX_HEADERS_HARD };
-	struct http_msg *m = &u->w->msg;
 	nghttp2_nv nva[H2UP_MAX_NV];
 	nghttp2_data_provider prd;
+	struct h2up_req r;
 	size_t n = 0, i;
-	char *sp = u->w->scratch;
+	long nf;
 	int32_t id;
-	int ws;
 
 	s->id = -1;             /* push tells a failure */
-	if (http_parse_request(head, len, &lim, m) <= 0)
+	/* the pseudo-headers first, the fields after them */
+	nf = h2up_split(head, len, &r, nva + 6, H2UP_MAX_NV - 6, u->w->scratch,
+	    sizeof(u->w->scratch));
+	if (nf < 0)
 		return;
-	ws = (m->flags & HTTP_F_UPGRADE_WS) != 0;
-	if (ws && nghttp2_session_get_remote_settings(s->h->ng,
+	if (r.ws && nghttp2_session_get_remote_settings(s->h->ng,
 	    NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) != 1) {
 		s->fail_why = "the server does not take WebSocket over HTTP/2 "
 		    "(no SETTINGS_ENABLE_CONNECT_PROTOCOL)";
@@ -125,60 +253,41 @@ h2up_submit(struct h2ustream *s, const char *head, size_t len)
 	}
 #define NVX(nm, nl, v, vl) (nghttp2_nv){ (uint8_t *)(nm), (uint8_t *)(v), (nl), (vl), \
 	NGHTTP2_NV_FLAG_NONE }
-	if (ws) {
+	if (r.ws) {
 		nva[n++] = NVX(":method", 7, "CONNECT", 7);
 		nva[n++] = NVX(":protocol", 9, "websocket", 9);
 	} else {
-		nva[n++] = NVX(":method", 7, m->method, m->method_len);
+		nva[n++] = NVX(":method", 7, r.method, r.method_len);
 	}
 	nva[n++] = NVX(":scheme", 7, s->h->tls ? "https" : "http", s->h->tls ? 5 : 4);
-	nva[n++] = NVX(":authority", 10, m->host != NULL ? m->host : u->srv->addr.text,
-	    m->host != NULL ? m->host_len : strlen(u->srv->addr.text));
-	nva[n++] = NVX(":path", 5, m->target, m->target_len);
+	nva[n++] = NVX(":authority", 10, r.host != NULL ? r.host : u->srv->addr.text,
+	    r.host != NULL ? r.host_len : strlen(u->srv->addr.text));
+	nva[n++] = NVX(":path", 5, r.target, r.target_len);
 	/* bgproxy takes trailers (gRPC servers want to be told: RFC 9113
 	 * 8.2.2 lets TE say only this) */
-	if (!ws)
+	if (!r.ws)
 		nva[n++] = NVX("te", 2, "trailers", 8);
-	for (i = 0; i < m->nhdr && n < H2UP_MAX_NV; i++) {
-		const struct http_header *f = &m->hdr[i];
-
-		/* what HTTP/2 carries elsewhere or forbids (RFC 9113 8.2.2) */
-		if ((f->flags & HTTP_HDR_HOP) || http_token_eq(f->name, f->name_len, "host") ||
-		    http_token_eq(f->name, f->name_len, "transfer-encoding") ||
-		    http_token_eq(f->name, f->name_len, "connection") ||
-		    http_token_eq(f->name, f->name_len, "upgrade") ||
-		    http_token_eq(f->name, f->name_len, "te"))
-			continue;
-		if (ws && http_token_eq(f->name, f->name_len, "sec-websocket-key")) {
-			/* not sent over HTTP/2 (RFC 8441 5): the accept the
-			 * client checks is made here */
-			if (h2up_ws_accept(f->value, f->value_len, s->ws_accept) == -1)
-				return;
-			continue;
-		}
-		/* names in lower case (RFC 9113 8.2.1), into the worker's scratch:
-		 * nghttp2 copies them at submit */
-		if (sp + f->name_len > u->w->scratch + sizeof(u->w->scratch))
-			break;
-		for (size_t k = 0; k < f->name_len; k++)
-			sp[k] = f->name[k] >= 'A' && f->name[k] <= 'Z' ? (char)(f->name[k] + 32) :
-			    f->name[k];
-		nva[n++] = NVX(sp, f->name_len, f->value, f->value_len);
-		sp += f->name_len;
+	/* the fields, moved up behind the pseudo-headers */
+	for (i = 0; i < (size_t)nf; i++) {
+		if (r.ws && nva[6 + i].namelen == 17 &&
+		    memcmp(nva[6 + i].name, "sec-websocket-key", 17) == 0)
+			continue;       /* not sent over HTTP/2 (RFC 8441 5) */
+		nva[n++] = nva[6 + i];
 	}
-	if (ws) {
-		if (s->ws_accept[0] == '\0') {
-			s->fail_why = "a WebSocket request without Sec-WebSocket-Key";
+	if (r.ws) {
+		/* the accept the client checks is made here */
+		if (r.ws_key == NULL || h2up_ws_accept(r.ws_key, r.ws_key_len, s->ws_accept) == -1) {
+			s->fail_why = "a WebSocket request without a usable Sec-WebSocket-Key";
 			return;
 		}
 		s->ws = 1;
 		s->req_kind = BODY_UNTIL_CLOSE;     /* the tunnel's bytes, until a half-close */
-	} else if (m->flags & HTTP_F_CHUNKED) {
+	} else if (r.chunked) {
 		s->req_kind = BODY_CHUNKED;
 		http_chunked_init(&s->req_chunk);
-	} else if ((m->flags & HTTP_F_CONTENT_LENGTH) && m->content_length > 0) {
+	} else if (r.has_length && r.length > 0) {
 		s->req_kind = BODY_LENGTH;
-		s->req_left = m->content_length;
+		s->req_left = r.length;
 	} else {
 		s->req_kind = BODY_NONE;
 		s->req_end = 1;
@@ -442,8 +551,6 @@ h2up_release_stream(struct upconn *u, int whole)
 		u->slot = 0;
 		upstream_slot_give(u->w, u->srv);
 	}
-	evbuffer_free(u->in);
-	evbuffer_free(u->out);
 	if (s->payload != NULL)
 		evbuffer_free(s->payload);
 	if (s->trailers != NULL)
@@ -451,6 +558,19 @@ h2up_release_stream(struct upconn *u, int whole)
 	if (s->req_trailers != NULL)
 		evbuffer_free(s->req_trailers);
 	free(s->held);
+	/* kept for the next request, a bounded few per worker */
+	if (u->w->h2up_nspare < H2UP_SPARE) {
+		struct worker *w = u->w;
+
+		evbuffer_drain(u->in, evbuffer_get_length(u->in));
+		evbuffer_drain(u->out, evbuffer_get_length(u->out));
+		s->spare_next = w->h2up_spare;
+		w->h2up_spare = s;
+		w->h2up_nspare++;
+		return;
+	}
+	evbuffer_free(u->in);
+	evbuffer_free(u->out);
 	free(s);
 }
 
@@ -517,4 +637,13 @@ upstream_h2_free_all(struct worker *w)
 			while ((h = w->idle[p][i].h2) != NULL)
 				h2up_conn_failed(h, RETRY_F_RESET);
 		}
+	while (w->h2up_spare != NULL) {
+		struct h2ustream *s = w->h2up_spare;
+
+		w->h2up_spare = s->spare_next;
+		evbuffer_free(s->u.in);
+		evbuffer_free(s->u.out);
+		free(s);
+	}
+	w->h2up_nspare = 0;
 }
