@@ -180,6 +180,8 @@ void exchange_reset(struct exchange *ex);
 /* Its upstream connection and counters given back, its memory the
  * caller's; one still live ends as ex->term, else as a client abort. */
 void exchange_release(struct exchange *ex);
+/* A worker's kept request head buffers go (its end). */
+void exchange_rhead_free_spare(struct worker *w);
 void exchange_set_state(struct exchange *ex, enum exchange_state to);
 
 /* The request line's part of a parsed head: req_minor, req_method, and

@@ -220,6 +220,9 @@ struct worker {
 	 * a stream's struct and buffers are made once, not per request */
 	void *h2up_spare;
 	int h2up_nspare;
+	/* request head buffers kept for the next exchanges (exchange.c) */
+	void *rhead_spare;
+	int rhead_nspare;
 	/* requests waiting for a server at its max_connections (exchange.c),
 	 * oldest first; queue_ev runs them when a connection of this worker
 	 * frees a place, the tick when another worker's does or time is up */

@@ -22,6 +22,7 @@
 #define H2UP_CONN_WINDOW (16 * 1024 * 1024)
 #define H2UP_MAX_NV (HTTP_MAX_HEADERS_HARD + 8)
 #define H2UP_SPARE 256                /* streams a worker keeps for reuse */
+#define H2UP_HEAD_START 2048          /* a connection's head buffer, grown as needed */
 
 struct h2ustream;
 
@@ -45,7 +46,11 @@ struct h2up {
 	TAILQ_HEAD(, h2ustream) streams;
 	struct event hs_timer;        /* TLS: connect and handshake within upstream_connect_ms */
 	int hs_armed;
-	struct evbuffer *head;        /* a response head being built (one header block at a time) */
+	/* a response head being built, as HTTP/1.1 (one header block at a
+	 * time: they never interleave) */
+	char *hbuf;
+	size_t hlen, hcap;
+	int hover;                    /* it grew past PROXY_RESP_HEAD_MAX */
 	struct event ping_ev;         /* silence from the server: a PING; no answer: dead */
 	int ping_out;
 	struct event flush_ev;        /* the frames of this turn go out together */

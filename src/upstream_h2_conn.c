@@ -130,13 +130,54 @@ h2up_begin_headers_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg
 
 	/* header blocks never interleave (RFC 9113 6.10): one buffer per
 	 * connection holds the one being read */
-	evbuffer_drain(h->head, evbuffer_get_length(h->head));
+	h->hlen = 0;
+	h->hover = 0;
 	if (s != NULL) {
 		h2up_timer_restart(s);          /* once per header block */
 		if (!s->head_final)
 			s->has_length = 0;
 	}
 	return 0;
+}
+
+/* Bytes of the response head being built; one too many for
+ * PROXY_RESP_HEAD_MAX marks it too large (judged at its end). */
+static void
+h2up_hadd(struct h2up *h, const void *p, size_t n)
+{
+	if (h->hlen + n > h->hcap) {
+		size_t cap = h->hcap * 2 > h->hlen + n ? h->hcap * 2 : h->hlen + n;
+		char *q;
+
+		if (h->hlen + n > PROXY_RESP_HEAD_MAX + 1 || (q = realloc(h->hbuf, cap)) == NULL) {
+			h->hover = 1;
+			return;
+		}
+		h->hbuf = q;
+		h->hcap = cap;
+	}
+	memcpy(h->hbuf + h->hlen, p, n);
+	h->hlen += n;
+}
+
+/* "name: value\r\n" into the head. */
+static void
+h2up_head_line(struct h2up *h, const uint8_t *name, size_t nl, const uint8_t *value, size_t vl)
+{
+	if (h->hlen + nl + vl + 4 > h->hcap) {
+		h2up_hadd(h, name, nl);
+		h2up_hadd(h, ": ", 2);
+		h2up_hadd(h, value, vl);
+		h2up_hadd(h, "\r\n", 2);
+		return;
+	}
+	memcpy(h->hbuf + h->hlen, name, nl);
+	h->hbuf[h->hlen + nl] = ':';
+	h->hbuf[h->hlen + nl + 1] = ' ';
+	memcpy(h->hbuf + h->hlen + nl + 2, value, vl);
+	h->hbuf[h->hlen + nl + 2 + vl] = '\r';
+	h->hbuf[h->hlen + nl + 3 + vl] = '\n';
+	h->hlen += nl + vl + 4;
 }
 
 /* "name: value\r\n" in one append. */
@@ -168,7 +209,6 @@ h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *n
 {
 	struct h2up *h = arg;
 	struct h2ustream *s = h2up_stream(ng, frame->hd.stream_id);
-	struct evbuffer *b;
 
 	(void)flags;
 	if (s == NULL)
@@ -179,11 +219,11 @@ h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *n
 			return 0;
 		if (s->trailers == NULL && (s->trailers = evbuffer_new()) == NULL)
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-		b = s->trailers;
+		h2up_add_line(s->trailers, name, nl, value, vl);
+		return 0;
 	} else {
-		b = h->head;
 		if (nl == 7 && memcmp(name, ":status", 7) == 0) {
-			char line[96];
+			char line[160];
 			int st = 0, n;
 
 			/* nghttp2 checked it: three digits */
@@ -193,13 +233,14 @@ h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *n
 				/* the extended CONNECT took: the 101 an HTTP/1.1
 				 * client (or the HTTP/2 codec) expects */
 				s->ws_open = 1;
-				evbuffer_add_printf(b, "HTTP/1.1 101 Switching Protocols\r\n"
+				n = snprintf(line, sizeof(line), "HTTP/1.1 101 Switching Protocols\r\n"
 				    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 				    "Sec-WebSocket-Accept: %s\r\n", s->ws_accept);
-				return 0;
+			} else {
+				n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", st,
+				    http_status_text(st));
 			}
-			n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", st, http_status_text(st));
-			evbuffer_add(b, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
+			h2up_hadd(h, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
 			return 0;
 		}
 		if (nl == 0 || name[0] == ':')
@@ -213,7 +254,7 @@ h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *n
 			s->has_length = 1;
 		}
 	}
-	h2up_add_line(b, name, nl, value, vl);
+	h2up_head_line(h, name, nl, value, vl);
 	return 0;
 }
 
@@ -225,26 +266,26 @@ h2up_head_done(struct h2ustream *s, int end_stream)
 	struct http_limits lim = { PROXY_RESP_HEAD_MAX, HTTP_MAX_HEADERS_HARD };
 	struct http_msg *m = &s->u.w->msg;
 	struct upstream_resp resp;
-	struct evbuffer *head = s->h->head;
-	size_t len;
-	const char *p;
+	struct h2up *h = s->h;
+	const char *p = h->hbuf;
+	size_t len = h->hlen;
 	int r, interim;
 
-	len = evbuffer_get_length(head);
-	p = (const char *)evbuffer_pullup(head, (ssize_t)(len < 13 ? len : 13));
 	interim = len >= 10 && p[9] == '1' && !(len >= 12 && memcmp(p + 9, "101", 3) == 0);
 	if (!interim && !s->has_length && !s->ws_open) {
 		if (end_stream)
-			evbuffer_add(head, "content-length: 0\r\n", 19);
+			h2up_hadd(h, "content-length: 0\r\n", 19);
 		else {
-			evbuffer_add(head, "transfer-encoding: chunked\r\n", 28);
+			h2up_hadd(h, "transfer-encoding: chunked\r\n", 28);
 			s->resp_chunked = 1;
 		}
 	}
-	evbuffer_add(head, "\r\n", 2);
-	len = evbuffer_get_length(head);
-	p = (const char *)evbuffer_pullup(head, (ssize_t)len);
-	r = http_parse_response(p, len, &lim, m);
+	h2up_hadd(h, "\r\n", 2);
+	p = h->hbuf;
+	len = h->hlen;
+	r = h->hover ? HTTP_PARSE_ERROR : http_parse_response(p, len, &lim, m);
+	if (h->hover)
+		m->error = "a head larger than 64 KiB";
 	if (r <= 0) {
 		log_warn("server %s: an HTTP/2 response head that does not parse: %s",
 		    s->u.srv->addr.text, r == HTTP_PARSE_ERROR ? m->error : "incomplete");
@@ -273,7 +314,7 @@ h2up_head_done(struct h2ustream *s, int end_stream)
 	}
 	if (s->u.ev->head(s->u.arg, &resp) == -1)
 		return -1;      /* the exchange let go of s */
-	evbuffer_drain(head, evbuffer_get_length(head));
+	h->hlen = 0;
 	/* a final head goes to the client now, not with the first DATA (a
 	 * gRPC stream's head, a tunnel's 101), as from an HTTP/1.1 server */
 	if (!interim && !end_stream)
@@ -684,8 +725,7 @@ h2up_free_conn(struct h2up *h)
 		evtimer_del(&h->hs_timer);
 	event_del(&h->flush_ev);
 	evtimer_del(&h->ping_ev);
-	if (h->head != NULL)
-		evbuffer_free(h->head);
+	free(h->hbuf);
 	h->magic = 0;
 	nghttp2_session_del(h->ng);
 	conn_release(&h->c);
@@ -730,10 +770,10 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 	TAILQ_INIT(&h->streams);
 	event_assign(&h->flush_ev, w->base, -1, 0, h2up_flush_cb, h);
 	evtimer_assign(&h->ping_ev, w->base, h2up_ping_cb, h);
-	if ((h->head = evbuffer_new()) == NULL ||
+	h->hcap = H2UP_HEAD_START;
+	if ((h->hbuf = malloc(H2UP_HEAD_START)) == NULL ||
 	    nghttp2_session_client_new3(&h->ng, h2up_callbacks, h, h2up_options, h2mem()) != 0) {
-		if (h->head != NULL)
-			evbuffer_free(h->head);
+		free(h->hbuf);
 		free(h);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -741,7 +781,7 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 	if (conn_connect(&h->c, w->base, (const struct sockaddr *)&a->ss, a->len, &cto) == -1) {
 		snprintf(err, errlen, "cannot connect to %s: %s", a->text, strerror(errno));
 		nghttp2_session_del(h->ng);
-		evbuffer_free(h->head);
+		free(h->hbuf);
 		free(h);
 		return NULL;
 	}

@@ -415,6 +415,7 @@ worker_main(void *arg)
 	client_close_all(w);
 	upstream_free_idle(w);
 	mirror_close_all(w);
+	exchange_rhead_free_spare(w);
 	h2mem_thread_end();
 	log_buf_flush(&w->alog);
 	atomic_store(&w->done, 1);

@@ -127,6 +127,8 @@ exchange_reset(struct exchange *ex)
 	ex->term = EX_TERM_NONE;
 }
 
+static void exchange_rhead_give(struct exchange *ex);
+
 void
 exchange_release(struct exchange *ex)
 {
@@ -142,9 +144,7 @@ exchange_release(struct exchange *ex)
 		ex->up = NULL;
 	}
 	exchange_mirror_end(ex, 0);
-	free(ex->rhead);
-	ex->rhead = NULL;
-	ex->rhead_cap = 0;
+	exchange_rhead_give(ex);
 	ex->magic = 0;
 }
 
@@ -179,6 +179,47 @@ exchange_fail(struct exchange *ex, int status, const char *why)
 
 /* ---- the request --------------------------------------------------------- */
 
+/* A worker keeps a few head buffers of the usual size: an HTTP/2 stream's
+ * exchange is new each time, its head buffer need not be. */
+#define EXCHANGE_RHEAD_KEEP 64
+#define EXCHANGE_RHEAD_USUAL 4096
+
+struct rhead_spare {
+	struct rhead_spare *next;
+};
+
+static void
+exchange_rhead_give(struct exchange *ex)
+{
+	struct worker *w = ex->w;
+
+	if (ex->rhead != NULL && ex->rhead_cap == EXCHANGE_RHEAD_USUAL &&
+	    w->rhead_nspare < EXCHANGE_RHEAD_KEEP) {
+		struct rhead_spare *sp = (struct rhead_spare *)(void *)ex->rhead;
+
+		sp->next = w->rhead_spare;
+		w->rhead_spare = sp;
+		w->rhead_nspare++;
+	} else {
+		free(ex->rhead);
+	}
+	ex->rhead = NULL;
+	ex->rhead_cap = 0;
+}
+
+/* At a worker's end. */
+void
+exchange_rhead_free_spare(struct worker *w)
+{
+	struct rhead_spare *sp;
+
+	while ((sp = w->rhead_spare) != NULL) {
+		w->rhead_spare = sp->next;
+		free(sp);
+	}
+	w->rhead_nspare = 0;
+}
+
 static int
 exchange_rhead_reserve(struct exchange *ex, size_t need)
 {
@@ -187,6 +228,19 @@ exchange_rhead_reserve(struct exchange *ex, size_t need)
 
 	if (need <= ex->rhead_cap)
 		return 0;
+	if (ex->rhead == NULL && need <= EXCHANGE_RHEAD_USUAL) {
+		struct rhead_spare *sp = ex->w->rhead_spare;
+
+		if (sp != NULL) {
+			ex->w->rhead_spare = sp->next;
+			ex->w->rhead_nspare--;
+			ex->rhead = (char *)sp;
+		} else if ((ex->rhead = malloc(EXCHANGE_RHEAD_USUAL)) == NULL) {
+			return -1;
+		}
+		ex->rhead_cap = EXCHANGE_RHEAD_USUAL;
+		return 0;
+	}
 	cap = (need + 1023) & ~(size_t)1023;
 	p = realloc(ex->rhead, cap);
 	if (p == NULL)
