@@ -12,6 +12,10 @@
 
 /* Monotonic microseconds. */
 uint64_t proxy_now_us(void);
+/* The same clock read coarsely (its last tick, a few ms behind at most) and
+ * cheaply: for deadlines and progress marks of a millisecond's grain, not
+ * for durations that are measured. */
+uint64_t proxy_coarse_us(void);
 
 /* ms milliseconds as a timeval (for evtimer_add, bufferevent timeouts). */
 struct timeval clock_tv_ms(int ms);

@@ -237,8 +237,20 @@ h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *n
 				    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 				    "Sec-WebSocket-Accept: %s\r\n", s->ws_accept);
 			} else {
-				n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", st,
-				    http_status_text(st));
+				/* "HTTP/1.1 NNN reason\r\n", without printf */
+				const char *text = http_status_text(st);
+				size_t tl = strlen(text);
+
+				memcpy(line, "HTTP/1.1 ", 9);
+				line[9] = (char)('0' + st / 100 % 10);
+				line[10] = (char)('0' + st / 10 % 10);
+				line[11] = (char)('0' + st % 10);
+				line[12] = ' ';
+				if (tl > sizeof(line) - 15)
+					tl = sizeof(line) - 15;
+				memcpy(line + 13, text, tl);
+				memcpy(line + 13 + tl, "\r\n", 2);
+				n = (int)(15 + tl);
 			}
 			h2up_hadd(h, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
 			return 0;

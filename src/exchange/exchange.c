@@ -338,7 +338,7 @@ exchange_request_sent(struct exchange *ex)
 {
 	ex->req_done = 1;
 	ex->up->proto->timers(ex->up, UPSTREAM_T_WAITING);
-	ex->resp_deadline_us = proxy_now_us() + (uint64_t)rt.cfg->t_upstream_response_ms * 1000;
+	ex->resp_deadline_us = proxy_coarse_us() + (uint64_t)rt.cfg->t_upstream_response_ms * 1000;
 	ex->ops->req_sent(ex);
 }
 

@@ -134,7 +134,7 @@ h2_send_data_cb(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *frameh
 		return NGHTTP2_ERR_WOULDBLOCK;
 	h->data_sent++;
 	h->out_bytes += 9 + length;
-	h->progress_us = proxy_now_us();
+	h->progress_us = proxy_coarse_us();
 	return h2_stream_send_data(source->ptr, framehd, length);
 }
 
@@ -152,7 +152,7 @@ h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	TAILQ_INSERT_TAIL(&h->streams, st, link);
 	h2_ids_open(h, frame->hd.stream_id);
 	h->nstreams++;
-	h->progress_us = proxy_now_us();
+	h->progress_us = proxy_coarse_us();
 	STATS_ADD(h->w->stats->h2_streams_active, 1);
 	nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, st);
 	return 0;

@@ -50,6 +50,12 @@ proxy_now_us(void)
 	return t += 1000;
 }
 
+uint64_t
+proxy_coarse_us(void)
+{
+	return proxy_now_us();
+}
+
 struct timeval
 clock_tv_ms(int ms)
 {
