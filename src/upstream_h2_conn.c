@@ -768,6 +768,9 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 	nghttp2_settings_entry iv[] = {
 		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
 		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2UP_WINDOW },
+		/* streams are not weighed against each other (RFC 9218 2.1):
+		 * nghttp2 keeps no priority tree and no closed streams for it */
+		{ NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 },
 	};
 	struct h2up *h;
 
