@@ -53,6 +53,8 @@ struct h2up {
 	int hover;                    /* it grew past PROXY_RESP_HEAD_MAX */
 	struct event ping_ev;         /* silence from the server: a PING; no answer: dead */
 	int ping_out;
+	uint64_t last_rx_us;          /* the last read (coarse clock) */
+	uint64_t rx_count, rx_at_ping; /* reads, and their count when the PING left */
 	struct event flush_ev;        /* the frames of this turn go out together */
 	int flush_armed;
 };
@@ -88,6 +90,8 @@ struct h2ustream {
 	struct event timer;           /* the response's time (timers, due) */
 	struct timeval tv;            /* restarted by every frame of the response */
 	int timing;
+	int fixed;                    /* a deadline (due): activity does not move it */
+	uint64_t last_us;             /* the last activity (coarse clock) */
 	int sending;                  /* the request's body goes: time only what waits for the server */
 	TAILQ_ENTRY(h2ustream) link;  /* the connection's streams, while attached */
 	struct h2ustream *spare_next; /* the worker's kept streams */
@@ -112,6 +116,8 @@ void h2up_timer_cb(evutil_socket_t fd, short what, void *arg);
 void h2up_send_timer(struct h2ustream *s);
 /* Open s's window by what its client took of the response. */
 void h2up_consume(struct h2ustream *s);
+/* The silence timer, armed once at the connection's start. */
+void h2up_ping_start(struct h2up *h);
 /* The server's first SETTINGS: heads that waited for them go. */
 void h2up_settings_seen(struct h2up *h);
 /* The request's DATA provider. */

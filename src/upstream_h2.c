@@ -463,6 +463,18 @@ h2up_shutdown(struct upconn *u)
 	h2up_kick(s->h);
 }
 
+/* The stream's timer: tv from now; fixed, a deadline activity does not
+ * move (else h2up_timer_restart's activity does). */
+static void
+h2up_timer_arm(struct h2ustream *s, struct timeval tv, int fixed)
+{
+	s->tv = tv;
+	s->fixed = fixed;
+	s->timing = 1;
+	s->last_us = proxy_coarse_us();
+	evtimer_add(&s->timer, &tv);
+}
+
 static void
 h2up_timers(struct upconn *u, enum upstream_timers which)
 {
@@ -470,9 +482,7 @@ h2up_timers(struct upconn *u, enum upstream_timers which)
 
 	s->sending = which == UPSTREAM_T_SENDING;
 	if (which == UPSTREAM_T_WAITING) {
-		s->tv = clock_tv_ms(rt.cfg->t_upstream_response_ms);
-		s->timing = 1;
-		evtimer_add(&s->timer, &s->tv);
+		h2up_timer_arm(s, clock_tv_ms(rt.cfg->t_upstream_response_ms), 0);
 	} else if (which == UPSTREAM_T_SENDING) {
 		h2up_send_timer(s);
 	} else if (s->timing) {
@@ -490,11 +500,8 @@ h2up_send_timer(struct h2ustream *s)
 	if (!s->sending || s->told)
 		return;
 	if (h2up_pending(&s->u) > 0) {
-		if (!s->timing) {
-			s->tv = clock_tv_ms(rt.cfg->t_upstream_response_ms);
-			s->timing = 1;
-			evtimer_add(&s->timer, &s->tv);
-		}
+		if (!s->timing)
+			h2up_timer_arm(s, clock_tv_ms(rt.cfg->t_upstream_response_ms), 0);
 	} else if (s->timing) {
 		evtimer_del(&s->timer);
 		s->timing = 0;
@@ -504,12 +511,10 @@ h2up_send_timer(struct h2ustream *s)
 static void
 h2up_due(struct upconn *u, uint64_t us)
 {
-	struct h2ustream *s = H2S(u);
+	struct timeval tv = { (time_t)(us / 1000000), (suseconds_t)(us % 1000000) };
 
-	s->tv.tv_sec = (time_t)(us / 1000000);
-	s->tv.tv_usec = (suseconds_t)(us % 1000000);
-	s->timing = 1;
-	evtimer_add(&s->timer, &s->tv);
+	/* a deadline: frames before it do not move it */
+	h2up_timer_arm(H2S(u), tv, 1);
 }
 
 /* After the 101 (the server's 200 to an extended CONNECT): no timers, as

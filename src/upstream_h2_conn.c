@@ -81,6 +81,19 @@ h2up_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (s->timing && !s->fixed && s->id > 0) {
+		/* restarted by activity since it was armed: the rest of its time */
+		uint64_t now = proxy_coarse_us(), idle = now - s->last_us;
+		uint64_t span = (uint64_t)s->tv.tv_sec * 1000000 + (uint64_t)s->tv.tv_usec;
+
+		if (idle < span) {
+			struct timeval rest = { (time_t)((span - idle) / 1000000),
+				(suseconds_t)((span - idle) % 1000000) };
+
+			evtimer_add(&s->timer, &rest);
+			return;
+		}
+	}
 	s->timing = 0;
 	if (s->fail_why != NULL && !s->told && s->u.ev != NULL) {
 		/* a request this server cannot take */
@@ -94,11 +107,13 @@ h2up_timer_cb(evutil_socket_t fd, short what, void *arg)
 	h2up_fail(s, s->id < 0 ? RETRY_F_CONNECT : RETRY_F_TIMEOUT);
 }
 
+/* Activity: the timer, when it fires, counts from now (no event_add per
+ * frame). */
 static void
 h2up_timer_restart(struct h2ustream *s)
 {
-	if (s->timing)
-		evtimer_add(&s->timer, &s->tv);
+	if (s->timing && !s->fixed)
+		s->last_us = proxy_coarse_us();
 }
 
 /* ---- nghttp2's callbacks ------------------------------------------------------------ */
@@ -382,8 +397,8 @@ h2up_frame_send_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	if (frame->hd.type != NGHTTP2_DATA || (s = h2up_stream(ng, frame->hd.stream_id)) == NULL)
 		return 0;
 	/* the server's window let bytes go: it is alive */
-	if (s->sending && s->timing)
-		evtimer_add(&s->timer, &s->tv);
+	if (s->sending)
+		h2up_timer_restart(s);
 	/* room for more of the client's bytes: told from the loop */
 	if (s->payload != NULL && evbuffer_get_length(s->payload) < PROXY_BUF_HIGH)
 		s->want_room = 1;
@@ -616,31 +631,55 @@ h2up_conn_failed(struct h2up *h, enum retry_failure f)
  * answer within upstream_connect_ms: the connection is dead (a server
  * that went away without a word, a path that drops everything), closed
  * before a request waits its whole response time on it. */
-static void
-h2up_ping_arm(struct h2up *h)
+static uint64_t
+h2up_quiet_us(void)
 {
-	int ms = h->ping_out ? rt.cfg->t_upstream_connect_ms : rt.cfg->t_upstream_response_ms / 2;
-	struct timeval tv = clock_tv_ms(ms > 0 ? ms : 1);
+	uint64_t q = (uint64_t)rt.cfg->t_upstream_response_ms * 500;
+
+	return q > 1000 ? q : 1000;
+}
+
+static void
+h2up_ping_arm_us(struct h2up *h, uint64_t us)
+{
+	struct timeval tv = { (time_t)(us / 1000000), (suseconds_t)(us % 1000000) };
 
 	evtimer_add(&h->ping_ev, &tv);
+}
+
+/* Armed once: a read only notes its time (h2up_readcb), the timer looks at
+ * it when it fires. */
+void
+h2up_ping_start(struct h2up *h)
+{
+	h->last_rx_us = proxy_coarse_us();
+	h2up_ping_arm_us(h, h2up_quiet_us());
 }
 
 static void
 h2up_ping_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct h2up *h = arg;
+	uint64_t now = proxy_coarse_us(), quiet = h2up_quiet_us();
 
 	(void)fd;
 	(void)what;
-	if (h->ping_out) {
+	if (h->ping_out && h->rx_count != h->rx_at_ping) {
+		h->ping_out = 0;                /* whatever came answered for the peer */
+	} else if (h->ping_out) {
 		log_warn("server %s (%s): HTTP/2 connection silent, no answer to a PING within %d ms: "
 		    "closed with %d stream(s)", h->srv->addr.text, pool_names[h->srv->pool],
 		    rt.cfg->t_upstream_connect_ms, h->nstreams);
 		h2up_conn_failed(h, RETRY_F_TIMEOUT);
 		return;
 	}
+	/* not silent that long: the rest of the time from the last read */
+	if (now - h->last_rx_us < quiet) {
+		h2up_ping_arm_us(h, quiet - (now - h->last_rx_us));
+		return;
+	}
 	if (!h->c.hs_done && h->tls) {
-		h2up_ping_arm(h);               /* the handshake has its own timer */
+		h2up_ping_arm_us(h, quiet);     /* the handshake has its own timer */
 		return;
 	}
 	if (nghttp2_submit_ping(h->ng, NGHTTP2_FLAG_NONE, NULL) != 0) {
@@ -648,7 +687,8 @@ h2up_ping_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	h->ping_out = 1;
-	h2up_ping_arm(h);
+	h->rx_at_ping = h->rx_count;
+	h2up_ping_arm_us(h, (uint64_t)rt.cfg->t_upstream_connect_ms * 1000);
 	h2up_kick(h);
 }
 
@@ -669,8 +709,8 @@ h2up_readcb(struct conn *c, void *arg)
 	}
 	evbuffer_drain(c->in, (size_t)r);
 	if (r > 0) {
-		h->ping_out = 0;        /* whatever came answers for the peer */
-		h2up_ping_arm(h);
+		h->rx_count++;          /* the silence timer reads these */
+		h->last_rx_us = proxy_coarse_us();
 	}
 	h2up_kick(h);
 	if (h->dead || (h->goaway && h->nstreams == 0))
@@ -828,7 +868,7 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 	(void)nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, H2UP_CONN_WINDOW);
 	h->next = *h2up_list(w, srv);
 	*h2up_list(w, srv) = h;
-	h2up_ping_arm(h);
+	h2up_ping_start(h);
 	if (t == NULL)
 		h2up_kick(h);
 	return h;

@@ -44,6 +44,14 @@ log_msg(int level, const char *fmt, ...)
 	(void)fmt;
 }
 
+uint64_t
+proxy_coarse_us(void)
+{
+	static uint64_t t = 1000000;
+
+	return t += 1000;
+}
+
 struct timeval
 clock_tv_ms(int ms)
 {
@@ -270,6 +278,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((size & 1) && w.idle[POOL_BLUE][0].h2 != NULL) {
 		struct h2up *h = w.idle[POOL_BLUE][0].h2;
 
+		h->last_rx_us = 0;      /* silent since the start */
 		event_active(&h->ping_ev, EV_TIMEOUT, 1);
 		event_base_loop(w.base, EVLOOP_NONBLOCK);
 		if ((h = w.idle[POOL_BLUE][0].h2) != NULL) {

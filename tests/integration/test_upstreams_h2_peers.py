@@ -28,6 +28,8 @@ class ScriptedServer:
       answers;
     - "ws_echo": takes extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL),
       answers 200 and echoes every DATA, ends its side when the client does;
+    - "drip": answers a request at once with a head, then a DATA every
+      0.3 s for 2 s;
     - "silent_after_one": answers the first request of a connection, then
       reads nothing more (no PING answer) while keeping the socket open."""
 
@@ -110,6 +112,15 @@ class ScriptedServer:
                     if self.mode == "ws_echo":
                         conn.send_headers(sid, [(":status", "200"),
                                                 ("sec-websocket-protocol", "chat")])
+                    if self.mode == "drip":
+                        # a response that takes 2 s, a DATA every 0.3 s
+                        conn.send_headers(sid, [(":status", "200")])
+                        for i in range(7):
+                            c.sendall(conn.data_to_send())
+                            time.sleep(0.3)
+                            conn.send_data(sid, b"drop%d;" % i)
+                        conn.end_stream(sid)
+                        self.answered += 1
                     if self.mode == "goaway_mid" and gone:
                         continue            # above the GOAWAY's last stream
                     if self.mode == "goaway_mid":
@@ -403,5 +414,27 @@ def test_a_large_upload_to_an_h2_server_flows_at_the_servers_pace(env):
         assert c.streams[sid].status == 200 and bytes(c.streams[sid].data) == digest, \
             (c.streams[sid].status, c.streams[sid].data[:100])
         c.close()
+    finally:
+        s.stop()
+
+
+def test_h2_response_time_counts_from_the_last_frame(env):
+    s = ScriptedServer("drip")
+    try:
+        p = h2_proxy(env, s.addr, extra="timeouts = { upstream_response_ms = 1000; };")
+        t0 = time.time()
+        st, h, body = get(p.port, "/", timeout=15)
+        # longer than upstream_response_ms in all, never that long silent
+        assert st == 200 and body == b"".join(b"drop%d;" % i for i in range(7)), (st, body)
+        assert time.time() - t0 >= 2.0, time.time() - t0
+    finally:
+        s.stop()
+    s = ScriptedServer("stall")
+    try:
+        p = h2_proxy(env, s.addr, extra="timeouts = { upstream_response_ms = 1000; };")
+        t0 = time.time()
+        st, h, body = get(p.port, "/", timeout=15)
+        took = time.time() - t0
+        assert st == 504 and 0.9 <= took < 5, (st, took)
     finally:
         s.stop()
