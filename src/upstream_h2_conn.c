@@ -234,6 +234,9 @@ h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *n
 			return 0;
 		if (s->trailers == NULL && (s->trailers = evbuffer_new()) == NULL)
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		/* as large as a head may be, no larger: else the stream is reset */
+		if (evbuffer_get_length(s->trailers) + nl + vl + 4 > PROXY_RESP_HEAD_MAX)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		h2up_add_line(s->trailers, name, nl, value, vl);
 		return 0;
 	} else {
@@ -811,6 +814,8 @@ h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 		/* streams are not weighed against each other (RFC 9218 2.1):
 		 * nghttp2 keeps no priority tree and no closed streams for it */
 		{ NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 },
+		/* what a head may be here (PROXY_RESP_HEAD_MAX) */
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, PROXY_RESP_HEAD_MAX },
 	};
 	struct h2up *h;
 
