@@ -72,6 +72,7 @@ struct h2ustream {
 	struct evbuffer *req_trailers; /* the client's trailers, as HTTP/1.1 lines */
 	int deferred;                 /* the data provider waits for more */
 	int has_length;               /* the response head has a content-length */
+	int status;                   /* the :status of the head being read */
 	int want_trailers;            /* the client takes trailers: no length, chunked */
 	int ws;                       /* a WebSocket: an extended CONNECT (RFC 8441) */
 	int ws_open;                  /* its 200 came: a 101 for the exchange, then a tunnel */

@@ -247,6 +247,7 @@ h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *n
 			/* nghttp2 checked it: three digits */
 			for (size_t i = 0; i < vl && i < 3; i++)
 				st = st * 10 + (value[i] - '0');
+			s->status = st;
 			if (s->ws && st == 200) {
 				/* the extended CONNECT took: the 101 an HTTP/1.1
 				 * client (or the HTTP/2 codec) expects */
@@ -279,7 +280,9 @@ h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *n
 		 * gets the body chunked, its length left out (nghttp2 still
 		 * holds the server to it), so that trailers find a way */
 		if (nl == 14 && memcmp(name, "content-length", 14) == 0) {
-			if (s->want_trailers && !s->head_final)
+			/* (a 304's or a 204's length says no body follows) */
+			if (s->want_trailers && !s->head_final && s->status != 304 &&
+			    s->status != 204)
 				return 0;
 			s->has_length = 1;
 		}
