@@ -53,7 +53,11 @@ struct h2up {
 	int hover;                    /* it grew past PROXY_RESP_HEAD_MAX */
 	struct event ping_ev;         /* silence from the server: a PING; no answer: dead */
 	int ping_out;
+	int fail_pending;             /* failed: goes from the loop (ping_ev, at once) */
+	enum retry_failure fail_kind;
 	uint64_t last_rx_us;          /* the last read (coarse clock) */
+	uint64_t ping_sent_us;        /* the PING out since */
+	uint64_t idle_since_us;       /* no stream on it since (nstreams == 0) */
 	uint64_t rx_count, rx_at_ping; /* reads, and their count when the PING left */
 	struct event flush_ev;        /* the frames of this turn go out together */
 	int flush_armed;
@@ -73,6 +77,7 @@ struct h2ustream {
 	int deferred;                 /* the data provider waits for more */
 	int has_length;               /* the response head has a content-length */
 	int status;                   /* the :status of the head being read */
+	int resp_ended;               /* END_STREAM came (HEADERS or DATA) */
 	int want_trailers;            /* the client takes trailers: no length, chunked */
 	int ws;                       /* a WebSocket: an extended CONNECT (RFC 8441) */
 	int ws_open;                  /* its 200 came: a 101 for the exchange, then a tunnel */
@@ -119,6 +124,8 @@ void h2up_send_timer(struct h2ustream *s);
 void h2up_consume(struct h2ustream *s);
 /* The silence timer, armed once at the connection's start. */
 void h2up_ping_start(struct h2up *h);
+/* Its next look: a PING's answer, silence, an idle connection's end. */
+void h2up_ping_next(struct h2up *h, uint64_t now);
 /* The server's first SETTINGS: heads that waited for them go. */
 void h2up_settings_seen(struct h2up *h);
 /* The request's DATA provider. */

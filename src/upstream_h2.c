@@ -619,6 +619,11 @@ upstream_h2_drain(struct worker *w, int pool, int index)
 	for (; h != NULL; h = next) {
 		next = h->next;
 		if (h->nstreams == 0) {
+			/* a GOAWAY says it, best effort, then the connection goes */
+			if (!h->dead && nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE,
+			    nghttp2_session_get_last_proc_stream_id(h->ng), NGHTTP2_NO_ERROR, NULL,
+			    0) == 0 && nghttp2_session_send(h->ng) == 0)
+				conn_flush(&h->c);
 			h2up_conn_failed(h, RETRY_F_CLOSED);
 		} else if (!h->goaway) {
 			h->goaway = 1;

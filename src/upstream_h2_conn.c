@@ -55,10 +55,18 @@ h2up_detach(struct h2ustream *s)
 	h->nstreams--;
 	s->h = NULL;
 	if (h->nstreams == 0 && !h->dead) {
-		/* going away (drained, or the server's GOAWAY): closed at once,
-		 * from the loop */
-		idle = clock_tv_ms(h->goaway ? 1 : rt.cfg->t_upstream_idle_ms);
-		conn_set_timeouts(&h->c, &idle, NULL);
+		if (h->goaway) {
+			/* going away (drained, or the server's GOAWAY): closed at
+			 * once, from the loop */
+			idle = clock_tv_ms(1);
+			conn_set_timeouts(&h->c, &idle, NULL);
+		} else {
+			/* idle: the connection's timer closes it after
+			 * upstream_idle_ms (not a read timeout: a PING's answer
+			 * would restart that) */
+			h->idle_since_us = proxy_coarse_us();
+			h2up_ping_next(h, h->idle_since_us);
+		}
 	}
 }
 
@@ -305,7 +313,9 @@ h2up_head_done(struct h2ustream *s, int end_stream)
 	int r, interim;
 
 	interim = len >= 10 && p[9] == '1' && !(len >= 12 && memcmp(p + 9, "101", 3) == 0);
-	if (!interim && !s->has_length && !s->ws_open) {
+	/* framing for the HTTP/1.1 view, where the status allows a body */
+	if (!interim && !s->has_length && !s->ws_open && !s->u.no_body && s->status != 204 &&
+	    s->status != 304) {
 		if (end_stream)
 			h2up_hadd(h, "content-length: 0\r\n", 19);
 		else {
@@ -383,10 +393,16 @@ h2up_frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	case NGHTTP2_HEADERS:
 		if (s == NULL || s->told)
 			break;
+		if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+			s->resp_ended = 1;
 		if (frame->headers.cat == NGHTTP2_HCAT_RESPONSE || !s->head_final) {
 			if (h2up_head_done(s, frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == -1)
 				break;
 		}
+		break;
+	case NGHTTP2_DATA:
+		if (s != NULL && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+			s->resp_ended = 1;
 		break;
 	default:
 		break;
@@ -448,6 +464,10 @@ h2up_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
 	s->closed = 1;
 	s->close_code = code;
+	/* a connection whose server refuses its only stream is not kept (a
+	 * server that refuses everything would pile them up) */
+	if (code == NGHTTP2_REFUSED_STREAM && s->h != NULL && s->h->nstreams == 1)
+		s->h->goaway = 1;
 	h2up_detach(s);         /* the connection may go before s does */
 	if (s->told)
 		return 0;
@@ -455,9 +475,12 @@ h2up_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 		h2up_fail(s, RETRY_F_REFUSED);
 		return 0;
 	}
-	if (code != NGHTTP2_NO_ERROR || !s->head_final) {
+	/* a response ends with END_STREAM: a reset, even NO_ERROR (RFC 9113
+	 * 8.1), before it cuts the response */
+	if (code != NGHTTP2_NO_ERROR || !s->head_final || (!s->resp_ended && !s->ws_open)) {
 		log_debug("server %s: HTTP/2 stream %d closed (%s)%s", s->u.srv->addr.text, (int)id,
-		    nghttp2_http2_strerror(code), s->head_final ? "" : " before its response head");
+		    nghttp2_http2_strerror(code), !s->head_final ? " before its response head" :
+		    !s->resp_ended ? " before its response ended" : "");
 		h2up_fail(s, RETRY_F_RESET);
 		return 0;
 	}
@@ -561,6 +584,11 @@ h2up_setup(void)
 			    h2up_frame_send_cb);
 			/* windows open as clients take the bytes */
 			nghttp2_option_set_no_auto_window_update(h2up_options, 1);
+			/* until the server's SETTINGS say how many streams it takes,
+			 * one: the others wait in nghttp2 (a server of one stream at
+			 * a time would refuse them, and those with a body cannot go
+			 * again) */
+			nghttp2_option_set_peer_max_concurrent_streams(h2up_options, 1);
 		}
 	}
 	pthread_mutex_unlock(&h2up_lock);
@@ -658,44 +686,84 @@ h2up_ping_arm_us(struct h2up *h, uint64_t us)
 void
 h2up_ping_start(struct h2up *h)
 {
-	h->last_rx_us = proxy_coarse_us();
+	h->last_rx_us = h->idle_since_us = proxy_coarse_us();
 	h2up_ping_arm_us(h, h2up_quiet_us());
+}
+
+/* The connection fails from the loop, not under the call that found it
+ * (conn.c may still use the connection after its callback). */
+static void
+h2up_fail_later(struct h2up *h, enum retry_failure f)
+{
+	struct timeval now = { 0, 0 };
+
+	h->dead = 1;
+	h->fail_pending = 1;
+	h->fail_kind = f;
+	evtimer_add(&h->ping_ev, &now);
+}
+
+/* When the connection's timer looks next: the PING's answer due, the
+ * silence long enough for a PING, an idle connection's end. */
+void
+h2up_ping_next(struct h2up *h, uint64_t now)
+{
+	uint64_t at = h->ping_out ? h->ping_sent_us + (uint64_t)rt.cfg->t_upstream_connect_ms * 1000 :
+	    h->last_rx_us + h2up_quiet_us();
+
+	if (h->nstreams == 0 && !h->goaway) {
+		uint64_t idle_at = h->idle_since_us + (uint64_t)rt.cfg->t_upstream_idle_ms * 1000;
+
+		if (idle_at < at)
+			at = idle_at;
+	}
+	h2up_ping_arm_us(h, at > now ? at - now : 0);
 }
 
 static void
 h2up_ping_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct h2up *h = arg;
-	uint64_t now = proxy_coarse_us(), quiet = h2up_quiet_us();
+	uint64_t now = proxy_coarse_us();
 
 	(void)fd;
 	(void)what;
+	if (h->fail_pending) {
+		h2up_conn_failed(h, h->fail_kind);
+		return;
+	}
 	if (h->ping_out && h->rx_count != h->rx_at_ping) {
 		h->ping_out = 0;                /* whatever came answered for the peer */
-	} else if (h->ping_out) {
+	} else if (h->ping_out &&
+	    now >= h->ping_sent_us + (uint64_t)rt.cfg->t_upstream_connect_ms * 1000) {
 		log_warn("server %s (%s): HTTP/2 connection silent, no answer to a PING within %d ms: "
 		    "closed with %d stream(s)", h->srv->addr.text, pool_names[h->srv->pool],
 		    rt.cfg->t_upstream_connect_ms, h->nstreams);
 		h2up_conn_failed(h, RETRY_F_TIMEOUT);
 		return;
 	}
-	/* not silent that long: the rest of the time from the last read */
-	if (now - h->last_rx_us < quiet) {
-		h2up_ping_arm_us(h, quiet - (now - h->last_rx_us));
+	/* idle for upstream_idle_ms (a PING's answer does not count) */
+	if (h->nstreams == 0 && !h->goaway &&
+	    now - h->idle_since_us >= (uint64_t)rt.cfg->t_upstream_idle_ms * 1000) {
+		log_debug("server %s: an idle HTTP/2 connection closed", h->srv->addr.text);
+		h2up_conn_failed(h, RETRY_F_CLOSED);
 		return;
 	}
-	if (!h->c.hs_done && h->tls) {
-		h2up_ping_arm_us(h, quiet);     /* the handshake has its own timer */
-		return;
+	/* silent that long (and past its handshake, which has its own timer):
+	 * a PING */
+	if (!h->ping_out && now - h->last_rx_us >= h2up_quiet_us() && (h->c.hs_done || !h->tls)) {
+		if (nghttp2_submit_ping(h->ng, NGHTTP2_FLAG_NONE, NULL) != 0) {
+			h2up_conn_failed(h, RETRY_F_RESET);
+			return;
+		}
+		h->ping_out = 1;
+		h->ping_sent_us = now;
+		h->rx_at_ping = h->rx_count;
+		h2up_kick(h);
 	}
-	if (nghttp2_submit_ping(h->ng, NGHTTP2_FLAG_NONE, NULL) != 0) {
-		h2up_conn_failed(h, RETRY_F_RESET);
-		return;
-	}
-	h->ping_out = 1;
-	h->rx_at_ping = h->rx_count;
-	h2up_ping_arm_us(h, (uint64_t)rt.cfg->t_upstream_connect_ms * 1000);
-	h2up_kick(h);
+	if (!h->ping_out && now - h->last_rx_us >= h2up_quiet_us())
+		h->last_rx_us = now;            /* (a handshake under way: look again later) */
+	h2up_ping_next(h, now);
 }
 
 static void
@@ -705,6 +773,10 @@ h2up_readcb(struct conn *c, void *arg)
 	size_t len = evbuffer_get_length(c->in);
 	ssize_t r;
 
+	if (h->fail_pending) {
+		evbuffer_drain(c->in, len);     /* going: nothing more is read */
+		return;
+	}
 	h->in_cb = 1;
 	r = nghttp2_session_mem_recv(h->ng, evbuffer_pullup(c->in, (ssize_t)len), len);
 	h->in_cb = 0;
@@ -719,6 +791,14 @@ h2up_readcb(struct conn *c, void *arg)
 		h->last_rx_us = proxy_coarse_us();
 	}
 	h2up_kick(h);
+	if (!h->dead && !nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng)) {
+		/* nghttp2 ended the session (what came is not HTTP/2, or broke
+		 * it): its streams fail now, not at their timers */
+		log_warn("server %s (%s): HTTP/2 session ended by a protocol error (does it speak "
+		    "HTTP/2?)", h->srv->addr.text, pool_names[h->srv->pool]);
+		h2up_conn_failed(h, RETRY_F_RESET);
+		return;
+	}
 	if (h->dead || (h->goaway && h->nstreams == 0))
 		h2up_conn_failed(h, RETRY_F_CLOSED);
 }
@@ -745,10 +825,11 @@ h2up_eventcb(struct conn *c, short what, void *arg)
 		h->hs_armed = 0;
 		SSL_get0_alpn_selected(c->ssl, &p, &n);
 		if (n != 2 || memcmp(p, "h2", 2) != 0) {
-			log_warn("server %s (%s): TLS handshake chose no h2 (ALPN %.*s)",
-			    h->srv->addr.text, pool_names[h->srv->pool], (int)n, n ? (const char *)p :
-			    "none");
-			h2up_conn_failed(h, RETRY_F_CONNECT);
+			log_warn("server %s (%s): TLS handshake chose no h2 (ALPN %.*s): does it "
+			    "speak HTTP/2?", h->srv->addr.text, pool_names[h->srv->pool],
+			    n ? (int)n : 4, n ? (const char *)p : "none");
+			/* not under conn.c's own call: it goes on reading */
+			h2up_fail_later(h, RETRY_F_CONNECT);
 			return;
 		}
 		h2up_kick(h);

@@ -278,7 +278,8 @@ exchange_build_request(struct exchange *ex, const struct http_msg *m)
 	if (exchange_rhead_reserve(ex, http_rewrite_request_max(m, pe->addr_len)) == -1)
 		return -1;
 	exchange_make_reqid(ex);
-	ex->req_trailers = http_takes_trailers(m);
+	/* (an HTTP/1.0 client reads no chunked answer, trailers or not) */
+	ex->req_trailers = m->version_minor >= 1 && http_takes_trailers(m);
 	ex->rhead_len = http_rewrite_request(m, &rq, ex->rhead);
 	/* the client's id replaces ours (rq.reqid == ex->reqid when it sent none) */
 	n = rq.reqid_len < sizeof(ex->reqid) - 1 ? rq.reqid_len : sizeof(ex->reqid) - 1;

@@ -30,10 +30,13 @@ class ScriptedServer:
       answers 200 and echoes every DATA, ends its side when the client does;
     - "drip": answers a request at once with a head, then a DATA every
       0.3 s for 2 s;
+    - "refuse": refuses every stream (RST_STREAM REFUSED_STREAM);
+    - "rst_mid": 1000 bytes of an answer, then RST_STREAM(NO_ERROR) without
+      END_STREAM;
     - "silent_after_one": answers the first request of a connection, then
       reads nothing more (no PING answer) while keeping the socket open."""
 
-    def __init__(self, mode, tls=None):
+    def __init__(self, mode, tls=None, alpn=("h2",)):
         self.mode = mode
         self.ctx = None
         self.resumed = []         # per TLS connection: was its session resumed
@@ -41,7 +44,7 @@ class ScriptedServer:
             import ssl
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ctx.load_cert_chain(tls[0], tls[1])
-            self.ctx.set_alpn_protocols(["h2"])
+            self.ctx.set_alpn_protocols(list(alpn))
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -106,6 +109,18 @@ class ScriptedServer:
                 sid = getattr(ev, "stream_id", None)
                 if isinstance(ev, h2.events.RequestReceived):
                     bodies[sid] = bytearray()
+                    if self.mode == "refuse":
+                        conn.reset_stream(sid, error_code=7)    # REFUSED_STREAM
+                        self.answered += 1
+                        continue
+                    if self.mode == "rst_mid":
+                        # 1000 bytes of an answer of no stated length, then
+                        # RST_STREAM(NO_ERROR) without END_STREAM
+                        conn.send_headers(sid, [(":status", "200")])
+                        conn.send_data(sid, b"r" * 1000)
+                        conn.reset_stream(sid, error_code=0)
+                        self.answered += 1
+                        continue
                     self.heads.append(dict((k.decode() if isinstance(k, bytes) else k,
                                             v.decode() if isinstance(v, bytes) else v)
                                            for k, v in ev.headers))
@@ -438,3 +453,66 @@ def test_h2_response_time_counts_from_the_last_frame(env):
         assert st == 504 and 0.9 <= took < 5, (st, took)
     finally:
         s.stop()
+
+
+def test_a_tls_server_that_chooses_no_h2_is_a_502_and_bgproxy_stays(env):
+    import test_upstreams as tu
+    k = tu.pki(env)
+    s = ScriptedServer("echo", tls=k["ip"], alpn=("http/1.1",))
+    try:
+        p = h2_proxy(env, s.addr, pool_extra='tls = { ca = "%s"; };' % k["ca"][0])
+        for _ in range(3):
+            st, h, body = get(p.port, "/", timeout=10)
+            assert st == 502, (st, body)
+        assert p.proc.poll() is None, "bgproxy died"
+        assert wait_until(lambda: "chose no h2 (ALPN none)" in p.output()), p.output()[-2000:]
+    finally:
+        s.stop()
+
+
+def test_an_idle_connection_closes_though_pings_are_answered(env):
+    s = ScriptedServer("echo")
+    try:
+        # a PING every 0.5 s of silence, answered; idle 1.5 s: it still closes
+        p = h2_proxy(env, s.addr, extra="timeouts = { upstream_response_ms = 1000; "
+                     "upstream_idle_ms = 1500; };")
+        st, h, body = get(p.port, "/", method="POST", body=b"x")
+        assert st == 200 and s.closed == 0, (st, s.closed)
+        assert wait_until(lambda: s.closed == 1, 8), (s.conns, s.closed)
+    finally:
+        s.stop()
+
+
+def test_a_server_refusing_every_stream_leaves_no_connections(env):
+    s = ScriptedServer("refuse")
+    try:
+        p = h2_proxy(env, s.addr, extra="timeouts = { upstream_idle_ms = 60000; };")
+        for _ in range(10):
+            st, h, body = get(p.port, "/")
+            assert st == 502, (st, body)
+        # each refused try's connection went (not kept for upstream_idle_ms)
+        assert wait_until(lambda: s.closed == s.conns, 5), (s.conns, s.closed)
+    finally:
+        s.stop()
+
+
+def test_a_reset_before_the_end_of_a_response_is_a_cut_not_an_end(env):
+    s = ScriptedServer("rst_mid")
+    try:
+        p = h2_proxy(env, s.addr)
+        resp = harness.raw(p.port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", timeout=5)
+        head, _, body = resp.partition(b"\r\n\r\n")
+        assert b" 200 " in head.split(b"\r\n")[0] and b"chunked" in head.lower(), resp[:300]
+        # the 1000 bytes came, the last chunk did not: the client sees a cut
+        assert b"r" * 1000 in body and not body.endswith(b"0\r\n\r\n"), body[-50:]
+        assert wait_until(lambda: any(l.get("term") == "server_reset" for l in p.access_lines()))
+    finally:
+        s.stop()
+
+
+def test_an_http1_server_behind_an_h2_pool_fails_fast(env):
+    p = h2_proxy(env, env.demo("blue").addr, extra="timeouts = { upstream_response_ms = 20000; };")
+    t0 = time.time()
+    st, h, body = get(p.port, "/", timeout=30)
+    assert st in (502, 503) and time.time() - t0 < 5, (st, time.time() - t0)
+    assert wait_until(lambda: "does it speak HTTP/2?" in p.output()), p.output()[-2000:]
