@@ -37,6 +37,9 @@ enum health_verdict health_grpc_eof(struct health_grpc *g, char *why, size_t why
 struct health_grpc *health_h2_get_start(struct bufferevent *bev, const char *authority,
     const char *path, int tls);
 
+/* The connection (and its TLS handshake) is up: the request goes. */
+int health_grpc_connected(struct health_grpc *g);
+
 void health_grpc_free(struct health_grpc *g);
 
 /*

@@ -28,6 +28,7 @@ struct hcheck {
 	uint32_t magic;
 	struct server *srv;
 	struct bufferevent *bev;     /* the check in progress, or NULL */
+	struct bufferevent *sock;    /* TLS: the socket under bev's filter (freed with it) */
 	struct health_grpc *grpc;    /* health.type grpc: its HTTP/2 stream */
 	struct event timer;          /* next check, or the running check's deadline */
 	int running;
@@ -77,9 +78,10 @@ health_result(struct hcheck *h, int ok, const char *why)
 	int down = atomic_load(&h->srv->health_down);
 
 	if (h->bev != NULL) {
-		bufferevent_free(h->bev);
+		bufferevent_free(h->bev);       /* and the socket under a TLS filter */
 		h->bev = NULL;
 	}
+	h->sock = NULL;
 	health_grpc_free(h->grpc);
 	h->grpc = NULL;
 	h->running = 0;
@@ -146,8 +148,14 @@ health_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct hcheck *h = health_of(arg);
 
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		/* an HTTP/2 check writes once the connection (and its TLS) is
+		 * up: written before, OpenSSL's bufferevent could leave the
+		 * answer unread */
+		if (h->grpc != NULL && health_grpc_connected(h->grpc) == -1)
+			health_result(h, 0, "HTTP/2: cannot send");
 		return;
+	}
 	/* TLS: the handshake's reason (a certificate refused, a protocol) */
 	if ((what & BEV_EVENT_ERROR) && bufferevent_openssl_get_ssl(bev) != NULL) {
 		unsigned long e = bufferevent_get_openssl_error(bev);
@@ -197,9 +205,22 @@ health_begin(struct hcheck *h)
 	 * over TLS */
 	if (ssl != NULL && h2)
 		(void)SSL_set_alpn_protos(ssl, (const unsigned char *)"\x02h2", 3);
-	h->bev = ssl != NULL ? bufferevent_openssl_socket_new(health_base, -1, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE) :
-	    bufferevent_socket_new(health_base, -1, BEV_OPT_CLOSE_ON_FREE);
+	/* TLS as a filter over a socket bufferevent: OpenSSL's socket
+	 * bufferevent could leave an HTTP/2 answer unread after the 0.5-RTT
+	 * SETTINGS that came with the handshake (a check timed out now and
+	 * then) */
+	h->sock = NULL;
+	if (ssl != NULL) {
+		h->sock = bufferevent_socket_new(health_base, -1, BEV_OPT_CLOSE_ON_FREE);
+		h->bev = h->sock != NULL ? bufferevent_openssl_filter_new(health_base, h->sock, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE) : NULL;
+		if (h->bev == NULL && h->sock != NULL) {
+			bufferevent_free(h->sock);
+			h->sock = NULL;
+		}
+	} else {
+		h->bev = bufferevent_socket_new(health_base, -1, BEV_OPT_CLOSE_ON_FREE);
+	}
 	if (h->bev == NULL) {
 		if (ssl != NULL)
 			SSL_free(ssl);
@@ -232,7 +253,8 @@ health_begin(struct hcheck *h)
 	}
 	/* the whole check, connect included, must finish within timeout_ms */
 	health_schedule(h, hc->timeout_ms);
-	if (bufferevent_socket_connect(h->bev, (const struct sockaddr *)&a->ss, (int)a->len) == -1)
+	if (bufferevent_socket_connect(h->sock != NULL ? h->sock : h->bev,
+	    (const struct sockaddr *)&a->ss, (int)a->len) == -1)
 		health_result(h, 0, "connect failed");
 }
 
@@ -256,6 +278,7 @@ health_free(struct hcheck *h)
 	if (h->bev != NULL)
 		bufferevent_free(h->bev);
 	h->bev = NULL;
+	h->sock = NULL;
 	health_grpc_free(h->grpc);
 	h->grpc = NULL;
 	h->magic = 0;

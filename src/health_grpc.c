@@ -206,10 +206,15 @@ health_h2_submit(struct health_grpc *g, const nghttp2_nv *nva, size_t n,
 	}
 	nghttp2_session_callbacks_del(cb);
 	if (nghttp2_submit_settings(g->ng, NGHTTP2_FLAG_NONE, NULL, 0) != 0 ||
-	    (g->sid = nghttp2_submit_request(g->ng, NULL, nva, n, prd, NULL)) < 0 ||
-	    nghttp2_session_send(g->ng) != 0)
+	    (g->sid = nghttp2_submit_request(g->ng, NULL, nva, n, prd, NULL)) < 0)
 		return -1;
 	return 0;
+}
+
+int
+health_grpc_connected(struct health_grpc *g)
+{
+	return nghttp2_session_send(g->ng) == 0 ? 0 : -1;
 }
 
 struct health_grpc *
