@@ -334,8 +334,23 @@ static int
 h1_ex_resp_body(struct exchange *ex, struct upconn *up, int all)
 {
 	struct h1 *s = EX_H1(ex);
+	size_t high = all ? SIZE_MAX : PROXY_RESP_HIGH;
 	int r;
 
+	if (ex->req_minor == 0 && ex->resp_body == BODY_CHUNKED) {
+		/* an HTTP/1.0 client reads no chunked body (RFC 9112 6.1): the
+		 * data alone, the close ends it (its head lost Transfer-Encoding) */
+		for (;;) {
+			r = body_unframe(up->in, s->c->cc.out, BODY_CHUNKED, NULL, &ex->resp_chunk,
+			    &ex->resp_bytes, high, NULL, NULL);
+			if (r != 0 || conn_push_cb(&s->c->cc, 0) >= high ||
+			    evbuffer_get_length(up->in) == 0)
+				break;
+		}
+		if (r == 1)
+			(void)conn_push_cb(&s->c->cc, 0);
+		return r;
+	}
 	r = body_move_flush(up->in, s->c->cc.out, conn_push_cb, &s->c->cc, ex->resp_body,
 	    &ex->resp_left, &ex->resp_chunk, &ex->resp_bytes, all ? SIZE_MAX : PROXY_RESP_HIGH,
 	    NULL);

@@ -137,6 +137,9 @@ http_rewrite_resp_keep(const struct http_msg *m, const struct http_header *h,
 	if (rs->h2 && (h->id == HDR_TRANSFER_ENCODING || (m->status == 101 &&
 	    http_token_eq(h->name, h->name_len, "sec-websocket-accept"))))
 		return 0;
+	/* an HTTP/1.0 client gets the body unframed, ended by the close */
+	if (!rs->h2 && rs->req_minor == 0 && h->id == HDR_TRANSFER_ENCODING)
+		return 0;
 	/* our cookie, set by us: the server's would be a second one */
 	return !(rs->cookie != NULL && h->id == HDR_OTHER && h->name_len == 10 &&
 	    http_token_eq(h->name, h->name_len, "set-cookie") &&

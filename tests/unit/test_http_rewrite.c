@@ -137,9 +137,13 @@ TEST(test_keep_for_h2)
 			CHECK(m.hdr[i].value_len == 5 && memcmp(m.hdr[i].value, "app=1", 5) == 0);
 		}
 	CHECK_EQ_INT(kept, 1);
-	/* an HTTP/1.1 client keeps the framing header */
+	/* an HTTP/1.1 client keeps the framing header, an HTTP/1.0 one gets
+	 * the body unframed */
 	rs.h2 = 0;
+	rs.req_minor = 1;
 	CHECK(http_rewrite_resp_keep(&m, &m.hdr[0], &rs));
+	rs.req_minor = 0;
+	CHECK(!http_rewrite_resp_keep(&m, &m.hdr[0], &rs));
 	CHECK_EQ_INT(http_rewrite_set_cookie(&rs, cv), 39);
 	CHECK(memcmp(cv, "bgp=KEY; Path=/; HttpOnly; SameSite=Lax", 39) == 0);
 	rs.cookie = NULL;
