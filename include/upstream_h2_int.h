@@ -78,6 +78,7 @@ struct h2ustream {
 	int has_length;               /* the response head has a content-length */
 	int status;                   /* the :status of the head being read */
 	int resp_ended;               /* END_STREAM came (HEADERS or DATA) */
+	int bad_field;                /* nghttp2 refused a field of the response */
 	int want_trailers;            /* the client takes trailers: no length, chunked */
 	int ws;                       /* a WebSocket: an extended CONNECT (RFC 8441) */
 	int ws_open;                  /* its 200 came: a 101 for the exchange, then a tunnel */

@@ -299,6 +299,31 @@ h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *n
 	return 0;
 }
 
+/* A field nghttp2 refused in a server's head (connection-specific, upper
+ * case, a bad value...): the stream is reset; the log names the field. */
+static int
+h2up_invalid_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+    size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *arg)
+{
+	struct h2up *h = arg;
+	struct h2ustream *s = h2up_stream(ng, frame->hd.stream_id);
+	char shown[64];
+	size_t i, n = nl < sizeof(shown) - 1 ? nl : sizeof(shown) - 1;
+
+	if (s != NULL)
+		s->bad_field = 1;       /* a protocol error of the server, not a reset */
+	(void)value;
+	(void)vl;
+	(void)flags;
+	for (i = 0; i < n; i++)         /* it goes to a log line */
+		shown[i] = name[i] >= 0x21 && name[i] < 0x7f ? (char)name[i] : '?';
+	shown[n] = '\0';
+	log_warn("server %s (%s): an HTTP/2 response field refused on stream %d: \"%s\" "
+	    "(not valid in HTTP/2)", h->srv->addr.text, pool_names[h->srv->pool],
+	    (int)frame->hd.stream_id, shown);
+	return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;     /* RST_STREAM, as nghttp2 would */
+}
+
 /* A whole response head: to the exchange as HTTP/1.1 (interim ones too);
  * a body of unknown length goes on chunked. */
 static int
@@ -475,6 +500,18 @@ h2up_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 		h2up_fail(s, RETRY_F_REFUSED);
 		return 0;
 	}
+	/* a head nghttp2 refused (a field HTTP/2 forbids: connection-specific,
+	 * upper case, a bad value or length), or that the server called a
+	 * protocol error: the server's protocol error, not a reset */
+	if ((s->bad_field || code == NGHTTP2_PROTOCOL_ERROR) && !s->head_final && s->u.ev != NULL) {
+		if (!s->bad_field)
+			log_warn("server %s (%s): HTTP/2 stream %d: its response head broke HTTP/2 "
+			    "(a field or value not valid in HTTP/2, or the server's PROTOCOL_ERROR)",
+			    s->u.srv->addr.text, pool_names[s->u.srv->pool], (int)id);
+		s->told = 1;
+		s->u.ev->bad(s->u.arg, "a response head not valid in HTTP/2");
+		return 0;
+	}
 	/* a response ends with END_STREAM: a reset, even NO_ERROR (RFC 9113
 	 * 8.1), before it cuts the response */
 	if (code != NGHTTP2_NO_ERROR || !s->head_final || (!s->resp_ended && !s->ws_open)) {
@@ -574,6 +611,8 @@ h2up_setup(void)
 			nghttp2_session_callbacks_set_on_begin_headers_callback(h2up_callbacks,
 			    h2up_begin_headers_cb);
 			nghttp2_session_callbacks_set_on_header_callback(h2up_callbacks, h2up_header_cb);
+			nghttp2_session_callbacks_set_on_invalid_header_callback(h2up_callbacks,
+			    h2up_invalid_header_cb);
 			nghttp2_session_callbacks_set_on_frame_recv_callback(h2up_callbacks,
 			    h2up_frame_recv_cb);
 			nghttp2_session_callbacks_set_on_data_chunk_recv_callback(h2up_callbacks,

@@ -30,6 +30,8 @@ class ScriptedServer:
       answers 200 and echoes every DATA, ends its side when the client does;
     - "drip": answers a request at once with a head, then a DATA every
       0.3 s for 2 s;
+    - "bad_field": answers with a transfer-encoding field (not valid in
+      HTTP/2);
     - "refuse": refuses every stream (RST_STREAM REFUSED_STREAM);
     - "rst_mid": 1000 bytes of an answer, then RST_STREAM(NO_ERROR) without
       END_STREAM;
@@ -87,7 +89,8 @@ class ScriptedServer:
         import h2.connection
         import h2.events
         conn = h2.connection.H2Connection(h2.config.H2Configuration(
-            client_side=False, validate_inbound_headers=False))
+            client_side=False, validate_inbound_headers=False,
+            validate_outbound_headers=False, normalize_outbound_headers=False))
         if self.mode == "ws_echo":
             # in the first SETTINGS, as servers that take it say it
             import h2.settings
@@ -109,6 +112,12 @@ class ScriptedServer:
                 sid = getattr(ev, "stream_id", None)
                 if isinstance(ev, h2.events.RequestReceived):
                     bodies[sid] = bytearray()
+                    if self.mode == "bad_field":
+                        # a connection-specific field HTTP/2 forbids
+                        conn.send_headers(sid, [(":status", "200"),
+                                                ("transfer-encoding", "chunked")],
+                                          end_stream=True)
+                        continue
                     if self.mode == "refuse":
                         conn.reset_stream(sid, error_code=7)    # REFUSED_STREAM
                         self.answered += 1
@@ -516,3 +525,18 @@ def test_an_http1_server_behind_an_h2_pool_fails_fast(env):
     st, h, body = get(p.port, "/", timeout=30)
     assert st in (502, 503) and time.time() - t0 < 5, (st, time.time() - t0)
     assert wait_until(lambda: "does it speak HTTP/2?" in p.output()), p.output()[-2000:]
+
+
+def test_a_response_field_http2_forbids_is_a_502_that_names_it(env):
+    s = ScriptedServer("bad_field")
+    try:
+        p = h2_proxy(env, s.addr)
+        st, h, body = get(p.port, "/")
+        assert st == 502, (st, body)
+        assert wait_until(lambda: "response head broke HTTP/2" in p.output()), \
+            p.output()[-2000:]
+        assert wait_until(lambda: harness.metric(
+            p.mport, 'bgproxy_upstream_errors_total{pool="blue",kind="protocol"}') == 1), \
+            p.output()[-1500:]
+    finally:
+        s.stop()
