@@ -106,6 +106,20 @@ struct h2ustream {
 
 #define H2S(u) ((struct h2ustream *)(u))
 
+/* upstream_h2_recv.c: nghttp2's receiving callbacks */
+int h2up_begin_headers_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg);
+int h2up_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+    size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *arg);
+int h2up_invalid_header_cb(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+    size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *arg);
+int h2up_frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg);
+int h2up_frame_send_cb(nghttp2_session *ng, const nghttp2_frame *frame, void *arg);
+int h2up_data_cb(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+    void *arg);
+int h2up_stream_close_cb(nghttp2_session *ng, int32_t id, uint32_t code, void *arg);
+/* The exchange is told a failure (once). */
+void h2up_fail(struct h2ustream *s, enum retry_failure f);
+
 /* upstream_h2_conn.c */
 struct h2up **h2up_list(struct worker *w, struct server *srv);
 struct h2up *h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen);
