@@ -248,9 +248,14 @@ admin_cmd_server(struct admin_ctx *c, int argc, char **argv)
 	if (to == SRV_UP)
 		atomic_store(&srv->down_until, 0);
 	atomic_store(&srv->changed_us, proxy_now_us());
-	state_event_rec(&c->who, "server", admin_srv_state_names[from], admin_srv_state_names[to],
-	    NULL, "server %s %s: %s -> %s", pool_names[pool], srv->addr.text,
-	    admin_srv_state_names[from], admin_srv_state_names[to]);
+	if (from == to)         /* up, but out of rotation by a passive mark */
+		state_event_rec(&c->who, "server", admin_srv_state_names[from],
+		    admin_srv_state_names[to], NULL, "server %s %s: %s, its passive mark cleared "
+		    "(back in rotation)", pool_names[pool], srv->addr.text, admin_srv_state_names[to]);
+	else
+		state_event_rec(&c->who, "server", admin_srv_state_names[from],
+		    admin_srv_state_names[to], NULL, "server %s %s: %s -> %s", pool_names[pool],
+		    srv->addr.text, admin_srv_state_names[from], admin_srv_state_names[to]);
 	snprintf(msg, sizeof(msg), "server %s %s %s", pool_names[pool], srv->addr.text,
 	    admin_srv_state_names[to]);
 	return admin_done(c, msg);

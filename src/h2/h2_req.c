@@ -151,6 +151,10 @@ h2_stream_request(struct h2stream *st, const char *head, long n, const struct h2
 	}
 	ex->req_upgrade = r->websocket;
 	st->tunnel = r->websocket;
+	/* the access line names the client's method (an extended CONNECT),
+	 * not the GET of its HTTP/1.1 view */
+	if (r->websocket)
+		memcpy(ex->method, "CONNECT", sizeof("CONNECT"));
 	if (m->flags & HTTP_F_EXPECT_OTHER) {
 		h2_stream_refuse(st, 417, "only 100-continue is supported");
 		return;

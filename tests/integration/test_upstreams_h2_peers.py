@@ -395,7 +395,10 @@ def test_websocket_to_an_h2_server_is_an_extended_connect(env):
         c.send_data(sid, b"hello-h2")
         assert c.pump(lambda: bytes(c.streams[sid].data) == b"hello-h2", 10), c.streams[sid].data
         c.close()
-        assert wait_until(lambda: any(l.get("term") == "tunnel" for l in p.access_lines()))
+        # the access line names the HTTP/2 client's method, not its GET view
+        assert wait_until(lambda: any(l.get("term") == "tunnel" and l["method"] == "CONNECT"
+                                      and l["proto"] == "h2" for l in p.access_lines())), \
+            p.access_lines()
     finally:
         s.stop()
 
