@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What one line says; NULL strings are written as null (pool, server,
- * sni) or left out (tls_version: no TLS fields at all). */
+/* What one line says; NULL strings are written as null (service, pool,
+ * server, sni) or left out (tls_version: no TLS fields at all). */
 struct access_line {
 	const char *time;             /* ISO 8601, clock_iso_now */
 	const char *client;
@@ -16,6 +16,7 @@ struct access_line {
 	const char *path;
 	int status;
 	uint64_t bytes;
+	const char *service;          /* the service the request went to */
 	const char *pool;
 	const char *server;
 	const char *term;             /* how the exchange ended (NULL: left out) */

@@ -22,6 +22,7 @@ struct admin_ctx {
 	int json;                 /* answer with one JSON line */
 	int readonly;             /* it came on admin.readonly_socket */
 	int cmd_id;               /* enum admin_cmd_id of the command running */
+	struct service *sv;       /* the service it acts on; NULL: the process (or all) */
 	struct evbuffer *body;    /* the text lines after OK */
 	json_t *jout;             /* with json: the object after OK (admin.c frees it) */
 	char err[1024];           /* ERR reason */
@@ -30,6 +31,11 @@ struct admin_ctx {
 /* Run one command line; returns 0 (OK) or -1 (ERR, reason in c->err).
  * *changes_state tells whether the command is one that is audited. */
 int admin_cmd_run(struct admin_ctx *c, char *line, int *changes_state);
+
+/* The service line's command acts on (its "in SERVICE", or the one there
+ * is); NULL when none (a command about the process, status of all, an
+ * error). */
+struct service *admin_cmd_line_service(const char *line);
 
 /* 1 when line is a command that changes the fleet's split (with a cluster
  * it waits for etcd: admin.c); 0 for anything else, a bad line too. */

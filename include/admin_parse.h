@@ -35,6 +35,7 @@ extern const struct admin_cmd_spec admin_cmd_table[ACMD_COUNT];
 struct admin_parsed {
 	const struct admin_cmd_spec *cmd;   /* set once a command matched */
 	int json;                           /* the line began with "json " */
+	const char *service;                /* "in SERVICE" before the command, NULL none */
 	long long if_version;               /* trailing "if-version N", -1 none */
 	int argc;
 	char *argv[ADMIN_MAX_WORDS];        /* point into the line */
@@ -44,7 +45,8 @@ struct admin_parsed {
 
 /*
  * Split line (modified in place: separators become NULs) into words, strip
- * a leading "json" and a trailing "if-version N" (N 0..10^15; only on a
+ * a leading "json" and "in SERVICE" (in either order) and a trailing
+ * "if-version N" (N 0..10^15; only on a
  * command that changes state), match the longest command and check its
  * argument count.  Returns 0, or -1 with a message in err (out->cmd is set when the
  * command matched but its arguments did not, so callers can audit it).

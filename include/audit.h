@@ -31,9 +31,11 @@ struct audit_split {
 int audit_open(const char *path, char *err, size_t errlen);
 void audit_close(void);
 
-/* One line: time, who, command, result ("OK", "ERR reason"), evidence (may
- * be NULL) and the split before and after. */
-void audit_write(const struct audit_who *who, const char *cmd, const char *result,
-    const char *evidence, const struct audit_split *before, const struct audit_split *after);
+/* One line: time, who, the service (NULL: none, with one service or a
+ * command about the process), command, result ("OK", "ERR reason"),
+ * evidence (may be NULL) and the split before and after (NULL: null). */
+void audit_write(const struct audit_who *who, const char *service, const char *cmd,
+    const char *result, const char *evidence, const struct audit_split *before,
+    const struct audit_split *after);
 
 #endif

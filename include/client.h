@@ -56,8 +56,8 @@ int client_use_h2(struct client *c, int read_now);
 void client_drain_all(struct worker *w);
 void client_close_all(struct worker *w);
 void client_close_disabled(struct worker *w);
-void client_close_reverted(struct worker *w, int pool);
-void client_move_reverted(struct worker *w, int pool);
+void client_close_reverted(struct worker *w, struct service *sv, int pool);
+void client_move_reverted(struct worker *w, struct service *sv, int pool);
 void client_move_from_down(struct worker *w);
 void client_reloaded(struct worker *w);
 

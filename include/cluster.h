@@ -11,6 +11,8 @@
 #ifndef BGPROXY_CLUSTER_H
 #define BGPROXY_CLUSTER_H
 
+struct service;
+
 #include <stddef.h>
 #include <sys/queue.h>
 
@@ -56,8 +58,8 @@ void cluster_submit(struct cluster_req *rq);
 
 /* Every guard interval: the rollout clock (the leader only, written
  * through etcd), and this node's figures for the others.  Without a
- * cluster: state_tick(). */
-void cluster_tick(void);
+ * cluster: state_tick() of service sv. */
+void cluster_tick(struct service *sv);
 void cluster_publish(const struct stats_window win[STATS_CLASSES]);
 
 /* The other live nodes' windows added into win (this node's not included);

@@ -40,10 +40,10 @@ struct codec_ops {
 	/* exchanges with a server an operator disabled are cut (may close) */
 	void (*close_disabled)(void *cd);
 	/* tunnels to pool (reverted) end (may close) */
-	void (*close_reverted)(void *cd, int pool);
+	void (*close_reverted)(void *cd, struct service *sv, int pool);
 	/* requests waiting for a first answer from pool (reverted) go to the
 	 * stable pool, or from a server marked down elsewhere */
-	void (*move_reverted)(void *cd, int pool);
+	void (*move_reverted)(void *cd, struct service *sv, int pool);
 	void (*move_from_down)(void *cd);
 	/* the codec's memory, and its exchanges' (from client_close) */
 	void (*free)(void *cd);

@@ -21,6 +21,8 @@
 #define CONFIG_MAX_CIDRS     64
 #define CONFIG_POOLS         2      /* blue, green */
 #define CONFIG_MAX_ETCD      16     /* cluster.etcd endpoints */
+#define CONFIG_MAX_SERVICES  10000  /* services, each a blue/green pair */
+#define CONFIG_MAX_HOSTS     256    /* match.hosts of one service */
 
 /* notify.events: the kinds of events POSTed to notify.webhook */
 enum { NOTIFY_EV_REVERT = 1, NOTIFY_EV_PROMOTE = 2, NOTIFY_EV_STEP = 4, NOTIFY_EV_PAUSE = 8,
@@ -101,7 +103,7 @@ struct config_uptls {
 
 struct config_pool {
 	const char *name;             /* "blue" or "green" (static) */
-	struct config_server servers[CONFIG_MAX_SERVERS];
+	struct config_server *servers;  /* nservers of them */
 	size_t nservers;
 	struct config_health health;
 	int protocol;                 /* enum config_upproto ["http/1.1"] */
@@ -114,22 +116,15 @@ struct config_cidr {
 	int prefix;
 };
 
-struct config {
-	char *path;                   /* the file loaded */
-	int workers;                  /* 1..64 [1] */
-	char *state_file;             /* NULL: state not kept */
-
-	struct config_listener listeners[CONFIG_MAX_LISTENERS];
-	size_t nlisteners;            /* at least 1 */
-
-	char *admin_socket;           /* ["/run/bgproxy/admin.sock"] */
-	unsigned admin_mode;          /* parsed from an octal string ["0600"] */
-	char *admin_audit_log;        /* NULL: no audit log ["/var/log/bgproxy/audit.log"] */
-	char *admin_readonly_socket;  /* NULL: none [none] */
-	unsigned admin_readonly_mode; /* ["0666"] */
-
-	int metrics_enabled;          /* a metrics group with an address is present */
-	struct config_addr metrics_addr;
+/* One service: a blue/green pair with its own split, guard and rollout,
+ * and what requests it takes (CONTRACT 17). */
+struct config_svc {
+	char *name;                   /* ["default" without a services list] */
+	char **hosts;                 /* match.hosts, lowercase; "*.example.com" a wildcard */
+	size_t nhosts;                /* 0: every host */
+	char *path_prefix;            /* match.path_prefix ["/"] */
+	int line;                     /* of its entry in services (0: the default) */
+	int moved;                    /* its members now belong to a removed service's copy */
 
 	struct config_pool pools[CONFIG_POOLS];
 
@@ -168,6 +163,31 @@ struct config {
 	int rollout_hold_s;           /* 0..86400 [60] */
 	int rollout_min_requests;     /* 0..100000000 [0] */
 	int rollout_max_inconclusive_s; /* 0..604800, 0 = never [600] */
+
+};
+
+struct config {
+	char *path;                   /* the file loaded */
+	int workers;                  /* 1..64 [1] */
+	char *state_file;             /* NULL: state not kept */
+
+	struct config_listener listeners[CONFIG_MAX_LISTENERS];
+	size_t nlisteners;            /* at least 1 */
+
+	char *admin_socket;           /* ["/run/bgproxy/admin.sock"] */
+	unsigned admin_mode;          /* parsed from an octal string ["0600"] */
+	char *admin_audit_log;        /* NULL: no audit log ["/var/log/bgproxy/audit.log"] */
+	char *admin_readonly_socket;  /* NULL: none [none] */
+	unsigned admin_readonly_mode; /* ["0666"] */
+
+	int metrics_enabled;          /* a metrics group with an address is present */
+	struct config_addr metrics_addr;
+
+	/* the services (CONTRACT 17): without a services list, one named
+	 * "default" made of the top-level pools, split, guard and rollout */
+	struct config_svc *svcs;
+	size_t nsvcs;
+	int services;                 /* a services list was given */
 
 	/* timeouts, all in ms */
 	int t_client_header_ms;       /* [10000] */
@@ -237,6 +257,9 @@ struct config *config_load(const char *path, char **errs);
 /* split.cookie, split.header and split.override_header are tokens of at most this */
 #define CONFIG_TOKEN_MAX 64
 
+/* a service's name is at most this long */
+#define CONFIG_SVC_NAME_MAX 64
+
 /*
  * The same, safe from libconfig: path is first loaded in a forked child
  * (config_check.c), and only a file the child accepted is loaded here.  A
@@ -246,6 +269,9 @@ struct config *config_load(const char *path, char **errs);
 struct config *config_load_checked(const char *path, char **errs);
 
 void config_free(struct config *c);
+
+/* Free what a service's configuration holds (not c itself). */
+void config_svc_free(struct config_svc *c);
 
 /* What a reload changes of the scalar keys: "guard.max_error_rate 0.05 ->
  * 0.1, ..." into buf (passwords only as "(changed)"); returns how many. */

@@ -21,6 +21,10 @@ struct loader {
 	size_t len, cap;
 	int nerrs;
 	int oom;
+	/* the top-level pools, split, guard and rollout: the service "default",
+	 * or every service's defaults (config_svc.c) */
+	struct config_svc *tmpl;
+	const config_setting_t *services;   /* the services list, read last */
 };
 
 enum key_type {
@@ -94,6 +98,8 @@ int group_list(struct loader *ld, const config_setting_t *s, const char *what, i
 
 extern const struct config_key config_keys[];   /* every scalar key of struct config */
 extern const size_t config_nkeys;
+extern const struct config_key config_svc_keys[]; /* every scalar key of a service */
+extern const size_t config_nsvc_keys;
 
 /* config.c, for the groups in other files: TLS versions by name; two
  * addresses the same; a file named by member `name` of e resolved against
@@ -111,6 +117,17 @@ extern const struct config_key config_server_keys[], config_pool_keys[],
 extern const size_t config_nserver_keys, config_npool_keys, config_nuptls_keys,
     config_nhealth_keys;
 
+/* A service's groups and the services list (config_svc.c): defaults,
+ * the split, guard and rollout groups (base: a struct config_svc), the
+ * defaults one key takes from another, the list read after the top level
+ * (pools: the top-level pools group, NULL if none), and freeing one. */
+void config_svc_defaults(struct loader *ld, struct config_svc *c);
+void config_sub_split(struct loader *ld, const config_setting_t *s, void *base);
+void config_sub_guard(struct loader *ld, const config_setting_t *s, void *base);
+void config_sub_rollout(struct loader *ld, const config_setting_t *s, void *base);
+void config_svc_cross(struct config_svc *c);
+void config_services(struct loader *ld, struct config *c, const config_setting_t *pools);
+
 /* The cluster and notify groups (config_fleet.c). */
 void config_sub_cluster(struct loader *ld, const config_setting_t *s, void *base);
 void config_sub_notify(struct loader *ld, const config_setting_t *s, void *base);
@@ -118,5 +135,8 @@ void config_sub_notify(struct loader *ld, const config_setting_t *s, void *base)
 /* ---- addresses (config_addr.c) ---- */
 
 int config_parse_cidr(const char *s, struct config_cidr *c);
+
+/* A DNS name (labels of letters, digits, '-', and '_' with underscore). */
+int config_dns_name_ok(const char *s, int underscore);
 
 #endif

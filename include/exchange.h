@@ -131,6 +131,7 @@ struct exchange {
 	int req_upgrade;              /* websocket upgrade requested */
 	int req_trailers;             /* the client takes trailers (TE: trailers) */
 	int attempts;
+	struct service *svc;          /* the service the request went to (never NULL once routed) */
 	enum pool_id pool;
 	struct server *srv;
 	char *rhead;                  /* the rewritten head, kept for a retry */
@@ -214,8 +215,8 @@ void exchange_client_body_timeout(struct exchange *ex);
 /* The split reverted away from pool: ex, waiting for the first byte of an
  * answer from it, goes to the stable pool at once when it may be sent
  * again (idempotent, no body); 1 when it was moved (or, unable to be
- * sent, answered 502: ex may be gone). */
-int exchange_move_to_stable(struct exchange *ex, int pool);
+ * sent, answered 502: ex may be gone); 0 when ex is not sv's. */
+int exchange_move_to_stable(struct exchange *ex, struct service *sv, int pool);
 
 /* The same for a request waiting on a server marked down (a health check,
  * passive marking): a candidate's goes to the stable pool, the stable

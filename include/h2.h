@@ -67,10 +67,10 @@ void h2_goaway_soon(struct h2conn *h);
 /* Streams whose server an operator disabled are reset. */
 int h2_close_disabled(struct h2conn *h);
 /* WebSocket streams tunnelled to pool (reverted) are reset. */
-int h2_close_reverted(struct h2conn *h, int pool);
+int h2_close_reverted(struct h2conn *h, struct service *sv, int pool);
 /* Streams waiting for a first answer from pool (reverted) go to the stable
  * pool (exchange_move_to_stable). */
-int h2_move_reverted(struct h2conn *h, int pool);
+int h2_move_reverted(struct h2conn *h, struct service *sv, int pool);
 /* Streams waiting for a first answer from a server marked down go elsewhere. */
 int h2_move_from_down(struct h2conn *h);
 /* Every stream's exchange still live ends as term (the connection goes). */

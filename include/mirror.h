@@ -16,6 +16,7 @@ struct body_tee;
 
 /* What decides whether a request is copied (exchange.c fills it). */
 struct mirror_ask {
+	struct service *svc;          /* the request's service */
 	enum pool_id pool;            /* where it is routed */
 	int overridden;               /* by the override header */
 	int upgrade;                  /* an Upgrade request */
@@ -24,14 +25,14 @@ struct mirror_ask {
 	uint64_t body_left;           /* with BODY_LENGTH: its length */
 };
 
-/* Shadow traffic is on (rt.mirror_bp > 0): one relaxed load. */
+/* Shadow traffic is on for the service (its mirror_bp > 0): one relaxed load. */
 static inline int
-mirror_on(void)
+mirror_on(struct service *sv)
 {
-	return atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed) > 0;
+	return atomic_load_explicit(&sv->mirror_bp, memory_order_relaxed) > 0;
 }
 
-/* Whether a request (routed, its head built) is to be copied: rt.mirror_bp's
+/* Whether a request (routed, its head built) is to be copied: its service's mirror_bp
  * share of the stable pool's idempotent requests (http_method_idempotent),
  * not upgrades, not routed by the override header, with no body or one of
  * at most limits.mirror_body_bytes (a longer one is counted as skipped).
@@ -43,15 +44,15 @@ int mirror_wanted(struct worker *w, const struct mirror_ask *a, enum pool_id *st
  * and judged (stats class STATS_SHADOW).  1 when the copy counts for the
  * guard (sent, or failed at once: no server up, no socket), so the stable
  * answer is to be recorded as its baseline; 0 when it was skipped. */
-int mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len,
+int mirror_request(struct worker *w, struct service *sv, enum pool_id cand, const char *head, size_t len,
     struct evbuffer *body);
 
 /* A copy of a request with a body: begin copying the body as it leaves
  * (into t), and at its end (complete 0: the exchange ended first) send the
  * copy of head and the body to cand, or count it as skipped; the end
  * answers as mirror_request (0 too when nothing was begun). */
-void mirror_tee_begin(struct worker *w, struct body_tee *t);
-int mirror_tee_end(struct worker *w, struct body_tee *t, enum pool_id cand, const char *head,
+void mirror_tee_begin(struct worker *w, struct service *sv, struct body_tee *t);
+int mirror_tee_end(struct worker *w, struct body_tee *t, struct service *sv, enum pool_id cand, const char *head,
     size_t len, int complete);
 
 /* The worker's loop ended: the copies still out are given up. */

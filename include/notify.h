@@ -22,7 +22,7 @@ void notify_config(const struct config *cfg);
 
 /* An event as it is recorded (state.c's event hook): queued when its kind
  * is selected. */
-void notify_event(const struct state_ev *ev);
+void notify_event(struct service *sv, const struct state_ev *ev);
 
 /* Events delivered; events given up (every attempt failed, the queue was
  * full, out of memory). */

@@ -90,6 +90,37 @@ extern const char *const persist_pools[2];
 extern const char *const persist_modes[6];
 uint32_t persist_crc32(const char *buf, size_t len);
 
+/* ---- with a services list: every service's split in one file
+ * (persist_svcs.c) ---- */
+
+#define PERSIST_SVCS_HEADER "# bgproxy services state; written by bgproxy, do not edit while it runs"
+#define PERSIST_MAX_SVCS_FILE (32 * 1024 * 1024)
+#define PERSIST_SVC_NAME_MAX 64
+
+struct persist_svc {
+	char name[PERSIST_SVC_NAME_MAX + 1];  /* "": the file of one service */
+	struct split_state st;
+};
+
+/* The file's bytes for n services (a new *out), or -1 with err. */
+int persist_svcs_format(const struct persist_svc *v, size_t n, char **out, size_t *outlen,
+    char *err, size_t errlen);
+
+/* A services file's bytes into a new array (*out, *nout), or -1 with err
+ * and nothing kept. */
+int persist_svcs_parse(const char *buf, size_t len, struct persist_svc **out, size_t *nout,
+    char *err, size_t errlen);
+
+/* Read path, either kind of state file (one of one service gives one
+ * record named ""): 0, 1 when there is none, -1 when it is corrupt (err
+ * prefixed with the path). */
+int persist_svcs_load(const char *path, struct persist_svc **out, size_t *nout, char *err,
+    size_t errlen);
+
+/* Write n services' splits to path atomically (as persist_save). */
+int persist_svcs_save(const char *path, const struct persist_svc *v, size_t n, char *err,
+    size_t errlen);
+
 /*
  * Move a corrupt file aside to "<path>.corrupt.<UTC YYYYmmddTHHMMSSZ>" (adding
  * ".1", ".2"... if taken, never overwriting); writes the new name into aside.

@@ -32,6 +32,7 @@
 #include "http_parse.h"
 #include "log.h"
 #include "route.h"
+#include "service.h"
 #include "stats.h"
 
 struct tls_ctxset;
@@ -46,8 +47,10 @@ enum server_state {
 };
 
 struct server {
+	struct service *svc;          /* whose pool it is in */
 	enum pool_id pool;
-	int index;                    /* slot in rt.servers[pool]: fixed for the process */
+	int slot;                     /* in rt.srvs and the workers' arrays: fixed for the process */
+	struct server *next;          /* the service's servers of the same pool, by slot */
 	struct config_addr addr;      /* a copy: outlives the configuration it came from */
 	_Atomic int removed;          /* no longer in the configuration: no new requests */
 	_Atomic int state;            /* enum server_state: the operator's say (up, draining, disabled) */
@@ -62,6 +65,7 @@ struct server {
 	_Atomic int maxconn;          /* 0: no limit */
 	_Atomic int busy;
 	_Atomic int queued;
+	struct hcheck *check;         /* its active check (health.c), NULL: none */
 	int check_ok;                 /* 1 passed, 0 failed, -1 none yet */
 	uint64_t check_us;            /* when (monotonic us) */
 	char check_why[96];           /* why it failed */
@@ -83,11 +87,12 @@ server_usable(struct server *srv, uint64_t now)
 	    !atomic_load_explicit(&srv->removed, memory_order_relaxed);
 }
 
-/* A pool's members in configuration order; immutable once published. */
+/* A pool's members in configuration order; immutable once published
+ * (the arrays live in the poolset's own block). */
 struct pool {
-	struct server *servers[CONFIG_MAX_SERVERS];
-	int weights[CONFIG_MAX_SERVERS];
-	int maxconn[CONFIG_MAX_SERVERS];
+	struct server **servers;
+	int *weights;
+	int *maxconn;
 	size_t nservers;
 };
 
@@ -105,23 +110,30 @@ struct poolset {
 #define SPLIT_STABLE(w)        ((enum pool_id)(((w) >> 16) & 1))
 #define SPLIT_BP(w)            ((int)((w) & 0x3fff))
 
-struct tls_up;
+/* different servers (of every service) one process can track */
+#define PROXY_MAX_SERVERS 65536
+
 struct h2up;
+struct hcheck;
+struct svcroute;
 
 struct runtime {
 	struct config *_Atomic cfg;                /* the running configuration */
 	struct poolset *_Atomic ps;                /* the running pool membership */
-	struct server servers[CONFIG_POOLS][CONFIG_MAX_SERVERS];  /* registry, by slot */
-	int nslots[CONFIG_POOLS];
-	_Atomic uint32_t split;
+	/* the server registry, by slot: every service's servers, each made
+	 * once for the process (pools.c); a worker may read the first nsrvs */
+	struct server *srvs[PROXY_MAX_SERVERS];
+	_Atomic int nsrvs;
+	/* the services by slot (service.h); nsvcs slots used, never fewer */
+	struct service *svcs[CONFIG_MAX_SERVICES];
+	_Atomic int nsvcs;
+	struct svcroute *_Atomic route;   /* which service a request goes to (service.c) */
 	_Atomic long conns_active;    /* client connections, all workers */
 	_Atomic int draining;         /* SIGTERM seen */
-	/* the last revert, for closing long-lived connections to that pool */
+	/* grows with every revert of any service (the service says which
+	 * pool and when), for closing long-lived connections to that pool */
 	_Atomic unsigned revert_seq;
 	_Atomic unsigned down_seq;    /* grows when a server is marked down */
-	_Atomic int revert_pool;
-	_Atomic uint64_t revert_at_us;  /* close them from this time on (after a grace) */
-	_Atomic int mirror_bp;        /* stable requests copied to the candidate, x100 (mirror.c) */
 	uint64_t started_us;          /* proxy_now_us() at the start (show info's uptime) */
 	int nworkers;
 	struct worker *workers;
@@ -132,10 +144,6 @@ struct runtime {
 		struct tls_ctxset *_Atomic set;
 	} tls[CONFIG_MAX_LISTENERS * 2];
 	_Atomic int ntls;
-	/* TLS to each pool's servers (tls_up.c), NULL: plain TCP; replaced on
-	 * reload like the listeners' (the old one freed after every worker
-	 * ticked; connections made from it keep their own references) */
-	struct tls_up *_Atomic up_tls[CONFIG_POOLS];
 };
 
 extern struct runtime rt;
@@ -155,7 +163,9 @@ struct upconn;
 struct client;
 struct exchange;
 
-/* idle keep-alive connections to one server, owned by one worker */
+/* what a worker keeps of one server (w->idle[srv->slot]): its idle
+ * keep-alive connections, its last TLS session, its HTTP/2 connections,
+ * its place in the round-robin */
 struct upidle {
 	struct upconn *head;          /* LIFO: the most recently used first */
 	int n;
@@ -163,6 +173,7 @@ struct upidle {
 	SSL_SESSION *sess;
 	uint64_t sess_gen;            /* the tls_up it came with (tls_up.gen) */
 	struct h2up *h2;              /* HTTP/2 connections to it (upstream_h2.c) */
+	int rr;                       /* its current weight in the worker's round-robin (pools.c) */
 };
 
 /* one listening socket of a worker */
@@ -199,9 +210,8 @@ struct worker {
 	pthread_mutex_t chg_lock;     /* guards chg, set by the control thread */
 	struct lis_change *chg;
 	_Atomic uint64_t epoch;       /* ticks passed: a reload frees old data after one */
-	struct poolset *rr_ps;        /* the membership rr_current belongs to */
-	unsigned revert_seen;         /* rt.revert_seq already acted on */
-	unsigned revert_moved;        /* rt.revert_seq whose waiting requests moved */
+	unsigned revert_seen;         /* rt.revert_seq whose reverts are all acted on */
+	int revert_pending;           /* a revert's grace is not over yet */
 	unsigned down_seen;           /* rt.down_seq whose waiting requests moved */
 	size_t freed_big;             /* bytes large connections gave back since the last trim */
 	size_t h2_held;               /* request body bytes its HTTP/2 connections hold (h2.c) */
@@ -214,8 +224,7 @@ struct worker {
 	long nclients;
 	struct log_buf alog;
 	struct route_rng rng;
-	int rr_current[CONFIG_POOLS][CONFIG_MAX_SERVERS];
-	struct upidle idle[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+	struct upidle *idle;          /* [PROXY_MAX_SERVERS], by server slot */
 	/* HTTP/2 streams to servers kept for the next requests (upstream_h2.c):
 	 * a stream's struct and buffers are made once, not per request */
 	void *h2up_spare;
@@ -241,5 +250,16 @@ struct worker {
 	struct http_msg msg;          /* parse scratch, valid during one callback */
 	char scratch[PROXY_RESP_HEAD_MAX + 8192]; /* head building scratch */
 };
+
+/* The worker's figures of service sv, made on its first request (NULL:
+ * out of memory, nothing is counted).  Worker thread. */
+static inline struct stats_svc *
+worker_stats_svc(struct worker *w, struct service *sv)
+{
+	struct stats_svc *s = atomic_load_explicit(&w->stats->svc[sv->id], memory_order_relaxed);
+
+	return s != NULL ? s : stats_svc_make(w->stats, sv->id, &sv->sh,
+	    service_cfg(sv)->guard_window_s);
+}
 
 #endif

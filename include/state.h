@@ -19,6 +19,8 @@
 #include "rollout.h"
 #include "split.h"
 
+struct service;
+
 extern const char *const state_mode_names[];
 
 /* who changed something, for events and the audit log */
@@ -31,11 +33,11 @@ struct actor {
 
 
 /* The current split (control thread). */
-const struct split_state *state_get(void);
+const struct split_state *state_get(struct service *sv);
 
 /* The split version from which the guard's window counts (it began afresh
  * then: the candidate got traffic again, or a rollout stepped back). */
-unsigned long long state_epoch_version(void);
+unsigned long long state_epoch_version(struct service *sv);
 
 /*
  * At start: with a state file, a valid one wins over the configuration; a
@@ -49,35 +51,35 @@ int state_init(const struct config *cfg, char *err, size_t errlen);
 void state_config_changed(const struct config *cfg);
 
 /* Operator commands.  0 on success (msg says what happened) or -1 (err). */
-int state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *msg, size_t len);
-int state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len);
-int state_revert(const char *reason, const struct actor *who, char *msg, size_t len);
+int state_set_weight(struct service *sv, enum pool_id pool, int bp, const struct actor *who, char *msg, size_t len);
+int state_switch(struct service *sv, enum pool_id pool, const struct actor *who, char *msg, size_t len);
+int state_revert(struct service *sv, const char *reason, const struct actor *who, char *msg, size_t len);
 
 /* The candidate has no user, no copy and no rollout: a revert would
  * change nothing (it answers "(no change)" and keeps the last revert). */
-int state_nothing_to_revert(void);
-int state_promote(const struct actor *who, char *msg, size_t len);
+int state_nothing_to_revert(struct service *sv);
+int state_promote(struct service *sv, const struct actor *who, char *msg, size_t len);
 
 /* What a guard trip does besides revert (guard.on_trip).  step_back: the
  * rollout's step before, held (from the first step, or without a rollout:
  * state_revert); pause: the rollout holds its step (without a running
  * rollout nothing changes, 1 is returned).  Both record the event with
  * reason as evidence.  0, 1 or -1 as the others. */
-int state_guard_step_back(const char *reason, const struct actor *who, char *msg, size_t len);
-int state_guard_pause(const char *reason, const struct actor *who, char *msg, size_t len);
+int state_guard_step_back(struct service *sv, const char *reason, const struct actor *who, char *msg, size_t len);
+int state_guard_pause(struct service *sv, const char *reason, const struct actor *who, char *msg, size_t len);
 
 /* Rollouts (rollout.c does the stepping; this applies and persists it).
  * shadow_bp > 0: a shadow phase first (copies of that share of the stable
  * pool's requests, no user); refused when the candidate has traffic. */
-int state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int hold_s,
+int state_rollout_start(struct service *sv, enum pool_id pool, const int *steps_bp, size_t nsteps, int hold_s,
     int shadow_bp, const struct actor *who, char *msg, size_t len);
-int state_rollout_pause(const struct actor *who, char *msg, size_t len);
-int state_rollout_resume(const struct actor *who, char *msg, size_t len);
-int state_rollout_next(const struct actor *who, char *msg, size_t len);
-int state_step_left_s(void);
+int state_rollout_pause(struct service *sv, const struct actor *who, char *msg, size_t len);
+int state_rollout_resume(struct service *sv, const struct actor *who, char *msg, size_t len);
+int state_rollout_next(struct service *sv, const struct actor *who, char *msg, size_t len);
+int state_step_left_s(struct service *sv);
 
 /* Called every guard interval: rollout steps, bake_s promotion. */
-void state_tick(void);
+void state_tick(struct service *sv);
 
 /*
  * guard.method "sequential": what the judge said this interval of the
@@ -88,18 +90,18 @@ void state_tick(void);
  * (judge_evidence): the events the guard and the rollout timer record
  * while it is judging carry it.  Control thread.
  */
-void state_judge_note(int clean, const char *evidence);
+void state_judge_note(struct service *sv, int clean, const char *evidence);
 
 /* The split as an audit line shows it; and an action of bgproxy itself
  * (the guard, the rollout timer) in the audit log, with its own uid and
  * pid: the command reads "WHAT (by ACTOR)". */
 struct audit_split;
 void state_audit_split(const struct split_state *s, struct audit_split *out);
-void state_audit_actor(const struct actor *who, const char *what, const char *result,
+void state_audit_actor(struct service *sv, const struct actor *who, const char *what, const char *result,
     const char *evidence, const struct split_state *before, const struct split_state *after);
 
 /* Reverts since start (guard and operator), for the metrics. */
-uint64_t state_reverts(void);
+uint64_t state_reverts(struct service *sv);
 
 /*
  * One decision, as `show events` lists it.  kind is a word (start, weight,
@@ -117,20 +119,20 @@ struct state_ev {
 };
 
 /* Record an event in the ring and the log; from, to, evidence may be NULL. */
-void state_event_rec(const struct actor *who, const char *kind, const char *from,
+void state_event_rec(struct service *sv, const struct actor *who, const char *kind, const char *from,
     const char *to, const char *evidence, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+    __attribute__((format(printf, 7, 8)));
 
 /* fn gets every event as it is recorded (notify.c); NULL: none. */
-void state_set_event_hook(void (*fn)(const struct state_ev *ev));
+void state_set_event_hook(void (*fn)(struct service *sv, const struct state_ev *ev));
 
 /* Events, oldest first: calls fn for each of the last STATE_EVENTS. */
 #define STATE_EVENTS 100
-void state_events_each(void (*fn)(const struct state_ev *ev, void *arg), void *arg);
+void state_events_each(struct service *sv, void (*fn)(const struct state_ev *ev, void *arg), void *arg);
 
 /* What the current rollout step waits for, in words ("" without a running
  * rollout); *left_s and *seen / *need get the figures. */
-void state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
+void state_step_waits(struct service *sv, char *buf, size_t len, int *left_s, unsigned long long *seen,
     unsigned long long *need);
 
 /* "blue 95.00%, green 5.00%" style description of a split. */
@@ -176,28 +178,28 @@ struct state_stage {
 	int changed;                  /* the version moved */
 };
 
-void state_stage_begin(struct state_stage *st);
-void state_stage_end(struct state_stage *st);
-void state_stage_apply(const struct state_stage *st);
+void state_stage_begin(struct service *sv, struct state_stage *st);
+void state_stage_end(struct service *sv, struct state_stage *st);
+void state_stage_apply(struct service *sv, const struct state_stage *st);
 
 /* fn runs after every change made outside staging (a revert, what the
  * guard did): the cluster writes it; revert says whether it reverted. */
-void state_set_hook(void (*fn)(int revert));
+void state_set_hook(void (*fn)(struct service *sv, int revert));
 
 /* fn(key) is what the other nodes counted toward the gate of the rollout
  * step with that key (rollout.min_requests counts the fleet's); NULL:
  * this node's alone. */
-void state_set_fleet_step(uint64_t (*fn)(long long key));
+void state_set_fleet_step(uint64_t (*fn)(struct service *sv, long long key));
 
 /* The running rollout step's key (the wall-clock ms it began, as the
  * record carries it; 0 without a rollout) and what this node counted
  * toward its gate. */
-long long state_step_key(void);
-uint64_t state_step_own(void);
+long long state_step_key(struct service *sv);
+uint64_t state_step_own(struct service *sv);
 
 /* The current split as the record holds it: the state file's fields, and
  * when (wall clock ms) the rollout's step and the baking began (0: none). */
-void state_record(struct split_state *p, long long *step_wall_ms, long long *bake_wall_ms);
+void state_record(struct service *sv, struct split_state *p, long long *step_wall_ms, long long *bake_wall_ms);
 
 void state_stage_record(const struct state_stage *st, struct split_state *p,
     long long *step_wall_ms, long long *bake_wall_ms);
@@ -205,12 +207,12 @@ void state_stage_record(const struct state_stage *st, struct split_state *p,
 /* A record another node wrote: published as it is (its version too), the
  * rollout continues the same step with the hold it has left.  1 when it
  * changed something, 0 when it is what we have. */
-int state_apply_remote(const struct split_state *p, long long step_wall_ms,
+int state_apply_remote(struct service *sv, const struct split_state *p, long long step_wall_ms,
     long long bake_wall_ms, const char *node);
 
 /* The fleet's record p, with the revert this node made while etcd did not
  * have it on top (the revert's fields, state reverted, a version above
  * both), published. */
-void state_merge_revert(const struct split_state *p, const char *node);
+void state_merge_revert(struct service *sv, const struct split_state *p, const char *node);
 
 #endif

@@ -12,7 +12,32 @@
 #include "rollout.h"
 #include "state.h"
 
-/* The split's core (state.c's one copy); a staged change in progress
+/* One service's split and what goes with it: the state functions act on
+ * one at a time, the one the public function was given (state_use). */
+struct state_svc {
+	struct service *sv;
+	struct state_core core;       /* the split, the rollout, the bake clock, reverts */
+	/* the last STATE_EVENTS events, each made when first needed */
+	struct state_ev *events[STATE_EVENTS];
+	unsigned nevents;             /* total recorded; ring index = n % STATE_EVENTS */
+	unsigned long long events_version; /* the version the last run's events were written at */
+	struct state_stage *staging;  /* a staged change in progress (NULL: none) */
+	char judge_ev[640];           /* the judge's evidence (state_judge_note; "" none) */
+	/* the split version at which the guard's window last began afresh: a
+	 * cluster counts another node's figures only from then on */
+	unsigned long long epoch_ver;
+	uint64_t shadow_seen, shadow_acc;  /* copies answered, for a shadow phase's gate */
+	int judged;                   /* state_judge_note: 1 clean, 0 not yet, -1 not judging */
+	struct state_core saved;      /* the real core while staging (state_cluster.c) */
+};
+
+/* Act on sv's split from now on (every public state function begins so);
+ * the service acted on and its configuration. */
+void state_use(struct service *sv);
+struct state_svc *state_cur(void);
+const struct config_svc *state_cfg(void);
+
+/* The split's core (of the service acted on); a staged change in progress
  * (NULL: none): while one is, a change touches the core only. */
 struct state_core *state_core_get(void);
 void state_staging_set(struct state_stage *st);
@@ -30,6 +55,13 @@ void state_judge_ev_set(const char *evidence);
 /* Publish next (its version as it is) to the workers, then persist; while
  * staging only state_cur changes. */
 void state_publish(const struct split_state *next);
+
+/* The state file (NULL: none), as the running configuration names it. */
+const char *state_file(void);
+
+/* The last run's events of the service acted on, into its ring
+ * (state_events.c). */
+void state_events_restore(void);
 
 /* Keep a recorded event in the ring (and tell the event hook). */
 void state_event_keep(const struct state_ev *ev);

@@ -30,13 +30,14 @@ struct tls_up {
 };
 
 /*
- * The TLS of pool p of c (without a tls group: *out NULL, 0 returned).
+ * The TLS to the servers of pool pl (errors name the file path; without a
+ * tls group: *out NULL, 0 returned).
  * new_session: called with each session a server gives (for resumption: it
  * keeps the session and returns 1, or returns 0).  -1 with err when a file
  * cannot be read or does not parse, or the key does not match the
  * certificate.
  */
-int tls_up_new(const struct config *c, int p, int (*new_session)(SSL *, SSL_SESSION *),
+int tls_up_new(const char *path, const struct config_pool *pl, int (*new_session)(SSL *, SSL_SESSION *),
     struct tls_up **out, char *err, size_t errlen);
 void tls_up_free(struct tls_up *t);
 

@@ -115,7 +115,7 @@ struct upconn *upstream_h2_get(struct worker *w, struct server *srv, int fresh, 
     size_t errlen);
 void upstream_h2_free_all(struct worker *w);
 /* Connections to one server go: idle now, busy ones after their streams. */
-void upstream_h2_drain(struct worker *w, int pool, int index);
+void upstream_h2_drain(struct worker *w, struct server *srv);
 
 /* Whose sessions a TLS connection to a server makes (its SSL's app data):
  * kept per server and worker, offered again for resumption. */
@@ -216,6 +216,6 @@ void upstream_free(struct upconn *u);
 void upstream_set_timers(struct upconn *u, enum upstream_timers which);
 void upstream_free_idle(struct worker *w);
 void upstream_free_disabled(struct worker *w);
-void upstream_free_pool(struct worker *w, int pool);
+void upstream_free_pool(struct worker *w, struct service *sv, int pool);
 
 #endif

@@ -15,12 +15,15 @@ void worker_drain_all(void);
 void worker_join_all(void);
 void worker_free_all(void);
 int worker_all_done(void);
-/* The workers' windows and routed-request totals, summed (control thread;
- * workers is at most 64, the bound of the workers key). */
-void worker_window_sum(int pool, int window_s, uint64_t now_us, struct stats_window *out);
+/* A service's windows and routed-request totals, summed over the workers
+ * (control thread; workers is at most 64, the bound of the workers key);
+ * every worker's block of it (NULL: none yet) into ws, how many. */
+void worker_window_sum(struct service *sv, int pool, int window_s, uint64_t now_us,
+    struct stats_window *out);
 /* The sequential judge's counts of a class, over every worker (stats.h). */
-void worker_judged_total(int cls, struct stats_judged *out);
-uint64_t worker_routed_total(int pool);
+void worker_judged_total(struct service *sv, int cls, struct stats_judged *out);
+uint64_t worker_routed_total(struct service *sv, int pool);
+size_t worker_svc_blocks(struct service *sv, struct stats_svc **ws);
 /* The TLS contexts of the listener on addr (NULL if none); any thread. */
 struct tls_ctxset *proxy_tls_set(const struct config_addr *addr);
 /* Hand a listener change to worker w (control thread; takes ownership). */

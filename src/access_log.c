@@ -67,9 +67,11 @@ access_log_format(const struct access_line *a, char out[ACCESS_LINE_MAX])
 	n = put_str(out, n, cap, a->method, 96);
 	n = put_lit(out, n, cap, ",\"path\":");
 	n = put_str(out, n, cap, a->path, 768);
-	snprintf(num, sizeof(num), ",\"status\":%d,\"bytes\":%llu,\"pool\":", a->status,
+	snprintf(num, sizeof(num), ",\"status\":%d,\"bytes\":%llu,\"service\":", a->status,
 	    (unsigned long long)a->bytes);
 	n = put_lit(out, n, cap, num);
+	n = put_str_or_null(out, n, cap, a->service, 64);
+	n = put_lit(out, n, cap, ",\"pool\":");
 	n = put_str_or_null(out, n, cap, a->pool, 16);
 	n = put_lit(out, n, cap, ",\"server\":");
 	n = put_str_or_null(out, n, cap, a->server, 128);

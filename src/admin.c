@@ -66,6 +66,7 @@ struct admin_op {
 	struct admin_client *cl;      /* NULL once the client went */
 	char line[ADMIN_LINE_MAX + 1];
 	struct admin_ctx c;           /* the last attempt's answer */
+	struct service *sv;           /* the fleet's one service */
 	struct split_state before;
 	struct audit_who who;
 	int tries;
@@ -77,16 +78,21 @@ static struct evconnlistener *admin_listener, *admin_ro_listener;
 static LIST_HEAD(, admin_client) admin_clients = LIST_HEAD_INITIALIZER(admin_clients);
 static int admin_nclients;
 static char admin_path[108], admin_ro_path[108];
-/* An operator's command in the audit log: the split before it and now. */
+/* An operator's command in the audit log: its service's split before it
+ * and now (none for a command about the process, or status of all). */
 static void
-admin_audit(const struct audit_who *who, const char *line, const char *result,
-    const struct split_state *before)
+admin_audit(const struct audit_who *who, struct service *sv, const char *line,
+    const char *result, const struct split_state *before)
 {
 	struct audit_split b, a;
 
+	if (sv == NULL) {
+		audit_write(who, NULL, line, result, NULL, NULL, NULL);
+		return;
+	}
 	state_audit_split(before, &b);
-	state_audit_split(state_get(), &a);
-	audit_write(who, line, result, NULL, &b, &a);
+	state_audit_split(state_get(sv), &a);
+	audit_write(who, rt.cfg->services ? sv->name : NULL, line, result, NULL, &b, &a);
 }
 
 /* ---- clients --------------------------------------------------------------- */
@@ -208,7 +214,7 @@ admin_op_finish(struct admin_op *op, int ok)
 			admin_reply(cl, ok, &op->c);
 	}
 	snprintf(res, sizeof(res), "%s%s", ok ? "OK" : "ERR ", ok ? "" : op->c.err);
-	admin_audit(&op->who, op->line, res, &op->before);
+	admin_audit(&op->who, op->sv, op->line, res, &op->before);
 	if (!ok)
 		log_info("admin (uid %d pid %d): \"%s\" refused: %s", (int)op->who.uid,
 		    (int)op->who.pid, op->line, op->c.err);
@@ -244,9 +250,9 @@ admin_op_prepare(struct cluster_req *rq)
 		return -1;
 	}
 	memcpy(buf, op->line, sizeof(buf));
-	state_stage_begin(&rq->st);
+	state_stage_begin(op->sv, &rq->st);
 	r = admin_cmd_run(&op->c, buf, &changes);
-	state_stage_end(&rq->st);
+	state_stage_end(op->sv, &rq->st);
 	if (r == -1 || !rq->st.changed) {
 		admin_op_finish(op, r == 0);
 		return -1;
@@ -289,7 +295,14 @@ admin_op_start(struct admin_client *cl, const char *line, size_t len)
 	op->cl = cl;
 	memcpy(op->line, line, len);
 	op->line[len] = '\0';
-	op->before = *state_get();
+	/* a fleet command names a split: the line resolves to its service */
+	op->sv = admin_cmd_line_service(op->line);
+	if (op->sv == NULL) {
+		free(op);
+		bufferevent_write(cl->bev, "ERR which service?\n\n", 21);
+		return;
+	}
+	op->before = *state_get(op->sv);
 	op->who.uid = cl->uid;
 	op->who.pid = cl->pid;
 	op->who.socket = cl->readonly ? admin_ro_path : admin_path;
@@ -305,7 +318,8 @@ static void
 admin_run_line(struct admin_client *cl, char *line, size_t len)
 {
 	struct admin_ctx c;
-	struct split_state before = *state_get();
+	struct split_state before;
+	struct service *sv;
 	char copy[ADMIN_LINE_MAX + 1];
 	int changes, ok;
 
@@ -321,6 +335,10 @@ admin_run_line(struct admin_client *cl, char *line, size_t len)
 		line[--len] = '\0';
 	memcpy(copy, line, len);      /* len <= ADMIN_LINE_MAX */
 	copy[len] = '\0';
+	/* the split the audit line shows: the command's service's */
+	sv = memchr(line, '\0', len) == NULL ? admin_cmd_line_service(copy) : NULL;
+	if (sv != NULL)
+		before = *state_get(sv);
 	if (memchr(line, '\0', len) != NULL) {
 		snprintf(c.err, sizeof(c.err), "NUL byte in command");
 		ok = 0;
@@ -340,7 +358,7 @@ admin_run_line(struct admin_client *cl, char *line, size_t len)
 		struct audit_who who = { cl->uid, cl->pid, cl->readonly ? admin_ro_path :
 		    admin_path };
 
-		admin_audit(&who, copy, res, &before);
+		admin_audit(&who, sv, copy, res, &before);
 	}
 	if (!ok)
 		log_info("admin%s (uid %d pid %d): \"%s\" refused: %s", cl->readonly ?

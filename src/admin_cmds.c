@@ -74,10 +74,18 @@ admin_cmd_status(struct admin_ctx *c, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
+	if (c->sv == NULL) {
+		/* several services and none named: one line each */
+		if (c->json)
+			c->jout = views_services_object();
+		else
+			views_services_text(c->body);
+		return 0;
+	}
 	if (c->json)
-		c->jout = views_status_object();
+		c->jout = views_status_object(c->sv);
 	else
-		views_status_text(c->body);
+		views_status_text(c->sv, c->body);
 	return 0;
 }
 
@@ -96,7 +104,7 @@ admin_cmd_set_weight(struct admin_ctx *c, int argc, char **argv)
 	if (admin_parse_percent(argv[1], &bp) == -1)
 		return admin_err(c, "weight must be 0..100 with at most two decimals, got \"%s\"",
 		    argv[1]);
-	if (state_set_weight(pool, bp, &c->who, msg, sizeof(msg)) == -1)
+	if (state_set_weight(c->sv, pool, bp, &c->who, msg, sizeof(msg)) == -1)
 		return admin_err(c, "%s", msg);
 	return admin_done(c, msg);
 }
@@ -110,7 +118,7 @@ admin_cmd_switch(struct admin_ctx *c, int argc, char **argv)
 	(void)argc;
 	if (admin_pool_arg(c, argv[0], &pool) == -1)
 		return -1;
-	if (state_switch(pool, &c->who, msg, sizeof(msg)) == -1)
+	if (state_switch(c->sv, pool, &c->who, msg, sizeof(msg)) == -1)
 		return admin_err(c, "%s", msg);
 	return admin_done(c, msg);
 }
@@ -122,13 +130,13 @@ admin_cmd_revert(struct admin_ctx *c, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	if (c->cmd_id == ACMD_ROLLOUT_ABORT && !state_nothing_to_revert() &&
-	    (!state_get()->has_rollout || state_get()->mode == MODE_REVERTED)) {
+	if (c->cmd_id == ACMD_ROLLOUT_ABORT && !state_nothing_to_revert(c->sv) &&
+	    (!state_get(c->sv)->has_rollout || state_get(c->sv)->mode == MODE_REVERTED)) {
 		/* a split set by hand is not a rollout: abort leaves it */
 		return admin_done(c, "no rollout to abort (no change)");
 	}
 	snprintf(reason, sizeof(reason), "operator revert (uid %d)", (int)c->who.uid);
-	if (state_revert(reason, &c->who, msg, sizeof(msg)) == -1)
+	if (state_revert(c->sv, reason, &c->who, msg, sizeof(msg)) == -1)
 		return admin_err(c, "%s", msg);
 	return admin_done(c, msg);
 }
@@ -140,7 +148,7 @@ admin_cmd_promote(struct admin_ctx *c, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	if (state_promote(&c->who, msg, sizeof(msg)) == -1)
+	if (state_promote(c->sv, &c->who, msg, sizeof(msg)) == -1)
 		return admin_err(c, "%s", msg);
 	return admin_done(c, msg);
 }
@@ -149,28 +157,29 @@ static int
 admin_cmd_rollout_start(struct admin_ctx *c, int argc, char **argv)
 {
 	enum pool_id pool = POOL_BLUE;
-	int steps[SPLIT_MAX_STEPS], hold = rt.cfg->rollout_hold_s, shadow = 0;
-	size_t nsteps = rt.cfg->rollout_nsteps, i;
+	int steps[SPLIT_MAX_STEPS], hold = service_cfg(c->sv)->rollout_hold_s, shadow = 0;
+	size_t nsteps = service_cfg(c->sv)->rollout_nsteps, i;
 	char msg[512];
 
 	if (admin_pool_arg(c, argv[0], &pool) == -1)
 		return -1;
 	for (i = 0; i < nsteps && i < SPLIT_MAX_STEPS; i++)
-		steps[i] = rt.cfg->rollout_steps_bp[i];
+		steps[i] = service_cfg(c->sv)->rollout_steps_bp[i];
 	if (rollout_parse_args(argc - 1, argv + 1, steps, &nsteps, &hold, &shadow, c->err,
 	    sizeof(c->err)) == -1)
 		return -1;
-	if (state_rollout_start(pool, steps, nsteps, hold, shadow, &c->who, msg, sizeof(msg)) == -1)
+	if (state_rollout_start(c->sv, pool, steps, nsteps, hold, shadow, &c->who, msg, sizeof(msg)) == -1)
 		return admin_err(c, "%s", msg);
 	return admin_done(c, msg);
 }
 
 static int
-admin_cmd_rollout_gate(struct admin_ctx *c, int (*fn)(const struct actor *, char *, size_t))
+admin_cmd_rollout_gate(struct admin_ctx *c,
+    int (*fn)(struct service *, const struct actor *, char *, size_t))
 {
 	char msg[512];
 
-	if (fn(&c->who, msg, sizeof(msg)) == -1)
+	if (fn(c->sv, &c->who, msg, sizeof(msg)) == -1)
 		return admin_err(c, "%s", msg);
 	return admin_done(c, msg);
 }
@@ -225,7 +234,7 @@ admin_cmd_server(struct admin_ctx *c, int argc, char **argv)
 	else
 		return admin_err(c, "unknown server action \"%s\"; use drain, disable or enable",
 		    argv[2]);
-	pl = &pools_current()->pools[pool];
+	pl = &pools_current(c->sv)->pools[pool];
 	for (i = 0; i < pl->nservers; i++)
 		if (strcmp(pl->servers[i]->addr.text, argv[1]) == 0)
 			srv = pl->servers[i];
@@ -249,11 +258,11 @@ admin_cmd_server(struct admin_ctx *c, int argc, char **argv)
 		atomic_store(&srv->down_until, 0);
 	atomic_store(&srv->changed_us, proxy_now_us());
 	if (from == to)         /* up, but out of rotation by a passive mark */
-		state_event_rec(&c->who, "server", admin_srv_state_names[from],
+		state_event_rec(c->sv, &c->who, "server", admin_srv_state_names[from],
 		    admin_srv_state_names[to], NULL, "server %s %s: %s, its passive mark cleared "
 		    "(back in rotation)", pool_names[pool], srv->addr.text, admin_srv_state_names[to]);
 	else
-		state_event_rec(&c->who, "server", admin_srv_state_names[from],
+		state_event_rec(c->sv, &c->who, "server", admin_srv_state_names[from],
 		    admin_srv_state_names[to], NULL, "server %s %s: %s -> %s", pool_names[pool],
 		    srv->addr.text, admin_srv_state_names[from], admin_srv_state_names[to]);
 	snprintf(msg, sizeof(msg), "server %s %s %s", pool_names[pool], srv->addr.text,
@@ -274,8 +283,8 @@ admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	for (p = 0; p < CONFIG_POOLS; p++) {
-		for (i = 0; i < pools_current()->pools[p].nservers; i++) {
-			struct server *srv = pools_current()->pools[p].servers[i];
+		for (i = 0; i < pools_current(c->sv)->pools[p].nservers; i++) {
+			struct server *srv = pools_current(c->sv)->pools[p].servers[i];
 			const char *state = views_server_state(srv, now);
 			uint64_t since = atomic_load(&srv->changed_us), until;
 			unsigned long long req, errs, by[STATS_ERR_KINDS] = { 0 }, s5 = 0;
@@ -288,8 +297,8 @@ admin_cmd_show_servers(struct admin_ctx *c, int argc, char **argv)
 				struct stats_worker *sw = rt.workers[w].stats;
 
 				for (k = 0; k < STATS_ERR_KINDS; k++)
-					by[k] += STATS_GET(sw->srv_err_kind[p][srv->index][k]);
-				s5 += STATS_GET(sw->srv_5xx[p][srv->index]);
+					by[k] += STATS_GET(sw->srv[srv->slot].err_kind[k]);
+				s5 += STATS_GET(sw->srv[srv->slot].s5xx);
 			}
 			/* a passive mark that ran out: up again since then */
 			until = atomic_load(&srv->down_until);
@@ -361,10 +370,10 @@ admin_cmd_show_events(struct admin_ctx *c, int argc, char **argv)
 		want = (int)n;
 	}
 	if (c->json) {
-		c->jout = views_events_object(want);
+		c->jout = views_events_object(c->sv, want);
 		return 0;
 	}
-	views_events_text(c->body, want);
+	views_events_text(c->sv, c->body, want);
 	return 0;
 }
 
@@ -386,6 +395,8 @@ admin_cmd_show_info(struct admin_ctx *c, int argc, char **argv)
 	const struct config *cfg = rt.cfg;
 	long up = views_uptime_s();
 	long conns = atomic_load(&rt.conns_active);
+	/* of the one service there is (0 with several) */
+	unsigned long long ver = c->sv != NULL ? state_get(c->sv)->version : 0;
 	json_t *lis;
 	size_t i;
 
@@ -398,7 +409,7 @@ admin_cmd_show_info(struct admin_ctx *c, int argc, char **argv)
 		    (json_int_t)conns, "state_file", jsonx_str(cfg->state_file),
 		    "admin_socket", jsonx_str(cfg->admin_socket),
 		    "readonly_socket", jsonx_str(cfg->admin_readonly_socket),
-		    "split_version", (json_int_t)state_get()->version);
+		    "split_version", (json_int_t)ver);
 		json_object_set_new(c->jout, "cluster", views_cluster_object());
 		lis = json_array();
 		for (i = 0; lis != NULL && i < cfg->nlisteners; i++)
@@ -410,8 +421,7 @@ admin_cmd_show_info(struct admin_ctx *c, int argc, char **argv)
 	    "connections %ld\nstate_file %s\nadmin_socket %s\nreadonly_socket %s\n"
 	    "split_version %llu\n", BGPROXY_VERSION, (int)getpid(), up, rt.nworkers,
 	    cfg->path, conns, cfg->state_file ? cfg->state_file : "-", cfg->admin_socket,
-	    cfg->admin_readonly_socket ? cfg->admin_readonly_socket : "-",
-	    state_get()->version);
+	    cfg->admin_readonly_socket ? cfg->admin_readonly_socket : "-", ver);
 	evbuffer_add_printf(c->body, "listeners");
 	for (i = 0; i < cfg->nlisteners; i++)
 		evbuffer_add_printf(c->body, " %s", cfg->listeners[i].addr.text);
@@ -476,6 +486,75 @@ admin_cmd_help_fn(struct admin_ctx *c, int argc, char **argv)
 	return 0;
 }
 
+/* The commands about the process, not a split: they take no service. */
+static int
+admin_cmd_global(enum admin_cmd_id id)
+{
+	return id == ACMD_HELP || id == ACMD_RELOAD || id == ACMD_SHOW_INFO ||
+	    id == ACMD_SHOW_NODES;
+}
+
+/* The names of the services, "shop, api", into buf. */
+static void
+admin_service_names(char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < service_count() && off + 4 < len; i++) {
+		if (atomic_load(&rt.svcs[i]->removed))
+			continue;
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "",
+		    rt.svcs[i]->name);
+	}
+	if (off + 4 >= len && len > 4)
+		snprintf(buf + len - 4, 4, "...");
+}
+
+/* The one service there is, NULL with several. */
+static struct service *
+admin_only_service(void)
+{
+	struct service *one = NULL;
+
+	for (int i = 0; i < service_count(); i++) {
+		if (atomic_load(&rt.svcs[i]->removed))
+			continue;
+		if (one != NULL)
+			return NULL;
+		one = rt.svcs[i];
+	}
+	return one;
+}
+
+/* The service the command acts on (c->sv): its "in SERVICE", else the
+ * one there is; with several, a command about a split must name it
+ * (status alone lists them all). */
+static int
+admin_cmd_service(struct admin_ctx *c, const struct admin_parsed *ap)
+{
+	char names[512];
+
+	c->sv = NULL;
+	if (ap->service != NULL) {
+		c->sv = service_find(ap->service);
+		if (c->sv == NULL || atomic_load(&c->sv->removed)) {
+			admin_service_names(names, sizeof(names));
+			c->sv = NULL;
+			return admin_err(c, "no service \"%.64s\"; services: %s", ap->service, names);
+		}
+		if (admin_cmd_global(ap->cmd->id))
+			return admin_err(c, "%s is about the whole process, not one service: leave "
+			    "out \"in %s\"", ap->cmd->words, c->sv->name);
+		return 0;
+	}
+	c->sv = admin_only_service();
+	if (c->sv != NULL || admin_cmd_global(ap->cmd->id) || ap->cmd->id == ACMD_STATUS)
+		return 0;
+	admin_service_names(names, sizeof(names));
+	return admin_err(c, "which service? %s", names);
+}
+
 int
 admin_cmd_run(struct admin_ctx *c, char *line, int *changes_state)
 {
@@ -491,11 +570,27 @@ admin_cmd_run(struct admin_ctx *c, char *line, int *changes_state)
 		return admin_err(c, "read-only socket");
 	if (r == -1)
 		return -1;
-	if (ap.if_version >= 0 && (unsigned long long)ap.if_version != state_get()->version)
+	if (admin_cmd_service(c, &ap) == -1)
+		return -1;
+	if (ap.if_version >= 0 && (unsigned long long)ap.if_version != state_get(c->sv)->version)
 		return admin_err(c, "%sversion is %llu, not %lld", cluster_on() ? "conflict: " : "",
-		    state_get()->version, ap.if_version);
+		    state_get(c->sv)->version, ap.if_version);
 	c->cmd_id = (int)ap.cmd->id;
 	return admin_handlers[ap.cmd->id](c, ap.argc, ap.argv);
+}
+
+struct service *
+admin_cmd_line_service(const char *line)
+{
+	char buf[ADMIN_LINE_MAX + 1];
+	struct admin_parsed ap;
+	struct admin_ctx c;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	if (admin_parse_line(buf, &ap, NULL, 0) == -1 || ap.cmd == NULL)
+		return NULL;
+	memset(&c, 0, sizeof(c));
+	return admin_cmd_service(&c, &ap) == 0 ? c.sv : NULL;
 }
 
 int

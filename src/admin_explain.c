@@ -81,24 +81,24 @@ admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
 {
 	struct judge_policy p;
 	int cand = 0, stable = 1, on[JUDGE_NCHECKS], i;
-	const struct judge *j = watch_judge(&p, &cand, &stable);
+	const struct judge *j = watch_judge(c->sv, &p, &cand, &stable);
 	enum judge_verdict v;
 	uint64_t need;
 
 	(void)argc;
 	(void)argv;
 	if (j == NULL) {
-		const char *why = rt.cfg->guard_method != GUARD_SEQUENTIAL ?
+		const char *why = service_cfg(c->sv)->guard_method != GUARD_SEQUENTIAL ?
 		    "guard.method is \"threshold\": the verdict rests on the window's figures" :
 		    "not judging: the candidate has no live traffic";
 
 		if (c->json)
 			c->jout = json_pack("{s:s,s:f,s:b,s:o,s:o}", "method",
-			    guard_method_names[rt.cfg->guard_method], "alpha", p.alpha, "judging", 0,
-			    "why", jsonx_str(why), "verdict", jsonx_str(watch_verdict()));
+			    guard_method_names[service_cfg(c->sv)->guard_method], "alpha", p.alpha, "judging", 0,
+			    "why", jsonx_str(why), "verdict", jsonx_str(watch_verdict(c->sv)));
 		else
 			evbuffer_add_printf(c->body, "method %s: %s\nverdict %s\n",
-			    guard_method_names[rt.cfg->guard_method], why, watch_verdict());
+			    guard_method_names[service_cfg(c->sv)->guard_method], why, watch_verdict(c->sv));
 		return 0;
 	}
 	judge_checks_on(&p, on);
@@ -146,7 +146,7 @@ admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
 		    on[JUDGE_ERROR_DELTA] ? json_real(j->stable_hi) : json_null(), "checks",
 		    checks != NULL ? checks : json_null());
 		if (c->jout != NULL)
-			json_object_set_new(c->jout, "copies", json_boolean(watch_judge_copies()));
+			json_object_set_new(c->jout, "copies", json_boolean(watch_judge_copies(c->sv)));
 		if (cluster_on() && c->jout != NULL) {
 			struct explain_nodes en = { json_array(), NULL };
 
@@ -156,7 +156,7 @@ admin_cmd_explain(struct admin_ctx *c, int argc, char **argv)
 		return 0;
 	}
 	evbuffer_add_printf(c->body, "method sequential, alpha %g: %s%s against %s, %s", p.alpha,
-	    pool_names[cand], watch_judge_copies() ? " copies (the shadow phase)" : "",
+	    pool_names[cand], watch_judge_copies(c->sv) ? " copies (the shadow phase)" : "",
 	    pool_names[stable], judge_verdict_names[v]);
 	if (v == JUDGE_INCONCLUSIVE && need != UINT64_MAX)
 		evbuffer_add_printf(c->body, " (about %llu more %s requests)",

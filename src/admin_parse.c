@@ -113,10 +113,24 @@ admin_parse_line(char *line, struct admin_parsed *out, char *err, size_t errlen)
 		snprintf(err, errlen, "too many words (at most %d)", ADMIN_MAX_WORDS);
 		return -1;
 	}
-	if (n > 0 && strcmp(w[0], "json") == 0) {
-		out->json = 1;
-		memmove(w, w + 1, (size_t)(n - 1) * sizeof(w[0]));
-		n--;
+	/* the prefixes, in either order, each at most once */
+	for (;;) {
+		if (n > 0 && strcmp(w[0], "json") == 0 && !out->json) {
+			out->json = 1;
+			memmove(w, w + 1, (size_t)(n - 1) * sizeof(w[0]));
+			n--;
+		} else if (n > 0 && strcmp(w[0], "in") == 0 && out->service == NULL) {
+			if (n < 3) {
+				snprintf(err, errlen, "in SERVICE COMMAND: a service and a command "
+				    "after in");
+				return -1;
+			}
+			out->service = w[1];
+			memmove(w, w + 2, (size_t)(n - 2) * sizeof(w[0]));
+			n -= 2;
+		} else {
+			break;
+		}
 	}
 	if (n == 0) {
 		snprintf(err, errlen, "empty command; try help");

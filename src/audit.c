@@ -46,13 +46,16 @@ audit_close(void)
 static json_t *
 audit_split(const struct audit_split *s)
 {
+	if (s == NULL)
+		return json_null();
 	return json_pack("{s:s,s:s,s:f,s:f,s:I}", "stable", s->stable, "state", s->state, "blue",
 	    s->blue, "green", s->green, "version", (json_int_t)s->version);
 }
 
 void
-audit_write(const struct audit_who *who, const char *cmd, const char *result,
-    const char *evidence, const struct audit_split *before, const struct audit_split *after)
+audit_write(const struct audit_who *who, const char *service, const char *cmd,
+    const char *result, const char *evidence, const struct audit_split *before,
+    const struct audit_split *after)
 {
 	char when[CLOCK_ISO_LEN];
 	json_t *o;
@@ -67,6 +70,8 @@ audit_write(const struct audit_who *who, const char *cmd, const char *result,
 	    jsonx_str(result));
 	if (o == NULL)
 		return;
+	if (service != NULL)
+		json_object_set_new(o, "service", jsonx_str(service));
 	if (evidence != NULL)
 		json_object_set_new(o, "evidence", jsonx_str(evidence));
 	json_object_set_new(o, "old", audit_split(before));

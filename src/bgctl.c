@@ -60,6 +60,8 @@ enum bgctl_cmd {
 
 struct bgctl_opts {
 	const char	*o_socket;
+	const char	*o_service;	/* -S: "in SERVICE" before the command */
+	char		 o_prefix[96];	/* "json in shop " for the lines bgctl makes itself */
 	bool		 o_json;
 	bool		 o_watch;
 	double		 o_interval_s;	/* --interval, 0: not given */
@@ -104,7 +106,7 @@ static void
 bgctl_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: bgctl [-s SOCKET] [--json] [--if-version N] COMMAND [ARGS...]\n"
+	    "usage: bgctl [-s SOCKET] [-S SERVICE] [--json] [--if-version N] COMMAND [ARGS...]\n"
 	    "       bgctl status --watch [--interval SECONDS]\n"
 	    "       bgctl rollout wait [--until promoted|baking] [--timeout SECONDS]\n"
 	    "       bgctl -h | -V\n"
@@ -112,6 +114,8 @@ bgctl_usage(FILE *f)
 	    "Sends one command to the bgproxy admin socket and prints the answer.\n"
 	    "  -s, --socket PATH     the admin socket (default: $BGPROXY_SOCKET,\n"
 	    "                        else " BGCTL_DEFAULT_SOCKET ")\n"
+	    "  -S, --service NAME    the service the command is about (with several;\n"
+	    "                        status without it lists every service)\n"
 	    "      --json            ask for the JSON answer and print it unchanged\n"
 	    "      --if-version N    refuse the change unless the split's version is N\n"
 	    "      --watch           with status: redraw the view every interval\n"
@@ -139,6 +143,10 @@ bgctl_join(struct bgctl_opts *o, char **words, int nwords, char *err, size_t err
 	size_t len = strlen(prefix) + 1, off;
 	int i;
 
+	/* -S: the service before the command, in the lines bgctl makes too */
+	snprintf(o->o_prefix, sizeof(o->o_prefix), "%s%s%s", o->o_service ? "in " : "",
+	    o->o_service ? o->o_service : "", o->o_service ? " " : "");
+	len += strlen(o->o_prefix);
 	for (i = 0; i < nwords; i++)
 		len += strlen(words[i]) + 1;
 	if (o->o_if_version != NULL)
@@ -147,7 +155,7 @@ bgctl_join(struct bgctl_opts *o, char **words, int nwords, char *err, size_t err
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	off = (size_t)snprintf(o->o_line, len + 1, "%s", prefix);
+	off = (size_t)snprintf(o->o_line, len + 1, "%s%s", prefix, o->o_prefix);
 	for (i = 0; i < nwords; i++)
 		off += (size_t)snprintf(o->o_line + off, len + 1 - off, "%s%s",
 		    i ? " " : "", words[i]);
@@ -282,6 +290,16 @@ bgctl_scan(int argc, char **argv, struct bgctl_opts *o)
 			if (missing)
 				return BGCTL_EXIT_ERR;
 			o->o_socket = v;
+		} else if ((v = bgctl_value(argc, argv, &i, "--service", "-S", &missing)) != NULL) {
+			if (missing)
+				return BGCTL_EXIT_ERR;
+			if (*v == '\0' || strlen(v) > 64 || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != strlen(v)) {
+				fprintf(stderr, "bgctl: -S takes a service name (letters, digits, "
+				    "'-', '_', '.'), got \"%s\"\n", v);
+				return BGCTL_EXIT_ERR;
+			}
+			o->o_service = v;
 		} else if ((v = bgctl_value(argc, argv, &i, "--interval", NULL, &missing)) != NULL) {
 			if (missing || bgctl_seconds("--interval", v, 0.1, 3600, &o->o_interval_s))
 				return BGCTL_EXIT_ERR;
@@ -515,11 +533,10 @@ bgctl_sleep(double s)
 
 /* Fetches "json status" and, when events is not NULL, the last events. */
 static json_t *
-bgctl_fetch(struct bgctl_conn *c, struct bgctl_answer *a, const char *line, json_t **events,
-    char *why, size_t whylen)
+bgctl_fetch(struct bgctl_conn *c, struct bgctl_answer *a, const char *line, const char *prefix,
+    json_t **events, char *why, size_t whylen)
 {
-	static const char ev_line[] = "json show events 5\n";
-	char err[256] = "";
+	char ev_line[160], err[256] = "";
 	enum bgctl_recv how;
 	json_t *st;
 
@@ -529,9 +546,13 @@ bgctl_fetch(struct bgctl_conn *c, struct bgctl_answer *a, const char *line, json
 		bgctl_why(c, a, how, err, why, whylen);
 		return NULL;
 	}
-	if (events != NULL) {
+	/* a list of services has no events of its own */
+	if (events != NULL && json_object_get(st, "services") != NULL)
 		*events = NULL;
-		how = bgctl_call(c, ev_line, sizeof(ev_line) - 1, a, err, sizeof(err));
+	else if (events != NULL) {
+		*events = NULL;
+		snprintf(ev_line, sizeof(ev_line), "json %sshow events 5\n", prefix);
+		how = bgctl_call(c, ev_line, strlen(ev_line), a, err, sizeof(err));
 		/* a status without its events is still worth showing */
 		if (how == BGCTL_RECV_DONE && bgctl_answer_ok(a) == 1)
 			*events = bgctl_answer_json(a, JSON_ARRAY, err, sizeof(err));
@@ -579,14 +600,14 @@ bgctl_watch(const struct bgctl_opts *o, struct bgctl_conn *c)
 	double interval = o->o_interval_s > 0 ? o->o_interval_s : 1.0, next;
 	bool tty = isatty(STDOUT_FILENO), utf8 = bgctl_utf8_term();
 	struct bgctl_answer a = { 0 };
-	char line[64], why[512], clock[32];
+	char line[160], why[512], clock[32];
 	json_t *st, *events = NULL;
 	char *frame = NULL;
 	size_t flen = 0;
 	FILE *f;
 	time_t t;
 
-	snprintf(line, sizeof(line), "json status\n");
+	snprintf(line, sizeof(line), "json %sstatus\n", o->o_prefix);
 	bgctl_catch_signals();
 	if (tty)
 		fputs("\033[?25l\033[2J", stdout);	/* hide the cursor, clear */
@@ -597,9 +618,10 @@ bgctl_watch(const struct bgctl_opts *o, struct bgctl_conn *c)
 		if ((f = open_memstream(&frame, &flen)) == NULL)
 			break;
 		if (o->o_json) {
-			if ((st = bgctl_fetch(c, &a, line, NULL, why, sizeof(why))) != NULL)
+			if ((st = bgctl_fetch(c, &a, line, o->o_prefix, NULL, why, sizeof(why))) != NULL)
 				fwrite(a.a_buf + a.a_body, 1, a.a_body_end - a.a_body, f);
-		} else if ((st = bgctl_fetch(c, &a, line, &events, why, sizeof(why))) != NULL) {
+		} else if ((st = bgctl_fetch(c, &a, line, o->o_prefix, &events, why,
+		    sizeof(why))) != NULL) {
 			bgctl_view_frame(f, st, events, clock, utf8);
 		}
 		if (st == NULL)
@@ -644,15 +666,16 @@ bgctl_rollout_wait(const struct bgctl_opts *o, struct bgctl_conn *c)
 {
 	struct bgctl_answer a = { 0 };
 	struct bgctl_wait w = { 0 };
-	char why[512] = "", printed[sizeof(w.w_key)] = "";
+	char why[512] = "", printed[sizeof(w.w_key)] = "", line[160];
 	double deadline = o->o_wait_s > 0 ? bgctl_now_s() + o->o_wait_s : 0;
 	enum bgctl_wait_state ws = BGCTL_WAIT_GOING;
 	bool reached = false;
 	json_t *st;
 	int rc = -1;
 
+	snprintf(line, sizeof(line), "json %sstatus\n", o->o_prefix);
 	while (rc == -1) {
-		if ((st = bgctl_fetch(c, &a, "json status\n", NULL, why, sizeof(why))) != NULL) {
+		if ((st = bgctl_fetch(c, &a, line, o->o_prefix, NULL, why, sizeof(why))) != NULL) {
 			reached = true;
 			ws = bgctl_view_wait(st, &w);
 			json_decref(st);

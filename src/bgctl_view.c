@@ -307,9 +307,43 @@ view_servers(FILE *f, json_t *st)
 	}
 }
 
+/* status with several services and none named: one line each. */
+static bool
+view_services(FILE *f, json_t *st)
+{
+	json_t *list = json_object_get(st, "services"), *s;
+	char name[80], state[32], stable[32], step[96], guard[640], b[16], g[16];
+	size_t i;
+
+	if (!json_is_array(list))
+		return false;
+	fprintf(f, "%-20s %-9s %-6s %7s %7s  %-10s %s\n", "SERVICE", "STATE", "STABLE", "BLUE",
+	    "GREEN", "ROLLOUT", "GUARD");
+	json_array_foreach(list, i, s) {
+		json_t *w = json_object_get(s, "weights");
+		double step_i;
+
+		if (view_num(s, "rollout_step", &step_i))
+			snprintf(step, sizeof(step), "%s %.0f",
+			    view_safe(view_str(s, "rollout_pool"), name, sizeof(name)), step_i + 1);
+		else
+			snprintf(step, sizeof(step), "-");
+		fprintf(f, "%-20s %-9s %-6s %7s %7s  %-10s %s\n",
+		    view_safe(view_str(s, "name"), name, sizeof(name)),
+		    view_safe(view_str(s, "state"), state, sizeof(state)),
+		    view_safe(view_str(s, "stable"), stable, sizeof(stable)),
+		    view_fmt(w, "blue", "%.2f%%", 1, b, sizeof(b)),
+		    view_fmt(w, "green", "%.2f%%", 1, g, sizeof(g)), step,
+		    view_safe(view_str(s, "guard"), guard, sizeof(guard)));
+	}
+	return true;
+}
+
 void
 bgctl_view_status(FILE *f, json_t *st, bool utf8)
 {
+	if (view_services(f, st))
+		return;
 	view_head(f, st);
 	view_pools(f, st, utf8);
 	view_shadow(f, st);
@@ -419,6 +453,11 @@ bgctl_view_frame(FILE *f, json_t *st, json_t *events, const char *clock, bool ut
 {
 	char stable[64], state[64], b[32];
 
+	if (json_object_get(st, "services") != NULL) {
+		fprintf(f, "bgproxy  %s  (bgctl -S SERVICE status --watch: one of them)\n\n", clock);
+		view_services(f, st);
+		return;
+	}
 	fprintf(f, "bgproxy  stable %s  state %s  version %s  %s\n",
 	    view_safe(view_str(st, "stable"), stable, sizeof(stable)),
 	    view_safe(view_str(st, "state"), state, sizeof(state)),

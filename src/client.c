@@ -287,26 +287,26 @@ client_close_disabled(struct worker *w)
 
 /* After a revert: tunnels to the reverted pool end. */
 void
-client_close_reverted(struct worker *w, int pool)
+client_close_reverted(struct worker *w, struct service *sv, int pool)
 {
 	struct client *c, *next;
 
 	for (c = LIST_FIRST(&w->clients); c != NULL; c = next) {
 		next = LIST_NEXT(c, link);
-		c->ops->close_reverted(c->cd, pool);
+		c->ops->close_reverted(c->cd, sv, pool);
 	}
 }
 
 /* Requests waiting for a first answer from a reverted pool go to the
  * stable pool (exchange_move_to_stable says which may). */
 void
-client_move_reverted(struct worker *w, int pool)
+client_move_reverted(struct worker *w, struct service *sv, int pool)
 {
 	struct client *c, *next;
 
 	for (c = LIST_FIRST(&w->clients); c != NULL; c = next) {
 		next = LIST_NEXT(c, link);
-		c->ops->move_reverted(c->cd, pool);
+		c->ops->move_reverted(c->cd, sv, pool);
 	}
 }
 

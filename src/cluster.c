@@ -37,6 +37,11 @@
 
 /* ---- the control thread's ----------------------------------------------------- */
 
+
+/* A fleet is of one service (config_svc.c refuses a cluster beside a
+ * services list): the default one. */
+#define CL_SVC (rt.svcs[0])
+
 static struct {
 	int on;
 	int64_t mod;                  /* the record our split is (0: none known) */
@@ -126,7 +131,7 @@ cluster_send(const struct split_state *p, long long step_ms, long long bake_ms)
 static int
 cluster_has_our_revert(const struct split_state *p)
 {
-	const struct split_state *me = state_get();
+	const struct split_state *me = state_get(CL_SVC);
 
 	return me->revert_time_ms != 0 && p->revert_time_ms == me->revert_time_ms &&
 	    strcmp(p->revert_actor, me->revert_actor) == 0;
@@ -152,7 +157,7 @@ cluster_unsynced(int on)
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", cl.unsynced_path);
 	f = fopen(tmp, "w");
-	if (f == NULL || fprintf(f, "revert %lld\n", state_get()->revert_time_ms) < 0 ||
+	if (f == NULL || fprintf(f, "revert %lld\n", state_get(CL_SVC)->revert_time_ms) < 0 ||
 	    fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0 ||
 	    rename(tmp, cl.unsynced_path) != 0) {
 		log_error("cluster: cannot write %s (a revert etcd does not have yet would not "
@@ -174,8 +179,8 @@ cluster_unsynced_at_start(void)
 		return 0;
 	ok = fscanf(f, "revert %lld", &ms) == 1;
 	fclose(f);
-	if (ok && ms != 0 && state_get()->mode == MODE_REVERTED &&
-	    state_get()->revert_time_ms == ms)
+	if (ok && ms != 0 && state_get(CL_SVC)->mode == MODE_REVERTED &&
+	    state_get(CL_SVC)->revert_time_ms == ms)
 		return 1;
 	cluster_unsynced(0);          /* stale: the state moved on */
 	return 0;
@@ -209,7 +214,7 @@ cluster_adopt(const char *value, size_t vlen, int64_t mod)
 	/* a record that carries our revert (its time and who) has it already,
 	 * whatever happened since: etcd took our write even if we did not hear */
 	if (cl.revert_pending && !cluster_has_our_revert(&rec.st)) {
-		state_merge_revert(&rec.st, rec.node);
+		state_merge_revert(CL_SVC, &rec.st, rec.node);
 		cl.dirty = 1;
 		cl.dirty_gen++;
 		cluster_unsynced(1);
@@ -219,7 +224,7 @@ cluster_adopt(const char *value, size_t vlen, int64_t mod)
 	if (cl.revert_pending)
 		cluster_unsynced(0);
 	cl.dirty = cl.revert_pending = 0;
-	state_apply_remote(&rec.st, rec.step_started_ms, rec.bake_started_ms, rec.node);
+	state_apply_remote(CL_SVC, &rec.st, rec.step_started_ms, rec.bake_started_ms, rec.node);
 }
 
 static void
@@ -256,9 +261,9 @@ cluster_msg_written(struct cluster_msg *m)
 			long long sm, bm;
 
 			state_stage_record(&rq->st, &p, &sm, &bm);
-			state_merge_revert(&p, cluster_cs.node);
+			state_merge_revert(CL_SVC, &p, cluster_cs.node);
 		} else {
-			state_stage_apply(&rq->st);
+			state_stage_apply(CL_SVC, &rq->st);
 		}
 		if (rq->done != NULL)
 			rq->done(rq, 1, NULL);
@@ -326,7 +331,7 @@ cluster_msg_conn(struct cluster_msg *m)
 static void
 cluster_count_steps(void)
 {
-	long long cur = state_step_key();
+	long long cur = state_step_key(CL_SVC);
 	size_t i, k, pick;
 
 	for (i = 0; i < cl.nnodes; i++) {
@@ -367,11 +372,12 @@ cluster_count_steps(void)
 
 /* What the other processes counted in the step with key. */
 static uint64_t
-cluster_fleet_step(long long key)
+cluster_fleet_step(struct service *sv, long long key)
 {
 	uint64_t n = 0;
 	size_t k;
 
+	(void)sv;               /* the fleet's one service */
 	for (k = 0; key != 0 && k < cl.nsteps; k++)
 		if (cl.steps[k].key == key)
 			n += cl.steps[k].requests;
@@ -430,7 +436,7 @@ cluster_next(void)
 	if (!cl.on || cl.busy != NULL || !cl.connected)
 		return;
 	if (cl.dirty) {
-		state_record(&p, &sm, &bm);
+		state_record(CL_SVC, &p, &sm, &bm);
 		if (cluster_send(&p, sm, bm) == 0) {
 			cl.busy = &cl_dirty_req;
 			cl.busy_gen = cl.dirty_gen;
@@ -480,8 +486,9 @@ cluster_submit(struct cluster_req *rq)
  * etcd must get it.  A revert goes over whatever the fleet wrote; another
  * change that loses the race gives way (the guard judges the new split). */
 static void
-cluster_local_change(int revert)
+cluster_local_change(struct service *sv, int revert)
 {
+	(void)sv;               /* the fleet's one service */
 	cl.dirty = 1;
 	if (revert) {
 		cl.revert_pending = 1;
@@ -496,17 +503,17 @@ cluster_local_change(int revert)
 static int
 cluster_tick_prepare(struct cluster_req *rq)
 {
-	state_stage_begin(&rq->st);
-	state_tick();
-	state_stage_end(&rq->st);
+	state_stage_begin(CL_SVC, &rq->st);
+	state_tick(CL_SVC);
+	state_stage_end(CL_SVC, &rq->st);
 	return rq->st.changed ? 0 : -1;
 }
 
 void
-cluster_tick(void)
+cluster_tick(struct service *sv)
 {
 	if (!cl.on) {
-		state_tick();
+		state_tick(sv);
 		return;
 	}
 	/* one clock for the fleet: the leader's, and only while etcd can take
@@ -529,16 +536,16 @@ cluster_publish(const struct stats_window win[STATS_CLASSES])
 	memset(&f, 0, sizeof(f));
 	snprintf(f.node, sizeof(f.node), "%s", cluster_cs.node);
 	f.time_ms = clock_wall_ms();
-	f.version = state_get()->version;
+	f.version = state_get(CL_SVC)->version;
 	f.leader = cl.leader;
 	memcpy(f.win, win, sizeof(f.win));
 	for (p = 0; p < STATS_CLASSES; p++)
-		f.routed[p] = worker_routed_total(p);
+		f.routed[p] = worker_routed_total(CL_SVC, p);
 	f.started_ms = cl.started_ms;
-	f.step_key = state_step_key();
-	f.step_requests = f.step_key != 0 ? state_step_own() : 0;
+	f.step_key = state_step_key(CL_SVC);
+	f.step_requests = f.step_key != 0 ? state_step_own(CL_SVC) : 0;
 	for (p = 0; p < CONFIG_POOLS; p++)
-		worker_judged_total(p, &f.judged[p]);
+		worker_judged_total(CL_SVC, p, &f.judged[p]);
 	f.has_judged = 1;
 	v = cluster_figs_format(&f);
 	if (v == NULL)
@@ -567,7 +574,7 @@ cluster_fleet_add(struct stats_window win[STATS_CLASSES])
 			continue;
 		/* figures from before the window here began afresh (a step
 		 * back, say) judge a split that is gone */
-		if (cl.nodes[i].version < state_epoch_version())
+		if (cl.nodes[i].version < state_epoch_version(CL_SVC))
 			continue;
 		for (p = 0; p < STATS_CLASSES; p++)
 			cluster_figs_add(&win[p], &cl.nodes[i].win[p]);
@@ -719,8 +726,8 @@ cluster_start(struct event_base *base, const struct config *cfg, char *err, size
 	if (cluster_keys(cfg, err, errlen) == -1)
 		return -1;
 	cluster_cs.ttl_s = cfg->cluster_ttl_s;
-	cluster_cs.cycle_ms = cfg->guard_interval_ms < 100 ? 100 :
-	    cfg->guard_interval_ms > 500 ? 500 : cfg->guard_interval_ms;
+	cluster_cs.cycle_ms = (&cfg->svcs[0])->guard_interval_ms < 100 ? 100 :
+	    (&cfg->svcs[0])->guard_interval_ms > 500 ? 500 : (&cfg->svcs[0])->guard_interval_ms;
 	if (cluster_io_open(&o, err, errlen) == -1)
 		goto fail;
 	cl.ev = event_new(base, cluster_io_fd(), EV_READ | EV_PERSIST, cluster_pipe_cb, NULL);
@@ -734,7 +741,7 @@ cluster_start(struct event_base *base, const struct config *cfg, char *err, size
 		snprintf(cl.unsynced_path, sizeof(cl.unsynced_path), "%s.unsynced", cfg->state_file);
 	if (cluster_unsynced_at_start()) {
 		log_warn("cluster: the revert of the last run (%s) is not in etcd yet: it goes on top "
-		    "of the fleet's split", state_get()->last_revert);
+		    "of the fleet's split", state_get(CL_SVC)->last_revert);
 		cl.dirty = cl.revert_pending = 1;
 	}
 	cluster_first_read();

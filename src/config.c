@@ -33,14 +33,6 @@
 #include <unistd.h>
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
-/* the one spelling of the pool names; NULL ends the list for C_ENUM */
-const char *const pool_names[CONFIG_POOLS + 1] = { "blue", "green", NULL };
-const char *const config_tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
-const char *const upproto_names[] = { "http/1.1", "h2", NULL };
-const char *const guard_on_trip_names[] = { "revert", "step_back", "pause", NULL };
-const char *const guard_method_names[] = { "threshold", "sequential", NULL };
-const char *const notify_event_names[] = { "revert", "promote", "step", "pause", "trip", NULL };
-
 /* Every scalar key of struct config.  Keep in step with docs/configuration.md. */
 const struct config_key config_keys[] = {
 	C_INT("workers", 1, 64, 1, workers),
@@ -54,34 +46,6 @@ const struct config_key config_keys[] = {
 	    admin_readonly_mode, 0),
 	KEY(struct config, "metrics.address", KT_ADDR, 0, 0, 0, NULL, NULL, metrics_addr,
 	    KF_REQUIRED),
-	C_ENUM("split.stable", pool_names, POOL_BLUE, stable),
-	KEY(struct config, "split.candidate_percent", KT_BP, 0, 100, 0, NULL, NULL,
-	    candidate_bp, 0),
-	C_STR("split.cookie", "bgp", cookie, KF_TOKEN),
-	C_STR("split.header", "", header, KF_TOKEN),
-	C_STR("split.override_header", "X-Bgproxy-Pool", override_header, KF_TOKEN | KF_NONEMPTY),
-	C_BOOL("split.retry_candidate_failures", 1, retry_candidate_failures),
-	C_BOOL("split.expose_header", 0, expose_header),
-	KEY(struct config, "split.mirror_percent", KT_BP, 0, 100, 0, NULL, NULL, mirror_bp, 0),
-	C_INT("guard.interval_ms", 10, 60000, 250, guard_interval_ms),
-	C_INT("guard.window_s", 1, 3600, 10, guard_window_s),
-	C_INT("guard.min_requests", 0, 1000000, 20, guard_min_requests),
-	C_DBL("guard.max_error_rate", 0, 1, 0.05, guard_max_error_rate),
-	C_INT("guard.max_p99_ms", 0, 600000, 0, guard_max_p99_ms),
-	C_DBL("guard.min_healthy_fraction", 0, 1, 0.5, guard_min_healthy_fraction),
-	C_DBL("guard.max_error_delta", 0, 1, 0, guard_max_error_delta),
-	C_DBL("guard.max_p99_ratio", 0, 1000, 0, guard_max_p99_ratio),
-	C_INT("guard.bake_s", 0, 604800, 0, guard_bake_s),
-	C_BOOL("guard.dry_run", 0, guard_dry_run),
-	C_ENUM("guard.on_trip", guard_on_trip_names, 0, guard_on_trip),
-	C_ENUM("guard.method", guard_method_names, GUARD_SEQUENTIAL, guard_method),
-	C_DBL("guard.alpha", 0.0001, 0.5, 0.01, guard_alpha),
-	/* [1.5 with "sequential", 0 with "threshold"]: -1 until config_cross */
-	C_DBL("guard.max_error_ratio", 0, 1000, -1, guard_max_error_ratio),
-	C_INT("rollout.hold_s", 0, 86400, 60, rollout_hold_s),
-	/* [guard.min_requests]: -1 until config_cross copies it */
-	C_INT("rollout.min_requests", 0, 100000000, -1, rollout_min_requests),
-	C_INT("rollout.max_inconclusive_s", 0, 604800, 600, rollout_max_inconclusive_s),
 	C_INT("timeouts.client_header_ms", 1, 86400000, 10000, t_client_header_ms),
 	C_INT("timeouts.client_idle_ms", 1, 86400000, 60000, t_client_idle_ms),
 	C_INT("timeouts.upstream_connect_ms", 1, 86400000, 2000, t_upstream_connect_ms),
@@ -114,6 +78,7 @@ const struct config_key config_keys[] = {
 };
 const size_t config_nkeys = NKEYS(config_keys);
 
+
 static const struct config_key listener_keys[] = {
 	KEY(struct config_listener, "address", KT_ADDR, 0, 0, 0, NULL, NULL, addr, KF_REQUIRED),
 	KEY(struct config_listener, "h2c", KT_BOOL, 0, 1, 0, NULL, NULL, h2c, 0),
@@ -130,148 +95,6 @@ static const struct config_key cert_keys[] = {
 	KEY(struct config_cert, "key", KT_STR, 0, 0, 0, NULL, NULL, key,
 	    KF_REQUIRED | KF_NONEMPTY),
 };
-
-/* ---- dedicated groups and lists ---- */
-
-static void sub_override_from(struct loader *ld, const config_setting_t *s, void *base)
-{
-	struct config *c = base;
-	char p[256];
-	int n;
-
-	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
-		err_type(ld, s, "an array of CIDR strings [ \"127.0.0.0/8\", ... ]");
-		return;
-	}
-	n = config_setting_length(s);
-	if (n > CONFIG_MAX_CIDRS) {
-		setting_path(s, p, sizeof p);
-		ld_err(ld, s, "\"%s\" lists %d CIDRs; at most %d are allowed", p, n, CONFIG_MAX_CIDRS);
-		return;
-	}
-	c->noverride_from = 0;
-	for (int i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-		setting_path(e, p, sizeof p);
-		if (config_setting_type(e) != CONFIG_TYPE_STRING)
-			err_type(ld, e, "a CIDR string such as \"10.0.0.0/8\"");
-		else if (config_parse_cidr(config_setting_get_string(e), &c->override_from[i]) == -1)
-			ld_err(ld, e, "\"%s\" must be a CIDR such as \"10.0.0.0/8\", \"::1/128\" or "
-			    "a bare IP, got \"%.200s\"", p, config_setting_get_string(e));
-		else
-			c->noverride_from++;
-	}
-	if (c->noverride_from != (size_t)n)
-		c->noverride_from = 0;   /* never keep a partial list */
-}
-
-/* One step: returns its basis points, or -1 (error given). */
-static int rollout_step(struct loader *ld, const config_setting_t *e, int prev)
-{
-	char p[256];
-	double v;
-	int bp;
-
-	setting_path(e, p, sizeof p);
-	if (get_number(e, &v) == -1) {
-		err_type(ld, e, "a number");
-		return -1;
-	}
-	if (percent_bp(v, 0, 100, &bp) == -1 || bp == 0) {
-		ld_err(ld, e, "\"%s\" must be above 0 and at most 100 with at most two decimals, "
-		    "got %.15g", p, v);
-		return -1;
-	}
-	if (bp <= prev) {
-		ld_err(ld, e, "\"%s\" must be above the step before it (%g), got %.15g; steps are "
-		    "strictly increasing", p, prev / 100.0, v);
-		return -1;
-	}
-	return bp;
-}
-
-static void sub_rollout_steps(struct loader *ld, const config_setting_t *s, void *base)
-{
-	struct config *c = base;
-	int steps[SPLIT_MAX_STEPS], n, prev = 0, bad = 0;
-
-	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
-		err_type(ld, s, "an array of percentages [ 1, 5, ..., 100 ]");
-		return;
-	}
-	n = config_setting_length(s);
-	if (n == 0 || n > SPLIT_MAX_STEPS) {
-		ld_err(ld, s, "\"rollout.steps\" must list 1..%d steps, got %d", SPLIT_MAX_STEPS, n);
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		int bp = rollout_step(ld, config_setting_get_elem(s, (unsigned)i), prev);
-		if (bp == -1)
-			bad = 1;
-		else
-			steps[i] = prev = bp;
-	}
-	if (bad)
-		return;
-	if (prev != 10000) {
-		ld_err(ld, s, "\"rollout.steps\" must end with 100, got %g", prev / 100.0);
-		return;
-	}
-	memcpy(c->rollout_steps_bp, steps, sizeof(int) * (size_t)n);
-	c->rollout_nsteps = (size_t)n;
-}
-
-static void sub_split(struct loader *ld, const config_setting_t *s, void *base)
-{
-	static const struct config_sub subs[] = {
-		{ "override_from", sub_override_from, 0 }, { NULL, NULL, 0 } };
-	config_group(ld, s, "split", config_keys, NKEYS(config_keys), subs, base);
-}
-
-static void sub_rollout(struct loader *ld, const config_setting_t *s, void *base)
-{
-	static const struct config_sub subs[] = {
-		{ "steps", sub_rollout_steps, 0 }, { NULL, NULL, 0 } };
-	config_group(ld, s, "rollout", config_keys, NKEYS(config_keys), subs, base);
-}
-
-/* guard.grpc_error_codes: gRPC status codes 0..16, each at most once. */
-static void sub_grpc_codes(struct loader *ld, const config_setting_t *s, void *base)
-{
-	struct config *c = base;
-	unsigned mask = 0;
-	int n, bad = 0;
-
-	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
-		err_type(ld, s, "an array of gRPC status codes [ 2, 4, 12, 13, 14, 15 ]");
-		return;
-	}
-	n = config_setting_length(s);
-	for (int i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-		int v;
-
-		if (config_setting_type(e) != CONFIG_TYPE_INT ||
-		    (v = config_setting_get_int(e)) < 0 || v > 16) {
-			ld_err(ld, e, "\"guard.grpc_error_codes\" lists gRPC status codes 0..16");
-			bad = 1;
-		} else if (mask & (1u << v)) {
-			ld_err(ld, e, "\"guard.grpc_error_codes\" lists %d twice", v);
-			bad = 1;
-		} else {
-			mask |= 1u << v;
-		}
-	}
-	if (!bad)
-		c->grpc_error_mask = mask;
-}
-
-static void sub_guard(struct loader *ld, const config_setting_t *s, void *base)
-{
-	static const struct config_sub subs[] = {
-		{ "grpc_error_codes", sub_grpc_codes, 0 }, { NULL, NULL, 0 } };
-	config_group(ld, s, "guard", config_keys, NKEYS(config_keys), subs, base);
-}
 
 /* admin, timeouts, limits, log: nothing but table keys. */
 static void sub_plain(struct loader *ld, const config_setting_t *s, void *base)
@@ -290,51 +113,6 @@ static void sub_metrics(struct loader *ld, const config_setting_t *s, void *base
 
 /* ---- TLS certificates ---- */
 
-/* path as written, or joined to the directory of the file that names it. */
-static char *resolve_path(struct loader *ld, const config_setting_t *s, const char *path)
-{
-	const char *file = config_setting_source_file(s) ? config_setting_source_file(s) : ld->path;
-	const char *slash = strrchr(file, '/');
-	size_t dlen;
-	char *r;
-
-	if (path[0] == '/' || slash == NULL)
-		return ld_strdup(ld, path);
-	dlen = (size_t)(slash - file) + 1;
-	r = malloc(dlen + strlen(path) + 1);
-	if (r == NULL) {
-		ld->oom = 1;
-		return NULL;
-	}
-	memcpy(r, file, dlen);
-	strcpy(r + dlen, path);
-	return r;
-}
-
-/* Resolve *field (named by member name of e) and check it can be read. */
-void config_cert_file(struct loader *ld, const config_setting_t *e, const char *name,
-    const char *what, char **field)
-{
-	const config_setting_t *s = config_setting_get_member(e, name);
-	struct stat st;
-	char buf[128];
-	char *r;
-	int eno = 0;
-
-	if (s == NULL || *field == NULL)
-		return;
-	if ((r = resolve_path(ld, s, *field)) == NULL)
-		return;
-	if (access(r, R_OK) == -1 || stat(r, &st) == -1)
-		eno = errno;
-	else if (S_ISDIR(st.st_mode))
-		eno = EISDIR;
-	if (eno != 0)
-		ld_err(ld, s, "%s file \"%s\" cannot be read: %s", what, *field,
-		    strerror_r(eno, buf, sizeof buf));
-	free(*field);
-	*field = r;
-}
 
 static void sub_certificates(struct loader *ld, const config_setting_t *s, void *base)
 {
@@ -408,10 +186,6 @@ static void sub_tls(struct loader *ld, const config_setting_t *s, void *base)
 
 /* ---- listen ---- */
 
-int config_addr_equal(const struct config_addr *a, const struct config_addr *b)
-{
-	return a->len != 0 && a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
-}
 
 static void sub_listen(struct loader *ld, const config_setting_t *s, void *base)
 {
@@ -440,14 +214,46 @@ static void sub_listen(struct loader *ld, const config_setting_t *s, void *base)
 
 /* ---- the whole file ---- */
 
+/* the top-level groups of a service go to the template (config_svc.c) */
+static void root_pools(struct loader *ld, const config_setting_t *s, void *base)
+{
+	(void)base;
+	config_sub_pools(ld, s, ld->tmpl);
+}
+
+static void root_split(struct loader *ld, const config_setting_t *s, void *base)
+{
+	(void)base;
+	config_sub_split(ld, s, ld->tmpl);
+}
+
+static void root_guard(struct loader *ld, const config_setting_t *s, void *base)
+{
+	(void)base;
+	config_sub_guard(ld, s, ld->tmpl);
+}
+
+static void root_rollout(struct loader *ld, const config_setting_t *s, void *base)
+{
+	(void)base;
+	config_sub_rollout(ld, s, ld->tmpl);
+}
+
+static void root_services(struct loader *ld, const config_setting_t *s, void *base)
+{
+	(void)base;
+	ld->services = s;
+}
+
 static const struct config_sub root_subs[] = {
 	{ "listen", sub_listen, 1 },
 	{ "admin", sub_plain, 0 },
 	{ "metrics", sub_metrics, 0 },
-	{ "pools", config_sub_pools, 1 },
-	{ "split", sub_split, 0 },
-	{ "guard", sub_guard, 0 },
-	{ "rollout", sub_rollout, 0 },
+	{ "pools", root_pools, 0 },
+	{ "split", root_split, 0 },
+	{ "guard", root_guard, 0 },
+	{ "rollout", root_rollout, 0 },
+	{ "services", root_services, 0 },
 	{ "timeouts", sub_plain, 0 },
 	{ "limits", sub_plain, 0 },
 	{ "log", sub_plain, 0 },
@@ -459,23 +265,13 @@ static const struct config_sub root_subs[] = {
 
 static void config_defaults(struct loader *ld, struct config *c)
 {
-	static const int steps[] = { 100, 500, 1000, 2500, 5000, 10000 };
-
 	keys_default(ld, config_keys, NKEYS(config_keys), c);
-	for (int p = 0; p < CONFIG_POOLS; p++) {
-		c->pools[p].name = pool_names[p];
-		keys_default(ld, config_health_keys, config_nhealth_keys, &c->pools[p].health);
-		keys_default(ld, config_pool_keys, config_npool_keys, &c->pools[p]);
-		keys_default(ld, config_uptls_keys, config_nuptls_keys, &c->pools[p].tls);
+	ld->tmpl = calloc(1, sizeof *ld->tmpl);
+	if (ld->tmpl == NULL) {
+		ld->oom = 1;
+		return;
 	}
-	config_parse_cidr("127.0.0.0/8", &c->override_from[0]);
-	config_parse_cidr("::1/128", &c->override_from[1]);
-	c->noverride_from = 2;
-	memcpy(c->rollout_steps_bp, steps, sizeof steps);
-	/* UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE,
-	 * DATA_LOSS: the server's failures, not the caller's */
-	c->grpc_error_mask = 1u << 2 | 1u << 4 | 1u << 12 | 1u << 13 | 1u << 14 | 1u << 15;
-	c->rollout_nsteps = sizeof steps / sizeof steps[0];
+	config_svc_defaults(ld, ld->tmpl);
 }
 
 /* Checks across groups, once each group is valid on its own. */
@@ -497,11 +293,6 @@ static void config_cross(struct loader *ld, const config_t *cf, struct config *c
 {
 	const config_setting_t *m = config_lookup(cf, "metrics.address");
 
-	/* a step never advances on less evidence than the guard needs */
-	if (c->rollout_min_requests < 0)
-		c->rollout_min_requests = c->guard_min_requests;
-	if (c->guard_max_error_ratio < 0)
-		c->guard_max_error_ratio = c->guard_method == GUARD_SEQUENTIAL ? 1.5 : 0;
 	if (c->admin_readonly_socket != NULL &&
 	    strcmp(c->admin_readonly_socket, c->admin_socket) == 0)
 		ld_err(ld, config_lookup(cf, "admin.readonly_socket"),
@@ -686,6 +477,8 @@ static void config_parse(struct loader *ld, struct config *c)
 	} else {
 		config_group(ld, config_root_setting(&cf), "", config_keys, NKEYS(config_keys),
 		    root_subs, c);
+		if (!ld->oom)
+			config_services(ld, c, config_lookup(&cf, "pools"));
 		if (ld->nerrs == 0)
 			config_cross(ld, &cf, c);
 	}
@@ -712,6 +505,8 @@ struct config *config_load(const char *path, char **errs)
 		if (ld.nerrs == 0)
 			config_parse(&ld, c);
 	}
+	config_svc_free(ld.tmpl);
+	free(ld.tmpl);
 	if (ld.nerrs == 0 && !ld.oom)
 		return c;
 	config_free(c);
@@ -731,10 +526,10 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->nlisteners; i++)
 		for (size_t j = 0; j < c->listeners[i].ncerts; j++)
 			keys_free(cert_keys, NKEYS(cert_keys), &c->listeners[i].certs[j]);
-	for (int p = 0; p < CONFIG_POOLS; p++) {
-		keys_free(config_health_keys, config_nhealth_keys, &c->pools[p].health);
-		keys_free(config_uptls_keys, config_nuptls_keys, &c->pools[p].tls);
-	}
+	for (size_t i = 0; i < c->nsvcs; i++)
+		if (!c->svcs[i].moved)
+			config_svc_free(&c->svcs[i]);
+	free(c->svcs);
 	for (size_t i = 0; i < c->cluster_netcd; i++)
 		free(c->cluster_etcd[i]);
 	free(c->ref_admin_socket.file);

@@ -8,6 +8,8 @@
 
 #include "config_int.h"
 
+#include <ctype.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libconfig.h>
@@ -172,4 +174,34 @@ int config_cidr_match(const struct config_cidr *c, size_t n, const struct sockad
 			return 1;
 	}
 	return 0;
+}
+
+int config_addr_equal(const struct config_addr *a, const struct config_addr *b)
+{
+	return a->len != 0 && a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+/* A DNS name: labels of letters, digits and '-' (and '_' with underscore),
+ * dots between, at most 253 bytes (RFC 1123 2.1). */
+int config_dns_name_ok(const char *s, int underscore)
+{
+	size_t n = strlen(s), label = 0;
+
+	if (n == 0 || n > 253 || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+		} else if (isalnum(ch) || ch == '-' || (underscore && ch == '_')) {
+			if (++label > 63)
+				return 0;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
 }

@@ -88,3 +88,51 @@ config_check_dirs(const struct config *c, char **errs)
 	*errs = out;
 	return out == NULL ? 0 : -1;
 }
+
+/* ---- files a configuration names ---- */
+
+/* path as written, or joined to the directory of the file that names it. */
+static char *resolve_path(struct loader *ld, const config_setting_t *s, const char *path)
+{
+	const char *file = config_setting_source_file(s) ? config_setting_source_file(s) : ld->path;
+	const char *slash = strrchr(file, '/');
+	size_t dlen;
+	char *r;
+
+	if (path[0] == '/' || slash == NULL)
+		return ld_strdup(ld, path);
+	dlen = (size_t)(slash - file) + 1;
+	r = malloc(dlen + strlen(path) + 1);
+	if (r == NULL) {
+		ld->oom = 1;
+		return NULL;
+	}
+	memcpy(r, file, dlen);
+	strcpy(r + dlen, path);
+	return r;
+}
+
+/* Resolve *field (named by member name of e) and check it can be read. */
+void config_cert_file(struct loader *ld, const config_setting_t *e, const char *name,
+    const char *what, char **field)
+{
+	const config_setting_t *s = config_setting_get_member(e, name);
+	struct stat st;
+	char buf[128];
+	char *r;
+	int eno = 0;
+
+	if (s == NULL || *field == NULL)
+		return;
+	if ((r = resolve_path(ld, s, *field)) == NULL)
+		return;
+	if (access(r, R_OK) == -1 || stat(r, &st) == -1)
+		eno = errno;
+	else if (S_ISDIR(st.st_mode))
+		eno = EISDIR;
+	if (eno != 0)
+		ld_err(ld, s, "%s file \"%s\" cannot be read: %s", what, *field,
+		    strerror_r(eno, buf, sizeof buf));
+	free(*field);
+	*field = r;
+}

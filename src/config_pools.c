@@ -83,31 +83,6 @@ static void sub_health(struct loader *ld, const config_setting_t *s, void *base)
 	}
 }
 
-/* A DNS name as SNI carries it: labels of letters, digits and '-', dots
- * between, at most 253 bytes (RFC 1123 2.1). */
-static int host_name_ok(const char *s)
-{
-	size_t n = strlen(s), label = 0;
-
-	if (n == 0 || n > 253 || s[0] == '.' || s[n - 1] == '.')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '.') {
-			if (label == 0)
-				return 0;
-			label = 0;
-		} else if (isalnum(ch) || ch == '-') {
-			if (++label > 63)
-				return 0;
-		} else {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 static void sub_uptls(struct loader *ld, const config_setting_t *s, void *base)
 {
 	struct config_uptls *t = &((struct config_pool *)base)->tls;
@@ -129,7 +104,7 @@ static void sub_uptls(struct loader *ld, const config_setting_t *s, void *base)
 		config_cert_file(ld, s, "cert", "certificate", &t->cert);
 		config_cert_file(ld, s, "key", "key", &t->key);
 	}
-	if (t->sni[0] != '\0' && !host_name_ok(t->sni))
+	if (t->sni[0] != '\0' && !config_dns_name_ok(t->sni, 0))
 		ld_err(ld, s, "\"%s.sni\" must be a host name, got \"%.200s\"", p, t->sni);
 }
 
@@ -138,6 +113,15 @@ static void sub_servers(struct loader *ld, const config_setting_t *s, void *base
 	struct config_pool *pool = base;
 	int n = group_list(ld, s, "server", CONFIG_MAX_SERVERS);
 
+	if (n <= 0)
+		return;
+	free(pool->servers);
+	pool->nservers = 0;
+	pool->servers = calloc((size_t)n, sizeof *pool->servers);
+	if (pool->servers == NULL) {
+		ld->oom = 1;
+		return;
+	}
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		struct config_server *sv = &pool->servers[pool->nservers++];
@@ -164,12 +148,12 @@ static void pool_parse(struct loader *ld, const config_setting_t *s, struct conf
 
 static void sub_blue(struct loader *ld, const config_setting_t *s, void *base)
 {
-	pool_parse(ld, s, &((struct config *)base)->pools[POOL_BLUE]);
+	pool_parse(ld, s, &((struct config_svc *)base)->pools[POOL_BLUE]);
 }
 
 static void sub_green(struct loader *ld, const config_setting_t *s, void *base)
 {
-	pool_parse(ld, s, &((struct config *)base)->pools[POOL_GREEN]);
+	pool_parse(ld, s, &((struct config_svc *)base)->pools[POOL_GREEN]);
 }
 
 void config_sub_pools(struct loader *ld, const config_setting_t *s, void *base)

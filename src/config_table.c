@@ -22,6 +22,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* the one spelling of the pool names; NULL ends the list for C_ENUM */
+const char *const pool_names[CONFIG_POOLS + 1] = { "blue", "green", NULL };
+const char *const config_tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
+const char *const upproto_names[] = { "http/1.1", "h2", NULL };
+const char *const guard_on_trip_names[] = { "revert", "step_back", "pause", NULL };
+const char *const guard_method_names[] = { "threshold", "sequential", NULL };
+const char *const notify_event_names[] = { "revert", "promote", "step", "pause", "trip", NULL };
+
 /* ---- error collection ---- */
 
 static void ld_append(struct loader *ld, const char *s, size_t n)
@@ -529,77 +537,6 @@ int group_list(struct loader *ld, const config_setting_t *s, const char *what, i
 	if (n > max) {
 		ld_err(ld, s, "\"%s\" lists %d %ss; at most %d are allowed", p, n, what, max);
 		return -1;
-	}
-	return n;
-}
-
-/* One key's value as text (a password is never shown). */
-static void
-key_text(const struct config_key *k, const void *base, char *buf, size_t len)
-{
-	const char *p = (const char *)base + k->off;
-	int v;
-
-	switch (k->type) {
-	case KT_INT:
-		snprintf(buf, len, "%d", *(const int *)p);
-		break;
-	case KT_BOOL:
-		snprintf(buf, len, "%s", *(const int *)p ? "true" : "false");
-		break;
-	case KT_ENUM:
-		v = *(const int *)p;
-		snprintf(buf, len, "%s", v >= 0 ? k->choices[v] : "?");
-		break;
-	case KT_BP:
-		v = *(const int *)p;
-		snprintf(buf, len, "%d.%02d", v / 100, v % 100);
-		break;
-	case KT_MODE:
-		snprintf(buf, len, "%04o", *(const unsigned *)p);
-		break;
-	case KT_DOUBLE:
-		snprintf(buf, len, "%g", *(const double *)p);
-		break;
-	case KT_STR:
-		snprintf(buf, len, "%s", *(char *const *)p != NULL ? *(char *const *)p : "(none)");
-		break;
-	case KT_ADDR:
-		snprintf(buf, len, "%s", ((const struct config_addr *)p)->text[0] ?
-		    ((const struct config_addr *)p)->text : "(none)");
-		break;
-	}
-}
-
-size_t
-config_diff(const struct config *a, const struct config *b, char *buf, size_t len)
-{
-	char x[160], y[160];
-	size_t i, off = 0, n = 0;
-	int w;
-
-	if (len > 0)
-		buf[0] = '\0';
-	for (i = 0; i < config_nkeys; i++) {
-		const struct config_key *k = &config_keys[i];
-
-		key_text(k, a, x, sizeof(x));
-		key_text(k, b, y, sizeof(y));
-		if (strcmp(x, y) == 0)
-			continue;
-		n++;
-		if (strstr(k->path, "password") != NULL)
-			w = snprintf(buf + off, len - off, "%s%s (changed)", off ? ", " : "", k->path);
-		else
-			w = snprintf(buf + off, len - off, "%s%s %s -> %s", off ? ", " : "", k->path,
-			    x, y);
-		if (w < 0 || (size_t)w >= len - off) {
-			/* what does not fit is counted, not shown */
-			buf[off] = '\0';
-			snprintf(buf + off, len - off, "%s...", off ? ", " : "");
-			break;
-		}
-		off += (size_t)w;
 	}
 	return n;
 }

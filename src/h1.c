@@ -318,10 +318,10 @@ h1_ex_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 		h1_close_after(s, "chunked to an HTTP/1.0 client");
 	rs = (struct http_rewrite_resp){
 		.keepalive = s->keepalive, .req_minor = ex->req_minor,
-		.cookie = ex->set_cookie ? rt.cfg->cookie : NULL,
-		.cookie_len = ex->set_cookie ? strlen(rt.cfg->cookie) : 0,
+		.cookie = ex->set_cookie ? service_cfg(ex->svc)->cookie : NULL,
+		.cookie_len = ex->set_cookie ? strlen(service_cfg(ex->svc)->cookie) : 0,
 		.key = ex->key, .key_len = ROUTE_KEY_LEN,
-		.pool = rt.cfg->expose_header ? pool_names[ex->pool] : NULL,
+		.pool = service_cfg(ex->svc)->expose_header ? pool_names[ex->pool] : NULL,
 	};
 	/* the head is at most PROXY_RESP_HEAD_MAX: the scratch holds it and ours */
 	n = http_rewrite_response(m, raw, &rs, s->c->w->scratch);
@@ -660,21 +660,21 @@ h1_close_disabled(void *cd)
 }
 
 static void
-h1_close_reverted(void *cd, int pool)
+h1_close_reverted(void *cd, struct service *sv, int pool)
 {
 	struct h1 *s = cd;
 
-	if (s->state == H1_TUNNEL && (int)s->ex.pool == pool)
+	if (s->state == H1_TUNNEL && s->ex.svc == sv && (int)s->ex.pool == pool)
 		client_close(s->c, "tunnel to a reverted pool");
 }
 
 static void
-h1_move_reverted(void *cd, int pool)
+h1_move_reverted(void *cd, struct service *sv, int pool)
 {
 	struct h1 *s = cd;
 
 	if (s->state == H1_UPSTREAM)
-		(void)exchange_move_to_stable(&s->ex, pool);
+		(void)exchange_move_to_stable(&s->ex, sv, pool);
 }
 
 static void

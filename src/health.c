@@ -43,7 +43,7 @@ static struct hcheck *health_checks;
 static const struct config_health *
 health_cfg(const struct hcheck *h)
 {
-	return &rt.cfg->pools[h->srv->pool].health;
+	return &service_cfg(h->srv->svc)->pools[h->srv->pool].health;
 }
 
 static void health_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -92,7 +92,7 @@ health_result(struct hcheck *h, int ok, const char *why)
 	case HEALTH_UP:
 		atomic_store(&h->srv->changed_us, proxy_now_us());
 		atomic_store(&h->srv->health_down, 0);
-		state_event_rec(&who, "server", "down", "up", NULL,
+		state_event_rec(h->srv->svc, &who, "server", "down", "up", NULL,
 		    "server %s %s: down -> up (%d check(s) passed)",
 		    pool_names[h->srv->pool], h->srv->addr.text, h->count.passes);
 		break;
@@ -100,7 +100,7 @@ health_result(struct hcheck *h, int ok, const char *why)
 		atomic_store(&h->srv->changed_us, proxy_now_us());
 		atomic_store(&h->srv->health_down, 1);
 		atomic_fetch_add(&rt.down_seq, 1);   /* what waits on it moves */
-		state_event_rec(&who, "server", "up", "down", why,
+		state_event_rec(h->srv->svc, &who, "server", "up", "down", why,
 		    "server %s %s: up -> down (%d check(s) failed, last: %s)",
 		    pool_names[h->srv->pool], h->srv->addr.text, h->count.fails, why);
 		break;
@@ -190,9 +190,10 @@ health_begin(struct hcheck *h)
 	const struct config_addr *a = &h->srv->addr;
 	/* the pool's TLS, as its data connections (the control thread: a
 	 * reload replaces it here too, never under this call) */
-	const struct tls_up *t = atomic_load_explicit(&rt.up_tls[h->srv->pool],
+	const struct tls_up *t = atomic_load_explicit(&h->srv->svc->up_tls[h->srv->pool],
 	    memory_order_acquire);
-	int h2 = hc->type == HEALTH_GRPC || rt.cfg->pools[h->srv->pool].protocol == UPPROTO_H2;
+	int h2 = hc->type == HEALTH_GRPC ||
+	    service_cfg(h->srv->svc)->pools[h->srv->pool].protocol == UPPROTO_H2;
 	char err[256];
 	SSL *ssl = NULL;
 
@@ -281,33 +282,25 @@ health_free(struct hcheck *h)
 	h->sock = NULL;
 	health_grpc_free(h->grpc);
 	h->grpc = NULL;
+	if (h->srv->check == h)
+		h->srv->check = NULL;
 	h->magic = 0;
 	free(h);
 }
 
-static struct hcheck *
-health_find(struct server *srv)
+/* The checks of one service's servers, made or found seen. */
+static void
+health_sync_service(struct service *sv)
 {
+	struct poolset *ps = pools_current(sv);
 	struct hcheck *h;
-
-	for (h = health_checks; h != NULL; h = h->next)
-		if (h->srv == srv)
-			return h;
-	return NULL;
-}
-
-void
-health_sync(void)
-{
-	struct poolset *ps = pools_current();
-	struct hcheck *h, **pp;
 	int p;
 	size_t i;
 
-	for (h = health_checks; h != NULL; h = h->next)
-		h->seen = 0;
+	if (ps == NULL || atomic_load(&sv->removed))
+		return;
 	for (p = 0; p < CONFIG_POOLS; p++) {
-		const struct config_health *hc = &rt.cfg->pools[p].health;
+		const struct config_health *hc = &service_cfg(sv)->pools[p].health;
 		size_t n = ps->pools[p].nservers;
 
 		for (i = 0; i < n; i++) {
@@ -318,7 +311,7 @@ health_sync(void)
 				atomic_store(&srv->health_down, 0);
 				continue;
 			}
-			h = health_find(srv);
+			h = srv->check;
 			if (h != NULL) {
 				h->seen = 1;
 				continue;
@@ -328,6 +321,7 @@ health_sync(void)
 				continue;
 			h->magic = HEALTH_MAGIC;
 			h->srv = srv;
+			srv->check = h;
 			h->seen = 1;
 			evtimer_assign(&h->timer, health_base, health_timer_cb, h);
 			h->next = health_checks;
@@ -336,6 +330,17 @@ health_sync(void)
 			health_schedule(h, (int)((long)hc->interval_ms * (long)i / (long)n));
 		}
 	}
+}
+
+void
+health_sync(void)
+{
+	struct hcheck *h, **pp;
+
+	for (h = health_checks; h != NULL; h = h->next)
+		h->seen = 0;
+	for (int s = 0; s < service_count(); s++)
+		health_sync_service(rt.svcs[s]);
 	for (pp = &health_checks; (h = *pp) != NULL;) {
 		if (h->seen) {
 			pp = &h->next;

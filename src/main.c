@@ -68,6 +68,13 @@ main_versions(void)
 /* ---- the control thread ---------------------------------------------------- */
 
 static struct event_base *main_base;
+
+/* At start nothing can read what a service no longer needs: freed now. */
+static void
+main_retire_now(void *p, void (*fn)(void *))
+{
+	fn(p);
+}
 static struct event *main_stop_poll;
 
 static int main_recheck_listeners(char *err, size_t errlen);
@@ -147,7 +154,6 @@ main_run(void)
 		log_error("cannot create the control event base");
 		return 1;
 	}
-	atomic_store(&rt.mirror_bp, rt.cfg->mirror_bp);
 	if (state_init(rt.cfg, err, sizeof(err)) == -1) {
 		log_error("%s", err);
 		goto out;
@@ -349,7 +355,7 @@ main(int argc, char **argv)
 	char err[512];
 	int test_only = 0, ch, rc;
 	size_t i;
-	struct poolset *ps;
+	struct poolset **ps;
 	struct tls_ctxset *tls[CONFIG_MAX_LISTENERS];
 
 	static const struct option longopts[] = {
@@ -389,6 +395,14 @@ main(int argc, char **argv)
 		free(errs);
 		return 1;
 	}
+	/* the services first: what is made for them (TLS to their servers,
+	 * their pools) hangs on them */
+	if (services_prepare(rt.cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		config_free(rt.cfg);
+		return 1;
+	}
+	services_publish(rt.cfg, main_retire_now);
 	/* certificates are part of the configuration: -t checks them too */
 	if (reload_tls_prepare(rt.cfg, tls, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
@@ -437,10 +451,10 @@ main(int argc, char **argv)
 		config_free(rt.cfg);
 		return 1;
 	}
-	pools_publish(ps);
+	pools_publish(rt.cfg, ps, main_retire_now);
 	rc = main_run();
 	reload_tls_free_all();
-	free(pools_current());
+	pools_free_all();
 	config_free(rt.cfg);
 	rt.cfg = NULL;
 	return rc;

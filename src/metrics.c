@@ -30,6 +30,7 @@
 #include "proxy.h"
 #include "state.h"
 #include "stats.h"
+#include "worker.h"
 #include "watch.h"
 #include "webview.h"
 
@@ -67,6 +68,37 @@ metrics_sum(size_t off)
 
 #define SUM(field) metrics_sum(offsetof(struct stats_worker, field))
 
+/* A service's counter (its block in each worker that has one). */
+static uint64_t
+metrics_sum_svc(struct service *sv, size_t off)
+{
+	struct stats_svc *ws[64];
+	size_t n = worker_svc_blocks(sv, ws);
+	uint64_t t = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (ws[i] != NULL)
+			t += atomic_load_explicit((stats_ctr *)((char *)ws[i] + off),
+			    memory_order_relaxed);
+	return t;
+}
+
+#define SUM_SVC(sv, field) metrics_sum_svc(sv, offsetof(struct stats_svc, field))
+
+/* A server's counter, by its registry slot (which a reload keeps). */
+static uint64_t
+metrics_sum_srv(int slot, size_t off)
+{
+	uint64_t t = 0;
+
+	for (int i = 0; i < rt.nworkers; i++)
+		t += atomic_load_explicit((stats_ctr *)((char *)&rt.workers[i].stats->srv[slot] + off),
+		    memory_order_relaxed);
+	return t;
+}
+
+#define SUM_SRV(slot, field) metrics_sum_srv(slot, offsetof(struct stats_srv, field))
+
 static void
 metrics_head(struct evbuffer *b, const char *name, const char *type, const char *help)
 {
@@ -82,11 +114,42 @@ metrics_one(struct evbuffer *b, const char *name, const char *type, const char *
 	evbuffer_add_printf(b, "%s %llu\n", name, v);
 }
 
+/*
+ * The services a family is shown for, and each one's label: with a
+ * services list `service="shop",` before the family's own labels (and
+ * `{service="shop"}` where it has none); without one, no label at all, as
+ * before services existed.
+ */
+#define METRICS_FOR_SVC(i, sv) \
+	for ((i) = 0; (i) < service_count(); (i)++) \
+		if (((sv) = rt.svcs[(i)]), atomic_load(&(sv)->removed)) {} else
+
+static const char *
+metrics_lbl(struct service *sv, char *buf, size_t len)
+{
+	if (!rt.cfg->services)
+		return "";
+	snprintf(buf, len, "service=\"%s\",", sv->name);
+	return buf;
+}
+
+/* `{service="shop"}` or "" for a family without labels of its own. */
+static const char *
+metrics_lbl_alone(struct service *sv, char *buf, size_t len)
+{
+	if (!rt.cfg->services)
+		return "";
+	snprintf(buf, len, "{service=\"%s\"}", sv->name);
+	return buf;
+}
+
 static void
 metrics_http2(struct evbuffer *b)
 {
+	struct service *sv;
 	int64_t active = 0;
-	int i;
+	char l[96];
+	int i, k;
 
 	for (i = 0; i < rt.nworkers; i++)
 		active += atomic_load_explicit(&rt.workers[i].stats->h2_streams_active,
@@ -104,132 +167,183 @@ metrics_http2(struct evbuffer *b)
 	    (unsigned long long)SUM(h2_held_pauses));
 	metrics_head(b, "bgproxy_mirror_requests_total", "counter",
 	    "Copies of stable requests to the candidate (split.mirror_percent), by result.");
-	for (i = 0; i < STATS_MIRRORS; i++)
-		evbuffer_add_printf(b, "bgproxy_mirror_requests_total{result=\"%s\"} %llu\n",
-		    stats_mirror_names[i], (unsigned long long)SUM(mirror[i]));
+	METRICS_FOR_SVC(k, sv)
+		for (i = 0; i < STATS_MIRRORS; i++)
+			evbuffer_add_printf(b, "bgproxy_mirror_requests_total{%sresult=\"%s\"} %llu\n",
+			    metrics_lbl(sv, l, sizeof(l)), stats_mirror_names[i],
+			    (unsigned long long)SUM_SVC(sv, mirror[i]));
 }
 
 static void
 metrics_requests(struct evbuffer *b)
 {
-	int p, k, pr;
+	struct service *sv;
+	char l[96];
+	int p, k, pr, i;
 
 	metrics_head(b, "bgproxy_requests_total", "counter",
 	    "Requests answered, by pool, status class and the client's protocol.");
-	for (p = 0; p < CONFIG_POOLS; p++)
-		for (pr = 0; pr < STATS_PROTOS; pr++)
-			for (k = 1; k <= 5; k++)
-				evbuffer_add_printf(b, "bgproxy_requests_total{pool=\"%s\",class=\"%dxx\","
-				    "proto=\"%s\"} %llu\n", pool_names[p], k, stats_proto_names[pr],
-				    (unsigned long long)SUM(requests[p][pr][k]));
+	METRICS_FOR_SVC(i, sv)
+		for (p = 0; p < CONFIG_POOLS; p++)
+			for (pr = 0; pr < STATS_PROTOS; pr++)
+				for (k = 1; k <= 5; k++)
+					evbuffer_add_printf(b, "bgproxy_requests_total{%spool=\"%s\","
+					    "class=\"%dxx\",proto=\"%s\"} %llu\n",
+					    metrics_lbl(sv, l, sizeof(l)), pool_names[p], k,
+					    stats_proto_names[pr],
+					    (unsigned long long)SUM_SVC(sv, requests[p][pr][k]));
 	metrics_head(b, "bgproxy_upstream_errors_total", "counter",
 	    "Failed attempts to get a response from a server, by pool and kind.");
-	for (p = 0; p < CONFIG_POOLS; p++)
-		for (k = 0; k < STATS_ERR_KINDS; k++)
-			evbuffer_add_printf(b, "bgproxy_upstream_errors_total{pool=\"%s\",kind=\"%s\"} "
-			    "%llu\n", pool_names[p], metrics_err_kinds[k],
-			    (unsigned long long)SUM(upstream_errors[p][k]));
+	METRICS_FOR_SVC(i, sv)
+		for (p = 0; p < CONFIG_POOLS; p++)
+			for (k = 0; k < STATS_ERR_KINDS; k++)
+				evbuffer_add_printf(b, "bgproxy_upstream_errors_total{%spool=\"%s\","
+				    "kind=\"%s\"} %llu\n", metrics_lbl(sv, l, sizeof(l)), pool_names[p],
+				    metrics_err_kinds[k],
+				    (unsigned long long)SUM_SVC(sv, upstream_errors[p][k]));
 	metrics_head(b, "bgproxy_grpc_responses_total", "counter",
 	    "gRPC answers (a grpc-status in the head or the trailers), by pool and grpc-status.");
-	for (p = 0; p < CONFIG_POOLS; p++)
-		for (k = 0; k < STATS_GRPC_CODES; k++)
-			evbuffer_add_printf(b, "bgproxy_grpc_responses_total{pool=\"%s\",code=\"%d\"} "
-			    "%llu\n", pool_names[p], k, (unsigned long long)SUM(grpc[p][k]));
+	METRICS_FOR_SVC(i, sv)
+		for (p = 0; p < CONFIG_POOLS; p++)
+			for (k = 0; k < STATS_GRPC_CODES; k++)
+				evbuffer_add_printf(b, "bgproxy_grpc_responses_total{%spool=\"%s\","
+				    "code=\"%d\"} %llu\n", metrics_lbl(sv, l, sizeof(l)), pool_names[p], k,
+				    (unsigned long long)SUM_SVC(sv, grpc[p][k]));
 }
 
 static void
 metrics_durations(struct evbuffer *b)
 {
-	int p, k;
+	struct service *sv;
+	char l[96];
+	int p, k, i;
 
 	metrics_head(b, "bgproxy_request_duration_seconds", "histogram",
 	    "Time from the request head to the end of the response, by pool.");
-	for (p = 0; p < CONFIG_POOLS; p++) {
-		uint64_t cum = 0;
+	METRICS_FOR_SVC(i, sv)
+		for (p = 0; p < CONFIG_POOLS; p++) {
+			const char *lb = metrics_lbl(sv, l, sizeof(l));
+			uint64_t cum = 0;
 
-		for (k = 0; k < STATS_PROM_BUCKETS; k++) {
-			cum += SUM(dur_bucket[p][k]);
-			evbuffer_add_printf(b, "bgproxy_request_duration_seconds_bucket{pool=\"%s\","
-			    "le=\"%g\"} %llu\n", pool_names[p], stats_prom_bounds[k],
-			    (unsigned long long)cum);
+			for (k = 0; k < STATS_PROM_BUCKETS; k++) {
+				cum += SUM_SVC(sv, dur_bucket[p][k]);
+				evbuffer_add_printf(b, "bgproxy_request_duration_seconds_bucket{%s"
+				    "pool=\"%s\",le=\"%g\"} %llu\n", lb, pool_names[p],
+				    stats_prom_bounds[k], (unsigned long long)cum);
+			}
+			evbuffer_add_printf(b, "bgproxy_request_duration_seconds_bucket{%spool=\"%s\","
+			    "le=\"+Inf\"} %llu\n", lb, pool_names[p],
+			    (unsigned long long)SUM_SVC(sv, dur_count[p]));
+			evbuffer_add_printf(b, "bgproxy_request_duration_seconds_sum{%spool=\"%s\"} "
+			    "%.6f\n", lb, pool_names[p], SUM_SVC(sv, dur_sum_us[p]) / 1e6);
+			evbuffer_add_printf(b, "bgproxy_request_duration_seconds_count{%spool=\"%s\"} "
+			    "%llu\n", lb, pool_names[p], (unsigned long long)SUM_SVC(sv, dur_count[p]));
 		}
-		evbuffer_add_printf(b, "bgproxy_request_duration_seconds_bucket{pool=\"%s\","
-		    "le=\"+Inf\"} %llu\n", pool_names[p], (unsigned long long)SUM(dur_count[p]));
-		evbuffer_add_printf(b, "bgproxy_request_duration_seconds_sum{pool=\"%s\"} %.6f\n",
-		    pool_names[p], SUM(dur_sum_us[p]) / 1e6);
-		evbuffer_add_printf(b, "bgproxy_request_duration_seconds_count{pool=\"%s\"} %llu\n",
-		    pool_names[p], (unsigned long long)SUM(dur_count[p]));
-	}
+}
+
+/* One gauge or counter per server of every service: what(srv, now). */
+static void
+metrics_servers(struct evbuffer *b, const char *name, const char *type, const char *help,
+    unsigned long long (*what)(struct server *srv, uint64_t now))
+{
+	uint64_t now = proxy_now_us();
+	struct service *sv;
+	char l[96];
+	int i, p;
+
+	metrics_head(b, name, type, help);
+	METRICS_FOR_SVC(i, sv)
+		for (p = 0; p < CONFIG_POOLS; p++) {
+			struct pool *pl = &pools_current(sv)->pools[p];
+
+			for (size_t k = 0; k < pl->nservers; k++)
+				evbuffer_add_printf(b, "%s{%spool=\"%s\",server=\"%s\"} %llu\n", name,
+				    metrics_lbl(sv, l, sizeof(l)), pool_names[p],
+				    pl->servers[k]->addr.text, what(pl->servers[k], now));
+		}
+}
+
+static unsigned long long
+metrics_srv_up(struct server *srv, uint64_t now)
+{
+	return (unsigned long long)server_usable(srv, now);
+}
+
+static unsigned long long
+metrics_srv_queue(struct server *srv, uint64_t now)
+{
+	(void)now;
+	return (unsigned long long)atomic_load(&srv->queued);
+}
+
+static unsigned long long
+metrics_srv_queued(struct server *srv, uint64_t now)
+{
+	(void)now;
+	return (unsigned long long)SUM_SRV(srv->slot, queued);
+}
+
+static unsigned long long
+metrics_srv_queue_timeouts(struct server *srv, uint64_t now)
+{
+	(void)now;
+	return (unsigned long long)SUM_SRV(srv->slot, queue_timeouts);
 }
 
 static void
 metrics_pools(struct evbuffer *b)
 {
-	const struct split_state *s = state_get();
-	uint64_t now = proxy_now_us();
-	int p;
-	size_t i;
+	struct service *sv;
+	char l[96];
+	int p, i, k;
 
 	metrics_head(b, "bgproxy_pool_weight_percent", "gauge", "Share of new requests, percent.");
-	for (p = 0; p < CONFIG_POOLS; p++)
-		evbuffer_add_printf(b, "bgproxy_pool_weight_percent{pool=\"%s\"} %.2f\n",
-		    pool_names[p], (p == (int)s->stable ? 10000 - s->candidate_bp :
-		    s->candidate_bp) / 100.0);
+	METRICS_FOR_SVC(i, sv) {
+		const struct split_state *s = state_get(sv);
+
+		for (p = 0; p < CONFIG_POOLS; p++)
+			evbuffer_add_printf(b, "bgproxy_pool_weight_percent{%spool=\"%s\"} %.2f\n",
+			    metrics_lbl(sv, l, sizeof(l)), pool_names[p], (p == (int)s->stable ?
+			    10000 - s->candidate_bp : s->candidate_bp) / 100.0);
+	}
 	metrics_head(b, "bgproxy_pool_stable", "gauge", "1 for the stable pool.");
-	for (p = 0; p < CONFIG_POOLS; p++)
-		evbuffer_add_printf(b, "bgproxy_pool_stable{pool=\"%s\"} %d\n", pool_names[p],
-		    p == (int)s->stable);
-	metrics_head(b, "bgproxy_server_up", "gauge",
-	    "1 when the server takes new requests (up, not passively marked down).");
-	for (p = 0; p < CONFIG_POOLS; p++)
-		for (i = 0; i < pools_current()->pools[p].nservers; i++)
-			evbuffer_add_printf(b, "bgproxy_server_up{pool=\"%s\",server=\"%s\"} %d\n",
-			    pool_names[p], pools_current()->pools[p].servers[i]->addr.text,
-			    server_usable(pools_current()->pools[p].servers[i], now));
-	metrics_head(b, "bgproxy_server_queue", "gauge",
-	    "Requests waiting now for a place on the server (servers[].max_connections).");
-	for (p = 0; p < CONFIG_POOLS; p++)
-		for (i = 0; i < pools_current()->pools[p].nservers; i++)
-			evbuffer_add_printf(b, "bgproxy_server_queue{pool=\"%s\",server=\"%s\"} %d\n",
-			    pool_names[p], pools_current()->pools[p].servers[i]->addr.text,
-			    atomic_load(&pools_current()->pools[p].servers[i]->queued));
-	metrics_head(b, "bgproxy_server_queued_total", "counter",
-	    "Requests that waited for a place on the server (servers[].max_connections).");
-	for (p = 0; p < CONFIG_POOLS; p++)
-		for (i = 0; i < pools_current()->pools[p].nservers; i++)
-			evbuffer_add_printf(b, "bgproxy_server_queued_total{pool=\"%s\",server=\"%s\"} "
-			    "%llu\n", pool_names[p], pools_current()->pools[p].servers[i]->addr.text,
-			    (unsigned long long)SUM(srv_queued[p][pools_current()->pools[p].servers[i]->
-			    index]));
-	metrics_head(b, "bgproxy_server_queue_timeouts_total", "counter",
-	    "Requests answered 503 after waiting timeouts.queue_ms for a place on the server.");
-	for (p = 0; p < CONFIG_POOLS; p++)
-		for (i = 0; i < pools_current()->pools[p].nservers; i++)
-			evbuffer_add_printf(b, "bgproxy_server_queue_timeouts_total{pool=\"%s\","
-			    "server=\"%s\"} %llu\n", pool_names[p],
-			    pools_current()->pools[p].servers[i]->addr.text,
-			    (unsigned long long)SUM(srv_queue_timeouts[p][pools_current()->pools[p].
-			    servers[i]->index]));
+	METRICS_FOR_SVC(i, sv)
+		for (p = 0; p < CONFIG_POOLS; p++)
+			evbuffer_add_printf(b, "bgproxy_pool_stable{%spool=\"%s\"} %d\n",
+			    metrics_lbl(sv, l, sizeof(l)), pool_names[p], p == (int)state_get(sv)->stable);
+	metrics_servers(b, "bgproxy_server_up", "gauge",
+	    "1 when the server takes new requests (up, not passively marked down).", metrics_srv_up);
+	metrics_servers(b, "bgproxy_server_queue", "gauge",
+	    "Requests waiting now for a place on the server (servers[].max_connections).",
+	    metrics_srv_queue);
+	metrics_servers(b, "bgproxy_server_queued_total", "counter",
+	    "Requests that waited for a place on the server (servers[].max_connections).",
+	    metrics_srv_queued);
+	metrics_servers(b, "bgproxy_server_queue_timeouts_total", "counter",
+	    "Requests answered 503 after waiting timeouts.queue_ms for a place on the server.",
+	    metrics_srv_queue_timeouts);
 	metrics_head(b, "bgproxy_server_requests_total", "counter",
 	    "Requests answered, by server and status class.");
-	for (p = 0; p < CONFIG_POOLS; p++)
-		for (i = 0; i < pools_current()->pools[p].nservers; i++) {
-			/* by the server's registry slot, which a reload keeps */
-			int slot = pools_current()->pools[p].servers[i]->index, k;
+	METRICS_FOR_SVC(i, sv)
+		for (p = 0; p < CONFIG_POOLS; p++) {
+			struct pool *pl = &pools_current(sv)->pools[p];
 
-			for (k = 1; k <= 5; k++)
-				evbuffer_add_printf(b, "bgproxy_server_requests_total{pool=\"%s\","
-				    "server=\"%s\",class=\"%dxx\"} %llu\n", pool_names[p],
-				    pools_current()->pools[p].servers[i]->addr.text, k,
-				    (unsigned long long)SUM(srv_class[p][slot][k]));
+			for (size_t n = 0; n < pl->nservers; n++)
+				for (k = 1; k <= 5; k++)
+					evbuffer_add_printf(b, "bgproxy_server_requests_total{%spool=\"%s\","
+					    "server=\"%s\",class=\"%dxx\"} %llu\n",
+					    metrics_lbl(sv, l, sizeof(l)), pool_names[p],
+					    pl->servers[n]->addr.text, k,
+					    (unsigned long long)SUM_SRV(pl->servers[n]->slot, cls[k]));
 		}
 }
 
 static void
 metrics_misc(struct evbuffer *b)
 {
-	const struct split_state *s = state_get();
-	int k;
+	struct service *sv;
+	char l[96];
+	int k, i;
 
 	if (cluster_on()) {
 		metrics_one(b, "bgproxy_cluster_connected", "gauge",
@@ -244,43 +358,58 @@ metrics_misc(struct evbuffer *b)
 	metrics_one(b, "bgproxy_notify_failures_total", "counter",
 	    "Events not delivered to notify.webhook (every attempt failed, or the queue was full).",
 	    notify_failures());
-	metrics_one(b, "bgproxy_reverts_total", "counter",
-	    "Reverts to the stable pool, by the guard or an operator.", state_reverts());
+	metrics_head(b, "bgproxy_reverts_total", "counter",
+	    "Reverts to the stable pool, by the guard or an operator.");
+	METRICS_FOR_SVC(i, sv)
+		evbuffer_add_printf(b, "bgproxy_reverts_total%s %llu\n",
+		    metrics_lbl_alone(sv, l, sizeof(l)), (unsigned long long)state_reverts(sv));
 	metrics_head(b, "bgproxy_last_revert_timestamp_seconds", "gauge",
 	    "Unix time of the last revert; 0 when there was none since the state began.");
-	evbuffer_add_printf(b, "bgproxy_last_revert_timestamp_seconds %.3f\n",
-	    s->revert_time_ms / 1000.0);
+	METRICS_FOR_SVC(i, sv)
+		evbuffer_add_printf(b, "bgproxy_last_revert_timestamp_seconds%s %.3f\n",
+		    metrics_lbl_alone(sv, l, sizeof(l)), state_get(sv)->revert_time_ms / 1000.0);
 	metrics_head(b, "bgproxy_guard_trips_total", "counter",
 	    "Guard trips that reverted the candidate, by the check that tripped.");
-	for (k = 1; k < GUARD_CHECK_COUNT; k++)
-		evbuffer_add_printf(b, "bgproxy_guard_trips_total{check=\"%s\"} %llu\n",
-		    guard_check_names[k], watch_trips(k));
-	{
+	METRICS_FOR_SVC(i, sv)
+		for (k = 1; k < GUARD_CHECK_COUNT; k++)
+			evbuffer_add_printf(b, "bgproxy_guard_trips_total{%scheck=\"%s\"} %llu\n",
+			    metrics_lbl(sv, l, sizeof(l)), guard_check_names[k], watch_trips(sv, k));
+	metrics_head(b, "bgproxy_guard_evidence", "gauge",
+	    "guard.method sequential: the evidence that the candidate is beyond each "
+	    "limit that is on (it trips at the bound explain shows); 0 while not judging.");
+	METRICS_FOR_SVC(i, sv) {
 		struct judge_policy jp;
 		int jc, js, on[JUDGE_NCHECKS];
-		const struct judge *j = watch_judge(&jp, &jc, &js);
+		const struct judge *j = watch_judge(sv, &jp, &jc, &js);
 
 		judge_checks_on(&jp, on);
-		metrics_head(b, "bgproxy_guard_evidence", "gauge",
-		    "guard.method sequential: the evidence that the candidate is beyond each "
-		    "limit that is on (it trips at the bound explain shows); 0 while not judging.");
 		for (k = 0; k < JUDGE_NCHECKS; k++)
-			evbuffer_add_printf(b, "bgproxy_guard_evidence{check=\"%s\"} %.6g\n",
-			    judge_check_names[k], j != NULL && on[k] ?
+			evbuffer_add_printf(b, "bgproxy_guard_evidence{%scheck=\"%s\"} %.6g\n",
+			    metrics_lbl(sv, l, sizeof(l)), judge_check_names[k], j != NULL && on[k] ?
 			    exp(judge_bet_log_e(&j->t[k].beyond)) : 0.0);
 	}
 	metrics_head(b, "bgproxy_state", "gauge", "1 for the split's current state.");
-	for (k = 0; k <= MODE_REVERTED; k++)
-		evbuffer_add_printf(b, "bgproxy_state{state=\"%s\"} %d\n", state_mode_names[k],
-		    (int)s->mode == k);
-	metrics_one(b, "bgproxy_split_version", "gauge",
-	    "The split's version (grows with every change; if-version).", s->version);
+	METRICS_FOR_SVC(i, sv)
+		for (k = 0; k <= MODE_REVERTED; k++)
+			evbuffer_add_printf(b, "bgproxy_state{%sstate=\"%s\"} %d\n",
+			    metrics_lbl(sv, l, sizeof(l)), state_mode_names[k],
+			    (int)state_get(sv)->mode == k);
+	metrics_head(b, "bgproxy_split_version", "gauge",
+	    "The split's version (grows with every change; if-version).");
+	METRICS_FOR_SVC(i, sv)
+		evbuffer_add_printf(b, "bgproxy_split_version%s %llu\n",
+		    metrics_lbl_alone(sv, l, sizeof(l)), state_get(sv)->version);
 	metrics_head(b, "bgproxy_build_info", "gauge", "Always 1; the version in a label.");
 	evbuffer_add_printf(b, "bgproxy_build_info{version=\"%s\"} 1\n", BGPROXY_VERSION);
 	metrics_head(b, "bgproxy_rollout_step", "gauge",
 	    "Index of the current rollout step; -1 without a rollout.");
-	evbuffer_add_printf(b, "bgproxy_rollout_step %d\n",
-	    s->has_rollout && s->mode != MODE_REVERTED ? s->step : -1);
+	METRICS_FOR_SVC(i, sv) {
+		const struct split_state *s = state_get(sv);
+
+		evbuffer_add_printf(b, "bgproxy_rollout_step%s %d\n",
+		    metrics_lbl_alone(sv, l, sizeof(l)),
+		    s->has_rollout && s->mode != MODE_REVERTED ? s->step : -1);
+	}
 	metrics_head(b, "bgproxy_connections_active", "gauge", "Open client connections.");
 	evbuffer_add_printf(b, "bgproxy_connections_active %ld\n", atomic_load(&rt.conns_active));
 	metrics_one(b, "bgproxy_tls_handshakes_total", "counter", "Completed TLS handshakes.",
@@ -290,6 +419,50 @@ metrics_misc(struct evbuffer *b)
 	metrics_one(b, "bgproxy_retries_total", "counter",
 	    "Requests sent again after a failed attempt.", SUM(retries));
 	metrics_http2(b);
+}
+
+/* The request's path without its query. */
+static size_t
+metrics_path_len(const struct http_msg *m)
+{
+	const char *q = memchr(m->path, '?', m->path_len);
+
+	return q != NULL ? (size_t)(q - m->path) : m->path_len;
+}
+
+/* The web view's JSON: with one service its status and events as
+ * before; with several, /status.json lists them and ?service=NAME (on
+ * both) picks one. */
+static json_t *
+metrics_view(const char *path, size_t len)
+{
+	const char *q = memchr(path, '?', len);
+	size_t plen = q != NULL ? (size_t)(q - path) : len;
+	int status = http_token_eq(path, plen, "/status.json");
+	struct service *sv = NULL, *one = NULL;
+	int i, n = 0;
+
+	METRICS_FOR_SVC(i, one)
+		n++;
+	for (i = 0; i < service_count() && n == 1; i++)
+		if (!atomic_load(&rt.svcs[i]->removed))
+			sv = rt.svcs[i];
+	if (q != NULL && len - plen > 9 && memcmp(q, "?service=", 9) == 0) {
+		char name[CONFIG_SVC_NAME_MAX + 1];
+		size_t nl = len - plen - 9;
+
+		if (nl > CONFIG_SVC_NAME_MAX)
+			return json_pack("{s:s}", "error", "no such service");
+		memcpy(name, q + 9, nl);
+		name[nl] = '\0';
+		sv = service_find(name);
+		if (sv == NULL || atomic_load(&sv->removed))
+			return json_pack("{s:s}", "error", "no such service");
+	}
+	if (sv == NULL)
+		return status ? views_services_object() : json_pack("{s:s}", "error",
+		    "which service? /events.json?service=NAME");
+	return status ? views_status_object(sv) : views_events_object(sv, 20);
 }
 
 void
@@ -415,10 +588,9 @@ metrics_readcb(struct bufferevent *bev, void *arg)
 		} else if (http_token_eq(m->path, m->path_len, "/")) {
 			evbuffer_add(body, webview_html, webview_html_len);
 			metrics_reply(bev, 200, "text/html; charset=utf-8", body, !keep, head);
-		} else if (http_token_eq(m->path, m->path_len, "/status.json") ||
-		    http_token_eq(m->path, m->path_len, "/events.json")) {
-			json_t *o = http_token_eq(m->path, m->path_len, "/status.json") ?
-			    views_status_object() : views_events_object(20);
+		} else if (http_token_eq(m->path, metrics_path_len(m), "/status.json") ||
+		    http_token_eq(m->path, metrics_path_len(m), "/events.json")) {
+			json_t *o = metrics_view(m->path, m->path_len);
 			char *js = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
 			json_decref(o);

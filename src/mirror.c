@@ -31,6 +31,7 @@
 struct mirror {
 	struct conn c;
 	struct worker *w;
+	struct service *svc;          /* the copied request's */
 	struct mirror *next, **prevp;  /* w->mirror_list */
 	uint64_t t_start;             /* when the copy was sent (proxy_now_us) */
 	size_t got;                   /* response bytes read */
@@ -43,9 +44,12 @@ static const char mirror_ka[] = "\r\nConnection: keep-alive\r\n";   /* http_rewr
 static const char mirror_close[] = "\r\nConnection: close\r\n";
 
 static void
-mirror_count(struct worker *w, enum stats_mirror r)
+mirror_count(struct worker *w, struct service *sv, enum stats_mirror r)
 {
-	STATS_INC(w->stats->mirror[r]);
+	struct stats_svc *ss = worker_stats_svc(w, sv);
+
+	if (ss != NULL)
+		STATS_INC(ss->mirror[r]);
 }
 
 /* A copy is over.  Its answer (status 0: none, err_kind an enum stats_err
@@ -56,10 +60,12 @@ mirror_end(struct mirror *m, enum stats_mirror r, int status, int err_kind, int 
 {
 	uint64_t now = proxy_now_us();
 
-	if (judge)
-		stats_record_shadow(m->w->stats, STATS_SHADOW, status, err_kind, now / 1000000,
+	struct stats_svc *ss = worker_stats_svc(m->w, m->svc);
+
+	if (judge && ss != NULL)
+		stats_record_shadow(ss, STATS_SHADOW, status, err_kind, now / 1000000,
 		    now - m->t_start);
-	mirror_count(m->w, r);
+	mirror_count(m->w, m->svc, r);
 	m->w->mirrors--;
 	*m->prevp = m->next;
 	if (m->next != NULL)
@@ -138,16 +144,19 @@ mirror_eventcb(struct conn *c, short what, void *arg)
 /* A copy that failed before it left (no candidate server up, no socket):
  * counted, and the guard hears of it like a refused connection. */
 static int
-mirror_failed_now(struct worker *w)
+mirror_failed_now(struct worker *w, struct service *sv)
 {
-	mirror_count(w, STATS_MIRROR_ERROR);
-	stats_record_shadow(w->stats, STATS_SHADOW, 0, STATS_ERR_CONNECT, proxy_now_us() / 1000000,
-	    0);
+	struct stats_svc *ss = worker_stats_svc(w, sv);
+
+	mirror_count(w, sv, STATS_MIRROR_ERROR);
+	if (ss != NULL)
+		stats_record_shadow(ss, STATS_SHADOW, 0, STATS_ERR_CONNECT,
+		    proxy_now_us() / 1000000, 0);
 	return 1;
 }
 
 int
-mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len,
+mirror_request(struct worker *w, struct service *sv, enum pool_id cand, const char *head, size_t len,
     struct evbuffer *body)
 {
 	const struct config *cfg = rt.cfg;
@@ -159,29 +168,30 @@ mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len
 	const char *ka, *rest;
 
 	if (w->mirrors >= cfg->mirror_inflight) {
-		mirror_count(w, STATS_MIRROR_SKIPPED);
+		mirror_count(w, sv, STATS_MIRROR_SKIPPED);
 		return 0;
 	}
-	srv = pools_pick(w, cand, proxy_now_us());
+	srv = pools_pick(w, sv, cand, proxy_now_us());
 	/* the head ends in an empty line; the copy's two lines go before it */
 	if (srv == NULL || len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0) {
 		if (srv != NULL) {
-			mirror_count(w, STATS_MIRROR_SKIPPED);
+			mirror_count(w, sv, STATS_MIRROR_SKIPPED);
 			return 0;
 		}
-		return mirror_failed_now(w);   /* no candidate server up */
+		return mirror_failed_now(w, sv);   /* no candidate server up */
 	}
 	m = calloc(1, sizeof(*m));
 	if (m == NULL) {
-		mirror_count(w, STATS_MIRROR_SKIPPED);
+		mirror_count(w, sv, STATS_MIRROR_SKIPPED);
 		return 0;
 	}
 	m->w = w;
+	m->svc = sv;
 	m->t_start = proxy_now_us();
 	a = &srv->addr;
 	if (conn_connect(&m->c, w->base, (const struct sockaddr *)&a->ss, a->len, &cto) == -1) {
 		free(m);
-		return mirror_failed_now(w);
+		return mirror_failed_now(w, sv);
 	}
 	w->mirrors++;
 	m->next = w->mirror_list;
@@ -189,7 +199,7 @@ mirror_request(struct worker *w, enum pool_id cand, const char *head, size_t len
 		m->next->prevp = &m->next;
 	m->prevp = &w->mirror_list;
 	w->mirror_list = m;
-	mirror_count(w, STATS_MIRROR_SENT);
+	mirror_count(w, sv, STATS_MIRROR_SENT);
 	conn_setcb(&m->c, mirror_readcb, mirror_writecb, mirror_eventcb, m);
 	conn_set_timeouts(&m->c, &rto, &rto);
 	/* the head as the stable server got it, but the copy's connection
@@ -222,11 +232,11 @@ cfg_body_limit(void)
 int
 mirror_wanted(struct worker *w, const struct mirror_ask *ex, enum pool_id *stable)
 {
-	int bp = atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed);
+	int bp = atomic_load_explicit(&ex->svc->mirror_bp, memory_order_relaxed);
 
 	if (bp <= 0)
 		return 0;             /* off (the caller asks mirror_on first) */
-	*stable = SPLIT_STABLE(atomic_load_explicit(&rt.split, memory_order_relaxed));
+	*stable = SPLIT_STABLE(atomic_load_explicit(&ex->svc->split, memory_order_relaxed));
 	if (ex->pool != *stable || ex->overridden || ex->upgrade)
 		return 0;
 	if (route_rng_next(&w->rng) % 10000 >= (uint64_t)bp)
@@ -237,24 +247,24 @@ mirror_wanted(struct worker *w, const struct mirror_ask *ex, enum pool_id *stabl
 	 * one is given up when it grows past it) */
 	if (ex->body != BODY_NONE && (cfg_body_limit() == 0 ||
 	    (ex->body == BODY_LENGTH && ex->body_left > (uint64_t)cfg_body_limit()))) {
-		mirror_count(w, STATS_MIRROR_SKIPPED);
+		mirror_count(w, ex->svc, STATS_MIRROR_SKIPPED);
 		return 0;
 	}
 	return 1;
 }
 
 void
-mirror_tee_begin(struct worker *w, struct body_tee *t)
+mirror_tee_begin(struct worker *w, struct service *sv, struct body_tee *t)
 {
 	t->buf = evbuffer_new();
 	t->limit = (size_t)cfg_body_limit();
 	t->over = 0;
 	if (t->buf == NULL)
-		mirror_count(w, STATS_MIRROR_SKIPPED);
+		mirror_count(w, sv, STATS_MIRROR_SKIPPED);
 }
 
 int
-mirror_tee_end(struct worker *w, struct body_tee *t, enum pool_id cand, const char *head,
+mirror_tee_end(struct worker *w, struct body_tee *t, struct service *sv, enum pool_id cand, const char *head,
     size_t len, int complete)
 {
 	int sent = 0;
@@ -262,9 +272,9 @@ mirror_tee_end(struct worker *w, struct body_tee *t, enum pool_id cand, const ch
 	if (t->buf == NULL)
 		return 0;
 	if (complete && !t->over)
-		sent = mirror_request(w, cand, head, len, t->buf);
+		sent = mirror_request(w, sv, cand, head, len, t->buf);
 	else
-		mirror_count(w, STATS_MIRROR_SKIPPED);   /* too long, or never complete */
+		mirror_count(w, sv, STATS_MIRROR_SKIPPED);   /* too long, or never complete */
 	evbuffer_free(t->buf);
 	t->buf = NULL;
 	return sent;

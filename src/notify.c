@@ -77,7 +77,7 @@ notify_bits(const struct state_ev *ev)
 }
 
 void
-notify_event(const struct state_ev *ev)
+notify_event(struct service *sv, const struct state_ev *ev)
 {
 	struct notify_item *it;
 	json_t *j;
@@ -90,6 +90,9 @@ notify_event(const struct state_ev *ev)
 	if (skip)
 		return;
 	j = views_event_json(ev);
+	/* with a services list the event says whose it is */
+	if (j != NULL && rt.cfg != NULL && rt.cfg->services)
+		json_object_set_new(j, "service", json_string(sv->name));
 	s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(j);
 	it = s != NULL ? calloc(1, sizeof(*it)) : NULL;

@@ -170,15 +170,17 @@ persist_read_fd(int fd, char *buf, size_t cap)
 	return (ssize_t)len;
 }
 
-int
-persist_load(const char *path, struct split_state *st, char *err, size_t errlen)
+/* path's bytes (at most cap) into a new *buf: 0, 1 when there is no such
+ * file, or -1 with err. */
+static int
+persist_read(const char *path, size_t cap, char **buf, size_t *len, char *err, size_t errlen)
 {
-	char eb[128], perr[384];
+	char eb[128];
 	struct stat sb;
-	char *buf;
 	ssize_t n;
-	int fd, eno, rc;
+	int fd, eno;
 
+	*buf = NULL;
 	/* O_NONBLOCK: a FIFO planted at path must not hang the start */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd == -1 && errno == ENOENT)
@@ -194,22 +196,83 @@ persist_load(const char *path, struct split_state *st, char *err, size_t errlen)
 		close(fd);
 		return errf(err, errlen, "%s: not a regular file", path);
 	}
-	buf = malloc(PERSIST_MAX_FILE + 1);
-	if (buf == NULL) {
+	*buf = malloc(cap + 1);
+	if (*buf == NULL) {
 		close(fd);
 		return errf(err, errlen, "%s: out of memory", path);
 	}
-	n = persist_read_fd(fd, buf, PERSIST_MAX_FILE + 1);
+	n = persist_read_fd(fd, *buf, cap + 1);
 	eno = errno;
 	close(fd);
-	fd = -1;
-	if (n == -1)
-		rc = errf(err, errlen, "%s: cannot read: %s", path,
+	if (n == -1) {
+		free(*buf);
+		*buf = NULL;
+		return errf(err, errlen, "%s: cannot read: %s", path,
 		    strerror_r(eno, eb, sizeof eb));
-	else if ((rc = persist_parse(buf, (size_t)n, st, perr, sizeof perr)) == -1)
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
+int
+persist_load(const char *path, struct split_state *st, char *err, size_t errlen)
+{
+	char perr[384], *buf;
+	size_t n;
+	int rc = persist_read(path, PERSIST_MAX_FILE, &buf, &n, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	if ((rc = persist_parse(buf, n, st, perr, sizeof perr)) == -1)
 		errf(err, errlen, "%s: %s", path, perr);
 	free(buf);
-	buf = NULL;
+	return rc;
+}
+
+int
+persist_svcs_load(const char *path, struct persist_svc **out, size_t *nout, char *err,
+    size_t errlen)
+{
+	char perr[384], *buf;
+	size_t n, hl = strlen(PERSIST_SVCS_HEADER);
+	int rc = persist_read(path, PERSIST_MAX_SVCS_FILE, &buf, &n, err, errlen);
+
+	*out = NULL;
+	*nout = 0;
+	if (rc != 0)
+		return rc;
+	/* the file of one service (without a services list, or from before):
+	 * whatever is not a services file, its errors as they always were */
+	if (!(n > hl && memcmp(buf, PERSIST_SVCS_HEADER, hl) == 0 && buf[hl] == '\n')) {
+		*out = calloc(1, sizeof(**out));
+		if (*out == NULL)
+			rc = errf(err, errlen, "%s: out of memory", path);
+		else if ((rc = persist_parse(buf, n, &(*out)[0].st, perr, sizeof perr)) == -1) {
+			errf(err, errlen, "%s: %s", path, perr);
+			free(*out);
+			*out = NULL;
+		} else {
+			*nout = 1;      /* named "": the one service */
+		}
+	} else if ((rc = persist_svcs_parse(buf, n, out, nout, perr, sizeof perr)) == -1) {
+		errf(err, errlen, "%s: %s", path, perr);
+	}
+	free(buf);
+	return rc;
+}
+
+int
+persist_svcs_save(const char *path, const struct persist_svc *v, size_t n, char *err,
+    size_t errlen)
+{
+	char *buf;
+	size_t len;
+	int rc;
+
+	if (persist_svcs_format(v, n, &buf, &len, err, errlen) == -1)
+		return -1;
+	rc = persist_save_text(path, buf, len, err, errlen);
+	free(buf);
 	return rc;
 }
 

@@ -27,6 +27,7 @@
 #include "tls.h"
 #include "tls_up.h"
 #include "upstream.h"
+#include "watch.h"
 #include "worker.h"
 
 /* ---- freeing what a reload replaced -------------------------------------- */
@@ -134,9 +135,11 @@ reload_free_tls(void *p)
 	tls_ctxset_free(p);
 }
 
-/* TLS to each pool's servers, made with the listeners' (one reload, one
- * control thread: prepared, then published or dropped). */
-static struct tls_up *reload_up_pending[CONFIG_POOLS];
+/* TLS to each service's pools' servers, made with the listeners' (one
+ * reload, one control thread: prepared, then published or dropped), by
+ * the new configuration's service and pool. */
+static struct tls_up **reload_up_pending;
+static size_t reload_up_n;
 
 static void
 reload_free_uptls(void *p)
@@ -147,12 +150,11 @@ reload_free_uptls(void *p)
 static void
 reload_uptls_drop(void)
 {
-	int p;
-
-	for (p = 0; p < CONFIG_POOLS; p++) {
-		tls_up_free(reload_up_pending[p]);
-		reload_up_pending[p] = NULL;
-	}
+	for (size_t i = 0; i < reload_up_n; i++)
+		tls_up_free(reload_up_pending[i]);
+	free(reload_up_pending);
+	reload_up_pending = NULL;
+	reload_up_n = 0;
 }
 
 /* Load every TLS listener's certificates (sets[i] for listener i; NULL for
@@ -163,10 +165,17 @@ int
 reload_tls_prepare(const struct config *c, struct tls_ctxset **sets, char *err, size_t errlen)
 {
 	size_t i, k;
-	int p;
 
-	for (p = 0; p < CONFIG_POOLS; p++) {
-		if (tls_up_new(c, p, upstream_tls_session, &reload_up_pending[p], err, errlen) == -1) {
+	reload_uptls_drop();
+	reload_up_pending = calloc(c->nsvcs * CONFIG_POOLS, sizeof(*reload_up_pending));
+	if (reload_up_pending == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	reload_up_n = c->nsvcs * CONFIG_POOLS;
+	for (i = 0; i < reload_up_n; i++) {
+		if (tls_up_new(c->path, &c->svcs[i / CONFIG_POOLS].pools[i % CONFIG_POOLS],
+		    upstream_tls_session, &reload_up_pending[i], err, errlen) == -1) {
 			reload_uptls_drop();
 			return -1;
 		}
@@ -196,15 +205,19 @@ reload_tls_publish(const struct config *c, struct tls_ctxset **sets)
 	size_t i;
 	int k, n;
 
-	for (k = 0; k < CONFIG_POOLS; k++) {
-		oldup = atomic_exchange_explicit(&rt.up_tls[k], reload_up_pending[k],
+	/* each service of c has its slot (services_prepare) */
+	for (i = 0; i < reload_up_n; i++) {
+		struct service *sv = service_made(c->svcs[i / CONFIG_POOLS].name);
+
+		oldup = atomic_exchange_explicit(&sv->up_tls[i % CONFIG_POOLS], reload_up_pending[i],
 		    memory_order_acq_rel);
-		reload_up_pending[k] = NULL;
+		reload_up_pending[i] = NULL;
 		if (oldup != NULL && rt.workers != NULL)
 			reload_retire(oldup, reload_free_uptls);
 		else
 			tls_up_free(oldup);
 	}
+	reload_uptls_drop();
 
 	for (i = 0; i < c->nlisteners; i++) {
 		const struct config_addr *a = &c->listeners[i].addr;
@@ -248,8 +261,9 @@ reload_tls_free_all(void)
 		tls_ctxset_free(atomic_exchange(&rt.tls[k].set, NULL));
 	}
 	atomic_store(&rt.ntls, 0);
-	for (k = 0; k < CONFIG_POOLS; k++)
-		tls_up_free(atomic_exchange(&rt.up_tls[k], NULL));
+	for (k = 0; k < atomic_load(&rt.nsvcs); k++)
+		for (int p = 0; p < CONFIG_POOLS; p++)
+			tls_up_free(atomic_exchange(&rt.svcs[k]->up_tls[p], NULL));
 	reload_uptls_drop();
 }
 
@@ -265,9 +279,10 @@ reload_tls_files(const struct config *c)
 	for (i = 0; i < c->nlisteners; i++)
 		if (c->listeners[i].tls)
 			return 1;
-	for (p = 0; p < CONFIG_POOLS; p++)
-		if (c->pools[p].tls.enabled)
-			return 1;
+	for (i = 0; i < c->nsvcs; i++)
+		for (p = 0; p < CONFIG_POOLS; p++)
+			if (c->svcs[i].pools[p].tls.enabled)
+				return 1;
 	return 0;
 }
 
@@ -457,31 +472,6 @@ reload_tls_drop(const struct config *c, struct tls_ctxset **sets)
 	reload_uptls_drop();
 }
 
-static void
-reload_count_servers(const struct poolset *a, const struct poolset *b, int *added, int *removed)
-{
-	int p;
-	size_t i, k;
-
-	*added = *removed = 0;
-	for (p = 0; p < CONFIG_POOLS; p++) {
-		for (i = 0; i < b->pools[p].nservers; i++) {
-			int found = 0;
-
-			for (k = 0; k < a->pools[p].nservers; k++)
-				found |= a->pools[p].servers[k] == b->pools[p].servers[i];
-			*added += !found;
-		}
-		for (i = 0; i < a->pools[p].nservers; i++) {
-			int found = 0;
-
-			for (k = 0; k < b->pools[p].nservers; k++)
-				found |= b->pools[p].servers[k] == a->pools[p].servers[i];
-			*removed += !found;
-		}
-	}
-}
-
 /* Append ", what" to buf at *off (as far as it fits). */
 static void
 reload_say(char *buf, size_t len, size_t *off, const char *fmt, ...)
@@ -542,21 +532,35 @@ reload_describe(const struct config *a, const struct config *b, char *buf, size_
 	int p;
 
 	buf[0] = '\0';
-	for (p = 0; p < CONFIG_POOLS; p++) {
-		for (i = 0; i < b->pools[p].nservers; i++) {
-			const struct config_server *n = &b->pools[p].servers[i];
+	for (size_t k = 0; k < b->nsvcs; k++) {
+		const struct config_svc *nb = &b->svcs[k], *na = NULL;
+		/* "shop: " before a server of a service with a services list */
+		char pre[CONFIG_SVC_NAME_MAX + 3] = "";
 
-			s = reload_find_server(&a->pools[p], &n->addr);
-			if (s == NULL)
-				reload_say(buf, len, &off, "+%s %s", pool_names[p], n->addr.text);
-			else if (s->weight != n->weight)
-				reload_say(buf, len, &off, "%s %s weight %d -> %d", pool_names[p],
-				    n->addr.text, s->weight, n->weight);
+		for (i = 0; i < a->nsvcs && na == NULL; i++)
+			if (strcmp(a->svcs[i].name, nb->name) == 0)
+				na = &a->svcs[i];
+		if (na == NULL)
+			continue;       /* a service added: config_diff names it */
+		if (b->services)
+			snprintf(pre, sizeof(pre), "%s: ", nb->name);
+		for (p = 0; p < CONFIG_POOLS; p++) {
+			for (i = 0; i < nb->pools[p].nservers; i++) {
+				const struct config_server *n = &nb->pools[p].servers[i];
+
+				s = reload_find_server(&na->pools[p], &n->addr);
+				if (s == NULL)
+					reload_say(buf, len, &off, "%s+%s %s", pre, pool_names[p],
+					    n->addr.text);
+				else if (s->weight != n->weight)
+					reload_say(buf, len, &off, "%s%s %s weight %d -> %d", pre,
+					    pool_names[p], n->addr.text, s->weight, n->weight);
+			}
+			for (i = 0; i < na->pools[p].nservers; i++)
+				if (reload_find_server(&nb->pools[p], &na->pools[p].servers[i].addr) == NULL)
+					reload_say(buf, len, &off, "%s-%s %s", pre, pool_names[p],
+					    na->pools[p].servers[i].addr.text);
 		}
-		for (i = 0; i < a->pools[p].nservers; i++)
-			if (reload_find_server(&b->pools[p], &a->pools[p].servers[i].addr) == NULL)
-				reload_say(buf, len, &off, "-%s %s", pool_names[p],
-				    a->pools[p].servers[i].addr.text);
 	}
 	for (i = 0; i < b->nlisteners; i++) {
 		const struct config_listener *n = &b->listeners[i];
@@ -621,11 +625,11 @@ static int
 reload_apply(const struct actor *who, char *msg, size_t len)
 {
 	struct config *old = rt.cfg, *c;
-	struct poolset *ps, *old_ps = pools_current();
+	struct poolset **ps;
 	struct lis_change *chg[CONFIG_MAX_LISTENERS > 64 ? CONFIG_MAX_LISTENERS : 64];
 	struct tls_ctxset *tls[CONFIG_MAX_LISTENERS];
 	size_t nadd, nrem, nkeys;
-	char *errs = NULL, changed[768], named[768];
+	char *errs = NULL, changed[768], named[768], errbuf[256];
 	int added, removed, i;
 
 	c = config_load_checked(old->path, &errs);
@@ -643,31 +647,31 @@ reload_apply(const struct actor *who, char *msg, size_t len)
 		goto fail;
 	if (reload_tls_prepare(c, tls, msg, len) == -1)
 		goto fail;
-	ps = pools_build(c, msg, len);
+	ps = services_prepare(c, msg, len) == -1 ? NULL : pools_build(c, msg, len);
 	if (ps == NULL) {
 		reload_tls_drop(c, tls);
 		goto fail;
 	}
 	if (reload_listener_changes(old, c, chg, &nadd, &nrem, msg, len) == -1) {
 		reload_tls_drop(c, tls);
-		free(ps);
+		pools_free_built(ps, c->nsvcs);
 		goto fail;
 	}
 	if (metrics_restart(c, msg, len) == -1) {
 		reload_free_changes(chg, rt.nworkers);
 		reload_release_claims(old, c);
 		reload_tls_drop(c, tls);
-		free(ps);
+		pools_free_built(ps, c->nsvcs);
 		goto fail;
 	}
 
 	/* commit: nothing below can fail; certificates first, so a listener
 	 * a reload adds has its contexts before it accepts */
 	reload_tls_publish(c, tls);
-	pools_publish(ps);
+	pools_count_changes(c, ps, &added, &removed);
+	services_publish(c, reload_retire);
+	pools_publish(c, ps, reload_retire);
 	atomic_store_explicit(&rt.cfg, c, memory_order_release);
-	atomic_store_explicit(&rt.mirror_bp, c->mirror_bp, memory_order_relaxed);
-	reload_retire(old_ps, free);
 	for (i = 0; i < rt.nworkers; i++) {
 		worker_post_change(&rt.workers[i], chg[i]);
 		chg[i] = NULL;
@@ -675,16 +679,20 @@ reload_apply(const struct actor *who, char *msg, size_t len)
 	reload_release_claims(c, old);
 	reload_reopen_logs(old, c);
 	state_config_changed(c);
+	if (watch_sync(errbuf, sizeof(errbuf)) == -1)
+		log_error("reload: %s", errbuf);
 	notify_config(c);
 	health_sync();
-	reload_count_servers(old_ps, ps, &added, &removed);
 	nkeys = config_diff(old, c, changed, sizeof(changed));
 	reload_describe(old, c, named, sizeof(named));
 	snprintf(msg, len, "reloaded %s: %d server(s) added, %d removed; %zu listener(s) added, "
 	    "%zu removed%s%s%s%s%s", c->path, added, removed, nadd, nrem, named[0] ? ": " : "",
 	    named, nkeys ? "; changed: " : named[0] ? "" : "; no setting changed", changed,
 	    reload_tls_files(c) ? "; certificates and CA files read again" : "");
-	state_event_rec(who, "reload", NULL, NULL, NULL, "%s", msg);
+	/* every service's history has the reload */
+	for (i = 0; i < service_count(); i++)
+		if (!atomic_load(&rt.svcs[i]->removed))
+			state_event_rec(rt.svcs[i], who, "reload", NULL, NULL, NULL, "%s", msg);
 	reload_retire(old, reload_free_config);
 	return 0;
 fail:

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "audit.h"
-#include "events_file.h"
 #include "persist.h"
 #include "proxy.h"
 #include "rollout.h"
@@ -23,18 +22,43 @@ const char *const state_mode_names[] = {
 	"idle", "manual", "running", "paused", "baking", "reverted",
 };
 
-static struct state_core S;          /* the split, the rollout, the bake clock, reverts */
-static const char *state_path;        /* borrowed from the running config */
-static struct state_ev state_events[STATE_EVENTS];
-static unsigned state_nevents;        /* total recorded; ring index = n % STATE_EVENTS */
-static void (*state_hook)(int revert); /* a local change the cluster must write */
-static void (*state_ev_hook)(const struct state_ev *ev); /* every event recorded (notify.c) */
-static uint64_t (*state_fleet_step)(long long key); /* the other nodes' count of a step */
+/* The service acted on (state_use): every per-service fact is X's. */
+static struct state_svc *X;
+#define S (X->core)
 
-/* Staging (cluster mode, state_cluster.c): while set, a change touches
- * the core only. */
-static struct state_stage *state_staging;
-static char state_judge_ev[640];     /* the judge's evidence (state_judge_note; "" none) */
+static const char *state_path;        /* borrowed from the running config */
+static void (*state_hook)(struct service *sv, int revert); /* a local change the cluster must write */
+static uint64_t (*state_fleet_step)(struct service *sv, long long key); /* the others' count of a step */
+
+static struct state_svc *state_svc_new(struct service *sv);
+
+const char *
+state_file(void)
+{
+	return state_path;
+}
+
+void
+state_use(struct service *sv)
+{
+	if (sv->st == NULL && (sv->st = state_svc_new(sv)) == NULL) {
+		log_error("out of memory for the state of service %s", sv->name);
+		abort();
+	}
+	X = sv->st;
+}
+
+struct state_svc *
+state_cur(void)
+{
+	return X;
+}
+
+const struct config_svc *
+state_cfg(void)
+{
+	return service_cfg(X->sv);
+}
 
 struct state_core *
 state_core_get(void)
@@ -45,48 +69,44 @@ state_core_get(void)
 struct state_stage *
 state_staging_get(void)
 {
-	return state_staging;
+	return X->staging;
 }
 
 void
 state_judge_ev_set(const char *evidence)
 {
-	snprintf(state_judge_ev, sizeof(state_judge_ev), "%s", evidence != NULL ? evidence : "");
+	snprintf(X->judge_ev, sizeof(X->judge_ev), "%s", evidence != NULL ? evidence : "");
 }
 
 void
 state_staging_set(struct state_stage *st)
 {
-	state_staging = st;
+	X->staging = st;
 }
 
 void
-state_set_hook(void (*fn)(int revert))
+state_set_hook(void (*fn)(struct service *sv, int revert))
 {
 	state_hook = fn;
 }
 
 void
-state_set_event_hook(void (*fn)(const struct state_ev *ev))
-{
-	state_ev_hook = fn;
-}
-
-void
-state_set_fleet_step(uint64_t (*fn)(long long key))
+state_set_fleet_step(uint64_t (*fn)(struct service *sv, long long key))
 {
 	state_fleet_step = fn;
 }
 
 uint64_t
-state_reverts(void)
+state_reverts(struct service *sv)
 {
+	state_use(sv);
 	return S.nreverts;
 }
 
 const struct split_state *
-state_get(void)
+state_get(struct service *sv)
 {
+	state_use(sv);
 	return &S.cur;
 }
 
@@ -122,8 +142,6 @@ state_actor_text(const struct actor *who, char *buf, size_t len)
 	}
 }
 
-static void state_events_persist(void);
-
 void
 state_audit_split(const struct split_state *s, struct audit_split *out)
 {
@@ -137,135 +155,23 @@ state_audit_split(const struct split_state *s, struct audit_split *out)
 }
 
 void
-state_audit_actor(const struct actor *who, const char *what, const char *result,
+state_audit_actor(struct service *sv, const struct actor *who, const char *what, const char *result,
     const char *evidence, const struct split_state *before, const struct split_state *after)
 {
+	state_use(sv);
 	struct audit_who self = { getuid(), getpid(), "-" };
 	struct audit_split b, a;
 	char actor[64], cmd[600];
 
+	int many = rt.cfg != NULL && rt.cfg->services;
+
 	state_actor_text(who, actor, sizeof(actor));
-	snprintf(cmd, sizeof(cmd), "%s (by %s)", what, actor);
+	/* with a services list the command names its service, as an operator's does */
+	snprintf(cmd, sizeof(cmd), "%s%s%s%s (by %s)", many ? "in " : "", many ? sv->name : "",
+	    many ? " " : "", what, actor);
 	state_audit_split(before, &b);
 	state_audit_split(after, &a);
-	audit_write(&self, cmd, result, evidence, &b, &a);
-}
-
-void
-state_event_rec(const struct actor *who, const char *kind, const char *from, const char *to,
-    const char *evidence, const char *fmt, ...)
-{
-	struct state_ev *ev = &state_events[state_nevents % STATE_EVENTS];
-	char what[512], when[64], actor[64];
-	va_list ap;
-
-	if (state_staging != NULL) {
-		if (state_staging->nevents == STATE_STAGE_EVENTS)
-			return;
-		ev = &state_staging->events[state_staging->nevents++];
-	}
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	memset(ev, 0, sizeof(*ev));
-	ev->kind = kind;
-	snprintf(ev->from, sizeof(ev->from), "%s", from != NULL ? from : "");
-	snprintf(ev->to, sizeof(ev->to), "%s", to != NULL ? to : "");
-	snprintf(ev->evidence, sizeof(ev->evidence), "%s", evidence != NULL ? evidence : "");
-	/* what the guard and the rollout timer do under the sequential guard
-	 * rests on the judge's evidence of every check: the event carries it */
-	if ((who->kind == ACTOR_GUARD || who->kind == ACTOR_ROLLOUT) && state_judge_ev[0] != '\0') {
-		size_t at = strlen(ev->evidence);
-
-		snprintf(ev->evidence + at, sizeof(ev->evidence) - at, "%sjudge: %s",
-		    at > 0 ? " | " : "", state_judge_ev);
-	}
-	state_actor_text(who, actor, sizeof(actor));
-	memcpy(ev->actor, actor, sizeof(ev->actor));
-	clock_iso_now(when, sizeof(when));
-	snprintf(ev->time, sizeof(ev->time), "%.47s", when);
-	snprintf(ev->text, sizeof(ev->text), "%.47s %s by %.63s", when, what, actor);
-	if (state_staging != NULL)
-		return;
-	state_nevents++;
-	log_info("event: %s by %s", what, actor);
-	state_events_persist();
-	if (state_ev_hook != NULL)
-		state_ev_hook(ev);
-}
-
-/* The ring beside the state file (STATE_FILE.events), oldest first, so
- * what happened is still there after a restart.  A failure is logged and
- * changes nothing else: events are history, not the split. */
-static void
-state_events_persist(void)
-{
-	struct state_ev *evs;
-	unsigned first = state_nevents > STATE_EVENTS ? state_nevents - STATE_EVENTS : 0, i;
-	char path[PATH_MAX], err[512];
-
-	if (state_path == NULL ||
-	    snprintf(path, sizeof(path), "%s.events", state_path) >= (int)sizeof(path))
-		return;
-	evs = malloc(sizeof(*evs) * STATE_EVENTS);
-	if (evs == NULL)
-		return;
-	for (i = first; i < state_nevents; i++)
-		evs[i - first] = state_events[i % STATE_EVENTS];
-	if (events_save(path, evs, state_nevents - first, S.cur.version, err,
-	    sizeof(err)) == -1)
-		log_warn("events not kept: %s", err);
-	free(evs);
-}
-
-/* The events of the last run, into the ring before this one's first; the
- * version they were written at. */
-static unsigned long long state_events_version;
-
-static void
-state_events_restore(void)
-{
-	struct state_ev *evs;
-	char path[PATH_MAX], err[512];
-	int n, i;
-
-	if (state_path == NULL ||
-	    snprintf(path, sizeof(path), "%s.events", state_path) >= (int)sizeof(path))
-		return;
-	evs = calloc(STATE_EVENTS, sizeof(*evs));
-	if (evs == NULL)
-		return;
-	n = events_load(path, evs, STATE_EVENTS, &state_events_version, err, sizeof(err));
-	if (n == -1)
-		log_warn("the events of the last run are not read (%s): they begin afresh", err);
-	for (i = 0; i < n; i++)
-		state_events[(state_nevents++) % STATE_EVENTS] = evs[i];
-	free(evs);
-}
-
-/* A staged event into the ring, as if recorded now. */
-void
-state_event_keep(const struct state_ev *ev)
-{
-	const char *what = strchr(ev->text, ' ');  /* the text without its time */
-
-	state_events[state_nevents % STATE_EVENTS] = *ev;
-	state_nevents++;
-	log_info("event: %s", what != NULL ? what + 1 : ev->text);
-	state_events_persist();
-	if (state_ev_hook != NULL)
-		state_ev_hook(ev);
-}
-
-void
-state_events_each(void (*fn)(const struct state_ev *ev, void *arg), void *arg)
-{
-	unsigned first = state_nevents > STATE_EVENTS ? state_nevents - STATE_EVENTS : 0;
-	unsigned i;
-
-	for (i = first; i < state_nevents; i++)
-		fn(&state_events[i % STATE_EVENTS], arg);
+	audit_write(&self, many ? sv->name : NULL, cmd, result, evidence, &b, &a);
 }
 
 /* The split as its record is written: the shadow share only where a
@@ -293,26 +199,26 @@ state_from_persist(const struct split_state *p, struct split_state *s)
 static void
 state_announce_revert(int pool)
 {
-	atomic_store(&rt.revert_pool, pool);
-	atomic_store(&rt.revert_at_us, proxy_now_us() + PROXY_REVERT_GRACE_US);
+	struct service *sv = X->sv;
+
+	atomic_store(&sv->revert_pool, pool);
+	atomic_store(&sv->revert_at_us, proxy_now_us() + PROXY_REVERT_GRACE_US);
+	atomic_fetch_add(&sv->revert_seq, 1);
 	atomic_fetch_add(&rt.revert_seq, 1);
 }
-
-/* The split version at which the guard's window last began afresh: a
- * cluster counts another node's figures only from then on. */
-static unsigned long long state_epoch_ver;
 
 static void
 state_new_epoch(const struct split_state *next)
 {
-	stats_new_epoch();
-	state_epoch_ver = next->version;
+	stats_new_epoch(&X->sv->sh);
+	X->epoch_ver = next->version;
 }
 
 unsigned long long
-state_epoch_version(void)
+state_epoch_version(struct service *sv)
 {
-	return state_epoch_ver;
+	state_use(sv);
+	return X->epoch_ver;
 }
 
 /* The share of the stable pool's requests copied to the candidate: the
@@ -322,14 +228,54 @@ static void
 state_mirror_apply(const struct config *cfg, int phase_begins)
 {
 	int bp = S.cur.shadow_bp > 0 ? S.cur.shadow_bp :
-	    S.cur.mode == MODE_REVERTED ? 0 : cfg->mirror_bp;
+	    S.cur.mode == MODE_REVERTED ? 0 : state_cfg()->mirror_bp;
 
 	/* copies start (again), or a shadow phase begins: what copies did
 	 * before must not trip it at once */
 	if (bp > 0 && (phase_begins ||
-	    atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed) == 0))
-		stats_new_shadow_epoch();
-	atomic_store_explicit(&rt.mirror_bp, bp, memory_order_relaxed);
+	    atomic_load_explicit(&X->sv->mirror_bp, memory_order_relaxed) == 0))
+		stats_new_shadow_epoch(&X->sv->sh);
+	atomic_store_explicit(&X->sv->mirror_bp, bp, memory_order_relaxed);
+}
+
+/* At start and when a reload adds services: the file is written once,
+ * after all of them. */
+static int state_loading;
+
+/* Every service's split into the state file (with a services list), or
+ * the one service's as before.  A failed write is logged loudly. */
+static void
+state_save(void)
+{
+	struct persist_svc *v;
+	size_t k = 0;
+	int n = service_count(), r;
+	char err[512];
+
+	if (state_path == NULL || state_loading)
+		return;
+	if ((v = calloc((size_t)n + 1, sizeof(*v))) == NULL) {
+		log_error("state file %s not written: out of memory", state_path);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		struct service *sv = rt.svcs[i];
+
+		if (atomic_load(&sv->removed) || sv->st == NULL)
+			continue;
+		snprintf(v[k].name, sizeof(v[k].name), "%s", sv->name);
+		/* a staged change is not the split yet: the real one is written */
+		state_to_persist(sv->st->staging != NULL ? &sv->st->saved.cur : &sv->st->core.cur,
+		    &v[k].st);
+		k++;
+	}
+	if (rt.cfg != NULL && !rt.cfg->services && k == 1)
+		r = persist_save(state_path, &v[0].st, err, sizeof(err));
+	else
+		r = persist_svcs_save(state_path, v, k, err, sizeof(err));
+	if (r == -1)
+		log_error("state file %s not written: %s", state_path, err);
+	free(v);
 }
 
 /* Publish next (its version as it is) to the workers, then persist.  A
@@ -338,14 +284,12 @@ state_mirror_apply(const struct config *cfg, int phase_begins)
 void
 state_publish(const struct split_state *next)
 {
-	struct split_state p;
-	char err[512];
 	int reverted = next->mode == MODE_REVERTED && (S.cur.mode != MODE_REVERTED ||
 	    next->revert_time_ms != S.cur.revert_time_ms);
 	enum pool_id cand = !S.cur.stable;
 	int phase_begins = next->shadow_bp > 0 && S.cur.shadow_bp == 0;
 
-	if (state_staging != NULL) {
+	if (X->staging != NULL) {
 		S.cur = *next;
 		return;
 	}
@@ -362,16 +306,12 @@ state_publish(const struct split_state *next)
 		state_new_epoch(next);
 
 	S.cur = *next;
-	atomic_store_explicit(&rt.split, SPLIT_WORD(S.cur.stable, S.cur.candidate_bp),
+	atomic_store_explicit(&X->sv->split, SPLIT_WORD(S.cur.stable, S.cur.candidate_bp),
 	    memory_order_release);
 	state_mirror_apply(rt.cfg, phase_begins);
 	if (reverted)
 		state_announce_revert(cand);
-	if (state_path == NULL)
-		return;
-	state_to_persist(&S.cur, &p);
-	if (persist_save(state_path, &p, err, sizeof(err)) == -1)
-		log_error("state file %s not written: %s", state_path, err);
+	state_save();
 }
 
 /* A change made here: the next version, published; a change made outside
@@ -386,8 +326,8 @@ state_commit(const struct split_state *next)
 	if (!n.has_rollout || (n.mode != MODE_RUNNING && n.mode != MODE_PAUSED))
 		n.shadow_bp = 0;
 	state_publish(&n);
-	if (state_staging == NULL && state_hook != NULL)
-		state_hook(n.mode == MODE_REVERTED);
+	if (X->staging == NULL && state_hook != NULL)
+		state_hook(X->sv, n.mode == MODE_REVERTED);
 }
 
 /* The monotonic clock from a base far enough back that any wall-clock
@@ -443,29 +383,29 @@ state_wall_to_mono(long long wall_ms)
  * node: its requests, plus the copies answered while in a shadow phase
  * (they are added up as they come, so the count never goes back when it
  * ends). */
-static uint64_t state_shadow_seen, state_shadow_acc;
-
 uint64_t
 state_gate_requests(enum pool_id pool)
 {
-	uint64_t copies = worker_routed_total(STATS_SHADOW);
+	uint64_t copies = worker_routed_total(X->sv, STATS_SHADOW);
 
-	if (S.ro.shadow_bp > 0 && copies > state_shadow_seen)
-		state_shadow_acc += copies - state_shadow_seen;
-	state_shadow_seen = copies;
-	return worker_routed_total(pool) + state_shadow_acc;
+	if (S.ro.shadow_bp > 0 && copies > X->shadow_seen)
+		X->shadow_acc += copies - X->shadow_seen;
+	X->shadow_seen = copies;
+	return worker_routed_total(X->sv, pool) + X->shadow_acc;
 }
 
 long long
-state_step_key(void)
+state_step_key(struct service *sv)
 {
+	state_use(sv);
 	return S.ro.phase != RO_NONE ? state_mono_to_wall(S.ro.step_start_ms) : 0;
 }
 
 
 uint64_t
-state_step_own(void)
+state_step_own(struct service *sv)
 {
+	state_use(sv);
 	return rollout_step_requests(&S.ro, state_gate_requests(state_ro_pool()));
 }
 
@@ -478,7 +418,7 @@ state_gate_total(enum pool_id pool)
 
 	if (state_fleet_step == NULL || S.ro.phase == RO_NONE)
 		return own;
-	return own + state_fleet_step(state_step_key());
+	return own + state_fleet_step(X->sv, state_step_key(X->sv));
 }
 
 enum pool_id
@@ -517,57 +457,115 @@ state_from_rollout(struct split_state *n)
 	    S.ro.phase == RO_BAKING ? MODE_BAKING : MODE_RUNNING;
 }
 
-int
-state_init(const struct config *cfg, char *err, size_t errlen)
+static struct state_svc *
+state_svc_new(struct service *sv)
 {
+	struct state_svc *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return NULL;
+	st->sv = sv;
+	st->judged = -1;
+	return st;
+}
+
+/* The split of the service acted on, at start or when a reload adds it:
+ * its record in the state file (rec, NULL: none), else its configuration. */
+static void
+state_svc_start(const struct split_state *rec, int corrupt)
+{
+	const struct config_svc *sc = state_cfg();
 	struct split_state s;
-	struct split_state p;
 	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
-	char aside[1024], perr[512], desc[128];
-	int r;
+	char desc[128];
 
 	memset(&s, 0, sizeof(s));
 	s.revert_step = -1;
-	s.stable = cfg->stable;
-	s.candidate_bp = cfg->candidate_bp;
+	s.stable = sc->stable;
+	/* after a corrupt state file: 100% to the stable pool, whatever the
+	 * configuration's share says (the file had the last word) */
+	s.candidate_bp = corrupt ? 0 : sc->candidate_bp;
 	s.mode = s.candidate_bp > 0 ? MODE_MANUAL : MODE_IDLE;
-	state_path = cfg->state_file;
 	state_events_restore();
-	if (state_path != NULL) {
-		r = persist_load(state_path, &p, perr, sizeof(perr));
-		if (r == 0) {
-			state_from_persist(&p, &s);
-			state_describe(&s, desc, sizeof(desc));
+	if (rec != NULL) {
+		state_from_persist(rec, &s);
+		state_describe(&s, desc, sizeof(desc));
+		if (rt.cfg->services)
+			log_info("state of service %s restored from %s: %s, %s", X->sv->name,
+			    state_path, desc, state_mode_names[s.mode]);
+		else
 			log_info("state restored from %s: %s, %s", state_path, desc,
 			    state_mode_names[s.mode]);
-		} else if (r == -1) {
-			if (persist_set_aside(state_path, aside, sizeof(aside), err, errlen) == -1)
-				return -1;
-			log_error("STATE FILE %s IS CORRUPT (%s): kept aside as %s; starting with "
-			    "100%% to %s", state_path, perr, aside, pool_names[cfg->stable]);
-			memset(&s, 0, sizeof(s));
-			s.revert_step = -1;
-			s.stable = cfg->stable;
-			s.mode = MODE_IDLE;
-		}
 	}
 	if (s.has_rollout && s.mode != MODE_REVERTED) {
 		/* a rollout resumes at its step; the hold timer starts again */
 		rollout_restore(&S.ro, s.rollout_pool, s.steps_bp, s.nsteps, s.step, s.hold_s,
-		    s.mode == MODE_PAUSED, s.mode == MODE_BAKING, cfg->rollout_min_requests,
-		    cfg->guard_bake_s, state_now_ms(), state_gate_requests(s.rollout_pool));
+		    s.mode == MODE_PAUSED, s.mode == MODE_BAKING, sc->rollout_min_requests,
+		    sc->guard_bake_s, state_now_ms(), state_gate_requests(s.rollout_pool));
 		state_restore_shadow(&s);
 	}
 	S.bake_start_ms = state_now_ms();
 	/* the version goes on from the state file's (or, lost or damaged, the
 	 * events file's): never back to 1 */
-	if (state_events_version > s.version)
-		s.version = state_events_version;
+	if (X->events_version > s.version)
+		s.version = X->events_version;
 	S.cur.version = s.version;
 	state_commit(&s);
 	state_describe(&s, desc, sizeof(desc));
-	state_event_rec(&sys, "start", NULL, desc, NULL, "start: %s, %s", desc,
+	state_event_rec(X->sv, &sys, "start", NULL, desc, NULL, "start: %s, %s", desc,
 	    state_mode_names[s.mode]);
+}
+
+/* The record of sv in what the state file held ("": the file of one
+ * service, which is the service "default"'s). */
+static const struct split_state *
+state_rec_of(const struct service *sv, const struct persist_svc *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, sv->name) == 0 ||
+		    (v[i].name[0] == '\0' && strcmp(sv->name, "default") == 0))
+			return &v[i].st;
+	return NULL;
+}
+
+/* Every service that has no split yet gets one (recs: the state file's). */
+static void
+state_start_new(const struct persist_svc *recs, size_t nrecs, int corrupt)
+{
+	state_loading = 1;
+	for (int i = 0; i < service_count(); i++) {
+		struct service *sv = rt.svcs[i];
+
+		if (atomic_load(&sv->removed) || sv->st != NULL)
+			continue;
+		state_use(sv);
+		state_svc_start(state_rec_of(sv, recs, nrecs), corrupt);
+	}
+	state_loading = 0;
+	state_save();
+}
+
+int
+state_init(const struct config *cfg, char *err, size_t errlen)
+{
+	struct persist_svc *recs = NULL;
+	size_t nrecs = 0;
+	char aside[1024], perr[512];
+	int r = 0;
+
+	state_path = cfg->state_file;
+	if (state_path != NULL) {
+		r = persist_svcs_load(state_path, &recs, &nrecs, perr, sizeof(perr));
+		if (r == -1) {
+			if (persist_set_aside(state_path, aside, sizeof(aside), err, errlen) == -1)
+				return -1;
+			log_error("STATE FILE %s IS CORRUPT (%s): kept aside as %s; starting with "
+			    "100%% to %s", state_path, perr, aside, cfg->services ?
+			    "each service's split.stable" : pool_names[cfg->svcs[0].stable]);
+		}
+	}
+	state_start_new(recs, nrecs, r == -1);
+	free(recs);
 	return 0;
 }
 
@@ -575,7 +573,14 @@ void
 state_config_changed(const struct config *cfg)
 {
 	state_path = cfg->state_file;
-	state_mirror_apply(cfg, 0);
+	/* services the reload added begin as their configuration says */
+	state_start_new(NULL, 0, 0);
+	for (int i = 0; i < service_count(); i++) {
+		if (atomic_load(&rt.svcs[i]->removed) || rt.svcs[i]->st == NULL)
+			continue;
+		state_use(rt.svcs[i]);
+		state_mirror_apply(cfg, 0);
+	}
 }
 
 /* next changes nothing the split says (its version aside): msg says so. */
@@ -594,8 +599,9 @@ state_no_change(const struct split_state *next, char *msg, size_t len)
 }
 
 int
-state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *msg, size_t len)
+state_set_weight(struct service *sv, enum pool_id pool, int bp, const struct actor *who, char *msg, size_t len)
 {
+	state_use(sv);
 	struct split_state n = S.cur;
 	char before[128], after[128];
 
@@ -612,15 +618,16 @@ state_set_weight(enum pool_id pool, int bp, const struct actor *who, char *msg, 
 	state_describe(&S.cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);
-	state_event_rec(who, "weight", before, after, NULL, "weight %s -> %s, state %s", before,
+	state_event_rec(X->sv, who, "weight", before, after, NULL, "weight %s -> %s, state %s", before,
 	    after, state_mode_names[n.mode]);
 	snprintf(msg, len, "%s", after);
 	return 0;
 }
 
 int
-state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len)
+state_switch(struct service *sv, enum pool_id pool, const struct actor *who, char *msg, size_t len)
 {
+	state_use(sv);
 	struct split_state n = S.cur;
 	char before[128], after[128];
 
@@ -645,7 +652,7 @@ state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len)
 	state_describe(&S.cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);
-	state_event_rec(who, "switch", before, after, NULL, "switch to %s: %s -> %s, state %s",
+	state_event_rec(X->sv, who, "switch", before, after, NULL, "switch to %s: %s -> %s, state %s",
 	    pool_names[pool], before, after, state_mode_names[n.mode]);
 	snprintf(msg, len, "%s (stable stays %s until promote)", after,
 	    pool_names[n.stable]);
@@ -653,21 +660,23 @@ state_switch(enum pool_id pool, const struct actor *who, char *msg, size_t len)
 }
 
 int
-state_nothing_to_revert(void)
+state_nothing_to_revert(struct service *sv)
 {
+	state_use(sv);
 	return S.cur.candidate_bp == 0 && S.cur.shadow_bp == 0 &&
 	    (!S.cur.has_rollout || S.cur.mode == MODE_REVERTED);
 }
 
 int
-state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
+state_revert(struct service *sv, const char *reason, const struct actor *who, char *msg, size_t len)
 {
+	state_use(sv);
 	struct split_state n = S.cur;
 	char before[128], after[128], at[64], step[96] = "";
 	struct timespec ts;
 	struct tm tm;
 
-	if (state_nothing_to_revert()) {
+	if (state_nothing_to_revert(X->sv)) {
 		/* the last revert, its reason and its evidence stay as they are */
 		state_describe(&S.cur, before, sizeof(before));
 		snprintf(msg, len, "%s: nothing to revert (no change)", before);
@@ -702,15 +711,16 @@ state_revert(const char *reason, const struct actor *who, char *msg, size_t len)
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);
 	S.nreverts++;
-	state_event_rec(who, "revert", before, after, reason, "revert: %s -> %s: %s", before, after,
+	state_event_rec(X->sv, who, "revert", before, after, reason, "revert: %s -> %s: %s", before, after,
 	    reason);
 	snprintf(msg, len, "%s", after);
 	return 0;
 }
 
 int
-state_promote(const struct actor *who, char *msg, size_t len)
+state_promote(struct service *sv, const struct actor *who, char *msg, size_t len)
 {
+	state_use(sv);
 	struct split_state n = S.cur;
 	enum pool_id cand = !S.cur.stable;
 	char before[128], after[128];
@@ -734,7 +744,7 @@ state_promote(const struct actor *who, char *msg, size_t len)
 	state_describe(&S.cur, before, sizeof(before));
 	state_commit(&n);
 	snprintf(after, sizeof(after), "%s stable 100.00%%", pool_names[cand]);
-	state_event_rec(who, "promote", before, after, NULL,
+	state_event_rec(X->sv, who, "promote", before, after, NULL,
 	    "promote: %s is now the stable pool with 100%%", pool_names[cand]);
 	snprintf(msg, len, "%s is stable with 100%%", pool_names[cand]);
 	return 0;

@@ -15,29 +15,31 @@
 
 #define S (*state_core_get())
 
-static struct state_core state_saved;   /* the real core while staging */
 
 void
-state_stage_begin(struct state_stage *st)
+state_stage_begin(struct service *sv, struct state_stage *st)
 {
+	state_use(sv);
 	memset(st, 0, sizeof(*st));
-	state_saved = S;
+	state_cur()->saved = S;
 	state_staging_set(st);
 }
 
 void
-state_stage_end(struct state_stage *st)
+state_stage_end(struct service *sv, struct state_stage *st)
 {
+	state_use(sv);
 	st->core = S;
-	st->core.nreverts = S.nreverts - state_saved.nreverts;
-	st->changed = S.cur.version != state_saved.cur.version;
-	S = state_saved;
+	st->core.nreverts = S.nreverts - state_cur()->saved.nreverts;
+	st->changed = S.cur.version != state_cur()->saved.cur.version;
+	S = state_cur()->saved;
 	state_staging_set(NULL);
 }
 
 void
-state_stage_apply(const struct state_stage *st)
+state_stage_apply(struct service *sv, const struct state_stage *st)
 {
+	state_use(sv);
 	size_t i;
 
 	state_publish(&st->core.cur);
@@ -47,7 +49,7 @@ state_stage_apply(const struct state_stage *st)
 	for (i = 0; i < st->nevents; i++)
 		state_event_keep(&st->events[i]);
 	for (i = 0; i < st->naudits; i++)
-		state_audit_actor(&st->audits[i].who, st->audits[i].what, st->audits[i].result,
+		state_audit_actor(state_cur()->sv, &st->audits[i].who, st->audits[i].what, st->audits[i].result,
 		    st->audits[i].msg, &st->audits[i].before, &S.cur);
 }
 
@@ -62,8 +64,9 @@ state_record_of(const struct split_state *cur, const struct rollout *ro, uint64_
 }
 
 void
-state_record(struct split_state *p, long long *step_wall_ms, long long *bake_wall_ms)
+state_record(struct service *sv, struct split_state *p, long long *step_wall_ms, long long *bake_wall_ms)
 {
+	state_use(sv);
 	state_record_of(&S.cur, &S.ro, S.bake_start_ms, p, step_wall_ms, bake_wall_ms);
 }
 
@@ -75,9 +78,10 @@ state_stage_record(const struct state_stage *st, struct split_state *p, long lon
 }
 
 int
-state_apply_remote(const struct split_state *p, long long step_wall_ms, long long bake_wall_ms,
+state_apply_remote(struct service *sv, const struct split_state *p, long long step_wall_ms, long long bake_wall_ms,
     const char *node)
 {
+	state_use(sv);
 	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
 	struct split_state s;
 	struct rollout old_ro;
@@ -92,8 +96,8 @@ state_apply_remote(const struct split_state *p, long long step_wall_ms, long lon
 	rollout_clear(&S.ro);
 	if (s.has_rollout && s.mode != MODE_REVERTED) {
 		rollout_restore(&S.ro, s.rollout_pool, s.steps_bp, s.nsteps, s.step, s.hold_s,
-		    s.mode == MODE_PAUSED, s.mode == MODE_BAKING, rt.cfg->rollout_min_requests,
-		    rt.cfg->guard_bake_s, state_now_ms(), state_gate_requests(s.rollout_pool));
+		    s.mode == MODE_PAUSED, s.mode == MODE_BAKING, state_cfg()->rollout_min_requests,
+		    state_cfg()->guard_bake_s, state_now_ms(), state_gate_requests(s.rollout_pool));
 		state_restore_shadow(&s);
 		/* the same step with the hold it has left, whoever runs the clock */
 		if (step_wall_ms > 0)
@@ -109,14 +113,15 @@ state_apply_remote(const struct split_state *p, long long step_wall_ms, long lon
 	}
 	S.bake_start_ms = bake_wall_ms > 0 ? state_wall_to_mono(bake_wall_ms) : state_now_ms();
 	state_describe(&s, after, sizeof(after));
-	state_event_rec(&sys, "sync", before, after, NULL, "split from node %s: %s -> %s, state %s, "
+	state_event_rec(state_cur()->sv, &sys, "sync", before, after, NULL, "split from node %s: %s -> %s, state %s, "
 	    "version %llu", node, before, after, state_mode_names[s.mode], s.version);
 	return 1;
 }
 
 void
-state_merge_revert(const struct split_state *p, const char *node)
+state_merge_revert(struct service *sv, const struct split_state *p, const char *node)
 {
+	state_use(sv);
 	struct actor sys = { ACTOR_SYSTEM, 0, 0 };
 	struct split_state s, mine = S.cur;
 	char after[128];
@@ -136,7 +141,7 @@ state_merge_revert(const struct split_state *p, const char *node)
 	state_publish(&s);
 	rollout_clear(&S.ro);
 	state_describe(&s, after, sizeof(after));
-	state_event_rec(&sys, "sync", NULL, after, NULL, "this node's revert kept over version "
+	state_event_rec(state_cur()->sv, &sys, "sync", NULL, after, NULL, "this node's revert kept over version "
 	    "%llu from node %s: %s, state reverted, version %llu", p->version, node, after,
 	    s.version);
 }

@@ -25,13 +25,13 @@
 
 #define S (*state_core_get())
 
-static int state_judged = -1;     /* state_judge_note */
 
 /* ---- what a guard trip does (guard.on_trip) --------------------------------------- */
 
 int
-state_guard_step_back(const char *reason, const struct actor *who, char *msg, size_t len)
+state_guard_step_back(struct service *sv, const char *reason, const struct actor *who, char *msg, size_t len)
 {
+	state_use(sv);
 	struct split_state n = S.cur;
 	char before[128], after[128], why[480];
 	int from = S.ro.step;
@@ -40,13 +40,13 @@ state_guard_step_back(const char *reason, const struct actor *who, char *msg, si
 	    state_gate_requests(state_ro_pool())) == -1) {
 		/* from the first step (or without a rollout) back is the stable pool */
 		snprintf(why, sizeof(why), "%.300s (step_back from the first step: revert)", reason);
-		return state_revert(why, who, msg, len);
+		return state_revert(state_cur()->sv, why, who, msg, len);
 	}
 	state_from_rollout(&n);
 	state_describe(&S.cur, before, sizeof(before));
 	state_describe(&n, after, sizeof(after));
 	state_commit(&n);    /* a new guard window: see state_publish */
-	state_event_rec(who, "step", before, after, reason, "guard stepped back: step %d -> %d of "
+	state_event_rec(state_cur()->sv, who, "step", before, after, reason, "guard stepped back: step %d -> %d of "
 	    "%zu, %s, held (rollout resume to go on): %s", from + 1, n.step + 1, n.nsteps, after,
 	    reason);
 	snprintf(msg, len, "stepped back to step %d of %zu, %s, paused", n.step + 1, n.nsteps,
@@ -55,15 +55,16 @@ state_guard_step_back(const char *reason, const struct actor *who, char *msg, si
 }
 
 int
-state_guard_pause(const char *reason, const struct actor *who, char *msg, size_t len)
+state_guard_pause(struct service *sv, const char *reason, const struct actor *who, char *msg, size_t len)
 {
+	state_use(sv);
 	struct split_state n = S.cur;
 	char now[128];
 
 	state_describe(&S.cur, now, sizeof(now));
 	if (S.ro.phase != RO_RUNNING) {
 		/* nothing moves on its own: the candidate keeps what it has */
-		state_event_rec(who, "pause", now, now, reason, "guard paused: %s stays (%s, state "
+		state_event_rec(state_cur()->sv, who, "pause", now, now, reason, "guard paused: %s stays (%s, state "
 		    "%s): %s", now, S.ro.phase == RO_NONE ? "no rollout" : "the rollout holds",
 		    state_mode_names[S.cur.mode], reason);
 		snprintf(msg, len, "%s stays, state %s", now, state_mode_names[S.cur.mode]);
@@ -72,7 +73,7 @@ state_guard_pause(const char *reason, const struct actor *who, char *msg, size_t
 	rollout_pause(&S.ro, NULL, 0);
 	state_from_rollout(&n);
 	state_commit(&n);
-	state_event_rec(who, "pause", now, now, reason, "guard paused the rollout at step %d of "
+	state_event_rec(state_cur()->sv, who, "pause", now, now, reason, "guard paused the rollout at step %d of "
 	    "%zu, %s (rollout resume, next or revert): %s", n.step + 1, n.nsteps, now, reason);
 	snprintf(msg, len, "paused at step %d of %zu, %s", n.step + 1, n.nsteps, now);
 	return 0;
@@ -81,9 +82,10 @@ state_guard_pause(const char *reason, const struct actor *who, char *msg, size_t
 /* ---- rollouts ---------------------------------------------------------------- */
 
 int
-state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int hold_s,
+state_rollout_start(struct service *sv, enum pool_id pool, const int *steps_bp, size_t nsteps, int hold_s,
     int shadow_bp, const struct actor *who, char *msg, size_t len)
 {
+	state_use(sv);
 	struct split_state n = S.cur;
 	char before[128], after[128], at[160];
 	int cur_bp, first;
@@ -110,7 +112,7 @@ state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int h
 	}
 	first = rollout_first_step(steps_bp, nsteps, cur_bp);
 	rollout_start(&S.ro, pool, steps_bp, nsteps, first, hold_s,
-	    rt.cfg->rollout_min_requests, rt.cfg->guard_bake_s, state_now_ms(),
+	    state_cfg()->rollout_min_requests, state_cfg()->guard_bake_s, state_now_ms(),
 	    state_gate_requests(pool));
 	if (shadow_bp > 0)
 		rollout_shadow(&S.ro, shadow_bp, state_now_ms(), state_gate_requests(pool));
@@ -123,7 +125,7 @@ state_rollout_start(enum pool_id pool, const int *steps_bp, size_t nsteps, int h
 		    "%zu steps", shadow_bp / 100, shadow_bp % 100, pool_names[n.stable], nsteps);
 	else
 		snprintf(at, sizeof(at), "step %d of %zu, %s", first + 1, nsteps, after);
-	state_event_rec(who, "rollout", before, after, NULL, "rollout of %s started: %s, hold %d s",
+	state_event_rec(state_cur()->sv, who, "rollout", before, after, NULL, "rollout of %s started: %s, hold %d s",
 	    pool_names[pool], at, hold_s);
 	snprintf(msg, len, "rollout of %s started: %s", pool_names[pool], after);
 	return 0;
@@ -146,15 +148,16 @@ state_rollout_gate(int r, const struct actor *who, const char *kind, const char 
 		snprintf(at, sizeof(at), "shadow phase");
 	else
 		snprintf(at, sizeof(at), "step %d of %zu", n.step + 1, n.nsteps);
-	state_event_rec(who, kind, before, after, NULL, "rollout %s: %s, %s, state %s", what, at,
+	state_event_rec(state_cur()->sv, who, kind, before, after, NULL, "rollout %s: %s, %s, state %s", what, at,
 	    after, state_mode_names[n.mode]);
 	snprintf(msg, len, "%s, %s, state %s", at, after, state_mode_names[n.mode]);
 	return 0;
 }
 
 int
-state_rollout_pause(const struct actor *who, char *msg, size_t len)
+state_rollout_pause(struct service *sv, const struct actor *who, char *msg, size_t len)
 {
+	state_use(sv);
 	if (S.ro.phase == RO_PAUSED) {
 		snprintf(msg, len, "the rollout is paused already (no change)");
 		return 0;
@@ -164,8 +167,9 @@ state_rollout_pause(const struct actor *who, char *msg, size_t len)
 }
 
 int
-state_rollout_resume(const struct actor *who, char *msg, size_t len)
+state_rollout_resume(struct service *sv, const struct actor *who, char *msg, size_t len)
 {
+	state_use(sv);
 	if (S.ro.phase == RO_RUNNING) {
 		snprintf(msg, len, "the rollout is running already (no change)");
 		return 0;
@@ -176,8 +180,9 @@ state_rollout_resume(const struct actor *who, char *msg, size_t len)
 }
 
 int
-state_rollout_next(const struct actor *who, char *msg, size_t len)
+state_rollout_next(struct service *sv, const struct actor *who, char *msg, size_t len)
 {
+	state_use(sv);
 	int failed = 0;
 
 	rollout_next(&S.ro, state_now_ms(),
@@ -186,15 +191,17 @@ state_rollout_next(const struct actor *who, char *msg, size_t len)
 }
 
 int
-state_step_left_s(void)
+state_step_left_s(struct service *sv)
 {
+	state_use(sv);
 	return rollout_step_left_s(&S.ro, state_now_ms());
 }
 
 void
-state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
+state_step_waits(struct service *sv, char *buf, size_t len, int *left_s, unsigned long long *seen,
     unsigned long long *need)
 {
+	state_use(sv);
 	uint64_t cand = state_gate_total(state_ro_pool());
 	const char *what;
 
@@ -238,7 +245,7 @@ state_step_waits(char *buf, size_t len, int *left_s, unsigned long long *seen,
 		snprintf(buf, len, "%d s (%s %llu of %llu)", *left_s, what, *seen, *need);
 	else if (*seen < *need)
 		snprintf(buf, len, "%llu more %s (%llu of %llu)", *need - *seen, what, *seen, *need);
-	else if (rt.cfg->guard_method == GUARD_SEQUENTIAL && state_judged != 1)
+	else if (state_cfg()->guard_method == GUARD_SEQUENTIAL && state_cur()->judged != 1)
 		snprintf(buf, len, "the evidence that the candidate is within every limit "
 		    "(guard: inconclusive)");
 	else
@@ -254,7 +261,7 @@ state_audit(const struct actor *who, const char *what, const char *result, const
 	struct state_audit *a;
 
 	if (state_staging_get() == NULL) {
-		state_audit_actor(who, what, result, msg, before, &S.cur);
+		state_audit_actor(state_cur()->sv, who, what, result, msg, before, &S.cur);
 		return;
 	}
 	if (state_staging_get()->naudits == STATE_STAGE_AUDITS)
@@ -268,9 +275,10 @@ state_audit(const struct actor *who, const char *what, const char *result, const
 }
 
 void
-state_judge_note(int clean, const char *evidence)
+state_judge_note(struct service *sv, int clean, const char *evidence)
 {
-	state_judged = clean;
+	state_use(sv);
+	state_cur()->judged = clean;
 	state_judge_ev_set(clean >= 0 ? evidence : NULL);
 }
 
@@ -280,22 +288,21 @@ state_judge_note(int clean, const char *evidence)
 static int
 state_step_unjudged(const struct actor *who)
 {
-	const struct config *c = rt.cfg;
 	uint64_t now = state_now_ms(), ran;
 	char reason[200], msg[256];
 
-	if (c->guard_method != GUARD_SEQUENTIAL || S.ro.phase != RO_RUNNING ||
-	    state_judged == 1)
+	if (state_cfg()->guard_method != GUARD_SEQUENTIAL || S.ro.phase != RO_RUNNING ||
+	    state_cur()->judged == 1)
 		return 0;
 	ran = now > S.ro.step_start_ms ? now - S.ro.step_start_ms : 0;
-	if (c->rollout_max_inconclusive_s > 0 &&
-	    ran >= (uint64_t)c->rollout_max_inconclusive_s * 1000) {
+	if (state_cfg()->rollout_max_inconclusive_s > 0 &&
+	    ran >= (uint64_t)state_cfg()->rollout_max_inconclusive_s * 1000) {
 		struct split_state before = S.cur;
 
 		snprintf(reason, sizeof(reason), "step inconclusive for %d s "
 		    "(rollout.max_inconclusive_s): the evidence never showed the candidate "
-		    "within every limit", c->rollout_max_inconclusive_s);
-		state_guard_pause(reason, who, msg, sizeof(msg));
+		    "within every limit", state_cfg()->rollout_max_inconclusive_s);
+		state_guard_pause(state_cur()->sv, reason, who, msg, sizeof(msg));
 		state_audit(who, "pause", "OK", reason, &before);
 	}
 	return 1;
@@ -304,8 +311,9 @@ state_step_unjudged(const struct actor *who)
 /* The rollout timer: advance steps, and promote after guard.bake_s.  What
  * the timer changes is audited like an operator's command. */
 void
-state_tick(void)
+state_tick(struct service *sv)
 {
+	state_use(sv);
 	struct actor timer = { ACTOR_ROLLOUT, 0, 0 };
 	struct split_state before = S.cur;
 	uint64_t now = state_now_ms();
@@ -321,14 +329,14 @@ state_tick(void)
 			r = state_rollout_gate(0, &timer, "step", "step", msg, sizeof(msg));
 			state_audit(&timer, "rollout step", r == 0 ? "OK" : "ERR", msg, &before);
 		} else if (a == RA_PROMOTE) {
-			r = state_promote(&timer, msg, sizeof(msg));
+			r = state_promote(state_cur()->sv, &timer, msg, sizeof(msg));
 			state_audit(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before);
 		}
 		return;
 	}
-	if (S.cur.mode == MODE_BAKING && rt.cfg->guard_bake_s > 0 &&
-	    now - S.bake_start_ms >= (uint64_t)rt.cfg->guard_bake_s * 1000) {
-		r = state_promote(&timer, msg, sizeof(msg));
+	if (S.cur.mode == MODE_BAKING && state_cfg()->guard_bake_s > 0 &&
+	    now - S.bake_start_ms >= (uint64_t)state_cfg()->guard_bake_s * 1000) {
+		r = state_promote(state_cur()->sv, &timer, msg, sizeof(msg));
 		state_audit(&timer, "promote", r == 0 ? "OK" : "ERR", msg, &before);
 	}
 }

@@ -17,6 +17,7 @@
  * one boundary.  Bucket 0 is the one holding 50 us (everything shorter is
  * clamped into it); the last bucket starts at ~230 s.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "stats.h"
@@ -102,10 +103,43 @@ double stats_lat_bucket_ms(int bucket)
 	return (stats_lat_lower_us(r) + stats_lat_lower_us(r + 1)) / 2.0 / 1000.0;
 }
 
-void stats_worker_init(struct stats_worker *w, int window_s)
+int stats_worker_init(struct stats_worker *w, size_t nsrv)
 {
 	memset(w, 0, sizeof(*w));
+	/* calloc: pages of slots never used are never touched */
+	w->srv = calloc(nsrv, sizeof(*w->srv));
+	w->nsrv = w->srv != NULL ? nsrv : 0;
+	return w->srv != NULL ? 0 : -1;
+}
+
+void stats_worker_free(struct stats_worker *w)
+{
+	free(w->srv);
+	w->srv = NULL;
+	w->nsrv = 0;
+	for (size_t i = 0; i < CONFIG_MAX_SERVICES; i++) {
+		free(atomic_load(&w->svc[i]));
+		atomic_store(&w->svc[i], NULL);
+	}
+}
+
+struct stats_svc *stats_svc_make(struct stats_worker *w, int id, struct stats_shared *sh,
+    int window_s)
+{
+	/* calloc: the window's pages it never uses stay untouched */
+	struct stats_svc *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	stats_svc_init(s, sh, window_s);
+	atomic_store_explicit(&w->svc[id], s, memory_order_release);
+	return s;
+}
+
+void stats_svc_init(struct stats_svc *w, struct stats_shared *sh, int window_s)
+{
 	unsigned span = STATS_WIN_SLOTS - 4; /* 4 spare slots: a reader never races the recycling */
+	w->sh = sh;
 	w->slot_s = window_s > 0 ? ((unsigned)window_s + span - 1) / span : 1;
 }
 
@@ -139,43 +173,39 @@ static void stats_slot_reset(struct stats_slot *sl, uint64_t stamp)
 	atomic_store_explicit(&sl->stamp, stamp, memory_order_release);
 }
 
-/* Bumped when the window must start afresh (see stats.h); part of every
- * slot's stamp, so older slots stop counting at once, mid-second too. */
-static _Atomic uint32_t stats_epoch;
-static _Atomic uint32_t stats_shadow_epoch;   /* the shadow classes' own, added to it */
-
-void stats_new_epoch(void)
+/* A service's epoch is bumped when its window must start afresh (see
+ * stats.h); it is part of every slot's stamp, so older slots stop counting
+ * at once, mid-second too. */
+void stats_new_epoch(struct stats_shared *sh)
 {
-	atomic_fetch_add_explicit(&stats_epoch, 1, memory_order_release);
+	atomic_fetch_add_explicit(&sh->epoch, 1, memory_order_release);
 }
 
-void stats_new_shadow_epoch(void)
+void stats_new_shadow_epoch(struct stats_shared *sh)
 {
-	atomic_fetch_add_explicit(&stats_shadow_epoch, 1, memory_order_release);
+	atomic_fetch_add_explicit(&sh->shadow_epoch, 1, memory_order_release);
 }
 
-static inline uint64_t stats_stamp(int cls, uint64_t idx)
+static inline uint64_t stats_stamp(const struct stats_shared *sh, int cls, uint64_t idx)
 {
-	uint64_t e = atomic_load_explicit(&stats_epoch, memory_order_acquire);
+	uint64_t e = atomic_load_explicit(&sh->epoch, memory_order_acquire);
 
 	if (cls >= STATS_SHADOW)
-		e += atomic_load_explicit(&stats_shadow_epoch, memory_order_acquire);
+		e += atomic_load_explicit(&sh->shadow_epoch, memory_order_acquire);
 	return ((e & 0xffffff) << 40) | (idx & (((uint64_t)1 << 40) - 1));
 }
 
-static _Atomic uint64_t stats_slow_us[2];
-
-void stats_set_slow_bounds(uint64_t us0, uint64_t us1)
+void stats_set_slow_bounds(struct stats_shared *sh, uint64_t us0, uint64_t us1)
 {
-	atomic_store_explicit(&stats_slow_us[0], us0, memory_order_relaxed);
-	atomic_store_explicit(&stats_slow_us[1], us1, memory_order_relaxed);
+	atomic_store_explicit(&sh->slow_us[0], us0, memory_order_relaxed);
+	atomic_store_explicit(&sh->slow_us[1], us1, memory_order_relaxed);
 }
 
 /* what the sequential judge counts of a request the window counts */
-static void stats_record_judged(struct stats_worker *w, int cls, int is_err, uint64_t dur_us)
+static void stats_record_judged(struct stats_svc *w, int cls, int is_err, uint64_t dur_us)
 {
-	uint64_t b0 = atomic_load_explicit(&stats_slow_us[0], memory_order_relaxed);
-	uint64_t b1 = atomic_load_explicit(&stats_slow_us[1], memory_order_relaxed);
+	uint64_t b0 = atomic_load_explicit(&w->sh->slow_us[0], memory_order_relaxed);
+	uint64_t b1 = atomic_load_explicit(&w->sh->slow_us[1], memory_order_relaxed);
 
 	if (is_err)
 		STATS_INC(w->routed_err[cls]);
@@ -188,12 +218,12 @@ static void stats_record_judged(struct stats_worker *w, int cls, int is_err, uin
 	}
 }
 
-static void stats_record_window(struct stats_worker *w, int pool, int is_err, int status,
+static void stats_record_window(struct stats_svc *w, int pool, int is_err, int status,
     int err_kind, uint64_t now_s, uint64_t dur_us)
 {
 	/* windows up to a minute have 1 s slots: skip a 64-bit division then */
 	uint64_t idx = w->slot_s == 1 ? now_s : now_s / w->slot_s;
-	uint64_t stamp = stats_stamp(pool, idx);
+	uint64_t stamp = stats_stamp(w->sh, pool, idx);
 	struct stats_slot *sl = &w->win[pool][idx % STATS_WIN_SLOTS];
 
 	if (STATS_GET(sl->stamp) != stamp)
@@ -214,8 +244,8 @@ static void stats_record_window(struct stats_worker *w, int pool, int is_err, in
  * A request with no response (status 0) is left out of requests[] (it has
  * no class) but its error kind, duration and window entry still count.
  */
-void stats_record(struct stats_worker *w, int pool, int proto, int server, int status, int err_kind,
-    int in_window, uint64_t now_s, uint64_t dur_us)
+void stats_record(struct stats_svc *w, struct stats_srv *srv, int pool, int proto, int status,
+    int err_kind, int in_window, uint64_t now_s, uint64_t dur_us)
 {
 	if (pool < 0 || pool >= CONFIG_POOLS)
 		return;
@@ -235,16 +265,16 @@ void stats_record(struct stats_worker *w, int pool, int proto, int server, int s
 		STATS_INC(w->dur_bucket[pool][pb]);
 	STATS_INC(w->dur_count[pool]);
 	STATS_ADD(w->dur_sum_us[pool], dur_us);
-	if (server >= 0 && server < CONFIG_MAX_SERVERS) {
-		STATS_INC(w->srv_requests[pool][server]);
+	if (srv != NULL) {
+		STATS_INC(srv->requests);
 		if (cls >= 1 && cls <= 5)
-			STATS_INC(w->srv_class[pool][server][cls]);
+			STATS_INC(srv->cls[cls]);
 		if (is_err)
-			STATS_INC(w->srv_errors[pool][server]);
+			STATS_INC(srv->errors);
 		if (err_kind >= 0)
-			STATS_INC(w->srv_err_kind[pool][server][err_kind]);
+			STATS_INC(srv->err_kind[err_kind]);
 		else if (status >= 500)
-			STATS_INC(w->srv_5xx[pool][server]);
+			STATS_INC(srv->s5xx);
 	}
 	if (in_window) {
 		STATS_INC(w->routed[pool]);
@@ -253,7 +283,7 @@ void stats_record(struct stats_worker *w, int pool, int proto, int server, int s
 	}
 }
 
-void stats_record_shadow(struct stats_worker *w, int cls, int status, int err_kind,
+void stats_record_shadow(struct stats_svc *w, int cls, int status, int err_kind,
     uint64_t now_s, uint64_t dur_us)
 {
 	if (cls != STATS_SHADOW && cls != STATS_SHADOW_BASE)
@@ -267,13 +297,15 @@ void stats_record_shadow(struct stats_worker *w, int cls, int status, int err_ki
 	stats_record_window(w, cls, is_err, status, err_kind, now_s, dur_us);
 }
 
-void stats_judged_total(struct stats_worker *const *w, size_t n, int cls,
+void stats_judged_total(struct stats_svc *const *w, size_t n, int cls,
     struct stats_judged *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (cls < 0 || cls >= STATS_CLASSES)
 		return;
 	for (size_t i = 0; i < n; i++) {
+		if (w[i] == NULL)
+			continue;
 		out->requests += STATS_GET(w[i]->routed[cls]);
 		out->errors += STATS_GET(w[i]->routed_err[cls]);
 		out->slow[0] += STATS_GET(w[i]->routed_slow[cls][0]);
@@ -282,7 +314,7 @@ void stats_judged_total(struct stats_worker *const *w, size_t n, int cls,
 	}
 }
 
-uint64_t stats_routed_total(struct stats_worker *const *w, size_t n, int pool)
+uint64_t stats_routed_total(struct stats_svc *const *w, size_t n, int pool)
 {
 	uint64_t t = 0;
 
@@ -290,7 +322,8 @@ uint64_t stats_routed_total(struct stats_worker *const *w, size_t n, int pool)
 		return 0;
 
 	for (size_t i = 0; i < n; i++)
-		t += STATS_GET(w[i]->routed[pool]);
+		if (w[i] != NULL)
+			t += STATS_GET(w[i]->routed[pool]);
 	return t;
 }
 
@@ -313,7 +346,7 @@ static void stats_slot_add(const struct stats_slot *sl, uint64_t stamp, struct s
  * current partial one included, by their stamps: a slot the ring has not
  * reached lately holds an older stamp and is skipped.
  */
-void stats_window_sum(struct stats_worker *const *w, size_t n, int pool, int window_s,
+void stats_window_sum(struct stats_svc *const *w, size_t n, int pool, int window_s,
     uint64_t now_s, struct stats_window *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -321,6 +354,8 @@ void stats_window_sum(struct stats_worker *const *w, size_t n, int pool, int win
 		return;
 	uint64_t win = window_s > 0 ? (uint64_t)window_s : 1;
 	for (size_t i = 0; i < n; i++) {
+		if (w[i] == NULL)
+			continue;
 		uint64_t slot_s = w[i]->slot_s ? w[i]->slot_s : 1;
 		uint64_t cur = now_s / slot_s;
 		uint64_t count = (win + slot_s - 1) / slot_s;
@@ -329,7 +364,8 @@ void stats_window_sum(struct stats_worker *const *w, size_t n, int pool, int win
 		if (count > cur + 1)
 			count = cur + 1;
 		for (uint64_t st = cur + 1 - count; st <= cur; st++)
-			stats_slot_add(&w[i]->win[pool][st % STATS_WIN_SLOTS], stats_stamp(pool, st), out);
+			stats_slot_add(&w[i]->win[pool][st % STATS_WIN_SLOTS],
+			    stats_stamp(w[i]->sh, pool, st), out);
 	}
 }
 

@@ -75,10 +75,10 @@ tls_up_client_cert(SSL_CTX *ctx, const struct config_uptls *t, const char *cfgpa
 }
 
 static int
-tls_up_ctx(const struct config *c, int p, int (*new_session)(SSL *, SSL_SESSION *),
+tls_up_ctx(const char *path, const struct config_pool *pl, int (*new_session)(SSL *, SSL_SESSION *),
     SSL_CTX **out, char *err, size_t errlen)
 {
-	const struct config_uptls *t = &c->pools[p].tls;
+	const struct config_uptls *t = &pl->tls;
 	/* ALPN: what the pool's servers speak */
 	static const unsigned char alpn_h1[] = "\x08http/1.1";
 	SSL_CTX *ctx;
@@ -88,8 +88,8 @@ tls_up_ctx(const struct config *c, int p, int (*new_session)(SSL *, SSL_SESSION 
 		return 0;
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-		snprintf(err, errlen, "%s:%d: out of memory for TLS to pool %s", c->path, t->line,
-		    c->pools[p].name);
+		snprintf(err, errlen, "%s:%d: out of memory for TLS to pool %s", path, t->line,
+		    pl->name);
 		return -1;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
@@ -103,21 +103,21 @@ tls_up_ctx(const struct config *c, int p, int (*new_session)(SSL *, SSL_SESSION 
 	    SSL_CTX_set_ciphersuites(ctx, TLS_UP_CIPHERS_13) != 1 ||
 	    SSL_CTX_set_alpn_protos(ctx, alpn_h1, sizeof(alpn_h1) - 1) != 0) {
 		SSL_CTX_free(ctx);
-		return tls_up_fail(err, errlen, c->path, t->line, "settings for pool",
-		    c->pools[p].name);
+		return tls_up_fail(err, errlen, path, t->line, "settings for pool",
+		    pl->name);
 	}
 	/* the server's chain against ca, else the system's CAs */
 	SSL_CTX_set_verify(ctx, t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	if (t->ca != NULL && SSL_CTX_load_verify_locations(ctx, t->ca, NULL) != 1) {
 		SSL_CTX_free(ctx);
-		return tls_up_fail(err, errlen, c->path, t->line, "CA", t->ca);
+		return tls_up_fail(err, errlen, path, t->line, "CA", t->ca);
 	}
 	if (t->ca == NULL && t->verify && SSL_CTX_set_default_verify_paths(ctx) != 1) {
 		SSL_CTX_free(ctx);
-		return tls_up_fail(err, errlen, c->path, t->line, "the system's CAs for pool",
-		    c->pools[p].name);
+		return tls_up_fail(err, errlen, path, t->line, "the system's CAs for pool",
+		    pl->name);
 	}
-	if (t->cert != NULL && t->cert[0] != '\0' && tls_up_client_cert(ctx, t, c->path, err,
+	if (t->cert != NULL && t->cert[0] != '\0' && tls_up_client_cert(ctx, t, path, err,
 	    errlen) == -1) {
 		SSL_CTX_free(ctx);
 		return -1;
@@ -133,20 +133,20 @@ tls_up_ctx(const struct config *c, int p, int (*new_session)(SSL *, SSL_SESSION 
 }
 
 int
-tls_up_new(const struct config *c, int p, int (*new_session)(SSL *, SSL_SESSION *),
+tls_up_new(const char *path, const struct config_pool *pl, int (*new_session)(SSL *, SSL_SESSION *),
     struct tls_up **out, char *err, size_t errlen)
 {
-	const struct config_uptls *t = &c->pools[p].tls;
+	const struct config_uptls *t = &pl->tls;
 	struct tls_up *u;
 	SSL_CTX *ctx;
 
 	*out = NULL;
-	if (tls_up_ctx(c, p, new_session, &ctx, err, errlen) == -1 || ctx == NULL)
+	if (tls_up_ctx(path, pl, new_session, &ctx, err, errlen) == -1 || ctx == NULL)
 		return ctx == NULL && t->enabled ? -1 : 0;
 	if ((u = calloc(1, sizeof(*u))) == NULL) {
 		SSL_CTX_free(ctx);
-		snprintf(err, errlen, "%s:%d: out of memory for TLS to pool %s", c->path, t->line,
-		    c->pools[p].name);
+		snprintf(err, errlen, "%s:%d: out of memory for TLS to pool %s", path, t->line,
+		    pl->name);
 		return -1;
 	}
 	u->ctx = ctx;

@@ -26,7 +26,7 @@
 static void
 upstream_idle_unlink(struct upconn *u)
 {
-	struct upidle *idle = &u->w->idle[u->srv->pool][u->srv->index];
+	struct upidle *idle = &u->w->idle[u->srv->slot];
 	struct upconn **pp;
 
 	for (pp = &idle->head; *pp != NULL; pp = &(*pp)->next) {
@@ -90,7 +90,7 @@ upstream_idle_eventcb(struct conn *c, short what, void *arg)
 void
 upstream_release(struct upconn *u)
 {
-	struct upidle *idle = &u->w->idle[u->srv->pool][u->srv->index];
+	struct upidle *idle = &u->w->idle[u->srv->slot];
 
 	u->arg = NULL;
 	u->ev = NULL;
@@ -184,7 +184,7 @@ upstream_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 {
 	const struct config_addr *a = &srv->addr;
 	struct timeval cto = clock_tv_ms(rt.cfg->t_upstream_connect_ms);
-	const struct tls_up *t = atomic_load_explicit(&rt.up_tls[srv->pool], memory_order_acquire);
+	const struct tls_up *t = atomic_load_explicit(&srv->svc->up_tls[srv->pool], memory_order_acquire);
 	struct upconn *u;
 
 	u = calloc(1, sizeof(*u));
@@ -214,12 +214,12 @@ upstream_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 struct upconn *
 upstream_get(struct worker *w, struct server *srv, int fresh, char *err, size_t errlen)
 {
-	struct upidle *idle = &w->idle[srv->pool][srv->index];
-	const struct tls_up *t = atomic_load_explicit(&rt.up_tls[srv->pool], memory_order_acquire);
+	struct upidle *idle = &w->idle[srv->slot];
+	const struct tls_up *t = atomic_load_explicit(&srv->svc->up_tls[srv->pool], memory_order_acquire);
 	uint64_t gen = t != NULL ? t->gen : 0;
 	struct upconn *u;
 
-	if (rt.cfg->pools[srv->pool].protocol == UPPROTO_H2)
+	if (service_cfg(srv->svc)->pools[srv->pool].protocol == UPPROTO_H2)
 		return upstream_h2_get(w, srv, fresh, err, errlen);
 
 	/* an idle connection made under the pool's TLS before a reload goes:
@@ -240,49 +240,45 @@ upstream_get(struct worker *w, struct server *srv, int fresh, char *err, size_t 
 void
 upstream_free_idle(struct worker *w)
 {
-	size_t p, i;
+	int i, n = atomic_load(&rt.nsrvs);
 
 	upstream_h2_free_all(w);
-	for (p = 0; p < CONFIG_POOLS; p++)
-		for (i = 0; i < CONFIG_MAX_SERVERS; i++) {
-			while (w->idle[p][i].head != NULL)
-				upstream_free(w->idle[p][i].head);
-			if (w->idle[p][i].sess != NULL)
-				SSL_SESSION_free(w->idle[p][i].sess);
-			w->idle[p][i].sess = NULL;
-		}
+	for (i = 0; w->idle != NULL && i < n; i++) {
+		while (w->idle[i].head != NULL)
+			upstream_free(w->idle[i].head);
+		if (w->idle[i].sess != NULL)
+			SSL_SESSION_free(w->idle[i].sess);
+		w->idle[i].sess = NULL;
+	}
 }
 
 /* Close idle connections to servers an operator disabled or a reload removed. */
 void
 upstream_free_disabled(struct worker *w)
 {
-	int p, i;
+	int i, n = atomic_load_explicit(&rt.nsrvs, memory_order_acquire);
 
-	for (p = 0; p < CONFIG_POOLS; p++) {
-		for (i = 0; i < rt.nslots[p]; i++) {
-			struct server *srv = &rt.servers[p][i];
+	for (i = 0; i < n; i++) {
+		struct server *srv = rt.srvs[i];
 
-			if (atomic_load_explicit(&srv->state, memory_order_relaxed) != SRV_DISABLED &&
-			    !atomic_load_explicit(&srv->removed, memory_order_relaxed))
-				continue;
-			while (w->idle[p][i].head != NULL)
-				upstream_free(w->idle[p][i].head);
-			upstream_h2_drain(w, p, i);
-		}
+		if (atomic_load_explicit(&srv->state, memory_order_relaxed) != SRV_DISABLED &&
+		    !atomic_load_explicit(&srv->removed, memory_order_relaxed))
+			continue;
+		while (w->idle[i].head != NULL)
+			upstream_free(w->idle[i].head);
+		upstream_h2_drain(w, srv);
 	}
 }
 
-/* Close every idle connection to the servers of pool (after a revert). */
+/* Close every idle connection to the servers of the service's pool
+ * (after a revert). */
 void
-upstream_free_pool(struct worker *w, int pool)
+upstream_free_pool(struct worker *w, struct service *sv, int pool)
 {
-	size_t i;
-
-	for (i = 0; i < CONFIG_MAX_SERVERS; i++) {
-		while (w->idle[pool][i].head != NULL)
-			upstream_free(w->idle[pool][i].head);
-		upstream_h2_drain(w, pool, (int)i);
+	for (struct server *srv = sv->first[pool]; srv != NULL; srv = srv->next) {
+		while (w->idle[srv->slot].head != NULL)
+			upstream_free(w->idle[srv->slot].head);
+		upstream_h2_drain(w, srv);
 	}
 }
 

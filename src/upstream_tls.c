@@ -19,7 +19,7 @@ upstream_tls_session(SSL *ssl, SSL_SESSION *sess)
 
 	if (o == NULL || o->gen == 0)
 		return 0;
-	slot = &o->w->idle[o->srv->pool][o->srv->index];
+	slot = &o->w->idle[o->srv->slot];
 	if (slot->sess != NULL)
 		SSL_SESSION_free(slot->sess);
 	slot->sess = sess;
@@ -30,7 +30,7 @@ upstream_tls_session(SSL *ssl, SSL_SESSION *sess)
 SSL *
 upstream_tls_ssl(struct upsess_owner *o, const struct tls_up *t, char *err, size_t errlen)
 {
-	struct upidle *slot = &o->w->idle[o->srv->pool][o->srv->index];
+	struct upidle *slot = &o->w->idle[o->srv->slot];
 	SSL *ssl = tls_up_ssl(t, o->srv->addr.text, err, errlen);
 
 	if (ssl == NULL)

@@ -2,6 +2,7 @@
  * watch.c - the guard on a timer; the rollout timer rides along.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -19,18 +20,10 @@
 #include "watch.h"
 #include "worker.h"
 
-static struct event *watch_ev;
-static struct guard_dry watch_dry;    /* what dry run recorded last */
-static char watch_verdict_now[600];
-static unsigned long long watch_ntrips[GUARD_CHECK_COUNT];
-static char watch_dry_now[600];       /* this interval's dry-run verdict, "" = none */
-static struct watch_trip watch_last;  /* the last trip that acted */
-static unsigned long long watch_paused_version; /* the split a trip paused (on_trip pause) */
-
 /* guard.method "sequential": the judge of the candidate, on its users'
  * requests, or on the copies of the stable pool's while those are all it
  * gets (a rollout's shadow phase): one judgement for the whole rollout */
-static struct {
+struct watch_seq {
 	struct judge j;
 	int live;                     /* judging now */
 	int copies;                   /* fed the shadow classes this interval */
@@ -41,17 +34,38 @@ static struct {
 	int have_last;                /* last was taken at the interval before */
 	int restore_tried;            /* the file of the process before was looked at */
 	uint64_t saved_us;            /* when the evidence was last written */
-} watch_seq;
+};
+
+/* One service's guard: its timer, what it said and did. */
+struct watch_svc {
+	struct service *sv;
+	struct event *ev;
+	struct guard_dry dry;         /* what dry run recorded last */
+	char verdict_now[600];
+	unsigned long long ntrips[GUARD_CHECK_COUNT];
+	char dry_now[600];            /* this interval's dry-run verdict, "" = none */
+	struct watch_trip last;       /* the last trip that acted */
+	unsigned long long paused_version; /* the split a trip paused (on_trip pause) */
+	struct watch_seq seq;
+};
+
+static struct event_base *watch_base;
+/* the service the functions below act on (watch_use) */
+static struct watch_svc *W;
 
 #define WATCH_SEQ_SAVE_US 2000000  /* the evidence is written at most this often */
 
-/* STATE_FILE.judge, or NULL without a state file */
+/* STATE_FILE.judge (STATE_FILE.judge.NAME with a services list), or NULL
+ * without a state file */
 static const char *
 watch_seq_path(char *buf, size_t len)
 {
 	if (rt.cfg->state_file == NULL)
 		return NULL;
-	snprintf(buf, len, "%s.judge", rt.cfg->state_file);
+	if (rt.cfg->services)
+		snprintf(buf, len, "%s.judge.%s", rt.cfg->state_file, W->sv->name);
+	else
+		snprintf(buf, len, "%s.judge", rt.cfg->state_file);
 	return buf;
 }
 
@@ -60,9 +74,9 @@ watch_seq_save(void)
 {
 	char path[4096], err[256];
 
-	if (!watch_seq.live || watch_seq_path(path, sizeof(path)) == NULL)
+	if (!W->seq.live || watch_seq_path(path, sizeof(path)) == NULL)
 		return;
-	if (judge_file_save(path, &watch_seq.j, (int)watch_seq.cand, watch_seq.step_key, err,
+	if (judge_file_save(path, &W->seq.j, (int)W->seq.cand, W->seq.step_key, err,
 	    sizeof(err)) == -1)
 		log_warn("guard: cannot keep the evidence in %s: %s", path, err);
 }
@@ -88,10 +102,10 @@ watch_seq_restore(enum pool_id cand)
 	long long key;
 	int c, r;
 
-	watch_seq.restore_tried = 1;
+	W->seq.restore_tried = 1;
 	if (watch_seq_path(path, sizeof(path)) == NULL)
 		return;
-	r = judge_file_load(path, &watch_seq.j, &c, &key, err, sizeof(err));
+	r = judge_file_load(path, &W->seq.j, &c, &key, err, sizeof(err));
 	if (r == -1)
 		log_warn("guard: the evidence in %s is not used: %s", path, err);
 	if (r == 0 && c != (int)cand)
@@ -99,13 +113,13 @@ watch_seq_restore(enum pool_id cand)
 		    "not used", path, pool_names[c & 1], pool_names[cand]);
 	if (r != 0 || c != (int)cand)
 		return;
-	watch_seq.live = 1;
-	watch_seq.cand = cand;
-	watch_seq.step_key = key;
-	watch_seq.reverts = state_reverts();
+	W->seq.live = 1;
+	W->seq.cand = cand;
+	W->seq.step_key = key;
+	W->seq.reverts = state_reverts(W->sv);
 	log_info("guard: the evidence gathered before the restart goes on (%llu %s requests, "
-	    "%llu failed)", (unsigned long long)watch_seq.j.cand_requests, pool_names[cand],
-	    (unsigned long long)watch_seq.j.cand_errors);
+	    "%llu failed)", (unsigned long long)W->seq.j.cand_requests, pool_names[cand],
+	    (unsigned long long)W->seq.j.cand_errors);
 }
 
 static const enum guard_check watch_seq_kind[JUDGE_NCHECKS] = {
@@ -119,15 +133,14 @@ static const enum guard_check watch_seq_kind[JUDGE_NCHECKS] = {
 static void
 watch_seq_policy(struct judge_policy *jp)
 {
-	const struct config *c = rt.cfg;
 
 	memset(jp, 0, sizeof(*jp));
-	jp->alpha = c->guard_alpha;
-	jp->max_error_rate = c->guard_max_error_rate > 0 ? c->guard_max_error_rate : 1;
-	jp->max_error_ratio = c->guard_max_error_ratio;
-	jp->max_error_delta = c->guard_max_error_delta;
-	jp->max_p99_ms = c->guard_max_p99_ms;
-	jp->max_p99_ratio = c->guard_max_p99_ratio;
+	jp->alpha = service_cfg(W->sv)->guard_alpha;
+	jp->max_error_rate = service_cfg(W->sv)->guard_max_error_rate > 0 ? service_cfg(W->sv)->guard_max_error_rate : 1;
+	jp->max_error_ratio = service_cfg(W->sv)->guard_max_error_ratio;
+	jp->max_error_delta = service_cfg(W->sv)->guard_max_error_delta;
+	jp->max_p99_ms = service_cfg(W->sv)->guard_max_p99_ms;
+	jp->max_p99_ratio = service_cfg(W->sv)->guard_max_p99_ratio;
 }
 
 static void
@@ -149,7 +162,7 @@ watch_seq_counts(const struct stats_judged *now, const struct stats_judged *last
 static long long
 watch_step_id(void)
 {
-	const struct split_state *s = state_get();
+	const struct split_state *s = state_get(W->sv);
 
 	if (!s->has_rollout || s->mode == MODE_REVERTED)
 		return -1;
@@ -170,7 +183,6 @@ static enum judge_verdict
 watch_seq_feed(enum pool_id cand, enum pool_id stable, int copies,
     const struct stats_window *win, const struct judge_policy *jp, enum judge_check *which)
 {
-	const struct config *c = rt.cfg;
 	struct stats_judged now[STATS_CLASSES], fleet[CONFIG_POOLS], zero[CONFIG_POOLS];
 	struct judge_counts jc, js, fc, fs;
 	long long key = watch_step_id();
@@ -179,38 +191,38 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, int copies,
 	double sp99;
 
 	for (p = 0; p < STATS_CLASSES; p++)
-		worker_judged_total(p, &now[p]);
+		worker_judged_total(W->sv, p, &now[p]);
 	/* in a fleet, what the other live nodes judged since the last interval */
 	cluster_fleet_judged(fleet);
 	memset(zero, 0, sizeof(zero));
-	if (!watch_seq.restore_tried) {
+	if (!W->seq.restore_tried) {
 		watch_seq_restore(cand);
-		memcpy(watch_seq.last, now, sizeof(now));
+		memcpy(W->seq.last, now, sizeof(now));
 	}
 	/* a revert between two intervals (and traffic given again before the
 	 * second) ends the judgement too: what follows is a new rollout */
-	if (!watch_seq.live || watch_seq.cand != cand || watch_seq.reverts != state_reverts()) {
+	if (!W->seq.live || W->seq.cand != cand || W->seq.reverts != state_reverts(W->sv)) {
 		fresh = 1;
-		judge_init(&watch_seq.j);
+		judge_init(&W->seq.j);
 		/* the candidate's requests since the interval before count: the
 		 * ones between the change that gave it traffic and this interval
 		 * too (not after a revert: those were the old rollout's) */
-		if (!watch_seq.have_last || watch_seq.reverts != state_reverts())
-			memcpy(watch_seq.last, now, sizeof(now));
-		watch_seq.reverts = state_reverts();
-		watch_seq.live = 1;
-		watch_seq.cand = cand;
-		watch_seq.step_key = key;
-	} else if (key != watch_seq.step_key) {
-		judge_step(&watch_seq.j);
-		watch_seq.step_key = key;
+		if (!W->seq.have_last || W->seq.reverts != state_reverts(W->sv))
+			memcpy(W->seq.last, now, sizeof(now));
+		W->seq.reverts = state_reverts(W->sv);
+		W->seq.live = 1;
+		W->seq.cand = cand;
+		W->seq.step_key = key;
+	} else if (key != W->seq.step_key) {
+		judge_step(&W->seq.j);
+		W->seq.step_key = key;
 	}
 	/* from copies to users (or back): last holds every class's totals at
 	 * the interval before, so the other class counts from there */
-	watch_seq.copies = copies;
-	watch_seq_counts(&now[cc], &watch_seq.last[cc], &jc);
-	watch_seq_counts(&now[sc], &watch_seq.last[sc], &js);
-	memcpy(watch_seq.last, now, sizeof(now));
+	W->seq.copies = copies;
+	watch_seq_counts(&now[cc], &W->seq.last[cc], &jc);
+	watch_seq_counts(&now[sc], &W->seq.last[sc], &js);
+	memcpy(W->seq.last, now, sizeof(now));
 	if (!fresh && !copies) {
 		watch_seq_counts(&fleet[cand], &zero[cand], &fc);
 		watch_seq_counts(&fleet[stable], &zero[stable], &fs);
@@ -222,19 +234,19 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, int copies,
 		js.requests += fs.requests;
 		js.errors += fs.errors;
 	}
-	watch_seq.have_last = 1;
-	judge_feed(&watch_seq.j, jp, &jc, &js);
-	if (proxy_now_us() - watch_seq.saved_us >= WATCH_SEQ_SAVE_US) {
-		watch_seq.saved_us = proxy_now_us();
+	W->seq.have_last = 1;
+	judge_feed(&W->seq.j, jp, &jc, &js);
+	if (proxy_now_us() - W->seq.saved_us >= WATCH_SEQ_SAVE_US) {
+		W->seq.saved_us = proxy_now_us();
 		watch_seq_save();
 	}
 	/* the bounds for the next interval's requests */
-	sp99 = win[sc].requests >= (uint64_t)(c->guard_min_requests > 0 ?
-	    c->guard_min_requests : 1) ? stats_window_quantile_ms(&win[sc], 0.99) : 0;
-	stats_set_slow_bounds((uint64_t)c->guard_max_p99_ms * 1000,
-	    c->guard_max_p99_ratio > 0 && sp99 > 0 ?
-	    (uint64_t)(c->guard_max_p99_ratio * sp99 * 1000) : 0);
-	return judge_verdict(&watch_seq.j, jp, which);
+	sp99 = win[sc].requests >= (uint64_t)(service_cfg(W->sv)->guard_min_requests > 0 ?
+	    service_cfg(W->sv)->guard_min_requests : 1) ? stats_window_quantile_ms(&win[sc], 0.99) : 0;
+	stats_set_slow_bounds(&W->sv->sh, (uint64_t)service_cfg(W->sv)->guard_max_p99_ms * 1000,
+	    service_cfg(W->sv)->guard_max_p99_ratio > 0 && sp99 > 0 ?
+	    (uint64_t)(service_cfg(W->sv)->guard_max_p99_ratio * sp99 * 1000) : 0);
+	return judge_verdict(&W->seq.j, jp, which);
 }
 
 /* What the judge says while nothing trips, for status. */
@@ -248,26 +260,26 @@ watch_seq_clean(const char *cand, const struct judge_policy *jp, enum judge_verd
 	judge_checks_on(jp, on);
 	for (i = 0; i < JUDGE_NCHECKS; i++) {
 		if (!on[i] || (v == JUDGE_INCONCLUSIVE &&
-		    watch_seq.j.t[i].verdict != JUDGE_INCONCLUSIVE))
+		    W->seq.j.t[i].verdict != JUDGE_INCONCLUSIVE))
 			continue;
 		snprintf(checks + strlen(checks), sizeof(checks) - strlen(checks), "%s%s",
 		    n++ ? ", " : "", judge_check_names[i]);
 	}
 	if (v == JUDGE_CLEAN) {
-		snprintf(watch_verdict_now, sizeof(watch_verdict_now), "clean: %s within every "
+		snprintf(W->verdict_now, sizeof(W->verdict_now), "clean: %s within every "
 		    "limit at %g%% confidence (%s), %llu requests this step", cand,
-		    100 * (1 - jp->alpha), checks, (unsigned long long)watch_seq.j.step_requests);
+		    100 * (1 - jp->alpha), checks, (unsigned long long)W->seq.j.step_requests);
 		return;
 	}
-	need = judge_need(&watch_seq.j, jp);
+	need = judge_need(&W->seq.j, jp);
 	if (need == UINT64_MAX)
-		snprintf(watch_verdict_now, sizeof(watch_verdict_now), "inconclusive: %s not yet "
+		snprintf(W->verdict_now, sizeof(W->verdict_now), "inconclusive: %s not yet "
 		    "shown within %s (%llu requests this step; no estimate of how many more)",
-		    cand, checks, (unsigned long long)watch_seq.j.step_requests);
+		    cand, checks, (unsigned long long)W->seq.j.step_requests);
 	else
-		snprintf(watch_verdict_now, sizeof(watch_verdict_now), "inconclusive: %s not yet "
+		snprintf(W->verdict_now, sizeof(W->verdict_now), "inconclusive: %s not yet "
 		    "shown within %s (%llu requests this step; about %llu more)", cand,
-		    checks, (unsigned long long)watch_seq.j.step_requests, (unsigned long long)need);
+		    checks, (unsigned long long)W->seq.j.step_requests, (unsigned long long)need);
 }
 
 static void
@@ -282,7 +294,7 @@ watch_figs(const struct stats_window *win, struct guard_figs *f)
 static int
 watch_healthy(enum pool_id p, uint64_t now_us, int *servers)
 {
-	struct pool *pl = &pools_current()->pools[p];
+	struct pool *pl = &pools_current(W->sv)->pools[p];
 	int up = 0;
 	size_t i;
 
@@ -360,20 +372,19 @@ watch_clean(const struct watch_case *wc, const struct guard_policy *pol, int win
 			    (unsigned long long)wc->shadow.cand.requests, window_s);
 		n++;
 	}
-	snprintf(watch_verdict_now, sizeof(watch_verdict_now), "%s%s%s%s", part[0],
+	snprintf(W->verdict_now, sizeof(W->verdict_now), "%s%s%s%s", part[0],
 	    n > 1 ? "; " : "", n > 1 ? part[1] : "", fleet);
 }
 
 static void
 watch_guard(void)
 {
-	const struct split_state *s = state_get();
-	const struct config *c = rt.cfg;
+	const struct split_state *s = state_get(W->sv);
 	enum pool_id cand = !s->stable;
 	struct guard_policy pol = {
-		c->guard_min_requests, c->guard_max_error_rate, c->guard_max_p99_ms,
-		c->guard_min_healthy_fraction, c->guard_max_error_delta, c->guard_max_p99_ratio,
-		c->guard_max_error_ratio,
+		service_cfg(W->sv)->guard_min_requests, service_cfg(W->sv)->guard_max_error_rate, service_cfg(W->sv)->guard_max_p99_ms,
+		service_cfg(W->sv)->guard_min_healthy_fraction, service_cfg(W->sv)->guard_max_error_delta, service_cfg(W->sv)->guard_max_p99_ratio,
+		service_cfg(W->sv)->guard_max_error_ratio,
 	};
 	struct actor guard = { ACTOR_GUARD, 0, 0 };
 	uint64_t now = proxy_now_us();
@@ -387,38 +398,38 @@ watch_guard(void)
 	/* the guard watches whenever the candidate carries traffic: users, or
 	 * copies of the stable pool's requests */
 	wc.do_live = !(s->candidate_bp == 0 || s->mode == MODE_REVERTED || s->mode == MODE_IDLE);
-	wc.do_shadow = atomic_load_explicit(&rt.mirror_bp, memory_order_relaxed) > 0 &&
+	wc.do_shadow = atomic_load_explicit(&W->sv->mirror_bp, memory_order_relaxed) > 0 &&
 	    s->mode != MODE_REVERTED;
 	/* this node's window; a cluster publishes it every interval */
 	if (wc.do_live || wc.do_shadow || cluster_on()) {
 		for (p = 0; p < STATS_CLASSES; p++)
-			worker_window_sum(p, c->guard_window_s, now, &win[p]);
+			worker_window_sum(W->sv, p, service_cfg(W->sv)->guard_window_s, now, &win[p]);
 		cluster_publish(win);
 	}
-	watch_dry_now[0] = '\0';
+	W->dry_now[0] = '\0';
 	/* the judge's copies: only while they are all the candidate gets */
-	seq_copies = c->guard_method == GUARD_SEQUENTIAL && !wc.do_live && wc.do_shadow;
+	seq_copies = service_cfg(W->sv)->guard_method == GUARD_SEQUENTIAL && !wc.do_live && wc.do_shadow;
 	if (!wc.do_live && !seq_copies) {
 		struct stats_judged none[CONFIG_POOLS];
 
 		/* the other nodes' counts of this while are no rollout's */
 		cluster_fleet_judged(none);
-		if (watch_seq.live || !watch_seq.restore_tried)
+		if (W->seq.live || !W->seq.restore_tried)
 			watch_seq_forget();
-		watch_seq.restore_tried = 1;
-		watch_seq.live = 0;
-		state_judge_note(-1, NULL);
+		W->seq.restore_tried = 1;
+		W->seq.live = 0;
+		state_judge_note(W->sv, -1, NULL);
 		/* the totals now: the requests of a rollout that begins before
 		 * the next interval count from here */
 		for (p = 0; p < STATS_CLASSES; p++)
-			worker_judged_total(p, &watch_seq.last[p]);
-		watch_seq.have_last = 1;
-		watch_seq.reverts = state_reverts();
+			worker_judged_total(W->sv, p, &W->seq.last[p]);
+		W->seq.have_last = 1;
+		W->seq.reverts = state_reverts(W->sv);
 	}
 	if (!wc.do_live && !wc.do_shadow) {
-		snprintf(watch_verdict_now, sizeof(watch_verdict_now),
+		snprintf(W->verdict_now, sizeof(W->verdict_now),
 		    "not watching: %s has no traffic", pool_names[cand]);
-		guard_dry_reset(&watch_dry);
+		guard_dry_reset(&W->dry);
 		return;
 	}
 	snprintf(copies, sizeof(copies), "%s copies", pool_names[cand]);
@@ -426,12 +437,12 @@ watch_guard(void)
 	wc.live.stable_name = pool_names[s->stable];
 	wc.shadow.cand_name = copies;
 	wc.shadow.stable_name = pool_names[s->stable];
-	wc.live.window_s = wc.shadow.window_s = c->guard_window_s;
+	wc.live.window_s = wc.shadow.window_s = service_cfg(W->sv)->guard_window_s;
 	wc.live.healthy = watch_healthy(cand, now, &wc.live.servers);
 	wc.shadow.healthy = wc.live.healthy;
 	wc.shadow.servers = wc.live.servers;
 	watch_fill(&wc, win, cand, s->stable);
-	if (c->guard_method == GUARD_SEQUENTIAL) {
+	if (service_cfg(W->sv)->guard_method == GUARD_SEQUENTIAL) {
 		/* health at once; the rest by the judge: the users' requests, or
 		 * the copies while they are all the candidate gets (copies beside
 		 * users are not judged: the users' requests are) */
@@ -442,21 +453,21 @@ watch_guard(void)
 		const char *cn = seq_copies ? copies : pool_names[cand];
 		char evidence[640], why[480];
 
-		hp.min_healthy_fraction = c->guard_min_healthy_fraction;
+		hp.min_healthy_fraction = service_cfg(W->sv)->guard_min_healthy_fraction;
 		hp.max_error_rate = 1;
 		watch_seq_policy(&jp);
 		check = guard_decide(&wc.live, &hp, reason, sizeof(reason));
 		v = watch_seq_feed(cand, s->stable, seq_copies, win, &jp, &which);
 		if (check == GUARD_CHECK_NONE && v == JUDGE_TRIP) {
 			check = watch_seq_kind[which];
-			judge_reason(&watch_seq.j, &jp, which, cn, pool_names[s->stable], why,
+			judge_reason(&W->seq.j, &jp, which, cn, pool_names[s->stable], why,
 			    sizeof(why));
 			snprintf(reason, sizeof(reason), "%s%s", seq_copies ? "shadow copies: " : "",
 			    why);
 		}
-		judge_evidence(&watch_seq.j, &jp, cn, pool_names[s->stable], evidence,
+		judge_evidence(&W->seq.j, &jp, cn, pool_names[s->stable], evidence,
 		    sizeof(evidence));
-		state_judge_note(v == JUDGE_CLEAN, evidence);
+		state_judge_note(W->sv, v == JUDGE_CLEAN, evidence);
 		if (check == GUARD_CHECK_NONE) {
 			watch_seq_clean(cn, &jp, v);
 			return;
@@ -474,20 +485,20 @@ watch_guard(void)
 			    ", fleet of %d nodes", nodes + 1);
 	}
 	if (check == GUARD_CHECK_NONE) {
-		watch_clean(&wc, &pol, c->guard_window_s, nodes);
+		watch_clean(&wc, &pol, service_cfg(W->sv)->guard_window_s, nodes);
 		return;
 	}
 tripped:
-	snprintf(watch_verdict_now, sizeof(watch_verdict_now), "%s%s",
-	    c->guard_dry_run ? "would revert: " : "tripped: ", reason);
-	if (c->guard_dry_run) {
-		snprintf(watch_dry_now, sizeof(watch_dry_now), "would revert %s: %s",
+	snprintf(W->verdict_now, sizeof(W->verdict_now), "%s%s",
+	    service_cfg(W->sv)->guard_dry_run ? "would revert: " : "tripped: ", reason);
+	if (service_cfg(W->sv)->guard_dry_run) {
+		snprintf(W->dry_now, sizeof(W->dry_now), "would revert %s: %s",
 		    pool_names[cand], reason);
 		/* once per kind of verdict (and once a minute while it stays), not
 		 * every interval: the figures in the text change all the time */
-		if (guard_dry_note(&watch_dry, check, now))
-			state_event_rec(&guard, "dry_run", NULL, NULL, watch_dry_now, "dry run: %s",
-			    watch_dry_now);
+		if (guard_dry_note(&W->dry, check, now))
+			state_event_rec(W->sv, &guard, "dry_run", NULL, NULL, W->dry_now, "dry run: %s",
+			    W->dry_now);
 		return;
 	}
 	struct split_state before = *s;
@@ -495,32 +506,32 @@ tripped:
 
 	/* a pause holds until an operator acts: the split it paused is not
 	 * tripped again (nor counted again) */
-	if (c->guard_on_trip == ON_TRIP_PAUSE && watch_paused_version == s->version) {
-		snprintf(watch_verdict_now, sizeof(watch_verdict_now), "tripped, paused: %s", reason);
+	if (service_cfg(W->sv)->guard_on_trip == ON_TRIP_PAUSE && W->paused_version == s->version) {
+		snprintf(W->verdict_now, sizeof(W->verdict_now), "tripped, paused: %s", reason);
 		return;
 	}
-	watch_ntrips[check]++;
-	watch_last.time_ms = clock_wall_ms();
-	watch_last.check = check;
-	watch_last.action = c->guard_on_trip;
-	snprintf(watch_last.reason, sizeof(watch_last.reason), "%s", reason);
-	switch (c->guard_on_trip) {
+	W->ntrips[check]++;
+	W->last.time_ms = clock_wall_ms();
+	W->last.check = check;
+	W->last.action = service_cfg(W->sv)->guard_on_trip;
+	snprintf(W->last.reason, sizeof(W->last.reason), "%s", reason);
+	switch (service_cfg(W->sv)->guard_on_trip) {
 	case ON_TRIP_STEP_BACK:
-		r = state_guard_step_back(reason, &guard, msg, sizeof(msg));
+		r = state_guard_step_back(W->sv, reason, &guard, msg, sizeof(msg));
 		log_warn("guard tripped on %s (step_back): %s: %s", pool_names[cand], reason, msg);
-		state_audit_actor(&guard, state_get()->mode == MODE_REVERTED ? "revert" : "step back",
-		    r >= 0 ? "OK" : "ERR", reason, &before, state_get());
+		state_audit_actor(W->sv, &guard, state_get(W->sv)->mode == MODE_REVERTED ? "revert" : "step back",
+		    r >= 0 ? "OK" : "ERR", reason, &before, state_get(W->sv));
 		break;
 	case ON_TRIP_PAUSE:
-		r = state_guard_pause(reason, &guard, msg, sizeof(msg));
-		watch_paused_version = state_get()->version;
+		r = state_guard_pause(W->sv, reason, &guard, msg, sizeof(msg));
+		W->paused_version = state_get(W->sv)->version;
 		log_warn("guard tripped on %s (pause): %s: %s", pool_names[cand], reason, msg);
-		state_audit_actor(&guard, "pause", r >= 0 ? "OK" : "ERR", reason, &before, state_get());
+		state_audit_actor(W->sv, &guard, "pause", r >= 0 ? "OK" : "ERR", reason, &before, state_get(W->sv));
 		break;
 	default:
-		if (state_revert(reason, &guard, msg, sizeof(msg)) == 0) {
+		if (state_revert(W->sv, reason, &guard, msg, sizeof(msg)) == 0) {
 			log_warn("guard reverted %s: %s", pool_names[cand], reason);
-			state_audit_actor(&guard, "revert", "OK", reason, &before, state_get());
+			state_audit_actor(W->sv, &guard, "revert", "OK", reason, &before, state_get(W->sv));
 		}
 		break;
 	}
@@ -528,88 +539,133 @@ tripped:
 	 * judgement: the one that tripped would trip again at every interval;
 	 * after a revert, traffic the operator gives the candidate again
 	 * (even before the next interval) is a new rollout's */
-	if (c->guard_on_trip == ON_TRIP_REVERT)
+	if (service_cfg(W->sv)->guard_on_trip == ON_TRIP_REVERT)
 		watch_seq_forget();
-	watch_seq.live = 0;
+	W->seq.live = 0;
+}
+
+/* Act on sv's guard (made when first needed). */
+static int
+watch_use(struct service *sv)
+{
+	if (sv->watch == NULL) {
+		struct watch_svc *w = calloc(1, sizeof(*w));
+
+		if (w == NULL)
+			return -1;
+		w->sv = sv;
+		sv->watch = w;
+	}
+	W = sv->watch;
+	return 0;
 }
 
 const struct judge *
-watch_judge(struct judge_policy *p, int *cand, int *stable)
+watch_judge(struct service *sv, struct judge_policy *p, int *cand, int *stable)
 {
+	if (watch_use(sv) == -1)
+		return NULL;
 	watch_seq_policy(p);
 	/* (a revert since the last interval ended the judgement already) */
-	if (rt.cfg->guard_method != GUARD_SEQUENTIAL || !watch_seq.live ||
-	    watch_seq.reverts != state_reverts())
+	if (service_cfg(W->sv)->guard_method != GUARD_SEQUENTIAL || !W->seq.live ||
+	    W->seq.reverts != state_reverts(W->sv))
 		return NULL;
-	*cand = (int)watch_seq.cand;
-	*stable = (int)!watch_seq.cand;
-	return &watch_seq.j;
+	*cand = (int)W->seq.cand;
+	*stable = (int)!W->seq.cand;
+	return &W->seq.j;
 }
 
 int
-watch_judge_copies(void)
+watch_judge_copies(struct service *sv)
 {
-	return watch_seq.live && watch_seq.copies;
+	return sv->watch != NULL && sv->watch->seq.live && sv->watch->seq.copies;
 }
 
 const struct watch_trip *
-watch_last_trip(void)
+watch_last_trip(struct service *sv)
 {
-	return watch_last.time_ms != 0 ? &watch_last : NULL;
+	return sv->watch != NULL && sv->watch->last.time_ms != 0 ? &sv->watch->last : NULL;
 }
 
 static void
 watch_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct timeval tv = clock_tv_ms(rt.cfg->guard_interval_ms);
+	struct service *sv = arg;
+	struct timeval tv;
 
 	(void)fd;
 	(void)what;
-	(void)arg;
-	watch_guard();
-	cluster_tick();
+	if (atomic_load(&sv->removed))
+		return;         /* its timer stops; watch_sync starts it again */
+	if (watch_use(sv) == 0)
+		watch_guard();
+	cluster_tick(sv);
 	/* the interval is read each time: a reload may change it */
-	evtimer_add(watch_ev, &tv);
+	tv = clock_tv_ms(service_cfg(sv)->guard_interval_ms);
+	evtimer_add(sv->watch->ev, &tv);
 }
 
 const char *
-watch_dry_verdict(void)
+watch_dry_verdict(struct service *sv)
 {
-	return watch_dry_now;
+	return sv->watch != NULL ? sv->watch->dry_now : "";
 }
 
 unsigned long long
-watch_trips(int check)
+watch_trips(struct service *sv, int check)
 {
-	return check > 0 && check < GUARD_CHECK_COUNT ? watch_ntrips[check] : 0;
+	return sv->watch != NULL && check > 0 && check < GUARD_CHECK_COUNT ?
+	    sv->watch->ntrips[check] : 0;
 }
 
 const char *
-watch_verdict(void)
+watch_verdict(struct service *sv)
 {
-	return watch_verdict_now[0] ? watch_verdict_now : "not evaluated yet";
+	return sv->watch != NULL && sv->watch->verdict_now[0] ? sv->watch->verdict_now :
+	    "not evaluated yet";
+}
+
+int
+watch_sync(char *err, size_t errlen)
+{
+	struct timeval tv = { 0, 1000 };
+
+	for (int i = 0; i < service_count(); i++) {
+		struct service *sv = rt.svcs[i];
+
+		if (atomic_load(&sv->removed))
+			continue;
+		if (watch_use(sv) == -1 || (W->ev == NULL &&
+		    (W->ev = evtimer_new(watch_base, watch_cb, sv)) == NULL)) {
+			snprintf(err, errlen, "cannot create the guard timer of service %s", sv->name);
+			return -1;
+		}
+		if (!evtimer_pending(W->ev, NULL))
+			evtimer_add(W->ev, &tv);
+	}
+	return 0;
 }
 
 int
 watch_start(struct event_base *base, char *err, size_t errlen)
 {
-	struct timeval tv = { 0, 1000 };
-
-	watch_ev = evtimer_new(base, watch_cb, NULL);
-	if (watch_ev == NULL) {
-		snprintf(err, errlen, "cannot create the guard timer");
-		return -1;
-	}
-	evtimer_add(watch_ev, &tv);
-	return 0;
+	watch_base = base;
+	return watch_sync(err, errlen);
 }
 
 void
 watch_stop(void)
 {
-	if (rt.cfg != NULL && rt.cfg->guard_method == GUARD_SEQUENTIAL)
-		watch_seq_save();
-	if (watch_ev != NULL)
-		event_free(watch_ev);
-	watch_ev = NULL;
+	for (int i = 0; i < service_count(); i++) {
+		struct service *sv = rt.svcs[i];
+
+		if (sv->watch == NULL)
+			continue;
+		W = sv->watch;
+		if (rt.cfg != NULL && service_cfg(sv)->guard_method == GUARD_SEQUENTIAL)
+			watch_seq_save();
+		if (W->ev != NULL)
+			event_free(W->ev);
+		W->ev = NULL;
+	}
 }

@@ -233,23 +233,39 @@ static void
 worker_after_revert(struct worker *w)
 {
 	unsigned seq = atomic_load(&rt.revert_seq);
-	int pool;
+	uint64_t now = proxy_now_us();
+	int i, pending = 0;
 
-	if (seq != w->revert_moved) {
-		w->revert_moved = seq;
-		client_move_reverted(w, atomic_load(&rt.revert_pool));
-	}
 	if (atomic_load(&rt.down_seq) != w->down_seen) {
 		w->down_seen = atomic_load(&rt.down_seq);
 		client_move_from_down(w);
 	}
-
-	if (seq == w->revert_seen || proxy_now_us() < atomic_load(&rt.revert_at_us))
+	if (seq == w->revert_seen && !w->revert_pending)
 		return;
+	/* which services reverted (rt.revert_seq only says some did) */
 	w->revert_seen = seq;
-	pool = atomic_load(&rt.revert_pool);
-	client_close_reverted(w, pool);
-	upstream_free_pool(w, pool);
+	for (i = 0; i < service_count(); i++) {
+		struct service *sv = rt.svcs[i];
+		struct svc_seen *sn = &sv->seen[w->id];
+		unsigned s = atomic_load(&sv->revert_seq);
+		int pool;
+
+		if (s == sn->closed)
+			continue;
+		pool = atomic_load(&sv->revert_pool);
+		if (s != sn->moved) {
+			sn->moved = s;
+			client_move_reverted(w, sv, pool);
+		}
+		if (now < atomic_load(&sv->revert_at_us)) {
+			pending = 1;
+			continue;
+		}
+		sn->closed = s;
+		client_close_reverted(w, sv, pool);
+		upstream_free_pool(w, sv, pool);
+	}
+	w->revert_pending = pending;
 }
 
 /* After connections that held much were freed (WORKER_TRIM_BYTES since the
@@ -434,11 +450,13 @@ worker_init(struct worker *w, int id, char *err, size_t errlen)
 	w->notify_fd = -1;
 	pthread_mutex_init(&w->chg_lock, NULL);
 	w->stats = calloc(1, sizeof(*w->stats));
-	if (w->stats == NULL) {
+	/* by server slot; calloc: the pages of slots never used stay untouched */
+	w->idle = calloc(PROXY_MAX_SERVERS, sizeof(*w->idle));
+	if (w->stats == NULL || w->idle == NULL ||
+	    stats_worker_init(w->stats, PROXY_MAX_SERVERS) == -1) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	stats_worker_init(w->stats, rt.cfg->guard_window_s);
 	w->base = worker_base_new();
 	if (w->base == NULL) {
 		snprintf(err, errlen, "cannot create event base");
@@ -524,40 +542,43 @@ worker_drain_all(void)
 		worker_notify(&rt.workers[i]);
 }
 
-/* Every running worker's stats block, for the sums the control thread
- * makes; returns how many (none before the workers start). */
-static size_t
-worker_stats_blocks(struct stats_worker **ws)
+/* Every running worker's block of service sv (NULL where it had no request
+ * yet), for the sums the control thread makes; returns how many (none
+ * before the workers start). */
+size_t
+worker_svc_blocks(struct service *sv, struct stats_svc **ws)
 {
 	int i;
 
 	for (i = 0; i < rt.nworkers && rt.workers != NULL; i++)
-		ws[i] = rt.workers[i].stats;
+		ws[i] = rt.workers[i].stats != NULL ?
+		    atomic_load_explicit(&rt.workers[i].stats->svc[sv->id], memory_order_acquire) : NULL;
 	return rt.workers != NULL ? (size_t)rt.nworkers : 0;
 }
 
 void
-worker_window_sum(int pool, int window_s, uint64_t now_us, struct stats_window *out)
+worker_window_sum(struct service *sv, int pool, int window_s, uint64_t now_us,
+    struct stats_window *out)
 {
-	struct stats_worker *ws[64];
+	struct stats_svc *ws[64];
 
-	stats_window_sum(ws, worker_stats_blocks(ws), pool, window_s, now_us / 1000000, out);
+	stats_window_sum(ws, worker_svc_blocks(sv, ws), pool, window_s, now_us / 1000000, out);
 }
 
 void
-worker_judged_total(int cls, struct stats_judged *out)
+worker_judged_total(struct service *sv, int cls, struct stats_judged *out)
 {
-	struct stats_worker *ws[64];
+	struct stats_svc *ws[64];
 
-	stats_judged_total(ws, worker_stats_blocks(ws), cls, out);
+	stats_judged_total(ws, worker_svc_blocks(sv, ws), cls, out);
 }
 
 uint64_t
-worker_routed_total(int pool)
+worker_routed_total(struct service *sv, int pool)
 {
-	struct stats_worker *ws[64];
+	struct stats_svc *ws[64];
 
-	return stats_routed_total(ws, worker_stats_blocks(ws), pool);
+	return stats_routed_total(ws, worker_svc_blocks(sv, ws), pool);
 }
 
 int
@@ -615,8 +636,12 @@ worker_free_all(void)
 		if (w->base != NULL)
 			event_base_free(w->base);
 		pthread_mutex_destroy(&w->chg_lock);
+		if (w->stats != NULL)
+			stats_worker_free(w->stats);
 		free(w->stats);
 		w->stats = NULL;
+		free(w->idle);
+		w->idle = NULL;
 	}
 	free(rt.workers);
 	rt.workers = NULL;

@@ -86,7 +86,7 @@ static void
 exchange_mirror_end(struct exchange *ex, int complete)
 {
 	if (ex->mirror_tee.buf != NULL)
-		ex->mirrored = mirror_tee_end(ex->w, &ex->mirror_tee, ex->mirror_cand, ex->rhead,
+		ex->mirrored = mirror_tee_end(ex->w, &ex->mirror_tee, ex->svc, ex->mirror_cand, ex->rhead,
 		    ex->rhead_len, complete);
 }
 
@@ -137,7 +137,7 @@ exchange_release(struct exchange *ex)
 	/* the codec lets go of an exchange that did not end: its client went */
 	exchange_end(ex, ex->term != EX_TERM_NONE ? ex->term : EX_TERM_CLIENT_ABORT);
 	if (ex->active_counted)
-		STATS_ADD(ex->w->stats->srv_active[ex->pool][ex->srv->index], -1);
+		STATS_ADD(ex->w->stats->srv[ex->srv->slot].active, -1);
 	ex->active_counted = 0;
 	if (ex->up != NULL) {
 		upstream_close(ex->up);
@@ -296,8 +296,8 @@ exchange_build_request(struct exchange *ex, const struct http_msg *m)
 static enum pool_id
 exchange_route(struct exchange *ex, const struct http_msg *m)
 {
-	const struct config *c = rt.cfg;
-	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
+	const struct config_svc *c = service_cfg(ex->svc);
+	uint32_t split = atomic_load_explicit(&ex->svc->split, memory_order_acquire);
 	struct route_names nm = {
 		.cookie = c->cookie, .header = c->header, .override = c->override_header,
 		.cookie_len = strlen(c->cookie), .header_len = strlen(c->header),
@@ -368,7 +368,7 @@ exchange_connect(struct exchange *ex, int fresh)
 	u->slot = 1;
 	ex->up_proto = u->proto->name;
 	if (ex->attempts++ == 0) {
-		STATS_ADD(ex->w->stats->srv_active[ex->pool][ex->srv->index], 1);
+		STATS_ADD(ex->w->stats->srv[ex->srv->slot].active, 1);
 		ex->active_counted = 1;
 	} else {
 		STATS_INC(ex->w->stats->retries);
@@ -403,12 +403,18 @@ exchange_request_line(struct exchange *ex, const struct http_msg *m)
 void
 exchange_prepare(struct exchange *ex, const struct http_msg *m)
 {
+	ex->svc = service_route(m->host, m->host_len, m->target, m->target_len);
+	if (ex->svc == NULL) {
+		ex->srv = NULL;         /* exchange_forward answers 404 */
+		exchange_make_reqid(ex);
+		return;
+	}
 	ex->pool = exchange_route(ex, m);
-	ex->srv = pools_pick(ex->w, ex->pool, ex->t_start);
+	ex->srv = pools_pick(ex->w, ex->svc, ex->pool, ex->t_start);
 	if (ex->srv == NULL) {
 		/* failover: a pool with no server up sends to the other pool */
 		ex->pool = !ex->pool;
-		ex->srv = pools_pick(ex->w, ex->pool, ex->t_start);
+		ex->srv = pools_pick(ex->w, ex->svc, ex->pool, ex->t_start);
 	}
 	ex->rhead_oom = exchange_build_request(ex, m) == -1;
 }
@@ -419,6 +425,8 @@ exchange_forward(struct exchange *ex)
 	enum pool_id stable;
 
 	ex->req_done = ex->req_body == BODY_NONE;
+	if (ex->svc == NULL)
+		return exchange_fail(ex, 404, "no service takes this host and path");
 	if (ex->rhead_oom) {
 		ex->ops->close_after(ex, "out of memory");
 		ex->srv = NULL;
@@ -432,18 +440,18 @@ exchange_forward(struct exchange *ex)
 	}
 	/* shadow traffic (off: all a request pays is one load): a copy for the
 	 * candidate, tied to nothing here */
-	if (mirror_on()) {
-		struct mirror_ask ask = { ex->pool, ex->overridden, ex->req_upgrade, ex->req_method,
+	if (mirror_on(ex->svc)) {
+		struct mirror_ask ask = { ex->svc, ex->pool, ex->overridden, ex->req_upgrade, ex->req_method,
 			ex->req_body, ex->req_left };
 
 		if (mirror_wanted(ex->w, &ask, &stable)) {
 			if (ex->req_body == BODY_NONE) {
-				ex->mirrored = mirror_request(ex->w, !stable, ex->rhead, ex->rhead_len,
+				ex->mirrored = mirror_request(ex->w, ex->svc, !stable, ex->rhead, ex->rhead_len,
 				    NULL);
 			} else {
 				/* sent when the body is complete */
 				ex->mirror_cand = !stable;
-				mirror_tee_begin(ex->w, &ex->mirror_tee);
+				mirror_tee_begin(ex->w, ex->svc, &ex->mirror_tee);
 			}
 		}
 	}

@@ -33,27 +33,31 @@ exchange_access_log(struct exchange *ex)
 	char line[ACCESS_LINE_MAX], now_iso[CLOCK_ISO_LEN];
 	uint64_t now = proxy_now_us(), dur = now - ex->t_start;
 	struct access_line a;
+	struct stats_svc *ss = ex->srv != NULL ? worker_stats_svc(w, ex->svc) : NULL;
 
 	/* a gRPC answer: counted by its status; one in guard.grpc_error_codes
 	 * is an error of the server (HTTP said 200) */
 	if (ex->grpc_status >= 0 && ex->grpc_status < STATS_GRPC_CODES && ex->srv != NULL) {
-		STATS_INC(w->stats->grpc[ex->pool][ex->grpc_status]);
-		if (((rt.cfg->grpc_error_mask >> ex->grpc_status) & 1) && ex->err_kind < 0 &&
+		if (ss != NULL)
+			STATS_INC(ss->grpc[ex->pool][ex->grpc_status]);
+		if (((service_cfg(ex->svc)->grpc_error_mask >> ex->grpc_status) & 1) && ex->err_kind < 0 &&
 		    !ex->client_fault)
 			ex->err_kind = STATS_ERR_GRPC;
 	}
 	/* a request the client gave up on before it went to a server is in
 	 * no server's figures */
 	if (ex->srv != NULL && !(ex->attempts == 0 && ex->client_fault)) {
-		stats_record(w->stats, ex->pool, ex->proto, ex->srv->index, ex->resp_status, ex->err_kind,
-		    !ex->overridden && !ex->client_fault, now / 1000000, dur);
+		if (ss != NULL)
+			stats_record(ss, &w->stats->srv[ex->srv->slot], ex->pool, ex->proto,
+			    ex->resp_status, ex->err_kind, !ex->overridden && !ex->client_fault,
+			    now / 1000000, dur);
 		/* the stable pool's answer to a copied request: what the
 		 * copies are judged against */
-		if (ex->mirrored && !ex->client_fault)
-			stats_record_shadow(w->stats, STATS_SHADOW_BASE, ex->resp_status, ex->err_kind,
+		if (ss != NULL && ex->mirrored && !ex->client_fault)
+			stats_record_shadow(ss, STATS_SHADOW_BASE, ex->resp_status, ex->err_kind,
 			    now / 1000000, dur);
 		if (ex->active_counted) {
-			STATS_ADD(w->stats->srv_active[ex->pool][ex->srv->index], -1);
+			STATS_ADD(w->stats->srv[ex->srv->slot].active, -1);
 			ex->active_counted = 0;
 		}
 	}
@@ -63,6 +67,7 @@ exchange_access_log(struct exchange *ex)
 	a = (struct access_line){
 		.time = now_iso, .client = pe->addr, .method = ex->method, .path = ex->path,
 		.status = ex->resp_status, .bytes = ex->resp_bytes,
+		.service = ex->svc != NULL ? ex->svc->name : NULL,
 		.pool = ex->srv != NULL ? pool_names[ex->pool] : NULL,
 		.server = ex->srv != NULL ? ex->srv->addr.text : NULL,
 		.term = exchange_term_names[ex->term],

@@ -23,7 +23,7 @@ exchange_enqueue(struct exchange *ex)
 	ex->queue_until_us = proxy_now_us() + (uint64_t)rt.cfg->t_queue_ms * 1000;
 	TAILQ_INSERT_TAIL(&w->queue, ex, qlink);
 	atomic_fetch_add_explicit(&ex->srv->queued, 1, memory_order_relaxed);
-	STATS_INC(w->stats->srv_queued[ex->pool][ex->srv->index]);
+	STATS_INC(w->stats->srv[ex->srv->slot].queued);
 	log_debug("%s %s waits for a place on %s (max_connections %d)", ex->method, ex->path,
 	    ex->srv->addr.text, atomic_load_explicit(&ex->srv->maxconn, memory_order_relaxed));
 	/* no body is read while nothing could take it */
@@ -74,7 +74,7 @@ exchange_queue_run(struct worker *w)
 	while ((ex = exchange_queue_next(w, now, &expired)) != NULL) {
 		exchange_dequeue(ex);
 		if (expired) {
-			STATS_INC(w->stats->srv_queue_timeouts[ex->pool][ex->srv->index]);
+			STATS_INC(w->stats->srv[ex->srv->slot].queue_timeouts);
 			if (!ex->req_done)
 				ex->ops->close_after(ex, "the request body was never read");
 			(void)exchange_fail(ex, 503, "no connection to the server was free in time");

@@ -24,7 +24,7 @@
 static enum retry_action
 exchange_retry_decide(const struct exchange *ex, enum retry_failure f, int reused)
 {
-	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
+	uint32_t split = atomic_load_explicit(&ex->svc->split, memory_order_acquire);
 	struct retry_in in = {
 		.failure = f,
 		.method = ex->req_method,
@@ -36,7 +36,7 @@ exchange_retry_decide(const struct exchange *ex, enum retry_failure f, int reuse
 		.on_candidate = ex->pool != SPLIT_STABLE(split),
 		.retried_stable = ex->retried_stable,
 		.overridden = ex->overridden,
-		.retry_candidate = rt.cfg->retry_candidate_failures,
+		.retry_candidate = service_cfg(ex->svc)->retry_candidate_failures,
 	};
 
 	return retry_decide(&in);
@@ -50,15 +50,18 @@ exchange_to_pool(struct exchange *ex, enum pool_id stable, int status)
 {
 	struct worker *w = ex->w;
 	struct server *srv;
+	struct stats_svc *ss;
 	uint64_t now = proxy_now_us();
 
-	srv = pools_pick(w, stable, now);
+	srv = pools_pick(w, ex->svc, stable, now);
 	if (srv == NULL)
 		return 0;
-	stats_record(w->stats, ex->pool, ex->proto, ex->srv->index, status, ex->err_kind, 1, now / 1000000,
-	    now - ex->t_start);
+	ss = worker_stats_svc(w, ex->svc);
+	if (ss != NULL)
+		stats_record(ss, &w->stats->srv[ex->srv->slot], ex->pool, ex->proto, status,
+		    ex->err_kind, 1, now / 1000000, now - ex->t_start);
 	if (ex->active_counted)
-		STATS_ADD(w->stats->srv_active[ex->pool][ex->srv->index], -1);
+		STATS_ADD(w->stats->srv[ex->srv->slot].active, -1);
 	ex->active_counted = 0;
 	log_debug("retrying %s %s on %s after %s failed", ex->method, ex->path, pool_names[stable],
 	    pool_names[ex->pool]);
@@ -88,7 +91,7 @@ exchange_to_pool(struct exchange *ex, enum pool_id stable, int status)
 static int
 exchange_to_stable(struct exchange *ex, int status)
 {
-	uint32_t split = atomic_load_explicit(&rt.split, memory_order_acquire);
+	uint32_t split = atomic_load_explicit(&ex->svc->split, memory_order_acquire);
 
 	return exchange_to_pool(ex, SPLIT_STABLE(split), status);
 }
@@ -120,7 +123,7 @@ exchange_move(struct exchange *ex, enum pool_id to, const char *why)
 	    !http_method_idempotent(ex->req_method) || ex->overridden || ex->retried_stable)
 		return 0;
 	/* nobody to take it: it waits where it is */
-	if (pools_pick(ex->w, to, proxy_now_us()) == NULL)
+	if (pools_pick(ex->w, ex->svc, to, proxy_now_us()) == NULL)
 		return 0;
 	log_info("%s %s moves from %s (%s) to %s before its answer", ex->method, ex->path,
 	    ex->srv->addr.text, why, pool_names[to]);
@@ -135,10 +138,13 @@ exchange_move(struct exchange *ex, enum pool_id to, const char *why)
 }
 
 int
-exchange_move_to_stable(struct exchange *ex, int pool)
+exchange_move_to_stable(struct exchange *ex, struct service *sv, int pool)
 {
-	enum pool_id stable = SPLIT_STABLE(atomic_load_explicit(&rt.split, memory_order_acquire));
+	enum pool_id stable;
 
+	if (ex->svc != sv)
+		return 0;
+	stable = SPLIT_STABLE(atomic_load_explicit(&ex->svc->split, memory_order_acquire));
 	if ((int)ex->pool != pool || (int)stable == pool)
 		return 0;
 	return exchange_move(ex, stable, "its pool was reverted");
@@ -147,7 +153,7 @@ exchange_move_to_stable(struct exchange *ex, int pool)
 int
 exchange_move_from_down(struct exchange *ex)
 {
-	enum pool_id stable = SPLIT_STABLE(atomic_load_explicit(&rt.split, memory_order_acquire));
+	enum pool_id stable = SPLIT_STABLE(atomic_load_explicit(&ex->svc->split, memory_order_acquire));
 	struct server *srv = ex->srv;
 	uint64_t now = proxy_now_us();
 

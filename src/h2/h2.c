@@ -753,14 +753,14 @@ h2_end_streams(struct h2conn *h, enum exchange_term term)
 }
 
 int
-h2_move_reverted(struct h2conn *h, int pool)
+h2_move_reverted(struct h2conn *h, struct service *sv, int pool)
 {
 	struct h2stream *st, *next;
 
 	for (st = TAILQ_FIRST(&h->streams); st != NULL; st = next) {
 		next = TAILQ_NEXT(st, link);
 		if (st->ex_live && !h2s_closed(st))
-			(void)exchange_move_to_stable(&st->ex, pool);
+			(void)exchange_move_to_stable(&st->ex, sv, pool);
 	}
 	return h2_run(h);
 }
@@ -779,13 +779,14 @@ h2_move_from_down(struct h2conn *h)
 }
 
 int
-h2_close_reverted(struct h2conn *h, int pool)
+h2_close_reverted(struct h2conn *h, struct service *sv, int pool)
 {
 	struct h2stream *st, *next;
 
 	for (st = TAILQ_FIRST(&h->streams); st != NULL; st = next) {
 		next = TAILQ_NEXT(st, link);
-		if (st->tunnel && st->ex.state == EX_TUNNEL && (int)st->ex.pool == pool)
+		if (st->tunnel && st->ex.state == EX_TUNNEL && st->ex.svc == sv &&
+		    (int)st->ex.pool == pool)
 			h2_stream_kill(st, 1, NGHTTP2_CANCEL, "tunnel to a reverted pool");
 	}
 	return h2_run(h);

@@ -85,15 +85,15 @@ h2c_close_disabled(void *cd)
 }
 
 static void
-h2c_close_reverted(void *cd, int pool)
+h2c_close_reverted(void *cd, struct service *sv, int pool)
 {
-	(void)h2_close_reverted(H2_CODEC(cd), pool);
+	(void)h2_close_reverted(H2_CODEC(cd), sv, pool);
 }
 
 static void
-h2c_move_reverted(void *cd, int pool)
+h2c_move_reverted(void *cd, struct service *sv, int pool)
 {
-	(void)h2_move_reverted(H2_CODEC(cd), pool);
+	(void)h2_move_reverted(H2_CODEC(cd), sv, pool);
 }
 
 static void

@@ -444,10 +444,10 @@ h2_resp_head(struct exchange *ex, const struct http_msg *m, const char *raw)
 	size_t n = 0, i, len;
 	/* the same rule as an HTTP/1.1 client's head (http_rewrite.c) */
 	struct http_rewrite_resp rs = {
-		.cookie = ex->set_cookie ? rt.cfg->cookie : NULL,
-		.cookie_len = ex->set_cookie ? strlen(rt.cfg->cookie) : 0,
+		.cookie = ex->set_cookie ? service_cfg(ex->svc)->cookie : NULL,
+		.cookie_len = ex->set_cookie ? strlen(service_cfg(ex->svc)->cookie) : 0,
 		.key = ex->key, .key_len = ROUTE_KEY_LEN,
-		.pool = rt.cfg->expose_header ? pool_names[ex->pool] : NULL, .h2 = 1,
+		.pool = service_cfg(ex->svc)->expose_header ? pool_names[ex->pool] : NULL, .h2 = 1,
 	};
 	nghttp2_nv nva[H2_MAX_NV];
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = h2_stream_read_cb };

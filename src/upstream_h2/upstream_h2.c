@@ -41,7 +41,7 @@
 struct upconn *
 upstream_h2_get(struct worker *w, struct server *srv, int fresh, char *err, size_t errlen)
 {
-	const struct tls_up *t = atomic_load_explicit(&rt.up_tls[srv->pool], memory_order_acquire);
+	const struct tls_up *t = atomic_load_explicit(&srv->svc->up_tls[srv->pool], memory_order_acquire);
 	uint64_t gen = t != NULL ? t->gen : 0;
 	struct h2ustream *s;
 	struct h2up *h;
@@ -612,9 +612,9 @@ const struct upstream_proto upstream_h2 = {
  * ones once their streams are over (no new stream on them; a GOAWAY tells
  * the server). */
 void
-upstream_h2_drain(struct worker *w, int pool, int index)
+upstream_h2_drain(struct worker *w, struct server *srv)
 {
-	struct h2up *h = w->idle[pool][index].h2, *next;
+	struct h2up *h = w->idle[srv->slot].h2, *next;
 
 	for (; h != NULL; h = next) {
 		next = h->next;
@@ -638,15 +638,12 @@ upstream_h2_drain(struct worker *w, int pool, int index)
 void
 upstream_h2_free_all(struct worker *w)
 {
-	int p, i;
+	int i, n = atomic_load(&rt.nsrvs);
+	struct h2up *h;
 
-	for (p = 0; p < CONFIG_POOLS; p++)
-		for (i = 0; i < CONFIG_MAX_SERVERS; i++) {
-			struct h2up *h;
-
-			while ((h = w->idle[p][i].h2) != NULL)
-				h2up_conn_failed(h, RETRY_F_RESET);
-		}
+	for (i = 0; w->idle != NULL && i < n; i++)
+		while ((h = w->idle[i].h2) != NULL)
+			h2up_conn_failed(h, RETRY_F_RESET);
 	while (w->h2up_spare != NULL) {
 		struct h2ustream *s = w->h2up_spare;
 

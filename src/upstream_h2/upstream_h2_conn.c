@@ -24,7 +24,7 @@ static void h2up_free_conn(struct h2up *h);
 struct h2up **
 h2up_list(struct worker *w, struct server *srv)
 {
-	return (struct h2up **)&w->idle[srv->pool][srv->index].h2;
+	return (struct h2up **)&w->idle[srv->slot].h2;
 }
 
 static void
@@ -422,7 +422,7 @@ struct h2up *
 h2up_connect(struct worker *w, struct server *srv, char *err, size_t errlen)
 {
 	const struct config_addr *a = &srv->addr;
-	const struct tls_up *t = atomic_load_explicit(&rt.up_tls[srv->pool], memory_order_acquire);
+	const struct tls_up *t = atomic_load_explicit(&srv->svc->up_tls[srv->pool], memory_order_acquire);
 	struct timeval cto = clock_tv_ms(rt.cfg->t_upstream_connect_ms);
 	nghttp2_settings_entry iv[] = {
 		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },

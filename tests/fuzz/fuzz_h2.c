@@ -131,11 +131,16 @@ exchange_request_line(struct exchange *ex, const struct http_msg *m)
 	ex->path[n] = '\0';
 }
 
+/* the one service every stream goes to */
+static struct config_svc fsc;
+static struct service fsvc = { .name = "default" };
+
 void
 exchange_prepare(struct exchange *ex, const struct http_msg *m)
 {
 	/* what the codec made of the header list parses as a request */
 	REQUIRE(m->method_len > 0 && m->head_len > 0);
+	ex->svc = rt.svcs[0];
 	ex->pool = POOL_BLUE;
 }
 
@@ -295,8 +300,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.max_headers = 100;
 		cfg.t_client_idle_ms = 60000;
 		cfg.t_client_body_ms = 60000;
-		cfg.cookie = (char *)"bgp";
-		cfg.expose_header = 1;
+		fsc.cookie = (char *)"bgp";
+		fsc.header = (char *)"";
+		fsc.override_header = (char *)"X-Bgproxy-Pool";
+		fsc.expose_header = 1;
+		fsc.name = (char *)"default";
+		cfg.svcs = &fsc;
+		cfg.nsvcs = 1;
+		atomic_store(&fsvc.cfg, &fsc);
+		rt.svcs[0] = &fsvc;
+		atomic_store(&rt.nsvcs, 1);
 		atomic_store(&rt.cfg, &cfg);
 		fake_up.in = evbuffer_new();
 		fake_up.out = evbuffer_new();

@@ -222,6 +222,7 @@ static const char *const bodies[] = {
 static struct config cfg;
 static struct worker w;
 static struct server srv;
+static struct service fsvc;     /* the server's (no TLS to it) */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -237,8 +238,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.t_upstream_connect_ms = 2000;
 		cfg.t_upstream_idle_ms = 30000;
 		atomic_store(&rt.cfg, &cfg);
+		srv.svc = &fsvc;
 		srv.pool = POOL_BLUE;
-		srv.index = 0;
+		srv.slot = 0;
+		rt.srvs[0] = &srv;
+		atomic_store(&rt.nsrvs, 1);
+		w.idle = calloc(1, sizeof(*w.idle));
+		REQUIRE(w.idle != NULL);
 		snprintf(srv.addr.text, sizeof(srv.addr.text), "127.0.0.1:1");
 	}
 	if (size < 1)
@@ -262,7 +268,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the server's bytes, in slices as reads would give them */
 	slice = 1 + (size > 1 ? data[1] % 64 : 0) * 16;
 	for (off = 1; off < size && live > 0;) {
-		struct h2up *h = w.idle[POOL_BLUE][0].h2;
+		struct h2up *h = w.idle[0].h2;
 		size_t take = size - off < slice ? size - off : slice;
 
 		if (h == NULL)
@@ -275,13 +281,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* inputs of odd length: the silence timer fires twice (a PING, then no
 	 * answer: the connection is dead and its streams are told) */
-	if ((size & 1) && w.idle[POOL_BLUE][0].h2 != NULL) {
-		struct h2up *h = w.idle[POOL_BLUE][0].h2;
+	if ((size & 1) && w.idle[0].h2 != NULL) {
+		struct h2up *h = w.idle[0].h2;
 
 		h->last_rx_us = 0;      /* silent since the start */
 		event_active(&h->ping_ev, EV_TIMEOUT, 1);
 		event_base_loop(w.base, EVLOOP_NONBLOCK);
-		if ((h = w.idle[POOL_BLUE][0].h2) != NULL) {
+		if ((h = w.idle[0].h2) != NULL) {
 			event_active(&h->ping_ev, EV_TIMEOUT, 1);
 			event_base_loop(w.base, EVLOOP_NONBLOCK);
 		}
@@ -297,6 +303,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		event_base_loop(w.base, EVLOOP_NONBLOCK);
 	upstream_h2_free_all(&w);
 	REQUIRE(live == 0);
-	REQUIRE(w.idle[POOL_BLUE][0].h2 == NULL);
+	REQUIRE(w.idle[0].h2 == NULL);
 	return 0;
 }

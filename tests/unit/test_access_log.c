@@ -15,7 +15,7 @@ plain(void)
 {
 	struct access_line a = {
 		.time = "2026-12-02T19:00:00.123Z", .client = "127.0.0.1", .method = "GET",
-		.path = "/a?b=c", .status = 200, .bytes = 1234, .pool = "green",
+		.path = "/a?b=c", .status = 200, .bytes = 1234, .service = "shop", .pool = "green",
 		.server = "127.0.0.1:9002", .term = "server_reset", .duration_ms = 1.5,
 		.request_id = "abc",
 	};
@@ -43,7 +43,7 @@ TEST(every_field_in_order)
 	out[n] = '\0';
 	CHECK_STR(out, "{\"time\":\"2026-12-02T19:00:00.123Z\",\"client\":\"127.0.0.1\","
 	    "\"method\":\"GET\",\"path\":\"/a?b=c\",\"status\":200,\"bytes\":1234,"
-	    "\"pool\":\"green\",\"server\":\"127.0.0.1:9002\",\"term\":\"server_reset\","
+	    "\"service\":\"shop\",\"pool\":\"green\",\"server\":\"127.0.0.1:9002\",\"term\":\"server_reset\","
 	    "\"duration_ms\":1.500,\"request_id\":\"abc\",\"proto\":\"http/1.1\",\"tls\":false}\n");
 	/* no term: left out */
 	a.term = NULL;
@@ -66,6 +66,7 @@ TEST(no_server_is_null_and_tls_fields_follow_tls)
 	json_t *j;
 	size_t n;
 
+	a.service = NULL;             /* no service matched: a 404 */
 	a.pool = NULL;
 	a.server = NULL;
 	a.tls = 1;
@@ -75,6 +76,7 @@ TEST(no_server_is_null_and_tls_fields_follow_tls)
 	CHECK(j != NULL);
 	if (j == NULL)
 		return;
+	CHECK(json_is_null(json_object_get(j, "service")));
 	CHECK(json_is_null(json_object_get(j, "pool")));
 	CHECK(json_is_null(json_object_get(j, "server")));
 	CHECK(json_is_true(json_object_get(j, "tls")));

@@ -175,6 +175,32 @@ TEST(test_readonly_commands)
 	}
 }
 
+TEST(test_service_prefix)
+{
+	struct admin_parsed ap;
+	char err[256];
+
+	CHECK_EQ_INT(parse("in shop set weight green 5", &ap, err, sizeof(err)), 0);
+	CHECK(ap.cmd != NULL && ap.cmd->id == ACMD_SET_WEIGHT);
+	CHECK_STR(ap.service, "shop");
+	CHECK_EQ_INT(ap.argc, 2);
+	/* either order with json, each once */
+	CHECK_EQ_INT(parse("json in api status", &ap, err, sizeof(err)), 0);
+	CHECK(ap.json && ap.service != NULL && strcmp(ap.service, "api") == 0);
+	CHECK_EQ_INT(parse("in api json status", &ap, err, sizeof(err)), 0);
+	CHECK(ap.json && ap.service != NULL && strcmp(ap.service, "api") == 0);
+	CHECK_EQ_INT(parse("in api set weight green 5 if-version 3", &ap, err, sizeof(err)), 0);
+	CHECK_EQ_INT((int)ap.if_version, 3);
+	CHECK_EQ_INT(parse("status", &ap, err, sizeof(err)), 0);
+	CHECK(ap.service == NULL);
+	/* "in" without a service and a command */
+	CHECK_EQ_INT(parse("in shop", &ap, err, sizeof(err)), -1);
+	CHECK(strstr(err, "in SERVICE COMMAND") != NULL);
+	CHECK_EQ_INT(parse("in", &ap, err, sizeof(err)), -1);
+	/* a second in is the command's word, unknown */
+	CHECK_EQ_INT(parse("in a in b status", &ap, err, sizeof(err)), -1);
+}
+
 int
 main(void)
 {
@@ -186,5 +212,6 @@ main(void)
 	RUN(test_pool);
 	RUN(test_if_version);
 	RUN(test_readonly_commands);
+	RUN(test_service_prefix);
 	return test_summary();
 }

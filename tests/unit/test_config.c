@@ -209,8 +209,8 @@ TEST(example_loads)
 	CHECK_STR(c->metrics_addr.text, "127.0.0.1:9100");
 	CHECK_STR(c->admin_socket, "/tmp/bgproxy-demo.sock");
 	CHECK_EQ_INT(c->admin_mode, 0600);
-	CHECK_EQ_INT(c->pools[POOL_BLUE].health.enabled, 1);
-	CHECK_EQ_INT(c->pools[POOL_GREEN].nservers, 1);
+	CHECK_EQ_INT(c->svcs[0].pools[POOL_BLUE].health.enabled, 1);
+	CHECK_EQ_INT(c->svcs[0].pools[POOL_GREEN].nservers, 1);
 	config_free(c);
 }
 
@@ -232,36 +232,36 @@ TEST(minimal_defaults)
 	CHECK_EQ_INT(c->admin_mode, 0600);
 	CHECK_STR(c->admin_audit_log, "/var/log/bgproxy/audit.log");
 	CHECK_EQ_INT(c->metrics_enabled, 0);
-	CHECK_STR(c->pools[POOL_BLUE].name, "blue");
-	CHECK_EQ_INT(c->pools[POOL_BLUE].servers[0].weight, 1);
-	CHECK_EQ_INT(c->pools[POOL_BLUE].health.enabled, 0);
-	CHECK_STR(c->pools[POOL_GREEN].health.path, "/healthz");
-	CHECK_EQ_INT(c->pools[POOL_GREEN].health.interval_ms, 1000);
-	CHECK_EQ_INT(c->pools[POOL_GREEN].health.timeout_ms, 500);
-	CHECK_EQ_INT(c->pools[POOL_GREEN].health.rise, 2);
-	CHECK_EQ_INT(c->pools[POOL_GREEN].health.fall, 3);
-	CHECK_EQ_INT(c->stable, POOL_BLUE);
-	CHECK_EQ_INT(c->candidate_bp, 0);
-	CHECK_STR(c->cookie, "bgp");
-	CHECK_STR(c->header, "");
-	CHECK_STR(c->override_header, "X-Bgproxy-Pool");
-	CHECK_EQ_INT(c->noverride_from, 2);
-	CHECK_EQ_INT(c->retry_candidate_failures, 1);
-	CHECK_EQ_INT(c->expose_header, 0);
-	CHECK_EQ_INT(c->guard_interval_ms, 250);
-	CHECK_EQ_INT(c->guard_window_s, 10);
-	CHECK_EQ_INT(c->guard_min_requests, 20);
-	CHECK(c->guard_max_error_rate == 0.05);
-	CHECK_EQ_INT(c->guard_max_p99_ms, 0);
-	CHECK(c->guard_min_healthy_fraction == 0.5);
-	CHECK(c->guard_max_error_delta == 0.0);
-	CHECK(c->guard_max_p99_ratio == 0.0);
-	CHECK_EQ_INT(c->guard_bake_s, 0);
-	CHECK_EQ_INT(c->guard_dry_run, 0);
-	CHECK_EQ_INT(c->rollout_nsteps, 6);
-	CHECK(memcmp(c->rollout_steps_bp, steps, sizeof steps) == 0);
-	CHECK_EQ_INT(c->rollout_hold_s, 60);
-	CHECK_EQ_INT(c->rollout_min_requests, 20);   /* guard.min_requests */
+	CHECK_STR(c->svcs[0].pools[POOL_BLUE].name, "blue");
+	CHECK_EQ_INT(c->svcs[0].pools[POOL_BLUE].servers[0].weight, 1);
+	CHECK_EQ_INT(c->svcs[0].pools[POOL_BLUE].health.enabled, 0);
+	CHECK_STR(c->svcs[0].pools[POOL_GREEN].health.path, "/healthz");
+	CHECK_EQ_INT(c->svcs[0].pools[POOL_GREEN].health.interval_ms, 1000);
+	CHECK_EQ_INT(c->svcs[0].pools[POOL_GREEN].health.timeout_ms, 500);
+	CHECK_EQ_INT(c->svcs[0].pools[POOL_GREEN].health.rise, 2);
+	CHECK_EQ_INT(c->svcs[0].pools[POOL_GREEN].health.fall, 3);
+	CHECK_EQ_INT(c->svcs[0].stable, POOL_BLUE);
+	CHECK_EQ_INT(c->svcs[0].candidate_bp, 0);
+	CHECK_STR(c->svcs[0].cookie, "bgp");
+	CHECK_STR(c->svcs[0].header, "");
+	CHECK_STR(c->svcs[0].override_header, "X-Bgproxy-Pool");
+	CHECK_EQ_INT(c->svcs[0].noverride_from, 2);
+	CHECK_EQ_INT(c->svcs[0].retry_candidate_failures, 1);
+	CHECK_EQ_INT(c->svcs[0].expose_header, 0);
+	CHECK_EQ_INT(c->svcs[0].guard_interval_ms, 250);
+	CHECK_EQ_INT(c->svcs[0].guard_window_s, 10);
+	CHECK_EQ_INT(c->svcs[0].guard_min_requests, 20);
+	CHECK(c->svcs[0].guard_max_error_rate == 0.05);
+	CHECK_EQ_INT(c->svcs[0].guard_max_p99_ms, 0);
+	CHECK(c->svcs[0].guard_min_healthy_fraction == 0.5);
+	CHECK(c->svcs[0].guard_max_error_delta == 0.0);
+	CHECK(c->svcs[0].guard_max_p99_ratio == 0.0);
+	CHECK_EQ_INT(c->svcs[0].guard_bake_s, 0);
+	CHECK_EQ_INT(c->svcs[0].guard_dry_run, 0);
+	CHECK_EQ_INT(c->svcs[0].rollout_nsteps, 6);
+	CHECK(memcmp(c->svcs[0].rollout_steps_bp, steps, sizeof steps) == 0);
+	CHECK_EQ_INT(c->svcs[0].rollout_hold_s, 60);
+	CHECK_EQ_INT(c->svcs[0].rollout_min_requests, 20);   /* guard.min_requests */
 	CHECK_EQ_INT(c->t_client_header_ms, 10000);
 	CHECK_EQ_INT(c->t_client_idle_ms, 60000);
 	CHECK_EQ_INT(c->t_upstream_connect_ms, 2000);
@@ -299,18 +299,18 @@ TEST(values_are_read)
 	CHECK_STR(c->state_file, "/tmp/s");
 	CHECK_EQ_INT(c->admin_mode, 0660);
 	CHECK(c->admin_audit_log == NULL);
-	CHECK_EQ_INT(c->stable, POOL_GREEN);
-	CHECK_EQ_INT(c->candidate_bp, 1250);
-	CHECK_STR(c->cookie, "");
-	CHECK_STR(c->header, "X-User-Id");
-	CHECK_EQ_INT(c->noverride_from, 0);
-	CHECK_EQ_INT(c->expose_header, 1);
-	CHECK_EQ_INT(c->rollout_nsteps, 3);
-	CHECK_EQ_INT(c->rollout_steps_bp[0], 50);
-	CHECK_EQ_INT(c->rollout_steps_bp[1], 1225);
-	CHECK_EQ_INT(c->rollout_steps_bp[2], 10000);
+	CHECK_EQ_INT(c->svcs[0].stable, POOL_GREEN);
+	CHECK_EQ_INT(c->svcs[0].candidate_bp, 1250);
+	CHECK_STR(c->svcs[0].cookie, "");
+	CHECK_STR(c->svcs[0].header, "X-User-Id");
+	CHECK_EQ_INT(c->svcs[0].noverride_from, 0);
+	CHECK_EQ_INT(c->svcs[0].expose_header, 1);
+	CHECK_EQ_INT(c->svcs[0].rollout_nsteps, 3);
+	CHECK_EQ_INT(c->svcs[0].rollout_steps_bp[0], 50);
+	CHECK_EQ_INT(c->svcs[0].rollout_steps_bp[1], 1225);
+	CHECK_EQ_INT(c->svcs[0].rollout_steps_bp[2], 10000);
 	CHECK_EQ_INT(c->log_level, 3);
-	CHECK(c->guard_max_error_rate == 1.0);
+	CHECK(c->svcs[0].guard_max_error_rate == 1.0);
 	config_free(c);
 }
 
@@ -322,8 +322,8 @@ TEST(percent_int_and_float_agree)
 
 	CHECK(a != NULL && b != NULL);
 	if (a && b) {
-		CHECK_EQ_INT(a->candidate_bp, 2000);
-		CHECK_EQ_INT(b->candidate_bp, 2000);
+		CHECK_EQ_INT(a->svcs[0].candidate_bp, 2000);
+		CHECK_EQ_INT(b->svcs[0].candidate_bp, 2000);
 	}
 	config_free(a);
 	config_free(b);
@@ -335,7 +335,7 @@ TEST(error_unknown_top_key)
 {
 	CHECK_STR(errors_of("workers = 2;\nfoo = 1;\n" MINIMAL),
 	    "F:2: unknown key \"foo\" at the top level; allowed: admin, cluster, guard, http2, limits, listen, log, "
-	    "metrics, notify, pools, rollout, split, state_file, timeouts, workers\n");
+	    "metrics, notify, pools, rollout, services, split, state_file, timeouts, workers\n");
 }
 
 TEST(error_unknown_nested_key)
@@ -509,7 +509,7 @@ TEST(errors_all_reported)
 	    "admin = { mode = 600; };\n" MINIMAL),
 	    "F:1: \"workers\" must be 1..64, got 65\n"
 	    "F:2: unknown key \"foo\" at the top level; allowed: admin, cluster, guard, http2, limits, listen, log, "
-	    "metrics, notify, pools, rollout, split, state_file, timeouts, workers\n"
+	    "metrics, notify, pools, rollout, services, split, state_file, timeouts, workers\n"
 	    "F:3: \"limits.max_headers\" must be 1..256, got 0\n"
 	    "F:4: \"admin.mode\" must be a string of octal digits such as \"0600\" "
 	    "(libconfig reads 0600 as decimal), got an integer\n");
@@ -624,20 +624,20 @@ TEST(cidr_match)
 		free(errs);
 		return;
 	}
-	CHECK_EQ_INT(c->noverride_from, 5);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "10.255.0.1"), 1);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "11.0.0.1"), 0);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "192.168.1.7"), 1);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "192.168.1.8"), 0);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "172.31.255.255"), 1);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "172.32.0.0"), 0);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "2001:db8:ffff::1"), 1);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "2001:db9::1"), 0);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "::1"), 1);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "::2"), 0);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "::ffff:10.1.1.1"), 1);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "::ffff:11.1.1.1"), 0);
-	CHECK_EQ_INT(match(c->override_from, 0, "10.1.1.1"), 0);
+	CHECK_EQ_INT(c->svcs[0].noverride_from, 5);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "10.255.0.1"), 1);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "11.0.0.1"), 0);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "192.168.1.7"), 1);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "192.168.1.8"), 0);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "172.31.255.255"), 1);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "172.32.0.0"), 0);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "2001:db8:ffff::1"), 1);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "2001:db9::1"), 0);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "::1"), 1);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "::2"), 0);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "::ffff:10.1.1.1"), 1);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "::ffff:11.1.1.1"), 0);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, 0, "10.1.1.1"), 0);
 	config_free(c);
 }
 
@@ -651,9 +651,9 @@ TEST(default_override_from)
 		free(errs);
 		return;
 	}
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "127.1.2.3"), 1);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "::1"), 1);
-	CHECK_EQ_INT(match(c->override_from, c->noverride_from, "10.0.0.1"), 0);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "127.1.2.3"), 1);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "::1"), 1);
+	CHECK_EQ_INT(match(c->svcs[0].override_from, c->svcs[0].noverride_from, "10.0.0.1"), 0);
 	config_free(c);
 }
 
@@ -665,13 +665,13 @@ TEST(rollout_min_requests_follows_guard)
 
 	CHECK(c != NULL);
 	if (c != NULL)
-		CHECK_EQ_INT(c->rollout_min_requests, 7);
+		CHECK_EQ_INT(c->svcs[0].rollout_min_requests, 7);
 	config_free(c);
 	c = load_text("guard = { min_requests = 7; };\nrollout = { min_requests = 0; };\n"
 	    MINIMAL, &errs);
 	CHECK(c != NULL);
 	if (c != NULL)
-		CHECK_EQ_INT(c->rollout_min_requests, 0);
+		CHECK_EQ_INT(c->svcs[0].rollout_min_requests, 0);
 	config_free(c);
 }
 
@@ -742,10 +742,10 @@ TEST(guard_on_trip)
 	char *errs = NULL;
 
 	c = load_text(MINIMAL, &errs);
-	CHECK(c != NULL && c->guard_on_trip == ON_TRIP_REVERT);
+	CHECK(c != NULL && c->svcs[0].guard_on_trip == ON_TRIP_REVERT);
 	config_free(c);
 	c = load_text("guard = { on_trip = \"step_back\"; };\n" MINIMAL, &errs);
-	CHECK(c != NULL && c->guard_on_trip == ON_TRIP_STEP_BACK);
+	CHECK(c != NULL && c->svcs[0].guard_on_trip == ON_TRIP_STEP_BACK);
 	config_free(c);
 	CHECK(strstr(errors_of("guard = { on_trip = \"retreat\"; };\n" MINIMAL),
 	    "\"guard.on_trip\"") != NULL);
@@ -758,28 +758,28 @@ TEST(guard_method)
 	char *errs = NULL;
 
 	c = load_text(MINIMAL, &errs);
-	CHECK(c != NULL && c->guard_method == GUARD_SEQUENTIAL);
-	CHECK(c != NULL && c->guard_alpha == 0.01);
-	CHECK(c != NULL && c->guard_max_error_ratio == 1.5);
-	CHECK(c != NULL && c->rollout_max_inconclusive_s == 600);
+	CHECK(c != NULL && c->svcs[0].guard_method == GUARD_SEQUENTIAL);
+	CHECK(c != NULL && c->svcs[0].guard_alpha == 0.01);
+	CHECK(c != NULL && c->svcs[0].guard_max_error_ratio == 1.5);
+	CHECK(c != NULL && c->svcs[0].rollout_max_inconclusive_s == 600);
 	config_free(c);
 	c = load_text("guard = { method = \"threshold\"; };\n" MINIMAL, &errs);
-	CHECK(c != NULL && c->guard_method == GUARD_THRESHOLD);
-	CHECK(c != NULL && c->guard_max_error_ratio == 0);
+	CHECK(c != NULL && c->svcs[0].guard_method == GUARD_THRESHOLD);
+	CHECK(c != NULL && c->svcs[0].guard_max_error_ratio == 0);
 	config_free(c);
 	c = load_text("guard = { method = \"sequential\"; alpha = 0.05; };\n"
 	    "rollout = { max_inconclusive_s = 0; };\n" MINIMAL, &errs);
-	CHECK(c != NULL && c->guard_method == GUARD_SEQUENTIAL);
-	CHECK(c != NULL && c->guard_alpha == 0.05);
-	CHECK(c != NULL && c->guard_max_error_ratio == 1.5);
-	CHECK(c != NULL && c->rollout_max_inconclusive_s == 0);
+	CHECK(c != NULL && c->svcs[0].guard_method == GUARD_SEQUENTIAL);
+	CHECK(c != NULL && c->svcs[0].guard_alpha == 0.05);
+	CHECK(c != NULL && c->svcs[0].guard_max_error_ratio == 1.5);
+	CHECK(c != NULL && c->svcs[0].rollout_max_inconclusive_s == 0);
 	config_free(c);
 	c = load_text("guard = { method = \"sequential\"; max_error_ratio = 0; };\n" MINIMAL, &errs);
-	CHECK(c != NULL && c->guard_max_error_ratio == 0);
+	CHECK(c != NULL && c->svcs[0].guard_max_error_ratio == 0);
 	config_free(c);
 	c = load_text("guard = { method = \"threshold\"; max_error_ratio = 2.5; };\n" MINIMAL,
 	    &errs);
-	CHECK(c != NULL && c->guard_max_error_ratio == 2.5);
+	CHECK(c != NULL && c->svcs[0].guard_max_error_ratio == 2.5);
 	config_free(c);
 	CHECK(strstr(errors_of("guard = { method = \"bayes\"; };\n" MINIMAL),
 	    "\"guard.method\"") != NULL);
@@ -842,6 +842,78 @@ TEST(cluster_keys)
 	    MINIMAL), "F:1: unknown key \"foo\" in \"cluster.tls\"; allowed: ca, cert, key\n");
 }
 
+#define SVC_POOLS \
+	"pools = { blue = { servers = ( { address = \"127.0.0.1:9001\"; } ); };\n" \
+	"          green = { servers = ( { address = \"127.0.0.1:9002\"; } ); }; };"
+
+TEST(services)
+{
+	char *errs = NULL;
+	struct config *c;
+
+	/* no services list: one service "default" */
+	c = load_text(MINIMAL, &errs);
+	CHECK(c != NULL && c->nsvcs == 1 && !c->services);
+	if (c != NULL) {
+		CHECK_STR(c->svcs[0].name, "default");
+		CHECK_EQ_INT((int)c->svcs[0].nhosts, 0);
+		CHECK_STR(c->svcs[0].path_prefix, "/");
+	}
+	config_free(c);
+	/* a list: the top-level split, guard and rollout are every service's defaults */
+	c = load_text("listen = ( { address = \"127.0.0.1:8080\"; } );\n"
+	    "guard = { max_error_rate = 0.2; min_requests = 7; };\n"
+	    "split = { cookie = \"k\"; };\n"
+	    "services = (\n"
+	    "  { name = \"shop\"; match = { hosts = [ \"Shop.Example.com\", \"*.shop.example.com\" ]; };\n"
+	    "    " SVC_POOLS "\n"
+	    "    guard = { max_error_rate = 0.1; }; },\n"
+	    "  { name = \"api\"; match = { path_prefix = \"/api/\"; }; " SVC_POOLS
+	    " split = { candidate_percent = 5; }; rollout = { hold_s = 9; }; }\n"
+	    ");\n", &errs);
+	CHECK(c != NULL);
+	if (c == NULL) {
+		fprintf(stderr, "%s", errs);
+		free(errs);
+		return;
+	}
+	CHECK(c->services && c->nsvcs == 2);
+	CHECK_STR(c->svcs[0].name, "shop");
+	CHECK_EQ_INT((int)c->svcs[0].nhosts, 2);
+	CHECK_STR(c->svcs[0].hosts[0], "shop.example.com");
+	CHECK(c->svcs[0].guard_max_error_rate == 0.1);
+	CHECK_EQ_INT(c->svcs[0].guard_min_requests, 7);
+	CHECK_EQ_INT(c->svcs[0].rollout_min_requests, 7);
+	CHECK_STR(c->svcs[0].cookie, "k");
+	CHECK_STR(c->svcs[1].path_prefix, "/api/");
+	CHECK(c->svcs[1].guard_max_error_rate == 0.2);
+	CHECK_EQ_INT(c->svcs[1].candidate_bp, 500);
+	CHECK_EQ_INT(c->svcs[1].rollout_hold_s, 9);
+	CHECK_STR(c->svcs[1].cookie, "k");
+	CHECK_EQ_INT((int)c->svcs[1].pools[POOL_GREEN].nservers, 1);
+	config_free(c);
+}
+
+TEST(services_errors)
+{
+	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:8080\"; } );\n"
+	    "services = ( );\n"), "F:2: \"services\" must list 1..10000 services, got 0\n");
+	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:8080\"; } );\n"
+	    "services = ( { " SVC_POOLS " } );\n"),
+	    "F:2: missing required key \"name\" in \"services[0]\"\n");
+	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:8080\"; } );\n" MIN_POOLS
+	    "services = ( { name = \"a\"; " SVC_POOLS " } );\n"),
+	    "F:2: \"pools\" belongs in each service when there is a \"services\" list (line 4)\n");
+	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:8080\"; } );\n"
+	    "services = ( { name = \"a\"; " SVC_POOLS " },\n"
+	    "  { name = \"b\"; " SVC_POOLS " } );\n"),
+	    "F:4: services \"a\" and \"b\" (line 2) both match every host with path_prefix \"/\"\n");
+	CHECK_STR(errors_of("listen = ( { address = \"127.0.0.1:8080\"; } );\n"
+	    "services = ( { name = \"a\"; match = { hosts = [ \"x..y\" ]; }; " SVC_POOLS " } );\n"),
+	    "F:2: \"services[0].match.hosts\" must be a host name such as \"shop.example.com\" or "
+	    "a wildcard such as \"*.example.com\", got \"x..y\"\n");
+}
+
 int main(void)
 {
 	RUN(example_loads);
@@ -872,6 +944,8 @@ int main(void)
 	RUN(include_names_with_escapes);
 	RUN(include_cycles_and_fan_out);
 	RUN(cluster_keys);
+	RUN(services);
+	RUN(services_errors);
 	RUN(guard_on_trip);
 	RUN(guard_method);
 	return test_summary();

@@ -749,6 +749,61 @@ TEST(test_revert_detail_round_trip)
 	CHECK_EQ_INT(persist_format(&st, buf, sizeof buf), -1);
 }
 
+/* the file of many services: every split back, each by its name; a
+ * changed byte, a bad block, a name twice: refused */
+TEST(test_services_file)
+{
+	struct persist_svc v[3], *back = NULL;
+	size_t n = 0, len;
+	char *buf = NULL, err[384] = "";
+
+	memset(v, 0, sizeof v);
+	snprintf(v[0].name, sizeof v[0].name, "shop");
+	v[0].st = st_manual5();
+	snprintf(v[1].name, sizeof v[1].name, "api.v2");
+	v[1].st = st_running();
+	snprintf(v[2].name, sizeof v[2].name, "old_one");
+	v[2].st = st_reverted();
+	CHECK_EQ_INT(persist_svcs_format(v, 3, &buf, &len, err, sizeof err), 0);
+	if (buf == NULL)
+		return;
+	CHECK(strncmp(buf, PERSIST_SVCS_HEADER "\nservice shop ", strlen(PERSIST_SVCS_HEADER) + 14)
+	    == 0);
+	CHECK_EQ_INT(persist_svcs_parse(buf, len, &back, &n, err, sizeof err), 0);
+	CHECK_EQ_INT((int)n, 3);
+	for (size_t i = 0; back != NULL && i < n && i < 3; i++) {
+		CHECK_STR(back[i].name, v[i].name);
+		CHECK(state_eq(&back[i].st, &v[i].st));
+	}
+	free(back);
+	back = NULL;
+	/* a byte changed: the checksum */
+	buf[strlen(PERSIST_SVCS_HEADER) + 10] ^= 1;
+	CHECK_EQ_INT(persist_svcs_parse(buf, len, &back, &n, err, sizeof err), -1);
+	CHECK(back == NULL);
+	buf[strlen(PERSIST_SVCS_HEADER) + 10] ^= 1;
+	/* cut short */
+	CHECK_EQ_INT(persist_svcs_parse(buf, len - 3, &back, &n, err, sizeof err), -1);
+	/* not a services file */
+	CHECK_EQ_INT(persist_svcs_parse("x\n", 2, &back, &n, err, sizeof err), -1);
+	free(buf);
+	/* a name twice */
+	snprintf(v[1].name, sizeof v[1].name, "shop");
+	CHECK_EQ_INT(persist_svcs_format(v, 2, &buf, &len, err, sizeof err), 0);
+	CHECK_EQ_INT(persist_svcs_parse(buf, len, &back, &n, err, sizeof err), -1);
+	CHECK(strstr(err, "twice") != NULL);
+	free(buf);
+	/* a name that cannot be written */
+	snprintf(v[1].name, sizeof v[1].name, "a b");
+	CHECK_EQ_INT(persist_svcs_format(v, 2, &buf, &len, err, sizeof err), -1);
+	/* none at all is a valid file */
+	CHECK_EQ_INT(persist_svcs_format(v, 0, &buf, &len, err, sizeof err), 0);
+	CHECK_EQ_INT(persist_svcs_parse(buf, len, &back, &n, err, sizeof err), 0);
+	CHECK_EQ_INT((int)n, 0);
+	free(back);
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -758,6 +813,7 @@ main(void)
 	RUN(test_revert_detail_round_trip);
 	RUN(test_format_is_readable);
 	RUN(test_round_trips);
+	RUN(test_services_file);
 	RUN(test_round_trip_extremes);
 	RUN(test_format_refuses_invalid);
 	RUN(test_corrupt_bytes);

@@ -3,6 +3,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "stats.h"
@@ -10,20 +11,28 @@
 
 #define MS 1000 /* microseconds */
 
-static struct stats_worker *new_worker(int window_s)
+/* one service's shared part, and the servers' figures of the one worker
+ * of a test (by pool and index) */
+static struct stats_shared test_sh;
+static struct stats_srv test_srv[CONFIG_POOLS][CONFIG_MAX_SERVERS];
+
+#define SRV(pool, i) ((i) >= 0 ? &test_srv[pool][i] : NULL)
+
+static struct stats_svc *new_worker(int window_s)
 {
-	struct stats_worker *w = malloc(sizeof(*w));
+	struct stats_svc *w = calloc(1, sizeof(*w));
 
 	if (w == NULL)
 		abort();
-	stats_worker_init(w, window_s);
+	memset(test_srv, 0, sizeof(test_srv));
+	stats_svc_init(w, &test_sh, window_s);
 	return w;
 }
 
-static void sum1(struct stats_worker *w, int pool, int window_s, uint64_t now_s,
+static void sum1(struct stats_svc *w, int pool, int window_s, uint64_t now_s,
     struct stats_window *out)
 {
-	struct stats_worker *ws[1] = { w };
+	struct stats_svc *ws[1] = { w };
 
 	stats_window_sum(ws, 1, pool, window_s, now_s, out);
 }
@@ -134,12 +143,12 @@ static int cmp_u64(const void *a, const void *b)
 static int check_quantiles(uint64_t *us, size_t n)
 {
 	static const double ps[] = { 0.5, 0.99, 0.999 };
-	struct stats_worker *w = new_worker(10);
+	struct stats_svc *w = new_worker(10);
 	struct stats_window win;
 	int ok = 1;
 
 	for (size_t i = 0; i < n; i++)
-		stats_record(w, 1, 0, 0, 200, -1, 1, 1000, us[i]);
+		stats_record(w, SRV(1, 0), 1, 0, 200, -1, 1, 1000, us[i]);
 	sum1(w, 1, 10, 1000, &win);
 	qsort(us, n, sizeof(*us), cmp_u64);
 	for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++) {
@@ -209,15 +218,15 @@ TEST(quantile_empty)
 
 TEST(window_two_workers)
 {
-	struct stats_worker *a = new_worker(10), *b = new_worker(10);
-	struct stats_worker *ws[2] = { a, b };
+	struct stats_svc *a = new_worker(10), *b = new_worker(10);
+	struct stats_svc *ws[2] = { a, b };
 	struct stats_window win;
 
 	for (int i = 0; i < 30; i++)
-		stats_record(a, 1, 0, 0, 200, -1, 1, 500 + i % 3, 2 * MS);
+		stats_record(a, SRV(1, 0), 1, 0, 200, -1, 1, 500 + i % 3, 2 * MS);
 	for (int i = 0; i < 10; i++)
-		stats_record(b, 1, 0, 1, 503, -1, 1, 502, 2 * MS);
-	stats_record(b, 0, 0, 1, 200, -1, 1, 502, 2 * MS); /* other pool */
+		stats_record(b, SRV(1, 1), 1, 0, 503, -1, 1, 502, 2 * MS);
+	stats_record(b, SRV(0, 1), 0, 0, 200, -1, 1, 502, 2 * MS); /* other pool */
 	stats_window_sum(ws, 2, 1, 10, 502, &win);
 	CHECK_EQ_INT(win.requests, 40);
 	CHECK_EQ_INT(win.errors, 10);
@@ -232,12 +241,12 @@ TEST(window_two_workers)
 
 TEST(window_expiry)
 {
-	struct stats_worker *w = new_worker(10);
+	struct stats_svc *w = new_worker(10);
 	struct stats_window win;
 
 	CHECK_EQ_INT(w->slot_s, 1);
-	stats_record(w, 0, 0, 0, 200, -1, 1, 100, MS);
-	stats_record(w, 0, 0, 0, 200, -1, 1, 105, MS);
+	stats_record(w, SRV(0, 0), 0, 0, 200, -1, 1, 100, MS);
+	stats_record(w, SRV(0, 0), 0, 0, 200, -1, 1, 105, MS);
 	sum1(w, 0, 10, 105, &win);
 	CHECK_EQ_INT(win.requests, 2); /* the current partial slot counts */
 	sum1(w, 0, 10, 109, &win);
@@ -250,7 +259,7 @@ TEST(window_expiry)
 	sum1(w, 0, 10, 100 + STATS_WIN_SLOTS, &win);
 	CHECK_EQ_INT(win.requests, 0);
 	/* reusing it after the wrap-around drops the old data */
-	stats_record(w, 0, 0, 0, 200, -1, 1, 100 + STATS_WIN_SLOTS, 5 * MS);
+	stats_record(w, SRV(0, 0), 0, 0, 200, -1, 1, 100 + STATS_WIN_SLOTS, 5 * MS);
 	sum1(w, 0, 10, 100 + STATS_WIN_SLOTS, &win);
 	CHECK_EQ_INT(win.requests, 1);
 	CHECK(rel_err(stats_window_quantile_ms(&win, 0.5), 5.0) < 0.03);
@@ -259,12 +268,12 @@ TEST(window_expiry)
 
 TEST(window_early_time)
 {
-	struct stats_worker *w = new_worker(10);
+	struct stats_svc *w = new_worker(10);
 	struct stats_window win;
 
 	/* now_s smaller than the window: no underflow of the first slot */
-	stats_record(w, 0, 0, 0, 200, -1, 1, 0, MS);
-	stats_record(w, 0, 0, 0, 200, -1, 1, 3, MS);
+	stats_record(w, SRV(0, 0), 0, 0, 200, -1, 1, 0, MS);
+	stats_record(w, SRV(0, 0), 0, 0, 200, -1, 1, 3, MS);
 	sum1(w, 0, 10, 3, &win);
 	CHECK_EQ_INT(win.requests, 2);
 	sum1(w, 0, 10, 10, &win);
@@ -279,12 +288,12 @@ TEST(window_early_time)
  */
 static void check_window_size(int window_s, unsigned slot_s, uint64_t t0)
 {
-	struct stats_worker *w = new_worker(window_s);
+	struct stats_svc *w = new_worker(window_s);
 	struct stats_window win;
 	uint64_t out = (t0 / slot_s + (window_s + slot_s - 1) / slot_s) * slot_s;
 
 	CHECK_EQ_INT(w->slot_s, slot_s);
-	stats_record(w, 1, 0, 0, 200, -1, 1, t0, MS);
+	stats_record(w, SRV(1, 0), 1, 0, 200, -1, 1, t0, MS);
 	sum1(w, 1, window_s, t0, &win);
 	CHECK_EQ_INT(win.requests, 1);
 	sum1(w, 1, window_s, t0 + window_s - slot_s, &win);
@@ -295,10 +304,11 @@ static void check_window_size(int window_s, unsigned slot_s, uint64_t t0)
 	CHECK_EQ_INT(win.requests, 0);
 	/* a window of traffic, one request a second: all of it when t0 starts a
 	 * slot, else all from the first slot of the window on */
-	stats_worker_init(w, window_s);
+	memset(w, 0, sizeof(*w));
+	stats_svc_init(w, &test_sh, window_s);
 	uint64_t end = t0 + (uint64_t)window_s;
 	for (uint64_t t = t0; t < end; t++)
-		stats_record(w, 1, 0, 0, 200, -1, 1, t, MS);
+		stats_record(w, SRV(1, 0), 1, 0, 200, -1, 1, t, MS);
 	sum1(w, 1, window_s, end - 1, &win);
 	uint64_t first = ((end - 1) / slot_s + 1 - (window_s + slot_s - 1) / slot_s) * slot_s;
 	CHECK_EQ_INT(win.requests, end - (first > t0 ? first : t0));
@@ -321,15 +331,15 @@ TEST(window_sizes)
 
 TEST(errors_counted_once)
 {
-	struct stats_worker *w = new_worker(10);
+	struct stats_svc *w = new_worker(10);
 	struct stats_window win;
 
-	stats_record(w, 1, 0, 0, 200, -1, 1, 50, MS);
-	stats_record(w, 1, 0, 0, 404, -1, 1, 50, MS);
-	stats_record(w, 1, 0, 0, 503, -1, 1, 50, MS);                /* 5xx from the server */
-	stats_record(w, 1, 0, 0, 502, STATS_ERR_CONNECT, 1, 50, MS); /* proxy's 502 */
-	stats_record(w, 1, 0, 0, 504, STATS_ERR_TIMEOUT, 1, 50, MS); /* proxy's 504 */
-	stats_record(w, 1, 0, 0, 0, STATS_ERR_RESET, 1, 50, MS);     /* nothing sent */
+	stats_record(w, SRV(1, 0), 1, 0, 200, -1, 1, 50, MS);
+	stats_record(w, SRV(1, 0), 1, 0, 404, -1, 1, 50, MS);
+	stats_record(w, SRV(1, 0), 1, 0, 503, -1, 1, 50, MS);                /* 5xx from the server */
+	stats_record(w, SRV(1, 0), 1, 0, 502, STATS_ERR_CONNECT, 1, 50, MS); /* proxy's 502 */
+	stats_record(w, SRV(1, 0), 1, 0, 504, STATS_ERR_TIMEOUT, 1, 50, MS); /* proxy's 504 */
+	stats_record(w, SRV(1, 0), 1, 0, 0, STATS_ERR_RESET, 1, 50, MS);     /* nothing sent */
 	sum1(w, 1, 10, 50, &win);
 	CHECK_EQ_INT(win.requests, 6);
 	CHECK_EQ_INT(win.errors, 4);
@@ -352,33 +362,33 @@ TEST(errors_counted_once)
 
 TEST(override_out_of_window)
 {
-	struct stats_worker *w = new_worker(10);
+	struct stats_svc *w = new_worker(10);
 	struct stats_window win;
 
-	stats_record(w, 1, 0, 2, 500, -1, 0, 50, MS);
-	stats_record(w, 1, 0, 2, 200, -1, 0, 50, MS);
+	stats_record(w, SRV(1, 2), 1, 0, 500, -1, 0, 50, MS);
+	stats_record(w, SRV(1, 2), 1, 0, 200, -1, 0, 50, MS);
 	sum1(w, 1, 10, 50, &win);
 	CHECK_EQ_INT(win.requests, 0);
 	CHECK_EQ_INT(win.errors, 0);
 	CHECK_EQ_INT(STATS_GET(w->requests[1][0][5]), 1);
 	CHECK_EQ_INT(STATS_GET(w->requests[1][0][2]), 1);
-	CHECK_EQ_INT(STATS_GET(w->srv_requests[1][2]), 2);
+	CHECK_EQ_INT(STATS_GET(test_srv[1][2].requests), 2);
 	CHECK_EQ_INT(STATS_GET(w->dur_count[1]), 2);
 	free(w);
 }
 
 TEST(prom_buckets)
 {
-	struct stats_worker *w = new_worker(10);
+	struct stats_svc *w = new_worker(10);
 
 	CHECK(stats_prom_bounds[0] == 0.0005);
 	CHECK(stats_prom_bounds[STATS_PROM_BUCKETS - 1] == 10);
-	stats_record(w, 0, 0, 0, 200, -1, 1, 1, 700);      /* 0.7 ms */
-	stats_record(w, 0, 0, 0, 200, -1, 1, 1, 500);      /* on the bound: le is inclusive */
-	stats_record(w, 0, 0, 0, 200, -1, 1, 1, 0);
-	stats_record(w, 0, 0, 0, 200, -1, 1, 1, 10000000); /* 10 s exactly */
-	stats_record(w, 0, 0, 0, 200, -1, 1, 1, 10000001); /* +Inf only */
-	stats_record(w, 0, 0, 0, 200, -1, 1, 1, 3000000);  /* 3 s */
+	stats_record(w, SRV(0, 0), 0, 0, 200, -1, 1, 1, 700);      /* 0.7 ms */
+	stats_record(w, SRV(0, 0), 0, 0, 200, -1, 1, 1, 500);      /* on the bound: le is inclusive */
+	stats_record(w, SRV(0, 0), 0, 0, 200, -1, 1, 1, 0);
+	stats_record(w, SRV(0, 0), 0, 0, 200, -1, 1, 1, 10000000); /* 10 s exactly */
+	stats_record(w, SRV(0, 0), 0, 0, 200, -1, 1, 1, 10000001); /* +Inf only */
+	stats_record(w, SRV(0, 0), 0, 0, 200, -1, 1, 1, 3000000);  /* 3 s */
 	CHECK_EQ_INT(STATS_GET(w->dur_bucket[0][0]), 2);
 	CHECK_EQ_INT(STATS_GET(w->dur_bucket[0][1]), 1);
 	CHECK_EQ_INT(STATS_GET(w->dur_bucket[0][12]), 1);
@@ -395,13 +405,13 @@ TEST(prom_buckets)
 
 TEST(prom_every_bound)
 {
-	struct stats_worker *w = new_worker(10);
+	struct stats_svc *w = new_worker(10);
 
 	/* each bound lands in its own bucket, one microsecond more in the next */
 	for (int i = 0; i < STATS_PROM_BUCKETS; i++) {
 		uint64_t us = (uint64_t)llround(stats_prom_bounds[i] * 1e6);
-		stats_record(w, 0, 0, -1, 200, -1, 1, 1, us);
-		stats_record(w, 0, 0, -1, 200, -1, 1, 1, us + 1);
+		stats_record(w, SRV(0, -1), 0, 0, 200, -1, 1, 1, us);
+		stats_record(w, SRV(0, -1), 0, 0, 200, -1, 1, 1, us + 1);
 	}
 	CHECK_EQ_INT(STATS_GET(w->dur_bucket[0][0]), 1);
 	for (int i = 1; i < STATS_PROM_BUCKETS; i++)
@@ -413,19 +423,19 @@ TEST(prom_every_bound)
 /* stats_new_epoch: what came before stops counting at once, mid-slot too */
 TEST(new_epoch_starts_afresh)
 {
-	struct stats_worker *w = new_worker(10);
+	struct stats_svc *w = new_worker(10);
 	struct stats_window win;
 	int i;
 
 	for (i = 0; i < 10; i++)
-		stats_record(w, 1, 0, 0, 500, -1, 1, 1000, 5 * MS);
+		stats_record(w, SRV(1, 0), 1, 0, 500, -1, 1, 1000, 5 * MS);
 	sum1(w, 1, 10, 1000, &win);
 	CHECK_EQ_INT(win.requests, 10);
 	CHECK_EQ_INT(win.errors, 10);
-	stats_new_epoch();
+	stats_new_epoch(&test_sh);
 	sum1(w, 1, 10, 1000, &win);
 	CHECK_EQ_INT(win.requests, 0);
-	stats_record(w, 1, 0, 0, 200, -1, 1, 1000, 5 * MS);
+	stats_record(w, SRV(1, 0), 1, 0, 200, -1, 1, 1000, 5 * MS);
 	sum1(w, 1, 10, 1000, &win);
 	CHECK_EQ_INT(win.requests, 1);
 	CHECK_EQ_INT(win.errors, 0);
@@ -436,22 +446,22 @@ TEST(new_epoch_starts_afresh)
 
 TEST(per_server)
 {
-	struct stats_worker *w = new_worker(10);
+	struct stats_svc *w = new_worker(10);
 
-	stats_record(w, 0, 0, 3, 200, -1, 1, 1, MS);
-	stats_record(w, 0, 0, 3, 502, STATS_ERR_CONNECT, 1, 1, MS);
-	stats_record(w, 0, 0, 3, 500, -1, 1, 1, MS);
-	stats_record(w, 1, 0, 3, 200, -1, 1, 1, MS);
-	stats_record(w, 0, 0, CONFIG_MAX_SERVERS - 1, 200, -1, 1, 1, MS);
-	stats_record(w, 0, 0, -1, 503, -1, 1, 1, MS); /* no server was picked */
-	CHECK_EQ_INT(STATS_GET(w->srv_requests[0][3]), 3);
-	CHECK_EQ_INT(STATS_GET(w->srv_errors[0][3]), 2);
-	CHECK_EQ_INT(STATS_GET(w->srv_requests[1][3]), 1);
-	CHECK_EQ_INT(STATS_GET(w->srv_errors[1][3]), 0);
-	CHECK_EQ_INT(STATS_GET(w->srv_requests[0][CONFIG_MAX_SERVERS - 1]), 1);
+	stats_record(w, SRV(0, 3), 0, 0, 200, -1, 1, 1, MS);
+	stats_record(w, SRV(0, 3), 0, 0, 502, STATS_ERR_CONNECT, 1, 1, MS);
+	stats_record(w, SRV(0, 3), 0, 0, 500, -1, 1, 1, MS);
+	stats_record(w, SRV(1, 3), 1, 0, 200, -1, 1, 1, MS);
+	stats_record(w, SRV(0, CONFIG_MAX_SERVERS - 1), 0, 0, 200, -1, 1, 1, MS);
+	stats_record(w, SRV(0, -1), 0, 0, 503, -1, 1, 1, MS); /* no server was picked */
+	CHECK_EQ_INT(STATS_GET(test_srv[0][3].requests), 3);
+	CHECK_EQ_INT(STATS_GET(test_srv[0][3].errors), 2);
+	CHECK_EQ_INT(STATS_GET(test_srv[1][3].requests), 1);
+	CHECK_EQ_INT(STATS_GET(test_srv[1][3].errors), 0);
+	CHECK_EQ_INT(STATS_GET(test_srv[0][CONFIG_MAX_SERVERS - 1].requests), 1);
 	uint64_t total = 0;
 	for (int i = 0; i < CONFIG_MAX_SERVERS; i++)
-		total += STATS_GET(w->srv_requests[0][i]);
+		total += STATS_GET(test_srv[0][i].requests);
 	CHECK_EQ_INT(total, 4);
 	CHECK_EQ_INT(STATS_GET(w->requests[0][0][5]), 3);
 	free(w);
@@ -471,7 +481,7 @@ TEST(bench_record)
 	enum { N = 10000000, MIX = 4096 };
 	static uint64_t dur[MIX];
 	static int status[MIX], kind[MIX];
-	struct stats_worker *w = new_worker(10);
+	struct stats_svc *w = new_worker(10);
 
 	for (int i = 0; i < MIX; i++) {
 		dur[i] = (uint64_t)(200 + -log(1 - rng_unit()) * 20 * MS);
@@ -481,7 +491,7 @@ TEST(bench_record)
 	double t0 = now_ns();
 	for (uint32_t i = 0; i < N; i++) {
 		int j = i & (MIX - 1);
-		stats_record(w, i & 1, 0, (int)(i & 7), status[j], kind[j], 1, 1000 + (i >> 17), dur[j]);
+		stats_record(w, SRV(i & 1, (int)(i & 7)), i & 1, 0, status[j], kind[j], 1, 1000 + (i >> 17), dur[j]);
 	}
 	double ns = (now_ns() - t0) / N;
 	printf("# stats_record: %.2f ns/call over %d calls\n", ns, N);
