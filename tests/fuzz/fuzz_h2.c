@@ -161,7 +161,13 @@ exchange_end(struct exchange *ex, enum exchange_term term)
 	ex->term = term;
 }
 
-int exchange_move_to_stable(struct exchange *ex, int pool) { (void)ex; (void)pool; return 0; }
+int exchange_move_to_stable(struct exchange *ex, struct service *sv, int pool)
+{
+	(void)ex;
+	(void)sv;
+	(void)pool;
+	return 0;
+}
 int exchange_move_from_down(struct exchange *ex) { (void)ex; return 0; }
 
 static void

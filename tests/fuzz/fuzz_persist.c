@@ -67,6 +67,36 @@ fuzz_one(const char *buf, size_t len)
 		__builtin_trap();
 }
 
+/* The same input as a state file of many services: every block read back
+ * as written, the file written again the same. */
+static void
+fuzz_svcs(const char *buf, size_t len)
+{
+	struct persist_svc *a = NULL, *b = NULL;
+	size_t na, nb, l1, l2;
+	char err[512], *out1 = NULL, *out2 = NULL;
+
+	err[0] = '\0';
+	if (persist_svcs_parse(buf, len, &a, &na, err, sizeof err) != 0) {
+		if (err[0] == '\0' || a != NULL)
+			__builtin_trap();
+		return;
+	}
+	if (persist_svcs_format(a, na, &out1, &l1, err, sizeof err) != 0 ||
+	    persist_svcs_parse(out1, l1, &b, &nb, err, sizeof err) != 0 || nb != na)
+		__builtin_trap();
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i].name, b[i].name) != 0 || !fuzz_state_eq(&a[i].st, &b[i].st))
+			__builtin_trap();
+	if (persist_svcs_format(b, nb, &out2, &l2, err, sizeof err) != 0 || l2 != l1 ||
+	    memcmp(out1, out2, l1) != 0)
+		__builtin_trap();
+	free(a);
+	free(b);
+	free(out1);
+	free(out2);
+}
+
 /* A copy of the input whose last line is "checksum <crc of what precedes>". */
 static void
 fuzz_fixed(const uint8_t *data, size_t size)
@@ -82,6 +112,7 @@ fuzz_fixed(const uint8_t *data, size_t size)
 	memcpy(buf, data, ls);
 	snprintf(buf + ls, 19, "checksum %08x\n", (unsigned)fuzz_crc32(buf, ls));
 	fuzz_one(buf, ls + 18);
+	fuzz_svcs(buf, ls + 18);
 	free(buf);
 }
 
@@ -89,6 +120,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_one((const char *)data, size);
+	fuzz_svcs((const char *)data, size);
 	fuzz_fixed(data, size);
 	return 0;
 }
