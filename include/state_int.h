@@ -56,8 +56,10 @@ void state_judge_ev_set(const char *evidence);
  * staging only state_cur changes. */
 void state_publish(const struct split_state *next);
 
-/* The state file (NULL: none), as the running configuration names it. */
+/* The state file (NULL: none), as the running configuration names it;
+ * 1 while services are started (the file is written once after). */
 const char *state_file(void);
+int state_is_loading(void);
 
 /* The last run's events of the service acted on, into its ring
  * (state_events.c). */

@@ -38,6 +38,14 @@ state_file(void)
 	return state_path;
 }
 
+static int state_loading;
+
+int
+state_is_loading(void)
+{
+	return state_loading;
+}
+
 void
 state_use(struct service *sv)
 {
@@ -238,10 +246,8 @@ state_mirror_apply(const struct config *cfg, int phase_begins)
 	atomic_store_explicit(&X->sv->mirror_bp, bp, memory_order_relaxed);
 }
 
-/* At start and when a reload adds services: the file is written once,
- * after all of them. */
-static int state_loading;
-
+/* (state_loading: at start and when a reload adds services the file is
+ * written once, after all of them) */
 /* Every service's split into the state file (with a services list), or
  * the one service's as before.  A failed write is logged loudly. */
 static void

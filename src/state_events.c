@@ -115,7 +115,11 @@ state_events_persist(void)
 	unsigned first = X->nevents > STATE_EVENTS ? X->nevents - STATE_EVENTS : 0, i;
 	char path[PATH_MAX], err[512];
 
-	if (state_events_path(path, sizeof(path)) == -1)
+	/* with a services list, at start (or when a reload adds services)
+	 * each file is written at its service's next event: a thousand
+	 * services must not wait for two thousand fsyncs */
+	if ((state_is_loading() && rt.cfg->services) ||
+	    state_events_path(path, sizeof(path)) == -1)
 		return;
 	evs = malloc(sizeof(*evs) * STATE_EVENTS);
 	if (evs == NULL)
