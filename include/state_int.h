@@ -29,6 +29,7 @@ struct state_svc {
 	uint64_t shadow_seen, shadow_acc;  /* copies answered, for a shadow phase's gate */
 	int judged;                   /* state_judge_note: 1 clean, 0 not yet, -1 not judging */
 	struct state_core saved;      /* the real core while staging (state_cluster.c) */
+	int started;                  /* its split began (state file or configuration) */
 };
 
 /* Act on sv's split from now on (every public state function begins so);

@@ -267,7 +267,7 @@ state_save(void)
 	for (int i = 0; i < n; i++) {
 		struct service *sv = rt.svcs[i];
 
-		if (atomic_load(&sv->removed) || sv->st == NULL)
+		if (atomic_load(&sv->removed) || sv->st == NULL || !sv->st->started)
 			continue;
 		snprintf(v[k].name, sizeof(v[k].name), "%s", sv->name);
 		/* a staged change is not the split yet: the real one is written */
@@ -542,9 +542,10 @@ state_start_new(const struct persist_svc *recs, size_t nrecs, int corrupt)
 	for (int i = 0; i < service_count(); i++) {
 		struct service *sv = rt.svcs[i];
 
-		if (atomic_load(&sv->removed) || sv->st != NULL)
+		if (atomic_load(&sv->removed) || (sv->st != NULL && sv->st->started))
 			continue;
 		state_use(sv);
+		X->started = 1;
 		state_svc_start(state_rec_of(sv, recs, nrecs), corrupt);
 	}
 	state_loading = 0;
