@@ -22,7 +22,9 @@ extern const struct http_reply_field http_reply_fields[HTTP_REPLY_NFIELDS];
  * into out (len bytes, cut to fit); its length. */
 size_t http_reply_body(int status, const char *extra, char *out, size_t len);
 
-/* The whole reply for an HTTP/1.1 client, Connection: close with close_conn. */
-void http_reply_error(struct evbuffer *out, int status, int close_conn, const char *extra);
+/* The whole reply for an HTTP/1.1 client, Connection: close with close_conn;
+ * with head_only (the request was a HEAD) without its body. */
+void http_reply_error(struct evbuffer *out, int status, int close_conn, const char *extra,
+    int head_only);
 
 #endif

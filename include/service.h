@@ -37,6 +37,9 @@ struct service {
 	/* its part of rt.cfg; once removed its own copy (own_cfg) */
 	const struct config_svc *_Atomic cfg;
 	_Atomic int removed;          /* not in the configuration: no new requests */
+	/* grows each time it is added (at start, or by a reload after one
+	 * removed it): its split and guard begin again (control thread) */
+	unsigned gen;
 	struct config_svc *own_cfg;   /* control thread */
 	/* the split in one word so a request reads it without a lock:
 	 * SPLIT_WORD (proxy.h) */

@@ -30,6 +30,7 @@ struct state_svc {
 	int judged;                   /* state_judge_note: 1 clean, 0 not yet, -1 not judging */
 	struct state_core saved;      /* the real core while staging (state_cluster.c) */
 	int started;                  /* its split began (state file or configuration) */
+	unsigned gen;                 /* ... when the service was added this time (sv->gen) */
 };
 
 /* Act on sv's split from now on (every public state function begins so);

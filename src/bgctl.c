@@ -660,6 +660,24 @@ bgctl_watch(const struct bgctl_opts *o, struct bgctl_conn *c)
 	return BGCTL_EXIT_OK;
 }
 
+/* "bgctl: which service? shop, api (-S NAME)" from a list of services. */
+static void
+bgctl_which_service(json_t *st)
+{
+	json_t *list = json_object_get(st, "services"), *e;
+	size_t i;
+
+	fprintf(stderr, "bgctl: which service?");
+	json_array_foreach(list, i, e) {
+		const char *n = json_string_value(json_object_get(e, "name"));
+
+		if (n != NULL && strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789-_.") == strlen(n))
+			fprintf(stderr, "%s %s", i ? "," : "", n);
+	}
+	fprintf(stderr, " (-S NAME)\n");
+}
+
 /* Polls the status until the rollout ends or the time runs out. */
 static int
 bgctl_rollout_wait(const struct bgctl_opts *o, struct bgctl_conn *c)
@@ -677,6 +695,13 @@ bgctl_rollout_wait(const struct bgctl_opts *o, struct bgctl_conn *c)
 	while (rc == -1) {
 		if ((st = bgctl_fetch(c, &a, line, o->o_prefix, NULL, why, sizeof(why))) != NULL) {
 			reached = true;
+			if (json_object_get(st, "services") != NULL) {
+				/* several services and none named: a rollout is one's */
+				bgctl_which_service(st);
+				json_decref(st);
+				rc = BGCTL_EXIT_ERR;
+				break;
+			}
 			ws = bgctl_view_wait(st, &w);
 			json_decref(st);
 			if (strcmp(printed, w.w_key) != 0 ||

@@ -178,11 +178,17 @@ view_last_revert(FILE *f, json_t *st)
 static void
 view_head(FILE *f, json_t *st)
 {
-	char stable[64], state[64], rollout[256], why[1024], head[160], b[32];
+	char stable[64], state[64], rollout[256], why[1024], head[160], b[72], svc[80];
 	json_t *r, *g;
 	int n;
 
-	n = snprintf(head, sizeof(head), "bgproxy  stable %s  state %s  version %s",
+	/* with a services list the status is one service's: its name */
+	if (view_str(st, "service") != NULL)
+		snprintf(svc, sizeof(svc), "service %s", view_safe(view_str(st, "service"), b,
+		    sizeof(b)));
+	else
+		snprintf(svc, sizeof(svc), "bgproxy");
+	n = snprintf(head, sizeof(head), "%s  stable %s  state %s  version %s", svc,
 	    view_safe(view_str(st, "stable"), stable, sizeof(stable)),
 	    view_safe(view_str(st, "state"), state, sizeof(state)),
 	    view_fmt(st, "version", "%.0f", 1, b, sizeof(b)));
@@ -451,14 +457,18 @@ view_frame_events(FILE *f, json_t *events)
 void
 bgctl_view_frame(FILE *f, json_t *st, json_t *events, const char *clock, bool utf8)
 {
-	char stable[64], state[64], b[32];
+	char stable[64], state[64], b[32], name[72];
 
 	if (json_object_get(st, "services") != NULL) {
 		fprintf(f, "bgproxy  %s  (bgctl -S SERVICE status --watch: one of them)\n\n", clock);
 		view_services(f, st);
 		return;
 	}
-	fprintf(f, "bgproxy  stable %s  state %s  version %s  %s\n",
+	if (view_str(st, "service") != NULL)
+		fprintf(f, "service %s  ", view_safe(view_str(st, "service"), name, sizeof(name)));
+	else
+		fprintf(f, "bgproxy  ");
+	fprintf(f, "stable %s  state %s  version %s  %s\n",
 	    view_safe(view_str(st, "stable"), stable, sizeof(stable)),
 	    view_safe(view_str(st, "state"), state, sizeof(state)),
 	    view_fmt(st, "version", "%.0f", 1, b, sizeof(b)), clock);

@@ -349,7 +349,8 @@ static int svc_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > CONFIG_SVC_NAME_MAX)
+	/* (a file name beside the state file: never "." or "..") */
+	if (n == 0 || n > CONFIG_SVC_NAME_MAX || !isalnum((unsigned char)s[0]))
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
@@ -375,7 +376,7 @@ static void svc_parse(struct loader *ld, const config_setting_t *e, struct confi
 	config_group(ld, e, "", config_svc_keys, config_nsvc_keys, subs, c);
 	if (ld->nerrs == before && !svc_name_ok(c->name))
 		ld_err(ld, n, "\"services[].name\" must be 1..%d letters, digits, '-', '_' or '.', "
-		    "got \"%.200s\"", CONFIG_SVC_NAME_MAX, c->name);
+		    "beginning with a letter or digit, got \"%.200s\"", CONFIG_SVC_NAME_MAX, c->name);
 	config_svc_cross(c);
 }
 

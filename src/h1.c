@@ -118,7 +118,7 @@ h1_reply(struct h1 *s, int status, const char *why)
 		return -1;
 	}
 	log_debug("reply %d to %s: %s", status, s->c->peer.addr, why);
-	http_reply_error(out, status, !keep, NULL);
+	http_reply_error(out, status, !keep, NULL, s->ex.live && s->ex.req_method == HTTP_M_HEAD);
 	conn_flush(&s->c->cc);
 	exchange_replied(&s->ex, status);
 	if (!keep)
@@ -281,6 +281,8 @@ h1_read_heads(struct h1 *s)
 			break;
 		s->served = 1;
 		if (r == HTTP_PARSE_ERROR) {
+			/* its duration in the access line: from when it was refused */
+			s->ex.t_start = proxy_now_us();
 			h1_close_after(s, "a malformed request");
 			log_debug("request from %s refused: %s", s->c->peer.addr, m->error);
 			h1_reply(s, m->error_status, m->error);
@@ -605,6 +607,10 @@ h1_timeout(void *cd)
 
 	H1_CHECK(s);
 	if (s->state == H1_HEAD && s->had_bytes) {
+		/* the head's wait: timeouts.client_header_ms */
+		uint64_t now = proxy_now_us(), wait = (uint64_t)rt.cfg->t_client_header_ms * 1000;
+
+		s->ex.t_start = now > wait ? now - wait : 0;
 		h1_close_after(s, "the request head timed out");
 		if (h1_reply(s, 408, "request head not received in time") == 0)
 			h1_after_reply(s);

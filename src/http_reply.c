@@ -32,7 +32,8 @@ http_reply_body(int status, const char *extra, char *out, size_t len)
 }
 
 void
-http_reply_error(struct evbuffer *out, int status, int close_conn, const char *extra)
+http_reply_error(struct evbuffer *out, int status, int close_conn, const char *extra,
+    int head_only)
 {
 	char body[512];
 	size_t blen = http_reply_body(status, extra, body, sizeof(body));
@@ -44,5 +45,7 @@ http_reply_error(struct evbuffer *out, int status, int close_conn, const char *e
 		    http_reply_fields[i].value);
 	evbuffer_add_printf(out, "Content-Length: %zu\r\n%s\r\n", blen,
 	    close_conn ? "Connection: close\r\n" : "");
-	evbuffer_add(out, body, blen);
+	/* the answer to a HEAD: its head, the length it would have */
+	if (!head_only)
+		evbuffer_add(out, body, blen);
 }

@@ -434,34 +434,48 @@ metrics_path_len(const struct http_msg *m)
  * before; with several, /status.json lists them and ?service=NAME (on
  * both) picks one. */
 static json_t *
-metrics_view(const char *path, size_t len)
+metrics_view(const char *path, size_t len, int *code)
 {
-	const char *q = memchr(path, '?', len);
+	const char *q = memchr(path, '?', len), *end = path + len, *p;
 	size_t plen = q != NULL ? (size_t)(q - path) : len;
 	int status = http_token_eq(path, plen, "/status.json");
 	struct service *sv = NULL, *one = NULL;
-	int i, n = 0;
+	int i, n = 0, named = 0;
 
+	*code = 200;
 	METRICS_FOR_SVC(i, one)
 		n++;
 	for (i = 0; i < service_count() && n == 1; i++)
 		if (!atomic_load(&rt.svcs[i]->removed))
 			sv = rt.svcs[i];
-	if (q != NULL && len - plen > 9 && memcmp(q, "?service=", 9) == 0) {
+	/* service=NAME among the query's parameters */
+	for (p = q != NULL ? q + 1 : end; p < end && !named; ) {
+		const char *amp = memchr(p, '&', (size_t)(end - p)), *pe = amp != NULL ? amp : end;
 		char name[CONFIG_SVC_NAME_MAX + 1];
-		size_t nl = len - plen - 9;
+		size_t nl = (size_t)(pe - p);
 
-		if (nl > CONFIG_SVC_NAME_MAX)
-			return json_pack("{s:s}", "error", "no such service");
-		memcpy(name, q + 9, nl);
-		name[nl] = '\0';
-		sv = service_find(name);
-		if (sv == NULL || atomic_load(&sv->removed))
-			return json_pack("{s:s}", "error", "no such service");
+		if (nl >= 8 && memcmp(p, "service=", 8) == 0) {
+			named = 1;
+			nl -= 8;
+			sv = NULL;
+			if (nl <= CONFIG_SVC_NAME_MAX) {
+				memcpy(name, p + 8, nl);
+				name[nl] = '\0';
+				sv = service_find(name);
+			}
+			if (sv == NULL || atomic_load(&sv->removed)) {
+				*code = 404;
+				return json_pack("{s:s}", "error", "no such service");
+			}
+		}
+		p = pe + 1;
+	}
+	if (sv == NULL && !status) {
+		*code = 404;
+		return json_pack("{s:s}", "error", "which service? /events.json?service=NAME");
 	}
 	if (sv == NULL)
-		return status ? views_services_object() : json_pack("{s:s}", "error",
-		    "which service? /events.json?service=NAME");
+		return views_services_object();
 	return status ? views_status_object(sv) : views_events_object(sv, 20);
 }
 
@@ -590,13 +604,14 @@ metrics_readcb(struct bufferevent *bev, void *arg)
 			metrics_reply(bev, 200, "text/html; charset=utf-8", body, !keep, head);
 		} else if (http_token_eq(m->path, metrics_path_len(m), "/status.json") ||
 		    http_token_eq(m->path, metrics_path_len(m), "/events.json")) {
-			json_t *o = metrics_view(m->path, m->path_len);
+			int code;
+			json_t *o = metrics_view(m->path, m->path_len, &code);
 			char *js = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
 			json_decref(o);
 			if (js != NULL) {
 				evbuffer_add_printf(body, "%s\n", js);
-				metrics_reply(bev, 200, "application/json", body, !keep, head);
+				metrics_reply(bev, code, "application/json", body, !keep, head);
 			} else {
 				evbuffer_add_printf(body, "out of memory\n");
 				metrics_reply(bev, 500, "text/plain", body, !keep, head);

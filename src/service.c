@@ -160,6 +160,8 @@ services_publish(const struct config *cfg, void (*retire)(void *p, void (*fn)(vo
 			continue;
 		}
 		atomic_store_explicit(&sv->cfg, sc, memory_order_release);
+		if (atomic_load(&sv->removed))
+			sv->gen++;      /* added: it begins as its configuration says */
 		atomic_store_explicit(&sv->removed, 0, memory_order_release);
 		if (sv->own_cfg != NULL) {
 			retire(sv->own_cfg, service_free_cfg);

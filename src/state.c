@@ -475,6 +475,22 @@ state_svc_new(struct service *sv)
 	return st;
 }
 
+/* A service a reload removed, then added again: its split, events and
+ * figures begin afresh (in the same struct: pointers to it stay good). */
+static void
+state_svc_forget(struct state_svc *st)
+{
+	struct service *sv = st->sv;
+
+	for (int i = 0; i < STATE_EVENTS; i++)
+		free(st->events[i]);
+	memset(st, 0, sizeof(*st));
+	st->sv = sv;
+	st->judged = -1;
+	stats_new_epoch(&sv->sh);
+	stats_new_shadow_epoch(&sv->sh);
+}
+
 /* The split of the service acted on, at start or when a reload adds it:
  * its record in the state file (rec, NULL: none), else its configuration. */
 static void
@@ -542,10 +558,15 @@ state_start_new(const struct persist_svc *recs, size_t nrecs, int corrupt)
 	for (int i = 0; i < service_count(); i++) {
 		struct service *sv = rt.svcs[i];
 
-		if (atomic_load(&sv->removed) || (sv->st != NULL && sv->st->started))
+		if (atomic_load(&sv->removed) ||
+		    (sv->st != NULL && sv->st->started && sv->st->gen == sv->gen))
 			continue;
+		/* added back by a reload: what it had before is not its split */
+		if (sv->st != NULL && sv->st->started)
+			state_svc_forget(sv->st);
 		state_use(sv);
 		X->started = 1;
+		X->gen = sv->gen;
 		state_svc_start(state_rec_of(sv, recs, nrecs), corrupt);
 	}
 	state_loading = 0;

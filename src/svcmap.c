@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "svcmap.h"
 
@@ -221,9 +222,10 @@ svcmap_lookup(const struct svcmap *m, const char *host, size_t host_len,
 	if (m->only >= 0)
 		return m->only;
 	/* absolute-form: its authority is the host (RFC 9112 3.2.2) */
-	if (target_len > 7 && (strncmp(target, "http://", 7) == 0 ||
-	    (target_len > 8 && strncmp(target, "https://", 8) == 0))) {
-		const char *a = target + (target[4] == 's' ? 8 : 7), *end = target + target_len;
+	/* (the scheme in any case, as the parser reads it) */
+	if (target_len > 7 && (strncasecmp(target, "http://", 7) == 0 ||
+	    (target_len > 8 && strncasecmp(target, "https://", 8) == 0))) {
+		const char *a = target + (target[4] == ':' ? 7 : 8), *end = target + target_len;
 		const char *slash = memchr(a, '/', (size_t)(end - a));
 
 		host = a;

@@ -219,6 +219,9 @@ views_status_object(struct service *sv)
 	    "last_trip", views_last_trip(sv));
 	if (o != NULL)
 		json_object_set_new(o, "shadow", views_status_shadow(sv, now));
+	/* with a services list: whose status it is */
+	if (o != NULL && rt.cfg->services)
+		json_object_set_new(o, "service", json_string(sv->name));
 	return o;
 }
 

@@ -20,6 +20,12 @@
 #include "watch.h"
 #include "worker.h"
 
+struct watch_svc;
+static struct watch_svc *W;
+
+/* "shop's " before a pool in the log with a services list, else "". */
+static const char *watch_of(void);
+
 /* guard.method "sequential": the judge of the candidate, on its users'
  * requests, or on the copies of the stable pool's while those are all it
  * gets (a rollout's shadow phase): one judgement for the whole rollout */
@@ -47,11 +53,21 @@ struct watch_svc {
 	struct watch_trip last;       /* the last trip that acted */
 	unsigned long long paused_version; /* the split a trip paused (on_trip pause) */
 	struct watch_seq seq;
+	unsigned gen;                 /* sv->gen it is of: added again, it begins again */
 };
 
 static struct event_base *watch_base;
-/* the service the functions below act on (watch_use) */
-static struct watch_svc *W;
+
+static const char *
+watch_of(void)
+{
+	static char buf[CONFIG_SVC_NAME_MAX + 8];
+
+	if (!rt.cfg->services)
+		return "";
+	snprintf(buf, sizeof(buf), "%s's ", W->sv->name);
+	return buf;
+}
 
 #define WATCH_SEQ_SAVE_US 2000000  /* the evidence is written at most this often */
 
@@ -518,19 +534,21 @@ tripped:
 	switch (service_cfg(W->sv)->guard_on_trip) {
 	case ON_TRIP_STEP_BACK:
 		r = state_guard_step_back(W->sv, reason, &guard, msg, sizeof(msg));
-		log_warn("guard tripped on %s (step_back): %s: %s", pool_names[cand], reason, msg);
+		log_warn("guard tripped on %s%s (step_back): %s: %s", watch_of(), pool_names[cand],
+		    reason, msg);
 		state_audit_actor(W->sv, &guard, state_get(W->sv)->mode == MODE_REVERTED ? "revert" : "step back",
 		    r >= 0 ? "OK" : "ERR", reason, &before, state_get(W->sv));
 		break;
 	case ON_TRIP_PAUSE:
 		r = state_guard_pause(W->sv, reason, &guard, msg, sizeof(msg));
 		W->paused_version = state_get(W->sv)->version;
-		log_warn("guard tripped on %s (pause): %s: %s", pool_names[cand], reason, msg);
+		log_warn("guard tripped on %s%s (pause): %s: %s", watch_of(), pool_names[cand], reason,
+		    msg);
 		state_audit_actor(W->sv, &guard, "pause", r >= 0 ? "OK" : "ERR", reason, &before, state_get(W->sv));
 		break;
 	default:
 		if (state_revert(W->sv, reason, &guard, msg, sizeof(msg)) == 0) {
-			log_warn("guard reverted %s: %s", pool_names[cand], reason);
+			log_warn("guard reverted %s%s: %s", watch_of(), pool_names[cand], reason);
 			state_audit_actor(W->sv, &guard, "revert", "OK", reason, &before, state_get(W->sv));
 		}
 		break;
@@ -625,6 +643,24 @@ watch_verdict(struct service *sv)
 	    "not evaluated yet";
 }
 
+/* A service added again by a reload: a new guard, not the old evidence
+ * (its timer stays). */
+static void
+watch_renew(struct service *sv)
+{
+	struct event *ev = W->ev;
+	int again = W->gen != 0;
+
+	memset(W, 0, sizeof(*W));
+	W->sv = sv;
+	W->ev = ev;
+	W->gen = sv->gen;
+	if (again) {
+		W->seq.restore_tried = 1;
+		watch_seq_forget();
+	}
+}
+
 int
 watch_sync(char *err, size_t errlen)
 {
@@ -640,6 +676,8 @@ watch_sync(char *err, size_t errlen)
 			snprintf(err, errlen, "cannot create the guard timer of service %s", sv->name);
 			return -1;
 		}
+		if (W->gen != sv->gen)
+			watch_renew(sv);
 		if (!evtimer_pending(W->ev, NULL))
 			evtimer_add(W->ev, &tv);
 	}

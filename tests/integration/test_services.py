@@ -331,3 +331,58 @@ def test_bgctl_takes_the_service(env):
     assert r.returncode == 0 and "green" in r.stdout, r
     r = bgctl("-S", "bad name", "status")
     assert r.returncode == 1, r
+
+
+def test_a_service_added_back_begins_from_its_configuration(env):
+    sb, sg, ab = _demos(env, "shop-blue", "shop-green", "api")
+    shop = _service("shop", [sb], [sg], hosts=["shop.example.com"])
+    api = _service("api", [ab], [ab], hosts=["api.example.com"])
+    p = _start(env, [shop, api])
+    assert _adm(p, "in shop set weight green 100").startswith("OK")
+    for services in ([api], [shop, api]):
+        with open(p.conf, "w") as f:
+            f.write(_config(p.port, services))
+        p.signal(signal.SIGHUP)
+        want = 404 if services == [api] else 200
+        assert wait_until(lambda: _host(p, "shop.example.com")[0] == want)
+    st = json.loads(_adm(p, "json in shop status").splitlines()[1])
+    assert st["state"] == "idle" and st["weights"]["green"] == 0.0, st
+    assert _host(p, "shop.example.com")[1] == b"shop-blue\n"
+
+
+def test_views_and_tools_with_several_services(env):
+    import subprocess
+    import socket as sk
+    from harness import BUILD
+    sb, ab = _demos(env, "shop", "api")
+    mport = free_port()
+    p = _start(env, [_service("shop", [sb], [sb], hosts=["shop.example.com"]),
+                     _service("api", [ab], [ab], hosts=["api.example.com"])],
+               extra='metrics = { address = "127.0.0.1:%d"; };\n' % mport)
+    # rollout wait names no rollout of several services
+    r = subprocess.run([os.path.join(BUILD, "bgctl"), "-s", admin_paths(p.port)[0], "rollout",
+                        "wait", "--timeout", "2"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "which service? shop, api" in r.stderr, r
+    # the web view's JSON: service= among other parameters; unknown: 404
+    st, _, body = get(mport, "/status.json?x=1&service=api")
+    assert st == 200 and json.loads(body)["service"] == "api", body
+    st, _, body = get(mport, "/events.json?service=api&x=1")
+    assert st == 200 and json.loads(body)[0]["kind"] == "start", body
+    st, _, _ = get(mport, "/status.json?service=nope")
+    assert st == 404
+    st, _, _ = get(mport, "/events.json")
+    assert st == 404
+    # HEAD that no service takes: the head alone, the connection kept usable
+    s = sk.create_connection(("127.0.0.1", p.port), 5)
+    s.sendall(b"HEAD / HTTP/1.1\r\nHost: nobody.example\r\n\r\n"
+              b"GET / HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    first, _, rest = data.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 404") and b"Content-Length: 14" in first, data
+    assert rest.startswith(b"HTTP/1.1 200") or rest == b"", data

@@ -75,6 +75,9 @@ TEST(test_hosts_then_prefix)
 	/* absolute-form: its authority wins over Host */
 	CHECK_EQ_INT(look(m, "www.example.com", "http://api.example.com/v2/x"), 2);
 	CHECK_EQ_INT(look(m, "api.example.com", "https://shop.example.com"), 0);
+	/* the scheme in any case: the parser's absolute-form too */
+	CHECK_EQ_INT(look(m, "api.example.com", "HTTP://SHOP.example.com/x"), 0);
+	CHECK_EQ_INT(look(m, "shop.example.com", "HttpS://api.example.com/v2/"), 2);
 	svcmap_free(m);
 }
 
