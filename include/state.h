@@ -182,6 +182,10 @@ void state_stage_begin(struct service *sv, struct state_stage *st);
 void state_stage_end(struct service *sv, struct state_stage *st);
 void state_stage_apply(struct service *sv, const struct state_stage *st);
 
+/* fn runs after a service's split is published to the workers (the
+ * guard looks at once: watch.c); NULL: none. */
+void state_set_publish_hook(void (*fn)(struct service *sv));
+
 /* fn runs after every change made outside staging (a revert, what the
  * guard did): the cluster writes it; revert says whether it reverted. */
 void state_set_hook(void (*fn)(struct service *sv, int revert));

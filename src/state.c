@@ -29,6 +29,7 @@ static struct state_svc *X;
 static const char *state_path;        /* borrowed from the running config */
 static void (*state_hook)(struct service *sv, int revert); /* a local change the cluster must write */
 static uint64_t (*state_fleet_step)(struct service *sv, long long key); /* the others' count of a step */
+static void (*state_publish_hook)(struct service *sv); /* a split was published (watch.c) */
 
 static struct state_svc *state_svc_new(struct service *sv);
 
@@ -96,6 +97,12 @@ void
 state_set_hook(void (*fn)(struct service *sv, int revert))
 {
 	state_hook = fn;
+}
+
+void
+state_set_publish_hook(void (*fn)(struct service *sv))
+{
+	state_publish_hook = fn;
 }
 
 void
@@ -318,6 +325,8 @@ state_publish(const struct split_state *next)
 	if (reverted)
 		state_announce_revert(cand);
 	state_save();
+	if (state_publish_hook != NULL)
+		state_publish_hook(X->sv);
 }
 
 /* A change made here: the next version, published; a change made outside
