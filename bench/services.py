@@ -17,8 +17,12 @@
    request (utime+stime / requests) and requests per second, medians, and
    the ratios to "one".
 
+3. The same three runs through HAProxy (Debian's, one thread) with one
+   backend and with 1,000 backends chosen by a map of the Host field, when
+   it is installed (HAPROXY=0: not).
+
 Env: DURATION (s, default 5), ROUNDS (5), STARTS (5), CONNS (50), SERVICES
-(1000), BGPROXY, BGDEMO.  Loopback only; every run is bounded in time.
+(1000), BGPROXY, BGDEMO, HAPROXY (1).  Loopback only; every run is bounded in time.
 Prints a table and writes bench/results/services.json.
 """
 import json
@@ -110,6 +114,40 @@ def config(tmp, port, blue, green, n):
     return head + "services = (\n" + ",\n".join(svcs) + "\n);\n"
 
 
+def haproxy_config(tmp, port, blue, green, n):
+    """One backend (n == 0), or n chosen by the Host field through a map."""
+    head = ("global\n  nbthread 1\n  maxconn 4000\n"
+            "defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n"
+            "  timeout server 30s\n  option http-keep-alive\n  http-reuse safe\n"
+            "frontend f\n  bind 127.0.0.1:%d\n" % port)
+    back = ("backend %s\n  balance roundrobin\n  server blue 127.0.0.1:%d weight 9\n"
+            "  server green 127.0.0.1:%d weight 1\n")
+    if n == 0:
+        return head + "  default_backend b1\n" + back % ("b1", blue, green)
+    mp = os.path.join(tmp, "hosts-%d.map" % port)
+    with open(mp, "w") as f:
+        for i in range(1, n + 1):
+            f.write("svc%d.example b%d\n" % (i, i))
+    text = head + ("  use_backend %%[req.hdr(host),lower,map_str(%s)]\n"
+                   "  default_backend b1\n") % mp
+    for i in range(1, n + 1):
+        text += back % ("b%d" % i, blue, green)
+    return text
+
+
+def start_haproxy(tmp, text, port):
+    path = os.path.join(tmp, "haproxy-%d.cfg" % port)
+    with open(path, "w") as f:
+        f.write(text)
+    hp = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    p = subprocess.Popen(["taskset", "-c", "0", hp, "-f", path, "-db"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(p)
+    if not wait_port(port):
+        raise RuntimeError("haproxy did not start")
+    return p
+
+
 def start_proxy(tmp, text, port):
     path = os.path.join(tmp, "bgproxy-%d.conf" % port)
     with open(path, "w") as f:
@@ -174,16 +212,27 @@ def main():
             f.write("local i = 0\nrequest = function()\n  i = i %% %d + 1\n"
                     "  return wrk.format(\"GET\", \"/\", { [\"Host\"] = \"svc\" .. i .. "
                     "\".example\" })\nend\n" % NSVC)
-        runs = {"one": [], "many1": [], "many": []}
+        kinds = ("one", "many1", "many")
         setups = {"one": (0, one_lua), "many1": (NSVC, one_lua), "many": (NSVC, many_lua)}
+        hap = os.environ.get("HAPROXY", "1") != "0" and (shutil.which("haproxy") or
+                                                          os.path.exists("/usr/sbin/haproxy"))
+        if hap:
+            kinds += ("haproxy_one", "haproxy_many1", "haproxy_many")
+            for k in ("one", "many1", "many"):
+                setups["haproxy_" + k] = setups[k]
+        runs = {k: [] for k in kinds}
         live = {}
-        for k, (n, lua) in setups.items():
+        for k in kinds:
+            n, lua = setups[k]
             port = free_port()
-            p, _ = start_proxy(tmp, config(tmp, port, blue, green, n), port)
+            if k.startswith("haproxy_"):
+                p = start_haproxy(tmp, haproxy_config(tmp, port, blue, green, n), port)
+            else:
+                p, _ = start_proxy(tmp, config(tmp, port, blue, green, n), port)
             live[k] = (p, port, lua)
             wrk(port, lua, 2)     # warm-up: every service's figures made
         for _ in range(ROUNDS):
-            for k in ("one", "many1", "many"):
+            for k in kinds:
                 p, port, lua = live[k]
                 t0 = cpu_ticks(p.pid)
                 req, bad = wrk(port, lua, DURATION)
@@ -200,6 +249,15 @@ def main():
         for k in ("many1", "many"):
             out["cost_ratio_%s_over_one" % k] = med[k]["cpu_us_per_req"] / med["one"]["cpu_us_per_req"]
             out["rps_ratio_%s_over_one" % k] = med[k]["rps"] / med["one"]["rps"]
+            if hap:
+                h = "haproxy_" + k
+                out["haproxy_cost_ratio_%s_over_one" % k] = (
+                    med[h]["cpu_us_per_req"] / med["haproxy_one"]["cpu_us_per_req"])
+                # bgproxy's CPU per request over HAProxy's, the same traffic
+                out["cost_vs_haproxy_%s" % k] = med[k]["cpu_us_per_req"] / med[h]["cpu_us_per_req"]
+        if hap:
+            out["cost_vs_haproxy_one"] = (med["one"]["cpu_us_per_req"] /
+                                          med["haproxy_one"]["cpu_us_per_req"])
     finally:
         for p in procs:
             stop(p)
@@ -207,12 +265,17 @@ def main():
     print("start (median of %d): 1 service %.3f s, %d services %.3f s; RSS %d kB, %d kB" % (
         STARTS, out["start_s"]["1"], NSVC, out["start_s"][str(NSVC)],
         out["start_rss_kb"]["1"], out["start_rss_kb"][str(NSVC)]))
-    for k in ("one", "many1", "many"):
-        print("%-5s req/s %9.0f  CPU per request %.2f us  (medians of %d rounds of %d s)" % (
+    for k in out["median"]:
+        print("%-13s req/s %9.0f  CPU per request %.2f us  (medians of %d rounds of %d s)" % (
             k, out["median"][k]["rps"], out["median"][k]["cpu_us_per_req"], ROUNDS, DURATION))
     for k in ("many1", "many"):
         print("per-request cost %s / one: %.3f (req/s %.3f)" % (
             k, out["cost_ratio_%s_over_one" % k], out["rps_ratio_%s_over_one" % k]))
+        if "haproxy_cost_ratio_%s_over_one" % k in out:
+            print("  HAProxy %s / one: %.3f; bgproxy's CPU per request / HAProxy's: %.3f" % (
+                k, out["haproxy_cost_ratio_%s_over_one" % k], out["cost_vs_haproxy_%s" % k]))
+    if "cost_vs_haproxy_one" in out:
+        print("one: bgproxy's CPU per request / HAProxy's: %.3f" % out["cost_vs_haproxy_one"])
     print("RSS after the runs (kB): %s" % out["rss_after_kb"])
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "services.json"), "w") as f:
