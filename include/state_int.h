@@ -66,6 +66,7 @@ int state_is_loading(void);
 /* The last run's events of the service acted on, into its ring
  * (state_events.c). */
 void state_events_restore(void);
+void state_events_forget(void);
 
 /* Keep a recorded event in the ring (and tell the event hook). */
 void state_event_keep(const struct state_ev *ev);

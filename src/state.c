@@ -601,6 +601,14 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 			    "each service's split.stable" : pool_names[cfg->svcs[0].stable]);
 		}
 	}
+	/* a split the file kept for a service the configuration no longer has */
+	for (size_t i = 0; i < nrecs; i++) {
+		struct service *sv = service_find(recs[i].name[0] ? recs[i].name : "default");
+
+		if (sv == NULL || atomic_load(&sv->removed))
+			log_warn("state file %s: service %s is not in the configuration: its split "
+			    "is dropped", state_path, recs[i].name[0] ? recs[i].name : "default");
+	}
 	state_start_new(recs, nrecs, r == -1);
 	free(recs);
 	return 0;
@@ -610,6 +618,16 @@ void
 state_config_changed(const struct config *cfg)
 {
 	state_path = cfg->state_file;
+	/* services the reload removed: their history goes with their split
+	 * (added back, they begin afresh) */
+	for (int i = 0; i < service_count(); i++) {
+		struct service *sv = rt.svcs[i];
+
+		if (atomic_load(&sv->removed) && sv->st != NULL && sv->st->started) {
+			state_use(sv);
+			state_events_forget();
+		}
+	}
 	/* services the reload added begin as their configuration says */
 	state_start_new(NULL, 0, 0);
 	for (int i = 0; i < service_count(); i++) {

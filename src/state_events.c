@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "events_file.h"
 #include "proxy.h"
@@ -134,6 +135,16 @@ state_events_persist(void)
 
 /* The events of the last run, into the ring before this one's first; the
  * version they were written at (X->events_version). */
+/* The service acted on is gone: its events file too. */
+void
+state_events_forget(void)
+{
+	char path[PATH_MAX];
+
+	if (state_events_path(path, sizeof(path)) == 0)
+		(void)unlink(path);
+}
+
 void
 state_events_restore(void)
 {

@@ -694,8 +694,15 @@ watch_sync(char *err, size_t errlen)
 	for (int i = 0; i < service_count(); i++) {
 		struct service *sv = rt.svcs[i];
 
-		if (atomic_load(&sv->removed))
+		if (atomic_load(&sv->removed)) {
+			/* gone: the evidence about it too */
+			if (sv->watch != NULL) {
+				W = sv->watch;
+				W->seq.live = 0;
+				watch_seq_forget();
+			}
 			continue;
+		}
 		if (watch_use(sv) == -1 || (W->ev == NULL &&
 		    (W->ev = evtimer_new(watch_base, watch_cb, sv)) == NULL)) {
 			snprintf(err, errlen, "cannot create the guard timer of service %s", sv->name);

@@ -386,3 +386,27 @@ def test_views_and_tools_with_several_services(env):
     first, _, rest = data.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 404") and b"Content-Length: 14" in first, data
     assert rest.startswith(b"HTTP/1.1 200") or rest == b"", data
+
+
+def test_a_removed_service_takes_its_files_and_a_dropped_split_is_logged(env):
+    sb, ab = _demos(env, "shop", "api")
+    state = os.path.join(env.tmp, "state")
+    extra = 'state_file = "%s";\n' % state
+    shop = _service("shop", [sb], [sb], hosts=["shop.example.com"])
+    api = _service("api", [ab], [ab], hosts=["api.example.com"])
+    p = _start(env, [shop, api], extra)
+    assert _adm(p, "in api set weight green 5").startswith("OK")
+    assert os.path.exists(state + ".events.api")
+    with open(p.conf, "w") as f:
+        f.write(_config(p.port, [shop], extra))
+    p.signal(signal.SIGHUP)
+    assert wait_until(lambda: not os.path.exists(state + ".events.api"))
+    assert "service api " not in open(state).read()
+    port = p.port
+    p.stop()
+    # a state file that names a service the configuration lacks
+    p2 = _start(env, [shop, api], extra, port=port)
+    assert _adm(p2, "in api set weight green 5").startswith("OK")
+    p2.stop()
+    p3 = _start(env, [shop], extra, port=port)
+    assert wait_until(lambda: "service api is not in the configuration" in p3.output())
