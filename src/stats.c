@@ -159,16 +159,21 @@ static unsigned stats_prom_bucket(uint64_t dur_us)
 	return i;
 }
 
-/* Zero a slot the ring is about to reuse, then claim it for stamp. */
-static void stats_slot_reset(struct stats_slot *sl, uint64_t stamp)
+/* Zero slot i of class cls the ring is about to reuse, then claim it for
+ * stamp.  A latency that is 0 already is not written: a row no request
+ * ever touched stays an untouched page. */
+static void stats_slot_reset(struct stats_svc *w, int cls, unsigned i, uint64_t stamp)
 {
+	struct stats_slot *sl = &w->win[cls][i];
+
 	atomic_store_explicit(&sl->requests, 0, memory_order_relaxed);
 	atomic_store_explicit(&sl->errors, 0, memory_order_relaxed);
 	for (int k = 0; k < STATS_ERR_KINDS; k++)
 		atomic_store_explicit(&sl->err_kind[k], 0, memory_order_relaxed);
 	atomic_store_explicit(&sl->status_5xx, 0, memory_order_relaxed);
 	for (int b = 0; b < STATS_LAT_BUCKETS; b++)
-		atomic_store_explicit(&sl->lat[b], 0, memory_order_relaxed);
+		if (atomic_load_explicit(&w->lat[cls][b][i], memory_order_relaxed) != 0)
+			atomic_store_explicit(&w->lat[cls][b][i], 0, memory_order_relaxed);
 	/* release: a reader that sees the new stamp sees the zeroes too */
 	atomic_store_explicit(&sl->stamp, stamp, memory_order_release);
 }
@@ -224,10 +229,11 @@ static void stats_record_window(struct stats_svc *w, int pool, int is_err, int s
 	/* windows up to a minute have 1 s slots: skip a 64-bit division then */
 	uint64_t idx = w->slot_s == 1 ? now_s : now_s / w->slot_s;
 	uint64_t stamp = stats_stamp(w->sh, pool, idx);
-	struct stats_slot *sl = &w->win[pool][idx % STATS_WIN_SLOTS];
+	unsigned i = (unsigned)(idx % STATS_WIN_SLOTS);
+	struct stats_slot *sl = &w->win[pool][i];
 
 	if (STATS_GET(sl->stamp) != stamp)
-		stats_slot_reset(sl, stamp);
+		stats_slot_reset(w, pool, i, stamp);
 	STATS_INC(sl->requests);
 	if (is_err)
 		STATS_INC(sl->errors);
@@ -235,7 +241,7 @@ static void stats_record_window(struct stats_svc *w, int pool, int is_err, int s
 		STATS_INC(sl->err_kind[err_kind]);
 	if (status >= 500 && status <= 599)
 		STATS_INC(sl->status_5xx);
-	STATS_INC(sl->lat[stats_lat_bucket(dur_us)]);
+	STATS_INC(w->lat[pool][stats_lat_bucket(dur_us)][i]);
 }
 
 /*
@@ -327,9 +333,12 @@ uint64_t stats_routed_total(struct stats_svc *const *w, size_t n, int pool)
 	return t;
 }
 
-/* Add one worker's slot to out if it still holds stamp. */
-static void stats_slot_add(const struct stats_slot *sl, uint64_t stamp, struct stats_window *out)
+/* Add one worker's slot i of class cls to out if it still holds stamp. */
+static void stats_slot_add(const struct stats_svc *w, int cls, unsigned i, uint64_t stamp,
+    struct stats_window *out)
 {
+	const struct stats_slot *sl = &w->win[cls][i];
+
 	if (atomic_load_explicit(&sl->stamp, memory_order_acquire) != stamp)
 		return;
 	out->requests += STATS_GET(sl->requests);
@@ -338,7 +347,7 @@ static void stats_slot_add(const struct stats_slot *sl, uint64_t stamp, struct s
 		out->err_kind[k] += STATS_GET(sl->err_kind[k]);
 	out->status_5xx += STATS_GET(sl->status_5xx);
 	for (int b = 0; b < STATS_LAT_BUCKETS; b++)
-		out->lat[b] += STATS_GET(sl->lat[b]);
+		out->lat[b] += STATS_GET(w->lat[cls][b][i]);
 }
 
 /*
@@ -364,7 +373,7 @@ void stats_window_sum(struct stats_svc *const *w, size_t n, int pool, int window
 		if (count > cur + 1)
 			count = cur + 1;
 		for (uint64_t st = cur + 1 - count; st <= cur; st++)
-			stats_slot_add(&w[i]->win[pool][st % STATS_WIN_SLOTS],
+			stats_slot_add(w[i], pool, (unsigned)(st % STATS_WIN_SLOTS),
 			    stats_stamp(w[i]->sh, pool, st), out);
 	}
 }
