@@ -187,6 +187,7 @@ struct config {
 	 * "default" made of the top-level pools, split, guard and rollout */
 	struct config_svc *svcs;
 	size_t nsvcs;
+	const struct config_svc **by_name;  /* svcs sorted by name (config_svc_named) */
 	int services;                 /* a services list was given */
 
 	/* timeouts, all in ms */
@@ -269,6 +270,9 @@ struct config *config_load(const char *path, char **errs);
 struct config *config_load_checked(const char *path, char **errs);
 
 void config_free(struct config *c);
+
+/* The service of c named name, NULL if none (a binary search). */
+const struct config_svc *config_svc_named(const struct config *c, const char *name);
 
 /* Free what a service's configuration holds (not c itself). */
 void config_svc_free(struct config_svc *c);

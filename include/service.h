@@ -40,6 +40,7 @@ struct service {
 	/* grows each time it is added (at start, or by a reload after one
 	 * removed it): its split and guard begin again (control thread) */
 	unsigned gen;
+	unsigned mark;                /* services_mark's (control thread) */
 	struct config_svc *own_cfg;   /* control thread */
 	/* the split in one word so a request reads it without a lock:
 	 * SPLIT_WORD (proxy.h) */
@@ -82,6 +83,10 @@ struct service *service_route(const char *host, size_t host_len, const char *tar
  * by services_prepare, published or not (control thread). */
 struct service *service_find(const char *name);
 struct service *service_made(const char *name);
+
+/* Mark every service cfg names (made by services_prepare): the mark,
+ * which sv->mark then equals.  Control thread. */
+unsigned services_mark(const struct config *cfg);
 
 /* The services a worker may route to: rt.svcs[0 .. service_count()). */
 int service_count(void);

@@ -530,6 +530,7 @@ void config_free(struct config *c)
 		if (!c->svcs[i].moved)
 			config_svc_free(&c->svcs[i]);
 	free(c->svcs);
+	free(c->by_name);
 	for (size_t i = 0; i < c->cluster_netcd; i++)
 		free(c->cluster_etcd[i]);
 	free(c->ref_admin_socket.file);

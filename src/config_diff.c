@@ -159,11 +159,7 @@ config_diff(const struct config *a, const struct config *b, char *buf, size_t le
 		buf[0] = '\0';
 	diff_keys(&d, "", config_keys, config_nkeys, a, b);
 	for (size_t i = 0; i < b->nsvcs; i++) {
-		const struct config_svc *old = NULL;
-
-		for (size_t k = 0; k < a->nsvcs && old == NULL; k++)
-			if (strcmp(a->svcs[k].name, b->svcs[i].name) == 0)
-				old = &a->svcs[k];
+		const struct config_svc *old = config_svc_named(a, b->svcs[i].name);
 		snprintf(pre, sizeof(pre), "%s.", b->svcs[i].name);
 		if (old == NULL)
 			diff_add(&d, b->svcs[i].name, " (service added)", NULL, NULL);
@@ -171,10 +167,8 @@ config_diff(const struct config *a, const struct config *b, char *buf, size_t le
 			diff_svc(&d, b->services ? pre : "", old, &b->svcs[i]);
 	}
 	for (size_t k = 0; k < a->nsvcs; k++) {
-		int kept = 0;
+		int kept = config_svc_named(b, a->svcs[k].name) != NULL;
 
-		for (size_t i = 0; i < b->nsvcs && !kept; i++)
-			kept = strcmp(a->svcs[k].name, b->svcs[i].name) == 0;
 		if (!kept)
 			diff_add(&d, a->svcs[k].name, " (service removed)", NULL, NULL);
 	}

@@ -380,36 +380,105 @@ static void svc_parse(struct loader *ld, const config_setting_t *e, struct confi
 	config_svc_cross(c);
 }
 
-/* Two services that would take the same requests. */
+/* What two services must not share: a name, or a host (or none: every
+ * host) with a path_prefix.  Sorted, so that each pair of the same is
+ * found next to each other: n log n for ten thousand services. */
+struct svc_key {
+	const char *a, *b;            /* name and ""; or host ("" for none) and prefix */
+	size_t svc;
+};
+
+static int
+svc_key_cmp(const void *x, const void *y)
+{
+	const struct svc_key *p = x, *q = y;
+	int r = strcmp(p->a, q->a);
+
+	if (r == 0)
+		r = strcmp(p->b, q->b);
+	if (r == 0)
+		r = p->svc < q->svc ? -1 : p->svc > q->svc;
+	return r;
+}
+
+/* Two services that would take the same requests, or that have one name. */
 static void svc_overlap(struct loader *ld, const config_setting_t *list,
     const struct config_svc *svcs, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+	struct svc_key *k;
+	size_t nk = 0, i;
 
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(svcs[i].name, svcs[j].name) == 0) {
-				ld_err(ld, e, "service \"%s\" is named twice (first at line %d)",
-				    svcs[i].name, svcs[j].line);
-				continue;
-			}
-			if (strcmp(svcs[i].path_prefix, svcs[j].path_prefix) != 0)
-				continue;
-			if (svcs[i].nhosts == 0 && svcs[j].nhosts == 0) {
-				ld_err(ld, e, "services \"%s\" and \"%s\" (line %d) both match every "
-				    "host with path_prefix \"%s\"", svcs[j].name, svcs[i].name,
-				    svcs[j].line, svcs[i].path_prefix);
-				continue;
-			}
-			for (size_t a = 0; a < svcs[i].nhosts; a++)
-				for (size_t b = 0; b < svcs[j].nhosts; b++)
-					if (strcmp(svcs[i].hosts[a], svcs[j].hosts[b]) == 0)
-						ld_err(ld, e, "service \"%s\" matches host \"%s\" with "
-						    "path_prefix \"%s\", as service \"%s\" (line %d) does",
-						    svcs[i].name, svcs[i].hosts[a], svcs[i].path_prefix,
-						    svcs[j].name, svcs[j].line);
-		}
+	for (i = 0; i < n; i++)
+		nk += 1 + (svcs[i].nhosts > 0 ? svcs[i].nhosts : 1);
+	if ((k = calloc(nk, sizeof *k)) == NULL) {
+		ld->oom = 1;
+		return;
 	}
+	nk = 0;
+	for (i = 0; i < n; i++)
+		k[nk++] = (struct svc_key){ svcs[i].name, "", i };
+	qsort(k, nk, sizeof *k, svc_key_cmp);
+	for (i = 1; i < nk; i++)
+		if (strcmp(k[i].a, k[i - 1].a) == 0)
+			ld_err(ld, config_setting_get_elem(list, (unsigned)k[i].svc),
+			    "service \"%s\" is named twice (first at line %d)", k[i].a,
+			    svcs[k[i - 1].svc].line);
+	nk = 0;
+	for (i = 0; i < n; i++) {
+		if (svcs[i].nhosts == 0)
+			k[nk++] = (struct svc_key){ "", svcs[i].path_prefix, i };
+		for (size_t h = 0; h < svcs[i].nhosts; h++)
+			k[nk++] = (struct svc_key){ svcs[i].hosts[h], svcs[i].path_prefix, i };
+	}
+	qsort(k, nk, sizeof *k, svc_key_cmp);
+	for (i = 1; i < nk; i++) {
+		const struct config_svc *x = &svcs[k[i - 1].svc], *y = &svcs[k[i].svc];
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned)k[i].svc);
+
+		if (strcmp(k[i].a, k[i - 1].a) != 0 || strcmp(k[i].b, k[i - 1].b) != 0)
+			continue;
+		if (k[i].a[0] == '\0')
+			ld_err(ld, e, "services \"%s\" and \"%s\" (line %d) both match every "
+			    "host with path_prefix \"%s\"", x->name, y->name, x->line, y->path_prefix);
+		else
+			ld_err(ld, e, "service \"%s\" matches host \"%s\" with path_prefix \"%s\", "
+			    "as service \"%s\" (line %d) does", y->name, k[i].a, y->path_prefix,
+			    x->name, x->line);
+	}
+	free(k);
+}
+
+static int
+svc_ptr_cmp(const void *x, const void *y)
+{
+	return strcmp((*(const struct config_svc *const *)x)->name,
+	    (*(const struct config_svc *const *)y)->name);
+}
+
+/* c->by_name: the services sorted by name, for config_svc_named. */
+static void
+svc_index(struct loader *ld, struct config *c)
+{
+	c->by_name = calloc(c->nsvcs, sizeof *c->by_name);
+	if (c->by_name == NULL) {
+		ld->oom = 1;
+		return;
+	}
+	for (size_t i = 0; i < c->nsvcs; i++)
+		c->by_name[i] = &c->svcs[i];
+	qsort(c->by_name, c->nsvcs, sizeof *c->by_name, svc_ptr_cmp);
+}
+
+const struct config_svc *
+config_svc_named(const struct config *c, const char *name)
+{
+	struct config_svc key = { .name = (char *)name };
+	const struct config_svc *kp = &key, *const *r;
+
+	if (c->by_name == NULL)
+		return NULL;
+	r = bsearch(&kp, c->by_name, c->nsvcs, sizeof *c->by_name, svc_ptr_cmp);
+	return r != NULL ? *r : NULL;
 }
 
 /*
@@ -434,6 +503,7 @@ void config_services(struct loader *ld, struct config *c, const config_setting_t
 		c->svcs = tmpl;
 		c->nsvcs = 1;
 		ld->tmpl = NULL;
+		svc_index(ld, c);
 		return;
 	}
 	c->services = 1;
@@ -474,4 +544,6 @@ void config_services(struct loader *ld, struct config *c, const config_setting_t
 	}
 	if (ld->nerrs == 0)
 		svc_overlap(ld, list, c->svcs, c->nsvcs);
+	if (ld->nerrs == 0)
+		svc_index(ld, c);
 }

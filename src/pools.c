@@ -157,6 +157,7 @@ void
 pools_count_changes(const struct config *cfg, struct poolset **pss, int *added, int *removed)
 {
 	int n = atomic_load(&rt.nsvcs);
+	unsigned mark;
 
 	*added = *removed = 0;
 	for (size_t s = 0; s < cfg->nsvcs; s++) {
@@ -166,11 +167,10 @@ pools_count_changes(const struct config *cfg, struct poolset **pss, int *added, 
 		*removed += pools_new_in(pss[s], old);
 	}
 	/* the services cfg drops take their servers with them */
+	mark = services_mark(cfg);
 	for (int i = 0; i < n; i++) {
-		int kept = 0;
+		int kept = rt.svcs[i]->mark == mark;
 
-		for (size_t s = 0; s < cfg->nsvcs && !kept; s++)
-			kept = strcmp(cfg->svcs[s].name, rt.svcs[i]->name) == 0;
 		if (!kept && !atomic_load(&rt.svcs[i]->removed))
 			*removed += pools_new_in(NULL, pools_current(rt.svcs[i]));
 	}

@@ -533,13 +533,10 @@ reload_describe(const struct config *a, const struct config *b, char *buf, size_
 
 	buf[0] = '\0';
 	for (size_t k = 0; k < b->nsvcs; k++) {
-		const struct config_svc *nb = &b->svcs[k], *na = NULL;
+		const struct config_svc *nb = &b->svcs[k], *na = config_svc_named(a, nb->name);
 		/* "shop: " before a server of a service with a services list */
 		char pre[CONFIG_SVC_NAME_MAX + 3] = "";
 
-		for (i = 0; i < a->nsvcs && na == NULL; i++)
-			if (strcmp(a->svcs[i].name, nb->name) == 0)
-				na = &a->svcs[i];
 		if (na == NULL)
 			continue;       /* a service added: config_diff names it */
 		if (b->services)

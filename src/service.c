@@ -2,6 +2,7 @@
  * service.c - the services at run time (service.h): a slot per name for
  * the life of the process, following the configuration.  Control thread.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,23 @@ struct svcroute {
 	struct service *svc[];
 };
 
-static int svc_alloc;
+static int svc_alloc;           /* slots made; rt.nsvcs of them published */
 static struct svcroute *svc_route_pending;   /* made by services_prepare */
+
+/* every service made, by name (open addressing, never removed) */
+#define SVC_HASH 32768          /* a power of two above 2 x CONFIG_MAX_SERVICES */
+static struct service *svc_hash[SVC_HASH];
+static unsigned svc_mark;       /* services_mark's last */
+
+static unsigned
+service_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *name != '\0'; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return (h ^ (h >> 15)) & (SVC_HASH - 1);
+}
 
 static void
 service_route_free(void *p)
@@ -36,7 +52,7 @@ service_route(const char *host, size_t host_len, const char *target, size_t targ
 	int i = svcmap_lookup(r->map, host, host_len, target, target_len);
 
 	return i < 0 ? NULL : r->svc[i];
-}           /* slots made; rt.nsvcs of them published */
+}
 
 /* A removed service's own copy of its configuration, once no worker can
  * read it. */
@@ -48,23 +64,35 @@ service_free_cfg(void *p)
 }
 
 struct service *
-service_find(const char *name)
+service_made(const char *name)
 {
-	int n = atomic_load(&rt.nsvcs);
+	unsigned i;
 
-	for (int i = 0; i < n; i++)
-		if (strcmp(rt.svcs[i]->name, name) == 0)
-			return rt.svcs[i];
+	for (i = service_hash(name); svc_hash[i] != NULL; i = (i + 1) & (SVC_HASH - 1))
+		if (strcmp(svc_hash[i]->name, name) == 0)
+			return svc_hash[i];
 	return NULL;
 }
 
 struct service *
-service_made(const char *name)
+service_find(const char *name)
 {
-	for (int i = 0; i < svc_alloc; i++)
-		if (strcmp(rt.svcs[i]->name, name) == 0)
-			return rt.svcs[i];
-	return NULL;
+	struct service *sv = service_made(name);
+
+	return sv != NULL && sv->id < atomic_load(&rt.nsvcs) ? sv : NULL;
+}
+
+unsigned
+services_mark(const struct config *cfg)
+{
+	svc_mark++;
+	for (size_t i = 0; i < cfg->nsvcs; i++) {
+		struct service *sv = service_made(cfg->svcs[i].name);
+
+		if (sv != NULL)
+			sv->mark = svc_mark;
+	}
+	return svc_mark;
 }
 
 int
@@ -89,6 +117,13 @@ service_slot(const char *name, int nworkers)
 	}
 	sv->id = svc_alloc;
 	snprintf(sv->name, sizeof sv->name, "%s", name);
+	{
+		unsigned h = service_hash(sv->name);
+
+		while (svc_hash[h] != NULL)
+			h = (h + 1) & (SVC_HASH - 1);
+		svc_hash[h] = sv;
+	}
 	atomic_init(&sv->cfg, NULL);
 	atomic_init(&sv->split, 0);
 	atomic_init(&sv->mirror_bp, 0);
@@ -145,20 +180,21 @@ void
 services_publish(const struct config *cfg, void (*retire)(void *p, void (*fn)(void *)))
 {
 	struct svcroute *old;
+	unsigned mark = services_mark(cfg);
 	int top = 0;
 
 	for (int i = 0; i < svc_alloc; i++) {
 		struct service *sv = rt.svcs[i];
-		const struct config_svc *sc = NULL;
 
-		for (size_t k = 0; k < cfg->nsvcs && sc == NULL; k++)
-			if (strcmp(cfg->svcs[k].name, sv->name) == 0)
-				sc = &cfg->svcs[k];
-		if (sc == NULL) {
+		if (sv->mark != mark) {
 			service_keep_cfg(sv);
 			atomic_store_explicit(&sv->removed, 1, memory_order_release);
-			continue;
 		}
+	}
+	for (size_t k = 0; k < cfg->nsvcs; k++) {
+		const struct config_svc *sc = &cfg->svcs[k];
+		struct service *sv = service_made(sc->name);
+
 		atomic_store_explicit(&sv->cfg, sc, memory_order_release);
 		if (atomic_load(&sv->removed))
 			sv->gen++;      /* added: it begins as its configuration says */
@@ -167,7 +203,8 @@ services_publish(const struct config *cfg, void (*retire)(void *p, void (*fn)(vo
 			retire(sv->own_cfg, service_free_cfg);
 			sv->own_cfg = NULL;
 		}
-		top = i + 1;
+		if (sv->id + 1 > top)
+			top = sv->id + 1;
 	}
 	if (top > atomic_load(&rt.nsvcs))
 		atomic_store_explicit(&rt.nsvcs, top, memory_order_release);

@@ -25,12 +25,13 @@ static struct watch_svc *W;
 
 /* "shop's " before a pool in the log with a services list, else "". */
 static const char *watch_of(void);
+static void watch_seq_mem(void);
 
 /* guard.method "sequential": the judge of the candidate, on its users'
  * requests, or on the copies of the stable pool's while those are all it
  * gets (a rollout's shadow phase): one judgement for the whole rollout */
 struct watch_seq {
-	struct judge j;
+	struct judge *j;              /* made when it first judges (45 KiB: not for every service) */
 	int live;                     /* judging now */
 	int copies;                   /* fed the shadow classes this interval */
 	enum pool_id cand;
@@ -99,7 +100,7 @@ watch_seq_save(void)
 
 	if (!W->seq.live || watch_seq_path(path, sizeof(path)) == NULL)
 		return;
-	if (judge_file_save(path, &W->seq.j, (int)W->seq.cand, W->seq.step_key, err,
+	if (judge_file_save(path, W->seq.j, (int)W->seq.cand, W->seq.step_key, err,
 	    sizeof(err)) == -1)
 		log_warn("guard: cannot keep the evidence in %s: %s", path, err);
 }
@@ -128,7 +129,8 @@ watch_seq_restore(enum pool_id cand)
 	W->seq.restore_tried = 1;
 	if (watch_seq_path(path, sizeof(path)) == NULL)
 		return;
-	r = judge_file_load(path, &W->seq.j, &c, &key, err, sizeof(err));
+	watch_seq_mem();
+	r = judge_file_load(path, W->seq.j, &c, &key, err, sizeof(err));
 	if (r == -1)
 		log_warn("guard: the evidence in %s is not used: %s", path, err);
 	if (r == 0 && c != (int)cand)
@@ -141,8 +143,18 @@ watch_seq_restore(enum pool_id cand)
 	W->seq.step_key = key;
 	W->seq.reverts = state_reverts(W->sv);
 	log_info("guard: the evidence gathered before the restart goes on (%llu %s requests, "
-	    "%llu failed)", (unsigned long long)W->seq.j.cand_requests, pool_names[cand],
-	    (unsigned long long)W->seq.j.cand_errors);
+	    "%llu failed)", (unsigned long long)W->seq.j->cand_requests, pool_names[cand],
+	    (unsigned long long)W->seq.j->cand_errors);
+}
+
+/* The judge of the service acted on, made when first needed. */
+static void
+watch_seq_mem(void)
+{
+	if (W->seq.j == NULL && (W->seq.j = calloc(1, sizeof(*W->seq.j))) == NULL) {
+		log_error("out of memory for the guard's judge of service %s", W->sv->name);
+		abort();
+	}
 }
 
 static const enum guard_check watch_seq_kind[JUDGE_NCHECKS] = {
@@ -226,7 +238,8 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, int copies,
 	 * second) ends the judgement too: what follows is a new rollout */
 	if (!W->seq.live || W->seq.cand != cand || W->seq.reverts != state_reverts(W->sv)) {
 		fresh = 1;
-		judge_init(&W->seq.j);
+		watch_seq_mem();
+		judge_init(W->seq.j);
 		/* the candidate's requests since the interval before count: the
 		 * ones between the change that gave it traffic and this interval
 		 * too (not after a revert: those were the old rollout's) */
@@ -237,7 +250,7 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, int copies,
 		W->seq.cand = cand;
 		W->seq.step_key = key;
 	} else if (key != W->seq.step_key) {
-		judge_step(&W->seq.j);
+		judge_step(W->seq.j);
 		W->seq.step_key = key;
 	}
 	/* from copies to users (or back): last holds every class's totals at
@@ -258,7 +271,7 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, int copies,
 		js.errors += fs.errors;
 	}
 	W->seq.have_last = 1;
-	judge_feed(&W->seq.j, jp, &jc, &js);
+	judge_feed(W->seq.j, jp, &jc, &js);
 	if (proxy_now_us() - W->seq.saved_us >= WATCH_SEQ_SAVE_US) {
 		W->seq.saved_us = proxy_now_us();
 		watch_seq_save();
@@ -269,7 +282,7 @@ watch_seq_feed(enum pool_id cand, enum pool_id stable, int copies,
 	stats_set_slow_bounds(&W->sv->sh, (uint64_t)service_cfg(W->sv)->guard_max_p99_ms * 1000,
 	    service_cfg(W->sv)->guard_max_p99_ratio > 0 && sp99 > 0 ?
 	    (uint64_t)(service_cfg(W->sv)->guard_max_p99_ratio * sp99 * 1000) : 0);
-	return judge_verdict(&W->seq.j, jp, which);
+	return judge_verdict(W->seq.j, jp, which);
 }
 
 /* What the judge says while nothing trips, for status. */
@@ -283,7 +296,7 @@ watch_seq_clean(const char *cand, const struct judge_policy *jp, enum judge_verd
 	judge_checks_on(jp, on);
 	for (i = 0; i < JUDGE_NCHECKS; i++) {
 		if (!on[i] || (v == JUDGE_INCONCLUSIVE &&
-		    W->seq.j.t[i].verdict != JUDGE_INCONCLUSIVE))
+		    W->seq.j->t[i].verdict != JUDGE_INCONCLUSIVE))
 			continue;
 		snprintf(checks + strlen(checks), sizeof(checks) - strlen(checks), "%s%s",
 		    n++ ? ", " : "", judge_check_names[i]);
@@ -291,18 +304,18 @@ watch_seq_clean(const char *cand, const struct judge_policy *jp, enum judge_verd
 	if (v == JUDGE_CLEAN) {
 		snprintf(W->verdict_now, sizeof(W->verdict_now), "clean: %s within every "
 		    "limit at %g%% confidence (%s), %llu requests this step", cand,
-		    100 * (1 - jp->alpha), checks, (unsigned long long)W->seq.j.step_requests);
+		    100 * (1 - jp->alpha), checks, (unsigned long long)W->seq.j->step_requests);
 		return;
 	}
-	need = judge_need(&W->seq.j, jp);
+	need = judge_need(W->seq.j, jp);
 	if (need == UINT64_MAX)
 		snprintf(W->verdict_now, sizeof(W->verdict_now), "inconclusive: %s not yet "
 		    "shown within %s (%llu requests this step; no estimate of how many more)",
-		    cand, checks, (unsigned long long)W->seq.j.step_requests);
+		    cand, checks, (unsigned long long)W->seq.j->step_requests);
 	else
 		snprintf(W->verdict_now, sizeof(W->verdict_now), "inconclusive: %s not yet "
 		    "shown within %s (%llu requests this step; about %llu more)", cand,
-		    checks, (unsigned long long)W->seq.j.step_requests, (unsigned long long)need);
+		    checks, (unsigned long long)W->seq.j->step_requests, (unsigned long long)need);
 }
 
 static void
@@ -485,12 +498,12 @@ watch_guard(void)
 		v = watch_seq_feed(cand, s->stable, seq_copies, win, &jp, &which);
 		if (check == GUARD_CHECK_NONE && v == JUDGE_TRIP) {
 			check = watch_seq_kind[which];
-			judge_reason(&W->seq.j, &jp, which, cn, pool_names[s->stable], why,
+			judge_reason(W->seq.j, &jp, which, cn, pool_names[s->stable], why,
 			    sizeof(why));
 			snprintf(reason, sizeof(reason), "%s%s", seq_copies ? "shadow copies: " : "",
 			    why);
 		}
-		judge_evidence(&W->seq.j, &jp, cn, pool_names[s->stable], evidence,
+		judge_evidence(W->seq.j, &jp, cn, pool_names[s->stable], evidence,
 		    sizeof(evidence));
 		state_judge_note(W->sv, v == JUDGE_CLEAN, evidence);
 		if (check == GUARD_CHECK_NONE) {
@@ -599,7 +612,7 @@ watch_judge(struct service *sv, struct judge_policy *p, int *cand, int *stable)
 		return NULL;
 	*cand = (int)W->seq.cand;
 	*stable = (int)!W->seq.cand;
-	return &W->seq.j;
+	return W->seq.j;
 }
 
 int
@@ -674,11 +687,13 @@ static void
 watch_renew(struct service *sv)
 {
 	struct event *ev = W->ev;
+	struct judge *j = W->seq.j;
 	int again = W->gen != 0;
 
 	memset(W, 0, sizeof(*W));
 	W->sv = sv;
 	W->ev = ev;
+	W->seq.j = j;             /* (judge_init when it judges again) */
 	W->gen = sv->gen;
 	if (again) {
 		W->seq.restore_tried = 1;
