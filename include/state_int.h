@@ -62,6 +62,7 @@ void state_publish(const struct split_state *next);
  * 1 while services are started (the file is written once after). */
 const char *state_file(void);
 int state_is_loading(void);
+int state_is_batching(void);
 
 /* The last run's events of the service acted on, into its ring
  * (state_events.c). */

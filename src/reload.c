@@ -686,10 +686,15 @@ reload_apply(const struct actor *who, char *msg, size_t len)
 	    "%zu removed%s%s%s%s%s", c->path, added, removed, nadd, nrem, named[0] ? ": " : "",
 	    named, nkeys ? "; changed: " : named[0] ? "" : "; no setting changed", changed,
 	    reload_tls_files(c) ? "; certificates and CA files read again" : "");
-	/* every service's history has the reload */
+	/* every service's history has the reload (logged once, each events
+	 * file written at its service's next event) */
+	if (c->services)
+		log_info("event: every service: %s", msg);
+	state_batch(c->services);
 	for (i = 0; i < service_count(); i++)
 		if (!atomic_load(&rt.svcs[i]->removed))
 			state_event_rec(rt.svcs[i], who, "reload", NULL, NULL, NULL, "%s", msg);
+	state_batch(0);
 	reload_retire(old, reload_free_config);
 	return 0;
 fail:

@@ -40,11 +40,24 @@ state_file(void)
 }
 
 static int state_loading;
+static int state_batching;      /* state_batch */
 
 int
 state_is_loading(void)
 {
-	return state_loading;
+	return state_loading || state_batching;
+}
+
+int
+state_is_batching(void)
+{
+	return state_batching;
+}
+
+void
+state_batch(int on)
+{
+	state_batching = on;
 }
 
 void

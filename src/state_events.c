@@ -97,7 +97,9 @@ state_event_rec(struct service *sv, const struct actor *who, const char *kind, c
 	if (X->staging != NULL)
 		return;
 	X->nevents++;
-	if (rt.cfg != NULL && rt.cfg->services)
+	if (state_is_batching())
+		;               /* the caller logs it once for all */
+	else if (rt.cfg != NULL && rt.cfg->services)
 		log_info("event: %s: %s by %s", X->sv->name, what, actor);
 	else
 		log_info("event: %s by %s", what, actor);
