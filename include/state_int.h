@@ -59,9 +59,17 @@ void state_judge_ev_set(const char *evidence);
 void state_publish(const struct split_state *next);
 
 /* The state file (NULL: none), as the running configuration names it;
- * 1 while services are started (the file is written once after). */
+ * 1 while services are started (the file is written once after), and
+ * while they are or a batch of events is recorded (state_ctx.c). */
 const char *state_file(void);
+void state_file_set(const char *path);
+int state_is_starting(void);
+void state_starting_set(int on);
 int state_is_loading(void);
+
+/* A service a reload removed, then added again: its split, events and
+ * figures begin afresh (in the same struct). */
+void state_svc_forget(struct state_svc *st);
 int state_is_batching(void);
 
 /* The last run's events of the service acted on, into its ring

@@ -22,89 +22,12 @@ const char *const state_mode_names[] = {
 	"idle", "manual", "running", "paused", "baking", "reverted",
 };
 
-/* The service acted on (state_use): every per-service fact is X's. */
-static struct state_svc *X;
+#define X (state_cur())
 #define S (X->core)
 
-static const char *state_path;        /* borrowed from the running config */
 static void (*state_hook)(struct service *sv, int revert); /* a local change the cluster must write */
 static uint64_t (*state_fleet_step)(struct service *sv, long long key); /* the others' count of a step */
 static void (*state_publish_hook)(struct service *sv); /* a split was published (watch.c) */
-
-static struct state_svc *state_svc_new(struct service *sv);
-
-const char *
-state_file(void)
-{
-	return state_path;
-}
-
-static int state_loading;
-static int state_batching;      /* state_batch */
-
-int
-state_is_loading(void)
-{
-	return state_loading || state_batching;
-}
-
-int
-state_is_batching(void)
-{
-	return state_batching;
-}
-
-void
-state_batch(int on)
-{
-	state_batching = on;
-}
-
-void
-state_use(struct service *sv)
-{
-	if (sv->st == NULL && (sv->st = state_svc_new(sv)) == NULL) {
-		log_error("out of memory for the state of service %s", sv->name);
-		abort();
-	}
-	X = sv->st;
-}
-
-struct state_svc *
-state_cur(void)
-{
-	return X;
-}
-
-const struct config_svc *
-state_cfg(void)
-{
-	return service_cfg(X->sv);
-}
-
-struct state_core *
-state_core_get(void)
-{
-	return &S;
-}
-
-struct state_stage *
-state_staging_get(void)
-{
-	return X->staging;
-}
-
-void
-state_judge_ev_set(const char *evidence)
-{
-	snprintf(X->judge_ev, sizeof(X->judge_ev), "%s", evidence != NULL ? evidence : "");
-}
-
-void
-state_staging_set(struct state_stage *st)
-{
-	X->staging = st;
-}
 
 void
 state_set_hook(void (*fn)(struct service *sv, int revert))
@@ -266,8 +189,8 @@ state_mirror_apply(const struct config *cfg, int phase_begins)
 	atomic_store_explicit(&X->sv->mirror_bp, bp, memory_order_relaxed);
 }
 
-/* (state_loading: at start and when a reload adds services the file is
- * written once, after all of them) */
+/* (state_is_starting: at start and when a reload adds services the file
+ * is written once, after all of them) */
 /* Every service's split into the state file (with a services list), or
  * the one service's as before.  A failed write is logged loudly. */
 static void
@@ -278,10 +201,10 @@ state_save(void)
 	int n = service_count(), r;
 	char err[512];
 
-	if (state_path == NULL || state_loading)
+	if (state_file() == NULL || state_is_starting())
 		return;
 	if ((v = calloc((size_t)n + 1, sizeof(*v))) == NULL) {
-		log_error("state file %s not written: out of memory", state_path);
+		log_error("state file %s not written: out of memory", state_file());
 		return;
 	}
 	for (int i = 0; i < n; i++) {
@@ -296,11 +219,11 @@ state_save(void)
 		k++;
 	}
 	if (rt.cfg != NULL && !rt.cfg->services && k == 1)
-		r = persist_save(state_path, &v[0].st, err, sizeof(err));
+		r = persist_save(state_file(), &v[0].st, err, sizeof(err));
 	else
-		r = persist_svcs_save(state_path, v, k, err, sizeof(err));
+		r = persist_svcs_save(state_file(), v, k, err, sizeof(err));
 	if (r == -1)
-		log_error("state file %s not written: %s", state_path, err);
+		log_error("state file %s not written: %s", state_file(), err);
 	free(v);
 }
 
@@ -485,34 +408,6 @@ state_from_rollout(struct split_state *n)
 	    S.ro.phase == RO_BAKING ? MODE_BAKING : MODE_RUNNING;
 }
 
-static struct state_svc *
-state_svc_new(struct service *sv)
-{
-	struct state_svc *st = calloc(1, sizeof(*st));
-
-	if (st == NULL)
-		return NULL;
-	st->sv = sv;
-	st->judged = -1;
-	return st;
-}
-
-/* A service a reload removed, then added again: its split, events and
- * figures begin afresh (in the same struct: pointers to it stay good). */
-static void
-state_svc_forget(struct state_svc *st)
-{
-	struct service *sv = st->sv;
-
-	for (int i = 0; i < STATE_EVENTS; i++)
-		free(st->events[i]);
-	memset(st, 0, sizeof(*st));
-	st->sv = sv;
-	st->judged = -1;
-	stats_new_epoch(&sv->sh);
-	stats_new_shadow_epoch(&sv->sh);
-}
-
 /* The split of the service acted on, at start or when a reload adds it:
  * its record in the state file (rec, NULL: none), else its configuration. */
 static void
@@ -536,9 +431,9 @@ state_svc_start(const struct split_state *rec, int corrupt)
 		state_describe(&s, desc, sizeof(desc));
 		if (rt.cfg->services)
 			log_info("state of service %s restored from %s: %s, %s", X->sv->name,
-			    state_path, desc, state_mode_names[s.mode]);
+			    state_file(), desc, state_mode_names[s.mode]);
 		else
-			log_info("state restored from %s: %s, %s", state_path, desc,
+			log_info("state restored from %s: %s, %s", state_file(), desc,
 			    state_mode_names[s.mode]);
 	}
 	if (s.has_rollout && s.mode != MODE_REVERTED) {
@@ -576,7 +471,7 @@ state_rec_of(const struct service *sv, const struct persist_svc *v, size_t n)
 static void
 state_start_new(const struct persist_svc *recs, size_t nrecs, int corrupt)
 {
-	state_loading = 1;
+	state_starting_set(1);
 	for (int i = 0; i < service_count(); i++) {
 		struct service *sv = rt.svcs[i];
 
@@ -591,7 +486,7 @@ state_start_new(const struct persist_svc *recs, size_t nrecs, int corrupt)
 		X->gen = sv->gen;
 		state_svc_start(state_rec_of(sv, recs, nrecs), corrupt);
 	}
-	state_loading = 0;
+	state_starting_set(0);
 	state_save();
 }
 
@@ -603,14 +498,14 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 	char aside[1024], perr[512];
 	int r = 0;
 
-	state_path = cfg->state_file;
-	if (state_path != NULL) {
-		r = persist_svcs_load(state_path, &recs, &nrecs, perr, sizeof(perr));
+	state_file_set(cfg->state_file);
+	if (state_file() != NULL) {
+		r = persist_svcs_load(state_file(), &recs, &nrecs, perr, sizeof(perr));
 		if (r == -1) {
-			if (persist_set_aside(state_path, aside, sizeof(aside), err, errlen) == -1)
+			if (persist_set_aside(state_file(), aside, sizeof(aside), err, errlen) == -1)
 				return -1;
 			log_error("STATE FILE %s IS CORRUPT (%s): kept aside as %s; starting with "
-			    "100%% to %s", state_path, perr, aside, cfg->services ?
+			    "100%% to %s", state_file(), perr, aside, cfg->services ?
 			    "each service's split.stable" : pool_names[cfg->svcs[0].stable]);
 		}
 	}
@@ -620,7 +515,7 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 
 		if (sv == NULL || atomic_load(&sv->removed))
 			log_warn("state file %s: service %s is not in the configuration: its split "
-			    "is dropped", state_path, recs[i].name[0] ? recs[i].name : "default");
+			    "is dropped", state_file(), recs[i].name[0] ? recs[i].name : "default");
 	}
 	state_start_new(recs, nrecs, r == -1);
 	free(recs);
@@ -630,7 +525,7 @@ state_init(const struct config *cfg, char *err, size_t errlen)
 void
 state_config_changed(const struct config *cfg)
 {
-	state_path = cfg->state_file;
+	state_file_set(cfg->state_file);
 	/* services the reload removed: their history goes with their split
 	 * (added back, they begin afresh) */
 	for (int i = 0; i < service_count(); i++) {
