@@ -133,6 +133,7 @@ struct stats_svc {
 /* One worker's figures: its own, each server's, each service's. */
 struct stats_worker {
 	stats_ctr retries;
+	stats_ctr unrouted;           /* requests no service took: 404 (services.md) */
 	stats_ctr tls_handshakes;
 	stats_ctr tls_handshake_errors;
 	_Atomic int64_t h2_streams_active;               /* HTTP/2 streams open now */

@@ -428,6 +428,9 @@ metrics_misc(struct evbuffer *b)
 	    SUM(tls_handshake_errors));
 	metrics_one(b, "bgproxy_retries_total", "counter",
 	    "Requests sent again after a failed attempt.", SUM(retries));
+	metrics_one(b, "bgproxy_unrouted_requests_total", "counter",
+	    "Requests no service took (404): their host and path match no service's.",
+	    SUM(unrouted));
 	metrics_http2(b);
 }
 

@@ -425,8 +425,10 @@ exchange_forward(struct exchange *ex)
 	enum pool_id stable;
 
 	ex->req_done = ex->req_body == BODY_NONE;
-	if (ex->svc == NULL)
+	if (ex->svc == NULL) {
+		STATS_INC(ex->w->stats->unrouted);
 		return exchange_fail(ex, 404, "no service takes this host and path");
+	}
 	if (ex->rhead_oom) {
 		ex->ops->close_after(ex, "out of memory");
 		ex->srv = NULL;

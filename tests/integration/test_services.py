@@ -3,6 +3,7 @@ goes to (hosts, exact before wildcard, the longest path_prefix, 404), each
 service's own pools and split, and reloads that add and remove services."""
 import json
 import os
+import re
 import signal
 
 from h2client import H2Client
@@ -372,6 +373,8 @@ def test_views_and_tools_with_several_services(env):
     assert st == 404
     st, _, _ = get(mport, "/events.json")
     assert st == 404
+    before = int(re.search(r"bgproxy_unrouted_requests_total (\d+)",
+                           get(mport, "/metrics")[2].decode()).group(1))
     # HEAD that no service takes: the head alone, the connection kept usable
     s = sk.create_connection(("127.0.0.1", p.port), 5)
     s.sendall(b"HEAD / HTTP/1.1\r\nHost: nobody.example\r\n\r\n"
@@ -386,6 +389,10 @@ def test_views_and_tools_with_several_services(env):
     first, _, rest = data.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 404") and b"Content-Length: 14" in first, data
     assert rest.startswith(b"HTTP/1.1 200") or rest == b"", data
+    # counted: no service took it
+    assert wait_until(lambda: int(re.search(
+        r"bgproxy_unrouted_requests_total (\d+)",
+        get(mport, "/metrics")[2].decode()).group(1)) == before + 1)
 
 
 def test_a_removed_service_takes_its_files_and_a_dropped_split_is_logged(env):
