@@ -107,9 +107,17 @@ persist_svcs_parse(const char *buf, size_t len, struct persist_svc **out, size_t
 		return errf(err, errlen, "truncated: no checksum line");
 	for (ck = buf + len - 1; ck > buf && ck[-1] != '\n'; ck--)
 		;
-	if ((size_t)(buf + len - ck) != 18 || sscanf(ck, "checksum %8x\n", &want) != 1 ||
-	    strspn(ck + 9, "0123456789abcdef") != 8)
+	/* (buf is not NUL-terminated: read the 8 digits by hand) */
+	if ((size_t)(buf + len - ck) != 18 || memcmp(ck, "checksum ", 9) != 0)
 		return errf(err, errlen, "truncated: no checksum line");
+	want = 0;
+	for (int i = 9; i < 17; i++) {
+		char c = ck[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return errf(err, errlen, "truncated: no checksum line");
+		want = want << 4 | (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
+	}
 	if (persist_crc32(buf, (size_t)(ck - buf)) != want)
 		return errf(err, errlen, "checksum mismatch");
 	end = ck;
@@ -128,6 +136,8 @@ persist_svcs_parse(const char *buf, size_t len, struct persist_svc **out, size_t
 		if (sp == NULL)
 			goto bad;
 		nl = (size_t)(sp - name);
+		if (sp[1] < '0' || sp[1] > '9')
+			goto bad;       /* digits alone: no sign, no second space */
 		k = strtoul(sp + 1, &num_end, 10);
 		if (!persist_name_ok(name, nl) || num_end != p + ln || k == 0 ||
 		    k > PERSIST_BLOCK_MAX || (size_t)(end - (p + ln + 1)) < k)
