@@ -60,6 +60,9 @@ void cluster_submit(struct cluster_req *rq);
  * through etcd), and this node's figures for the others.  Without a
  * cluster: state_tick() of service sv. */
 void cluster_tick(struct service *sv);
+
+/* The service a fleet's split is (the one service "default"). */
+struct service *cluster_svc(void);
 void cluster_publish(const struct stats_window win[STATS_CLASSES]);
 
 /* The other live nodes' windows added into win (this node's not included);

@@ -101,12 +101,4 @@ int service_count(void);
 int services_prepare(const struct config *cfg, char *err, size_t errlen);
 void services_publish(const struct config *cfg, void (*retire)(void *p, void (*fn)(void *)));
 
-/*
- * The control plane acts on the first service until every control
- * module takes the service it works on (issue 25, in progress): its
- * configuration in cfg.
- */
-#define SVC0_CFG(c) (&(c)->svcs[0])
-#define SVC0_RT (rt.svcs[0])
-
 #endif

@@ -38,9 +38,15 @@
 /* ---- the control thread's ----------------------------------------------------- */
 
 
-/* A fleet is of one service (config_svc.c refuses a cluster beside a
- * services list): the default one. */
-#define CL_SVC (rt.svcs[0])
+#define CL_SVC (cluster_svc())
+
+struct service *
+cluster_svc(void)
+{
+	/* a fleet is of one service (config_svc.c refuses a cluster beside a
+	 * services list): the default one, the first made */
+	return rt.svcs[0];
+}
 
 static struct {
 	int on;

@@ -440,7 +440,8 @@ views_fleet_windows(struct stats_window win[STATS_CLASSES])
 	int p;
 
 	for (p = 0; p < STATS_CLASSES; p++)
-		worker_window_sum(SVC0_RT, p, SVC0_CFG(rt.cfg)->guard_window_s, now, &win[p]);
+		worker_window_sum(cluster_svc(), p, service_cfg(cluster_svc())->guard_window_s, now,
+		    &win[p]);
 	return cluster_fleet_add(win) + 1;
 }
 
@@ -476,7 +477,7 @@ views_fleet_text(struct evbuffer *b)
 	n = views_fleet_windows(win);
 	for (p = 0; p < CONFIG_POOLS; p++)
 		evbuffer_add_printf(b, "fleet %s nodes %d requests/%ds %llu error_rate %.4f p99_ms "
-		    "%.1f\n", pool_names[p], n, SVC0_CFG(rt.cfg)->guard_window_s,
+		    "%.1f\n", pool_names[p], n, service_cfg(cluster_svc())->guard_window_s,
 		    (unsigned long long)win[p].requests, stats_window_error_rate(&win[p]),
 		    stats_window_quantile_ms(&win[p], 0.99));
 }

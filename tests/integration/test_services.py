@@ -7,7 +7,7 @@ import re
 import signal
 
 from h2client import H2Client
-from harness import Proxy, admin_paths, free_port, get, wait_until
+from harness import Proxy, admin_paths, free_port, get, raw, wait_until
 
 
 def _pool(demos):
@@ -353,7 +353,6 @@ def test_a_service_added_back_begins_from_its_configuration(env):
 
 def test_views_and_tools_with_several_services(env):
     import subprocess
-    import socket as sk
     from harness import BUILD
     sb, ab = _demos(env, "shop", "api")
     mport = free_port()
@@ -376,16 +375,9 @@ def test_views_and_tools_with_several_services(env):
     before = int(re.search(r"bgproxy_unrouted_requests_total (\d+)",
                            get(mport, "/metrics")[2].decode()).group(1))
     # HEAD that no service takes: the head alone, the connection kept usable
-    s = sk.create_connection(("127.0.0.1", p.port), 5)
-    s.sendall(b"HEAD / HTTP/1.1\r\nHost: nobody.example\r\n\r\n"
-              b"GET / HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
-    data = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        data += b
-    s.close()
+    data = raw(p.port, b"HEAD / HTTP/1.1\r\nHost: nobody.example\r\n\r\n"
+               b"GET / HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n",
+               timeout=5)
     first, _, rest = data.partition(b"\r\n\r\n")
     assert first.startswith(b"HTTP/1.1 404") and b"Content-Length: 14" in first, data
     assert rest.startswith(b"HTTP/1.1 200") or rest == b"", data
